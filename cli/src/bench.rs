@@ -1,0 +1,200 @@
+//! `weft bench`: measure a cluster's deploy, instantiation and call
+//! latency. It prints figures, never judges them: the ratios against a
+//! baseline measured in the same run say where the time goes.
+//!
+//! - **compile**: deploying a component the cluster has never seen (the
+//!   bench appends a unique custom section so the digest is fresh);
+//! - **instantiate** and **guest call**: as the host measures them;
+//! - **gRPC call**: a warm call through the Rust client, end to end;
+//! - **`weft call` process**: the whole CLI, process start included.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use weft_client::{Call, CallOptions};
+
+use crate::client_cmds::connect;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The component to measure with.
+    #[arg(
+        long,
+        default_value = "target/wasm32-wasip2/release/example_hello.wasm"
+    )]
+    component: PathBuf,
+    /// A cheap call of it, in WAVE.
+    #[arg(long, default_value = "greet(\"bench\")")]
+    call: String,
+    /// Warm calls through the gRPC client.
+    #[arg(long, default_value_t = 2000)]
+    calls: usize,
+    /// Runs of the `weft call` process.
+    #[arg(long, default_value_t = 20)]
+    cli_calls: usize,
+}
+
+pub async fn run(address: &str, args: BenchArgs) -> anyhow::Result<()> {
+    let wasm = std::fs::read(&args.component).with_context(|| {
+        format!(
+            "cannot read {} (build the examples: cargo build --release --target wasm32-wasip2 -p example-hello)",
+            args.component.display()
+        )
+    })?;
+    let mut client = connect(address).await?;
+
+    // A unique custom section makes a new digest, so this deploy compiles.
+    let fresh = with_custom_section(&wasm, "weft-bench", &nonce());
+    let started = Instant::now();
+    let deployed = client.deploy(fresh, Some("weft-bench")).await?;
+    let deploy_wall = started.elapsed();
+    println!(
+        "component: {} ({})",
+        args.component.display(),
+        weft_host::bytes(wasm.len() as u64)
+    );
+    println!(
+        "deploy (fresh digest): {:>9.1} ms wall, compile {:.1} ms on the host",
+        ms(deploy_wall),
+        deployed.compile_micros as f64 / 1000.0
+    );
+
+    let call = || Call::Wave(args.call.clone());
+    let first = client
+        .call("weft-bench", call(), CallOptions::default())
+        .await?;
+    println!(
+        "first call:            {:>9.3} ms instantiate, {:.3} ms in the guest",
+        first.instantiate_micros as f64 / 1000.0,
+        first.call_micros as f64 / 1000.0
+    );
+
+    let mut wall = Vec::with_capacity(args.calls);
+    let mut host_side = Vec::with_capacity(args.calls);
+    let mut inst = Vec::with_capacity(args.calls);
+    let started = Instant::now();
+    for _ in 0..args.calls {
+        let t = Instant::now();
+        let reply = client
+            .call("weft-bench", call(), CallOptions::default())
+            .await?;
+        wall.push(t.elapsed());
+        inst.push(Duration::from_micros(reply.instantiate_micros));
+        host_side.push(Duration::from_micros(
+            reply.instantiate_micros + reply.call_micros,
+        ));
+    }
+    let total = started.elapsed();
+    let (p50, p99) = (percentile(&mut wall, 50.0), percentile(&mut wall, 99.0));
+    let host_p50 = percentile(&mut host_side, 50.0);
+    println!(
+        "instantiate (warm):    {:>9.3} ms p50, {:.3} ms p99",
+        ms(percentile(&mut inst, 50.0)),
+        ms(percentile(&mut inst, 99.0))
+    );
+    println!(
+        "gRPC call (warm):      {:>9.3} ms p50, {:.3} ms p99, {:.0} calls/s sequential ({} calls)",
+        ms(p50),
+        ms(p99),
+        args.calls as f64 / total.as_secs_f64(),
+        args.calls
+    );
+    println!(
+        "  baseline, host-side instantiate+call p50 {:.3} ms: the wire and client add {:.2}x",
+        ms(host_p50),
+        ms(p50) / ms(host_p50).max(1e-9)
+    );
+
+    if args.cli_calls > 0 {
+        let exe = std::env::current_exe()?;
+        let mut runs = Vec::with_capacity(args.cli_calls);
+        for _ in 0..args.cli_calls {
+            let t = Instant::now();
+            let out = std::process::Command::new(&exe)
+                .args(["--address", address, "call", "weft-bench", &args.call])
+                .output()?;
+            runs.push(t.elapsed());
+            anyhow::ensure!(
+                out.status.success(),
+                "weft call failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let cli_p50 = percentile(&mut runs, 50.0);
+        println!(
+            "`weft call` process:   {:>9.3} ms p50, {:.3} ms p99 ({} runs); {:.1}x the gRPC call",
+            ms(cli_p50),
+            ms(percentile(&mut runs, 99.0)),
+            args.cli_calls,
+            ms(cli_p50) / ms(p50).max(1e-9)
+        );
+    }
+    client
+        .delete(&deployed.component.map(|c| c.digest).unwrap_or_default())
+        .await?;
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort_unstable();
+    let rank = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
+    samples[rank.min(samples.len() - 1)]
+}
+
+fn nonce() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+/// Appends a custom section (id 0) to a component or module: valid anywhere
+/// at the top level, ignored by the runtime, and it changes the digest.
+pub fn with_custom_section(wasm: &[u8], name: &str, payload: &str) -> Vec<u8> {
+    let mut body = leb128(name.len() as u64);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0);
+    out.extend(leb128(body.len() as u64));
+    out.extend(body);
+    out
+}
+
+fn leb128(mut n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leb128_encodes() {
+        assert_eq!(leb128(0), vec![0]);
+        assert_eq!(leb128(127), vec![127]);
+        assert_eq!(leb128(128), vec![0x80, 1]);
+        assert_eq!(leb128(300), vec![0xac, 0x02]);
+    }
+}

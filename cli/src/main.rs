@@ -1,0 +1,105 @@
+//! `weft`: run a weft cluster, deploy WebAssembly components to it, and call
+//! their functions. This file only parses flags and sets up logging; each
+//! command lives in its own module.
+
+mod bench;
+mod client_cmds;
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// weft: Ray-style distributed computing for WebAssembly components.
+#[derive(Parser)]
+#[command(name = "weft", version, about, long_about = None)]
+struct Cli {
+    /// The cluster to talk to (host:port).
+    #[arg(long, global = true, env = "WEFT_ADDRESS", default_value = weft_client::DEFAULT_ADDRESS)]
+    address: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an embedded single-node cluster (controller + host) in the
+    /// foreground until Ctrl-C or SIGTERM.
+    Up(up::UpArgs),
+    /// Upload a component; prints its name and digest.
+    Deploy {
+        /// The component file (.wasm).
+        file: PathBuf,
+        /// Bind a name (`name` or `name@version`) to it.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List deployed components and their exported functions.
+    Components,
+    /// Call an exported function and print its result.
+    ///
+    /// The call is written as `wasmtime run --invoke` takes it, with WAVE
+    /// values: `weft call hello 'greet("world")'`. Functions inside an
+    /// exported interface are named `iface.func`.
+    Call(client_cmds::CallArgs),
+    /// Remove a name (the component goes once no name is left) or, by
+    /// digest, a component.
+    Delete {
+        /// A name or a digest.
+        component: String,
+    },
+    /// Show what the cluster is and what it has done.
+    Status,
+    /// Measure deploy, instantiation and call latency against a cluster.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Up(_) => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let address = cli.address;
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) => up::run(args).await,
+            Command::Deploy { file, name } => {
+                client_cmds::deploy(&address, &file, name.as_deref()).await
+            }
+            Command::Components => client_cmds::components(&address).await,
+            Command::Call(args) => client_cmds::call(&address, args).await,
+            Command::Delete { component } => client_cmds::delete(&address, &component).await,
+            Command::Status => client_cmds::status(&address).await,
+            Command::Bench(args) => bench::run(&address, args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: the chain joined, newlines folded.
+            eprintln!("error: {}", format!("{err:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The component cache: validate an upload, compile it once per digest,
+//! keep the compiled artifact on disk so a restart does not recompile, and
+//! keep a pre-linked [`InstancePre`] in memory so a call only instantiates.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::Engine;
+use wasmtime::component::{Component, InstancePre, Linker};
+
+use crate::error::HostError;
+use crate::exports::{FunctionInfo, exported_functions};
+use crate::state::CallState;
+
+/// A component ready to be instantiated: compiled, linked against the
+/// host's interfaces, with its callable exports listed.
+pub struct Prepared {
+    /// `sha256:<hex>` of the uploaded bytes.
+    pub digest: String,
+    /// Every callable export.
+    pub functions: Vec<FunctionInfo>,
+    pub(crate) pre: InstancePre<CallState>,
+}
+
+/// How a component came to be ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Already in memory.
+    Warm,
+    /// Loaded from the on-disk compiled artifact (no compilation).
+    LoadedFromDisk(Duration),
+    /// Compiled now (and written to disk).
+    Compiled(Duration),
+}
+
+/// Counters for `weft status` and tests.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Components compiled by this process.
+    pub compiled: AtomicU64,
+    /// Components whose compiled artifact was loaded from disk.
+    pub loaded_from_disk: AtomicU64,
+}
+
+pub(crate) struct ComponentCache {
+    engine: Engine,
+    linker: Arc<Linker<CallState>>,
+    dir: PathBuf,
+    /// Engine settings change the machine code: artifacts are keyed by
+    /// both the component's digest and this hash.
+    engine_key: String,
+    ready: Mutex<HashMap<String, Arc<Prepared>>>,
+    pub(crate) stats: CacheStats,
+}
+
+impl ComponentCache {
+    pub(crate) fn new(
+        engine: Engine,
+        linker: Arc<Linker<CallState>>,
+        dir: &Path,
+    ) -> Result<Self, HostError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            HostError::Internal(format!("cannot create cache dir {}: {e}", dir.display()))
+        })?;
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(ComponentCache {
+            engine,
+            linker,
+            dir: dir.to_path_buf(),
+            engine_key: format!("{:016x}", hasher.finish()),
+            ready: Mutex::new(HashMap::new()),
+            stats: CacheStats::default(),
+        })
+    }
+
+    /// The prepared component for `digest` if it is in memory.
+    pub(crate) fn get(&self, digest: &str) -> Option<Arc<Prepared>> {
+        self.ready.lock().expect("cache lock").get(digest).cloned()
+    }
+
+    /// Makes `digest` ready: from memory, from the on-disk artifact, or by
+    /// validating and compiling `wasm()` (called only when needed, so a warm
+    /// cache never reads the blob).
+    pub(crate) fn prepare(
+        &self,
+        digest: &str,
+        wasm: impl FnOnce() -> Result<Vec<u8>, HostError>,
+    ) -> Result<(Arc<Prepared>, Readiness), HostError> {
+        if let Some(p) = self.get(digest) {
+            return Ok((p, Readiness::Warm));
+        }
+        let started = Instant::now();
+        let artifact = self.artifact_path(digest);
+        let (component, readiness) = match self.load_artifact(&artifact) {
+            Some(component) => {
+                self.stats.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
+                (component, Readiness::LoadedFromDisk(started.elapsed()))
+            }
+            None => {
+                let component = compile(&self.engine, &wasm()?)?;
+                // Link before persisting: a component the host cannot run
+                // leaves nothing behind.
+                self.link(&component)?;
+                self.store_artifact(&component, &artifact)?;
+                self.stats.compiled.fetch_add(1, Ordering::Relaxed);
+                (component, Readiness::Compiled(started.elapsed()))
+            }
+        };
+        let prepared = Arc::new(Prepared {
+            digest: digest.to_string(),
+            functions: exported_functions(&self.engine, &component)?,
+            pre: self.link(&component)?,
+        });
+        tracing::info!(digest, ?readiness, "component ready");
+        let mut ready = self.ready.lock().expect("cache lock");
+        let entry = ready.entry(digest.to_string()).or_insert(prepared);
+        Ok((entry.clone(), readiness))
+    }
+
+    /// Forgets `digest` in memory and on disk.
+    pub(crate) fn evict(&self, digest: &str) {
+        self.ready.lock().expect("cache lock").remove(digest);
+        let _ = std::fs::remove_file(self.artifact_path(digest));
+    }
+
+    fn link(&self, component: &Component) -> Result<InstancePre<CallState>, HostError> {
+        self.linker
+            .instantiate_pre(component)
+            .map_err(|e| missing_import(&e))
+    }
+
+    fn artifact_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.dir.join(format!("{hex}-{}.cwasm", self.engine_key))
+    }
+
+    #[allow(unsafe_code)]
+    fn load_artifact(&self, path: &Path) -> Option<Component> {
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: wasmtime requires that deserialized bytes come from a
+        // trusted `serialize` by a compatible engine. The file lives in this
+        // host's private cache dir, was written by `store_artifact` (write to
+        // a temp file, then rename, so it is never partial), and its name
+        // carries the engine's compatibility hash; wasmtime also checks the
+        // header and rejects an incompatible artifact with an error.
+        match unsafe { Component::deserialize_file(&self.engine, path) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring unusable compiled artifact");
+                let _ = std::fs::remove_file(path);
+                None
+            }
+        }
+    }
+
+    fn store_artifact(&self, component: &Component, path: &Path) -> Result<(), HostError> {
+        let bytes = component.serialize().map_err(HostError::internal)?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| HostError::Internal(format!("cannot write {}: {e}", path.display())))
+    }
+}
+
+/// Validates and compiles `wasm` as a component, telling apart the ways an
+/// upload can fail to be one.
+pub(crate) fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, HostError> {
+    match wasm {
+        [0x00, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00, ..] => Err(HostError::CoreModule),
+        [0x00, b'a', b's', b'm', ..] => Component::new(engine, wasm)
+            .map_err(|e| HostError::InvalidComponent(format!("{:#}", e).replace('\n', " "))),
+        _ => Err(HostError::NotWasm),
+    }
+}
+
+/// wasmtime names the import it could not satisfy in backticks; lift it out
+/// so the error leads with it.
+fn missing_import(err: &wasmtime::Error) -> HostError {
+    let detail = format!("{err:#}").replace('\n', " ");
+    let import = detail
+        .split('`')
+        .nth(1)
+        .map(str::to_string)
+        .unwrap_or_else(|| "?".to_string());
+    HostError::MissingImport { import, detail }
+}

@@ -1,0 +1,290 @@
+//! Calling one exported function: arguments typed by the function's WIT
+//! signature, a fresh instance from the pooling allocator, a deadline
+//! enforced by epochs, a memory limit, and errors that say what went wrong.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::component::Val;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use crate::cache::Prepared;
+use crate::error::HostError;
+use crate::exports::{FunctionInfo, resolve};
+use crate::runtime::RuntimeCtx;
+use crate::state::{CallState, OutputTail};
+use crate::values::{self, ValueError};
+use crate::{Host, HostConfig};
+
+/// Which function to call and with what, in one of the text forms.
+#[derive(Debug, Clone)]
+pub enum CallSpec {
+    /// `func(arg, ...)` in WAVE.
+    Wave(String),
+    /// A function name and a JSON array of arguments.
+    Json {
+        /// The function's name.
+        function: String,
+        /// The arguments, one per parameter.
+        args: serde_json::Value,
+    },
+}
+
+/// How to render a result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// WAVE text.
+    #[default]
+    Wave,
+    /// JSON text.
+    Json,
+}
+
+/// One call: what to call and the limits to call it under.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The function and its arguments.
+    pub call: CallSpec,
+    /// Deadline; `None` takes [`HostConfig::default_timeout`].
+    pub timeout: Option<Duration>,
+    /// Memory limit in bytes; `None` takes [`HostConfig::default_memory_limit`].
+    pub memory_limit: Option<u64>,
+    /// Form of the rendered result.
+    pub format: Format,
+}
+
+/// What a successful call produced.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The rendered result, `None` for a function without one.
+    pub result: Option<String>,
+    /// Time to instantiate the component.
+    pub instantiate: Duration,
+    /// Time inside the guest function.
+    pub call: Duration,
+    /// The tail of what the guest wrote to stdout and stderr.
+    pub guest_output: String,
+}
+
+impl Host {
+    /// Calls a function of a prepared component.
+    ///
+    /// Arguments are typed before anything is instantiated, so a bad call
+    /// costs no instance. Each call gets a fresh instance: a trap poisons
+    /// only that instance, and nothing leaks from one call into the next.
+    pub async fn call(
+        &self,
+        prepared: &Prepared,
+        invocation: Invocation,
+    ) -> Result<CallOutcome, HostError> {
+        let (function, args) = typed_args(prepared, &invocation.call)?;
+        if let Some(reason) = &function.uncallable {
+            return Err(HostError::Uncallable {
+                function: function.name.clone(),
+                reason: reason.clone(),
+            });
+        }
+        let limits = Limits::for_call(&self.config, &invocation)?;
+
+        let output = OutputTail::new(self.config.output_limit);
+        let runtime = RuntimeCtx::new(&prepared.digest, &function.name);
+        let mut store = Store::new(
+            &self.engine,
+            CallState::new(limits.memory, output.clone(), runtime),
+        );
+        store.limiter(|state| &mut state.limiter);
+        let deadline = Instant::now() + limits.timeout;
+        // Every epoch tick a running guest either yields to the executor
+        // (so other calls on this thread make progress) or, past its
+        // deadline, is interrupted.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+
+        let fail = |store: &Store<CallState>, err: wasmtime::Error| {
+            classify(err, &function.name, limits, store, &output)
+        };
+        let started = Instant::now();
+        let instance = match prepared.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(err) => return Err(fail(&store, err)),
+        };
+        let instantiate = started.elapsed();
+
+        let func = instance
+            .get_func(&mut store, function.index)
+            .ok_or_else(|| HostError::internal(format!("export `{}` vanished", function.name)))?;
+        let mut results = vec![Val::Bool(false); function.results];
+        let started = Instant::now();
+        if let Err(err) = func.call_async(&mut store, &args, &mut results).await {
+            return Err(fail(&store, err));
+        }
+        let call = started.elapsed();
+        self.stats
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+
+        let render = |v: &Val| match invocation.format {
+            Format::Wave => values::val_to_wave(v),
+            Format::Json => values::val_to_json(v).map(|j| j.to_string()),
+        };
+        let result = results
+            .first()
+            .map(render)
+            .transpose()
+            .map_err(|e| HostError::internal(e.0))?;
+        Ok(CallOutcome {
+            result,
+            instantiate,
+            call,
+            guest_output: output.contents(),
+        })
+    }
+}
+
+/// Finds the function and converts the arguments by its parameter types.
+fn typed_args<'a>(
+    prepared: &'a Prepared,
+    spec: &CallSpec,
+) -> Result<(&'a FunctionInfo, Vec<Val>), HostError> {
+    let bad = |function: &FunctionInfo, e: ValueError| HostError::BadArguments {
+        function: function.name.clone(),
+        detail: e.0,
+    };
+    match spec {
+        CallSpec::Wave(text) => {
+            let (name, call) =
+                values::parse_wave_call(text).map_err(|e| HostError::BadArguments {
+                    function: text.clone(),
+                    detail: e.0,
+                })?;
+            let function = resolve(&prepared.functions, &name)?;
+            let args =
+                values::parse_wave_args(&call, &function.params).map_err(|e| bad(function, e))?;
+            Ok((function, args))
+        }
+        CallSpec::Json { function, args } => {
+            let function = resolve(&prepared.functions, function)?;
+            let items = args.as_array().ok_or_else(|| {
+                bad(
+                    function,
+                    ValueError::new("arguments must be a JSON array, one element per parameter"),
+                )
+            })?;
+            if items.len() != function.params.len() {
+                return Err(bad(
+                    function,
+                    ValueError::new(format!(
+                        "expected {} argument{} ({}), got {}",
+                        function.params.len(),
+                        if function.params.len() == 1 { "" } else { "s" },
+                        values::describe_params(&function.params),
+                        items.len()
+                    )),
+                ));
+            }
+            let args = items
+                .iter()
+                .zip(&function.params)
+                .enumerate()
+                .map(|(i, (json, (name, ty)))| {
+                    values::json_to_val(json, ty)
+                        .map_err(|e| bad(function, e.at(&format!("argument {} (`{name}`)", i + 1))))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok((function, args))
+        }
+    }
+}
+
+/// The effective limits of one call.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    timeout: Duration,
+    memory: u64,
+}
+
+impl Limits {
+    fn for_call(config: &HostConfig, invocation: &Invocation) -> Result<Self, HostError> {
+        let memory = invocation
+            .memory_limit
+            .unwrap_or(config.default_memory_limit);
+        if memory > config.max_memory_limit {
+            return Err(HostError::LimitTooHigh(format!(
+                "memory limit {} is above this host's maximum of {}",
+                crate::error::bytes(memory),
+                crate::error::bytes(config.max_memory_limit)
+            )));
+        }
+        Ok(Limits {
+            timeout: invocation.timeout.unwrap_or(config.default_timeout),
+            memory,
+        })
+    }
+}
+
+/// Turns a failed instantiation or call into the error that explains it.
+fn classify(
+    err: wasmtime::Error,
+    function: &str,
+    limits: Limits,
+    store: &Store<CallState>,
+    output: &OutputTail,
+) -> HostError {
+    let function = function.to_string();
+    if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return HostError::Timeout {
+            function,
+            deadline: limits.timeout,
+        };
+    }
+    if let Some(requested) = store.data().limiter.refused {
+        return HostError::MemoryLimit {
+            function,
+            limit: limits.memory,
+            requested,
+        };
+    }
+    let message =
+        panic_message(&output.contents()).unwrap_or_else(|| match err.downcast_ref::<Trap>() {
+            Some(trap) => trap.to_string(),
+            None => err.root_cause().to_string(),
+        });
+    HostError::Trap { function, message }
+}
+
+/// The message of a Rust guest's panic, from what it printed to stderr:
+/// `panicked at src/lib.rs:3:5:` followed by the message lines.
+fn panic_message(output: &str) -> Option<String> {
+    let start = output.rfind("panicked at ")?;
+    let rest = &output[start..];
+    let mut lines = rest.lines();
+    let location = lines.next()?.trim_end_matches(':');
+    let message: Vec<&str> = lines
+        .take_while(|l| !l.starts_with("note: ") && !l.is_empty())
+        .collect();
+    Some(if message.is_empty() {
+        location.to_string()
+    } else {
+        format!("{} ({location})", message.join(" "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_message_reads_rust_panics() {
+        let out = "some output\nthread '<unnamed>' panicked at src/lib.rs:30:9:\nboom went the guest\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            panic_message(out).as_deref(),
+            Some("boom went the guest (panicked at src/lib.rs:30:9)")
+        );
+        assert_eq!(panic_message("no panic here"), None);
+    }
+}

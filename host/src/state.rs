@@ -1,0 +1,180 @@
+//! What one call's [`wasmtime::Store`] holds: the WASI context (nothing
+//! granted), the memory limiter, the guest's captured output, and the
+//! weft runtime context behind `weft:runtime`.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::runtime::RuntimeCtx;
+
+/// Store data for one call.
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) runtime: RuntimeCtx,
+}
+
+impl CallState {
+    /// A sandbox with nothing granted: no preopened directories, no network,
+    /// no environment variables, no arguments. stdout and stderr go to
+    /// `output`, stdin is empty.
+    pub(crate) fn new(memory_limit: u64, output: OutputTail, runtime: RuntimeCtx) -> Self {
+        let wasi = WasiCtxBuilder::new()
+            .stdout(output.clone())
+            .stderr(output)
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory_limit),
+            runtime,
+        }
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Refuses memory growth past a limit and remembers that it did, so a
+/// guest that then aborts is reported as out of memory rather than as a
+/// bare `unreachable` trap.
+pub(crate) struct MemoryLimiter {
+    pub(crate) limit: u64,
+    pub(crate) refused: Option<u64>,
+}
+
+impl MemoryLimiter {
+    fn new(limit: u64) -> Self {
+        MemoryLimiter {
+            limit,
+            refused: None,
+        }
+    }
+}
+
+/// Table growth past this many elements is refused: a guest that leaks
+/// function references should fail, not take the host's memory.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.limit {
+            self.refused = Some(desired as u64);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// The last `capacity` bytes a guest wrote to stdout and stderr.
+///
+/// A fixed-capacity pipe would fail the guest's writes once full (and Rust's
+/// `print!` panics on a failed write); keeping the tail instead never fails
+/// a write and still holds the panic message, which comes last.
+#[derive(Clone)]
+pub(crate) struct OutputTail {
+    buf: Arc<Mutex<VecDeque<u8>>>,
+    capacity: usize,
+}
+
+impl OutputTail {
+    pub(crate) fn new(capacity: usize) -> Self {
+        OutputTail {
+            buf: Arc::new(Mutex::new(VecDeque::new())),
+            capacity,
+        }
+    }
+
+    pub(crate) fn contents(&self) -> String {
+        let buf = self.buf.lock().expect("output lock");
+        let (a, b) = buf.as_slices();
+        let mut bytes = Vec::with_capacity(a.len() + b.len());
+        bytes.extend_from_slice(a);
+        bytes.extend_from_slice(b);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    fn push(&self, data: &[u8]) {
+        let mut buf = self.buf.lock().expect("output lock");
+        let data = &data[data.len().saturating_sub(self.capacity)..];
+        let overflow = (buf.len() + data.len()).saturating_sub(self.capacity);
+        buf.drain(..overflow);
+        buf.extend(data);
+    }
+}
+
+impl tokio::io::AsyncWrite for OutputTail {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.push(data);
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl IsTerminal for OutputTail {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for OutputTail {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_tail_keeps_the_last_bytes() {
+        let tail = OutputTail::new(8);
+        tail.push(b"hello ");
+        tail.push(b"world!");
+        assert_eq!(tail.contents(), "o world!");
+        tail.push(b"0123456789");
+        assert_eq!(tail.contents(), "23456789");
+    }
+}

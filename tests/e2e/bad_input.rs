@@ -1,0 +1,244 @@
+//! Bad input gets a clear one-line error naming the problem, and the
+//! cluster keeps serving.
+
+use std::time::{Duration, Instant};
+
+use weft_tests::{
+    Cluster, component_with_unknown_import, core_module, guests, not_wasm, write_file,
+};
+
+fn assert_one_line(err: &str) {
+    assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+}
+
+#[test]
+fn uploads_that_are_not_runnable_components_are_refused() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    let dir = tempfile::tempdir()?;
+    let cases = [
+        (
+            write_file(dir.path(), "script.wasm", &not_wasm()),
+            "not a WebAssembly file",
+        ),
+        (
+            write_file(dir.path(), "core.wasm", &core_module()),
+            "core WebAssembly module, not a component",
+        ),
+        (
+            write_file(dir.path(), "evil.wasm", &component_with_unknown_import()),
+            "imports `evil:thing/danger`",
+        ),
+        (
+            write_file(
+                dir.path(),
+                "cut.wasm",
+                &std::fs::read(guests::HELLO)?[..4000],
+            ),
+            "invalid component",
+        ),
+    ];
+    for (file, expected) in &cases {
+        let err = cluster.weft_err(&["deploy", file, "--name", "bad"])?;
+        assert_one_line(&err);
+        assert!(err.contains(expected), "{file}: {err}");
+    }
+    let err = cluster.weft_err(&["deploy", "/nonexistent/x.wasm"])?;
+    assert!(err.contains("cannot read /nonexistent/x.wasm"), "{err}");
+    let err = cluster.weft_err(&["deploy", guests::HELLO, "--name", "Bad Name"])?;
+    assert!(err.contains("invalid component name"), "{err}");
+    // Nothing was recorded, and the cluster still serves.
+    assert!(cluster.weft_ok(&["components"])?.contains("no components"));
+    cluster.weft_ok(&["deploy", guests::HELLO, "--name", "hello"])?;
+    assert_eq!(
+        cluster.weft_ok(&["call", "hello", "greet(\"ok\")"])?,
+        "\"Hello, ok!\""
+    );
+    Ok(())
+}
+
+#[test]
+fn oversized_uploads_are_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cluster = Cluster::start_with(dir.path(), &["--max-upload", "20000"])?;
+    let err = cluster.weft_err(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    assert_one_line(&err);
+    assert!(
+        err.contains("larger than the limit") || err.contains("message length too large"),
+        "{err}"
+    );
+    cluster.weft_ok(&["deploy", guests::PI, "--name", "pi"])?;
+    Ok(())
+}
+
+#[test]
+fn bad_calls_name_the_problem() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    let cases: &[(&[&str], &str)] = &[
+        (&["call", "nokit", "add(1, 2)"], "unknown component `nokit`"),
+        (
+            &["call", "kit", "subtract(1, 2)"],
+            "no exported function `subtract`; it exports: add, nothing",
+        ),
+        (
+            &["call", "kit", "add(1)"],
+            "expected 2 arguments (a: s32, b: s32), got 1",
+        ),
+        (&["call", "kit", "add(1, 2, 3)"], "expected 2 arguments"),
+        (
+            &["call", "kit", "add(1, \"two\")"],
+            "argument 2 (`b`) should be s32",
+        ),
+        (
+            &["call", "kit", "add(1, 99999999999)"],
+            "argument 2 (`b`) should be s32",
+        ),
+        (&["call", "kit", "add"], "is not a call"),
+        (
+            &["call", "kit", "add(1, 2"],
+            "cannot parse the arguments of `add(1, 2`",
+        ),
+        (
+            &["call", "kit", "values.echo-color(purple)"],
+            "argument 1 (`v`) should be enum { red, green, blue }",
+        ),
+        (
+            &["call", "kit", "add", "--args", "[1, \"x\"]"],
+            "argument 2 (`b`): expected s32, got \"x\"",
+        ),
+        (
+            &["call", "kit", "add", "--args", "{not json"],
+            "not valid JSON",
+        ),
+        (
+            &[
+                "call",
+                "kit",
+                "values.echo-point",
+                "--args",
+                r#"[{"x": 1}]"#,
+            ],
+            "missing field `y`",
+        ),
+        (
+            &[
+                "call",
+                "kit",
+                "add(1, 2)",
+                "--memory-limit",
+                "99999999999999",
+            ],
+            "above this host's maximum",
+        ),
+    ];
+    for (args, expected) in cases {
+        let err = cluster.weft_err(args)?;
+        assert_one_line(&err);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    assert_eq!(cluster.weft_ok(&["call", "kit", "add(1, 2)"])?, "3");
+    Ok(())
+}
+
+#[test]
+fn a_trapping_guest_fails_that_call_only() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    let err = cluster.weft_err(&["call", "kit", "fail(\"the guest gave up\")"])?;
+    assert_one_line(&err);
+    assert!(
+        err.contains("guest trapped in `fail`: the guest gave up"),
+        "{err}"
+    );
+    assert_eq!(cluster.weft_ok(&["call", "kit", "add(2, 2)"])?, "4");
+    Ok(())
+}
+
+#[test]
+fn an_endless_guest_is_stopped_at_its_deadline() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    let started = Instant::now();
+    let err = cluster.weft_err(&["call", "kit", "spin()", "--timeout", "0.5"])?;
+    let took = started.elapsed();
+    assert_one_line(&err);
+    assert!(err.contains("ran past its deadline of 500ms"), "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(cluster.weft_ok(&["call", "kit", "add(2, 3)"])?, "5");
+    Ok(())
+}
+
+#[test]
+fn the_default_deadline_applies_without_timeout() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cluster = Cluster::start_with(dir.path(), &["--default-timeout", "0.3"])?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    let err = cluster.weft_err(&["call", "kit", "spin()"])?;
+    assert!(err.contains("deadline of 300ms"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn a_guest_that_eats_memory_hits_its_limit() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    let err = cluster.weft_err(&["call", "kit", "hog(4000)"])?;
+    assert_one_line(&err);
+    assert!(
+        err.contains("exceeded its memory limit of 512 MiB"),
+        "{err}"
+    );
+    let err = cluster.weft_err(&["call", "kit", "hog(64)", "--memory-limit", "33554432"])?;
+    assert!(err.contains("memory limit of 32 MiB"), "{err}");
+    // A call may raise its limit.
+    let out = cluster.weft_ok(&["call", "kit", "hog(600)", "--memory-limit", "1073741824"])?;
+    assert_eq!(out, "600");
+    assert_eq!(cluster.weft_ok(&["call", "kit", "add(3, 3)"])?, "6");
+    Ok(())
+}
+
+#[test]
+fn chatty_guests_keep_working_and_output_is_bounded() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    let out = cluster.weft(&["call", "kit", "chatter(100000)"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100000");
+    assert!(
+        out.stderr.len() <= 64 << 10,
+        "guest output was not bounded: {}",
+        out.stderr.len()
+    );
+    Ok(())
+}
+
+#[test]
+fn runtime_interfaces_not_yet_served_say_so() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    let out = cluster.weft_ok(&["call", "kit", "try-objects()"])?;
+    assert!(
+        out.contains("objects.put is not supported by this host yet"),
+        "{out}"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_unreachable_cluster_is_named() -> anyhow::Result<()> {
+    let out = std::process::Command::new(weft_tests::weft_bin())
+        .args(["--address", "127.0.0.1:1", "components"])
+        .output()?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach the weft cluster at 127.0.0.1:1"),
+        "{err}"
+    );
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! The first five minutes: deploy the examples, call them, list them,
+//! restart on the same data dir.
+
+use weft_tests::{Cluster, guests};
+
+#[test]
+fn deploy_and_call_the_examples() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    let out = cluster.weft_ok(&["deploy", guests::HELLO, "--name", "hello"])?;
+    assert!(out.starts_with("hello sha256:"), "{out}");
+    cluster.weft_ok(&["deploy", guests::PI, "--name", "pi"])?;
+
+    assert_eq!(
+        cluster.weft_ok(&["call", "hello", "greet(\"world\")"])?,
+        "\"Hello, world!\""
+    );
+
+    let estimate: f64 = cluster
+        .weft_ok(&["call", "pi", "estimate(200000, 7)"])?
+        .parse()?;
+    assert!((estimate - std::f64::consts::PI).abs() < 0.02, "{estimate}");
+    let again: f64 = cluster
+        .weft_ok(&["call", "pi", "estimate(200000, 7)"])?
+        .parse()?;
+    assert_eq!(estimate, again, "the same seed gives the same estimate");
+
+    let listing = cluster.weft_ok(&["components"])?;
+    assert!(
+        listing.contains("greet: func(name: string) -> string"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("estimate: func(samples: u64, seed: u64) -> f64"),
+        "{listing}"
+    );
+    Ok(())
+}
+
+#[test]
+fn json_arguments_and_results() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    assert_eq!(
+        cluster.weft_ok(&["call", "kit", "add", "--args", "[40, 2]"])?,
+        "42"
+    );
+    let point = cluster.weft_ok(&[
+        "call",
+        "kit",
+        "values.echo-point",
+        "--args",
+        r#"[{"x": 1, "y": -2, "label": "p"}]"#,
+        "--json",
+    ])?;
+    let point: serde_json::Value = serde_json::from_str(&point)?;
+    assert_eq!(point, serde_json::json!({"x": 1, "y": -2, "label": "p"}));
+    // A function without a result prints nothing and succeeds.
+    assert_eq!(cluster.weft_ok(&["call", "kit", "nothing()"])?, "");
+    Ok(())
+}
+
+#[test]
+fn functions_in_interfaces_answer_to_short_and_full_names() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    for name in [
+        "values.echo-string",
+        "weft:testkit/values.echo-string",
+        "weft:testkit/values#echo-string",
+    ] {
+        let call = format!("{name}(\"hi\")");
+        assert_eq!(
+            cluster.weft_ok(&["call", "kit", &call])?,
+            "\"hi\"",
+            "{name}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn deploy_is_content_addressed_and_delete_removes() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    let first = cluster.weft_ok(&["deploy", guests::HELLO, "--name", "hello"])?;
+    let second = cluster.weft_ok(&["deploy", guests::HELLO, "--name", "hello@1.0.0"])?;
+    assert!(second.contains("already deployed"), "{second}");
+    let digest = first
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(second.contains(&digest));
+    // Callable by version and by digest prefix too.
+    let prefix = &digest["sha256:".len().."sha256:".len() + 12];
+    assert_eq!(
+        cluster.weft_ok(&["call", "hello@1.0.0", "greet(\"v\")"])?,
+        "\"Hello, v!\""
+    );
+    assert_eq!(
+        cluster.weft_ok(&["call", prefix, "greet(\"d\")"])?,
+        "\"Hello, d!\""
+    );
+
+    cluster.weft_ok(&["delete", "hello"])?;
+    assert!(
+        cluster
+            .weft_err(&["call", "hello", "greet(\"x\")"])?
+            .contains("unknown component `hello`")
+    );
+    assert_eq!(
+        cluster.weft_ok(&["call", "hello@1.0.0", "greet(\"still\")"])?,
+        "\"Hello, still!\""
+    );
+    let out = cluster.weft_ok(&["delete", "hello@1.0.0"])?;
+    assert!(out.contains("component removed"), "{out}");
+    assert!(cluster.weft_ok(&["components"])?.contains("no components"));
+    Ok(())
+}
+
+#[test]
+fn restart_keeps_components_and_does_not_recompile() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cluster = Cluster::start_in(dir.path())?;
+    cluster.weft_ok(&["deploy", guests::PI, "--name", "pi"])?;
+    let before = cluster.weft_ok(&["call", "pi", "estimate(1000, 1)"])?;
+    cluster.stop()?;
+
+    let cluster = Cluster::start_in(dir.path())?;
+    assert_eq!(
+        cluster.weft_ok(&["call", "pi", "estimate(1000, 1)"])?,
+        before
+    );
+    let status = cluster.weft_ok(&["status"])?;
+    assert!(status.contains("compiled since start:   0"), "{status}");
+    assert!(status.contains("loaded from disk cache: 1"), "{status}");
+    assert!(
+        cluster.log().contains("LoadedFromDisk"),
+        "{}",
+        cluster.log()
+    );
+    cluster.stop()?;
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests: each starts real `weft` processes on loopback ports
+//! and drives them through the CLI, the way a user would.
+
+mod bad_input;
+mod foundation;

@@ -1,0 +1,108 @@
+//! A test guest for weft's own tests: every WIT value type, and guests that
+//! misbehave on purpose (trap, spin, eat memory, chatter).
+
+wit_bindgen::generate!({
+    path: ["../../../wit", "wit"],
+    world: "weft:testkit/testkit",
+    with: {
+        "weft:runtime/types@0.1.0": weft_guest::bindings::weft::runtime::types,
+        "weft:runtime/log@0.1.0": weft_guest::bindings::weft::runtime::log,
+        "weft:runtime/objects@0.1.0": weft_guest::bindings::weft::runtime::objects,
+    },
+});
+
+use exports::weft::testkit::values::{self, Color, Numbers, Perms, Point, Shape};
+
+struct Testkit;
+
+impl values::Guest for Testkit {
+    fn echo_bool(v: bool) -> bool {
+        v
+    }
+    fn echo_numbers(v: Numbers) -> Numbers {
+        v
+    }
+    fn echo_char(v: char) -> char {
+        v
+    }
+    fn echo_string(v: String) -> String {
+        v
+    }
+    fn echo_bytes(v: Vec<u8>) -> Vec<u8> {
+        v
+    }
+    fn echo_strings(v: Vec<String>) -> Vec<String> {
+        v
+    }
+    fn echo_point(v: Point) -> Point {
+        v
+    }
+    fn echo_shape(v: Shape) -> Shape {
+        v
+    }
+    fn echo_color(v: Color) -> Color {
+        v
+    }
+    fn echo_perms(v: Perms) -> Perms {
+        v
+    }
+    fn echo_option(v: Option<u32>) -> Option<u32> {
+        v
+    }
+    fn echo_result(v: Result<String, u32>) -> Result<String, u32> {
+        v
+    }
+    fn echo_tuple(v: (u8, String, bool)) -> (u8, String, bool) {
+        v
+    }
+    fn echo_nested(v: Vec<Option<Point>>) -> Vec<Option<Point>> {
+        v
+    }
+}
+
+impl Guest for Testkit {
+    fn add(a: i32, b: i32) -> i32 {
+        a.wrapping_add(b)
+    }
+
+    fn nothing() {}
+
+    fn fail(message: String) -> String {
+        panic!("{message}")
+    }
+
+    fn spin() -> u64 {
+        let mut n: u64 = 0;
+        loop {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
+    }
+
+    fn hog(megabytes: u32) -> u32 {
+        let mut chunks = Vec::new();
+        for _ in 0..megabytes {
+            let mut chunk = vec![0u8; 1 << 20];
+            chunk[0] = 1;
+            chunk[(1 << 20) - 1] = 1;
+            chunks.push(chunk);
+        }
+        std::hint::black_box(&chunks);
+        chunks.len() as u32
+    }
+
+    fn chatter(lines: u32) -> u32 {
+        for i in 0..lines {
+            println!("line {i} of some chatter from the guest");
+        }
+        lines
+    }
+
+    fn try_objects() -> String {
+        match weft_guest::objects::put(b"data") {
+            Ok(r) => format!("unexpected success: {}", r.id),
+            Err(e) => e.message().to_string(),
+        }
+    }
+}
+
+export!(Testkit);
