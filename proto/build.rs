@@ -3,10 +3,10 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
-    // SAFETY-free: build scripts are single threaded when this runs.
     unsafe_set_protoc(&protoc);
-    println!("cargo:rerun-if-changed=proto/weft.proto");
-    tonic_prost_build::configure().compile_protos(&["proto/weft.proto"], &["proto"])?;
+    println!("cargo:rerun-if-changed=proto");
+    tonic_prost_build::configure()
+        .compile_protos(&["proto/weft.proto", "proto/raft.proto"], &["proto"])?;
     Ok(())
 }
 

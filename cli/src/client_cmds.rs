@@ -119,7 +119,37 @@ pub async fn delete(address: &str, component: &str) -> anyhow::Result<()> {
 pub async fn status(address: &str) -> anyhow::Result<()> {
     let mut client = connect(address).await?;
     let s = client.status().await?;
-    println!("weft {} at {address}", s.version);
+    let leader = if s.has_leader {
+        s.leader_id.to_string()
+    } else {
+        "none".into()
+    };
+    println!(
+        "weft {} at {} (node {}, {})",
+        s.version,
+        client.current_address(),
+        s.node_id,
+        s.role
+    );
+    println!("  leader:                 {leader}");
+    println!("  term:                   {}", s.term);
+    println!("  last log index:         {}", s.last_log_index);
+    println!("  commit index:           {}", s.commit_index);
+    println!("  applied index:          {}", s.applied_index);
+    println!("  snapshot index:         {}", s.snapshot_index);
+    println!("  purged index:           {}", s.purged_index);
+    println!("  members:");
+    for m in &s.members {
+        let role = if m.voter { "voter" } else { "learner" };
+        let progress = if m.has_progress {
+            format!("matched {}, lag {}", m.matched_index, m.lag)
+        } else if m.id == s.node_id {
+            "this replica".to_string()
+        } else {
+            "progress known on the leader".to_string()
+        };
+        println!("    {}  {}  {role}  {progress}", m.id, m.address);
+    }
     println!("  data dir:               {}", s.data_dir);
     println!("  components:             {}", s.components);
     println!("  compiled since start:   {}", s.compiled_since_start);

@@ -4,7 +4,8 @@
 
 mod bench;
 mod client_cmds;
-mod up;
+mod kv_cmds;
+mod node;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +16,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "weft", version, about, long_about = None)]
 struct Cli {
-    /// The cluster to talk to (host:port).
+    /// The cluster to talk to: host:port, or a comma-separated list of
+    /// controller replicas (the client finds the leader).
     #[arg(long, global = true, env = "WEFT_ADDRESS", default_value = weft_client::DEFAULT_ADDRESS)]
     address: String,
 
@@ -25,9 +27,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run an embedded single-node cluster (controller + host) in the
-    /// foreground until Ctrl-C or SIGTERM.
-    Up(up::UpArgs),
+    /// Run an embedded single-node cluster (a one-replica controller group
+    /// with a host) in the foreground until Ctrl-C or SIGTERM.
+    Up(node::UpArgs),
+    /// Run one replica of a replicated controller group (with a host).
+    Controller(node::ControllerArgs),
+    /// Manage the controller group's membership.
+    #[command(subcommand)]
+    Cluster(kv_cmds::ClusterCommand),
+    /// The replicated key-value table.
+    Kv(kv_cmds::KvArgs),
     /// Upload a component; prints its name and digest.
     Deploy {
         /// The component file (.wasm).
@@ -50,7 +59,8 @@ enum Command {
         /// A name or a digest.
         component: String,
     },
-    /// Show what the cluster is and what it has done.
+    /// Show the controller group (members, leader, term, indexes, lag) and
+    /// what the answering replica has done.
     Status,
     /// Measure deploy, instantiation and call latency against a cluster.
     Bench(bench::BenchArgs),
@@ -59,7 +69,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Up(_) => "info",
+        Command::Up(_) | Command::Controller(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -83,7 +93,10 @@ fn main() -> ExitCode {
     let address = cli.address;
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Up(args) => up::run(args).await,
+            Command::Up(args) => node::up(args).await,
+            Command::Controller(args) => node::controller(args).await,
+            Command::Cluster(command) => kv_cmds::cluster(&address, command).await,
+            Command::Kv(args) => kv_cmds::kv(&address, args).await,
             Command::Deploy { file, name } => {
                 client_cmds::deploy(&address, &file, name.as_deref()).await
             }

@@ -1,24 +1,30 @@
 //! The commands that change the controller's state, and their results.
 //!
-//! Every change to durable cluster state is one [`Command`] applied by the
-//! [`StateMachine`](crate::StateMachine). Commands are plain data with a
-//! stable serde encoding: the same bytes will be the entries of the Raft
-//! log, so anything non-deterministic (the time, a digest) is decided by
-//! whoever proposes the command and carried inside it.
+//! Every change to durable cluster state is one [`Command`], proposed to the
+//! Raft log and applied by every replica's
+//! [`StateMachine`](crate::StateMachine). Anything non-deterministic (the
+//! time, a digest, the exports found by compiling) is decided by the
+//! proposer and carried inside the command, so applying is deterministic.
+//!
+//! The encoding is bincode of these types, and it is the log's format:
+//! variants and fields are only ever appended, never reordered or removed.
+//! `tests/golden/` pins the bytes of version 1.
 
 use serde::{Deserialize, Serialize};
 
-/// A change to the controller's state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
+/// A change to the controller's state (a Raft log entry's payload).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
-    /// Record a component whose blob is already stored, optionally binding a
-    /// name to it (a name bound to another digest moves to this one).
+    /// Record a component and store its bytes, optionally binding a name to
+    /// it (a name bound to another digest moves to this one).
     DeployComponent {
         /// The component's record.
         component: ComponentRecord,
         /// `name` or `name@version` to bind, if any.
         name: Option<String>,
+        /// The component's bytes; stored content-addressed, so replaying a
+        /// deploy of known bytes costs nothing.
+        wasm: Vec<u8>,
     },
     /// Remove a name (and the component once no name is left), or, given a
     /// digest, the component with all its names.
@@ -26,6 +32,59 @@ pub enum Command {
         /// A name or a digest.
         reference: String,
     },
+    /// Set a key in the namespaced key-value table.
+    KvPut {
+        /// The namespace (`default` unless given).
+        namespace: String,
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Remove a key from the key-value table.
+    KvDelete {
+        /// The namespace.
+        namespace: String,
+        /// The key.
+        key: String,
+    },
+}
+
+impl std::fmt::Debug for Command {
+    /// Leaves component bytes out: commands appear in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::DeployComponent {
+                component,
+                name,
+                wasm,
+            } => f
+                .debug_struct("DeployComponent")
+                .field("digest", &component.digest)
+                .field("name", name)
+                .field("bytes", &wasm.len())
+                .finish(),
+            Command::DeleteComponent { reference } => f
+                .debug_struct("DeleteComponent")
+                .field("reference", reference)
+                .finish(),
+            Command::KvPut {
+                namespace,
+                key,
+                value,
+            } => f
+                .debug_struct("KvPut")
+                .field("namespace", namespace)
+                .field("key", key)
+                .field("bytes", &value.len())
+                .finish(),
+            Command::KvDelete { namespace, key } => f
+                .debug_struct("KvDelete")
+                .field("namespace", namespace)
+                .field("key", key)
+                .finish(),
+        }
+    }
 }
 
 /// What the controller knows about a deployed component.
@@ -37,7 +96,6 @@ pub struct ComponentRecord {
     pub size_bytes: u64,
     /// Names bound to it, sorted. Kept in the record (rather than found by
     /// scanning the name index) so a command's writes fit one transaction.
-    #[serde(default)]
     pub names: Vec<String>,
     /// Callable exports as `(name, signature)`.
     pub functions: Vec<(String, String)>,
@@ -45,20 +103,31 @@ pub struct ComponentRecord {
     pub deployed_at_ms: u64,
 }
 
-/// The result of applying a command.
+/// The result of applying a log entry (the Raft response type).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Applied {
+    /// A blank or membership entry: nothing for the application.
+    Nothing,
     /// A component was recorded; `existed` when its digest was already known.
     Deployed {
         /// Whether the digest was already deployed.
         existed: bool,
     },
     /// A name or component was removed; `removed_digest` is set when the
-    /// component itself went (its blob may be deleted).
+    /// component itself went.
     Deleted {
         /// The digest whose last reference went away, if any.
         removed_digest: Option<String>,
     },
+    /// A key was set.
+    KvPut,
+    /// A key was removed (`existed` false when it was not there).
+    KvDeleted {
+        /// Whether the key existed.
+        existed: bool,
+    },
+    /// The command was refused (an unknown name, say); nothing changed.
+    Refused(String),
 }
 
 /// Checks a component name: `name` or `name@version`, lowercase letters,
@@ -85,8 +154,17 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     {
         return Err(format!("invalid version in component name `{name}`"));
     }
-    if name.starts_with("sha256:") {
-        return Err("a name cannot look like a digest".into());
+    Ok(())
+}
+
+/// Checks a key-value namespace and key: non-empty, no NUL (the separator
+/// in storage keys), keys up to 1 KiB.
+pub fn validate_kv_key(namespace: &str, key: &str) -> Result<(), String> {
+    if namespace.is_empty() || namespace.contains('\0') || namespace.len() > 128 {
+        return Err(format!("invalid namespace `{namespace}`"));
+    }
+    if key.is_empty() || key.contains('\0') || key.len() > 1024 {
+        return Err("a key must be 1 to 1024 bytes without NUL".into());
     }
     Ok(())
 }
@@ -106,16 +184,24 @@ mod tests {
         assert!(validate_name("9lives").is_err());
     }
 
-    /// The encoding is the future Raft log format: changing it silently
-    /// would make old logs unreadable, so it is pinned here.
     #[test]
-    fn command_encoding_is_stable() {
-        let cmd = Command::DeleteComponent {
-            reference: "hello".into(),
+    fn kv_keys_are_checked() {
+        assert!(validate_kv_key("default", "a/b").is_ok());
+        assert!(validate_kv_key("", "a").is_err());
+        assert!(validate_kv_key("ns", "").is_err());
+        assert!(validate_kv_key("ns", "a\0b").is_err());
+    }
+
+    #[test]
+    fn debug_leaves_bytes_out() {
+        let cmd = Command::KvPut {
+            namespace: "n".into(),
+            key: "k".into(),
+            value: vec![0; 1000],
         };
         assert_eq!(
-            serde_json::to_string(&cmd).unwrap(),
-            r#"{"command":"delete_component","reference":"hello"}"#
+            format!("{cmd:?}"),
+            r#"KvPut { namespace: "n", key: "k", bytes: 1000 }"#
         );
     }
 }

@@ -1,8 +1,8 @@
 //! The controller's error type, and its one mapping to `tonic::Status`.
 
-use std::path::Path;
-
 use weft_host::HostError;
+
+use crate::raft::NodeId;
 
 /// Why a controller request failed.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,15 @@ pub enum ControllerError {
         /// The limit, rendered.
         limit: String,
     },
+    /// This replica is not the leader; writes go to the leader.
+    #[error("not the leader: {}", match .leader { Some((id, addr)) => format!("the leader is node {id} at {addr}"), None => "no leader is known yet".into() })]
+    NotLeader {
+        /// The leader's id and client address, when known.
+        leader: Option<(NodeId, String)>,
+    },
+    /// A write or linearizable read could not reach a quorum.
+    #[error("no quorum: {0}")]
+    NoQuorum(String),
     /// The host refused the component or the call.
     #[error(transparent)]
     Host(#[from] HostError),
@@ -30,24 +39,15 @@ pub enum ControllerError {
     /// The state store failed.
     #[error("state store error: {0}")]
     Store(#[from] sled::Error),
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    /// Raft failed for a reason other than leadership or quorum.
+    #[error("replication error: {0}")]
+    Raft(String),
 }
 
-impl ControllerError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        ControllerError::Io {
-            path: path.display().to_string(),
-            source,
-        }
-    }
-}
+/// Metadata key carrying the leader's client address on a redirect.
+pub const LEADER_METADATA: &str = "weft-leader";
+/// Metadata key marking a "no quorum" error (clients do not retry it).
+pub const NO_QUORUM_METADATA: &str = "weft-no-quorum";
 
 impl From<ControllerError> for tonic::Status {
     fn from(err: ControllerError) -> Self {
@@ -56,6 +56,7 @@ impl From<ControllerError> for tonic::Status {
             ControllerError::UnknownComponent(_) => Code::NotFound,
             ControllerError::InvalidRequest(_) => Code::InvalidArgument,
             ControllerError::TooLarge { .. } => Code::ResourceExhausted,
+            ControllerError::NotLeader { .. } | ControllerError::NoQuorum(_) => Code::Unavailable,
             ControllerError::Host(host) => match host {
                 HostError::NotWasm
                 | HostError::CoreModule
@@ -70,10 +71,26 @@ impl From<ControllerError> for tonic::Status {
                 HostError::Trap { .. } => Code::Aborted,
                 HostError::Internal(_) => Code::Internal,
             },
-            ControllerError::Corrupt(_)
-            | ControllerError::Store(_)
-            | ControllerError::Io { .. } => Code::Internal,
+            ControllerError::Corrupt(_) | ControllerError::Store(_) | ControllerError::Raft(_) => {
+                Code::Internal
+            }
         };
-        tonic::Status::new(code, err.to_string())
+        let mut status = tonic::Status::new(code, err.to_string());
+        match &err {
+            ControllerError::NotLeader {
+                leader: Some((_, addr)),
+            } => {
+                if let Ok(value) = addr.parse() {
+                    status.metadata_mut().insert(LEADER_METADATA, value);
+                }
+            }
+            ControllerError::NoQuorum(_) => {
+                status
+                    .metadata_mut()
+                    .insert(NO_QUORUM_METADATA, "1".parse().expect("ascii"));
+            }
+            _ => {}
+        }
+        status
     }
 }

@@ -1,34 +1,42 @@
 //! weft's controller, the cluster's Global Control Service.
 //!
-//! It keeps durable cluster state in a command-driven [`StateMachine`] over
-//! sled (today: the component registry, content-addressed blobs and names),
-//! and serves the client API, dispatching calls to a host. Every change is a
-//! [`Command`] applied in order and flushed before it is acknowledged, so
-//! replicating the controller means replicating the command log.
+//! Each controller process is one replica of a Raft group (openraft over
+//! sled storage, peer RPCs over tonic). Durable cluster state (components
+//! with their bytes, names, the namespaced key-value table) lives in a
+//! [`StateMachine`] changed only by committed [`Command`]s, so losing a
+//! minority of replicas loses no acknowledged write. The leader takes
+//! writes; any replica serves reads, linearizable ones through the leader.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use weft_controller::{Controller, ControllerConfig, WeftService};
+//! use weft_controller::{NodeConfig, WeftService, RaftPeerService};
 //! use weft_host::{Host, HostConfig};
 //!
 //! let host = Arc::new(Host::new(HostConfig::new("/tmp/weft/cache"))?);
-//! let controller = Arc::new(Controller::open(ControllerConfig::new("/tmp/weft"), host)?);
+//! let mut config = NodeConfig::new(1, "127.0.0.1:7077", "/tmp/weft");
+//! config.initial_members.insert(1, "127.0.0.1:7077".into());
+//! let controller = weft_controller::start(config, host).await?;
 //! tonic::transport::Server::builder()
+//!     .add_service(RaftPeerService::server(controller.raft().clone()))
 //!     .add_service(WeftService::new(controller).into_server())
-//!     .serve("127.0.0.1:7070".parse()?)
+//!     .serve("127.0.0.1:7077".parse()?)
 //!     .await?;
 //! # Ok(()) }
 //! ```
 
-mod blobs;
 mod command;
+mod controller;
 mod error;
+mod node;
+pub mod raft;
 mod service;
 mod state;
 
-pub use blobs::{BlobStore, digest_of};
 pub use command::{Applied, Command, ComponentRecord, validate_name};
-pub use error::ControllerError;
-pub use service::{Controller, ControllerConfig, DEFAULT_MAX_UPLOAD, WeftService};
-pub use state::StateMachine;
+pub use controller::{Controller, GroupView, MemberView, digest_of};
+pub use error::{ControllerError, LEADER_METADATA, NO_QUORUM_METADATA};
+pub use node::{DEFAULT_MAX_UPLOAD, NodeConfig, start};
+pub use raft::peer_service::RaftPeerService;
+pub use service::WeftService;
+pub use state::{EntryMeta, StateMachine};

@@ -1,214 +1,16 @@
-//! The client API (`weft.v1.Weft`): deploy, list, delete and call, served
-//! over tonic. Each request is checked, turned into a [`Command`] or a host
-//! call, and each failure mapped once to a `tonic::Status`.
+//! The client API (`weft.v1.Weft`) over tonic: each request is unpacked,
+//! handed to the [`Controller`], and each failure mapped once to a
+//! `tonic::Status` (in `error.rs`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use tokio::sync::Mutex;
 use tonic::{Request, Response, Status};
-use weft_host::{CallSpec, Format, Host, HostError, Invocation, Readiness};
+use weft_host::{CallSpec, Format, Invocation};
 use weft_proto::v1 as pb;
 
-use crate::blobs::{BlobStore, digest_of};
-use crate::command::{Applied, Command, ComponentRecord, validate_name};
-use crate::error::ControllerError;
-use crate::state::StateMachine;
-
-/// The default upload limit: JavaScript and Python components run to tens
-/// of megabytes, so leave room for them.
-pub const DEFAULT_MAX_UPLOAD: usize = 128 << 20;
-
-/// Where a controller keeps its state and how much it accepts.
-#[derive(Debug, Clone)]
-pub struct ControllerConfig {
-    /// The data dir: `state/` (sled), `blobs/`, and the host's `cache/`.
-    pub data_dir: PathBuf,
-    /// The largest component upload accepted, in bytes.
-    pub max_upload: usize,
-}
-
-impl ControllerConfig {
-    /// Defaults, with everything under `data_dir`.
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        ControllerConfig {
-            data_dir: data_dir.into(),
-            max_upload: DEFAULT_MAX_UPLOAD,
-        }
-    }
-}
-
-/// The controller: state machine, blob store, and the host that runs calls.
-pub struct Controller {
-    config: ControllerConfig,
-    state: StateMachine,
-    blobs: Arc<BlobStore>,
-    host: Arc<Host>,
-    /// Commands are applied one at a time, in the order they were accepted:
-    /// the single-writer discipline the replicated log will keep.
-    writer: Mutex<()>,
-}
-
-impl Controller {
-    /// Opens the controller's state under `config.data_dir`, dispatching
-    /// calls to `host`.
-    pub fn open(config: ControllerConfig, host: Arc<Host>) -> Result<Self, ControllerError> {
-        let state = StateMachine::open(&config.data_dir.join("state"))?;
-        let blobs = Arc::new(BlobStore::open(&config.data_dir.join("blobs"))?);
-        Ok(Controller {
-            config,
-            state,
-            blobs,
-            host,
-            writer: Mutex::new(()),
-        })
-    }
-
-    /// Largest message the gRPC server must accept: an upload plus framing.
-    pub fn max_message_size(&self) -> usize {
-        self.config.max_upload + (64 << 10)
-    }
-
-    async fn apply(&self, command: Command) -> Result<Applied, ControllerError> {
-        let _turn = self.writer.lock().await;
-        self.state.apply(&command)
-    }
-
-    /// Validates, compiles, stores and records an upload.
-    pub async fn deploy(
-        &self,
-        wasm: Vec<u8>,
-        name: Option<String>,
-    ) -> Result<(ComponentRecord, bool, Duration), ControllerError> {
-        if wasm.len() > self.config.max_upload {
-            return Err(ControllerError::TooLarge {
-                size: weft_host::bytes(wasm.len() as u64),
-                limit: weft_host::bytes(self.config.max_upload as u64),
-            });
-        }
-        if let Some(name) = &name {
-            validate_name(name).map_err(ControllerError::InvalidRequest)?;
-        }
-        let digest = digest_of(&wasm);
-        let wasm = Arc::new(wasm);
-        let (prepared, readiness) = {
-            let (host, digest, wasm) = (self.host.clone(), digest.clone(), wasm.clone());
-            blocking(move || host.prepare(&digest, || Ok(wasm.to_vec()))).await?
-        };
-        let compile_time = match readiness {
-            Readiness::Compiled(d) => d,
-            Readiness::Warm | Readiness::LoadedFromDisk(_) => Duration::ZERO,
-        };
-        self.blobs.put(&digest, &wasm)?;
-        let record = ComponentRecord {
-            digest: digest.clone(),
-            size_bytes: wasm.len() as u64,
-            names: Vec::new(),
-            functions: prepared
-                .functions
-                .iter()
-                .map(|f| (f.name.clone(), f.signature.clone()))
-                .collect(),
-            deployed_at_ms: now_ms(),
-        };
-        let Applied::Deployed { existed } = self
-            .apply(Command::DeployComponent {
-                component: record,
-                name,
-            })
-            .await?
-        else {
-            return Err(ControllerError::Corrupt(
-                "deploy applied as something else".into(),
-            ));
-        };
-        let stored = self
-            .state
-            .component(&digest)?
-            .ok_or_else(|| ControllerError::Corrupt(format!("{digest} vanished after deploy")))?;
-        Ok((stored, existed, compile_time))
-    }
-
-    /// Removes a name or a component; returns whether the blob went too.
-    pub async fn delete(&self, reference: &str) -> Result<bool, ControllerError> {
-        let Applied::Deleted { removed_digest } = self
-            .apply(Command::DeleteComponent {
-                reference: reference.to_string(),
-            })
-            .await?
-        else {
-            return Err(ControllerError::Corrupt(
-                "delete applied as something else".into(),
-            ));
-        };
-        if let Some(digest) = &removed_digest {
-            self.blobs.remove(digest);
-            self.host.evict(digest);
-        }
-        Ok(removed_digest.is_some())
-    }
-
-    /// Calls a function of a deployed component on the host.
-    pub async fn call(
-        &self,
-        reference: &str,
-        invocation: Invocation,
-    ) -> Result<weft_host::CallOutcome, ControllerError> {
-        let digest = self.state.resolve(reference)?;
-        let prepared = match self.host.prepared(&digest) {
-            Some(p) => p,
-            None => {
-                // First call since start: load the compiled artifact from
-                // disk (or, if it was lost, recompile from the blob).
-                let (host, blobs, d) = (self.host.clone(), self.blobs.clone(), digest.clone());
-                blocking(move || {
-                    host.prepare(&d, || {
-                        blobs
-                            .get(&d)
-                            .map_err(|e| HostError::Internal(e.to_string()))
-                    })
-                })
-                .await?
-                .0
-            }
-        };
-        Ok(self.host.call(&prepared, invocation).await?)
-    }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, HostError> + Send + 'static,
-) -> Result<T, ControllerError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ControllerError::Host(HostError::Internal(e.to_string())))?
-        .map_err(ControllerError::Host)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-fn info(record: &ComponentRecord) -> pb::ComponentInfo {
-    pb::ComponentInfo {
-        digest: record.digest.clone(),
-        names: record.names.clone(),
-        size_bytes: record.size_bytes,
-        functions: record
-            .functions
-            .iter()
-            .map(|(name, signature)| pb::ExportedFunction {
-                name: name.clone(),
-                signature: signature.clone(),
-            })
-            .collect(),
-        deployed_at_ms: record.deployed_at_ms,
-    }
-}
+use crate::command::ComponentRecord;
+use crate::controller::{Controller, MemberView};
 
 /// The gRPC face of a [`Controller`].
 #[derive(Clone)]
@@ -232,6 +34,41 @@ impl WeftService {
     }
 }
 
+fn info(record: &ComponentRecord) -> pb::ComponentInfo {
+    pb::ComponentInfo {
+        digest: record.digest.clone(),
+        names: record.names.clone(),
+        size_bytes: record.size_bytes,
+        functions: record
+            .functions
+            .iter()
+            .map(|(name, signature)| pb::ExportedFunction {
+                name: name.clone(),
+                signature: signature.clone(),
+            })
+            .collect(),
+        deployed_at_ms: record.deployed_at_ms,
+    }
+}
+
+fn members(members: Vec<MemberView>) -> Vec<pb::Member> {
+    members
+        .into_iter()
+        .map(|m| pb::Member {
+            id: m.id,
+            address: m.address,
+            voter: m.voter,
+            has_progress: m.matched.is_some(),
+            matched_index: m.matched.unwrap_or(0),
+            lag: m.lag.unwrap_or(0),
+        })
+        .collect()
+}
+
+fn namespace(ns: String) -> String {
+    if ns.is_empty() { "default".into() } else { ns }
+}
+
 #[tonic::async_trait]
 impl pb::weft_server::Weft for WeftService {
     async fn deploy(
@@ -252,7 +89,7 @@ impl pb::weft_server::Weft for WeftService {
         &self,
         _: Request<pb::ListComponentsRequest>,
     ) -> Result<Response<pb::ListComponentsResponse>, Status> {
-        let components = self.controller.state.components().map_err(Status::from)?;
+        let components = self.controller.state().components().map_err(Status::from)?;
         Ok(Response::new(pb::ListComponentsResponse {
             components: components.iter().map(info).collect(),
         }))
@@ -311,20 +148,117 @@ impl pb::weft_server::Weft for WeftService {
         &self,
         _: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let stats = self.controller.host.stats();
+        let stats = self.controller.host().stats();
         let components = self
             .controller
-            .state
+            .state()
             .components()
             .map_err(Status::from)?
             .len() as u64;
+        let group = self.controller.group();
         Ok(Response::new(pb::StatusResponse {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            data_dir: self.controller.config.data_dir.display().to_string(),
+            data_dir: self.controller.config().data_dir.display().to_string(),
             components,
             compiled_since_start: stats.compiled,
             loaded_from_disk_cache: stats.loaded_from_disk,
             calls_served: stats.calls,
+            node_id: group.id,
+            role: group.role.to_string(),
+            leader_id: group.leader.unwrap_or(0),
+            has_leader: group.leader.is_some(),
+            term: group.term,
+            last_log_index: group.last_log_index,
+            commit_index: group.commit_index,
+            applied_index: group.applied_index,
+            snapshot_index: group.snapshot_index,
+            purged_index: group.purged_index,
+            members: members(group.members),
+            millis_since_quorum_ack: group.millis_since_quorum_ack.unwrap_or(0),
+        }))
+    }
+
+    async fn kv_put(
+        &self,
+        request: Request<pb::KvPutRequest>,
+    ) -> Result<Response<pb::KvPutResponse>, Status> {
+        let req = request.into_inner();
+        let log_index = self
+            .controller
+            .kv_put(&namespace(req.namespace), &req.key, req.value)
+            .await?;
+        Ok(Response::new(pb::KvPutResponse { log_index }))
+    }
+
+    async fn kv_get(
+        &self,
+        request: Request<pb::KvGetRequest>,
+    ) -> Result<Response<pb::KvGetResponse>, Status> {
+        let req = request.into_inner();
+        let value = self
+            .controller
+            .kv_get(&namespace(req.namespace), &req.key, req.linearizable)
+            .await?;
+        Ok(Response::new(pb::KvGetResponse {
+            found: value.is_some(),
+            value: value.unwrap_or_default(),
+            served_by: self.controller.config().id,
+            linearizable: req.linearizable,
+        }))
+    }
+
+    async fn kv_list(
+        &self,
+        request: Request<pb::KvListRequest>,
+    ) -> Result<Response<pb::KvListResponse>, Status> {
+        let req = request.into_inner();
+        let entries = self
+            .controller
+            .kv_list(&namespace(req.namespace), &req.prefix, req.linearizable)
+            .await?;
+        Ok(Response::new(pb::KvListResponse {
+            entries: entries
+                .into_iter()
+                .map(|(key, value)| pb::KvEntry { key, value })
+                .collect(),
+            served_by: self.controller.config().id,
+            linearizable: req.linearizable,
+        }))
+    }
+
+    async fn kv_delete(
+        &self,
+        request: Request<pb::KvDeleteRequest>,
+    ) -> Result<Response<pb::KvDeleteResponse>, Status> {
+        let req = request.into_inner();
+        let existed = self
+            .controller
+            .kv_delete(&namespace(req.namespace), &req.key)
+            .await?;
+        Ok(Response::new(pb::KvDeleteResponse { existed }))
+    }
+
+    async fn add_member(
+        &self,
+        request: Request<pb::AddMemberRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
+        let req = request.into_inner();
+        let list = self.controller.add_member(req.id, req.address).await?;
+        Ok(Response::new(pb::MembershipResponse {
+            members: members(list),
+        }))
+    }
+
+    async fn remove_member(
+        &self,
+        request: Request<pb::RemoveMemberRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
+        let list = self
+            .controller
+            .remove_member(request.into_inner().id)
+            .await?;
+        Ok(Response::new(pb::MembershipResponse {
+            members: members(list),
         }))
     }
 }

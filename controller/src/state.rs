@@ -1,16 +1,20 @@
-//! The controller's durable state: a state machine over sled, changed only
-//! by applying [`Command`]s.
+//! The controller's durable state: a state machine over one sled tree,
+//! changed only by applying log entries.
 //!
-//! Keys live in one sled tree under prefixes, so one transaction covers a
-//! command's every write:
+//! Keys live under prefixes, so one transaction covers an entry's every
+//! write, including the Raft bookkeeping that says how far it has applied:
 //!
 //! | key | value |
 //! | --- | --- |
 //! | `component/<digest>` | [`ComponentRecord`] as JSON (with its names) |
+//! | `blob/<digest>` | the component's bytes |
 //! | `name/<name>` | digest |
-//! | `meta/applied` | index of the last applied command (u64, big-endian) |
-
-use std::path::Path;
+//! | `kv/<namespace>\0<key>` | value |
+//! | `meta/applied` | the last applied log id (bincode, from the Raft layer) |
+//! | `meta/membership` | the last applied membership (bincode, from the Raft layer) |
+//!
+//! Reads go straight to the tree: every replica can serve them (possibly
+//! stale); linearizable reads are the Raft layer's business.
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
@@ -18,56 +22,119 @@ use crate::command::{Applied, Command, ComponentRecord};
 use crate::error::ControllerError;
 
 const COMPONENT: &str = "component/";
+const BLOB: &str = "blob/";
 const NAME: &str = "name/";
+const KV: &str = "kv/";
 const APPLIED: &[u8] = b"meta/applied";
+const MEMBERSHIP: &[u8] = b"meta/membership";
+
+/// The Raft bookkeeping written with an entry's effects, as opaque bytes so
+/// this module stays free of Raft types.
+#[derive(Debug, Clone, Default)]
+pub struct EntryMeta {
+    /// The entry's encoded log id.
+    pub applied: Vec<u8>,
+    /// The encoded membership, when the entry changes it.
+    pub membership: Option<Vec<u8>>,
+}
 
 /// The controller's state machine.
+#[derive(Clone)]
 pub struct StateMachine {
-    db: sled::Db,
+    tree: sled::Tree,
 }
 
 impl StateMachine {
-    /// Opens (or creates) the state at `path`.
-    pub fn open(path: &Path) -> Result<Self, ControllerError> {
-        Ok(StateMachine {
-            db: sled::open(path)?,
+    /// Wraps the tree holding the state.
+    pub fn new(tree: sled::Tree) -> Self {
+        StateMachine { tree }
+    }
+
+    /// Applies one entry (its command, if it carries one) and records it as
+    /// applied, atomically. A command refused by the state (unknown name)
+    /// still counts as applied, so every replica skips it the same way.
+    pub fn apply(
+        &self,
+        meta: &EntryMeta,
+        command: Option<&Command>,
+    ) -> Result<Applied, ControllerError> {
+        let result = (&self.tree).transaction(|tx| {
+            let applied = match command {
+                Some(command) => match apply_in(tx, command) {
+                    Ok(applied) => applied,
+                    Err(ConflictableTransactionError::Abort(Refusal(why))) => Applied::Refused(why),
+                    Err(ConflictableTransactionError::Conflict) => {
+                        return Err(ConflictableTransactionError::Conflict);
+                    }
+                    Err(ConflictableTransactionError::Storage(e)) => {
+                        return Err(ConflictableTransactionError::Storage(e));
+                    }
+                },
+                None => Applied::Nothing,
+            };
+            tx.insert(APPLIED, meta.applied.as_slice())?;
+            if let Some(membership) = &meta.membership {
+                tx.insert(MEMBERSHIP, membership.as_slice())?;
+            }
+            Ok(applied)
+        });
+        result.map_err(|e: TransactionError<ControllerError>| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => ControllerError::Store(e),
         })
     }
 
-    /// Index of the last applied command (0 for a fresh state).
-    pub fn applied_index(&self) -> Result<u64, ControllerError> {
-        Ok(self.db.get(APPLIED)?.map(|v| be_u64(&v)).unwrap_or(0))
+    /// The encoded last applied log id and membership.
+    pub fn applied(&self) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ControllerError> {
+        Ok((
+            self.tree.get(APPLIED)?.map(|v| v.to_vec()),
+            self.tree.get(MEMBERSHIP)?.map(|v| v.to_vec()),
+        ))
     }
 
-    /// Applies `command` as the next entry and makes it durable before
-    /// returning: a write is acknowledged only once it is on disk.
-    pub fn apply(&self, command: &Command) -> Result<Applied, ControllerError> {
-        let result = self.db.transaction(|tx| {
-            let index = tx.get(APPLIED)?.map(|v| be_u64(&v)).unwrap_or(0);
-            let applied = apply_in(tx, command)?;
-            tx.insert(APPLIED, &(index + 1).to_be_bytes())?;
-            Ok(applied)
-        });
-        let applied = result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => ControllerError::Store(e),
-        })?;
-        self.db.flush()?;
-        Ok(applied)
+    /// Makes everything applied so far durable.
+    pub async fn flush(&self) -> Result<(), ControllerError> {
+        self.tree.flush_async().await?;
+        Ok(())
+    }
+
+    /// Every key and value: the content of a snapshot.
+    pub fn export(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ControllerError> {
+        self.tree
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Replaces the whole state with a snapshot's content.
+    pub fn import(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), ControllerError> {
+        let mut batch = sled::Batch::default();
+        for key in self.tree.iter().keys() {
+            batch.remove(key?);
+        }
+        for (k, v) in entries {
+            batch.insert(k, v);
+        }
+        self.tree.apply_batch(batch)?;
+        self.tree.flush()?;
+        Ok(())
     }
 
     /// Resolves a name, `name@version`, full digest, or a unique digest
     /// prefix of at least 8 hex digits, to a digest.
     pub fn resolve(&self, reference: &str) -> Result<String, ControllerError> {
         let unknown = || ControllerError::UnknownComponent(reference.to_string());
-        if let Some(digest) = self.db.get(format!("{NAME}{reference}"))? {
+        if let Some(digest) = self.tree.get(format!("{NAME}{reference}"))? {
             return utf8(&digest);
         }
         let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
         if hex.len() < 8 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(unknown());
         }
-        let mut hits = self.db.scan_prefix(format!("{COMPONENT}sha256:{hex}"));
+        let mut hits = self.tree.scan_prefix(format!("{COMPONENT}sha256:{hex}"));
         match (hits.next().transpose()?, hits.next().transpose()?) {
             (Some((key, _)), None) => Ok(utf8(&key)?[COMPONENT.len()..].to_string()),
             (Some(_), Some(_)) => Err(ControllerError::InvalidRequest(format!(
@@ -79,54 +146,107 @@ impl StateMachine {
 
     /// The component with `digest`, if deployed.
     pub fn component(&self, digest: &str) -> Result<Option<ComponentRecord>, ControllerError> {
-        self.db
+        self.tree
             .get(format!("{COMPONENT}{digest}"))?
             .map(|v| decode(&v))
             .transpose()
     }
 
+    /// The bytes of the component with `digest`.
+    pub fn blob(&self, digest: &str) -> Result<Vec<u8>, ControllerError> {
+        self.tree
+            .get(format!("{BLOB}{digest}"))?
+            .map(|v| v.to_vec())
+            .ok_or_else(|| ControllerError::UnknownComponent(digest.to_string()))
+    }
+
     /// Every deployed component, oldest first.
     pub fn components(&self) -> Result<Vec<ComponentRecord>, ControllerError> {
         let mut out = self
-            .db
+            .tree
             .scan_prefix(COMPONENT)
             .map(|entry| decode(&entry?.1))
             .collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| (a.deployed_at_ms, &a.digest).cmp(&(b.deployed_at_ms, &b.digest)));
         Ok(out)
     }
+
+    /// The value of `key` in `namespace`.
+    pub fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, ControllerError> {
+        Ok(self.tree.get(kv_key(namespace, key))?.map(|v| v.to_vec()))
+    }
+
+    /// Keys and values in `namespace` starting with `prefix`, in key order.
+    pub fn kv_list(
+        &self,
+        namespace: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, ControllerError> {
+        let start = kv_key(namespace, "");
+        self.tree
+            .scan_prefix(kv_key(namespace, prefix))
+            .map(|entry| {
+                let (k, v) = entry?;
+                Ok((utf8(&k[start.len()..])?, v.to_vec()))
+            })
+            .collect()
+    }
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<ControllerError>>;
+fn kv_key(namespace: &str, key: &str) -> Vec<u8> {
+    format!("{KV}{namespace}\0{key}").into_bytes()
+}
 
-fn abort(err: ControllerError) -> ConflictableTransactionError<ControllerError> {
-    ConflictableTransactionError::Abort(err)
+/// Why a command changed nothing: applied as [`Applied::Refused`].
+struct Refusal(String);
+
+type TxResult<T> = Result<T, ConflictableTransactionError<Refusal>>;
+
+fn corrupt(e: impl std::fmt::Display) -> ConflictableTransactionError<Refusal> {
+    // A record that does not decode is a bug, not a user error; refusing
+    // keeps replicas identical and the message names the problem.
+    ConflictableTransactionError::Abort(Refusal(format!("corrupt state: {e}")))
 }
 
 fn get_record(tx: &TransactionalTree, digest: &str) -> TxResult<Option<ComponentRecord>> {
     match tx.get(format!("{COMPONENT}{digest}"))? {
-        Some(v) => decode(&v).map(Some).map_err(abort),
+        Some(v) => decode(&v).map(Some).map_err(corrupt),
         None => Ok(None),
     }
 }
 
 fn put_record(tx: &TransactionalTree, record: &ComponentRecord) -> TxResult<()> {
-    let value =
-        serde_json::to_vec(record).map_err(|e| abort(ControllerError::Corrupt(e.to_string())))?;
+    let value = serde_json::to_vec(record).map_err(corrupt)?;
     tx.insert(format!("{COMPONENT}{}", record.digest).as_bytes(), value)?;
+    Ok(())
+}
+
+fn remove_component(tx: &TransactionalTree, digest: &str) -> TxResult<()> {
+    tx.remove(format!("{COMPONENT}{digest}").as_bytes())?;
+    tx.remove(format!("{BLOB}{digest}").as_bytes())?;
     Ok(())
 }
 
 /// The deterministic heart of the state machine: one command's writes.
 fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
     match command {
-        Command::DeployComponent { component, name } => {
+        Command::DeployComponent {
+            component,
+            name,
+            wasm,
+        } => {
             let existing = get_record(tx, &component.digest)?;
             let existed = existing.is_some();
             let mut record = existing.unwrap_or_else(|| ComponentRecord {
                 names: Vec::new(),
                 ..component.clone()
             });
+            if !existed {
+                tx.insert(
+                    format!("{BLOB}{}", component.digest).as_bytes(),
+                    wasm.as_slice(),
+                )?;
+            }
             if let Some(name) = name {
                 let key = format!("{NAME}{name}");
                 // A name moves to the newest digest deployed under it; the
@@ -158,7 +278,7 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
                 };
                 record.names.retain(|n| n != reference);
                 if record.names.is_empty() {
-                    tx.remove(format!("{COMPONENT}{digest}").as_bytes())?;
+                    remove_component(tx, &digest)?;
                     return Ok(Applied::Deleted {
                         removed_digest: Some(digest),
                     });
@@ -169,21 +289,31 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
                 });
             }
             let Some(record) = get_record(tx, reference)? else {
-                return Err(abort(ControllerError::UnknownComponent(reference.clone())));
+                return Err(ConflictableTransactionError::Abort(Refusal(format!(
+                    "unknown component `{reference}` (see `weft components`)"
+                ))));
             };
             for name in &record.names {
                 tx.remove(format!("{NAME}{name}").as_bytes())?;
             }
-            tx.remove(format!("{COMPONENT}{reference}").as_bytes())?;
+            remove_component(tx, reference)?;
             Ok(Applied::Deleted {
                 removed_digest: Some(record.digest),
             })
         }
+        Command::KvPut {
+            namespace,
+            key,
+            value,
+        } => {
+            tx.insert(kv_key(namespace, key), value.as_slice())?;
+            Ok(Applied::KvPut)
+        }
+        Command::KvDelete { namespace, key } => {
+            let existed = tx.remove(kv_key(namespace, key))?.is_some();
+            Ok(Applied::KvDeleted { existed })
+        }
     }
-}
-
-fn be_u64(bytes: &[u8]) -> u64 {
-    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
 fn decode(bytes: &[u8]) -> Result<ComponentRecord, ControllerError> {
@@ -208,12 +338,23 @@ mod tests {
         }
     }
 
+    fn open(dir: &std::path::Path) -> StateMachine {
+        StateMachine::new(sled::open(dir).unwrap().open_tree("state").unwrap())
+    }
+
+    fn apply(sm: &StateMachine, command: Command) -> Applied {
+        sm.apply(&EntryMeta::default(), Some(&command)).unwrap()
+    }
+
     fn deploy(sm: &StateMachine, digest: &str, name: Option<&str>) -> Applied {
-        sm.apply(&Command::DeployComponent {
-            component: record(digest),
-            name: name.map(str::to_string),
-        })
-        .unwrap()
+        apply(
+            sm,
+            Command::DeployComponent {
+                component: record(digest),
+                name: name.map(str::to_string),
+                wasm: digest.as_bytes().to_vec(),
+            },
+        )
     }
 
     const A: &str = "sha256:aaaaaaaa11";
@@ -222,7 +363,7 @@ mod tests {
     #[test]
     fn names_move_and_deletes_cascade() {
         let dir = tempfile::tempdir().unwrap();
-        let sm = StateMachine::open(dir.path()).unwrap();
+        let sm = open(dir.path());
         assert_eq!(
             deploy(&sm, A, Some("app")),
             Applied::Deployed { existed: false }
@@ -235,16 +376,18 @@ mod tests {
             sm.component(A).unwrap().unwrap().names,
             vec!["app", "app@1"]
         );
+        assert_eq!(sm.blob(A).unwrap(), A.as_bytes());
         deploy(&sm, B, Some("app"));
         assert_eq!(sm.resolve("app").unwrap(), B);
         assert_eq!(sm.resolve("aaaaaaaa").unwrap(), A);
         assert_eq!(sm.component(A).unwrap().unwrap().names, vec!["app@1"]);
 
-        let gone = sm
-            .apply(&Command::DeleteComponent {
+        let gone = apply(
+            &sm,
+            Command::DeleteComponent {
                 reference: "app@1".into(),
-            })
-            .unwrap();
+            },
+        );
         assert_eq!(
             gone,
             Applied::Deleted {
@@ -255,28 +398,81 @@ mod tests {
             sm.resolve("app@1"),
             Err(ControllerError::UnknownComponent(_))
         ));
+        assert!(sm.blob(A).is_err());
 
-        sm.apply(&Command::DeleteComponent {
-            reference: B.into(),
-        })
-        .unwrap();
+        apply(
+            &sm,
+            Command::DeleteComponent {
+                reference: B.into(),
+            },
+        );
         assert!(sm.components().unwrap().is_empty());
         assert!(matches!(
             sm.resolve("app"),
             Err(ControllerError::UnknownComponent(_))
         ));
-        assert_eq!(sm.applied_index().unwrap(), 5);
+        let refused = apply(
+            &sm,
+            Command::DeleteComponent {
+                reference: "nope".into(),
+            },
+        );
+        assert!(matches!(refused, Applied::Refused(m) if m.contains("unknown component `nope`")));
     }
 
     #[test]
-    fn state_survives_reopening() {
+    fn kv_is_namespaced_and_listed_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let sm = StateMachine::open(dir.path()).unwrap();
-            deploy(&sm, A, Some("keep"));
+        let sm = open(dir.path());
+        for (ns, k, v) in [
+            ("a", "x/2", "2"),
+            ("a", "x/1", "1"),
+            ("a", "y", "3"),
+            ("b", "x/1", "other"),
+        ] {
+            apply(
+                &sm,
+                Command::KvPut {
+                    namespace: ns.into(),
+                    key: k.into(),
+                    value: v.into(),
+                },
+            );
         }
-        let sm = StateMachine::open(dir.path()).unwrap();
-        assert_eq!(sm.resolve("keep").unwrap(), A);
-        assert_eq!(sm.applied_index().unwrap(), 1);
+        let listed: Vec<_> = sm
+            .kv_list("a", "x/")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(listed, vec!["x/1", "x/2"]);
+        assert_eq!(sm.kv_get("b", "x/1").unwrap().unwrap(), b"other");
+        let deleted = apply(
+            &sm,
+            Command::KvDelete {
+                namespace: "a".into(),
+                key: "y".into(),
+            },
+        );
+        assert_eq!(deleted, Applied::KvDeleted { existed: true });
+        assert_eq!(sm.kv_get("a", "y").unwrap(), None);
+    }
+
+    #[test]
+    fn export_and_import_round_trip() {
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (src, dst) = (open(d1.path()), open(d2.path()));
+        deploy(&src, A, Some("keep"));
+        apply(
+            &dst,
+            Command::KvPut {
+                namespace: "n".into(),
+                key: "stale".into(),
+                value: vec![1],
+            },
+        );
+        dst.import(src.export().unwrap()).unwrap();
+        assert_eq!(dst.resolve("keep").unwrap(), A);
+        assert_eq!(dst.kv_get("n", "stale").unwrap(), None);
     }
 }

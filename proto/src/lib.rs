@@ -10,4 +10,9 @@ pub mod v1 {
     tonic::include_proto!("weft.v1");
 }
 
+/// `weft.raft.v1`: the Raft RPCs between controller replicas.
+pub mod raft {
+    tonic::include_proto!("weft.raft.v1");
+}
+
 pub use v1::*;

@@ -1,17 +1,25 @@
-//! The Rust client for a weft cluster: deploy components, list them, and
-//! call their functions. The `weft` CLI is built on it.
+//! The Rust client for a weft cluster: deploy components, call their
+//! functions, use the replicated key-value table, manage the controller
+//! group. The `weft` CLI is built on it.
+//!
+//! A client is given one or more controller addresses. It sends each request
+//! to the replica it believes leads; a follower answers a write with the
+//! leader's address and the client retries there; when a replica cannot be
+//! reached, or has no leader yet, the client tries the others until a
+//! deadline. "No quorum" is final and is not retried.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), weft_client::ClientError> {
 //! use weft_client::{Call, CallOptions, Client};
 //!
-//! let mut client = Client::connect(weft_client::DEFAULT_ADDRESS).await?;
+//! let mut client = Client::connect("127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003").await?;
 //! let wasm = std::fs::read("example_pi.wasm").expect("a component");
 //! client.deploy(wasm, Some("pi")).await?;
 //! let reply = client
 //!     .call("pi", Call::Wave("estimate(1000000, 42)".into()), CallOptions::default())
 //!     .await?;
 //! println!("pi is about {}", reply.result);
+//! client.kv_put("default", "greeting", b"hello".to_vec()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -21,7 +29,10 @@ use tonic::transport::{Channel, Endpoint};
 use weft_proto::v1 as pb;
 use weft_proto::v1::weft_client::WeftClient;
 
-pub use weft_proto::v1::{CallResponse, ComponentInfo, DeployResponse, StatusResponse};
+pub use weft_proto::v1::{
+    CallResponse, ComponentInfo, DeployResponse, KvGetResponse, KvListResponse, Member,
+    StatusResponse,
+};
 
 /// Where `weft up` listens unless told otherwise.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:7077";
@@ -29,15 +40,18 @@ pub const DEFAULT_ADDRESS: &str = "127.0.0.1:7077";
 /// The largest message the client sends or accepts (component uploads).
 const MAX_MESSAGE: usize = 256 << 20;
 
+/// How long a request keeps looking for a leader before giving up.
+const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(15);
+
 /// Why a client request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The cluster could not be reached.
+    /// No controller could be reached.
     #[error("cannot reach the weft cluster at {address}: {reason} (is `weft up` running?)")]
     Unreachable {
-        /// The address tried.
+        /// The addresses tried.
         address: String,
-        /// What went wrong.
+        /// What went wrong last.
         reason: String,
     },
     /// The cluster answered with an error; its message is the whole story.
@@ -89,19 +103,101 @@ pub struct CallOptions {
 /// A connection to a weft cluster.
 #[derive(Clone)]
 pub struct Client {
-    rpc: WeftClient<Channel>,
+    addresses: Vec<String>,
+    /// Index into `addresses` of the replica requests go to now.
+    current: usize,
+    rpc: Option<WeftClient<Channel>>,
+    retry_for: Duration,
+}
+
+/// What to do after a failed attempt.
+enum Next {
+    /// Give up with this error.
+    Fail(ClientError),
+    /// Go to this address (a leader hint) and retry at once.
+    Redirect(String),
+    /// Try the next address after a short pause.
+    Rotate(String),
+}
+
+fn classify(status: tonic::Status) -> Next {
+    if status.metadata().get("weft-no-quorum").is_some() {
+        return Next::Fail(ClientError::Rpc(status));
+    }
+    if let Some(leader) = status
+        .metadata()
+        .get("weft-leader")
+        .and_then(|v| v.to_str().ok())
+    {
+        return Next::Redirect(leader.to_string());
+    }
+    match status.code() {
+        // Transport failures surface as Unavailable (refused, reset) or
+        // Unknown/Cancelled (connection dropped mid-request).
+        tonic::Code::Unavailable | tonic::Code::Cancelled => {
+            Next::Rotate(status.message().to_string())
+        }
+        tonic::Code::Unknown if status.message().contains("transport") => {
+            Next::Rotate(status.message().to_string())
+        }
+        _ => Next::Fail(ClientError::Rpc(status)),
+    }
 }
 
 impl Client {
-    /// Connects to the cluster at `address` (`host:port`).
-    pub async fn connect(address: &str) -> Result<Self, ClientError> {
-        let unreachable = |reason: String| ClientError::Unreachable {
-            address: address.to_string(),
-            reason,
+    /// Connects to a cluster given one address or a comma-separated list
+    /// (`host:port,host:port`); the first that answers is used first.
+    pub async fn connect(addresses: &str) -> Result<Self, ClientError> {
+        let addresses: Vec<String> = addresses
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect();
+        if addresses.is_empty() {
+            return Err(ClientError::Unreachable {
+                address: String::new(),
+                reason: "no address given".into(),
+            });
+        }
+        let mut client = Client {
+            addresses,
+            current: 0,
+            rpc: None,
+            retry_for: DEFAULT_RETRY_FOR,
         };
+        let mut last = String::new();
+        for i in 0..client.addresses.len() {
+            client.current = i;
+            match client.channel().await {
+                Ok(_) => return Ok(client),
+                Err(reason) => last = reason,
+            }
+        }
+        Err(client.unreachable(last))
+    }
+
+    /// How long a request keeps looking for a reachable leader (default 15 s).
+    pub fn retry_for(mut self, duration: Duration) -> Self {
+        self.retry_for = duration;
+        self
+    }
+
+    fn unreachable(&self, reason: String) -> ClientError {
+        ClientError::Unreachable {
+            address: self.addresses.join(","),
+            reason,
+        }
+    }
+
+    async fn channel(&mut self) -> Result<WeftClient<Channel>, String> {
+        if let Some(rpc) = &self.rpc {
+            return Ok(rpc.clone());
+        }
+        let address = &self.addresses[self.current];
         let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| unreachable(format!("bad address: {e}")))?
-            .connect_timeout(Duration::from_secs(3))
+            .map_err(|e| format!("bad address {address}: {e}"))?
+            .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true);
         let channel = endpoint.connect().await.map_err(|e| {
             let mut reason = e.to_string();
@@ -110,13 +206,68 @@ impl Client {
                 reason = s.to_string();
                 source = s.source();
             }
-            unreachable(reason)
+            format!("{address}: {reason}")
         })?;
-        Ok(Client {
-            rpc: WeftClient::new(channel)
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
-        })
+        let rpc = WeftClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        self.rpc = Some(rpc.clone());
+        Ok(rpc)
+    }
+
+    fn go_to(&mut self, address: &str) {
+        self.rpc = None;
+        match self.addresses.iter().position(|a| a == address) {
+            Some(i) => self.current = i,
+            None => {
+                self.addresses.push(address.to_string());
+                self.current = self.addresses.len() - 1;
+            }
+        }
+    }
+
+    fn rotate(&mut self) {
+        self.rpc = None;
+        self.current = (self.current + 1) % self.addresses.len();
+    }
+
+    /// Runs one request with leader-following and retries.
+    async fn request<T, F, Fut>(&mut self, mut op: F) -> Result<T, ClientError>
+    where
+        F: FnMut(WeftClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.retry_for;
+        let mut redirects = 0;
+        loop {
+            let next = match self.channel().await {
+                Ok(rpc) => match op(rpc).await {
+                    Ok(response) => return Ok(response.into_inner()),
+                    Err(status) => classify(status),
+                },
+                Err(reason) => Next::Rotate(reason),
+            };
+            match next {
+                Next::Fail(e) => return Err(e),
+                Next::Redirect(leader) if redirects < 8 => {
+                    redirects += 1;
+                    self.go_to(&leader);
+                    continue;
+                }
+                Next::Redirect(leader) => {
+                    return Err(
+                        self.unreachable(format!("redirected too often (last to {leader})"))
+                    );
+                }
+                Next::Rotate(reason) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(self.unreachable(reason));
+                    }
+                    self.rotate();
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
     }
 
     /// Uploads a component, optionally binding `name` to it.
@@ -129,17 +280,19 @@ impl Client {
             wasm,
             name: name.unwrap_or_default().to_string(),
         };
-        Ok(self.rpc.deploy(request).await?.into_inner())
+        self.request(|mut c| {
+            let r = request.clone();
+            async move { c.deploy(r).await }
+        })
+        .await
     }
 
     /// Every deployed component.
     pub async fn components(&mut self) -> Result<Vec<ComponentInfo>, ClientError> {
-        Ok(self
-            .rpc
-            .list_components(pb::ListComponentsRequest {})
-            .await?
-            .into_inner()
-            .components)
+        let reply = self
+            .request(|mut c| async move { c.list_components(pb::ListComponentsRequest {}).await })
+            .await?;
+        Ok(reply.components)
     }
 
     /// Removes a name or (by digest) a component; true when the component
@@ -148,12 +301,13 @@ impl Client {
         let request = pb::DeleteComponentRequest {
             component: component.to_string(),
         };
-        Ok(self
-            .rpc
-            .delete_component(request)
-            .await?
-            .into_inner()
-            .removed_blob)
+        let reply = self
+            .request(|mut c| {
+                let r = request.clone();
+                async move { c.delete_component(r).await }
+            })
+            .await?;
+        Ok(reply.removed_blob)
     }
 
     /// Calls a function of `component` and waits for its result.
@@ -184,11 +338,118 @@ impl Client {
                 pb::ValueFormat::Wave as i32
             },
         };
-        Ok(self.rpc.call(request).await?.into_inner())
+        self.request(|mut c| {
+            let r = request.clone();
+            async move { c.call(r).await }
+        })
+        .await
     }
 
-    /// The cluster's status.
+    /// The status of the replica this client talks to.
     pub async fn status(&mut self) -> Result<StatusResponse, ClientError> {
-        Ok(self.rpc.status(pb::StatusRequest {}).await?.into_inner())
+        self.request(|mut c| async move { c.status(pb::StatusRequest {}).await })
+            .await
+    }
+
+    /// The address of the replica this client talks to now.
+    pub fn current_address(&self) -> &str {
+        &self.addresses[self.current]
+    }
+
+    /// Sets `key` in `namespace`; returns the log index it committed at.
+    pub async fn kv_put(
+        &mut self,
+        namespace: &str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<u64, ClientError> {
+        let request = pb::KvPutRequest {
+            namespace: namespace.into(),
+            key: key.into(),
+            value,
+        };
+        let reply = self
+            .request(|mut c| {
+                let r = request.clone();
+                async move { c.kv_put(r).await }
+            })
+            .await?;
+        Ok(reply.log_index)
+    }
+
+    /// Reads `key`; `linearizable` reads go through the leader.
+    pub async fn kv_get(
+        &mut self,
+        namespace: &str,
+        key: &str,
+        linearizable: bool,
+    ) -> Result<KvGetResponse, ClientError> {
+        let request = pb::KvGetRequest {
+            namespace: namespace.into(),
+            key: key.into(),
+            linearizable,
+        };
+        self.request(|mut c| {
+            let r = request.clone();
+            async move { c.kv_get(r).await }
+        })
+        .await
+    }
+
+    /// Lists keys under `prefix`.
+    pub async fn kv_list(
+        &mut self,
+        namespace: &str,
+        prefix: &str,
+        linearizable: bool,
+    ) -> Result<KvListResponse, ClientError> {
+        let request = pb::KvListRequest {
+            namespace: namespace.into(),
+            prefix: prefix.into(),
+            linearizable,
+        };
+        self.request(|mut c| {
+            let r = request.clone();
+            async move { c.kv_list(r).await }
+        })
+        .await
+    }
+
+    /// Removes `key`; returns whether it existed.
+    pub async fn kv_delete(&mut self, namespace: &str, key: &str) -> Result<bool, ClientError> {
+        let request = pb::KvDeleteRequest {
+            namespace: namespace.into(),
+            key: key.into(),
+        };
+        let reply = self
+            .request(|mut c| {
+                let r = request.clone();
+                async move { c.kv_delete(r).await }
+            })
+            .await?;
+        Ok(reply.existed)
+    }
+
+    /// Adds controller replica `id` at `address` to the group.
+    pub async fn add_member(&mut self, id: u64, address: &str) -> Result<Vec<Member>, ClientError> {
+        let request = pb::AddMemberRequest {
+            id,
+            address: address.into(),
+        };
+        let reply = self
+            .request(|mut c| {
+                let r = request.clone();
+                async move { c.add_member(r).await }
+            })
+            .await?;
+        Ok(reply.members)
+    }
+
+    /// Removes controller replica `id` from the group.
+    pub async fn remove_member(&mut self, id: u64) -> Result<Vec<Member>, ClientError> {
+        let reply = self
+            .request(|mut c| async move { c.remove_member(pb::RemoveMemberRequest { id }).await })
+            .await?;
+        Ok(reply.members)
     }
 }

@@ -1,0 +1,192 @@
+//! `weft up` and `weft controller`: run a controller replica (with an
+//! embedded host that runs calls) in the foreground until Ctrl-C or
+//! SIGTERM. `weft up` is a one-replica group; `weft controller` is one
+//! replica of a group formed with `--peers` or joined with
+//! `weft cluster add-member`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use weft_controller::{NodeConfig, RaftPeerService, WeftService};
+use weft_host::{Host, HostConfig};
+
+/// Flags shared by `weft up` and `weft controller`.
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Where state, component bytes and compiled components are kept
+    /// across restarts [default: $HOME/.weft]
+    #[arg(long, env = "WEFT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Largest component upload accepted, in bytes.
+    #[arg(long, default_value_t = weft_controller::DEFAULT_MAX_UPLOAD)]
+    max_upload: usize,
+    /// Default deadline of a call, in seconds.
+    #[arg(long, default_value_t = weft_host::DEFAULT_TIMEOUT.as_secs_f64())]
+    default_timeout: f64,
+    /// Default memory limit of an instance, in bytes.
+    #[arg(long, default_value_t = weft_host::DEFAULT_MEMORY_LIMIT)]
+    default_memory_limit: u64,
+    /// Build a snapshot and compact the log every this many entries.
+    #[arg(long, default_value_t = 10_000)]
+    snapshot_every: u64,
+    /// Seconds a write waits to commit before failing with "no quorum".
+    #[arg(long, default_value_t = 3.0)]
+    write_timeout: f64,
+}
+
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// Port to serve on (0 picks a free one).
+    #[arg(long, default_value_t = 7077)]
+    port: u16,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ControllerArgs {
+    /// This replica's id in the group (a positive integer).
+    #[arg(long)]
+    id: u64,
+    /// Port to serve clients and peers on.
+    #[arg(long)]
+    port: u16,
+    /// The group to form on first start: `ID=HOST:PORT,...`, this replica
+    /// included. Harmless on later starts; not needed on a restart, nor for
+    /// a replica that will be added with `weft cluster add-member`.
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<String>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    run(1, args.port, Vec::new(), true, args.node).await
+}
+
+pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
+    if args.id == 0 {
+        bail!("--id must be a positive integer");
+    }
+    run(args.id, args.port, args.peers, false, args.node).await
+}
+
+/// `ID=HOST:PORT` -> (id, address).
+pub fn parse_member(text: &str) -> anyhow::Result<(u64, String)> {
+    let (id, addr) = text
+        .split_once('=')
+        .with_context(|| format!("`{text}` is not ID=HOST:PORT"))?;
+    let id: u64 = id
+        .trim()
+        .parse()
+        .with_context(|| format!("`{id}` is not a node id"))?;
+    let addr = addr.trim();
+    if id == 0 || !addr.contains(':') {
+        bail!("`{text}` is not ID=HOST:PORT with a positive ID");
+    }
+    Ok((id, addr.to_string()))
+}
+
+async fn run(
+    id: u64,
+    port: u16,
+    peers: Vec<String>,
+    alone: bool,
+    args: NodeArgs,
+) -> anyhow::Result<()> {
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => {
+            PathBuf::from(std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?)
+                .join(".weft")
+        }
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+
+    let listener = TcpListener::bind(SocketAddr::new(args.bind, port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{port}", args.bind))?;
+    let local = listener.local_addr()?;
+
+    let mut host_config = HostConfig::new(data_dir.join("cache"));
+    host_config.default_timeout = std::time::Duration::from_secs_f64(args.default_timeout);
+    host_config.default_memory_limit = args.default_memory_limit;
+    let host = Arc::new(Host::new(host_config)?);
+
+    let mut config = NodeConfig::new(id, local.to_string(), &data_dir);
+    config.max_upload = args.max_upload;
+    config.snapshot_every = args.snapshot_every.max(1);
+    config.write_timeout = std::time::Duration::from_secs_f64(args.write_timeout);
+    config.initial_members = if alone {
+        BTreeMap::from([(id, local.to_string())])
+    } else {
+        peers
+            .iter()
+            .map(|p| parse_member(p))
+            .collect::<anyhow::Result<_>>()?
+    };
+    if !config.initial_members.is_empty() && !config.initial_members.contains_key(&id) {
+        bail!("--peers must include this replica (id {id})");
+    }
+    let controller = weft_controller::start(config, host)
+        .await
+        .with_context(|| format!("cannot open the state in {}", data_dir.display()))?;
+
+    // Scripts and tests read this line to learn the port.
+    println!(
+        "weft up: listening on {local} (node {id}, data dir {})",
+        data_dir.display()
+    );
+    tracing::info!(%local, id, data_dir = %data_dir.display(), "weft is up");
+
+    tonic::transport::Server::builder()
+        .add_service(RaftPeerService::server(controller.raft().clone()))
+        .add_service(WeftService::new(controller.clone()).into_server())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
+        .await
+        .context("the server failed")?;
+    controller.shutdown().await;
+    tracing::info!("weft stopped cleanly");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_member;
+
+    #[test]
+    fn members_parse() {
+        assert_eq!(
+            parse_member("2=127.0.0.1:7002").unwrap(),
+            (2, "127.0.0.1:7002".into())
+        );
+        assert!(parse_member("0=a:1").is_err());
+        assert!(parse_member("x=a:1").is_err());
+        assert!(parse_member("2").is_err());
+    }
+}

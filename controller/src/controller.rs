@@ -1,0 +1,515 @@
+//! What a controller replica does for clients: deploy, delete and call
+//! components, the key-value table, membership and status. Writes are
+//! proposed to the Raft log and acknowledged once committed and applied;
+//! reads come from this replica's state unless asked to be linearizable.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ServerState};
+use sha2::{Digest, Sha256};
+use weft_host::{CallOutcome, Host, HostError, Invocation, Readiness};
+
+use crate::command::{Applied, Command, ComponentRecord, validate_kv_key, validate_name};
+use crate::error::ControllerError;
+use crate::node::NodeConfig;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::PeerHealth;
+use crate::raft::{Node, NodeId, Raft};
+use crate::state::StateMachine;
+
+/// The `sha256:<hex>` digest of `bytes`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// One controller replica's client-facing logic.
+pub struct Controller {
+    config: NodeConfig,
+    raft: Raft,
+    state: StateMachine,
+    log: LogStore,
+    health: Arc<PeerHealth>,
+    host: Arc<Host>,
+}
+
+/// A group member as `weft status` shows it.
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    /// The replica's id.
+    pub id: NodeId,
+    /// Its address.
+    pub address: String,
+    /// Voter (or learner).
+    pub voter: bool,
+    /// On the leader: the last index replicated to it.
+    pub matched: Option<u64>,
+    /// On the leader: how many entries it is behind.
+    pub lag: Option<u64>,
+}
+
+/// What a replica knows of itself and the group.
+#[derive(Debug, Clone)]
+pub struct GroupView {
+    /// This replica's id.
+    pub id: NodeId,
+    /// leader, follower, candidate or learner.
+    pub role: &'static str,
+    /// The leader, if known.
+    pub leader: Option<NodeId>,
+    /// The current term.
+    pub term: u64,
+    /// Last index in this replica's log.
+    pub last_log_index: u64,
+    /// Last index known committed.
+    pub commit_index: u64,
+    /// Last index applied to the state machine.
+    pub applied_index: u64,
+    /// Last index covered by a snapshot.
+    pub snapshot_index: u64,
+    /// Last index purged from the log.
+    pub purged_index: u64,
+    /// On the leader: milliseconds since a quorum acknowledged it.
+    pub millis_since_quorum_ack: Option<u64>,
+    /// The members.
+    pub members: Vec<MemberView>,
+}
+
+impl Controller {
+    pub(crate) fn new(
+        config: NodeConfig,
+        raft: Raft,
+        state: StateMachine,
+        log: LogStore,
+        health: Arc<PeerHealth>,
+        host: Arc<Host>,
+    ) -> Self {
+        Controller {
+            config,
+            raft,
+            state,
+            log,
+            health,
+            host,
+        }
+    }
+
+    /// This replica's Raft handle (for the peer RPC service).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// This replica's state (reads may be stale on a follower).
+    pub fn state(&self) -> &StateMachine {
+        &self.state
+    }
+
+    /// The host that runs calls on this replica.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The replica's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Largest message the gRPC server must accept: an upload plus framing.
+    pub fn max_message_size(&self) -> usize {
+        self.config.max_upload + (64 << 10)
+    }
+
+    /// Stops Raft cleanly.
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+
+    fn leader_hint(&self, leader: Option<NodeId>) -> ControllerError {
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = leader.or(metrics.current_leader).and_then(|id| {
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n| (id, n.addr.clone()))
+        });
+        ControllerError::NotLeader { leader }
+    }
+
+    /// The members this replica has not heard from recently, for a
+    /// "no quorum" error.
+    fn no_quorum(&self, what: &str) -> ControllerError {
+        let metrics = self.raft.metrics().borrow().clone();
+        let silent_limit = self.config.election_timeout.1 * 2;
+        let mut unreachable = Vec::new();
+        for (id, node) in metrics.membership_config.membership().nodes() {
+            if *id == self.config.id {
+                continue;
+            }
+            match self.health.silent_for(*id) {
+                Some(silent) if silent < silent_limit => {}
+                Some(silent) => unreachable.push(format!(
+                    "{id} at {} (silent {:.1}s)",
+                    node.addr,
+                    silent.as_secs_f64()
+                )),
+                None => unreachable.push(format!("{id} at {} (never reached)", node.addr)),
+            }
+        }
+        let members = if unreachable.is_empty() {
+            "none recorded".to_string()
+        } else {
+            unreachable.join(", ")
+        };
+        ControllerError::NoQuorum(format!("{what}; unreachable members: {members}"))
+    }
+
+    /// Fails fast when this replica cannot lead a write: a follower names
+    /// the leader; a leader that has not heard from a quorum for two
+    /// election timeouts, or a replica with no leader after waiting, says
+    /// there is no quorum.
+    async fn ensure_leader(&self) -> Result<(), ControllerError> {
+        let deadline = tokio::time::Instant::now() + self.config.write_timeout;
+        loop {
+            let metrics = self.raft.metrics().borrow().clone();
+            match metrics.current_leader {
+                Some(leader) if leader == self.config.id => {
+                    let stale = metrics.millis_since_quorum_ack.is_some_and(|ms| {
+                        Duration::from_millis(ms) > self.config.election_timeout.1 * 2
+                    });
+                    let alone = metrics.membership_config.membership().voter_ids().count() == 1;
+                    if stale && !alone {
+                        return Err(self.no_quorum("this leader has not heard from a quorum"));
+                    }
+                    return Ok(());
+                }
+                Some(leader) => return Err(self.leader_hint(Some(leader))),
+                None if tokio::time::Instant::now() >= deadline => {
+                    return Err(self.no_quorum(&format!(
+                        "no leader could be elected within {:?}",
+                        self.config.write_timeout
+                    )));
+                }
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// Proposes `command` and waits until it is committed and applied.
+    async fn write(&self, command: Command) -> Result<(Applied, u64), ControllerError> {
+        self.ensure_leader().await?;
+        match tokio::time::timeout(self.config.write_timeout, self.raft.client_write(command)).await {
+            Ok(Ok(response)) => Ok((response.data, response.log_id.index)),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(self.leader_hint(f.leader_id)),
+            Ok(Err(e)) => Err(ControllerError::Raft(e.to_string())),
+            Err(_) => Err(self.no_quorum(&format!(
+                "the write was not committed within {:?} (it may still commit if the members return)",
+                self.config.write_timeout
+            ))),
+        }
+    }
+
+    /// Makes a following read linearizable: confirms leadership with a
+    /// quorum and waits until this replica has applied everything committed
+    /// before the read began (read-index).
+    async fn read_barrier(&self) -> Result<(), ControllerError> {
+        self.ensure_leader().await?;
+        match tokio::time::timeout(self.config.write_timeout, self.raft.ensure_linearizable()).await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                Err(self.leader_hint(f.leader_id))
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
+                Err(self.no_quorum(&format!("leadership could not be confirmed ({e})")))
+            }
+            Ok(Err(e)) => Err(ControllerError::Raft(e.to_string())),
+            Err(_) => Err(self.no_quorum("leadership could not be confirmed in time")),
+        }
+    }
+
+    /// Validates, compiles, and records an upload.
+    pub async fn deploy(
+        &self,
+        wasm: Vec<u8>,
+        name: Option<String>,
+    ) -> Result<(ComponentRecord, bool, Duration), ControllerError> {
+        if wasm.len() > self.config.max_upload {
+            return Err(ControllerError::TooLarge {
+                size: weft_host::bytes(wasm.len() as u64),
+                limit: weft_host::bytes(self.config.max_upload as u64),
+            });
+        }
+        if let Some(name) = &name {
+            validate_name(name).map_err(ControllerError::InvalidRequest)?;
+        }
+        // Only the leader compiles: a follower would redirect the write anyway.
+        self.ensure_leader().await?;
+        let digest = digest_of(&wasm);
+        let wasm = Arc::new(wasm);
+        let (prepared, readiness) = {
+            let (host, digest, wasm) = (self.host.clone(), digest.clone(), wasm.clone());
+            blocking(move || host.prepare(&digest, || Ok(wasm.to_vec()))).await?
+        };
+        let compile_time = match readiness {
+            Readiness::Compiled(d) => d,
+            Readiness::Warm | Readiness::LoadedFromDisk(_) => Duration::ZERO,
+        };
+        let record = ComponentRecord {
+            digest: digest.clone(),
+            size_bytes: wasm.len() as u64,
+            names: Vec::new(),
+            functions: prepared
+                .functions
+                .iter()
+                .map(|f| (f.name.clone(), f.signature.clone()))
+                .collect(),
+            deployed_at_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        };
+        let command = Command::DeployComponent {
+            component: record,
+            name,
+            wasm: Arc::unwrap_or_clone(wasm),
+        };
+        let existed = match self.write(command).await?.0 {
+            Applied::Deployed { existed } => existed,
+            other => {
+                return Err(ControllerError::Corrupt(format!(
+                    "deploy applied as {other:?}"
+                )));
+            }
+        };
+        let stored = self
+            .state
+            .component(&digest)?
+            .ok_or_else(|| ControllerError::Corrupt(format!("{digest} vanished after deploy")))?;
+        Ok((stored, existed, compile_time))
+    }
+
+    /// Removes a name or a component; returns whether the component went.
+    pub async fn delete(&self, reference: &str) -> Result<bool, ControllerError> {
+        let command = Command::DeleteComponent {
+            reference: reference.to_string(),
+        };
+        match self.write(command).await?.0 {
+            Applied::Deleted { removed_digest } => {
+                if let Some(digest) = &removed_digest {
+                    self.host.evict(digest);
+                }
+                Ok(removed_digest.is_some())
+            }
+            Applied::Refused(_) => Err(ControllerError::UnknownComponent(reference.to_string())),
+            other => Err(ControllerError::Corrupt(format!(
+                "delete applied as {other:?}"
+            ))),
+        }
+    }
+
+    /// Calls a function of a deployed component on this replica's host.
+    pub async fn call(
+        &self,
+        reference: &str,
+        invocation: Invocation,
+    ) -> Result<CallOutcome, ControllerError> {
+        let digest = self.state.resolve(reference)?;
+        let prepared = match self.host.prepared(&digest) {
+            Some(p) => p,
+            None => {
+                // First call here since start: the compiled artifact comes
+                // from disk, or (on a replica that never compiled it) the
+                // blob is compiled once.
+                let (host, state, d) = (self.host.clone(), self.state.clone(), digest.clone());
+                blocking(move || {
+                    host.prepare(&d, || {
+                        let bytes = state
+                            .blob(&d)
+                            .map_err(|e| HostError::Internal(e.to_string()))?;
+                        if digest_of(&bytes) != d {
+                            return Err(HostError::Internal(format!(
+                                "stored bytes of {d} do not match the digest"
+                            )));
+                        }
+                        Ok(bytes)
+                    })
+                })
+                .await?
+                .0
+            }
+        };
+        Ok(self.host.call(&prepared, invocation).await?)
+    }
+
+    /// Sets a key; returns the log index it was committed at.
+    pub async fn kv_put(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<u64, ControllerError> {
+        validate_kv_key(namespace, key).map_err(ControllerError::InvalidRequest)?;
+        let command = Command::KvPut {
+            namespace: namespace.into(),
+            key: key.into(),
+            value,
+        };
+        Ok(self.write(command).await?.1)
+    }
+
+    /// Removes a key; returns whether it existed.
+    pub async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, ControllerError> {
+        validate_kv_key(namespace, key).map_err(ControllerError::InvalidRequest)?;
+        let command = Command::KvDelete {
+            namespace: namespace.into(),
+            key: key.into(),
+        };
+        match self.write(command).await?.0 {
+            Applied::KvDeleted { existed } => Ok(existed),
+            other => Err(ControllerError::Corrupt(format!(
+                "kv delete applied as {other:?}"
+            ))),
+        }
+    }
+
+    /// Reads a key, through the leader when `linearizable`.
+    pub async fn kv_get(
+        &self,
+        namespace: &str,
+        key: &str,
+        linearizable: bool,
+    ) -> Result<Option<Vec<u8>>, ControllerError> {
+        validate_kv_key(namespace, key).map_err(ControllerError::InvalidRequest)?;
+        if linearizable {
+            self.read_barrier().await?;
+        }
+        self.state.kv_get(namespace, key)
+    }
+
+    /// Lists keys under a prefix, through the leader when `linearizable`.
+    pub async fn kv_list(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        linearizable: bool,
+    ) -> Result<Vec<(String, Vec<u8>)>, ControllerError> {
+        if linearizable {
+            self.read_barrier().await?;
+        }
+        self.state.kv_list(namespace, prefix)
+    }
+
+    /// Adds a replica: first as a learner that catches up (by log or
+    /// snapshot), then as a voter.
+    pub async fn add_member(
+        &self,
+        id: NodeId,
+        address: String,
+    ) -> Result<Vec<MemberView>, ControllerError> {
+        self.ensure_leader().await?;
+        let map = |e: RaftError<NodeId, ClientWriteError<NodeId, Node>>| match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                self.leader_hint(f.leader_id)
+            }
+            other => ControllerError::Raft(other.to_string()),
+        };
+        self.raft
+            .add_learner(id, Node::new(address), true)
+            .await
+            .map_err(map)?;
+        let voters: BTreeSet<NodeId> = self
+            .group()
+            .members
+            .iter()
+            .filter(|m| m.voter)
+            .map(|m| m.id)
+            .collect();
+        if !voters.contains(&id) {
+            self.raft
+                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                .await
+                .map_err(map)?;
+        }
+        Ok(self.group().members)
+    }
+
+    /// Removes a replica from the group.
+    pub async fn remove_member(&self, id: NodeId) -> Result<Vec<MemberView>, ControllerError> {
+        self.ensure_leader().await?;
+        let group = self.group();
+        let member = group.members.iter().find(|m| m.id == id);
+        let Some(member) = member else {
+            return Err(ControllerError::InvalidRequest(format!(
+                "node {id} is not a member"
+            )));
+        };
+        let change = if member.voter {
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(|e| match e {
+                RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                    self.leader_hint(f.leader_id)
+                }
+                other => ControllerError::Raft(other.to_string()),
+            })?;
+        Ok(self.group().members)
+    }
+
+    /// What this replica knows of the group.
+    pub fn group(&self) -> GroupView {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let last = m.last_log_index.unwrap_or(0);
+        let progress = m.replication.clone().unwrap_or_default();
+        let members = membership
+            .nodes()
+            .map(|(id, node)| {
+                let matched = progress.get(id).map(|l| l.map_or(0, |l| l.index));
+                MemberView {
+                    id: *id,
+                    address: node.addr.clone(),
+                    voter: voters.contains(id),
+                    matched,
+                    lag: matched.map(|i| last.saturating_sub(i)),
+                }
+            })
+            .collect();
+        GroupView {
+            id: self.config.id,
+            role: match m.state {
+                ServerState::Leader => "leader",
+                ServerState::Follower => "follower",
+                ServerState::Candidate => "candidate",
+                ServerState::Learner => "learner",
+                ServerState::Shutdown => "shut down",
+            },
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: last,
+            commit_index: self.log.committed_index().unwrap_or(0),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            snapshot_index: m.snapshot.map_or(0, |l| l.index),
+            purged_index: m.purged.map_or(0, |l| l.index),
+            millis_since_quorum_ack: m.millis_since_quorum_ack,
+            members,
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, HostError> + Send + 'static,
+) -> Result<T, ControllerError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ControllerError::Host(HostError::Internal(e.to_string())))?
+        .map_err(ControllerError::Host)
+}

@@ -1,0 +1,124 @@
+//! Starting a controller replica: open its sled stores, start Raft, and
+//! form the group on first start.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::{Config, SnapshotPolicy};
+use weft_host::Host;
+
+use crate::controller::Controller;
+use crate::error::ControllerError;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::Network;
+use crate::raft::state_machine::StateMachineStore;
+use crate::raft::{Node, NodeId, Raft};
+use crate::state::StateMachine;
+
+/// The default upload limit: JavaScript and Python components run to tens
+/// of megabytes, so leave room for them.
+pub const DEFAULT_MAX_UPLOAD: usize = 128 << 20;
+
+/// How one controller replica runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This replica's id in the group.
+    pub id: NodeId,
+    /// `host:port` other replicas and clients reach this one at.
+    pub address: String,
+    /// The data dir: `raft/` (sled: log and state), `snapshots/`, `cache/`.
+    pub data_dir: PathBuf,
+    /// The group to form on first start (id -> address); empty to join an
+    /// existing group later (`weft cluster add-member`) or on a restart.
+    pub initial_members: BTreeMap<NodeId, String>,
+    /// Build a snapshot (and compact the log) every this many entries.
+    pub snapshot_every: u64,
+    /// The largest component upload accepted, in bytes.
+    pub max_upload: usize,
+    /// How long a write may wait to commit before it fails with "no quorum".
+    pub write_timeout: Duration,
+    /// Leader heartbeat interval.
+    pub heartbeat: Duration,
+    /// A follower starts an election after a random silence in this range.
+    pub election_timeout: (Duration, Duration),
+}
+
+impl NodeConfig {
+    /// Defaults for a replica `id` at `address` keeping state in `data_dir`.
+    pub fn new(id: NodeId, address: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        NodeConfig {
+            id,
+            address: address.into(),
+            data_dir: data_dir.into(),
+            initial_members: BTreeMap::new(),
+            snapshot_every: 10_000,
+            max_upload: DEFAULT_MAX_UPLOAD,
+            write_timeout: Duration::from_secs(3),
+            heartbeat: Duration::from_millis(100),
+            election_timeout: (Duration::from_millis(600), Duration::from_millis(1200)),
+        }
+    }
+}
+
+/// Opens the stores, starts Raft, forms the group if asked and not yet
+/// formed, and returns the controller that serves clients.
+pub async fn start(
+    config: NodeConfig,
+    host: Arc<Host>,
+) -> Result<Arc<Controller>, ControllerError> {
+    let db = sled::open(config.data_dir.join("raft"))?;
+    let log = LogStore::open(&db)?;
+    let state = StateMachine::new(db.open_tree("state")?);
+    let machine = StateMachineStore::open(state.clone(), &config.data_dir.join("snapshots"))
+        .map_err(|e| ControllerError::Raft(format!("cannot open the snapshot dir: {e}")))?;
+    let network = Network::default();
+    let health = network.health.clone();
+
+    let raft_config = Config {
+        cluster_name: "weft".into(),
+        heartbeat_interval: config.heartbeat.as_millis() as u64,
+        election_timeout_min: config.election_timeout.0.as_millis() as u64,
+        election_timeout_max: config.election_timeout.1.as_millis() as u64,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+        // Keep a few entries behind a snapshot so a briefly lagging
+        // follower catches up by log rather than by a whole snapshot.
+        max_in_snapshot_log_to_keep: (config.snapshot_every / 10).min(1000),
+        install_snapshot_timeout: 10_000,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| ControllerError::Raft(format!("bad Raft config: {e}")))?;
+
+    let raft = Raft::new(
+        config.id,
+        Arc::new(raft_config),
+        network,
+        log.clone(),
+        machine,
+    )
+    .await
+    .map_err(|e| ControllerError::Raft(e.to_string()))?;
+
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| ControllerError::Raft(e.to_string()))?;
+    if !initialized && !config.initial_members.is_empty() {
+        let members: BTreeMap<NodeId, Node> = config
+            .initial_members
+            .iter()
+            .map(|(id, addr)| (*id, Node::new(addr.clone())))
+            .collect();
+        // Every initial member may do this with the same membership; the
+        // ones that lose the race get `NotAllowed`, which is harmless.
+        if let Err(e) = raft.initialize(members).await {
+            tracing::info!(error = %e, "group already formed");
+        }
+    }
+    tracing::info!(id = config.id, address = %config.address, initialized, "controller replica started");
+    Ok(Arc::new(Controller::new(
+        config, raft, state, log, health, host,
+    )))
+}

@@ -1,0 +1,47 @@
+//! The controller's replication: openraft over sled storage and tonic.
+//!
+//! - [`log_store`]: the Raft log, vote and committed index in sled;
+//! - [`state_machine`]: applies entries to the [`StateMachine`](crate::StateMachine)
+//!   and builds and installs snapshots;
+//! - [`network`]: the peer RPCs as a tonic client, with every transport
+//!   failure reported as `Unreachable` so openraft's retry logic works, and
+//!   a record of when each peer last answered (for "no quorum" errors);
+//! - [`peer_service`]: the peer RPCs' server side, a service apart from the
+//!   client API.
+
+// `declare_raft_types!` names `Cursor` for the default snapshot data type.
+use std::io::Cursor;
+
+use crate::command::{Applied, Command};
+
+pub mod log_store;
+pub mod network;
+pub mod peer_service;
+pub mod state_machine;
+
+openraft::declare_raft_types!(
+    /// weft's Raft types: log entries carry [`Command`]s, applying one
+    /// yields [`Applied`]; nodes are `u64` ids with their address.
+    pub TypeConfig:
+        D = Command,
+        R = Applied,
+);
+
+/// A controller replica's id.
+pub type NodeId = u64;
+
+/// A replica's address as the membership records it.
+pub type Node = openraft::BasicNode;
+
+/// The Raft handle of one replica.
+pub type Raft = openraft::Raft<TypeConfig>;
+
+/// Encodes a value for storage or the wire (bincode).
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    bincode::serialize(value).expect("bincode encodes plain data")
+}
+
+/// Decodes what [`encode`] produced.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, bincode::Error> {
+    bincode::deserialize(bytes)
+}
