@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use weft_controller::{NodeConfig, RaftPeerService, WeftService};
+use weft_controller::{NodeConfig, WeftService};
 use weft_host::{Host, HostConfig};
 
 /// Flags shared by `weft up` and `weft controller`.
@@ -149,7 +149,7 @@ async fn run(
     tracing::info!(%local, id, data_dir = %data_dir.display(), "weft is up");
 
     tonic::transport::Server::builder()
-        .add_service(RaftPeerService::server(controller.raft().clone()))
+        .add_service(controller.peer_server())
         .add_service(WeftService::new(controller.clone()).into_server())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
         .await

@@ -17,6 +17,7 @@ use crate::error::ControllerError;
 use crate::node::NodeConfig;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::PeerHealth;
+use crate::raft::peer_service::RaftPeerService;
 use crate::raft::{Node, NodeId, Raft};
 use crate::state::StateMachine;
 
@@ -96,9 +97,11 @@ impl Controller {
         }
     }
 
-    /// This replica's Raft handle (for the peer RPC service).
-    pub fn raft(&self) -> &Raft {
-        &self.raft
+    /// The tonic server for this replica's peer RPCs.
+    pub fn peer_server(
+        &self,
+    ) -> weft_proto::raft::raft_peer_server::RaftPeerServer<RaftPeerService> {
+        RaftPeerService::server(self.raft.clone(), self.health.clone())
     }
 
     /// This replica's state (reads may be stale on a follower).

@@ -10,7 +10,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use weft_controller::{NodeConfig, WeftService, RaftPeerService};
+//! use weft_controller::{NodeConfig, WeftService};
 //! use weft_host::{Host, HostConfig};
 //!
 //! let host = Arc::new(Host::new(HostConfig::new("/tmp/weft/cache"))?);
@@ -18,7 +18,7 @@
 //! config.initial_members.insert(1, "127.0.0.1:7077".into());
 //! let controller = weft_controller::start(config, host).await?;
 //! tonic::transport::Server::builder()
-//!     .add_service(RaftPeerService::server(controller.raft().clone()))
+//!     .add_service(controller.peer_server())
 //!     .add_service(WeftService::new(controller).into_server())
 //!     .serve("127.0.0.1:7077".parse()?)
 //!     .await?;

@@ -28,6 +28,12 @@ const KV: &str = "kv/";
 const APPLIED: &[u8] = b"meta/applied";
 const MEMBERSHIP: &[u8] = b"meta/membership";
 
+/// Keys and values of the whole state: a snapshot's content.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The encoded last applied log id and membership.
+pub type AppliedBytes = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// The Raft bookkeeping written with an entry's effects, as opaque bytes so
 /// this module stays free of Raft types.
 #[derive(Debug, Clone, Default)]
@@ -58,7 +64,7 @@ impl StateMachine {
         meta: &EntryMeta,
         command: Option<&Command>,
     ) -> Result<Applied, ControllerError> {
-        let result = (&self.tree).transaction(|tx| {
+        let result = self.tree.transaction(|tx| {
             let applied = match command {
                 Some(command) => match apply_in(tx, command) {
                     Ok(applied) => applied,
@@ -85,7 +91,7 @@ impl StateMachine {
     }
 
     /// The encoded last applied log id and membership.
-    pub fn applied(&self) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ControllerError> {
+    pub fn applied(&self) -> Result<AppliedBytes, ControllerError> {
         Ok((
             self.tree.get(APPLIED)?.map(|v| v.to_vec()),
             self.tree.get(MEMBERSHIP)?.map(|v| v.to_vec()),
@@ -99,7 +105,7 @@ impl StateMachine {
     }
 
     /// Every key and value: the content of a snapshot.
-    pub fn export(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ControllerError> {
+    pub fn export(&self) -> Result<Pairs, ControllerError> {
         self.tree
             .iter()
             .map(|kv| {
@@ -110,7 +116,7 @@ impl StateMachine {
     }
 
     /// Replaces the whole state with a snapshot's content.
-    pub fn import(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), ControllerError> {
+    pub fn import(&self, entries: Pairs) -> Result<(), ControllerError> {
         let mut batch = sled::Batch::default();
         for key in self.tree.iter().keys() {
             batch.remove(key?);

@@ -2,4 +2,5 @@
 //! and drives them through the CLI, the way a user would.
 
 mod bad_input;
+mod controller_group;
 mod foundation;

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+pub mod linearizability;
+
 /// Paths of the guest components the build script compiled.
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
@@ -36,44 +38,27 @@ pub fn weft_bin() -> PathBuf {
     bin
 }
 
-/// A `weft up` process with its own data dir on an ephemeral port; stopped
-/// (SIGKILL) when dropped.
-pub struct Cluster {
+/// One running `weft` server process (`weft up` or `weft controller`): its
+/// child, its log file, the address it printed. Killed when dropped.
+pub struct Server {
     child: Option<Child>,
     /// `127.0.0.1:PORT`.
     pub address: String,
-    data_dir: PathBuf,
-    _temp: Option<tempfile::TempDir>,
     log: PathBuf,
 }
 
-impl Cluster {
-    /// Starts a cluster on a fresh temporary data dir.
-    pub fn start() -> anyhow::Result<Self> {
-        let temp = tempfile::tempdir()?;
-        let mut cluster = Self::start_in(temp.path())?;
-        cluster._temp = Some(temp);
-        Ok(cluster)
-    }
-
-    /// Starts a cluster on `data_dir` (kept after the cluster stops).
-    pub fn start_in(data_dir: &Path) -> anyhow::Result<Self> {
-        Self::start_with(data_dir, &[])
-    }
-
-    /// Starts a cluster on `data_dir` with extra `weft up` flags.
-    pub fn start_with(data_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)?;
-        let log = data_dir.join(format!("weft-up-{}.log", unique()));
+impl Server {
+    /// Spawns `weft ARGS` and waits for its "listening on" line.
+    pub fn spawn(args: &[String], log_dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(log_dir)?;
+        let log = log_dir.join(format!("weft-{}.log", unique()));
         let mut child = Command::new(weft_bin())
-            .args(["up", "--port", "0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
+            .args(args)
             .env("WEFT_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?)
             .spawn()
-            .context("starting weft up")?;
+            .context("starting weft")?;
         let stdout = child.stdout.take().context("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -93,17 +78,140 @@ impl Cluster {
             Err(_) => {
                 let _ = child.kill();
                 bail!(
-                    "weft up did not start: {}",
+                    "weft {} did not start: {}",
+                    args.join(" "),
                     std::fs::read_to_string(&log).unwrap_or_default()
                 );
             }
         };
-        Ok(Cluster {
+        Ok(Server {
             child: Some(child),
             address,
+            log,
+        })
+    }
+
+    /// What the process has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, no goodbye: a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the process with SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        let mut child = self.child.take().context("already stopped")?;
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                if !status.success() {
+                    bail!("weft exited with {status}: {}", self.log());
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("weft did not stop within 20s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs the `weft` CLI against `address` (one or a comma-separated list).
+pub fn weft_at(address: &str, args: &[&str]) -> Output {
+    Command::new(weft_bin())
+        .args(args)
+        .env("WEFT_ADDRESS", address)
+        .env_remove("WEFT_LOG")
+        .output()
+        .expect("running weft")
+}
+
+/// Runs the CLI and returns its stdout, failing with its stderr.
+pub fn weft_ok_at(address: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = weft_at(address, args);
+    if !out.status.success() {
+        bail!(
+            "weft {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Runs the CLI expecting failure; returns its stderr.
+pub fn weft_err_at(address: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = weft_at(address, args);
+    if out.status.success() {
+        bail!(
+            "weft {} should have failed but printed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stderr).trim().to_string())
+}
+
+/// A `weft up` process with its own data dir on an ephemeral port.
+pub struct Cluster {
+    server: Server,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Cluster {
+    /// Starts a cluster on a fresh temporary data dir.
+    pub fn start() -> anyhow::Result<Self> {
+        let temp = tempfile::tempdir()?;
+        let mut cluster = Self::start_in(temp.path())?;
+        cluster._temp = Some(temp);
+        Ok(cluster)
+    }
+
+    /// Starts a cluster on `data_dir` (kept after the cluster stops).
+    pub fn start_in(data_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Starts a cluster on `data_dir` with extra `weft up` flags.
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        let mut args: Vec<String> = vec![
+            "up".into(),
+            "--port".into(),
+            "0".into(),
+            "--data-dir".into(),
+        ];
+        args.push(data_dir.display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let server = Server::spawn(&args, data_dir)?;
+        Ok(Cluster {
+            address: server.address.clone(),
+            server,
             data_dir: data_dir.to_path_buf(),
             _temp: None,
-            log,
         })
     }
 
@@ -114,73 +222,219 @@ impl Cluster {
 
     /// What `weft up` has logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.server.log()
     }
 
     /// Runs the `weft` CLI against this cluster.
     pub fn weft(&self, args: &[&str]) -> Output {
-        Command::new(weft_bin())
-            .args(args)
-            .env("WEFT_ADDRESS", &self.address)
-            .env_remove("WEFT_LOG")
-            .output()
-            .expect("running weft")
+        weft_at(&self.address, args)
     }
 
     /// Runs the CLI and returns its stdout, failing with its stderr.
     pub fn weft_ok(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = self.weft(args);
-        if !out.status.success() {
-            bail!(
-                "weft {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        weft_ok_at(&self.address, args)
     }
 
     /// Runs the CLI expecting failure; returns its stderr.
     pub fn weft_err(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = self.weft(args);
-        if out.status.success() {
-            bail!(
-                "weft {} should have failed but printed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stdout).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        weft_err_at(&self.address, args)
     }
 
     /// Stops the cluster with SIGTERM and waits for a clean exit.
     pub fn stop(mut self) -> anyhow::Result<()> {
-        let mut child = self.child.take().context("already stopped")?;
-        let pid = child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status()?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                if !status.success() {
-                    bail!("weft up exited with {status}: {}", self.log());
-                }
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                bail!("weft up did not stop within 20s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.server.stop()
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+/// Free loopback ports: bound, read and released. Another process could
+/// take one in between; tests that use them start at once.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+/// A replicated controller group of `weft controller` processes on
+/// loopback, each with its own data dir, that a test can kill and restart.
+pub struct Group {
+    ports: Vec<u16>,
+    servers: Vec<Option<Server>>,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl Group {
+    /// Starts `n` replicas (ids 1..=n) forming one group; `extra` flags go
+    /// to every replica.
+    pub fn start(n: usize, extra: &[&str]) -> anyhow::Result<Self> {
+        let mut group = Group {
+            ports: free_ports(n),
+            servers: Vec::new(),
+            dir: tempfile::tempdir()?,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        let peers = group.peers();
+        for id in 1..=n as u64 {
+            let server = group.spawn(id, Some(&peers))?;
+            group.servers.push(Some(server));
         }
+        Ok(group)
+    }
+
+    fn peers(&self) -> String {
+        self.ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn spawn(&self, id: u64, peers: Option<&str>) -> anyhow::Result<Server> {
+        let port = self.ports[id as usize - 1];
+        let data = self.data_dir(id);
+        let mut args: Vec<String> = [
+            "controller",
+            "--id",
+            &id.to_string(),
+            "--port",
+            &port.to_string(),
+            "--data-dir",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(data.display().to_string());
+        if let Some(peers) = peers {
+            args.push("--peers".into());
+            args.push(peers.into());
+        }
+        args.extend(self.extra.iter().cloned());
+        Server::spawn(&args, &data)
+    }
+
+    /// Replica `id`'s data dir.
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node{id}"))
+    }
+
+    /// `127.0.0.1:PORT` of replica `id`.
+    pub fn address(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", self.ports[id as usize - 1])
+    }
+
+    /// Every replica's address, comma-separated (what clients are given).
+    pub fn addresses(&self) -> String {
+        (1..=self.ports.len() as u64)
+            .map(|id| self.address(id))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Adds a slot for one more replica (not started, not a member); returns its id.
+    pub fn reserve(&mut self) -> u64 {
+        self.ports.extend(free_ports(1));
+        self.servers.push(None);
+        self.ports.len() as u64
+    }
+
+    /// Starts replica `id` on its data dir without `--peers` (a restart, or
+    /// a new replica waiting to be added).
+    pub fn start_replica(&mut self, id: u64) -> anyhow::Result<()> {
+        let server = self.spawn(id, None)?;
+        self.servers[id as usize - 1] = Some(server);
+        Ok(())
+    }
+
+    /// SIGKILL replica `id`.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut server) = self.servers[id as usize - 1].take() {
+            server.kill();
+        }
+    }
+
+    /// SIGTERM replica `id` and wait for a clean exit.
+    pub fn stop(&mut self, id: u64) -> anyhow::Result<()> {
+        match self.servers[id as usize - 1].take() {
+            Some(mut server) => server.stop(),
+            None => Ok(()),
+        }
+    }
+
+    /// Ids of the replicas running now.
+    pub fn running(&self) -> Vec<u64> {
+        (1..=self.servers.len() as u64)
+            .filter(|id| self.servers[*id as usize - 1].is_some())
+            .collect()
+    }
+
+    /// Replica `id`'s log.
+    pub fn log(&self, id: u64) -> String {
+        self.servers[id as usize - 1]
+            .as_ref()
+            .map(Server::log)
+            .unwrap_or_default()
+    }
+
+    /// `weft status` of replica `id`, as `field: value` pairs.
+    pub fn status(&self, id: u64) -> anyhow::Result<Vec<(String, String)>> {
+        let out = weft_ok_at(&self.address(id), &["status"])?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.trim().split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect())
+    }
+
+    /// One numeric field of `weft status` on replica `id`.
+    pub fn status_number(&self, id: u64, field: &str) -> anyhow::Result<u64> {
+        let status = self.status(id)?;
+        let value = status
+            .iter()
+            .find(|(k, _)| k == field)
+            .with_context(|| format!("no `{field}` in status"))?;
+        Ok(value.1.parse()?)
+    }
+
+    /// Waits until the running replicas agree on a leader; returns its id.
+    pub fn wait_for_leader(&self, timeout: Duration) -> anyhow::Result<u64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let leaders: Vec<Option<u64>> = self
+                .running()
+                .iter()
+                .map(|id| {
+                    self.status(*id)
+                        .ok()
+                        .and_then(|s| s.into_iter().find(|(k, _)| k == "leader"))
+                        .and_then(|(_, v)| v.parse().ok())
+                })
+                .collect();
+            if let Some(Some(first)) = leaders.first()
+                && leaders.iter().all(|l| *l == Some(*first))
+                && self.running().contains(first)
+            {
+                return Ok(*first);
+            }
+            if Instant::now() > deadline {
+                bail!("no agreed leader within {timeout:?}: {leaders:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs the CLI against the whole group.
+    pub fn weft_ok(&self, args: &[&str]) -> anyhow::Result<String> {
+        weft_ok_at(&self.addresses(), args)
+    }
+
+    /// Runs the CLI against the whole group, expecting failure.
+    pub fn weft_err(&self, args: &[&str]) -> anyhow::Result<String> {
+        weft_err_at(&self.addresses(), args)
     }
 }
 

@@ -14,9 +14,13 @@ use std::io::Cursor;
 
 use crate::command::{Applied, Command};
 
+// openraft's trait methods return its `StorageError`, large as it is; the
+// helpers that feed them return it too.
+#[allow(clippy::result_large_err)]
 pub mod log_store;
 pub mod network;
 pub mod peer_service;
+#[allow(clippy::result_large_err)]
 pub mod state_machine;
 
 openraft::declare_raft_types!(

@@ -34,7 +34,8 @@ pub struct PeerHealth {
 }
 
 impl PeerHealth {
-    fn answered(&self, peer: NodeId) {
+    /// Records that `peer` was heard from (it answered, or it called us).
+    pub fn answered(&self, peer: NodeId) {
         self.last_ok
             .lock()
             .expect("health lock")

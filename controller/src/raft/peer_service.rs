@@ -6,20 +6,35 @@ use tonic::{Request, Response, Status};
 use weft_proto::raft::RaftPayload;
 use weft_proto::raft::raft_peer_server::{RaftPeer, RaftPeerServer};
 
-use super::{Raft, decode, encode};
+use std::sync::Arc;
+
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+
+use super::network::PeerHealth;
+use super::{NodeId, Raft, TypeConfig, decode, encode};
 
 /// Serves one replica's Raft to its peers.
 pub struct RaftPeerService {
     raft: Raft,
+    health: Arc<PeerHealth>,
 }
 
 impl RaftPeerService {
     /// The tonic server for `raft`'s peer RPCs (no size limit: snapshots
     /// travel in chunks sized by openraft's config, entries in batches).
-    pub fn server(raft: Raft) -> RaftPeerServer<Self> {
-        RaftPeerServer::new(RaftPeerService { raft })
+    /// Calls from peers count as hearing from them in `health`.
+    pub fn server(raft: Raft, health: Arc<PeerHealth>) -> RaftPeerServer<Self> {
+        RaftPeerServer::new(RaftPeerService { raft, health })
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX)
+    }
+}
+
+impl RaftPeerService {
+    fn heard_from(&self, peer: Option<NodeId>) {
+        if let Some(peer) = peer {
+            self.health.answered(peer);
+        }
     }
 }
 
@@ -33,7 +48,9 @@ impl RaftPeer for RaftPeerService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let rpc = decode(&request.into_inner().data).map_err(undecodable)?;
+        let rpc: AppendEntriesRequest<TypeConfig> =
+            decode(&request.into_inner().data).map_err(undecodable)?;
+        self.heard_from(rpc.vote.leader_id().voted_for());
         let result = self.raft.append_entries(rpc).await;
         Ok(Response::new(RaftPayload {
             data: encode(&result),
@@ -44,7 +61,9 @@ impl RaftPeer for RaftPeerService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let rpc = decode(&request.into_inner().data).map_err(undecodable)?;
+        let rpc: InstallSnapshotRequest<TypeConfig> =
+            decode(&request.into_inner().data).map_err(undecodable)?;
+        self.heard_from(rpc.vote.leader_id().voted_for());
         let result = self.raft.install_snapshot(rpc).await;
         Ok(Response::new(RaftPayload {
             data: encode(&result),
@@ -52,7 +71,8 @@ impl RaftPeer for RaftPeerService {
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let rpc = decode(&request.into_inner().data).map_err(undecodable)?;
+        let rpc: VoteRequest<NodeId> = decode(&request.into_inner().data).map_err(undecodable)?;
+        self.heard_from(rpc.vote.leader_id().voted_for());
         let result = self.raft.vote(rpc).await;
         Ok(Response::new(RaftPayload {
             data: encode(&result),

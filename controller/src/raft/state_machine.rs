@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Node, NodeId, TypeConfig, decode, encode};
 use crate::command::Applied;
-use crate::state::{EntryMeta, StateMachine};
+use crate::state::{EntryMeta, Pairs, StateMachine};
+
+/// The last applied log id and the membership as of it.
+type AppliedState = (Option<LogId<NodeId>>, StoredMembership<NodeId, Node>);
 
 #[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
@@ -62,9 +65,7 @@ impl StateMachineStore {
         })
     }
 
-    fn applied_state_sync(
-        &self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Node>), StorageError<NodeId>> {
+    fn applied_state_sync(&self) -> Result<AppliedState, StorageError<NodeId>> {
         let (applied, membership) = self.state.applied().map_err(sm_read)?;
         let applied = applied.map(|b| decode(&b)).transpose().map_err(sm_read)?;
         let membership = membership
@@ -124,9 +125,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
     type SnapshotBuilder = Self;
 
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Node>), StorageError<NodeId>> {
+    async fn applied_state(&mut self) -> Result<AppliedState, StorageError<NodeId>> {
         self.applied_state_sync()
     }
 
@@ -174,7 +173,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<NodeId>> {
         let data = snapshot.into_inner();
-        let entries: Vec<(Vec<u8>, Vec<u8>)> = decode(&data).map_err(|e| {
+        let entries: Pairs = decode(&data).map_err(|e| {
             StorageError::from(StorageIOError::read_snapshot(Some(meta.signature()), &e))
         })?;
         {

@@ -249,15 +249,20 @@ impl Client {
             };
             match next {
                 Next::Fail(e) => return Err(e),
-                Next::Redirect(leader) if redirects < 8 => {
+                Next::Redirect(leader) => {
+                    // A follower may still name a leader that just died
+                    // until it notices; keep following hints (they change
+                    // once a new leader is elected) until the deadline.
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(
+                            self.unreachable(format!("the leader {leader} could not be reached"))
+                        );
+                    }
                     redirects += 1;
                     self.go_to(&leader);
-                    continue;
-                }
-                Next::Redirect(leader) => {
-                    return Err(
-                        self.unreachable(format!("redirected too often (last to {leader})"))
-                    );
+                    if redirects > 2 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                 }
                 Next::Rotate(reason) => {
                     if tokio::time::Instant::now() >= deadline {
