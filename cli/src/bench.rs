@@ -1,12 +1,16 @@
-//! `weft bench`: measure a cluster's deploy, instantiation and call
-//! latency. It prints figures, never judges them: the ratios against a
-//! baseline measured in the same run say where the time goes.
+//! `weft bench`: measure a running cluster. It prints figures, never
+//! judges them: the ratios against a baseline measured in the same run say
+//! where the time goes.
 //!
+//! `weft bench calls`:
 //! - **compile**: deploying a component the cluster has never seen (the
 //!   bench appends a unique custom section so the digest is fresh);
 //! - **instantiate** and **guest call**: as the host measures them;
 //! - **gRPC call**: a warm call through the Rust client, end to end;
 //! - **`weft call` process**: the whole CLI, process start included.
+//!
+//! `weft bench kv`: commit latency and writes/s of key-value puts with 1
+//! and 16 concurrent clients (the 1-client run is the baseline).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -15,6 +19,86 @@ use anyhow::Context;
 use weft_client::{Call, CallOptions};
 
 use crate::client_cmds::connect;
+
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// Deploy, instantiation and call latency of one component.
+    Calls(BenchArgs),
+    /// Commit latency and throughput of key-value writes through the
+    /// controller group.
+    Kv(KvBenchArgs),
+}
+
+#[derive(clap::Args)]
+pub struct KvBenchArgs {
+    /// Writes per run.
+    #[arg(long, default_value_t = 2000)]
+    writes: usize,
+    /// Concurrent clients, one run each (comma-separated); the first run is
+    /// the baseline the others are compared with.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    clients: Vec<usize>,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    value_size: usize,
+}
+
+pub async fn run(address: &str, command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Calls(args) => calls(address, args).await,
+        BenchCommand::Kv(args) => kv(address, args).await,
+    }
+}
+
+/// Runs `args.writes` puts of `value_size` bytes from each client count in
+/// turn and prints latency percentiles and throughput.
+async fn kv(address: &str, args: KvBenchArgs) -> anyhow::Result<()> {
+    let value = vec![b'w'; args.value_size];
+    let mut baseline: Option<f64> = None;
+    println!(
+        "kv writes of {} through {address}",
+        weft_host::bytes(args.value_size as u64)
+    );
+    for &clients in &args.clients {
+        let clients = clients.max(1);
+        let per_client = (args.writes / clients).max(1);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let (address, value) = (address.to_string(), value.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut client = weft_client::Client::connect(&address).await?;
+                let mut latencies = Vec::with_capacity(per_client);
+                for i in 0..per_client {
+                    let t = Instant::now();
+                    client
+                        .kv_put("bench", &format!("c{c}-{i}"), value.clone())
+                        .await?;
+                    latencies.push(t.elapsed());
+                }
+                anyhow::Ok(latencies)
+            }));
+        }
+        let mut latencies = Vec::new();
+        for task in tasks {
+            latencies.extend(task.await??);
+        }
+        let total = started.elapsed();
+        let rate = latencies.len() as f64 / total.as_secs_f64();
+        let ratio = baseline
+            .map(|b| format!(", {:.2}x the first run", rate / b))
+            .unwrap_or_default();
+        baseline.get_or_insert(rate);
+        println!(
+            "{clients:>3} client(s): commit latency {:.2} ms p50, {:.2} ms p99; {:.0} writes/s ({} writes){ratio}",
+            ms(percentile(&mut latencies, 50.0)),
+            ms(percentile(&mut latencies, 99.0)),
+            rate,
+            latencies.len()
+        );
+    }
+    Ok(())
+}
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -35,7 +119,7 @@ pub struct BenchArgs {
     cli_calls: usize,
 }
 
-pub async fn run(address: &str, args: BenchArgs) -> anyhow::Result<()> {
+async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
     let wasm = std::fs::read(&args.component).with_context(|| {
         format!(
             "cannot read {} (build the examples: cargo build --release --target wasm32-wasip2 -p example-hello)",

@@ -8,8 +8,16 @@ use crate::node::parse_member;
 
 #[derive(clap::Subcommand)]
 pub enum KvCommand {
-    /// Set KEY to VALUE (acknowledged once committed by a quorum).
-    Put { key: String, value: String },
+    /// Set KEY to VALUE, or to the contents of --file (acknowledged once
+    /// committed by a quorum).
+    Put {
+        key: String,
+        #[arg(required_unless_present = "file")]
+        value: Option<String>,
+        /// Read the value from this file.
+        #[arg(long, conflicts_with = "value")]
+        file: Option<std::path::PathBuf>,
+    },
     /// Print the value of KEY.
     Get {
         key: String,
@@ -59,8 +67,14 @@ pub async fn kv(address: &str, args: KvArgs) -> anyhow::Result<()> {
     let mut client = connect(address).await?;
     let ns = &args.namespace;
     match args.command {
-        KvCommand::Put { key, value } => {
-            let index = client.kv_put(ns, &key, value.into_bytes()).await?;
+        KvCommand::Put { key, value, file } => {
+            let value = match (value, file) {
+                (Some(v), _) => v.into_bytes(),
+                (None, Some(path)) => std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                (None, None) => anyhow::bail!("give a VALUE or --file"),
+            };
+            let index = client.kv_put(ns, &key, value).await?;
             println!("ok (committed at index {index})");
         }
         KvCommand::Get { key, linearizable } => {

@@ -62,8 +62,9 @@ enum Command {
     /// Show the controller group (members, leader, term, indexes, lag) and
     /// what the answering replica has done.
     Status,
-    /// Measure deploy, instantiation and call latency against a cluster.
-    Bench(bench::BenchArgs),
+    /// Measure a running cluster: call latency, or key-value commit latency.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
