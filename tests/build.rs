@@ -14,6 +14,8 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("example-hello", "example_hello", "HELLO"),
     ("example-pi", "example_pi", "PI"),
     ("weft-testkit", "weft_testkit", "TESTKIT"),
+    ("example-http-hello", "example_http_hello", "HTTP_HELLO"),
+    ("weft-http-testkit", "weft_http_testkit", "HTTP_TESTKIT"),
 ];
 
 fn main() {
@@ -28,13 +30,7 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("guests");
 
-    for dir in [
-        "wit",
-        "sdk/rust/guest",
-        "examples/hello",
-        "examples/pi",
-        "tests/guests",
-    ] {
+    for dir in ["wit", "sdk/rust/guest", "examples", "tests/guests"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 

@@ -31,11 +31,16 @@ pub async fn connect(address: &str) -> anyhow::Result<Client> {
     Ok(Client::connect(address).await?)
 }
 
-pub async fn deploy(address: &str, file: &Path, name: Option<&str>) -> anyhow::Result<()> {
+pub async fn deploy(
+    address: &str,
+    file: &Path,
+    name: Option<&str>,
+    allow_http: &[String],
+) -> anyhow::Result<()> {
     let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut client = connect(address).await?;
     let reply = client
-        .deploy(wasm, name)
+        .deploy_with_grants(wasm, name, allow_http)
         .await
         .with_context(|| format!("cannot deploy {}", file.display()))?;
     let info = reply

@@ -6,6 +6,7 @@ mod bench;
 mod client_cmds;
 mod kv_cmds;
 mod node;
+mod route_cmds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,9 @@ enum Command {
     Cluster(kv_cmds::ClusterCommand),
     /// The replicated key-value table.
     Kv(kv_cmds::KvArgs),
+    /// HTTP routes served by every host's gateway.
+    #[command(subcommand)]
+    Route(route_cmds::RouteCommand),
     /// Upload a component; prints its name and digest.
     Deploy {
         /// The component file (.wasm).
@@ -44,6 +48,10 @@ enum Command {
         /// Bind a name (`name` or `name@version`) to it.
         #[arg(long)]
         name: Option<String>,
+        /// Let the component send HTTP requests to HOST (or HOST:PORT);
+        /// repeat for more. Nothing else is granted.
+        #[arg(long = "allow-http", value_name = "HOST")]
+        allow_http: Vec<String>,
     },
     /// List deployed components and their exported functions.
     Components,
@@ -98,9 +106,12 @@ fn main() -> ExitCode {
             Command::Controller(args) => node::controller(args).await,
             Command::Cluster(command) => kv_cmds::cluster(&address, command).await,
             Command::Kv(args) => kv_cmds::kv(&address, args).await,
-            Command::Deploy { file, name } => {
-                client_cmds::deploy(&address, &file, name.as_deref()).await
-            }
+            Command::Route(command) => route_cmds::route(&address, command).await,
+            Command::Deploy {
+                file,
+                name,
+                allow_http,
+            } => client_cmds::deploy(&address, &file, name.as_deref(), &allow_http).await,
             Command::Components => client_cmds::components(&address).await,
             Command::Call(args) => client_cmds::call(&address, args).await,
             Command::Delete { component } => client_cmds::delete(&address, &component).await,

@@ -40,6 +40,13 @@ pub struct NodeArgs {
     /// Seconds a write waits to commit before failing with "no quorum".
     #[arg(long, default_value_t = 3.0)]
     write_timeout: f64,
+    /// Serve HTTP routes and the JSON call endpoint on this port (0 picks
+    /// a free one); no gateway without it.
+    #[arg(long)]
+    http_port: Option<u16>,
+    /// Largest HTTP request body the gateway accepts, in bytes (413 above).
+    #[arg(long, default_value_t = weft_controller::gateway::DEFAULT_MAX_BODY)]
+    http_max_body: usize,
 }
 
 #[derive(clap::Args)]
@@ -141,6 +148,27 @@ async fn run(
         .await
         .with_context(|| format!("cannot open the state in {}", data_dir.display()))?;
 
+    let gateway = match args.http_port {
+        Some(port) => {
+            let listener = TcpListener::bind(SocketAddr::new(args.bind, port))
+                .await
+                .with_context(|| format!("cannot listen for HTTP on {}:{port}", args.bind))?;
+            // Scripts and tests read this line to learn the HTTP port.
+            println!("weft up: http gateway on {}", listener.local_addr()?);
+            let config = weft_controller::gateway::GatewayConfig {
+                max_body: args.http_max_body,
+                ..Default::default()
+            };
+            Some(tokio::spawn(weft_controller::gateway::serve(
+                listener,
+                controller.clone(),
+                config,
+                shutdown_signal(),
+            )))
+        }
+        None => None,
+    };
+
     // Scripts and tests read this line to learn the port.
     println!(
         "weft up: listening on {local} (node {id}, data dir {})",
@@ -154,6 +182,9 @@ async fn run(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
         .await
         .context("the server failed")?;
+    if let Some(gateway) = gateway {
+        gateway.abort();
+    }
     controller.shutdown().await;
     tracing::info!("weft stopped cleanly");
     Ok(())

@@ -48,6 +48,62 @@ pub enum Command {
         /// The key.
         key: String,
     },
+    /// Bind an HTTP route to a component (replacing any route on the path).
+    AddRoute {
+        /// The route.
+        route: RouteRecord,
+    },
+    /// Remove the route on a path.
+    RemoveRoute {
+        /// The path as it was added.
+        path: String,
+    },
+    /// Set what a component may do beyond the sandbox (its deploy manifest).
+    GrantCapabilities {
+        /// The component's digest.
+        digest: String,
+        /// Hosts it may send HTTP requests to.
+        http_hosts: Vec<String>,
+    },
+}
+
+/// An HTTP route served by every host's gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteRecord {
+    /// An exact path (`/hello`) or a prefix (`/api/...` matches `/api/` and
+    /// everything below it).
+    pub path: String,
+    /// The component: a name (resolved per request, so redeploying the name
+    /// moves the route) or a digest.
+    pub component: String,
+    /// Requests handled at once on one host; more wait, then get 503.
+    pub max_concurrency: u32,
+    /// Deadline of one request in milliseconds (0: the host's default).
+    pub timeout_ms: u64,
+}
+
+impl RouteRecord {
+    /// The prefix a prefix route matches (`/api/` for `/api/...`).
+    pub fn prefix(&self) -> Option<&str> {
+        self.path.strip_suffix("...")
+    }
+}
+
+/// Checks a route path: starts with `/`, no whitespace, `...` only as the
+/// prefix marker at the end after a `/`.
+pub fn validate_route_path(path: &str) -> Result<(), String> {
+    let body = path.strip_suffix("...").unwrap_or(path);
+    if !path.starts_with('/') || path.chars().any(char::is_whitespace) || body.contains("...") {
+        return Err(format!(
+            "invalid route path `{path}`: use an exact path like /hello or a prefix like /api/..."
+        ));
+    }
+    if path.ends_with("...") && !body.ends_with('/') {
+        return Err(format!(
+            "invalid route path `{path}`: a prefix route ends in /..."
+        ));
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for Command {
@@ -82,6 +138,17 @@ impl std::fmt::Debug for Command {
                 .debug_struct("KvDelete")
                 .field("namespace", namespace)
                 .field("key", key)
+                .finish(),
+            Command::AddRoute { route } => {
+                f.debug_struct("AddRoute").field("route", route).finish()
+            }
+            Command::RemoveRoute { path } => {
+                f.debug_struct("RemoveRoute").field("path", path).finish()
+            }
+            Command::GrantCapabilities { digest, http_hosts } => f
+                .debug_struct("GrantCapabilities")
+                .field("digest", digest)
+                .field("http_hosts", http_hosts)
                 .finish(),
         }
     }
@@ -128,6 +195,12 @@ pub enum Applied {
     },
     /// The command was refused (an unknown name, say); nothing changed.
     Refused(String),
+    /// A route was added, capabilities granted, or a route removed
+    /// (`existed` false when there was none).
+    Done {
+        /// Whether the thing changed existed before.
+        existed: bool,
+    },
 }
 
 /// Checks a component name: `name` or `name@version`, lowercase letters,
@@ -190,6 +263,17 @@ mod tests {
         assert!(validate_kv_key("", "a").is_err());
         assert!(validate_kv_key("ns", "").is_err());
         assert!(validate_kv_key("ns", "a\0b").is_err());
+    }
+
+    #[test]
+    fn route_paths_are_checked() {
+        assert!(validate_route_path("/hello").is_ok());
+        assert!(validate_route_path("/api/...").is_ok());
+        assert!(validate_route_path("/...").is_ok());
+        assert!(validate_route_path("hello").is_err());
+        assert!(validate_route_path("/api...").is_err());
+        assert!(validate_route_path("/a b").is_err());
+        assert!(validate_route_path("/a/.../b").is_err());
     }
 
     #[test]

@@ -10,9 +10,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 use sha2::{Digest, Sha256};
-use weft_host::{CallOutcome, Host, HostError, Invocation, Readiness};
+use weft_host::{CallOutcome, Grants, Host, HostError, Invocation, Prepared, Readiness};
 
-use crate::command::{Applied, Command, ComponentRecord, validate_kv_key, validate_name};
+use crate::command::{
+    Applied, Command, ComponentRecord, RouteRecord, validate_kv_key, validate_name,
+    validate_route_path,
+};
 use crate::error::ControllerError;
 use crate::node::NodeConfig;
 use crate::raft::log_store::LogStore;
@@ -238,6 +241,7 @@ impl Controller {
         &self,
         wasm: Vec<u8>,
         name: Option<String>,
+        http_hosts: Vec<String>,
     ) -> Result<(ComponentRecord, bool, Duration), ControllerError> {
         if wasm.len() > self.config.max_upload {
             return Err(ControllerError::TooLarge {
@@ -287,6 +291,15 @@ impl Controller {
                 )));
             }
         };
+        // The manifest is part of the deploy: a redeploy with other grants
+        // replaces them, one without any clears them.
+        if !http_hosts.is_empty() || !self.state.http_grants(&digest)?.is_empty() {
+            self.write(Command::GrantCapabilities {
+                digest: digest.clone(),
+                http_hosts,
+            })
+            .await?;
+        }
         let stored = self
             .state
             .component(&digest)?
@@ -313,38 +326,89 @@ impl Controller {
         }
     }
 
+    /// The prepared component `reference` names, and its grants, from
+    /// this replica's state: warm in memory, else the compiled artifact on
+    /// disk, else (a replica that never compiled it) compiled once from its
+    /// stored bytes.
+    pub async fn prepare(
+        &self,
+        reference: &str,
+    ) -> Result<(Arc<Prepared>, Grants), ControllerError> {
+        let digest = self.state.resolve(reference)?;
+        let grants = Grants {
+            http_hosts: self.state.http_grants(&digest)?,
+        };
+        if let Some(p) = self.host.prepared(&digest) {
+            return Ok((p, grants));
+        }
+        let (host, state, d) = (self.host.clone(), self.state.clone(), digest.clone());
+        let prepared = blocking(move || {
+            host.prepare(&d, || {
+                let bytes = state
+                    .blob(&d)
+                    .map_err(|e| HostError::Internal(e.to_string()))?;
+                if digest_of(&bytes) != d {
+                    return Err(HostError::Internal(format!(
+                        "stored bytes of {d} do not match the digest"
+                    )));
+                }
+                Ok(bytes)
+            })
+        })
+        .await?
+        .0;
+        Ok((prepared, grants))
+    }
+
     /// Calls a function of a deployed component on this replica's host.
     pub async fn call(
         &self,
         reference: &str,
-        invocation: Invocation,
+        mut invocation: Invocation,
     ) -> Result<CallOutcome, ControllerError> {
-        let digest = self.state.resolve(reference)?;
-        let prepared = match self.host.prepared(&digest) {
-            Some(p) => p,
-            None => {
-                // First call here since start: the compiled artifact comes
-                // from disk, or (on a replica that never compiled it) the
-                // blob is compiled once.
-                let (host, state, d) = (self.host.clone(), self.state.clone(), digest.clone());
-                blocking(move || {
-                    host.prepare(&d, || {
-                        let bytes = state
-                            .blob(&d)
-                            .map_err(|e| HostError::Internal(e.to_string()))?;
-                        if digest_of(&bytes) != d {
-                            return Err(HostError::Internal(format!(
-                                "stored bytes of {d} do not match the digest"
-                            )));
-                        }
-                        Ok(bytes)
-                    })
-                })
-                .await?
-                .0
-            }
-        };
+        let (prepared, grants) = self.prepare(reference).await?;
+        invocation.grants = grants;
         Ok(self.host.call(&prepared, invocation).await?)
+    }
+
+    /// Binds an HTTP route to a component that serves HTTP.
+    pub async fn add_route(&self, route: RouteRecord) -> Result<bool, ControllerError> {
+        validate_route_path(&route.path).map_err(ControllerError::InvalidRequest)?;
+        if route.max_concurrency == 0 {
+            return Err(ControllerError::InvalidRequest(
+                "max concurrency must be at least 1".into(),
+            ));
+        }
+        let (prepared, _) = self.prepare(&route.component).await?;
+        if !prepared.serves_http() {
+            return Err(ControllerError::InvalidRequest(format!(
+                "component `{}` does not export wasi:http/incoming-handler, so it cannot serve a route",
+                route.component
+            )));
+        }
+        match self.write(Command::AddRoute { route }).await?.0 {
+            Applied::Done { existed } => Ok(existed),
+            other => Err(ControllerError::Corrupt(format!(
+                "route applied as {other:?}"
+            ))),
+        }
+    }
+
+    /// Removes the route on `path`.
+    pub async fn remove_route(&self, path: &str) -> Result<(), ControllerError> {
+        match self
+            .write(Command::RemoveRoute { path: path.into() })
+            .await?
+            .0
+        {
+            Applied::Done { existed: true } => Ok(()),
+            Applied::Done { existed: false } => Err(ControllerError::InvalidRequest(format!(
+                "no route on `{path}` (see `weft route list`)"
+            ))),
+            other => Err(ControllerError::Corrupt(format!(
+                "route removal applied as {other:?}"
+            ))),
+        }
     }
 
     /// Sets a key; returns the log index it was committed at.

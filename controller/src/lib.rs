@@ -28,12 +28,15 @@
 mod command;
 mod controller;
 mod error;
+pub mod gateway;
 mod node;
 pub mod raft;
 mod service;
 mod state;
 
-pub use command::{Applied, Command, ComponentRecord, validate_name};
+pub use command::{
+    Applied, Command, ComponentRecord, RouteRecord, validate_name, validate_route_path,
+};
 pub use controller::{Controller, GroupView, MemberView, digest_of};
 pub use error::{ControllerError, LEADER_METADATA, NO_QUORUM_METADATA};
 pub use node::{DEFAULT_MAX_UPLOAD, NodeConfig, start};

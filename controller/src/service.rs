@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use weft_host::{CallSpec, Format, Invocation};
 use weft_proto::v1 as pb;
 
-use crate::command::ComponentRecord;
+use crate::command::{ComponentRecord, RouteRecord};
 use crate::controller::{Controller, MemberView};
 
 /// The gRPC face of a [`Controller`].
@@ -77,7 +77,10 @@ impl pb::weft_server::Weft for WeftService {
     ) -> Result<Response<pb::DeployResponse>, Status> {
         let req = request.into_inner();
         let name = Some(req.name).filter(|n| !n.is_empty());
-        let (record, existed, compile) = self.controller.deploy(req.wasm, name).await?;
+        let (record, existed, compile) = self
+            .controller
+            .deploy(req.wasm, name, req.allow_http)
+            .await?;
         Ok(Response::new(pb::DeployResponse {
             component: Some(info(&record)),
             existed,
@@ -133,6 +136,7 @@ impl pb::weft_server::Weft for WeftService {
             timeout: (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms)),
             memory_limit: (req.memory_limit_bytes > 0).then_some(req.memory_limit_bytes),
             format,
+            grants: Default::default(),
         };
         let outcome = self.controller.call(&req.component, invocation).await?;
         Ok(Response::new(pb::CallResponse {
@@ -247,6 +251,54 @@ impl pb::weft_server::Weft for WeftService {
         Ok(Response::new(pb::MembershipResponse {
             members: members(list),
         }))
+    }
+
+    async fn add_route(
+        &self,
+        request: Request<pb::AddRouteRequest>,
+    ) -> Result<Response<pb::AddRouteResponse>, Status> {
+        let route = request
+            .into_inner()
+            .route
+            .ok_or_else(|| Status::invalid_argument("no route given"))?;
+        let replaced = self
+            .controller
+            .add_route(RouteRecord {
+                path: route.path,
+                component: route.component,
+                max_concurrency: route.max_concurrency,
+                timeout_ms: route.timeout_ms,
+            })
+            .await?;
+        Ok(Response::new(pb::AddRouteResponse { replaced }))
+    }
+
+    async fn list_routes(
+        &self,
+        _: Request<pb::ListRoutesRequest>,
+    ) -> Result<Response<pb::ListRoutesResponse>, Status> {
+        let routes = self.controller.state().routes().map_err(Status::from)?;
+        Ok(Response::new(pb::ListRoutesResponse {
+            routes: routes
+                .into_iter()
+                .map(|r| pb::Route {
+                    path: r.path,
+                    component: r.component,
+                    max_concurrency: r.max_concurrency,
+                    timeout_ms: r.timeout_ms,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn remove_route(
+        &self,
+        request: Request<pb::RemoveRouteRequest>,
+    ) -> Result<Response<pb::RemoveRouteResponse>, Status> {
+        self.controller
+            .remove_route(&request.into_inner().path)
+            .await?;
+        Ok(Response::new(pb::RemoveRouteResponse {}))
     }
 
     async fn remove_member(

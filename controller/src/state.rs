@@ -10,6 +10,8 @@
 //! | `blob/<digest>` | the component's bytes |
 //! | `name/<name>` | digest |
 //! | `kv/<namespace>\0<key>` | value |
+//! | `route/<path>` | [`RouteRecord`] as JSON |
+//! | `grant/<digest>` | the component's granted outbound HTTP hosts, JSON |
 //! | `meta/applied` | the last applied log id (bincode, from the Raft layer) |
 //! | `meta/membership` | the last applied membership (bincode, from the Raft layer) |
 //!
@@ -18,13 +20,15 @@
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use crate::command::{Applied, Command, ComponentRecord};
+use crate::command::{Applied, Command, ComponentRecord, RouteRecord};
 use crate::error::ControllerError;
 
 const COMPONENT: &str = "component/";
 const BLOB: &str = "blob/";
 const NAME: &str = "name/";
 const KV: &str = "kv/";
+const ROUTE: &str = "route/";
+const GRANT: &str = "grant/";
 const APPLIED: &[u8] = b"meta/applied";
 const MEMBERSHIP: &[u8] = b"meta/membership";
 
@@ -199,6 +203,48 @@ impl StateMachine {
     }
 }
 
+impl StateMachine {
+    /// Every route, by path.
+    pub fn routes(&self) -> Result<Vec<RouteRecord>, ControllerError> {
+        self.tree
+            .scan_prefix(ROUTE)
+            .map(|entry| {
+                serde_json::from_slice(&entry?.1)
+                    .map_err(|e| ControllerError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// The route serving `path`: an exact route, else the longest prefix
+    /// route that `path` falls under.
+    pub fn route_for(&self, path: &str) -> Result<Option<RouteRecord>, ControllerError> {
+        let routes = self.routes()?;
+        if let Some(exact) = routes
+            .iter()
+            .find(|r| r.prefix().is_none() && r.path == path)
+        {
+            return Ok(Some(exact.clone()));
+        }
+        Ok(routes
+            .into_iter()
+            .filter(|r| {
+                r.prefix()
+                    .is_some_and(|p| path.starts_with(p) || path == p.trim_end_matches('/'))
+            })
+            .max_by_key(|r| r.path.len()))
+    }
+
+    /// The outbound HTTP hosts granted to the component `digest`.
+    pub fn http_grants(&self, digest: &str) -> Result<Vec<String>, ControllerError> {
+        match self.tree.get(format!("{GRANT}{digest}"))? {
+            Some(v) => {
+                serde_json::from_slice(&v).map_err(|e| ControllerError::Corrupt(e.to_string()))
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
 fn kv_key(namespace: &str, key: &str) -> Vec<u8> {
     format!("{KV}{namespace}\0{key}").into_bytes()
 }
@@ -230,6 +276,7 @@ fn put_record(tx: &TransactionalTree, record: &ComponentRecord) -> TxResult<()> 
 fn remove_component(tx: &TransactionalTree, digest: &str) -> TxResult<()> {
     tx.remove(format!("{COMPONENT}{digest}").as_bytes())?;
     tx.remove(format!("{BLOB}{digest}").as_bytes())?;
+    tx.remove(format!("{GRANT}{digest}").as_bytes())?;
     Ok(())
 }
 
@@ -318,6 +365,29 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
         Command::KvDelete { namespace, key } => {
             let existed = tx.remove(kv_key(namespace, key))?.is_some();
             Ok(Applied::KvDeleted { existed })
+        }
+        Command::AddRoute { route } => {
+            let value = serde_json::to_vec(route).map_err(corrupt)?;
+            let existed = tx
+                .insert(format!("{ROUTE}{}", route.path).as_bytes(), value)?
+                .is_some();
+            Ok(Applied::Done { existed })
+        }
+        Command::RemoveRoute { path } => {
+            let existed = tx.remove(format!("{ROUTE}{path}").as_bytes())?.is_some();
+            Ok(Applied::Done { existed })
+        }
+        Command::GrantCapabilities { digest, http_hosts } => {
+            if get_record(tx, digest)?.is_none() {
+                return Err(ConflictableTransactionError::Abort(Refusal(format!(
+                    "unknown component `{digest}`"
+                ))));
+            }
+            let value = serde_json::to_vec(http_hosts).map_err(corrupt)?;
+            let existed = tx
+                .insert(format!("{GRANT}{digest}").as_bytes(), value)?
+                .is_some();
+            Ok(Applied::Done { existed })
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::error::HostError;
 use crate::exports::{FunctionInfo, exported_functions};
@@ -24,6 +25,15 @@ pub struct Prepared {
     /// Every callable export.
     pub functions: Vec<FunctionInfo>,
     pub(crate) pre: InstancePre<CallState>,
+    /// Set when the component exports `wasi:http/incoming-handler`.
+    pub(crate) proxy: Option<ProxyPre<CallState>>,
+}
+
+impl Prepared {
+    /// Whether HTTP requests can be routed to this component.
+    pub fn serves_http(&self) -> bool {
+        self.proxy.is_some()
+    }
 }
 
 /// How a component came to be ready.
@@ -111,10 +121,12 @@ impl ComponentCache {
                 (component, Readiness::Compiled(started.elapsed()))
             }
         };
+        let pre = self.link(&component)?;
         let prepared = Arc::new(Prepared {
             digest: digest.to_string(),
             functions: exported_functions(&self.engine, &component)?,
-            pre: self.link(&component)?,
+            proxy: ProxyPre::new(pre.clone()).ok(),
+            pre,
         });
         tracing::info!(digest, ?readiness, "component ready");
         let mut ready = self.ready.lock().expect("cache lock");

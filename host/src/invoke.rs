@@ -10,6 +10,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use crate::cache::Prepared;
 use crate::error::HostError;
 use crate::exports::{FunctionInfo, resolve};
+use crate::grants::{Grants, OutboundHttp};
 use crate::runtime::RuntimeCtx;
 use crate::state::{CallState, OutputTail};
 use crate::values::{self, ValueError};
@@ -50,6 +51,8 @@ pub struct Invocation {
     pub memory_limit: Option<u64>,
     /// Form of the rendered result.
     pub format: Format,
+    /// What the component may do beyond the sandbox.
+    pub grants: Grants,
 }
 
 /// What a successful call produced.
@@ -83,27 +86,15 @@ impl Host {
                 reason: reason.clone(),
             });
         }
-        let limits = Limits::for_call(&self.config, &invocation)?;
-
+        let limits = Limits::new(&self.config, invocation.timeout, invocation.memory_limit)?;
         let output = OutputTail::new(self.config.output_limit);
-        let runtime = RuntimeCtx::new(&prepared.digest, &function.name);
-        let mut store = Store::new(
-            &self.engine,
-            CallState::new(limits.memory, output.clone(), runtime),
+        let mut store = self.new_store(
+            prepared,
+            &function.name,
+            limits,
+            &output,
+            invocation.grants.clone(),
         );
-        store.limiter(|state| &mut state.limiter);
-        let deadline = Instant::now() + limits.timeout;
-        // Every epoch tick a running guest either yields to the executor
-        // (so other calls on this thread make progress) or, past its
-        // deadline, is interrupted.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
 
         let fail = |store: &Store<CallState>, err: wasmtime::Error| {
             classify(err, &function.name, limits, store, &output)
@@ -201,18 +192,55 @@ fn typed_args<'a>(
     }
 }
 
+impl Host {
+    /// A store for one call of `function`: the sandbox, the memory limit,
+    /// the captured output, and a deadline enforced at every epoch tick,
+    /// where a running guest either yields to the executor (so other calls
+    /// on this thread make progress) or, past its deadline, is interrupted.
+    pub(crate) fn new_store(
+        &self,
+        prepared: &Prepared,
+        function: &str,
+        limits: Limits,
+        output: &OutputTail,
+        grants: Grants,
+    ) -> Store<CallState> {
+        let runtime = RuntimeCtx::new(&prepared.digest, function);
+        let state = CallState::new(
+            limits.memory,
+            output.clone(),
+            runtime,
+            OutboundHttp::new(grants),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let deadline = Instant::now() + limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store
+    }
+}
+
 /// The effective limits of one call.
 #[derive(Debug, Clone, Copy)]
-struct Limits {
-    timeout: Duration,
-    memory: u64,
+pub(crate) struct Limits {
+    pub(crate) timeout: Duration,
+    pub(crate) memory: u64,
 }
 
 impl Limits {
-    fn for_call(config: &HostConfig, invocation: &Invocation) -> Result<Self, HostError> {
-        let memory = invocation
-            .memory_limit
-            .unwrap_or(config.default_memory_limit);
+    pub(crate) fn new(
+        config: &HostConfig,
+        timeout: Option<Duration>,
+        memory: Option<u64>,
+    ) -> Result<Self, HostError> {
+        let memory = memory.unwrap_or(config.default_memory_limit);
         if memory > config.max_memory_limit {
             return Err(HostError::LimitTooHigh(format!(
                 "memory limit {} is above this host's maximum of {}",
@@ -221,14 +249,14 @@ impl Limits {
             )));
         }
         Ok(Limits {
-            timeout: invocation.timeout.unwrap_or(config.default_timeout),
+            timeout: timeout.unwrap_or(config.default_timeout),
             memory,
         })
     }
 }
 
 /// Turns a failed instantiation or call into the error that explains it.
-fn classify(
+pub(crate) fn classify(
     err: wasmtime::Error,
     function: &str,
     limits: Limits,

@@ -23,6 +23,8 @@ mod cache;
 mod engine;
 mod error;
 mod exports;
+mod grants;
+mod http;
 mod invoke;
 mod runtime;
 mod state;
@@ -40,6 +42,8 @@ pub use cache::{Prepared, Readiness};
 pub use engine::EPOCH_TICK;
 pub use error::{HostError, bytes};
 pub use exports::FunctionInfo;
+pub use grants::Grants;
+pub use http::{HttpBody, HttpLimits, full_body};
 pub use invoke::{CallOutcome, CallSpec, Format, Invocation};
 
 use crate::cache::ComponentCache;
@@ -93,6 +97,7 @@ impl Invocation {
             timeout: None,
             memory_limit: None,
             format: Format::Wave,
+            grants: Grants::default(),
         }
     }
 }
@@ -129,6 +134,8 @@ impl Host {
         let engine = engine::build(&config)?;
         let mut linker = Linker::<CallState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(HostError::internal)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(HostError::internal)?;
         runtime::add_to_linker(&mut linker, |state| &mut state.runtime)
             .map_err(HostError::internal)?;
         let cache = ComponentCache::new(engine.clone(), Arc::new(linker), &config.cache_dir)?;

@@ -10,13 +10,17 @@ use std::task::{Context, Poll};
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::grants::OutboundHttp;
 use crate::runtime::RuntimeCtx;
 
 /// Store data for one call.
 pub(crate) struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    outbound: OutboundHttp,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) runtime: RuntimeCtx,
 }
@@ -25,7 +29,12 @@ impl CallState {
     /// A sandbox with nothing granted: no preopened directories, no network,
     /// no environment variables, no arguments. stdout and stderr go to
     /// `output`, stdin is empty.
-    pub(crate) fn new(memory_limit: u64, output: OutputTail, runtime: RuntimeCtx) -> Self {
+    pub(crate) fn new(
+        memory_limit: u64,
+        output: OutputTail,
+        runtime: RuntimeCtx,
+        outbound: OutboundHttp,
+    ) -> Self {
         let wasi = WasiCtxBuilder::new()
             .stdout(output.clone())
             .stderr(output)
@@ -36,6 +45,8 @@ impl CallState {
         CallState {
             wasi,
             table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            outbound,
             limiter: MemoryLimiter::new(memory_limit),
             runtime,
         }
@@ -47,6 +58,16 @@ impl WasiView for CallState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }

@@ -30,7 +30,7 @@ use weft_proto::v1 as pb;
 use weft_proto::v1::weft_client::WeftClient;
 
 pub use weft_proto::v1::{
-    CallResponse, ComponentInfo, DeployResponse, KvGetResponse, KvListResponse, Member,
+    CallResponse, ComponentInfo, DeployResponse, KvGetResponse, KvListResponse, Member, Route,
     StatusResponse,
 };
 
@@ -281,15 +281,59 @@ impl Client {
         wasm: Vec<u8>,
         name: Option<&str>,
     ) -> Result<DeployResponse, ClientError> {
+        self.deploy_with_grants(wasm, name, &[]).await
+    }
+
+    /// Uploads a component with a deploy manifest granting outbound HTTP to
+    /// `allow_http` hosts (`name` or `name:port`).
+    pub async fn deploy_with_grants(
+        &mut self,
+        wasm: Vec<u8>,
+        name: Option<&str>,
+        allow_http: &[String],
+    ) -> Result<DeployResponse, ClientError> {
         let request = pb::DeployRequest {
             wasm,
             name: name.unwrap_or_default().to_string(),
+            allow_http: allow_http.to_vec(),
         };
         self.request(|mut c| {
             let r = request.clone();
             async move { c.deploy(r).await }
         })
         .await
+    }
+
+    /// Binds an HTTP route (`/exact` or `/prefix/...`) to a component;
+    /// true when a route on the path was replaced.
+    pub async fn add_route(&mut self, route: Route) -> Result<bool, ClientError> {
+        let request = pb::AddRouteRequest { route: Some(route) };
+        let reply = self
+            .request(|mut c| {
+                let r = request.clone();
+                async move { c.add_route(r).await }
+            })
+            .await?;
+        Ok(reply.replaced)
+    }
+
+    /// Every route.
+    pub async fn routes(&mut self) -> Result<Vec<Route>, ClientError> {
+        let reply = self
+            .request(|mut c| async move { c.list_routes(pb::ListRoutesRequest {}).await })
+            .await?;
+        Ok(reply.routes)
+    }
+
+    /// Removes the route on `path`.
+    pub async fn remove_route(&mut self, path: &str) -> Result<(), ClientError> {
+        let request = pb::RemoveRouteRequest { path: path.into() };
+        self.request(|mut c| {
+            let r = request.clone();
+            async move { c.remove_route(r).await }
+        })
+        .await?;
+        Ok(())
     }
 
     /// Every deployed component.
