@@ -3,7 +3,7 @@
 //! change the encoding on purpose, add a new version alongside and keep
 //! reading the old one; never edit `golden/commands-v1.hex`.
 
-use weft_controller::{Command, ComponentRecord};
+use weft_controller::{Command, ComponentRecord, RouteRecord};
 
 fn commands() -> Vec<Command> {
     vec![
@@ -29,6 +29,21 @@ fn commands() -> Vec<Command> {
         Command::KvDelete {
             namespace: "default".into(),
             key: "k".into(),
+        },
+        Command::AddRoute {
+            route: RouteRecord {
+                path: "/api/...".into(),
+                component: "http-hello".into(),
+                max_concurrency: 64,
+                timeout_ms: 0,
+            },
+        },
+        Command::RemoveRoute {
+            path: "/api/...".into(),
+        },
+        Command::GrantCapabilities {
+            digest: "sha256:00ff".into(),
+            http_hosts: vec!["api.example.com".into()],
         },
     ]
 }

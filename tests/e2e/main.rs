@@ -4,3 +4,4 @@
 mod bad_input;
 mod controller_group;
 mod foundation;
+mod http;

@@ -44,6 +44,8 @@ pub struct Server {
     child: Option<Child>,
     /// `127.0.0.1:PORT`.
     pub address: String,
+    /// The HTTP gateway's `127.0.0.1:PORT`, when started with `--http-port`.
+    pub http_address: Option<String>,
     log: PathBuf,
 }
 
@@ -62,18 +64,22 @@ impl Server {
         let stdout = child.stdout.take().context("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut http = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("weft up: http gateway on ") {
+                    http = Some(rest.trim().to_string());
+                }
                 if let Some(rest) = line.strip_prefix("weft up: listening on ") {
                     let addr = rest
                         .split_whitespace()
                         .next()
                         .unwrap_or_default()
                         .to_string();
-                    let _ = tx.send(addr);
+                    let _ = tx.send((addr, http.clone()));
                 }
             }
         });
-        let address = match rx.recv_timeout(Duration::from_secs(60)) {
+        let (address, http_address) = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
@@ -87,6 +93,7 @@ impl Server {
         Ok(Server {
             child: Some(child),
             address,
+            http_address,
             log,
         })
     }
@@ -213,6 +220,11 @@ impl Cluster {
             data_dir: data_dir.to_path_buf(),
             _temp: None,
         })
+    }
+
+    /// The HTTP gateway's address (started with `--http-port`).
+    pub fn http_address(&self) -> Option<&str> {
+        self.server.http_address.as_deref()
     }
 
     /// The cluster's data dir.
@@ -372,6 +384,13 @@ impl Group {
             .collect()
     }
 
+    /// Replica `id`'s HTTP gateway address, if it runs one.
+    pub fn http_address(&self, id: u64) -> Option<String> {
+        self.servers[id as usize - 1]
+            .as_ref()
+            .and_then(|s| s.http_address.clone())
+    }
+
     /// Replica `id`'s log.
     pub fn log(&self, id: u64) -> String {
         self.servers[id as usize - 1]
@@ -443,6 +462,62 @@ fn unique() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0)
+}
+
+/// One HTTP/1.1 request over a fresh connection (no client library, so
+/// the test sees exactly what the gateway sends): returns the status and
+/// the body.
+pub fn http_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    // A server may answer (413) before reading the whole body.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").context("no HTTP head")?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .context("no status")?
+        .parse()?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    Ok((
+        status,
+        if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_string()
+        },
+    ))
+}
+
+fn dechunk(mut text: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = text.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        text = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 /// Bytes that are not WebAssembly at all.

@@ -1,0 +1,237 @@
+//! The HTTP gateway: routes to wasi:http components and the JSON call
+//! endpoint, through real `weft` processes and raw HTTP/1.1.
+
+use std::time::{Duration, Instant};
+
+use weft_tests::{Cluster, Group, guests, http_request};
+
+fn cluster_with_gateway(extra: &[&str]) -> anyhow::Result<(tempfile::TempDir, Cluster, String)> {
+    let dir = tempfile::tempdir()?;
+    let mut flags = vec!["--http-port", "0"];
+    flags.extend_from_slice(extra);
+    let cluster = Cluster::start_with(dir.path(), &flags)?;
+    let http = cluster.http_address().expect("gateway started").to_string();
+    Ok((dir, cluster, http))
+}
+
+#[test]
+fn routes_are_added_listed_served_and_removed() -> anyhow::Result<()> {
+    let (_dir, cluster, http) = cluster_with_gateway(&[])?;
+    cluster.weft_ok(&["deploy", guests::HTTP_HELLO, "--name", "http-hello"])?;
+    cluster.weft_ok(&["route", "add", "/hello/...", "http-hello"])?;
+    cluster.weft_ok(&["route", "add", "/echo", "http-hello"])?;
+    let list = cluster.weft_ok(&["route", "list"])?;
+    assert!(list.contains("/hello/...\thttp-hello"), "{list}");
+    assert!(list.contains("/echo\thttp-hello"), "{list}");
+
+    assert_eq!(
+        http_request(&http, "GET", "/hello/weft", b"")?,
+        (200, "Hello, weft!\n".to_string())
+    );
+    let (status, body) = http_request(&http, "POST", "/echo", br#"{"n": 42}"#)?;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(json, serde_json::json!({"received": {"n": 42}, "bytes": 9}));
+    assert_eq!(http_request(&http, "GET", "/nowhere", b"")?.0, 404);
+
+    cluster.weft_ok(&["route", "remove", "/hello/..."])?;
+    assert_eq!(http_request(&http, "GET", "/hello/weft", b"")?.0, 404);
+    assert!(
+        cluster
+            .weft_err(&["route", "remove", "/hello/..."])?
+            .contains("no route on `/hello/...`")
+    );
+    // A component without the handler cannot take a route.
+    cluster.weft_ok(&["deploy", guests::PI, "--name", "pi"])?;
+    let err = cluster.weft_err(&["route", "add", "/pi", "pi"])?;
+    assert!(
+        err.contains("does not export wasi:http/incoming-handler"),
+        "{err}"
+    );
+    let err = cluster.weft_err(&["route", "add", "no-slash", "http-hello"])?;
+    assert!(err.contains("invalid route path"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn a_trapping_handler_gets_500_and_the_next_request_succeeds() -> anyhow::Result<()> {
+    let (_dir, cluster, http) = cluster_with_gateway(&[])?;
+    cluster.weft_ok(&["deploy", guests::HTTP_TESTKIT, "--name", "httpkit"])?;
+    cluster.weft_ok(&["route", "add", "/...", "httpkit"])?;
+    let (status, body) = http_request(&http, "GET", "/trap", b"")?;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("the handler gave up on purpose"), "{body}");
+    assert_eq!(
+        http_request(&http, "GET", "/sleep?ms=1", b"")?,
+        (200, "slept 1 ms".to_string())
+    );
+    Ok(())
+}
+
+#[test]
+fn an_endless_handler_gets_504_within_its_deadline() -> anyhow::Result<()> {
+    let (_dir, cluster, http) = cluster_with_gateway(&[])?;
+    cluster.weft_ok(&["deploy", guests::HTTP_TESTKIT, "--name", "httpkit"])?;
+    cluster.weft_ok(&["route", "add", "/spin", "httpkit", "--timeout", "0.5"])?;
+    let started = Instant::now();
+    let (status, body) = http_request(&http, "GET", "/spin", b"")?;
+    assert_eq!(status, 504, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    Ok(())
+}
+
+#[test]
+fn oversized_bodies_get_413() -> anyhow::Result<()> {
+    let (_dir, cluster, http) = cluster_with_gateway(&["--http-max-body", "1000"])?;
+    cluster.weft_ok(&["deploy", guests::HTTP_TESTKIT, "--name", "httpkit"])?;
+    cluster.weft_ok(&["route", "add", "/...", "httpkit"])?;
+    assert_eq!(
+        http_request(&http, "POST", "/size", &[7; 1000])?,
+        (200, "1000".to_string())
+    );
+    assert_eq!(http_request(&http, "POST", "/size", &[7; 5000])?.0, 413);
+    Ok(())
+}
+
+#[test]
+fn a_busy_route_queues_then_answers_503() -> anyhow::Result<()> {
+    let (_dir, cluster, http) = cluster_with_gateway(&[])?;
+    cluster.weft_ok(&["deploy", guests::HTTP_TESTKIT, "--name", "httpkit"])?;
+    cluster.weft_ok(&[
+        "route",
+        "add",
+        "/sleep",
+        "httpkit",
+        "--max-concurrency",
+        "1",
+    ])?;
+    let slow = {
+        let http = http.clone();
+        std::thread::spawn(move || http_request(&http, "GET", "/sleep?ms=3000", b""))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, body) = http_request(&http, "GET", "/sleep?ms=1", b"")?;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("at its limit of 1 concurrent"), "{body}");
+    assert_eq!(slow.join().expect("thread")?.0, 200);
+    assert_eq!(http_request(&http, "GET", "/sleep?ms=1", b"")?.0, 200);
+    Ok(())
+}
+
+#[test]
+fn outbound_http_goes_only_to_granted_hosts() -> anyhow::Result<()> {
+    let (_dir, cluster, http) = cluster_with_gateway(&[])?;
+    cluster.weft_ok(&["deploy", guests::HTTP_HELLO, "--name", "http-hello"])?;
+    cluster.weft_ok(&["route", "add", "/hello/...", "http-hello"])?;
+    cluster.weft_ok(&[
+        "deploy",
+        guests::HTTP_TESTKIT,
+        "--name",
+        "httpkit",
+        "--allow-http",
+        &http,
+    ])?;
+    cluster.weft_ok(&["route", "add", "/fetch", "httpkit"])?;
+    let granted = format!("/fetch?url=http://{http}/hello/me");
+    assert_eq!(
+        http_request(&http, "GET", &granted, b"")?,
+        (200, "status 200".to_string())
+    );
+    let refused = "/fetch?url=http://127.0.0.2:9/anything";
+    let (status, body) = http_request(&http, "GET", refused, b"")?;
+    assert_eq!(status, 200);
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    // Without a grant, nothing goes out.
+    cluster.weft_ok(&["deploy", guests::HTTP_TESTKIT, "--name", "httpkit"])?;
+    let (_, body) = http_request(&http, "GET", &granted, b"")?;
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    Ok(())
+}
+
+#[test]
+fn the_json_endpoint_calls_any_function() -> anyhow::Result<()> {
+    let (_dir, cluster, http) = cluster_with_gateway(&[])?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    assert_eq!(
+        http_request(&http, "POST", "/v1/call/kit/add", b"[40, 2]")?,
+        (200, "42".to_string())
+    );
+    let (status, body) = http_request(
+        &http,
+        "POST",
+        "/v1/call/kit/values.echo-point",
+        br#"[{"x": 1, "y": 2, "label": "p"}]"#,
+    )?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body)?,
+        serde_json::json!({"x": 1, "y": 2, "label": "p"})
+    );
+    let cases: &[(&str, &[u8], u16, &str)] = &[
+        ("/v1/call/kit/add", b"[1, ", 400, "not valid JSON"),
+        (
+            "/v1/call/kit/add",
+            b"[1, \"x\"]",
+            400,
+            "argument 2 (`b`): expected s32",
+        ),
+        (
+            "/v1/call/kit/add",
+            b"{\"a\": 1}",
+            400,
+            "must be a JSON array",
+        ),
+        (
+            "/v1/call/nokit/add",
+            b"[]",
+            404,
+            "unknown component `nokit`",
+        ),
+        (
+            "/v1/call/kit/subtract",
+            b"[]",
+            404,
+            "no exported function `subtract`",
+        ),
+        ("/v1/call/kit/fail", b"[\"boom\"]", 500, "boom"),
+    ];
+    for (path, body, status, expected) in cases {
+        let (got, text) = http_request(&http, "POST", path, body)?;
+        assert_eq!(got, *status, "{path}: {}", text);
+        let json: serde_json::Value = serde_json::from_str(&text)?;
+        assert!(
+            json["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(expected),
+            "{path}: {}",
+            text
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn every_replica_serves_the_same_routes() -> anyhow::Result<()> {
+    let group = Group::start(2, &["--http-port", "0"])?;
+    group.wait_for_leader(Duration::from_secs(20))?;
+    group.weft_ok(&["deploy", guests::HTTP_HELLO, "--name", "http-hello"])?;
+    group.weft_ok(&["route", "add", "/hello/...", "http-hello"])?;
+    for id in 1..=2 {
+        let http = group.http_address(id).expect("gateway");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, body) = http_request(&http, "GET", "/hello/cluster", b"")?;
+            if status == 200 {
+                assert_eq!(body, "Hello, cluster!\n");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica {id} never served the route: {status} {body}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(())
+}
