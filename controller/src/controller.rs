@@ -31,12 +31,12 @@ pub fn digest_of(bytes: &[u8]) -> String {
 
 /// One controller replica's client-facing logic.
 pub struct Controller {
-    config: NodeConfig,
-    raft: Raft,
-    state: StateMachine,
-    log: LogStore,
-    health: Arc<PeerHealth>,
-    host: Arc<Host>,
+    pub(crate) config: NodeConfig,
+    pub(crate) raft: Raft,
+    pub(crate) state: StateMachine,
+    pub(crate) log: LogStore,
+    pub(crate) health: Arc<PeerHealth>,
+    pub(crate) host: Arc<Host>,
 }
 
 /// A group member as `weft status` shows it.
@@ -82,24 +82,6 @@ pub struct GroupView {
 }
 
 impl Controller {
-    pub(crate) fn new(
-        config: NodeConfig,
-        raft: Raft,
-        state: StateMachine,
-        log: LogStore,
-        health: Arc<PeerHealth>,
-        host: Arc<Host>,
-    ) -> Self {
-        Controller {
-            config,
-            raft,
-            state,
-            log,
-            health,
-            host,
-        }
-    }
-
     /// The tonic server for this replica's peer RPCs.
     pub fn peer_server(
         &self,

@@ -118,7 +118,12 @@ pub async fn start(
         }
     }
     tracing::info!(id = config.id, address = %config.address, initialized, "controller replica started");
-    Ok(Arc::new(Controller::new(
-        config, raft, state, log, health, host,
-    )))
+    Ok(Arc::new(Controller {
+        config,
+        raft,
+        state,
+        log,
+        health,
+        host,
+    }))
 }

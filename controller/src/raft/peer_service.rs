@@ -30,16 +30,56 @@ impl RaftPeerService {
     }
 }
 
+fn undecodable(e: bincode::Error) -> Status {
+    Status::invalid_argument(format!("undecodable Raft request: {e}"))
+}
+
 impl RaftPeerService {
-    fn heard_from(&self, peer: Option<NodeId>) {
-        if let Some(peer) = peer {
+    /// Decodes a request, notes its sender as heard from, hands it to Raft
+    /// and encodes Raft's whole `Result` back.
+    async fn serve<Req, Resp, F, Fut>(
+        &self,
+        request: Request<RaftPayload>,
+        call: F,
+    ) -> Result<Response<RaftPayload>, Status>
+    where
+        Req: serde::de::DeserializeOwned + HasVote,
+        Resp: serde::Serialize,
+        F: FnOnce(Raft, Req) -> Fut,
+        Fut: Future<Output = Resp>,
+    {
+        let rpc: Req = decode(&request.into_inner().data).map_err(undecodable)?;
+        if let Some(peer) = rpc.sender() {
             self.health.answered(peer);
         }
+        let result = call(self.raft.clone(), rpc).await;
+        Ok(Response::new(RaftPayload {
+            data: encode(&result),
+        }))
     }
 }
 
-fn undecodable(e: bincode::Error) -> Status {
-    Status::invalid_argument(format!("undecodable Raft request: {e}"))
+/// The peer that sent a Raft request, from the vote it carries.
+trait HasVote {
+    fn sender(&self) -> Option<NodeId>;
+}
+
+impl HasVote for AppendEntriesRequest<TypeConfig> {
+    fn sender(&self) -> Option<NodeId> {
+        self.vote.leader_id().voted_for()
+    }
+}
+
+impl HasVote for InstallSnapshotRequest<TypeConfig> {
+    fn sender(&self) -> Option<NodeId> {
+        self.vote.leader_id().voted_for()
+    }
+}
+
+impl HasVote for VoteRequest<NodeId> {
+    fn sender(&self) -> Option<NodeId> {
+        self.vote.leader_id().voted_for()
+    }
 }
 
 #[tonic::async_trait]
@@ -48,34 +88,29 @@ impl RaftPeer for RaftPeerService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let rpc: AppendEntriesRequest<TypeConfig> =
-            decode(&request.into_inner().data).map_err(undecodable)?;
-        self.heard_from(rpc.vote.leader_id().voted_for());
-        let result = self.raft.append_entries(rpc).await;
-        Ok(Response::new(RaftPayload {
-            data: encode(&result),
-        }))
+        self.serve(request, |raft, rpc: AppendEntriesRequest<TypeConfig>| async move {
+            raft.append_entries(rpc).await
+        })
+        .await
     }
 
     async fn install_snapshot(
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let rpc: InstallSnapshotRequest<TypeConfig> =
-            decode(&request.into_inner().data).map_err(undecodable)?;
-        self.heard_from(rpc.vote.leader_id().voted_for());
-        let result = self.raft.install_snapshot(rpc).await;
-        Ok(Response::new(RaftPayload {
-            data: encode(&result),
-        }))
+        self.serve(
+            request,
+            |raft, rpc: InstallSnapshotRequest<TypeConfig>| async move {
+                raft.install_snapshot(rpc).await
+            },
+        )
+        .await
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let rpc: VoteRequest<NodeId> = decode(&request.into_inner().data).map_err(undecodable)?;
-        self.heard_from(rpc.vote.leader_id().voted_for());
-        let result = self.raft.vote(rpc).await;
-        Ok(Response::new(RaftPayload {
-            data: encode(&result),
-        }))
+        self.serve(request, |raft, rpc: VoteRequest<NodeId>| async move {
+            raft.vote(rpc).await
+        })
+        .await
     }
 }
