@@ -31,6 +31,7 @@ mod error;
 pub mod gateway;
 mod node;
 pub mod raft;
+pub mod scheduler;
 mod service;
 mod state;
 
