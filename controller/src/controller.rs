@@ -126,6 +126,11 @@ impl Controller {
         ControllerError::NotLeader { leader }
     }
 
+    fn is_follower_of_known_leader(&self) -> bool {
+        let leader = self.raft.metrics().borrow().current_leader;
+        leader.is_some_and(|l| l != self.config.id)
+    }
+
     /// The members this replica has not heard from recently, for a
     /// "no quorum" error.
     fn no_quorum(&self, what: &str) -> ControllerError {
@@ -316,7 +321,16 @@ impl Controller {
         &self,
         reference: &str,
     ) -> Result<(Arc<Prepared>, Grants), ControllerError> {
-        let digest = self.state.resolve(reference)?;
+        let digest = match self.state.resolve(reference) {
+            Ok(digest) => digest,
+            // A follower may not have applied a deploy the leader has
+            // already acknowledged: send the caller to the leader rather
+            // than deny a component that exists.
+            Err(ControllerError::UnknownComponent(_)) if self.is_follower_of_known_leader() => {
+                return Err(self.leader_hint(None));
+            }
+            Err(e) => return Err(e),
+        };
         let grants = Grants {
             http_hosts: self.state.http_grants(&digest)?,
         };
@@ -361,6 +375,9 @@ impl Controller {
                 "max concurrency must be at least 1".into(),
             ));
         }
+        // A write: only the leader checks the component, since a follower's
+        // state may not have applied the deploy that came just before.
+        self.ensure_leader().await?;
         let (prepared, _) = self.prepare(&route.component).await?;
         if !prepared.serves_http() {
             return Err(ControllerError::InvalidRequest(format!(
