@@ -65,6 +65,16 @@ pub enum Command {
         /// Hosts it may send HTTP requests to.
         http_hosts: Vec<String>,
     },
+    /// A client's numbered request: applied once however often the client
+    /// retries it, so a retry after a lost answer cannot take effect twice.
+    Session {
+        /// The client's id, chosen by the client.
+        client: u64,
+        /// The request's number; each client numbers its requests upward.
+        seq: u64,
+        /// The request itself.
+        command: Box<Command>,
+    },
 }
 
 /// An HTTP route served by every host's gateway.
@@ -149,6 +159,16 @@ impl std::fmt::Debug for Command {
                 .debug_struct("GrantCapabilities")
                 .field("digest", digest)
                 .field("http_hosts", http_hosts)
+                .finish(),
+            Command::Session {
+                client,
+                seq,
+                command,
+            } => f
+                .debug_struct("Session")
+                .field("client", client)
+                .field("seq", seq)
+                .field("command", command)
                 .finish(),
         }
     }

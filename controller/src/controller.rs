@@ -416,6 +416,7 @@ impl Controller {
         namespace: &str,
         key: &str,
         value: Vec<u8>,
+        session: Option<(u64, u64)>,
     ) -> Result<u64, ControllerError> {
         validate_kv_key(namespace, key).map_err(ControllerError::InvalidRequest)?;
         let command = Command::KvPut {
@@ -423,17 +424,22 @@ impl Controller {
             key: key.into(),
             value,
         };
-        Ok(self.write(command).await?.1)
+        Ok(self.write(in_session(command, session)).await?.1)
     }
 
     /// Removes a key; returns whether it existed.
-    pub async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, ControllerError> {
+    pub async fn kv_delete(
+        &self,
+        namespace: &str,
+        key: &str,
+        session: Option<(u64, u64)>,
+    ) -> Result<bool, ControllerError> {
         validate_kv_key(namespace, key).map_err(ControllerError::InvalidRequest)?;
         let command = Command::KvDelete {
             namespace: namespace.into(),
             key: key.into(),
         };
-        match self.write(command).await?.0 {
+        match self.write(in_session(command, session)).await?.0 {
             Applied::KvDeleted { existed } => Ok(existed),
             other => Err(ControllerError::Corrupt(format!(
                 "kv delete applied as {other:?}"
@@ -568,6 +574,18 @@ impl Controller {
             millis_since_quorum_ack: m.millis_since_quorum_ack,
             members,
         }
+    }
+}
+
+/// Wraps a client's numbered request so a retry applies it once.
+fn in_session(command: Command, session: Option<(u64, u64)>) -> Command {
+    match session {
+        Some((client, seq)) => Command::Session {
+            client,
+            seq,
+            command: Box::new(command),
+        },
+        None => command,
     }
 }
 

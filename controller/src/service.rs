@@ -65,6 +65,13 @@ fn members(members: Vec<MemberView>) -> Vec<pb::Member> {
         .collect()
 }
 
+/// The client's request number from `weft-client-id` and `weft-seq`
+/// metadata: retries of one request carry the same pair.
+fn session_of<T>(request: &Request<T>) -> Option<(u64, u64)> {
+    let get = |key: &str| request.metadata().get(key)?.to_str().ok()?.parse().ok();
+    Some((get("weft-client-id")?, get("weft-seq")?))
+}
+
 fn namespace(ns: String) -> String {
     if ns.is_empty() { "default".into() } else { ns }
 }
@@ -186,10 +193,11 @@ impl pb::weft_server::Weft for WeftService {
         &self,
         request: Request<pb::KvPutRequest>,
     ) -> Result<Response<pb::KvPutResponse>, Status> {
+        let session = session_of(&request);
         let req = request.into_inner();
         let log_index = self
             .controller
-            .kv_put(&namespace(req.namespace), &req.key, req.value)
+            .kv_put(&namespace(req.namespace), &req.key, req.value, session)
             .await?;
         Ok(Response::new(pb::KvPutResponse { log_index }))
     }
@@ -234,10 +242,11 @@ impl pb::weft_server::Weft for WeftService {
         &self,
         request: Request<pb::KvDeleteRequest>,
     ) -> Result<Response<pb::KvDeleteResponse>, Status> {
+        let session = session_of(&request);
         let req = request.into_inner();
         let existed = self
             .controller
-            .kv_delete(&namespace(req.namespace), &req.key)
+            .kv_delete(&namespace(req.namespace), &req.key, session)
             .await?;
         Ok(Response::new(pb::KvDeleteResponse { existed }))
     }

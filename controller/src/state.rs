@@ -12,6 +12,7 @@
 //! | `kv/<namespace>\0<key>` | value |
 //! | `route/<path>` | [`RouteRecord`] as JSON |
 //! | `grant/<digest>` | the component's granted outbound HTTP hosts, JSON |
+//! | `session/<client>` | the client's last applied request number and its result |
 //! | `meta/applied` | the last applied log id (bincode, from the Raft layer) |
 //! | `meta/membership` | the last applied membership (bincode, from the Raft layer) |
 //!
@@ -29,6 +30,7 @@ const NAME: &str = "name/";
 const KV: &str = "kv/";
 const ROUTE: &str = "route/";
 const GRANT: &str = "grant/";
+const SESSION: &str = "session/";
 const APPLIED: &[u8] = b"meta/applied";
 const MEMBERSHIP: &[u8] = b"meta/membership";
 
@@ -377,6 +379,26 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
             let existed = tx.remove(format!("{ROUTE}{path}").as_bytes())?.is_some();
             Ok(Applied::Done { existed })
         }
+        Command::Session {
+            client,
+            seq,
+            command,
+        } => {
+            let key = format!("{SESSION}{client}");
+            if let Some(v) = tx.get(key.as_bytes())? {
+                let (last, result): (u64, Applied) = bincode::deserialize(&v).map_err(corrupt)?;
+                if *seq == last {
+                    return Ok(result);
+                }
+                if *seq < last {
+                    return Ok(Applied::Nothing);
+                }
+            }
+            let applied = apply_in(tx, command)?;
+            let value = bincode::serialize(&(*seq, &applied)).map_err(corrupt)?;
+            tx.insert(key.as_bytes(), value)?;
+            Ok(applied)
+        }
         Command::GrantCapabilities { digest, http_hosts } => {
             if get_record(tx, digest)?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Refusal(format!(
@@ -532,6 +554,37 @@ mod tests {
         );
         assert_eq!(deleted, Applied::KvDeleted { existed: true });
         assert_eq!(sm.kv_get("a", "y").unwrap(), None);
+    }
+
+    #[test]
+    fn a_retried_request_applies_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let sm = open(dir.path());
+        let put = |seq, value: &str| Command::Session {
+            client: 9,
+            seq,
+            command: Box::new(Command::KvPut {
+                namespace: "n".into(),
+                key: "k".into(),
+                value: value.into(),
+            }),
+        };
+        assert_eq!(apply(&sm, put(1, "first")), Applied::KvPut);
+        apply(
+            &sm,
+            Command::KvPut {
+                namespace: "n".into(),
+                key: "k".into(),
+                value: b"other".to_vec(),
+            },
+        );
+        // The retry of request 1 changes nothing and answers as the first did.
+        assert_eq!(apply(&sm, put(1, "first")), Applied::KvPut);
+        assert_eq!(sm.kv_get("n", "k").unwrap().unwrap(), b"other");
+        assert_eq!(apply(&sm, put(2, "second")), Applied::KvPut);
+        assert_eq!(sm.kv_get("n", "k").unwrap().unwrap(), b"second");
+        assert_eq!(apply(&sm, put(1, "stale")), Applied::Nothing);
+        assert_eq!(sm.kv_get("n", "k").unwrap().unwrap(), b"second");
     }
 
     #[test]

@@ -45,6 +45,14 @@ fn commands() -> Vec<Command> {
             digest: "sha256:00ff".into(),
             http_hosts: vec!["api.example.com".into()],
         },
+        Command::Session {
+            client: 7,
+            seq: 3,
+            command: Box::new(Command::KvDelete {
+                namespace: "default".into(),
+                key: "k".into(),
+            }),
+        },
     ]
 }
 

@@ -108,6 +108,37 @@ pub struct Client {
     current: usize,
     rpc: Option<WeftClient<Channel>>,
     retry_for: Duration,
+    /// This client's id and its last request number: a write is sent with
+    /// both, and its retries with the same pair, so it applies once.
+    session: (u64, u64),
+}
+
+/// A client id unlikely to collide: time, process and a per-process count.
+fn new_client_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.write_u64(COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.finish()
+}
+
+/// `message` wrapped in a request carrying the session metadata.
+fn numbered<T>(message: T, (client, seq): (u64, u64)) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let metadata = request.metadata_mut();
+    metadata.insert(
+        "weft-client-id",
+        client.to_string().parse().expect("digits"),
+    );
+    metadata.insert("weft-seq", seq.to_string().parse().expect("digits"));
+    request
 }
 
 /// What to do after a failed attempt.
@@ -165,6 +196,7 @@ impl Client {
             current: 0,
             rpc: None,
             retry_for: DEFAULT_RETRY_FOR,
+            session: (new_client_id(), 0),
         };
         let mut last = String::new();
         for i in 0..client.addresses.len() {
@@ -417,9 +449,11 @@ impl Client {
             key: key.into(),
             value,
         };
+        self.session.1 += 1;
+        let session = self.session;
         let reply = self
             .request(|mut c| {
-                let r = request.clone();
+                let r = numbered(request.clone(), session);
                 async move { c.kv_put(r).await }
             })
             .await?;
@@ -470,9 +504,11 @@ impl Client {
             namespace: namespace.into(),
             key: key.into(),
         };
+        self.session.1 += 1;
+        let session = self.session;
         let reply = self
             .request(|mut c| {
-                let r = request.clone();
+                let r = numbered(request.clone(), session);
                 async move { c.kv_delete(r).await }
             })
             .await?;
