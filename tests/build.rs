@@ -16,6 +16,8 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("weft-testkit", "weft_testkit", "TESTKIT"),
     ("example-http-hello", "example_http_hello", "HTTP_HELLO"),
     ("weft-http-testkit", "weft_http_testkit", "HTTP_TESTKIT"),
+    ("example-fib", "example_fib", "FIB"),
+    ("example-wordcount", "example_wordcount", "WORDCOUNT"),
 ];
 
 fn main() {

@@ -160,5 +160,9 @@ pub async fn status(address: &str) -> anyhow::Result<()> {
     println!("  compiled since start:   {}", s.compiled_since_start);
     println!("  loaded from disk cache: {}", s.loaded_from_disk_cache);
     println!("  calls served:           {}", s.calls_served);
+    if s.role == "leader" {
+        println!("  hosts:");
+        crate::task_cmds::print_nodes(&s.nodes);
+    }
     Ok(())
 }

@@ -4,9 +4,11 @@
 
 mod bench;
 mod client_cmds;
+mod host_cmd;
 mod kv_cmds;
 mod node;
 mod route_cmds;
+mod task_cmds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +35,9 @@ enum Command {
     Up(node::UpArgs),
     /// Run one replica of a replicated controller group (with a host).
     Controller(node::ControllerArgs),
+    /// Run a worker host that registers with the controller group and runs
+    /// the tasks the scheduler gives it.
+    Host(host_cmd::HostArgs),
     /// Manage the controller group's membership.
     #[command(subcommand)]
     Cluster(kv_cmds::ClusterCommand),
@@ -61,6 +66,20 @@ enum Command {
     /// values: `weft call hello 'greet("world")'`. Functions inside an
     /// exported interface are named `iface.func`.
     Call(client_cmds::CallArgs),
+    /// Submit a task: prints its ref at once; the cluster runs it where
+    /// its resources fit. `weft submit pi 'estimate(1000000, 42)'`; an
+    /// argument `@REF` passes another task's result.
+    Submit(task_cmds::SubmitArgs),
+    /// Wait for tasks and print their results, one per line.
+    Get(task_cmds::GetArgs),
+    /// Stop a queued or running task.
+    Cancel {
+        /// The task's ref.
+        task: String,
+    },
+    /// List tasks or worker hosts.
+    #[command(subcommand)]
+    List(task_cmds::ListCommand),
     /// Remove a name (the component goes once no name is left) or, by
     /// digest, a component.
     Delete {
@@ -78,7 +97,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Up(_) | Command::Controller(_) => "info",
+        Command::Up(_) | Command::Controller(_) | Command::Host(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -104,6 +123,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Up(args) => node::up(args).await,
             Command::Controller(args) => node::controller(args).await,
+            Command::Host(args) => host_cmd::host(args).await,
+            Command::Submit(args) => task_cmds::submit(&address, args).await,
+            Command::Get(args) => task_cmds::get(&address, args).await,
+            Command::Cancel { task } => task_cmds::cancel(&address, &task).await,
+            Command::List(command) => task_cmds::list(&address, command).await,
             Command::Cluster(command) => kv_cmds::cluster(&address, command).await,
             Command::Kv(args) => kv_cmds::kv(&address, args).await,
             Command::Route(command) => route_cmds::route(&address, command).await,

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use weft_controller::{NodeConfig, WeftService};
+use weft_controller::{LocalConnector, NodeConfig, WeftService};
+use weft_host::agent::{Agent, AgentConfig};
 use weft_host::{Host, HostConfig};
 
 /// Flags shared by `weft up` and `weft controller`.
@@ -47,6 +48,10 @@ pub struct NodeArgs {
     /// Largest HTTP request body the gateway accepts, in bytes (413 above).
     #[arg(long, default_value_t = weft_controller::gateway::DEFAULT_MAX_BODY)]
     http_max_body: usize,
+    /// Seconds a worker host may go without a heartbeat before it is
+    /// declared dead and its tasks are retried elsewhere.
+    #[arg(long, default_value_t = 10.0)]
+    host_timeout: f64,
 }
 
 #[derive(clap::Args)]
@@ -56,6 +61,9 @@ pub struct UpArgs {
     port: u16,
     #[command(flatten)]
     node: NodeArgs,
+    /// What the embedded host offers to tasks.
+    #[command(flatten)]
+    resources: crate::host_cmd::ResourceArgs,
 }
 
 #[derive(clap::Args)]
@@ -76,14 +84,15 @@ pub struct ControllerArgs {
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    run(1, args.port, Vec::new(), true, args.node).await
+    let resources = args.resources.resources()?;
+    run(1, args.port, Vec::new(), Some(resources), args.node).await
 }
 
 pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
     if args.id == 0 {
         bail!("--id must be a positive integer");
     }
-    run(args.id, args.port, args.peers, false, args.node).await
+    run(args.id, args.port, args.peers, None, args.node).await
 }
 
 /// `ID=HOST:PORT` -> (id, address).
@@ -106,7 +115,7 @@ async fn run(
     id: u64,
     port: u16,
     peers: Vec<String>,
-    alone: bool,
+    embedded_host: Option<weft_proto::v1::Resources>,
     args: NodeArgs,
 ) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
@@ -133,7 +142,8 @@ async fn run(
     config.max_upload = args.max_upload;
     config.snapshot_every = args.snapshot_every.max(1);
     config.write_timeout = std::time::Duration::from_secs_f64(args.write_timeout);
-    config.initial_members = if alone {
+    config.tasks.host_timeout = std::time::Duration::from_secs_f64(args.host_timeout);
+    config.initial_members = if embedded_host.is_some() {
         BTreeMap::from([(id, local.to_string())])
     } else {
         peers
@@ -144,9 +154,20 @@ async fn run(
     if !config.initial_members.is_empty() && !config.initial_members.contains_key(&id) {
         bail!("--peers must include this replica (id {id})");
     }
-    let controller = weft_controller::start(config, host)
+    let controller = weft_controller::start(config, host.clone())
         .await
         .with_context(|| format!("cannot open the state in {}", data_dir.display()))?;
+    if let Some(resources) = embedded_host {
+        // The single-node cluster's own worker: tasks run in this process.
+        let config = AgentConfig {
+            id: "embedded".into(),
+            address: local.to_string(),
+            resources,
+            controllers: local.to_string(),
+            heartbeat: std::time::Duration::from_millis(500),
+        };
+        Agent::start(host, config, Arc::new(LocalConnector::new(&controller)));
+    }
 
     let gateway = match args.http_port {
         Some(port) => {
@@ -191,7 +212,7 @@ async fn run(
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,

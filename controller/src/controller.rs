@@ -37,6 +37,7 @@ pub struct Controller {
     pub(crate) log: LogStore,
     pub(crate) health: Arc<PeerHealth>,
     pub(crate) host: Arc<Host>,
+    pub(crate) tasks: Arc<crate::tasks::TaskManager>,
 }
 
 /// A group member as `weft status` shows it.
@@ -163,7 +164,7 @@ impl Controller {
     /// the leader; a leader that has not heard from a quorum for two
     /// election timeouts, or a replica with no leader after waiting, says
     /// there is no quorum.
-    async fn ensure_leader(&self) -> Result<(), ControllerError> {
+    pub(crate) async fn ensure_leader(&self) -> Result<(), ControllerError> {
         let deadline = tokio::time::Instant::now() + self.config.write_timeout;
         loop {
             let metrics = self.raft.metrics().borrow().clone();

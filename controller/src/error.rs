@@ -10,6 +10,9 @@ pub enum ControllerError {
     /// No component by that name or digest.
     #[error("unknown component `{0}` (see `weft components`)")]
     UnknownComponent(String),
+    /// No such task (or other named thing).
+    #[error("{0}")]
+    NotFound(String),
     /// A request field is malformed.
     #[error("{0}")]
     InvalidRequest(String),
@@ -53,7 +56,7 @@ impl From<ControllerError> for tonic::Status {
     fn from(err: ControllerError) -> Self {
         use tonic::Code;
         let code = match &err {
-            ControllerError::UnknownComponent(_) => Code::NotFound,
+            ControllerError::UnknownComponent(_) | ControllerError::NotFound(_) => Code::NotFound,
             ControllerError::InvalidRequest(_) => Code::InvalidArgument,
             ControllerError::TooLarge { .. } => Code::ResourceExhausted,
             ControllerError::NotLeader { .. } | ControllerError::NoQuorum(_) => Code::Unavailable,

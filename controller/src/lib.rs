@@ -29,18 +29,23 @@ mod command;
 mod controller;
 mod error;
 pub mod gateway;
+mod local_host;
 mod node;
 pub mod raft;
 pub mod scheduler;
 mod service;
 mod state;
+mod task_api;
+pub mod tasks;
 
 pub use command::{
     Applied, Command, ComponentRecord, RouteRecord, validate_name, validate_route_path,
 };
 pub use controller::{Controller, GroupView, MemberView, digest_of};
 pub use error::{ControllerError, LEADER_METADATA, NO_QUORUM_METADATA};
+pub use local_host::LocalConnector;
 pub use node::{DEFAULT_MAX_UPLOAD, NodeConfig, start};
 pub use raft::peer_service::RaftPeerService;
 pub use service::WeftService;
 pub use state::{EntryMeta, StateMachine};
+pub use tasks::{TaskConfig, TaskManager};

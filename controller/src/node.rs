@@ -16,6 +16,7 @@ use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachineStore;
 use crate::raft::{Node, NodeId, Raft};
 use crate::state::StateMachine;
+use crate::tasks::{TaskConfig, TaskManager};
 
 /// The default upload limit: JavaScript and Python components run to tens
 /// of megabytes, so leave room for them.
@@ -43,6 +44,8 @@ pub struct NodeConfig {
     pub heartbeat: Duration,
     /// A follower starts an election after a random silence in this range.
     pub election_timeout: (Duration, Duration),
+    /// How the leader runs tasks.
+    pub tasks: TaskConfig,
 }
 
 impl NodeConfig {
@@ -58,6 +61,7 @@ impl NodeConfig {
             write_timeout: Duration::from_secs(3),
             heartbeat: Duration::from_millis(100),
             election_timeout: (Duration::from_millis(600), Duration::from_millis(1200)),
+            tasks: TaskConfig::default(),
         }
     }
 }
@@ -118,6 +122,8 @@ pub async fn start(
         }
     }
     tracing::info!(id = config.id, address = %config.address, initialized, "controller replica started");
+    let tasks = Arc::new(TaskManager::new(config.tasks.clone()));
+    watch_tasks(&raft, config.id, &tasks);
     Ok(Arc::new(Controller {
         config,
         raft,
@@ -125,5 +131,35 @@ pub async fn start(
         log,
         health,
         host,
+        tasks,
     }))
+}
+
+/// Keeps the task table honest: hosts that stop heartbeating are declared
+/// dead, and a replica that stops leading drops its table, which ends every
+/// owner and host session so they move to the new leader.
+fn watch_tasks(raft: &Raft, id: NodeId, tasks: &Arc<TaskManager>) {
+    let mut metrics = raft.metrics();
+    let weak = Arc::downgrade(tasks);
+    tokio::spawn(async move {
+        let mut leading = false;
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                changed = metrics.changed() => if changed.is_err() { return },
+                _ = tick.tick() => {}
+            }
+            let Some(tasks) = weak.upgrade() else { return };
+            let now_leading = metrics.borrow().current_leader == Some(id)
+                && metrics.borrow().state == openraft::ServerState::Leader;
+            if leading && !now_leading {
+                tracing::info!("no longer the leader: dropping the task table");
+                tasks.reset();
+            }
+            leading = now_leading;
+            if leading {
+                tasks.check_hosts();
+            }
+        }
+    });
 }

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::{Request, Response, Status};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
 use weft_host::{CallSpec, Format, Invocation};
 use weft_proto::v1 as pb;
 
@@ -78,6 +79,123 @@ fn namespace(ns: String) -> String {
 
 #[tonic::async_trait]
 impl pb::weft_server::Weft for WeftService {
+    type TaskSessionStream = UnboundedReceiverStream<Result<pb::OwnerEvent, Status>>;
+    type HostSessionStream = UnboundedReceiverStream<Result<pb::HostCommand, Status>>;
+
+    async fn task_session(
+        &self,
+        request: Request<Streaming<pb::OwnerMessage>>,
+    ) -> Result<Response<Self::TaskSessionStream>, Status> {
+        let (owner, events) = self.controller.open_owner().await?;
+        let mut incoming = request.into_inner();
+        let controller = self.controller.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(message)) = incoming.message().await {
+                controller.submit_tasks(owner, message.submit);
+            }
+            controller.tasks().close_owner(owner);
+        });
+        Ok(Response::new(UnboundedReceiverStream::new(events)))
+    }
+
+    async fn host_session(
+        &self,
+        request: Request<Streaming<pb::HostEvent>>,
+    ) -> Result<Response<Self::HostSessionStream>, Status> {
+        let mut incoming = request.into_inner();
+        let registration = match incoming.message().await? {
+            Some(pb::HostEvent {
+                kind: Some(pb::host_event::Kind::Register(r)),
+            }) => r,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "a host session starts with its registration",
+                ));
+            }
+        };
+        let id = registration.id.clone();
+        let (connection, commands) = self.controller.connect_host(registration).await?;
+        let tasks = self.controller.tasks().clone();
+        tokio::spawn(async move {
+            let reason = loop {
+                match incoming.message().await {
+                    Ok(Some(pb::HostEvent { kind: Some(kind) })) => {
+                        tasks.host_event(&id, connection, kind)
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break "closed its session".to_string(),
+                    Err(e) => break format!("lost its session ({})", e.message()),
+                };
+            };
+            tasks.host_disconnected(&id, connection, &reason);
+        });
+        Ok(Response::new(UnboundedReceiverStream::new(commands)))
+    }
+
+    async fn get_tasks(
+        &self,
+        request: Request<pb::GetTasksRequest>,
+    ) -> Result<Response<pb::GetTasksResponse>, Status> {
+        let req = request.into_inner();
+        let (finished, pending) = self
+            .controller
+            .get_tasks(
+                &req.ids,
+                req.num_ready as usize,
+                Duration::from_millis(req.timeout_ms),
+            )
+            .await?;
+        Ok(Response::new(pb::GetTasksResponse { finished, pending }))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: Request<pb::CancelTaskRequest>,
+    ) -> Result<Response<pb::CancelTaskResponse>, Status> {
+        let canceled = self
+            .controller
+            .cancel_task(&request.into_inner().id)
+            .await?;
+        Ok(Response::new(pb::CancelTaskResponse { canceled }))
+    }
+
+    async fn list_tasks(
+        &self,
+        request: Request<pb::ListTasksRequest>,
+    ) -> Result<Response<pb::ListTasksResponse>, Status> {
+        self.controller.ensure_leader().await?;
+        let req = request.into_inner();
+        let limit = if req.limit == 0 {
+            100
+        } else {
+            req.limit as usize
+        };
+        Ok(Response::new(
+            self.controller.tasks().list(&req.state, limit),
+        ))
+    }
+
+    async fn list_nodes(
+        &self,
+        _: Request<pb::ListNodesRequest>,
+    ) -> Result<Response<pb::ListNodesResponse>, Status> {
+        self.controller.ensure_leader().await?;
+        Ok(Response::new(pb::ListNodesResponse {
+            nodes: self.controller.tasks().nodes(),
+        }))
+    }
+
+    async fn fetch_component(
+        &self,
+        request: Request<pb::FetchComponentRequest>,
+    ) -> Result<Response<pb::FetchComponentResponse>, Status> {
+        let wasm = self
+            .controller
+            .component_bytes(&request.into_inner().digest)
+            .await?;
+        Ok(Response::new(pb::FetchComponentResponse { wasm }))
+    }
+
     async fn deploy(
         &self,
         request: Request<pb::DeployRequest>,
@@ -144,6 +262,7 @@ impl pb::weft_server::Weft for WeftService {
             memory_limit: (req.memory_limit_bytes > 0).then_some(req.memory_limit_bytes),
             format,
             grants: Default::default(),
+            tasks: None,
         };
         let outcome = self.controller.call(&req.component, invocation).await?;
         Ok(Response::new(pb::CallResponse {
@@ -186,6 +305,7 @@ impl pb::weft_server::Weft for WeftService {
             purged_index: group.purged_index,
             members: members(group.members),
             millis_since_quorum_ack: group.millis_since_quorum_ack.unwrap_or(0),
+            nodes: self.controller.tasks().nodes(),
         }))
     }
 

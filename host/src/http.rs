@@ -60,7 +60,7 @@ impl Host {
         let (limits, grants) = limits;
         let output = OutputTail::new(self.config.output_limit);
         let function = "wasi:http/incoming-handler.handle";
-        let mut store = self.new_store(prepared, function, limits, &output, grants);
+        let mut store = self.new_store(prepared, function, limits, &output, grants, None);
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store

@@ -2,11 +2,13 @@
 //! signature, a fresh instance from the pooling allocator, a deadline
 //! enforced by epochs, a memory limit, and errors that say what went wrong.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::Val;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use crate::agent::TaskContext;
 use crate::cache::Prepared;
 use crate::error::HostError;
 use crate::exports::{FunctionInfo, resolve};
@@ -53,6 +55,8 @@ pub struct Invocation {
     pub format: Format,
     /// What the component may do beyond the sandbox.
     pub grants: Grants,
+    /// The task API, when the call runs as a task.
+    pub tasks: Option<Arc<TaskContext>>,
 }
 
 /// What a successful call produced.
@@ -94,6 +98,7 @@ impl Host {
             limits,
             &output,
             invocation.grants.clone(),
+            invocation.tasks.clone(),
         );
 
         let fail = |store: &Store<CallState>, err: wasmtime::Error| {
@@ -204,8 +209,9 @@ impl Host {
         limits: Limits,
         output: &OutputTail,
         grants: Grants,
+        tasks: Option<Arc<TaskContext>>,
     ) -> Store<CallState> {
-        let runtime = RuntimeCtx::new(&prepared.digest, function);
+        let runtime = RuntimeCtx::new(&prepared.digest, function, tasks);
         let state = CallState::new(
             limits.memory,
             output.clone(),

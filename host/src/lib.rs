@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod agent;
 mod cache;
 mod engine;
 mod error;
@@ -98,6 +99,7 @@ impl Invocation {
             memory_limit: None,
             format: Format::Wave,
             grants: Grants::default(),
+            tasks: None,
         }
     }
 }

@@ -1,32 +1,44 @@
 //! `weft:runtime`: the host side of the interfaces guests import.
 //!
-//! `log` is served here. `objects` and `tasks` are part of the ABI from the
-//! start, so components built today link on every later host, but this
-//! host answers them with `error::unsupported` until the object store and
-//! the distributed scheduler exist.
+//! `log` and `tasks` are served here; `tasks` works for guests running as
+//! tasks (their host is a worker agent with a session to the leader).
+//! `objects` is part of the ABI from the start, so components built today
+//! link on every later host, but answers `error::unsupported` until the
+//! object store exists.
 
 use generated::weft::runtime::types::{Error, ObjectRef};
 use generated::weft::runtime::{log, objects, tasks, types};
+use std::sync::Arc;
+use std::time::Duration;
+
 use wasmtime::component::{HasSelf, Linker};
+use weft_client::{Arg, ClientError, Submission, TaskOptions, value_of};
+
+use crate::agent::TaskContext;
 
 mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "weft:runtime/guest",
+        // Waiting on tasks suspends the guest without blocking a thread.
+        imports: { "weft:runtime/tasks": async },
     });
 }
 
-/// Per-call context for `weft:runtime`: who is calling, for attribution.
+/// Per-call context for `weft:runtime`: who is calling, for attribution,
+/// and, when the call is a task, the task API it may use.
 pub(crate) struct RuntimeCtx {
     component: String,
     function: String,
+    tasks: Option<Arc<TaskContext>>,
 }
 
 impl RuntimeCtx {
-    pub(crate) fn new(component: &str, function: &str) -> Self {
+    pub(crate) fn new(component: &str, function: &str, tasks: Option<Arc<TaskContext>>) -> Self {
         RuntimeCtx {
             component: component.to_string(),
             function: function.to_string(),
+            tasks,
         }
     }
 }
@@ -71,7 +83,6 @@ impl log::Host for RuntimeCtx {
 }
 
 const OBJECTS: &str = "the object store comes with the shared-memory store";
-const TASKS: &str = "nested tasks come with the distributed scheduler";
 
 impl objects::Host for RuntimeCtx {
     fn put(&mut self, _data: Vec<u8>) -> Result<ObjectRef, Error> {
@@ -96,31 +107,120 @@ impl objects::Host for RuntimeCtx {
     }
 }
 
+impl RuntimeCtx {
+    /// The task context, or the error a guest gets when it is not running
+    /// as a task (a plain `weft call` or an HTTP request).
+    fn task_context(&self, what: &str) -> Result<Arc<TaskContext>, Error> {
+        self.tasks.clone().ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{what} needs the guest to run as a task (`weft submit`), not as a direct call"
+            ))
+        })
+    }
+}
+
+fn millis(ms: Option<u64>) -> Option<Duration> {
+    ms.map(Duration::from_millis)
+}
+
 impl tasks::Host for RuntimeCtx {
-    fn submit(
+    async fn submit(
         &mut self,
-        _component: String,
-        _function: String,
-        _args: Vec<tasks::Argument>,
-        _options: tasks::Options,
+        component: String,
+        function: String,
+        args: Vec<tasks::Argument>,
+        options: tasks::Options,
     ) -> Result<ObjectRef, Error> {
-        Err(unsupported("tasks.submit", TASKS))
+        let context = self.task_context("tasks.submit")?;
+        let args = args
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| match a {
+                tasks::Argument::Wave(text) => Ok(Arg::Wave(text)),
+                tasks::Argument::Object(r) => Ok(Arg::Ref(r.id)),
+                tasks::Argument::Json(_) => Err(Error::InvalidArgument(format!(
+                    "argument {}: task arguments are WAVE text or refs; JSON is taken only by direct calls",
+                    i + 1
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = TaskOptions {
+            has_cpus: options.cpus.is_some(),
+            cpus: options.cpus.unwrap_or(0.0),
+            gpus: options.gpus.unwrap_or(0),
+            has_max_retries: options.max_retries.is_some(),
+            max_retries: options.max_retries.unwrap_or(0),
+            retry_on_trap: options.retry_on_trap.unwrap_or(false),
+            timeout_ms: options.timeout_ms.unwrap_or(0),
+            memory_limit_bytes: options.memory_limit_bytes.unwrap_or(0),
+            ..Default::default()
+        };
+        let id = context
+            .submit(Submission {
+                component,
+                function,
+                args,
+                options,
+            })
+            .await
+            .map_err(guest_error)?;
+        Ok(ObjectRef { id })
     }
 
-    fn get(&mut self, _task: ObjectRef, _timeout_ms: Option<u64>) -> Result<String, Error> {
-        Err(unsupported("tasks.get", TASKS))
+    async fn get(&mut self, task: ObjectRef, timeout_ms: Option<u64>) -> Result<String, Error> {
+        let context = self.task_context("tasks.get")?;
+        let result = context
+            .wait(std::slice::from_ref(&task.id), 1, millis(timeout_ms))
+            .await
+            .map_err(guest_error)?;
+        match result.into_iter().next() {
+            Some(r) => value_of(r)
+                .map(Option::unwrap_or_default)
+                .map_err(guest_error),
+            None => Err(Error::Timeout(format!(
+                "task {} did not finish within {} ms",
+                task.id,
+                timeout_ms.unwrap_or(0)
+            ))),
+        }
     }
 
-    fn wait(
+    async fn wait(
         &mut self,
-        _refs: Vec<ObjectRef>,
-        _num_ready: u32,
-        _timeout_ms: Option<u64>,
+        refs: Vec<ObjectRef>,
+        num_ready: u32,
+        timeout_ms: Option<u64>,
     ) -> Result<Vec<ObjectRef>, Error> {
-        Err(unsupported("tasks.wait", TASKS))
+        let context = self.task_context("tasks.wait")?;
+        let ids: Vec<String> = refs.into_iter().map(|r| r.id).collect();
+        let ready = context
+            .wait(&ids, num_ready as usize, millis(timeout_ms))
+            .await
+            .map_err(guest_error)?;
+        Ok(ready.into_iter().map(|r| ObjectRef { id: r.id }).collect())
     }
 
-    fn cancel(&mut self, _task: ObjectRef) -> Result<(), Error> {
-        Err(unsupported("tasks.cancel", TASKS))
+    async fn cancel(&mut self, task: ObjectRef) -> Result<(), Error> {
+        let context = self.task_context("tasks.cancel")?;
+        context.cancel(&task.id).await.map_err(guest_error)
+    }
+}
+
+/// A client-side failure as the guest sees it.
+fn guest_error(err: ClientError) -> Error {
+    match err {
+        ClientError::TaskFailed { kind, message, .. } => match kind.as_str() {
+            "trap" => Error::Trapped(message),
+            "timeout" => Error::Timeout(message),
+            "memory" => Error::ResourceExhausted(message),
+            "not-found" => Error::NotFound(message),
+            "bad-argument" => Error::InvalidArgument(message),
+            _ => Error::Other(message),
+        },
+        ClientError::Timeout { .. } => Error::Timeout(err.to_string()),
+        ClientError::Rpc(status) if status.code() == tonic::Code::NotFound => {
+            Error::NotFound(status.message().to_string())
+        }
+        other => Error::Other(other.to_string()),
     }
 }

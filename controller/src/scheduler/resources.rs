@@ -56,6 +56,20 @@ impl Resources {
             .all(|(name, amount)| self.amount(name) >= *amount)
     }
 
+    /// `self` and `other` together.
+    pub fn plus(&self, other: &Resources) -> Resources {
+        let mut custom = self.custom.clone();
+        for (name, amount) in &other.custom {
+            *custom.entry(name.clone()).or_default() += amount;
+        }
+        Resources {
+            cpus: self.cpus + other.cpus,
+            memory: self.memory.saturating_add(other.memory),
+            gpus: self.gpus.saturating_add(other.gpus),
+            custom,
+        }
+    }
+
     /// `self` less `other`, never below zero.
     pub fn minus(&self, other: &Resources) -> Resources {
         Resources {

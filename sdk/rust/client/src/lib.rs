@@ -23,6 +23,8 @@
 //! # Ok(()) }
 //! ```
 
+mod tasks;
+
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
@@ -32,6 +34,10 @@ use weft_proto::v1::weft_client::WeftClient;
 pub use weft_proto::v1::{
     CallResponse, ComponentInfo, DeployResponse, KvGetResponse, KvListResponse, Member, Route,
     StatusResponse,
+};
+
+pub use tasks::{
+    Arg, NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, value_of,
 };
 
 /// Where `weft up` listens unless told otherwise.
@@ -57,6 +63,24 @@ pub enum ClientError {
     /// The cluster answered with an error; its message is the whole story.
     #[error("{}", .0.message())]
     Rpc(tonic::Status),
+    /// A task failed; `kind` says how (trap, timeout, host-died, ...).
+    #[error("{message}")]
+    TaskFailed {
+        /// The task's id.
+        id: String,
+        /// How it failed.
+        kind: String,
+        /// What happened, naming the task and, for a lost host, the host.
+        message: String,
+    },
+    /// The wait ended before the tasks finished.
+    #[error("timed out after {after:?} with {pending} task(s) still pending")]
+    Timeout {
+        /// How long it waited.
+        after: Duration,
+        /// How many had not finished.
+        pending: usize,
+    },
 }
 
 impl From<tonic::Status> for ClientError {
@@ -70,7 +94,7 @@ impl ClientError {
     pub fn code(&self) -> Option<tonic::Code> {
         match self {
             ClientError::Rpc(status) => Some(status.code()),
-            ClientError::Unreachable { .. } => None,
+            _ => None,
         }
     }
 }
@@ -114,7 +138,7 @@ pub struct Client {
 }
 
 /// A client id unlikely to collide: time, process and a per-process count.
-fn new_client_id() -> u64 {
+pub(crate) fn new_client_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -263,8 +287,10 @@ impl Client {
         self.current = (self.current + 1) % self.addresses.len();
     }
 
-    /// Runs one request with leader-following and retries.
-    async fn request<T, F, Fut>(&mut self, mut op: F) -> Result<T, ClientError>
+    /// Runs one RPC (unary, or the opening of a stream) on the leader,
+    /// following leader hints and retrying unreachable replicas until the
+    /// deadline, as every method of this client does.
+    pub async fn request<T, F, Fut>(&mut self, mut op: F) -> Result<T, ClientError>
     where
         F: FnMut(WeftClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -528,6 +554,46 @@ impl Client {
             })
             .await?;
         Ok(reply.members)
+    }
+
+    /// Tasks the leader holds, newest first, optionally in one state
+    /// (`waiting`, `queued`, `running`, `finished`, `failed`).
+    pub async fn list_tasks(
+        &mut self,
+        state: &str,
+        limit: u32,
+    ) -> Result<pb::ListTasksResponse, ClientError> {
+        let request = pb::ListTasksRequest {
+            state: state.to_string(),
+            limit,
+        };
+        self.request(|mut c| {
+            let r = request.clone();
+            async move { c.list_tasks(r).await }
+        })
+        .await
+    }
+
+    /// Worker hosts as the leader sees them.
+    pub async fn list_nodes(&mut self) -> Result<Vec<NodeInfo>, ClientError> {
+        let reply = self
+            .request(|mut c| async move { c.list_nodes(pb::ListNodesRequest {}).await })
+            .await?;
+        Ok(reply.nodes)
+    }
+
+    /// A deployed component's bytes.
+    pub async fn fetch_component(&mut self, digest: &str) -> Result<Vec<u8>, ClientError> {
+        let request = pb::FetchComponentRequest {
+            digest: digest.to_string(),
+        };
+        let reply = self
+            .request(|mut c| {
+                let r = request.clone();
+                async move { c.fetch_component(r).await }
+            })
+            .await?;
+        Ok(reply.wasm)
     }
 
     /// Removes controller replica `id` from the group.

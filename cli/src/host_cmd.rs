@@ -1,0 +1,160 @@
+//! `weft host`: a worker host in its own process. It registers with the
+//! controller group's leader, offers its resources to the scheduler, runs
+//! the tasks it is given, and serves a plain-text status page on its port
+//! (`curl HOST:PORT` shows what it runs) for probes and people.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use weft_host::agent::{Agent, AgentConfig, GrpcConnector};
+use weft_host::{Host, HostConfig};
+use weft_proto::v1 as pb;
+
+/// What a host offers to tasks.
+#[derive(clap::Args, Clone)]
+pub struct ResourceArgs {
+    /// CPU slots offered to tasks [default: the machine's logical cores].
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Memory offered to tasks, in bytes [default: the machine's memory].
+    #[arg(long)]
+    memory: Option<u64>,
+    /// GPUs offered to tasks.
+    #[arg(long, default_value_t = 0)]
+    gpus: u32,
+    /// Custom resources: `NAME=AMOUNT,...`.
+    #[arg(long, value_delimiter = ',')]
+    resources: Vec<String>,
+}
+
+impl ResourceArgs {
+    /// The resources in wire form, defaults filled in.
+    pub fn resources(&self) -> anyhow::Result<pb::Resources> {
+        let cpus = self.cpus.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+        });
+        if !(cpus >= 0.0 && cpus.is_finite()) {
+            bail!("--cpus must be a number >= 0");
+        }
+        let mut custom = std::collections::HashMap::new();
+        for item in &self.resources {
+            let (name, amount) = item
+                .split_once('=')
+                .with_context(|| format!("`{item}` is not NAME=AMOUNT"))?;
+            let amount: f64 = amount
+                .trim()
+                .parse()
+                .with_context(|| format!("`{amount}` in `{item}` is not a number"))?;
+            if matches!(name, "cpus" | "memory" | "gpus") || name.is_empty() {
+                bail!("`{name}` is not a custom resource name (use --cpus, --memory, --gpus)");
+            }
+            custom.insert(name.trim().to_string(), amount);
+        }
+        Ok(pb::Resources {
+            cpus,
+            memory: self.memory.unwrap_or_else(machine_memory),
+            gpus: self.gpus,
+            custom,
+        })
+    }
+}
+
+/// Total memory from /proc/meminfo (0 where that is not available).
+fn machine_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(0)
+}
+
+#[derive(clap::Args)]
+pub struct HostArgs {
+    /// The controller group: `HOST:PORT,...` (the host finds the leader).
+    #[arg(long)]
+    controller: String,
+    /// Port of this host's status page (0 picks a free one).
+    #[arg(long)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Where compiled components are kept across restarts.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// This host's id in the cluster [default: host-PORT].
+    #[arg(long)]
+    id: Option<String>,
+    #[command(flatten)]
+    resources: ResourceArgs,
+    /// Milliseconds between heartbeats to the leader.
+    #[arg(long, default_value_t = 500)]
+    heartbeat_ms: u64,
+    /// Default deadline of a task attempt, in seconds.
+    #[arg(long, default_value_t = weft_host::DEFAULT_TIMEOUT.as_secs_f64())]
+    default_timeout: f64,
+    /// Default memory limit of an instance, in bytes.
+    #[arg(long, default_value_t = weft_host::DEFAULT_MEMORY_LIMIT)]
+    default_memory_limit: u64,
+}
+
+pub async fn host(args: HostArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let listener = TcpListener::bind(SocketAddr::new(args.bind, args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
+    let local = listener.local_addr()?;
+    let id = args.id.unwrap_or_else(|| format!("host-{}", local.port()));
+
+    let mut host_config = HostConfig::new(args.data_dir.join("cache"));
+    host_config.default_timeout = Duration::from_secs_f64(args.default_timeout);
+    host_config.default_memory_limit = args.default_memory_limit;
+    let host = Arc::new(Host::new(host_config)?);
+
+    let client = weft_client::Client::connect(&args.controller).await?;
+    let resources = args.resources.resources()?;
+    let config = AgentConfig {
+        id: id.clone(),
+        address: local.to_string(),
+        resources: resources.clone(),
+        controllers: args.controller.clone(),
+        heartbeat: Duration::from_millis(args.heartbeat_ms.max(10)),
+    };
+    let agent = Agent::start(host, config, Arc::new(GrpcConnector::new(client)));
+    // Scripts and tests read this line.
+    println!(
+        "weft host: {id} on {local} with {} cpus, controller {}",
+        resources.cpus, args.controller
+    );
+    tokio::select! {
+        result = serve_status(listener, agent) => result,
+        () = crate::node::shutdown_signal() => Ok(()),
+    }
+}
+
+/// Answers every connection with a short plain-text status.
+async fn serve_status(listener: TcpListener, agent: Arc<Agent>) -> anyhow::Result<()> {
+    loop {
+        let (mut socket, _) = listener.accept().await?;
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+            let body = agent.describe();
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        });
+    }
+}

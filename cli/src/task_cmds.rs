@@ -1,0 +1,309 @@
+//! Tasks from the terminal: `weft submit`, `weft get`, `weft cancel`,
+//! `weft list tasks|nodes`, and the host table `weft status` prints.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use weft_client::{Arg, NodeInfo, TaskClient, TaskOptions, value_of};
+
+use crate::client_cmds::connect;
+
+#[derive(clap::Args)]
+pub struct SubmitArgs {
+    /// The component: a name, `name@version`, or a digest.
+    component: String,
+    /// The call in WAVE, e.g. `estimate(1000000, 42)`; an argument `@REF`
+    /// passes the result of task REF by value.
+    call: String,
+    /// CPU slots the task holds while it runs (default 1).
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Memory the task reserves on its host, in bytes.
+    #[arg(long, default_value_t = 0)]
+    memory: u64,
+    /// GPUs the task needs.
+    #[arg(long, default_value_t = 0)]
+    gpus: u32,
+    /// Custom resources the task needs: `NAME=AMOUNT,...`.
+    #[arg(long, value_delimiter = ',')]
+    resources: Vec<String>,
+    /// Attempts after a host failure (default 3).
+    #[arg(long)]
+    max_retries: Option<u32>,
+    /// Also retry when the guest traps.
+    #[arg(long)]
+    retry_on_trap: bool,
+    /// Deadline of one attempt, in seconds (default: the host's).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Linear-memory limit of the task's instance, in bytes.
+    #[arg(long)]
+    memory_limit: Option<u64>,
+    /// `default` (locality, then pack with load balancing) or `spread`.
+    #[arg(long, default_value = "default")]
+    strategy: String,
+    /// Run on this host (node affinity).
+    #[arg(long)]
+    node: Option<String>,
+    /// With --node: run elsewhere when that host cannot take it.
+    #[arg(long)]
+    soft: bool,
+    /// Wait for the result and print it after the ref.
+    #[arg(long)]
+    wait: bool,
+}
+
+#[derive(clap::Args)]
+pub struct GetArgs {
+    /// Task refs, as `weft submit` printed them.
+    #[arg(required = true)]
+    refs: Vec<String>,
+    /// Seconds to wait (default: as long as it takes).
+    #[arg(long)]
+    timeout: Option<f64>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum ListCommand {
+    /// Tasks the leader holds, newest first.
+    Tasks {
+        /// Only tasks in this state: waiting, queued, running, finished, failed.
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Worker hosts with their resources and usage.
+    Nodes,
+}
+
+/// Splits `func(a, b, ...)` into the function and its arguments' text,
+/// respecting strings, chars and nesting.
+pub fn split_call(call: &str) -> anyhow::Result<(String, Vec<String>)> {
+    let call = call.trim();
+    let open = call.find('(').with_context(|| {
+        format!("`{call}` is not a call: write it as `{call}()` or `{call}(arg, ...)`")
+    })?;
+    if !call.ends_with(')') {
+        bail!("`{call}` does not end with `)`");
+    }
+    let function = call[..open].trim().to_string();
+    if function.is_empty() {
+        bail!("`{call}` names no function");
+    }
+    let inner = &call[open + 1..call.len() - 1];
+    let mut args = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in inner.char_indices() {
+        if let Some(q) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                c if c == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => {
+                args.push(inner[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if quote.is_some() || depth != 0 {
+        bail!("the arguments of `{call}` are unbalanced");
+    }
+    let last = inner[start..].trim();
+    if !last.is_empty() || !args.is_empty() {
+        args.push(last.to_string());
+    }
+    Ok((function, args))
+}
+
+fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
+    let mut custom = std::collections::HashMap::new();
+    for item in &args.resources {
+        let (name, amount) = item
+            .split_once('=')
+            .with_context(|| format!("`{item}` is not NAME=AMOUNT"))?;
+        let amount: f64 = amount
+            .parse()
+            .with_context(|| format!("`{amount}` is not a number"))?;
+        custom.insert(name.to_string(), amount);
+    }
+    if args.soft && args.node.is_none() {
+        bail!("--soft goes with --node");
+    }
+    Ok(TaskOptions {
+        has_cpus: args.cpus.is_some(),
+        cpus: args.cpus.unwrap_or(0.0),
+        memory: args.memory,
+        gpus: args.gpus,
+        custom,
+        has_max_retries: args.max_retries.is_some(),
+        max_retries: args.max_retries.unwrap_or(0),
+        retry_on_trap: args.retry_on_trap,
+        timeout_ms: args
+            .timeout
+            .map_or(0, |t| (t * 1000.0).round().max(1.0) as u64),
+        memory_limit_bytes: args.memory_limit.unwrap_or(0),
+        strategy: args.strategy.clone(),
+        affinity_host: args.node.clone().unwrap_or_default(),
+        affinity_soft: args.soft,
+    })
+}
+
+pub async fn submit(address: &str, args: SubmitArgs) -> anyhow::Result<()> {
+    let (function, texts) = split_call(&args.call)?;
+    let call_args = texts
+        .into_iter()
+        .map(|t| match t.strip_prefix('@') {
+            Some(r) => Arg::Ref(r.to_string()),
+            None => Arg::Wave(t),
+        })
+        .collect();
+    let options = options(&args)?;
+    let tasks = TaskClient::with_client(connect(address).await?);
+    let id = tasks.submit(&args.component, &function, call_args, options)?;
+    tasks
+        .flush(Duration::from_secs(30))
+        .await
+        .context("the cluster did not record the task")?;
+    println!("{id}");
+    if args.wait {
+        let result = tasks.get(std::slice::from_ref(&id), None).await?;
+        let result = result.into_iter().next().context("no result came back")?;
+        if let Some(value) = value_of(result)? {
+            println!("{value}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn get(address: &str, args: GetArgs) -> anyhow::Result<()> {
+    let tasks = TaskClient::with_client(connect(address).await?);
+    let timeout = args.timeout.map(Duration::from_secs_f64);
+    let results = tasks.get(&args.refs, timeout).await?;
+    for result in results {
+        if let Some(value) = value_of(result)? {
+            println!("{value}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn cancel(address: &str, task: &str) -> anyhow::Result<()> {
+    let tasks = TaskClient::with_client(connect(address).await?);
+    if tasks.cancel(task).await? {
+        println!("canceled {task}");
+    } else {
+        println!("{task} had already finished");
+    }
+    Ok(())
+}
+
+pub async fn list(address: &str, command: ListCommand) -> anyhow::Result<()> {
+    let mut client = connect(address).await?;
+    match command {
+        ListCommand::Tasks { state, limit } => {
+            let reply = client
+                .list_tasks(state.as_deref().unwrap_or_default(), limit)
+                .await?;
+            let mut counts: Vec<_> = reply.counts.into_iter().collect();
+            counts.sort();
+            let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            println!(
+                "tasks: {}",
+                if counts.is_empty() {
+                    "none".into()
+                } else {
+                    counts.join(", ")
+                }
+            );
+            for t in reply.tasks {
+                let mut line = format!("{}  {:<8}  {}.{}", t.id, t.state, t.component, t.function);
+                if !t.host.is_empty() {
+                    line.push_str(&format!("  on {}", t.host));
+                }
+                if t.attempts > 1 {
+                    line.push_str(&format!("  ({} attempts)", t.attempts));
+                }
+                if !t.error.is_empty() {
+                    line.push_str(&format!("  error: {}", t.error));
+                }
+                println!("{line}");
+            }
+        }
+        ListCommand::Nodes => print_nodes(&client.list_nodes().await?),
+    }
+    Ok(())
+}
+
+/// The host table of `weft list nodes` and `weft status`.
+pub fn print_nodes(nodes: &[NodeInfo]) {
+    if nodes.is_empty() {
+        println!("no worker hosts have registered");
+        return;
+    }
+    for n in nodes {
+        let total = n.total.clone().unwrap_or_default();
+        let used = n.used.clone().unwrap_or_default();
+        let state = if n.alive {
+            format!("alive (heartbeat {} ms ago)", n.millis_since_heartbeat)
+        } else {
+            format!("dead: {}", n.dead_reason)
+        };
+        let mut resources = format!("cpus {}/{}", trim(used.cpus), trim(total.cpus));
+        if total.memory > 0 {
+            resources.push_str(&format!(
+                ", memory {}/{}",
+                weft_host::bytes(used.memory),
+                weft_host::bytes(total.memory)
+            ));
+        }
+        if total.gpus > 0 {
+            resources.push_str(&format!(", gpus {}/{}", used.gpus, total.gpus));
+        }
+        let mut custom: Vec<_> = total.custom.iter().collect();
+        custom.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, amount) in custom {
+            let in_use = used.custom.get(name).copied().unwrap_or(0.0);
+            resources.push_str(&format!(", {name} {}/{}", trim(in_use), trim(*amount)));
+        }
+        println!(
+            "  {}  {}  {state}  {resources}  running {}  done {}",
+            n.id, n.address, n.running, n.tasks_done
+        );
+    }
+}
+
+fn trim(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_call;
+
+    #[test]
+    fn calls_split_at_top_level_commas() {
+        let (f, args) = split_call(r#"f("a, b", [1, 2], {x: 3}, 'c', @t1-2)"#).unwrap();
+        assert_eq!(f, "f");
+        assert_eq!(args, vec![r#""a, b""#, "[1, 2]", "{x: 3}", "'c'", "@t1-2"]);
+        assert_eq!(split_call("g()").unwrap().1, Vec::<String>::new());
+        assert!(split_call("g(\"x)").is_err());
+        assert!(split_call("g").is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! The transport of the host embedded in `weft up`: its agent talks to
+//! this process's task manager over channels instead of a gRPC stream, so
+//! a task costs no network hop. Everything else (registration, batches,
+//! heartbeats, reconnection) is the same code as a remote host's.
+
+use std::sync::{Arc, Weak};
+
+use tokio::sync::mpsc;
+use weft_host::agent::{BoxFuture, Connector, Link};
+use weft_proto::v1 as pb;
+
+use crate::controller::Controller;
+
+/// Connects an agent to the controller in the same process.
+pub struct LocalConnector {
+    controller: Weak<Controller>,
+}
+
+impl LocalConnector {
+    /// A connector to `controller` (held weakly: the agent does not keep
+    /// a stopped controller alive).
+    pub fn new(controller: &Arc<Controller>) -> Self {
+        LocalConnector {
+            controller: Arc::downgrade(controller),
+        }
+    }
+
+    fn controller(&self) -> Result<Arc<Controller>, String> {
+        self.controller
+            .upgrade()
+            .ok_or_else(|| "the controller has stopped".to_string())
+    }
+}
+
+impl Connector for LocalConnector {
+    fn connect(&self, registration: pb::HostRegistration) -> BoxFuture<'_, Result<Link, String>> {
+        Box::pin(async move {
+            let controller = self.controller()?;
+            let id = registration.id.clone();
+            let (connection, commands) = controller
+                .connect_host(registration)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (events, mut rx) = mpsc::unbounded_channel::<pb::HostEvent>();
+            let tasks = controller.tasks().clone();
+            tokio::spawn(async move {
+                while let Some(event) = rx.recv().await {
+                    if let Some(kind) = event.kind {
+                        tasks.host_event(&id, connection, kind);
+                    }
+                }
+                tasks.host_disconnected(&id, connection, "closed its session");
+            });
+            Ok(Link { events, commands })
+        })
+    }
+
+    fn fetch_component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            self.controller()?
+                .component_bytes(digest)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}

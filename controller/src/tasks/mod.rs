@@ -1,0 +1,354 @@
+//! Distributed tasks on the leader: owners submit, the scheduler places,
+//! hosts run, results flow back to owners and to anyone waiting in `get`.
+//!
+//! The task table lives in the leader's memory, not in the Raft log: a
+//! task costs no disk write, so the hot path runs at the speed of the
+//! network. What survives a leader's death is held by the parties that
+//! need it: each owner keeps the specs of its unfinished tasks and
+//! resubmits them, under the same ids, to the next leader; each host keeps
+//! running its tasks and reports them, and its recent results, when it
+//! registers with the next leader. A task id names one task forever, so a
+//! resubmission finds the reported result or running attempt instead of
+//! running the task again, and no owner sees a result twice.
+
+mod hosts;
+mod table;
+mod task;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc};
+use tonic::Status;
+use weft_proto::v1 as pb;
+
+use self::hosts::{HostEntry, from_pb};
+use self::table::Table;
+use self::task::State;
+pub(crate) use self::task::Target;
+use crate::error::ControllerError;
+
+/// How the leader runs tasks.
+#[derive(Debug, Clone)]
+pub struct TaskConfig {
+    /// A host silent this long is declared dead and its tasks retried.
+    pub host_timeout: Duration,
+    /// Finished tasks kept for `get` and as arguments; older ones are
+    /// forgotten (their owners already have their results).
+    pub retain_finished: usize,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        TaskConfig {
+            host_timeout: Duration::from_secs(10),
+            retain_finished: 200_000,
+        }
+    }
+}
+
+/// Reports from hosts about unknown tasks are kept this long for their
+/// owners to resubmit.
+const ORPHAN_TTL: Duration = Duration::from_secs(60);
+
+/// The leader's task and host tables.
+pub struct TaskManager {
+    table: Mutex<Table>,
+    finished: Notify,
+    config: TaskConfig,
+    next_id: AtomicU64,
+    orphans_since: Mutex<Instant>,
+}
+
+/// Channel of events to an owner session.
+pub type OwnerEvents = mpsc::UnboundedReceiver<Result<pb::OwnerEvent, Status>>;
+/// Channel of commands to a host session.
+pub type HostCommands = mpsc::UnboundedReceiver<Result<pb::HostCommand, Status>>;
+
+impl TaskManager {
+    /// An empty table.
+    pub fn new(config: TaskConfig) -> Self {
+        TaskManager {
+            table: Mutex::new(Table::new(config.retain_finished)),
+            finished: Notify::new(),
+            config,
+            next_id: AtomicU64::new(1),
+            orphans_since: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Table) -> T) -> T {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let out = f(&mut table);
+        table.flush();
+        if std::mem::take(&mut table.any_finished) {
+            self.finished.notify_waiters();
+        }
+        out
+    }
+
+    /// Opens an owner session; its tasks' results arrive on the channel.
+    pub fn open_owner(&self) -> (u64, OwnerEvents) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.with(|t| t.owners.insert(id, tx));
+        (id, rx)
+    }
+
+    /// Closes an owner session (its tasks keep running).
+    pub fn close_owner(&self, owner: u64) {
+        self.with(|t| t.owners.remove(&owner));
+    }
+
+    /// Records a batch of tasks from `owner`, each with its component
+    /// resolved (or why not), and acknowledges it.
+    pub(crate) fn submit(&self, owner: u64, batch: Vec<(pb::TaskSpec, Result<Target, String>)>) {
+        self.with(|t| {
+            let accepted: Vec<String> = batch.iter().map(|(s, _)| s.id.clone()).collect();
+            for (spec, target) in batch {
+                t.submit(owner, spec, target);
+            }
+            t.schedule();
+            if let Some(tx) = t.owners.get(&owner) {
+                let _ = tx.send(Ok(pb::OwnerEvent {
+                    accepted,
+                    finished: Vec::new(),
+                }));
+            }
+        });
+    }
+
+    /// Registers a host (or its new connection) and returns the channel
+    /// its commands go on.
+    pub fn connect_host(&self, registration: pb::HostRegistration) -> (u64, HostCommands) {
+        let connection = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(Ok(pb::HostCommand {
+            kind: Some(pb::host_command::Kind::Registered(true)),
+        }));
+        self.with(|t| {
+            let id = registration.id.clone();
+            let reported: std::collections::HashSet<&str> =
+                registration.running.iter().map(|r| r.id.as_str()).collect();
+            // Tasks this leader placed there that the host no longer runs
+            // (it restarted) are lost with it.
+            let lost: Vec<String> = t
+                .hosts
+                .get(&id)
+                .map(|h| {
+                    h.running
+                        .iter()
+                        .filter(|r| !reported.contains(r.as_str()))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !lost.is_empty() {
+                t.host_died(&id, "restarted and lost its running tasks");
+            }
+            let previous = t.hosts.remove(&id);
+            let entry = HostEntry {
+                id: id.clone(),
+                address: registration.address.clone(),
+                total: from_pb(&registration.resources.clone().unwrap_or_default()),
+                used: previous
+                    .as_ref()
+                    .filter(|p| p.alive)
+                    .map(|p| p.used.clone())
+                    .unwrap_or_default(),
+                alive: true,
+                dead_reason: String::new(),
+                last_seen: Instant::now(),
+                connection,
+                commands: Some(tx),
+                running: previous
+                    .filter(|p| p.alive)
+                    .map(|p| p.running)
+                    .unwrap_or_default(),
+                done: 0,
+            };
+            tracing::info!(host = %id, address = %entry.address, cpus = entry.total.cpus, "host registered");
+            t.hosts.insert(id.clone(), entry);
+            for running in registration.running {
+                if !t.tasks.contains_key(&running.id) {
+                    t.orphans
+                        .running
+                        .insert(running.id, (id.clone(), running.attempt));
+                }
+            }
+            for done in registration.finished {
+                if let Some(result) = done.result {
+                    t.complete(&id, done.attempt, result);
+                }
+            }
+            t.schedule();
+        });
+        (connection, rx)
+    }
+
+    /// Handles one event from host `id`'s connection `connection`.
+    pub fn host_event(&self, id: &str, connection: u64, event: pb::host_event::Kind) {
+        use pb::host_event::Kind;
+        self.with(|t| {
+            let Some(entry) = t.hosts.get_mut(id).filter(|h| h.connection == connection) else {
+                return;
+            };
+            entry.last_seen = Instant::now();
+            if !entry.alive {
+                return;
+            }
+            match event {
+                Kind::Heartbeat(_) | Kind::Register(_) => {}
+                Kind::Completed(batch) => {
+                    for c in batch.completions {
+                        if let Some(result) = c.result {
+                            t.complete(id, c.attempt, result);
+                        }
+                    }
+                    t.schedule();
+                }
+                Kind::Blocked(task) => {
+                    t.set_blocked(id, &task, true);
+                    t.schedule();
+                }
+                Kind::Unblocked(task) => t.set_blocked(id, &task, false),
+            }
+        });
+    }
+
+    /// Host `id`'s connection `connection` ended.
+    pub fn host_disconnected(&self, id: &str, connection: u64, reason: &str) {
+        self.with(|t| {
+            if t.hosts.get(id).is_some_and(|h| h.connection == connection) {
+                t.host_died(id, reason);
+            }
+        });
+    }
+
+    /// Declares hosts dead that missed their heartbeats, and forgets stale
+    /// reports about unknown tasks. Call it periodically.
+    pub fn check_hosts(&self) {
+        let timeout = self.config.host_timeout;
+        self.with(|t| {
+            for id in t.silent_hosts(Instant::now(), timeout) {
+                let reason = format!("missed its heartbeats for {timeout:?}");
+                t.host_died(&id, &reason);
+            }
+        });
+        let mut since = self.orphans_since.lock().unwrap_or_else(|p| p.into_inner());
+        if since.elapsed() > ORPHAN_TTL {
+            *since = Instant::now();
+            self.with(|t| t.orphans = Default::default());
+        }
+    }
+
+    /// Forgets everything (this replica stopped leading): every session
+    /// ends, so owners and hosts reconnect to the new leader.
+    pub fn reset(&self) {
+        self.with(|t| *t = Table::new(self.config.retain_finished));
+        self.finished.notify_waiters();
+    }
+
+    /// Waits until `num_ready` of `ids` (all when 0) have finished or
+    /// `timeout` passes; returns the finished results and the pending ids.
+    pub async fn get(
+        &self,
+        ids: &[String],
+        num_ready: usize,
+        timeout: Duration,
+    ) -> Result<(Vec<pb::TaskResult>, Vec<String>), ControllerError> {
+        let need = if num_ready == 0 || num_ready > ids.len() {
+            ids.len()
+        } else {
+            num_ready
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.finished.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (done, pending) = self.with(|t| {
+                let mut done = Vec::new();
+                let mut pending = Vec::new();
+                for id in ids {
+                    match t.tasks.get(id).map(|task| &task.state) {
+                        None => {
+                            return Err(ControllerError::NotFound(format!(
+                                "no task `{id}` on this cluster (unknown, or finished long ago and released)"
+                            )));
+                        }
+                        Some(State::Done(result)) => done.push(result.clone()),
+                        Some(_) => pending.push(id.clone()),
+                    }
+                }
+                Ok((done, pending))
+            })?;
+            if done.len() >= need || tokio::time::Instant::now() >= deadline {
+                return Ok((done, pending));
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
+    /// Cancels a task: queued ones never run, running ones are stopped.
+    pub fn cancel(&self, id: &str) -> Result<bool, ControllerError> {
+        self.with(|t| {
+            t.cancel(id)
+                .ok_or_else(|| ControllerError::NotFound(format!("no task `{id}` on this cluster")))
+        })
+    }
+
+    /// Tasks, newest first, optionally in one state, and counts by state.
+    pub fn list(&self, state: &str, limit: usize) -> pb::ListTasksResponse {
+        self.with(|t| {
+            let mut counts = std::collections::HashMap::new();
+            let mut tasks: Vec<(&String, &task::Task)> = Vec::new();
+            for (id, task) in &t.tasks {
+                let name = task.state.name();
+                *counts.entry(name.to_string()).or_insert(0u64) += 1;
+                if state.is_empty() || state == name {
+                    tasks.push((id, task));
+                }
+            }
+            tasks.sort_by(|a, b| natural(b.0).cmp(&natural(a.0)));
+            pb::ListTasksResponse {
+                tasks: tasks
+                    .into_iter()
+                    .take(limit)
+                    .map(|(id, task)| pb::TaskInfo {
+                        id: id.clone(),
+                        component: task.spec.component.clone(),
+                        function: task.spec.function.clone(),
+                        state: task.state.name().to_string(),
+                        host: match &task.state {
+                            State::Running { host, .. } => host.clone(),
+                            State::Done(r) => r.host.clone(),
+                            _ => String::new(),
+                        },
+                        attempts: task.attempt,
+                        error: match &task.state {
+                            State::Done(r) if !r.ok => r.error.clone(),
+                            _ => String::new(),
+                        },
+                    })
+                    .collect(),
+                counts: counts.into_iter().collect(),
+            }
+        })
+    }
+
+    /// Every known host.
+    pub fn nodes(&self) -> Vec<pb::NodeInfo> {
+        let now = Instant::now();
+        self.with(|t| t.hosts.values().map(|h| h.info(now)).collect())
+    }
+}
+
+/// Sorts `owner-seq` ids by owner, then by number.
+fn natural(id: &str) -> (&str, u64) {
+    match id.rsplit_once('-') {
+        Some((owner, seq)) => (owner, seq.parse().unwrap_or(0)),
+        None => (id, 0),
+    }
+}

@@ -1,0 +1,517 @@
+//! The leader's task table and the transitions between task states. Every
+//! method runs under the manager's lock and only records what must be sent;
+//! [`Table::flush`] sends it, so one host batch or submission becomes one
+//! message per host and per owner.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Instant;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tonic::Status;
+use weft_proto::v1 as pb;
+
+use super::hosts::HostEntry;
+use super::task::{State, Target, Task, failure};
+use crate::scheduler::{ClusterView, ObjectLocation, Placement, TaskDemand, place};
+
+/// How many queued tasks in a row may find no room before a scheduling
+/// round stops: tasks behind them mostly ask for the same, so scanning a
+/// deep queue on every completion would cost more than it finds.
+const MAX_MISSES: usize = 8;
+
+/// What hosts reported about tasks this leader does not know yet (after a
+/// failover, before their owners resubmit them).
+#[derive(Default)]
+pub(crate) struct Orphans {
+    pub(crate) running: HashMap<String, (String, u32)>,
+    pub(crate) results: HashMap<String, pb::TaskResult>,
+}
+
+#[derive(Default)]
+pub(crate) struct Table {
+    pub(crate) tasks: HashMap<String, Task>,
+    pub(crate) queue: VecDeque<String>,
+    pub(crate) finished: VecDeque<String>,
+    pub(crate) hosts: BTreeMap<String, HostEntry>,
+    pub(crate) owners: HashMap<u64, UnboundedSender<Result<pb::OwnerEvent, Status>>>,
+    pub(crate) orphans: Orphans,
+    pub(crate) retain: usize,
+    owner_out: HashMap<u64, Vec<pb::TaskResult>>,
+    host_out: HashMap<String, Vec<pb::Assignment>>,
+    /// Whether anything finished since the last flush (wakes `get`).
+    pub(crate) any_finished: bool,
+}
+
+impl Table {
+    pub(crate) fn new(retain: usize) -> Self {
+        Table {
+            retain,
+            ..Default::default()
+        }
+    }
+
+    /// Records a submitted task (or attaches `owner` to a known one).
+    pub(crate) fn submit(
+        &mut self,
+        owner: u64,
+        spec: pb::TaskSpec,
+        target: Result<Target, String>,
+    ) {
+        let id = spec.id.clone();
+        if let Some(task) = self.tasks.get_mut(&id) {
+            if !task.owners.contains(&owner) {
+                task.owners.push(owner);
+            }
+            if let State::Done(result) = &task.state {
+                self.owner_out
+                    .entry(owner)
+                    .or_default()
+                    .push(result.clone());
+            }
+            return;
+        }
+        let mut task = Task::new(spec, target.as_ref().ok().cloned());
+        task.owners.push(owner);
+        // A host already finished or runs it (reported after a failover).
+        if let Some(result) = self.orphans.results.remove(&id) {
+            task.state = State::Done(result.clone());
+            self.tasks.insert(id.clone(), task);
+            self.owner_out.entry(owner).or_default().push(result);
+            self.retire(id);
+            return;
+        }
+        if let Some((host, attempt)) = self.orphans.running.remove(&id)
+            && let Some(entry) = self.hosts.get_mut(&host).filter(|h| h.alive)
+        {
+            entry.used = entry.used.plus(&task.demand);
+            entry.running.insert(id.clone());
+            task.attempt = attempt;
+            task.state = State::Running {
+                host,
+                blocked: false,
+            };
+            self.tasks.insert(id, task);
+            return;
+        }
+        let problem = match target {
+            Err(e) => Some(("not-found", e)),
+            Ok(_) => super::task::check_options(&task.options())
+                .err()
+                .map(|e| ("bad-argument", e)),
+        };
+        self.tasks.insert(id.clone(), task);
+        if let Some((kind, message)) = problem {
+            return self.finish(&id, failure(&id, kind, message));
+        }
+        // Wait for argument tasks; fail at once on one that failed.
+        let refs: Vec<(usize, String)> = self.tasks[&id]
+            .spec
+            .args
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| match &a.kind {
+                Some(pb::task_arg::Kind::TaskRef(r)) => Some((i + 1, r.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut unresolved = 0;
+        for (n, r) in refs {
+            let problem = match self.tasks.get_mut(&r) {
+                None => Some(format!(
+                    "argument {n} refers to task {r}, which this cluster does not know (or has released)"
+                )),
+                Some(producer) => match &producer.state {
+                    State::Done(res) if res.ok && res.has_value => None,
+                    State::Done(res) if res.ok => Some(format!(
+                        "argument {n} refers to task {r}, which returned no value"
+                    )),
+                    State::Done(res) => Some(format!(
+                        "argument {n} refers to task {r}, which failed: {}",
+                        res.error
+                    )),
+                    _ => {
+                        producer.dependents.push(id.clone());
+                        unresolved += 1;
+                        None
+                    }
+                },
+            };
+            if let Some(message) = problem {
+                return self.finish(&id, failure(&id, "dependency", message));
+            }
+        }
+        let task = self.tasks.get_mut(&id).expect("just inserted");
+        task.unresolved = unresolved;
+        if unresolved == 0 {
+            self.queue.push_back(id);
+        } else {
+            task.state = State::Waiting;
+        }
+    }
+
+    /// Places queued tasks on hosts with room, in submission order.
+    pub(crate) fn schedule(&mut self) {
+        if self.queue.is_empty() || !self.hosts.values().any(|h| h.alive) {
+            return;
+        }
+        let mut view = ClusterView {
+            hosts: self
+                .hosts
+                .values()
+                .filter(|h| h.alive)
+                .map(HostEntry::view)
+                .collect(),
+            objects: BTreeMap::new(),
+        };
+        let mut skipped = Vec::new();
+        while let Some(id) = self.queue.pop_front() {
+            let Some(task) = self.tasks.get(&id) else {
+                continue;
+            };
+            if !matches!(task.state, State::Queued) {
+                continue;
+            }
+            let mut demand = TaskDemand {
+                resources: task.demand.clone(),
+                strategy: task.strategy.clone(),
+                args: Vec::new(),
+            };
+            for r in task.arg_refs() {
+                if let Some(State::Done(res)) = self.tasks.get(r).map(|t| &t.state) {
+                    view.objects.insert(
+                        r.to_string(),
+                        ObjectLocation {
+                            hosts: vec![res.host.clone()],
+                            size: res.value.len() as u64,
+                        },
+                    );
+                    demand.args.push(r.to_string());
+                }
+            }
+            match place(&view, &demand) {
+                Ok(Placement::Host(host)) => {
+                    if let Some(h) = view.hosts.iter_mut().find(|h| h.id == host) {
+                        h.used = h.used.plus(&demand.resources);
+                    }
+                    self.start(&id, &host);
+                }
+                Ok(Placement::Queue) => {
+                    skipped.push(id);
+                    if skipped.len() >= MAX_MISSES {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let message = format!("task {id} ({}) cannot run: {e}", task.label());
+                    self.finish(&id, failure(&id, "infeasible", message));
+                }
+            }
+        }
+        for id in skipped.into_iter().rev() {
+            self.queue.push_front(id);
+        }
+    }
+
+    /// Starts the next attempt of `id` on `host`.
+    fn start(&mut self, id: &str, host: &str) {
+        let Some(task) = self.tasks.get(id) else {
+            return;
+        };
+        let Some(target) = task.target.clone() else {
+            return;
+        };
+        let args: Vec<String> = task
+            .spec
+            .args
+            .iter()
+            .map(|arg| match &arg.kind {
+                Some(pb::task_arg::Kind::Wave(text)) => text.clone(),
+                Some(pb::task_arg::Kind::TaskRef(r)) => match self.tasks.get(r).map(|t| &t.state) {
+                    Some(State::Done(res)) => res.value.clone(),
+                    _ => String::new(),
+                },
+                None => String::new(),
+            })
+            .collect();
+        let options = task.options();
+        let function = task.spec.function.clone();
+        let demand = task.demand.clone();
+        let Some(entry) = self.hosts.get_mut(host) else {
+            return;
+        };
+        entry.used = entry.used.plus(&demand);
+        entry.running.insert(id.to_string());
+        let Some(task) = self.tasks.get_mut(id) else {
+            return;
+        };
+        task.attempt += 1;
+        task.state = State::Running {
+            host: host.to_string(),
+            blocked: false,
+        };
+        self.host_out
+            .entry(host.to_string())
+            .or_default()
+            .push(pb::Assignment {
+                id: id.to_string(),
+                attempt: task.attempt,
+                digest: target.digest,
+                function,
+                args,
+                timeout_ms: options.timeout_ms,
+                memory_limit_bytes: options.memory_limit_bytes,
+                allow_http: target.allow_http,
+            });
+    }
+
+    /// Takes `id` off its host, giving back what it held.
+    fn release(&mut self, id: &str) {
+        let Some(task) = self.tasks.get(id) else {
+            return;
+        };
+        if let State::Running { host, blocked } = &task.state
+            && let Some(entry) = self.hosts.get_mut(host)
+        {
+            let mut held = task.demand.clone();
+            if *blocked {
+                held.cpus = 0.0;
+            }
+            entry.used = entry.used.minus(&held);
+            entry.running.remove(id);
+        }
+    }
+
+    /// Ends `id` for good with `result`, and settles the tasks waiting on it.
+    pub(crate) fn finish(&mut self, id: &str, mut result: pb::TaskResult) {
+        let mut work = vec![(id.to_string(), None::<pb::TaskResult>)];
+        let mut first = true;
+        while let Some((id, dependent_result)) = work.pop() {
+            let result = if first {
+                first = false;
+                std::mem::take(&mut result)
+            } else {
+                match dependent_result {
+                    Some(r) => r,
+                    None => continue,
+                }
+            };
+            self.release(&id);
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            if matches!(task.state, State::Done(_)) {
+                continue;
+            }
+            if let State::Running { host, .. } = &task.state
+                && let Some(entry) = self.hosts.get_mut(host)
+            {
+                entry.done += 1;
+            }
+            task.state = State::Done(result.clone());
+            for owner in &task.owners {
+                self.owner_out
+                    .entry(*owner)
+                    .or_default()
+                    .push(result.clone());
+            }
+            let dependents = std::mem::take(&mut task.dependents);
+            for d in dependents {
+                let Some(dep) = self.tasks.get_mut(&d) else {
+                    continue;
+                };
+                if !matches!(dep.state, State::Waiting) {
+                    continue;
+                }
+                if result.ok && result.has_value {
+                    dep.unresolved -= 1;
+                    if dep.unresolved == 0 {
+                        dep.state = State::Queued;
+                        self.queue.push_back(d);
+                    }
+                } else {
+                    let why = if result.ok {
+                        format!("argument task {id} returned no value")
+                    } else {
+                        format!("argument task {id} failed: {}", result.error)
+                    };
+                    work.push((d.clone(), Some(failure(&d, "dependency", why))));
+                }
+            }
+            self.retire(id);
+        }
+        self.any_finished = true;
+    }
+
+    /// Remembers a finished task, forgetting the oldest past the limit.
+    fn retire(&mut self, id: String) {
+        self.finished.push_back(id);
+        while self.finished.len() > self.retain {
+            if let Some(old) = self.finished.pop_front() {
+                self.tasks.remove(&old);
+            }
+        }
+    }
+
+    /// A host reports an attempt's end.
+    pub(crate) fn complete(&mut self, host: &str, attempt: u32, mut result: pb::TaskResult) {
+        let id = result.id.clone();
+        let Some(task) = self.tasks.get_mut(&id) else {
+            self.orphans.results.insert(id, result);
+            return;
+        };
+        let current = matches!(&task.state, State::Running { host: h, .. } if h == host)
+            && task.attempt == attempt;
+        if !current {
+            return;
+        }
+        result.host = host.to_string();
+        result.attempts = task.attempt;
+        let retry = !result.ok
+            && result.error_kind == "trap"
+            && task.retry_on_trap
+            && task.attempt <= task.max_retries;
+        if retry {
+            task.failures
+                .push(format!("attempt {attempt} on {host}: {}", result.error));
+            self.release(&id);
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.state = State::Queued;
+            }
+            self.queue.push_front(id);
+            return;
+        }
+        if !result.ok && task.attempt > 1 {
+            result.error = format!(
+                "task {id} ({}) failed after {} attempts: {} (earlier: {})",
+                task.label(),
+                task.attempt,
+                result.error,
+                task.failures.join("; ")
+            );
+        }
+        self.finish(&id, result);
+    }
+
+    /// A guest of `id` waits on other tasks (or stopped waiting).
+    pub(crate) fn set_blocked(&mut self, host: &str, id: &str, blocked: bool) {
+        let Some(task) = self.tasks.get_mut(id) else {
+            return;
+        };
+        let State::Running {
+            host: h,
+            blocked: b,
+        } = &mut task.state
+        else {
+            return;
+        };
+        if h != host || *b == blocked {
+            return;
+        }
+        *b = blocked;
+        let cpus = task.demand.cpus;
+        if let Some(entry) = self.hosts.get_mut(host) {
+            if blocked {
+                entry.used.cpus = (entry.used.cpus - cpus).max(0.0);
+            } else {
+                entry.used.cpus += cpus;
+            }
+        }
+    }
+
+    /// Declares `host` dead and retries or fails what ran there.
+    pub(crate) fn host_died(&mut self, host: &str, reason: &str) {
+        let Some(entry) = self.hosts.get_mut(host) else {
+            return;
+        };
+        if !entry.alive {
+            return;
+        }
+        entry.alive = false;
+        entry.dead_reason = reason.to_string();
+        entry.commands = None;
+        let address = entry.address.clone();
+        let running: Vec<String> = entry.running.iter().cloned().collect();
+        tracing::warn!(host, %address, reason, tasks = running.len(), "host is dead");
+        for id in running {
+            self.release(&id);
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            let cause = format!("host {host} at {address} {reason}");
+            if task.attempt <= task.max_retries {
+                task.failures
+                    .push(format!("attempt {}: {cause}", task.attempt));
+                task.state = State::Queued;
+                self.queue.push_front(id);
+            } else {
+                let message = format!(
+                    "task {id} ({}) failed after {} attempt{}: {cause}{}",
+                    task.label(),
+                    task.attempt,
+                    if task.attempt == 1 { "" } else { "s" },
+                    if task.failures.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (earlier: {})", task.failures.join("; "))
+                    }
+                );
+                let mut result = failure(&id, "host-died", message);
+                result.host = host.to_string();
+                result.attempts = task.attempt;
+                self.finish(&id, result);
+            }
+        }
+        // Hard affinity to it, or needs only it had, may now be infeasible:
+        // the next round says so.
+        self.schedule();
+    }
+
+    /// Cancels `id`; false when it had already ended.
+    pub(crate) fn cancel(&mut self, id: &str) -> Option<bool> {
+        let task = self.tasks.get(id)?;
+        match &task.state {
+            State::Done(_) => Some(false),
+            State::Running { host, .. } => {
+                if let Some(entry) = self.hosts.get(host) {
+                    entry.send(pb::host_command::Kind::Cancel(id.to_string()));
+                }
+                let message = format!("task {id} ({}) was canceled while running", task.label());
+                self.finish(id, failure(id, "canceled", message));
+                Some(true)
+            }
+            State::Waiting | State::Queued => {
+                let message = format!("task {id} ({}) was canceled before it ran", task.label());
+                self.finish(id, failure(id, "canceled", message));
+                Some(true)
+            }
+        }
+    }
+
+    /// Sends what the last operation produced.
+    pub(crate) fn flush(&mut self) {
+        for (owner, finished) in self.owner_out.drain() {
+            if let Some(tx) = self.owners.get(&owner) {
+                let _ = tx.send(Ok(pb::OwnerEvent {
+                    accepted: Vec::new(),
+                    finished,
+                }));
+            }
+        }
+        for (host, tasks) in self.host_out.drain() {
+            if let Some(entry) = self.hosts.get(&host) {
+                entry.send(pb::host_command::Kind::Assign(pb::AssignmentBatch {
+                    tasks,
+                }));
+            }
+        }
+    }
+
+    /// Hosts silent for longer than `timeout`.
+    pub(crate) fn silent_hosts(&self, now: Instant, timeout: std::time::Duration) -> Vec<String> {
+        self.hosts
+            .values()
+            .filter(|h| h.alive && now.duration_since(h.last_seen) > timeout)
+            .map(|h| h.id.clone())
+            .collect()
+    }
+}

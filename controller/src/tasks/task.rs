@@ -1,0 +1,154 @@
+//! One task as the leader tracks it: what was asked, what it needs, where
+//! it is in its life, and who waits for it.
+
+use weft_proto::v1 as pb;
+
+use crate::scheduler::{Resources, Strategy};
+
+/// Where a task is in its life.
+#[derive(Debug, Clone)]
+pub(crate) enum State {
+    /// Some argument tasks have not finished.
+    Waiting,
+    /// Ready to run, waiting for a host with room.
+    Queued,
+    /// Assigned to `host`; `blocked` while its guest waits on other tasks
+    /// (its cpus are lent back to the scheduler meanwhile).
+    Running { host: String, blocked: bool },
+    /// Finished, failed or canceled, for good.
+    Done(pb::TaskResult),
+}
+
+impl State {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            State::Waiting => "waiting",
+            State::Queued => "queued",
+            State::Running { .. } => "running",
+            State::Done(r) if r.ok => "finished",
+            State::Done(_) => "failed",
+        }
+    }
+}
+
+/// The component a task calls, resolved on the leader at submission.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) digest: String,
+    pub(crate) allow_http: Vec<String>,
+}
+
+/// A task.
+#[derive(Debug)]
+pub(crate) struct Task {
+    pub(crate) spec: pb::TaskSpec,
+    pub(crate) target: Option<Target>,
+    pub(crate) demand: Resources,
+    pub(crate) strategy: Strategy,
+    pub(crate) max_retries: u32,
+    pub(crate) retry_on_trap: bool,
+    /// Attempts started so far.
+    pub(crate) attempt: u32,
+    pub(crate) state: State,
+    /// Owner sessions to send the result to.
+    pub(crate) owners: Vec<u64>,
+    /// Tasks waiting for this one's result.
+    pub(crate) dependents: Vec<String>,
+    /// Argument tasks not finished yet.
+    pub(crate) unresolved: usize,
+    /// Why earlier attempts failed, for the final error.
+    pub(crate) failures: Vec<String>,
+}
+
+/// Default attempts after a host failure, as in Ray.
+pub(crate) const DEFAULT_MAX_RETRIES: u32 = 3;
+
+impl Task {
+    /// A task from its spec; `target` is `None` when the component is unknown.
+    pub(crate) fn new(spec: pb::TaskSpec, target: Option<Target>) -> Self {
+        let options = spec.options.clone().unwrap_or_default();
+        let demand = Resources {
+            cpus: if options.has_cpus { options.cpus } else { 1.0 },
+            memory: options.memory,
+            gpus: options.gpus,
+            custom: options.custom.clone().into_iter().collect(),
+        };
+        let strategy = if !options.affinity_host.is_empty() {
+            Strategy::NodeAffinity {
+                host: options.affinity_host.clone(),
+                soft: options.affinity_soft,
+            }
+        } else if options.strategy == "spread" {
+            Strategy::Spread
+        } else {
+            Strategy::Default
+        };
+        Task {
+            target,
+            demand,
+            strategy,
+            max_retries: if options.has_max_retries {
+                options.max_retries
+            } else {
+                DEFAULT_MAX_RETRIES
+            },
+            retry_on_trap: options.retry_on_trap,
+            attempt: 0,
+            state: State::Queued,
+            owners: Vec::new(),
+            dependents: Vec::new(),
+            unresolved: 0,
+            failures: Vec::new(),
+            spec,
+        }
+    }
+
+    /// `component.function`, for messages.
+    pub(crate) fn label(&self) -> String {
+        format!("{}.{}", self.spec.component, self.spec.function)
+    }
+
+    /// Ids of the tasks whose results are arguments.
+    pub(crate) fn arg_refs(&self) -> impl Iterator<Item = &str> {
+        self.spec.args.iter().filter_map(|a| match &a.kind {
+            Some(pb::task_arg::Kind::TaskRef(r)) => Some(r.as_str()),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn options(&self) -> pb::TaskOptions {
+        self.spec.options.clone().unwrap_or_default()
+    }
+}
+
+/// A failed result.
+pub(crate) fn failure(id: &str, kind: &str, message: impl Into<String>) -> pb::TaskResult {
+    pb::TaskResult {
+        id: id.to_string(),
+        ok: false,
+        error_kind: kind.to_string(),
+        error: message.into(),
+        ..Default::default()
+    }
+}
+
+/// Whether `options` ask for something the scheduler cannot parse.
+pub(crate) fn check_options(options: &pb::TaskOptions) -> Result<(), String> {
+    if options.has_cpus && !(options.cpus >= 0.0 && options.cpus.is_finite()) {
+        return Err(format!("cpus must be a number >= 0, got {}", options.cpus));
+    }
+    if let Some((name, amount)) = options
+        .custom
+        .iter()
+        .find(|(_, a)| !(**a >= 0.0 && a.is_finite()))
+    {
+        return Err(format!("resource `{name}` must be >= 0, got {amount}"));
+    }
+    if !matches!(options.strategy.as_str(), "" | "default" | "spread") {
+        return Err(format!(
+            "unknown scheduling strategy `{}` (use default or spread, or node affinity)",
+            options.strategy
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! How to run: `weft deploy target/wasm32-wasip2/release/example_fib.wasm --name fib && weft submit fib 'fib(12, 2)' --wait`
+//!
+//! Recursive tasks: each call submits its two subproblems as tasks and
+//! waits for them. While a call waits, its host lends its cpu slot to the
+//! scheduler, so a deep tree does not deadlock a host with few slots.
+
+wit_bindgen::generate!({
+    path: ["../../wit", "wit"],
+    world: "example:fib/fib",
+    with: {
+        "weft:runtime/types@0.1.0": weft_guest::bindings::weft::runtime::types,
+        "weft:runtime/tasks@0.1.0": weft_guest::bindings::weft::runtime::tasks,
+    },
+});
+
+use weft_guest::tasks;
+
+struct Fib;
+
+fn direct(n: u32) -> u64 {
+    let (mut a, mut b) = (0u64, 1u64);
+    for _ in 0..n {
+        (a, b) = (b, a.wrapping_add(b));
+    }
+    a
+}
+
+impl Guest for Fib {
+    fn fib(n: u32, cutoff: u32) -> u64 {
+        if n <= cutoff.max(1) {
+            return direct(n);
+        }
+        let cutoff = cutoff.to_string();
+        let left = tasks::submit_wave("fib", "fib", &[&(n - 1).to_string(), &cutoff]);
+        let right = tasks::submit_wave("fib", "fib", &[&(n - 2).to_string(), &cutoff]);
+        let value = |r: Result<weft_guest::ObjectRef, weft_guest::Error>| -> u64 {
+            let r = r.unwrap_or_else(|e| panic!("cannot submit a subtask: {}", e.message()));
+            let text = tasks::get(&r, None)
+                .unwrap_or_else(|e| panic!("subtask {} failed: {}", r.id, e.message()));
+            text.parse()
+                .unwrap_or_else(|_| panic!("subtask {} returned `{text}`", r.id))
+        };
+        value(left).wrapping_add(value(right))
+    }
+}
+
+export!(Fib);

@@ -1,0 +1,132 @@
+//! How to run: `weft deploy target/wasm32-wasip2/release/example_wordcount.wasm --name wordcount && weft submit wordcount 'wordcount(["a b a", "b c"])' --wait`
+//!
+//! Map-reduce over task refs: the driver submits a `count` task per chunk,
+//! then `merge` tasks whose arguments are the refs of earlier tasks. The
+//! cluster runs each merge once both inputs exist, passing them by value;
+//! the driver only ever fetches the final result.
+
+wit_bindgen::generate!({
+    path: ["../../wit", "wit"],
+    world: "example:wordcount/wordcount",
+    with: {
+        "weft:runtime/types@0.1.0": weft_guest::bindings::weft::runtime::types,
+        "weft:runtime/tasks@0.1.0": weft_guest::bindings::weft::runtime::tasks,
+    },
+});
+
+use std::collections::BTreeMap;
+
+use weft_guest::ObjectRef;
+use weft_guest::tasks::{self, Argument, Options};
+
+struct Wordcount;
+
+fn submit(function: &str, args: &[Argument]) -> ObjectRef {
+    tasks::submit("wordcount", function, args, Options::default())
+        .unwrap_or_else(|e| panic!("cannot submit {function}: {}", e.message()))
+}
+
+/// A string as a WAVE literal.
+fn wave_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Parses the WAVE rendering of `counts`: `[("a", 2), ("b", 1)]`.
+fn parse_counts(text: &str) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while let Some(start) = rest.find("(\"") {
+        let after = &rest[start + 2..];
+        let mut word = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, e)) = chars.next() {
+                        word.push(match e {
+                            'n' => '\n',
+                            't' => '\t',
+                            'r' => '\r',
+                            other => other,
+                        });
+                    }
+                }
+                '"' => {
+                    end = i;
+                    break;
+                }
+                c => word.push(c),
+            }
+        }
+        let tail = &after[end + 1..];
+        let close = tail.find(')').unwrap_or(tail.len());
+        let n = tail[..close].trim_start_matches([',', ' ']).trim();
+        out.push((word, n.parse().unwrap_or(0)));
+        rest = &tail[close..];
+    }
+    out
+}
+
+impl Guest for Wordcount {
+    fn count(text: String) -> Vec<(String, u32)> {
+        let mut counts = BTreeMap::new();
+        for word in text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            *counts.entry(word.to_lowercase()).or_insert(0u32) += 1;
+        }
+        counts.into_iter().collect()
+    }
+
+    fn merge(a: Vec<(String, u32)>, b: Vec<(String, u32)>) -> Vec<(String, u32)> {
+        let mut counts: BTreeMap<String, u32> = a.into_iter().collect();
+        for (word, n) in b {
+            *counts.entry(word).or_insert(0) += n;
+        }
+        counts.into_iter().collect()
+    }
+
+    fn wordcount(chunks: Vec<String>) -> Vec<(String, u32)> {
+        let mut level: Vec<ObjectRef> = chunks
+            .iter()
+            .map(|chunk| submit("count", &[Argument::Wave(wave_string(chunk))]))
+            .collect();
+        if level.is_empty() {
+            return Vec::new();
+        }
+        while level.len() > 1 {
+            let mut next = Vec::with_capacity(level.len().div_ceil(2));
+            let mut pairs = level.into_iter();
+            while let Some(a) = pairs.next() {
+                match pairs.next() {
+                    Some(b) => {
+                        next.push(submit("merge", &[Argument::Object(a), Argument::Object(b)]))
+                    }
+                    None => next.push(a),
+                }
+            }
+            level = next;
+        }
+        let root = &level[0];
+        let text = tasks::get(root, None)
+            .unwrap_or_else(|e| panic!("task {} failed: {}", root.id, e.message()));
+        parse_counts(&text)
+    }
+}
+
+export!(Wordcount);

@@ -1,0 +1,58 @@
+//! What a guest running as a task may do with other tasks: submit, wait,
+//! get and cancel, as the owner its host is. While the guest waits, its
+//! task's cpus are lent back to the scheduler, so a tree of tasks that
+//! each wait on their children cannot deadlock the slots.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use weft_client::{ClientError, Submission, TaskResult};
+use weft_proto::v1 as pb;
+
+use super::Agent;
+
+/// The task API of one running task.
+pub struct TaskContext {
+    agent: Arc<Agent>,
+    task: String,
+}
+
+impl std::fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("task", &self.task)
+            .finish()
+    }
+}
+
+impl TaskContext {
+    pub(crate) fn new(agent: Arc<Agent>, task: String) -> Self {
+        TaskContext { agent, task }
+    }
+
+    pub(crate) async fn submit(&self, submission: Submission) -> Result<String, ClientError> {
+        let client = self.agent.nested().await?;
+        let mut ids = client.submit_batch(vec![submission])?;
+        Ok(ids.remove(0))
+    }
+
+    /// Waits for `num_ready` of `ids`, with the task's cpus lent out.
+    pub(crate) async fn wait(
+        &self,
+        ids: &[String],
+        num_ready: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<TaskResult>, ClientError> {
+        let client = self.agent.nested().await?;
+        self.agent
+            .send(pb::host_event::Kind::Blocked(self.task.clone()));
+        let outcome = client.wait(ids, num_ready, timeout).await;
+        self.agent
+            .send(pb::host_event::Kind::Unblocked(self.task.clone()));
+        Ok(outcome?.0)
+    }
+
+    pub(crate) async fn cancel(&self, id: &str) -> Result<(), ClientError> {
+        self.agent.nested().await?.cancel(id).await.map(|_| ())
+    }
+}

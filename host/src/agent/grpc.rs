@@ -1,0 +1,80 @@
+//! The agent's transport for a host in its own process: one gRPC
+//! `HostSession` stream with the leader, found the way every client finds
+//! it (follow the leader hint, rotate past dead replicas).
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use weft_client::Client;
+use weft_proto::v1 as pb;
+
+use super::{BoxFuture, Connector, Link};
+
+/// Reaches the leader over gRPC.
+pub struct GrpcConnector {
+    client: tokio::sync::Mutex<Client>,
+}
+
+impl GrpcConnector {
+    /// A connector over `client`.
+    pub fn new(client: Client) -> Self {
+        GrpcConnector {
+            client: tokio::sync::Mutex::new(client),
+        }
+    }
+}
+
+impl Connector for GrpcConnector {
+    fn connect(&self, registration: pb::HostRegistration) -> BoxFuture<'_, Result<Link, String>> {
+        Box::pin(async move {
+            let slot: Arc<Mutex<Option<mpsc::UnboundedSender<pb::HostEvent>>>> = Arc::default();
+            let mut client = self.client.lock().await;
+            let opened = client
+                .request(|mut c| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let _ = tx.send(pb::HostEvent {
+                        kind: Some(pb::host_event::Kind::Register(registration.clone())),
+                    });
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+                    async move { c.host_session(UnboundedReceiverStream::new(rx)).await }
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let events = slot
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .ok_or("the session opened without a sender")?;
+            let (tx, commands) = mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                let mut stream = opened;
+                loop {
+                    match stream.message().await {
+                        Ok(Some(command)) => {
+                            if tx.send(Ok(command)).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => return,
+                        Err(status) => {
+                            let _ = tx.send(Err(status));
+                            return;
+                        }
+                    }
+                }
+            });
+            Ok(Link { events, commands })
+        })
+    }
+
+    fn fetch_component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            let mut client = self.client.lock().await.clone();
+            client
+                .fetch_component(digest)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}

@@ -1,0 +1,358 @@
+//! The worker agent: a host's session with the cluster's leader. It
+//! registers the host's resources, heartbeats, runs the tasks the leader
+//! assigns (each in a fresh instance, as a direct call would), reports
+//! their results in batches, and serves nested tasks to its guests.
+//!
+//! The transport is a [`Connector`]: a gRPC stream for a host in its own
+//! process ([`GrpcConnector`]), or channels for the host embedded in
+//! `weft up`. When the session breaks (the leader died), the agent keeps
+//! running its tasks, registers with the next leader and reports what it
+//! runs and what it finished meanwhile, so no result is lost.
+
+mod context;
+mod grpc;
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use weft_proto::v1 as pb;
+
+pub use context::TaskContext;
+pub use grpc::GrpcConnector;
+
+use crate::{CallSpec, Grants, Host, HostError, Invocation, Prepared};
+
+/// A boxed future, for the object-safe [`Connector`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One session with the leader: events out, commands in. The session ends
+/// when `commands` ends or yields an error.
+pub struct Link {
+    /// Events to the leader.
+    pub events: mpsc::UnboundedSender<pb::HostEvent>,
+    /// Commands from the leader.
+    pub commands: mpsc::UnboundedReceiver<Result<pb::HostCommand, tonic::Status>>,
+}
+
+/// How an agent reaches the leader.
+pub trait Connector: Send + Sync + 'static {
+    /// Opens a session with the leader, registering with `registration`.
+    fn connect(&self, registration: pb::HostRegistration) -> BoxFuture<'_, Result<Link, String>>;
+    /// The bytes of a deployed component.
+    fn fetch_component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>>;
+}
+
+/// Who the host is and what it offers.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The host's id in the cluster.
+    pub id: String,
+    /// Where the host can be reached, for `weft list nodes`.
+    pub address: String,
+    /// What it offers to tasks.
+    pub resources: pb::Resources,
+    /// Controller addresses, for the tasks guests submit.
+    pub controllers: String,
+    /// How often it tells the leader it is alive.
+    pub heartbeat: Duration,
+}
+
+/// Results kept for the next leader after a failover.
+const RECENT_KEEP: Duration = Duration::from_secs(60);
+const RECENT_MAX: usize = 20_000;
+
+/// A worker agent.
+pub struct Agent {
+    host: Arc<Host>,
+    config: AgentConfig,
+    connector: Arc<dyn Connector>,
+    nested: tokio::sync::OnceCell<weft_client::TaskClient>,
+    running: Mutex<HashMap<String, (u32, AbortHandle)>>,
+    recent: Mutex<VecDeque<(Instant, pb::Completion)>>,
+    events: Mutex<Option<mpsc::UnboundedSender<pb::HostEvent>>>,
+    completions: mpsc::UnboundedSender<pb::Completion>,
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl Agent {
+    /// Starts an agent for `host`; it connects, and reconnects, on its own.
+    pub fn start(host: Arc<Host>, config: AgentConfig, connector: Arc<dyn Connector>) -> Arc<Self> {
+        let (completions, rx) = mpsc::unbounded_channel();
+        let agent = Arc::new(Agent {
+            host,
+            config,
+            connector,
+            nested: tokio::sync::OnceCell::new(),
+            running: Mutex::default(),
+            recent: Mutex::default(),
+            events: Mutex::default(),
+            completions,
+            fetching: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(agent.clone().forward_completions(rx));
+        tokio::spawn(agent.clone().run());
+        agent
+    }
+
+    /// The host's id.
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    /// A few lines on what the host is doing, for its status page.
+    pub fn describe(&self) -> String {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let connected = self
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        let stats = self.host.stats();
+        format!(
+            "host {}\nconnected to the leader: {connected}\ncpus: {}\nrunning tasks: {running}\ncalls finished: {}\n",
+            self.config.id, self.config.resources.cpus, stats.calls
+        )
+    }
+
+    fn send(&self, kind: pb::host_event::Kind) {
+        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = events.as_ref() {
+            let _ = tx.send(pb::HostEvent { kind: Some(kind) });
+        }
+    }
+
+    fn registration(&self) -> pb::HostRegistration {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, (attempt, _))| pb::RunningTask {
+                id: id.clone(),
+                attempt: *attempt,
+            })
+            .collect();
+        let finished = self
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+        pb::HostRegistration {
+            id: self.config.id.clone(),
+            address: self.config.address.clone(),
+            resources: Some(self.config.resources.clone()),
+            running,
+            finished,
+        }
+    }
+
+    /// Session after session with whoever leads.
+    async fn run(self: Arc<Self>) {
+        let mut announced = false;
+        loop {
+            let link = match self.connector.connect(self.registration()).await {
+                Ok(link) => link,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reach the leader; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            *self.events.lock().unwrap_or_else(|p| p.into_inner()) = Some(link.events.clone());
+            let heartbeat = tokio::spawn(heartbeat(link.events.clone(), self.config.heartbeat));
+            let mut commands = link.commands;
+            while let Some(command) = commands.recv().await {
+                match command {
+                    Ok(pb::HostCommand { kind: Some(kind) }) => self.handle(kind, &mut announced),
+                    Ok(_) => {}
+                    Err(status) => {
+                        tracing::warn!(error = %status.message(), "leader session failed");
+                        break;
+                    }
+                }
+            }
+            heartbeat.abort();
+            *self.events.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            tracing::warn!("lost the leader session; reconnecting");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn handle(self: &Arc<Self>, command: pb::host_command::Kind, announced: &mut bool) {
+        use pb::host_command::Kind;
+        match command {
+            Kind::Registered(_) => {
+                if !*announced {
+                    *announced = true;
+                    tracing::info!(id = %self.config.id, "host registered with the leader");
+                }
+            }
+            Kind::Assign(batch) => {
+                let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                for assignment in batch.tasks {
+                    let id = assignment.id.clone();
+                    let attempt = assignment.attempt;
+                    let agent = self.clone();
+                    let handle = tokio::spawn(async move {
+                        let result = agent.execute(assignment).await;
+                        agent.finished(attempt, result);
+                    });
+                    running.insert(id, (attempt, handle.abort_handle()));
+                }
+            }
+            Kind::Cancel(id) => {
+                let entry = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+                if let Some((_, handle)) = entry {
+                    handle.abort();
+                    tracing::info!(task = %id, "canceled");
+                }
+            }
+        }
+    }
+
+    /// Records a finished attempt and queues its report.
+    fn finished(&self, attempt: u32, result: pb::TaskResult) {
+        {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            if running.get(&result.id).is_some_and(|(a, _)| *a == attempt) {
+                running.remove(&result.id);
+            }
+        }
+        let completion = pb::Completion {
+            attempt,
+            result: Some(result),
+        };
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            while recent
+                .front()
+                .is_some_and(|(at, _)| now.duration_since(*at) > RECENT_KEEP)
+                || recent.len() >= RECENT_MAX
+            {
+                recent.pop_front();
+            }
+            recent.push_back((now, completion.clone()));
+        }
+        let _ = self.completions.send(completion);
+    }
+
+    /// Sends completions to the leader, as many per message as are ready.
+    async fn forward_completions(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<pb::Completion>) {
+        while let Some(first) = rx.recv().await {
+            let mut completions = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                completions.push(more);
+            }
+            self.send(pb::host_event::Kind::Completed(pb::CompletionBatch {
+                completions,
+            }));
+        }
+    }
+
+    /// Runs one attempt of a task.
+    async fn execute(self: &Arc<Self>, task: pb::Assignment) -> pb::TaskResult {
+        let started = Instant::now();
+        let outcome = match self.prepare(&task.digest).await {
+            Ok(prepared) => {
+                let invocation = Invocation {
+                    call: CallSpec::Wave(format!("{}({})", task.function, task.args.join(", "))),
+                    timeout: (task.timeout_ms > 0).then(|| Duration::from_millis(task.timeout_ms)),
+                    memory_limit: (task.memory_limit_bytes > 0).then_some(task.memory_limit_bytes),
+                    format: crate::Format::Wave,
+                    grants: Grants {
+                        http_hosts: task.allow_http.clone(),
+                    },
+                    tasks: Some(Arc::new(TaskContext::new(self.clone(), task.id.clone()))),
+                };
+                self.host.call(&prepared, invocation).await
+            }
+            Err(e) => Err(e),
+        };
+        let mut result = pb::TaskResult {
+            id: task.id,
+            host: self.config.id.clone(),
+            attempts: task.attempt,
+            run_micros: started.elapsed().as_micros() as u64,
+            ..Default::default()
+        };
+        match outcome {
+            Ok(outcome) => {
+                result.ok = true;
+                result.has_value = outcome.result.is_some();
+                result.value = outcome.result.unwrap_or_default();
+            }
+            Err(e) => {
+                result.error_kind = error_kind(&e).to_string();
+                result.error = e.to_string();
+            }
+        }
+        result
+    }
+
+    /// The component `digest`, fetched and compiled once if this host has
+    /// never seen it (the artifact cache on disk makes restarts cheap).
+    async fn prepare(&self, digest: &str) -> Result<Arc<Prepared>, HostError> {
+        if let Some(p) = self.host.prepared(digest) {
+            return Ok(p);
+        }
+        let _one_at_a_time = self.fetching.lock().await;
+        if let Some(p) = self.host.prepared(digest) {
+            return Ok(p);
+        }
+        let wasm =
+            self.connector.fetch_component(digest).await.map_err(|e| {
+                HostError::Internal(format!("cannot fetch component {digest}: {e}"))
+            })?;
+        let (host, d) = (self.host.clone(), digest.to_string());
+        tokio::task::spawn_blocking(move || host.prepare(&d, || Ok(wasm)))
+            .await
+            .map_err(|e| HostError::Internal(e.to_string()))?
+            .map(|(p, _)| p)
+    }
+
+    /// The task client guests' nested tasks go through, made on first use.
+    async fn nested(&self) -> Result<&weft_client::TaskClient, weft_client::ClientError> {
+        self.nested
+            .get_or_try_init(|| weft_client::TaskClient::connect(&self.config.controllers))
+            .await
+    }
+}
+
+async fn heartbeat(events: mpsc::UnboundedSender<pb::HostEvent>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let beat = pb::HostEvent {
+            kind: Some(pb::host_event::Kind::Heartbeat(true)),
+        };
+        if events.send(beat).is_err() {
+            return;
+        }
+    }
+}
+
+/// How a failed attempt is classified for retries and for guests.
+fn error_kind(e: &HostError) -> &'static str {
+    match e {
+        HostError::Trap { .. } => "trap",
+        HostError::Timeout { .. } => "timeout",
+        HostError::MemoryLimit { .. } => "memory",
+        HostError::UnknownFunction { .. } => "not-found",
+        HostError::BadArguments { .. }
+        | HostError::Uncallable { .. }
+        | HostError::LimitTooHigh(_) => "bad-argument",
+        _ => "internal",
+    }
+}

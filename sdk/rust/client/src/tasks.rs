@@ -1,0 +1,474 @@
+//! Tasks from Rust: [`TaskClient::submit`] returns a task's id (its ref) at
+//! once; [`TaskClient::get`] and [`TaskClient::wait`] resolve refs.
+//!
+//! A task client is an *owner*: it keeps one session with the leader, over
+//! which batches of submissions go out and its tasks' results come back as
+//! they finish, so a synchronous submit-and-get is one message each way.
+//! It also keeps every unfinished task's spec. When the session breaks (the
+//! leader died), it opens one with the new leader and resubmits them under
+//! the same ids, passing by value the results it already holds; the
+//! cluster recognises ids, so nothing runs or is reported twice.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), weft_client::ClientError> {
+//! use weft_client::{Arg, TaskClient, TaskOptions};
+//!
+//! let tasks = TaskClient::connect("127.0.0.1:7077").await?;
+//! let a = tasks.submit("pi", "estimate", vec![Arg::wave("100000"), Arg::wave("1")], TaskOptions::default())?;
+//! let b = tasks.submit("pi", "estimate", vec![Arg::wave("100000"), Arg::wave("2")], TaskOptions::default())?;
+//! for value in tasks.get_values(&[a, b], None).await? {
+//!     println!("{}", value.unwrap_or_default());
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use weft_proto::v1 as pb;
+
+pub use weft_proto::v1::{NodeInfo, TaskInfo, TaskOptions, TaskResult};
+
+use crate::{Client, ClientError};
+
+/// One argument of a task.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    /// A WAVE value, typed by the callee's parameter.
+    Wave(String),
+    /// The result of another task, passed by value once it finishes.
+    Ref(String),
+}
+
+impl Arg {
+    /// A literal WAVE argument.
+    pub fn wave(text: impl Into<String>) -> Self {
+        Arg::Wave(text.into())
+    }
+
+    fn into_pb(self) -> pb::TaskArg {
+        pb::TaskArg {
+            kind: Some(match self {
+                Arg::Wave(text) => pb::task_arg::Kind::Wave(text),
+                Arg::Ref(id) => pb::task_arg::Kind::TaskRef(id),
+            }),
+        }
+    }
+}
+
+/// What one `submit` asks for.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// Component name or digest.
+    pub component: String,
+    /// `func` or `iface.func`.
+    pub function: String,
+    /// Arguments, one per parameter.
+    pub args: Vec<Arg>,
+    /// Resources, retries, deadline, placement.
+    pub options: TaskOptions,
+}
+
+#[derive(Default)]
+struct Owned {
+    /// Unfinished tasks by number, for resubmission.
+    pending: BTreeMap<u64, pb::TaskSpec>,
+    /// Ids sent but not yet acknowledged by the leader.
+    unacked: HashSet<String>,
+    results: HashMap<String, TaskResult>,
+    /// Why the session is down, while it is.
+    broken: Option<String>,
+}
+
+struct Shared {
+    owner: String,
+    seq: AtomicU64,
+    rpc: tokio::sync::Mutex<Client>,
+    state: Mutex<Owned>,
+    changed: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Owned> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn mine(&self, id: &str) -> bool {
+        id.strip_prefix(self.owner.as_str())
+            .is_some_and(|rest| rest.starts_with('-'))
+    }
+}
+
+/// An owner of tasks on a weft cluster. Cheap to clone; clones share the
+/// session and the results.
+#[derive(Clone)]
+pub struct TaskClient {
+    shared: Arc<Shared>,
+    outbox: mpsc::UnboundedSender<Vec<pb::TaskSpec>>,
+}
+
+impl TaskClient {
+    /// Connects to a cluster (one address or a comma-separated list) and
+    /// opens the owner session in the background.
+    pub async fn connect(addresses: &str) -> Result<Self, ClientError> {
+        let client = Client::connect(addresses).await?;
+        Ok(Self::with_client(client))
+    }
+
+    /// A task client over an existing connection.
+    pub fn with_client(client: Client) -> Self {
+        let owner = format!("{:016x}", crate::new_client_id());
+        let shared = Arc::new(Shared {
+            owner,
+            seq: AtomicU64::new(0),
+            rpc: tokio::sync::Mutex::new(client.clone()),
+            state: Mutex::new(Owned::default()),
+            changed: Notify::new(),
+        });
+        let (outbox, rx) = mpsc::unbounded_channel();
+        tokio::spawn(drive(shared.clone(), client, rx));
+        TaskClient { shared, outbox }
+    }
+
+    /// This owner's id: every task id it makes starts with it.
+    pub fn owner(&self) -> &str {
+        &self.shared.owner
+    }
+
+    /// Submits one task; returns its id at once.
+    pub fn submit(
+        &self,
+        component: &str,
+        function: &str,
+        args: Vec<Arg>,
+        options: TaskOptions,
+    ) -> Result<String, ClientError> {
+        let mut ids = self.submit_batch(vec![Submission {
+            component: component.to_string(),
+            function: function.to_string(),
+            args,
+            options,
+        }])?;
+        Ok(ids.remove(0))
+    }
+
+    /// Submits several tasks in one message; returns their ids in order.
+    pub fn submit_batch(&self, batch: Vec<Submission>) -> Result<Vec<String>, ClientError> {
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut specs = Vec::with_capacity(batch.len());
+        {
+            let mut state = self.shared.lock();
+            for s in batch {
+                let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
+                let id = format!("{}-{seq}", self.shared.owner);
+                let spec = pb::TaskSpec {
+                    id: id.clone(),
+                    component: s.component,
+                    function: s.function,
+                    args: s.args.into_iter().map(Arg::into_pb).collect(),
+                    options: Some(s.options),
+                };
+                state.pending.insert(seq, spec.clone());
+                state.unacked.insert(id.clone());
+                ids.push(id);
+                specs.push(spec);
+            }
+        }
+        self.outbox
+            .send(specs)
+            .map_err(|_| ClientError::Unreachable {
+                address: String::new(),
+                reason: "the task session has stopped".into(),
+            })?;
+        Ok(ids)
+    }
+
+    /// Waits until the leader has recorded every task submitted so far.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let state = self.shared.lock();
+                if state.unacked.is_empty() {
+                    return Ok(());
+                }
+                if let Some(reason) = &state.broken {
+                    return Err(ClientError::Unreachable {
+                        address: String::new(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(ClientError::Timeout {
+                    after: timeout,
+                    pending: self.shared.lock().unacked.len(),
+                });
+            }
+        }
+    }
+
+    /// Waits for every task in `ids` and returns their results in order
+    /// (failed tasks included: see [`TaskResult::ok`]). `None` waits as
+    /// long as it takes.
+    pub async fn get(
+        &self,
+        ids: &[String],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<TaskResult>, ClientError> {
+        let (ready, pending) = self.wait(ids, ids.len(), timeout).await?;
+        if !pending.is_empty() {
+            return Err(ClientError::Timeout {
+                after: timeout.unwrap_or_default(),
+                pending: pending.len(),
+            });
+        }
+        let mut by_id: HashMap<String, TaskResult> =
+            ready.into_iter().map(|r| (r.id.clone(), r)).collect();
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// Like [`TaskClient::get`], with each failed task as an error.
+    pub async fn get_values(
+        &self,
+        ids: &[String],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Option<String>>, ClientError> {
+        self.get(ids, timeout)
+            .await?
+            .into_iter()
+            .map(value_of)
+            .collect()
+    }
+
+    /// Waits until `num_ready` of `ids` have finished or the timeout
+    /// passes; returns the finished results and the ids still pending.
+    pub async fn wait(
+        &self,
+        ids: &[String],
+        num_ready: usize,
+        timeout: Option<Duration>,
+    ) -> Result<(Vec<TaskResult>, Vec<String>), ClientError> {
+        let need = num_ready.clamp(0, ids.len());
+        if !ids.iter().all(|id| self.shared.mine(id)) {
+            return self.wait_remote(ids, need, timeout).await;
+        }
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let state = self.shared.lock();
+                let (ready, pending): (Vec<&String>, Vec<&String>) =
+                    ids.iter().partition(|id| state.results.contains_key(*id));
+                let expired = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+                if ready.len() >= need || expired {
+                    return Ok((
+                        ready.iter().map(|id| state.results[*id].clone()).collect(),
+                        pending.into_iter().cloned().collect(),
+                    ));
+                }
+                if let Some(reason) = &state.broken {
+                    return Err(ClientError::Unreachable {
+                        address: String::new(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            match deadline {
+                Some(d) => {
+                    let _ = tokio::time::timeout_at(d, notified).await;
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Waits on the leader for tasks other owners made.
+    async fn wait_remote(
+        &self,
+        ids: &[String],
+        need: usize,
+        timeout: Option<Duration>,
+    ) -> Result<(Vec<TaskResult>, Vec<String>), ClientError> {
+        // Long polls of at most a minute, so a wait without a timeout
+        // survives proxies and notices a dead leader.
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        loop {
+            let left = deadline.map_or(Duration::from_secs(60), |d| {
+                d.saturating_duration_since(tokio::time::Instant::now())
+                    .min(Duration::from_secs(60))
+            });
+            let request = pb::GetTasksRequest {
+                ids: ids.to_vec(),
+                num_ready: need as u32,
+                timeout_ms: left.as_millis() as u64,
+            };
+            let reply = {
+                let mut rpc = self.shared.rpc.lock().await;
+                rpc.request(|mut c| {
+                    let r = request.clone();
+                    async move { c.get_tasks(r).await }
+                })
+                .await?
+            };
+            let expired = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+            if reply.finished.len() >= need || expired {
+                return Ok((reply.finished, reply.pending));
+            }
+        }
+    }
+
+    /// Stops a task; false when it had already finished.
+    pub async fn cancel(&self, id: &str) -> Result<bool, ClientError> {
+        let request = pb::CancelTaskRequest { id: id.to_string() };
+        let mut rpc = self.shared.rpc.lock().await;
+        let reply = rpc
+            .request(|mut c| {
+                let r = request.clone();
+                async move { c.cancel_task(r).await }
+            })
+            .await?;
+        Ok(reply.canceled)
+    }
+
+    /// Forgets the results of `ids` held by this client.
+    pub fn release(&self, ids: &[String]) {
+        let mut state = self.shared.lock();
+        for id in ids {
+            state.results.remove(id);
+        }
+    }
+}
+
+/// A result's value, or the task's failure as an error.
+pub fn value_of(result: TaskResult) -> Result<Option<String>, ClientError> {
+    if result.ok {
+        Ok(result.has_value.then_some(result.value))
+    } else {
+        Err(ClientError::TaskFailed {
+            id: result.id,
+            kind: result.error_kind,
+            message: result.error,
+        })
+    }
+}
+
+/// The owner session: connect to the leader, (re)submit what is pending,
+/// then forward submissions out and results in until the session breaks.
+async fn drive(
+    shared: Arc<Shared>,
+    mut client: Client,
+    mut outbox: mpsc::UnboundedReceiver<Vec<pb::TaskSpec>>,
+) {
+    loop {
+        let slot: Arc<Mutex<Option<mpsc::UnboundedSender<pb::OwnerMessage>>>> = Arc::default();
+        let opened = client
+            .request(|mut c| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+                async move { c.task_session(UnboundedReceiverStream::new(rx)).await }
+            })
+            .await;
+        let sender = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let (mut events, tx) = match (opened, sender) {
+            (Ok(events), Some(tx)) => (events, tx),
+            (Err(e), _) => {
+                shared.lock().broken = Some(e.to_string());
+                shared.changed.notify_waiters();
+                // Retry when asked for more work, or after a pause.
+                tokio::select! {
+                    more = outbox.recv() => if more.is_none() { return },
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+            (Ok(_), None) => continue,
+        };
+        let resend = {
+            let mut state = shared.lock();
+            state.broken = None;
+            resubmission(&mut state)
+        };
+        shared.changed.notify_waiters();
+        let first = pb::OwnerMessage {
+            owner: shared.owner.clone(),
+            submit: resend,
+        };
+        if tx.send(first).is_err() {
+            continue;
+        }
+        loop {
+            tokio::select! {
+                batch = outbox.recv() => match batch {
+                    None => return,
+                    Some(mut specs) => {
+                        while let Ok(more) = outbox.try_recv() {
+                            specs.extend(more);
+                        }
+                        let message = pb::OwnerMessage { owner: String::new(), submit: specs };
+                        if tx.send(message).is_err() {
+                            break;
+                        }
+                    }
+                },
+                event = events.message() => match event {
+                    Ok(Some(event)) => deliver(&shared, event),
+                    _ => break,
+                },
+            }
+        }
+        // A short pause before reconnecting, so a leader change is not
+        // hammered.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The pending specs to send to a new leader, with the arguments whose
+/// results this owner already holds passed by value (the new leader may
+/// not know those tasks).
+fn resubmission(state: &mut Owned) -> Vec<pb::TaskSpec> {
+    let mut specs = Vec::with_capacity(state.pending.len());
+    for spec in state.pending.values() {
+        let mut spec = spec.clone();
+        for arg in &mut spec.args {
+            if let Some(pb::task_arg::Kind::TaskRef(r)) = &arg.kind
+                && let Some(result) = state.results.get(r).filter(|r| r.ok && r.has_value)
+            {
+                arg.kind = Some(pb::task_arg::Kind::Wave(result.value.clone()));
+            }
+        }
+        state.unacked.insert(spec.id.clone());
+        specs.push(spec);
+    }
+    specs
+}
+
+fn deliver(shared: &Shared, event: pb::OwnerEvent) {
+    {
+        let mut state = shared.lock();
+        for id in &event.accepted {
+            state.unacked.remove(id);
+        }
+        for result in event.finished {
+            if let Some(seq) = result
+                .id
+                .rsplit_once('-')
+                .and_then(|(_, s)| s.parse::<u64>().ok())
+            {
+                state.pending.remove(&seq);
+            }
+            state.unacked.remove(&result.id);
+            state.results.insert(result.id.clone(), result);
+        }
+    }
+    shared.changed.notify_waiters();
+}
