@@ -5,3 +5,4 @@ mod bad_input;
 mod controller_group;
 mod foundation;
 mod http;
+mod tasks;

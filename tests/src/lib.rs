@@ -69,6 +69,15 @@ impl Server {
                 if let Some(rest) = line.strip_prefix("weft up: http gateway on ") {
                     http = Some(rest.trim().to_string());
                 }
+                // `weft host: ID on ADDR with ...`
+                if let Some(rest) = line.strip_prefix("weft host: ") {
+                    let addr = rest
+                        .split_whitespace()
+                        .nth(2)
+                        .unwrap_or_default()
+                        .to_string();
+                    let _ = tx.send((addr, None));
+                }
                 if let Some(rest) = line.strip_prefix("weft up: listening on ") {
                     let addr = rest
                         .split_whitespace()
@@ -275,6 +284,7 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 pub struct Group {
     ports: Vec<u16>,
     servers: Vec<Option<Server>>,
+    hosts: std::collections::BTreeMap<String, Server>,
     dir: tempfile::TempDir,
     extra: Vec<String>,
 }
@@ -286,6 +296,7 @@ impl Group {
         let mut group = Group {
             ports: free_ports(n),
             servers: Vec::new(),
+            hosts: Default::default(),
             dir: tempfile::tempdir()?,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
@@ -327,6 +338,59 @@ impl Group {
         }
         args.extend(self.extra.iter().cloned());
         Server::spawn(&args, &data)
+    }
+
+    /// Starts a worker host `id` with `cpus` slots that registers with
+    /// the group, and waits until the leader lists it alive.
+    pub fn start_host(&mut self, id: &str, cpus: u32, extra: &[&str]) -> anyhow::Result<()> {
+        let data = self.dir.path().join(format!("host-{id}"));
+        let mut args: Vec<String> = [
+            "host",
+            "--controller",
+            &self.addresses(),
+            "--port",
+            "0",
+            "--id",
+            id,
+            "--cpus",
+            &cpus.to_string(),
+            "--heartbeat-ms",
+            "200",
+            "--data-dir",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(data.display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let server = Server::spawn(&args, &data)?;
+        self.hosts.insert(id.to_string(), server);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let nodes = self.weft_ok(&["list", "nodes"]).unwrap_or_default();
+            if nodes
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{id} ")) && l.contains("alive"))
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("host {id} did not register: {nodes}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILLs worker host `id`.
+    pub fn kill_host(&mut self, id: &str) {
+        if let Some(mut host) = self.hosts.remove(id) {
+            host.kill();
+        }
+    }
+
+    /// Worker host `id`'s log.
+    pub fn host_log(&self, id: &str) -> String {
+        self.hosts.get(id).map(Server::log).unwrap_or_default()
     }
 
     /// Replica `id`'s data dir.

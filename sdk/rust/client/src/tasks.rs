@@ -82,6 +82,8 @@ struct Owned {
     results: HashMap<String, TaskResult>,
     /// Why the session is down, while it is.
     broken: Option<String>,
+    /// Results received from the cluster, duplicates included.
+    deliveries: u64,
 }
 
 struct Shared {
@@ -340,6 +342,13 @@ impl TaskClient {
         Ok(reply.canceled)
     }
 
+    /// How many results the cluster has sent this owner in all. Each task
+    /// is reported once, so this equals the number of finished tasks even
+    /// across leader failovers (tests check exactly that).
+    pub fn deliveries(&self) -> u64 {
+        self.shared.lock().deliveries
+    }
+
     /// Forgets the results of `ids` held by this client.
     pub fn release(&self, ids: &[String]) {
         let mut state = self.shared.lock();
@@ -467,6 +476,7 @@ fn deliver(shared: &Shared, event: pb::OwnerEvent) {
                 state.pending.remove(&seq);
             }
             state.unacked.remove(&result.id);
+            state.deliveries += 1;
             state.results.insert(result.id.clone(), result);
         }
     }

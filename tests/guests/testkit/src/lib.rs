@@ -78,6 +78,14 @@ impl Guest for Testkit {
         }
     }
 
+    fn busy(millis: u32) -> u32 {
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(millis.into());
+        while std::time::Instant::now() < until {
+            std::hint::black_box(0u64);
+        }
+        millis
+    }
+
     fn hog(megabytes: u32) -> u32 {
         let mut chunks = Vec::new();
         for _ in 0..megabytes {

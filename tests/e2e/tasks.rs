@@ -1,0 +1,352 @@
+//! Distributed tasks on real processes: controllers and `weft host`
+//! workers on loopback ports, tasks submitted through the Rust client and
+//! the CLI, hosts and leaders killed with SIGKILL mid-run.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use weft_client::{Arg, Submission, TaskClient, TaskOptions};
+use weft_tests::{Group, guests};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// One controller and `hosts` worker hosts with 2 cpus each, the test
+/// components deployed.
+fn cluster(replicas: usize, hosts: &[&str]) -> Group {
+    let mut group = Group::start(replicas, &["--host-timeout", "2"]).expect("controllers start");
+    group
+        .wait_for_leader(Duration::from_secs(20))
+        .expect("a leader");
+    for id in hosts {
+        group.start_host(id, 2, &[]).expect("host starts");
+    }
+    group
+        .weft_ok(&["deploy", guests::TESTKIT, "--name", "testkit"])
+        .expect("deploy testkit");
+    group
+}
+
+fn add(a: i32, b: i32) -> Submission {
+    Submission {
+        component: "testkit".into(),
+        function: "add".into(),
+        args: vec![Arg::wave(a.to_string()), Arg::wave(b.to_string())],
+        options: TaskOptions::default(),
+    }
+}
+
+fn busy(millis: u32, options: TaskOptions) -> Submission {
+    Submission {
+        component: "testkit".into(),
+        function: "busy".into(),
+        args: vec![Arg::wave(millis.to_string())],
+        options,
+    }
+}
+
+fn on(host: &str) -> TaskOptions {
+    TaskOptions {
+        affinity_host: host.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_thousand_tasks_spread_over_three_hosts_with_correct_results() {
+    let group = cluster(1, &["h1", "h2", "h3"]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let batch: Vec<Submission> = (0..1000).map(|i| add(i, 1000 * i)).collect();
+        let ids = tasks.submit_batch(batch).unwrap();
+        let results = tasks
+            .get(&ids, Some(Duration::from_secs(120)))
+            .await
+            .unwrap();
+        let mut hosts = BTreeSet::new();
+        for (i, r) in results.iter().enumerate() {
+            assert!(r.ok, "task {} failed: {}", r.id, r.error);
+            assert_eq!(r.value, (1001 * i as i32).to_string(), "task {i}");
+            hosts.insert(r.host.clone());
+        }
+        assert_eq!(
+            hosts,
+            BTreeSet::from(["h1".to_string(), "h2".into(), "h3".into()]),
+            "every host ran some"
+        );
+        assert_eq!(tasks.deliveries(), 1000);
+    });
+    let nodes = group.weft_ok(&["list", "nodes"]).unwrap();
+    assert_eq!(nodes.matches("alive").count(), 3, "{nodes}");
+}
+
+#[test]
+fn ref_arguments_pass_results_between_hosts() {
+    let group = cluster(1, &["h1", "h2"]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let mut first = add(20, 1);
+        first.options = on("h1");
+        let a = tasks.submit_batch(vec![first]).unwrap().remove(0);
+        let b = tasks
+            .submit(
+                "testkit",
+                "add",
+                vec![Arg::Ref(a.clone()), Arg::wave("21")],
+                on("h2"),
+            )
+            .unwrap();
+        let c = tasks
+            .submit(
+                "testkit",
+                "add",
+                vec![Arg::Ref(b.clone()), Arg::Ref(a.clone())],
+                TaskOptions::default(),
+            )
+            .unwrap();
+        let results = tasks
+            .get(&[a, b, c], Some(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        assert_eq!(results[0].host, "h1");
+        assert_eq!(results[1].host, "h2");
+        let values: Vec<&str> = results.iter().map(|r| r.value.as_str()).collect();
+        assert_eq!(values, ["21", "42", "63"]);
+    });
+    // The CLI passes refs with `@`.
+    let a = group.weft_ok(&["submit", "testkit", "add(1, 2)"]).unwrap();
+    let out = group
+        .weft_ok(&[
+            "submit",
+            "testkit",
+            &format!("add(@{}, 10)", a.trim()),
+            "--wait",
+        ])
+        .unwrap();
+    assert_eq!(out.lines().nth(1), Some("13"), "{out}");
+}
+
+#[test]
+fn nested_tasks_recurse_across_hosts_without_deadlock() {
+    let group = cluster(1, &["h1", "h2"]);
+    group
+        .weft_ok(&["deploy", guests::FIB, "--name", "fib"])
+        .unwrap();
+    group
+        .weft_ok(&["deploy", guests::WORDCOUNT, "--name", "wordcount"])
+        .unwrap();
+    // fib(9) with cutoff 1 nests eight levels and makes 109 tasks, far
+    // more waiting parents than the 4 cpu slots: waiting lends slots out.
+    let out = group
+        .weft_ok(&["submit", "fib", "fib(9, 1)", "--wait"])
+        .unwrap();
+    assert_eq!(out.lines().nth(1), Some("34"), "{out}");
+    let out = group
+        .weft_ok(&[
+            "submit",
+            "wordcount",
+            r#"wordcount(["the cat", "the hat", "a cat", "the end"])"#,
+            "--wait",
+        ])
+        .unwrap();
+    assert_eq!(
+        out.lines().nth(1),
+        Some(r#"[("a", 1), ("cat", 2), ("end", 1), ("hat", 1), ("the", 3)]"#),
+        "{out}"
+    );
+    let listed = group.weft_ok(&["list", "tasks", "--limit", "500"]).unwrap();
+    assert!(
+        listed.contains("on h1") && listed.contains("on h2"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn a_killed_host_costs_retries_not_results() {
+    let mut group = cluster(1, &["h1", "h2", "h3"]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let batch = (0..100).map(|_| busy(40, TaskOptions::default())).collect();
+        let ids = tasks.submit_batch(batch).unwrap();
+        // Let every host get going, then kill one mid-task.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        group.kill_host("h2");
+        let results = tasks
+            .get(&ids, Some(Duration::from_secs(120)))
+            .await
+            .unwrap();
+        assert!(results.iter().all(|r| r.ok), "all complete");
+        assert!(
+            results.iter().any(|r| r.attempts > 1 && r.host != "h2"),
+            "some ran again elsewhere"
+        );
+        assert_eq!(tasks.deliveries(), 100);
+    });
+    let nodes = group.weft_ok(&["list", "nodes"]).unwrap();
+    assert!(nodes.contains("h2") && nodes.contains("dead"), "{nodes}");
+}
+
+#[test]
+fn exhausted_retries_name_the_task_the_host_and_the_cause() {
+    let mut group = cluster(1, &["h1", "h2"]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let options = TaskOptions {
+            has_max_retries: true,
+            max_retries: 0,
+            ..on("h1")
+        };
+        let id = tasks
+            .submit("testkit", "busy", vec![Arg::wave("60000")], options)
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        group.kill_host("h1");
+        let r = tasks
+            .get(std::slice::from_ref(&id), Some(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        let r = &r[0];
+        assert!(!r.ok);
+        assert_eq!(r.error_kind, "host-died");
+        for needle in [id.as_str(), "testkit.busy", "h1", "after 1 attempt"] {
+            assert!(r.error.contains(needle), "`{needle}` in: {}", r.error);
+        }
+
+        // A trapping guest is retried only when asked, then says why.
+        let options = TaskOptions {
+            retry_on_trap: true,
+            has_max_retries: true,
+            max_retries: 2,
+            ..Default::default()
+        };
+        let id = tasks
+            .submit("testkit", "fail", vec![Arg::wave("\"boom\"")], options)
+            .unwrap();
+        let r = tasks
+            .get(std::slice::from_ref(&id), Some(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        assert_eq!(r[0].attempts, 3);
+        assert!(
+            r[0].error.contains("after 3 attempts") && r[0].error.contains("boom"),
+            "{}",
+            r[0].error
+        );
+        let id = tasks
+            .submit(
+                "testkit",
+                "fail",
+                vec![Arg::wave("\"once\"")],
+                TaskOptions::default(),
+            )
+            .unwrap();
+        let r = tasks
+            .get(std::slice::from_ref(&id), Some(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        assert_eq!((r[0].attempts, r[0].error_kind.as_str()), (1, "trap"));
+    });
+}
+
+#[test]
+fn an_infeasible_request_fails_at_once() {
+    let group = cluster(1, &["h1"]);
+    let started = Instant::now();
+    let id = group
+        .weft_ok(&["submit", "testkit", "add(1, 2)", "--cpus", "64"])
+        .unwrap();
+    let err = group.weft_err(&["get", id.trim()]).unwrap();
+    assert!(
+        err.contains("no live host has 64 cpus (the most any host has is 2)"),
+        "{err}"
+    );
+    let err = group
+        .weft_err(&[
+            "submit",
+            "testkit",
+            "add(1, 2)",
+            "--resources",
+            "tpu=1",
+            "--wait",
+        ])
+        .unwrap();
+    assert!(err.contains("no live host has 1 tpu"), "{err}");
+    let err = group
+        .weft_err(&[
+            "submit",
+            "testkit",
+            "add(1, 2)",
+            "--node",
+            "nowhere",
+            "--wait",
+        ])
+        .unwrap();
+    assert!(err.contains("not a live host"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Fits later: queued behind a task holding both cpus, then runs.
+    let blocker = group
+        .weft_ok(&["submit", "testkit", "busy(1500)", "--cpus", "2"])
+        .unwrap();
+    let out = group
+        .weft_ok(&["submit", "testkit", "add(2, 2)", "--cpus", "2", "--wait"])
+        .unwrap();
+    assert_eq!(out.lines().nth(1), Some("4"));
+    assert_eq!(
+        group.weft_ok(&["get", blocker.trim()]).unwrap().trim(),
+        "1500"
+    );
+}
+
+#[test]
+fn cancel_stops_an_endless_guest() {
+    let group = cluster(1, &["h1"]);
+    let id = group
+        .weft_ok(&["submit", "testkit", "spin()", "--timeout", "600"])
+        .unwrap();
+    let id = id.trim();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !group
+        .weft_ok(&["list", "tasks", "--state", "running"])
+        .unwrap()
+        .contains(id)
+    {
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = group.weft_ok(&["cancel", id]).unwrap();
+    assert!(out.contains("canceled"), "{out}");
+    let err = group.weft_err(&["get", id]).unwrap();
+    assert!(err.contains("canceled while running"), "{err}");
+    // The slot is free again: a task that needs both cpus runs.
+    let out = group
+        .weft_ok(&["submit", "testkit", "add(3, 4)", "--cpus", "2", "--wait"])
+        .unwrap();
+    assert_eq!(out.lines().nth(1), Some("7"));
+    let nodes = group.weft_ok(&["list", "nodes"]).unwrap();
+    assert!(nodes.contains("running 0"), "{nodes}");
+}
+
+#[test]
+fn a_leader_killed_mid_batch_loses_no_result_and_repeats_none() {
+    let mut group = cluster(3, &["h1", "h2"]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let ids = tasks
+            .submit_batch((0..300).map(|_| busy(10, TaskOptions::default())).collect())
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let leader = group.wait_for_leader(Duration::from_secs(5)).unwrap();
+        group.kill(leader);
+        let results = tasks
+            .get(&ids, Some(Duration::from_secs(120)))
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 300);
+        assert!(results.iter().all(|r| r.ok), "all complete");
+        assert_eq!(tasks.deliveries(), 300, "each result once");
+    });
+}
