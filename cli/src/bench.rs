@@ -27,6 +27,9 @@ pub enum BenchCommand {
     /// Commit latency and throughput of key-value writes through the
     /// controller group.
     Kv(KvBenchArgs),
+    /// Task throughput: single client sync and async, multi client async
+    /// (the names `ray microbenchmark` uses).
+    Tasks(crate::bench_tasks::TaskBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -47,6 +50,7 @@ pub async fn run(address: &str, command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Calls(args) => calls(address, args).await,
         BenchCommand::Kv(args) => kv(address, args).await,
+        BenchCommand::Tasks(args) => crate::bench_tasks::run(address, args).await,
     }
 }
 
@@ -220,11 +224,11 @@ async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ms(d: Duration) -> f64 {
+pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     if samples.is_empty() {
         return Duration::ZERO;
     }

@@ -3,6 +3,7 @@
 //! command lives in its own module.
 
 mod bench;
+mod bench_tasks;
 mod client_cmds;
 mod host_cmd;
 mod kv_cmds;
@@ -108,10 +109,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // Servers use every core; client commands are one conversation with
+    // the cluster, where a single thread saves the cross-thread wakeups
+    // that dominate a loopback round trip.
+    let serves = matches!(
+        cli.command,
+        Command::Up(_) | Command::Controller(_) | Command::Host(_)
+    );
+    let mut builder = if serves {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

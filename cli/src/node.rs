@@ -200,7 +200,7 @@ async fn run(
     tonic::transport::Server::builder()
         .add_service(controller.peer_server())
         .add_service(WeftService::new(controller.clone()).into_server())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
+        .serve_with_incoming_shutdown(no_delay(listener), shutdown_signal())
         .await
         .context("the server failed")?;
     if let Some(gateway) = gateway {
@@ -209,6 +209,20 @@ async fn run(
     controller.shutdown().await;
     tracing::info!("weft stopped cleanly");
     Ok(())
+}
+
+/// Accepted connections with Nagle's algorithm off: streamed messages
+/// (task results, host assignments) are small and must leave at once, not
+/// wait for the peer's delayed ACK.
+fn no_delay(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|stream| {
+            let _ = stream.set_nodelay(true);
+        })
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

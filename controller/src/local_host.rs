@@ -5,11 +5,11 @@
 
 use std::sync::{Arc, Weak};
 
-use tokio::sync::mpsc;
-use weft_host::agent::{BoxFuture, Connector, Link};
+use weft_host::agent::{BoxFuture, Connector, EventSink, Link};
 use weft_proto::v1 as pb;
 
 use crate::controller::Controller;
+use crate::tasks::TaskManager;
 
 /// Connects an agent to the controller in the same process.
 pub struct LocalConnector {
@@ -32,6 +32,29 @@ impl LocalConnector {
     }
 }
 
+/// Hands the embedded host's events straight to the task manager.
+struct LocalSink {
+    tasks: Arc<TaskManager>,
+    id: String,
+    connection: u64,
+}
+
+impl EventSink for LocalSink {
+    fn send(&self, event: pb::HostEvent) -> bool {
+        if let Some(kind) = event.kind {
+            self.tasks.host_event(&self.id, self.connection, kind);
+        }
+        true
+    }
+}
+
+impl Drop for LocalSink {
+    fn drop(&mut self) {
+        self.tasks
+            .host_disconnected(&self.id, self.connection, "closed its session");
+    }
+}
+
 impl Connector for LocalConnector {
     fn connect(&self, registration: pb::HostRegistration) -> BoxFuture<'_, Result<Link, String>> {
         Box::pin(async move {
@@ -41,15 +64,10 @@ impl Connector for LocalConnector {
                 .connect_host(registration)
                 .await
                 .map_err(|e| e.to_string())?;
-            let (events, mut rx) = mpsc::unbounded_channel::<pb::HostEvent>();
-            let tasks = controller.tasks().clone();
-            tokio::spawn(async move {
-                while let Some(event) = rx.recv().await {
-                    if let Some(kind) = event.kind {
-                        tasks.host_event(&id, connection, kind);
-                    }
-                }
-                tasks.host_disconnected(&id, connection, "closed its session");
+            let events = Arc::new(LocalSink {
+                tasks: controller.tasks().clone(),
+                id,
+                connection,
             });
             Ok(Link { events, commands })
         })

@@ -64,7 +64,10 @@ impl Connector for GrpcConnector {
                     }
                 }
             });
-            Ok(Link { events, commands })
+            Ok(Link {
+                events: Arc::new(events),
+                commands,
+            })
         })
     }
 

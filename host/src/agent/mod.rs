@@ -30,11 +30,24 @@ use crate::{CallSpec, Grants, Host, HostError, Invocation, Prepared};
 /// A boxed future, for the object-safe [`Connector`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Where a session's events go: a gRPC stream's sender, or, for the
+/// embedded host, the task manager itself.
+pub trait EventSink: Send + Sync {
+    /// Sends one event; false once the session is gone.
+    fn send(&self, event: pb::HostEvent) -> bool;
+}
+
+impl EventSink for mpsc::UnboundedSender<pb::HostEvent> {
+    fn send(&self, event: pb::HostEvent) -> bool {
+        mpsc::UnboundedSender::send(self, event).is_ok()
+    }
+}
+
 /// One session with the leader: events out, commands in. The session ends
-/// when `commands` ends or yields an error.
+/// when `commands` ends or yields an error; dropping `events` ends it too.
 pub struct Link {
     /// Events to the leader.
-    pub events: mpsc::UnboundedSender<pb::HostEvent>,
+    pub events: Arc<dyn EventSink>,
     /// Commands from the leader.
     pub commands: mpsc::UnboundedReceiver<Result<pb::HostCommand, tonic::Status>>,
 }
@@ -74,15 +87,13 @@ pub struct Agent {
     nested: tokio::sync::OnceCell<weft_client::TaskClient>,
     running: Mutex<HashMap<String, (u32, AbortHandle)>>,
     recent: Mutex<VecDeque<(Instant, pb::Completion)>>,
-    events: Mutex<Option<mpsc::UnboundedSender<pb::HostEvent>>>,
-    completions: mpsc::UnboundedSender<pb::Completion>,
+    events: Mutex<Option<Arc<dyn EventSink>>>,
     fetching: tokio::sync::Mutex<()>,
 }
 
 impl Agent {
     /// Starts an agent for `host`; it connects, and reconnects, on its own.
     pub fn start(host: Arc<Host>, config: AgentConfig, connector: Arc<dyn Connector>) -> Arc<Self> {
-        let (completions, rx) = mpsc::unbounded_channel();
         let agent = Arc::new(Agent {
             host,
             config,
@@ -91,10 +102,8 @@ impl Agent {
             running: Mutex::default(),
             recent: Mutex::default(),
             events: Mutex::default(),
-            completions,
             fetching: tokio::sync::Mutex::new(()),
         });
-        tokio::spawn(agent.clone().forward_completions(rx));
         tokio::spawn(agent.clone().run());
         agent
     }
@@ -121,8 +130,8 @@ impl Agent {
 
     fn send(&self, kind: pb::host_event::Kind) {
         let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = events.as_ref() {
-            let _ = tx.send(pb::HostEvent { kind: Some(kind) });
+        if let Some(sink) = events.as_ref() {
+            sink.send(pb::HostEvent { kind: Some(kind) });
         }
     }
 
@@ -245,20 +254,12 @@ impl Agent {
             }
             recent.push_back((now, completion.clone()));
         }
-        let _ = self.completions.send(completion);
-    }
-
-    /// Sends completions to the leader, as many per message as are ready.
-    async fn forward_completions(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<pb::Completion>) {
-        while let Some(first) = rx.recv().await {
-            let mut completions = vec![first];
-            while let Ok(more) = rx.try_recv() {
-                completions.push(more);
-            }
-            self.send(pb::host_event::Kind::Completed(pb::CompletionBatch {
-                completions,
-            }));
-        }
+        // Sent at once: the transport coalesces messages under load (HTTP/2
+        // frames share writes), and a task waiting for this result should
+        // not wait for a batch to fill.
+        self.send(pb::host_event::Kind::Completed(pb::CompletionBatch {
+            completions: vec![completion],
+        }));
     }
 
     /// Runs one attempt of a task.
@@ -330,14 +331,14 @@ impl Agent {
     }
 }
 
-async fn heartbeat(events: mpsc::UnboundedSender<pb::HostEvent>, every: Duration) {
+async fn heartbeat(events: Arc<dyn EventSink>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         let beat = pb::HostEvent {
             kind: Some(pb::host_event::Kind::Heartbeat(true)),
         };
-        if events.send(beat).is_err() {
+        if !events.send(beat) {
             return;
         }
     }

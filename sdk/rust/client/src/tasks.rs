@@ -84,6 +84,8 @@ struct Owned {
     broken: Option<String>,
     /// Results received from the cluster, duplicates included.
     deliveries: u64,
+    /// The open session's sender: submissions go straight onto it.
+    session: Option<mpsc::UnboundedSender<pb::OwnerMessage>>,
 }
 
 struct Shared {
@@ -110,7 +112,8 @@ impl Shared {
 #[derive(Clone)]
 pub struct TaskClient {
     shared: Arc<Shared>,
-    outbox: mpsc::UnboundedSender<Vec<pb::TaskSpec>>,
+    /// Dropped with the last clone, which ends the session.
+    _alive: mpsc::UnboundedSender<()>,
 }
 
 impl TaskClient {
@@ -131,9 +134,12 @@ impl TaskClient {
             state: Mutex::new(Owned::default()),
             changed: Notify::new(),
         });
-        let (outbox, rx) = mpsc::unbounded_channel();
+        let (alive, rx) = mpsc::unbounded_channel();
         tokio::spawn(drive(shared.clone(), client, rx));
-        TaskClient { shared, outbox }
+        TaskClient {
+            shared,
+            _alive: alive,
+        }
     }
 
     /// This owner's id: every task id it makes starts with it.
@@ -162,30 +168,34 @@ impl TaskClient {
     pub fn submit_batch(&self, batch: Vec<Submission>) -> Result<Vec<String>, ClientError> {
         let mut ids = Vec::with_capacity(batch.len());
         let mut specs = Vec::with_capacity(batch.len());
-        {
-            let mut state = self.shared.lock();
-            for s in batch {
-                let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
-                let id = format!("{}-{seq}", self.shared.owner);
-                let spec = pb::TaskSpec {
-                    id: id.clone(),
-                    component: s.component,
-                    function: s.function,
-                    args: s.args.into_iter().map(Arg::into_pb).collect(),
-                    options: Some(s.options),
-                };
-                state.pending.insert(seq, spec.clone());
-                state.unacked.insert(id.clone());
-                ids.push(id);
-                specs.push(spec);
+        // Under the state lock, so a reconnecting session either resubmits
+        // these (they are pending) or is the one they are sent on.
+        let mut state = self.shared.lock();
+        for s in batch {
+            let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let id = format!("{}-{seq}", self.shared.owner);
+            let spec = pb::TaskSpec {
+                id: id.clone(),
+                component: s.component,
+                function: s.function,
+                args: s.args.into_iter().map(Arg::into_pb).collect(),
+                options: Some(s.options),
+            };
+            state.pending.insert(seq, spec.clone());
+            state.unacked.insert(id.clone());
+            ids.push(id);
+            specs.push(spec);
+        }
+        if let Some(session) = &state.session {
+            let message = pb::OwnerMessage {
+                owner: String::new(),
+                submit: specs,
+            };
+            if session.send(message).is_err() {
+                // The session just broke; the next one resubmits them.
+                state.session = None;
             }
         }
-        self.outbox
-            .send(specs)
-            .map_err(|_| ClientError::Unreachable {
-                address: String::new(),
-                reason: "the task session has stopped".into(),
-            })?;
         Ok(ids)
     }
 
@@ -263,20 +273,31 @@ impl TaskClient {
             return self.wait_remote(ids, need, timeout).await;
         }
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        // Tasks tend to finish in order: skip the finished prefix once, so
+        // waiting for a large batch costs O(batch), not O(batch) per wake.
+        let mut first_pending = 0;
         loop {
             let notified = self.shared.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let state = self.shared.lock();
-                let (ready, pending): (Vec<&String>, Vec<&String>) =
-                    ids.iter().partition(|id| state.results.contains_key(*id));
+                while first_pending < ids.len() && state.results.contains_key(&ids[first_pending]) {
+                    first_pending += 1;
+                }
                 let expired = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-                if ready.len() >= need || expired {
-                    return Ok((
-                        ready.iter().map(|id| state.results[*id].clone()).collect(),
-                        pending.into_iter().cloned().collect(),
-                    ));
+                let all_done = first_pending == ids.len();
+                if !(all_done || expired || need < ids.len()) {
+                    // Waiting for all of them: nothing to return yet.
+                } else {
+                    let (ready, pending): (Vec<&String>, Vec<&String>) =
+                        ids.iter().partition(|id| state.results.contains_key(*id));
+                    if ready.len() >= need || expired {
+                        return Ok((
+                            ready.iter().map(|id| state.results[*id].clone()).collect(),
+                            pending.into_iter().cloned().collect(),
+                        ));
+                    }
                 }
                 if let Some(reason) = &state.broken {
                     return Err(ClientError::Unreachable {
@@ -373,11 +394,7 @@ pub fn value_of(result: TaskResult) -> Result<Option<String>, ClientError> {
 
 /// The owner session: connect to the leader, (re)submit what is pending,
 /// then forward submissions out and results in until the session breaks.
-async fn drive(
-    shared: Arc<Shared>,
-    mut client: Client,
-    mut outbox: mpsc::UnboundedReceiver<Vec<pb::TaskSpec>>,
-) {
+async fn drive(shared: Arc<Shared>, mut client: Client, mut alive: mpsc::UnboundedReceiver<()>) {
     loop {
         let slot: Arc<Mutex<Option<mpsc::UnboundedSender<pb::OwnerMessage>>>> = Arc::default();
         let opened = client
@@ -395,46 +412,36 @@ async fn drive(
                 shared.changed.notify_waiters();
                 // Retry when asked for more work, or after a pause.
                 tokio::select! {
-                    more = outbox.recv() => if more.is_none() { return },
+                    _ = alive.recv() => return,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
                 continue;
             }
             (Ok(_), None) => continue,
         };
-        let resend = {
+        {
             let mut state = shared.lock();
             state.broken = None;
-            resubmission(&mut state)
-        };
-        shared.changed.notify_waiters();
-        let first = pb::OwnerMessage {
-            owner: shared.owner.clone(),
-            submit: resend,
-        };
-        if tx.send(first).is_err() {
-            continue;
+            let first = pb::OwnerMessage {
+                owner: shared.owner.clone(),
+                submit: resubmission(&mut state),
+            };
+            if tx.send(first).is_err() {
+                continue;
+            }
+            state.session = Some(tx);
         }
+        shared.changed.notify_waiters();
         loop {
             tokio::select! {
-                batch = outbox.recv() => match batch {
-                    None => return,
-                    Some(mut specs) => {
-                        while let Ok(more) = outbox.try_recv() {
-                            specs.extend(more);
-                        }
-                        let message = pb::OwnerMessage { owner: String::new(), submit: specs };
-                        if tx.send(message).is_err() {
-                            break;
-                        }
-                    }
-                },
+                _ = alive.recv() => return,
                 event = events.message() => match event {
                     Ok(Some(event)) => deliver(&shared, event),
                     _ => break,
                 },
             }
         }
+        shared.lock().session = None;
         // A short pause before reconnecting, so a leader change is not
         // hammered.
         tokio::time::sleep(Duration::from_millis(50)).await;

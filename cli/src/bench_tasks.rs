@@ -1,0 +1,183 @@
+//! `weft bench tasks`: task throughput under the names `ray
+//! microbenchmark` uses, so the two print side by side:
+//!
+//! - **single client tasks sync**: submit one task, wait for it, repeat;
+//! - **single client tasks async**: submit a batch, wait for all, repeat;
+//! - **multi client tasks async**: several owners doing the same at once.
+//!
+//! The baseline, measured in the same run, is the direct call (`Call`
+//! RPC): one round trip that runs the function on the controller's own
+//! host. The ratio says what the task machinery (owner session, queue,
+//! scheduler, host session) costs or gains against it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use weft_client::{Arg, Call, CallOptions, Submission, TaskClient, TaskOptions};
+
+use crate::bench::{ms, percentile};
+use crate::client_cmds::connect;
+
+#[derive(clap::Args)]
+pub struct TaskBenchArgs {
+    /// The component whose function each task calls.
+    #[arg(
+        long,
+        default_value = "target/wasm32-wasip2/release/example_hello.wasm"
+    )]
+    component: PathBuf,
+    /// The function each task calls.
+    #[arg(long, default_value = "greet")]
+    function: String,
+    /// Its arguments, in WAVE, comma-separated.
+    #[arg(long, default_value = "\"ok\"")]
+    args: String,
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Tasks per batch in the async runs.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Owners in the multi-client run.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+}
+
+const NAME: &str = "weft-bench-tasks";
+
+pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
+    let wasm = std::fs::read(&args.component).with_context(|| {
+        format!(
+            "cannot read {} (build the examples: cargo build --release --target wasm32-wasip2 -p example-hello)",
+            args.component.display()
+        )
+    })?;
+    let mut client = connect(address).await?;
+    client.deploy(wasm, Some(NAME)).await?;
+    let nodes = client.list_nodes().await?;
+    let live: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.alive)
+        .map(|n| {
+            format!(
+                "{} ({} cpus)",
+                n.id,
+                n.total.as_ref().map_or(0.0, |t| t.cpus)
+            )
+        })
+        .collect();
+    anyhow::ensure!(
+        !live.is_empty(),
+        "no worker host is registered: start `weft host` or use `weft up`"
+    );
+    println!(
+        "tasks of {}.{}({}) through {address}",
+        NAME, args.function, args.args
+    );
+    println!("hosts: {}", live.join(", "));
+    let window = Duration::from_secs_f64(args.seconds);
+    let task_args: Vec<Arg> = crate::task_cmds::split_call(&format!("f({})", args.args))?
+        .1
+        .into_iter()
+        .map(Arg::Wave)
+        .collect();
+    let submission = Submission {
+        component: NAME.into(),
+        function: args.function.clone(),
+        args: task_args,
+        options: TaskOptions::default(),
+    };
+
+    // Baseline: the direct call, one round trip.
+    let call = Call::Wave(format!("{}({})", args.function, args.args));
+    let (mut n, started) = (0u64, Instant::now());
+    while started.elapsed() < window {
+        client
+            .call(NAME, call.clone(), CallOptions::default())
+            .await?;
+        n += 1;
+    }
+    let direct = n as f64 / started.elapsed().as_secs_f64();
+    println!("direct call (baseline)            {direct:>10.0} calls/s");
+
+    let tasks = TaskClient::with_client(client.clone());
+    let mut latencies = Vec::new();
+    let (mut n, started) = (0u64, Instant::now());
+    while started.elapsed() < window {
+        let t = Instant::now();
+        let ids = tasks.submit_batch(vec![submission.clone()])?;
+        check(tasks.get(&ids, None).await?)?;
+        tasks.release(&ids);
+        latencies.push(t.elapsed());
+        n += 1;
+    }
+    let sync = n as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "single client tasks sync          {sync:>10.0} tasks/s  (p50 {:.3} ms, p99 {:.3} ms; {:.2}x the direct call)",
+        ms(percentile(&mut latencies, 50.0)),
+        ms(percentile(&mut latencies, 99.0)),
+        sync / direct
+    );
+
+    let single = async_rate(&tasks, &submission, args.batch, window).await?;
+    println!(
+        "single client tasks async         {single:>10.0} tasks/s  ({:.2}x sync, batches of {})",
+        single / sync,
+        args.batch
+    );
+
+    // Each client is its own thread with its own connection, as Ray's
+    // multi-client run uses separate worker processes.
+    let threads: Vec<_> = (0..args.clients.max(1))
+        .map(|_| {
+            let (address, submission, batch) =
+                (address.to_string(), submission.clone(), args.batch);
+            std::thread::spawn(move || -> anyhow::Result<f64> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    let owner = TaskClient::with_client(connect(&address).await?);
+                    async_rate(&owner, &submission, batch, window).await
+                })
+            })
+        })
+        .collect();
+    let mut multi = 0.0;
+    for t in threads {
+        multi += t
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
+    }
+    println!(
+        "multi client tasks async          {multi:>10.0} tasks/s  ({} clients; {:.2}x single client async)",
+        args.clients.max(1),
+        multi / single
+    );
+    Ok(())
+}
+
+/// Submits batches and waits for each, for `window`; tasks per second.
+async fn async_rate(
+    tasks: &TaskClient,
+    submission: &Submission,
+    batch: usize,
+    window: Duration,
+) -> anyhow::Result<f64> {
+    let (mut n, started) = (0u64, Instant::now());
+    while started.elapsed() < window {
+        let ids = tasks.submit_batch(vec![submission.clone(); batch.max(1)])?;
+        check(tasks.get(&ids, None).await?)?;
+        tasks.release(&ids);
+        n += ids.len() as u64;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+fn check(results: Vec<weft_client::TaskResult>) -> anyhow::Result<()> {
+    match results.into_iter().find(|r| !r.ok) {
+        Some(r) => anyhow::bail!("task {} failed: {}", r.id, r.error),
+        None => Ok(()),
+    }
+}
