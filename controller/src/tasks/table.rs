@@ -19,6 +19,13 @@ use crate::scheduler::{ClusterView, ObjectLocation, Placement, TaskDemand, place
 /// deep queue on every completion would cost more than it finds.
 const MAX_MISSES: usize = 8;
 
+/// How far past its cpus a host may be assigned tasks, as a share of its
+/// cpus. The host queues the extra ones and starts each the moment a slot
+/// frees, so a slot never idles for the round trip to the leader and back.
+/// Only cpus are oversubscribed this way; feasibility still uses a host's
+/// real total, so every queued task fits once the slots ahead of it free.
+const PIPELINE: f64 = 1.0;
+
 /// What hosts reported about tasks this leader does not know yet (after a
 /// failover, before their owners resubmit them).
 #[derive(Default)]
@@ -159,7 +166,11 @@ impl Table {
                 .hosts
                 .values()
                 .filter(|h| h.alive)
-                .map(HostEntry::view)
+                .map(|h| {
+                    let mut view = h.view();
+                    view.used.cpus = (view.used.cpus - h.total.cpus * PIPELINE).max(0.0);
+                    view
+                })
                 .collect(),
             objects: BTreeMap::new(),
         };
@@ -261,6 +272,7 @@ impl Table {
                 timeout_ms: options.timeout_ms,
                 memory_limit_bytes: options.memory_limit_bytes,
                 allow_http: target.allow_http,
+                cpus: demand.cpus,
             });
     }
 

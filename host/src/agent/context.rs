@@ -15,6 +15,7 @@ use super::Agent;
 pub struct TaskContext {
     agent: Arc<Agent>,
     task: String,
+    cpus: f64,
 }
 
 impl std::fmt::Debug for TaskContext {
@@ -26,8 +27,8 @@ impl std::fmt::Debug for TaskContext {
 }
 
 impl TaskContext {
-    pub(crate) fn new(agent: Arc<Agent>, task: String) -> Self {
-        TaskContext { agent, task }
+    pub(crate) fn new(agent: Arc<Agent>, task: String, cpus: f64) -> Self {
+        TaskContext { agent, task, cpus }
     }
 
     pub(crate) async fn submit(&self, submission: Submission) -> Result<String, ClientError> {
@@ -46,7 +47,9 @@ impl TaskContext {
         let client = self.agent.nested().await?;
         self.agent
             .send(pb::host_event::Kind::Blocked(self.task.clone()));
+        let lent = self.agent.lend(self.cpus);
         let outcome = client.wait(ids, num_ready, timeout).await;
+        drop(lent);
         self.agent
             .send(pb::host_event::Kind::Unblocked(self.task.clone()));
         Ok(outcome?.0)

@@ -79,13 +79,23 @@ pub struct AgentConfig {
 const RECENT_KEEP: Duration = Duration::from_secs(60);
 const RECENT_MAX: usize = 20_000;
 
+/// The host's cpu slots: the leader may assign more than fit (see the
+/// controller's pipelining); the extra tasks wait here and start the
+/// moment a slot frees.
+struct Slots {
+    free: f64,
+    queue: VecDeque<pb::Assignment>,
+}
+
 /// A worker agent.
 pub struct Agent {
     host: Arc<Host>,
     config: AgentConfig,
     connector: Arc<dyn Connector>,
     nested: tokio::sync::OnceCell<weft_client::TaskClient>,
-    running: Mutex<HashMap<String, (u32, AbortHandle)>>,
+    /// Assigned tasks by id: the attempt, and the handle once started.
+    running: Mutex<HashMap<String, (u32, Option<AbortHandle>)>>,
+    slots: Mutex<Slots>,
     recent: Mutex<VecDeque<(Instant, pb::Completion)>>,
     events: Mutex<Option<Arc<dyn EventSink>>>,
     fetching: tokio::sync::Mutex<()>,
@@ -94,12 +104,17 @@ pub struct Agent {
 impl Agent {
     /// Starts an agent for `host`; it connects, and reconnects, on its own.
     pub fn start(host: Arc<Host>, config: AgentConfig, connector: Arc<dyn Connector>) -> Arc<Self> {
+        let cpus = config.resources.cpus;
         let agent = Arc::new(Agent {
             host,
             config,
             connector,
             nested: tokio::sync::OnceCell::new(),
             running: Mutex::default(),
+            slots: Mutex::new(Slots {
+                free: cpus,
+                queue: VecDeque::new(),
+            }),
             recent: Mutex::default(),
             events: Mutex::default(),
             fetching: tokio::sync::Mutex::new(()),
@@ -204,17 +219,18 @@ impl Agent {
                 }
             }
             Kind::Assign(batch) => {
-                let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-                for assignment in batch.tasks {
-                    let id = assignment.id.clone();
-                    let attempt = assignment.attempt;
-                    let agent = self.clone();
-                    let handle = tokio::spawn(async move {
-                        let result = agent.execute(assignment).await;
-                        agent.finished(attempt, result);
-                    });
-                    running.insert(id, (attempt, handle.abort_handle()));
+                {
+                    let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                    for assignment in &batch.tasks {
+                        running.insert(assignment.id.clone(), (assignment.attempt, None));
+                    }
                 }
+                self.slots
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .queue
+                    .extend(batch.tasks);
+                self.start_ready();
             }
             Kind::Cancel(id) => {
                 let entry = self
@@ -222,11 +238,68 @@ impl Agent {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&id);
-                if let Some((_, handle)) = entry {
+                // A task still queued here is skipped when its turn comes.
+                if let Some((_, Some(handle))) = entry {
                     handle.abort();
                     tracing::info!(task = %id, "canceled");
                 }
             }
+        }
+    }
+
+    /// Starts queued tasks while their cpus are free. A task never waits
+    /// on an idle host, whatever it asks for: the leader checked that it
+    /// fits this host's total.
+    fn start_ready(self: &Arc<Self>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let total = self.config.resources.cpus;
+        while let Some(next) = slots.queue.front() {
+            let fits = next.cpus <= slots.free + 1e-9 || slots.free >= total - 1e-9;
+            if !fits {
+                break;
+            }
+            let Some(task) = slots.queue.pop_front() else {
+                break;
+            };
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(entry) = running
+                .get_mut(&task.id)
+                .filter(|(a, _)| *a == task.attempt)
+            else {
+                continue; // canceled while queued
+            };
+            slots.free -= task.cpus;
+            let (attempt, cpus) = (task.attempt, task.cpus);
+            let agent = self.clone();
+            let handle = tokio::spawn(async move {
+                // Released however the task ends, a cancel's abort included.
+                let slot = Held {
+                    agent: agent.clone(),
+                    cpus,
+                };
+                let result = agent.execute(task).await;
+                drop(slot);
+                agent.finished(attempt, result);
+            });
+            entry.1 = Some(handle.abort_handle());
+        }
+    }
+
+    /// Gives `cpus` back to the slots (a task ended, or waits on others)
+    /// and starts what now fits.
+    fn release(self: &Arc<Self>, cpus: f64) {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).free += cpus;
+        self.start_ready();
+    }
+
+    /// Lends a waiting task's `cpus` to the queue until the returned guard
+    /// drops; then the task takes them back at once, even past the total
+    /// for a moment (as Ray does), so it resumes without waiting.
+    pub(crate) fn lend(self: &Arc<Self>, cpus: f64) -> Lent {
+        self.release(cpus);
+        Lent {
+            agent: self.clone(),
+            cpus,
         }
     }
 
@@ -275,7 +348,11 @@ impl Agent {
                     grants: Grants {
                         http_hosts: task.allow_http.clone(),
                     },
-                    tasks: Some(Arc::new(TaskContext::new(self.clone(), task.id.clone()))),
+                    tasks: Some(Arc::new(TaskContext::new(
+                        self.clone(),
+                        task.id.clone(),
+                        task.cpus,
+                    ))),
                 };
                 self.host.call(&prepared, invocation).await
             }
@@ -328,6 +405,34 @@ impl Agent {
         self.nested
             .get_or_try_init(|| weft_client::TaskClient::connect(&self.config.controllers))
             .await
+    }
+}
+
+/// A running task's cpus, given back when it ends however it ends.
+struct Held {
+    agent: Arc<Agent>,
+    cpus: f64,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.agent.release(self.cpus);
+    }
+}
+
+/// A waiting task's cpus, lent to the queue while the guard lives.
+pub(crate) struct Lent {
+    agent: Arc<Agent>,
+    cpus: f64,
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        self.agent
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .free -= self.cpus;
     }
 }
 
