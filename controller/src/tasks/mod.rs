@@ -170,11 +170,18 @@ impl TaskManager {
             };
             tracing::info!(host = %id, address = %entry.address, cpus = entry.total.cpus, "host registered");
             t.hosts.insert(id.clone(), entry);
+            // What the host runs that this leader has not placed: a task
+            // resubmitted before the host came back is adopted (not run
+            // twice); an unknown one waits for its owner to resubmit it.
             for running in registration.running {
-                if !t.tasks.contains_key(&running.id) {
-                    t.orphans
-                        .running
-                        .insert(running.id, (id.clone(), running.attempt));
+                match t.tasks.get(&running.id).map(|task| &task.state) {
+                    None => {
+                        t.orphans
+                            .running
+                            .insert(running.id, (id.clone(), running.attempt));
+                    }
+                    Some(State::Queued) => t.adopt(&running.id, &id, running.attempt),
+                    Some(_) => {}
                 }
             }
             for done in registration.finished {

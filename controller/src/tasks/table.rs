@@ -88,16 +88,10 @@ impl Table {
             return;
         }
         if let Some((host, attempt)) = self.orphans.running.remove(&id)
-            && let Some(entry) = self.hosts.get_mut(&host).filter(|h| h.alive)
+            && self.hosts.get(&host).is_some_and(|h| h.alive)
         {
-            entry.used = entry.used.plus(&task.demand);
-            entry.running.insert(id.clone());
-            task.attempt = attempt;
-            task.state = State::Running {
-                host,
-                blocked: false,
-            };
-            self.tasks.insert(id, task);
+            self.tasks.insert(id.clone(), task);
+            self.adopt(&id, &host, attempt);
             return;
         }
         let problem = match target {
@@ -154,6 +148,21 @@ impl Table {
         } else {
             task.state = State::Waiting;
         }
+    }
+
+    /// Records that `host` runs attempt `attempt` of `id` (it said so when
+    /// it registered with this leader).
+    pub(crate) fn adopt(&mut self, id: &str, host: &str, attempt: u32) {
+        let (Some(task), Some(entry)) = (self.tasks.get_mut(id), self.hosts.get_mut(host)) else {
+            return;
+        };
+        entry.used = entry.used.plus(&task.demand);
+        entry.running.insert(id.to_string());
+        task.attempt = attempt;
+        task.state = State::Running {
+            host: host.to_string(),
+            blocked: false,
+        };
     }
 
     /// Places queued tasks on hosts with room, in submission order.
