@@ -123,13 +123,18 @@ pub struct BenchArgs {
     cli_calls: usize,
 }
 
-async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
-    let wasm = std::fs::read(&args.component).with_context(|| {
+/// The bench component's bytes, or how to build it.
+pub fn read_component(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| {
         format!(
             "cannot read {} (build the examples: cargo build --release --target wasm32-wasip2 -p example-hello)",
-            args.component.display()
+            path.display()
         )
-    })?;
+    })
+}
+
+async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
+    let wasm = read_component(&args.component)?;
     let mut client = connect(address).await?;
 
     // A unique custom section makes a new digest, so this deploy compiles.

@@ -13,7 +13,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use weft_client::{Arg, Call, CallOptions, Submission, TaskClient, TaskOptions};
 
 use crate::bench::{ms, percentile};
@@ -47,12 +46,7 @@ pub struct TaskBenchArgs {
 const NAME: &str = "weft-bench-tasks";
 
 pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
-    let wasm = std::fs::read(&args.component).with_context(|| {
-        format!(
-            "cannot read {} (build the examples: cargo build --release --target wasm32-wasip2 -p example-hello)",
-            args.component.display()
-        )
-    })?;
+    let wasm = crate::bench::read_component(&args.component)?;
     let mut client = connect(address).await?;
     client.deploy(wasm, Some(NAME)).await?;
     let nodes = client.list_nodes().await?;

@@ -41,20 +41,7 @@ impl ResourceArgs {
         if !(cpus >= 0.0 && cpus.is_finite()) {
             bail!("--cpus must be a number >= 0");
         }
-        let mut custom = std::collections::HashMap::new();
-        for item in &self.resources {
-            let (name, amount) = item
-                .split_once('=')
-                .with_context(|| format!("`{item}` is not NAME=AMOUNT"))?;
-            let amount: f64 = amount
-                .trim()
-                .parse()
-                .with_context(|| format!("`{amount}` in `{item}` is not a number"))?;
-            if matches!(name, "cpus" | "memory" | "gpus") || name.is_empty() {
-                bail!("`{name}` is not a custom resource name (use --cpus, --memory, --gpus)");
-            }
-            custom.insert(name.trim().to_string(), amount);
-        }
+        let custom = custom_resources(&self.resources)?;
         Ok(pb::Resources {
             cpus,
             memory: self.memory.unwrap_or_else(machine_memory),
@@ -62,6 +49,32 @@ impl ResourceArgs {
             custom,
         })
     }
+}
+
+/// Custom resources from `NAME=AMOUNT` items (`--resources`), on hosts and
+/// tasks alike.
+pub fn custom_resources(
+    items: &[String],
+) -> anyhow::Result<std::collections::HashMap<String, f64>> {
+    let mut custom = std::collections::HashMap::new();
+    for item in items {
+        let (name, amount) = item
+            .split_once('=')
+            .with_context(|| format!("`{item}` is not NAME=AMOUNT"))?;
+        let name = name.trim();
+        let amount: f64 = amount
+            .trim()
+            .parse()
+            .with_context(|| format!("`{amount}` in `{item}` is not a number"))?;
+        if matches!(name, "cpus" | "memory" | "gpus") || name.is_empty() {
+            bail!("`{name}` is not a custom resource name (use --cpus, --memory, --gpus)");
+        }
+        if !(amount >= 0.0 && amount.is_finite()) {
+            bail!("`{item}`: the amount must be a number >= 0");
+        }
+        custom.insert(name.to_string(), amount);
+    }
+    Ok(custom)
 }
 
 /// Total memory from /proc/meminfo (0 where that is not available).

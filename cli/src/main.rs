@@ -73,6 +73,9 @@ enum Command {
     Submit(task_cmds::SubmitArgs),
     /// Wait for tasks and print their results, one per line.
     Get(task_cmds::GetArgs),
+    /// Wait until some of the given tasks have finished; prints each ref
+    /// as ready, failed or pending.
+    Wait(task_cmds::WaitArgs),
     /// Stop a queued or running task.
     Cancel {
         /// The task's ref.
@@ -136,6 +139,7 @@ fn main() -> ExitCode {
             Command::Host(args) => host_cmd::host(args).await,
             Command::Submit(args) => task_cmds::submit(&address, args).await,
             Command::Get(args) => task_cmds::get(&address, args).await,
+            Command::Wait(args) => task_cmds::wait(&address, args).await,
             Command::Cancel { task } => task_cmds::cancel(&address, &task).await,
             Command::List(command) => task_cmds::list(&address, command).await,
             Command::Cluster(command) => kv_cmds::cluster(&address, command).await,

@@ -63,6 +63,19 @@ pub struct GetArgs {
     timeout: Option<f64>,
 }
 
+#[derive(clap::Args)]
+pub struct WaitArgs {
+    /// Task refs.
+    #[arg(required = true)]
+    refs: Vec<String>,
+    /// Return once this many have finished (default: all).
+    #[arg(long)]
+    num_ready: Option<usize>,
+    /// Seconds to wait at most (default: as long as it takes).
+    #[arg(long)]
+    timeout: Option<f64>,
+}
+
 #[derive(clap::Subcommand)]
 pub enum ListCommand {
     /// Tasks the leader holds, newest first.
@@ -129,16 +142,7 @@ pub fn split_call(call: &str) -> anyhow::Result<(String, Vec<String>)> {
 }
 
 fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
-    let mut custom = std::collections::HashMap::new();
-    for item in &args.resources {
-        let (name, amount) = item
-            .split_once('=')
-            .with_context(|| format!("`{item}` is not NAME=AMOUNT"))?;
-        let amount: f64 = amount
-            .parse()
-            .with_context(|| format!("`{amount}` is not a number"))?;
-        custom.insert(name.to_string(), amount);
-    }
+    let custom = crate::host_cmd::custom_resources(&args.resources)?;
     if args.soft && args.node.is_none() {
         bail!("--soft goes with --node");
     }
@@ -196,6 +200,22 @@ pub async fn get(address: &str, args: GetArgs) -> anyhow::Result<()> {
         if let Some(value) = value_of(result)? {
             println!("{value}");
         }
+    }
+    Ok(())
+}
+
+/// Prints `ready REF` or `pending REF` for each ref once enough are ready.
+pub async fn wait(address: &str, args: WaitArgs) -> anyhow::Result<()> {
+    let tasks = TaskClient::with_client(connect(address).await?);
+    let need = args.num_ready.unwrap_or(args.refs.len());
+    let timeout = args.timeout.map(Duration::from_secs_f64);
+    let (ready, pending) = tasks.wait(&args.refs, need, timeout).await?;
+    for r in &ready {
+        let state = if r.ok { "ready" } else { "failed" };
+        println!("{state} {}", r.id);
+    }
+    for id in &pending {
+        println!("pending {id}");
     }
     Ok(())
 }

@@ -321,6 +321,8 @@ fn cancel_stops_an_endless_guest() {
     assert!(out.contains("canceled"), "{out}");
     let err = group.weft_err(&["get", id]).unwrap();
     assert!(err.contains("canceled while running"), "{err}");
+    let waited = group.weft_ok(&["wait", id, "--timeout", "5"]).unwrap();
+    assert_eq!(waited.trim(), format!("failed {id}"));
     // The slot is free again: a task that needs both cpus runs.
     let out = group
         .weft_ok(&["submit", "testkit", "add(3, 4)", "--cpus", "2", "--wait"])
