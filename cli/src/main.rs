@@ -34,7 +34,8 @@ enum Command {
     /// Run an embedded single-node cluster (a one-replica controller group
     /// with a host) in the foreground until Ctrl-C or SIGTERM.
     Up(node::UpArgs),
-    /// Run one replica of a replicated controller group (with a host).
+    /// Run one replica of a replicated controller group (with a host for
+    /// direct calls; tasks run on `weft host` workers).
     Controller(node::ControllerArgs),
     /// Run a worker host that registers with the controller group and runs
     /// the tasks the scheduler gives it.
@@ -93,7 +94,8 @@ enum Command {
     /// Show the controller group (members, leader, term, indexes, lag) and
     /// what the answering replica has done.
     Status,
-    /// Measure a running cluster: call latency, or key-value commit latency.
+    /// Measure a running cluster: call latency, key-value commit latency,
+    /// or task throughput.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
