@@ -14,6 +14,8 @@
 mod hosts;
 mod table;
 mod task;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

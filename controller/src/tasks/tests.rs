@@ -1,0 +1,257 @@
+//! The task table's transitions, driven directly: hosts are entries
+//! whose command channel the test reads, owners are channels too.
+
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use weft_proto::v1 as pb;
+
+use super::hosts::HostEntry;
+use super::table::Table;
+use super::task::{Target, failure};
+use crate::scheduler::Resources;
+
+type Commands = mpsc::UnboundedReceiver<Result<pb::HostCommand, tonic::Status>>;
+type Events = mpsc::UnboundedReceiver<Result<pb::OwnerEvent, tonic::Status>>;
+
+fn host(table: &mut Table, id: &str, cpus: f64) -> Commands {
+    let (tx, rx) = mpsc::unbounded_channel();
+    table.hosts.insert(
+        id.into(),
+        HostEntry {
+            id: id.into(),
+            address: format!("{id}:1"),
+            total: Resources {
+                cpus,
+                ..Default::default()
+            },
+            used: Resources::default(),
+            alive: true,
+            dead_reason: String::new(),
+            last_seen: Instant::now(),
+            connection: 1,
+            commands: Some(tx),
+            running: Default::default(),
+            done: 0,
+        },
+    );
+    rx
+}
+
+fn owner(table: &mut Table, id: u64) -> Events {
+    let (tx, rx) = mpsc::unbounded_channel();
+    table.owners.insert(id, tx);
+    rx
+}
+
+fn spec(id: &str, args: &[&str], options: pb::TaskOptions) -> pb::TaskSpec {
+    pb::TaskSpec {
+        id: id.into(),
+        component: "c".into(),
+        function: "f".into(),
+        args: args
+            .iter()
+            .map(|a| pb::TaskArg {
+                kind: Some(match a.strip_prefix('@') {
+                    Some(r) => pb::task_arg::Kind::TaskRef(r.into()),
+                    None => pb::task_arg::Kind::Wave((*a).into()),
+                }),
+            })
+            .collect(),
+        options: Some(options),
+    }
+}
+
+fn submit(table: &mut Table, id: &str, args: &[&str], options: pb::TaskOptions) {
+    let target = Target {
+        digest: "sha256:x".into(),
+        allow_http: Vec::new(),
+    };
+    table.submit(1, spec(id, args, options), Ok(target));
+    table.schedule();
+    table.flush();
+}
+
+/// Assignments sent to a host so far: (id, attempt, args).
+fn assigned(rx: &mut Commands) -> Vec<(String, u32, Vec<String>)> {
+    let mut out = Vec::new();
+    while let Ok(Ok(command)) = rx.try_recv() {
+        if let Some(pb::host_command::Kind::Assign(batch)) = command.kind {
+            out.extend(batch.tasks.into_iter().map(|a| (a.id, a.attempt, a.args)));
+        }
+    }
+    out
+}
+
+fn results(rx: &mut Events) -> Vec<pb::TaskResult> {
+    let mut out = Vec::new();
+    while let Ok(Ok(event)) = rx.try_recv() {
+        out.extend(event.finished);
+    }
+    out
+}
+
+fn ok(id: &str, value: &str) -> pb::TaskResult {
+    pb::TaskResult {
+        id: id.into(),
+        ok: true,
+        has_value: true,
+        value: value.into(),
+        ..Default::default()
+    }
+}
+
+fn complete(table: &mut Table, host: &str, attempt: u32, result: pb::TaskResult) {
+    table.complete(host, attempt, result);
+    table.schedule();
+    table.flush();
+}
+
+#[test]
+fn a_ref_argument_waits_for_its_task_and_passes_its_value() {
+    let mut t = Table::new(100);
+    let mut h = host(&mut t, "h", 4.0);
+    let mut o = owner(&mut t, 1);
+    submit(&mut t, "a", &["1"], Default::default());
+    submit(&mut t, "b", &["@a", "2"], Default::default());
+    assert_eq!(
+        assigned(&mut h),
+        vec![("a".to_string(), 1, vec!["1".to_string()])]
+    );
+    complete(&mut t, "h", 1, ok("a", "41"));
+    assert_eq!(
+        assigned(&mut h),
+        vec![("b".to_string(), 1, vec!["41".into(), "2".into()])]
+    );
+    assert_eq!(results(&mut o).len(), 1);
+}
+
+#[test]
+fn a_failed_argument_fails_its_dependents_in_a_chain() {
+    let mut t = Table::new(100);
+    let _h = host(&mut t, "h", 4.0);
+    let mut o = owner(&mut t, 1);
+    submit(&mut t, "a", &[], Default::default());
+    submit(&mut t, "b", &["@a"], Default::default());
+    submit(&mut t, "c", &["@b"], Default::default());
+    let mut failed = failure("a", "trap", "boom");
+    failed.ok = false;
+    complete(&mut t, "h", 1, failed);
+    let got = results(&mut o);
+    assert_eq!(got.len(), 3);
+    let c = got.iter().find(|r| r.id == "c").unwrap();
+    assert_eq!(c.error_kind, "dependency");
+    assert!(
+        c.error.contains("argument task b failed")
+            && c.error.contains("argument task a failed: boom"),
+        "{}",
+        c.error
+    );
+    // A task submitted after its argument failed fails at once.
+    submit(&mut t, "d", &["x", "@a"], Default::default());
+    assert!(
+        results(&mut o)[0]
+            .error
+            .contains("argument 2 refers to task a, which failed")
+    );
+}
+
+#[test]
+fn a_dead_host_costs_an_attempt_and_then_the_task() {
+    let mut t = Table::new(100);
+    let mut h1 = host(&mut t, "h1", 1.0);
+    let mut o = owner(&mut t, 1);
+    let options = pb::TaskOptions {
+        has_max_retries: true,
+        max_retries: 1,
+        ..Default::default()
+    };
+    submit(&mut t, "a", &[], options);
+    assert_eq!(assigned(&mut h1).len(), 1);
+    let mut h2 = host(&mut t, "h2", 1.0);
+    t.host_died("h1", "lost its session");
+    t.flush();
+    assert_eq!(assigned(&mut h2), vec![("a".to_string(), 2, vec![])]);
+    // A late completion from the dead host's attempt is ignored.
+    complete(&mut t, "h1", 1, ok("a", "stale"));
+    assert!(results(&mut o).is_empty());
+    t.host_died("h2", "missed its heartbeats for 2s");
+    t.flush();
+    let r = &results(&mut o)[0];
+    assert_eq!((r.error_kind.as_str(), r.attempts), ("host-died", 2));
+    for needle in [
+        "task a (c.f) failed after 2 attempts",
+        "host h2 at h2:1 missed its heartbeats",
+        "attempt 1: host h1 at h1:1 lost its session",
+    ] {
+        assert!(r.error.contains(needle), "`{needle}` in {}", r.error);
+    }
+}
+
+#[test]
+fn traps_are_retried_only_when_asked() {
+    let mut t = Table::new(100);
+    let mut h = host(&mut t, "h", 1.0);
+    let mut o = owner(&mut t, 1);
+    let trap = |id: &str| pb::TaskResult {
+        error_kind: "trap".into(),
+        ..failure(id, "trap", "boom")
+    };
+    submit(&mut t, "a", &[], Default::default());
+    complete(&mut t, "h", 1, trap("a"));
+    assert_eq!(results(&mut o)[0].attempts, 1);
+    let retry = pb::TaskOptions {
+        retry_on_trap: true,
+        ..Default::default()
+    };
+    submit(&mut t, "b", &[], retry);
+    assigned(&mut h);
+    complete(&mut t, "h", 1, trap("b"));
+    assert_eq!(assigned(&mut h), vec![("b".to_string(), 2, vec![])]);
+    assert!(results(&mut o).is_empty());
+}
+
+#[test]
+fn a_resubmitted_id_is_one_task_and_one_result() {
+    let mut t = Table::new(100);
+    let mut h = host(&mut t, "h", 1.0);
+    let mut o = owner(&mut t, 1);
+    submit(&mut t, "a", &[], Default::default());
+    submit(&mut t, "a", &[], Default::default());
+    assert_eq!(assigned(&mut h).len(), 1);
+    complete(&mut t, "h", 1, ok("a", "1"));
+    complete(&mut t, "h", 1, ok("a", "1"));
+    assert_eq!(results(&mut o).len(), 1);
+}
+
+#[test]
+fn results_and_runs_reported_by_hosts_are_found_by_resubmission() {
+    let mut t = Table::new(100);
+    let mut h = host(&mut t, "h", 1.0);
+    let mut o = owner(&mut t, 1);
+    // After a failover: the host reports a result and a running task
+    // before their owner resubmits them.
+    complete(&mut t, "h", 1, ok("done", "7"));
+    t.orphans.running.insert("busy".into(), ("h".into(), 1));
+    submit(&mut t, "done", &[], Default::default());
+    submit(&mut t, "busy", &[], Default::default());
+    assert!(assigned(&mut h).is_empty(), "neither runs again");
+    assert_eq!(results(&mut o)[0].value, "7");
+    complete(&mut t, "h", 1, ok("busy", "8"));
+    assert_eq!(results(&mut o)[0].value, "8");
+}
+
+#[test]
+fn a_waiting_guest_lends_its_cpus_and_hosts_take_a_second_round() {
+    let mut t = Table::new(100);
+    let mut h = host(&mut t, "h", 1.0);
+    for id in ["a", "b", "c"] {
+        submit(&mut t, id, &[], Default::default());
+    }
+    // One cpu: one running, one pipelined to the host, one queued.
+    assert_eq!(assigned(&mut h).len(), 2);
+    t.set_blocked("h", "a", true);
+    t.schedule();
+    t.flush();
+    assert_eq!(assigned(&mut h).len(), 1, "a's cpu went to c");
+}
