@@ -212,7 +212,7 @@ fn guest_error(err: ClientError) -> Error {
         ClientError::TaskFailed { kind, message, .. } => match kind.as_str() {
             "trap" => Error::Trapped(message),
             "timeout" => Error::Timeout(message),
-            "memory" => Error::ResourceExhausted(message),
+            "memory" | "too-large" => Error::ResourceExhausted(message),
             "not-found" => Error::NotFound(message),
             "bad-argument" => Error::InvalidArgument(message),
             _ => Error::Other(message),

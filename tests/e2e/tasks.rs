@@ -352,3 +352,19 @@ fn a_leader_killed_mid_batch_loses_no_result_and_repeats_none() {
         assert_eq!(tasks.deliveries(), 300, "each result once");
     });
 }
+
+#[test]
+fn a_result_too_large_to_carry_fails_clearly() {
+    let group = cluster(1, &["h1"]);
+    let err = group
+        .weft_err(&["submit", "testkit", "zeros(70)", "--wait"])
+        .unwrap();
+    assert!(
+        err.contains("more than the 64 MiB a task result may be"),
+        "{err}"
+    );
+    let out = group
+        .weft_ok(&["submit", "testkit", "add(1, 1)", "--wait"])
+        .unwrap();
+    assert_eq!(out.lines().nth(1), Some("2"), "the host carries on");
+}

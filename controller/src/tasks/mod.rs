@@ -39,6 +39,8 @@ pub struct TaskConfig {
     /// Finished tasks kept for `get` and as arguments; older ones are
     /// forgotten (their owners already have their results).
     pub retain_finished: usize,
+    /// The most bytes of finished results kept, whatever their number.
+    pub retain_bytes: u64,
 }
 
 impl Default for TaskConfig {
@@ -46,6 +48,7 @@ impl Default for TaskConfig {
         TaskConfig {
             host_timeout: Duration::from_secs(10),
             retain_finished: 200_000,
+            retain_bytes: 1 << 30,
         }
     }
 }
@@ -72,7 +75,7 @@ impl TaskManager {
     /// An empty table.
     pub fn new(config: TaskConfig) -> Self {
         TaskManager {
-            table: Mutex::new(Table::new(config.retain_finished)),
+            table: Mutex::new(Table::new(&config)),
             finished: Notify::new(),
             config,
             next_id: AtomicU64::new(1),
@@ -107,6 +110,11 @@ impl TaskManager {
     /// resolved (or why not), and acknowledges it.
     pub(crate) fn submit(&self, owner: u64, batch: Vec<(pb::TaskSpec, Result<Target, String>)>) {
         self.with(|t| {
+            // A session this replica dropped when it stopped leading: its
+            // owner resubmits on its session with the new leader.
+            if !t.owners.contains_key(&owner) {
+                return;
+            }
             let accepted: Vec<String> = batch.iter().map(|(s, _)| s.id.clone()).collect();
             for (spec, target) in batch {
                 t.submit(owner, spec, target);
@@ -255,7 +263,7 @@ impl TaskManager {
     /// Forgets everything (this replica stopped leading): every session
     /// ends, so owners and hosts reconnect to the new leader.
     pub fn reset(&self) {
-        self.with(|t| *t = Table::new(self.config.retain_finished));
+        self.with(|t| *t = Table::new(&self.config));
         self.finished.notify_waiters();
     }
 

@@ -43,6 +43,8 @@ pub(crate) struct Table {
     pub(crate) owners: HashMap<u64, UnboundedSender<Result<pb::OwnerEvent, Status>>>,
     pub(crate) orphans: Orphans,
     pub(crate) retain: usize,
+    retain_bytes: u64,
+    retained_bytes: u64,
     owner_out: HashMap<u64, Vec<pb::TaskResult>>,
     host_out: HashMap<String, Vec<pb::Assignment>>,
     /// Whether anything finished since the last flush (wakes `get`).
@@ -50,9 +52,10 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    pub(crate) fn new(retain: usize) -> Self {
+    pub(crate) fn new(config: &super::TaskConfig) -> Self {
         Table {
-            retain,
+            retain: config.retain_finished,
+            retain_bytes: config.retain_bytes,
             ..Default::default()
         }
     }
@@ -363,13 +366,26 @@ impl Table {
         self.any_finished = true;
     }
 
-    /// Remembers a finished task, forgetting the oldest past the limit.
+    /// Remembers a finished task, forgetting the oldest past the limits
+    /// (a count and a size: a few huge results must not exhaust the
+    /// leader's memory; their owners already have them).
     fn retire(&mut self, id: String) {
+        self.retained_bytes += self.result_size(&id);
         self.finished.push_back(id);
-        while self.finished.len() > self.retain {
+        while self.finished.len() > 1
+            && (self.finished.len() > self.retain || self.retained_bytes > self.retain_bytes)
+        {
             if let Some(old) = self.finished.pop_front() {
+                self.retained_bytes = self.retained_bytes.saturating_sub(self.result_size(&old));
                 self.tasks.remove(&old);
             }
+        }
+    }
+
+    fn result_size(&self, id: &str) -> u64 {
+        match self.tasks.get(id).map(|t| &t.state) {
+            Some(State::Done(r)) => (r.value.len() + r.error.len()) as u64,
+            _ => 0,
         }
     }
 

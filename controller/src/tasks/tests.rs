@@ -6,6 +6,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use weft_proto::v1 as pb;
 
+use super::TaskConfig;
 use super::hosts::HostEntry;
 use super::table::Table;
 use super::task::{Target, failure};
@@ -109,7 +110,7 @@ fn complete(table: &mut Table, host: &str, attempt: u32, result: pb::TaskResult)
 
 #[test]
 fn a_ref_argument_waits_for_its_task_and_passes_its_value() {
-    let mut t = Table::new(100);
+    let mut t = Table::new(&TaskConfig::default());
     let mut h = host(&mut t, "h", 4.0);
     let mut o = owner(&mut t, 1);
     submit(&mut t, "a", &["1"], Default::default());
@@ -128,7 +129,7 @@ fn a_ref_argument_waits_for_its_task_and_passes_its_value() {
 
 #[test]
 fn a_failed_argument_fails_its_dependents_in_a_chain() {
-    let mut t = Table::new(100);
+    let mut t = Table::new(&TaskConfig::default());
     let _h = host(&mut t, "h", 4.0);
     let mut o = owner(&mut t, 1);
     submit(&mut t, "a", &[], Default::default());
@@ -158,7 +159,7 @@ fn a_failed_argument_fails_its_dependents_in_a_chain() {
 
 #[test]
 fn a_dead_host_costs_an_attempt_and_then_the_task() {
-    let mut t = Table::new(100);
+    let mut t = Table::new(&TaskConfig::default());
     let mut h1 = host(&mut t, "h1", 1.0);
     let mut o = owner(&mut t, 1);
     let options = pb::TaskOptions {
@@ -190,7 +191,7 @@ fn a_dead_host_costs_an_attempt_and_then_the_task() {
 
 #[test]
 fn traps_are_retried_only_when_asked() {
-    let mut t = Table::new(100);
+    let mut t = Table::new(&TaskConfig::default());
     let mut h = host(&mut t, "h", 1.0);
     let mut o = owner(&mut t, 1);
     let trap = |id: &str| pb::TaskResult {
@@ -213,7 +214,7 @@ fn traps_are_retried_only_when_asked() {
 
 #[test]
 fn a_resubmitted_id_is_one_task_and_one_result() {
-    let mut t = Table::new(100);
+    let mut t = Table::new(&TaskConfig::default());
     let mut h = host(&mut t, "h", 1.0);
     let mut o = owner(&mut t, 1);
     submit(&mut t, "a", &[], Default::default());
@@ -226,7 +227,7 @@ fn a_resubmitted_id_is_one_task_and_one_result() {
 
 #[test]
 fn results_and_runs_reported_by_hosts_are_found_by_resubmission() {
-    let mut t = Table::new(100);
+    let mut t = Table::new(&TaskConfig::default());
     let mut h = host(&mut t, "h", 1.0);
     let mut o = owner(&mut t, 1);
     // After a failover: the host reports a result and a running task
@@ -243,7 +244,7 @@ fn results_and_runs_reported_by_hosts_are_found_by_resubmission() {
 
 #[test]
 fn a_waiting_guest_lends_its_cpus_and_hosts_take_a_second_round() {
-    let mut t = Table::new(100);
+    let mut t = Table::new(&TaskConfig::default());
     let mut h = host(&mut t, "h", 1.0);
     for id in ["a", "b", "c"] {
         submit(&mut t, id, &[], Default::default());
@@ -254,4 +255,20 @@ fn a_waiting_guest_lends_its_cpus_and_hosts_take_a_second_round() {
     t.schedule();
     t.flush();
     assert_eq!(assigned(&mut h).len(), 1, "a's cpu went to c");
+}
+
+#[test]
+fn old_results_are_forgotten_past_the_size_budget() {
+    let config = TaskConfig {
+        retain_bytes: 10,
+        ..Default::default()
+    };
+    let mut t = Table::new(&config);
+    let _h = host(&mut t, "h", 4.0);
+    submit(&mut t, "a", &[], Default::default());
+    submit(&mut t, "b", &[], Default::default());
+    complete(&mut t, "h", 1, ok("a", "12345678"));
+    complete(&mut t, "h", 1, ok("b", "12345678"));
+    assert!(!t.tasks.contains_key("a"), "the oldest went");
+    assert!(t.tasks.contains_key("b"), "the newest stays");
 }

@@ -75,6 +75,10 @@ pub struct AgentConfig {
     pub heartbeat: Duration,
 }
 
+/// The largest result a task may return: results travel inline through
+/// the leader to their owner.
+const MAX_RESULT: usize = 64 << 20;
+
 /// Results kept for the next leader after a failover.
 const RECENT_KEEP: Duration = Duration::from_secs(60);
 const RECENT_MAX: usize = 20_000;
@@ -366,6 +370,20 @@ impl Agent {
             ..Default::default()
         };
         match outcome {
+            Ok(outcome)
+                if outcome
+                    .result
+                    .as_ref()
+                    .is_some_and(|r| r.len() > MAX_RESULT) =>
+            {
+                result.error_kind = "too-large".into();
+                result.error = format!(
+                    "the result of `{}` is {} as WAVE text, more than the {} a task result may be (return a smaller value, or split the work)",
+                    task.function,
+                    crate::bytes(outcome.result.map_or(0, |r| r.len()) as u64),
+                    crate::bytes(MAX_RESULT as u64)
+                );
+            }
             Ok(outcome) => {
                 result.ok = true;
                 result.has_value = outcome.result.is_some();

@@ -78,6 +78,10 @@ impl Guest for Testkit {
         }
     }
 
+    fn zeros(megabytes: u32) -> String {
+        "0".repeat(megabytes as usize * (1 << 20))
+    }
+
     fn busy(millis: u32) -> u32 {
         let until = std::time::Instant::now() + std::time::Duration::from_millis(millis.into());
         while std::time::Instant::now() < until {
