@@ -163,6 +163,8 @@ pub async fn status(address: &str) -> anyhow::Result<()> {
     if s.role == "leader" {
         println!("  hosts:");
         crate::task_cmds::print_nodes(&s.nodes);
+    } else {
+        println!("  hosts:                  known to the leader (`weft list nodes`)");
     }
     Ok(())
 }
