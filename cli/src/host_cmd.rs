@@ -1,7 +1,7 @@
 //! `weft host`: a worker host in its own process. It registers with the
 //! controller group's leader, offers its resources to the scheduler, runs
-//! the tasks it is given, and serves a plain-text status page on its port
-//! (`curl HOST:PORT` shows what it runs) for probes and people.
+//! the tasks it is given, and serves the large results it holds to other
+//! hosts and clients on its port (`WeftHost`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use weft_host::agent::{Agent, AgentConfig, GrpcConnector};
+use weft_host::agent::{Agent, AgentConfig, GrpcConnector, HostService};
 use weft_host::{Host, HostConfig};
 use weft_proto::v1 as pb;
 
@@ -94,7 +93,8 @@ pub struct HostArgs {
     /// The controller group: `HOST:PORT,...` (the host finds the leader).
     #[arg(long)]
     controller: String,
-    /// Port of this host's status page (0 picks a free one).
+    /// Port other hosts and clients fetch held results from (0 picks a
+    /// free one).
     #[arg(long)]
     port: u16,
     /// Address to bind.
@@ -148,26 +148,14 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         "weft host: {id} on {local} with {} cpus, controller {}",
         resources.cpus, args.controller
     );
-    tokio::select! {
-        result = serve_status(listener, agent) => result,
-        () = crate::node::shutdown_signal() => Ok(()),
-    }
-}
-
-/// Answers every connection with a short plain-text status.
-async fn serve_status(listener: TcpListener, agent: Arc<Agent>) -> anyhow::Result<()> {
-    loop {
-        let (mut socket, _) = listener.accept().await?;
-        let agent = agent.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let _ = socket.read(&mut buf).await;
-            let body = agent.describe();
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = socket.write_all(reply.as_bytes()).await;
-        });
-    }
+    // The host's port serves what other hosts and clients fetch from it:
+    // the large task results it holds.
+    tonic::transport::Server::builder()
+        .add_service(HostService::server(agent))
+        .serve_with_incoming_shutdown(
+            crate::node::no_delay(listener),
+            crate::node::shutdown_signal(),
+        )
+        .await
+        .context("the host's server failed")
 }

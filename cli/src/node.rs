@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use weft_controller::{LocalConnector, NodeConfig, WeftService};
-use weft_host::agent::{Agent, AgentConfig};
+use weft_host::agent::{Agent, AgentConfig, HostService};
 use weft_host::{Host, HostConfig};
 
 /// Flags shared by `weft up` and `weft controller`.
@@ -157,6 +157,7 @@ async fn run(
     let controller = weft_controller::start(config, host.clone())
         .await
         .with_context(|| format!("cannot open the state in {}", data_dir.display()))?;
+    let mut agent = None;
     if let Some(resources) = embedded_host {
         // The single-node cluster's own worker: tasks run in this process.
         let config = AgentConfig {
@@ -166,7 +167,11 @@ async fn run(
             controllers: local.to_string(),
             heartbeat: std::time::Duration::from_millis(500),
         };
-        Agent::start(host, config, Arc::new(LocalConnector::new(&controller)));
+        agent = Some(Agent::start(
+            host,
+            config,
+            Arc::new(LocalConnector::new(&controller)),
+        ));
     }
 
     let gateway = match args.http_port {
@@ -200,6 +205,7 @@ async fn run(
     tonic::transport::Server::builder()
         .add_service(controller.peer_server())
         .add_service(WeftService::new(controller.clone()).into_server())
+        .add_optional_service(agent.map(HostService::server))
         .serve_with_incoming_shutdown(no_delay(listener), shutdown_signal())
         .await
         .context("the server failed")?;
@@ -214,7 +220,7 @@ async fn run(
 /// Accepted connections with Nagle's algorithm off: streamed messages
 /// (task results, host assignments) are small and must leave at once, not
 /// wait for the peer's delayed ACK.
-fn no_delay(
+pub fn no_delay(
     listener: TcpListener,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     use tokio_stream::StreamExt;

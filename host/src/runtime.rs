@@ -174,6 +174,11 @@ impl tasks::Host for RuntimeCtx {
             .await
             .map_err(guest_error)?;
         match result.into_iter().next() {
+            // A large value stays on the host that made it.
+            Some(r) if r.ok && !r.held_at.is_empty() && r.value.is_empty() => context
+                .held_value(&r.id, &r.held_at)
+                .await
+                .map_err(Error::Other),
             Some(r) => value_of(r)
                 .map(Option::unwrap_or_default)
                 .map_err(guest_error),

@@ -368,3 +368,60 @@ fn a_result_too_large_to_carry_fails_clearly() {
         .unwrap();
     assert_eq!(out.lines().nth(1), Some("2"), "the host carries on");
 }
+
+#[test]
+fn large_results_stay_on_their_host_until_needed_elsewhere() {
+    let mut group = cluster(1, &["h1", "h2"]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let big = tasks
+            .submit("testkit", "zeros", vec![Arg::wave("1")], on("h1"))
+            .unwrap();
+        let echo = |options| {
+            tasks
+                .submit(
+                    "testkit",
+                    "values.echo-string",
+                    vec![Arg::Ref(big.clone())],
+                    options,
+                )
+                .unwrap()
+        };
+        let far = echo(on("h2"));
+        let near = echo(TaskOptions::default());
+        let (done, _) = tasks
+            .wait(std::slice::from_ref(&big), 1, Some(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        let expected = (1 << 20) + 2; // the WAVE string with its quotes
+        assert_eq!((done[0].held_by.as_str(), done[0].size), ("h1", expected));
+        assert!(
+            done[0].value.is_empty(),
+            "the value did not travel with the completion"
+        );
+        let results = tasks
+            .get(&[big.clone(), far, near], Some(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        for r in &results {
+            assert!(r.ok, "{}", r.error);
+            assert_eq!(r.value.len() as u64, expected, "task {}", r.id);
+        }
+        assert_eq!(results[1].host, "h2", "fetched from h1");
+        assert_eq!(results[2].host, "h1", "placed where its argument is");
+
+        // The holder dies: a task that needs the value says it is lost.
+        group.kill_host("h1");
+        let orphan = echo(TaskOptions::default());
+        let r = tasks
+            .get(std::slice::from_ref(&orphan), Some(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        assert_eq!(r[0].error_kind, "lost", "{}", r[0].error);
+        assert!(
+            r[0].error.contains(&big) && r[0].error.contains("cannot be reached"),
+            "{}",
+            r[0].error
+        );
+    });
+}

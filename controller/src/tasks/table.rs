@@ -201,11 +201,16 @@ impl Table {
             };
             for r in task.arg_refs() {
                 if let Some(State::Done(res)) = self.tasks.get(r).map(|t| &t.state) {
+                    let holder = if res.held_by.is_empty() {
+                        &res.host
+                    } else {
+                        &res.held_by
+                    };
                     view.objects.insert(
                         r.to_string(),
                         ObjectLocation {
-                            hosts: vec![res.host.clone()],
-                            size: res.value.len() as u64,
+                            hosts: vec![holder.clone()],
+                            size: res.size.max(res.value.len() as u64),
                         },
                     );
                     demand.args.push(r.to_string());
@@ -243,13 +248,27 @@ impl Table {
         let Some(target) = task.target.clone() else {
             return;
         };
+        let mut held = Vec::new();
         let args: Vec<String> = task
             .spec
             .args
             .iter()
-            .map(|arg| match &arg.kind {
+            .enumerate()
+            .map(|(index, arg)| match &arg.kind {
                 Some(pb::task_arg::Kind::Wave(text)) => text.clone(),
                 Some(pb::task_arg::Kind::TaskRef(r)) => match self.tasks.get(r).map(|t| &t.state) {
+                    Some(State::Done(res)) if !res.held_by.is_empty() => {
+                        held.push(pb::HeldArg {
+                            index: index as u32,
+                            task: r.clone(),
+                            address: if res.held_by == host {
+                                String::new()
+                            } else {
+                                res.held_at.clone()
+                            },
+                        });
+                        String::new()
+                    }
                     Some(State::Done(res)) => res.value.clone(),
                     _ => String::new(),
                 },
@@ -285,6 +304,7 @@ impl Table {
                 memory_limit_bytes: options.memory_limit_bytes,
                 allow_http: target.allow_http,
                 cpus: demand.cpus,
+                held,
             });
     }
 

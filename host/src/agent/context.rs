@@ -55,6 +55,16 @@ impl TaskContext {
         Ok(outcome?.0)
     }
 
+    /// A large result's value, from this host or the one holding it.
+    pub(crate) async fn held_value(&self, task: &str, address: &str) -> Result<String, String> {
+        let arg = pb::HeldArg {
+            index: 0,
+            task: task.to_string(),
+            address: address.to_string(),
+        };
+        self.agent.held_value(&arg).await
+    }
+
     pub(crate) async fn cancel(&self, id: &str) -> Result<(), ClientError> {
         self.agent.nested().await?.cancel(id).await.map(|_| ())
     }

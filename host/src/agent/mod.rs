@@ -11,6 +11,7 @@
 
 mod context;
 mod grpc;
+mod held;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -24,6 +25,7 @@ use weft_proto::v1 as pb;
 
 pub use context::TaskContext;
 pub use grpc::GrpcConnector;
+pub use held::{HostService, INLINE_MAX};
 
 use crate::{CallSpec, Grants, Host, HostError, Invocation, Prepared};
 
@@ -77,7 +79,7 @@ pub struct AgentConfig {
 
 /// The largest result a task may return: results travel inline through
 /// the leader to their owner.
-const MAX_RESULT: usize = 64 << 20;
+pub(crate) const MAX_RESULT: usize = 64 << 20;
 
 /// Results kept for the next leader after a failover.
 const RECENT_KEEP: Duration = Duration::from_secs(60);
@@ -100,6 +102,7 @@ pub struct Agent {
     /// Assigned tasks by id: the attempt, and the handle once started.
     running: Mutex<HashMap<String, (u32, Option<AbortHandle>)>>,
     slots: Mutex<Slots>,
+    held: Mutex<held::HeldResults>,
     recent: Mutex<VecDeque<(Instant, pb::Completion)>>,
     events: Mutex<Option<Arc<dyn EventSink>>>,
     fetching: tokio::sync::Mutex<()>,
@@ -115,6 +118,7 @@ impl Agent {
             connector,
             nested: tokio::sync::OnceCell::new(),
             running: Mutex::default(),
+            held: Mutex::default(),
             slots: Mutex::new(Slots {
                 free: cpus,
                 queue: VecDeque::new(),
@@ -130,21 +134,6 @@ impl Agent {
     /// The host's id.
     pub fn id(&self) -> &str {
         &self.config.id
-    }
-
-    /// A few lines on what the host is doing, for its status page.
-    pub fn describe(&self) -> String {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).len();
-        let connected = self
-            .events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some();
-        let stats = self.host.stats();
-        format!(
-            "host {}\nconnected to the leader: {connected}\ncpus: {}\nrunning tasks: {running}\ncalls finished: {}\n",
-            self.config.id, self.config.resources.cpus, stats.calls
-        )
     }
 
     fn send(&self, kind: pb::host_event::Kind) {
@@ -340,8 +329,32 @@ impl Agent {
     }
 
     /// Runs one attempt of a task.
-    async fn execute(self: &Arc<Self>, task: pb::Assignment) -> pb::TaskResult {
+    async fn execute(self: &Arc<Self>, mut task: pb::Assignment) -> pb::TaskResult {
         let started = Instant::now();
+        let mut lost = None;
+        for arg in &task.held {
+            match self.held_value(arg).await {
+                Ok(value) => {
+                    if let Some(slot) = task.args.get_mut(arg.index as usize) {
+                        *slot = value;
+                    }
+                }
+                Err(e) => {
+                    lost = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = lost {
+            return pb::TaskResult {
+                id: task.id,
+                host: self.config.id.clone(),
+                attempts: task.attempt,
+                error_kind: "lost".into(),
+                error: e,
+                ..Default::default()
+            };
+        }
         let outcome = match self.prepare(&task.digest).await {
             Ok(prepared) => {
                 let invocation = Invocation {
@@ -387,7 +400,13 @@ impl Agent {
             Ok(outcome) => {
                 result.ok = true;
                 result.has_value = outcome.result.is_some();
-                result.value = outcome.result.unwrap_or_default();
+                let value = outcome.result.unwrap_or_default();
+                if value.len() > INLINE_MAX {
+                    (result.held_by, result.held_at, result.size) = self.hold(&result.id, value);
+                } else {
+                    result.size = value.len() as u64;
+                    result.value = value;
+                }
             }
             Err(e) => {
                 result.error_kind = error_kind(&e).to_string();

@@ -37,7 +37,7 @@ pub use weft_proto::v1::{
 };
 
 pub use tasks::{
-    Arg, NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, value_of,
+    Arg, NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, fetch_held, value_of,
 };
 
 /// Where `weft up` listens unless told otherwise.

@@ -244,7 +244,14 @@ impl TaskClient {
         }
         let mut by_id: HashMap<String, TaskResult> =
             ready.into_iter().map(|r| (r.id.clone(), r)).collect();
-        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+        let mut results: Vec<TaskResult> = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+        // Large values stay on the host that made them: fetch them there.
+        for r in &mut results {
+            if r.ok && r.has_value && !r.held_at.is_empty() && r.value.is_empty() {
+                r.value = fetch_held(&r.held_at, &r.id).await?;
+            }
+        }
+        Ok(results)
     }
 
     /// Like [`TaskClient::get`], with each failed task as an error.
@@ -379,6 +386,55 @@ impl TaskClient {
     }
 }
 
+/// The value of task `task`'s result from the host at `address` that holds
+/// it (results over the inline size stay on their host). Connections are
+/// kept per address.
+pub async fn fetch_held(address: &str, task: &str) -> Result<String, ClientError> {
+    use weft_proto::v1::weft_host_client::WeftHostClient;
+    static CHANNELS: Mutex<Option<HashMap<String, WeftHostClient<tonic::transport::Channel>>>> =
+        Mutex::new(None);
+    let cached = CHANNELS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .get(address)
+        .cloned();
+    let unreachable = |reason: String| {
+        ClientError::Rpc(tonic::Status::unavailable(format!(
+            "the result of task {task} is held by the host at {address}, which cannot be reached ({reason})"
+        )))
+    };
+    let mut rpc = match cached {
+        Some(rpc) => rpc,
+        None => {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+                .map_err(|e| unreachable(e.to_string()))?
+                .connect_timeout(Duration::from_secs(2))
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let rpc = WeftHostClient::new(channel).max_decoding_message_size(crate::MAX_MESSAGE);
+            CHANNELS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(HashMap::new)
+                .insert(address.to_string(), rpc.clone());
+            rpc
+        }
+    };
+    let reply = rpc
+        .fetch_result(pb::FetchResultRequest {
+            task: task.to_string(),
+        })
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::NotFound => ClientError::Rpc(status),
+            _ => unreachable(status.message().to_string()),
+        })?;
+    Ok(reply.into_inner().value)
+}
+
 /// A result's value, or the task's failure as an error.
 pub fn value_of(result: TaskResult) -> Result<Option<String>, ClientError> {
     if result.ok {
@@ -457,7 +513,10 @@ fn resubmission(state: &mut Owned) -> Vec<pb::TaskSpec> {
         let mut spec = spec.clone();
         for arg in &mut spec.args {
             if let Some(pb::task_arg::Kind::TaskRef(r)) = &arg.kind
-                && let Some(result) = state.results.get(r).filter(|r| r.ok && r.has_value)
+                && let Some(result) = state
+                    .results
+                    .get(r)
+                    .filter(|r| r.ok && r.has_value && r.held_by.is_empty())
             {
                 arg.kind = Some(pb::task_arg::Kind::Wave(result.value.clone()));
             }
