@@ -99,7 +99,7 @@ impl Table {
         }
         let problem = match target {
             Err(e) => Some(("not-found", e)),
-            Ok(_) => super::task::check_options(&task.options())
+            Ok(_) => super::task::check_options(task.options())
                 .err()
                 .map(|e| ("bad-argument", e)),
         };
@@ -275,7 +275,8 @@ impl Table {
                 None => String::new(),
             })
             .collect();
-        let options = task.options();
+        let (timeout_ms, memory_limit_bytes) =
+            (task.options().timeout_ms, task.options().memory_limit_bytes);
         let function = task.spec.function.clone();
         let demand = task.demand.clone();
         let Some(entry) = self.hosts.get_mut(host) else {
@@ -300,8 +301,8 @@ impl Table {
                 digest: target.digest,
                 function,
                 args,
-                timeout_ms: options.timeout_ms,
-                memory_limit_bytes: options.memory_limit_bytes,
+                timeout_ms,
+                memory_limit_bytes,
                 allow_http: target.allow_http,
                 cpus: demand.cpus,
                 held,

@@ -60,18 +60,26 @@ pub(crate) struct Task {
     pub(crate) failures: Vec<String>,
 }
 
+/// The options of a task that sent none.
+static NO_OPTIONS: std::sync::LazyLock<pb::TaskOptions> =
+    std::sync::LazyLock::new(Default::default);
+
 /// Default attempts after a host failure, as in Ray.
 pub(crate) const DEFAULT_MAX_RETRIES: u32 = 3;
 
 impl Task {
     /// A task from its spec; `target` is `None` when the component is unknown.
     pub(crate) fn new(spec: pb::TaskSpec, target: Option<Target>) -> Self {
-        let options = spec.options.clone().unwrap_or_default();
+        let options = spec.options.as_ref().unwrap_or(&*NO_OPTIONS);
         let demand = Resources {
             cpus: if options.has_cpus { options.cpus } else { 1.0 },
             memory: options.memory,
             gpus: options.gpus,
-            custom: options.custom.clone().into_iter().collect(),
+            custom: options
+                .custom
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
         };
         let strategy = if !options.affinity_host.is_empty() {
             Strategy::NodeAffinity {
@@ -83,16 +91,18 @@ impl Task {
         } else {
             Strategy::Default
         };
+        let max_retries = if options.has_max_retries {
+            options.max_retries
+        } else {
+            DEFAULT_MAX_RETRIES
+        };
+        let retry_on_trap = options.retry_on_trap;
         Task {
             target,
             demand,
             strategy,
-            max_retries: if options.has_max_retries {
-                options.max_retries
-            } else {
-                DEFAULT_MAX_RETRIES
-            },
-            retry_on_trap: options.retry_on_trap,
+            max_retries,
+            retry_on_trap,
             attempt: 0,
             state: State::Queued,
             owners: Vec::new(),
@@ -116,8 +126,9 @@ impl Task {
         })
     }
 
-    pub(crate) fn options(&self) -> pb::TaskOptions {
-        self.spec.options.clone().unwrap_or_default()
+    /// The task's options (defaults when it sent none).
+    pub(crate) fn options(&self) -> &pb::TaskOptions {
+        self.spec.options.as_ref().unwrap_or(&*NO_OPTIONS)
     }
 }
 
