@@ -84,6 +84,8 @@ pub(crate) const MAX_RESULT: usize = 64 << 20;
 /// Results kept for the next leader after a failover.
 const RECENT_KEEP: Duration = Duration::from_secs(60);
 const RECENT_MAX: usize = 20_000;
+/// At most this much of them goes in one registration.
+const RECENT_REPORT_BYTES: usize = 32 << 20;
 
 /// The host's cpu slots: the leader may assign more than fit (see the
 /// controller's pipelining); the extra tasks wait here and start the
@@ -154,12 +156,23 @@ impl Agent {
                 attempt: *attempt,
             })
             .collect();
+        // The newest results first, within a size that fits one message.
+        let mut budget = RECENT_REPORT_BYTES;
         let finished = self
             .recent
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
+            .rev()
             .map(|(_, c)| c.clone())
+            .take_while(|c| {
+                let size = c
+                    .result
+                    .as_ref()
+                    .map_or(0, |r| r.value.len() + r.error.len());
+                budget = budget.saturating_sub(size);
+                budget > 0
+            })
             .collect();
         pb::HostRegistration {
             id: self.config.id.clone(),
