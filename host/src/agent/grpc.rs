@@ -2,10 +2,9 @@
 //! `HostSession` stream with the leader, found the way every client finds
 //! it (follow the leader hint, rotate past dead replicas).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::UnboundedReceiverStream;
 use weft_client::Client;
 use weft_proto::v1 as pb;
 
@@ -28,24 +27,18 @@ impl GrpcConnector {
 impl Connector for GrpcConnector {
     fn connect(&self, registration: pb::HostRegistration) -> BoxFuture<'_, Result<Link, String>> {
         Box::pin(async move {
-            let slot: Arc<Mutex<Option<mpsc::UnboundedSender<pb::HostEvent>>>> = Arc::default();
-            let mut client = self.client.lock().await;
-            let opened = client
-                .request(|mut c| {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    let _ = tx.send(pb::HostEvent {
-                        kind: Some(pb::host_event::Kind::Register(registration.clone())),
-                    });
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
-                    async move { c.host_session(UnboundedReceiverStream::new(rx)).await }
+            let register = pb::HostEvent {
+                kind: Some(pb::host_event::Kind::Register(registration)),
+            };
+            let (events, opened) = self
+                .client
+                .lock()
+                .await
+                .open_stream(Some(register), |mut c, requests| async move {
+                    c.host_session(requests).await
                 })
                 .await
                 .map_err(|e| e.to_string())?;
-            let events = slot
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-                .ok_or("the session opened without a sender")?;
             let (tx, commands) = mpsc::unbounded_channel();
             tokio::spawn(async move {
                 let mut stream = opened;

@@ -333,6 +333,43 @@ impl Client {
         }
     }
 
+    /// Opens a bidirectional stream on the leader, found as every request
+    /// finds it, and returns the sender of the stream's requests with its
+    /// responses. `first` is queued before the stream opens (a server may
+    /// wait for it before answering).
+    pub async fn open_stream<M, R, F, Fut>(
+        &mut self,
+        first: Option<M>,
+        mut open: F,
+    ) -> Result<(tokio::sync::mpsc::UnboundedSender<M>, R), ClientError>
+    where
+        M: Clone,
+        F: FnMut(WeftClient<Channel>, tokio_stream::wrappers::UnboundedReceiverStream<M>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    {
+        let slot = std::sync::Mutex::new(None);
+        let response = self
+            .request(|rpc| {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                if let Some(message) = &first {
+                    let _ = tx.send(message.clone());
+                }
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+                open(
+                    rpc,
+                    tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
+                )
+            })
+            .await?;
+        let sender = slot
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .ok_or_else(|| {
+                ClientError::Rpc(tonic::Status::internal("a stream opened without a sender"))
+            })?;
+        Ok((sender, response))
+    }
+
     /// Uploads a component, optionally binding `name` to it.
     pub async fn deploy(
         &mut self,

@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
-use tokio_stream::wrappers::UnboundedReceiverStream;
 use weft_proto::v1 as pb;
 
 pub use weft_proto::v1::{NodeInfo, TaskInfo, TaskOptions, TaskResult};
@@ -293,10 +292,10 @@ impl TaskClient {
                     first_pending += 1;
                 }
                 let expired = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-                let all_done = first_pending == ids.len();
-                if !(all_done || expired || need < ids.len()) {
-                    // Waiting for all of them: nothing to return yet.
-                } else {
+                // Waiting for all of them, the prefix says when; for some,
+                // count them.
+                let worth_counting = first_pending == ids.len() || expired || need < ids.len();
+                if worth_counting {
                     let (ready, pending): (Vec<&String>, Vec<&String>) =
                         ids.iter().partition(|id| state.results.contains_key(*id));
                     if ready.len() >= need || expired {
@@ -452,18 +451,14 @@ pub fn value_of(result: TaskResult) -> Result<Option<String>, ClientError> {
 /// then forward submissions out and results in until the session breaks.
 async fn drive(shared: Arc<Shared>, mut client: Client, mut alive: mpsc::UnboundedReceiver<()>) {
     loop {
-        let slot: Arc<Mutex<Option<mpsc::UnboundedSender<pb::OwnerMessage>>>> = Arc::default();
         let opened = client
-            .request(|mut c| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
-                async move { c.task_session(UnboundedReceiverStream::new(rx)).await }
+            .open_stream(None, |mut c, requests| async move {
+                c.task_session(requests).await
             })
             .await;
-        let sender = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let (mut events, tx) = match (opened, sender) {
-            (Ok(events), Some(tx)) => (events, tx),
-            (Err(e), _) => {
+        let (tx, mut events) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
                 shared.lock().broken = Some(e.to_string());
                 shared.changed.notify_waiters();
                 // Retry when asked for more work, or after a pause.
@@ -473,7 +468,6 @@ async fn drive(shared: Arc<Shared>, mut client: Client, mut alive: mpsc::Unbound
                 }
                 continue;
             }
-            (Ok(_), None) => continue,
         };
         {
             let mut state = shared.lock();
