@@ -6,6 +6,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe_set_protoc(&protoc);
     println!("cargo:rerun-if-changed=proto");
     tonic_prost_build::configure()
+        // Object chunks are sliced from a store's mapping without a copy.
+        .bytes(".weft.v1.ObjectChunk.data")
         .compile_protos(&["proto/weft.proto", "proto/raft.proto"], &["proto"])?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `weft host`: a worker host in its own process. It registers with the
 //! controller group's leader, offers its resources to the scheduler, runs
-//! the tasks it is given, and serves the large results it holds to other
-//! hosts and clients on its port (`WeftHost`).
+//! the tasks it is given, and serves its object store to other hosts and
+//! clients on its port (`WeftHost`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use weft_host::agent::{Agent, AgentConfig, GrpcConnector, HostService};
+use weft_host::store::{ObjectStore, StoreConfig};
 use weft_host::{Host, HostConfig};
 use weft_proto::v1 as pb;
 
@@ -48,6 +49,58 @@ impl ResourceArgs {
             custom,
         })
     }
+}
+
+/// Where a host keeps its objects.
+#[derive(clap::Args, Clone)]
+pub struct StoreArgs {
+    /// Object store directory, on a tmpfs for shared memory
+    /// [default: /dev/shm/weft-ID-PORT]
+    #[arg(long)]
+    store_dir: Option<PathBuf>,
+    /// Object store capacity in bytes; K, M and G suffixes are binary
+    /// [default: 30% of the machine's memory]
+    #[arg(long, value_parser = parse_bytes)]
+    store_capacity: Option<u64>,
+}
+
+impl StoreArgs {
+    /// Opens the store of host `id` listening on `port` (spilling under
+    /// `data_dir`), emptying what a previous run left there.
+    pub fn open(
+        &self,
+        id: &str,
+        port: u16,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Arc<ObjectStore>> {
+        let mut config = StoreConfig::for_host(&format!("{id}-{port}"), data_dir);
+        if let Some(dir) = &self.store_dir {
+            config.dir = dir.clone();
+        }
+        if let Some(capacity) = self.store_capacity {
+            config.capacity = capacity;
+        }
+        let dir = config.dir.clone();
+        ObjectStore::open(config)
+            .with_context(|| format!("cannot open the object store in {}", dir.display()))
+    }
+}
+
+/// `123`, `64K`, `512M`, `2G` (binary units) as bytes.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 10),
+        Some('M') => (&t[..t.len() - 1], 20),
+        Some('G') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size in bytes (like 4096, 64K, 512M, 2G)"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// Custom resources from `NAME=AMOUNT` items (`--resources`), on hosts and
@@ -93,7 +146,7 @@ pub struct HostArgs {
     /// The controller group: `HOST:PORT,...` (the host finds the leader).
     #[arg(long)]
     controller: String,
-    /// Port other hosts and clients fetch held results from (0 picks a
+    /// Port other hosts and clients reach its object store on (0 picks a
     /// free one).
     #[arg(long)]
     port: u16,
@@ -108,6 +161,8 @@ pub struct HostArgs {
     id: Option<String>,
     #[command(flatten)]
     resources: ResourceArgs,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Milliseconds between heartbeats to the leader.
     #[arg(long, default_value_t = 500)]
     heartbeat_ms: u64,
@@ -142,14 +197,14 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         controllers: args.controller.clone(),
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(10)),
     };
-    let agent = Agent::start(host, config, Arc::new(GrpcConnector::new(client)));
+    let store = args.store.open(&id, local.port(), &args.data_dir)?;
+    let agent = Agent::start(host, config, Arc::new(GrpcConnector::new(client)), store);
     // Scripts and tests read this line.
     println!(
         "weft host: {id} on {local} with {} cpus, controller {}",
         resources.cpus, args.controller
     );
-    // The host's port serves what other hosts and clients fetch from it:
-    // the large task results it holds.
+    // The host's port serves its object store to other hosts and clients.
     tonic::transport::Server::builder()
         .add_service(HostService::server(agent))
         .serve_with_incoming_shutdown(

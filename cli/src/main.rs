@@ -8,6 +8,7 @@ mod client_cmds;
 mod host_cmd;
 mod kv_cmds;
 mod node;
+mod object_cmds;
 mod route_cmds;
 mod task_cmds;
 
@@ -72,8 +73,22 @@ enum Command {
     /// its resources fit. `weft submit pi 'estimate(1000000, 42)'`; an
     /// argument `@REF` passes another task's result.
     Submit(task_cmds::SubmitArgs),
-    /// Wait for tasks and print their results, one per line.
+    /// Wait for tasks (or objects) and print their results, one per line;
+    /// `-o FILE` writes one object's bytes to FILE.
     Get(task_cmds::GetArgs),
+    /// Store FILE as an object in the cluster and print its ref; tasks
+    /// take it as an argument `@REF`.
+    Put {
+        /// The file to store.
+        file: PathBuf,
+    },
+    /// Show every host's object store: usage and capacity, spilled bytes,
+    /// and the largest objects (like `ray memory`).
+    Memory {
+        /// How many of each host's largest objects to list.
+        #[arg(long, default_value_t = 10)]
+        largest: u32,
+    },
     /// Wait until some of the given tasks have finished; prints each ref
     /// as ready, failed or pending.
     Wait(task_cmds::WaitArgs),
@@ -141,6 +156,8 @@ fn main() -> ExitCode {
             Command::Host(args) => host_cmd::host(args).await,
             Command::Submit(args) => task_cmds::submit(&address, args).await,
             Command::Get(args) => task_cmds::get(&address, args).await,
+            Command::Put { file } => object_cmds::put(&address, &file).await,
+            Command::Memory { largest } => object_cmds::memory(&address, largest).await,
             Command::Wait(args) => task_cmds::wait(&address, args).await,
             Command::Cancel { task } => task_cmds::cancel(&address, &task).await,
             Command::List(command) => task_cmds::list(&address, command).await,

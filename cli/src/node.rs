@@ -64,6 +64,8 @@ pub struct UpArgs {
     /// What the embedded host offers to tasks.
     #[command(flatten)]
     resources: crate::host_cmd::ResourceArgs,
+    #[command(flatten)]
+    store: crate::host_cmd::StoreArgs,
 }
 
 #[derive(clap::Args)]
@@ -85,7 +87,14 @@ pub struct ControllerArgs {
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let resources = args.resources.resources()?;
-    run(1, args.port, Vec::new(), Some(resources), args.node).await
+    run(
+        1,
+        args.port,
+        Vec::new(),
+        Some((resources, args.store)),
+        args.node,
+    )
+    .await
 }
 
 pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
@@ -115,7 +124,7 @@ async fn run(
     id: u64,
     port: u16,
     peers: Vec<String>,
-    embedded_host: Option<weft_proto::v1::Resources>,
+    embedded_host: Option<(weft_proto::v1::Resources, crate::host_cmd::StoreArgs)>,
     args: NodeArgs,
 ) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
@@ -158,8 +167,9 @@ async fn run(
         .await
         .with_context(|| format!("cannot open the state in {}", data_dir.display()))?;
     let mut agent = None;
-    if let Some(resources) = embedded_host {
+    if let Some((resources, store)) = embedded_host {
         // The single-node cluster's own worker: tasks run in this process.
+        let store = store.open("embedded", local.port(), &data_dir)?;
         let config = AgentConfig {
             id: "embedded".into(),
             address: local.to_string(),
@@ -171,6 +181,7 @@ async fn run(
             host,
             config,
             Arc::new(LocalConnector::new(&controller)),
+            store,
         ));
     }
 

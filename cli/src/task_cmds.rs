@@ -55,12 +55,15 @@ pub struct SubmitArgs {
 
 #[derive(clap::Args)]
 pub struct GetArgs {
-    /// Task refs, as `weft submit` printed them.
+    /// Refs, as `weft submit` or `weft put` printed them.
     #[arg(required = true)]
     refs: Vec<String>,
     /// Seconds to wait (default: as long as it takes).
     #[arg(long)]
     timeout: Option<f64>,
+    /// Write the object's bytes to FILE (one ref) instead of printing.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -175,7 +178,7 @@ pub async fn submit(address: &str, args: SubmitArgs) -> anyhow::Result<()> {
         })
         .collect();
     let options = options(&args)?;
-    let tasks = TaskClient::with_client(connect(address).await?);
+    let tasks = TaskClient::detached(connect(address).await?);
     let id = tasks.submit(&args.component, &function, call_args, options)?;
     tasks
         .flush(Duration::from_secs(30))
@@ -193,11 +196,30 @@ pub async fn submit(address: &str, args: SubmitArgs) -> anyhow::Result<()> {
 }
 
 pub async fn get(address: &str, args: GetArgs) -> anyhow::Result<()> {
-    let tasks = TaskClient::with_client(connect(address).await?);
+    let tasks = TaskClient::detached(connect(address).await?);
     let timeout = args.timeout.map(Duration::from_secs_f64);
+    if let Some(path) = &args.output {
+        let [id] = args.refs.as_slice() else {
+            bail!("-o writes one object: give one ref");
+        };
+        let bytes = tasks.get_object(id, timeout).await?;
+        std::fs::write(path, &bytes[..])
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "wrote {} to {}",
+            weft_host::bytes(bytes.len() as u64),
+            path.display()
+        );
+        return Ok(());
+    }
     let results = tasks.get(&args.refs, timeout).await?;
     for result in results {
-        if let Some(value) = value_of(result)? {
+        if result.ok && result.raw {
+            println!(
+                "<object of {}: write it with -o FILE>",
+                weft_host::bytes(result.size)
+            );
+        } else if let Some(value) = value_of(result)? {
             println!("{value}");
         }
     }
@@ -206,7 +228,7 @@ pub async fn get(address: &str, args: GetArgs) -> anyhow::Result<()> {
 
 /// Prints `ready REF` or `pending REF` for each ref once enough are ready.
 pub async fn wait(address: &str, args: WaitArgs) -> anyhow::Result<()> {
-    let tasks = TaskClient::with_client(connect(address).await?);
+    let tasks = TaskClient::detached(connect(address).await?);
     let need = args.num_ready.unwrap_or(args.refs.len());
     let timeout = args.timeout.map(Duration::from_secs_f64);
     let (ready, pending) = tasks.wait(&args.refs, need, timeout).await?;
@@ -221,7 +243,7 @@ pub async fn wait(address: &str, args: WaitArgs) -> anyhow::Result<()> {
 }
 
 pub async fn cancel(address: &str, task: &str) -> anyhow::Result<()> {
-    let tasks = TaskClient::with_client(connect(address).await?);
+    let tasks = TaskClient::detached(connect(address).await?);
     if tasks.cancel(task).await? {
         println!("canceled {task}");
     } else {

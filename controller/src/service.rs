@@ -90,7 +90,9 @@ impl pb::weft_server::Weft for WeftService {
         let mut incoming = request.into_inner();
         let controller = self.controller.clone();
         tokio::spawn(async move {
-            while let Ok(Some(message)) = incoming.message().await {
+            while let Ok(Some(mut message)) = incoming.message().await {
+                // Objects first: a task in the same message may take them.
+                controller.tasks().owner_message(owner, &mut message);
                 controller.submit_tasks(owner, message.submit);
             }
             controller.tasks().close_owner(owner);

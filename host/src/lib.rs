@@ -29,6 +29,7 @@ mod http;
 mod invoke;
 mod runtime;
 mod state;
+pub mod store;
 pub mod values;
 
 use std::path::PathBuf;

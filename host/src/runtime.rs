@@ -1,10 +1,8 @@
 //! `weft:runtime`: the host side of the interfaces guests import.
 //!
-//! `log` and `tasks` are served here; `tasks` works for guests running as
-//! tasks (their host is a worker agent with a session to the leader).
-//! `objects` is part of the ABI from the start, so components built today
-//! link on every later host, but answers `error::unsupported` until the
-//! object store exists.
+//! `log`, `tasks` and `objects` are served here; `tasks` and `objects`
+//! work for guests running as tasks (their host is a worker agent with a
+//! session to the leader and an object store).
 
 use generated::weft::runtime::types::{Error, ObjectRef};
 use generated::weft::runtime::{log, objects, tasks, types};
@@ -21,7 +19,7 @@ mod generated {
         path: "../wit",
         world: "weft:runtime/guest",
         // Waiting on tasks suspends the guest without blocking a thread.
-        imports: { "weft:runtime/tasks": async },
+        imports: { "weft:runtime/tasks": async, "weft:runtime/objects": async },
     });
 }
 
@@ -51,12 +49,6 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     generated::Guest::add_to_linker::<T, HasSelf<RuntimeCtx>>(linker, get)
 }
 
-fn unsupported(what: &str, issue: &str) -> Error {
-    Error::Unsupported(format!(
-        "{what} is not supported by this host yet ({issue})"
-    ))
-}
-
 impl types::Host for RuntimeCtx {}
 
 impl log::Host for RuntimeCtx {
@@ -82,28 +74,43 @@ impl log::Host for RuntimeCtx {
     }
 }
 
-const OBJECTS: &str = "the object store comes with the shared-memory store";
-
 impl objects::Host for RuntimeCtx {
-    fn put(&mut self, _data: Vec<u8>) -> Result<ObjectRef, Error> {
-        Err(unsupported("objects.put", OBJECTS))
+    async fn put(&mut self, data: Vec<u8>) -> Result<ObjectRef, Error> {
+        let context = self.task_context("objects.put")?;
+        let id = context.put(&data).await.map_err(|e| {
+            if e.contains("object store full") {
+                Error::ResourceExhausted(e)
+            } else {
+                Error::Other(e)
+            }
+        })?;
+        Ok(ObjectRef { id })
     }
 
-    fn get(&mut self, _object: ObjectRef) -> Result<Vec<u8>, Error> {
-        Err(unsupported("objects.get", OBJECTS))
+    async fn get(&mut self, object: ObjectRef) -> Result<Vec<u8>, Error> {
+        self.get_range(object, 0, u64::MAX).await
     }
 
-    fn get_range(
+    async fn get_range(
         &mut self,
-        _object: ObjectRef,
-        _offset: u64,
-        _length: u64,
+        object: ObjectRef,
+        offset: u64,
+        length: u64,
     ) -> Result<Vec<u8>, Error> {
-        Err(unsupported("objects.get-range", OBJECTS))
+        let context = self.task_context("objects.get")?;
+        let bytes = context.object(&object.id).await.map_err(guest_error)?;
+        let bytes = bytes.as_slice();
+        let start = offset.min(bytes.len() as u64) as usize;
+        let end = start
+            .saturating_add(length.min(usize::MAX as u64) as usize)
+            .min(bytes.len());
+        Ok(bytes[start..end].to_vec())
     }
 
-    fn size(&mut self, _object: ObjectRef) -> Result<u64, Error> {
-        Err(unsupported("objects.size", OBJECTS))
+    async fn size(&mut self, object: ObjectRef) -> Result<u64, Error> {
+        let context = self.task_context("objects.size")?;
+        let bytes = context.object(&object.id).await.map_err(guest_error)?;
+        Ok(bytes.as_slice().len() as u64)
     }
 }
 
@@ -175,10 +182,10 @@ impl tasks::Host for RuntimeCtx {
             .map_err(guest_error)?;
         match result.into_iter().next() {
             // A large value stays on the host that made it.
-            Some(r) if r.ok && !r.held_at.is_empty() && r.value.is_empty() => context
-                .held_value(&r.id, &r.held_at)
-                .await
-                .map_err(Error::Other),
+            Some(r) if r.ok && !r.held_by.is_empty() => {
+                let bytes = context.object(&r.id).await.map_err(guest_error)?;
+                Ok(String::from_utf8_lossy(bytes.as_slice()).into_owned())
+            }
             Some(r) => value_of(r)
                 .map(Option::unwrap_or_default)
                 .map_err(guest_error),
@@ -218,6 +225,7 @@ fn guest_error(err: ClientError) -> Error {
             "trap" => Error::Trapped(message),
             "timeout" => Error::Timeout(message),
             "memory" | "too-large" => Error::ResourceExhausted(message),
+            "lost" => Error::NotFound(message),
             "not-found" => Error::NotFound(message),
             "bad-argument" => Error::InvalidArgument(message),
             _ => Error::Other(message),

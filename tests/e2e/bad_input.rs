@@ -218,12 +218,12 @@ fn chatty_guests_keep_working_and_output_is_bounded() -> anyhow::Result<()> {
 }
 
 #[test]
-fn runtime_interfaces_not_yet_served_say_so() -> anyhow::Result<()> {
+fn the_object_store_outside_a_task_says_so() -> anyhow::Result<()> {
     let cluster = Cluster::start()?;
     cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
     let out = cluster.weft_ok(&["call", "kit", "try-objects()"])?;
     assert!(
-        out.contains("objects.put is not supported by this host yet"),
+        out.contains("objects.put needs the guest to run as a task"),
         "{out}"
     );
     Ok(())

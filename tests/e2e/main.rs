@@ -5,4 +5,5 @@ mod bad_input;
 mod controller_group;
 mod foundation;
 mod http;
+mod objects;
 mod tasks;

@@ -196,6 +196,7 @@ pub struct Cluster {
     pub address: String,
     data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
+    _shm: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -221,6 +222,11 @@ impl Cluster {
             "--data-dir".into(),
         ];
         args.push(data_dir.display().to_string());
+        let shm = shm_dir()?;
+        if !extra.contains(&"--store-dir") {
+            args.push("--store-dir".into());
+            args.push(shm.path().join("store").display().to_string());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let server = Server::spawn(&args, data_dir)?;
         Ok(Cluster {
@@ -228,6 +234,7 @@ impl Cluster {
             server,
             data_dir: data_dir.to_path_buf(),
             _temp: None,
+            _shm: shm,
         })
     }
 
@@ -279,6 +286,35 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// A temporary directory on /dev/shm (shared memory) where there is one.
+fn shm_dir() -> anyhow::Result<tempfile::TempDir> {
+    let base = Path::new("/dev/shm");
+    Ok(if base.is_dir() {
+        tempfile::Builder::new()
+            .prefix("weft-test-")
+            .tempdir_in(base)?
+    } else {
+        tempfile::tempdir()?
+    })
+}
+
+/// FNV-1a (64-bit) of `bytes`, as the testkit guest's `checksum` computes it.
+pub fn fnv(bytes: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// `len` bytes of the testkit guest's test pattern for `seed`.
+pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 13).wrapping_add(seed) as u8)
+        .collect()
+}
+
 /// A replicated controller group of `weft controller` processes on
 /// loopback, each with its own data dir, that a test can kill and restart.
 pub struct Group {
@@ -286,6 +322,8 @@ pub struct Group {
     servers: Vec<Option<Server>>,
     hosts: std::collections::BTreeMap<String, Server>,
     dir: tempfile::TempDir,
+    /// Hosts' object stores: removed with the group, even after a kill.
+    shm: tempfile::TempDir,
     extra: Vec<String>,
 }
 
@@ -298,6 +336,7 @@ impl Group {
             servers: Vec::new(),
             hosts: Default::default(),
             dir: tempfile::tempdir()?,
+            shm: shm_dir()?,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         let peers = group.peers();
@@ -362,6 +401,10 @@ impl Group {
         .map(|s| s.to_string())
         .collect();
         args.push(data.display().to_string());
+        if !extra.contains(&"--store-dir") {
+            args.push("--store-dir".into());
+            args.push(self.shm.path().join(id).display().to_string());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let server = Server::spawn(&args, &data)?;
         self.hosts.insert(id.to_string(), server);

@@ -25,6 +25,9 @@ pub(crate) struct HostEntry {
     pub(crate) commands: Option<UnboundedSender<Result<pb::HostCommand, Status>>>,
     pub(crate) running: HashSet<String>,
     pub(crate) done: u64,
+    /// Its object store's directory and its machine, for local clients.
+    pub(crate) store_dir: String,
+    pub(crate) machine: String,
 }
 
 impl HostEntry {
@@ -56,6 +59,8 @@ impl HostEntry {
             millis_since_heartbeat: now.duration_since(self.last_seen).as_millis() as u64,
             tasks_done: self.done,
             dead_reason: self.dead_reason.clone(),
+            store_dir: self.store_dir.clone(),
+            machine: self.machine.clone(),
         }
     }
 }

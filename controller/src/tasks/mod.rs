@@ -12,6 +12,7 @@
 //! running the task again, and no owner sees a result twice.
 
 mod hosts;
+mod objects;
 mod table;
 mod task;
 #[cfg(test)]
@@ -101,14 +102,51 @@ impl TaskManager {
         (id, rx)
     }
 
-    /// Closes an owner session (its tasks keep running).
+    /// Closes an owner session: its tasks keep running, and the refs it
+    /// held are dropped (unless it is detached).
     pub fn close_owner(&self, owner: u64) {
-        self.with(|t| t.owners.remove(&owner));
+        self.with(|t| t.close_owner(owner));
+    }
+
+    /// Handles one message of owner session `owner` (everything but its
+    /// submissions, which come resolved through [`TaskManager::submit`]):
+    /// who it is, the objects it put, the refs it drops.
+    pub fn owner_message(&self, owner: u64, message: &mut pb::OwnerMessage) {
+        let put = std::mem::take(&mut message.put);
+        let release = std::mem::take(&mut message.release);
+        if message.owner.is_empty() && put.is_empty() && release.is_empty() {
+            return;
+        }
+        self.with(|t| {
+            if !t.owners.contains_key(&owner) {
+                return;
+            }
+            if !message.owner.is_empty() {
+                t.owner_names.insert(message.owner.clone(), owner);
+                if message.detached {
+                    t.detached.insert(owner);
+                }
+            }
+            if !put.is_empty() {
+                let accepted = put.iter().map(|r| r.id.clone()).collect();
+                t.put(owner, put);
+                if let Some(tx) = t.owners.get(&owner) {
+                    let _ = tx.send(Ok(pb::OwnerEvent {
+                        accepted,
+                        finished: Vec::new(),
+                    }));
+                }
+            }
+            t.release_refs(owner, &release);
+        });
     }
 
     /// Records a batch of tasks from `owner`, each with its component
     /// resolved (or why not), and acknowledges it.
     pub(crate) fn submit(&self, owner: u64, batch: Vec<(pb::TaskSpec, Result<Target, String>)>) {
+        if batch.is_empty() {
+            return;
+        }
         self.with(|t| {
             // A session this replica dropped when it stopped leading: its
             // owner resubmits on its session with the new leader.
@@ -177,6 +215,8 @@ impl TaskManager {
                     .map(|p| p.running)
                     .unwrap_or_default(),
                 done: 0,
+                store_dir: registration.store_dir.clone(),
+                machine: registration.machine.clone(),
             };
             tracing::info!(host = %id, address = %entry.address, cpus = entry.total.cpus, "host registered");
             t.hosts.insert(id.clone(), entry);
@@ -195,9 +235,7 @@ impl TaskManager {
                 }
             }
             for done in registration.finished {
-                if let Some(result) = done.result {
-                    t.complete(&id, done.attempt, result);
-                }
+                t.complete(&id, done);
             }
             t.schedule();
         });
@@ -219,9 +257,7 @@ impl TaskManager {
                 Kind::Heartbeat(_) | Kind::Register(_) => {}
                 Kind::Completed(batch) => {
                     for c in batch.completions {
-                        if let Some(result) = c.result {
-                            t.complete(id, c.attempt, result);
-                        }
+                        t.complete(id, c);
                     }
                     t.schedule();
                 }
@@ -292,7 +328,7 @@ impl TaskManager {
                     match t.tasks.get(id).map(|task| &task.state) {
                         None => {
                             return Err(ControllerError::NotFound(format!(
-                                "no task `{id}` on this cluster (unknown, or finished long ago and released)"
+                                "no object `{id}` on this cluster (unknown, or freed once nothing referred to it)"
                             )));
                         }
                         Some(State::Done(result)) => done.push(result.clone()),

@@ -3,7 +3,7 @@
 //! [`Table::flush`] sends it, so one host batch or submission becomes one
 //! message per host and per owner.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -26,6 +26,17 @@ const MAX_MISSES: usize = 8;
 /// real total, so every queued task fits once the slots ahead of it free.
 const PIPELINE: f64 = 1.0;
 
+/// Queues `result` for each of `owners`.
+pub(crate) fn tell_owners(
+    out: &mut HashMap<u64, Vec<pb::TaskResult>>,
+    owners: &[u64],
+    result: &pb::TaskResult,
+) {
+    for owner in owners {
+        out.entry(*owner).or_default().push(result.clone());
+    }
+}
+
 /// What hosts reported about tasks this leader does not know yet (after a
 /// failover, before their owners resubmit them).
 #[derive(Default)]
@@ -45,8 +56,17 @@ pub(crate) struct Table {
     pub(crate) retain: usize,
     retain_bytes: u64,
     retained_bytes: u64,
-    owner_out: HashMap<u64, Vec<pb::TaskResult>>,
+    /// Refs each (non-detached) owner session holds.
+    pub(crate) owner_holds: HashMap<u64, HashSet<String>>,
+    /// Owner sessions whose refs outlive them (the retention window
+    /// holds their objects instead).
+    pub(crate) detached: HashSet<u64>,
+    /// Owner names (the prefix of their ids) to sessions.
+    pub(crate) owner_names: HashMap<String, u64>,
+    pub(crate) owner_out: HashMap<u64, Vec<pb::TaskResult>>,
     host_out: HashMap<String, Vec<pb::Assignment>>,
+    /// Objects freed since the last flush, for hosts to delete.
+    pub(crate) free_out: Vec<String>,
     /// Whether anything finished since the last flush (wakes `get`).
     pub(crate) any_finished: bool,
 }
@@ -69,45 +89,45 @@ impl Table {
     ) {
         let id = spec.id.clone();
         if let Some(task) = self.tasks.get_mut(&id) {
-            if !task.owners.contains(&owner) {
-                task.owners.push(owner);
-            }
             if let State::Done(result) = &task.state {
                 self.owner_out
                     .entry(owner)
                     .or_default()
                     .push(result.clone());
             }
+            self.add_owner(owner, &id);
             return;
         }
-        let mut task = Task::new(spec, target.as_ref().ok().cloned());
-        task.owners.push(owner);
+        let task = Task::new(spec, target.as_ref().ok().cloned());
+        self.tasks.insert(id.clone(), task);
+        self.add_owner(owner, &id);
+        self.hold_args(&id);
         // A host already finished or runs it (reported after a failover).
         if let Some(result) = self.orphans.results.remove(&id) {
-            task.state = State::Done(result.clone());
-            self.tasks.insert(id.clone(), task);
-            self.owner_out.entry(owner).or_default().push(result);
-            self.retire(id);
-            return;
+            return self.finish(&id, result);
         }
         if let Some((host, attempt)) = self.orphans.running.remove(&id)
             && self.hosts.get(&host).is_some_and(|h| h.alive)
         {
-            self.tasks.insert(id.clone(), task);
             self.adopt(&id, &host, attempt);
             return;
         }
         let problem = match target {
             Err(e) => Some(("not-found", e)),
-            Ok(_) => super::task::check_options(task.options())
+            Ok(_) => super::task::check_options(self.tasks[&id].options())
                 .err()
                 .map(|e| ("bad-argument", e)),
         };
-        self.tasks.insert(id.clone(), task);
         if let Some((kind, message)) = problem {
             return self.finish(&id, failure(&id, kind, message));
         }
-        // Wait for argument tasks; fail at once on one that failed.
+        self.enqueue(&id);
+    }
+
+    /// Queues `id`, or has it wait for the argument objects not made yet
+    /// (or being rebuilt); fails it at once on one that failed.
+    pub(crate) fn enqueue(&mut self, id: &str) {
+        let id = id.to_string();
         let refs: Vec<(usize, String)> = self.tasks[&id]
             .spec
             .args
@@ -122,7 +142,7 @@ impl Table {
         for (n, r) in refs {
             let problem = match self.tasks.get_mut(&r) {
                 None => Some(format!(
-                    "argument {n} refers to task {r}, which this cluster does not know (or has released)"
+                    "argument {n} refers to object {r}, which this cluster does not know (or has freed)"
                 )),
                 Some(producer) => match &producer.state {
                     State::Done(res) if res.ok && res.has_value => None,
@@ -144,9 +164,12 @@ impl Table {
                 return self.finish(&id, failure(&id, "dependency", message));
             }
         }
-        let task = self.tasks.get_mut(&id).expect("just inserted");
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return;
+        };
         task.unresolved = unresolved;
         if unresolved == 0 {
+            task.state = State::Queued;
             self.queue.push_back(id);
         } else {
             task.state = State::Waiting;
@@ -199,6 +222,15 @@ impl Table {
                 strategy: task.strategy.clone(),
                 args: Vec::new(),
             };
+            // An argument lost with its host since this was queued waits
+            // for its rebuild (or fails it).
+            let ready = task.arg_refs().all(
+                |r| matches!(self.tasks.get(r).map(|t| &t.state), Some(State::Done(res)) if res.ok),
+            );
+            if !ready {
+                self.enqueue(&id);
+                continue;
+            }
             for r in task.arg_refs() {
                 if let Some(State::Done(res)) = self.tasks.get(r).map(|t| &t.state) {
                     let holder = if res.held_by.is_empty() {
@@ -210,7 +242,7 @@ impl Table {
                         r.to_string(),
                         ObjectLocation {
                             hosts: vec![holder.clone()],
-                            size: res.size.max(res.value.len() as u64),
+                            size: res.size.max((res.value.len() + res.data.len()) as u64),
                         },
                     );
                     demand.args.push(r.to_string());
@@ -248,7 +280,7 @@ impl Table {
         let Some(target) = task.target.clone() else {
             return;
         };
-        let mut held = Vec::new();
+        let mut objects = Vec::new();
         let args: Vec<String> = task
             .spec
             .args
@@ -257,19 +289,27 @@ impl Table {
             .map(|(index, arg)| match &arg.kind {
                 Some(pb::task_arg::Kind::Wave(text)) => text.clone(),
                 Some(pb::task_arg::Kind::TaskRef(r)) => match self.tasks.get(r).map(|t| &t.state) {
-                    Some(State::Done(res)) if !res.held_by.is_empty() => {
-                        held.push(pb::HeldArg {
+                    Some(State::Done(res)) => {
+                        let held = !res.held_by.is_empty();
+                        objects.push(pb::ObjectArg {
                             index: index as u32,
-                            task: r.clone(),
-                            address: if res.held_by == host {
-                                String::new()
-                            } else {
+                            id: r.clone(),
+                            held,
+                            address: if held && res.held_by != host {
                                 res.held_at.clone()
+                            } else {
+                                String::new()
                             },
+                            raw: res.raw,
+                            size: res.size,
+                            data: if held { Vec::new() } else { res.data.clone() },
                         });
-                        String::new()
+                        if held {
+                            String::new()
+                        } else {
+                            res.value.clone()
+                        }
                     }
-                    Some(State::Done(res)) => res.value.clone(),
                     _ => String::new(),
                 },
                 None => String::new(),
@@ -305,7 +345,7 @@ impl Table {
                 memory_limit_bytes,
                 allow_http: target.allow_http,
                 cpus: demand.cpus,
-                held,
+                objects,
             });
     }
 
@@ -352,13 +392,22 @@ impl Table {
             {
                 entry.done += 1;
             }
-            task.state = State::Done(result.clone());
-            for owner in &task.owners {
-                self.owner_out
-                    .entry(*owner)
-                    .or_default()
-                    .push(result.clone());
+            // Its arguments stay held only while its result might have to
+            // be rebuilt from them: a large result of a retriable task.
+            let lineage = result.ok && !result.held_by.is_empty() && task.max_retries > 0;
+            let release_args = task.args_held && !lineage;
+            if release_args {
+                task.args_held = false;
             }
+            // A detached owner's hold passes to the retention window once.
+            let window = std::mem::take(&mut task.retained);
+            let contains = if result.ok {
+                result.contains.clone()
+            } else {
+                Vec::new()
+            };
+            tell_owners(&mut self.owner_out, &task.owners, &result);
+            task.state = State::Done(result.clone());
             let dependents = std::mem::take(&mut task.dependents);
             for d in dependents {
                 let Some(dep) = self.tasks.get_mut(&d) else {
@@ -382,15 +431,28 @@ impl Table {
                     work.push((d.clone(), Some(failure(&d, "dependency", why))));
                 }
             }
-            self.retire(id);
+            for c in contains {
+                if self.hold(&c)
+                    && let Some(task) = self.tasks.get_mut(&id)
+                {
+                    task.contains.push(c);
+                }
+            }
+            if release_args {
+                self.release_args(&id);
+            }
+            if window {
+                self.retire(id.clone());
+            }
+            self.settle(&id);
         }
         self.any_finished = true;
     }
 
-    /// Remembers a finished task, forgetting the oldest past the limits
-    /// (a count and a size: a few huge results must not exhaust the
-    /// leader's memory; their owners already have them).
-    fn retire(&mut self, id: String) {
+    /// Puts a detached owner's finished object in the retention window,
+    /// whose hold drops for the oldest past the limits (a count and a
+    /// size: a few huge results must not exhaust the leader's memory).
+    pub(crate) fn retire(&mut self, id: String) {
         self.retained_bytes += self.result_size(&id);
         self.finished.push_back(id);
         while self.finished.len() > 1
@@ -398,20 +460,28 @@ impl Table {
         {
             if let Some(old) = self.finished.pop_front() {
                 self.retained_bytes = self.retained_bytes.saturating_sub(self.result_size(&old));
-                self.tasks.remove(&old);
+                self.unhold(&old);
             }
         }
     }
 
     fn result_size(&self, id: &str) -> u64 {
         match self.tasks.get(id).map(|t| &t.state) {
-            Some(State::Done(r)) => (r.value.len() + r.error.len()) as u64,
+            Some(State::Done(r)) => (r.value.len() + r.data.len() + r.error.len()) as u64,
             _ => 0,
         }
     }
 
     /// A host reports an attempt's end.
-    pub(crate) fn complete(&mut self, host: &str, attempt: u32, mut result: pb::TaskResult) {
+    pub(crate) fn complete(&mut self, host: &str, completion: pb::Completion) {
+        let release = completion.release;
+        if let Some(result) = completion.result {
+            self.complete_attempt(host, completion.attempt, result);
+        }
+        self.release_guest_refs(&release);
+    }
+
+    fn complete_attempt(&mut self, host: &str, attempt: u32, mut result: pb::TaskResult) {
         let id = result.id.clone();
         let Some(task) = self.tasks.get_mut(&id) else {
             self.orphans.results.insert(id, result);
@@ -424,9 +494,10 @@ impl Table {
         }
         result.host = host.to_string();
         result.attempts = task.attempt;
+        // A trap is retried only when asked; an argument lost with its
+        // host always is (it is rebuilt, or fails this task for good).
         let retry = !result.ok
-            && result.error_kind == "trap"
-            && task.retry_on_trap
+            && ((result.error_kind == "trap" && task.retry_on_trap) || result.error_kind == "lost")
             && task.attempt <= task.max_retries;
         if retry {
             task.failures
@@ -438,6 +509,7 @@ impl Table {
             self.queue.push_front(id);
             return;
         }
+        result.contains.retain(|c| *c != id);
         if !result.ok && task.attempt > 1 {
             result.error = format!(
                 "task {id} ({}) failed after {} attempts: {} (earlier: {})",
@@ -519,6 +591,7 @@ impl Table {
                 self.finish(&id, result);
             }
         }
+        self.lose_objects(host, &address, reason);
         // Hard affinity to it, or needs only it had, may now be infeasible:
         // the next round says so.
         self.schedule();
@@ -552,6 +625,14 @@ impl Table {
                 let _ = tx.send(Ok(pb::OwnerEvent {
                     accepted: Vec::new(),
                     finished,
+                }));
+            }
+        }
+        if !self.free_out.is_empty() {
+            let ids = std::mem::take(&mut self.free_out);
+            for entry in self.hosts.values().filter(|h| h.alive) {
+                entry.send(pb::host_command::Kind::Free(pb::ObjectIds {
+                    ids: ids.clone(),
                 }));
             }
         }

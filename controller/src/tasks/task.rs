@@ -6,6 +6,9 @@ use weft_proto::v1 as pb;
 use crate::scheduler::{Resources, Strategy};
 
 /// Where a task is in its life.
+// Most entries spend most of their life `Done`: boxing the result would
+// cost an allocation per task for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(crate) enum State {
     /// Some argument tasks have not finished.
@@ -58,6 +61,19 @@ pub(crate) struct Task {
     pub(crate) unresolved: usize,
     /// Why earlier attempts failed, for the final error.
     pub(crate) failures: Vec<String>,
+    /// Holders of its ref: owners, tasks taking it as an argument (while
+    /// they may need it), objects containing it, the retention window.
+    /// At zero, once finished, it is freed.
+    pub(crate) refs: u32,
+    /// An object an owner put: there is no task to rebuild it from.
+    pub(crate) put: bool,
+    /// Whether it still holds its argument objects: until it finishes,
+    /// and after, while its result might have to be rebuilt from them.
+    pub(crate) args_held: bool,
+    /// Objects its result contains refs to (held while it lives).
+    pub(crate) contains: Vec<String>,
+    /// Held by the retention window of detached owners' results.
+    pub(crate) retained: bool,
 }
 
 /// The options of a task that sent none.
@@ -109,12 +125,39 @@ impl Task {
             dependents: Vec::new(),
             unresolved: 0,
             failures: Vec::new(),
+            refs: 0,
+            put: false,
+            args_held: false,
+            contains: Vec::new(),
+            retained: false,
             spec,
         }
     }
 
+    /// An object put by an owner, finished from the start.
+    pub(crate) fn object(result: pb::TaskResult) -> Self {
+        let spec = pb::TaskSpec {
+            id: result.id.clone(),
+            function: "put".into(),
+            ..Default::default()
+        };
+        let mut task = Task::new(spec, None);
+        task.put = true;
+        task.state = State::Done(result);
+        task
+    }
+
+    /// Whether its result, lost with a host, can be made again by running
+    /// it again.
+    pub(crate) fn rebuildable(&self) -> bool {
+        !self.put && self.target.is_some() && self.args_held && self.attempt <= self.max_retries
+    }
+
     /// `component.function`, for messages.
     pub(crate) fn label(&self) -> String {
+        if self.put {
+            return "a put object".into();
+        }
         format!("{}.{}", self.spec.component, self.spec.function)
     }
 

@@ -34,6 +34,8 @@ fn host(table: &mut Table, id: &str, cpus: f64) -> Commands {
             commands: Some(tx),
             running: Default::default(),
             done: 0,
+            store_dir: String::new(),
+            machine: String::new(),
         },
     );
     rx
@@ -103,7 +105,14 @@ fn ok(id: &str, value: &str) -> pb::TaskResult {
 }
 
 fn complete(table: &mut Table, host: &str, attempt: u32, result: pb::TaskResult) {
-    table.complete(host, attempt, result);
+    table.complete(
+        host,
+        pb::Completion {
+            attempt,
+            result: Some(result),
+            release: Vec::new(),
+        },
+    );
     table.schedule();
     table.flush();
 }
@@ -258,17 +267,139 @@ fn a_waiting_guest_lends_its_cpus_and_hosts_take_a_second_round() {
 }
 
 #[test]
-fn old_results_are_forgotten_past_the_size_budget() {
+fn a_detached_owners_old_results_are_forgotten_past_the_size_budget() {
     let config = TaskConfig {
         retain_bytes: 10,
         ..Default::default()
     };
     let mut t = Table::new(&config);
     let _h = host(&mut t, "h", 4.0);
+    let _o = owner(&mut t, 1);
+    t.detached.insert(1);
     submit(&mut t, "a", &[], Default::default());
     submit(&mut t, "b", &[], Default::default());
     complete(&mut t, "h", 1, ok("a", "12345678"));
     complete(&mut t, "h", 1, ok("b", "12345678"));
     assert!(!t.tasks.contains_key("a"), "the oldest went");
     assert!(t.tasks.contains_key("b"), "the newest stays");
+}
+
+/// Objects the hosts were told to delete.
+fn freed(rx: &mut Commands) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Ok(Ok(command)) = rx.try_recv() {
+        if let Some(pb::host_command::Kind::Free(ids)) = command.kind {
+            out.extend(ids.ids);
+        }
+    }
+    out
+}
+
+fn held(id: &str, host: &str) -> pb::TaskResult {
+    pb::TaskResult {
+        held_by: host.into(),
+        held_at: format!("{host}:1"),
+        size: 1 << 20,
+        ..ok(id, "")
+    }
+}
+
+#[test]
+fn an_object_lives_while_an_owner_or_a_task_holds_it() {
+    let mut t = Table::new(&TaskConfig::default());
+    let mut h = host(&mut t, "h", 1.0);
+    let _o = owner(&mut t, 1);
+    t.put(1, vec![held("p", "h")]);
+    submit(&mut t, "a", &["@p"], Default::default());
+    assert_eq!(assigned(&mut h).len(), 1);
+    // The owner lets go while a task still needs it: it stays.
+    t.release_refs(1, &["p".to_string()]);
+    t.flush();
+    assert!(t.tasks.contains_key("p"));
+    assert!(freed(&mut h).is_empty());
+    // The task finishes (not retriable: it needs no lineage): freed.
+    let options_free = t.tasks.get_mut("a").map(|a| a.max_retries = 0);
+    assert!(options_free.is_some());
+    complete(&mut t, "h", 1, ok("a", "1"));
+    assert!(!t.tasks.contains_key("p"));
+    assert_eq!(freed(&mut h), vec!["p".to_string()]);
+    // The owner's session ends: its results go too.
+    t.close_owner(1);
+    assert!(!t.tasks.contains_key("a"));
+}
+
+#[test]
+fn a_lost_result_is_rebuilt_from_its_lineage_or_named_lost() {
+    let mut t = Table::new(&TaskConfig::default());
+    let mut h1 = host(&mut t, "h1", 1.0);
+    let mut o = owner(&mut t, 1);
+    submit(&mut t, "a", &[], Default::default());
+    let no_retries = pb::TaskOptions {
+        has_max_retries: true,
+        max_retries: 0,
+        ..Default::default()
+    };
+    submit(&mut t, "b", &[], no_retries);
+    assert_eq!(assigned(&mut h1).len(), 2);
+    complete(&mut t, "h1", 1, held("a", "h1"));
+    complete(&mut t, "h1", 1, held("b", "h1"));
+    assert_eq!(results(&mut o).len(), 2);
+    let mut h2 = host(&mut t, "h2", 1.0);
+    t.host_died("h1", "lost its session");
+    t.flush();
+    // `a` runs again elsewhere; `b` cannot and says why.
+    assert_eq!(assigned(&mut h2), vec![("a".to_string(), 2, vec![])]);
+    let lost = results(&mut o);
+    assert_eq!(lost.len(), 1);
+    assert_eq!(
+        (lost[0].id.as_str(), lost[0].error_kind.as_str()),
+        ("b", "lost")
+    );
+    for needle in [
+        "object b lost",
+        "task b (c.f)",
+        "host h1 at h1:1",
+        "max_retries is 0",
+    ] {
+        assert!(
+            lost[0].error.contains(needle),
+            "`{needle}` in {}",
+            lost[0].error
+        );
+    }
+    complete(&mut t, "h2", 2, held("a", "h2"));
+    let rebuilt = results(&mut o);
+    assert_eq!(
+        (rebuilt[0].id.as_str(), rebuilt[0].held_by.as_str()),
+        ("a", "h2")
+    );
+}
+
+#[test]
+fn a_guests_object_in_its_result_lives_as_long_as_the_result() {
+    let mut t = Table::new(&TaskConfig::default());
+    let mut h = host(&mut t, "h", 1.0);
+    let _o = owner(&mut t, 1);
+    let _guests = owner(&mut t, 2);
+    t.owner_names.insert("g".into(), 2);
+    submit(&mut t, "a", &[], Default::default());
+    assert_eq!(assigned(&mut h).len(), 1);
+    // The guest puts g-1 and g-2 and returns g-1's ref.
+    t.put(2, vec![held("g-1", "h"), held("g-2", "h")]);
+    let mut result = ok("a", "{id: \"g-1\"}");
+    result.contains = vec!["g-1".into()];
+    t.complete(
+        "h",
+        pb::Completion {
+            attempt: 1,
+            result: Some(result),
+            release: vec!["g-1".into(), "g-2".into()],
+        },
+    );
+    t.flush();
+    assert_eq!(freed(&mut h), vec!["g-2".to_string()]);
+    t.release_refs(1, &["a".to_string()]);
+    t.flush();
+    assert_eq!(freed(&mut h), vec!["g-1".to_string()]);
+    assert!(t.tasks.is_empty());
 }

@@ -1,21 +1,31 @@
-//! What a guest running as a task may do with other tasks: submit, wait,
-//! get and cancel, as the owner its host is. While the guest waits, its
-//! task's cpus are lent back to the scheduler, so a tree of tasks that
-//! each wait on their children cannot deadlock the slots.
+//! What a guest running as a task may do with other tasks and objects:
+//! submit, wait, get and cancel tasks, put and read objects, as the owner
+//! its host is. While the guest waits, its task's cpus are lent back to
+//! the scheduler, so a tree of tasks that each wait on their children
+//! cannot deadlock the slots.
+//!
+//! The refs a guest makes (tasks it submits, objects it puts) belong to
+//! its task: when the task ends, those its result contains are held by
+//! the result, and the others are released, so a guest's temporaries are
+//! freed with it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use weft_client::objects::{INLINE_MAX, Located};
 use weft_client::{ClientError, Submission, TaskResult};
 use weft_proto::v1 as pb;
 
 use super::Agent;
+use crate::store::StoreError;
 
 /// The task API of one running task.
 pub struct TaskContext {
     agent: Arc<Agent>,
     task: String,
     cpus: f64,
+    /// Refs the guest made.
+    made: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for TaskContext {
@@ -26,15 +36,41 @@ impl std::fmt::Debug for TaskContext {
     }
 }
 
+/// Bytes of an object as a guest reads them.
+pub(crate) enum GuestBytes {
+    Inline(Vec<u8>),
+    Stored(crate::store::Object),
+}
+
+impl GuestBytes {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            GuestBytes::Inline(v) => v,
+            GuestBytes::Stored(o) => &o.bytes,
+        }
+    }
+}
+
 impl TaskContext {
     pub(crate) fn new(agent: Arc<Agent>, task: String, cpus: f64) -> Self {
-        TaskContext { agent, task, cpus }
+        TaskContext {
+            agent,
+            task,
+            cpus,
+            made: Mutex::default(),
+        }
+    }
+
+    fn made(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.made.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) async fn submit(&self, submission: Submission) -> Result<String, ClientError> {
         let client = self.agent.nested().await?;
         let mut ids = client.submit_batch(vec![submission])?;
-        Ok(ids.remove(0))
+        let id = ids.remove(0);
+        self.made().push(id.clone());
+        Ok(id)
     }
 
     /// Waits for `num_ready` of `ids`, with the task's cpus lent out.
@@ -55,17 +91,94 @@ impl TaskContext {
         Ok(outcome?.0)
     }
 
-    /// A large result's value, from this host or the one holding it.
-    pub(crate) async fn held_value(&self, task: &str, address: &str) -> Result<String, String> {
-        let arg = pb::HeldArg {
-            index: 0,
-            task: task.to_string(),
-            address: address.to_string(),
+    /// Stores `data` as a new object: inline when small, else in this
+    /// host's store (the primary copy).
+    pub(crate) async fn put(&self, data: &[u8]) -> Result<String, String> {
+        let client = self.agent.nested().await.map_err(|e| e.to_string())?;
+        let id = client.new_object_id();
+        let mut result = weft_client::objects::put_record(&id, data);
+        if data.len() > INLINE_MAX {
+            let store = self.agent.store.clone();
+            let (bytes, object) = (data.to_vec(), id.clone());
+            tokio::task::spawn_blocking(move || store.put(&object, &bytes, true, true))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e: StoreError| e.to_string())?;
+            result.held_by = self.agent.config.id.clone();
+            result.held_at = self.agent.config.address.clone();
+        }
+        client.register_put(result);
+        self.made().push(id.clone());
+        Ok(id)
+    }
+
+    /// Object `id`'s bytes, waiting for it to exist; a stored one is read
+    /// from this host's store (pulled here first if another host has it).
+    pub(crate) async fn object(&self, id: &str) -> Result<GuestBytes, ClientError> {
+        let result = self
+            .wait(std::slice::from_ref(&id.to_string()), 1, None)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(ClientError::Timeout {
+                after: Duration::ZERO,
+                pending: 1,
+            })?;
+        let result = match weft_client::objects::locate(result)? {
+            Located::Inline(bytes) => return Ok(GuestBytes::Inline(bytes)),
+            Located::Held(result) => *result,
         };
-        self.agent.held_value(&arg).await
+        let address = if result.held_by == self.agent.config.id {
+            ""
+        } else {
+            &result.held_at
+        };
+        self.agent
+            .local_object(id, address)
+            .await
+            .map(GuestBytes::Stored)
+            .map_err(|e| ClientError::TaskFailed {
+                id: id.to_string(),
+                kind: "lost".into(),
+                message: e,
+            })
     }
 
     pub(crate) async fn cancel(&self, id: &str) -> Result<(), ClientError> {
         self.agent.nested().await?.cancel(id).await.map(|_| ())
+    }
+
+    /// At the task's end: the refs the guest made that its result
+    /// contains, for the result to hold, and every ref it made, for the
+    /// host's owner session to let go of (after the result holds its
+    /// own). The leader has recorded every one of them before this returns.
+    pub(crate) async fn settle(&self, value: &str, inline: bool) -> (Vec<String>, Vec<String>) {
+        let made = std::mem::take(&mut *self.made());
+        if made.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        if let Ok(client) = self.agent.nested().await {
+            let _ = client.flush(Duration::from_secs(30)).await;
+        }
+        // A held result's text is in the store; refs inside it are found
+        // the same way.
+        let stored;
+        let text = if inline {
+            value
+        } else {
+            stored = self
+                .agent
+                .store
+                .get(&self.task)
+                .map(|o| String::from_utf8_lossy(&o.bytes).into_owned())
+                .unwrap_or_default();
+            &stored
+        };
+        let contains = made
+            .iter()
+            .filter(|id| text.contains(&format!("\"{id}\"")))
+            .cloned()
+            .collect();
+        (contains, made)
     }
 }

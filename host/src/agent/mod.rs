@@ -11,7 +11,7 @@
 
 mod context;
 mod grpc;
-mod held;
+mod objects;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -25,8 +25,10 @@ use weft_proto::v1 as pb;
 
 pub use context::TaskContext;
 pub use grpc::GrpcConnector;
-pub use held::{HostService, INLINE_MAX};
+pub use objects::HostService;
+pub use weft_client::objects::INLINE_MAX;
 
+use crate::store::ObjectStore;
 use crate::{CallSpec, Grants, Host, HostError, Invocation, Prepared};
 
 /// A boxed future, for the object-safe [`Connector`].
@@ -104,15 +106,23 @@ pub struct Agent {
     /// Assigned tasks by id: the attempt, and the handle once started.
     running: Mutex<HashMap<String, (u32, Option<AbortHandle>)>>,
     slots: Mutex<Slots>,
-    held: Mutex<held::HeldResults>,
+    store: Arc<ObjectStore>,
+    pulls: Mutex<HashMap<String, objects::Pull>>,
+    creating: Mutex<objects::Creating>,
     recent: Mutex<VecDeque<(Instant, pb::Completion)>>,
     events: Mutex<Option<Arc<dyn EventSink>>>,
     fetching: tokio::sync::Mutex<()>,
 }
 
 impl Agent {
-    /// Starts an agent for `host`; it connects, and reconnects, on its own.
-    pub fn start(host: Arc<Host>, config: AgentConfig, connector: Arc<dyn Connector>) -> Arc<Self> {
+    /// Starts an agent for `host` with its object store; it connects, and
+    /// reconnects, on its own.
+    pub fn start(
+        host: Arc<Host>,
+        config: AgentConfig,
+        connector: Arc<dyn Connector>,
+        store: Arc<ObjectStore>,
+    ) -> Arc<Self> {
         let cpus = config.resources.cpus;
         let agent = Arc::new(Agent {
             host,
@@ -120,7 +130,9 @@ impl Agent {
             connector,
             nested: tokio::sync::OnceCell::new(),
             running: Mutex::default(),
-            held: Mutex::default(),
+            store,
+            pulls: Mutex::default(),
+            creating: Mutex::default(),
             slots: Mutex::new(Slots {
                 free: cpus,
                 queue: VecDeque::new(),
@@ -180,6 +192,8 @@ impl Agent {
             resources: Some(self.config.resources.clone()),
             running,
             finished,
+            store_dir: self.store.config().dir.display().to_string(),
+            machine: weft_client::objects::machine_id().to_string(),
         }
     }
 
@@ -238,6 +252,7 @@ impl Agent {
                     .extend(batch.tasks);
                 self.start_ready();
             }
+            Kind::Free(objects) => self.free(&objects.ids),
             Kind::Cancel(id) => {
                 let entry = self
                     .running
@@ -283,9 +298,9 @@ impl Agent {
                     agent: agent.clone(),
                     cpus,
                 };
-                let result = agent.execute(task).await;
+                let (result, release) = agent.execute(task).await;
                 drop(slot);
-                agent.finished(attempt, result);
+                agent.finished(attempt, result, release);
             });
             entry.1 = Some(handle.abort_handle());
         }
@@ -310,7 +325,7 @@ impl Agent {
     }
 
     /// Records a finished attempt and queues its report.
-    fn finished(&self, attempt: u32, result: pb::TaskResult) {
+    fn finished(&self, attempt: u32, result: pb::TaskResult, release: Vec<String>) {
         {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
             if running.get(&result.id).is_some_and(|(a, _)| *a == attempt) {
@@ -320,6 +335,7 @@ impl Agent {
         let completion = pb::Completion {
             attempt,
             result: Some(result),
+            release,
         };
         {
             let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
@@ -341,60 +357,42 @@ impl Agent {
         }));
     }
 
-    /// Runs one attempt of a task.
-    async fn execute(self: &Arc<Self>, mut task: pb::Assignment) -> pb::TaskResult {
+    /// Runs one attempt of a task; returns its result and the refs its
+    /// guest made that the result does not contain.
+    async fn execute(self: &Arc<Self>, mut task: pb::Assignment) -> (pb::TaskResult, Vec<String>) {
         let started = Instant::now();
-        let mut lost = None;
-        for arg in &task.held {
-            match self.held_value(arg).await {
-                Ok(value) => {
-                    if let Some(slot) = task.args.get_mut(arg.index as usize) {
-                        *slot = value;
-                    }
-                }
-                Err(e) => {
-                    lost = Some(e);
-                    break;
-                }
-            }
-        }
-        if let Some(e) = lost {
-            return pb::TaskResult {
-                id: task.id,
-                host: self.config.id.clone(),
-                attempts: task.attempt,
-                error_kind: "lost".into(),
-                error: e,
-                ..Default::default()
-            };
-        }
-        let outcome = match self.prepare(&task.digest).await {
-            Ok(prepared) => {
-                let invocation = Invocation {
-                    call: CallSpec::Wave(format!("{}({})", task.function, task.args.join(", "))),
-                    timeout: (task.timeout_ms > 0).then(|| Duration::from_millis(task.timeout_ms)),
-                    memory_limit: (task.memory_limit_bytes > 0).then_some(task.memory_limit_bytes),
-                    format: crate::Format::Wave,
-                    grants: Grants {
-                        http_hosts: task.allow_http.clone(),
-                    },
-                    tasks: Some(Arc::new(TaskContext::new(
-                        self.clone(),
-                        task.id.clone(),
-                        task.cpus,
-                    ))),
-                };
-                self.host.call(&prepared, invocation).await
-            }
-            Err(e) => Err(e),
-        };
         let mut result = pb::TaskResult {
-            id: task.id,
+            id: task.id.clone(),
             host: self.config.id.clone(),
             attempts: task.attempt,
-            run_micros: started.elapsed().as_micros() as u64,
             ..Default::default()
         };
+        let prepared = match self.prepare(&task.digest).await {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                result.error_kind = error_kind(&e).to_string();
+                result.error = e.to_string();
+                return (result, Vec::new());
+            }
+        };
+        if let Err((kind, e)) = self.object_args(&prepared, &mut task).await {
+            result.error_kind = kind.into();
+            result.error = e;
+            return (result, Vec::new());
+        }
+        let context = Arc::new(TaskContext::new(self.clone(), task.id.clone(), task.cpus));
+        let invocation = Invocation {
+            call: CallSpec::Wave(format!("{}({})", task.function, task.args.join(", "))),
+            timeout: (task.timeout_ms > 0).then(|| Duration::from_millis(task.timeout_ms)),
+            memory_limit: (task.memory_limit_bytes > 0).then_some(task.memory_limit_bytes),
+            format: crate::Format::Wave,
+            grants: Grants {
+                http_hosts: task.allow_http.clone(),
+            },
+            tasks: Some(context.clone()),
+        };
+        let outcome = self.host.call(&prepared, invocation).await;
+        result.run_micros = started.elapsed().as_micros() as u64;
         match outcome {
             Ok(outcome)
                 if outcome
@@ -404,7 +402,7 @@ impl Agent {
             {
                 result.error_kind = "too-large".into();
                 result.error = format!(
-                    "the result of `{}` is {} as WAVE text, more than the {} a task result may be (return a smaller value, or split the work)",
+                    "the result of `{}` is {} as WAVE text, more than the {} a task result may be (return a smaller value, put large data in the object store and return its ref, or split the work)",
                     task.function,
                     crate::bytes(outcome.result.map_or(0, |r| r.len()) as u64),
                     crate::bytes(MAX_RESULT as u64)
@@ -414,10 +412,19 @@ impl Agent {
                 result.ok = true;
                 result.has_value = outcome.result.is_some();
                 let value = outcome.result.unwrap_or_default();
+                result.size = value.len() as u64;
                 if value.len() > INLINE_MAX {
-                    (result.held_by, result.held_at, result.size) = self.hold(&result.id, value);
+                    match self.hold(&result.id, value.as_bytes()) {
+                        Ok(held) => (result.held_by, result.held_at, _) = held,
+                        Err(e) => {
+                            result.ok = false;
+                            result.has_value = false;
+                            result.error_kind = "memory".into();
+                            result.error =
+                                format!("cannot keep the result of `{}`: {e}", task.function);
+                        }
+                    }
                 } else {
-                    result.size = value.len() as u64;
                     result.value = value;
                 }
             }
@@ -426,7 +433,62 @@ impl Agent {
                 result.error = e.to_string();
             }
         }
-        result
+        let (contains, release) = context
+            .settle(&result.value, result.held_by.is_empty())
+            .await;
+        if result.ok {
+            result.contains = contains;
+        }
+        (result, release)
+    }
+
+    /// Fills in the task's object arguments: a parameter of type
+    /// `object-ref` gets the ref itself (its object pulled here first, so
+    /// the guest reads it locally); any other gets the object's value.
+    async fn object_args(
+        &self,
+        prepared: &Prepared,
+        task: &mut pb::Assignment,
+    ) -> Result<(), (&'static str, String)> {
+        if task.objects.is_empty() {
+            return Ok(());
+        }
+        let params = crate::exports::resolve(&prepared.functions, &task.function)
+            .map(|f| f.params.clone())
+            .unwrap_or_default();
+        for arg in std::mem::take(&mut task.objects) {
+            let index = arg.index as usize;
+            let wants_ref = params
+                .get(index)
+                .is_some_and(|(_, ty)| crate::values::is_object_ref(ty));
+            let lost = |e: String| ("lost", format!("argument {}: {e}", index + 1));
+            let value = if wants_ref {
+                if arg.held {
+                    self.local_object(&arg.id, &arg.address)
+                        .await
+                        .map_err(lost)?;
+                }
+                format!("{{id: {}}}", crate::values::wave_string(&arg.id))
+            } else if arg.held {
+                let object = self
+                    .local_object(&arg.id, &arg.address)
+                    .await
+                    .map_err(lost)?;
+                if object.raw {
+                    crate::values::wave_bytes(&object.bytes)
+                } else {
+                    String::from_utf8_lossy(&object.bytes).into_owned()
+                }
+            } else if arg.raw {
+                crate::values::wave_bytes(&arg.data)
+            } else {
+                continue;
+            };
+            if let Some(slot) = task.args.get_mut(index) {
+                *slot = value;
+            }
+        }
+        Ok(())
     }
 
     /// The component `digest`, fetched and compiled once if this host has

@@ -13,7 +13,9 @@ mod wave;
 pub use json::{json_to_val, val_to_json};
 pub use signature::{render_signature, render_type};
 pub(crate) use wave::describe_params;
-pub use wave::{parse_wave_args, parse_wave_call, val_to_wave};
+pub use wave::{
+    is_object_ref, parse_wave_args, parse_wave_call, val_to_wave, wave_bytes, wave_string,
+};
 
 /// Why text could not be turned into component values (or back).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -88,3 +88,36 @@ pub(crate) fn describe_params(params: &[(String, Type)]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Whether `ty` is weft's `object-ref` (a record of one `id: string`): a
+/// task parameter of this type takes an object's ref, not its value.
+pub fn is_object_ref(ty: &Type) -> bool {
+    let Type::Record(record) = ty else {
+        return false;
+    };
+    let mut fields = record.fields();
+    matches!(
+        (fields.next(), fields.next()),
+        (Some(field), None) if field.name == "id" && matches!(field.ty, Type::String)
+    )
+}
+
+/// `text` as a WAVE string literal.
+pub fn wave_string(text: &str) -> String {
+    val_to_wave(&Val::String(text.into())).unwrap_or_else(|_| format!("{text:?}"))
+}
+
+/// Bytes as a WAVE `list<u8>` literal.
+pub fn wave_bytes(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 4 + 2);
+    out.push('[');
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{b}");
+    }
+    out.push(']');
+    out
+}

@@ -23,6 +23,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod objects;
+pub mod shm;
+mod task_objects;
 mod tasks;
 
 use std::time::Duration;
@@ -37,7 +40,7 @@ pub use weft_proto::v1::{
 };
 
 pub use tasks::{
-    Arg, NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, fetch_held, value_of,
+    Arg, NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, value_of,
 };
 
 /// Where `weft up` listens unless told otherwise.

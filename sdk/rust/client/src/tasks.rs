@@ -73,34 +73,38 @@ pub struct Submission {
 }
 
 #[derive(Default)]
-struct Owned {
+pub(crate) struct Owned {
     /// Unfinished tasks by number, for resubmission.
     pending: BTreeMap<u64, pb::TaskSpec>,
     /// Ids sent but not yet acknowledged by the leader.
-    unacked: HashSet<String>,
-    results: HashMap<String, TaskResult>,
+    pub(crate) unacked: HashSet<String>,
+    pub(crate) results: HashMap<String, TaskResult>,
     /// Why the session is down, while it is.
     broken: Option<String>,
     /// Results received from the cluster, duplicates included.
     deliveries: u64,
     /// The open session's sender: submissions go straight onto it.
-    session: Option<mpsc::UnboundedSender<pb::OwnerMessage>>,
+    pub(crate) session: Option<mpsc::UnboundedSender<pb::OwnerMessage>>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     owner: String,
-    seq: AtomicU64,
-    rpc: tokio::sync::Mutex<Client>,
+    pub(crate) seq: AtomicU64,
+    pub(crate) rpc: tokio::sync::Mutex<Client>,
     state: Mutex<Owned>,
-    changed: Notify,
+    pub(crate) changed: Notify,
+    /// The owner's refs outlive its session (see `OwnerMessage.detached`).
+    detached: bool,
+    /// Hosts seen lately, to place puts.
+    pub(crate) hosts: tokio::sync::Mutex<Option<(std::time::Instant, Vec<NodeInfo>)>>,
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Owned> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Owned> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn mine(&self, id: &str) -> bool {
+    pub(crate) fn mine(&self, id: &str) -> bool {
         id.strip_prefix(self.owner.as_str())
             .is_some_and(|rest| rest.starts_with('-'))
     }
@@ -110,7 +114,7 @@ impl Shared {
 /// session and the results.
 #[derive(Clone)]
 pub struct TaskClient {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     /// Dropped with the last clone, which ends the session.
     _alive: mpsc::UnboundedSender<()>,
 }
@@ -125,6 +129,17 @@ impl TaskClient {
 
     /// A task client over an existing connection.
     pub fn with_client(client: Client) -> Self {
+        Self::new(client, false)
+    }
+
+    /// A task client whose objects outlive it (the CLI's): the cluster
+    /// keeps them while they are among its most recent results, instead
+    /// of freeing them when this client goes.
+    pub fn detached(client: Client) -> Self {
+        Self::new(client, true)
+    }
+
+    fn new(client: Client, detached: bool) -> Self {
         let owner = format!("{:016x}", crate::new_client_id());
         let shared = Arc::new(Shared {
             owner,
@@ -132,6 +147,8 @@ impl TaskClient {
             rpc: tokio::sync::Mutex::new(client.clone()),
             state: Mutex::new(Owned::default()),
             changed: Notify::new(),
+            detached,
+            hosts: tokio::sync::Mutex::new(None),
         });
         let (alive, rx) = mpsc::unbounded_channel();
         tokio::spawn(drive(shared.clone(), client, rx));
@@ -187,8 +204,8 @@ impl TaskClient {
         }
         if let Some(session) = &state.session {
             let message = pb::OwnerMessage {
-                owner: String::new(),
                 submit: specs,
+                ..Default::default()
             };
             if session.send(message).is_err() {
                 // The session just broke; the next one resubmits them.
@@ -244,10 +261,15 @@ impl TaskClient {
         let mut by_id: HashMap<String, TaskResult> =
             ready.into_iter().map(|r| (r.id.clone(), r)).collect();
         let mut results: Vec<TaskResult> = ids.iter().filter_map(|id| by_id.remove(id)).collect();
-        // Large values stay on the host that made them: fetch them there.
+        // Large values stay on the host that made them: read them there.
         for r in &mut results {
-            if r.ok && r.has_value && !r.held_at.is_empty() && r.value.is_empty() {
-                r.value = fetch_held(&r.held_at, &r.id).await?;
+            if r.ok && r.has_value && !r.held_by.is_empty() {
+                let bytes = self.object_bytes(r.clone(), timeout).await?;
+                if r.raw {
+                    r.data = bytes.to_vec();
+                } else {
+                    r.value = String::from_utf8_lossy(&bytes).into_owned();
+                }
             }
         }
         Ok(results)
@@ -322,7 +344,7 @@ impl TaskClient {
     }
 
     /// Waits on the leader for tasks other owners made.
-    async fn wait_remote(
+    pub(crate) async fn wait_remote(
         &self,
         ids: &[String],
         need: usize,
@@ -376,62 +398,25 @@ impl TaskClient {
         self.shared.lock().deliveries
     }
 
-    /// Forgets the results of `ids` held by this client.
+    /// Drops this client's refs to `ids`: it forgets their results, and
+    /// the cluster frees each object once nothing else refers to it.
     pub fn release(&self, ids: &[String]) {
         let mut state = self.shared.lock();
         for id in ids {
             state.results.remove(id);
+            if let Some(seq) = id.rsplit_once('-').and_then(|(_, s)| s.parse::<u64>().ok())
+                && self.shared.mine(id)
+            {
+                state.pending.remove(&seq);
+            }
+        }
+        if let Some(session) = &state.session {
+            let _ = session.send(pb::OwnerMessage {
+                release: ids.to_vec(),
+                ..Default::default()
+            });
         }
     }
-}
-
-/// The value of task `task`'s result from the host at `address` that holds
-/// it (results over the inline size stay on their host). Connections are
-/// kept per address.
-pub async fn fetch_held(address: &str, task: &str) -> Result<String, ClientError> {
-    use weft_proto::v1::weft_host_client::WeftHostClient;
-    static CHANNELS: Mutex<Option<HashMap<String, WeftHostClient<tonic::transport::Channel>>>> =
-        Mutex::new(None);
-    let cached = CHANNELS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get_or_insert_with(HashMap::new)
-        .get(address)
-        .cloned();
-    let unreachable = |reason: String| {
-        ClientError::Rpc(tonic::Status::unavailable(format!(
-            "the result of task {task} is held by the host at {address}, which cannot be reached ({reason})"
-        )))
-    };
-    let mut rpc = match cached {
-        Some(rpc) => rpc,
-        None => {
-            let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-                .map_err(|e| unreachable(e.to_string()))?
-                .connect_timeout(Duration::from_secs(2))
-                .tcp_nodelay(true)
-                .connect()
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
-            let rpc = WeftHostClient::new(channel).max_decoding_message_size(crate::MAX_MESSAGE);
-            CHANNELS
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_or_insert_with(HashMap::new)
-                .insert(address.to_string(), rpc.clone());
-            rpc
-        }
-    };
-    let reply = rpc
-        .fetch_result(pb::FetchResultRequest {
-            task: task.to_string(),
-        })
-        .await
-        .map_err(|status| match status.code() {
-            tonic::Code::NotFound => ClientError::Rpc(status),
-            _ => unreachable(status.message().to_string()),
-        })?;
-    Ok(reply.into_inner().value)
 }
 
 /// A result's value, or the task's failure as an error.
@@ -472,9 +457,22 @@ async fn drive(shared: Arc<Shared>, mut client: Client, mut alive: mpsc::Unbound
         {
             let mut state = shared.lock();
             state.broken = None;
+            // Objects it put are known to the leader only through it.
+            let put: Vec<TaskResult> = state
+                .results
+                .values()
+                .filter(|r| r.raw && shared.mine(&r.id))
+                .cloned()
+                .collect();
+            for r in &put {
+                state.unacked.insert(r.id.clone());
+            }
             let first = pb::OwnerMessage {
                 owner: shared.owner.clone(),
                 submit: resubmission(&mut state),
+                put,
+                release: Vec::new(),
+                detached: shared.detached,
             };
             if tx.send(first).is_err() {
                 continue;
@@ -510,7 +508,7 @@ fn resubmission(state: &mut Owned) -> Vec<pb::TaskSpec> {
                 && let Some(result) = state
                     .results
                     .get(r)
-                    .filter(|r| r.ok && r.has_value && r.held_by.is_empty())
+                    .filter(|r| r.ok && r.has_value && !r.raw && r.held_by.is_empty())
             {
                 arg.kind = Some(pb::task_arg::Kind::Wave(result.value.clone()));
             }

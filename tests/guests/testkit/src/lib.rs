@@ -115,6 +115,46 @@ impl Guest for Testkit {
             Err(e) => e.message().to_string(),
         }
     }
+
+    fn checksum(object: ObjectRef) -> u64 {
+        let size = weft_guest::objects::size(&object).expect("the object's size");
+        let mut hash = FNV_OFFSET;
+        let mut at = 0;
+        while at < size {
+            let chunk = weft_guest::objects::get_range(&object, at, 4 << 20).expect("a range");
+            assert!(!chunk.is_empty(), "an empty range at {at} of {size}");
+            hash = fnv(hash, &chunk);
+            at += chunk.len() as u64;
+        }
+        hash
+    }
+
+    fn checksum_bytes(data: Vec<u8>) -> u64 {
+        fnv(FNV_OFFSET, &data)
+    }
+
+    fn make(megabytes: u32, seed: u32) -> ObjectRef {
+        let data: Vec<u8> = (0..megabytes as usize * (1 << 20))
+            .map(|i| pattern_byte(i, seed))
+            .collect();
+        weft_guest::objects::put(&data).expect("put")
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, continued from `hash` (tests compute the same).
+fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// Byte `i` of the test pattern for `seed` (tests compute the same).
+fn pattern_byte(i: usize, seed: u32) -> u8 {
+    ((i as u32).wrapping_mul(2_654_435_761) >> 13).wrapping_add(seed) as u8
 }
 
 export!(Testkit);

@@ -1,0 +1,237 @@
+//! Objects in the task table: reference counts, puts, freeing, and what
+//! happens to the objects a dead host held (lineage).
+//!
+//! Every task's result is an object, and so is every put; both are
+//! entries of the same table, so a ref is a ref wherever it came from.
+//! An object lives while something holds its ref: an owner session (until
+//! it releases the ref or goes away), a task taking it as an argument
+//! (until that task finishes, or, when that task's own large result may
+//! have to be rebuilt, until that result is freed), an object whose value
+//! contains the ref, or, for detached owners such as the CLI, the
+//! retention window of recent results. When the last holder lets go of a
+//! finished object, the leader forgets it and tells every host to delete
+//! its copies.
+
+use weft_proto::v1 as pb;
+
+use super::table::{Table, tell_owners};
+use super::task::{State, Task, failure};
+
+impl Table {
+    /// Adds a holder to `id`; false when the table does not know it.
+    pub(crate) fn hold(&mut self, id: &str) -> bool {
+        match self.tasks.get_mut(id) {
+            Some(task) => {
+                task.refs += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops a holder of `id`, freeing it (and what only it held) when
+    /// it was the last one.
+    pub(crate) fn unhold(&mut self, id: &str) {
+        let mut work = vec![id.to_string()];
+        while let Some(id) = work.pop() {
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            task.refs = task.refs.saturating_sub(1);
+            if task.refs == 0 && matches!(task.state, State::Done(_)) {
+                self.free(&id, &mut work);
+            }
+        }
+    }
+
+    /// Frees `id` now if it is finished and nothing holds it.
+    pub(crate) fn settle(&mut self, id: &str) {
+        let idle = self
+            .tasks
+            .get(id)
+            .is_some_and(|t| t.refs == 0 && matches!(t.state, State::Done(_)));
+        if idle {
+            let mut work = Vec::new();
+            self.free(id, &mut work);
+            for next in work {
+                self.unhold(&next);
+            }
+        }
+    }
+
+    /// Forgets `id`; the objects it held go on `work` to be let go of.
+    fn free(&mut self, id: &str, work: &mut Vec<String>) {
+        let Some(task) = self.tasks.remove(id) else {
+            return;
+        };
+        if let State::Done(result) = &task.state
+            && !result.held_by.is_empty()
+        {
+            self.free_out.push(id.to_string());
+        }
+        if task.args_held {
+            work.extend(task.arg_refs().map(str::to_string));
+        }
+        work.extend(task.contains);
+    }
+
+    /// A new task holds its argument objects.
+    pub(crate) fn hold_args(&mut self, id: &str) {
+        let refs: Vec<String> = match self.tasks.get(id) {
+            Some(task) => task.arg_refs().map(str::to_string).collect(),
+            None => return,
+        };
+        for r in &refs {
+            self.hold(r);
+        }
+        if let Some(task) = self.tasks.get_mut(id) {
+            task.args_held = true;
+        }
+    }
+
+    /// A task lets go of its argument objects.
+    pub(crate) fn release_args(&mut self, id: &str) {
+        let refs: Vec<String> = match self.tasks.get_mut(id) {
+            Some(task) => {
+                task.args_held = false;
+                task.arg_refs().map(str::to_string).collect()
+            }
+            None => return,
+        };
+        for r in refs {
+            self.unhold(&r);
+        }
+    }
+
+    /// `owner` holds `id` (once, however often it submits or puts it).
+    pub(crate) fn add_owner(&mut self, owner: u64, id: &str) {
+        let Some(task) = self.tasks.get_mut(id) else {
+            return;
+        };
+        if task.owners.contains(&owner) {
+            return;
+        }
+        task.owners.push(owner);
+        task.refs += 1;
+        if self.detached.contains(&owner) {
+            if matches!(task.state, State::Done(_)) {
+                self.retire(id.to_string());
+            } else {
+                task.retained = true;
+            }
+        } else {
+            self.owner_holds
+                .entry(owner)
+                .or_default()
+                .insert(id.to_string());
+        }
+    }
+
+    /// `owner` drops its refs to `ids`.
+    pub(crate) fn release_refs(&mut self, owner: u64, ids: &[String]) {
+        for id in ids {
+            let held = self
+                .owner_holds
+                .get_mut(&owner)
+                .is_some_and(|h| h.remove(id));
+            if held {
+                if let Some(task) = self.tasks.get_mut(id) {
+                    task.owners.retain(|o| *o != owner);
+                }
+                self.unhold(id);
+            }
+        }
+    }
+
+    /// `owner`'s session ended: it drops every ref it held.
+    pub(crate) fn close_owner(&mut self, owner: u64) {
+        self.owners.remove(&owner);
+        self.owner_names.retain(|_, o| *o != owner);
+        self.detached.remove(&owner);
+        if let Some(held) = self.owner_holds.remove(&owner) {
+            for id in held {
+                if let Some(task) = self.tasks.get_mut(&id) {
+                    task.owners.retain(|o| *o != owner);
+                }
+                self.unhold(&id);
+            }
+        }
+    }
+
+    /// A host's guest is done with refs its host's owner session holds
+    /// (the session is found by the owner name each id starts with).
+    pub(crate) fn release_guest_refs(&mut self, ids: &[String]) {
+        for id in ids {
+            let owner = id
+                .rsplit_once('-')
+                .and_then(|(name, _)| self.owner_names.get(name).copied());
+            if let Some(owner) = owner {
+                self.release_refs(owner, std::slice::from_ref(id));
+            }
+        }
+    }
+
+    /// Records objects `owner` put (or puts again on a new session).
+    pub(crate) fn put(&mut self, owner: u64, objects: Vec<pb::TaskResult>) {
+        for mut result in objects {
+            let id = result.id.clone();
+            if !self.tasks.contains_key(&id) {
+                result.ok = true;
+                result.has_value = true;
+                result.raw = true;
+                result.contains.clear();
+                self.tasks.insert(id.clone(), Task::object(result));
+            }
+            self.add_owner(owner, &id);
+        }
+        self.any_finished = true;
+    }
+
+    /// Host `host` died: the objects whose copy it held are rebuilt by
+    /// running their tasks again where that is possible, and otherwise
+    /// fail as lost, naming the object, its task and the host.
+    pub(crate) fn lose_objects(&mut self, host: &str, address: &str, reason: &str) {
+        let lost: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| matches!(&t.state, State::Done(r) if r.ok && r.held_by == host))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut rebuild = Vec::new();
+        for id in lost {
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            let place = format!("its only copy was on host {host} at {address}, which {reason}");
+            if task.rebuildable() {
+                tracing::info!(object = %id, task = %task.label(), host, "rebuilding a lost object from its lineage");
+                task.failures.push(format!("its result was lost: {place}"));
+                task.state = State::Waiting;
+                rebuild.push(id);
+                continue;
+            }
+            let message = if task.put {
+                format!("object {id} lost: it was put by a client, and {place}")
+            } else {
+                let why = if task.max_retries == 0 {
+                    "it is not retriable (max_retries is 0)".to_string()
+                } else {
+                    format!("its {} attempts are used up", task.attempt)
+                };
+                format!(
+                    "object {id} lost: it is the result of task {id} ({}), {place}; the task cannot be run again because {why}",
+                    task.label()
+                )
+            };
+            let mut result = failure(&id, "lost", message);
+            result.host = host.to_string();
+            result.attempts = task.attempt;
+            tell_owners(&mut self.owner_out, &task.owners, &result);
+            task.state = State::Done(result);
+        }
+        for id in rebuild {
+            self.enqueue(&id);
+        }
+        self.any_finished = true;
+    }
+}

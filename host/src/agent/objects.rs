@@ -1,0 +1,315 @@
+//! The agent's object store duties: keeping large task results, reading
+//! a task's object arguments (pulling them from their holder first, with
+//! concurrent pulls of one object merged into one transfer), deleting
+//! what the cluster frees, and serving its store to other hosts and to
+//! clients (`WeftHost`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+use tonic::{Request, Response, Status, Streaming};
+use weft_client::objects::{CHUNK, PullEvent, pull};
+use weft_proto::v1 as pb;
+
+use super::Agent;
+use crate::store::{Mapped, Object, ObjectStore, StoreError, Writer};
+
+/// One pull in flight; later askers for the same object wait on it.
+pub(crate) type Pull = Arc<OnceCell<Result<(), String>>>;
+
+/// Puts from clients on this machine, between `CreateObject` and `SealObject`.
+#[derive(Default)]
+pub(crate) struct Creating(HashMap<String, Writer>);
+
+impl Agent {
+    /// The host's object store.
+    pub fn store(&self) -> &Arc<ObjectStore> {
+        &self.store
+    }
+
+    /// Keeps a large result in the store; returns who holds it, where.
+    pub(crate) fn hold(&self, id: &str, value: &[u8]) -> Result<(String, String, u64), StoreError> {
+        self.store.put(id, value, false, true)?;
+        Ok((
+            self.config.id.clone(),
+            self.config.address.clone(),
+            value.len() as u64,
+        ))
+    }
+
+    /// Object `id` from this host's store, pulled first from the host at
+    /// `address` when it is not here (empty: it should be here).
+    pub(crate) async fn local_object(&self, id: &str, address: &str) -> Result<Object, String> {
+        if let Ok(object) = self.store.get(id) {
+            return Ok(object);
+        }
+        if address.is_empty() || address == self.config.address {
+            return Err(format!(
+                "host {} no longer holds object {id}",
+                self.config.id
+            ));
+        }
+        let cell: Pull = {
+            let mut pulls = self.pulls.lock().unwrap_or_else(|p| p.into_inner());
+            pulls.entry(id.to_string()).or_default().clone()
+        };
+        let outcome = cell
+            .get_or_init(|| self.pull_here(id, address))
+            .await
+            .clone();
+        self.pulls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        outcome?;
+        self.store.get(id).map_err(|e| e.to_string())
+    }
+
+    /// Copies object `id` from the host at `address` into this store as a
+    /// secondary copy, chunk by chunk straight into its mapping.
+    async fn pull_here(&self, id: &str, address: &str) -> Result<(), String> {
+        if self.store.contains(id) {
+            return Ok(());
+        }
+        let mut writer: Option<Writer> = None;
+        let mut failure = None;
+        let pulled = pull(address, id, 0, 0, |event| {
+            match event {
+                PullEvent::Start { size, raw } => match self.store.create(id, size, raw, false) {
+                    Ok(w) => writer = Some(w),
+                    Err(e) => {
+                        failure = Some(e.to_string());
+                        return Err(weft_client::ClientError::Rpc(Status::resource_exhausted(
+                            e.to_string(),
+                        )));
+                    }
+                },
+                PullEvent::Chunk { offset, data } => {
+                    if let Some(w) = writer.as_mut() {
+                        let at = offset as usize;
+                        let target =
+                            w.bytes_mut().get_mut(at..at + data.len()).ok_or_else(|| {
+                                weft_client::ClientError::Rpc(Status::data_loss(format!(
+                                    "object {id}: a chunk at {offset} runs past its end"
+                                )))
+                            })?;
+                        target.copy_from_slice(data);
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        pulled.map_err(|e| e.to_string())?;
+        let writer = writer.ok_or_else(|| format!("object {id}: the holder sent nothing"))?;
+        writer.seal().map_err(|e| e.to_string())?;
+        self.store
+            .pulls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Deletes objects the cluster freed.
+    pub(crate) fn free(&self, ids: &[String]) {
+        for id in ids {
+            self.store.remove(id);
+        }
+    }
+
+    fn creating(&self) -> std::sync::MutexGuard<'_, Creating> {
+        self.creating.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sealed(&self) -> pb::SealObjectResponse {
+        pb::SealObjectResponse {
+            holder: self.config.id.clone(),
+            address: self.config.address.clone(),
+        }
+    }
+}
+
+fn status(e: StoreError) -> Status {
+    match e {
+        StoreError::Full(_) => Status::resource_exhausted(e.to_string()),
+        StoreError::Missing(_) => Status::not_found(e.to_string()),
+        StoreError::BadId(_) => Status::invalid_argument(e.to_string()),
+        StoreError::Io { .. } => Status::internal(e.to_string()),
+    }
+}
+
+/// A range of a mapped object, handed to the transport without a copy.
+struct Slice {
+    bytes: Arc<Mapped>,
+    start: usize,
+    end: usize,
+}
+
+impl AsRef<[u8]> for Slice {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[self.start..self.end]
+    }
+}
+
+/// `WeftHost`: this host's store, for other hosts and for clients.
+pub struct HostService {
+    agent: Arc<Agent>,
+}
+
+impl HostService {
+    /// The tonic server for `agent`'s store.
+    pub fn server(agent: Arc<Agent>) -> pb::weft_host_server::WeftHostServer<Self> {
+        pb::weft_host_server::WeftHostServer::new(HostService { agent })
+            .max_encoding_message_size(CHUNK + (1 << 20))
+            .max_decoding_message_size(CHUNK + (1 << 20))
+    }
+}
+
+type ChunkStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ObjectChunk, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::weft_host_server::WeftHost for HostService {
+    type PullStream = ChunkStream;
+
+    async fn pull(
+        &self,
+        request: Request<pb::PullRequest>,
+    ) -> Result<Response<Self::PullStream>, Status> {
+        let request = request.into_inner();
+        let object = self.agent.store.get(&request.id).map_err(status)?;
+        let size = object.bytes.len();
+        let start = (request.offset as usize).min(size);
+        let end = if request.length == 0 {
+            size
+        } else {
+            start.saturating_add(request.length as usize).min(size)
+        };
+        let mut offsets: Vec<usize> = (start..end).step_by(CHUNK).collect();
+        if offsets.is_empty() {
+            offsets.push(start);
+        }
+        let (id, raw, bytes) = (request.id, object.raw, object.bytes);
+        let chunks = offsets.into_iter().enumerate().map(move |(i, at)| {
+            let data = bytes::Bytes::from_owner(Slice {
+                bytes: bytes.clone(),
+                start: at,
+                end: (at + CHUNK).min(end),
+            });
+            Ok(pb::ObjectChunk {
+                id: if i == 0 { id.clone() } else { String::new() },
+                size: size as u64,
+                raw,
+                offset: at as u64,
+                data,
+            })
+        });
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
+    async fn create_object(
+        &self,
+        request: Request<pb::CreateObjectRequest>,
+    ) -> Result<Response<pb::CreateObjectResponse>, Status> {
+        let r = request.into_inner();
+        let writer = self
+            .agent
+            .store
+            .create(&r.id, r.size, r.raw, true)
+            .map_err(status)?;
+        let path = writer.path().display().to_string();
+        self.agent.creating().0.insert(r.id, writer);
+        Ok(Response::new(pb::CreateObjectResponse { path }))
+    }
+
+    async fn seal_object(
+        &self,
+        request: Request<pb::SealObjectRequest>,
+    ) -> Result<Response<pb::SealObjectResponse>, Status> {
+        let id = request.into_inner().id;
+        let writer = self.agent.creating().0.remove(&id).ok_or_else(|| {
+            Status::not_found(format!("no object {id} is being put on this host"))
+        })?;
+        writer.seal().map_err(status)?;
+        Ok(Response::new(self.agent.sealed()))
+    }
+
+    async fn put_object(
+        &self,
+        request: Request<Streaming<pb::ObjectChunk>>,
+    ) -> Result<Response<pb::SealObjectResponse>, Status> {
+        let mut chunks = request.into_inner();
+        let mut writer: Option<Writer> = None;
+        while let Some(chunk) = chunks.message().await? {
+            let w = match writer.as_mut() {
+                Some(w) => w,
+                None => writer.insert(
+                    self.agent
+                        .store
+                        .create(&chunk.id, chunk.size, chunk.raw, true)
+                        .map_err(status)?,
+                ),
+            };
+            let at = chunk.offset as usize;
+            w.bytes_mut()
+                .get_mut(at..at + chunk.data.len())
+                .ok_or_else(|| Status::invalid_argument("a chunk runs past the object's end"))?
+                .copy_from_slice(&chunk.data);
+        }
+        let writer = writer.ok_or_else(|| Status::invalid_argument("an empty put"))?;
+        writer.seal().map_err(status)?;
+        Ok(Response::new(self.agent.sealed()))
+    }
+
+    async fn map_object(
+        &self,
+        request: Request<pb::MapObjectRequest>,
+    ) -> Result<Response<pb::MapObjectResponse>, Status> {
+        let id = request.into_inner().id;
+        let (path, size, raw) = self.agent.store.file(&id).map_err(status)?;
+        Ok(Response::new(pb::MapObjectResponse {
+            path: path.display().to_string(),
+            size,
+            raw,
+        }))
+    }
+
+    async fn store_stats(
+        &self,
+        request: Request<pb::StoreStatsRequest>,
+    ) -> Result<Response<pb::StoreStatsResponse>, Status> {
+        let largest = request.into_inner().largest as usize;
+        let stats = self.agent.store.stats(largest);
+        let config = self.agent.store.config();
+        Ok(Response::new(pb::StoreStatsResponse {
+            host: self.agent.config.id.clone(),
+            dir: config.dir.display().to_string(),
+            spill_dir: config.spill_dir.display().to_string(),
+            capacity: stats.capacity,
+            used: stats.used,
+            objects: stats.objects,
+            primary_bytes: stats.primary_bytes,
+            secondary_bytes: stats.secondary_bytes,
+            spilled_bytes: stats.spilled_bytes,
+            spilled_objects: stats.spilled_objects,
+            spills: stats.spills,
+            restores: stats.restores,
+            evictions: stats.evictions,
+            pulls: stats.pulls,
+            largest: stats
+                .largest
+                .into_iter()
+                .map(|o| pb::StoredObject {
+                    id: o.id,
+                    size: o.size,
+                    primary: o.primary,
+                    spilled: o.spilled,
+                    raw: o.raw,
+                })
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,472 @@
+//! The host's object store: immutable objects in shared memory, one file
+//! per object in a tmpfs directory (`/dev/shm/weft-<host>` by default),
+//! mapped with memmap2.
+//!
+//! A file per object keeps the store simple and sound: tasks read an
+//! object through its mapping, a client on the same machine maps the same
+//! file (no copy at all), and freeing or spilling an object is unlinking a
+//! file, which never pulls pages from under a mapping someone still holds.
+//! Every object's space is reserved with `fallocate` before it is mapped,
+//! so a full tmpfs is an error at `create`, never a SIGBUS on a write.
+//!
+//! Under pressure the store makes room by evicting secondary copies
+//! (pulled from another host, which still holds the primary), least
+//! recently used first, then by spilling primary copies to the spill dir
+//! on disk; a spilled object is restored on its next read. An object in
+//! use (a reader holds its mapping) is neither evicted nor spilled. A put
+//! that cannot fit even then fails with "object store full".
+
+mod file;
+mod space;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub use self::file::Mapped;
+use self::file::{Writable, create_file};
+
+/// Where and how big a host's store is.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The directory of the objects' files; a tmpfs for shared memory.
+    pub dir: PathBuf,
+    /// Where primary copies go when memory runs short.
+    pub spill_dir: PathBuf,
+    /// The most bytes of objects kept in `dir`.
+    pub capacity: u64,
+}
+
+impl StoreConfig {
+    /// The default for host `id`: `/dev/shm/weft-<id>`, 30% of the
+    /// machine's memory, spilling into `data_dir/spill`.
+    pub fn for_host(id: &str, data_dir: &Path) -> Self {
+        StoreConfig {
+            dir: PathBuf::from(format!("/dev/shm/weft-{id}")),
+            spill_dir: data_dir.join("spill"),
+            capacity: default_capacity(),
+        }
+    }
+}
+
+/// 30% of the machine's memory (Ray's default share for its store).
+pub fn default_capacity() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(8 << 30, |kib| kib * 1024);
+    total / 10 * 3
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No room, even after evicting and spilling what could go.
+    #[error("object store full: {0}")]
+    Full(String),
+    /// The store does not have the object.
+    #[error("object {0} is not in this host's store")]
+    Missing(String),
+    /// An id that cannot name a file.
+    #[error("`{0}` is not a valid object id (letters, digits, `-`, `_` and `.` only)")]
+    BadId(String),
+    /// The filesystem failed.
+    #[error("object store I/O on {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where an object's bytes are.
+enum Place {
+    Memory(Arc<Mapped>),
+    Spilled(PathBuf),
+}
+
+struct Entry {
+    size: u64,
+    raw: bool,
+    /// The copy the cluster counts on (this host made it, or was given
+    /// it); a secondary one was pulled and may be dropped at any time.
+    primary: bool,
+    place: Place,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    objects: HashMap<String, Entry>,
+    /// Bytes in `dir`: sealed objects and reservations for ones being written.
+    used: u64,
+    spilled: u64,
+    clock: u64,
+}
+
+/// A host's object store.
+pub struct ObjectStore {
+    config: StoreConfig,
+    inner: Mutex<Inner>,
+    spills: AtomicU64,
+    restores: AtomicU64,
+    evictions: AtomicU64,
+    /// Objects pulled from other hosts.
+    pub(crate) pulls: AtomicU64,
+}
+
+/// One object read from the store.
+#[derive(Clone)]
+pub struct Object {
+    /// The bytes, mapped; the object cannot be spilled while this lives.
+    pub bytes: Arc<Mapped>,
+    /// A put object's bytes, rather than a WAVE value.
+    pub raw: bool,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object")
+            .field("path", &self.bytes.path())
+            .field("len", &self.bytes.len())
+            .field("raw", &self.raw)
+            .finish()
+    }
+}
+
+impl ObjectStore {
+    /// Opens a store, emptying its directories: objects a previous run
+    /// left behind are no longer known to the cluster.
+    pub fn open(config: StoreConfig) -> Result<Arc<Self>, StoreError> {
+        for dir in [&config.dir, &config.spill_dir] {
+            if dir.exists() {
+                std::fs::remove_dir_all(dir).map_err(io(dir))?;
+            }
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        Ok(Arc::new(ObjectStore {
+            config,
+            inner: Mutex::default(),
+            spills: AtomicU64::new(0),
+            restores: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            pulls: AtomicU64::new(0),
+        }))
+    }
+
+    /// The store's configuration.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn path_of(&self, id: &str) -> Result<PathBuf, StoreError> {
+        let valid = !id.is_empty()
+            && !id.starts_with('.')
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid {
+            return Err(StoreError::BadId(id.to_string()));
+        }
+        Ok(self.config.dir.join(id))
+    }
+
+    /// Reserves room for an object of `size` bytes and makes its file;
+    /// write it through the returned writer (or the file, from another
+    /// process), then [`Writer::seal`] it. An object already here under
+    /// `id` is replaced.
+    pub fn create(
+        self: &Arc<Self>,
+        id: &str,
+        size: u64,
+        raw: bool,
+        primary: bool,
+    ) -> Result<Writer, StoreError> {
+        let path = self.path_of(id)?;
+        self.remove(id);
+        self.reserve(size)?;
+        match create_file(&path, size) {
+            Ok(map) => Ok(Writer {
+                store: self.clone(),
+                id: id.to_string(),
+                path,
+                map: Some(map),
+                size,
+                raw,
+                primary,
+            }),
+            Err(e) => {
+                self.lock().used -= size;
+                let _ = std::fs::remove_file(&path);
+                Err(match e {
+                    StoreError::Io { source, .. }
+                        if source.raw_os_error()
+                            == Some(rustix::io::Errno::NOSPC.raw_os_error()) =>
+                    {
+                        StoreError::Full(format!(
+                            "{} has no room for {} more bytes",
+                            self.config.dir.display(),
+                            size
+                        ))
+                    }
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// Stores `bytes` as object `id` in one step.
+    pub fn put(
+        self: &Arc<Self>,
+        id: &str,
+        bytes: &[u8],
+        raw: bool,
+        primary: bool,
+    ) -> Result<Object, StoreError> {
+        let mut writer = self.create(id, bytes.len() as u64, raw, primary)?;
+        writer.bytes_mut().copy_from_slice(bytes);
+        writer.seal()
+    }
+
+    /// Reads object `id`, restoring it from the spill dir if it was spilled.
+    pub fn get(&self, id: &str) -> Result<Object, StoreError> {
+        {
+            let mut inner = self.lock();
+            inner.clock += 1;
+            let clock = inner.clock;
+            let entry = inner
+                .objects
+                .get_mut(id)
+                .ok_or_else(|| StoreError::Missing(id.to_string()))?;
+            entry.last_used = clock;
+            if let Place::Memory(bytes) = &entry.place {
+                return Ok(Object {
+                    bytes: bytes.clone(),
+                    raw: entry.raw,
+                });
+            }
+        }
+        self.restore(id)
+    }
+
+    /// Whether the store has object `id` (in memory or spilled).
+    pub fn contains(&self, id: &str) -> bool {
+        self.lock().objects.contains_key(id)
+    }
+
+    /// The file of object `id` in shared memory, for a client on this
+    /// machine to map (restored first if it was spilled).
+    pub fn file(&self, id: &str) -> Result<(PathBuf, u64, bool), StoreError> {
+        let object = self.get(id)?;
+        Ok((
+            object.bytes.path().to_path_buf(),
+            object.bytes.len() as u64,
+            object.raw,
+        ))
+    }
+
+    /// Deletes object `id` (freed by the cluster); a reader that still maps
+    /// it keeps its pages until it lets go.
+    pub fn remove(&self, id: &str) -> bool {
+        let entry = {
+            let mut inner = self.lock();
+            let Some(entry) = inner.objects.remove(id) else {
+                return false;
+            };
+            match &entry.place {
+                Place::Memory(_) => inner.used -= entry.size,
+                Place::Spilled(_) => inner.spilled -= entry.size,
+            }
+            entry
+        };
+        match entry.place {
+            Place::Memory(bytes) => {
+                let _ = std::fs::remove_file(bytes.path());
+            }
+            Place::Spilled(path) => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        true
+    }
+
+    /// Usage, counters and the `largest` biggest objects.
+    pub fn stats(&self, largest: usize) -> StoreStats {
+        let inner = self.lock();
+        let mut stats = StoreStats {
+            capacity: self.config.capacity,
+            used: inner.used,
+            spilled_bytes: inner.spilled,
+            objects: inner.objects.len() as u64,
+            spills: self.spills.load(Ordering::Relaxed),
+            restores: self.restores.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            pulls: self.pulls.load(Ordering::Relaxed),
+            ..Default::default()
+        };
+        let mut all = Vec::with_capacity(inner.objects.len());
+        for (id, e) in &inner.objects {
+            let spilled = matches!(e.place, Place::Spilled(_));
+            if spilled {
+                stats.spilled_objects += 1;
+            } else if e.primary {
+                stats.primary_bytes += e.size;
+            } else {
+                stats.secondary_bytes += e.size;
+            }
+            all.push(StoredObject {
+                id: id.clone(),
+                size: e.size,
+                primary: e.primary,
+                spilled,
+                raw: e.raw,
+            });
+        }
+        all.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.id.cmp(&b.id)));
+        all.truncate(largest);
+        stats.largest = all;
+        stats
+    }
+
+    fn insert(&self, id: String, size: u64, raw: bool, primary: bool, bytes: Arc<Mapped>) {
+        let mut inner = self.lock();
+        inner.clock += 1;
+        let entry = Entry {
+            size,
+            raw,
+            primary,
+            place: Place::Memory(bytes),
+            last_used: inner.clock,
+        };
+        if let Some(old) = inner.objects.insert(id, entry) {
+            // A concurrent writer of the same id won: account for one copy.
+            match old.place {
+                Place::Memory(_) => inner.used -= old.size,
+                Place::Spilled(path) => {
+                    inner.spilled -= old.size;
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ObjectStore {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.config.dir);
+        let _ = std::fs::remove_dir_all(&self.config.spill_dir);
+    }
+}
+
+/// An object being written; dropped unsealed, its room is given back.
+pub struct Writer {
+    store: Arc<ObjectStore>,
+    id: String,
+    path: PathBuf,
+    map: Option<Writable>,
+    size: u64,
+    raw: bool,
+    primary: bool,
+}
+
+impl Writer {
+    /// The object's bytes, to fill.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.map.as_mut().map_or(&mut [], |m| m.as_mut())
+    }
+
+    /// The object's file (another process on this machine may write it).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes the object readable by everyone and immutable.
+    pub fn seal(mut self) -> Result<Object, StoreError> {
+        let map = self.map.take().expect("a writer is sealed once");
+        let bytes = Arc::new(map.seal(&self.path)?);
+        self.store.insert(
+            self.id.clone(),
+            self.size,
+            self.raw,
+            self.primary,
+            bytes.clone(),
+        );
+        Ok(Object {
+            bytes,
+            raw: self.raw,
+        })
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.map.take().is_some() {
+            self.store.lock().used -= self.size;
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// What `weft memory` shows of one host's store.
+#[derive(Debug, Clone, Default)]
+pub struct StoreStats {
+    /// The most bytes kept in memory.
+    pub capacity: u64,
+    /// Bytes in memory, reservations included.
+    pub used: u64,
+    /// Objects, spilled ones included.
+    pub objects: u64,
+    /// Bytes of primary and of secondary copies in memory.
+    pub primary_bytes: u64,
+    /// Bytes of copies pulled from other hosts.
+    pub secondary_bytes: u64,
+    /// Bytes and count of objects in the spill dir.
+    pub spilled_bytes: u64,
+    /// Objects in the spill dir.
+    pub spilled_objects: u64,
+    /// Objects spilled, restored and evicted, and pulled from other hosts.
+    pub spills: u64,
+    /// See `spills`.
+    pub restores: u64,
+    /// See `spills`.
+    pub evictions: u64,
+    /// See `spills`.
+    pub pulls: u64,
+    /// The biggest objects, biggest first.
+    pub largest: Vec<StoredObject>,
+}
+
+/// One object in [`StoreStats::largest`].
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    /// Its id.
+    pub id: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether this is the copy the cluster counts on.
+    pub primary: bool,
+    /// Whether it is in the spill dir.
+    pub spilled: bool,
+    /// Bytes put by a client or guest (else a task's WAVE result).
+    pub raw: bool,
+}
+
+#[cfg(test)]
+mod tests;

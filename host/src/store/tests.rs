@@ -1,0 +1,125 @@
+//! The store against a real tmpfs directory: every byte checked.
+
+use super::*;
+
+fn store(capacity: u64) -> (tempfile::TempDir, Arc<ObjectStore>) {
+    let base = if Path::new("/dev/shm").is_dir() {
+        tempfile::tempdir_in("/dev/shm").unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let store = ObjectStore::open(StoreConfig {
+        dir: base.path().join("objects"),
+        spill_dir: base.path().join("spill"),
+        capacity,
+    })
+    .unwrap();
+    (base, store)
+}
+
+fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn put_get_and_remove_give_back_every_byte() {
+    let (_dir, store) = store(64 << 20);
+    let data = pattern(7, 3 * MIB + 5);
+    store.put("a-1", &data, true, true).unwrap();
+    let object = store.get("a-1").unwrap();
+    assert!(object.raw);
+    assert_eq!(&object.bytes[..], &data[..]);
+    assert_eq!(store.stats(10).used, data.len() as u64);
+    drop(object);
+    assert!(store.remove("a-1"));
+    assert_eq!(store.stats(10).used, 0);
+    assert!(matches!(store.get("a-1"), Err(StoreError::Missing(_))));
+    // Empty objects work too.
+    store.put("a-2", &[], false, true).unwrap();
+    assert!(store.get("a-2").unwrap().bytes.is_empty());
+}
+
+#[test]
+fn three_times_capacity_spills_and_restores_intact() {
+    let (_dir, store) = store(16 << 20);
+    for i in 0..12u8 {
+        store
+            .put(&format!("o-{i}"), &pattern(i, 4 * MIB), true, true)
+            .unwrap();
+        assert!(store.stats(0).used <= 16 << 20);
+    }
+    let stats = store.stats(0);
+    assert!(stats.spills >= 8, "spilled {}", stats.spills);
+    assert_eq!(stats.objects, 12);
+    for i in 0..12u8 {
+        let object = store.get(&format!("o-{i}")).unwrap();
+        assert_eq!(&object.bytes[..], &pattern(i, 4 * MIB)[..], "object {i}");
+    }
+    assert!(store.stats(0).restores >= 8);
+    for i in 0..12u8 {
+        store.remove(&format!("o-{i}"));
+    }
+    let stats = store.stats(0);
+    assert_eq!((stats.used, stats.spilled_bytes, stats.objects), (0, 0, 0));
+}
+
+#[test]
+fn secondary_copies_go_before_primaries_spill() {
+    let (_dir, store) = store(8 << 20);
+    store.put("p-1", &pattern(1, 3 * MIB), true, true).unwrap();
+    store.put("s-1", &pattern(2, 3 * MIB), true, false).unwrap();
+    store.put("p-2", &pattern(3, 3 * MIB), true, true).unwrap();
+    let stats = store.stats(0);
+    assert_eq!((stats.evictions, stats.spills), (1, 0));
+    assert!(!store.contains("s-1"));
+    assert!(store.contains("p-1") && store.contains("p-2"));
+}
+
+#[test]
+fn objects_in_use_stay_and_too_big_puts_fail_clearly() {
+    let (_dir, store) = store(8 << 20);
+    let held = store.put("p-1", &pattern(1, 6 * MIB), true, true).unwrap();
+    let err = store
+        .put("p-2", &pattern(2, 4 * MIB), true, true)
+        .unwrap_err();
+    assert!(err.to_string().contains("object store full"), "{err}");
+    let err = store
+        .put("p-3", &pattern(3, 9 * MIB), true, true)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("larger than the store's capacity"),
+        "{err}"
+    );
+    assert_eq!(&held.bytes[..], &pattern(1, 6 * MIB)[..]);
+    drop(held);
+    // Once nobody reads it, it can be spilled to make room.
+    store.put("p-2", &pattern(2, 4 * MIB), true, true).unwrap();
+    assert_eq!(
+        &store.get("p-1").unwrap().bytes[..],
+        &pattern(1, 6 * MIB)[..]
+    );
+    assert_eq!(store.stats(0).used, 6 << 20);
+}
+
+#[test]
+fn a_file_written_by_another_mapping_is_sealed_as_is() {
+    let (_dir, store) = store(8 << 20);
+    let writer = store.create("c-1", 4096, true, true).unwrap();
+    let mut map = weft_client::shm::map_for_writing(writer.path(), 4096)
+        .unwrap()
+        .unwrap();
+    map.copy_from_slice(&pattern(9, 4096));
+    drop(map);
+    writer.seal().unwrap();
+    let (path, size, _) = store.file("c-1").unwrap();
+    let mapped = Mapped::open(&path, size).unwrap();
+    assert_eq!(&mapped[..], &pattern(9, 4096)[..]);
+    assert!(matches!(
+        store.create("../x", 1, true, true),
+        Err(StoreError::BadId(_))
+    ));
+}

@@ -1,0 +1,346 @@
+//! Objects on hosts' stores: pulling one (in chunks over a `WeftHost`
+//! stream), putting one (into a file the host made, mapped, when the host
+//! is on this machine; in chunks otherwise), and mapping one for reading
+//! in place.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use tonic::transport::Channel;
+use weft_proto::v1 as pb;
+use weft_proto::v1::weft_host_client::WeftHostClient;
+
+use crate::ClientError;
+use crate::shm::{MappedObject, map_for_writing};
+
+/// Objects up to this size travel inline with their owner and through the
+/// leader (Ray's inline threshold is 100 KiB); larger ones live in a
+/// host's store.
+pub const INLINE_MAX: usize = 64 << 10;
+
+/// Bytes per chunk of a transfer between hosts: large enough that the
+/// per-message cost vanishes, small enough to pipeline.
+pub const CHUNK: usize = 4 << 20;
+
+/// The record of a new object `id` holding `data`: finished and raw, with
+/// the bytes inline when they are small (else the caller stores them and
+/// says where in `held_by` and `held_at`).
+pub fn put_record(id: &str, data: &[u8]) -> pb::TaskResult {
+    pb::TaskResult {
+        id: id.to_string(),
+        ok: true,
+        has_value: true,
+        raw: true,
+        size: data.len() as u64,
+        data: if data.len() <= INLINE_MAX {
+            data.to_vec()
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    }
+}
+
+/// Where a finished object's bytes are.
+pub enum Located {
+    /// Here, inline in its record.
+    Inline(Vec<u8>),
+    /// In the store of the host its record names.
+    Held(Box<pb::TaskResult>),
+}
+
+/// Where the bytes of a finished object are, or its failure as an error.
+pub fn locate(result: pb::TaskResult) -> Result<Located, ClientError> {
+    if !result.ok {
+        return Err(ClientError::TaskFailed {
+            id: result.id,
+            kind: result.error_kind,
+            message: result.error,
+        });
+    }
+    if !result.held_by.is_empty() {
+        return Ok(Located::Held(Box::new(result)));
+    }
+    Ok(Located::Inline(if result.raw {
+        result.data
+    } else {
+        result.value.into_bytes()
+    }))
+}
+
+/// An object's bytes: mapped from a store on this machine (no copy), or
+/// copied here (inline objects, and ones pulled from another machine).
+pub enum ObjectBytes {
+    /// Read in place from the holder's shared memory.
+    Mapped(MappedObject),
+    /// A copy in this process.
+    Owned(Vec<u8>),
+}
+
+impl ObjectBytes {
+    /// Whether the bytes come straight from a store's mapping.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self, ObjectBytes::Mapped(_))
+    }
+}
+
+impl std::ops::Deref for ObjectBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            ObjectBytes::Mapped(m) => m,
+            ObjectBytes::Owned(v) => v,
+        }
+    }
+}
+
+/// This machine's identity, as hosts report theirs: objects can be mapped
+/// only between processes that share a machine (and its /dev/shm).
+pub fn machine_id() -> &'static str {
+    static ID: LazyLock<String> = LazyLock::new(|| {
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
+        format!(
+            "{}/{}/{}",
+            read("/etc/hostname"),
+            read("/etc/machine-id"),
+            read("/proc/sys/kernel/random/boot_id")
+        )
+    });
+    &ID
+}
+
+/// A connection to the `WeftHost` service at `address`, kept per address.
+pub async fn host_rpc(address: &str) -> Result<WeftHostClient<Channel>, ClientError> {
+    static CHANNELS: Mutex<Option<HashMap<String, WeftHostClient<Channel>>>> = Mutex::new(None);
+    let cached = CHANNELS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .get(address)
+        .cloned();
+    if let Some(rpc) = cached {
+        return Ok(rpc);
+    }
+    let unreachable = |reason: String| ClientError::Unreachable {
+        address: address.to_string(),
+        reason,
+    };
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|e| unreachable(e.to_string()))?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        // Big windows: a transfer is one stream of large chunks.
+        .initial_stream_window_size(16 << 20)
+        .initial_connection_window_size(32 << 20)
+        .connect()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    let rpc = WeftHostClient::new(channel)
+        .max_decoding_message_size(CHUNK + (1 << 20))
+        .max_encoding_message_size(CHUNK + (1 << 20));
+    CHANNELS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(address.to_string(), rpc.clone());
+    Ok(rpc)
+}
+
+/// Why an object held at `address` could not be read.
+fn holder_failed(id: &str, address: &str, status: tonic::Status) -> ClientError {
+    match status.code() {
+        tonic::Code::NotFound | tonic::Code::ResourceExhausted => ClientError::Rpc(status),
+        _ => ClientError::Rpc(tonic::Status::unavailable(format!(
+            "object {id} is held by the host at {address}, which cannot be reached ({})",
+            status.message()
+        ))),
+    }
+}
+
+/// Streams object `id` (from `offset`, `length` bytes or to the end when
+/// 0) from the host at `address`; `sink` gets the object's size and raw
+/// flag first, then each chunk at its offset.
+pub async fn pull(
+    address: &str,
+    id: &str,
+    offset: u64,
+    length: u64,
+    mut sink: impl FnMut(PullEvent<'_>) -> Result<(), ClientError>,
+) -> Result<(), ClientError> {
+    let mut rpc = host_rpc(address).await?;
+    let request = pb::PullRequest {
+        id: id.to_string(),
+        offset,
+        length,
+    };
+    let mut stream = rpc
+        .pull(request)
+        .await
+        .map_err(|s| holder_failed(id, address, s))?
+        .into_inner();
+    let mut first = true;
+    while let Some(chunk) = stream
+        .message()
+        .await
+        .map_err(|s| holder_failed(id, address, s))?
+    {
+        if first {
+            first = false;
+            sink(PullEvent::Start {
+                size: chunk.size,
+                raw: chunk.raw,
+            })?;
+        }
+        sink(PullEvent::Chunk {
+            offset: chunk.offset,
+            data: &chunk.data,
+        })?;
+    }
+    Ok(())
+}
+
+/// One step of a [`pull`].
+pub enum PullEvent<'a> {
+    /// The whole object's size, and whether it is raw bytes.
+    Start {
+        /// Bytes in the object.
+        size: u64,
+        /// Put bytes rather than a WAVE value.
+        raw: bool,
+    },
+    /// Bytes at `offset` of the object.
+    Chunk {
+        /// Where they go.
+        offset: u64,
+        /// The bytes.
+        data: &'a [u8],
+    },
+}
+
+/// Object `id` copied here from the host at `address`, and its raw flag.
+pub async fn pull_to_vec(address: &str, id: &str) -> Result<(Vec<u8>, bool), ClientError> {
+    let mut out = Vec::new();
+    let mut raw = false;
+    pull(address, id, 0, 0, |event| {
+        match event {
+            PullEvent::Start { size, raw: r } => {
+                raw = r;
+                out.reserve_exact(size as usize);
+            }
+            PullEvent::Chunk { data, .. } => out.extend_from_slice(data),
+        }
+        Ok(())
+    })
+    .await?;
+    Ok((out, raw))
+}
+
+/// Object `id` mapped from the store of the host at `address`, which runs
+/// on this machine.
+pub async fn map_object(address: &str, id: &str) -> Result<MappedObject, ClientError> {
+    let mut rpc = host_rpc(address).await?;
+    let reply = rpc
+        .map_object(pb::MapObjectRequest { id: id.to_string() })
+        .await
+        .map_err(|s| holder_failed(id, address, s))?
+        .into_inner();
+    MappedObject::open(Path::new(&reply.path), reply.size).map_err(|e| {
+        ClientError::Rpc(tonic::Status::unavailable(format!(
+            "cannot map object {id} from {}: {e}",
+            reply.path
+        )))
+    })
+}
+
+/// Where a put landed: the host and its address.
+pub struct Placed {
+    /// The holding host's id.
+    pub holder: String,
+    /// Its `WeftHost` address.
+    pub address: String,
+}
+
+/// Puts `data` as object `id` into the store of the host at `address`:
+/// written straight into shared memory when `same_machine`, streamed in
+/// chunks otherwise.
+pub async fn put_on_host(
+    address: &str,
+    id: &str,
+    data: &[u8],
+    same_machine: bool,
+) -> Result<Placed, ClientError> {
+    let mut rpc = host_rpc(address).await?;
+    let refused = |s: tonic::Status| match s.code() {
+        tonic::Code::ResourceExhausted | tonic::Code::InvalidArgument => ClientError::Rpc(s),
+        _ => holder_failed(id, address, s),
+    };
+    let reply = if same_machine {
+        let made = rpc
+            .create_object(pb::CreateObjectRequest {
+                id: id.to_string(),
+                size: data.len() as u64,
+                raw: true,
+            })
+            .await
+            .map_err(refused)?
+            .into_inner();
+        let mut map = map_for_writing(Path::new(&made.path), data.len() as u64).map_err(|e| {
+            ClientError::Rpc(tonic::Status::unavailable(format!(
+                "cannot map {} to write object {id}: {e}",
+                made.path
+            )))
+        })?;
+        if let Some(map) = map.as_mut() {
+            map.copy_from_slice(data);
+        }
+        drop(map);
+        rpc.seal_object(pb::SealObjectRequest { id: id.to_string() })
+            .await
+            .map_err(refused)?
+            .into_inner()
+    } else {
+        let size = data.len() as u64;
+        let mut chunks: Vec<pb::ObjectChunk> = data
+            .chunks(CHUNK)
+            .enumerate()
+            .map(|(i, c)| pb::ObjectChunk {
+                offset: (i * CHUNK) as u64,
+                data: bytes::Bytes::copy_from_slice(c),
+                ..Default::default()
+            })
+            .collect();
+        if chunks.is_empty() {
+            chunks.push(pb::ObjectChunk::default());
+        }
+        chunks[0].id = id.to_string();
+        chunks[0].size = size;
+        chunks[0].raw = true;
+        rpc.put_object(tokio_stream::iter(chunks))
+            .await
+            .map_err(refused)?
+            .into_inner()
+    };
+    Ok(Placed {
+        holder: reply.holder,
+        address: reply.address,
+    })
+}
+
+/// The store statistics of the host at `address` (for `weft memory`).
+pub async fn store_stats(
+    address: &str,
+    largest: u32,
+) -> Result<pb::StoreStatsResponse, ClientError> {
+    let mut rpc = host_rpc(address).await?;
+    Ok(rpc
+        .store_stats(pb::StoreStatsRequest { largest })
+        .await?
+        .into_inner())
+}

@@ -1,0 +1,179 @@
+//! Objects through an owner: [`TaskClient::put`] stores bytes in the
+//! cluster and returns a ref that tasks take like any task's result;
+//! [`TaskClient::get_object`] reads an object, mapped in place when its
+//! holder runs on this machine.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use weft_proto::v1 as pb;
+
+use crate::objects::{
+    INLINE_MAX, Located, ObjectBytes, locate, machine_id, map_object, pull_to_vec, put_on_host,
+    put_record,
+};
+use crate::{ClientError, NodeInfo, TaskClient, TaskResult};
+
+/// How long the host list used to place puts is trusted.
+const HOSTS_FRESH: Duration = Duration::from_secs(2);
+
+/// How long a read waits for a lost object to be rebuilt when no timeout
+/// was given.
+const REBUILD_WAIT: Duration = Duration::from_secs(60);
+
+impl TaskClient {
+    /// Stores `data` as a new object owned by this client and returns its
+    /// ref. Small objects live inline with the owner (and the leader);
+    /// larger ones go into the store of a host on this machine, written
+    /// straight into its shared memory, or of another host, streamed.
+    pub async fn put(&self, data: &[u8]) -> Result<String, ClientError> {
+        let id = self.new_object_id();
+        let mut result = put_record(&id, data);
+        if data.len() > INLINE_MAX {
+            let host = self.pick_host().await?;
+            let local = is_local(&host);
+            let placed = put_on_host(&host.address, &id, data, local).await?;
+            result.held_by = placed.holder;
+            result.held_at = placed.address;
+        }
+        self.register_put(result);
+        Ok(id)
+    }
+
+    /// A fresh id for an object this owner makes.
+    pub fn new_object_id(&self) -> String {
+        let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{}-{seq}", self.owner())
+    }
+
+    /// Tells the cluster about an object this owner stored (inline in
+    /// `result.data`, or in a host's store as `result.held_by` says); the
+    /// owner holds its ref from now on. [`TaskClient::flush`] waits until
+    /// the leader has recorded it.
+    pub fn register_put(&self, result: TaskResult) {
+        let mut state = self.shared.lock();
+        state.results.insert(result.id.clone(), result.clone());
+        state.unacked.insert(result.id.clone());
+        if let Some(session) = &state.session {
+            // Else the next session sends it with the other puts.
+            let _ = session.send(pb::OwnerMessage {
+                put: vec![result],
+                ..Default::default()
+            });
+        }
+    }
+
+    /// Reads object `id` (a put object or a task's result, as its stored
+    /// bytes), waiting for it to exist. When its holder runs on this
+    /// machine the bytes are mapped from its store, not copied. When the
+    /// holder died, the cluster rebuilds the object from its lineage if
+    /// it can, and this waits for that.
+    pub async fn get_object(
+        &self,
+        id: &str,
+        timeout: Option<Duration>,
+    ) -> Result<ObjectBytes, ClientError> {
+        let (ready, _) = self
+            .wait(std::slice::from_ref(&id.to_string()), 1, timeout)
+            .await?;
+        let result = ready.into_iter().next().ok_or(ClientError::Timeout {
+            after: timeout.unwrap_or_default(),
+            pending: 1,
+        })?;
+        self.object_bytes(result, timeout).await
+    }
+
+    /// The bytes of a finished result, read from its holder; if the
+    /// holder is gone, the rebuilt result's once the leader has it.
+    pub(crate) async fn object_bytes(
+        &self,
+        mut result: TaskResult,
+        timeout: Option<Duration>,
+    ) -> Result<ObjectBytes, ClientError> {
+        let deadline = Instant::now() + timeout.unwrap_or(REBUILD_WAIT);
+        loop {
+            result = match locate(result)? {
+                Located::Inline(bytes) => return Ok(ObjectBytes::Owned(bytes)),
+                Located::Held(result) => *result,
+            };
+            let error = match self.read_held(&result).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(e) => e,
+            };
+            let gone = matches!(
+                error.code(),
+                Some(tonic::Code::Unavailable | tonic::Code::NotFound)
+            ) || matches!(error, ClientError::Unreachable { .. });
+            if !gone || Instant::now() >= deadline {
+                return Err(error);
+            }
+            // Ask the leader again: it rebuilds the object, says it is
+            // lost, or has not noticed the holder's death yet.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (ready, _) = self
+                .wait_remote(std::slice::from_ref(&result.id), 1, Some(left))
+                .await?;
+            if let Some(fresh) = ready.into_iter().next() {
+                self.shared
+                    .lock()
+                    .results
+                    .entry(fresh.id.clone())
+                    .and_modify(|r| *r = fresh.clone());
+                result = fresh;
+            }
+        }
+    }
+
+    async fn read_held(&self, result: &TaskResult) -> Result<ObjectBytes, ClientError> {
+        let local = self
+            .hosts()
+            .await?
+            .iter()
+            .any(|h| h.id == result.held_by && is_local(h));
+        if local {
+            return map_object(&result.held_at, &result.id)
+                .await
+                .map(ObjectBytes::Mapped);
+        }
+        pull_to_vec(&result.held_at, &result.id)
+            .await
+            .map(|(bytes, _)| ObjectBytes::Owned(bytes))
+    }
+
+    /// The live hosts, refreshed every few seconds.
+    async fn hosts(&self) -> Result<Vec<NodeInfo>, ClientError> {
+        let mut cached = self.shared.hosts.lock().await;
+        if let Some((at, hosts)) = cached.as_ref()
+            && at.elapsed() < HOSTS_FRESH
+        {
+            return Ok(hosts.clone());
+        }
+        let nodes = self.shared.rpc.lock().await.list_nodes().await?;
+        let alive: Vec<NodeInfo> = nodes.into_iter().filter(|n| n.alive).collect();
+        *cached = Some((Instant::now(), alive.clone()));
+        Ok(alive)
+    }
+
+    /// Where a put goes: a host on this machine if there is one.
+    async fn pick_host(&self) -> Result<NodeInfo, ClientError> {
+        let hosts = self.hosts().await?;
+        hosts
+            .iter()
+            .find(|h| is_local(h))
+            .or_else(|| hosts.first())
+            .cloned()
+            .ok_or_else(|| {
+                ClientError::Rpc(tonic::Status::unavailable(
+                    "no live host to store the object on (start one with `weft host`)",
+                ))
+            })
+    }
+}
+
+/// Whether `host` runs on this machine with its store reachable here.
+fn is_local(host: &NodeInfo) -> bool {
+    host.machine == machine_id()
+        && !host.store_dir.is_empty()
+        && std::path::Path::new(&host.store_dir).is_dir()
+}

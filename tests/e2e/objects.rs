@@ -1,0 +1,367 @@
+//! The object store on real processes: objects put by a client and by
+//! guests, read by tasks on other hosts and mapped in place by the client,
+//! spilled and restored, freed when their refs go, rebuilt from lineage
+//! when their host is killed. Every byte is checked.
+
+use std::time::{Duration, Instant};
+
+use weft_client::objects::store_stats;
+use weft_client::{Arg, ClientError, TaskClient, TaskOptions};
+use weft_tests::{Cluster, Group, fnv, guests, pattern};
+
+const MIB: usize = 1 << 20;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn cluster(hosts: &[(&str, &[&str])]) -> Group {
+    let mut group = Group::start(1, &["--host-timeout", "2"]).expect("controller starts");
+    group
+        .wait_for_leader(Duration::from_secs(20))
+        .expect("a leader");
+    for (id, extra) in hosts {
+        group.start_host(id, 2, extra).expect("host starts");
+    }
+    group
+        .weft_ok(&["deploy", guests::TESTKIT, "--name", "testkit"])
+        .expect("deploy testkit");
+    group
+}
+
+fn on(host: &str) -> TaskOptions {
+    TaskOptions {
+        affinity_host: host.into(),
+        ..Default::default()
+    }
+}
+
+/// The value of one finished task, or its error.
+async fn value(tasks: &TaskClient, id: &str) -> String {
+    let r = tasks
+        .get(&[id.to_string()], Some(Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(r.ok, "task {id} failed: {}", r.error);
+    r.value
+}
+
+/// Whether `ptr` lies in a mapping of a file under `dir` in this process.
+fn mapped_from(ptr: *const u8, dir: &str) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let at = ptr as usize;
+    maps.lines().any(|line| {
+        let mut parts = line.split_whitespace();
+        let range = parts.next().unwrap_or_default();
+        let path = parts.nth(4).unwrap_or_default();
+        let (lo, hi) = range.split_once('-').unwrap_or(("0", "0"));
+        let lo = usize::from_str_radix(lo, 16).unwrap_or(0);
+        let hi = usize::from_str_radix(hi, 16).unwrap_or(0);
+        path.starts_with(dir) && (lo..hi).contains(&at)
+    })
+}
+
+#[test]
+fn a_100mb_object_reaches_tasks_on_two_other_hosts_intact() {
+    let group = cluster(&[("h1", &[]), ("h2", &[]), ("h3", &[])]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let data = pattern(100 * MIB, 7);
+        let expected = fnv(&data).to_string();
+        let id = tasks.put(&data).await.unwrap();
+        let (put, _) = tasks
+            .wait(std::slice::from_ref(&id), 1, None)
+            .await
+            .unwrap();
+        let holder = put[0].held_by.clone();
+        assert!(
+            !holder.is_empty(),
+            "a 100 MB object lives in a host's store"
+        );
+        let others: Vec<&str> = ["h1", "h2", "h3"]
+            .into_iter()
+            .filter(|h| *h != holder)
+            .collect();
+        let sums: Vec<String> = others
+            .iter()
+            .map(|h| {
+                tasks
+                    .submit("testkit", "checksum", vec![Arg::Ref(id.clone())], on(h))
+                    .unwrap()
+            })
+            .collect();
+        for (sum, host) in sums.iter().zip(&others) {
+            assert_eq!(value(&tasks, sum).await, expected, "checksum on {host}");
+        }
+        // The client runs on the holder's machine: it maps the object.
+        let bytes = tasks.get_object(&id, None).await.unwrap();
+        assert!(bytes.is_mapped(), "read in place, not copied");
+        assert!(
+            mapped_from(bytes.as_ptr(), "/dev/shm/"),
+            "the bytes are in a mapping of the store's file"
+        );
+        assert!(bytes[..] == data[..], "every byte read back");
+
+        // A guest puts an object and returns its ref: the result holds it.
+        let made = tasks
+            .submit(
+                "testkit",
+                "make",
+                vec![Arg::wave("8"), Arg::wave("3")],
+                on(others[0]),
+            )
+            .unwrap();
+        let made_ref = value(&tasks, &made).await;
+        let made_id = made_ref
+            .split('"')
+            .nth(1)
+            .expect("an object-ref record")
+            .to_string();
+        let bytes = tasks.get_object(&made_id, None).await.unwrap();
+        assert!(bytes[..] == pattern(8 * MIB, 3)[..], "the guest's object");
+    });
+}
+
+#[test]
+fn three_times_the_store_capacity_spills_and_reads_back_intact() {
+    let group = cluster(&[("h1", &["--store-capacity", "64M"])]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let mut ids = Vec::new();
+        for seed in 0..12 {
+            ids.push(tasks.put(&pattern(16 * MIB, seed)).await.unwrap());
+        }
+        let address = tasks_host_address(&group, "h1");
+        let stats = store_stats(&address, 0).await.unwrap();
+        assert!(stats.used <= 64 << 20, "within capacity: {}", stats.used);
+        assert!(stats.spilled_objects >= 8, "{stats:?}");
+        // A task reads a spilled object; the client reads every one.
+        let sum = tasks
+            .submit(
+                "testkit",
+                "checksum",
+                vec![Arg::Ref(ids[0].clone())],
+                TaskOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(
+            value(&tasks, &sum).await,
+            fnv(&pattern(16 * MIB, 0)).to_string()
+        );
+        for (seed, id) in ids.iter().enumerate() {
+            let bytes = tasks.get_object(id, None).await.unwrap();
+            assert!(
+                bytes[..] == pattern(16 * MIB, seed as u32)[..],
+                "object {seed}"
+            );
+        }
+        let stats = store_stats(&address, 0).await.unwrap();
+        assert!(stats.restores >= 8, "{stats:?}");
+        // What cannot fit even after spilling fails clearly.
+        let err = tasks.put(&vec![1u8; 80 * MIB]).await.unwrap_err();
+        assert!(err.to_string().contains("object store full"), "{err}");
+        let memory = group.weft_ok(&["memory"]).unwrap();
+        assert!(
+            memory.contains("host h1") && memory.contains("spilled"),
+            "{memory}"
+        );
+    });
+}
+
+fn tasks_host_address(group: &Group, id: &str) -> String {
+    let nodes = group.weft_ok(&["list", "nodes"]).unwrap();
+    nodes
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.split_whitespace();
+            (parts.next() == Some(id)).then(|| parts.next().unwrap_or_default().to_string())
+        })
+        .unwrap_or_else(|| panic!("host {id} in {nodes}"))
+}
+
+#[test]
+fn dropped_refs_take_the_stores_back_to_their_baseline() {
+    let group = cluster(&[("h1", &[]), ("h2", &[])]);
+    let addresses = [
+        tasks_host_address(&group, "h1"),
+        tasks_host_address(&group, "h2"),
+    ];
+    runtime().block_on(async {
+        let used = || async {
+            let mut total = 0;
+            for a in &addresses {
+                total += store_stats(a, 0).await.unwrap().used;
+            }
+            total
+        };
+        let baseline = used().await;
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let mut ids = Vec::new();
+        for seed in 0..4 {
+            let object = tasks.put(&pattern(8 * MIB, seed)).await.unwrap();
+            // A task on each host reads it (one pulls a copy) ...
+            for host in ["h1", "h2"] {
+                ids.push(
+                    tasks
+                        .submit(
+                            "testkit",
+                            "checksum",
+                            vec![Arg::Ref(object.clone())],
+                            on(host),
+                        )
+                        .unwrap(),
+                );
+            }
+            ids.push(object);
+            // ... and tasks leave large results and guest-put objects.
+            ids.push(
+                tasks
+                    .submit(
+                        "testkit",
+                        "zeros",
+                        vec![Arg::wave("2")],
+                        TaskOptions::default(),
+                    )
+                    .unwrap(),
+            );
+            ids.push(
+                tasks
+                    .submit(
+                        "testkit",
+                        "make",
+                        vec![Arg::wave("2"), Arg::wave("1")],
+                        TaskOptions::default(),
+                    )
+                    .unwrap(),
+            );
+        }
+        let results = tasks
+            .get(&ids, Some(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert!(results.iter().all(|r| r.ok), "{results:?}");
+        assert!(
+            used().await >= baseline + 40 * MIB as u64,
+            "objects are stored"
+        );
+        tasks.release(&ids);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let now = used().await;
+            if now == baseline {
+                break;
+            }
+            if Instant::now() > deadline {
+                let mut left = Vec::new();
+                for a in &addresses {
+                    left.push(store_stats(a, 10).await.unwrap());
+                }
+                panic!("store usage stuck at {now}, baseline {baseline}: {left:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // A client that goes away drops its refs too.
+        let other = TaskClient::connect(&group.addresses()).await.unwrap();
+        other.put(&pattern(4 * MIB, 5)).await.unwrap();
+        other.flush(Duration::from_secs(10)).await.unwrap();
+        assert!(used().await > baseline);
+        drop(other);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while used().await != baseline {
+            assert!(Instant::now() < deadline, "a gone client's object stayed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
+
+#[test]
+fn an_object_lost_with_its_host_is_rebuilt_or_named_lost() {
+    let mut group = cluster(&[("h1", &[]), ("h2", &[])]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        // Soft affinity: a rebuild may run elsewhere.
+        let near_h2 = || TaskOptions {
+            affinity_soft: true,
+            ..on("h2")
+        };
+        let retriable = tasks
+            .submit("testkit", "zeros", vec![Arg::wave("2")], near_h2())
+            .unwrap();
+        let once = TaskOptions {
+            has_max_retries: true,
+            max_retries: 0,
+            ..near_h2()
+        };
+        let fragile = tasks
+            .submit("testkit", "zeros", vec![Arg::wave("2")], once)
+            .unwrap();
+        let expected = format!("\"{}\"", "0".repeat(2 * MIB));
+        for id in [&retriable, &fragile] {
+            assert_eq!(value(&tasks, id).await, expected);
+        }
+        group.kill_host("h2");
+        // Rebuilt by running its task again, on the host that is left.
+        let bytes = tasks
+            .get_object(&retriable, Some(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert!(bytes[..] == *expected.as_bytes(), "the rebuilt value");
+        let (done, _) = tasks
+            .wait(std::slice::from_ref(&retriable), 1, None)
+            .await
+            .unwrap();
+        assert_eq!(done[0].held_by, "h1", "rebuilt on h1");
+        // Not retriable: lost, and the error says which, why and where.
+        let err = tasks
+            .get_object(&fragile, Some(Duration::from_secs(60)))
+            .await
+            .err()
+            .expect("lost");
+        let ClientError::TaskFailed { kind, message, .. } = err else {
+            panic!("not a task failure: {err}");
+        };
+        assert_eq!(kind, "lost", "{message}");
+        for needle in [
+            format!("object {fragile} lost"),
+            format!("task {fragile} (testkit.zeros)"),
+            "host h2".to_string(),
+            "max_retries is 0".to_string(),
+        ] {
+            assert!(message.contains(&needle), "`{needle}` in {message}");
+        }
+    });
+}
+
+#[test]
+fn the_cli_puts_gets_and_shows_memory() {
+    let cluster = Cluster::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, size) in [("small", 1000), ("big", 3 * MIB + 17)] {
+        let file = dir.path().join(name);
+        let data = pattern(size, 11);
+        std::fs::write(&file, &data).unwrap();
+        let id = cluster
+            .weft_ok(&["put", file.to_str().unwrap()])
+            .unwrap()
+            .trim()
+            .to_string();
+        let back = dir.path().join(format!("{name}.back"));
+        cluster
+            .weft_ok(&["get", &id, "-o", back.to_str().unwrap()])
+            .unwrap();
+        assert!(std::fs::read(&back).unwrap() == data, "{name} read back");
+    }
+    let memory = cluster.weft_ok(&["memory"]).unwrap();
+    assert!(
+        memory.contains("host embedded") && memory.contains("3.0 MiB"),
+        "{memory}"
+    );
+    let err = cluster
+        .weft_err(&["get", "nobody-1", "-o", "/dev/null"])
+        .unwrap();
+    assert!(err.contains("no object `nobody-1`"), "{err}");
+}
