@@ -30,6 +30,10 @@ pub enum BenchCommand {
     /// Task throughput: single client sync and async, multi client async
     /// (the names `ray microbenchmark` uses).
     Tasks(crate::bench_tasks::TaskBenchArgs),
+    /// Object store: put and get calls/s, put and get bandwidth of large
+    /// objects against memcpy, transfer between hosts (the names `ray
+    /// microbenchmark` uses).
+    Objects(crate::bench_objects::ObjectBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -51,6 +55,7 @@ pub async fn run(address: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Calls(args) => calls(address, args).await,
         BenchCommand::Kv(args) => kv(address, args).await,
         BenchCommand::Tasks(args) => crate::bench_tasks::run(address, args).await,
+        BenchCommand::Objects(args) => crate::bench_objects::run(address, args).await,
     }
 }
 

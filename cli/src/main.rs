@@ -3,6 +3,7 @@
 //! command lives in its own module.
 
 mod bench;
+mod bench_objects;
 mod bench_tasks;
 mod client_cmds;
 mod host_cmd;

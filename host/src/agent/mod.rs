@@ -25,7 +25,7 @@ use weft_proto::v1 as pb;
 
 pub use context::TaskContext;
 pub use grpc::GrpcConnector;
-pub use objects::HostService;
+pub use objects::{HostService, pull_into};
 pub use weft_client::objects::INLINE_MAX;
 
 use crate::store::ObjectStore;

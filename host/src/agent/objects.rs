@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status, Streaming};
-use weft_client::objects::{CHUNK, PullEvent, pull};
+use weft_client::ClientError;
+use weft_client::objects::{CHUNK, LANES, PullEvent, pull};
 use weft_proto::v1 as pb;
 
 use super::Agent;
-use crate::store::{Mapped, Object, ObjectStore, StoreError, Writer};
+use crate::store::{Object, ObjectStore, StoreError, Writer};
 
 /// One pull in flight; later askers for the same object wait on it.
 pub(crate) type Pull = Arc<OnceCell<Result<(), String>>>;
@@ -66,51 +67,8 @@ impl Agent {
         self.store.get(id).map_err(|e| e.to_string())
     }
 
-    /// Copies object `id` from the host at `address` into this store as a
-    /// secondary copy, chunk by chunk straight into its mapping.
     async fn pull_here(&self, id: &str, address: &str) -> Result<(), String> {
-        if self.store.contains(id) {
-            return Ok(());
-        }
-        let mut writer: Option<Writer> = None;
-        let mut failure = None;
-        let pulled = pull(address, id, 0, 0, |event| {
-            match event {
-                PullEvent::Start { size, raw } => match self.store.create(id, size, raw, false) {
-                    Ok(w) => writer = Some(w),
-                    Err(e) => {
-                        failure = Some(e.to_string());
-                        return Err(weft_client::ClientError::Rpc(Status::resource_exhausted(
-                            e.to_string(),
-                        )));
-                    }
-                },
-                PullEvent::Chunk { offset, data } => {
-                    if let Some(w) = writer.as_mut() {
-                        let at = offset as usize;
-                        let target =
-                            w.bytes_mut().get_mut(at..at + data.len()).ok_or_else(|| {
-                                weft_client::ClientError::Rpc(Status::data_loss(format!(
-                                    "object {id}: a chunk at {offset} runs past its end"
-                                )))
-                            })?;
-                        target.copy_from_slice(data);
-                    }
-                }
-            }
-            Ok(())
-        })
-        .await;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        pulled.map_err(|e| e.to_string())?;
-        let writer = writer.ok_or_else(|| format!("object {id}: the holder sent nothing"))?;
-        writer.seal().map_err(|e| e.to_string())?;
-        self.store
-            .pulls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        pull_into(&self.store, id, address).await
     }
 
     /// Deletes objects the cluster freed.
@@ -132,25 +90,95 @@ impl Agent {
     }
 }
 
+/// Copies object `id` from the host at `address` into `store` as a
+/// secondary copy (what a host does for a task whose argument another
+/// host holds). The first chunk says the object's size; the rest comes as
+/// ranges pulled at once over several connections.
+pub async fn pull_into(store: &Arc<ObjectStore>, id: &str, address: &str) -> Result<(), String> {
+    if store.contains(id) {
+        return Ok(());
+    }
+    let mut writer: Option<Writer> = None;
+    let mut failure = None;
+    let first = pull(address, id, (0, CHUNK as u64), 0, |event| {
+        match event {
+            PullEvent::Start { size, raw } => match store.create(id, size, raw, false) {
+                Ok(w) => writer = Some(w),
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    return Err(ClientError::Rpc(Status::resource_exhausted(e.to_string())));
+                }
+            },
+            PullEvent::Chunk { offset, data } => {
+                if let Some(w) = writer.as_ref() {
+                    write_chunk(w, (0, CHUNK as u64), offset, data, id)?;
+                }
+            }
+        }
+        Ok(())
+    })
+    .await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    first.map_err(|e| e.to_string())?;
+    let writer = writer.ok_or_else(|| format!("object {id}: the holder sent nothing"))?;
+    let size = writer.size();
+    if size > CHUNK as u64 {
+        let rest = size - CHUNK as u64;
+        let per = rest.div_ceil(LANES as u64).next_multiple_of(CHUNK as u64);
+        let writer = &writer;
+        let ranges = (0..LANES as u64)
+            .map(|lane| (CHUNK as u64 + lane * per, per))
+            .filter(|(start, _)| *start < size)
+            .enumerate()
+            .map(|(lane, (start, per))| async move {
+                let range = (start, per.min(size - start));
+                pull(address, id, range, lane, |event| match event {
+                    PullEvent::Chunk { offset, data } => {
+                        write_chunk(writer, range, offset, data, id)
+                    }
+                    PullEvent::Start { .. } => Ok(()),
+                })
+                .await
+            });
+        futures::future::try_join_all(ranges)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    writer.seal().map_err(|e| e.to_string())?;
+    store
+        .pulls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// Writes a chunk at object offset `offset`, which must lie in the range
+/// `(start, length)` asked for.
+fn write_chunk(
+    writer: &Writer,
+    (start, length): (u64, u64),
+    offset: u64,
+    data: &[u8],
+    id: &str,
+) -> Result<(), ClientError> {
+    let inside = offset >= start && offset + data.len() as u64 <= start + length;
+    if !inside {
+        return Err(ClientError::Rpc(Status::data_loss(format!(
+            "object {id}: a chunk at {offset} falls outside the range asked for"
+        ))));
+    }
+    writer
+        .write_at(offset, data)
+        .map_err(|e| ClientError::Rpc(Status::internal(e.to_string())))
+}
+
 fn status(e: StoreError) -> Status {
     match e {
         StoreError::Full(_) => Status::resource_exhausted(e.to_string()),
         StoreError::Missing(_) => Status::not_found(e.to_string()),
         StoreError::BadId(_) => Status::invalid_argument(e.to_string()),
         StoreError::Io { .. } => Status::internal(e.to_string()),
-    }
-}
-
-/// A range of a mapped object, handed to the transport without a copy.
-struct Slice {
-    bytes: Arc<Mapped>,
-    start: usize,
-    end: usize,
-}
-
-impl AsRef<[u8]> for Slice {
-    fn as_ref(&self) -> &[u8] {
-        &self.bytes[self.start..self.end]
     }
 }
 
@@ -181,6 +209,10 @@ impl pb::weft_host_server::WeftHost for HostService {
     ) -> Result<Response<Self::PullStream>, Status> {
         let request = request.into_inner();
         let object = self.agent.store.get(&request.id).map_err(status)?;
+        // Read from the file (an open file outlives a spill or free that
+        // unlinks it): no page-table work for pages this host never reads.
+        let file = std::fs::File::open(object.bytes.path())
+            .map_err(|e| Status::internal(format!("object {}: {e}", request.id)))?;
         let size = object.bytes.len();
         let start = (request.offset as usize).min(size);
         let end = if request.length == 0 {
@@ -192,19 +224,17 @@ impl pb::weft_host_server::WeftHost for HostService {
         if offsets.is_empty() {
             offsets.push(start);
         }
-        let (id, raw, bytes) = (request.id, object.raw, object.bytes);
+        let (id, raw) = (request.id, object.raw);
         let chunks = offsets.into_iter().enumerate().map(move |(i, at)| {
-            let data = bytes::Bytes::from_owner(Slice {
-                bytes: bytes.clone(),
-                start: at,
-                end: (at + CHUNK).min(end),
-            });
+            let mut data = vec![0u8; (at + CHUNK).min(end) - at];
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut data, at as u64)
+                .map_err(|e| Status::internal(format!("object {id}: {e}")))?;
             Ok(pb::ObjectChunk {
                 id: if i == 0 { id.clone() } else { String::new() },
                 size: size as u64,
                 raw,
                 offset: at as u64,
-                data,
+                data: data.into(),
             })
         });
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
@@ -244,7 +274,7 @@ impl pb::weft_host_server::WeftHost for HostService {
         let mut chunks = request.into_inner();
         let mut writer: Option<Writer> = None;
         while let Some(chunk) = chunks.message().await? {
-            let w = match writer.as_mut() {
+            let w = match writer.as_ref() {
                 Some(w) => w,
                 None => writer.insert(
                     self.agent
@@ -253,11 +283,8 @@ impl pb::weft_host_server::WeftHost for HostService {
                         .map_err(status)?,
                 ),
             };
-            let at = chunk.offset as usize;
-            w.bytes_mut()
-                .get_mut(at..at + chunk.data.len())
-                .ok_or_else(|| Status::invalid_argument("a chunk runs past the object's end"))?
-                .copy_from_slice(&chunk.data);
+            w.write_at(chunk.offset, &chunk.data)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
         }
         let writer = writer.ok_or_else(|| Status::invalid_argument("an empty put"))?;
         writer.seal().map_err(status)?;

@@ -1,38 +1,64 @@
-//! One object's file: made with its pages reserved, mapped to be written,
-//! then sealed read-only.
+//! One object's file: made with its pages reserved, written with
+//! positional writes, then sealed and mapped read-only.
+//!
+//! Writes go through the file, not a mapping: copying into a tmpfs file
+//! costs the copy and the page allocation, while writing through a fresh
+//! mapping also costs a page-table entry per page to set up and tear
+//! down, which on a virtual machine took longer than the copy itself.
+//! Readers map the sealed file (an object is read in place, shared by
+//! every process that maps it).
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use memmap2::MmapMut;
 pub use weft_client::shm::MappedObject as Mapped;
 
 use super::{StoreError, io};
 
-/// An object's mapping while it is written.
-pub(super) struct Writable(Option<MmapMut>);
+/// An object's file while it is written.
+pub(super) struct Writable {
+    file: File,
+    size: u64,
+}
 
 impl Writable {
-    pub(super) fn as_mut(&mut self) -> &mut [u8] {
-        self.0.as_deref_mut().unwrap_or(&mut [])
+    /// Writes `data` at `offset`; the range must lie inside the object.
+    pub(super) fn write_at(&self, path: &Path, offset: u64, data: &[u8]) -> Result<(), StoreError> {
+        let end = offset.checked_add(data.len() as u64);
+        if end.is_none_or(|end| end > self.size) {
+            return Err(StoreError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} bytes at {offset} run past the object's {} bytes",
+                        data.len(),
+                        self.size
+                    ),
+                ),
+            });
+        }
+        self.file.write_all_at(data, offset).map_err(io(path))
     }
 
-    /// Makes the mapping read-only: the object is immutable from now on.
+    /// The object's size.
+    pub(super) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Makes the object readable in place: it is immutable from now on.
     pub(super) fn seal(self, path: &Path) -> Result<Mapped, StoreError> {
-        let map = self
-            .0
-            .map(|m| m.make_read_only())
-            .transpose()
-            .map_err(io(path))?;
-        Ok(Mapped::from_map(map, path.to_path_buf()))
+        drop(self.file);
+        Mapped::open_lazy(path, self.size).map_err(io(path))
     }
 }
 
-/// Makes `path`, `size` bytes long with every page reserved, and maps it.
+/// Makes `path`, `size` bytes long with every page reserved.
 ///
 /// `fallocate` makes the filesystem find the room now: a full tmpfs fails
 /// here with ENOSPC instead of killing the process with SIGBUS when a
-/// write first touches a page it cannot back.
+/// write through a mapping first touches a page it cannot back.
 pub(super) fn create_file(path: &Path, size: u64) -> Result<Writable, StoreError> {
     let file = OpenOptions::new()
         .read(true)
@@ -45,8 +71,5 @@ pub(super) fn create_file(path: &Path, size: u64) -> Result<Writable, StoreError
         rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, size)
             .map_err(|e| io(path)(e.into()))?;
     }
-    drop(file);
-    weft_client::shm::map_for_writing(path, size)
-        .map(Writable)
-        .map_err(io(path))
+    Ok(Writable { file, size })
 }

@@ -240,8 +240,8 @@ impl ObjectStore {
         raw: bool,
         primary: bool,
     ) -> Result<Object, StoreError> {
-        let mut writer = self.create(id, bytes.len() as u64, raw, primary)?;
-        writer.bytes_mut().copy_from_slice(bytes);
+        let writer = self.create(id, bytes.len() as u64, raw, primary)?;
+        writer.write_at(0, bytes)?;
         writer.seal()
     }
 
@@ -387,9 +387,18 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// The object's bytes, to fill.
-    pub fn bytes_mut(&mut self) -> &mut [u8] {
-        self.map.as_mut().map_or(&mut [], |m| m.as_mut())
+    /// Writes `data` at `offset` of the object. Several writers of
+    /// disjoint ranges may share one `Writer`.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
+        match self.map.as_ref() {
+            Some(file) => file.write_at(&self.path, offset, data),
+            None => Ok(()),
+        }
+    }
+
+    /// The object's size.
+    pub fn size(&self) -> u64 {
+        self.map.as_ref().map_or(0, |f| f.size())
     }
 
     /// The object's file (another process on this machine may write it).

@@ -52,7 +52,8 @@ impl ObjectStore {
     /// Copies a primary object to the spill dir and frees its memory.
     fn spill(&self, id: &str, bytes: Arc<super::Mapped>) -> Result<(), StoreError> {
         let target = self.config.spill_dir.join(id);
-        std::fs::write(&target, &bytes[..]).map_err(|e| {
+        // A kernel-side copy from the file, not a read through the mapping.
+        std::fs::copy(bytes.path(), &target).map_err(|e| {
             let _ = std::fs::remove_file(&target);
             StoreError::Full(format!(
                 "cannot spill object {id} to {}: {e}",
@@ -108,10 +109,17 @@ impl ObjectStore {
         };
         self.reserve(size)?;
         let path = self.path_of(id)?;
-        let made = super::file::create_file(&path, size).and_then(|mut map| {
-            let mut file = std::fs::File::open(&spilled).map_err(io(&spilled))?;
-            std::io::Read::read_exact(&mut file, map.as_mut()).map_err(io(&spilled))?;
-            map.seal(&path)
+        let made = super::file::create_file(&path, size).and_then(|file| {
+            let mut from = std::fs::File::open(&spilled).map_err(io(&spilled))?;
+            let mut buf = vec![0u8; (1 << 20).min(size as usize)];
+            let mut at = 0u64;
+            while at < size {
+                let n = ((size - at) as usize).min(buf.len());
+                std::io::Read::read_exact(&mut from, &mut buf[..n]).map_err(io(&spilled))?;
+                file.write_at(&path, at, &buf[..n])?;
+                at += n as u64;
+            }
+            file.seal(&path)
         });
         let bytes = match made {
             Ok(bytes) => Arc::new(bytes),

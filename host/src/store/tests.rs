@@ -109,12 +109,19 @@ fn objects_in_use_stay_and_too_big_puts_fail_clearly() {
 fn a_file_written_by_another_mapping_is_sealed_as_is() {
     let (_dir, store) = store(8 << 20);
     let writer = store.create("c-1", 4096, true, true).unwrap();
-    let mut map = weft_client::shm::map_for_writing(writer.path(), 4096)
-        .unwrap()
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(writer.path())
+        .and_then(|f| std::os::unix::fs::FileExt::write_all_at(&f, &pattern(9, 4096), 0))
         .unwrap();
-    map.copy_from_slice(&pattern(9, 4096));
-    drop(map);
     writer.seal().unwrap();
+    assert!(
+        store
+            .create("w-1", 10, true, true)
+            .unwrap()
+            .write_at(8, b"abc")
+            .is_err()
+    );
     let (path, size, _) = store.file("c-1").unwrap();
     let mapped = Mapped::open(&path, size).unwrap();
     assert_eq!(&mapped[..], &pattern(9, 4096)[..]);

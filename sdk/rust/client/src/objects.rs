@@ -13,7 +13,7 @@ use weft_proto::v1 as pb;
 use weft_proto::v1::weft_host_client::WeftHostClient;
 
 use crate::ClientError;
-use crate::shm::{MappedObject, map_for_writing};
+use crate::shm::MappedObject;
 
 /// Objects up to this size travel inline with their owner and through the
 /// leader (Ray's inline threshold is 100 KiB); larger ones live in a
@@ -22,7 +22,7 @@ pub const INLINE_MAX: usize = 64 << 10;
 
 /// Bytes per chunk of a transfer between hosts: large enough that the
 /// per-message cost vanishes, small enough to pipeline.
-pub const CHUNK: usize = 4 << 20;
+pub const CHUNK: usize = 1 << 20;
 
 /// The record of a new object `id` holding `data`: finished and raw, with
 /// the bytes inline when they are small (else the caller stores them and
@@ -116,14 +116,24 @@ pub fn machine_id() -> &'static str {
     &ID
 }
 
+/// Connections a large transfer spreads its ranges over: one HTTP/2
+/// connection is one socket and one I/O task at each end.
+pub const LANES: usize = 2;
+
 /// A connection to the `WeftHost` service at `address`, kept per address.
 pub async fn host_rpc(address: &str) -> Result<WeftHostClient<Channel>, ClientError> {
+    host_rpc_lane(address, 0).await
+}
+
+/// Connection number `lane` (of [`LANES`]) to the `WeftHost` at `address`.
+async fn host_rpc_lane(address: &str, lane: usize) -> Result<WeftHostClient<Channel>, ClientError> {
+    let key = format!("{address}#{lane}");
     static CHANNELS: Mutex<Option<HashMap<String, WeftHostClient<Channel>>>> = Mutex::new(None);
     let cached = CHANNELS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .get_or_insert_with(HashMap::new)
-        .get(address)
+        .get(&key)
         .cloned();
     if let Some(rpc) = cached {
         return Ok(rpc);
@@ -149,7 +159,7 @@ pub async fn host_rpc(address: &str) -> Result<WeftHostClient<Channel>, ClientEr
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .get_or_insert_with(HashMap::new)
-        .insert(address.to_string(), rpc.clone());
+        .insert(key, rpc.clone());
     Ok(rpc)
 }
 
@@ -165,16 +175,16 @@ fn holder_failed(id: &str, address: &str, status: tonic::Status) -> ClientError 
 }
 
 /// Streams object `id` (from `offset`, `length` bytes or to the end when
-/// 0) from the host at `address`; `sink` gets the object's size and raw
-/// flag first, then each chunk at its offset.
+/// 0) from the host at `address` over connection `lane`; `sink` gets the
+/// object's size and raw flag first, then each chunk at its offset.
 pub async fn pull(
     address: &str,
     id: &str,
-    offset: u64,
-    length: u64,
+    (offset, length): (u64, u64),
+    lane: usize,
     mut sink: impl FnMut(PullEvent<'_>) -> Result<(), ClientError>,
 ) -> Result<(), ClientError> {
-    let mut rpc = host_rpc(address).await?;
+    let mut rpc = host_rpc_lane(address, lane % LANES).await?;
     let request = pb::PullRequest {
         id: id.to_string(),
         offset,
@@ -228,7 +238,7 @@ pub enum PullEvent<'a> {
 pub async fn pull_to_vec(address: &str, id: &str) -> Result<(Vec<u8>, bool), ClientError> {
     let mut out = Vec::new();
     let mut raw = false;
-    pull(address, id, 0, 0, |event| {
+    pull(address, id, (0, 0), 0, |event| {
         match event {
             PullEvent::Start { size, raw: r } => {
                 raw = r;
@@ -291,16 +301,19 @@ pub async fn put_on_host(
             .await
             .map_err(refused)?
             .into_inner();
-        let mut map = map_for_writing(Path::new(&made.path), data.len() as u64).map_err(|e| {
+        // Positional writes into the file the host made (its pages are
+        // reserved): one copy into shared memory, and no mapping to set
+        // up and tear down.
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&made.path)
+            .and_then(|file| std::os::unix::fs::FileExt::write_all_at(&file, data, 0));
+        written.map_err(|e| {
             ClientError::Rpc(tonic::Status::unavailable(format!(
-                "cannot map {} to write object {id}: {e}",
+                "cannot write object {id} into {}: {e}",
                 made.path
             )))
         })?;
-        if let Some(map) = map.as_mut() {
-            map.copy_from_slice(data);
-        }
-        drop(map);
         rpc.seal_object(pb::SealObjectRequest { id: id.to_string() })
             .await
             .map_err(refused)?

@@ -1,14 +1,13 @@
 //! Objects in shared memory: a client on the same machine as the host that
 //! holds an object maps the object's file in the host's store and reads
-//! it in place, with no copy; a large put is written straight into a file
-//! the host made for it.
+//! it in place, with no copy.
 
 #![allow(unsafe_code)]
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
-use memmap2::{Mmap, MmapMut, MmapOptions};
+use memmap2::{Mmap, MmapOptions};
 
 /// An object's bytes, mapped read-only from its file in a store.
 ///
@@ -21,8 +20,19 @@ pub struct MappedObject {
 }
 
 impl MappedObject {
-    /// Maps the sealed object file at `path`, all `size` bytes of it.
+    /// Maps the sealed object file at `path`, all `size` bytes of it, with
+    /// its pages mapped in at once (for a reader about to read them all).
     pub fn open(path: &Path, size: u64) -> std::io::Result<Self> {
+        Self::map(path, size, true)
+    }
+
+    /// Maps it without touching its pages: each is mapped in on first
+    /// read (for a holder that may never read it).
+    pub fn open_lazy(path: &Path, size: u64) -> std::io::Result<Self> {
+        Self::map(path, size, false)
+    }
+
+    fn map(path: &Path, size: u64, populate: bool) -> std::io::Result<Self> {
         if size == 0 {
             return Ok(MappedObject {
                 map: None,
@@ -33,20 +43,17 @@ impl MappedObject {
         // SAFETY: see the type's doc: the file is immutable once sealed
         // and never shrinks while it exists.
         let map = unsafe {
-            MmapOptions::new()
-                .len(size as usize)
-                .populate()
-                .map(&file)?
+            let mut options = MmapOptions::new();
+            options.len(size as usize);
+            if populate {
+                options.populate();
+            }
+            options.map(&file)?
         };
         Ok(MappedObject {
             map: Some(map),
             path: path.to_path_buf(),
         })
-    }
-
-    /// A sealed mapping made from a writable one.
-    pub fn from_map(map: Option<Mmap>, path: PathBuf) -> Self {
-        MappedObject { map, path }
     }
 
     /// The file it maps.
@@ -67,24 +74,4 @@ impl AsRef<[u8]> for MappedObject {
     fn as_ref(&self) -> &[u8] {
         self
     }
-}
-
-/// Maps the object file at `path`, already `size` bytes long, to write it.
-///
-/// The file must be one a store created for this writer alone (see
-/// `CreateObject`): nobody else writes or truncates it until it is sealed.
-pub fn map_for_writing(path: &Path, size: u64) -> std::io::Result<Option<MmapMut>> {
-    if size == 0 {
-        return Ok(None);
-    }
-    let file = OpenOptions::new().read(true).write(true).open(path)?;
-    // SAFETY: the file is this writer's alone until sealed, and its pages
-    // are reserved (`fallocate`), so no write can fault with SIGBUS.
-    let map = unsafe {
-        MmapOptions::new()
-            .len(size as usize)
-            .populate()
-            .map_mut(&file)?
-    };
-    Ok(Some(map))
 }
