@@ -365,3 +365,58 @@ fn the_cli_puts_gets_and_shows_memory() {
         .unwrap();
     assert!(err.contains("no object `nobody-1`"), "{err}");
 }
+
+#[test]
+fn objects_survive_a_leader_failover_and_are_still_freed() {
+    let mut group = Group::start(3, &["--host-timeout", "2"]).expect("controllers start");
+    group
+        .wait_for_leader(Duration::from_secs(20))
+        .expect("a leader");
+    group.start_host("h1", 2, &[]).expect("host starts");
+    group
+        .weft_ok(&["deploy", guests::TESTKIT, "--name", "testkit"])
+        .expect("deploy testkit");
+    let address = tasks_host_address(&group, "h1");
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let data = pattern(8 * MIB, 4);
+        let put = tasks.put(&data).await.unwrap();
+        let made = tasks
+            .submit(
+                "testkit",
+                "zeros",
+                vec![Arg::wave("1")],
+                TaskOptions::default(),
+            )
+            .unwrap();
+        value(&tasks, &made).await;
+        let leader = group.wait_for_leader(Duration::from_secs(5)).unwrap();
+        group.kill(leader);
+        group.wait_for_leader(Duration::from_secs(20)).unwrap();
+        // A task on the new leader takes the object put before it.
+        let sum = tasks
+            .submit(
+                "testkit",
+                "checksum",
+                vec![Arg::Ref(put.clone())],
+                TaskOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(value(&tasks, &sum).await, fnv(&data).to_string());
+        let bytes = tasks.get_object(&put, None).await.unwrap();
+        assert!(bytes[..] == data[..]);
+        drop(bytes);
+        // The new leader learned both from their owner: releasing them
+        // frees the host's store.
+        tasks.release(&[put, made, sum]);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let used = store_stats(&address, 5).await.unwrap();
+            if used.used == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not freed: {used:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}

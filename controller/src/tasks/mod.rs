@@ -58,6 +58,10 @@ impl Default for TaskConfig {
 /// owners to resubmit.
 const ORPHAN_TTL: Duration = Duration::from_secs(60);
 
+/// How long the refs of an owner whose session ended are kept for it to
+/// reconnect before they are dropped.
+const OWNER_GRACE: Duration = Duration::from_secs(5);
+
 /// The leader's task and host tables.
 pub struct TaskManager {
     table: Mutex<Table>,
@@ -105,7 +109,7 @@ impl TaskManager {
     /// Closes an owner session: its tasks keep running, and the refs it
     /// held are dropped (unless it is detached).
     pub fn close_owner(&self, owner: u64) {
-        self.with(|t| t.close_owner(owner));
+        self.with(|t| t.close_owner(owner, Instant::now()));
     }
 
     /// Handles one message of owner session `owner` (everything but its
@@ -126,6 +130,7 @@ impl TaskManager {
                 if message.detached {
                     t.detached.insert(owner);
                 }
+                t.reattach(&message.owner, owner);
             }
             if !put.is_empty() {
                 let accepted = put.iter().map(|r| r.id.clone()).collect();
@@ -237,6 +242,12 @@ impl TaskManager {
             for done in registration.finished {
                 t.complete(&id, done);
             }
+            let now = Instant::now();
+            for object in registration.objects {
+                if !t.tasks.contains_key(&object) {
+                    t.orphans.objects.insert(object, (id.clone(), now));
+                }
+            }
             t.schedule();
         });
         (connection, rx)
@@ -289,10 +300,18 @@ impl TaskManager {
                 t.host_died(&id, &reason);
             }
         });
+        self.with(|t| {
+            let now = Instant::now();
+            t.free_unclaimed(now, ORPHAN_TTL);
+            t.expire_departed(now, OWNER_GRACE);
+        });
         let mut since = self.orphans_since.lock().unwrap_or_else(|p| p.into_inner());
         if since.elapsed() > ORPHAN_TTL {
             *since = Instant::now();
-            self.with(|t| t.orphans = Default::default());
+            self.with(|t| {
+                t.orphans.running.clear();
+                t.orphans.results.clear();
+            });
         }
     }
 

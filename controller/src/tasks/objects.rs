@@ -143,18 +143,63 @@ impl Table {
         }
     }
 
-    /// `owner`'s session ended: it drops every ref it held.
-    pub(crate) fn close_owner(&mut self, owner: u64) {
+    /// `owner`'s session ended. Its refs are kept for a while, in case it
+    /// reconnects (a network blip); then they are dropped.
+    pub(crate) fn close_owner(&mut self, owner: u64, now: std::time::Instant) {
         self.owners.remove(&owner);
-        self.owner_names.retain(|_, o| *o != owner);
         self.detached.remove(&owner);
-        if let Some(held) = self.owner_holds.remove(&owner) {
-            for id in held {
-                if let Some(task) = self.tasks.get_mut(&id) {
-                    task.owners.retain(|o| *o != owner);
-                }
-                self.unhold(&id);
+        let name = self
+            .owner_names
+            .iter()
+            .find(|(_, o)| **o == owner)
+            .map(|(n, _)| n.clone());
+        if let Some(name) = &name {
+            self.owner_names.remove(name);
+        }
+        let held = self.owner_holds.remove(&owner).unwrap_or_default();
+        match name {
+            Some(name) if !held.is_empty() => {
+                self.departed.insert(name, (owner, now, held));
             }
+            _ => self.drop_holds(owner, held),
+        }
+    }
+
+    /// Owner `name` is back as session `owner`: it holds its refs again.
+    pub(crate) fn reattach(&mut self, name: &str, owner: u64) {
+        let Some((old, _, held)) = self.departed.remove(name) else {
+            return;
+        };
+        for id in &held {
+            if let Some(task) = self.tasks.get_mut(id) {
+                task.owners.retain(|o| *o != old);
+                task.owners.push(owner);
+            }
+        }
+        self.owner_holds.entry(owner).or_default().extend(held);
+    }
+
+    /// Drops the refs of owners gone for longer than `grace`.
+    pub(crate) fn expire_departed(&mut self, now: std::time::Instant, grace: std::time::Duration) {
+        let gone: Vec<String> = self
+            .departed
+            .iter()
+            .filter(|(_, (_, since, _))| now.duration_since(*since) > grace)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            if let Some((owner, _, held)) = self.departed.remove(&name) {
+                self.drop_holds(owner, held);
+            }
+        }
+    }
+
+    fn drop_holds(&mut self, owner: u64, held: std::collections::HashSet<String>) {
+        for id in held {
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.owners.retain(|o| *o != owner);
+            }
+            self.unhold(&id);
         }
     }
 
@@ -175,16 +220,36 @@ impl Table {
     pub(crate) fn put(&mut self, owner: u64, objects: Vec<pb::TaskResult>) {
         for mut result in objects {
             let id = result.id.clone();
+            self.orphans.objects.remove(&id);
             if !self.tasks.contains_key(&id) {
                 result.ok = true;
                 result.has_value = true;
-                result.raw = true;
                 result.contains.clear();
                 self.tasks.insert(id.clone(), Task::object(result));
             }
             self.add_owner(owner, &id);
         }
         self.any_finished = true;
+    }
+
+    /// Frees the objects hosts reported that nobody claimed within `ttl`.
+    pub(crate) fn free_unclaimed(&mut self, now: std::time::Instant, ttl: std::time::Duration) {
+        let expired: Vec<(String, String)> = self
+            .orphans
+            .objects
+            .iter()
+            .filter(|(_, (_, since))| now.duration_since(*since) > ttl)
+            .map(|(id, (host, _))| (id.clone(), host.clone()))
+            .collect();
+        for (id, host) in expired {
+            self.orphans.objects.remove(&id);
+            if let Some(entry) = self.hosts.get(&host) {
+                tracing::info!(object = %id, host, "freeing an object no owner claimed after a failover");
+                entry.send(pb::host_command::Kind::Free(pb::ObjectIds {
+                    ids: vec![id],
+                }));
+            }
+        }
     }
 
     /// Host `host` died: the objects whose copy it held are rebuilt by

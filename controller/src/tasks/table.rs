@@ -43,6 +43,9 @@ pub(crate) fn tell_owners(
 pub(crate) struct Orphans {
     pub(crate) running: HashMap<String, (String, u32)>,
     pub(crate) results: HashMap<String, pb::TaskResult>,
+    /// Objects hosts hold that no entry names: their owners claim them by
+    /// putting them again; the rest are freed after a while.
+    pub(crate) objects: HashMap<String, (String, Instant)>,
 }
 
 #[derive(Default)]
@@ -63,6 +66,9 @@ pub(crate) struct Table {
     pub(crate) detached: HashSet<u64>,
     /// Owner names (the prefix of their ids) to sessions.
     pub(crate) owner_names: HashMap<String, u64>,
+    /// Refs of owners whose session ended, by name, kept a little while
+    /// for the owner to reconnect: (old session, when, refs).
+    pub(crate) departed: HashMap<String, (u64, Instant, HashSet<String>)>,
     pub(crate) owner_out: HashMap<u64, Vec<pb::TaskResult>>,
     host_out: HashMap<String, Vec<pb::Assignment>>,
     /// Objects freed since the last flush, for hosts to delete.
@@ -102,6 +108,7 @@ impl Table {
         self.tasks.insert(id.clone(), task);
         self.add_owner(owner, &id);
         self.hold_args(&id);
+        self.orphans.objects.remove(&id);
         // A host already finished or runs it (reported after a failover).
         if let Some(result) = self.orphans.results.remove(&id) {
             return self.finish(&id, result);

@@ -324,7 +324,7 @@ fn an_object_lives_while_an_owner_or_a_task_holds_it() {
     assert!(!t.tasks.contains_key("p"));
     assert_eq!(freed(&mut h), vec!["p".to_string()]);
     // The owner's session ends: its results go too.
-    t.close_owner(1);
+    t.close_owner(1, Instant::now());
     assert!(!t.tasks.contains_key("a"));
 }
 
@@ -402,4 +402,29 @@ fn a_guests_object_in_its_result_lives_as_long_as_the_result() {
     t.flush();
     assert_eq!(freed(&mut h), vec!["g-1".to_string()]);
     assert!(t.tasks.is_empty());
+}
+
+#[test]
+fn an_owner_that_reconnects_keeps_its_refs_and_one_that_does_not_loses_them() {
+    let mut t = Table::new(&TaskConfig::default());
+    let mut h = host(&mut t, "h", 1.0);
+    let _o = owner(&mut t, 1);
+    t.owner_names.insert("o".into(), 1);
+    t.put(1, vec![held("o-1", "h")]);
+    let closed = Instant::now();
+    t.close_owner(1, closed);
+    t.expire_departed(closed, std::time::Duration::from_secs(5));
+    assert!(t.tasks.contains_key("o-1"), "kept while it may come back");
+    // It comes back as session 2: its ref is held by the new session.
+    let _o2 = owner(&mut t, 2);
+    t.owner_names.insert("o".into(), 2);
+    t.reattach("o", 2);
+    t.close_owner(2, closed);
+    t.expire_departed(
+        closed + std::time::Duration::from_secs(6),
+        std::time::Duration::from_secs(5),
+    );
+    t.flush();
+    assert!(!t.tasks.contains_key("o-1"), "dropped once it stayed away");
+    assert_eq!(freed(&mut h), vec!["o-1".to_string()]);
 }

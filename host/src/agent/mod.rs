@@ -194,6 +194,7 @@ impl Agent {
             finished,
             store_dir: self.store.config().dir.display().to_string(),
             machine: weft_client::objects::machine_id().to_string(),
+            objects: self.store.primaries(),
         }
     }
 

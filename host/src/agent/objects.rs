@@ -19,9 +19,27 @@ use crate::store::{Object, ObjectStore, StoreError, Writer};
 /// One pull in flight; later askers for the same object wait on it.
 pub(crate) type Pull = Arc<OnceCell<Result<(), String>>>;
 
-/// Puts from clients on this machine, between `CreateObject` and `SealObject`.
+/// Puts from clients on this machine, between `CreateObject` and
+/// `SealObject`, with when each began.
 #[derive(Default)]
-pub(crate) struct Creating(HashMap<String, Writer>);
+pub(crate) struct Creating(HashMap<String, (std::time::Instant, Writer)>);
+
+/// A client put not sealed within this long is given up (the client died
+/// or gave up), and its room given back.
+const CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Creating {
+    fn start(&mut self, id: String, writer: Writer) {
+        let now = std::time::Instant::now();
+        self.0
+            .retain(|_, (since, _)| now.duration_since(*since) < CREATE_TIMEOUT);
+        self.0.insert(id, (now, writer));
+    }
+
+    fn finish(&mut self, id: &str) -> Option<Writer> {
+        self.0.remove(id).map(|(_, w)| w)
+    }
+}
 
 impl Agent {
     /// The host's object store.
@@ -251,7 +269,7 @@ impl pb::weft_host_server::WeftHost for HostService {
             .create(&r.id, r.size, r.raw, true)
             .map_err(status)?;
         let path = writer.path().display().to_string();
-        self.agent.creating().0.insert(r.id, writer);
+        self.agent.creating().start(r.id, writer);
         Ok(Response::new(pb::CreateObjectResponse { path }))
     }
 
@@ -260,7 +278,7 @@ impl pb::weft_host_server::WeftHost for HostService {
         request: Request<pb::SealObjectRequest>,
     ) -> Result<Response<pb::SealObjectResponse>, Status> {
         let id = request.into_inner().id;
-        let writer = self.agent.creating().0.remove(&id).ok_or_else(|| {
+        let writer = self.agent.creating().finish(&id).ok_or_else(|| {
             Status::not_found(format!("no object {id} is being put on this host"))
         })?;
         writer.seal().map_err(status)?;

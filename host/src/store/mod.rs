@@ -266,6 +266,16 @@ impl ObjectStore {
         self.restore(id)
     }
 
+    /// The ids of the primary copies here (in memory or spilled).
+    pub fn primaries(&self) -> Vec<String> {
+        self.lock()
+            .objects
+            .iter()
+            .filter(|(_, e)| e.primary)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Whether the store has object `id` (in memory or spilled).
     pub fn contains(&self, id: &str) -> bool {
         self.lock().objects.contains_key(id)

@@ -457,11 +457,12 @@ async fn drive(shared: Arc<Shared>, mut client: Client, mut alive: mpsc::Unbound
         {
             let mut state = shared.lock();
             state.broken = None;
-            // Objects it put are known to the leader only through it.
+            // Objects it put, and the stored results it holds, are known
+            // to a new leader only through it (their hosts still have them).
             let put: Vec<TaskResult> = state
                 .results
                 .values()
-                .filter(|r| r.raw && shared.mine(&r.id))
+                .filter(|r| r.ok && shared.mine(&r.id) && (r.raw || !r.held_by.is_empty()))
                 .cloned()
                 .collect();
             for r in &put {
