@@ -360,6 +360,30 @@ fn the_cli_puts_gets_and_shows_memory() {
         memory.contains("host embedded") && memory.contains("3.0 MiB"),
         "{memory}"
     );
+    // A task reads a text file put in the store, a mebibyte at a time.
+    let book = dir.path().join("book.txt");
+    std::fs::write(&book, "the cat sat ".repeat(200_000)).unwrap();
+    let text = cluster
+        .weft_ok(&["put", book.to_str().unwrap()])
+        .unwrap()
+        .trim()
+        .to_string();
+    cluster
+        .weft_ok(&["deploy", guests::WORDCOUNT, "--name", "wordcount"])
+        .unwrap();
+    let out = cluster
+        .weft_ok(&[
+            "submit",
+            "wordcount",
+            &format!("count-object(@{text})"),
+            "--wait",
+        ])
+        .unwrap();
+    assert_eq!(
+        out.lines().nth(1),
+        Some(r#"[("cat", 200000), ("sat", 200000), ("the", 200000)]"#),
+        "{out}"
+    );
     let err = cluster
         .weft_err(&["get", "nobody-1", "-o", "/dev/null"])
         .unwrap();

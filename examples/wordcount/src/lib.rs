@@ -1,4 +1,5 @@
 //! How to run: `weft deploy target/wasm32-wasip2/release/example_wordcount.wasm --name wordcount && weft submit wordcount 'wordcount(["a b a", "b c"])' --wait`
+//! (or, over a file in the object store: `weft submit wordcount "count-object(@$(weft put book.txt))" --wait`)
 //!
 //! Map-reduce over task refs: the driver submits a `count` task per chunk,
 //! then `merge` tasks whose arguments are the refs of earlier tasks. The
@@ -11,12 +12,12 @@ wit_bindgen::generate!({
     with: {
         "weft:runtime/types@0.1.0": weft_guest::bindings::weft::runtime::types,
         "weft:runtime/tasks@0.1.0": weft_guest::bindings::weft::runtime::tasks,
+        "weft:runtime/objects@0.1.0": weft_guest::bindings::weft::runtime::objects,
     },
 });
 
 use std::collections::BTreeMap;
 
-use weft_guest::ObjectRef;
 use weft_guest::tasks::{self, Argument, Options};
 
 struct Wordcount;
@@ -81,14 +82,50 @@ fn parse_counts(text: &str) -> Vec<(String, u32)> {
     out
 }
 
+/// Adds the words of `text` to `counts`.
+fn tally(counts: &mut BTreeMap<String, u32>, text: &str) {
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        *counts.entry(word.to_lowercase()).or_insert(0u32) += 1;
+    }
+}
+
 impl Guest for Wordcount {
     fn count(text: String) -> Vec<(String, u32)> {
         let mut counts = BTreeMap::new();
-        for word in text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-        {
-            *counts.entry(word.to_lowercase()).or_insert(0u32) += 1;
+        tally(&mut counts, &text);
+        counts.into_iter().collect()
+    }
+
+    fn count_object(text: ObjectRef) -> Vec<(String, u32)> {
+        let fail = |e: weft_guest::Error| -> ! {
+            panic!("cannot read object {}: {}", text.id, e.message())
+        };
+        let size = weft_guest::objects::size(&text).unwrap_or_else(|e| fail(e));
+        let mut counts = BTreeMap::new();
+        // Bytes after the last word boundary of a piece wait for the next.
+        let mut carry: Vec<u8> = Vec::new();
+        let mut at = 0;
+        while at < size {
+            let piece =
+                weft_guest::objects::get_range(&text, at, 1 << 20).unwrap_or_else(|e| fail(e));
+            if piece.is_empty() {
+                break;
+            }
+            at += piece.len() as u64;
+            carry.extend_from_slice(&piece);
+            let cut = if at < size {
+                carry
+                    .iter()
+                    .rposition(|b| b.is_ascii_whitespace())
+                    .map_or(0, |i| i + 1)
+            } else {
+                carry.len()
+            };
+            tally(&mut counts, &String::from_utf8_lossy(&carry[..cut]));
+            carry.drain(..cut);
         }
         counts.into_iter().collect()
     }
