@@ -72,7 +72,8 @@ enum Command {
     Call(client_cmds::CallArgs),
     /// Submit a task: prints its ref at once; the cluster runs it where
     /// its resources fit. `weft submit pi 'estimate(1000000, 42)'`; an
-    /// argument `@REF` passes another task's result.
+    /// argument `@REF` passes an object (another task's result, or one
+    /// `weft put` stored).
     Submit(task_cmds::SubmitArgs),
     /// Wait for tasks (or objects) and print their results, one per line;
     /// `-o FILE` writes one object's bytes to FILE.
@@ -111,7 +112,7 @@ enum Command {
     /// what the answering replica has done.
     Status,
     /// Measure a running cluster: call latency, key-value commit latency,
-    /// or task throughput.
+    /// task throughput, or the object store.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }

@@ -42,11 +42,6 @@ impl Creating {
 }
 
 impl Agent {
-    /// The host's object store.
-    pub fn store(&self) -> &Arc<ObjectStore> {
-        &self.store
-    }
-
     /// Keeps a large result in the store; returns who holds it, where.
     pub(crate) fn hold(&self, id: &str, value: &[u8]) -> Result<(String, String, u64), StoreError> {
         self.store.put(id, value, false, true)?;
@@ -74,7 +69,7 @@ impl Agent {
             pulls.entry(id.to_string()).or_default().clone()
         };
         let outcome = cell
-            .get_or_init(|| self.pull_here(id, address))
+            .get_or_init(|| pull_into(&self.store, id, address))
             .await
             .clone();
         self.pulls
@@ -83,10 +78,6 @@ impl Agent {
             .remove(id);
         outcome?;
         self.store.get(id).map_err(|e| e.to_string())
-    }
-
-    async fn pull_here(&self, id: &str, address: &str) -> Result<(), String> {
-        pull_into(&self.store, id, address).await
     }
 
     /// Deletes objects the cluster freed.
