@@ -32,31 +32,34 @@ impl Table {
     /// Drops a holder of `id`, freeing it (and what only it held) when
     /// it was the last one.
     pub(crate) fn unhold(&mut self, id: &str) {
-        let mut work = vec![id.to_string()];
-        while let Some(id) = work.pop() {
-            let Some(task) = self.tasks.get_mut(&id) else {
-                continue;
-            };
+        if let Some(task) = self.tasks.get_mut(id) {
             task.refs = task.refs.saturating_sub(1);
-            if task.refs == 0 && matches!(task.state, State::Done(_)) {
-                self.free(&id, &mut work);
+        }
+        self.settle(id);
+    }
+
+    /// Frees `id` now if it is finished and nothing holds it, and then
+    /// whatever only it held (iteratively: lineage chains may be long).
+    pub(crate) fn settle(&mut self, id: &str) {
+        if !self.idle(id) {
+            return;
+        }
+        let mut work = Vec::new();
+        self.free(id, &mut work);
+        while let Some(next) = work.pop() {
+            if let Some(task) = self.tasks.get_mut(&next) {
+                task.refs = task.refs.saturating_sub(1);
+            }
+            if self.idle(&next) {
+                self.free(&next, &mut work);
             }
         }
     }
 
-    /// Frees `id` now if it is finished and nothing holds it.
-    pub(crate) fn settle(&mut self, id: &str) {
-        let idle = self
-            .tasks
+    fn idle(&self, id: &str) -> bool {
+        self.tasks
             .get(id)
-            .is_some_and(|t| t.refs == 0 && matches!(t.state, State::Done(_)));
-        if idle {
-            let mut work = Vec::new();
-            self.free(id, &mut work);
-            for next in work {
-                self.unhold(&next);
-            }
-        }
+            .is_some_and(|t| t.refs == 0 && matches!(t.state, State::Done(_)))
     }
 
     /// Forgets `id`; the objects it held go on `work` to be let go of.

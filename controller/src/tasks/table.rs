@@ -229,31 +229,35 @@ impl Table {
                 strategy: task.strategy.clone(),
                 args: Vec::new(),
             };
+            let mut ready = true;
+            for r in task.arg_refs() {
+                let Some(State::Done(res)) = self.tasks.get(r).map(|t| &t.state) else {
+                    ready = false;
+                    break;
+                };
+                if !res.ok {
+                    ready = false;
+                    break;
+                }
+                let holder = if res.held_by.is_empty() {
+                    &res.host
+                } else {
+                    &res.held_by
+                };
+                view.objects.insert(
+                    r.to_string(),
+                    ObjectLocation {
+                        hosts: vec![holder.clone()],
+                        size: res.size.max((res.value.len() + res.data.len()) as u64),
+                    },
+                );
+                demand.args.push(r.to_string());
+            }
             // An argument lost with its host since this was queued waits
             // for its rebuild (or fails it).
-            let ready = task.arg_refs().all(
-                |r| matches!(self.tasks.get(r).map(|t| &t.state), Some(State::Done(res)) if res.ok),
-            );
             if !ready {
                 self.enqueue(&id);
                 continue;
-            }
-            for r in task.arg_refs() {
-                if let Some(State::Done(res)) = self.tasks.get(r).map(|t| &t.state) {
-                    let holder = if res.held_by.is_empty() {
-                        &res.host
-                    } else {
-                        &res.held_by
-                    };
-                    view.objects.insert(
-                        r.to_string(),
-                        ObjectLocation {
-                            hosts: vec![holder.clone()],
-                            size: res.size.max((res.value.len() + res.data.len()) as u64),
-                        },
-                    );
-                    demand.args.push(r.to_string());
-                }
             }
             match place(&view, &demand) {
                 Ok(Placement::Host(host)) => {
