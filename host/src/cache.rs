@@ -174,7 +174,9 @@ impl ComponentCache {
 
     fn store_artifact(&self, component: &Component, path: &Path) -> Result<(), HostError> {
         let bytes = component.serialize().map_err(HostError::internal)?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
         std::fs::write(&tmp, bytes)
             .and_then(|()| std::fs::rename(&tmp, path))
             .map_err(|e| HostError::Internal(format!("cannot write {}: {e}", path.display())))

@@ -111,7 +111,7 @@ pub struct Agent {
     creating: Mutex<objects::Creating>,
     recent: Mutex<VecDeque<(Instant, pb::Completion)>>,
     events: Mutex<Option<Arc<dyn EventSink>>>,
-    fetching: tokio::sync::Mutex<()>,
+    fetching: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Agent {
@@ -139,7 +139,7 @@ impl Agent {
             }),
             recent: Mutex::default(),
             events: Mutex::default(),
-            fetching: tokio::sync::Mutex::new(()),
+            fetching: Arc::new(tokio::sync::Mutex::new(())),
         });
         tokio::spawn(agent.clone().run());
         agent
@@ -498,7 +498,10 @@ impl Agent {
         if let Some(p) = self.host.prepared(digest) {
             return Ok(p);
         }
-        let _one_at_a_time = self.fetching.lock().await;
+        // The guard travels into the compile: a canceled task drops this
+        // future, but its compile runs on, and the next task for the same
+        // component must wait for it rather than compile a second copy.
+        let one_at_a_time = self.fetching.clone().lock_owned().await;
         if let Some(p) = self.host.prepared(digest) {
             return Ok(p);
         }
@@ -507,7 +510,10 @@ impl Agent {
                 HostError::Internal(format!("cannot fetch component {digest}: {e}"))
             })?;
         let (host, d) = (self.host.clone(), digest.to_string());
-        tokio::task::spawn_blocking(move || host.prepare(&d, || Ok(wasm)))
+        tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = one_at_a_time;
+            host.prepare(&d, || Ok(wasm))
+        })
             .await
             .map_err(|e| HostError::Internal(e.to_string()))?
             .map(|(p, _)| p)
