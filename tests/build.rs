@@ -18,6 +18,8 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("weft-http-testkit", "weft_http_testkit", "HTTP_TESTKIT"),
     ("example-fib", "example_fib", "FIB"),
     ("example-wordcount", "example_wordcount", "WORDCOUNT"),
+    ("example-counter", "example_counter", "COUNTER"),
+    ("example-accumulate", "example_accumulate", "ACCUMULATE"),
 ];
 
 fn main() {

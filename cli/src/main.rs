@@ -2,6 +2,7 @@
 //! their functions. This file only parses flags and sets up logging; each
 //! command lives in its own module.
 
+mod actor_cmds;
 mod bench;
 mod bench_objects;
 mod bench_tasks;
@@ -99,6 +100,9 @@ enum Command {
         /// The task's ref.
         task: String,
     },
+    /// Actors: live component instances with state, pinned to a host.
+    #[command(subcommand)]
+    Actor(actor_cmds::ActorCommand),
     /// List tasks or worker hosts.
     #[command(subcommand)]
     List(task_cmds::ListCommand),
@@ -163,6 +167,7 @@ fn main() -> ExitCode {
             Command::Wait(args) => task_cmds::wait(&address, args).await,
             Command::Cancel { task } => task_cmds::cancel(&address, &task).await,
             Command::List(command) => task_cmds::list(&address, command).await,
+            Command::Actor(command) => actor_cmds::actor(&address, command).await,
             Command::Cluster(command) => kv_cmds::cluster(&address, command).await,
             Command::Kv(args) => kv_cmds::kv(&address, args).await,
             Command::Route(command) => route_cmds::route(&address, command).await,

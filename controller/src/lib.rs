@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+mod actor_api;
 mod command;
 mod controller;
 mod error;

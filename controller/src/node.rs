@@ -124,7 +124,7 @@ pub async fn start(
     tracing::info!(id = config.id, address = %config.address, initialized, "controller replica started");
     let tasks = Arc::new(TaskManager::new(config.tasks.clone()));
     watch_tasks(&raft, config.id, &tasks);
-    Ok(Arc::new(Controller {
+    let controller = Arc::new(Controller {
         config,
         raft,
         state,
@@ -132,7 +132,9 @@ pub async fn start(
         health,
         host,
         tasks,
-    }))
+    });
+    controller.keep_actors();
+    Ok(controller)
 }
 
 /// Keeps the task table honest: hosts that stop heartbeating are declared

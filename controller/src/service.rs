@@ -187,6 +187,42 @@ impl pb::weft_server::Weft for WeftService {
         }))
     }
 
+    async fn create_actor(
+        &self,
+        request: Request<pb::CreateActorRequest>,
+    ) -> Result<Response<pb::ActorResponse>, Status> {
+        let req = request.into_inner();
+        let spec = req
+            .spec
+            .ok_or_else(|| Status::invalid_argument("an actor needs a spec"))?;
+        let actor = self.controller.create_actor(spec, req.owner).await?;
+        Ok(Response::new(pb::ActorResponse { actor: Some(actor) }))
+    }
+
+    async fn get_actor(
+        &self,
+        request: Request<pb::GetActorRequest>,
+    ) -> Result<Response<pb::ActorResponse>, Status> {
+        let actor = self.controller.get_actor(&request.into_inner()).await?;
+        Ok(Response::new(pb::ActorResponse { actor: Some(actor) }))
+    }
+
+    async fn list_actors(
+        &self,
+        _: Request<pb::ListActorsRequest>,
+    ) -> Result<Response<pb::ListActorsResponse>, Status> {
+        let actors = self.controller.list_actors().await?;
+        Ok(Response::new(pb::ListActorsResponse { actors }))
+    }
+
+    async fn kill_actor(
+        &self,
+        request: Request<pb::KillActorRequest>,
+    ) -> Result<Response<pb::KillActorResponse>, Status> {
+        let killed = self.controller.kill_actor(&request.into_inner().id).await?;
+        Ok(Response::new(pb::KillActorResponse { killed }))
+    }
+
     async fn fetch_component(
         &self,
         request: Request<pb::FetchComponentRequest>,

@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod actor;
 pub mod agent;
 mod cache;
 mod engine;
@@ -40,6 +41,7 @@ use std::time::Duration;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+pub use actor::{ActorError, ActorInstance, ActorStart};
 pub use cache::{Prepared, Readiness};
 pub use engine::EPOCH_TICK;
 pub use error::{HostError, bytes};

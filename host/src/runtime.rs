@@ -5,7 +5,7 @@
 //! session to the leader and an object store).
 
 use generated::weft::runtime::types::{Error, ObjectRef};
-use generated::weft::runtime::{log, objects, tasks, types};
+use generated::weft::runtime::{actors, log, objects, tasks, types};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,11 @@ mod generated {
         path: "../wit",
         world: "weft:runtime/guest",
         // Waiting on tasks suspends the guest without blocking a thread.
-        imports: { "weft:runtime/tasks": async, "weft:runtime/objects": async },
+        imports: {
+            "weft:runtime/tasks": async,
+            "weft:runtime/objects": async,
+            "weft:runtime/actors": async,
+        },
     });
 }
 
@@ -218,6 +222,73 @@ impl tasks::Host for RuntimeCtx {
     }
 }
 
+impl actors::Host for RuntimeCtx {
+    async fn create(
+        &mut self,
+        component: String,
+        class: String,
+        constructor: String,
+        options: actors::Options,
+    ) -> Result<actors::Actor, Error> {
+        let context = self.task_context("actors.create")?;
+        let options = weft_client::ActorOptions {
+            name: options.name.unwrap_or_default(),
+            namespace: options.namespace.unwrap_or_default(),
+            detached: options.detached.unwrap_or(false),
+            max_restarts: options.max_restarts.unwrap_or(0),
+            max_task_retries: options.max_task_retries.unwrap_or(0),
+            cpus: options.cpus.unwrap_or(0.0),
+            checkpoint_every_calls: options.checkpoint_every_calls.unwrap_or(0),
+            checkpoint_every_ms: options.checkpoint_every_ms.unwrap_or(0),
+            ..Default::default()
+        };
+        let client = context.client().await.map_err(guest_error)?;
+        let handle = client
+            .create_actor(&component, &class, &constructor, options)
+            .await
+            .map_err(guest_error)?;
+        Ok(actors::Actor { id: handle.id })
+    }
+
+    async fn lookup(
+        &mut self,
+        name: String,
+        namespace: Option<String>,
+    ) -> Result<actors::Actor, Error> {
+        let context = self.task_context("actors.lookup")?;
+        let client = context.client().await.map_err(guest_error)?;
+        let handle = client
+            .get_actor(&name, namespace.as_deref().unwrap_or(""))
+            .await
+            .map_err(guest_error)?;
+        Ok(actors::Actor { id: handle.id })
+    }
+
+    async fn call(
+        &mut self,
+        actor: actors::Actor,
+        method: String,
+        args: Vec<String>,
+    ) -> Result<ObjectRef, Error> {
+        let context = self.task_context("actors.call")?;
+        let id = context
+            .call_actor(&actor.id, &method, args)
+            .await
+            .map_err(guest_error)?;
+        Ok(ObjectRef { id })
+    }
+
+    async fn kill(&mut self, actor: actors::Actor) -> Result<(), Error> {
+        let context = self.task_context("actors.kill")?;
+        let client = context.client().await.map_err(guest_error)?;
+        client
+            .kill_actor(&weft_client::ActorHandle { id: actor.id })
+            .await
+            .map(drop)
+            .map_err(guest_error)
+    }
+}
+
 /// A client-side failure as the guest sees it.
 fn guest_error(err: ClientError) -> Error {
     match err {
@@ -225,7 +296,7 @@ fn guest_error(err: ClientError) -> Error {
             "trap" => Error::Trapped(message),
             "timeout" => Error::Timeout(message),
             "memory" | "too-large" => Error::ResourceExhausted(message),
-            "lost" => Error::NotFound(message),
+            "lost" | "actor-died" => Error::NotFound(message),
             "not-found" => Error::NotFound(message),
             "bad-argument" => Error::InvalidArgument(message),
             _ => Error::Other(message),

@@ -23,6 +23,9 @@ pub(crate) struct CallState {
     outbound: OutboundHttp,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) runtime: RuntimeCtx,
+    /// When the running call must stop (an actor's instance runs many
+    /// calls, each with its own deadline).
+    pub(crate) deadline: std::time::Instant,
 }
 
 impl CallState {
@@ -49,6 +52,7 @@ impl CallState {
             outbound,
             limiter: MemoryLimiter::new(memory_limit),
             runtime,
+            deadline: std::time::Instant::now(),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! resubmission finds the reported result or running attempt instead of
 //! running the task again, and no owner sees a result twice.
 
+pub(crate) mod actors;
 mod hosts;
 mod objects;
 mod table;
@@ -69,6 +70,9 @@ pub struct TaskManager {
     config: TaskConfig,
     next_id: AtomicU64,
     orphans_since: Mutex<Instant>,
+    /// Where changed actor records go to be written to the replicated state.
+    actor_writes: Mutex<Option<mpsc::UnboundedSender<pb::ActorRecord>>>,
+    actors_changed: Notify,
 }
 
 /// Channel of events to an owner session.
@@ -85,6 +89,8 @@ impl TaskManager {
             config,
             next_id: AtomicU64::new(1),
             orphans_since: Mutex::new(Instant::now()),
+            actor_writes: Mutex::new(None),
+            actors_changed: Notify::new(),
         }
     }
 
@@ -94,6 +100,17 @@ impl TaskManager {
         table.flush();
         if std::mem::take(&mut table.any_finished) {
             self.finished.notify_waiters();
+        }
+        if !table.actors.persist_out.is_empty() {
+            let writes = self.actor_writes.lock().unwrap_or_else(|p| p.into_inner());
+            for record in table.actors.persist_out.drain(..) {
+                if let Some(tx) = writes.as_ref() {
+                    let _ = tx.send(record);
+                }
+            }
+        }
+        if std::mem::take(&mut table.actors.changed) {
+            self.actors_changed.notify_waiters();
         }
         out
     }
@@ -242,6 +259,7 @@ impl TaskManager {
             for done in registration.finished {
                 t.complete(&id, done);
             }
+            t.actors_registered(&id, &registration.actors);
             let now = Instant::now();
             for object in registration.objects {
                 if !t.tasks.contains_key(&object) {
@@ -249,6 +267,7 @@ impl TaskManager {
                 }
             }
             t.schedule();
+            t.place_actors();
         });
         (connection, rx)
     }
@@ -277,6 +296,10 @@ impl TaskManager {
                     t.schedule();
                 }
                 Kind::Unblocked(task) => t.set_blocked(id, &task, false),
+                Kind::Actor(event) => {
+                    t.actor_event(id, event);
+                    t.place_actors();
+                }
             }
         });
     }
@@ -304,6 +327,7 @@ impl TaskManager {
             let now = Instant::now();
             t.free_unclaimed(now, ORPHAN_TTL);
             t.expire_departed(now, OWNER_GRACE);
+            t.check_actors(now, timeout, OWNER_GRACE);
         });
         let mut since = self.orphans_since.lock().unwrap_or_else(|p| p.into_inner());
         if since.elapsed() > ORPHAN_TTL {

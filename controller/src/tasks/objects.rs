@@ -150,7 +150,7 @@ impl Table {
     /// reconnects (a network blip); then they are dropped.
     pub(crate) fn close_owner(&mut self, owner: u64, now: std::time::Instant) {
         self.owners.remove(&owner);
-        self.detached.remove(&owner);
+        let was_detached = self.detached.remove(&owner);
         let name = self
             .owner_names
             .iter()
@@ -158,6 +158,7 @@ impl Table {
             .map(|(n, _)| n.clone());
         if let Some(name) = &name {
             self.owner_names.remove(name);
+            self.actor_owner_left(name, was_detached, now);
         }
         let held = self.owner_holds.remove(&owner).unwrap_or_default();
         match name {
@@ -170,6 +171,7 @@ impl Table {
 
     /// Owner `name` is back as session `owner`: it holds its refs again.
     pub(crate) fn reattach(&mut self, name: &str, owner: u64) {
+        self.actor_owner_back(name);
         let Some((old, _, held)) = self.departed.remove(name) else {
             return;
         };

@@ -75,6 +75,7 @@ pub(crate) struct Table {
     pub(crate) free_out: Vec<String>,
     /// Whether anything finished since the last flush (wakes `get`).
     pub(crate) any_finished: bool,
+    pub(crate) actors: super::actors::Actors,
 }
 
 impl Table {
@@ -573,6 +574,7 @@ impl Table {
         let address = entry.address.clone();
         let running: Vec<String> = entry.running.iter().cloned().collect();
         tracing::warn!(host, %address, reason, tasks = running.len(), "host is dead");
+        self.actors_lost_host(host, reason);
         for id in running {
             self.release(&id);
             let Some(task) = self.tasks.get_mut(&id) else {

@@ -65,6 +65,27 @@ impl TaskContext {
         self.made.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The host's task client, which the guest's calls go through.
+    pub(crate) async fn client(&self) -> Result<&weft_client::TaskClient, ClientError> {
+        self.agent.nested().await
+    }
+
+    /// Calls an actor's method; the ref belongs to this task.
+    pub(crate) async fn call_actor(
+        &self,
+        actor: &str,
+        method: &str,
+        args: Vec<String>,
+    ) -> Result<String, ClientError> {
+        let client = self.agent.nested().await?;
+        let handle = weft_client::ActorHandle {
+            id: actor.to_string(),
+        };
+        let id = client.call(&handle, method, args)?;
+        self.made().push(id.clone());
+        Ok(id)
+    }
+
     pub(crate) async fn submit(&self, submission: Submission) -> Result<String, ClientError> {
         let client = self.agent.nested().await?;
         let mut ids = client.submit_batch(vec![submission])?;

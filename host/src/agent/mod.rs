@@ -9,6 +9,7 @@
 //! running its tasks, registers with the next leader and reports what it
 //! runs and what it finished meanwhile, so no result is lost.
 
+mod actors;
 mod context;
 mod grpc;
 mod objects;
@@ -112,6 +113,7 @@ pub struct Agent {
     recent: Mutex<VecDeque<(Instant, pb::Completion)>>,
     events: Mutex<Option<Arc<dyn EventSink>>>,
     fetching: Arc<tokio::sync::Mutex<()>>,
+    actors: Mutex<HashMap<String, actors::Slot>>,
 }
 
 impl Agent {
@@ -140,6 +142,7 @@ impl Agent {
             recent: Mutex::default(),
             events: Mutex::default(),
             fetching: Arc::new(tokio::sync::Mutex::new(())),
+            actors: Mutex::default(),
         });
         tokio::spawn(agent.clone().run());
         agent
@@ -195,6 +198,7 @@ impl Agent {
             store_dir: self.store.config().dir.display().to_string(),
             machine: weft_client::objects::machine_id().to_string(),
             objects: self.store.primaries(),
+            actors: self.running_actors(),
         }
     }
 
@@ -254,6 +258,8 @@ impl Agent {
                 self.start_ready();
             }
             Kind::Free(objects) => self.free(&objects.ids),
+            Kind::StartActor(record) => self.start_actor(record),
+            Kind::StopActor(stop) => self.stop_actor(&stop.id),
             Kind::Cancel(id) => {
                 let entry = self
                     .running
@@ -514,9 +520,9 @@ impl Agent {
             let _one_at_a_time = one_at_a_time;
             host.prepare(&d, || Ok(wasm))
         })
-            .await
-            .map_err(|e| HostError::Internal(e.to_string()))?
-            .map(|(p, _)| p)
+        .await
+        .map_err(|e| HostError::Internal(e.to_string()))?
+        .map(|(p, _)| p)
     }
 
     /// The task client guests' nested tasks go through, made on first use.

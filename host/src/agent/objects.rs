@@ -211,6 +211,17 @@ type ChunkStream =
 #[tonic::async_trait]
 impl pb::weft_host_server::WeftHost for HostService {
     type PullStream = ChunkStream;
+    type ActorCallsStream = super::actors::ReplyStream;
+
+    async fn actor_calls(
+        &self,
+        request: Request<Streaming<pb::ActorCallBatch>>,
+    ) -> Result<Response<Self::ActorCallsStream>, Status> {
+        Ok(Response::new(super::actors::serve_calls(
+            self.agent.clone(),
+            request.into_inner(),
+        )))
+    }
 
     async fn pull(
         &self,

@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod actors;
 pub mod objects;
 pub mod shm;
 mod task_objects;
@@ -39,6 +40,7 @@ pub use weft_proto::v1::{
     StatusResponse,
 };
 
+pub use actors::{ActorHandle, ActorOptions, ActorRecord};
 pub use tasks::{
     Arg, NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, value_of,
 };

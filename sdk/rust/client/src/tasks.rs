@@ -85,6 +85,9 @@ pub(crate) struct Owned {
     deliveries: u64,
     /// The open session's sender: submissions go straight onto it.
     pub(crate) session: Option<mpsc::UnboundedSender<pb::OwnerMessage>>,
+    /// Refs of actor calls: their results live only here, so a task
+    /// taking one gets its value.
+    actor_refs: HashSet<String>,
 }
 
 pub(crate) struct Shared {
@@ -97,6 +100,8 @@ pub(crate) struct Shared {
     detached: bool,
     /// Hosts seen lately, to place puts.
     pub(crate) hosts: tokio::sync::Mutex<Option<(std::time::Instant, Vec<NodeInfo>)>>,
+    /// Actor calls in flight and the streams they go on.
+    callers: Mutex<crate::actors::Callers>,
 }
 
 impl Shared {
@@ -107,6 +112,30 @@ impl Shared {
     pub(crate) fn mine(&self, id: &str) -> bool {
         id.strip_prefix(self.owner.as_str())
             .is_some_and(|rest| rest.starts_with('-'))
+    }
+
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The next number for an id this owner makes.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(crate) fn callers(&self) -> std::sync::MutexGuard<'_, crate::actors::Callers> {
+        self.callers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that `id` is an actor call's ref.
+    pub(crate) fn mark_actor_ref(&self, id: &str) {
+        self.lock().actor_refs.insert(id.to_string());
+    }
+
+    /// A result that arrived other than through the leader (an actor call's).
+    pub(crate) fn deliver_local(&self, result: TaskResult) {
+        self.lock().results.insert(result.id.clone(), result);
+        self.changed.notify_waiters();
     }
 }
 
@@ -149,6 +178,7 @@ impl TaskClient {
             changed: Notify::new(),
             detached,
             hosts: tokio::sync::Mutex::new(None),
+            callers: Mutex::default(),
         });
         let (alive, rx) = mpsc::unbounded_channel();
         tokio::spawn(drive(shared.clone(), client, rx));
@@ -156,6 +186,15 @@ impl TaskClient {
             shared,
             _alive: alive,
         }
+    }
+
+    /// Runs one request on the leader over this client's connection.
+    pub(crate) async fn rpc<T, F, Fut>(&self, op: F) -> Result<T, ClientError>
+    where
+        F: FnMut(weft_proto::v1::weft_client::WeftClient<tonic::transport::Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.shared.rpc.lock().await.request(op).await
     }
 
     /// This owner's id: every task id it makes starts with it.
@@ -181,30 +220,105 @@ impl TaskClient {
     }
 
     /// Submits several tasks in one message; returns their ids in order.
+    ///
+    /// An argument that is an actor call's ref is passed by value (the
+    /// cluster never saw it): a batch taking one not answered yet is sent
+    /// once the answers are in.
     pub fn submit_batch(&self, batch: Vec<Submission>) -> Result<Vec<String>, ClientError> {
-        let mut ids = Vec::with_capacity(batch.len());
-        let mut specs = Vec::with_capacity(batch.len());
+        let specs: Vec<(u64, pb::TaskSpec)> = batch
+            .into_iter()
+            .map(|s| {
+                let seq = self.shared.next_seq();
+                let spec = pb::TaskSpec {
+                    id: format!("{}-{seq}", self.shared.owner),
+                    component: s.component,
+                    function: s.function,
+                    args: s.args.into_iter().map(Arg::into_pb).collect(),
+                    options: Some(s.options),
+                };
+                (seq, spec)
+            })
+            .collect();
+        let ids = specs.iter().map(|(_, s)| s.id.clone()).collect();
+        let waiting: Vec<String> = {
+            let state = self.shared.lock();
+            specs
+                .iter()
+                .flat_map(|(_, s)| &s.args)
+                .filter_map(|a| match &a.kind {
+                    Some(pb::task_arg::Kind::TaskRef(r))
+                        if state.actor_refs.contains(r) && !state.results.contains_key(r) =>
+                    {
+                        Some(r.clone())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        if waiting.is_empty() {
+            self.send_specs(specs);
+        } else {
+            let client = self.clone();
+            tokio::spawn(async move {
+                let _ = client.wait(&waiting, waiting.len(), None).await;
+                client.send_specs(specs);
+            });
+        }
+        Ok(ids)
+    }
+
+    /// Records `specs` as pending and sends them, with actor call refs
+    /// replaced by their values (or the task failed, naming the call).
+    fn send_specs(&self, specs: Vec<(u64, pb::TaskSpec)>) {
+        let mut failed = Vec::new();
         // Under the state lock, so a reconnecting session either resubmits
         // these (they are pending) or is the one they are sent on.
         let mut state = self.shared.lock();
-        for s in batch {
-            let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
-            let id = format!("{}-{seq}", self.shared.owner);
-            let spec = pb::TaskSpec {
-                id: id.clone(),
-                component: s.component,
-                function: s.function,
-                args: s.args.into_iter().map(Arg::into_pb).collect(),
-                options: Some(s.options),
-            };
+        let mut sent = Vec::with_capacity(specs.len());
+        'specs: for (seq, mut spec) in specs {
+            for (i, arg) in spec.args.iter_mut().enumerate() {
+                let Some(pb::task_arg::Kind::TaskRef(r)) = &arg.kind else {
+                    continue;
+                };
+                if !state.actor_refs.contains(r) {
+                    continue;
+                }
+                match state.results.get(r) {
+                    Some(result) if result.ok && result.has_value => {
+                        arg.kind = Some(pb::task_arg::Kind::Wave(result.value.clone()));
+                    }
+                    other => {
+                        let why = other.map_or("was released".to_string(), |r| {
+                            if r.ok {
+                                "returned no value".to_string()
+                            } else {
+                                format!("failed: {}", r.error)
+                            }
+                        });
+                        failed.push(TaskResult {
+                            id: spec.id.clone(),
+                            error_kind: "dependency".into(),
+                            error: format!(
+                                "argument {} refers to actor call {r}, which {why}",
+                                i + 1
+                            ),
+                            ..Default::default()
+                        });
+                        continue 'specs;
+                    }
+                }
+            }
             state.pending.insert(seq, spec.clone());
-            state.unacked.insert(id.clone());
-            ids.push(id);
-            specs.push(spec);
+            state.unacked.insert(spec.id.clone());
+            sent.push(spec);
         }
-        if let Some(session) = &state.session {
+        let any_failed = !failed.is_empty();
+        for result in failed {
+            state.results.insert(result.id.clone(), result);
+        }
+        if let Some(session) = state.session.as_ref().filter(|_| !sent.is_empty()) {
             let message = pb::OwnerMessage {
-                submit: specs,
+                submit: sent,
                 ..Default::default()
             };
             if session.send(message).is_err() {
@@ -212,7 +326,10 @@ impl TaskClient {
                 state.session = None;
             }
         }
-        Ok(ids)
+        drop(state);
+        if any_failed {
+            self.shared.changed.notify_waiters();
+        }
     }
 
     /// Waits until the leader has recorded every task submitted so far.
@@ -404,6 +521,7 @@ impl TaskClient {
         let mut state = self.shared.lock();
         for id in ids {
             state.results.remove(id);
+            state.actor_refs.remove(id);
             if let Some(seq) = id.rsplit_once('-').and_then(|(_, s)| s.parse::<u64>().ok())
                 && self.shared.mine(id)
             {

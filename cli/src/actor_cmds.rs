@@ -1,0 +1,232 @@
+//! Actors from the terminal: `weft actor create|call|list|get|kill`.
+//!
+//! The CLI's session ends with each command, so the actors it creates
+//! live until `weft actor kill` whether or not `--detached` is given (the
+//! flag is recorded, and matters to actors made by SDK clients and tasks,
+//! which die with their owner unless detached).
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use weft_client::{ActorHandle, ActorOptions, ActorRecord, TaskClient, value_of};
+
+use crate::client_cmds::connect;
+use crate::task_cmds::split_call;
+
+#[derive(clap::Subcommand)]
+pub enum ActorCommand {
+    /// Create an actor and wait until it is alive; prints its id.
+    ///
+    /// CLASS is an exported resource of the component, and CONSTRUCTOR its
+    /// constructor call in WAVE (`new(0)`). CLASS `-` makes an instance
+    /// actor: its methods are the component's exported functions, and
+    /// CONSTRUCTOR (optional) names one to run first.
+    Create(CreateArgs),
+    /// Call a method and print its result: `weft actor call hits 'incr()'`.
+    /// ACTOR is an id or a name.
+    Call {
+        /// The actor's id or name.
+        actor: String,
+        /// The call in WAVE, e.g. `add(5)`.
+        call: String,
+        /// The namespace of a named actor.
+        #[arg(long, default_value = "")]
+        namespace: String,
+        /// Seconds to wait for the result (default: as long as it takes).
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
+    /// List actors (dead ones too): state, host, restarts, cause.
+    List,
+    /// Show one actor's record.
+    Get {
+        /// The actor's id or name.
+        actor: String,
+        #[arg(long, default_value = "")]
+        namespace: String,
+    },
+    /// Kill an actor for good: calls to it then fail with "actor died".
+    Kill {
+        /// The actor's id or name.
+        actor: String,
+        #[arg(long, default_value = "")]
+        namespace: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    /// The component: a name, `name@version`, or a digest.
+    component: String,
+    /// The exported resource that is the actor's class (`-`: none).
+    class: String,
+    /// The constructor call in WAVE, e.g. `new(0)`.
+    #[arg(default_value = "")]
+    constructor: String,
+    /// A name to find it by.
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, default_value = "")]
+    namespace: String,
+    /// Outlive the client that made it.
+    #[arg(long)]
+    detached: bool,
+    /// Restarts after a trap or a host death (default 0).
+    #[arg(long, default_value_t = 0)]
+    max_restarts: u32,
+    /// Times a call in flight when the host died is sent again (default 0).
+    #[arg(long, default_value_t = 0)]
+    max_task_retries: u32,
+    /// Calls run at once (only 1 is supported).
+    #[arg(long, default_value_t = 1)]
+    max_concurrency: u32,
+    /// CPU slots it holds for its whole life.
+    #[arg(long, default_value_t = 0.0)]
+    cpus: f64,
+    /// GPUs it holds.
+    #[arg(long, default_value_t = 0)]
+    gpus: u32,
+    /// Deadline of one call, in seconds (default: the host's).
+    #[arg(long)]
+    call_timeout: Option<f64>,
+    /// Linear-memory limit of its instance, in bytes.
+    #[arg(long)]
+    memory_limit: Option<u64>,
+    /// Checkpoint after this many calls (needs weft:runtime/checkpoint).
+    #[arg(long, default_value_t = 0)]
+    checkpoint_every_calls: u32,
+    /// Checkpoint after this many milliseconds with unsaved calls.
+    #[arg(long, default_value_t = 0)]
+    checkpoint_every_ms: u64,
+}
+
+pub async fn actor(address: &str, command: ActorCommand) -> anyhow::Result<()> {
+    let client = TaskClient::detached(connect(address).await?);
+    match command {
+        ActorCommand::Create(args) => create(&client, args).await,
+        ActorCommand::Call {
+            actor,
+            call,
+            namespace,
+            timeout,
+        } => {
+            let handle = find(&client, &actor, &namespace).await?;
+            let (method, args) = split_call(&call)?;
+            let id = client.call(&handle, &method, args)?;
+            let timeout = timeout.map(Duration::from_secs_f64);
+            let result = client.get(std::slice::from_ref(&id), timeout).await?;
+            let result = result.into_iter().next().context("no result")?;
+            match value_of(result)? {
+                Some(value) => println!("{value}"),
+                None => println!("(no value)"),
+            }
+            Ok(())
+        }
+        ActorCommand::List => {
+            let actors = client.list_actors().await?;
+            if actors.is_empty() {
+                println!("no actors");
+            }
+            for a in actors {
+                println!("{}", line(&a));
+            }
+            Ok(())
+        }
+        ActorCommand::Get { actor, namespace } => {
+            let handle = find(&client, &actor, &namespace).await?;
+            println!("{}", line(&client.describe_actor(&handle).await?));
+            Ok(())
+        }
+        ActorCommand::Kill { actor, namespace } => {
+            let handle = find(&client, &actor, &namespace).await?;
+            if client.kill_actor(&handle).await? {
+                println!("killed {}", handle.id);
+            } else {
+                println!("{} was already dead", handle.id);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
+    let class = if args.class == "-" { "" } else { &args.class };
+    let options = ActorOptions {
+        name: args.name.unwrap_or_default(),
+        namespace: args.namespace,
+        detached: args.detached,
+        max_restarts: args.max_restarts,
+        max_task_retries: args.max_task_retries,
+        max_concurrency: args.max_concurrency,
+        cpus: args.cpus,
+        gpus: args.gpus,
+        memory_limit_bytes: args.memory_limit.unwrap_or(0),
+        call_timeout_ms: args.call_timeout.map_or(0, |s| (s * 1000.0) as u64),
+        checkpoint_every_calls: args.checkpoint_every_calls,
+        checkpoint_every_ms: args.checkpoint_every_ms,
+    };
+    let handle = client
+        .create_actor(&args.component, class, &args.constructor, options)
+        .await?;
+    let record = client
+        .wait_actor_alive(&handle, Duration::from_secs(60))
+        .await?;
+    match record.state.as_str() {
+        "alive" => {
+            println!("{}", handle.id);
+            Ok(())
+        }
+        "dead" => bail!("actor {} died: {}", handle.id, record.cause),
+        state => bail!(
+            "actor {} is still {state} after 60 s: {}",
+            handle.id,
+            record.cause
+        ),
+    }
+}
+
+/// An actor by id (`actor-...`) or by name.
+async fn find(client: &TaskClient, actor: &str, namespace: &str) -> anyhow::Result<ActorHandle> {
+    if actor.starts_with("actor-") {
+        return Ok(ActorHandle {
+            id: actor.to_string(),
+        });
+    }
+    Ok(client.get_actor(actor, namespace).await?)
+}
+
+fn line(a: &ActorRecord) -> String {
+    let spec = a.spec.clone().unwrap_or_default();
+    let options = spec.options.unwrap_or_default();
+    let class = if spec.class.is_empty() {
+        "-"
+    } else {
+        &spec.class
+    };
+    let mut out = format!(
+        "{}  {}  {}  {}.{}",
+        a.id,
+        if options.name.is_empty() {
+            "-"
+        } else {
+            &options.name
+        },
+        a.state,
+        spec.component,
+        class
+    );
+    if !a.host.is_empty() {
+        out += &format!("  host {}", a.host);
+    }
+    out += &format!("  restarts {}/{}", a.restarts, options.max_restarts);
+    if a.checkpoint_calls > 0 {
+        out += &format!("  checkpoint at call {}", a.checkpoint_calls);
+    }
+    if options.detached {
+        out += "  detached";
+    }
+    if !a.cause.is_empty() {
+        out += &format!("  ({})", a.cause);
+    }
+    out
+}

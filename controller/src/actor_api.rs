@@ -1,0 +1,161 @@
+//! The controller's actor operations: create, look up, list and kill
+//! actors, and keep their records in the replicated state so that a new
+//! leader knows every actor the old one did.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message;
+use weft_proto::v1 as pb;
+
+use crate::controller::Controller;
+use crate::error::ControllerError;
+
+/// The replicated key-value namespace actor records live in, by id.
+pub const ACTORS_NAMESPACE: &str = "weft.actors";
+
+impl Controller {
+    /// Creates an actor: checks the spec, writes its record, and has the
+    /// leader place it. Returns the record (state `pending`).
+    pub async fn create_actor(
+        &self,
+        spec: pb::ActorSpec,
+        owner: String,
+    ) -> Result<pb::ActorRecord, ControllerError> {
+        self.ensure_leader().await?;
+        let options = spec.options.clone().unwrap_or_default();
+        if options.max_concurrency > 1 {
+            return Err(ControllerError::InvalidRequest(format!(
+                "max_concurrency {} is not supported: an actor is one WebAssembly instance, which runs one call at a time (make several actors instead)",
+                options.max_concurrency
+            )));
+        }
+        if options.cpus < 0.0 || !options.cpus.is_finite() {
+            return Err(ControllerError::InvalidRequest(format!(
+                "cpus must be 0 or more, not {}",
+                options.cpus
+            )));
+        }
+        let digest = self.state.resolve(&spec.component)?;
+        let allow_http = self.state.http_grants(&digest)?;
+        let record = pb::ActorRecord {
+            id: format!("actor-{:016x}", new_id()),
+            spec: Some(spec),
+            digest,
+            state: crate::tasks::actors::PENDING.into(),
+            owner,
+            allow_http,
+            created_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            ..Default::default()
+        };
+        self.tasks
+            .create_actor(record.clone())
+            .map_err(ControllerError::InvalidRequest)?;
+        if let Err(e) = self.write_actor(&record).await {
+            self.tasks.drop_actor(&record.id);
+            return Err(e);
+        }
+        self.tasks.place_actor();
+        Ok(record)
+    }
+
+    /// An actor by id or name (see [`pb::GetActorRequest`]).
+    pub async fn get_actor(
+        &self,
+        request: &pb::GetActorRequest,
+    ) -> Result<pb::ActorRecord, ControllerError> {
+        self.ensure_leader().await?;
+        let mut record = self.tasks.actor(request).await?.ok_or_else(|| {
+            ControllerError::NotFound(if request.id.is_empty() {
+                format!(
+                    "no actor named `{}` in namespace `{}`",
+                    request.name,
+                    crate::tasks::actors::namespace(&request.namespace)
+                )
+            } else {
+                format!("no actor {}", request.id)
+            })
+        })?;
+        record.checkpoint.clear();
+        Ok(record)
+    }
+
+    /// Every actor, dead ones included.
+    pub async fn list_actors(&self) -> Result<Vec<pb::ActorRecord>, ControllerError> {
+        self.ensure_leader().await?;
+        Ok(self.tasks.actors())
+    }
+
+    /// Kills an actor; false if it was dead already.
+    pub async fn kill_actor(&self, id: &str) -> Result<bool, ControllerError> {
+        self.ensure_leader().await?;
+        self.tasks.kill_actor(id)
+    }
+
+    async fn write_actor(&self, record: &pb::ActorRecord) -> Result<u64, ControllerError> {
+        self.kv_put(ACTORS_NAMESPACE, &record.id, record.encode_to_vec(), None)
+            .await
+    }
+
+    /// Keeps actor records durable while this replica leads: writes every
+    /// change the task manager reports, and on becoming leader reads the
+    /// records the previous leader wrote.
+    pub(crate) fn keep_actors(self: &Arc<Self>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        self.tasks.persist_actors_to(tx);
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(record) = rx.recv().await {
+                let Some(controller) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(e) = controller.write_actor(&record).await {
+                    tracing::warn!(actor = %record.id, error = %e, "cannot record an actor's state");
+                }
+            }
+        });
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                let Some(controller) = weak.upgrade() else {
+                    return;
+                };
+                let leading =
+                    controller.raft.metrics().borrow().current_leader == Some(controller.config.id);
+                if !leading || controller.tasks.actors_loaded() {
+                    continue;
+                }
+                if let Err(e) = controller.load_actors().await {
+                    tracing::warn!(error = %e, "cannot read the actor records yet");
+                }
+            }
+        });
+    }
+
+    async fn load_actors(&self) -> Result<(), ControllerError> {
+        let entries = self.kv_list(ACTORS_NAMESPACE, "", true).await?;
+        let records = entries
+            .into_iter()
+            .filter_map(|(_, bytes)| pb::ActorRecord::decode(bytes.as_slice()).ok())
+            .collect::<Vec<_>>();
+        tracing::info!(actors = records.len(), "took over the actor records");
+        self.tasks.load_actors(records);
+        Ok(())
+    }
+}
+
+/// A random id (actor ids must not repeat across leaders).
+fn new_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}

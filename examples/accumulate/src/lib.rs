@@ -1,0 +1,96 @@
+//! How to run: `weft deploy target/wasm32-wasip2/release/example_accumulate.wasm --name accumulate && weft submit accumulate 'api.sum-of-squares(100)' --wait`
+//!
+//! An actor used by tasks: a map step of `square-into` tasks, each given
+//! the same accumulator handle, feeds one shared actor; the driver reads
+//! the total once every task is done.
+
+wit_bindgen::generate!({
+    path: ["../../wit", "wit"],
+    world: "example:accumulate/accumulate",
+    with: {
+        "weft:runtime/types@0.1.0": weft_guest::bindings::weft::runtime::types,
+        "weft:runtime/tasks@0.1.0": weft_guest::bindings::weft::runtime::tasks,
+        "weft:runtime/actors@0.1.0": weft_guest::bindings::weft::runtime::actors,
+    },
+});
+
+use std::cell::Cell;
+
+use exports::example::accumulate::api::{Guest, GuestAccumulator};
+use weft_guest::actors::{self, Actor};
+use weft_guest::tasks;
+
+thread_local! {
+    static TOTAL: Cell<u64> = const { Cell::new(0) };
+    static COUNT: Cell<u64> = const { Cell::new(0) };
+}
+
+struct Component;
+
+struct Accumulator;
+
+impl GuestAccumulator for Accumulator {
+    fn new() -> Self {
+        Accumulator
+    }
+
+    fn add(&self, x: u64) -> u64 {
+        TOTAL.set(TOTAL.get() + x);
+        COUNT.set(COUNT.get() + 1);
+        TOTAL.get()
+    }
+
+    fn total(&self) -> u64 {
+        TOTAL.get()
+    }
+
+    fn count(&self) -> u64 {
+        COUNT.get()
+    }
+}
+
+fn or_panic<T>(what: &str, r: Result<T, weft_guest::Error>) -> T {
+    r.unwrap_or_else(|e| panic!("{what}: {}", e.message()))
+}
+
+impl Guest for Component {
+    type Accumulator = Accumulator;
+
+    fn square_into(acc: Actor, x: u64) -> u64 {
+        let square = x * x;
+        or_panic(
+            "add",
+            actors::call_wait(&acc, "add", &[&square.to_string()]),
+        );
+        square
+    }
+
+    fn sum_of_squares(n: u64) -> u64 {
+        let acc = or_panic(
+            "create",
+            actors::create(
+                "accumulate",
+                "accumulator",
+                "new()",
+                &actors::Options::default(),
+            ),
+        );
+        let handle = format!("{{id: \"{}\"}}", acc.id);
+        let refs: Vec<_> = (1..=n)
+            .map(|x| {
+                or_panic(
+                    "submit",
+                    tasks::submit_wave("accumulate", "api.square-into", &[&handle, &x.to_string()]),
+                )
+            })
+            .collect();
+        for r in &refs {
+            or_panic("get", tasks::get(r, None));
+        }
+        let total = or_panic("total", actors::call_wait(&acc, "total", &[]));
+        let _ = actors::kill(&acc);
+        total.parse().unwrap_or_default()
+    }
+}
+
+export!(Component);

@@ -1,0 +1,340 @@
+//! An actor's instance: one component instance that lives across calls, so
+//! its linear memory is the actor's state.
+//!
+//! Two forms exist. A **class actor** is an exported WIT resource: its
+//! constructor makes the actor, and each call is a `[method]` of that
+//! resource on the one object. An **instance actor** is the component
+//! itself: each call is one of its exported functions, all sharing the
+//! instance's memory, with an optional exported function run first.
+//!
+//! A component that exports `weft:runtime/checkpoint` can have its state
+//! saved (`save`) and put back into a fresh instance (`restore`), after
+//! the constructor ran with its original arguments.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::Store;
+use wasmtime::component::{Func, Instance, ResourceAny, Val};
+
+use crate::agent::TaskContext;
+use crate::cache::Prepared;
+use crate::error::HostError;
+use crate::exports::{FunctionInfo, resolve};
+use crate::grants::Grants;
+use crate::invoke::{Limits, classify};
+use crate::state::{CallState, OutputTail};
+use crate::{Host, values};
+
+/// How to start an actor.
+#[derive(Debug, Clone)]
+pub struct ActorStart {
+    /// The exported resource that is the actor's class, or empty for an
+    /// instance actor.
+    pub class: String,
+    /// The constructor call in WAVE (`new(1, 2)`; the name is not used for
+    /// a class), or for an instance actor an exported function to run
+    /// first; empty for none.
+    pub constructor: String,
+    /// Deadline of one call; `None` takes the host's default.
+    pub call_timeout: Option<Duration>,
+    /// Linear-memory limit of the instance.
+    pub memory_limit: Option<u64>,
+    /// What the component may do beyond the sandbox.
+    pub grants: Grants,
+    /// State to restore after the constructor (from `save`).
+    pub checkpoint: Option<Vec<u8>>,
+}
+
+/// A live actor instance. A call that fails inside the guest (a trap, the
+/// deadline, the memory limit) leaves the instance unusable: the error says
+/// so with [`ActorError::poisoned`], and the actor must restart.
+pub struct ActorInstance {
+    store: Store<CallState>,
+    instance: Instance,
+    this: Option<ResourceAny>,
+    class: String,
+    prepared: Arc<Prepared>,
+    output: OutputTail,
+    limits: Limits,
+    checkpoint: Option<(Func, Func)>,
+}
+
+/// A failed actor call.
+#[derive(Debug)]
+pub struct ActorError {
+    /// What went wrong.
+    pub error: HostError,
+    /// Whether the instance ran into it (and is now unusable), as opposed
+    /// to a call refused before it entered the guest.
+    pub poisoned: bool,
+}
+
+impl From<HostError> for ActorError {
+    fn from(error: HostError) -> Self {
+        ActorError {
+            error,
+            poisoned: false,
+        }
+    }
+}
+
+impl Host {
+    /// Makes a fresh instance of `prepared`, runs the constructor, and
+    /// restores the checkpoint if there is one.
+    pub async fn start_actor(
+        &self,
+        prepared: Arc<Prepared>,
+        start: ActorStart,
+        tasks: Option<Arc<TaskContext>>,
+    ) -> Result<ActorInstance, HostError> {
+        let limits = Limits::new(&self.config, start.call_timeout, start.memory_limit)?;
+        let output = OutputTail::new(self.config.output_limit);
+        let label = if start.class.is_empty() {
+            "actor".to_string()
+        } else {
+            start.class.clone()
+        };
+        let mut store = self.new_store(
+            &prepared,
+            &label,
+            limits,
+            &output,
+            start.grants.clone(),
+            tasks,
+        );
+        let instance = prepared
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| classify(e, &label, limits, &store, &output))?;
+        let checkpoint = checkpoint_funcs(&prepared, &instance, &mut store);
+        let mut actor = ActorInstance {
+            store,
+            instance,
+            this: None,
+            class: start.class.clone(),
+            prepared: prepared.clone(),
+            output,
+            limits,
+            checkpoint,
+        };
+        if !start.class.is_empty() {
+            let function = member(&prepared.functions, &start.class, "[constructor]", "")?;
+            let args = if start.constructor.trim().is_empty() {
+                Vec::new()
+            } else {
+                typed(function, &start.constructor, 0)?
+            };
+            let results = actor.invoke(function, args).await.map_err(|e| e.error)?;
+            match results.into_iter().next() {
+                Some(Val::Resource(this)) => actor.this = Some(this),
+                _ => {
+                    return Err(HostError::internal(format!(
+                        "the constructor of `{}` returned no resource",
+                        start.class
+                    )));
+                }
+            }
+        } else if !start.constructor.trim().is_empty() {
+            let (name, _) = values::parse_wave_call(&start.constructor).map_err(|e| {
+                HostError::BadArguments {
+                    function: start.constructor.clone(),
+                    detail: e.0,
+                }
+            })?;
+            let function = resolve(&prepared.functions, &name)?;
+            let args = typed(function, &start.constructor, 0)?;
+            actor.invoke(function, args).await.map_err(|e| e.error)?;
+        }
+        if let Some(state) = start.checkpoint {
+            let Some((_, restore)) = actor.checkpoint else {
+                return Err(HostError::internal(
+                    "a checkpoint exists but the component no longer exports weft:runtime/checkpoint",
+                ));
+            };
+            actor
+                .enter(
+                    restore,
+                    "checkpoint.restore",
+                    vec![Val::List(state.into_iter().map(Val::U8).collect())],
+                    0,
+                )
+                .await
+                .map_err(|e| e.error)?;
+        }
+        Ok(actor)
+    }
+}
+
+impl ActorInstance {
+    /// Calls `method` with WAVE `args`; returns the result as WAVE text.
+    pub async fn call(
+        &mut self,
+        method: &str,
+        args: &[String],
+    ) -> Result<Option<String>, ActorError> {
+        let text = format!("{method}({})", args.join(", "));
+        let prepared = self.prepared.clone();
+        let (function, skip) = match &self.this {
+            Some(_) => (
+                member(&prepared.functions, &self.class, "[method]", method)?,
+                1,
+            ),
+            None => (resolve(&prepared.functions, method)?, 0),
+        };
+        if skip == 0
+            && let Some(reason) = &function.uncallable
+        {
+            return Err(HostError::Uncallable {
+                function: function.name.clone(),
+                reason: reason.clone(),
+            }
+            .into());
+        }
+        let mut vals = typed(function, &text, skip)?;
+        if let Some(this) = self.this {
+            vals.insert(0, Val::Resource(this));
+        }
+        let results = self.invoke(function, vals).await?;
+        results
+            .first()
+            .map(values::val_to_wave)
+            .transpose()
+            .map_err(|e| HostError::internal(e.0).into())
+    }
+
+    /// Whether the component exports `weft:runtime/checkpoint`.
+    pub fn checkpoints(&self) -> bool {
+        self.checkpoint.is_some()
+    }
+
+    /// The actor's state from `save`, if it exports the checkpoint interface.
+    pub async fn save(&mut self) -> Result<Option<Vec<u8>>, ActorError> {
+        let Some((save, _)) = self.checkpoint else {
+            return Ok(None);
+        };
+        let results = self.enter(save, "checkpoint.save", Vec::new(), 1).await?;
+        match results.into_iter().next() {
+            Some(Val::List(items)) => Ok(Some(
+                items
+                    .into_iter()
+                    .map(|v| match v {
+                        Val::U8(b) => b,
+                        _ => 0,
+                    })
+                    .collect(),
+            )),
+            _ => Err(HostError::internal("checkpoint.save returned no bytes").into()),
+        }
+    }
+
+    /// What the guest printed lately (for errors and logs).
+    pub fn output(&self) -> String {
+        self.output.contents()
+    }
+
+    async fn invoke(
+        &mut self,
+        function: &FunctionInfo,
+        args: Vec<Val>,
+    ) -> Result<Vec<Val>, ActorError> {
+        let func = self
+            .instance
+            .get_func(&mut self.store, function.index)
+            .ok_or_else(|| HostError::internal(format!("export `{}` vanished", function.name)))?;
+        self.enter(func, &function.name, args, function.results)
+            .await
+    }
+
+    async fn enter(
+        &mut self,
+        func: Func,
+        name: &str,
+        args: Vec<Val>,
+        results: usize,
+    ) -> Result<Vec<Val>, ActorError> {
+        let mut out = vec![Val::Bool(false); results];
+        self.store.data_mut().deadline = Instant::now() + self.limits.timeout;
+        let called = func.call_async(&mut self.store, &args, &mut out).await;
+        if let Err(err) = called {
+            return Err(ActorError {
+                error: classify(err, name, self.limits, &self.store, &self.output),
+                poisoned: true,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The `[constructor]class` or `[method]class.method` export.
+fn member<'a>(
+    functions: &'a [FunctionInfo],
+    class: &str,
+    kind: &str,
+    method: &str,
+) -> Result<&'a FunctionInfo, HostError> {
+    let wanted = if method.is_empty() {
+        format!("{kind}{class}")
+    } else {
+        format!("{kind}{class}.{method}")
+    };
+    functions
+        .iter()
+        .find(|f| f.name == wanted || f.name.ends_with(&format!(".{wanted}")))
+        .ok_or_else(|| {
+            let prefix = format!("[method]{class}.");
+            let methods: Vec<&str> = functions
+                .iter()
+                .filter_map(|f| f.name.split_once(&prefix).map(|(_, m)| m))
+                .collect();
+            let has_class = functions
+                .iter()
+                .any(|f| f.name.ends_with(&format!("[constructor]{class}")));
+            HostError::UnknownFunction {
+                function: if method.is_empty() {
+                    format!("class `{class}`")
+                } else {
+                    format!("method `{method}` of `{class}`")
+                },
+                available: if !has_class {
+                    "no exported resource of that name (an actor's class is an exported resource with a constructor)".into()
+                } else if methods.is_empty() {
+                    "no methods".into()
+                } else {
+                    methods.join(", ")
+                },
+            }
+        })
+}
+
+/// Parses the WAVE call `text` against `function`'s parameters after the
+/// first `skip` (the resource itself, for a method).
+fn typed(function: &FunctionInfo, text: &str, skip: usize) -> Result<Vec<Val>, HostError> {
+    let bad = |detail: String| HostError::BadArguments {
+        function: function.name.clone(),
+        detail,
+    };
+    let (_, call) = values::parse_wave_call(text).map_err(|e| bad(e.0))?;
+    let params = function.params.get(skip..).unwrap_or_default();
+    values::parse_wave_args(&call, params).map_err(|e| bad(e.0))
+}
+
+/// The exported `weft:runtime/checkpoint` functions, if any.
+fn checkpoint_funcs(
+    prepared: &Prepared,
+    instance: &Instance,
+    store: &mut Store<CallState>,
+) -> Option<(Func, Func)> {
+    let find = |name: &str| {
+        prepared
+            .functions
+            .iter()
+            .find(|f| f.name == format!("weft:runtime/checkpoint.{name}"))
+    };
+    let (save, restore) = (find("save")?, find("restore")?);
+    Some((
+        instance.get_func(&mut *store, save.index)?,
+        instance.get_func(&mut *store, restore.index)?,
+    ))
+}

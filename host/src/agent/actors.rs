@@ -1,0 +1,324 @@
+//! The actors this host runs. Each is one instance driven by one tokio
+//! task that takes calls from its mailbox in the order they came, so the
+//! calls of one caller (one stream) run in the order they were made.
+//!
+//! Callers reach the mailbox straight through `WeftHost.ActorCalls`; the
+//! leader only starts and stops actors. A call that cannot run here (the
+//! actor is not here, or not in the caller's incarnation, or stopped
+//! before the call's turn) is answered `moved`: the caller looks the actor
+//! up and sends it again, in order.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use weft_proto::v1 as pb;
+
+use super::{Agent, TaskContext, error_kind};
+use crate::{ActorStart, Grants};
+
+/// The largest value an actor call returns inline: larger results belong
+/// in the object store (put them and return the ref).
+pub(crate) const MAX_REPLY: usize = 1 << 20;
+
+/// An actor on this host.
+pub(crate) struct Slot {
+    incarnation: u32,
+    mailbox: mpsc::UnboundedSender<Mail>,
+    task: tokio::task::AbortHandle,
+}
+
+/// One call waiting its turn.
+pub(crate) struct Mail {
+    call: pb::ActorCall,
+    reply: Reply,
+}
+
+/// Where a call's answer goes. Dropped unanswered (the actor stopped
+/// first), it answers `moved`.
+pub(crate) struct Reply {
+    seq: u64,
+    incarnation: u32,
+    to: Option<mpsc::UnboundedSender<pb::ActorReply>>,
+}
+
+impl Reply {
+    fn send(mut self, result: pb::TaskResult) {
+        if let Some(to) = self.to.take() {
+            let _ = to.send(pb::ActorReply {
+                seq: self.seq,
+                result: Some(result),
+                moved: false,
+                incarnation: self.incarnation,
+            });
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(to) = self.to.take() {
+            let _ = to.send(pb::ActorReply {
+                seq: self.seq,
+                result: None,
+                moved: true,
+                incarnation: self.incarnation,
+            });
+        }
+    }
+}
+
+impl Agent {
+    /// Queues `call` for its actor, or answers `moved`.
+    pub(crate) fn actor_call(
+        &self,
+        call: pb::ActorCall,
+        to: &mpsc::UnboundedSender<pb::ActorReply>,
+    ) {
+        let reply = Reply {
+            seq: call.seq,
+            incarnation: call.incarnation,
+            to: Some(to.clone()),
+        };
+        let actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = actors.get(&call.actor)
+            && slot.incarnation == call.incarnation
+        {
+            let _ = slot.mailbox.send(Mail { call, reply });
+        }
+        // Else `reply` drops here and answers `moved`.
+    }
+
+    /// The actors running here, for a registration.
+    pub(crate) fn running_actors(&self) -> Vec<pb::RunningTask> {
+        self.actors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, slot)| pb::RunningTask {
+                id: id.clone(),
+                attempt: slot.incarnation,
+            })
+            .collect()
+    }
+
+    /// Starts an incarnation of an actor (replacing any older one here).
+    pub(crate) fn start_actor(self: &Arc<Self>, record: pb::ActorRecord) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let agent = self.clone();
+        let (id, incarnation) = (record.id.clone(), record.incarnation);
+        let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = actors.get(&id)
+            && old.incarnation >= incarnation
+        {
+            return; // a repeated command
+        }
+        let task = tokio::spawn(async move { agent.run_actor(record, rx).await });
+        if let Some(old) = actors.insert(
+            id,
+            Slot {
+                incarnation,
+                mailbox: tx,
+                task: task.abort_handle(),
+            },
+        ) {
+            old.task.abort();
+        }
+    }
+
+    /// Stops an actor: its instance goes, and calls waiting for it are
+    /// answered `moved`.
+    pub(crate) fn stop_actor(&self, id: &str) {
+        let slot = self
+            .actors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if let Some(slot) = slot {
+            tracing::info!(actor = %id, incarnation = slot.incarnation, "actor stopped");
+            slot.task.abort();
+        }
+    }
+
+    /// Forgets the slot of `id` if it is still `incarnation`.
+    fn drop_slot(&self, id: &str, incarnation: u32) {
+        let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
+        if actors.get(id).is_some_and(|s| s.incarnation == incarnation) {
+            actors.remove(id);
+        }
+    }
+
+    fn actor_event(&self, event: pb::ActorEvent) {
+        self.send(pb::host_event::Kind::Actor(event));
+    }
+
+    /// One incarnation of an actor, from its constructor to its end.
+    async fn run_actor(
+        self: Arc<Self>,
+        record: pb::ActorRecord,
+        mut mailbox: mpsc::UnboundedReceiver<Mail>,
+    ) {
+        let (id, incarnation) = (record.id.clone(), record.incarnation);
+        let event = |kind: &str, error: String| pb::ActorEvent {
+            id: id.clone(),
+            incarnation,
+            kind: kind.into(),
+            error,
+            ..Default::default()
+        };
+        let spec = record.spec.clone().unwrap_or_default();
+        let options = spec.options.clone().unwrap_or_default();
+        let constructor = if spec.args.is_empty() {
+            spec.constructor.clone()
+        } else {
+            let name = if spec.constructor.is_empty() {
+                "new"
+            } else {
+                &spec.constructor
+            };
+            format!("{name}({})", spec.args.join(", "))
+        };
+        let start = ActorStart {
+            class: spec.class.clone(),
+            constructor,
+            call_timeout: (options.call_timeout_ms > 0)
+                .then(|| Duration::from_millis(options.call_timeout_ms)),
+            memory_limit: (options.memory_limit_bytes > 0).then_some(options.memory_limit_bytes),
+            grants: Grants {
+                http_hosts: record.allow_http.clone(),
+            },
+            checkpoint: (record.checkpoint_calls > 0).then(|| record.checkpoint.clone()),
+        };
+        let context = Arc::new(TaskContext::new(self.clone(), id.clone(), 0.0));
+        let started = match self.prepare(&record.digest).await {
+            Ok(prepared) => self.host.start_actor(prepared, start, Some(context)).await,
+            Err(e) => Err(e),
+        };
+        let mut instance = match started {
+            Ok(instance) => instance,
+            Err(e) => {
+                tracing::warn!(actor = %id, error = %e, "actor failed to start");
+                self.drop_slot(&id, incarnation);
+                self.actor_event(event("failed", e.to_string()));
+                return;
+            }
+        };
+        tracing::info!(actor = %id, incarnation, restored = record.checkpoint_calls, "actor started");
+        self.actor_event(event("started", String::new()));
+
+        let every_calls = u64::from(options.checkpoint_every_calls);
+        let every = Duration::from_millis(options.checkpoint_every_ms);
+        let checkpoints = instance.checkpoints() && (every_calls > 0 || !every.is_zero());
+        let mut calls = record.checkpoint_calls;
+        let mut unsaved = 0u64;
+        let mut saved_at = Instant::now();
+        loop {
+            let timer = checkpoints && unsaved > 0 && !every.is_zero();
+            let due = tokio::time::Instant::from_std(saved_at + every);
+            let mail = tokio::select! {
+                mail = mailbox.recv() => mail,
+                _ = tokio::time::sleep_until(due), if timer => None,
+            };
+            let poisoned = match mail {
+                Some(Mail { call, reply }) => {
+                    let outcome = instance.call(&call.method, &call.args).await;
+                    calls += 1;
+                    unsaved += 1;
+                    let mut result = pb::TaskResult {
+                        host: self.config.id.clone(),
+                        attempts: 1,
+                        ..Default::default()
+                    };
+                    let poisoned = match outcome {
+                        Ok(value) if value.as_ref().is_some_and(|v| v.len() > MAX_REPLY) => {
+                            result.error_kind = "too-large".into();
+                            result.error = format!(
+                                "the result of `{}` is more than the {} an actor call returns inline: put large values in the object store and return the ref",
+                                call.method,
+                                crate::bytes(MAX_REPLY as u64)
+                            );
+                            None
+                        }
+                        Ok(value) => {
+                            result.ok = true;
+                            result.has_value = value.is_some();
+                            result.value = value.unwrap_or_default();
+                            None
+                        }
+                        Err(e) => {
+                            result.error_kind = error_kind(&e.error).into();
+                            result.error = if e.poisoned {
+                                format!("actor {id}: {} (the actor restarts if it may)", e.error)
+                            } else {
+                                format!("actor {id}: {}", e.error)
+                            };
+                            e.poisoned.then(|| e.error.to_string())
+                        }
+                    };
+                    reply.send(result);
+                    poisoned
+                }
+                None if timer && !mailbox.is_closed() => None,
+                None => return,
+            };
+            if let Some(cause) = poisoned {
+                self.drop_slot(&id, incarnation);
+                self.actor_event(event("trapped", cause));
+                return;
+            }
+            let due_now = (every_calls > 0 && unsaved >= every_calls)
+                || (!every.is_zero() && unsaved > 0 && saved_at.elapsed() >= every);
+            if checkpoints && due_now {
+                match instance.save().await {
+                    Ok(Some(state)) => {
+                        self.actor_event(pb::ActorEvent {
+                            checkpoint: state,
+                            calls,
+                            ..event("checkpoint", String::new())
+                        });
+                        unsaved = 0;
+                        saved_at = Instant::now();
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.drop_slot(&id, incarnation);
+                        self.actor_event(event("trapped", format!("checkpoint: {}", e.error)));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The replies of one `ActorCalls` stream, as the server sends them.
+pub(crate) type ReplyStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<pb::ActorReplyBatch, tonic::Status>> + Send>,
+>;
+
+/// Serves one caller's stream: its calls go to their actors' mailboxes as
+/// they arrive; replies go back in batches of whatever is ready.
+pub(crate) fn serve_calls(
+    agent: Arc<Agent>,
+    mut incoming: tonic::Streaming<pb::ActorCallBatch>,
+) -> ReplyStream {
+    let (tx, rx) = mpsc::unbounded_channel::<pb::ActorReply>();
+    tokio::spawn(async move {
+        while let Ok(Some(batch)) = incoming.message().await {
+            for call in batch.calls {
+                agent.actor_call(call, &tx);
+            }
+        }
+    });
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        let first = rx.recv().await?;
+        let mut replies = vec![first];
+        while replies.len() < 4096 {
+            match rx.try_recv() {
+                Ok(reply) => replies.push(reply),
+                Err(_) => break,
+            }
+        }
+        Some((Ok(pb::ActorReplyBatch { replies }), rx))
+    }))
+}

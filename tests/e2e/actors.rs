@@ -1,0 +1,423 @@
+//! Actors on real processes: a controller group and `weft host` workers
+//! on loopback ports, actors created and called through the Rust client,
+//! the CLI and guests, hosts and leaders killed with SIGKILL.
+
+use std::time::{Duration, Instant};
+
+use weft_client::{ActorHandle, ActorOptions, Arg, Submission, TaskClient, TaskOptions};
+use weft_tests::{Group, guests};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// `replicas` controllers and worker hosts with 2 cpus each, with the
+/// counter and accumulator components deployed.
+fn cluster(replicas: usize, hosts: &[&str]) -> Group {
+    let mut group = Group::start(replicas, &["--host-timeout", "2"]).expect("controllers start");
+    group
+        .wait_for_leader(Duration::from_secs(20))
+        .expect("a leader");
+    for id in hosts {
+        group.start_host(id, 2, &[]).expect("host starts");
+    }
+    group
+        .weft_ok(&["deploy", guests::COUNTER, "--name", "counter"])
+        .expect("deploy counter");
+    group
+        .weft_ok(&["deploy", guests::ACCUMULATE, "--name", "accumulate"])
+        .expect("deploy accumulate");
+    group
+}
+
+const LONG: Option<Duration> = Some(Duration::from_secs(60));
+
+async fn call(
+    client: &TaskClient,
+    actor: &ActorHandle,
+    method: &str,
+    args: &[&str],
+) -> Result<String, String> {
+    let id = client
+        .call(actor, method, args.iter().map(|a| a.to_string()).collect())
+        .unwrap();
+    let result = client.get(&[id], LONG).await.unwrap().remove(0);
+    if result.ok {
+        Ok(result.value)
+    } else {
+        Err(format!("{}: {}", result.error_kind, result.error))
+    }
+}
+
+/// Waits until `check` holds for the actor's record.
+async fn await_record(
+    client: &TaskClient,
+    actor: &ActorHandle,
+    what: &str,
+    check: impl Fn(&weft_client::ActorRecord) -> bool,
+) -> weft_client::ActorRecord {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let record = client.describe_actor(actor).await.unwrap();
+        if check(&record) {
+            return record;
+        }
+        assert!(Instant::now() < deadline, "{what}: {record:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn ten_thousand_calls_to_a_counter_return_one_to_ten_thousand_in_order() {
+    let group = cluster(1, &["h1"]);
+    runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        let counter = client
+            .create_actor("counter", "counter", "new(0)", ActorOptions::default())
+            .await
+            .unwrap();
+        let refs: Vec<String> = (0..10_000)
+            .map(|_| client.call(&counter, "incr", vec![]).unwrap())
+            .collect();
+        let values = client.get_values(&refs, LONG).await.unwrap();
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(v.as_deref(), Some((i + 1).to_string().as_str()), "call {i}");
+        }
+        assert_eq!(call(&client, &counter, "get", &[]).await.unwrap(), "10000");
+    });
+}
+
+#[test]
+fn a_named_actor_is_found_from_a_second_client_and_its_name_is_unique() {
+    let group = cluster(1, &["h1"]);
+    runtime().block_on(async {
+        let first = TaskClient::connect(&group.addresses()).await.unwrap();
+        let options = ActorOptions {
+            name: "hits".into(),
+            namespace: "web".into(),
+            ..Default::default()
+        };
+        let made = first
+            .create_actor("counter", "counter", "new(41)", options.clone())
+            .await
+            .unwrap();
+        assert_eq!(call(&first, &made, "incr", &[]).await.unwrap(), "42");
+
+        let second = TaskClient::connect(&group.addresses()).await.unwrap();
+        let found = second.get_actor("hits", "web").await.unwrap();
+        assert_eq!(found, made);
+        assert_eq!(call(&second, &found, "incr", &[]).await.unwrap(), "43");
+        let missing = second.get_actor("hits", "default").await.unwrap_err();
+        assert!(
+            missing.to_string().contains("no actor named `hits`"),
+            "{missing}"
+        );
+
+        let taken = second
+            .create_actor("counter", "counter", "new(0)", options)
+            .await
+            .unwrap_err();
+        assert!(taken.to_string().contains("already lives"), "{taken}");
+    });
+}
+
+#[test]
+fn a_detached_actor_outlives_its_client_and_an_owned_one_dies_with_it() {
+    let group = cluster(1, &["h1"]);
+    let (kept, owned) = runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        let detached = ActorOptions {
+            name: "kept".into(),
+            detached: true,
+            ..Default::default()
+        };
+        let kept = client
+            .create_actor("counter", "counter", "new(0)", detached)
+            .await
+            .unwrap();
+        let owned = client
+            .create_actor("counter", "counter", "new(0)", ActorOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(call(&client, &kept, "incr", &[]).await.unwrap(), "1");
+        assert_eq!(call(&client, &owned, "incr", &[]).await.unwrap(), "1");
+        (kept, owned)
+    });
+    // The first client and its runtime are gone; its session ended.
+    runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        let record = await_record(&client, &owned, "the owned actor dies", |r| {
+            r.state == "dead"
+        })
+        .await;
+        assert!(record.cause.contains("owner"), "{}", record.cause);
+        let err = call(&client, &owned, "incr", &[]).await.unwrap_err();
+        assert!(err.starts_with("actor-died"), "{err}");
+        assert_eq!(client.describe_actor(&kept).await.unwrap().state, "alive");
+        assert_eq!(call(&client, &kept, "incr", &[]).await.unwrap(), "2");
+    });
+}
+
+#[test]
+fn a_killed_host_restarts_its_actor_elsewhere_from_its_last_checkpoint() {
+    let mut group = cluster(1, &["h1", "h2"]);
+    runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        // A call sent before the caller sees the host die is tried again
+        // on the restarted actor.
+        let options = ActorOptions {
+            max_restarts: 1,
+            max_task_retries: 1,
+            checkpoint_every_calls: 1,
+            ..Default::default()
+        };
+        let counter = client
+            .create_actor("counter", "counter", "new(0)", options)
+            .await
+            .unwrap();
+        for i in 1..=5 {
+            assert_eq!(
+                call(&client, &counter, "incr", &[]).await.unwrap(),
+                i.to_string()
+            );
+        }
+        let before = await_record(&client, &counter, "checkpoint of call 5", |r| {
+            r.checkpoint_calls == 5
+        })
+        .await;
+        group.kill_host(&before.host.clone());
+        // The next call waits for the restart, then finds the count at 5.
+        assert_eq!(call(&client, &counter, "incr", &[]).await.unwrap(), "6");
+        let after = client.describe_actor(&counter).await.unwrap();
+        assert_ne!(after.host, before.host);
+        assert_eq!(after.restarts, 1);
+        assert!(after.cause.contains(&before.host), "{}", after.cause);
+    });
+}
+
+#[test]
+fn a_trapping_method_fails_that_call_and_restarts_the_actor_until_restarts_run_out() {
+    let group = cluster(1, &["h1"]);
+    runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        let options = ActorOptions {
+            max_restarts: 1,
+            ..Default::default()
+        };
+        let counter = client
+            .create_actor("counter", "counter", "new(10)", options)
+            .await
+            .unwrap();
+        assert_eq!(call(&client, &counter, "incr", &[]).await.unwrap(), "11");
+        // The calls after the trap wait for the restart and run, in order,
+        // on the fresh instance (no checkpoints: it starts from its
+        // constructor again).
+        let trap = client
+            .call(&counter, "fail", vec!["\"boom\"".into()])
+            .unwrap();
+        let next = client.call(&counter, "incr", vec![]).unwrap();
+        let then = client.call(&counter, "incr", vec![]).unwrap();
+        let results = client.get(&[trap, next, then], LONG).await.unwrap();
+        assert!(!results[0].ok);
+        assert_eq!(results[0].error_kind, "trap");
+        assert!(results[0].error.contains("boom"), "{}", results[0].error);
+        assert_eq!(
+            (results[1].value.as_str(), results[2].value.as_str()),
+            ("11", "12")
+        );
+        let record = client.describe_actor(&counter).await.unwrap();
+        assert_eq!((record.restarts, record.state.as_str()), (1, "alive"));
+        assert!(record.cause.contains("boom"), "{}", record.cause);
+
+        // A second trap exhausts max_restarts: the actor is dead, and the
+        // error says why.
+        let err = call(&client, &counter, "fail", &["\"again\""])
+            .await
+            .unwrap_err();
+        assert!(err.starts_with("trap"), "{err}");
+        let err = call(&client, &counter, "incr", &[]).await.unwrap_err();
+        assert!(err.starts_with("actor-died"), "{err}");
+        assert!(
+            err.contains("again") && err.contains("after 1 restarts"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn the_cli_creates_calls_lists_and_kills_actors() {
+    let group = cluster(1, &["h1"]);
+    let id = group
+        .weft_ok(&[
+            "actor", "create", "counter", "counter", "new(5)", "--name", "tally",
+        ])
+        .unwrap();
+    assert!(id.trim().starts_with("actor-"), "{id}");
+    assert_eq!(
+        group
+            .weft_ok(&["actor", "call", "tally", "add(3)"])
+            .unwrap()
+            .trim(),
+        "8"
+    );
+    assert_eq!(
+        group
+            .weft_ok(&["actor", "call", id.trim(), "incr()"])
+            .unwrap()
+            .trim(),
+        "9"
+    );
+    let list = group.weft_ok(&["actor", "list"]).unwrap();
+    assert!(list.contains("tally") && list.contains("alive"), "{list}");
+    let err = group
+        .weft_err(&["actor", "call", "tally", "add(\"x\")"])
+        .unwrap();
+    assert!(err.contains("add"), "{err}");
+    let err = group
+        .weft_err(&["actor", "call", "tally", "nosuch()"])
+        .unwrap();
+    assert!(err.contains("nosuch") && err.contains("incr"), "{err}");
+
+    assert!(
+        group
+            .weft_ok(&["actor", "kill", "tally"])
+            .unwrap()
+            .contains("killed")
+    );
+    let err = group
+        .weft_err(&["actor", "call", "tally", "incr()"])
+        .unwrap();
+    assert!(err.contains("died") && err.contains("killed"), "{err}");
+    let list = group.weft_ok(&["actor", "list"]).unwrap();
+    assert!(list.contains("dead"), "{list}");
+}
+
+#[test]
+fn bad_actor_specs_are_refused_with_the_reason() {
+    let group = cluster(1, &["h1"]);
+    let err = group
+        .weft_err(&["actor", "create", "counter", "nosuch", "new()"])
+        .unwrap();
+    assert!(
+        err.contains("nosuch") && err.contains("exported resource"),
+        "{err}"
+    );
+    let err = group
+        .weft_err(&["actor", "create", "counter", "counter", "new(\"x\")"])
+        .unwrap();
+    assert!(err.contains("constructor") && err.contains("died"), "{err}");
+    let err = group
+        .weft_err(&["actor", "create", "nothing", "counter", "new(0)"])
+        .unwrap();
+    assert!(err.contains("nothing"), "{err}");
+    let err = group
+        .weft_err(&[
+            "actor",
+            "create",
+            "counter",
+            "counter",
+            "new(0)",
+            "--max-concurrency",
+            "4",
+        ])
+        .unwrap();
+    assert!(err.contains("one call at a time"), "{err}");
+}
+
+#[test]
+fn an_actor_handle_passed_to_a_hundred_tasks_gathers_all_their_work() {
+    let group = cluster(1, &["h1", "h2"]);
+    runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        let acc = client
+            .create_actor(
+                "accumulate",
+                "accumulator",
+                "new()",
+                ActorOptions::default(),
+            )
+            .await
+            .unwrap();
+        let batch = (1..=100u64)
+            .map(|x| Submission {
+                component: "accumulate".into(),
+                function: "api.square-into".into(),
+                args: vec![Arg::wave(acc.wave()), Arg::wave(x.to_string())],
+                options: TaskOptions::default(),
+            })
+            .collect();
+        let ids = client.submit_batch(batch).unwrap();
+        let results = client.get(&ids, LONG).await.unwrap();
+        let hosts: std::collections::BTreeSet<&str> =
+            results.iter().map(|r| r.host.as_str()).collect();
+        for r in &results {
+            assert!(r.ok, "{}", r.error);
+        }
+        assert_eq!(hosts.len(), 2, "tasks on both hosts: {hosts:?}");
+        assert_eq!(call(&client, &acc, "count", &[]).await.unwrap(), "100");
+        assert_eq!(call(&client, &acc, "total", &[]).await.unwrap(), "338350");
+
+        // An actor call's result passes to a task by value.
+        let total = client.call(&acc, "total", vec![]).unwrap();
+        let square = client
+            .submit(
+                "accumulate",
+                "api.square-into",
+                vec![Arg::wave(acc.wave()), Arg::Ref(total)],
+                TaskOptions::default(),
+            )
+            .unwrap();
+        let value = client.get_values(&[square], LONG).await.unwrap();
+        assert_eq!(
+            value[0].as_deref(),
+            Some((338350u64 * 338350).to_string().as_str())
+        );
+    });
+    // A guest drives it all: makes the actor, maps over it, reads it.
+    let out = group
+        .weft_ok(&["submit", "accumulate", "api.sum-of-squares(20)", "--wait"])
+        .unwrap();
+    assert_eq!(out.lines().nth(1), Some("2870"), "{out}");
+}
+
+#[test]
+fn an_actor_outlives_a_leader_failover() {
+    let mut group = cluster(3, &["h1"]);
+    let leader = group.wait_for_leader(Duration::from_secs(20)).unwrap();
+    let id = group
+        .weft_ok(&[
+            "actor", "create", "counter", "counter", "new(0)", "--name", "survivor",
+        ])
+        .unwrap();
+    assert_eq!(
+        group
+            .weft_ok(&["actor", "call", "survivor", "incr()"])
+            .unwrap()
+            .trim(),
+        "1"
+    );
+    group.kill(leader);
+    let next = group.wait_for_leader(Duration::from_secs(20)).unwrap();
+    assert_ne!(next, leader);
+    // The same instance answers (its count went on), found by name through
+    // the new leader.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let value = loop {
+        match group.weft_ok(&["actor", "call", "survivor", "incr()"]) {
+            Ok(v) => break v,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "{e}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    assert_eq!(value.trim(), "2");
+    let list = group.weft_ok(&["actor", "list"]).unwrap();
+    assert!(
+        list.contains(id.trim()) && list.contains("alive") && list.contains("restarts 0/0"),
+        "{list}"
+    );
+}
