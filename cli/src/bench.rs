@@ -34,6 +34,9 @@ pub enum BenchCommand {
     /// objects against memcpy, transfer between hosts (the names `ray
     /// microbenchmark` uses).
     Objects(crate::bench_objects::ObjectBenchArgs),
+    /// Actor calls: 1:1 sync and async, n:n async (the names `ray
+    /// microbenchmark` uses), against a sync task.
+    Actors(crate::bench_actors::ActorBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -56,6 +59,7 @@ pub async fn run(address: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Kv(args) => kv(address, args).await,
         BenchCommand::Tasks(args) => crate::bench_tasks::run(address, args).await,
         BenchCommand::Objects(args) => crate::bench_objects::run(address, args).await,
+        BenchCommand::Actors(args) => crate::bench_actors::run(address, args).await,
     }
 }
 
@@ -281,6 +285,58 @@ fn leb128(mut n: u64) -> Vec<u8> {
             return out;
         }
         out.push(byte | 0x80);
+    }
+}
+
+/// Runs `op` back to back for `window`; returns operations per second
+/// (each run of `op` says how many it did) and each run's latency.
+pub async fn timed<F, Fut>(window: Duration, mut op: F) -> anyhow::Result<(f64, Vec<Duration>)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<u64>>,
+{
+    let (mut n, mut latencies, started) = (0u64, Vec::new(), Instant::now());
+    while started.elapsed() < window {
+        let t = Instant::now();
+        n += op().await?;
+        latencies.push(t.elapsed());
+    }
+    Ok((n as f64 / started.elapsed().as_secs_f64(), latencies))
+}
+
+/// Runs `client` on `n` threads at once, each with its own single-thread
+/// runtime (as Ray's multi-client runs use separate processes); returns
+/// the sum of their rates.
+pub fn on_threads<F, Fut>(n: usize, client: F) -> anyhow::Result<f64>
+where
+    F: Fn() -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = anyhow::Result<f64>>,
+{
+    let threads: Vec<_> = (0..n.max(1))
+        .map(|_| {
+            let client = client.clone();
+            std::thread::spawn(move || -> anyhow::Result<f64> {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(client())
+            })
+        })
+        .collect();
+    let mut total = 0.0;
+    for t in threads {
+        total += t
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
+    }
+    Ok(total)
+}
+
+/// Fails with the first failed result's error.
+pub fn check(results: Vec<weft_client::TaskResult>) -> anyhow::Result<()> {
+    match results.into_iter().find(|r| !r.ok) {
+        Some(r) => anyhow::bail!("{} failed: {}", r.id, r.error),
+        None => Ok(()),
     }
 }
 

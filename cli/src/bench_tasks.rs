@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use weft_client::{Arg, Call, CallOptions, Submission, TaskClient, TaskOptions};
 
-use crate::bench::{ms, percentile};
+use crate::bench::{check, ms, on_threads, percentile, timed};
 use crate::client_cmds::connect;
 
 #[derive(clap::Args)]
@@ -96,17 +96,7 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
     println!("direct call (baseline)            {direct:>10.0} calls/s");
 
     let tasks = TaskClient::with_client(client.clone());
-    let mut latencies = Vec::new();
-    let (mut n, started) = (0u64, Instant::now());
-    while started.elapsed() < window {
-        let t = Instant::now();
-        let ids = tasks.submit_batch(vec![submission.clone()])?;
-        check(tasks.get(&ids, None).await?)?;
-        tasks.release(&ids);
-        latencies.push(t.elapsed());
-        n += 1;
-    }
-    let sync = n as f64 / started.elapsed().as_secs_f64();
+    let (sync, mut latencies) = sync_rate(&tasks, &submission, window).await?;
     println!(
         "single client tasks sync          {sync:>10.0} tasks/s  (p50 {:.3} ms, p99 {:.3} ms; {:.2}x the direct call)",
         ms(percentile(&mut latencies, 50.0)),
@@ -121,35 +111,37 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
         args.batch
     );
 
-    // Each client is its own thread with its own connection, as Ray's
-    // multi-client run uses separate worker processes.
-    let threads: Vec<_> = (0..args.clients.max(1))
-        .map(|_| {
-            let (address, submission, batch) =
-                (address.to_string(), submission.clone(), args.batch);
-            std::thread::spawn(move || -> anyhow::Result<f64> {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                runtime.block_on(async {
-                    let owner = TaskClient::with_client(connect(&address).await?);
-                    async_rate(&owner, &submission, batch, window).await
-                })
-            })
-        })
-        .collect();
-    let mut multi = 0.0;
-    for t in threads {
-        multi += t
-            .join()
-            .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
-    }
+    // Each client is its own thread with its own connection.
+    let (address, batch) = (address.to_string(), args.batch);
+    let multi = on_threads(args.clients, move || {
+        let (address, submission) = (address.clone(), submission.clone());
+        async move {
+            let owner = TaskClient::with_client(connect(&address).await?);
+            async_rate(&owner, &submission, batch, window).await
+        }
+    })?;
     println!(
         "multi client tasks async          {multi:>10.0} tasks/s  ({} clients; {:.2}x single client async)",
         args.clients.max(1),
         multi / single
     );
     Ok(())
+}
+
+/// Submits one task and waits for it, for `window`: tasks per second and
+/// each round trip's latency.
+pub async fn sync_rate(
+    tasks: &TaskClient,
+    submission: &Submission,
+    window: Duration,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
+    timed(window, || async {
+        let ids = tasks.submit_batch(vec![submission.clone()])?;
+        check(tasks.get(&ids, None).await?)?;
+        tasks.release(&ids);
+        Ok(1)
+    })
+    .await
 }
 
 /// Submits batches and waits for each, for `window`; tasks per second.
@@ -159,19 +151,12 @@ async fn async_rate(
     batch: usize,
     window: Duration,
 ) -> anyhow::Result<f64> {
-    let (mut n, started) = (0u64, Instant::now());
-    while started.elapsed() < window {
+    let (rate, _) = timed(window, || async {
         let ids = tasks.submit_batch(vec![submission.clone(); batch.max(1)])?;
         check(tasks.get(&ids, None).await?)?;
         tasks.release(&ids);
-        n += ids.len() as u64;
-    }
-    Ok(n as f64 / started.elapsed().as_secs_f64())
-}
-
-fn check(results: Vec<weft_client::TaskResult>) -> anyhow::Result<()> {
-    match results.into_iter().find(|r| !r.ok) {
-        Some(r) => anyhow::bail!("task {} failed: {}", r.id, r.error),
-        None => Ok(()),
-    }
+        Ok(ids.len() as u64)
+    })
+    .await?;
+    Ok(rate)
 }

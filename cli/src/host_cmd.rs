@@ -196,6 +196,7 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         resources: resources.clone(),
         controllers: args.controller.clone(),
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(10)),
+        actor_threads: resources.cpus.ceil().max(1.0) as usize,
     };
     let store = args.store.open(&id, local.port(), &args.data_dir)?;
     let agent = Agent::start(host, config, Arc::new(GrpcConnector::new(client)), store);
@@ -205,12 +206,14 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         resources.cpus, args.controller
     );
     // The host's port serves its object store to other hosts and clients.
-    tonic::transport::Server::builder()
-        .add_service(HostService::server(agent))
+    let served = tonic::transport::Server::builder()
+        .add_service(HostService::server(agent.clone()))
         .serve_with_incoming_shutdown(
             crate::node::no_delay(listener),
             crate::node::shutdown_signal(),
         )
         .await
-        .context("the host's server failed")
+        .context("the host's server failed");
+    agent.stop_actors().await;
+    served
 }

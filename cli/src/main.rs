@@ -4,6 +4,7 @@
 
 mod actor_cmds;
 mod bench;
+mod bench_actors;
 mod bench_objects;
 mod bench_tasks;
 mod client_cmds;

@@ -170,12 +170,14 @@ async fn run(
     if let Some((resources, store)) = embedded_host {
         // The single-node cluster's own worker: tasks run in this process.
         let store = store.open("embedded", local.port(), &data_dir)?;
+        let actor_threads = resources.cpus.ceil().max(1.0) as usize;
         let config = AgentConfig {
             id: "embedded".into(),
             address: local.to_string(),
             resources,
             controllers: local.to_string(),
             heartbeat: std::time::Duration::from_millis(500),
+            actor_threads,
         };
         agent = Some(Agent::start(
             host,
@@ -216,10 +218,13 @@ async fn run(
     tonic::transport::Server::builder()
         .add_service(controller.peer_server())
         .add_service(WeftService::new(controller.clone()).into_server())
-        .add_optional_service(agent.map(HostService::server))
+        .add_optional_service(agent.clone().map(HostService::server))
         .serve_with_incoming_shutdown(no_delay(listener), shutdown_signal())
         .await
         .context("the server failed")?;
+    if let Some(agent) = agent {
+        agent.stop_actors().await;
+    }
     if let Some(gateway) = gateway {
         gateway.abort();
     }

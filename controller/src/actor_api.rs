@@ -107,12 +107,21 @@ impl Controller {
         self.tasks.persist_actors_to(tx);
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
-            while let Some(record) = rx.recv().await {
+            while let Some(first) = rx.recv().await {
+                // Only the latest record of each actor needs writing: under
+                // frequent checkpoints, writes coalesce instead of queueing.
+                let mut latest = vec![first];
+                while let Ok(record) = rx.try_recv() {
+                    latest.retain(|r| r.id != record.id);
+                    latest.push(record);
+                }
                 let Some(controller) = weak.upgrade() else {
                     return;
                 };
-                if let Err(e) = controller.write_actor(&record).await {
-                    tracing::warn!(actor = %record.id, error = %e, "cannot record an actor's state");
+                for record in latest {
+                    if let Err(e) = controller.write_actor(&record).await {
+                        tracing::warn!(actor = %record.id, error = %e, "cannot record an actor's state");
+                    }
                 }
             }
         });

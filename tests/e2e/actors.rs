@@ -5,32 +5,20 @@
 use std::time::{Duration, Instant};
 
 use weft_client::{ActorHandle, ActorOptions, Arg, Submission, TaskClient, TaskOptions};
-use weft_tests::{Group, guests};
+use weft_tests::{Group, guests, runtime};
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// `replicas` controllers and worker hosts with 2 cpus each, with the
-/// counter and accumulator components deployed.
+/// `replicas` controllers and worker hosts, with the counter and
+/// accumulator components deployed.
 fn cluster(replicas: usize, hosts: &[&str]) -> Group {
-    let mut group = Group::start(replicas, &["--host-timeout", "2"]).expect("controllers start");
-    group
-        .wait_for_leader(Duration::from_secs(20))
-        .expect("a leader");
-    for id in hosts {
-        group.start_host(id, 2, &[]).expect("host starts");
-    }
-    group
-        .weft_ok(&["deploy", guests::COUNTER, "--name", "counter"])
-        .expect("deploy counter");
-    group
-        .weft_ok(&["deploy", guests::ACCUMULATE, "--name", "accumulate"])
-        .expect("deploy accumulate");
-    group
+    let hosts: Vec<(&str, &[&str])> = hosts.iter().map(|h| (*h, &[][..])).collect();
+    Group::with_hosts(
+        replicas,
+        &hosts,
+        &[
+            (guests::COUNTER, "counter"),
+            (guests::ACCUMULATE, "accumulate"),
+        ],
+    )
 }
 
 const LONG: Option<Duration> = Some(Duration::from_secs(60));

@@ -7,29 +7,12 @@ use std::time::{Duration, Instant};
 
 use weft_client::objects::store_stats;
 use weft_client::{Arg, ClientError, TaskClient, TaskOptions};
-use weft_tests::{Cluster, Group, fnv, guests, pattern};
+use weft_tests::{Cluster, Group, fnv, guests, pattern, runtime};
 
 const MIB: usize = 1 << 20;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
 fn cluster(hosts: &[(&str, &[&str])]) -> Group {
-    let mut group = Group::start(1, &["--host-timeout", "2"]).expect("controller starts");
-    group
-        .wait_for_leader(Duration::from_secs(20))
-        .expect("a leader");
-    for (id, extra) in hosts {
-        group.start_host(id, 2, extra).expect("host starts");
-    }
-    group
-        .weft_ok(&["deploy", guests::TESTKIT, "--name", "testkit"])
-        .expect("deploy testkit");
-    group
+    Group::with_hosts(1, hosts, &[(guests::TESTKIT, "testkit")])
 }
 
 fn on(host: &str) -> TaskOptions {

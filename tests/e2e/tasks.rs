@@ -6,29 +6,13 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use weft_client::{Arg, Submission, TaskClient, TaskOptions};
-use weft_tests::{Group, guests};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
+use weft_tests::{Group, guests, runtime};
 
 /// One controller and `hosts` worker hosts with 2 cpus each, the test
 /// components deployed.
 fn cluster(replicas: usize, hosts: &[&str]) -> Group {
-    let mut group = Group::start(replicas, &["--host-timeout", "2"]).expect("controllers start");
-    group
-        .wait_for_leader(Duration::from_secs(20))
-        .expect("a leader");
-    for id in hosts {
-        group.start_host(id, 2, &[]).expect("host starts");
-    }
-    group
-        .weft_ok(&["deploy", guests::TESTKIT, "--name", "testkit"])
-        .expect("deploy testkit");
-    group
+    let hosts: Vec<(&str, &[&str])> = hosts.iter().map(|h| (*h, &[][..])).collect();
+    Group::with_hosts(replicas, &hosts, &[(guests::TESTKIT, "testkit")])
 }
 
 fn add(a: i32, b: i32) -> Submission {

@@ -22,6 +22,14 @@ pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
 
+/// A multi-thread runtime for a test's own clients.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// The `weft` binary of this build: next to the test executable's `deps/`.
 pub fn weft_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
@@ -377,6 +385,30 @@ impl Group {
         }
         args.extend(self.extra.iter().cloned());
         Server::spawn(&args, &data)
+    }
+
+    /// `replicas` controllers (hosts declared dead after 2 s of silence)
+    /// with worker hosts of 2 cpus each, `components` (file, name)
+    /// deployed: the cluster of the task, object and actor tests.
+    pub fn with_hosts(
+        replicas: usize,
+        hosts: &[(&str, &[&str])],
+        components: &[(&str, &str)],
+    ) -> Self {
+        let mut group =
+            Group::start(replicas, &["--host-timeout", "2"]).expect("controllers start");
+        group
+            .wait_for_leader(Duration::from_secs(20))
+            .expect("a leader");
+        for (id, extra) in hosts {
+            group.start_host(id, 2, extra).expect("host starts");
+        }
+        for (file, name) in components {
+            group
+                .weft_ok(&["deploy", file, "--name", name])
+                .unwrap_or_else(|e| panic!("deploy {name}: {e}"));
+        }
+        group
     }
 
     /// Starts a worker host `id` with `cpus` slots that registers with

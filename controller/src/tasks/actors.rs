@@ -180,6 +180,11 @@ impl Table {
         match event.kind.as_str() {
             "started" => {
                 record.state = ALIVE.into();
+                if !event.address.is_empty() {
+                    record.address = event.address;
+                }
+                record.socket = event.socket;
+                record.machine = event.machine;
                 tracing::info!(actor = %event.id, host, incarnation = event.incarnation, "actor alive");
             }
             "checkpoint" => {

@@ -11,6 +11,8 @@
 //! resubmission finds the reported result or running attempt instead of
 //! running the task again, and no owner sees a result twice.
 
+#[cfg(test)]
+mod actor_tests;
 pub(crate) mod actors;
 mod hosts;
 mod objects;

@@ -12,10 +12,10 @@ use super::table::Table;
 use super::task::{Target, failure};
 use crate::scheduler::Resources;
 
-type Commands = mpsc::UnboundedReceiver<Result<pb::HostCommand, tonic::Status>>;
+pub(super) type Commands = mpsc::UnboundedReceiver<Result<pb::HostCommand, tonic::Status>>;
 type Events = mpsc::UnboundedReceiver<Result<pb::OwnerEvent, tonic::Status>>;
 
-fn host(table: &mut Table, id: &str, cpus: f64) -> Commands {
+pub(super) fn host(table: &mut Table, id: &str, cpus: f64) -> Commands {
     let (tx, rx) = mpsc::unbounded_channel();
     table.hosts.insert(
         id.into(),

@@ -25,7 +25,7 @@ pub(crate) const MAX_REPLY: usize = 1 << 20;
 pub(crate) struct Slot {
     incarnation: u32,
     mailbox: mpsc::UnboundedSender<Mail>,
-    task: tokio::task::AbortHandle,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// One call waiting its turn.
@@ -113,13 +113,33 @@ impl Agent {
         {
             return; // a repeated command
         }
-        let task = tokio::spawn(async move { agent.run_actor(record, rx).await });
+        let threads = self.config.actor_threads;
+        let sockets = format!("{}.actors", self.store.config().dir.display());
+        let task =
+            match self
+                .lanes
+                .pick(self, &self.config.address, threads, &sockets)
+            {
+                Some(lane) => {
+                    let started = pb::ActorEvent {
+                        address: lane.address.clone(),
+                        socket: lane.socket.clone().unwrap_or_default(),
+                        machine: weft_client::objects::machine_id().to_string(),
+                        ..Default::default()
+                    };
+                    lane.handle
+                        .spawn(async move { agent.run_actor(record, rx, started).await })
+                }
+                None => tokio::spawn(async move {
+                    agent.run_actor(record, rx, pb::ActorEvent::default()).await
+                }),
+            };
         if let Some(old) = actors.insert(
             id,
             Slot {
                 incarnation,
                 mailbox: tx,
-                task: task.abort_handle(),
+                task,
             },
         ) {
             old.task.abort();
@@ -140,6 +160,23 @@ impl Agent {
         }
     }
 
+    /// Stops every actor here and waits until their tasks are gone (they
+    /// run on the lanes' threads, which outlive the host's runtime: a
+    /// stopping host must end them for its agent, and store, to drop).
+    pub async fn stop_actors(&self) {
+        let slots: Vec<Slot> = self
+            .actors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, slot)| slot)
+            .collect();
+        for slot in slots {
+            slot.task.abort();
+            let _ = slot.task.await;
+        }
+    }
+
     /// Forgets the slot of `id` if it is still `incarnation`.
     fn drop_slot(&self, id: &str, incarnation: u32) {
         let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
@@ -153,10 +190,13 @@ impl Agent {
     }
 
     /// One incarnation of an actor, from its constructor to its end.
+    /// `started` says where its callers connect (empty: the host's own
+    /// address).
     async fn run_actor(
         self: Arc<Self>,
         record: pb::ActorRecord,
         mut mailbox: mpsc::UnboundedReceiver<Mail>,
+        started: pb::ActorEvent,
     ) {
         let (id, incarnation) = (record.id.clone(), record.incarnation);
         let event = |kind: &str, error: String| pb::ActorEvent {
@@ -190,11 +230,11 @@ impl Agent {
             checkpoint: (record.checkpoint_calls > 0).then(|| record.checkpoint.clone()),
         };
         let context = Arc::new(TaskContext::new(self.clone(), id.clone(), 0.0));
-        let started = match self.prepare(&record.digest).await {
+        let made = match self.prepare(&record.digest).await {
             Ok(prepared) => self.host.start_actor(prepared, start, Some(context)).await,
             Err(e) => Err(e),
         };
-        let mut instance = match started {
+        let mut instance = match made {
             Ok(instance) => instance,
             Err(e) => {
                 tracing::warn!(actor = %id, error = %e, "actor failed to start");
@@ -204,7 +244,12 @@ impl Agent {
             }
         };
         tracing::info!(actor = %id, incarnation, restored = record.checkpoint_calls, "actor started");
-        self.actor_event(event("started", String::new()));
+        self.actor_event(pb::ActorEvent {
+            kind: "started".into(),
+            id: id.clone(),
+            incarnation,
+            ..started
+        });
 
         let every_calls = u64::from(options.checkpoint_every_calls);
         let every = Duration::from_millis(options.checkpoint_every_ms);
@@ -296,29 +341,64 @@ pub(crate) type ReplyStream = std::pin::Pin<
     Box<dyn tokio_stream::Stream<Item = Result<pb::ActorReplyBatch, tonic::Status>> + Send>,
 >;
 
+/// One caller's stream as its server polls it.
+struct Serving {
+    agent: Arc<Agent>,
+    /// The caller's calls, until it stops sending.
+    incoming: Option<tonic::Streaming<pb::ActorCallBatch>>,
+    /// Where the replies of calls queued from here go (dropped with
+    /// `incoming`, so the stream ends once the last reply is out).
+    to: Option<mpsc::UnboundedSender<pb::ActorReply>>,
+    replies: mpsc::UnboundedReceiver<pb::ActorReply>,
+}
+
 /// Serves one caller's stream: its calls go to their actors' mailboxes as
-/// they arrive; replies go back in batches of whatever is ready.
+/// they arrive; replies go back in batches of whatever is ready. Both
+/// happen in the connection's own task, which polls this stream: a call
+/// costs no hop through another task on its way in.
 pub(crate) fn serve_calls(
     agent: Arc<Agent>,
-    mut incoming: tonic::Streaming<pb::ActorCallBatch>,
+    incoming: tonic::Streaming<pb::ActorCallBatch>,
 ) -> ReplyStream {
-    let (tx, rx) = mpsc::unbounded_channel::<pb::ActorReply>();
-    tokio::spawn(async move {
-        while let Ok(Some(batch)) = incoming.message().await {
-            for call in batch.calls {
-                agent.actor_call(call, &tx);
+    let (to, replies) = mpsc::unbounded_channel::<pb::ActorReply>();
+    let serving = Serving {
+        agent,
+        incoming: Some(incoming),
+        to: Some(to),
+        replies,
+    };
+    Box::pin(futures::stream::unfold(serving, |mut s| async move {
+        loop {
+            tokio::select! {
+                biased;
+                reply = s.replies.recv() => {
+                    let mut replies = vec![reply?];
+                    while replies.len() < 4096 {
+                        match s.replies.try_recv() {
+                            Ok(reply) => replies.push(reply),
+                            Err(_) => break,
+                        }
+                    }
+                    return Some((Ok(pb::ActorReplyBatch { replies }), s));
+                }
+                batch = next_batch(&mut s.incoming), if s.incoming.is_some() => match (batch, &s.to) {
+                    (Some(batch), Some(to)) => {
+                        for call in batch.calls {
+                            s.agent.actor_call(call, to);
+                        }
+                    }
+                    _ => {
+                        s.incoming = None;
+                        s.to = None;
+                    }
+                },
             }
         }
-    });
-    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-        let first = rx.recv().await?;
-        let mut replies = vec![first];
-        while replies.len() < 4096 {
-            match rx.try_recv() {
-                Ok(reply) => replies.push(reply),
-                Err(_) => break,
-            }
-        }
-        Some((Ok(pb::ActorReplyBatch { replies }), rx))
     }))
+}
+
+async fn next_batch(
+    incoming: &mut Option<tonic::Streaming<pb::ActorCallBatch>>,
+) -> Option<pb::ActorCallBatch> {
+    incoming.as_mut()?.message().await.ok().flatten()
 }

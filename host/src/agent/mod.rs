@@ -12,6 +12,7 @@
 mod actors;
 mod context;
 mod grpc;
+mod lanes;
 mod objects;
 
 use std::collections::{HashMap, VecDeque};
@@ -78,6 +79,9 @@ pub struct AgentConfig {
     pub controllers: String,
     /// How often it tells the leader it is alive.
     pub heartbeat: Duration,
+    /// Threads its actors run on, each with its own port (0: actors run
+    /// on the main runtime and are called on the host's port).
+    pub actor_threads: usize,
 }
 
 /// The largest result a task may return: results travel inline through
@@ -114,6 +118,7 @@ pub struct Agent {
     events: Mutex<Option<Arc<dyn EventSink>>>,
     fetching: Arc<tokio::sync::Mutex<()>>,
     actors: Mutex<HashMap<String, actors::Slot>>,
+    lanes: lanes::Lanes,
 }
 
 impl Agent {
@@ -143,6 +148,7 @@ impl Agent {
             events: Mutex::default(),
             fetching: Arc::new(tokio::sync::Mutex::new(())),
             actors: Mutex::default(),
+            lanes: lanes::Lanes::default(),
         });
         tokio::spawn(agent.clone().run());
         agent

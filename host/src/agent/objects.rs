@@ -5,7 +5,7 @@
 //! clients (`WeftHost`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status, Streaming};
@@ -191,17 +191,39 @@ fn status(e: StoreError) -> Status {
     }
 }
 
-/// `WeftHost`: this host's store, for other hosts and for clients.
+/// `WeftHost`: this host's store and actors, for other hosts and for
+/// clients.
 pub struct HostService {
-    agent: Arc<Agent>,
+    agent: Weak<Agent>,
+    /// The host's main server keeps the agent alive; its actor threads'
+    /// servers do not, so a host that stops drops its agent (and store).
+    _keep: Option<Arc<Agent>>,
 }
 
 impl HostService {
-    /// The tonic server for `agent`'s store.
+    /// The tonic server for `agent`'s store and actors.
     pub fn server(agent: Arc<Agent>) -> pb::weft_host_server::WeftHostServer<Self> {
-        pb::weft_host_server::WeftHostServer::new(HostService { agent })
+        Self::wrap(HostService {
+            agent: Arc::downgrade(&agent),
+            _keep: Some(agent),
+        })
+    }
+
+    /// A server that serves `agent` while something else keeps it alive.
+    pub(crate) fn weak(agent: Weak<Agent>) -> pb::weft_host_server::WeftHostServer<Self> {
+        Self::wrap(HostService { agent, _keep: None })
+    }
+
+    fn wrap(service: Self) -> pb::weft_host_server::WeftHostServer<Self> {
+        pb::weft_host_server::WeftHostServer::new(service)
             .max_encoding_message_size(CHUNK + (1 << 20))
             .max_decoding_message_size(CHUNK + (1 << 20))
+    }
+
+    fn agent(&self) -> Result<Arc<Agent>, Status> {
+        self.agent
+            .upgrade()
+            .ok_or_else(|| Status::unavailable("this host is stopping"))
     }
 }
 
@@ -218,7 +240,7 @@ impl pb::weft_host_server::WeftHost for HostService {
         request: Request<Streaming<pb::ActorCallBatch>>,
     ) -> Result<Response<Self::ActorCallsStream>, Status> {
         Ok(Response::new(super::actors::serve_calls(
-            self.agent.clone(),
+            self.agent()?,
             request.into_inner(),
         )))
     }
@@ -228,7 +250,7 @@ impl pb::weft_host_server::WeftHost for HostService {
         request: Request<pb::PullRequest>,
     ) -> Result<Response<Self::PullStream>, Status> {
         let request = request.into_inner();
-        let object = self.agent.store.get(&request.id).map_err(status)?;
+        let object = self.agent()?.store.get(&request.id).map_err(status)?;
         // Read from the file (an open file outlives a spill or free that
         // unlinks it): no page-table work for pages this host never reads.
         let file = std::fs::File::open(object.bytes.path())
@@ -265,13 +287,13 @@ impl pb::weft_host_server::WeftHost for HostService {
         request: Request<pb::CreateObjectRequest>,
     ) -> Result<Response<pb::CreateObjectResponse>, Status> {
         let r = request.into_inner();
-        let writer = self
-            .agent
+        let agent = self.agent()?;
+        let writer = agent
             .store
             .create(&r.id, r.size, r.raw, true)
             .map_err(status)?;
         let path = writer.path().display().to_string();
-        self.agent.creating().start(r.id, writer);
+        agent.creating().start(r.id, writer);
         Ok(Response::new(pb::CreateObjectResponse { path }))
     }
 
@@ -280,11 +302,11 @@ impl pb::weft_host_server::WeftHost for HostService {
         request: Request<pb::SealObjectRequest>,
     ) -> Result<Response<pb::SealObjectResponse>, Status> {
         let id = request.into_inner().id;
-        let writer = self.agent.creating().finish(&id).ok_or_else(|| {
+        let writer = self.agent()?.creating().finish(&id).ok_or_else(|| {
             Status::not_found(format!("no object {id} is being put on this host"))
         })?;
         writer.seal().map_err(status)?;
-        Ok(Response::new(self.agent.sealed()))
+        Ok(Response::new(self.agent()?.sealed()))
     }
 
     async fn put_object(
@@ -297,7 +319,7 @@ impl pb::weft_host_server::WeftHost for HostService {
             let w = match writer.as_ref() {
                 Some(w) => w,
                 None => writer.insert(
-                    self.agent
+                    self.agent()?
                         .store
                         .create(&chunk.id, chunk.size, chunk.raw, true)
                         .map_err(status)?,
@@ -308,7 +330,7 @@ impl pb::weft_host_server::WeftHost for HostService {
         }
         let writer = writer.ok_or_else(|| Status::invalid_argument("an empty put"))?;
         writer.seal().map_err(status)?;
-        Ok(Response::new(self.agent.sealed()))
+        Ok(Response::new(self.agent()?.sealed()))
     }
 
     async fn map_object(
@@ -316,7 +338,7 @@ impl pb::weft_host_server::WeftHost for HostService {
         request: Request<pb::MapObjectRequest>,
     ) -> Result<Response<pb::MapObjectResponse>, Status> {
         let id = request.into_inner().id;
-        let (path, size, raw) = self.agent.store.file(&id).map_err(status)?;
+        let (path, size, raw) = self.agent()?.store.file(&id).map_err(status)?;
         Ok(Response::new(pb::MapObjectResponse {
             path: path.display().to_string(),
             size,
@@ -329,10 +351,11 @@ impl pb::weft_host_server::WeftHost for HostService {
         request: Request<pb::StoreStatsRequest>,
     ) -> Result<Response<pb::StoreStatsResponse>, Status> {
         let largest = request.into_inner().largest as usize;
-        let stats = self.agent.store.stats(largest);
-        let config = self.agent.store.config();
+        let agent = self.agent()?;
+        let stats = agent.store.stats(largest);
+        let config = agent.store.config();
         Ok(Response::new(pb::StoreStatsResponse {
-            host: self.agent.config.id.clone(),
+            host: agent.config.id.clone(),
             dir: config.dir.display().to_string(),
             spill_dir: config.spill_dir.display().to_string(),
             capacity: stats.capacity,

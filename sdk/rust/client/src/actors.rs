@@ -291,11 +291,7 @@ async fn run_stream(
     address: &str,
     rx: mpsc::UnboundedReceiver<pb::ActorCall>,
 ) -> Result<(), String> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-        .map_err(|e| e.to_string())?
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .connect()
+    let channel = connect(address)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
     let mut rpc = WeftHostClient::new(channel)
@@ -328,6 +324,29 @@ async fn run_stream(
             Err(status) => return Err(status.message().to_string()),
         }
     }
+}
+
+/// A channel to `address`: `host:port`, or `unix:PATH` for a Unix socket.
+async fn connect(address: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let Some(path) = address.strip_prefix("unix:") else {
+        return tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .connect()
+            .await;
+    };
+    let path = path.to_string();
+    // The URI is not used: the connector dials the socket.
+    tonic::transport::Endpoint::from_static("http://actor.local")
+        .connect_timeout(Duration::from_secs(2))
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let path = path.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(path).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+        .await
 }
 
 fn on_reply(shared: &Arc<Shared>, reply: pb::ActorReply) {
@@ -438,8 +457,16 @@ async fn resolve(shared: Arc<Shared>, actor: String, after: u32) {
         match reply.map(|r| r.actor.unwrap_or_default()) {
             Ok(record) if record.state == "dead" => break Err(record.cause),
             Ok(record) if record.state == "alive" && record.incarnation > after => {
+                // On the actor's machine, its Unix socket: half the round trip.
+                let local = record.machine == crate::objects::machine_id()
+                    && !record.socket.is_empty()
+                    && std::path::Path::new(&record.socket).exists();
                 break Ok(Route {
-                    address: record.address,
+                    address: if local {
+                        format!("unix:{}", record.socket)
+                    } else {
+                        record.address
+                    },
                     incarnation: record.incarnation,
                     retries: record
                         .spec

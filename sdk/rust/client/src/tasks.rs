@@ -519,18 +519,23 @@ impl TaskClient {
     /// the cluster frees each object once nothing else refers to it.
     pub fn release(&self, ids: &[String]) {
         let mut state = self.shared.lock();
+        let mut cluster = Vec::with_capacity(ids.len());
         for id in ids {
             state.results.remove(id);
-            state.actor_refs.remove(id);
+            // An actor call's result lives only here.
+            if state.actor_refs.remove(id) {
+                continue;
+            }
             if let Some(seq) = id.rsplit_once('-').and_then(|(_, s)| s.parse::<u64>().ok())
                 && self.shared.mine(id)
             {
                 state.pending.remove(&seq);
             }
+            cluster.push(id.clone());
         }
-        if let Some(session) = &state.session {
+        if let Some(session) = state.session.as_ref().filter(|_| !cluster.is_empty()) {
             let _ = session.send(pb::OwnerMessage {
-                release: ids.to_vec(),
+                release: cluster,
                 ..Default::default()
             });
         }
