@@ -363,6 +363,22 @@ fn an_actor_handle_passed_to_a_hundred_tasks_gathers_all_their_work() {
             value[0].as_deref(),
             Some((338350u64 * 338350).to_string().as_str())
         );
+
+        // A handle passes to another actor, which calls it.
+        let other = client
+            .create_actor(
+                "accumulate",
+                "accumulator",
+                "new()",
+                ActorOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(call(&client, &other, "add", &["5"]).await.unwrap(), "5");
+        let total = call(&client, &acc, "absorb", &[&other.wave()])
+            .await
+            .unwrap();
+        assert_eq!(total, (338350u64 * 338350 + 338350 + 5).to_string());
     });
     // A guest drives it all: makes the actor, maps over it, reads it.
     let out = group
@@ -408,4 +424,67 @@ fn an_actor_outlives_a_leader_failover() {
         list.contains(id.trim()) && list.contains("alive") && list.contains("restarts 0/0"),
         "{list}"
     );
+}
+
+#[test]
+fn time_based_checkpoints_save_an_idle_actor_and_a_trap_resumes_from_them() {
+    let group = cluster(1, &["h1"]);
+    runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        let options = ActorOptions {
+            max_restarts: 1,
+            checkpoint_every_ms: 100,
+            ..Default::default()
+        };
+        let counter = client
+            .create_actor("counter", "counter", "new(0)", options)
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            call(&client, &counter, "incr", &[]).await.unwrap();
+        }
+        // No call comes after the third: the timer saves it anyway.
+        await_record(&client, &counter, "a checkpoint of call 3", |r| {
+            r.checkpoint_calls == 3
+        })
+        .await;
+        call(&client, &counter, "fail", &["\"boom\""])
+            .await
+            .unwrap_err();
+        assert_eq!(call(&client, &counter, "get", &[]).await.unwrap(), "3");
+    });
+}
+
+#[test]
+fn an_instance_actor_keeps_state_and_restarts_after_an_endless_or_greedy_call() {
+    let hosts: &[(&str, &[&str])] = &[("h1", &[])];
+    let group = Group::with_hosts(1, hosts, &[(guests::TESTKIT, "testkit")]);
+    runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        let options = ActorOptions {
+            max_restarts: 2,
+            call_timeout_ms: 1000,
+            memory_limit_bytes: 64 << 20,
+            ..Default::default()
+        };
+        // No class: the component's own functions share one instance.
+        let kit = client
+            .create_actor("testkit", "", "", options)
+            .await
+            .unwrap();
+        assert_eq!(call(&client, &kit, "tally", &[]).await.unwrap(), "1");
+        assert_eq!(call(&client, &kit, "tally", &[]).await.unwrap(), "2");
+        let err = call(&client, &kit, "spin", &[]).await.unwrap_err();
+        assert!(err.starts_with("timeout"), "{err}");
+        assert_eq!(
+            call(&client, &kit, "tally", &[]).await.unwrap(),
+            "1",
+            "a fresh instance"
+        );
+        let err = call(&client, &kit, "hog", &["512"]).await.unwrap_err();
+        assert!(err.starts_with("memory"), "{err}");
+        assert_eq!(call(&client, &kit, "add", &["1", "2"]).await.unwrap(), "3");
+        let record = client.describe_actor(&kit).await.unwrap();
+        assert_eq!((record.restarts, record.state.as_str()), (2, "alive"));
+    });
 }

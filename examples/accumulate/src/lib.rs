@@ -47,6 +47,11 @@ impl GuestAccumulator for Accumulator {
     fn count(&self) -> u64 {
         COUNT.get()
     }
+
+    fn absorb(&self, other: Actor) -> u64 {
+        let total = or_panic("total", actors::call_wait(&other, "total", &[]));
+        self.add(total.parse().unwrap_or_default())
+    }
 }
 
 fn or_panic<T>(what: &str, r: Result<T, weft_guest::Error>) -> T {

@@ -67,6 +67,11 @@ impl Guest for Testkit {
 
     fn nothing() {}
 
+    fn tally() -> u64 {
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
     fn fail(message: String) -> String {
         panic!("{message}")
     }
