@@ -20,7 +20,8 @@ pub enum ActorCommand {
     /// CLASS is an exported resource of the component, and CONSTRUCTOR its
     /// constructor call in WAVE (`new(0)`). CLASS `-` makes an instance
     /// actor: its methods are the component's exported functions, and
-    /// CONSTRUCTOR (optional) names one to run first.
+    /// CONSTRUCTOR (optional) names one to run first. Actors made here live
+    /// until `weft actor kill` (the CLI's session ends with the command).
     Create(CreateArgs),
     /// Call a method and print its result: `weft actor call hits 'incr()'`.
     /// ACTOR is an id or a name.
@@ -68,7 +69,9 @@ pub struct CreateArgs {
     name: Option<String>,
     #[arg(long, default_value = "")]
     namespace: String,
-    /// Outlive the client that made it.
+    /// Outlive the client that made it (recorded; actors made by the CLI
+    /// always do, SDK clients' and guests' die with their owner unless
+    /// detached).
     #[arg(long)]
     detached: bool,
     /// Restarts after a trap or a host death (default 0).
