@@ -230,6 +230,9 @@ impl Agent {
             checkpoint: (record.checkpoint_calls > 0).then(|| record.checkpoint.clone()),
         };
         let context = Arc::new(TaskContext::new(self.clone(), id.clone(), 0.0));
+        // However this incarnation ends (a trap, a stop, an abort), the refs
+        // its guest made go with it.
+        let _made = ReleaseOnDrop(context.clone());
         let made = match self.prepare(&record.digest).await {
             Ok(prepared) => self.host.start_actor(prepared, start, Some(context)).await,
             Err(e) => Err(e),
@@ -333,6 +336,15 @@ impl Agent {
                 }
             }
         }
+    }
+}
+
+/// Releases the refs an actor's guest made when its incarnation ends.
+struct ReleaseOnDrop(Arc<TaskContext>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.release_made();
     }
 }
 

@@ -169,6 +169,15 @@ impl TaskContext {
         self.agent.nested().await?.cancel(id).await.map(|_| ())
     }
 
+    /// Lets go of every ref the guest made (an actor's, when it ends: its
+    /// guest may have kept any of them in its state until then).
+    pub(crate) fn release_made(&self) {
+        let made = std::mem::take(&mut *self.made());
+        if let Some(client) = self.agent.nested.get().filter(|_| !made.is_empty()) {
+            client.release(&made);
+        }
+    }
+
     /// At the task's end: the refs the guest made that its result
     /// contains, for the result to hold, and every ref it made, for the
     /// host's owner session to let go of (after the result holds its
