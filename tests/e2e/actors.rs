@@ -40,6 +40,14 @@ async fn call(
     }
 }
 
+/// A counter actor that starts at `start`.
+async fn new_counter(client: &TaskClient, start: u64, options: ActorOptions) -> ActorHandle {
+    client
+        .create_actor("counter", "counter", &format!("new({start})"), options)
+        .await
+        .unwrap()
+}
+
 /// Waits until `check` holds for the actor's record.
 async fn await_record(
     client: &TaskClient,
@@ -63,10 +71,7 @@ fn ten_thousand_calls_to_a_counter_return_one_to_ten_thousand_in_order() {
     let group = cluster(1, &["h1"]);
     runtime().block_on(async {
         let client = TaskClient::connect(&group.addresses()).await.unwrap();
-        let counter = client
-            .create_actor("counter", "counter", "new(0)", ActorOptions::default())
-            .await
-            .unwrap();
+        let counter = new_counter(&client, 0, ActorOptions::default()).await;
         let refs: Vec<String> = (0..10_000)
             .map(|_| client.call(&counter, "incr", vec![]).unwrap())
             .collect();
@@ -88,10 +93,7 @@ fn a_named_actor_is_found_from_a_second_client_and_its_name_is_unique() {
             namespace: "web".into(),
             ..Default::default()
         };
-        let made = first
-            .create_actor("counter", "counter", "new(41)", options.clone())
-            .await
-            .unwrap();
+        let made = new_counter(&first, 41, options.clone()).await;
         assert_eq!(call(&first, &made, "incr", &[]).await.unwrap(), "42");
 
         let second = TaskClient::connect(&group.addresses()).await.unwrap();
@@ -122,14 +124,8 @@ fn a_detached_actor_outlives_its_client_and_an_owned_one_dies_with_it() {
             detached: true,
             ..Default::default()
         };
-        let kept = client
-            .create_actor("counter", "counter", "new(0)", detached)
-            .await
-            .unwrap();
-        let owned = client
-            .create_actor("counter", "counter", "new(0)", ActorOptions::default())
-            .await
-            .unwrap();
+        let kept = new_counter(&client, 0, detached).await;
+        let owned = new_counter(&client, 0, ActorOptions::default()).await;
         assert_eq!(call(&client, &kept, "incr", &[]).await.unwrap(), "1");
         assert_eq!(call(&client, &owned, "incr", &[]).await.unwrap(), "1");
         (kept, owned)
@@ -162,10 +158,7 @@ fn a_killed_host_restarts_its_actor_elsewhere_from_its_last_checkpoint() {
             checkpoint_every_calls: 1,
             ..Default::default()
         };
-        let counter = client
-            .create_actor("counter", "counter", "new(0)", options)
-            .await
-            .unwrap();
+        let counter = new_counter(&client, 0, options).await;
         for i in 1..=5 {
             assert_eq!(
                 call(&client, &counter, "incr", &[]).await.unwrap(),
@@ -195,10 +188,7 @@ fn a_trapping_method_fails_that_call_and_restarts_the_actor_until_restarts_run_o
             max_restarts: 1,
             ..Default::default()
         };
-        let counter = client
-            .create_actor("counter", "counter", "new(10)", options)
-            .await
-            .unwrap();
+        let counter = new_counter(&client, 10, options).await;
         assert_eq!(call(&client, &counter, "incr", &[]).await.unwrap(), "11");
         // The calls after the trap wait for the restart and run, in order,
         // on the fresh instance (no checkpoints: it starts from its
@@ -436,10 +426,7 @@ fn time_based_checkpoints_save_an_idle_actor_and_a_trap_resumes_from_them() {
             checkpoint_every_ms: 100,
             ..Default::default()
         };
-        let counter = client
-            .create_actor("counter", "counter", "new(0)", options)
-            .await
-            .unwrap();
+        let counter = new_counter(&client, 0, options).await;
         for _ in 0..3 {
             call(&client, &counter, "incr", &[]).await.unwrap();
         }
