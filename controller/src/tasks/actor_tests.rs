@@ -181,3 +181,48 @@ fn names_are_unique_among_live_actors_and_owners_take_their_actors_with_them() {
         Some("d")
     );
 }
+
+#[test]
+fn a_new_leader_keeps_the_actors_hosts_report_and_learns_starts_it_missed() {
+    let mut table = Table::new(&TaskConfig::default());
+    let mut h1 = host(&mut table, "h1", 2.0);
+    // Records as a previous leader left them: `a` started (but the leader
+    // died before writing so), `b` alive on a host that never comes back.
+    let mut a = actor("a", pb::ActorOptions::default());
+    (a.host, a.incarnation) = ("h1".into(), 1);
+    let mut b = actor(
+        "b",
+        pb::ActorOptions {
+            max_restarts: 1,
+            ..Default::default()
+        },
+    );
+    (b.host, b.incarnation, b.state) = ("h9".into(), 4, "alive".into());
+    let started = pb::ActorEvent {
+        address: "h1:2".into(),
+        ..event("a", 1, "started")
+    };
+    let running = [pb::RunningTask {
+        id: "a".into(),
+        attempt: 1,
+    }];
+    table.actors_registered("h1", &running, &[started]);
+    let now = Instant::now();
+    table.load_actors(vec![a, b], now);
+    let record = &table.actors.records["a"];
+    assert_eq!(
+        (record.state.as_str(), record.address.as_str()),
+        ("alive", "h1:2")
+    );
+    assert_eq!(
+        table.actors.records["b"].state, "alive",
+        "waits for its host"
+    );
+    table.check_actors(
+        now + Duration::from_secs(11),
+        Duration::from_secs(10),
+        Duration::from_secs(5),
+    );
+    assert_eq!(state(&table, "b"), ("restarting".into(), 5, 1, "h1".into()));
+    assert_eq!(commands(&mut h1), ["start b #5 cp []"]);
+}

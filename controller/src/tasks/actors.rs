@@ -33,8 +33,9 @@ pub(crate) struct Actors {
     /// Actors a previous leader placed, whose host has not registered
     /// with this one yet: since when.
     unconfirmed: HashMap<String, Instant>,
-    /// What registering hosts said they run: actor id to (host, incarnation).
-    reported: HashMap<String, (String, u32)>,
+    /// What registering hosts said they run: actor id to (host,
+    /// incarnation, its started event if it finished starting).
+    reported: HashMap<String, (String, u32, Option<pb::ActorEvent>)>,
     /// Owners whose session ended: their non-detached actors die after the
     /// grace period unless they come back.
     departed: HashMap<String, Instant>,
@@ -295,14 +296,25 @@ impl Table {
         }
     }
 
-    /// Host `host` registered, running `actors` (id, incarnation): the ones
-    /// a previous leader placed there are confirmed; those it no longer
-    /// runs are lost with its restart.
-    pub(crate) fn actors_registered(&mut self, host: &str, actors: &[pb::RunningTask]) {
+    /// Host `host` registered, running `actors` (id, incarnation), of
+    /// which `started` finished starting: the ones a previous leader placed
+    /// there are confirmed (and alive, if their start was reported to a
+    /// leader that died before writing it); those it no longer runs are
+    /// lost with its restart.
+    pub(crate) fn actors_registered(
+        &mut self,
+        host: &str,
+        actors: &[pb::RunningTask],
+        started: &[pb::ActorEvent],
+    ) {
         for a in actors {
+            let event = started
+                .iter()
+                .find(|e| e.id == a.id && e.incarnation == a.attempt)
+                .cloned();
             self.actors
                 .reported
-                .insert(a.id.clone(), (host.to_string(), a.attempt));
+                .insert(a.id.clone(), (host.to_string(), a.attempt, event));
         }
         let mine: Vec<(String, u32, String)> = self
             .actors
@@ -340,6 +352,16 @@ impl Table {
                 }
             }
         }
+        for event in started {
+            if self
+                .actors
+                .records
+                .get(&event.id)
+                .is_some_and(|r| r.state != ALIVE)
+            {
+                self.actor_event(host, event.clone());
+            }
+        }
     }
 
     /// Takes over the records a previous leader left (read from the
@@ -365,11 +387,14 @@ impl Table {
                 let r = &self.actors.records[&id];
                 (r.host.clone(), r.incarnation)
             };
-            match self.actors.reported.get(&id) {
-                Some((h, i)) if *h == host && *i == incarnation => {
+            match self.actors.reported.get(&id).cloned() {
+                Some((h, i, started)) if h == host && i == incarnation => {
                     let need = demand(&self.actors.records[&id]);
                     if let Some(entry) = self.hosts.get_mut(&host) {
                         entry.used = entry.used.plus(&need);
+                    }
+                    if let Some(event) = started {
+                        self.actor_event(&host, event);
                     }
                 }
                 _ if self.hosts.get(&host).is_some_and(|h| h.alive) => {

@@ -261,7 +261,7 @@ impl TaskManager {
             for done in registration.finished {
                 t.complete(&id, done);
             }
-            t.actors_registered(&id, &registration.actors);
+            t.actors_registered(&id, &registration.actors, &registration.started_actors);
             let now = Instant::now();
             for object in registration.objects {
                 if !t.tasks.contains_key(&object) {

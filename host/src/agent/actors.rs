@@ -26,6 +26,8 @@ pub(crate) struct Slot {
     incarnation: u32,
     mailbox: mpsc::UnboundedSender<Mail>,
     task: tokio::task::JoinHandle<()>,
+    /// Its started event, once it started (reported again to a new leader).
+    started: Option<pb::ActorEvent>,
 }
 
 /// One call waiting its turn.
@@ -89,17 +91,19 @@ impl Agent {
         // Else `reply` drops here and answers `moved`.
     }
 
-    /// The actors running here, for a registration.
-    pub(crate) fn running_actors(&self) -> Vec<pb::RunningTask> {
-        self.actors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    /// The actors running here, and the started events of those that
+    /// finished starting, for a registration.
+    pub(crate) fn running_actors(&self) -> (Vec<pb::RunningTask>, Vec<pb::ActorEvent>) {
+        let actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
+        let running = actors
             .iter()
             .map(|(id, slot)| pb::RunningTask {
                 id: id.clone(),
                 attempt: slot.incarnation,
             })
-            .collect()
+            .collect();
+        let started = actors.values().filter_map(|s| s.started.clone()).collect();
+        (running, started)
     }
 
     /// Starts an incarnation of an actor (replacing any older one here).
@@ -140,6 +144,7 @@ impl Agent {
                 incarnation,
                 mailbox: tx,
                 task,
+                started: None,
             },
         ) {
             old.task.abort();
@@ -247,12 +252,22 @@ impl Agent {
             }
         };
         tracing::info!(actor = %id, incarnation, restored = record.checkpoint_calls, "actor started");
-        self.actor_event(pb::ActorEvent {
+        let started = pb::ActorEvent {
             kind: "started".into(),
             id: id.clone(),
             incarnation,
             ..started
-        });
+        };
+        if let Some(slot) = self
+            .actors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&id)
+            .filter(|s| s.incarnation == incarnation)
+        {
+            slot.started = Some(started.clone());
+        }
+        self.actor_event(started);
 
         let every_calls = u64::from(options.checkpoint_every_calls);
         let every = Duration::from_millis(options.checkpoint_every_ms);

@@ -167,6 +167,7 @@ impl Agent {
     }
 
     fn registration(&self) -> pb::HostRegistration {
+        let (actors, started_actors) = self.running_actors();
         let running = self
             .running
             .lock()
@@ -204,7 +205,8 @@ impl Agent {
             store_dir: self.store.config().dir.display().to_string(),
             machine: weft_client::objects::machine_id().to_string(),
             objects: self.store.primaries(),
-            actors: self.running_actors(),
+            actors,
+            started_actors,
         }
     }
 
