@@ -324,7 +324,11 @@ fn an_actor_handle_passed_to_a_hundred_tasks_gathers_all_their_work() {
                 component: "accumulate".into(),
                 function: "api.square-into".into(),
                 args: vec![Arg::wave(acc.wave()), Arg::wave(x.to_string())],
-                options: TaskOptions::default(),
+                // Half on each host, so the handle crosses hosts.
+                options: TaskOptions {
+                    affinity_host: if x % 2 == 0 { "h1" } else { "h2" }.into(),
+                    ..Default::default()
+                },
             })
             .collect();
         let ids = client.submit_batch(batch).unwrap();
