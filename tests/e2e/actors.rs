@@ -48,6 +48,19 @@ async fn new_counter(client: &TaskClient, start: u64, options: ActorOptions) -> 
         .unwrap()
 }
 
+/// An empty accumulator actor.
+async fn new_accumulator(client: &TaskClient) -> ActorHandle {
+    client
+        .create_actor(
+            "accumulate",
+            "accumulator",
+            "new()",
+            ActorOptions::default(),
+        )
+        .await
+        .unwrap()
+}
+
 /// Waits until `check` holds for the actor's record.
 async fn await_record(
     client: &TaskClient,
@@ -310,15 +323,7 @@ fn an_actor_handle_passed_to_a_hundred_tasks_gathers_all_their_work() {
     let group = cluster(1, &["h1", "h2"]);
     runtime().block_on(async {
         let client = TaskClient::connect(&group.addresses()).await.unwrap();
-        let acc = client
-            .create_actor(
-                "accumulate",
-                "accumulator",
-                "new()",
-                ActorOptions::default(),
-            )
-            .await
-            .unwrap();
+        let acc = new_accumulator(&client).await;
         let batch = (1..=100u64)
             .map(|x| Submission {
                 component: "accumulate".into(),
@@ -359,15 +364,7 @@ fn an_actor_handle_passed_to_a_hundred_tasks_gathers_all_their_work() {
         );
 
         // A handle passes to another actor, which calls it.
-        let other = client
-            .create_actor(
-                "accumulate",
-                "accumulator",
-                "new()",
-                ActorOptions::default(),
-            )
-            .await
-            .unwrap();
+        let other = new_accumulator(&client).await;
         assert_eq!(call(&client, &other, "add", &["5"]).await.unwrap(), "5");
         let total = call(&client, &acc, "absorb", &[&other.wave()])
             .await

@@ -16,7 +16,6 @@ fn actor(id: &str, options: pb::ActorOptions) -> pb::ActorRecord {
             component: "counter".into(),
             class: "counter".into(),
             constructor: "new(0)".into(),
-            args: Vec::new(),
             options: Some(options),
         }),
         digest: "sha256:x".into(),

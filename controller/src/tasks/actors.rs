@@ -46,11 +46,7 @@ pub(crate) struct Actors {
 }
 
 fn demand(record: &pb::ActorRecord) -> Resources {
-    let options = record
-        .spec
-        .as_ref()
-        .and_then(|s| s.options.clone())
-        .unwrap_or_default();
+    let options = options(record);
     from_pb(&pb::Resources {
         cpus: options.cpus,
         gpus: options.gpus,
@@ -523,16 +519,16 @@ impl super::TaskManager {
             let changed = self.actors_changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let found = self.with(|t| {
-                t.find_actor(&request.id, &request.name, &request.namespace)
-                    .cloned()
+            let (found, loaded) = self.with(|t| {
+                let found = t.find_actor(&request.id, &request.name, &request.namespace);
+                (found.cloned(), t.actors.loaded)
             });
             let settled = |r: &pb::ActorRecord| {
                 r.state == DEAD || (r.state == ALIVE && r.incarnation > request.after_incarnation)
             };
             match found {
                 Some(r) if !request.wait_alive || settled(&r) => return Ok(Some(r)),
-                None if !self.actors_loaded() => {}
+                None if !loaded => {}
                 None => return Ok(None),
                 Some(_) => {}
             }

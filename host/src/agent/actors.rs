@@ -213,19 +213,9 @@ impl Agent {
         };
         let spec = record.spec.clone().unwrap_or_default();
         let options = spec.options.clone().unwrap_or_default();
-        let constructor = if spec.args.is_empty() {
-            spec.constructor.clone()
-        } else {
-            let name = if spec.constructor.is_empty() {
-                "new"
-            } else {
-                &spec.constructor
-            };
-            format!("{name}({})", spec.args.join(", "))
-        };
         let start = ActorStart {
             class: spec.class.clone(),
-            constructor,
+            constructor: spec.constructor.clone(),
             call_timeout: (options.call_timeout_ms > 0)
                 .then(|| Duration::from_millis(options.call_timeout_ms)),
             memory_limit: (options.memory_limit_bytes > 0).then_some(options.memory_limit_bytes),

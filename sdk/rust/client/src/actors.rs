@@ -111,7 +111,6 @@ impl TaskClient {
                 component: component.to_string(),
                 class: class.to_string(),
                 constructor: constructor.to_string(),
-                args: Vec::new(),
                 options: Some(options),
             }),
             owner: self.owner().to_string(),
