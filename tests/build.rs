@@ -20,6 +20,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("example-wordcount", "example_wordcount", "WORDCOUNT"),
     ("example-counter", "example_counter", "COUNTER"),
     ("example-accumulate", "example_accumulate", "ACCUMULATE"),
+    ("example-echo", "example_echo", "ECHO"),
 ];
 
 fn main() {

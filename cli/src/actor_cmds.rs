@@ -120,7 +120,7 @@ pub async fn actor(address: &str, command: ActorCommand) -> anyhow::Result<()> {
             let result = client.get(std::slice::from_ref(&id), timeout).await?;
             let result = result.into_iter().next().context("no result")?;
             match value_of(result)? {
-                Some(value) => println!("{value}"),
+                Some(value) => crate::task_cmds::print_value(&value),
                 None => println!("(no value)"),
             }
             Ok(())

@@ -37,6 +37,9 @@ pub enum BenchCommand {
     /// Actor calls: 1:1 sync and async, n:n async (the names `ray
     /// microbenchmark` uses), against a sync task.
     Actors(crate::bench_actors::ActorBenchArgs),
+    /// Values: echoing large byte lists through a task (GB/s against
+    /// memcpy) and a list of small records (encoded against WAVE).
+    Values(crate::bench_values::ValueBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -60,6 +63,7 @@ pub async fn run(address: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Tasks(args) => crate::bench_tasks::run(address, args).await,
         BenchCommand::Objects(args) => crate::bench_objects::run(address, args).await,
         BenchCommand::Actors(args) => crate::bench_actors::run(address, args).await,
+        BenchCommand::Values(args) => crate::bench_values::run(address, args).await,
     }
 }
 

@@ -76,7 +76,7 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(Arg::Wave)
         .collect();
-    let submission = Submission {
+    let mut submission = Submission {
         component: NAME.into(),
         function: args.function.clone(),
         args: task_args,
@@ -96,6 +96,10 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
     println!("direct call (baseline)            {direct:>10.0} calls/s");
 
     let tasks = TaskClient::with_client(client.clone());
+    // Typed once: every submission then carries encoded values.
+    submission.args = tasks
+        .typed(NAME, &submission.function, submission.args)
+        .await?;
     let (sync, mut latencies) = sync_rate(&tasks, &submission, window).await?;
     println!(
         "single client tasks sync          {sync:>10.0} tasks/s  (p50 {:.3} ms, p99 {:.3} ms; {:.2}x the direct call)",
@@ -136,7 +140,7 @@ pub async fn sync_rate(
     window: Duration,
 ) -> anyhow::Result<(f64, Vec<Duration>)> {
     timed(window, || async {
-        let ids = tasks.submit_batch(vec![submission.clone()])?;
+        let ids = tasks.submit_batch(vec![submission.clone()]).await?;
         check(tasks.get(&ids, None).await?)?;
         tasks.release(&ids);
         Ok(1)
@@ -152,7 +156,9 @@ async fn async_rate(
     window: Duration,
 ) -> anyhow::Result<f64> {
     let (rate, _) = timed(window, || async {
-        let ids = tasks.submit_batch(vec![submission.clone(); batch.max(1)])?;
+        let ids = tasks
+            .submit_batch(vec![submission.clone(); batch.max(1)])
+            .await?;
         check(tasks.get(&ids, None).await?)?;
         tasks.release(&ids);
         Ok(ids.len() as u64)

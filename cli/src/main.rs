@@ -7,6 +7,7 @@ mod bench;
 mod bench_actors;
 mod bench_objects;
 mod bench_tasks;
+mod bench_values;
 mod client_cmds;
 mod host_cmd;
 mod kv_cmds;

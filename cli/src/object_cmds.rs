@@ -77,12 +77,11 @@ pub async fn memory(address: &str, largest: u32) -> anyhow::Result<()> {
             println!("  largest objects:");
             for o in &stats.largest {
                 println!(
-                    "    {}  {:>10}  {}  {}  {}",
+                    "    {}  {:>10}  {}  {}",
                     o.id,
                     bytes(o.size),
                     if o.primary { "primary  " } else { "secondary" },
                     if o.spilled { "spilled  " } else { "in memory" },
-                    if o.raw { "put" } else { "task result" },
                 );
             }
         }

@@ -179,7 +179,9 @@ pub async fn submit(address: &str, args: SubmitArgs) -> anyhow::Result<()> {
         .collect();
     let options = options(&args)?;
     let tasks = TaskClient::detached(connect(address).await?);
-    let id = tasks.submit(&args.component, &function, call_args, options)?;
+    let id = tasks
+        .submit(&args.component, &function, call_args, options)
+        .await?;
     tasks
         .flush(Duration::from_secs(30))
         .await
@@ -189,10 +191,21 @@ pub async fn submit(address: &str, args: SubmitArgs) -> anyhow::Result<()> {
         let result = tasks.get(std::slice::from_ref(&id), None).await?;
         let result = result.into_iter().next().context("no result came back")?;
         if let Some(value) = value_of(result)? {
-            println!("{value}");
+            print_value(&value);
         }
     }
     Ok(())
+}
+
+/// Prints a value as WAVE, except bytes too many to read on a terminal.
+pub fn print_value(value: &weft_client::Value) {
+    match value {
+        weft_client::Value::Bytes(bytes) if bytes.len() > 256 => println!(
+            "<list<u8> of {}: write it with `weft get REF -o FILE`>",
+            weft_host::bytes(bytes.len() as u64)
+        ),
+        value => println!("{}", weft_client::values::to_wave(value)),
+    }
 }
 
 pub async fn get(address: &str, args: GetArgs) -> anyhow::Result<()> {
@@ -214,13 +227,8 @@ pub async fn get(address: &str, args: GetArgs) -> anyhow::Result<()> {
     }
     let results = tasks.get(&args.refs, timeout).await?;
     for result in results {
-        if result.ok && result.raw {
-            println!(
-                "<object of {}: write it with -o FILE>",
-                weft_host::bytes(result.size)
-            );
-        } else if let Some(value) = value_of(result)? {
-            println!("{value}");
+        if let Some(value) = value_of(result)? {
+            print_value(&value);
         }
     }
     Ok(())

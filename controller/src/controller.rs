@@ -38,6 +38,7 @@ pub struct Controller {
     pub(crate) health: Arc<PeerHealth>,
     pub(crate) host: Arc<Host>,
     pub(crate) tasks: Arc<crate::tasks::TaskManager>,
+    pub(crate) signatures: crate::signatures::Signatures,
 }
 
 /// A group member as `weft status` shows it.

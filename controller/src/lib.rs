@@ -35,6 +35,7 @@ mod node;
 pub mod raft;
 pub mod scheduler;
 mod service;
+mod signatures;
 mod state;
 mod task_api;
 pub mod tasks;

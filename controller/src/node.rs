@@ -132,6 +132,7 @@ pub async fn start(
         health,
         host,
         tasks,
+        signatures: Default::default(),
     });
     controller.keep_actors();
     Ok(controller)

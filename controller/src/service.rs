@@ -234,6 +234,14 @@ impl pb::weft_server::Weft for WeftService {
         Ok(Response::new(pb::FetchComponentResponse { wasm }))
     }
 
+    async fn describe(
+        &self,
+        request: Request<pb::DescribeRequest>,
+    ) -> Result<Response<pb::DescribeResponse>, Status> {
+        let component = request.into_inner().component;
+        Ok(Response::new(self.controller.describe(&component).await?))
+    }
+
     async fn deploy(
         &self,
         request: Request<pb::DeployRequest>,

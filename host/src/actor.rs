@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use wasmtime::component::{Func, Instance, ResourceAny, Val};
+use weft_values::{Value, WaveCall};
 
 use crate::agent::TaskContext;
 use crate::cache::Prepared;
@@ -137,13 +138,12 @@ impl Host {
                 }
             }
         } else if !start.constructor.trim().is_empty() {
-            let (name, _) = values::parse_wave_call(&start.constructor).map_err(|e| {
-                HostError::BadArguments {
+            let call =
+                WaveCall::parse(&start.constructor).map_err(|e| HostError::BadArguments {
                     function: start.constructor.clone(),
                     detail: e.0,
-                }
-            })?;
-            let function = resolve(&prepared.functions, &name)?;
+                })?;
+            let function = resolve(&prepared.functions, &call.function)?;
             let args = typed(function, &start.constructor, 0)?;
             actor.invoke(function, args).await.map_err(|e| e.error)?;
         }
@@ -168,12 +168,12 @@ impl Host {
 }
 
 impl ActorInstance {
-    /// Calls `method` with WAVE `args`; returns the result as WAVE text.
+    /// Calls `method` with WAVE `args`; returns its result.
     pub async fn call(
         &mut self,
         method: &str,
         args: &[String],
-    ) -> Result<Option<String>, ActorError> {
+    ) -> Result<Option<Value>, ActorError> {
         let text = format!("{method}({})", args.join(", "));
         let prepared = self.prepared.clone();
         let (function, skip) = match &self.this {
@@ -197,11 +197,15 @@ impl ActorInstance {
             vals.insert(0, Val::Resource(this));
         }
         let results = self.invoke(function, vals).await?;
-        results
-            .first()
-            .map(values::val_to_wave)
-            .transpose()
-            .map_err(|e| HostError::internal(e.0).into())
+        match (
+            results.into_iter().next(),
+            &function.export.signature.result,
+        ) {
+            (Some(val), Some(ty)) => values::from_val(val, ty)
+                .map(Some)
+                .map_err(|e| HostError::internal(e.0).into()),
+            _ => Ok(None),
+        }
     }
 
     /// Whether the component exports `weft:runtime/checkpoint`.
@@ -315,9 +319,16 @@ fn typed(function: &FunctionInfo, text: &str, skip: usize) -> Result<Vec<Val>, H
         function: function.name.clone(),
         detail,
     };
-    let (_, call) = values::parse_wave_call(text).map_err(|e| bad(e.0))?;
-    let params = function.params.get(skip..).unwrap_or_default();
-    values::parse_wave_args(&call, params).map_err(|e| bad(e.0))
+    let call = WaveCall::parse(text).map_err(|e| bad(e.0))?;
+    let params = function.params().get(skip..).unwrap_or_default();
+    call.args(params)
+        .and_then(|args| {
+            args.into_iter()
+                .zip(params)
+                .map(|(v, (_, ty))| values::to_val(v, ty))
+                .collect()
+        })
+        .map_err(|e| bad(e.0))
 }
 
 /// The exported `weft:runtime/checkpoint` functions, if any.

@@ -106,25 +106,40 @@ impl ComponentCache {
         }
         let started = Instant::now();
         let artifact = self.artifact_path(digest);
-        let (component, readiness) = match self.load_artifact(&artifact) {
-            Some(component) => {
+        let signatures = artifact.with_extension("signatures.json");
+        let loaded = self
+            .load_artifact(&artifact)
+            .zip(load_signatures(&signatures));
+        let (component, exports, readiness) = match loaded {
+            Some((component, exports)) => {
                 self.stats.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
-                (component, Readiness::LoadedFromDisk(started.elapsed()))
+                (
+                    component,
+                    exports,
+                    Readiness::LoadedFromDisk(started.elapsed()),
+                )
             }
             None => {
-                let component = compile(&self.engine, &wasm()?)?;
-                // Link before persisting: a component the host cannot run
-                // leaves nothing behind.
+                let wasm = wasm()?;
+                let component = compile(&self.engine, &wasm)?;
                 self.link(&component)?;
+                let exports = weft_values::describe(&wasm)
+                    .map_err(|e| HostError::InvalidComponent(e.to_string()))?;
+                // The signatures first: an artifact on disk always has its
+                // signatures beside it.
+                write_atomically(
+                    &signatures,
+                    &serde_json::to_vec(&exports).unwrap_or_default(),
+                )?;
                 self.store_artifact(&component, &artifact)?;
                 self.stats.compiled.fetch_add(1, Ordering::Relaxed);
-                (component, Readiness::Compiled(started.elapsed()))
+                (component, exports, Readiness::Compiled(started.elapsed()))
             }
         };
         let pre = self.link(&component)?;
         let prepared = Arc::new(Prepared {
             digest: digest.to_string(),
-            functions: exported_functions(&self.engine, &component)?,
+            functions: exported_functions(&self.engine, &component, &exports)?,
             proxy: ProxyPre::new(pre.clone()).ok(),
             pre,
         });
@@ -137,7 +152,9 @@ impl ComponentCache {
     /// Forgets `digest` in memory and on disk.
     pub(crate) fn evict(&self, digest: &str) {
         self.ready.lock().expect("cache lock").remove(digest);
-        let _ = std::fs::remove_file(self.artifact_path(digest));
+        let artifact = self.artifact_path(digest);
+        let _ = std::fs::remove_file(artifact.with_extension("signatures.json"));
+        let _ = std::fs::remove_file(artifact);
     }
 
     fn link(&self, component: &Component) -> Result<InstancePre<CallState>, HostError> {
@@ -174,13 +191,27 @@ impl ComponentCache {
 
     fn store_artifact(&self, component: &Component, path: &Path) -> Result<(), HostError> {
         let bytes = component.serialize().map_err(HostError::internal)?;
-        static WRITES: AtomicU64 = AtomicU64::new(0);
-        let n = WRITES.fetch_add(1, Ordering::Relaxed);
-        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-        std::fs::write(&tmp, bytes)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| HostError::Internal(format!("cannot write {}: {e}", path.display())))
+        write_atomically(path, &bytes)
     }
+}
+
+/// Writes `bytes` to `path` through a uniquely named temp file and a
+/// rename, so a reader never sees a partial file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
+    // Unique per process and write: two hosts sharing a cache dir, or
+    // two compiles racing here, never write the same temp file.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| HostError::Internal(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The signatures stored beside an artifact, if they are there and sound.
+fn load_signatures(path: &Path) -> Option<Vec<weft_values::Export>> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Validates and compiles `wasm` as a component, telling apart the ways an

@@ -5,22 +5,33 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::Val;
+use wasmtime::component::{Func, Val};
 use wasmtime::{Store, Trap, UpdateDeadline};
+use weft_values::{Signature, Ty, Value, ValueError, WaveCall};
 
 use crate::agent::TaskContext;
+use crate::bytes_arg::BytesArg;
 use crate::cache::Prepared;
 use crate::error::HostError;
 use crate::exports::{FunctionInfo, resolve};
 use crate::grants::{Grants, OutboundHttp};
 use crate::runtime::RuntimeCtx;
 use crate::state::{CallState, OutputTail};
-use crate::values::{self, ValueError};
+use crate::values;
 use crate::{Host, HostConfig};
 
-/// Which function to call and with what, in one of the text forms.
+/// Which function to call and with what: values (the wire's form), or
+/// text from a terminal or an HTTP body.
 #[derive(Debug, Clone)]
 pub enum CallSpec {
+    /// A function and its arguments as values, one per parameter (they are
+    /// checked against the parameters' types).
+    Values {
+        /// The function's name.
+        function: String,
+        /// The arguments.
+        args: Vec<Value>,
+    },
     /// `func(arg, ...)` in WAVE.
     Wave(String),
     /// A function name and a JSON array of arguments.
@@ -40,6 +51,9 @@ pub enum Format {
     Wave,
     /// JSON text.
     Json,
+    /// Not rendered: the [`Value`] only (for tasks, whose results are
+    /// encoded).
+    Value,
 }
 
 /// One call: what to call and the limits to call it under.
@@ -62,8 +76,11 @@ pub struct Invocation {
 /// What a successful call produced.
 #[derive(Debug, Clone)]
 pub struct CallOutcome {
-    /// The rendered result, `None` for a function without one.
+    /// The rendered result, `None` for a function without one (and for
+    /// [`Format::Value`]).
     pub result: Option<String>,
+    /// The result, `None` for a function without one.
+    pub value: Option<Value>,
     /// Time to instantiate the component.
     pub instantiate: Duration,
     /// Time inside the guest function.
@@ -83,23 +100,24 @@ impl Host {
         prepared: &Prepared,
         invocation: Invocation,
     ) -> Result<CallOutcome, HostError> {
-        let (function, args) = typed_args(prepared, &invocation.call)?;
+        let Invocation {
+            call,
+            timeout,
+            memory_limit,
+            format,
+            grants,
+            tasks,
+        } = invocation;
+        let (function, args) = typed_args(prepared, call)?;
         if let Some(reason) = &function.uncallable {
             return Err(HostError::Uncallable {
                 function: function.name.clone(),
                 reason: reason.clone(),
             });
         }
-        let limits = Limits::new(&self.config, invocation.timeout, invocation.memory_limit)?;
+        let limits = Limits::new(&self.config, timeout, memory_limit)?;
         let output = OutputTail::new(self.config.output_limit);
-        let mut store = self.new_store(
-            prepared,
-            &function.name,
-            limits,
-            &output,
-            invocation.grants.clone(),
-            invocation.tasks.clone(),
-        );
+        let mut store = self.new_store(prepared, &function.name, limits, &output, grants, tasks);
 
         let fail = |store: &Store<CallState>, err: wasmtime::Error| {
             classify(err, &function.name, limits, store, &output)
@@ -114,27 +132,23 @@ impl Host {
         let func = instance
             .get_func(&mut store, function.index)
             .ok_or_else(|| HostError::internal(format!("export `{}` vanished", function.name)))?;
-        let mut results = vec![Val::Bool(false); function.results];
         let started = Instant::now();
-        if let Err(err) = func.call_async(&mut store, &args, &mut results).await {
-            return Err(fail(&store, err));
-        }
+        let value = match run(func, &mut store, &function.export.signature, args).await {
+            Ok(value) => value,
+            Err(err) => return Err(fail(&store, err)),
+        };
         let call = started.elapsed();
         self.stats
             .calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-
-        let render = |v: &Val| match invocation.format {
-            Format::Wave => values::val_to_wave(v),
-            Format::Json => values::val_to_json(v).map(|j| j.to_string()),
-        };
-        let result = results
-            .first()
-            .map(render)
-            .transpose()
-            .map_err(|e| HostError::internal(e.0))?;
+        let result = value.as_ref().and_then(|v| match format {
+            Format::Wave => Some(weft_values::to_wave(v)),
+            Format::Json => Some(weft_values::to_json(v).to_string()),
+            Format::Value => None,
+        });
         Ok(CallOutcome {
             result,
+            value,
             instantiate,
             call,
             guest_output: output.contents(),
@@ -142,53 +156,150 @@ impl Host {
     }
 }
 
-/// Finds the function and converts the arguments by its parameter types.
-fn typed_args<'a>(
-    prepared: &'a Prepared,
-    spec: &CallSpec,
-) -> Result<(&'a FunctionInfo, Vec<Val>), HostError> {
+/// Signatures whose bytes go through wasmtime's typed calls (one copy of
+/// the buffer into guest memory, one out) rather than a `Val` per byte:
+/// one `list<u8>` in, and `list<u8>`, an integer or nothing out.
+#[derive(Debug, Clone, Copy)]
+enum BytesCall {
+    ToBytes,
+    ToU64,
+    ToU32,
+    ToNothing,
+}
+
+impl BytesCall {
+    fn of(signature: &Signature) -> Option<Self> {
+        match signature.params.as_slice() {
+            [(_, ty)] if ty.is_bytes() => {}
+            _ => return None,
+        }
+        match &signature.result {
+            None => Some(BytesCall::ToNothing),
+            Some(ty) if ty.is_bytes() => Some(BytesCall::ToBytes),
+            Some(Ty::U64) => Some(BytesCall::ToU64),
+            Some(Ty::U32) => Some(BytesCall::ToU32),
+            Some(_) => None,
+        }
+    }
+}
+
+/// Calls `func` with `args` (already checked against `signature`) and
+/// returns its result in weft's form.
+pub(crate) async fn run(
+    func: Func,
+    store: &mut Store<CallState>,
+    signature: &Signature,
+    args: Vec<Value>,
+) -> wasmtime::Result<Option<Value>> {
+    if let (Some(kind), [Value::Bytes(data)]) = (BytesCall::of(signature), args.as_slice()) {
+        let arg = (BytesArg(data),);
+        return Ok(match kind {
+            BytesCall::ToBytes => {
+                let typed = func.typed::<(BytesArg<'_>,), (Vec<u8>,)>(&*store)?;
+                Some(Value::from(typed.call_async(&mut *store, arg).await?.0))
+            }
+            BytesCall::ToU64 => {
+                let typed = func.typed::<(BytesArg<'_>,), (u64,)>(&*store)?;
+                Some(Value::U64(typed.call_async(&mut *store, arg).await?.0))
+            }
+            BytesCall::ToU32 => {
+                let typed = func.typed::<(BytesArg<'_>,), (u32,)>(&*store)?;
+                Some(Value::U32(typed.call_async(&mut *store, arg).await?.0))
+            }
+            BytesCall::ToNothing => {
+                let typed = func.typed::<(BytesArg<'_>,), ()>(&*store)?;
+                typed.call_async(&mut *store, arg).await?;
+                None
+            }
+        });
+    }
+    let vals = args
+        .into_iter()
+        .zip(&signature.params)
+        .map(|(v, (_, ty))| values::to_val(v, ty))
+        .collect::<Result<Vec<Val>, _>>()?;
+    let mut results = vec![Val::Bool(false); usize::from(signature.result.is_some())];
+    func.call_async(&mut *store, &vals, &mut results).await?;
+    match (results.pop(), &signature.result) {
+        (Some(val), Some(ty)) => Ok(Some(values::from_val(val, ty)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Finds the function and types the arguments by its parameters, before
+/// anything is instantiated, so a bad call costs no instance.
+fn typed_args(
+    prepared: &Prepared,
+    spec: CallSpec,
+) -> Result<(&FunctionInfo, Vec<Value>), HostError> {
+    let (function, args) = parse_args(prepared, spec)?;
+    function
+        .export
+        .signature
+        .check_args(&args)
+        .map_err(|e| HostError::BadArguments {
+            function: function.name.clone(),
+            detail: e.0,
+        })?;
+    Ok((function, args))
+}
+
+/// The function and its arguments as values (not yet checked against its
+/// types).
+fn parse_args(
+    prepared: &Prepared,
+    spec: CallSpec,
+) -> Result<(&FunctionInfo, Vec<Value>), HostError> {
     let bad = |function: &FunctionInfo, e: ValueError| HostError::BadArguments {
         function: function.name.clone(),
         detail: e.0,
     };
     match spec {
+        CallSpec::Values { function, args } => {
+            let function = resolve(&prepared.functions, &function)?;
+            weft_values::check_arity(function.params(), args.len())
+                .map_err(|e| bad(function, e))?;
+            let mut args = args;
+            // Trailing `option` parameters left out are `none`.
+            args.resize(function.params().len(), Value::Option(None));
+            Ok((function, args))
+        }
         CallSpec::Wave(text) => {
-            let (name, call) =
-                values::parse_wave_call(text).map_err(|e| HostError::BadArguments {
-                    function: text.clone(),
-                    detail: e.0,
-                })?;
-            let function = resolve(&prepared.functions, &name)?;
-            let args =
-                values::parse_wave_args(&call, &function.params).map_err(|e| bad(function, e))?;
+            let call = WaveCall::parse(&text).map_err(|e| HostError::BadArguments {
+                function: text.clone(),
+                detail: e.0,
+            })?;
+            let function = resolve(&prepared.functions, &call.function)?;
+            let args = call.args(function.params()).map_err(|e| bad(function, e))?;
             Ok((function, args))
         }
         CallSpec::Json { function, args } => {
-            let function = resolve(&prepared.functions, function)?;
+            let function = resolve(&prepared.functions, &function)?;
+            let params = function.params();
             let items = args.as_array().ok_or_else(|| {
                 bad(
                     function,
                     ValueError::new("arguments must be a JSON array, one element per parameter"),
                 )
             })?;
-            if items.len() != function.params.len() {
+            if items.len() != params.len() {
                 return Err(bad(
                     function,
                     ValueError::new(format!(
                         "expected {} argument{} ({}), got {}",
-                        function.params.len(),
-                        if function.params.len() == 1 { "" } else { "s" },
-                        values::describe_params(&function.params),
+                        params.len(),
+                        if params.len() == 1 { "" } else { "s" },
+                        weft_values::describe_params(params),
                         items.len()
                     )),
                 ));
             }
             let args = items
                 .iter()
-                .zip(&function.params)
+                .zip(params)
                 .enumerate()
                 .map(|(i, (json, (name, ty)))| {
-                    values::json_to_val(json, ty)
+                    weft_values::from_json(json, ty)
                         .map_err(|e| bad(function, e.at(&format!("argument {} (`{name}`)", i + 1))))
                 })
                 .collect::<Result<_, _>>()?;

@@ -21,6 +21,7 @@
 
 mod actor;
 pub mod agent;
+mod bytes_arg;
 mod cache;
 mod engine;
 mod error;

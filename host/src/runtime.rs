@@ -149,10 +149,11 @@ impl tasks::Host for RuntimeCtx {
             .map(|(i, a)| match a {
                 tasks::Argument::Wave(text) => Ok(Arg::Wave(text)),
                 tasks::Argument::Object(r) => Ok(Arg::Ref(r.id)),
-                tasks::Argument::Json(_) => Err(Error::InvalidArgument(format!(
-                    "argument {}: task arguments are WAVE text or refs; JSON is taken only by direct calls",
-                    i + 1
-                ))),
+                tasks::Argument::Json(text) => {
+                    serde_json::from_str(&text).map(Arg::Json).map_err(|e| {
+                        Error::InvalidArgument(format!("argument {} is not JSON: {e}", i + 1))
+                    })
+                }
             })
             .collect::<Result<Vec<_>, _>>()?;
         let options = TaskOptions {
@@ -184,21 +185,24 @@ impl tasks::Host for RuntimeCtx {
             .wait(std::slice::from_ref(&task.id), 1, millis(timeout_ms))
             .await
             .map_err(guest_error)?;
-        match result.into_iter().next() {
+        let value = match result.into_iter().next() {
             // A large value stays on the host that made it.
             Some(r) if r.ok && !r.held_by.is_empty() => {
-                let bytes = context.object(&r.id).await.map_err(guest_error)?;
-                Ok(String::from_utf8_lossy(bytes.as_slice()).into_owned())
+                let object = context.object(&r.id).await.map_err(guest_error)?;
+                Some(object.value().map_err(|e| {
+                    Error::Other(format!("the value of {} cannot be read: {e}", r.id))
+                })?)
             }
-            Some(r) => value_of(r)
-                .map(Option::unwrap_or_default)
-                .map_err(guest_error),
-            None => Err(Error::Timeout(format!(
-                "task {} did not finish within {} ms",
-                task.id,
-                timeout_ms.unwrap_or(0)
-            ))),
-        }
+            Some(r) => value_of(r).map_err(guest_error)?,
+            None => {
+                return Err(Error::Timeout(format!(
+                    "task {} did not finish within {} ms",
+                    task.id,
+                    timeout_ms.unwrap_or(0)
+                )));
+            }
+        };
+        Ok(value.map(|v| weft_values::to_wave(&v)).unwrap_or_default())
     }
 
     async fn wait(

@@ -255,3 +255,80 @@ fn calls_are_isolated_instances() {
         Some("2".into())
     );
 }
+
+/// `function`'s signature as the host read it from the component.
+fn signature(function: &str) -> weft_values::Signature {
+    let (_, prepared) = testkit();
+    prepared
+        .functions
+        .iter()
+        .find(|f| f.name.ends_with(&format!(".{function}")) || f.name == function)
+        .unwrap_or_else(|| panic!("no {function}"))
+        .export
+        .signature
+        .clone()
+}
+
+#[test]
+fn every_type_round_trips_through_the_binary_encoding() {
+    for (function, arg, _) in CASES {
+        let sig = signature(function);
+        let value = weft_values::from_wave(arg, &sig.params[0].1).unwrap();
+        // What a caller sends and a host receives: bytes.
+        let wire = weft_values::encode(&value);
+        let received = weft_values::decode(&wire).unwrap();
+        let (host, prepared) = testkit();
+        let mut invocation = Invocation::new(CallSpec::Values {
+            function: format!("values.{function}"),
+            args: vec![received],
+        });
+        invocation.format = Format::Value;
+        let outcome = block_on(host.call(&prepared, invocation))
+            .unwrap_or_else(|e| panic!("{function}({arg}): {e}"));
+        let back = weft_values::decode(&weft_values::encode(&outcome.value.unwrap())).unwrap();
+        // NaN aside (none here), the echo is the same value, bit for bit.
+        assert_eq!(weft_values::encode(&back), wire, "{function}({arg})");
+        assert_eq!(weft_values::to_wave(&back), wave(function, arg));
+    }
+}
+
+#[test]
+fn refs_are_typed_by_identity_not_shape() {
+    // `checksum` takes weft:runtime's object-ref; the testkit's own
+    // lookalike record, with the same one `id: string` field, is a record.
+    assert_eq!(
+        signature("checksum").params[0].1,
+        weft_values::Ty::ObjectRef
+    );
+    assert_eq!(signature("make").result, Some(weft_values::Ty::ObjectRef));
+    let lookalike = signature("echo-lookalike");
+    assert_eq!(
+        lookalike.params[0].1,
+        weft_values::Ty::Record(vec![("id".into(), weft_values::Ty::String)])
+    );
+    let bundle = signature("make-bundle").result.unwrap();
+    let weft_values::Ty::Record(fields) = bundle else {
+        panic!("a record: {bundle}")
+    };
+    assert_eq!(fields[1].1, weft_values::Ty::ObjectRef);
+    assert_eq!(
+        fields[2].1,
+        weft_values::Ty::List(Box::new(weft_values::Ty::ObjectRef))
+    );
+}
+
+#[test]
+fn values_of_the_wrong_type_are_refused_before_the_guest_runs() {
+    let err = call(
+        CallSpec::Values {
+            function: "add".into(),
+            args: vec![weft_values::Value::S32(1), weft_values::Value::U8(2)],
+        },
+        Format::Value,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, HostError::BadArguments { detail, .. } if detail.contains("argument 2 (`b`)") && detail.contains("expected s32")),
+        "{err}"
+    );
+}

@@ -34,7 +34,7 @@ async fn call(
         .unwrap();
     let result = client.get(&[id], LONG).await.unwrap().remove(0);
     if result.ok {
-        Ok(result.value)
+        Ok(crate::wave(&result))
     } else {
         Err(format!("{}: {}", result.error_kind, result.error))
     }
@@ -88,9 +88,9 @@ fn ten_thousand_calls_to_a_counter_return_one_to_ten_thousand_in_order() {
         let refs: Vec<String> = (0..10_000)
             .map(|_| client.call(&counter, "incr", vec![]).unwrap())
             .collect();
-        let values = client.get_values(&refs, LONG).await.unwrap();
+        let values = crate::waves(&client.get_values(&refs, LONG).await.unwrap());
         for (i, v) in values.iter().enumerate() {
-            assert_eq!(v.as_deref(), Some((i + 1).to_string().as_str()), "call {i}");
+            assert_eq!(*v, (i + 1).to_string(), "call {i}");
         }
         assert_eq!(call(&client, &counter, "get", &[]).await.unwrap(), "10000");
     });
@@ -216,8 +216,8 @@ fn a_trapping_method_fails_that_call_and_restarts_the_actor_until_restarts_run_o
         assert_eq!(results[0].error_kind, "trap");
         assert!(results[0].error.contains("boom"), "{}", results[0].error);
         assert_eq!(
-            (results[1].value.as_str(), results[2].value.as_str()),
-            ("11", "12")
+            (crate::wave(&results[1]), crate::wave(&results[2])),
+            ("11".to_string(), "12".to_string())
         );
         let record = client.describe_actor(&counter).await.unwrap();
         assert_eq!((record.restarts, record.state.as_str()), (1, "alive"));
@@ -336,7 +336,7 @@ fn an_actor_handle_passed_to_a_hundred_tasks_gathers_all_their_work() {
                 },
             })
             .collect();
-        let ids = client.submit_batch(batch).unwrap();
+        let ids = client.submit_batch(batch).await.unwrap();
         let results = client.get(&ids, LONG).await.unwrap();
         let hosts: std::collections::BTreeSet<&str> =
             results.iter().map(|r| r.host.as_str()).collect();
@@ -356,12 +356,10 @@ fn an_actor_handle_passed_to_a_hundred_tasks_gathers_all_their_work() {
                 vec![Arg::wave(acc.wave()), Arg::Ref(total)],
                 TaskOptions::default(),
             )
+            .await
             .unwrap();
-        let value = client.get_values(&[square], LONG).await.unwrap();
-        assert_eq!(
-            value[0].as_deref(),
-            Some((338350u64 * 338350).to_string().as_str())
-        );
+        let value = crate::waves(&client.get_values(&[square], LONG).await.unwrap());
+        assert_eq!(value[0], (338350u64 * 338350).to_string());
 
         // A handle passes to another actor, which calls it.
         let other = new_accumulator(&client).await;

@@ -8,3 +8,26 @@ mod foundation;
 mod http;
 mod objects;
 mod tasks;
+mod values;
+
+/// A finished result's value as WAVE text (empty for none), the way the
+/// CLI prints it.
+fn wave(result: &weft_client::TaskResult) -> String {
+    assert!(result.ok, "{} failed: {}", result.id, result.error);
+    weft_client::value_of(result.clone())
+        .unwrap()
+        .map(|v| weft_client::values::to_wave(&v))
+        .unwrap_or_default()
+}
+
+/// Values from `get_values` as WAVE text.
+fn waves(values: &[Option<weft_client::Value>]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| {
+            v.as_ref()
+                .map(weft_client::values::to_wave)
+                .unwrap_or_default()
+        })
+        .collect()
+}

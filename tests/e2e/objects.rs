@@ -30,7 +30,7 @@ async fn value(tasks: &TaskClient, id: &str) -> String {
         .unwrap()
         .remove(0);
     assert!(r.ok, "task {id} failed: {}", r.error);
-    r.value
+    crate::wave(&r)
 }
 
 /// Whether `ptr` lies in a mapping of a file under `dir` in this process.
@@ -69,14 +69,15 @@ fn a_100mb_object_reaches_tasks_on_two_other_hosts_intact() {
             .into_iter()
             .filter(|h| *h != holder)
             .collect();
-        let sums: Vec<String> = others
-            .iter()
-            .map(|h| {
+        let mut sums = Vec::new();
+        for h in &others {
+            sums.push(
                 tasks
                     .submit("testkit", "checksum", vec![Arg::Ref(id.clone())], on(h))
-                    .unwrap()
-            })
-            .collect();
+                    .await
+                    .unwrap(),
+            );
+        }
         for (sum, host) in sums.iter().zip(&others) {
             assert_eq!(value(&tasks, sum).await, expected, "checksum on {host}");
         }
@@ -97,6 +98,7 @@ fn a_100mb_object_reaches_tasks_on_two_other_hosts_intact() {
                 vec![Arg::wave("8"), Arg::wave("3")],
                 on(others[0]),
             )
+            .await
             .unwrap();
         let made_ref = value(&tasks, &made).await;
         let made_id = made_ref
@@ -130,6 +132,7 @@ fn three_times_the_store_capacity_spills_and_reads_back_intact() {
                 vec![Arg::Ref(ids[0].clone())],
                 TaskOptions::default(),
             )
+            .await
             .unwrap();
         assert_eq!(
             value(&tasks, &sum).await,
@@ -155,7 +158,8 @@ fn three_times_the_store_capacity_spills_and_reads_back_intact() {
     });
 }
 
-fn tasks_host_address(group: &Group, id: &str) -> String {
+/// The `WeftHost` address of worker host `id`, from `weft list nodes`.
+pub(crate) fn tasks_host_address(group: &Group, id: &str) -> String {
     let nodes = group.weft_ok(&["list", "nodes"]).unwrap();
     nodes
         .lines()
@@ -196,6 +200,7 @@ fn dropped_refs_take_the_stores_back_to_their_baseline() {
                             vec![Arg::Ref(object.clone())],
                             on(host),
                         )
+                        .await
                         .unwrap(),
                 );
             }
@@ -209,6 +214,7 @@ fn dropped_refs_take_the_stores_back_to_their_baseline() {
                         vec![Arg::wave("2")],
                         TaskOptions::default(),
                     )
+                    .await
                     .unwrap(),
             );
             ids.push(
@@ -219,6 +225,7 @@ fn dropped_refs_take_the_stores_back_to_their_baseline() {
                         vec![Arg::wave("2"), Arg::wave("1")],
                         TaskOptions::default(),
                     )
+                    .await
                     .unwrap(),
             );
         }
@@ -273,6 +280,7 @@ fn an_object_lost_with_its_host_is_rebuilt_or_named_lost() {
         };
         let retriable = tasks
             .submit("testkit", "zeros", vec![Arg::wave("2")], near_h2())
+            .await
             .unwrap();
         let once = TaskOptions {
             has_max_retries: true,
@@ -281,10 +289,11 @@ fn an_object_lost_with_its_host_is_rebuilt_or_named_lost() {
         };
         let fragile = tasks
             .submit("testkit", "zeros", vec![Arg::wave("2")], once)
+            .await
             .unwrap();
-        let expected = format!("\"{}\"", "0".repeat(2 * MIB));
+        let expected = "0".repeat(2 * MIB);
         for id in [&retriable, &fragile] {
-            assert_eq!(value(&tasks, id).await, expected);
+            assert_eq!(value(&tasks, id).await, format!("\"{expected}\""));
         }
         group.kill_host("h2");
         // Rebuilt by running its task again, on the host that is left.
@@ -292,7 +301,10 @@ fn an_object_lost_with_its_host_is_rebuilt_or_named_lost() {
             .get_object(&retriable, Some(Duration::from_secs(60)))
             .await
             .unwrap();
-        assert!(bytes[..] == *expected.as_bytes(), "the rebuilt value");
+        assert!(
+            bytes.value().unwrap() == weft_client::Value::String(expected),
+            "the rebuilt value"
+        );
         let (done, _) = tasks
             .wait(std::slice::from_ref(&retriable), 1, None)
             .await
@@ -395,6 +407,7 @@ fn objects_survive_a_leader_failover_and_are_still_freed() {
                 vec![Arg::wave("1")],
                 TaskOptions::default(),
             )
+            .await
             .unwrap();
         value(&tasks, &made).await;
         let leader = group.wait_for_leader(Duration::from_secs(5)).unwrap();
@@ -408,6 +421,7 @@ fn objects_survive_a_leader_failover_and_are_still_freed() {
                 vec![Arg::Ref(put.clone())],
                 TaskOptions::default(),
             )
+            .await
             .unwrap();
         assert_eq!(value(&tasks, &sum).await, fnv(&data).to_string());
         let bytes = tasks.get_object(&put, None).await.unwrap();

@@ -46,7 +46,7 @@ fn a_thousand_tasks_spread_over_three_hosts_with_correct_results() {
     runtime().block_on(async {
         let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
         let batch: Vec<Submission> = (0..1000).map(|i| add(i, 1000 * i)).collect();
-        let ids = tasks.submit_batch(batch).unwrap();
+        let ids = tasks.submit_batch(batch).await.unwrap();
         let results = tasks
             .get(&ids, Some(Duration::from_secs(120)))
             .await
@@ -54,7 +54,7 @@ fn a_thousand_tasks_spread_over_three_hosts_with_correct_results() {
         let mut hosts = BTreeSet::new();
         for (i, r) in results.iter().enumerate() {
             assert!(r.ok, "task {} failed: {}", r.id, r.error);
-            assert_eq!(r.value, (1001 * i as i32).to_string(), "task {i}");
+            assert_eq!(crate::wave(r), (1001 * i as i32).to_string(), "task {i}");
             hosts.insert(r.host.clone());
         }
         assert_eq!(
@@ -75,7 +75,7 @@ fn ref_arguments_pass_results_between_hosts() {
         let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
         let mut first = add(20, 1);
         first.options = on("h1");
-        let a = tasks.submit_batch(vec![first]).unwrap().remove(0);
+        let a = tasks.submit_batch(vec![first]).await.unwrap().remove(0);
         let b = tasks
             .submit(
                 "testkit",
@@ -83,6 +83,7 @@ fn ref_arguments_pass_results_between_hosts() {
                 vec![Arg::Ref(a.clone()), Arg::wave("21")],
                 on("h2"),
             )
+            .await
             .unwrap();
         let c = tasks
             .submit(
@@ -91,6 +92,7 @@ fn ref_arguments_pass_results_between_hosts() {
                 vec![Arg::Ref(b.clone()), Arg::Ref(a.clone())],
                 TaskOptions::default(),
             )
+            .await
             .unwrap();
         let results = tasks
             .get(&[a, b, c], Some(Duration::from_secs(30)))
@@ -98,7 +100,7 @@ fn ref_arguments_pass_results_between_hosts() {
             .unwrap();
         assert_eq!(results[0].host, "h1");
         assert_eq!(results[1].host, "h2");
-        let values: Vec<&str> = results.iter().map(|r| r.value.as_str()).collect();
+        let values: Vec<String> = results.iter().map(crate::wave).collect();
         assert_eq!(values, ["21", "42", "63"]);
     });
     // The CLI passes refs with `@`.
@@ -162,7 +164,7 @@ fn a_killed_host_costs_retries_not_results() {
     runtime().block_on(async {
         let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
         let batch = (0..100).map(|_| busy(40, TaskOptions::default())).collect();
-        let ids = tasks.submit_batch(batch).unwrap();
+        let ids = tasks.submit_batch(batch).await.unwrap();
         // Let every host get going, then kill one mid-task.
         tokio::time::sleep(Duration::from_millis(300)).await;
         group.kill_host("h2");
@@ -193,6 +195,7 @@ fn exhausted_retries_name_the_task_the_host_and_the_cause() {
         };
         let id = tasks
             .submit("testkit", "busy", vec![Arg::wave("60000")], options)
+            .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
         group.kill_host("h1");
@@ -216,6 +219,7 @@ fn exhausted_retries_name_the_task_the_host_and_the_cause() {
         };
         let id = tasks
             .submit("testkit", "fail", vec![Arg::wave("\"boom\"")], options)
+            .await
             .unwrap();
         let r = tasks
             .get(std::slice::from_ref(&id), Some(Duration::from_secs(30)))
@@ -234,6 +238,7 @@ fn exhausted_retries_name_the_task_the_host_and_the_cause() {
                 vec![Arg::wave("\"once\"")],
                 TaskOptions::default(),
             )
+            .await
             .unwrap();
         let r = tasks
             .get(std::slice::from_ref(&id), Some(Duration::from_secs(30)))
@@ -330,6 +335,7 @@ fn a_leader_killed_mid_batch_loses_no_result_and_repeats_none() {
         let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
         let ids = tasks
             .submit_batch((0..300).map(|_| busy(10, TaskOptions::default())).collect())
+            .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let leader = group.wait_for_leader(Duration::from_secs(5)).unwrap();
@@ -345,13 +351,40 @@ fn a_leader_killed_mid_batch_loses_no_result_and_repeats_none() {
 }
 
 #[test]
-fn a_result_too_large_to_carry_fails_clearly() {
-    let group = cluster(1, &["h1"]);
+fn results_are_capped_only_by_the_store() {
+    let group = Group::with_hosts(
+        1,
+        &[("h1", &["--store-capacity", "48M"])],
+        &[(guests::TESTKIT, "testkit")],
+    );
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        // 40 MiB: more than a message may carry, kept in the host's store.
+        let big = tasks
+            .submit(
+                "testkit",
+                "zeros",
+                vec![Arg::wave("40")],
+                TaskOptions::default(),
+            )
+            .await
+            .unwrap();
+        let (done, _) = tasks
+            .wait(std::slice::from_ref(&big), 1, Some(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert!(done[0].ok, "{}", done[0].error);
+        assert_eq!(done[0].held_by, "h1");
+        // Version, tag, a 4-byte length, the bytes.
+        assert_eq!(done[0].size, (40 << 20) + 6, "the encoded string");
+        tasks.release(&[big]);
+    });
+    // 70 MiB: more than the whole store holds.
     let err = group
         .weft_err(&["submit", "testkit", "zeros(70)", "--wait"])
         .unwrap();
     assert!(
-        err.contains("more than the 64 MiB a task result may be"),
+        err.contains("cannot keep the result of `zeros`") && err.contains("object store full"),
         "{err}"
     );
     let out = group
@@ -372,24 +405,24 @@ fn large_results_stay_on_their_host_until_needed_elsewhere() {
         };
         let big = tasks
             .submit("testkit", "zeros", vec![Arg::wave("1")], near_h1)
+            .await
             .unwrap();
         let echo = |options| {
-            tasks
-                .submit(
-                    "testkit",
-                    "values.echo-string",
-                    vec![Arg::Ref(big.clone())],
-                    options,
-                )
-                .unwrap()
+            tasks.submit(
+                "testkit",
+                "values.echo-string",
+                vec![Arg::Ref(big.clone())],
+                options,
+            )
         };
-        let far = echo(on("h2"));
-        let near = echo(TaskOptions::default());
+        let far = echo(on("h2")).await.unwrap();
+        let near = echo(TaskOptions::default()).await.unwrap();
         let (done, _) = tasks
             .wait(std::slice::from_ref(&big), 1, Some(Duration::from_secs(30)))
             .await
             .unwrap();
-        let expected = (1 << 20) + 2; // the WAVE string with its quotes
+        // The encoded string: version, tag, a 3-byte length, the bytes.
+        let expected = (1 << 20) + 5;
         assert_eq!((done[0].held_by.as_str(), done[0].size), ("h1", expected));
         assert!(
             done[0].value.is_empty(),
@@ -409,7 +442,7 @@ fn large_results_stay_on_their_host_until_needed_elsewhere() {
         // The holder dies: the value is rebuilt (its task runs again on
         // the host that is left) for a task that needs it.
         group.kill_host("h1");
-        let later = echo(TaskOptions::default());
+        let later = echo(TaskOptions::default()).await.unwrap();
         let r = tasks
             .get(std::slice::from_ref(&later), Some(Duration::from_secs(60)))
             .await

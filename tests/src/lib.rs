@@ -149,6 +149,11 @@ impl Server {
         }
     }
 
+    /// The process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process is still running.
     pub fn running(&self) -> bool {
         self.child.is_some()
@@ -463,6 +468,11 @@ impl Group {
         }
     }
 
+    /// Worker host `id`'s process id.
+    pub fn host_pid(&self, id: &str) -> Option<u32> {
+        self.hosts.get(id).and_then(Server::pid)
+    }
+
     /// Worker host `id`'s log.
     pub fn host_log(&self, id: &str) -> String {
         self.hosts.get(id).map(Server::log).unwrap_or_default()
@@ -684,4 +694,23 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("writing fixture");
     path.display().to_string()
+}
+
+/// A process's memory use from `/proc/PID/status`: (resident now, peak
+/// resident), in bytes.
+pub fn rss(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .context("no number")?
+            .parse()?;
+        Ok(kib * 1024)
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
 }

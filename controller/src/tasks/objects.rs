@@ -73,7 +73,7 @@ impl Table {
             self.free_out.push(id.to_string());
         }
         if task.args_held {
-            work.extend(task.arg_refs().map(str::to_string));
+            work.extend(task.held_refs().map(str::to_string));
         }
         work.extend(task.contains);
     }
@@ -81,7 +81,7 @@ impl Table {
     /// A new task holds its argument objects.
     pub(crate) fn hold_args(&mut self, id: &str) {
         let refs: Vec<String> = match self.tasks.get(id) {
-            Some(task) => task.arg_refs().map(str::to_string).collect(),
+            Some(task) => task.held_refs().map(str::to_string).collect(),
             None => return,
         };
         for r in &refs {
@@ -97,7 +97,7 @@ impl Table {
         let refs: Vec<String> = match self.tasks.get_mut(id) {
             Some(task) => {
                 task.args_held = false;
-                task.arg_refs().map(str::to_string).collect()
+                task.held_refs().map(str::to_string).collect()
             }
             None => return,
         };

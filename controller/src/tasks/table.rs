@@ -249,7 +249,7 @@ impl Table {
                     r.to_string(),
                     ObjectLocation {
                         hosts: vec![holder.clone()],
-                        size: res.size.max((res.value.len() + res.data.len()) as u64),
+                        size: res.size.max(res.value.len() as u64),
                     },
                 );
                 demand.args.push(r.to_string());
@@ -293,13 +293,12 @@ impl Table {
             return;
         };
         let mut objects = Vec::new();
-        let args: Vec<String> = task
+        let args: Vec<pb::TaskArg> = task
             .spec
             .args
             .iter()
             .enumerate()
             .map(|(index, arg)| match &arg.kind {
-                Some(pb::task_arg::Kind::Wave(text)) => text.clone(),
                 Some(pb::task_arg::Kind::TaskRef(r)) => match self.tasks.get(r).map(|t| &t.state) {
                     Some(State::Done(res)) => {
                         let held = !res.held_by.is_empty();
@@ -312,19 +311,24 @@ impl Table {
                             } else {
                                 String::new()
                             },
-                            raw: res.raw,
                             size: res.size,
-                            data: if held { Vec::new() } else { res.data.clone() },
                         });
+                        // An inline value goes with the task; a held one
+                        // the host reads from its store.
                         if held {
-                            String::new()
+                            arg.clone()
                         } else {
-                            res.value.clone()
+                            pb::TaskArg {
+                                kind: Some(pb::task_arg::Kind::Value(pb::Value {
+                                    encoded: res.value.clone(),
+                                    refs: res.contains.clone(),
+                                })),
+                            }
                         }
                     }
-                    _ => String::new(),
+                    _ => arg.clone(),
                 },
-                None => String::new(),
+                _ => arg.clone(),
             })
             .collect();
         let (timeout_ms, memory_limit_bytes) =
@@ -479,7 +483,7 @@ impl Table {
 
     fn result_size(&self, id: &str) -> u64 {
         match self.tasks.get(id).map(|t| &t.state) {
-            Some(State::Done(r)) => (r.value.len() + r.data.len() + r.error.len()) as u64,
+            Some(State::Done(r)) => (r.value.len() + r.error.len()) as u64,
             _ => 0,
         }
     }

@@ -169,6 +169,20 @@ impl Task {
         })
     }
 
+    /// Every object its arguments refer to: the refs passed as arguments
+    /// and the refs nested inside argument values (recorded when they
+    /// were encoded). The task holds them all while it may run.
+    pub(crate) fn held_refs(&self) -> impl Iterator<Item = &str> {
+        self.spec.args.iter().flat_map(|a| {
+            let (top, nested): (Option<&str>, &[String]) = match &a.kind {
+                Some(pb::task_arg::Kind::TaskRef(r)) => (Some(r.as_str()), &[]),
+                Some(pb::task_arg::Kind::Value(v)) => (None, &v.refs),
+                None => (None, &[]),
+            };
+            top.into_iter().chain(nested.iter().map(String::as_str))
+        })
+    }
+
     /// The task's options (defaults when it sent none).
     pub(crate) fn options(&self) -> &pb::TaskOptions {
         self.spec.options.as_ref().unwrap_or(&*NO_OPTIONS)

@@ -57,7 +57,11 @@ fn spec(id: &str, args: &[&str], options: pb::TaskOptions) -> pb::TaskSpec {
             .map(|a| pb::TaskArg {
                 kind: Some(match a.strip_prefix('@') {
                     Some(r) => pb::task_arg::Kind::TaskRef(r.into()),
-                    None => pb::task_arg::Kind::Wave((*a).into()),
+                    // The table treats values as opaque bytes.
+                    None => pb::task_arg::Kind::Value(pb::Value {
+                        encoded: a.as_bytes().to_vec(),
+                        refs: Vec::new(),
+                    }),
                 }),
             })
             .collect(),
@@ -80,7 +84,20 @@ fn assigned(rx: &mut Commands) -> Vec<(String, u32, Vec<String>)> {
     let mut out = Vec::new();
     while let Ok(Ok(command)) = rx.try_recv() {
         if let Some(pb::host_command::Kind::Assign(batch)) = command.kind {
-            out.extend(batch.tasks.into_iter().map(|a| (a.id, a.attempt, a.args)));
+            out.extend(batch.tasks.into_iter().map(|a| {
+                let args = a
+                    .args
+                    .into_iter()
+                    .map(|arg| match arg.kind {
+                        Some(pb::task_arg::Kind::Value(v)) => {
+                            String::from_utf8_lossy(&v.encoded).into_owned()
+                        }
+                        Some(pb::task_arg::Kind::TaskRef(r)) => format!("@{r}"),
+                        None => String::new(),
+                    })
+                    .collect();
+                (a.id, a.attempt, args)
+            }));
         }
     }
     out
@@ -99,7 +116,7 @@ fn ok(id: &str, value: &str) -> pb::TaskResult {
         id: id.into(),
         ok: true,
         has_value: true,
-        value: value.into(),
+        value: value.as_bytes().to_vec(),
         ..Default::default()
     }
 }
@@ -246,9 +263,9 @@ fn results_and_runs_reported_by_hosts_are_found_by_resubmission() {
     submit(&mut t, "done", &[], Default::default());
     submit(&mut t, "busy", &[], Default::default());
     assert!(assigned(&mut h).is_empty(), "neither runs again");
-    assert_eq!(results(&mut o)[0].value, "7");
+    assert_eq!(results(&mut o)[0].value, b"7");
     complete(&mut t, "h", 1, ok("busy", "8"));
-    assert_eq!(results(&mut o)[0].value, "8");
+    assert_eq!(results(&mut o)[0].value, b"8");
 }
 
 #[test]

@@ -274,7 +274,10 @@ impl Agent {
             };
             let poisoned = match mail {
                 Some(Mail { call, reply }) => {
-                    let outcome = instance.call(&call.method, &call.args).await;
+                    let outcome = instance
+                        .call(&call.method, &call.args)
+                        .await
+                        .map(|value| value.map(|v| weft_values::encode(&v)));
                     calls += 1;
                     unsaved += 1;
                     let mut result = pb::TaskResult {

@@ -12,7 +12,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weft_client::objects::{INLINE_MAX, Located};
+use weft_client::objects::Located;
 use weft_client::{ClientError, Submission, TaskResult};
 use weft_proto::v1 as pb;
 
@@ -36,17 +36,37 @@ impl std::fmt::Debug for TaskContext {
     }
 }
 
-/// Bytes of an object as a guest reads them.
+/// An object as a guest reads it: its encoded value, inline or in this
+/// host's store.
 pub(crate) enum GuestBytes {
     Inline(Vec<u8>),
     Stored(crate::store::Object),
 }
 
 impl GuestBytes {
-    pub(crate) fn as_slice(&self) -> &[u8] {
+    /// The whole encoded value.
+    pub(crate) fn encoded(&self) -> &[u8] {
         match self {
             GuestBytes::Inline(v) => v,
             GuestBytes::Stored(o) => &o.bytes,
+        }
+    }
+
+    /// What `objects.get` reads: the raw bytes of a `list<u8>` (a put
+    /// object), else the value's encoding (docs/VALUES.md).
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        let encoded = self.encoded();
+        match weft_values::bytes_payload(encoded) {
+            Some(range) if range.end == encoded.len() => &encoded[range],
+            _ => encoded,
+        }
+    }
+
+    /// The object decoded as a value.
+    pub(crate) fn value(&self) -> Result<weft_values::Value, weft_values::DecodeError> {
+        match self {
+            GuestBytes::Inline(v) => weft_values::decode(v),
+            GuestBytes::Stored(o) => weft_values::decode_shared(&o.shared()),
         }
     }
 }
@@ -88,7 +108,7 @@ impl TaskContext {
 
     pub(crate) async fn submit(&self, submission: Submission) -> Result<String, ClientError> {
         let client = self.agent.nested().await?;
-        let mut ids = client.submit_batch(vec![submission])?;
+        let mut ids = client.submit_batch(vec![submission]).await?;
         let id = ids.remove(0);
         self.made().push(id.clone());
         Ok(id)
@@ -117,11 +137,12 @@ impl TaskContext {
     pub(crate) async fn put(&self, data: &[u8]) -> Result<String, String> {
         let client = self.agent.nested().await.map_err(|e| e.to_string())?;
         let id = client.new_object_id();
-        let mut result = weft_client::objects::put_record(&id, data);
-        if data.len() > INLINE_MAX {
+        let header = weft_values::bytes_header(data.len() as u64);
+        let mut result = weft_client::objects::put_record(&id, &header, data);
+        if result.value.is_empty() {
             let store = self.agent.store.clone();
             let (bytes, object) = (data.to_vec(), id.clone());
-            tokio::task::spawn_blocking(move || store.put(&object, &bytes, true, true))
+            tokio::task::spawn_blocking(move || store.put(&object, &[&header, &bytes], true))
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e: StoreError| e.to_string())?;
@@ -179,10 +200,11 @@ impl TaskContext {
     }
 
     /// At the task's end: the refs the guest made that its result
-    /// contains, for the result to hold, and every ref it made, for the
-    /// host's owner session to let go of (after the result holds its
-    /// own). The leader has recorded every one of them before this returns.
-    pub(crate) async fn settle(&self, value: &str, inline: bool) -> (Vec<String>, Vec<String>) {
+    /// contains (`refs`, found by type when the result was encoded), for
+    /// the result to hold, and every ref it made, for the host's owner
+    /// session to let go of (after the result holds its own). The leader
+    /// has recorded every one of them before this returns.
+    pub(crate) async fn settle(&self, refs: &[String]) -> (Vec<String>, Vec<String>) {
         let made = std::mem::take(&mut *self.made());
         if made.is_empty() {
             return (Vec::new(), Vec::new());
@@ -190,23 +212,9 @@ impl TaskContext {
         if let Ok(client) = self.agent.nested().await {
             let _ = client.flush(Duration::from_secs(30)).await;
         }
-        // A held result's text is in the store; refs inside it are found
-        // the same way.
-        let stored;
-        let text = if inline {
-            value
-        } else {
-            stored = self
-                .agent
-                .store
-                .get(&self.task)
-                .map(|o| String::from_utf8_lossy(&o.bytes).into_owned())
-                .unwrap_or_default();
-            &stored
-        };
         let contains = made
             .iter()
-            .filter(|id| text.contains(&format!("\"{id}\"")))
+            .filter(|id| refs.contains(*id))
             .cloned()
             .collect();
         (contains, made)

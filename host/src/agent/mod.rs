@@ -84,10 +84,6 @@ pub struct AgentConfig {
     pub actor_threads: usize,
 }
 
-/// The largest result a task may return: results travel inline through
-/// the leader to their owner.
-pub(crate) const MAX_RESULT: usize = 64 << 20;
-
 /// Results kept for the next leader after a failover.
 const RECENT_KEEP: Duration = Duration::from_secs(60);
 const RECENT_MAX: usize = 20_000;
@@ -390,17 +386,23 @@ impl Agent {
                 return (result, Vec::new());
             }
         };
-        if let Err((kind, e)) = self.object_args(&prepared, &mut task).await {
-            result.error_kind = kind.into();
-            result.error = e;
-            return (result, Vec::new());
-        }
+        let args = match self.task_args(&prepared, &mut task).await {
+            Ok(args) => args,
+            Err((kind, e)) => {
+                result.error_kind = kind.into();
+                result.error = e;
+                return (result, Vec::new());
+            }
+        };
         let context = Arc::new(TaskContext::new(self.clone(), task.id.clone(), task.cpus));
         let invocation = Invocation {
-            call: CallSpec::Wave(format!("{}({})", task.function, task.args.join(", "))),
+            call: CallSpec::Values {
+                function: task.function.clone(),
+                args,
+            },
             timeout: (task.timeout_ms > 0).then(|| Duration::from_millis(task.timeout_ms)),
             memory_limit: (task.memory_limit_bytes > 0).then_some(task.memory_limit_bytes),
-            format: crate::Format::Wave,
+            format: crate::Format::Value,
             grants: Grants {
                 http_hosts: task.allow_http.clone(),
             },
@@ -408,39 +410,20 @@ impl Agent {
         };
         let outcome = self.host.call(&prepared, invocation).await;
         result.run_micros = started.elapsed().as_micros() as u64;
+        let mut refs = Vec::new();
         match outcome {
-            Ok(outcome)
-                if outcome
-                    .result
-                    .as_ref()
-                    .is_some_and(|r| r.len() > MAX_RESULT) =>
-            {
-                result.error_kind = "too-large".into();
-                result.error = format!(
-                    "the result of `{}` is {} as WAVE text, more than the {} a task result may be (return a smaller value, put large data in the object store and return its ref, or split the work)",
-                    task.function,
-                    crate::bytes(outcome.result.map_or(0, |r| r.len()) as u64),
-                    crate::bytes(MAX_RESULT as u64)
-                );
-            }
             Ok(outcome) => {
                 result.ok = true;
-                result.has_value = outcome.result.is_some();
-                let value = outcome.result.unwrap_or_default();
-                result.size = value.len() as u64;
-                if value.len() > INLINE_MAX {
-                    match self.hold(&result.id, value.as_bytes()) {
-                        Ok(held) => (result.held_by, result.held_at, _) = held,
-                        Err(e) => {
-                            result.ok = false;
-                            result.has_value = false;
-                            result.error_kind = "memory".into();
-                            result.error =
-                                format!("cannot keep the result of `{}`: {e}", task.function);
-                        }
+                result.has_value = outcome.value.is_some();
+                if let Some(value) = outcome.value {
+                    refs = value.refs();
+                    if let Err(e) = self.keep_result(&mut result, &value) {
+                        result.ok = false;
+                        result.has_value = false;
+                        result.error_kind = "memory".into();
+                        result.error =
+                            format!("cannot keep the result of `{}`: {e}", task.function);
                     }
-                } else {
-                    result.value = value;
                 }
             }
             Err(e) => {
@@ -448,62 +431,101 @@ impl Agent {
                 result.error = e.to_string();
             }
         }
-        let (contains, release) = context
-            .settle(&result.value, result.held_by.is_empty())
-            .await;
+        let (contains, release) = context.settle(&refs).await;
         if result.ok {
             result.contains = contains;
         }
         (result, release)
     }
 
-    /// Fills in the task's object arguments: a parameter of type
-    /// `object-ref` gets the ref itself (its object pulled here first, so
-    /// the guest reads it locally); any other gets the object's value.
-    async fn object_args(
+    /// Puts a task's result into its record: inline when small, else into
+    /// this host's store (a `list<u8>` written as its header and its bytes,
+    /// without joining them first).
+    fn keep_result(
+        &self,
+        result: &mut pb::TaskResult,
+        value: &weft_values::Value,
+    ) -> Result<(), crate::store::StoreError> {
+        let encoded;
+        let header;
+        let parts: [&[u8]; 2] = match value {
+            weft_values::Value::Bytes(bytes) => {
+                header = weft_values::bytes_header(bytes.len() as u64);
+                [&header, bytes]
+            }
+            other => {
+                encoded = weft_values::encode(other);
+                [&encoded, &[]]
+            }
+        };
+        let size = parts.iter().map(|p| p.len()).sum::<usize>();
+        result.size = size as u64;
+        if size <= INLINE_MAX {
+            result.value = parts.concat();
+        } else {
+            (result.held_by, result.held_at) = self.hold(&result.id, &parts)?;
+        }
+        Ok(())
+    }
+
+    /// The task's arguments as values: literal ones decoded, a ref's
+    /// object read from this host's store (pulled here first when another
+    /// host has it), and a parameter of type `object-ref` given the ref
+    /// itself (its object pulled here first, so the guest reads it
+    /// locally).
+    async fn task_args(
         &self,
         prepared: &Prepared,
         task: &mut pb::Assignment,
-    ) -> Result<(), (&'static str, String)> {
-        if task.objects.is_empty() {
-            return Ok(());
-        }
+    ) -> Result<Vec<weft_values::Value>, (&'static str, String)> {
+        use pb::task_arg::Kind;
+        use weft_values::{Ty, Value};
         let params = crate::exports::resolve(&prepared.functions, &task.function)
-            .map(|f| f.params.clone())
+            .map(|f| f.params().to_vec())
             .unwrap_or_default();
-        for arg in std::mem::take(&mut task.objects) {
-            let index = arg.index as usize;
-            let wants_ref = params
-                .get(index)
-                .is_some_and(|(_, ty)| crate::values::is_object_ref(ty));
+        let objects: HashMap<usize, pb::ObjectArg> = std::mem::take(&mut task.objects)
+            .into_iter()
+            .map(|o| (o.index as usize, o))
+            .collect();
+        let mut out = Vec::with_capacity(task.args.len());
+        for (index, arg) in std::mem::take(&mut task.args).into_iter().enumerate() {
+            let bad = |e: weft_values::DecodeError| {
+                ("bad-argument", format!("argument {}: {e}", index + 1))
+            };
             let lost = |e: String| ("lost", format!("argument {}: {e}", index + 1));
-            let value = if wants_ref {
-                if arg.held {
-                    self.local_object(&arg.id, &arg.address)
+            let wants_ref = matches!(params.get(index), Some((_, Ty::ObjectRef)));
+            let value = match (objects.get(&index), arg.kind) {
+                (Some(object), _) if wants_ref => {
+                    if object.held {
+                        self.local_object(&object.id, &object.address)
+                            .await
+                            .map_err(lost)?;
+                    }
+                    Value::ObjectRef(object.id.clone())
+                }
+                (_, Some(Kind::Value(v))) => {
+                    weft_values::decode_shared(&bytes::Bytes::from(v.encoded)).map_err(bad)?
+                }
+                (Some(object), _) if object.held => {
+                    let stored = self
+                        .local_object(&object.id, &object.address)
                         .await
                         .map_err(lost)?;
+                    weft_values::decode_shared(&stored.shared()).map_err(bad)?
                 }
-                format!("{{id: {}}}", crate::values::wave_string(&arg.id))
-            } else if arg.held {
-                let object = self
-                    .local_object(&arg.id, &arg.address)
-                    .await
-                    .map_err(lost)?;
-                if object.raw {
-                    crate::values::wave_bytes(&object.bytes)
-                } else {
-                    String::from_utf8_lossy(&object.bytes).into_owned()
+                (_, Some(Kind::TaskRef(id))) => {
+                    return Err((
+                        "internal",
+                        format!("argument {}: object {id} was not resolved", index + 1),
+                    ));
                 }
-            } else if arg.raw {
-                crate::values::wave_bytes(&arg.data)
-            } else {
-                continue;
+                (_, None) => {
+                    return Err(("bad-argument", format!("argument {} is empty", index + 1)));
+                }
             };
-            if let Some(slot) = task.args.get_mut(index) {
-                *slot = value;
-            }
+            out.push(value);
         }
-        Ok(())
+        Ok(out)
     }
 
     /// The component `digest`, fetched and compiled once if this host has

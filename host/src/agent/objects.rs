@@ -42,14 +42,11 @@ impl Creating {
 }
 
 impl Agent {
-    /// Keeps a large result in the store; returns who holds it, where.
-    pub(crate) fn hold(&self, id: &str, value: &[u8]) -> Result<(String, String, u64), StoreError> {
-        self.store.put(id, value, false, true)?;
-        Ok((
-            self.config.id.clone(),
-            self.config.address.clone(),
-            value.len() as u64,
-        ))
+    /// Keeps a large encoded result (the concatenation of `parts`) in the
+    /// store; returns who holds it, where.
+    pub(crate) fn hold(&self, id: &str, parts: &[&[u8]]) -> Result<(String, String), StoreError> {
+        self.store.put(id, parts, true)?;
+        Ok((self.config.id.clone(), self.config.address.clone()))
     }
 
     /// Object `id` from this host's store, pulled first from the host at
@@ -111,7 +108,7 @@ pub async fn pull_into(store: &Arc<ObjectStore>, id: &str, address: &str) -> Res
     let mut failure = None;
     let first = pull(address, id, (0, CHUNK as u64), 0, |event| {
         match event {
-            PullEvent::Start { size, raw } => match store.create(id, size, raw, false) {
+            PullEvent::Start { size } => match store.create(id, size, false) {
                 Ok(w) => writer = Some(w),
                 Err(e) => {
                     failure = Some(e.to_string());
@@ -266,7 +263,7 @@ impl pb::weft_host_server::WeftHost for HostService {
         if offsets.is_empty() {
             offsets.push(start);
         }
-        let (id, raw) = (request.id, object.raw);
+        let id = request.id;
         let chunks = offsets.into_iter().enumerate().map(move |(i, at)| {
             let mut data = vec![0u8; (at + CHUNK).min(end) - at];
             std::os::unix::fs::FileExt::read_exact_at(&file, &mut data, at as u64)
@@ -274,7 +271,6 @@ impl pb::weft_host_server::WeftHost for HostService {
             Ok(pb::ObjectChunk {
                 id: if i == 0 { id.clone() } else { String::new() },
                 size: size as u64,
-                raw,
                 offset: at as u64,
                 data: data.into(),
             })
@@ -288,10 +284,7 @@ impl pb::weft_host_server::WeftHost for HostService {
     ) -> Result<Response<pb::CreateObjectResponse>, Status> {
         let r = request.into_inner();
         let agent = self.agent()?;
-        let writer = agent
-            .store
-            .create(&r.id, r.size, r.raw, true)
-            .map_err(status)?;
+        let writer = agent.store.create(&r.id, r.size, true).map_err(status)?;
         let path = writer.path().display().to_string();
         agent.creating().start(r.id, writer);
         Ok(Response::new(pb::CreateObjectResponse { path }))
@@ -321,7 +314,7 @@ impl pb::weft_host_server::WeftHost for HostService {
                 None => writer.insert(
                     self.agent()?
                         .store
-                        .create(&chunk.id, chunk.size, chunk.raw, true)
+                        .create(&chunk.id, chunk.size, true)
                         .map_err(status)?,
                 ),
             };
@@ -338,11 +331,10 @@ impl pb::weft_host_server::WeftHost for HostService {
         request: Request<pb::MapObjectRequest>,
     ) -> Result<Response<pb::MapObjectResponse>, Status> {
         let id = request.into_inner().id;
-        let (path, size, raw) = self.agent()?.store.file(&id).map_err(status)?;
+        let (path, size) = self.agent()?.store.file(&id).map_err(status)?;
         Ok(Response::new(pb::MapObjectResponse {
             path: path.display().to_string(),
             size,
-            raw,
         }))
     }
 
@@ -377,7 +369,6 @@ impl pb::weft_host_server::WeftHost for HostService {
                     size: o.size,
                     primary: o.primary,
                     spilled: o.spilled,
-                    raw: o.raw,
                 })
                 .collect(),
         }))

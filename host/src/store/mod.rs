@@ -19,7 +19,7 @@
 mod file;
 mod space;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -100,7 +100,6 @@ enum Place {
 
 struct Entry {
     size: u64,
-    raw: bool,
     /// The copy the cluster counts on (this host made it, or was given
     /// it); a secondary one was pulled and may be dropped at any time.
     primary: bool,
@@ -133,8 +132,89 @@ pub struct ObjectStore {
 pub struct Object {
     /// The bytes, mapped; the object cannot be spilled while this lives.
     pub bytes: Arc<Mapped>,
-    /// A put object's bytes, rather than a WAVE value.
-    pub raw: bool,
+}
+
+impl Object {
+    /// The bytes as a shared buffer that keeps the object mapped (and so
+    /// neither spilled nor freed under it) while any slice of it lives.
+    pub fn shared(&self) -> bytes::Bytes {
+        bytes::Bytes::from_owner(Pinned::new(self.bytes.clone()))
+    }
+}
+
+/// A mapped object as the owner of a [`bytes::Bytes`]. While one lives, its
+/// address range is known to [`release_copied`].
+struct Pinned(Arc<Mapped>);
+
+/// Address ranges of the mappings lent out as buffers: start -> (end,
+/// lenders), since one mapping may be lent several times.
+static LENT: Mutex<BTreeMap<usize, (usize, usize)>> = Mutex::new(BTreeMap::new());
+
+fn lent() -> std::sync::MutexGuard<'static, BTreeMap<usize, (usize, usize)>> {
+    LENT.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Pinned {
+    fn new(map: Arc<Mapped>) -> Self {
+        let start = map.as_ptr() as usize;
+        let end = start + map.len();
+        lent().entry(start).or_insert((end, 0)).1 += 1;
+        Pinned(map)
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let start = self.0.as_ptr() as usize;
+        let mut lent = lent();
+        if let Some(entry) = lent.get_mut(&start) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                lent.remove(&start);
+            }
+        }
+    }
+}
+
+impl AsRef<[u8]> for Pinned {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Gives back this process's pages of `copied` (bytes a reader has copied
+/// elsewhere) when they lie in an object mapping lent by [`Object::shared`]:
+/// the file keeps them, and a later read faults them in again, so nothing
+/// is lost, while a large argument copied into a guest stops counting
+/// twice. Anything else is left alone.
+pub(crate) fn release_copied(copied: &[u8]) {
+    const PAGE: usize = 4096;
+    let (start, end) = (
+        copied.as_ptr() as usize,
+        copied.as_ptr() as usize + copied.len(),
+    );
+    let lent = lent();
+    let inside = lent
+        .range(..=start)
+        .next_back()
+        .is_some_and(|(_, (map_end, _))| end <= *map_end);
+    // Whole pages inside the range only: a neighbour's bytes stay mapped.
+    let (first, last) = (start.next_multiple_of(PAGE), end / PAGE * PAGE);
+    if !inside || first >= last {
+        return;
+    }
+    // SAFETY: the range lies inside a shared, read-only file mapping that
+    // stays mapped (the lock is held and a lender pins it). MADV_DONTNEED on
+    // a shared file mapping only drops this process's page-table entries:
+    // the next access maps the file's same pages again.
+    #[allow(unsafe_code, reason = "madvise on a mapping this store owns")]
+    let _ = unsafe {
+        rustix::mm::madvise(
+            first as *mut std::ffi::c_void,
+            last - first,
+            rustix::mm::Advice::LinuxDontNeed,
+        )
+    };
 }
 
 impl std::fmt::Debug for Object {
@@ -142,7 +222,6 @@ impl std::fmt::Debug for Object {
         f.debug_struct("Object")
             .field("path", &self.bytes.path())
             .field("len", &self.bytes.len())
-            .field("raw", &self.raw)
             .finish()
     }
 }
@@ -196,7 +275,6 @@ impl ObjectStore {
         self: &Arc<Self>,
         id: &str,
         size: u64,
-        raw: bool,
         primary: bool,
     ) -> Result<Writer, StoreError> {
         let path = self.path_of(id)?;
@@ -209,7 +287,6 @@ impl ObjectStore {
                 path,
                 map: Some(map),
                 size,
-                raw,
                 primary,
             }),
             Err(e) => {
@@ -232,16 +309,21 @@ impl ObjectStore {
         }
     }
 
-    /// Stores `bytes` as object `id` in one step.
+    /// Stores the concatenation of `parts` as object `id` in one step
+    /// (an encoded value's header and its bytes need no joining copy).
     pub fn put(
         self: &Arc<Self>,
         id: &str,
-        bytes: &[u8],
-        raw: bool,
+        parts: &[&[u8]],
         primary: bool,
     ) -> Result<Object, StoreError> {
-        let writer = self.create(id, bytes.len() as u64, raw, primary)?;
-        writer.write_at(0, bytes)?;
+        let size = parts.iter().map(|p| p.len() as u64).sum();
+        let writer = self.create(id, size, primary)?;
+        let mut offset = 0;
+        for part in parts {
+            writer.write_at(offset, part)?;
+            offset += part.len() as u64;
+        }
         writer.seal()
     }
 
@@ -259,7 +341,6 @@ impl ObjectStore {
             if let Place::Memory(bytes) = &entry.place {
                 return Ok(Object {
                     bytes: bytes.clone(),
-                    raw: entry.raw,
                 });
             }
         }
@@ -283,13 +364,9 @@ impl ObjectStore {
 
     /// The file of object `id` in shared memory, for a client on this
     /// machine to map (restored first if it was spilled).
-    pub fn file(&self, id: &str) -> Result<(PathBuf, u64, bool), StoreError> {
+    pub fn file(&self, id: &str) -> Result<(PathBuf, u64), StoreError> {
         let object = self.get(id)?;
-        Ok((
-            object.bytes.path().to_path_buf(),
-            object.bytes.len() as u64,
-            object.raw,
-        ))
+        Ok((object.bytes.path().to_path_buf(), object.bytes.len() as u64))
     }
 
     /// Deletes object `id` (freed by the cluster); a reader that still maps
@@ -346,7 +423,6 @@ impl ObjectStore {
                 size: e.size,
                 primary: e.primary,
                 spilled,
-                raw: e.raw,
             });
         }
         all.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.id.cmp(&b.id)));
@@ -355,12 +431,11 @@ impl ObjectStore {
         stats
     }
 
-    fn insert(&self, id: String, size: u64, raw: bool, primary: bool, bytes: Arc<Mapped>) {
+    fn insert(&self, id: String, size: u64, primary: bool, bytes: Arc<Mapped>) {
         let mut inner = self.lock();
         inner.clock += 1;
         let entry = Entry {
             size,
-            raw,
             primary,
             place: Place::Memory(bytes),
             last_used: inner.clock,
@@ -392,7 +467,6 @@ pub struct Writer {
     path: PathBuf,
     map: Option<Writable>,
     size: u64,
-    raw: bool,
     primary: bool,
 }
 
@@ -420,17 +494,9 @@ impl Writer {
     pub fn seal(mut self) -> Result<Object, StoreError> {
         let map = self.map.take().expect("a writer is sealed once");
         let bytes = Arc::new(map.seal(&self.path)?);
-        self.store.insert(
-            self.id.clone(),
-            self.size,
-            self.raw,
-            self.primary,
-            bytes.clone(),
-        );
-        Ok(Object {
-            bytes,
-            raw: self.raw,
-        })
+        self.store
+            .insert(self.id.clone(), self.size, self.primary, bytes.clone());
+        Ok(Object { bytes })
     }
 }
 
@@ -483,8 +549,6 @@ pub struct StoredObject {
     pub primary: bool,
     /// Whether it is in the spill dir.
     pub spilled: bool,
-    /// Bytes put by a client or guest (else a task's WAVE result).
-    pub raw: bool,
 }
 
 #[cfg(test)]

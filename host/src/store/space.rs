@@ -85,26 +85,23 @@ impl ObjectStore {
 
     /// Brings a spilled object back into memory.
     pub(super) fn restore(&self, id: &str) -> Result<Object, StoreError> {
-        let (spilled, size, raw) = {
+        let (spilled, size) = {
             let inner = self.lock();
             match inner.objects.get(id) {
                 None => return Err(StoreError::Missing(id.to_string())),
                 Some(Entry {
                     place: Place::Memory(bytes),
-                    raw,
                     ..
                 }) => {
                     return Ok(Object {
                         bytes: bytes.clone(),
-                        raw: *raw,
                     });
                 }
                 Some(Entry {
                     place: Place::Spilled(path),
                     size,
-                    raw,
                     ..
-                }) => (path.clone(), *size, *raw),
+                }) => (path.clone(), *size),
             }
         };
         self.reserve(size)?;
@@ -140,7 +137,7 @@ impl ObjectStore {
                 drop(inner);
                 let _ = std::fs::remove_file(&spilled);
                 self.restores.fetch_add(1, Ordering::Relaxed);
-                Ok(Object { bytes, raw })
+                Ok(Object { bytes })
             }
             // Freed or restored by someone else meanwhile.
             _ => {

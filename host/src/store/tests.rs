@@ -29,9 +29,8 @@ const MIB: usize = 1 << 20;
 fn put_get_and_remove_give_back_every_byte() {
     let (_dir, store) = store(64 << 20);
     let data = pattern(7, 3 * MIB + 5);
-    store.put("a-1", &data, true, true).unwrap();
+    store.put("a-1", &[&data], true).unwrap();
     let object = store.get("a-1").unwrap();
-    assert!(object.raw);
     assert_eq!(&object.bytes[..], &data[..]);
     assert_eq!(store.stats(10).used, data.len() as u64);
     drop(object);
@@ -39,7 +38,7 @@ fn put_get_and_remove_give_back_every_byte() {
     assert_eq!(store.stats(10).used, 0);
     assert!(matches!(store.get("a-1"), Err(StoreError::Missing(_))));
     // Empty objects work too.
-    store.put("a-2", &[], false, true).unwrap();
+    store.put("a-2", &[], true).unwrap();
     assert!(store.get("a-2").unwrap().bytes.is_empty());
 }
 
@@ -48,7 +47,7 @@ fn three_times_capacity_spills_and_restores_intact() {
     let (_dir, store) = store(16 << 20);
     for i in 0..12u8 {
         store
-            .put(&format!("o-{i}"), &pattern(i, 4 * MIB), true, true)
+            .put(&format!("o-{i}"), &[&pattern(i, 4 * MIB)], true)
             .unwrap();
         assert!(store.stats(0).used <= 16 << 20);
     }
@@ -70,9 +69,9 @@ fn three_times_capacity_spills_and_restores_intact() {
 #[test]
 fn secondary_copies_go_before_primaries_spill() {
     let (_dir, store) = store(8 << 20);
-    store.put("p-1", &pattern(1, 3 * MIB), true, true).unwrap();
-    store.put("s-1", &pattern(2, 3 * MIB), true, false).unwrap();
-    store.put("p-2", &pattern(3, 3 * MIB), true, true).unwrap();
+    store.put("p-1", &[&pattern(1, 3 * MIB)], true).unwrap();
+    store.put("s-1", &[&pattern(2, 3 * MIB)], false).unwrap();
+    store.put("p-2", &[&pattern(3, 3 * MIB)], true).unwrap();
     let stats = store.stats(0);
     assert_eq!((stats.evictions, stats.spills), (1, 0));
     assert!(!store.contains("s-1"));
@@ -82,14 +81,10 @@ fn secondary_copies_go_before_primaries_spill() {
 #[test]
 fn objects_in_use_stay_and_too_big_puts_fail_clearly() {
     let (_dir, store) = store(8 << 20);
-    let held = store.put("p-1", &pattern(1, 6 * MIB), true, true).unwrap();
-    let err = store
-        .put("p-2", &pattern(2, 4 * MIB), true, true)
-        .unwrap_err();
+    let held = store.put("p-1", &[&pattern(1, 6 * MIB)], true).unwrap();
+    let err = store.put("p-2", &[&pattern(2, 4 * MIB)], true).unwrap_err();
     assert!(err.to_string().contains("object store full"), "{err}");
-    let err = store
-        .put("p-3", &pattern(3, 9 * MIB), true, true)
-        .unwrap_err();
+    let err = store.put("p-3", &[&pattern(3, 9 * MIB)], true).unwrap_err();
     assert!(
         err.to_string().contains("larger than the store's capacity"),
         "{err}"
@@ -97,7 +92,7 @@ fn objects_in_use_stay_and_too_big_puts_fail_clearly() {
     assert_eq!(&held.bytes[..], &pattern(1, 6 * MIB)[..]);
     drop(held);
     // Once nobody reads it, it can be spilled to make room.
-    store.put("p-2", &pattern(2, 4 * MIB), true, true).unwrap();
+    store.put("p-2", &[&pattern(2, 4 * MIB)], true).unwrap();
     assert_eq!(
         &store.get("p-1").unwrap().bytes[..],
         &pattern(1, 6 * MIB)[..]
@@ -108,7 +103,7 @@ fn objects_in_use_stay_and_too_big_puts_fail_clearly() {
 #[test]
 fn a_file_written_by_another_mapping_is_sealed_as_is() {
     let (_dir, store) = store(8 << 20);
-    let writer = store.create("c-1", 4096, true, true).unwrap();
+    let writer = store.create("c-1", 4096, true).unwrap();
     std::fs::OpenOptions::new()
         .write(true)
         .open(writer.path())
@@ -117,16 +112,16 @@ fn a_file_written_by_another_mapping_is_sealed_as_is() {
     writer.seal().unwrap();
     assert!(
         store
-            .create("w-1", 10, true, true)
+            .create("w-1", 10, true)
             .unwrap()
             .write_at(8, b"abc")
             .is_err()
     );
-    let (path, size, _) = store.file("c-1").unwrap();
+    let (path, size) = store.file("c-1").unwrap();
     let mapped = Mapped::open(&path, size).unwrap();
     assert_eq!(&mapped[..], &pattern(9, 4096)[..]);
     assert!(matches!(
-        store.create("../x", 1, true, true),
+        store.create("../x", 1, true),
         Err(StoreError::BadId(_))
     ));
 }

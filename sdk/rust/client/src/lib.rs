@@ -28,6 +28,7 @@ pub mod objects;
 pub mod shm;
 mod task_objects;
 mod tasks;
+mod typing;
 
 use std::time::Duration;
 
@@ -41,9 +42,9 @@ pub use weft_proto::v1::{
 };
 
 pub use actors::{ActorHandle, ActorOptions, ActorRecord};
-pub use tasks::{
-    Arg, NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, value_of,
-};
+pub use tasks::{NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, value_of};
+pub use typing::Arg;
+pub use weft_values::{self as values, Value};
 
 /// Where `weft up` listens unless told otherwise.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:7077";
@@ -78,6 +79,10 @@ pub enum ClientError {
         /// What happened, naming the task and, for a lost host, the host.
         message: String,
     },
+    /// Arguments that do not fit the function's parameters, or a function
+    /// the component does not export.
+    #[error("{0}")]
+    InvalidArgument(String),
     /// The wait ended before the tasks finished.
     #[error("timed out after {after:?} with {pending} task(s) still pending")]
     Timeout {

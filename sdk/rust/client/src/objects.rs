@@ -24,18 +24,19 @@ pub const INLINE_MAX: usize = 64 << 10;
 /// per-message cost vanishes, small enough to pipeline.
 pub const CHUNK: usize = 1 << 20;
 
-/// The record of a new object `id` holding `data`: finished and raw, with
-/// the bytes inline when they are small (else the caller stores them and
-/// says where in `held_by` and `held_at`).
-pub fn put_record(id: &str, data: &[u8]) -> pb::TaskResult {
+/// The record of a new object `id` holding `data` (stored as an encoded
+/// `list<u8>` whose header is `header`): finished, with the encoding
+/// inline when it is small (else the caller stores it and says where in
+/// `held_by` and `held_at`).
+pub fn put_record(id: &str, header: &[u8], data: &[u8]) -> pb::TaskResult {
+    let size = (header.len() + data.len()) as u64;
     pb::TaskResult {
         id: id.to_string(),
         ok: true,
         has_value: true,
-        raw: true,
-        size: data.len() as u64,
-        data: if data.len() <= INLINE_MAX {
-            data.to_vec()
+        size,
+        value: if size as usize <= INLINE_MAX {
+            [header, data].concat()
         } else {
             Vec::new()
         },
@@ -43,7 +44,7 @@ pub fn put_record(id: &str, data: &[u8]) -> pb::TaskResult {
     }
 }
 
-/// Where a finished object's bytes are.
+/// Where a finished object's encoded value is.
 pub enum Located {
     /// Here, inline in its record.
     Inline(Vec<u8>),
@@ -63,26 +64,67 @@ pub fn locate(result: pb::TaskResult) -> Result<Located, ClientError> {
     if !result.held_by.is_empty() {
         return Ok(Located::Held(Box::new(result)));
     }
-    Ok(Located::Inline(if result.raw {
-        result.data
-    } else {
-        result.value.into_bytes()
-    }))
+    Ok(Located::Inline(result.value))
 }
 
-/// An object's bytes: mapped from a store on this machine (no copy), or
-/// copied here (inline objects, and ones pulled from another machine).
-pub enum ObjectBytes {
-    /// Read in place from the holder's shared memory.
+/// An object: its encoded value, mapped from a store on this machine (no
+/// copy) or copied here (inline objects, and ones pulled from another
+/// machine). It dereferences to the object's bytes: the raw bytes of a
+/// `list<u8>` (a put object, or a task's bytes result), else the whole
+/// encoding (docs/VALUES.md).
+pub struct ObjectBytes {
+    data: ObjectData,
+    payload: std::ops::Range<usize>,
+}
+
+enum ObjectData {
     Mapped(MappedObject),
-    /// A copy in this process.
     Owned(Vec<u8>),
 }
 
 impl ObjectBytes {
+    fn new(data: ObjectData) -> Self {
+        let encoded: &[u8] = match &data {
+            ObjectData::Mapped(m) => m,
+            ObjectData::Owned(v) => v,
+        };
+        let payload = weft_values::bytes_payload(encoded)
+            .filter(|r| r.end == encoded.len())
+            .unwrap_or(0..encoded.len());
+        ObjectBytes { data, payload }
+    }
+
+    /// Read in place from a store's shared memory.
+    pub fn mapped(map: MappedObject) -> Self {
+        Self::new(ObjectData::Mapped(map))
+    }
+
+    /// Held in this process.
+    pub fn owned(encoded: Vec<u8>) -> Self {
+        Self::new(ObjectData::Owned(encoded))
+    }
+
     /// Whether the bytes come straight from a store's mapping.
     pub fn is_mapped(&self) -> bool {
-        matches!(self, ObjectBytes::Mapped(_))
+        matches!(self.data, ObjectData::Mapped(_))
+    }
+
+    /// The object's whole encoding.
+    pub fn encoded(&self) -> &[u8] {
+        match &self.data {
+            ObjectData::Mapped(m) => m,
+            ObjectData::Owned(v) => v,
+        }
+    }
+
+    /// Whether the object is a `list<u8>` (its bytes are the payload).
+    pub fn is_bytes(&self) -> bool {
+        self.payload.start > 0
+    }
+
+    /// The object decoded as a value.
+    pub fn value(&self) -> Result<weft_values::Value, weft_values::DecodeError> {
+        weft_values::decode(self.encoded())
     }
 }
 
@@ -90,10 +132,7 @@ impl std::ops::Deref for ObjectBytes {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        match self {
-            ObjectBytes::Mapped(m) => m,
-            ObjectBytes::Owned(v) => v,
-        }
+        &self.encoded()[self.payload.clone()]
     }
 }
 
@@ -176,7 +215,7 @@ fn holder_failed(id: &str, address: &str, status: tonic::Status) -> ClientError 
 
 /// Streams object `id` (from `offset`, `length` bytes or to the end when
 /// 0) from the host at `address` over connection `lane`; `sink` gets the
-/// object's size and raw flag first, then each chunk at its offset.
+/// object's size first, then each chunk at its offset.
 pub async fn pull(
     address: &str,
     id: &str,
@@ -203,10 +242,7 @@ pub async fn pull(
     {
         if first {
             first = false;
-            sink(PullEvent::Start {
-                size: chunk.size,
-                raw: chunk.raw,
-            })?;
+            sink(PullEvent::Start { size: chunk.size })?;
         }
         sink(PullEvent::Chunk {
             offset: chunk.offset,
@@ -218,12 +254,10 @@ pub async fn pull(
 
 /// One step of a [`pull`].
 pub enum PullEvent<'a> {
-    /// The whole object's size, and whether it is raw bytes.
+    /// The whole object's size.
     Start {
         /// Bytes in the object.
         size: u64,
-        /// Put bytes rather than a WAVE value.
-        raw: bool,
     },
     /// Bytes at `offset` of the object.
     Chunk {
@@ -234,22 +268,18 @@ pub enum PullEvent<'a> {
     },
 }
 
-/// Object `id` copied here from the host at `address`, and its raw flag.
-pub async fn pull_to_vec(address: &str, id: &str) -> Result<(Vec<u8>, bool), ClientError> {
+/// Object `id` copied here from the host at `address`.
+pub async fn pull_to_vec(address: &str, id: &str) -> Result<Vec<u8>, ClientError> {
     let mut out = Vec::new();
-    let mut raw = false;
     pull(address, id, (0, 0), 0, |event| {
         match event {
-            PullEvent::Start { size, raw: r } => {
-                raw = r;
-                out.reserve_exact(size as usize);
-            }
+            PullEvent::Start { size } => out.reserve_exact(size as usize),
             PullEvent::Chunk { data, .. } => out.extend_from_slice(data),
         }
         Ok(())
     })
     .await?;
-    Ok((out, raw))
+    Ok(out)
 }
 
 /// Object `id` mapped from the store of the host at `address`, which runs
@@ -277,15 +307,17 @@ pub struct Placed {
     pub address: String,
 }
 
-/// Puts `data` as object `id` into the store of the host at `address`:
-/// written straight into shared memory when `same_machine`, streamed in
-/// chunks otherwise.
+/// Puts the concatenation of `parts` (an encoded value, its header and
+/// its bytes apart so they need no joining copy) as object `id` into the
+/// store of the host at `address`: written straight into shared memory
+/// when `same_machine`, streamed in chunks otherwise.
 pub async fn put_on_host(
     address: &str,
     id: &str,
-    data: &[u8],
+    parts: &[&[u8]],
     same_machine: bool,
 ) -> Result<Placed, ClientError> {
+    let size: u64 = parts.iter().map(|p| p.len() as u64).sum();
     let mut rpc = host_rpc(address).await?;
     let refused = |s: tonic::Status| match s.code() {
         tonic::Code::ResourceExhausted | tonic::Code::InvalidArgument => ClientError::Rpc(s),
@@ -295,8 +327,7 @@ pub async fn put_on_host(
         let made = rpc
             .create_object(pb::CreateObjectRequest {
                 id: id.to_string(),
-                size: data.len() as u64,
-                raw: true,
+                size,
             })
             .await
             .map_err(refused)?
@@ -307,7 +338,14 @@ pub async fn put_on_host(
         let written = std::fs::OpenOptions::new()
             .write(true)
             .open(&made.path)
-            .and_then(|file| std::os::unix::fs::FileExt::write_all_at(&file, data, 0));
+            .and_then(|file| {
+                let mut offset = 0;
+                for part in parts {
+                    std::os::unix::fs::FileExt::write_all_at(&file, part, offset)?;
+                    offset += part.len() as u64;
+                }
+                Ok(())
+            });
         written.map_err(|e| {
             ClientError::Rpc(tonic::Status::unavailable(format!(
                 "cannot write object {id} into {}: {e}",
@@ -319,22 +357,23 @@ pub async fn put_on_host(
             .map_err(refused)?
             .into_inner()
     } else {
-        let size = data.len() as u64;
-        let mut chunks: Vec<pb::ObjectChunk> = data
-            .chunks(CHUNK)
-            .enumerate()
-            .map(|(i, c)| pb::ObjectChunk {
-                offset: (i * CHUNK) as u64,
-                data: bytes::Bytes::copy_from_slice(c),
-                ..Default::default()
-            })
-            .collect();
+        let mut chunks: Vec<pb::ObjectChunk> = Vec::new();
+        let mut offset = 0u64;
+        for part in parts {
+            for c in part.chunks(CHUNK) {
+                chunks.push(pb::ObjectChunk {
+                    offset,
+                    data: bytes::Bytes::copy_from_slice(c),
+                    ..Default::default()
+                });
+                offset += c.len() as u64;
+            }
+        }
         if chunks.is_empty() {
             chunks.push(pb::ObjectChunk::default());
         }
         chunks[0].id = id.to_string();
         chunks[0].size = size;
-        chunks[0].raw = true;
         rpc.put_object(tokio_stream::iter(chunks))
             .await
             .map_err(refused)?

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use weft_proto::v1 as pb;
 
 use crate::objects::{
-    INLINE_MAX, Located, ObjectBytes, locate, machine_id, map_object, pull_to_vec, put_on_host,
-    put_record,
+    Located, ObjectBytes, locate, machine_id, map_object, pull_to_vec, put_on_host, put_record,
 };
 use crate::{ClientError, NodeInfo, TaskClient, TaskResult};
 
@@ -27,12 +26,33 @@ impl TaskClient {
     /// larger ones go into the store of a host on this machine, written
     /// straight into its shared memory, or of another host, streamed.
     pub async fn put(&self, data: &[u8]) -> Result<String, ClientError> {
+        let header = weft_values::bytes_header(data.len() as u64);
+        self.put_encoded(&header, data, Vec::new()).await
+    }
+
+    /// Stores a value as a new object and returns its ref; the objects it
+    /// refers to live at least as long as it does.
+    pub async fn put_value(&self, value: &weft_values::Value) -> Result<String, ClientError> {
+        let (head, body) = split_encoding(value);
+        self.put_encoded(&head, body.as_deref().unwrap_or_default(), value.refs())
+            .await
+    }
+
+    /// Stores the encoded value `head` + `body` (the two parts of a
+    /// `list<u8>`'s encoding need no joining copy).
+    async fn put_encoded(
+        &self,
+        head: &[u8],
+        body: &[u8],
+        contains: Vec<String>,
+    ) -> Result<String, ClientError> {
         let id = self.new_object_id();
-        let mut result = put_record(&id, data);
-        if data.len() > INLINE_MAX {
+        let mut result = put_record(&id, head, body);
+        result.contains = contains;
+        if result.value.is_empty() {
             let host = self.pick_host().await?;
             let local = is_local(&host);
-            let placed = put_on_host(&host.address, &id, data, local).await?;
+            let placed = put_on_host(&host.address, &id, &[head, body], local).await?;
             result.held_by = placed.holder;
             result.held_at = placed.address;
         }
@@ -47,11 +67,12 @@ impl TaskClient {
     }
 
     /// Tells the cluster about an object this owner stored (inline in
-    /// `result.data`, or in a host's store as `result.held_by` says); the
+    /// `result.value`, or in a host's store as `result.held_by` says); the
     /// owner holds its ref from now on. [`TaskClient::flush`] waits until
     /// the leader has recorded it.
     pub fn register_put(&self, result: TaskResult) {
         let mut state = self.shared.lock();
+        state.puts.insert(result.id.clone());
         state.results.insert(result.id.clone(), result.clone());
         state.unacked.insert(result.id.clone());
         if let Some(session) = &state.session {
@@ -63,8 +84,8 @@ impl TaskClient {
         }
     }
 
-    /// Reads object `id` (a put object or a task's result, as its stored
-    /// bytes), waiting for it to exist. When its holder runs on this
+    /// Reads object `id` (a put object or a task's result, see
+    /// [`ObjectBytes`]), waiting for it to exist. When its holder runs on this
     /// machine the bytes are mapped from its store, not copied. When the
     /// holder died, the cluster rebuilds the object from its lineage if
     /// it can, and this waits for that.
@@ -93,7 +114,7 @@ impl TaskClient {
         let deadline = Instant::now() + timeout.unwrap_or(REBUILD_WAIT);
         loop {
             result = match locate(result)? {
-                Located::Inline(bytes) => return Ok(ObjectBytes::Owned(bytes)),
+                Located::Inline(bytes) => return Ok(ObjectBytes::owned(bytes)),
                 Located::Held(result) => *result,
             };
             let error = match self.read_held(&result).await {
@@ -134,11 +155,11 @@ impl TaskClient {
         if local {
             return map_object(&result.held_at, &result.id)
                 .await
-                .map(ObjectBytes::Mapped);
+                .map(ObjectBytes::mapped);
         }
         pull_to_vec(&result.held_at, &result.id)
             .await
-            .map(|(bytes, _)| ObjectBytes::Owned(bytes))
+            .map(ObjectBytes::owned)
     }
 
     /// The live hosts, refreshed every few seconds.
@@ -176,4 +197,16 @@ fn is_local(host: &NodeInfo) -> bool {
     host.machine == machine_id()
         && !host.store_dir.is_empty()
         && std::path::Path::new(&host.store_dir).is_dir()
+}
+
+/// A value's encoding as a head and a body: for a `list<u8>`, its header
+/// and its bytes (shared, not copied); for anything else, the whole
+/// encoding and nothing.
+pub(crate) fn split_encoding(value: &weft_values::Value) -> (Vec<u8>, Option<bytes::Bytes>) {
+    match value {
+        weft_values::Value::Bytes(b) => {
+            (weft_values::bytes_header(b.len() as u64), Some(b.clone()))
+        }
+        other => (weft_values::encode(other), None),
+    }
 }

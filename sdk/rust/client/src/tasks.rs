@@ -14,10 +14,10 @@
 //! use weft_client::{Arg, TaskClient, TaskOptions};
 //!
 //! let tasks = TaskClient::connect("127.0.0.1:7077").await?;
-//! let a = tasks.submit("pi", "estimate", vec![Arg::wave("100000"), Arg::wave("1")], TaskOptions::default())?;
-//! let b = tasks.submit("pi", "estimate", vec![Arg::wave("100000"), Arg::wave("2")], TaskOptions::default())?;
-//! for value in tasks.get_values(&[a, b], None).await? {
-//!     println!("{}", value.unwrap_or_default());
+//! let a = tasks.submit("pi", "estimate", vec![Arg::wave("100000"), Arg::wave("1")], TaskOptions::default()).await?;
+//! let b = tasks.submit("pi", "estimate", vec![Arg::wave("100000"), Arg::wave("2")], TaskOptions::default()).await?;
+//! for value in tasks.get_values(&[a, b], None).await?.into_iter().flatten() {
+//!     println!("{}", weft_client::values::to_wave(&value));
 //! }
 //! # Ok(()) }
 //! ```
@@ -32,32 +32,8 @@ use weft_proto::v1 as pb;
 
 pub use weft_proto::v1::{NodeInfo, TaskInfo, TaskOptions, TaskResult};
 
-use crate::{Client, ClientError};
-
-/// One argument of a task.
-#[derive(Debug, Clone)]
-pub enum Arg {
-    /// A WAVE value, typed by the callee's parameter.
-    Wave(String),
-    /// The result of another task, passed by value once it finishes.
-    Ref(String),
-}
-
-impl Arg {
-    /// A literal WAVE argument.
-    pub fn wave(text: impl Into<String>) -> Self {
-        Arg::Wave(text.into())
-    }
-
-    fn into_pb(self) -> pb::TaskArg {
-        pb::TaskArg {
-            kind: Some(match self {
-                Arg::Wave(text) => pb::task_arg::Kind::Wave(text),
-                Arg::Ref(id) => pb::task_arg::Kind::TaskRef(id),
-            }),
-        }
-    }
-}
+use crate::{Arg, Client, ClientError};
+use weft_values::Value;
 
 /// What one `submit` asks for.
 #[derive(Debug, Clone)]
@@ -88,6 +64,11 @@ pub(crate) struct Owned {
     /// Refs of actor calls: their results live only here, so a task
     /// taking one gets its value.
     actor_refs: HashSet<String>,
+    /// Objects this owner put (a new leader learns of them only from it).
+    pub(crate) puts: HashSet<String>,
+    /// Arguments too large to travel inline, put as objects, by the task
+    /// that takes them: this owner lets go of them when the task is done.
+    stored_args: HashMap<String, Vec<String>>,
 }
 
 pub(crate) struct Shared {
@@ -98,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) changed: Notify,
     /// The owner's refs outlive its session (see `OwnerMessage.detached`).
     detached: bool,
+    /// Signatures of the components this owner calls.
+    pub(crate) signatures: crate::typing::Signatures,
     /// Hosts seen lately, to place puts.
     pub(crate) hosts: tokio::sync::Mutex<Option<(std::time::Instant, Vec<NodeInfo>)>>,
     /// Actor calls in flight and the streams they go on.
@@ -177,6 +160,7 @@ impl TaskClient {
             state: Mutex::new(Owned::default()),
             changed: Notify::new(),
             detached,
+            signatures: Default::default(),
             hosts: tokio::sync::Mutex::new(None),
             callers: Mutex::default(),
         });
@@ -202,20 +186,23 @@ impl TaskClient {
         &self.shared.owner
     }
 
-    /// Submits one task; returns its id at once.
-    pub fn submit(
+    /// Submits one task; returns its id once it is queued (typing WAVE or
+    /// JSON arguments may first ask the cluster for the signature).
+    pub async fn submit(
         &self,
         component: &str,
         function: &str,
         args: Vec<Arg>,
         options: TaskOptions,
     ) -> Result<String, ClientError> {
-        let mut ids = self.submit_batch(vec![Submission {
-            component: component.to_string(),
-            function: function.to_string(),
-            args,
-            options,
-        }])?;
+        let mut ids = self
+            .submit_batch(vec![Submission {
+                component: component.to_string(),
+                function: function.to_string(),
+                args,
+                options,
+            }])
+            .await?;
         Ok(ids.remove(0))
     }
 
@@ -224,21 +211,24 @@ impl TaskClient {
     /// An argument that is an actor call's ref is passed by value (the
     /// cluster never saw it): a batch taking one not answered yet is sent
     /// once the answers are in.
-    pub fn submit_batch(&self, batch: Vec<Submission>) -> Result<Vec<String>, ClientError> {
-        let specs: Vec<(u64, pb::TaskSpec)> = batch
-            .into_iter()
-            .map(|s| {
-                let seq = self.shared.next_seq();
-                let spec = pb::TaskSpec {
-                    id: format!("{}-{seq}", self.shared.owner),
-                    component: s.component,
-                    function: s.function,
-                    args: s.args.into_iter().map(Arg::into_pb).collect(),
-                    options: Some(s.options),
-                };
-                (seq, spec)
-            })
-            .collect();
+    pub async fn submit_batch(&self, batch: Vec<Submission>) -> Result<Vec<String>, ClientError> {
+        let mut specs: Vec<(u64, pb::TaskSpec)> = Vec::with_capacity(batch.len());
+        for s in batch {
+            let (args, stored) = self.encode_args(&s.component, &s.function, s.args).await?;
+            let seq = self.shared.next_seq();
+            let id = format!("{}-{seq}", self.shared.owner);
+            if !stored.is_empty() {
+                self.shared.lock().stored_args.insert(id.clone(), stored);
+            }
+            let spec = pb::TaskSpec {
+                id,
+                component: s.component,
+                function: s.function,
+                args,
+                options: Some(s.options),
+            };
+            specs.push((seq, spec));
+        }
         let ids = specs.iter().map(|(_, s)| s.id.clone()).collect();
         let waiting: Vec<String> = {
             let state = self.shared.lock();
@@ -285,7 +275,7 @@ impl TaskClient {
                 }
                 match state.results.get(r) {
                     Some(result) if result.ok && result.has_value => {
-                        arg.kind = Some(pb::task_arg::Kind::Wave(result.value.clone()));
+                        arg.kind = Some(by_value(result));
                     }
                     other => {
                         let why = other.map_or("was released".to_string(), |r| {
@@ -381,12 +371,8 @@ impl TaskClient {
         // Large values stay on the host that made them: read them there.
         for r in &mut results {
             if r.ok && r.has_value && !r.held_by.is_empty() {
-                let bytes = self.object_bytes(r.clone(), timeout).await?;
-                if r.raw {
-                    r.data = bytes.to_vec();
-                } else {
-                    r.value = String::from_utf8_lossy(&bytes).into_owned();
-                }
+                let object = self.object_bytes(r.clone(), timeout).await?;
+                r.value = object.encoded().to_vec();
             }
         }
         Ok(results)
@@ -397,7 +383,7 @@ impl TaskClient {
         &self,
         ids: &[String],
         timeout: Option<Duration>,
-    ) -> Result<Vec<Option<String>>, ClientError> {
+    ) -> Result<Vec<Option<Value>>, ClientError> {
         self.get(ids, timeout)
             .await?
             .into_iter()
@@ -522,6 +508,7 @@ impl TaskClient {
         let mut cluster = Vec::with_capacity(ids.len());
         for id in ids {
             state.results.remove(id);
+            state.puts.remove(id);
             // An actor call's result lives only here.
             if state.actor_refs.remove(id) {
                 continue;
@@ -542,10 +529,19 @@ impl TaskClient {
     }
 }
 
-/// A result's value, or the task's failure as an error.
-pub fn value_of(result: TaskResult) -> Result<Option<String>, ClientError> {
+/// A result's value (decoded from its inline encoding; [`TaskClient::get`]
+/// fills that in for held ones), or the task's failure as an error.
+pub fn value_of(result: TaskResult) -> Result<Option<Value>, ClientError> {
     if result.ok {
-        Ok(result.has_value.then_some(result.value))
+        if !result.has_value {
+            return Ok(None);
+        }
+        weft_values::decode(&result.value).map(Some).map_err(|e| {
+            ClientError::Rpc(tonic::Status::data_loss(format!(
+                "the value of {} cannot be read: {e}",
+                result.id
+            )))
+        })
     } else {
         Err(ClientError::TaskFailed {
             id: result.id,
@@ -585,7 +581,10 @@ async fn drive(shared: Arc<Shared>, mut client: Client, mut alive: mpsc::Unbound
             let put: Vec<TaskResult> = state
                 .results
                 .values()
-                .filter(|r| r.ok && shared.mine(&r.id) && (r.raw || !r.held_by.is_empty()))
+                .filter(|r| {
+                    r.ok && (state.puts.contains(&r.id)
+                        || (shared.mine(&r.id) && !r.held_by.is_empty()))
+                })
                 .cloned()
                 .collect();
             for r in &put {
@@ -632,9 +631,9 @@ fn resubmission(state: &mut Owned) -> Vec<pb::TaskSpec> {
                 && let Some(result) = state
                     .results
                     .get(r)
-                    .filter(|r| r.ok && r.has_value && !r.raw && r.held_by.is_empty())
+                    .filter(|r| r.ok && r.has_value && r.held_by.is_empty())
             {
-                arg.kind = Some(pb::task_arg::Kind::Wave(result.value.clone()));
+                arg.kind = Some(by_value(result));
             }
         }
         state.unacked.insert(spec.id.clone());
@@ -643,9 +642,18 @@ fn resubmission(state: &mut Owned) -> Vec<pb::TaskSpec> {
     specs
 }
 
+/// A finished result held inline, as an argument passed by value.
+fn by_value(result: &TaskResult) -> pb::task_arg::Kind {
+    pb::task_arg::Kind::Value(pb::Value {
+        encoded: result.value.clone(),
+        refs: result.contains.clone(),
+    })
+}
+
 fn deliver(shared: &Shared, event: pb::OwnerEvent) {
     {
         let mut state = shared.lock();
+        let mut done_with = Vec::new();
         for id in &event.accepted {
             state.unacked.remove(id);
         }
@@ -659,7 +667,22 @@ fn deliver(shared: &Shared, event: pb::OwnerEvent) {
             }
             state.unacked.remove(&result.id);
             state.deliveries += 1;
+            if let Some(stored) = state.stored_args.remove(&result.id) {
+                done_with.extend(stored);
+            }
             state.results.insert(result.id.clone(), result);
+        }
+        // The task holds its arguments while it may run again (lineage);
+        // this owner's own refs to them go now.
+        for id in &done_with {
+            state.results.remove(id);
+            state.puts.remove(id);
+        }
+        if let Some(session) = state.session.as_ref().filter(|_| !done_with.is_empty()) {
+            let _ = session.send(pb::OwnerMessage {
+                release: done_with,
+                ..Default::default()
+            });
         }
     }
     shared.changed.notify_waiters();

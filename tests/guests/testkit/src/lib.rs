@@ -8,6 +8,7 @@ wit_bindgen::generate!({
         "weft:runtime/types@0.1.0": weft_guest::bindings::weft::runtime::types,
         "weft:runtime/log@0.1.0": weft_guest::bindings::weft::runtime::log,
         "weft:runtime/objects@0.1.0": weft_guest::bindings::weft::runtime::objects,
+        "weft:runtime/tasks@0.1.0": weft_guest::bindings::weft::runtime::tasks,
     },
 });
 
@@ -143,6 +144,69 @@ impl Guest for Testkit {
             .map(|i| pattern_byte(i, seed))
             .collect();
         weft_guest::objects::put(&data).expect("put")
+    }
+
+    fn put_get(data: Vec<u8>) -> String {
+        let object = match weft_guest::objects::put(&data) {
+            Ok(object) => object,
+            Err(e) => return format!("put failed: {}", e.message()),
+        };
+        let mut problems = Vec::new();
+        match weft_guest::objects::get(&object) {
+            Ok(back) if back == data => {}
+            Ok(back) => problems.push(format!(
+                "objects.get gave {} bytes, not the {} put",
+                back.len(),
+                data.len()
+            )),
+            Err(e) => problems.push(format!("objects.get failed: {}", e.message())),
+        }
+        // `tasks.get` renders the value as WAVE: a list of the bytes.
+        let wave = format!(
+            "[{}]",
+            data.iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        match weft_guest::tasks::get(&object, None) {
+            Ok(text) if text == wave => {}
+            Ok(text) => problems.push(format!(
+                "tasks.get gave {} chars of WAVE, not the {} expected",
+                text.len(),
+                wave.len()
+            )),
+            Err(e) => problems.push(format!("tasks.get failed: {}", e.message())),
+        }
+        problems.join("; ")
+    }
+}
+
+impl exports::weft::testkit::refs::Guest for Testkit {
+    fn make_bundle(kib: u32, count: u32) -> exports::weft::testkit::refs::Bundle {
+        let refs: Vec<ObjectRef> = (0..count.max(1))
+            .map(|seed| {
+                let data: Vec<u8> = (0..kib as usize * 1024)
+                    .map(|i| pattern_byte(i, seed))
+                    .collect();
+                weft_guest::objects::put(&data).expect("put")
+            })
+            .collect();
+        let mut refs = refs.into_iter();
+        let first = refs.next().expect("one at least");
+        let rest: Vec<ObjectRef> = refs.collect();
+        exports::weft::testkit::refs::Bundle {
+            label: format!("{count} objects of {kib} KiB"),
+            maybe: rest.last().cloned(),
+            first,
+            rest,
+        }
+    }
+
+    fn echo_lookalike(
+        v: exports::weft::testkit::refs::Lookalike,
+    ) -> exports::weft::testkit::refs::Lookalike {
+        v
     }
 }
 

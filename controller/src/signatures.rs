@@ -1,0 +1,69 @@
+//! Component signatures for callers: read from a component's type (never
+//! by compiling it) the first time someone asks, then kept by digest, since
+//! a digest's bytes never change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use weft_proto::v1 as pb;
+use weft_values::Export;
+
+use crate::controller::Controller;
+use crate::error::ControllerError;
+
+/// Exports by digest.
+#[derive(Default)]
+pub(crate) struct Signatures {
+    by_digest: Mutex<HashMap<String, Arc<Vec<Export>>>>,
+}
+
+impl Signatures {
+    fn get(&self, digest: &str) -> Option<Arc<Vec<Export>>> {
+        self.by_digest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+            .cloned()
+    }
+
+    fn insert(&self, digest: &str, exports: Arc<Vec<Export>>) {
+        self.by_digest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.to_string(), exports);
+    }
+}
+
+impl Controller {
+    /// The exported functions of `component` (a name or digest) with
+    /// their types, from this replica's state.
+    pub async fn describe(&self, component: &str) -> Result<pb::DescribeResponse, ControllerError> {
+        let digest = self.state.resolve(component)?;
+        let exports = match self.signatures.get(&digest) {
+            Some(exports) => exports,
+            None => {
+                let wasm = self.component_bytes(&digest).await?;
+                let exports = tokio::task::spawn_blocking(move || weft_values::describe(&wasm))
+                    .await
+                    .map_err(|e| {
+                        ControllerError::InvalidRequest(format!(
+                            "reading the exports of {component} failed: {e}"
+                        ))
+                    })?
+                    .map_err(|e| ControllerError::InvalidRequest(e.to_string()))?;
+                let exports = Arc::new(exports);
+                self.signatures.insert(&digest, exports.clone());
+                exports
+            }
+        };
+        let functions = exports
+            .iter()
+            .map(|e| pb::FunctionType {
+                interface: e.interface.clone().unwrap_or_default(),
+                function: e.function.clone(),
+                signature_json: serde_json::to_string(&e.signature).unwrap_or_default(),
+            })
+            .collect();
+        Ok(pb::DescribeResponse { digest, functions })
+    }
+}

@@ -1,0 +1,59 @@
+//! weft's one representation of component values, shared by hosts, client
+//! SDKs and guest tooling.
+//!
+//! - [`Value`] is a value, [`Ty`] its WIT type, [`Signature`] a function's.
+//! - [`encode`] / [`decode`] are the binary encoding used on the wire and
+//!   in the object store (documented for other languages in
+//!   `docs/VALUES.md`): versioned, tagged, `list<u8>` as raw bytes, object
+//!   refs and actor handles marked by type, so the refs a value contains
+//!   are known without scanning it ([`Encoded`]).
+//! - WAVE ([`from_wave`], [`to_wave`], [`WaveCall`]) is the CLI's syntax
+//!   and JSON ([`from_json`], [`to_json`]) the HTTP edge's: both exist only
+//!   at those edges.
+//!
+//! ```
+//! use weft_values::{Ty, Value, decode, encode, from_wave, to_wave};
+//!
+//! let ty = Ty::Record(vec![("name".into(), Ty::String), ("data".into(), Ty::List(Box::new(Ty::U8)))]);
+//! let value = from_wave(r#"{name: "blob", data: [1, 2, 3]}"#, &ty).unwrap();
+//! assert_eq!(decode(&encode(&value)).unwrap(), value);
+//! assert_eq!(to_wave(&value), r#"{name: "blob", data: [1, 2, 3]}"#);
+//! ```
+
+mod codec;
+#[cfg(feature = "describe")]
+mod describe;
+mod json;
+mod signature;
+mod ty;
+mod value;
+mod wave;
+
+pub use codec::{
+    DecodeError, Encoded, MAX_DEPTH, VERSION, bytes_header, bytes_payload, decode, decode_shared,
+    encode, encode_into,
+};
+#[cfg(feature = "describe")]
+pub use describe::{DescribeError, describe};
+pub use json::{from_json, to_json};
+pub use signature::{Export, Signature, UnknownFunction, find_export};
+pub use ty::Ty;
+pub use value::Value;
+pub use wave::{WaveCall, check_arity, describe_params, from_wave, to_wave};
+
+/// Why a value does not fit a type, or text is not a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(pub String);
+
+impl ValueError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ValueError(message.into())
+    }
+
+    /// Prefixes the message with where in the value the problem is.
+    pub fn at(self, path: &str) -> Self {
+        ValueError(format!("{path}: {}", self.0))
+    }
+}
