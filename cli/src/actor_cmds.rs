@@ -115,6 +115,7 @@ pub async fn actor(address: &str, command: ActorCommand) -> anyhow::Result<()> {
         } => {
             let handle = find(&client, &actor, &namespace).await?;
             let (method, args) = split_call(&call)?;
+            let args = args.into_iter().map(weft_client::Arg::Wave).collect();
             let id = client.call(&handle, &method, args)?;
             let timeout = timeout.map(Duration::from_secs_f64);
             let result = client.get(std::slice::from_ref(&id), timeout).await?;

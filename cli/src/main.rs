@@ -74,12 +74,14 @@ enum Command {
     /// exported interface are named `iface.func`.
     Call(client_cmds::CallArgs),
     /// Submit a task: prints its ref at once; the cluster runs it where
-    /// its resources fit. `weft submit pi 'estimate(1000000, 42)'`; an
-    /// argument `@REF` passes an object (another task's result, or one
+    /// its resources fit. `weft submit pi 'estimate(1000000, 42)'`: WAVE
+    /// arguments, typed here by the function's signature and sent encoded;
+    /// an argument `@REF` passes an object (another task's result, or one
     /// `weft put` stored).
     Submit(task_cmds::SubmitArgs),
-    /// Wait for tasks (or objects) and print their results, one per line;
-    /// `-o FILE` writes one object's bytes to FILE.
+    /// Wait for tasks (or objects) and print their results as WAVE, one per
+    /// line; `-o FILE` writes one object's bytes to FILE (a `list<u8>`'s
+    /// bytes, any other value's binary encoding).
     Get(task_cmds::GetArgs),
     /// Store FILE as an object in the cluster and print its ref; tasks
     /// take it as an argument `@REF`.
@@ -118,7 +120,7 @@ enum Command {
     /// what the answering replica has done.
     Status,
     /// Measure a running cluster: call latency, key-value commit latency,
-    /// task throughput, or the object store.
+    /// task throughput, the object store, actors, or moving values.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }

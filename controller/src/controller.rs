@@ -116,7 +116,7 @@ impl Controller {
         let _ = self.raft.shutdown().await;
     }
 
-    fn leader_hint(&self, leader: Option<NodeId>) -> ControllerError {
+    pub(crate) fn leader_hint(&self, leader: Option<NodeId>) -> ControllerError {
         let metrics = self.raft.metrics().borrow().clone();
         let leader = leader.or(metrics.current_leader).and_then(|id| {
             metrics
@@ -128,7 +128,7 @@ impl Controller {
         ControllerError::NotLeader { leader }
     }
 
-    fn is_follower_of_known_leader(&self) -> bool {
+    pub(crate) fn is_follower_of_known_leader(&self) -> bool {
         let leader = self.raft.metrics().borrow().current_leader;
         leader.is_some_and(|l| l != self.config.id)
     }

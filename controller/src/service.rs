@@ -77,6 +77,21 @@ fn namespace(ns: String) -> String {
     if ns.is_empty() { "default".into() } else { ns }
 }
 
+/// Namespaces starting with this hold the cluster's own state (actor
+/// records): the KV API reads them but never writes them.
+const RESERVED_PREFIX: &str = "weft.";
+
+/// The namespace a KV write goes to, refused when it is reserved.
+fn writable_namespace(ns: String) -> Result<String, Status> {
+    let ns = namespace(ns);
+    if ns.starts_with(RESERVED_PREFIX) {
+        return Err(Status::invalid_argument(format!(
+            "namespace `{ns}` is reserved for the cluster's own state (namespaces starting with `{RESERVED_PREFIX}` cannot be written through the KV API)"
+        )));
+    }
+    Ok(ns)
+}
+
 #[tonic::async_trait]
 impl pb::weft_server::Weft for WeftService {
     type TaskSessionStream = UnboundedReceiverStream<Result<pb::OwnerEvent, Status>>;
@@ -363,7 +378,12 @@ impl pb::weft_server::Weft for WeftService {
         let req = request.into_inner();
         let log_index = self
             .controller
-            .kv_put(&namespace(req.namespace), &req.key, req.value, session)
+            .kv_put(
+                &writable_namespace(req.namespace)?,
+                &req.key,
+                req.value,
+                session,
+            )
             .await?;
         Ok(Response::new(pb::KvPutResponse { log_index }))
     }
@@ -412,7 +432,7 @@ impl pb::weft_server::Weft for WeftService {
         let req = request.into_inner();
         let existed = self
             .controller
-            .kv_delete(&namespace(req.namespace), &req.key, session)
+            .kv_delete(&writable_namespace(req.namespace)?, &req.key, session)
             .await?;
         Ok(Response::new(pb::KvDeleteResponse { existed }))
     }

@@ -38,7 +38,15 @@ impl Controller {
     /// The exported functions of `component` (a name or digest) with
     /// their types, from this replica's state.
     pub async fn describe(&self, component: &str) -> Result<pb::DescribeResponse, ControllerError> {
-        let digest = self.state.resolve(component)?;
+        let digest = match self.state.resolve(component) {
+            Ok(digest) => digest,
+            // A follower may not have applied a deploy the leader has
+            // already acknowledged: send the caller to the leader.
+            Err(ControllerError::UnknownComponent(_)) if self.is_follower_of_known_leader() => {
+                return Err(self.leader_hint(None));
+            }
+            Err(e) => return Err(e),
+        };
         let exports = match self.signatures.get(&digest) {
             Some(exports) => exports,
             None => {

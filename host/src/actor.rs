@@ -168,13 +168,13 @@ impl Host {
 }
 
 impl ActorInstance {
-    /// Calls `method` with WAVE `args`; returns its result.
+    /// Calls `method` with `args` (checked against its parameters after
+    /// the actor itself); returns its result.
     pub async fn call(
         &mut self,
         method: &str,
-        args: &[String],
+        args: Vec<Value>,
     ) -> Result<Option<Value>, ActorError> {
-        let text = format!("{method}({})", args.join(", "));
         let prepared = self.prepared.clone();
         let (function, skip) = match &self.this {
             Some(_) => (
@@ -192,7 +192,7 @@ impl ActorInstance {
             }
             .into());
         }
-        let mut vals = typed(function, &text, skip)?;
+        let mut vals = checked(function, args, skip)?;
         if let Some(this) = self.this {
             vals.insert(0, Val::Resource(this));
         }
@@ -309,6 +309,36 @@ fn member<'a>(
                     methods.join(", ")
                 },
             }
+        })
+}
+
+/// `args` as wasmtime values of `function`'s parameters after the first
+/// `skip` (the resource itself, for a method); trailing `option`s may be
+/// left out.
+fn checked(
+    function: &FunctionInfo,
+    mut args: Vec<Value>,
+    skip: usize,
+) -> Result<Vec<Val>, HostError> {
+    let params = function.params().get(skip..).unwrap_or_default();
+    let signature = weft_values::Signature {
+        params: params.to_vec(),
+        result: None,
+    };
+    signature
+        .check_args(&args)
+        .map_err(|e| HostError::BadArguments {
+            function: function.name.clone(),
+            detail: e.0,
+        })?;
+    args.resize(params.len(), Value::Option(None));
+    args.into_iter()
+        .zip(params)
+        .map(|(v, (_, ty))| values::to_val(v, ty))
+        .collect::<Result<_, _>>()
+        .map_err(|e| HostError::BadArguments {
+            function: function.name.clone(),
+            detail: e.0,
         })
 }
 

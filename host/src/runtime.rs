@@ -276,7 +276,11 @@ impl actors::Host for RuntimeCtx {
     ) -> Result<ObjectRef, Error> {
         let context = self.task_context("actors.call")?;
         let id = context
-            .call_actor(&actor.id, &method, args)
+            .call_actor(
+                &actor.id,
+                &method,
+                args.into_iter().map(Arg::Wave).collect(),
+            )
             .await
             .map_err(guest_error)?;
         Ok(ObjectRef { id })

@@ -30,7 +30,7 @@ async fn call(
     args: &[&str],
 ) -> Result<String, String> {
     let id = client
-        .call(actor, method, args.iter().map(|a| a.to_string()).collect())
+        .call(actor, method, args.iter().map(|a| Arg::wave(*a)).collect())
         .unwrap();
     let result = client.get(&[id], LONG).await.unwrap().remove(0);
     if result.ok {
@@ -207,7 +207,7 @@ fn a_trapping_method_fails_that_call_and_restarts_the_actor_until_restarts_run_o
         // on the fresh instance (no checkpoints: it starts from its
         // constructor again).
         let trap = client
-            .call(&counter, "fail", vec!["\"boom\"".into()])
+            .call(&counter, "fail", vec![Arg::wave("\"boom\"")])
             .unwrap();
         let next = client.call(&counter, "incr", vec![]).unwrap();
         let then = client.call(&counter, "incr", vec![]).unwrap();

@@ -242,3 +242,29 @@ fn an_unreachable_cluster_is_named() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn the_clusters_own_namespaces_cannot_be_written() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    for args in [
+        &["kv", "put", "--namespace", "weft.actors", "forged", "{}"][..],
+        &["kv", "delete", "--namespace", "weft.actors", "actor-1"][..],
+        &["kv", "put", "--namespace", "weft.anything", "k", "v"][..],
+    ] {
+        let err = cluster.weft_err(args)?;
+        assert_one_line(&err);
+        assert!(
+            err.contains("is reserved for the cluster's own state"),
+            "{args:?}: {err}"
+        );
+    }
+    // Other namespaces are the user's.
+    cluster.weft_ok(&["kv", "put", "--namespace", "mine", "k", "v"])?;
+    assert_eq!(
+        cluster
+            .weft_ok(&["kv", "get", "--namespace", "mine", "k"])?
+            .trim(),
+        "v"
+    );
+    Ok(())
+}

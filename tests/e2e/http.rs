@@ -235,3 +235,20 @@ fn every_replica_serves_the_same_routes() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_percent_before_a_multibyte_character_is_answered() -> anyhow::Result<()> {
+    let (_dir, cluster, http) = cluster_with_gateway(&[])?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    // Once sliced the path through `é` and killed the connection's task.
+    for path in ["/v1/call/kit/%A\u{e9}", "/v1/call/kit/\u{e9}%4"] {
+        let (status, body) = http_request(&http, "POST", path, b"[]")?;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    assert_eq!(
+        http_request(&http, "POST", "/v1/call/kit/add", b"[1, 2]")?,
+        (200, "3".to_string()),
+        "the gateway carries on"
+    );
+    Ok(())
+}

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use weft_proto::v1 as pb;
 
 use super::{Agent, TaskContext, error_kind};
+use crate::HostError;
 use crate::{ActorStart, Grants};
 
 /// The largest value an actor call returns inline: larger results belong
@@ -274,10 +275,16 @@ impl Agent {
             };
             let poisoned = match mail {
                 Some(Mail { call, reply }) => {
-                    let outcome = instance
-                        .call(&call.method, &call.args)
-                        .await
-                        .map(|value| value.map(|v| weft_values::encode(&v)));
+                    let outcome = match decode_args(call.args) {
+                        Ok(args) => instance
+                            .call(&call.method, args)
+                            .await
+                            .map(|value| value.map(|v| weft_values::encode(&v))),
+                        Err(error) => Err(crate::actor::ActorError {
+                            error,
+                            poisoned: false,
+                        }),
+                    };
                     calls += 1;
                     unsaved += 1;
                     let mut result = pb::TaskResult {
@@ -421,4 +428,19 @@ async fn next_batch(
     incoming: &mut Option<tonic::Streaming<pb::ActorCallBatch>>,
 ) -> Option<pb::ActorCallBatch> {
     incoming.as_mut()?.message().await.ok().flatten()
+}
+
+/// A call's arguments, decoded.
+fn decode_args(args: Vec<pb::Value>) -> Result<Vec<weft_values::Value>, HostError> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            weft_values::decode_shared(&bytes::Bytes::from(v.encoded)).map_err(|e| {
+                HostError::BadArguments {
+                    function: "an actor call".into(),
+                    detail: format!("argument {}: {e}", i + 1),
+                }
+            })
+        })
+        .collect()
 }

@@ -95,7 +95,7 @@ impl TaskContext {
         &self,
         actor: &str,
         method: &str,
-        args: Vec<String>,
+        args: Vec<weft_client::Arg>,
     ) -> Result<String, ClientError> {
         let client = self.agent.nested().await?;
         let handle = weft_client::ActorHandle {

@@ -37,7 +37,7 @@ use weft_proto::v1::weft_host_client::WeftHostClient;
 pub use weft_proto::v1::{ActorOptions, ActorRecord};
 
 use crate::tasks::Shared;
-use crate::{ClientError, TaskClient};
+use crate::{Arg, ClientError, TaskClient};
 
 /// A handle on an actor: its id. Pass it to tasks and other actors as
 /// [`ActorHandle::wave`] (a WIT `actor` record).
@@ -82,11 +82,15 @@ struct Route {
     address: String,
     incarnation: u32,
     retries: u32,
+    /// The actor's class (empty for an instance actor) and its
+    /// component's exports, to type calls' arguments by.
+    class: String,
+    exports: Arc<Vec<weft_values::Export>>,
 }
 
 struct Pending {
     method: String,
-    args: Vec<String>,
+    args: Vec<Arg>,
     /// Times its host died while it was in flight.
     tries: u32,
     sent: bool,
@@ -186,13 +190,14 @@ impl TaskClient {
         Ok(reply.killed)
     }
 
-    /// Calls `method` of `actor` with WAVE `args`; returns the ref of its
-    /// result at once. Calls from this client run in the order made.
+    /// Calls `method` of `actor` with `args` (WAVE and JSON typed by the
+    /// method's parameters once the actor is looked up); returns the ref
+    /// of its result at once. Calls from this client run in the order made.
     pub fn call(
         &self,
         actor: &ActorHandle,
         method: &str,
-        args: Vec<String>,
+        args: Vec<Arg>,
     ) -> Result<String, ClientError> {
         let shared = &self.shared;
         let seq = shared.next_seq();
@@ -248,15 +253,27 @@ fn dispatch(shared: &Arc<Shared>, callers: &mut Callers, actor: &str) {
         (_, true) => return,
     };
     let mut out = Vec::new();
+    let mut refused = Vec::new();
     for (seq, call) in caller.calls.iter_mut().filter(|(_, c)| !c.sent) {
-        call.sent = true;
-        out.push(pb::ActorCall {
-            actor: actor.to_string(),
-            seq: *seq,
-            method: call.method.clone(),
-            args: call.args.clone(),
-            incarnation: route.incarnation,
-        });
+        match encode_call(&route, &call.method, &call.args) {
+            Ok(args) => {
+                call.sent = true;
+                out.push(pb::ActorCall {
+                    actor: actor.to_string(),
+                    seq: *seq,
+                    method: call.method.clone(),
+                    args,
+                    incarnation: route.incarnation,
+                });
+            }
+            Err(message) => refused.push((*seq, message)),
+        }
+    }
+    for (seq, message) in refused {
+        caller.calls.remove(&seq);
+        callers.by_seq.remove(&seq);
+        let id = format!("{}-{seq}", shared.owner());
+        shared.deliver_local(failure_result(&id, ("bad-argument", message)));
     }
     if out.is_empty() {
         return;
@@ -456,11 +473,26 @@ async fn resolve(shared: Arc<Shared>, actor: String, after: u32) {
         match reply.map(|r| r.actor.unwrap_or_default()) {
             Ok(record) if record.state == "dead" => break Err(record.cause),
             Ok(record) if record.state == "alive" && record.incarnation > after => {
+                let exports = match shared.exports(&record.digest).await {
+                    Ok(exports) => exports,
+                    Err(_) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                    Err(e) => break Err(format!("its signatures could not be read: {e}")),
+                };
                 // On the actor's machine, its Unix socket: half the round trip.
                 let local = record.machine == crate::objects::machine_id()
                     && !record.socket.is_empty()
                     && std::path::Path::new(&record.socket).exists();
                 break Ok(Route {
+                    class: record
+                        .spec
+                        .as_ref()
+                        .map(|s| s.class.clone())
+                        .filter(|c| c != "-")
+                        .unwrap_or_default(),
+                    exports,
                     address: if local {
                         format!("unix:{}", record.socket)
                     } else {
@@ -514,6 +546,55 @@ async fn resolve(shared: Arc<Shared>, actor: String, after: u32) {
             }
         }
     }
+}
+
+/// A call's arguments as values typed by the method's parameters (after
+/// the actor itself, for a class actor's method).
+fn encode_call(route: &Route, method: &str, args: &[Arg]) -> Result<Vec<pb::Value>, String> {
+    let params = if args.iter().any(Arg::needs_type) {
+        let found = if route.class.is_empty() {
+            weft_values::find_export(&route.exports, |e| e, method).map_err(|e| e.to_string())
+        } else {
+            let wanted = format!("[method]{}.{method}", route.class);
+            route
+                .exports
+                .iter()
+                .find(|e| e.function == wanted)
+                .ok_or_else(|| format!("`{}` has no method `{method}`", route.class))
+        }?;
+        let params = &found.signature.params;
+        let skip = usize::from(!route.class.is_empty());
+        let params = params.get(skip..).unwrap_or_default().to_vec();
+        weft_values::check_arity(&params, args.len())
+            .map_err(|e| format!("method `{method}`: {e}"))?;
+        params
+    } else {
+        Vec::new()
+    };
+    args.iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            let ty = params.get(i).map(|(_, t)| t);
+            let value = match (arg, ty) {
+                (Arg::Value(v), _) => Ok(v.clone()),
+                (Arg::Ref(id), _) => Ok(weft_values::Value::ObjectRef(id.clone())),
+                (Arg::Wave(text), Some(ty)) => weft_values::from_wave(text, ty),
+                (Arg::Json(json), Some(ty)) => weft_values::from_json(json, ty),
+                (Arg::Wave(_) | Arg::Json(_), None) => {
+                    Err(weft_values::ValueError::new("no such parameter"))
+                }
+            }
+            .map_err(|e| {
+                let name = params.get(i).map_or("", |(n, _)| n.as_str());
+                format!("method `{method}`: argument {} (`{name}`): {e}", i + 1)
+            })?;
+            let weft_values::Encoded { bytes, refs } = weft_values::Encoded::new(&value);
+            Ok(pb::Value {
+                encoded: bytes,
+                refs,
+            })
+        })
+        .collect()
 }
 
 fn died(actor: &str, cause: &str) -> (&'static str, String) {

@@ -46,7 +46,7 @@ impl Arg {
         Arg::Value(Value::Bytes(data.into()))
     }
 
-    fn needs_type(&self) -> bool {
+    pub(crate) fn needs_type(&self) -> bool {
         matches!(self, Arg::Wave(_) | Arg::Json(_))
     }
 }
@@ -113,27 +113,7 @@ impl TaskClient {
     }
 
     async fn exports(&self, component: &str) -> Result<Arc<Vec<Export>>, ClientError> {
-        let cached = self
-            .shared
-            .signatures
-            .by_component
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(component)
-            .filter(|(at, _)| at.elapsed() < FRESH)
-            .map(|(_, e)| e.clone());
-        if let Some(exports) = cached {
-            return Ok(exports);
-        }
-        let (_, exports) = self.shared.rpc.lock().await.describe(component).await?;
-        let exports = Arc::new(exports);
-        self.shared
-            .signatures
-            .by_component
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(component.to_string(), (Instant::now(), exports.clone()));
-        Ok(exports)
+        self.shared.exports(component).await
     }
 
     /// `args` with WAVE and JSON typed by `function`'s parameters into
@@ -210,5 +190,31 @@ impl TaskClient {
             out.push(pb::TaskArg { kind: Some(kind) });
         }
         Ok((out, stored))
+    }
+}
+
+impl crate::tasks::Shared {
+    /// The exports of `component` (a name or digest), from the cluster,
+    /// kept a few seconds.
+    pub(crate) async fn exports(&self, component: &str) -> Result<Arc<Vec<Export>>, ClientError> {
+        let cached = self
+            .signatures
+            .by_component
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(component)
+            .filter(|(at, _)| at.elapsed() < FRESH)
+            .map(|(_, e)| e.clone());
+        if let Some(exports) = cached {
+            return Ok(exports);
+        }
+        let (_, exports) = self.rpc.lock().await.describe(component).await?;
+        let exports = Arc::new(exports);
+        self.signatures
+            .by_component
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(component.to_string(), (Instant::now(), exports.clone()));
+        Ok(exports)
     }
 }
