@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use weft_client::objects::store_stats;
 use weft_client::{Arg, TaskClient, TaskOptions, Value};
-use weft_tests::{Group, fnv, guests, pattern, rss, runtime};
+use weft_tests::{Group, fnv, guests, pattern, reset_peak_rss, rss, runtime};
 
 const MIB: usize = 1 << 20;
 const LONG: Option<Duration> = Some(Duration::from_secs(120));
@@ -32,6 +32,7 @@ fn a_100mib_byte_list_reaches_a_guest_and_comes_back_as_bytes() {
         assert_eq!(weft_client::value_of(r).unwrap(), Some(Value::from(vec![1, 2, 3])));
 
         let data = pattern(100 * MIB, 9);
+        reset_peak_rss(pid).unwrap();
         let (before, _) = rss(pid).unwrap();
         let started = Instant::now();
         let id = tasks

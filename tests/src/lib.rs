@@ -696,6 +696,13 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
     path.display().to_string()
 }
 
+/// Starts a process's peak resident size (`VmHWM`) again from its current
+/// size, so a later [`rss`] peak is that of what ran in between.
+pub fn reset_peak_rss(pid: u32) -> anyhow::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("resetting the peak RSS of {pid}"))
+}
+
 /// A process's memory use from `/proc/PID/status`: (resident now, peak
 /// resident), in bytes.
 pub fn rss(pid: u32) -> anyhow::Result<(u64, u64)> {
