@@ -321,16 +321,10 @@ fn checked(
     skip: usize,
 ) -> Result<Vec<Val>, HostError> {
     let params = function.params().get(skip..).unwrap_or_default();
-    let signature = weft_values::Signature {
-        params: params.to_vec(),
-        result: None,
-    };
-    signature
-        .check_args(&args)
-        .map_err(|e| HostError::BadArguments {
-            function: function.name.clone(),
-            detail: e.0,
-        })?;
+    weft_values::check_args(params, &args).map_err(|e| HostError::BadArguments {
+        function: function.name.clone(),
+        detail: e.0,
+    })?;
     args.resize(params.len(), Value::Option(None));
     args.into_iter()
         .zip(params)

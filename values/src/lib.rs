@@ -36,7 +36,7 @@ pub use codec::{
 #[cfg(feature = "describe")]
 pub use describe::{DescribeError, describe};
 pub use json::{from_json, to_json};
-pub use signature::{Export, Signature, UnknownFunction, find_export};
+pub use signature::{Export, Signature, UnknownFunction, check_args, find_export};
 pub use ty::Ty;
 pub use value::Value;
 pub use wave::{WaveCall, check_arity, describe_params, from_wave, to_wave};

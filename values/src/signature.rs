@@ -20,13 +20,19 @@ impl Signature {
     /// Checks a full argument list against the parameters, naming the
     /// first argument that does not fit.
     pub fn check_args(&self, args: &[Value]) -> Result<(), ValueError> {
-        crate::check_arity(&self.params, args.len())?;
-        for (i, ((name, ty), value)) in self.params.iter().zip(args).enumerate() {
-            ty.check(value)
-                .map_err(|e| e.at(&format!("argument {} (`{name}`)", i + 1)))?;
-        }
-        Ok(())
+        check_args(&self.params, args)
     }
+}
+
+/// Checks an argument list against `params` (trailing `option`s may be
+/// left out), naming the first argument that does not fit.
+pub fn check_args(params: &[(String, Ty)], args: &[Value]) -> Result<(), ValueError> {
+    crate::check_arity(params, args.len())?;
+    for (i, ((name, ty), value)) in params.iter().zip(args).enumerate() {
+        ty.check(value)
+            .map_err(|e| e.at(&format!("argument {} (`{name}`)", i + 1)))?;
+    }
+    Ok(())
 }
 
 /// `func(a: u32, b: string) -> bool`.

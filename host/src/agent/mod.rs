@@ -481,7 +481,7 @@ impl Agent {
         use pb::task_arg::Kind;
         use weft_values::{Ty, Value};
         let params = crate::exports::resolve(&prepared.functions, &task.function)
-            .map(|f| f.params().to_vec())
+            .map(|f| f.params())
             .unwrap_or_default();
         let objects: HashMap<usize, pb::ObjectArg> = std::mem::take(&mut task.objects)
             .into_iter()

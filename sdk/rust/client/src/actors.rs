@@ -551,7 +551,7 @@ async fn resolve(shared: Arc<Shared>, actor: String, after: u32) {
 /// A call's arguments as values typed by the method's parameters (after
 /// the actor itself, for a class actor's method).
 fn encode_call(route: &Route, method: &str, args: &[Arg]) -> Result<Vec<pb::Value>, String> {
-    let params = if args.iter().any(Arg::needs_type) {
+    let args = if args.iter().any(Arg::needs_type) {
         let found = if route.class.is_empty() {
             weft_values::find_export(&route.exports, |e| e, method).map_err(|e| e.to_string())
         } else {
@@ -562,39 +562,29 @@ fn encode_call(route: &Route, method: &str, args: &[Arg]) -> Result<Vec<pb::Valu
                 .find(|e| e.function == wanted)
                 .ok_or_else(|| format!("`{}` has no method `{method}`", route.class))
         }?;
-        let params = &found.signature.params;
         let skip = usize::from(!route.class.is_empty());
-        let params = params.get(skip..).unwrap_or_default().to_vec();
-        weft_values::check_arity(&params, args.len())
-            .map_err(|e| format!("method `{method}`: {e}"))?;
-        params
+        let params = found.signature.params.get(skip..).unwrap_or_default();
+        crate::typing::type_args(params, args.to_vec())
+            .map_err(|e| format!("method `{method}`: {e}"))?
     } else {
-        Vec::new()
+        args.to_vec()
     };
-    args.iter()
-        .enumerate()
-        .map(|(i, arg)| {
-            let ty = params.get(i).map(|(_, t)| t);
-            let value = match (arg, ty) {
-                (Arg::Value(v), _) => Ok(v.clone()),
-                (Arg::Ref(id), _) => Ok(weft_values::Value::ObjectRef(id.clone())),
-                (Arg::Wave(text), Some(ty)) => weft_values::from_wave(text, ty),
-                (Arg::Json(json), Some(ty)) => weft_values::from_json(json, ty),
-                (Arg::Wave(_) | Arg::Json(_), None) => {
-                    Err(weft_values::ValueError::new("no such parameter"))
-                }
-            }
-            .map_err(|e| {
-                let name = params.get(i).map_or("", |(n, _)| n.as_str());
-                format!("method `{method}`: argument {} (`{name}`): {e}", i + 1)
-            })?;
+    Ok(args
+        .into_iter()
+        .map(|arg| {
+            let value = match arg {
+                Arg::Ref(id) => weft_values::Value::ObjectRef(id),
+                Arg::Value(value) => value,
+                // `type_args` left none of these.
+                Arg::Wave(_) | Arg::Json(_) => weft_values::Value::Tuple(Vec::new()),
+            };
             let weft_values::Encoded { bytes, refs } = weft_values::Encoded::new(&value);
-            Ok(pb::Value {
+            pb::Value {
                 encoded: bytes,
                 refs,
-            })
+            }
         })
-        .collect()
+        .collect())
 }
 
 fn died(actor: &str, cause: &str) -> (&'static str, String) {

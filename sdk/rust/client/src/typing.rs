@@ -51,6 +51,29 @@ impl Arg {
     }
 }
 
+/// `args` with WAVE and JSON typed by `params` into values (others as
+/// they are); an error names the argument. Tasks and actor calls share it.
+pub(crate) fn type_args(
+    params: &[(String, weft_values::Ty)],
+    args: Vec<Arg>,
+) -> Result<Vec<Arg>, weft_values::ValueError> {
+    weft_values::check_arity(params, args.len())?;
+    args.into_iter()
+        .zip(params)
+        .enumerate()
+        .map(|(i, (arg, (name, ty)))| {
+            let value = match arg {
+                Arg::Wave(text) => weft_values::from_wave(&text, ty),
+                Arg::Json(json) => weft_values::from_json(&json, ty),
+                other => return Ok(other),
+            };
+            value
+                .map(Arg::Value)
+                .map_err(|e| e.at(&format!("argument {} (`{name}`)", i + 1)))
+        })
+        .collect()
+}
+
 /// A component's exports and when they were fetched.
 type Fetched = (Instant, Arc<Vec<Export>>);
 
@@ -129,27 +152,9 @@ impl TaskClient {
             return Ok(args);
         }
         let signature = self.signature(component, function).await?;
-        let params = &signature.params;
-        weft_values::check_arity(params, args.len()).map_err(|e| {
+        type_args(&signature.params, args).map_err(|e| {
             ClientError::InvalidArgument(format!("`{function}` of `{component}`: {e}"))
-        })?;
-        args.into_iter()
-            .zip(params)
-            .enumerate()
-            .map(|(i, (arg, (name, ty)))| {
-                let value = match arg {
-                    Arg::Wave(text) => weft_values::from_wave(&text, ty),
-                    Arg::Json(json) => weft_values::from_json(&json, ty),
-                    other => return Ok(other),
-                };
-                value.map(Arg::Value).map_err(|e| {
-                    ClientError::InvalidArgument(format!(
-                        "`{function}` of `{component}`: argument {} (`{name}`): {e}",
-                        i + 1
-                    ))
-                })
-            })
-            .collect()
+        })
     }
 
     /// `args` on the wire: typed (see [`TaskClient::typed`]), values
