@@ -161,9 +161,9 @@ async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
         weft_host::bytes(wasm.len() as u64)
     );
     println!(
-        "deploy (fresh digest): {:>9.1} ms wall, compile {:.1} ms on the host",
+        "deploy (fresh digest): {:>9.1} ms wall, validate {:.1} ms on the controller",
         ms(deploy_wall),
-        deployed.compile_micros as f64 / 1000.0
+        deployed.validate_micros as f64 / 1000.0
     );
 
     let call = || Call::Wave(args.call.clone());

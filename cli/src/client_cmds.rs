@@ -54,7 +54,10 @@ pub async fn deploy(
     let how = if reply.existed {
         "already deployed".to_string()
     } else {
-        format!("compiled in {:.1} ms", reply.compile_micros as f64 / 1000.0)
+        format!(
+            "validated in {:.1} ms",
+            reply.validate_micros as f64 / 1000.0
+        )
     };
     println!("{label} {} ({how})", info.digest);
     Ok(())
@@ -157,9 +160,6 @@ pub async fn status(address: &str) -> anyhow::Result<()> {
     }
     println!("  data dir:               {}", s.data_dir);
     println!("  components:             {}", s.components);
-    println!("  compiled since start:   {}", s.compiled_since_start);
-    println!("  loaded from disk cache: {}", s.loaded_from_disk_cache);
-    println!("  calls served:           {}", s.calls_served);
     if s.role == "leader" {
         println!("  hosts:");
         crate::task_cmds::print_nodes(&s.nodes);

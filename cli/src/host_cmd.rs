@@ -1,7 +1,8 @@
 //! `weft host`: a worker host in its own process. It registers with the
 //! controller group's leader, offers its resources to the scheduler, runs
-//! the tasks it is given, and serves its object store to other hosts and
-//! clients on its port (`WeftHost`).
+//! the tasks it is given, serves its object store to other hosts and
+//! clients on its port (`WeftHost`), and, with `--http-port`, serves HTTP
+//! routes and JSON calls.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use weft_host::agent::{Agent, AgentConfig, GrpcConnector, HostService};
+use weft_host::gateway::GatewayConfig;
 use weft_host::store::{ObjectStore, StoreConfig};
 use weft_host::{Host, HostConfig};
 use weft_proto::v1 as pb;
@@ -48,6 +50,68 @@ impl ResourceArgs {
             gpus: self.gpus,
             custom,
         })
+    }
+}
+
+/// How a host runs guests.
+#[derive(clap::Args, Clone)]
+pub struct EngineArgs {
+    /// Default deadline of a call or task attempt, in seconds.
+    #[arg(long, default_value_t = weft_host::DEFAULT_TIMEOUT.as_secs_f64())]
+    default_timeout: f64,
+    /// Default memory limit of an instance, in bytes.
+    #[arg(long, default_value_t = weft_host::DEFAULT_MEMORY_LIMIT)]
+    default_memory_limit: u64,
+}
+
+impl EngineArgs {
+    /// The host, its compiled components kept in `data_dir/cache`.
+    pub fn host(&self, data_dir: &std::path::Path) -> anyhow::Result<Arc<Host>> {
+        let mut config = HostConfig::new(data_dir.join("cache"));
+        config.default_timeout = Duration::from_secs_f64(self.default_timeout);
+        config.default_memory_limit = self.default_memory_limit;
+        Ok(Arc::new(Host::new(config)?))
+    }
+}
+
+/// A host's HTTP gateway.
+#[derive(clap::Args, Clone)]
+pub struct GatewayArgs {
+    /// Serve HTTP routes and the JSON call endpoint on this port (0 picks
+    /// a free one); no gateway without it.
+    #[arg(long)]
+    http_port: Option<u16>,
+    /// Largest HTTP request body the gateway accepts, in bytes (413 above).
+    #[arg(long, default_value_t = weft_host::gateway::DEFAULT_MAX_BODY)]
+    http_max_body: usize,
+}
+
+impl GatewayArgs {
+    /// Starts the gateway for `agent` when a port was given, printing its
+    /// address after `who` (scripts and tests read that line).
+    pub async fn start(
+        &self,
+        bind: IpAddr,
+        agent: &Arc<Agent>,
+        who: &str,
+    ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+        let Some(port) = self.http_port else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(SocketAddr::new(bind, port))
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {bind}:{port}"))?;
+        println!("{who}: http gateway on {}", listener.local_addr()?);
+        let config = GatewayConfig {
+            max_body: self.http_max_body,
+            ..Default::default()
+        };
+        Ok(Some(tokio::spawn(weft_host::gateway::serve(
+            listener,
+            agent.clone(),
+            config,
+            crate::node::shutdown_signal(),
+        ))))
     }
 }
 
@@ -166,12 +230,10 @@ pub struct HostArgs {
     /// Milliseconds between heartbeats to the leader.
     #[arg(long, default_value_t = 500)]
     heartbeat_ms: u64,
-    /// Default deadline of a task attempt, in seconds.
-    #[arg(long, default_value_t = weft_host::DEFAULT_TIMEOUT.as_secs_f64())]
-    default_timeout: f64,
-    /// Default memory limit of an instance, in bytes.
-    #[arg(long, default_value_t = weft_host::DEFAULT_MEMORY_LIMIT)]
-    default_memory_limit: u64,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    gateway: GatewayArgs,
 }
 
 pub async fn host(args: HostArgs) -> anyhow::Result<()> {
@@ -183,10 +245,7 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let id = args.id.unwrap_or_else(|| format!("host-{}", local.port()));
 
-    let mut host_config = HostConfig::new(args.data_dir.join("cache"));
-    host_config.default_timeout = Duration::from_secs_f64(args.default_timeout);
-    host_config.default_memory_limit = args.default_memory_limit;
-    let host = Arc::new(Host::new(host_config)?);
+    let host = args.engine.host(&args.data_dir)?;
 
     let client = weft_client::Client::connect(&args.controller).await?;
     let resources = args.resources.resources()?;
@@ -200,6 +259,7 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
     };
     let store = args.store.open(&id, local.port(), &args.data_dir)?;
     let agent = Agent::start(host, config, Arc::new(GrpcConnector::new(client)), store);
+    let gateway = args.gateway.start(args.bind, &agent, "weft host").await?;
     // Scripts and tests read this line.
     println!(
         "weft host: {id} on {local} with {} cpus, controller {}",
@@ -215,5 +275,8 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         .await
         .context("the host's server failed");
     agent.stop_actors().await;
+    if let Some(gateway) = gateway {
+        gateway.abort();
+    }
     served
 }

@@ -11,6 +11,7 @@ mod bench_values;
 mod client_cmds;
 mod host_cmd;
 mod kv_cmds;
+mod local_host;
 mod node;
 mod object_cmds;
 mod route_cmds;

@@ -1,8 +1,10 @@
-//! `weft up` and `weft controller`: run a controller replica (with an
-//! embedded host that runs calls) in the foreground until Ctrl-C or
-//! SIGTERM. `weft up` is a one-replica group; `weft controller` is one
-//! replica of a group formed with `--peers` or joined with
-//! `weft cluster add-member`.
+//! `weft up` and `weft controller`: run a controller replica in the
+//! foreground until Ctrl-C or SIGTERM. `weft up` is the embedded
+//! single-node cluster: a one-replica group and one host in one process
+//! (the host's agent talks to the controller over channels, see
+//! `local_host.rs`). `weft controller` is one replica of a group formed
+//! with `--peers` or joined with `weft cluster add-member`; it runs no
+//! user code, so it links no wasmtime.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,9 +14,11 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use weft_controller::{LocalConnector, NodeConfig, WeftService};
+use weft_controller::{NodeConfig, WeftService};
 use weft_host::agent::{Agent, AgentConfig, HostService};
-use weft_host::{Host, HostConfig};
+
+use crate::host_cmd::{EngineArgs, GatewayArgs, ResourceArgs, StoreArgs};
+use crate::local_host::LocalConnector;
 
 /// Flags shared by `weft up` and `weft controller`.
 #[derive(clap::Args)]
@@ -29,25 +33,12 @@ pub struct NodeArgs {
     /// Largest component upload accepted, in bytes.
     #[arg(long, default_value_t = weft_controller::DEFAULT_MAX_UPLOAD)]
     max_upload: usize,
-    /// Default deadline of a call, in seconds.
-    #[arg(long, default_value_t = weft_host::DEFAULT_TIMEOUT.as_secs_f64())]
-    default_timeout: f64,
-    /// Default memory limit of an instance, in bytes.
-    #[arg(long, default_value_t = weft_host::DEFAULT_MEMORY_LIMIT)]
-    default_memory_limit: u64,
     /// Build a snapshot and compact the log every this many entries.
     #[arg(long, default_value_t = 10_000)]
     snapshot_every: u64,
     /// Seconds a write waits to commit before failing with "no quorum".
     #[arg(long, default_value_t = 3.0)]
     write_timeout: f64,
-    /// Serve HTTP routes and the JSON call endpoint on this port (0 picks
-    /// a free one); no gateway without it.
-    #[arg(long)]
-    http_port: Option<u16>,
-    /// Largest HTTP request body the gateway accepts, in bytes (413 above).
-    #[arg(long, default_value_t = weft_controller::gateway::DEFAULT_MAX_BODY)]
-    http_max_body: usize,
     /// Seconds a worker host may go without a heartbeat before it is
     /// declared dead and its tasks are retried elsewhere.
     #[arg(long, default_value_t = 10.0)]
@@ -63,9 +54,21 @@ pub struct UpArgs {
     node: NodeArgs,
     /// What the embedded host offers to tasks.
     #[command(flatten)]
-    resources: crate::host_cmd::ResourceArgs,
+    resources: ResourceArgs,
     #[command(flatten)]
-    store: crate::host_cmd::StoreArgs,
+    store: StoreArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+}
+
+/// The host `weft up` embeds.
+struct Embedded {
+    resources: weft_proto::v1::Resources,
+    store: StoreArgs,
+    engine: EngineArgs,
+    gateway: GatewayArgs,
 }
 
 #[derive(clap::Args)]
@@ -86,15 +89,13 @@ pub struct ControllerArgs {
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let resources = args.resources.resources()?;
-    run(
-        1,
-        args.port,
-        Vec::new(),
-        Some((resources, args.store)),
-        args.node,
-    )
-    .await
+    let embedded = Embedded {
+        resources: args.resources.resources()?,
+        store: args.store,
+        engine: args.engine,
+        gateway: args.gateway,
+    };
+    run(1, args.port, Vec::new(), Some(embedded), args.node).await
 }
 
 pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
@@ -124,7 +125,7 @@ async fn run(
     id: u64,
     port: u16,
     peers: Vec<String>,
-    embedded_host: Option<(weft_proto::v1::Resources, crate::host_cmd::StoreArgs)>,
+    embedded_host: Option<Embedded>,
     args: NodeArgs,
 ) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
@@ -142,11 +143,6 @@ async fn run(
         .with_context(|| format!("cannot listen on {}:{port}", args.bind))?;
     let local = listener.local_addr()?;
 
-    let mut host_config = HostConfig::new(data_dir.join("cache"));
-    host_config.default_timeout = std::time::Duration::from_secs_f64(args.default_timeout);
-    host_config.default_memory_limit = args.default_memory_limit;
-    let host = Arc::new(Host::new(host_config)?);
-
     let mut config = NodeConfig::new(id, local.to_string(), &data_dir);
     config.max_upload = args.max_upload;
     config.snapshot_every = args.snapshot_every.max(1);
@@ -163,50 +159,36 @@ async fn run(
     if !config.initial_members.is_empty() && !config.initial_members.contains_key(&id) {
         bail!("--peers must include this replica (id {id})");
     }
-    let controller = weft_controller::start(config, host.clone())
+    let controller = weft_controller::start(config)
         .await
         .with_context(|| format!("cannot open the state in {}", data_dir.display()))?;
     let mut agent = None;
-    if let Some((resources, store)) = embedded_host {
+    let mut gateway = None;
+    if let Some(embedded) = embedded_host {
         // The single-node cluster's own worker: tasks run in this process.
-        let store = store.open("embedded", local.port(), &data_dir)?;
-        let actor_threads = resources.cpus.ceil().max(1.0) as usize;
+        let host = embedded.engine.host(&data_dir)?;
+        let store = embedded.store.open("embedded", local.port(), &data_dir)?;
+        let actor_threads = embedded.resources.cpus.ceil().max(1.0) as usize;
         let config = AgentConfig {
             id: "embedded".into(),
             address: local.to_string(),
-            resources,
+            resources: embedded.resources,
             controllers: local.to_string(),
             heartbeat: std::time::Duration::from_millis(500),
             actor_threads,
         };
-        agent = Some(Agent::start(
+        let started = Agent::start(
             host,
             config,
             Arc::new(LocalConnector::new(&controller)),
             store,
-        ));
+        );
+        gateway = embedded
+            .gateway
+            .start(args.bind, &started, "weft up")
+            .await?;
+        agent = Some(started);
     }
-
-    let gateway = match args.http_port {
-        Some(port) => {
-            let listener = TcpListener::bind(SocketAddr::new(args.bind, port))
-                .await
-                .with_context(|| format!("cannot listen for HTTP on {}:{port}", args.bind))?;
-            // Scripts and tests read this line to learn the HTTP port.
-            println!("weft up: http gateway on {}", listener.local_addr()?);
-            let config = weft_controller::gateway::GatewayConfig {
-                max_body: args.http_max_body,
-                ..Default::default()
-            };
-            Some(tokio::spawn(weft_controller::gateway::serve(
-                listener,
-                controller.clone(),
-                config,
-                shutdown_signal(),
-            )))
-        }
-        None => None,
-    };
 
     // Scripts and tests read this line to learn the port.
     println!(

@@ -165,6 +165,7 @@ fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
         strategy: args.strategy.clone(),
         affinity_host: args.node.clone().unwrap_or_default(),
         affinity_soft: args.soft,
+        ..Default::default()
     })
 }
 

@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 use sha2::{Digest, Sha256};
-use weft_host::{CallOutcome, Grants, Host, HostError, Invocation, Prepared, Readiness};
 
 use crate::command::{
     Applied, Command, ComponentRecord, RouteRecord, validate_kv_key, validate_name,
@@ -36,7 +35,6 @@ pub struct Controller {
     pub(crate) state: StateMachine,
     pub(crate) log: LogStore,
     pub(crate) health: Arc<PeerHealth>,
-    pub(crate) host: Arc<Host>,
     pub(crate) tasks: Arc<crate::tasks::TaskManager>,
     pub(crate) signatures: crate::signatures::Signatures,
 }
@@ -94,11 +92,6 @@ impl Controller {
     /// This replica's state (reads may be stale on a follower).
     pub fn state(&self) -> &StateMachine {
         &self.state
-    }
-
-    /// The host that runs calls on this replica.
-    pub fn host(&self) -> &Host {
-        &self.host
     }
 
     /// The replica's configuration.
@@ -225,7 +218,10 @@ impl Controller {
         }
     }
 
-    /// Validates, compiles, and records an upload.
+    /// Validates and records an upload. The controller never compiles or
+    /// runs a component: it checks the upload is a valid component that
+    /// imports only what hosts provide, reads its signatures from its
+    /// type, and hosts compile it when they first run it.
     pub async fn deploy(
         &self,
         wasm: Vec<u8>,
@@ -234,39 +230,40 @@ impl Controller {
     ) -> Result<(ComponentRecord, bool, Duration), ControllerError> {
         if wasm.len() > self.config.max_upload {
             return Err(ControllerError::TooLarge {
-                size: weft_host::bytes(wasm.len() as u64),
-                limit: weft_host::bytes(self.config.max_upload as u64),
+                size: weft_proto::format_bytes(wasm.len() as u64),
+                limit: weft_proto::format_bytes(self.config.max_upload as u64),
             });
         }
         if let Some(name) = &name {
             validate_name(name).map_err(ControllerError::InvalidRequest)?;
         }
-        // Only the leader compiles: a follower would redirect the write anyway.
+        // A follower would redirect the write anyway: refuse before the work.
         self.ensure_leader().await?;
         let digest = digest_of(&wasm);
+        let started = std::time::Instant::now();
         let wasm = Arc::new(wasm);
-        let (prepared, readiness) = {
-            let (host, digest, wasm) = (self.host.clone(), digest.clone(), wasm.clone());
-            blocking(move || host.prepare(&digest, || Ok(wasm.to_vec()))).await?
+        let inspected = {
+            let wasm = wasm.clone();
+            tokio::task::spawn_blocking(move || weft_values::inspect(&wasm))
+                .await
+                .map_err(|e| ControllerError::Raft(format!("validation stopped: {e}")))??
         };
-        let compile_time = match readiness {
-            Readiness::Compiled(d) => d,
-            Readiness::Warm | Readiness::LoadedFromDisk(_) => Duration::ZERO,
-        };
+        let validate_time = started.elapsed();
         let record = ComponentRecord {
             digest: digest.clone(),
             size_bytes: wasm.len() as u64,
             names: Vec::new(),
-            functions: prepared
-                .functions
+            functions: inspected
+                .exports
                 .iter()
-                .map(|f| (f.name.clone(), f.signature.clone()))
+                .map(|e| (e.name(), e.signature.to_string()))
                 .collect(),
             deployed_at_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
         };
+        self.signatures.insert(&digest, Arc::new(inspected.exports));
         let command = Command::DeployComponent {
             component: record,
             name,
@@ -289,11 +286,12 @@ impl Controller {
             })
             .await?;
         }
+        self.publish_catalog();
         let stored = self
             .state
             .component(&digest)?
             .ok_or_else(|| ControllerError::Corrupt(format!("{digest} vanished after deploy")))?;
-        Ok((stored, existed, compile_time))
+        Ok((stored, existed, validate_time))
     }
 
     /// Removes a name or a component; returns whether the component went.
@@ -303,9 +301,7 @@ impl Controller {
         };
         match self.write(command).await?.0 {
             Applied::Deleted { removed_digest } => {
-                if let Some(digest) = &removed_digest {
-                    self.host.evict(digest);
-                }
+                self.publish_catalog();
                 Ok(removed_digest.is_some())
             }
             Applied::Refused(_) => Err(ControllerError::UnknownComponent(reference.to_string())),
@@ -313,60 +309,6 @@ impl Controller {
                 "delete applied as {other:?}"
             ))),
         }
-    }
-
-    /// The prepared component `reference` names, and its grants, from
-    /// this replica's state: warm in memory, else the compiled artifact on
-    /// disk, else (a replica that never compiled it) compiled once from its
-    /// stored bytes.
-    pub async fn prepare(
-        &self,
-        reference: &str,
-    ) -> Result<(Arc<Prepared>, Grants), ControllerError> {
-        let digest = match self.state.resolve(reference) {
-            Ok(digest) => digest,
-            // A follower may not have applied a deploy the leader has
-            // already acknowledged: send the caller to the leader rather
-            // than deny a component that exists.
-            Err(ControllerError::UnknownComponent(_)) if self.is_follower_of_known_leader() => {
-                return Err(self.leader_hint(None));
-            }
-            Err(e) => return Err(e),
-        };
-        let grants = Grants {
-            http_hosts: self.state.http_grants(&digest)?,
-        };
-        if let Some(p) = self.host.prepared(&digest) {
-            return Ok((p, grants));
-        }
-        let (host, state, d) = (self.host.clone(), self.state.clone(), digest.clone());
-        let prepared = blocking(move || {
-            host.prepare(&d, || {
-                let bytes = state
-                    .blob(&d)
-                    .map_err(|e| HostError::Internal(e.to_string()))?;
-                if digest_of(&bytes) != d {
-                    return Err(HostError::Internal(format!(
-                        "stored bytes of {d} do not match the digest"
-                    )));
-                }
-                Ok(bytes)
-            })
-        })
-        .await?
-        .0;
-        Ok((prepared, grants))
-    }
-
-    /// Calls a function of a deployed component on this replica's host.
-    pub async fn call(
-        &self,
-        reference: &str,
-        mut invocation: Invocation,
-    ) -> Result<CallOutcome, ControllerError> {
-        let (prepared, grants) = self.prepare(reference).await?;
-        invocation.grants = grants;
-        Ok(self.host.call(&prepared, invocation).await?)
     }
 
     /// Binds an HTTP route to a component that serves HTTP.
@@ -380,15 +322,23 @@ impl Controller {
         // A write: only the leader checks the component, since a follower's
         // state may not have applied the deploy that came just before.
         self.ensure_leader().await?;
-        let (prepared, _) = self.prepare(&route.component).await?;
-        if !prepared.serves_http() {
+        let digest = self.state.resolve(&route.component)?;
+        let serves_http = self.state.component(&digest)?.is_some_and(|c| {
+            c.functions
+                .iter()
+                .any(|(name, _)| name.starts_with("wasi:http/incoming-handler."))
+        });
+        if !serves_http {
             return Err(ControllerError::InvalidRequest(format!(
                 "component `{}` does not export wasi:http/incoming-handler, so it cannot serve a route",
                 route.component
             )));
         }
         match self.write(Command::AddRoute { route }).await?.0 {
-            Applied::Done { existed } => Ok(existed),
+            Applied::Done { existed } => {
+                self.publish_catalog();
+                Ok(existed)
+            }
             other => Err(ControllerError::Corrupt(format!(
                 "route applied as {other:?}"
             ))),
@@ -402,7 +352,10 @@ impl Controller {
             .await?
             .0
         {
-            Applied::Done { existed: true } => Ok(()),
+            Applied::Done { existed: true } => {
+                self.publish_catalog();
+                Ok(())
+            }
             Applied::Done { existed: false } => Err(ControllerError::InvalidRequest(format!(
                 "no route on `{path}` (see `weft route list`)"
             ))),
@@ -589,13 +542,4 @@ fn in_session(command: Command, session: Option<(u64, u64)>) -> Command {
         },
         None => command,
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, HostError> + Send + 'static,
-) -> Result<T, ControllerError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ControllerError::Host(HostError::Internal(e.to_string())))?
-        .map_err(ControllerError::Host)
 }

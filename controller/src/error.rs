@@ -1,7 +1,5 @@
 //! The controller's error type, and its one mapping to `tonic::Status`.
 
-use weft_host::HostError;
-
 use crate::raft::NodeId;
 
 /// Why a controller request failed.
@@ -33,9 +31,21 @@ pub enum ControllerError {
     /// A write or linearizable read could not reach a quorum.
     #[error("no quorum: {0}")]
     NoQuorum(String),
-    /// The host refused the component or the call.
+    /// The upload is not a component a host can run.
     #[error(transparent)]
-    Host(#[from] HostError),
+    Invalid(#[from] weft_values::InspectError),
+    /// A call's text names no export or does not fit its parameters.
+    #[error(transparent)]
+    BadCall(#[from] weft_values::CallError),
+    /// A call ran and failed: `kind` is a task failure kind ("trap",
+    /// "timeout", "memory", ...), `message` the host's one line.
+    #[error("{message}")]
+    CallFailed {
+        /// The failure kind.
+        kind: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Stored state does not match what it should be.
     #[error("corrupt state: {0}")]
     Corrupt(String),
@@ -60,19 +70,17 @@ impl From<ControllerError> for tonic::Status {
             ControllerError::InvalidRequest(_) => Code::InvalidArgument,
             ControllerError::TooLarge { .. } => Code::ResourceExhausted,
             ControllerError::NotLeader { .. } | ControllerError::NoQuorum(_) => Code::Unavailable,
-            ControllerError::Host(host) => match host {
-                HostError::NotWasm
-                | HostError::CoreModule
-                | HostError::InvalidComponent(_)
-                | HostError::MissingImport { .. }
-                | HostError::BadArguments { .. }
-                | HostError::Uncallable { .. }
-                | HostError::LimitTooHigh(_) => Code::InvalidArgument,
-                HostError::UnknownFunction { .. } => Code::NotFound,
-                HostError::Timeout { .. } => Code::DeadlineExceeded,
-                HostError::MemoryLimit { .. } => Code::ResourceExhausted,
-                HostError::Trap { .. } => Code::Aborted,
-                HostError::Internal(_) => Code::Internal,
+            ControllerError::Invalid(_) => Code::InvalidArgument,
+            ControllerError::BadCall(weft_values::CallError::UnknownFunction(_)) => Code::NotFound,
+            ControllerError::BadCall(_) => Code::InvalidArgument,
+            ControllerError::CallFailed { kind, .. } => match kind.as_str() {
+                "bad-argument" => Code::InvalidArgument,
+                "not-found" => Code::NotFound,
+                "timeout" => Code::DeadlineExceeded,
+                "memory" | "infeasible" | "too-large" => Code::ResourceExhausted,
+                "trap" | "canceled" | "dependency" => Code::Aborted,
+                "host-died" | "lost" => Code::Unavailable,
+                _ => Code::Internal,
             },
             ControllerError::Corrupt(_) | ControllerError::Store(_) | ControllerError::Raft(_) => {
                 Code::Internal

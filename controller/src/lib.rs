@@ -9,14 +9,11 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::sync::Arc;
 //! use weft_controller::{NodeConfig, WeftService};
-//! use weft_host::{Host, HostConfig};
 //!
-//! let host = Arc::new(Host::new(HostConfig::new("/tmp/weft/cache"))?);
 //! let mut config = NodeConfig::new(1, "127.0.0.1:7077", "/tmp/weft");
 //! config.initial_members.insert(1, "127.0.0.1:7077".into());
-//! let controller = weft_controller::start(config, host).await?;
+//! let controller = weft_controller::start(config).await?;
 //! tonic::transport::Server::builder()
 //!     .add_service(controller.peer_server())
 //!     .add_service(WeftService::new(controller).into_server())
@@ -26,11 +23,11 @@
 //! ```
 
 mod actor_api;
+mod call;
+mod catalog;
 mod command;
 mod controller;
 mod error;
-pub mod gateway;
-mod local_host;
 mod node;
 pub mod raft;
 pub mod scheduler;
@@ -40,12 +37,12 @@ mod state;
 mod task_api;
 pub mod tasks;
 
+pub use call::{CallOptions, CallReply};
 pub use command::{
     Applied, Command, ComponentRecord, RouteRecord, validate_name, validate_route_path,
 };
 pub use controller::{Controller, GroupView, MemberView, digest_of};
 pub use error::{ControllerError, LEADER_METADATA, NO_QUORUM_METADATA};
-pub use local_host::LocalConnector;
 pub use node::{DEFAULT_MAX_UPLOAD, NodeConfig, start};
 pub use raft::peer_service::RaftPeerService;
 pub use service::WeftService;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::{Config, SnapshotPolicy};
-use weft_host::Host;
 
 use crate::controller::Controller;
 use crate::error::ControllerError;
@@ -29,7 +28,7 @@ pub struct NodeConfig {
     pub id: NodeId,
     /// `host:port` other replicas and clients reach this one at.
     pub address: String,
-    /// The data dir: `raft/` (sled: log and state), `snapshots/`, `cache/`.
+    /// The data dir: `raft/` (sled: log and state) and `snapshots/`.
     pub data_dir: PathBuf,
     /// The group to form on first start (id -> address); empty to join an
     /// existing group later (`weft cluster add-member`) or on a restart.
@@ -68,10 +67,7 @@ impl NodeConfig {
 
 /// Opens the stores, starts Raft, forms the group if asked and not yet
 /// formed, and returns the controller that serves clients.
-pub async fn start(
-    config: NodeConfig,
-    host: Arc<Host>,
-) -> Result<Arc<Controller>, ControllerError> {
+pub async fn start(config: NodeConfig) -> Result<Arc<Controller>, ControllerError> {
     let db = sled::open(config.data_dir.join("raft"))?;
     let log = LogStore::open(&db)?;
     let state = StateMachine::new(db.open_tree("state")?);
@@ -130,11 +126,11 @@ pub async fn start(
         state,
         log,
         health,
-        host,
         tasks,
         signatures: Default::default(),
     });
     controller.keep_actors();
+    controller.keep_catalog();
     Ok(controller)
 }
 

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
-use weft_host::{CallSpec, Format, Invocation};
 use weft_proto::v1 as pb;
+use weft_values::CallText;
 
+use crate::call::CallOptions;
 use crate::command::{ComponentRecord, RouteRecord};
 use crate::controller::{Controller, MemberView};
 
@@ -270,7 +271,7 @@ impl pb::weft_server::Weft for WeftService {
         Ok(Response::new(pb::DeployResponse {
             component: Some(info(&record)),
             existed,
-            compile_micros: compile.as_micros() as u64,
+            validate_micros: compile.as_micros() as u64,
         }))
     }
 
@@ -300,38 +301,31 @@ impl pb::weft_server::Weft for WeftService {
         request: Request<pb::CallRequest>,
     ) -> Result<Response<pb::CallResponse>, Status> {
         let req = request.into_inner();
-        let call = match req.invocation {
-            Some(pb::call_request::Invocation::WaveCall(text)) => CallSpec::Wave(text),
+        let text = match req.invocation {
+            Some(pb::call_request::Invocation::WaveCall(text)) => CallText::Wave(text),
             Some(pb::call_request::Invocation::JsonCall(json)) => {
                 let args = serde_json::from_str(&json.args_json).map_err(|e| {
                     Status::invalid_argument(format!("arguments are not valid JSON: {e}"))
                 })?;
-                CallSpec::Json {
+                CallText::Json {
                     function: json.function,
                     args,
                 }
             }
             None => return Err(Status::invalid_argument("no function to call was given")),
         };
-        let format = match pb::ValueFormat::try_from(req.result_format) {
-            Ok(pb::ValueFormat::Json) => Format::Json,
-            _ => Format::Wave,
-        };
-        let invocation = Invocation {
-            call,
+        let options = CallOptions {
             timeout: (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms)),
             memory_limit: (req.memory_limit_bytes > 0).then_some(req.memory_limit_bytes),
-            format,
-            grants: Default::default(),
-            tasks: None,
+            json: pb::ValueFormat::try_from(req.result_format) == Ok(pb::ValueFormat::Json),
         };
-        let outcome = self.controller.call(&req.component, invocation).await?;
+        let reply = self.controller.call(&req.component, text, options).await?;
         Ok(Response::new(pb::CallResponse {
-            has_result: outcome.result.is_some(),
-            result: outcome.result.unwrap_or_default(),
-            instantiate_micros: outcome.instantiate.as_micros() as u64,
-            call_micros: outcome.call.as_micros() as u64,
-            guest_output: outcome.guest_output,
+            has_result: reply.result.is_some(),
+            result: reply.result.unwrap_or_default(),
+            instantiate_micros: reply.instantiate.as_micros() as u64,
+            call_micros: reply.call.as_micros() as u64,
+            guest_output: reply.output,
         }))
     }
 
@@ -339,7 +333,6 @@ impl pb::weft_server::Weft for WeftService {
         &self,
         _: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let stats = self.controller.host().stats();
         let components = self
             .controller
             .state()
@@ -351,9 +344,6 @@ impl pb::weft_server::Weft for WeftService {
             version: env!("CARGO_PKG_VERSION").to_string(),
             data_dir: self.controller.config().data_dir.display().to_string(),
             components,
-            compiled_since_start: stats.compiled,
-            loaded_from_disk_cache: stats.loaded_from_disk,
-            calls_served: stats.calls,
             node_id: group.id,
             role: group.role.to_string(),
             leader_id: group.leader.unwrap_or(0),

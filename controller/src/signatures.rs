@@ -26,7 +26,7 @@ impl Signatures {
             .cloned()
     }
 
-    fn insert(&self, digest: &str, exports: Arc<Vec<Export>>) {
+    pub(crate) fn insert(&self, digest: &str, exports: Arc<Vec<Export>>) {
         self.by_digest
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -35,9 +35,12 @@ impl Signatures {
 }
 
 impl Controller {
-    /// The exported functions of `component` (a name or digest) with
-    /// their types, from this replica's state.
-    pub async fn describe(&self, component: &str) -> Result<pb::DescribeResponse, ControllerError> {
+    /// The digest `component` (a name or digest) resolves to on this
+    /// replica and its exports with their types, read once per digest.
+    pub(crate) async fn exports(
+        &self,
+        component: &str,
+    ) -> Result<(String, Arc<Vec<Export>>), ControllerError> {
         let digest = match self.state.resolve(component) {
             Ok(digest) => digest,
             // A follower may not have applied a deploy the leader has
@@ -47,23 +50,27 @@ impl Controller {
             }
             Err(e) => return Err(e),
         };
-        let exports = match self.signatures.get(&digest) {
-            Some(exports) => exports,
-            None => {
-                let wasm = self.component_bytes(&digest).await?;
-                let exports = tokio::task::spawn_blocking(move || weft_values::describe(&wasm))
-                    .await
-                    .map_err(|e| {
-                        ControllerError::InvalidRequest(format!(
-                            "reading the exports of {component} failed: {e}"
-                        ))
-                    })?
-                    .map_err(|e| ControllerError::InvalidRequest(e.to_string()))?;
-                let exports = Arc::new(exports);
-                self.signatures.insert(&digest, exports.clone());
-                exports
-            }
-        };
+        if let Some(exports) = self.signatures.get(&digest) {
+            return Ok((digest, exports));
+        }
+        let wasm = self.component_bytes(&digest).await?;
+        let exports = tokio::task::spawn_blocking(move || weft_values::describe(&wasm))
+            .await
+            .map_err(|e| {
+                ControllerError::InvalidRequest(format!(
+                    "reading the exports of {component} failed: {e}"
+                ))
+            })?
+            .map_err(|e| ControllerError::InvalidRequest(e.to_string()))?;
+        let exports = Arc::new(exports);
+        self.signatures.insert(&digest, exports.clone());
+        Ok((digest, exports))
+    }
+
+    /// The exported functions of `component` (a name or digest) with
+    /// their types, from this replica's state.
+    pub async fn describe(&self, component: &str) -> Result<pb::DescribeResponse, ControllerError> {
+        let (digest, exports) = self.exports(component).await?;
         let functions = exports
             .iter()
             .map(|e| pb::FunctionType {

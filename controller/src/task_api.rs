@@ -40,7 +40,7 @@ impl Controller {
         self.tasks.submit(owner, batch);
     }
 
-    fn target(&self, reference: &str) -> Result<Target, String> {
+    pub(crate) fn target(&self, reference: &str) -> Result<Target, String> {
         let digest = self.state.resolve(reference).map_err(|e| e.to_string())?;
         let allow_http = self.state.http_grants(&digest).map_err(|e| e.to_string())?;
         Ok(Target { digest, allow_http })

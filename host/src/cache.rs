@@ -218,10 +218,12 @@ fn load_signatures(path: &Path) -> Option<Vec<weft_values::Export>> {
 /// upload can fail to be one.
 pub(crate) fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, HostError> {
     match wasm {
-        [0x00, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00, ..] => Err(HostError::CoreModule),
+        [0x00, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00, ..] => Err(HostError::NotAComponent(
+            weft_values::InspectError::CoreModule,
+        )),
         [0x00, b'a', b's', b'm', ..] => Component::new(engine, wasm)
             .map_err(|e| HostError::InvalidComponent(format!("{:#}", e).replace('\n', " "))),
-        _ => Err(HostError::NotWasm),
+        _ => Err(HostError::NotAComponent(weft_values::InspectError::NotWasm)),
     }
 }
 

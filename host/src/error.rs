@@ -6,14 +6,10 @@ use std::time::Duration;
 /// Why a component could not be deployed or a call could not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    /// The bytes are not WebAssembly at all.
-    #[error("not a WebAssembly file (expected the magic bytes \\0asm at the start)")]
-    NotWasm,
-    /// A core module was uploaded where a component is required.
-    #[error(
-        "this is a core WebAssembly module, not a component; build for wasm32-wasip2 or wrap it with `wasm-tools component new`"
-    )]
-    CoreModule,
+    /// The bytes are not a component at all (not WebAssembly, or a core
+    /// module): worded as the controller's check of an upload words it.
+    #[error(transparent)]
+    NotAComponent(weft_values::InspectError),
     /// The component failed validation or compilation.
     #[error("invalid component: {0}")]
     InvalidComponent(String),
@@ -102,31 +98,11 @@ fn humanize(d: Duration) -> String {
 }
 
 /// Bytes as the largest whole binary unit, e.g. `512 MiB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if value.fract() == 0.0 {
-        format!("{value} {}", UNITS[unit])
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+pub use weft_proto::format_bytes as bytes;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bytes_reads_well() {
-        assert_eq!(bytes(512 << 20), "512 MiB");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(7), "7 B");
-    }
 
     #[test]
     fn timeout_names_the_deadline() {

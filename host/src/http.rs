@@ -27,6 +27,9 @@ pub type HttpBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
 /// Limits and grants for one request.
 #[derive(Debug, Clone, Default)]
 pub struct HttpLimits {
+    /// The task API the handler gets (tasks, objects, actors); what it
+    /// makes is released once it finishes.
+    pub tasks: Option<std::sync::Arc<crate::agent::TaskContext>>,
     /// Deadline for the whole request, body included; `None`: the host's default.
     pub timeout: Option<Duration>,
     /// Memory limit of the instance; `None`: the host's default.
@@ -55,12 +58,16 @@ impl Host {
                 reason: "the component does not export wasi:http/incoming-handler".into(),
             });
         };
-        let limits = Limits::new(&self.config, limits.timeout, limits.memory_limit)
-            .map(|l| (l, limits.grants))?;
-        let (limits, grants) = limits;
+        let HttpLimits {
+            tasks,
+            timeout,
+            memory_limit,
+            grants,
+        } = limits;
+        let limits = Limits::new(&self.config, timeout, memory_limit)?;
         let output = OutputTail::new(self.config.output_limit);
         let function = "wasi:http/incoming-handler.handle";
-        let mut store = self.new_store(prepared, function, limits, &output, grants, None);
+        let mut store = self.new_store(prepared, function, limits, &output, grants, tasks.clone());
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -85,6 +92,9 @@ impl Host {
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
                 .await;
+            if let Some(tasks) = tasks {
+                tasks.release_made();
+            }
             result.map_err(|e| classify(e, function, limits, &store, &output))
         });
         match receiver.await {

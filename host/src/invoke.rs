@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Func, Val};
 use wasmtime::{Store, Trap, UpdateDeadline};
-use weft_values::{Signature, Ty, Value, ValueError, WaveCall};
+use weft_values::{Signature, Ty, Value, ValueError};
 
 use crate::agent::TaskContext;
 use crate::bytes_arg::BytesArg;
@@ -264,48 +264,26 @@ fn parse_args(
             args.resize(function.params().len(), Value::Option(None));
             Ok((function, args))
         }
-        CallSpec::Wave(text) => {
-            let call = WaveCall::parse(&text).map_err(|e| HostError::BadArguments {
-                function: text.clone(),
-                detail: e.0,
-            })?;
-            let function = resolve(&prepared.functions, &call.function)?;
-            let args = call.args(function.params()).map_err(|e| bad(function, e))?;
-            Ok((function, args))
-        }
+        CallSpec::Wave(text) => parse_text(prepared, weft_values::CallText::Wave(text)),
         CallSpec::Json { function, args } => {
-            let function = resolve(&prepared.functions, &function)?;
-            let params = function.params();
-            let items = args.as_array().ok_or_else(|| {
-                bad(
-                    function,
-                    ValueError::new("arguments must be a JSON array, one element per parameter"),
-                )
-            })?;
-            if items.len() != params.len() {
-                return Err(bad(
-                    function,
-                    ValueError::new(format!(
-                        "expected {} argument{} ({}), got {}",
-                        params.len(),
-                        if params.len() == 1 { "" } else { "s" },
-                        weft_values::describe_params(params),
-                        items.len()
-                    )),
-                ));
-            }
-            let args = items
-                .iter()
-                .zip(params)
-                .enumerate()
-                .map(|(i, (json, (name, ty)))| {
-                    weft_values::from_json(json, ty)
-                        .map_err(|e| bad(function, e.at(&format!("argument {} (`{name}`)", i + 1))))
-                })
-                .collect::<Result<_, _>>()?;
-            Ok((function, args))
+            parse_text(prepared, weft_values::CallText::Json { function, args })
         }
     }
+}
+
+fn parse_text(
+    prepared: &Prepared,
+    text: weft_values::CallText,
+) -> Result<(&FunctionInfo, Vec<Value>), HostError> {
+    weft_values::parse_call(&prepared.functions, |f| &f.export, text).map_err(|e| match e {
+        weft_values::CallError::UnknownFunction(e) => HostError::UnknownFunction {
+            function: e.requested,
+            available: e.available,
+        },
+        weft_values::CallError::BadArguments { function, detail } => {
+            HostError::BadArguments { function, detail }
+        }
+    })
 }
 
 impl Host {

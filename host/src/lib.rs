@@ -26,6 +26,7 @@ mod cache;
 mod engine;
 mod error;
 mod exports;
+pub mod gateway;
 mod grants;
 mod http;
 mod invoke;

@@ -218,18 +218,6 @@ fn chatty_guests_keep_working_and_output_is_bounded() -> anyhow::Result<()> {
 }
 
 #[test]
-fn the_object_store_outside_a_task_says_so() -> anyhow::Result<()> {
-    let cluster = Cluster::start()?;
-    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
-    let out = cluster.weft_ok(&["call", "kit", "try-objects()"])?;
-    assert!(
-        out.contains("objects.put needs the guest to run as a task"),
-        "{out}"
-    );
-    Ok(())
-}
-
-#[test]
 fn an_unreachable_cluster_is_named() -> anyhow::Result<()> {
     let out = std::process::Command::new(weft_tests::weft_bin())
         .args(["--address", "127.0.0.1:1", "components"])
@@ -266,5 +254,19 @@ fn the_clusters_own_namespaces_cannot_be_written() -> anyhow::Result<()> {
             .trim(),
         "v"
     );
+    Ok(())
+}
+
+#[test]
+fn a_call_with_no_host_to_run_it_says_so() -> anyhow::Result<()> {
+    // Controllers run no user code: without a host, a call cannot run.
+    let group = weft_tests::Group::start(1, &[])?;
+    group.wait_for_leader(Duration::from_secs(20))?;
+    group.weft_ok(&["deploy", guests::PI, "--name", "pi"])?;
+    let started = Instant::now();
+    let err = group.weft_err(&["call", "pi", "estimate(10, 1)"])?;
+    assert_one_line(&err);
+    assert!(err.contains("no host is alive to run the call"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(15));
     Ok(())
 }

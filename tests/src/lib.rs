@@ -74,8 +74,12 @@ impl Server {
         std::thread::spawn(move || {
             let mut http = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("weft up: http gateway on ") {
+                let gateway = line
+                    .strip_prefix("weft up: http gateway on ")
+                    .or_else(|| line.strip_prefix("weft host: http gateway on "));
+                if let Some(rest) = gateway {
                     http = Some(rest.trim().to_string());
+                    continue;
                 }
                 // `weft host: ID on ADDR with ...`
                 if let Some(rest) = line.strip_prefix("weft host: ") {
@@ -84,7 +88,7 @@ impl Server {
                         .nth(2)
                         .unwrap_or_default()
                         .to_string();
-                    let _ = tx.send((addr, None));
+                    let _ = tx.send((addr, http.clone()));
                 }
                 if let Some(rest) = line.strip_prefix("weft up: listening on ") {
                     let addr = rest
@@ -533,11 +537,9 @@ impl Group {
             .collect()
     }
 
-    /// Replica `id`'s HTTP gateway address, if it runs one.
-    pub fn http_address(&self, id: u64) -> Option<String> {
-        self.servers[id as usize - 1]
-            .as_ref()
-            .and_then(|s| s.http_address.clone())
+    /// Worker host `id`'s HTTP gateway address (started with `--http-port`).
+    pub fn host_http_address(&self, id: &str) -> Option<String> {
+        self.hosts.get(id).and_then(|s| s.http_address.clone())
     }
 
     /// Replica `id`'s log.

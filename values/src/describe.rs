@@ -26,13 +26,18 @@ pub fn describe(wasm: &[u8]) -> Result<Vec<Export>, DescribeError> {
             "it is a WIT package, not a component".into(),
         ));
     };
+    Ok(exports_of(&resolve, world))
+}
+
+/// The functions `world` exports, top level and in exported interfaces.
+pub(crate) fn exports_of(resolve: &Resolve, world: wit_parser::WorldId) -> Vec<Export> {
     let mut out = Vec::new();
     for (key, item) in &resolve.worlds[world].exports {
         match item {
             WorldItem::Function(func) => out.push(Export {
                 interface: None,
                 function: func.name.clone(),
-                signature: signature(&resolve, func),
+                signature: signature(resolve, func),
             }),
             WorldItem::Interface { id, .. } => {
                 let name = resolve.name_world_key(key);
@@ -40,14 +45,14 @@ pub fn describe(wasm: &[u8]) -> Result<Vec<Export>, DescribeError> {
                     out.push(Export {
                         interface: Some(name.clone()),
                         function: func.name.clone(),
-                        signature: signature(&resolve, func),
+                        signature: signature(resolve, func),
                     });
                 }
             }
             WorldItem::Type { .. } => {}
         }
     }
-    Ok(out)
+    out
 }
 
 fn signature(resolve: &Resolve, func: &wit_parser::Function) -> Signature {

@@ -20,21 +20,27 @@
 //! assert_eq!(to_wave(&value), r#"{name: "blob", data: [1, 2, 3]}"#);
 //! ```
 
+mod call;
 mod codec;
 #[cfg(feature = "describe")]
 mod describe;
+#[cfg(feature = "describe")]
+mod inspect;
 mod json;
 mod signature;
 mod ty;
 mod value;
 mod wave;
 
+pub use call::{CallError, CallText, parse_call};
 pub use codec::{
     DecodeError, Encoded, MAX_DEPTH, VERSION, bytes_header, bytes_payload, decode, decode_shared,
     encode, encode_into,
 };
 #[cfg(feature = "describe")]
 pub use describe::{DescribeError, describe};
+#[cfg(feature = "describe")]
+pub use inspect::{InspectError, Inspected, host_provides, inspect};
 pub use json::{from_json, to_json};
 pub use signature::{Export, Signature, UnknownFunction, check_args, find_export};
 pub use ty::Ty;

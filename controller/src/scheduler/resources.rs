@@ -102,7 +102,7 @@ impl Resources {
     /// An amount of `name` for people: memory in binary units.
     pub fn render(name: &str, amount: f64) -> String {
         if name == "memory" {
-            weft_host::bytes(amount as u64)
+            weft_proto::format_bytes(amount as u64)
         } else if amount.fract() == 0.0 {
             format!("{amount:.0}")
         } else {

@@ -75,6 +75,9 @@ pub struct TaskManager {
     /// Where changed actor records go to be written to the replicated state.
     actor_writes: Mutex<Option<mpsc::UnboundedSender<pb::ActorRecord>>>,
     actors_changed: Notify,
+    /// What hosts' gateways serve: the newest one built, sent to every
+    /// host when it changes, on registration, and when a host asks.
+    catalog: Mutex<Option<pb::Catalog>>,
 }
 
 /// Channel of events to an owner session.
@@ -93,6 +96,7 @@ impl TaskManager {
             orphans_since: Mutex::new(Instant::now()),
             actor_writes: Mutex::new(None),
             actors_changed: Notify::new(),
+            catalog: Mutex::new(None),
         }
     }
 
@@ -191,6 +195,30 @@ impl TaskManager {
         });
     }
 
+    /// Sends `catalog` to every host, and to hosts that register later.
+    /// An older catalog than the one held is ignored.
+    pub fn set_catalog(&self, catalog: pb::Catalog) {
+        {
+            let mut held = self.catalog.lock().unwrap_or_else(|p| p.into_inner());
+            if held.as_ref().is_some_and(|c| c.version > catalog.version) {
+                return;
+            }
+            *held = Some(catalog.clone());
+        }
+        self.with(|t| {
+            for host in t.hosts.values().filter(|h| h.alive) {
+                host.send(pb::host_command::Kind::Catalog(catalog.clone()));
+            }
+        });
+    }
+
+    fn catalog_command(&self) -> Option<pb::HostCommand> {
+        let held = self.catalog.lock().unwrap_or_else(|p| p.into_inner());
+        held.clone().map(|c| pb::HostCommand {
+            kind: Some(pb::host_command::Kind::Catalog(c)),
+        })
+    }
+
     /// Registers a host (or its new connection) and returns the channel
     /// its commands go on.
     pub fn connect_host(&self, registration: pb::HostRegistration) -> (u64, HostCommands) {
@@ -199,6 +227,9 @@ impl TaskManager {
         let _ = tx.send(Ok(pb::HostCommand {
             kind: Some(pb::host_command::Kind::Registered(true)),
         }));
+        if let Some(catalog) = self.catalog_command() {
+            let _ = tx.send(Ok(catalog));
+        }
         self.with(|t| {
             let id = registration.id.clone();
             let reported: std::collections::HashSet<&str> =
@@ -277,6 +308,9 @@ impl TaskManager {
     /// Handles one event from host `id`'s connection `connection`.
     pub fn host_event(&self, id: &str, connection: u64, event: pb::host_event::Kind) {
         use pb::host_event::Kind;
+        let catalog = matches!(event, Kind::WantCatalog(_))
+            .then(|| self.catalog_command())
+            .flatten();
         self.with(|t| {
             let Some(entry) = t.hosts.get_mut(id).filter(|h| h.connection == connection) else {
                 return;
@@ -287,6 +321,11 @@ impl TaskManager {
             }
             match event {
                 Kind::Heartbeat(_) | Kind::Register(_) => {}
+                Kind::WantCatalog(_) => {
+                    if let Some(pb::HostCommand { kind: Some(kind) }) = catalog {
+                        entry.send(kind);
+                    }
+                }
                 Kind::Completed(batch) => {
                     for c in batch.completions {
                         t.complete(id, c);
@@ -434,6 +473,11 @@ impl TaskManager {
                 counts: counts.into_iter().collect(),
             }
         })
+    }
+
+    /// Whether any host is alive to run tasks.
+    pub fn any_host_alive(&self) -> bool {
+        self.with(|t| t.hosts.values().any(|h| h.alive))
     }
 
     /// Every known host.

@@ -331,8 +331,11 @@ impl Table {
                 _ => arg.clone(),
             })
             .collect();
-        let (timeout_ms, memory_limit_bytes) =
-            (task.options().timeout_ms, task.options().memory_limit_bytes);
+        let (timeout_ms, memory_limit_bytes, sync_call) = (
+            task.options().timeout_ms,
+            task.options().memory_limit_bytes,
+            task.options().sync_call,
+        );
         let function = task.spec.function.clone();
         let demand = task.demand.clone();
         let Some(entry) = self.hosts.get_mut(host) else {
@@ -362,6 +365,7 @@ impl Table {
                 allow_http: target.allow_http,
                 cpus: demand.cpus,
                 objects,
+                sync_call,
             });
     }
 

@@ -115,6 +115,8 @@ pub struct Agent {
     fetching: Arc<tokio::sync::Mutex<()>>,
     actors: Mutex<HashMap<String, actors::Slot>>,
     lanes: lanes::Lanes,
+    /// What this host's HTTP gateway serves, as the leader last sent it.
+    catalog: tokio::sync::watch::Sender<Arc<crate::gateway::Catalog>>,
 }
 
 impl Agent {
@@ -145,6 +147,7 @@ impl Agent {
             fetching: Arc::new(tokio::sync::Mutex::new(())),
             actors: Mutex::default(),
             lanes: lanes::Lanes::default(),
+            catalog: tokio::sync::watch::Sender::new(Arc::default()),
         });
         tokio::spawn(agent.clone().run());
         agent
@@ -153,6 +156,38 @@ impl Agent {
     /// The host's id.
     pub fn id(&self) -> &str {
         &self.config.id
+    }
+
+    /// The host that runs this agent's calls.
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    /// What the gateway serves now, and a receiver that sees each change.
+    pub(crate) fn catalog(&self) -> tokio::sync::watch::Receiver<Arc<crate::gateway::Catalog>> {
+        self.catalog.subscribe()
+    }
+
+    /// Asks the leader for its current catalog (a gateway met a route or
+    /// name it does not know).
+    pub(crate) fn want_catalog(&self) {
+        self.send(pb::host_event::Kind::WantCatalog(true));
+    }
+
+    /// Takes a new catalog from the leader, dropping compiled components
+    /// the previous one listed and this one does not (they were deleted).
+    fn set_catalog(&self, catalog: pb::Catalog) {
+        let new = crate::gateway::Catalog::from(catalog);
+        let old = self.catalog.borrow().clone();
+        if new.version < old.version {
+            return;
+        }
+        for digest in old.digests() {
+            if !new.has_digest(digest) {
+                self.host.evict(digest);
+            }
+        }
+        self.catalog.send_replace(Arc::new(new));
     }
 
     fn send(&self, kind: pb::host_event::Kind) {
@@ -264,6 +299,7 @@ impl Agent {
             Kind::Free(objects) => self.free(&objects.ids),
             Kind::StartActor(record) => self.start_actor(record),
             Kind::StopActor(stop) => self.stop_actor(&stop.id),
+            Kind::Catalog(catalog) => self.set_catalog(catalog),
             Kind::Cancel(id) => {
                 let entry = self
                     .running
@@ -415,9 +451,13 @@ impl Agent {
             Ok(outcome) => {
                 result.ok = true;
                 result.has_value = outcome.value.is_some();
+                if task.sync_call {
+                    result.output = outcome.guest_output;
+                    result.instantiate_micros = outcome.instantiate.as_micros() as u64;
+                }
                 if let Some(value) = outcome.value {
                     refs = value.refs();
-                    if let Err(e) = self.keep_result(&mut result, &value) {
+                    if let Err(e) = self.keep_result(&mut result, &value, task.sync_call) {
                         result.ok = false;
                         result.has_value = false;
                         result.error_kind = "memory".into();
@@ -438,13 +478,15 @@ impl Agent {
         (result, release)
     }
 
-    /// Puts a task's result into its record: inline when small, else into
-    /// this host's store (a `list<u8>` written as its header and its bytes,
-    /// without joining them first).
+    /// Puts a task's result into its record: inline when small (or when
+    /// `inline`: a synchronous call's caller wants it in the reply), else
+    /// into this host's store (a `list<u8>` written as its header and its
+    /// bytes, without joining them first).
     fn keep_result(
         &self,
         result: &mut pb::TaskResult,
         value: &weft_values::Value,
+        inline: bool,
     ) -> Result<(), crate::store::StoreError> {
         let encoded;
         let header;
@@ -460,7 +502,7 @@ impl Agent {
         };
         let size = parts.iter().map(|p| p.len()).sum::<usize>();
         result.size = size as u64;
-        if size <= INLINE_MAX {
+        if size <= INLINE_MAX || inline {
             result.value = parts.concat();
         } else {
             (result.held_by, result.held_at) = self.hold(&result.id, &parts)?;
@@ -530,7 +572,7 @@ impl Agent {
 
     /// The component `digest`, fetched and compiled once if this host has
     /// never seen it (the artifact cache on disk makes restarts cheap).
-    async fn prepare(&self, digest: &str) -> Result<Arc<Prepared>, HostError> {
+    pub(crate) async fn prepare(&self, digest: &str) -> Result<Arc<Prepared>, HostError> {
         if let Some(p) = self.host.prepared(digest) {
             return Ok(p);
         }

@@ -1,7 +1,9 @@
 //! A test guest for the HTTP gateway. Paths:
 //! `/trap` panics; `/spin` never returns; `/sleep?ms=N` sleeps N ms then
 //! answers; `/size` answers the request body's length; `/fetch?url=URL`
-//! sends a GET to URL and answers `status N` or `error: ...`.
+//! sends a GET to URL and answers `status N` or `error: ...`;
+//! `/sum?n=N` submits `kit.add(i, 0)` for i in 1..=N as tasks, waits for
+//! them all and answers `sum S` (a handler using the task API).
 
 use std::io::{Read as _, Write as _};
 
@@ -50,6 +52,7 @@ impl wasip2::exports::http::incoming_handler::Guest for HttpTestkit {
                 format!("{}", bytes.len())
             }
             "/fetch" => fetch(&param("url")),
+            "/sum" => sum(param("n").parse().unwrap_or(10)),
             other => format!("unknown path {other}"),
         };
         let response = OutgoingResponse::new(Fields::new());
@@ -87,4 +90,23 @@ fn fetch(url: &str) -> String {
             }
         }
     }
+}
+
+/// Fans out `n` tasks and adds up their results.
+fn sum(n: i64) -> String {
+    let refs: Result<Vec<_>, _> = (1..=n)
+        .map(|i| weft_guest::tasks::submit_wave("kit", "add", &[&i.to_string(), "0"]))
+        .collect();
+    let refs = match refs {
+        Ok(refs) => refs,
+        Err(e) => return format!("error: {}", e.message()),
+    };
+    let mut total = 0i64;
+    for r in &refs {
+        match weft_guest::tasks::get(r, None) {
+            Ok(text) => total += text.trim().parse::<i64>().unwrap_or(0),
+            Err(e) => return format!("error: {}", e.message()),
+        }
+    }
+    format!("sum {total}")
 }

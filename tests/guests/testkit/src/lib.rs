@@ -117,7 +117,10 @@ impl Guest for Testkit {
 
     fn try_objects() -> String {
         match weft_guest::objects::put(b"data") {
-            Ok(r) => format!("unexpected success: {}", r.id),
+            Ok(r) => match weft_guest::objects::size(&r) {
+                Ok(size) => format!("stored {} ({size} bytes)", r.id),
+                Err(e) => e.message().to_string(),
+            },
             Err(e) => e.message().to_string(),
         }
     }

@@ -1,5 +1,9 @@
-//! The HTTP gateway every host runs (`--http-port`): a trigger over the
-//! host's engine, apart from the capabilities components get.
+//! The HTTP gateway a host serves (`weft host --http-port`, and
+//! `weft up --http-port` for the embedded host): a trigger over the host's
+//! engine, apart from the capabilities components get. Routes and names
+//! come from the leader's catalog (see [`Catalog`]); a handler runs with
+//! the whole `weft:runtime`, so it can submit tasks, read objects and call
+//! actors, as a task does.
 //!
 //! - **Routes** (`weft route add PATH NAME`): a request whose path matches
 //!   a route (exact, else the longest `/prefix/...`) is handed to the
@@ -12,8 +16,11 @@
 //! Request bodies above the limit get 413. Errors map to statuses in one
 //! place ([`status_of`]) and carry a JSON body `{"error": ..., "kind": ...}`.
 
+mod catalog;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,10 +31,10 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use weft_host::{CallSpec, Format, HostError, HttpBody, HttpLimits, Invocation, full_body};
 
-use crate::controller::Controller;
-use crate::error::ControllerError;
+pub use self::catalog::{Catalog, Route, Target};
+use crate::agent::{Agent, TaskContext};
+use crate::{CallSpec, Format, Grants, HostError, HttpBody, HttpLimits, Invocation, full_body};
 
 /// The default request body limit.
 pub const DEFAULT_MAX_BODY: usize = 10 << 20;
@@ -50,24 +57,37 @@ impl Default for GatewayConfig {
     }
 }
 
+/// How long a request for an unknown route or name waits for a fresher
+/// catalog from the leader before it gets 404.
+const CATALOG_WAIT: Duration = Duration::from_secs(2);
+
 struct Gateway {
-    controller: Arc<Controller>,
+    agent: Arc<Agent>,
     config: GatewayConfig,
     /// Per route path: its concurrency limit and the semaphore enforcing it.
     slots: Mutex<HashMap<String, (u32, Arc<Semaphore>)>>,
+    /// Numbers the requests, to name their task contexts.
+    requests: AtomicU64,
+}
+
+/// Why the gateway cannot serve a request.
+enum Failure {
+    Host(HostError),
+    UnknownComponent(String),
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    controller: Arc<Controller>,
+    agent: Arc<Agent>,
     config: GatewayConfig,
     shutdown: impl Future<Output = ()>,
 ) {
     let gateway = Arc::new(Gateway {
-        controller,
+        agent,
         config,
         slots: Mutex::new(HashMap::new()),
+        requests: AtomicU64::new(0),
     });
     tokio::pin!(shutdown);
     loop {
@@ -109,13 +129,11 @@ fn error_response(status: StatusCode, kind: &str, message: &str) -> hyper::Respo
         .expect("static response parts")
 }
 
-/// The one mapping from controller and host errors to HTTP statuses.
-pub fn status_of(err: &ControllerError) -> (StatusCode, &'static str) {
-    match err {
-        ControllerError::UnknownComponent(_) => (StatusCode::NOT_FOUND, "not-found"),
-        ControllerError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),
-        ControllerError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
-        ControllerError::Host(host) => match host {
+/// The one mapping from failures to HTTP statuses.
+fn status_of(failure: &Failure) -> (StatusCode, &'static str) {
+    match failure {
+        Failure::UnknownComponent(_) => (StatusCode::NOT_FOUND, "not-found"),
+        Failure::Host(host) => match host {
             HostError::UnknownFunction { .. } => (StatusCode::NOT_FOUND, "not-found"),
             HostError::BadArguments { .. }
             | HostError::Uncallable { .. }
@@ -125,16 +143,18 @@ pub fn status_of(err: &ControllerError) -> (StatusCode, &'static str) {
             HostError::MemoryLimit { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "memory-limit"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         },
-        ControllerError::NotLeader { .. } | ControllerError::NoQuorum(_) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-        }
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
 
-fn from_error(err: &ControllerError) -> hyper::Response<HttpBody> {
-    let (status, kind) = status_of(err);
-    error_response(status, kind, &err.to_string())
+fn from_error(failure: Failure) -> hyper::Response<HttpBody> {
+    let (status, kind) = status_of(&failure);
+    let message = match failure {
+        Failure::Host(e) => e.to_string(),
+        Failure::UnknownComponent(name) => {
+            format!("unknown component `{name}` (see `weft components`)")
+        }
+    };
+    error_response(status, kind, &message)
 }
 
 impl Gateway {
@@ -144,16 +164,16 @@ impl Gateway {
             let rest = rest.to_string();
             return self.json_call(req, &rest).await;
         }
-        let route = match self.controller.state().route_for(&path) {
-            Ok(Some(route)) => route,
-            Ok(None) => {
-                return error_response(
-                    StatusCode::NOT_FOUND,
-                    "not-found",
-                    &format!("no route for {path}"),
-                );
-            }
-            Err(e) => return from_error(&e),
+        let Some(found) = self.lookup(|c| c.route_for(&path).cloned()).await else {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                &format!("no route for {path}"),
+            );
+        };
+        let Route { route, target } = found;
+        let Some(target) = target else {
+            return from_error(Failure::UnknownComponent(route.component));
         };
         let slots = self.slots_for(&route.path, route.max_concurrency);
         let Ok(Ok(_permit)) =
@@ -175,17 +195,20 @@ impl Gateway {
         };
         let body = Full::new(body).map_err(|never: Infallible| -> hyper::Error { match never {} });
         let request = hyper::Request::from_parts(parts, body);
-        let (prepared, grants) = match self.controller.prepare(&route.component).await {
+        let prepared = match self.agent.prepare(&target.digest).await {
             Ok(p) => p,
-            Err(e) => return from_error(&e),
+            Err(e) => return from_error(Failure::Host(e)),
         };
         let limits = HttpLimits {
             timeout: (route.timeout_ms > 0).then(|| Duration::from_millis(route.timeout_ms)),
             memory_limit: None,
-            grants,
+            grants: Grants {
+                http_hosts: target.allow_http,
+            },
+            tasks: Some(self.context()),
         };
         match self
-            .controller
+            .agent
             .host()
             .handle_http(&prepared, request, limits)
             .await
@@ -193,9 +216,38 @@ impl Gateway {
             Ok(response) => response,
             Err(e) => {
                 tracing::warn!(path, error = %e, "route handler failed");
-                from_error(&ControllerError::Host(e))
+                from_error(Failure::Host(e))
             }
         }
+    }
+
+    /// The task API of one request: what its guest submits or puts is its
+    /// own, released when the request is done.
+    fn context(&self) -> Arc<TaskContext> {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        Arc::new(TaskContext::new(
+            self.agent.clone(),
+            format!("http.{}.{n}", self.agent.id()),
+            0.0,
+        ))
+    }
+
+    /// Looks something up in the catalog; when it is not there, asks the
+    /// leader for a fresh catalog (a change acknowledged to a client may
+    /// still be on its way here) and looks again once it comes.
+    async fn lookup<T>(&self, find: impl Fn(&Catalog) -> Option<T>) -> Option<T> {
+        let mut catalog = self.agent.catalog();
+        if let Some(found) = find(&catalog.borrow_and_update()) {
+            return Some(found);
+        }
+        self.agent.want_catalog();
+        let deadline = tokio::time::Instant::now() + CATALOG_WAIT;
+        while let Ok(Ok(())) = tokio::time::timeout_at(deadline, catalog.changed()).await {
+            if let Some(found) = find(&catalog.borrow_and_update()) {
+                return Some(found);
+            }
+        }
+        None
     }
 
     fn slots_for(&self, path: &str, limit: u32) -> Arc<Semaphore> {
@@ -223,7 +275,7 @@ impl Gateway {
                 "too-large",
                 &format!(
                     "request body is larger than the limit of {}",
-                    weft_host::bytes(self.config.max_body as u64)
+                    crate::bytes(self.config.max_body as u64)
                 ),
             )
         };
@@ -289,17 +341,31 @@ impl Gateway {
                 );
             }
         };
+        let Some(target) = self.lookup(|c| c.component(&component).cloned()).await else {
+            return from_error(Failure::UnknownComponent(component));
+        };
+        let prepared = match self.agent.prepare(&target.digest).await {
+            Ok(p) => p,
+            Err(e) => return from_error(Failure::Host(e)),
+        };
+        let context = self.context();
         let invocation = Invocation {
             format: Format::Json,
+            grants: Grants {
+                http_hosts: target.allow_http,
+            },
+            tasks: Some(context.clone()),
             ..Invocation::new(CallSpec::Json { function, args })
         };
-        match self.controller.call(&component, invocation).await {
+        let outcome = self.agent.host().call(&prepared, invocation).await;
+        context.release_made();
+        match outcome {
             Ok(outcome) => hyper::Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(full_body(outcome.result.unwrap_or_else(|| "null".into())))
                 .expect("static response parts"),
-            Err(e) => from_error(&e),
+            Err(e) => from_error(Failure::Host(e)),
         }
     }
 }
@@ -331,7 +397,21 @@ fn percent_decode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::percent_decode;
+
+    proptest! {
+        /// Any path decodes without panicking, and a percent-encoded
+        /// string decodes back to itself.
+        #[test]
+        fn any_path_decodes(text in "\\PC{0,40}", raw in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = percent_decode(&text);
+            let _ = percent_decode(&String::from_utf8_lossy(&raw));
+            let encoded: String = text.bytes().map(|b| format!("%{b:02X}")).collect();
+            prop_assert_eq!(percent_decode(&encoded), text);
+        }
+    }
 
     #[test]
     fn function_names_are_percent_decoded() {

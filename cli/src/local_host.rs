@@ -5,11 +5,9 @@
 
 use std::sync::{Arc, Weak};
 
+use weft_controller::{Controller, TaskManager};
 use weft_host::agent::{BoxFuture, Connector, EventSink, Link};
 use weft_proto::v1 as pb;
-
-use crate::controller::Controller;
-use crate::tasks::TaskManager;
 
 /// Connects an agent to the controller in the same process.
 pub struct LocalConnector {

@@ -1,0 +1,174 @@
+//! `weft call`: a task with a synchronous wait. The leader types the
+//! call's text by the function's signature, submits it as a task of a
+//! short-lived owner of its own (so it is scheduled and counted against a
+//! host's resources like any task), waits for its result, and renders it.
+//! The controller itself never runs user code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use weft_proto::v1 as pb;
+use weft_values::{CallText, Value};
+
+use crate::controller::Controller;
+use crate::error::ControllerError;
+use crate::tasks::TaskManager;
+
+/// How a call runs and renders.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// The guest's deadline; `None`: the host's default.
+    pub timeout: Option<Duration>,
+    /// Linear-memory limit; `None`: the host's default.
+    pub memory_limit: Option<u64>,
+    /// Render the result as JSON (else WAVE).
+    pub json: bool,
+}
+
+/// What a call produced.
+#[derive(Debug, Clone)]
+pub struct CallReply {
+    /// The rendered result; `None` for a function without one.
+    pub result: Option<String>,
+    /// What the guest wrote to stdout and stderr (bounded).
+    pub output: String,
+    /// Time spent instantiating, and in the whole task on its host.
+    pub instantiate: Duration,
+    /// Time the guest's call took.
+    pub call: Duration,
+    /// The host that ran it.
+    pub host: String,
+}
+
+/// Closes the call's owner session however the call ends (done, failed,
+/// or its client gone), dropping its ref to the result.
+struct OwnerGuard<'a> {
+    tasks: &'a Arc<TaskManager>,
+    owner: u64,
+}
+
+impl Drop for OwnerGuard<'_> {
+    fn drop(&mut self) {
+        self.tasks.close_owner(self.owner);
+    }
+}
+
+impl Controller {
+    /// Runs `text` against `component` as a task and waits for it.
+    pub async fn call(
+        &self,
+        component: &str,
+        text: CallText,
+        options: CallOptions,
+    ) -> Result<CallReply, ControllerError> {
+        self.ensure_leader().await?;
+        let (_, exports) = self.exports(component).await?;
+        let (export, args) = weft_values::parse_call(&exports, |e| e, text)?;
+        if let Some((name, _)) = export
+            .signature
+            .params
+            .iter()
+            .find(|(_, t)| !t.is_passable())
+        {
+            return Err(ControllerError::InvalidRequest(format!(
+                "function `{}` cannot be called from outside the component: parameter `{name}` is a resource or stream handle",
+                export.name()
+            )));
+        }
+        let function = export.name();
+        self.wait_for_a_host().await?;
+        let target = self
+            .target(component)
+            .map_err(ControllerError::InvalidRequest)?;
+
+        let (owner, mut events) = self.tasks.open_owner();
+        let _guard = OwnerGuard {
+            tasks: &self.tasks,
+            owner,
+        };
+        let term = self.raft.metrics().borrow().current_term;
+        let id = format!("call.{}.{term}.{owner}-1", self.config.id);
+        let spec = pb::TaskSpec {
+            id: id.clone(),
+            component: component.to_string(),
+            function: function.clone(),
+            args: args.iter().map(arg).collect(),
+            options: Some(pb::TaskOptions {
+                timeout_ms: options.timeout.map_or(0, |t| t.as_millis() as u64),
+                memory_limit_bytes: options.memory_limit.unwrap_or(0),
+                sync_call: true,
+                ..Default::default()
+            }),
+        };
+        self.tasks.submit(owner, vec![(spec, Ok(target))]);
+        let result = loop {
+            let Some(event) = events.recv().await else {
+                return Err(ControllerError::NoQuorum(
+                    "this replica stopped leading while the call ran; retry it".into(),
+                ));
+            };
+            let event = event.map_err(|s| ControllerError::Raft(s.message().to_string()))?;
+            if let Some(result) = event.finished.into_iter().find(|r| r.id == id) {
+                break result;
+            }
+        };
+        if !result.ok {
+            return Err(ControllerError::CallFailed {
+                kind: result.error_kind,
+                message: result.error,
+            });
+        }
+        let rendered = if result.has_value {
+            let value = weft_values::decode(&result.value).map_err(|e| {
+                ControllerError::Corrupt(format!("the result of `{function}` does not decode: {e}"))
+            })?;
+            Some(if options.json {
+                weft_values::to_json(&value).to_string()
+            } else {
+                weft_values::to_wave(&value)
+            })
+        } else {
+            None
+        };
+        let instantiate = Duration::from_micros(result.instantiate_micros);
+        Ok(CallReply {
+            result: rendered,
+            output: result.output,
+            instantiate,
+            call: Duration::from_micros(result.run_micros).saturating_sub(instantiate),
+            host: result.host,
+        })
+    }
+}
+
+/// How long a call waits for a first host to register (one starting with
+/// the cluster) before it fails rather than queue with nowhere to run.
+const HOST_WAIT: Duration = Duration::from_secs(3);
+
+impl Controller {
+    /// A task queues until a host can take it, but a synchronous call with
+    /// no host at all would just hang: it says so instead.
+    async fn wait_for_a_host(&self) -> Result<(), ControllerError> {
+        let deadline = tokio::time::Instant::now() + HOST_WAIT;
+        while !self.tasks.any_host_alive() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ControllerError::CallFailed {
+                    kind: "infeasible".into(),
+                    message: "no host is alive to run the call: start one with `weft host --controller ADDRESSES ...` (user code runs only on hosts)".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+}
+
+/// One argument, encoded, as a task takes it.
+fn arg(value: &Value) -> pb::TaskArg {
+    pb::TaskArg {
+        kind: Some(pb::task_arg::Kind::Value(pb::Value {
+            encoded: weft_values::encode(value),
+            refs: value.refs(),
+        })),
+    }
+}
