@@ -75,6 +75,18 @@ pub enum Command {
         /// The request itself.
         command: Box<Command>,
     },
+    /// Record a component whose bytes a quorum already holds beside the
+    /// log (see `blobs.rs`), with its name and grants in the same entry, so
+    /// a failover can never leave one without the other. Replaces
+    /// `DeployComponent`, which older logs still replay.
+    Deploy {
+        /// The component's record.
+        component: ComponentRecord,
+        /// `name` or `name@version` to bind, if any.
+        name: Option<String>,
+        /// Hosts it may send HTTP requests to (replacing any earlier grant).
+        http_hosts: Vec<String>,
+    },
 }
 
 /// An HTTP route served by every host's gateway.
@@ -158,6 +170,16 @@ impl std::fmt::Debug for Command {
             Command::GrantCapabilities { digest, http_hosts } => f
                 .debug_struct("GrantCapabilities")
                 .field("digest", digest)
+                .field("http_hosts", http_hosts)
+                .finish(),
+            Command::Deploy {
+                component,
+                name,
+                http_hosts,
+            } => f
+                .debug_struct("Deploy")
+                .field("digest", &component.digest)
+                .field("name", name)
                 .field("http_hosts", http_hosts)
                 .finish(),
             Command::Session {

@@ -37,6 +37,7 @@ pub struct Controller {
     pub(crate) health: Arc<PeerHealth>,
     pub(crate) tasks: Arc<crate::tasks::TaskManager>,
     pub(crate) signatures: crate::signatures::Signatures,
+    pub(crate) blobs: Arc<crate::blobs::BlobStore>,
 }
 
 /// A group member as `weft status` shows it.
@@ -86,7 +87,12 @@ impl Controller {
     pub fn peer_server(
         &self,
     ) -> weft_proto::raft::raft_peer_server::RaftPeerServer<RaftPeerService> {
-        RaftPeerService::server(self.raft.clone(), self.health.clone())
+        RaftPeerService::server(
+            self.raft.clone(),
+            self.health.clone(),
+            self.blobs.clone(),
+            self.state.clone(),
+        )
     }
 
     /// This replica's state (reads may be stale on a follower).
@@ -264,10 +270,15 @@ impl Controller {
                 .unwrap_or(0),
         };
         self.signatures.insert(&digest, Arc::new(inspected.exports));
-        let command = Command::DeployComponent {
+        // The bytes go beside the log, on a quorum, before the entry that
+        // names them: once the deploy commits, a quorum can serve them.
+        self.replicate_bytes(&digest, wasm).await?;
+        // The manifest is part of the deploy, in the same entry: a redeploy
+        // with other grants replaces them, one without any clears them.
+        let command = Command::Deploy {
             component: record,
             name,
-            wasm: Arc::unwrap_or_clone(wasm),
+            http_hosts,
         };
         let existed = match self.write(command).await?.0 {
             Applied::Deployed { existed } => existed,
@@ -277,15 +288,6 @@ impl Controller {
                 )));
             }
         };
-        // The manifest is part of the deploy: a redeploy with other grants
-        // replaces them, one without any clears them.
-        if !http_hosts.is_empty() || !self.state.http_grants(&digest)?.is_empty() {
-            self.write(Command::GrantCapabilities {
-                digest: digest.clone(),
-                http_hosts,
-            })
-            .await?;
-        }
         self.publish_catalog();
         let stored = self
             .state

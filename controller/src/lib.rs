@@ -23,9 +23,11 @@
 //! ```
 
 mod actor_api;
+pub mod blobs;
 mod call;
 mod catalog;
 mod command;
+mod component_bytes;
 mod controller;
 mod error;
 mod node;

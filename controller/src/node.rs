@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use openraft::{Config, SnapshotPolicy};
 
+use crate::blobs::BlobStore;
 use crate::controller::Controller;
 use crate::error::ControllerError;
 use crate::raft::log_store::LogStore;
@@ -28,7 +29,8 @@ pub struct NodeConfig {
     pub id: NodeId,
     /// `host:port` other replicas and clients reach this one at.
     pub address: String,
-    /// The data dir: `raft/` (sled: log and state) and `snapshots/`.
+    /// The data dir: `raft/` (sled: log and state), `blobs/` (component
+    /// bytes) and `snapshots/`.
     pub data_dir: PathBuf,
     /// The group to form on first start (id -> address); empty to join an
     /// existing group later (`weft cluster add-member`) or on a restart.
@@ -71,8 +73,16 @@ pub async fn start(config: NodeConfig) -> Result<Arc<Controller>, ControllerErro
     let db = sled::open(config.data_dir.join("raft"))?;
     let log = LogStore::open(&db)?;
     let state = StateMachine::new(db.open_tree("state")?);
-    let machine = StateMachineStore::open(state.clone(), &config.data_dir.join("snapshots"))
-        .map_err(|e| ControllerError::Raft(format!("cannot open the snapshot dir: {e}")))?;
+    let blobs = Arc::new(
+        BlobStore::open(&config.data_dir.join("blobs"))
+            .map_err(|e| ControllerError::Raft(format!("cannot open the blob dir: {e}")))?,
+    );
+    let machine = StateMachineStore::open(
+        state.clone(),
+        &config.data_dir.join("snapshots"),
+        blobs.clone(),
+    )
+    .map_err(|e| ControllerError::Raft(format!("cannot open the snapshot dir: {e}")))?;
     let network = Network::default();
     let health = network.health.clone();
 
@@ -128,9 +138,11 @@ pub async fn start(config: NodeConfig) -> Result<Arc<Controller>, ControllerErro
         health,
         tasks,
         signatures: Default::default(),
+        blobs,
     });
     controller.keep_actors();
     controller.keep_catalog();
+    controller.keep_bytes();
     Ok(controller)
 }
 

@@ -7,7 +7,7 @@
 //! | key | value |
 //! | --- | --- |
 //! | `component/<digest>` | [`ComponentRecord`] as JSON (with its names) |
-//! | `blob/<digest>` | the component's bytes |
+//! | `blob/<digest>` | a component's bytes, from logs older than the blob store beside the log |
 //! | `name/<name>` | digest |
 //! | `kv/<namespace>\0<key>` | value |
 //! | `route/<path>` | [`RouteRecord`] as JSON |
@@ -164,12 +164,13 @@ impl StateMachine {
             .transpose()
     }
 
-    /// The bytes of the component with `digest`.
-    pub fn blob(&self, digest: &str) -> Result<Vec<u8>, ControllerError> {
-        self.tree
+    /// The bytes of the component with `digest`, if an older log's deploy
+    /// stored them in the state (newer ones live in the blob store).
+    pub fn legacy_blob(&self, digest: &str) -> Result<Option<Vec<u8>>, ControllerError> {
+        Ok(self
+            .tree
             .get(format!("{BLOB}{digest}"))?
-            .map(|v| v.to_vec())
-            .ok_or_else(|| ControllerError::UnknownComponent(digest.to_string()))
+            .map(|v| v.to_vec()))
     }
 
     /// Every deployed component, oldest first.
@@ -282,6 +283,45 @@ fn remove_component(tx: &TransactionalTree, digest: &str) -> TxResult<()> {
     Ok(())
 }
 
+/// Records a component and binds `name` to it. `wasm` is set only when an
+/// older log's entry carries the bytes (now they live beside the log).
+fn deploy_in(
+    tx: &TransactionalTree,
+    component: &ComponentRecord,
+    name: Option<&str>,
+    wasm: Option<&[u8]>,
+) -> TxResult<Applied> {
+    let existing = get_record(tx, &component.digest)?;
+    let existed = existing.is_some();
+    let mut record = existing.unwrap_or_else(|| ComponentRecord {
+        names: Vec::new(),
+        ..component.clone()
+    });
+    if let (false, Some(wasm)) = (existed, wasm) {
+        tx.insert(format!("{BLOB}{}", component.digest).as_bytes(), wasm)?;
+    }
+    if let Some(name) = name {
+        let key = format!("{NAME}{name}");
+        // A name moves to the newest digest deployed under it; the old
+        // component stays reachable by digest and other names.
+        if let Some(old) = tx.insert(key.as_bytes(), component.digest.as_bytes())? {
+            let old = String::from_utf8_lossy(&old).into_owned();
+            if old != record.digest
+                && let Some(mut prev) = get_record(tx, &old)?
+            {
+                prev.names.retain(|n| n != name);
+                put_record(tx, &prev)?;
+            }
+        }
+        if !record.names.iter().any(|n| n == name) {
+            record.names.push(name.to_string());
+            record.names.sort();
+        }
+    }
+    put_record(tx, &record)?;
+    Ok(Applied::Deployed { existed })
+}
+
 /// The deterministic heart of the state machine: one command's writes.
 fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
     match command {
@@ -289,39 +329,21 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
             component,
             name,
             wasm,
+        } => deploy_in(tx, component, name.as_deref(), Some(wasm)),
+        Command::Deploy {
+            component,
+            name,
+            http_hosts,
         } => {
-            let existing = get_record(tx, &component.digest)?;
-            let existed = existing.is_some();
-            let mut record = existing.unwrap_or_else(|| ComponentRecord {
-                names: Vec::new(),
-                ..component.clone()
-            });
-            if !existed {
-                tx.insert(
-                    format!("{BLOB}{}", component.digest).as_bytes(),
-                    wasm.as_slice(),
-                )?;
+            let applied = deploy_in(tx, component, name.as_deref(), None)?;
+            let key = format!("{GRANT}{}", component.digest);
+            if http_hosts.is_empty() {
+                tx.remove(key.as_bytes())?;
+            } else {
+                let value = serde_json::to_vec(http_hosts).map_err(corrupt)?;
+                tx.insert(key.as_bytes(), value)?;
             }
-            if let Some(name) = name {
-                let key = format!("{NAME}{name}");
-                // A name moves to the newest digest deployed under it; the
-                // old component stays reachable by digest and other names.
-                if let Some(old) = tx.insert(key.as_bytes(), component.digest.as_bytes())? {
-                    let old = String::from_utf8_lossy(&old).into_owned();
-                    if old != record.digest
-                        && let Some(mut prev) = get_record(tx, &old)?
-                    {
-                        prev.names.retain(|n| n != name);
-                        put_record(tx, &prev)?;
-                    }
-                }
-                if !record.names.contains(name) {
-                    record.names.push(name.clone());
-                    record.names.sort();
-                }
-            }
-            put_record(tx, &record)?;
-            Ok(Applied::Deployed { existed })
+            Ok(applied)
         }
         Command::DeleteComponent { reference } => {
             if let Some(digest) = tx.remove(format!("{NAME}{reference}").as_bytes())? {
@@ -455,6 +477,25 @@ mod tests {
         )
     }
 
+    #[test]
+    fn a_deploy_carries_its_grants_in_one_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let sm = open(dir.path());
+        let deploy = |hosts: &[&str]| Command::Deploy {
+            component: record(A),
+            name: Some("app".into()),
+            http_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        };
+        apply(&sm, deploy(&["api.example.com"]));
+        assert_eq!(sm.resolve("app").unwrap(), A);
+        assert_eq!(sm.http_grants(A).unwrap(), vec!["api.example.com"]);
+        // The bytes live beside the log, not in the state.
+        assert!(sm.legacy_blob(A).unwrap().is_none());
+        // A redeploy without grants clears them.
+        apply(&sm, deploy(&[]));
+        assert!(sm.http_grants(A).unwrap().is_empty());
+    }
+
     const A: &str = "sha256:aaaaaaaa11";
     const B: &str = "sha256:bbbbbbbb22";
 
@@ -474,7 +515,7 @@ mod tests {
             sm.component(A).unwrap().unwrap().names,
             vec!["app", "app@1"]
         );
-        assert_eq!(sm.blob(A).unwrap(), A.as_bytes());
+        assert_eq!(sm.legacy_blob(A).unwrap().unwrap(), A.as_bytes());
         deploy(&sm, B, Some("app"));
         assert_eq!(sm.resolve("app").unwrap(), B);
         assert_eq!(sm.resolve("aaaaaaaa").unwrap(), A);
@@ -496,7 +537,7 @@ mod tests {
             sm.resolve("app@1"),
             Err(ControllerError::UnknownComponent(_))
         ));
-        assert!(sm.blob(A).is_err());
+        assert!(sm.legacy_blob(A).unwrap().is_none());
 
         apply(
             &sm,

@@ -76,12 +76,4 @@ impl Controller {
         self.ensure_leader().await?;
         self.tasks.cancel(id)
     }
-
-    /// A component's stored bytes, for a host that lacks its artifact.
-    pub async fn component_bytes(&self, digest: &str) -> Result<Vec<u8>, ControllerError> {
-        if self.state.component(digest)?.is_none() {
-            return Err(ControllerError::UnknownComponent(digest.to_string()));
-        }
-        self.state.blob(digest)
-    }
 }

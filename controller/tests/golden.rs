@@ -1,20 +1,25 @@
 //! The Raft log's command encoding, pinned: these bytes are what every
 //! replica's log holds, so a change that alters them breaks old logs. To
 //! change the encoding on purpose, add a new version alongside and keep
-//! reading the old one; never edit `golden/commands-v1.hex`.
+//! reading the old one. `golden/commands-v1.hex` only ever gains lines, one
+//! per appended variant; its existing lines never change.
 
 use weft_controller::{Command, ComponentRecord, RouteRecord};
+
+fn record() -> ComponentRecord {
+    ComponentRecord {
+        digest: "sha256:00ff".into(),
+        size_bytes: 3,
+        names: vec![],
+        functions: vec![("greet".into(), "func(name: string) -> string".into())],
+        deployed_at_ms: 1_700_000_000_000,
+    }
+}
 
 fn commands() -> Vec<Command> {
     vec![
         Command::DeployComponent {
-            component: ComponentRecord {
-                digest: "sha256:00ff".into(),
-                size_bytes: 3,
-                names: vec![],
-                functions: vec![("greet".into(), "func(name: string) -> string".into())],
-                deployed_at_ms: 1_700_000_000_000,
-            },
+            component: record(),
             name: Some("hello@1.0.0".into()),
             wasm: vec![0, b'a', b's'],
         },
@@ -52,6 +57,12 @@ fn commands() -> Vec<Command> {
                 namespace: "default".into(),
                 key: "k".into(),
             }),
+        },
+        // Appended: a deploy whose bytes live beside the log.
+        Command::Deploy {
+            component: record(),
+            name: Some("hello@1.0.0".into()),
+            http_hosts: vec!["api.example.com".into()],
         },
     ]
 }

@@ -18,8 +18,11 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, tempfile::TempDir> fo
         let db = sled::open(dir.path().join("raft")).expect("sled");
         let log = LogStore::open(&db).expect("log store");
         let state = StateMachine::new(db.open_tree("state").expect("tree"));
-        let machine =
-            StateMachineStore::open(state, &dir.path().join("snapshots")).expect("state machine");
+        let blobs = std::sync::Arc::new(
+            weft_controller::blobs::BlobStore::open(&dir.path().join("blobs")).expect("blobs"),
+        );
+        let machine = StateMachineStore::open(state, &dir.path().join("snapshots"), blobs)
+            .expect("state machine");
         Ok((dir, log, machine))
     }
 }

@@ -3,8 +3,8 @@
 //! Raft error as a `RemoteError`.
 
 use tonic::{Request, Response, Status};
-use weft_proto::raft::RaftPayload;
 use weft_proto::raft::raft_peer_server::{RaftPeer, RaftPeerServer};
+use weft_proto::raft::{Blob, BlobAck, BlobRequest, RaftPayload};
 
 use std::sync::Arc;
 
@@ -12,21 +12,35 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 
 use super::network::PeerHealth;
 use super::{NodeId, Raft, TypeConfig, decode, encode};
+use crate::blobs::BlobStore;
+use crate::state::StateMachine;
 
-/// Serves one replica's Raft to its peers.
+/// Serves one replica's Raft, and its component bytes, to its peers.
 pub struct RaftPeerService {
     raft: Raft,
     health: Arc<PeerHealth>,
+    blobs: Arc<BlobStore>,
+    state: StateMachine,
 }
 
 impl RaftPeerService {
     /// The tonic server for `raft`'s peer RPCs (no size limit: snapshots
     /// travel in chunks sized by openraft's config, entries in batches).
     /// Calls from peers count as hearing from them in `health`.
-    pub fn server(raft: Raft, health: Arc<PeerHealth>) -> RaftPeerServer<Self> {
-        RaftPeerServer::new(RaftPeerService { raft, health })
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX)
+    pub fn server(
+        raft: Raft,
+        health: Arc<PeerHealth>,
+        blobs: Arc<BlobStore>,
+        state: StateMachine,
+    ) -> RaftPeerServer<Self> {
+        RaftPeerServer::new(RaftPeerService {
+            raft,
+            health,
+            blobs,
+            state,
+        })
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX)
     }
 }
 
@@ -105,6 +119,28 @@ impl RaftPeer for RaftPeerService {
             },
         )
         .await
+    }
+
+    async fn put_blob(&self, request: Request<Blob>) -> Result<Response<BlobAck>, Status> {
+        let blob = request.into_inner();
+        let blobs = self.blobs.clone();
+        tokio::task::spawn_blocking(move || blobs.put(&blob.digest, &blob.data))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))??;
+        Ok(Response::new(BlobAck {}))
+    }
+
+    async fn fetch_blob(&self, request: Request<BlobRequest>) -> Result<Response<Blob>, Status> {
+        let digest = request.into_inner().digest;
+        let data = match self.blobs.get(&digest)? {
+            Some(bytes) => Some(bytes),
+            None => self.state.legacy_blob(&digest)?,
+        };
+        Ok(Response::new(Blob {
+            digest,
+            found: data.is_some(),
+            data: data.unwrap_or_default(),
+        }))
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {

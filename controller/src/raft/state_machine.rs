@@ -1,8 +1,11 @@
 //! Applying committed entries to the [`StateMachine`], and snapshots of it.
 //!
-//! A snapshot is the state tree's every key and value (components, their
-//! bytes, names, key-value table, and the applied log id and membership),
-//! encoded with bincode. The latest one is kept in `snapshot.bin` beside the
+//! A snapshot is the state tree's every key and value (components, names,
+//! key-value table, and the applied log id and membership), encoded with
+//! bincode. Component bytes are not in it: they live beside the log
+//! (`blobs.rs`), and a replica that installs a snapshot fetches the bytes it
+//! lacks from its peers, so a snapshot stays small however large the
+//! components are. The latest one is kept in `snapshot.bin` beside the
 //! state, so a restarted replica can still send it to a lagging peer.
 
 use std::io::Cursor;
@@ -17,6 +20,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 
 use super::{Node, NodeId, TypeConfig, decode, encode};
+use crate::blobs::BlobStore;
 use crate::command::Applied;
 use crate::state::{EntryMeta, Pairs, StateMachine};
 
@@ -38,6 +42,8 @@ pub struct StateMachineStore {
     /// Held while applying and while exporting, so a snapshot is always a
     /// state as of exactly one applied entry.
     apply_lock: Arc<Mutex<()>>,
+    /// Component bytes beside the log: a delete drops them once applied.
+    blobs: Arc<BlobStore>,
 }
 
 fn sm_read(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -50,7 +56,7 @@ fn sm_write(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 
 impl StateMachineStore {
     /// Wraps `state`, keeping snapshots in `dir`.
-    pub fn open(state: StateMachine, dir: &Path) -> std::io::Result<Self> {
+    pub fn open(state: StateMachine, dir: &Path, blobs: Arc<BlobStore>) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let snapshot_path = dir.join("snapshot.bin");
         let current = match std::fs::read(&snapshot_path) {
@@ -62,6 +68,7 @@ impl StateMachineStore {
             snapshot_path,
             current: Arc::new(Mutex::new(current)),
             apply_lock: Arc::new(Mutex::new(())),
+            blobs,
         })
     }
 
@@ -76,16 +83,25 @@ impl StateMachineStore {
         Ok((applied, membership))
     }
 
+    /// Writes the snapshot durably (temp file, fsync, rename, fsync of the
+    /// dir) and makes it the one served to peers.
     fn keep(&self, stored: StoredSnapshot) -> Result<(), StorageError<NodeId>> {
+        use std::io::Write as _;
         let tmp = self.snapshot_path.with_extension("tmp");
-        std::fs::write(&tmp, encode(&stored))
-            .and_then(|()| std::fs::rename(&tmp, &self.snapshot_path))
-            .map_err(|e| {
-                StorageError::from(StorageIOError::write_snapshot(
-                    Some(stored.meta.signature()),
-                    &e,
-                ))
-            })?;
+        let dir = self.snapshot_path.parent().unwrap_or(Path::new("."));
+        (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&encode(&stored))?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &self.snapshot_path)?;
+            std::fs::File::open(dir)?.sync_all()
+        })()
+        .map_err(|e| {
+            StorageError::from(StorageIOError::write_snapshot(
+                Some(stored.meta.signature()),
+                &e,
+            ))
+        })?;
         *self.current.lock().expect("snapshot lock") = Some(stored);
         Ok(())
     }
@@ -152,7 +168,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     None
                 }
             };
-            results.push(self.state.apply(&meta, command).map_err(sm_write)?);
+            let applied = self.state.apply(&meta, command).map_err(sm_write)?;
+            if let Applied::Deleted {
+                removed_digest: Some(digest),
+            } = &applied
+            {
+                self.blobs.remove(digest);
+            }
+            results.push(applied);
         }
         Ok(results)
     }

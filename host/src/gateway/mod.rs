@@ -58,7 +58,8 @@ impl Default for GatewayConfig {
 }
 
 /// How long a request for an unknown route or name waits for a fresher
-/// catalog from the leader before it gets 404.
+/// catalog from the leader before it gets 404 (the leader answers at once;
+/// this bounds a leader that is gone).
 const CATALOG_WAIT: Duration = Duration::from_secs(2);
 
 struct Gateway {
@@ -68,7 +69,14 @@ struct Gateway {
     slots: Mutex<HashMap<String, (u32, Arc<Semaphore>)>>,
     /// Numbers the requests, to name their task contexts.
     requests: AtomicU64,
+    /// When a miss last asked the leader for a fresh catalog: misses
+    /// within [`REFRESH_EVERY`] of it answer 404 without asking again, so
+    /// a flood of unknown paths costs the leader nothing.
+    refreshed: Mutex<Option<std::time::Instant>>,
 }
+
+/// The least time between two catalog refreshes asked for by misses.
+const REFRESH_EVERY: Duration = Duration::from_millis(500);
 
 /// Why the gateway cannot serve a request.
 enum Failure {
@@ -88,6 +96,7 @@ pub async fn serve(
         config,
         slots: Mutex::new(HashMap::new()),
         requests: AtomicU64::new(0),
+        refreshed: Mutex::new(None),
     });
     tokio::pin!(shutdown);
     loop {
@@ -234,20 +243,24 @@ impl Gateway {
 
     /// Looks something up in the catalog; when it is not there, asks the
     /// leader for a fresh catalog (a change acknowledged to a client may
-    /// still be on its way here) and looks again once it comes.
+    /// still be on its way here) and looks once more when it comes.
     async fn lookup<T>(&self, find: impl Fn(&Catalog) -> Option<T>) -> Option<T> {
         let mut catalog = self.agent.catalog();
         if let Some(found) = find(&catalog.borrow_and_update()) {
             return Some(found);
         }
-        self.agent.want_catalog();
-        let deadline = tokio::time::Instant::now() + CATALOG_WAIT;
-        while let Ok(Ok(())) = tokio::time::timeout_at(deadline, catalog.changed()).await {
-            if let Some(found) = find(&catalog.borrow_and_update()) {
-                return Some(found);
+        {
+            let mut refreshed = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
+            if refreshed.is_some_and(|at| at.elapsed() < REFRESH_EVERY) {
+                return None;
             }
+            *refreshed = Some(std::time::Instant::now());
         }
-        None
+        self.agent.want_catalog();
+        match tokio::time::timeout(CATALOG_WAIT, catalog.changed()).await {
+            Ok(Ok(())) => find(&catalog.borrow_and_update()),
+            _ => None,
+        }
     }
 
     fn slots_for(&self, path: &str, limit: u32) -> Arc<Semaphore> {
