@@ -6,7 +6,7 @@
 use std::sync::{Arc, Weak};
 
 use weft_controller::{Controller, TaskManager};
-use weft_host::agent::{BoxFuture, Connector, EventSink, Link};
+use weft_host::agent::{BoxFuture, Connector, EventSink, Link, LinkError};
 use weft_proto::v1 as pb;
 
 /// Connects an agent to the controller in the same process.
@@ -23,10 +23,8 @@ impl LocalConnector {
         }
     }
 
-    fn controller(&self) -> Result<Arc<Controller>, String> {
-        self.controller
-            .upgrade()
-            .ok_or_else(|| "the controller has stopped".to_string())
+    fn controller(&self) -> Result<Arc<Controller>, LinkError> {
+        self.controller.upgrade().ok_or(LinkError::Stopped)
     }
 }
 
@@ -54,14 +52,17 @@ impl Drop for LocalSink {
 }
 
 impl Connector for LocalConnector {
-    fn connect(&self, registration: pb::HostRegistration) -> BoxFuture<'_, Result<Link, String>> {
+    fn connect(
+        &self,
+        registration: pb::HostRegistration,
+    ) -> BoxFuture<'_, Result<Link, LinkError>> {
         Box::pin(async move {
             let controller = self.controller()?;
             let id = registration.id.clone();
             let (connection, commands) = controller
                 .connect_host(registration)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| LinkError::Controller(Box::new(e)))?;
             let events = Arc::new(LocalSink {
                 tasks: controller.tasks().clone(),
                 id,
@@ -71,12 +72,12 @@ impl Connector for LocalConnector {
         })
     }
 
-    fn fetch_component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+    fn fetch_component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Vec<u8>, LinkError>> {
         Box::pin(async move {
             self.controller()?
                 .component_bytes(digest)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| LinkError::Controller(Box::new(e)))
         })
     }
 }

@@ -114,7 +114,7 @@ impl Controller {
         };
         if !result.ok {
             return Err(ControllerError::CallFailed {
-                kind: result.error_kind,
+                kind: weft_proto::FailureKind::parse(&result.error_kind),
                 message: result.error,
             });
         }
@@ -153,7 +153,7 @@ impl Controller {
         while !self.tasks.any_host_alive() {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ControllerError::CallFailed {
-                    kind: "infeasible".into(),
+                    kind: weft_proto::FailureKind::Infeasible,
                     message: "no host is alive to run the call: start one with `weft host --controller ADDRESSES ...` (user code runs only on hosts)".into(),
                 });
             }

@@ -1,5 +1,7 @@
 //! The controller's error type, and its one mapping to `tonic::Status`.
 
+use weft_proto::{FailureKind, metadata};
+
 use crate::raft::NodeId;
 
 /// Why a controller request failed.
@@ -37,12 +39,11 @@ pub enum ControllerError {
     /// A call's text names no export or does not fit its parameters.
     #[error(transparent)]
     BadCall(#[from] weft_values::CallError),
-    /// A call ran and failed: `kind` is a task failure kind ("trap",
-    /// "timeout", "memory", ...), `message` the host's one line.
+    /// A call ran and failed, as its task reported it.
     #[error("{message}")]
     CallFailed {
         /// The failure kind.
-        kind: String,
+        kind: FailureKind,
         /// What went wrong.
         message: String,
     },
@@ -57,11 +58,6 @@ pub enum ControllerError {
     Raft(String),
 }
 
-/// Metadata key carrying the leader's client address on a redirect.
-pub const LEADER_METADATA: &str = "weft-leader";
-/// Metadata key marking a "no quorum" error (clients do not retry it).
-pub const NO_QUORUM_METADATA: &str = "weft-no-quorum";
-
 impl From<ControllerError> for tonic::Status {
     fn from(err: ControllerError) -> Self {
         use tonic::Code;
@@ -73,14 +69,20 @@ impl From<ControllerError> for tonic::Status {
             ControllerError::Invalid(_) => Code::InvalidArgument,
             ControllerError::BadCall(weft_values::CallError::UnknownFunction(_)) => Code::NotFound,
             ControllerError::BadCall(_) => Code::InvalidArgument,
-            ControllerError::CallFailed { kind, .. } => match kind.as_str() {
-                "bad-argument" => Code::InvalidArgument,
-                "not-found" => Code::NotFound,
-                "timeout" => Code::DeadlineExceeded,
-                "memory" | "infeasible" | "too-large" => Code::ResourceExhausted,
-                "trap" | "canceled" | "dependency" => Code::Aborted,
-                "host-died" | "lost" => Code::Unavailable,
-                _ => Code::Internal,
+            ControllerError::CallFailed { kind, .. } => match kind {
+                FailureKind::BadArgument => Code::InvalidArgument,
+                FailureKind::NotFound => Code::NotFound,
+                FailureKind::Timeout => Code::DeadlineExceeded,
+                FailureKind::Memory | FailureKind::Infeasible | FailureKind::TooLarge => {
+                    Code::ResourceExhausted
+                }
+                FailureKind::Trap | FailureKind::Canceled | FailureKind::Dependency => {
+                    Code::Aborted
+                }
+                FailureKind::HostDied | FailureKind::Lost | FailureKind::ActorDied => {
+                    Code::Unavailable
+                }
+                FailureKind::Internal => Code::Internal,
             },
             ControllerError::Corrupt(_) | ControllerError::Store(_) | ControllerError::Raft(_) => {
                 Code::Internal
@@ -92,13 +94,13 @@ impl From<ControllerError> for tonic::Status {
                 leader: Some((_, addr)),
             } => {
                 if let Ok(value) = addr.parse() {
-                    status.metadata_mut().insert(LEADER_METADATA, value);
+                    status.metadata_mut().insert(metadata::LEADER, value);
                 }
             }
             ControllerError::NoQuorum(_) => {
                 status
                     .metadata_mut()
-                    .insert(NO_QUORUM_METADATA, "1".parse().expect("ascii"));
+                    .insert(metadata::NO_QUORUM, "1".parse().expect("ascii"));
             }
             _ => {}
         }

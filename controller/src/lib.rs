@@ -44,7 +44,7 @@ pub use command::{
     Applied, Command, ComponentRecord, RouteRecord, validate_name, validate_route_path,
 };
 pub use controller::{Controller, GroupView, MemberView, digest_of};
-pub use error::{ControllerError, LEADER_METADATA, NO_QUORUM_METADATA};
+pub use error::ControllerError;
 pub use node::{DEFAULT_MAX_UPLOAD, NodeConfig, start};
 pub use raft::peer_service::RaftPeerService;
 pub use service::WeftService;

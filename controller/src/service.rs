@@ -71,7 +71,10 @@ fn members(members: Vec<MemberView>) -> Vec<pb::Member> {
 /// metadata: retries of one request carry the same pair.
 fn session_of<T>(request: &Request<T>) -> Option<(u64, u64)> {
     let get = |key: &str| request.metadata().get(key)?.to_str().ok()?.parse().ok();
-    Some((get("weft-client-id")?, get("weft-seq")?))
+    Some((
+        get(weft_proto::metadata::CLIENT_ID)?,
+        get(weft_proto::metadata::SEQ)?,
+    ))
 }
 
 fn namespace(ns: String) -> String {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
 use weft_client::{Arg, ClientError, Submission, TaskOptions, value_of};
+use weft_proto::FailureKind;
 
 use crate::agent::TaskContext;
 
@@ -300,13 +301,14 @@ impl actors::Host for RuntimeCtx {
 /// A client-side failure as the guest sees it.
 fn guest_error(err: ClientError) -> Error {
     match err {
-        ClientError::TaskFailed { kind, message, .. } => match kind.as_str() {
-            "trap" => Error::Trapped(message),
-            "timeout" => Error::Timeout(message),
-            "memory" | "too-large" => Error::ResourceExhausted(message),
-            "lost" | "actor-died" => Error::NotFound(message),
-            "not-found" => Error::NotFound(message),
-            "bad-argument" => Error::InvalidArgument(message),
+        ClientError::TaskFailed { kind, message, .. } => match FailureKind::parse(&kind) {
+            FailureKind::Trap => Error::Trapped(message),
+            FailureKind::Timeout => Error::Timeout(message),
+            FailureKind::Memory | FailureKind::TooLarge => Error::ResourceExhausted(message),
+            FailureKind::Lost | FailureKind::ActorDied | FailureKind::NotFound => {
+                Error::NotFound(message)
+            }
+            FailureKind::BadArgument => Error::InvalidArgument(message),
             _ => Error::Other(message),
         },
         ClientError::Timeout { .. } => Error::Timeout(err.to_string()),

@@ -1,4 +1,6 @@
-//! weft's wire contract: the client API generated from `proto/weft.proto`.
+//! weft's wire contract: the client API generated from `proto/weft.proto`,
+//! and what every side agrees on besides the messages (metadata keys,
+//! transfer sizes, failure kinds: `contract.rs`).
 //!
 //! No logic lives here, so clients (the CLI, SDKs) depend on the wire types
 //! without depending on the controller or the host.
@@ -16,6 +18,9 @@ pub mod raft {
 }
 
 pub use v1::*;
+
+mod contract;
+pub use contract::{FailureKind, limits, metadata};
 
 /// `n` bytes for a person: `512 B`, `1.5 KiB`, `10 MiB`. Every crate's
 /// messages name sizes the same way.

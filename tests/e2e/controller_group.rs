@@ -333,3 +333,38 @@ fn history_under_repeated_leader_kills_is_linearizable() -> anyhow::Result<()> {
     linearizability::check(&history).map_err(anyhow::Error::msg)?;
     Ok(())
 }
+
+#[test]
+fn a_replica_restarted_empty_fetches_the_component_bytes_it_lacks() -> anyhow::Result<()> {
+    let mut group = Group::start(3, &[])?;
+    let leader = group.wait_for_leader(LEADER_WAIT)?;
+    group.weft_ok(&["deploy", guests::PI, "--name", "pi"])?;
+    let wasm = std::fs::read(guests::PI)?;
+    let hex = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&wasm))
+    };
+    // The deploy put the bytes beside the log of a quorum (here, all three).
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    let blob = group.data_dir(follower).join("blobs").join(&hex);
+    assert_eq!(std::fs::read(&blob)?, wasm);
+
+    // The follower loses everything and comes back empty: it catches up
+    // the log, which names the component but does not carry its bytes, and
+    // fetches the bytes from a peer.
+    group.kill(follower);
+    std::fs::remove_dir_all(group.data_dir(follower))?;
+    group.start_replica(follower)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read(&blob).ok().as_deref() != Some(wasm.as_slice()) {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted replica never fetched the bytes: {}",
+            group.log(follower)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let listed = weft_ok_at(&group.address(follower), &["components"])?;
+    assert!(listed.contains("pi"), "{listed}");
+    Ok(())
+}

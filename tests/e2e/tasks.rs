@@ -340,10 +340,19 @@ fn a_leader_killed_mid_batch_loses_no_result_and_repeats_none() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let leader = group.wait_for_leader(Duration::from_secs(5)).unwrap();
         group.kill(leader);
-        let results = tasks
-            .get(&ids, Some(Duration::from_secs(120)))
-            .await
-            .unwrap();
+        let results = match tasks.get(&ids, Some(Duration::from_secs(120))).await {
+            Ok(results) => results,
+            Err(e) => {
+                // What each process saw, to tell which one lost track.
+                for id in group.running() {
+                    eprintln!("=== replica {id}\n{}", group.log(id));
+                }
+                for host in ["h1", "h2"] {
+                    eprintln!("=== host {host}\n{}", group.host_log(host));
+                }
+                panic!("{e}");
+            }
+        };
         assert_eq!(results.len(), 300);
         assert!(results.iter().all(|r| r.ok), "all complete");
         assert_eq!(tasks.deliveries(), 300, "each result once");

@@ -12,6 +12,7 @@
 //! finished object, the leader forgets it and tells every host to delete
 //! its copies.
 
+use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
 
 use super::table::{Table, tell_owners};
@@ -293,7 +294,7 @@ impl Table {
                     task.label()
                 )
             };
-            let mut result = failure(&id, "lost", message);
+            let mut result = failure(&id, FailureKind::Lost, message);
             result.host = host.to_string();
             result.attempts = task.attempt;
             tell_owners(&mut self.owner_out, &task.owners, &result);

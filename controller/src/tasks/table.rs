@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc::UnboundedSender;
 use tonic::Status;
+use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
 
 use super::hosts::HostEntry;
@@ -121,10 +122,10 @@ impl Table {
             return;
         }
         let problem = match target {
-            Err(e) => Some(("not-found", e)),
+            Err(e) => Some((FailureKind::NotFound, e)),
             Ok(_) => super::task::check_options(self.tasks[&id].options())
                 .err()
-                .map(|e| ("bad-argument", e)),
+                .map(|e| (FailureKind::BadArgument, e)),
         };
         if let Some((kind, message)) = problem {
             return self.finish(&id, failure(&id, kind, message));
@@ -169,7 +170,7 @@ impl Table {
                 },
             };
             if let Some(message) = problem {
-                return self.finish(&id, failure(&id, "dependency", message));
+                return self.finish(&id, failure(&id, FailureKind::Dependency, message));
             }
         }
         let Some(task) = self.tasks.get_mut(&id) else {
@@ -275,7 +276,7 @@ impl Table {
                 }
                 Err(e) => {
                     let message = format!("task {id} ({}) cannot run: {e}", task.label());
-                    self.finish(&id, failure(&id, "infeasible", message));
+                    self.finish(&id, failure(&id, FailureKind::Infeasible, message));
                 }
             }
         }
@@ -448,7 +449,7 @@ impl Table {
                     } else {
                         format!("argument task {id} failed: {}", result.error)
                     };
-                    work.push((d.clone(), Some(failure(&d, "dependency", why))));
+                    work.push((d.clone(), Some(failure(&d, FailureKind::Dependency, why))));
                 }
             }
             for c in contains {
@@ -517,7 +518,10 @@ impl Table {
         // A trap is retried only when asked; an argument lost with its
         // host always is (it is rebuilt, or fails this task for good).
         let retry = !result.ok
-            && ((result.error_kind == "trap" && task.retry_on_trap) || result.error_kind == "lost")
+            && match FailureKind::parse(&result.error_kind) {
+                FailureKind::Trap => task.retry_on_trap,
+                kind => kind == FailureKind::Lost,
+            }
             && task.attempt <= task.max_retries;
         if retry {
             task.failures
@@ -606,7 +610,7 @@ impl Table {
                         format!(" (earlier: {})", task.failures.join("; "))
                     }
                 );
-                let mut result = failure(&id, "host-died", message);
+                let mut result = failure(&id, FailureKind::HostDied, message);
                 result.host = host.to_string();
                 result.attempts = task.attempt;
                 self.finish(&id, result);
@@ -628,12 +632,12 @@ impl Table {
                     entry.send(pb::host_command::Kind::Cancel(id.to_string()));
                 }
                 let message = format!("task {id} ({}) was canceled while running", task.label());
-                self.finish(id, failure(id, "canceled", message));
+                self.finish(id, failure(id, FailureKind::Canceled, message));
                 Some(true)
             }
             State::Waiting | State::Queued => {
                 let message = format!("task {id} ({}) was canceled before it ran", task.label());
-                self.finish(id, failure(id, "canceled", message));
+                self.finish(id, failure(id, FailureKind::Canceled, message));
                 Some(true)
             }
         }

@@ -190,11 +190,15 @@ impl Task {
 }
 
 /// A failed result.
-pub(crate) fn failure(id: &str, kind: &str, message: impl Into<String>) -> pb::TaskResult {
+pub(crate) fn failure(
+    id: &str,
+    kind: weft_proto::FailureKind,
+    message: impl Into<String>,
+) -> pb::TaskResult {
     pb::TaskResult {
         id: id.to_string(),
         ok: false,
-        error_kind: kind.to_string(),
+        error_kind: kind.into(),
         error: message.into(),
         ..Default::default()
     }

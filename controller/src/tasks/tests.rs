@@ -161,7 +161,7 @@ fn a_failed_argument_fails_its_dependents_in_a_chain() {
     submit(&mut t, "a", &[], Default::default());
     submit(&mut t, "b", &["@a"], Default::default());
     submit(&mut t, "c", &["@b"], Default::default());
-    let mut failed = failure("a", "trap", "boom");
+    let mut failed = failure("a", weft_proto::FailureKind::Trap, "boom");
     failed.ok = false;
     complete(&mut t, "h", 1, failed);
     let got = results(&mut o);
@@ -222,7 +222,7 @@ fn traps_are_retried_only_when_asked() {
     let mut o = owner(&mut t, 1);
     let trap = |id: &str| pb::TaskResult {
         error_kind: "trap".into(),
-        ..failure(id, "trap", "boom")
+        ..failure(id, weft_proto::FailureKind::Trap, "boom")
     };
     submit(&mut t, "a", &[], Default::default());
     complete(&mut t, "h", 1, trap("a"));

@@ -294,7 +294,7 @@ impl Agent {
                     };
                     let poisoned = match outcome {
                         Ok(value) if value.as_ref().is_some_and(|v| v.len() > MAX_REPLY) => {
-                            result.error_kind = "too-large".into();
+                            result.error_kind = weft_proto::FailureKind::TooLarge.into();
                             result.error = format!(
                                 "the result of `{}` is more than the {} an actor call returns inline: put large values in the object store and return the ref",
                                 call.method,

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use weft_client::Client;
 use weft_proto::v1 as pb;
 
-use super::{BoxFuture, Connector, Link};
+use super::{BoxFuture, Connector, Link, LinkError};
 
 /// Reaches the leader over gRPC.
 pub struct GrpcConnector {
@@ -25,7 +25,10 @@ impl GrpcConnector {
 }
 
 impl Connector for GrpcConnector {
-    fn connect(&self, registration: pb::HostRegistration) -> BoxFuture<'_, Result<Link, String>> {
+    fn connect(
+        &self,
+        registration: pb::HostRegistration,
+    ) -> BoxFuture<'_, Result<Link, LinkError>> {
         Box::pin(async move {
             let register = pb::HostEvent {
                 kind: Some(pb::host_event::Kind::Register(registration)),
@@ -37,8 +40,7 @@ impl Connector for GrpcConnector {
                 .open_stream(Some(register), |mut c, requests| async move {
                     c.host_session(requests).await
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             let (tx, commands) = mpsc::unbounded_channel();
             tokio::spawn(async move {
                 let mut stream = opened;
@@ -64,13 +66,10 @@ impl Connector for GrpcConnector {
         })
     }
 
-    fn fetch_component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+    fn fetch_component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Vec<u8>, LinkError>> {
         Box::pin(async move {
             let mut client = self.client.lock().await.clone();
-            client
-                .fetch_component(digest)
-                .await
-                .map_err(|e| e.to_string())
+            Ok(client.fetch_component(digest).await?)
         })
     }
 }

@@ -23,12 +23,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
 
 pub use context::TaskContext;
 pub use grpc::GrpcConnector;
 pub use objects::{HostService, pull_into};
-pub use weft_client::objects::INLINE_MAX;
+pub use weft_proto::limits::INLINE_MAX;
 
 use crate::store::ObjectStore;
 use crate::{CallSpec, Grants, Host, HostError, Invocation, Prepared};
@@ -58,12 +59,27 @@ pub struct Link {
     pub commands: mpsc::UnboundedReceiver<Result<pb::HostCommand, tonic::Status>>,
 }
 
+/// Why a [`Connector`] could not open a session or fetch a component.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The controller in this process has stopped.
+    #[error("the controller has stopped")]
+    Stopped,
+    /// The cluster could not be reached or refused (over gRPC).
+    #[error(transparent)]
+    Client(#[from] weft_client::ClientError),
+    /// The controller in this process refused.
+    #[error(transparent)]
+    Controller(Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// How an agent reaches the leader.
 pub trait Connector: Send + Sync + 'static {
     /// Opens a session with the leader, registering with `registration`.
-    fn connect(&self, registration: pb::HostRegistration) -> BoxFuture<'_, Result<Link, String>>;
+    fn connect(&self, registration: pb::HostRegistration)
+    -> BoxFuture<'_, Result<Link, LinkError>>;
     /// The bytes of a deployed component.
-    fn fetch_component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>>;
+    fn fetch_component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Vec<u8>, LinkError>>;
 }
 
 /// Who the host is and what it offers.
@@ -245,6 +261,7 @@ impl Agent {
     async fn run(self: Arc<Self>) {
         let mut announced = false;
         loop {
+            let since = Instant::now();
             let link = match self.connector.connect(self.registration()).await {
                 Ok(link) => link,
                 Err(e) => {
@@ -254,6 +271,7 @@ impl Agent {
                 }
             };
             *self.events.lock().unwrap_or_else(|p| p.into_inner()) = Some(link.events.clone());
+            self.resend_finished_since(since);
             let heartbeat = tokio::spawn(heartbeat(link.events.clone(), self.config.heartbeat));
             let mut commands = link.commands;
             while let Some(command) = commands.recv().await {
@@ -404,6 +422,26 @@ impl Agent {
         }));
     }
 
+    /// Reports again what finished since `since`: a task that finished
+    /// while the registration was on its way may be listed there as
+    /// running, and its completion, sent while no session was open, went
+    /// nowhere. The leader ignores a completion it already has.
+    fn resend_finished_since(&self, since: Instant) {
+        let completions: Vec<pb::Completion> = self
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, c)| c.clone())
+            .collect();
+        if !completions.is_empty() {
+            self.send(pb::host_event::Kind::Completed(pb::CompletionBatch {
+                completions,
+            }));
+        }
+    }
+
     /// Runs one attempt of a task; returns its result and the refs its
     /// guest made that the result does not contain.
     async fn execute(self: &Arc<Self>, mut task: pb::Assignment) -> (pb::TaskResult, Vec<String>) {
@@ -417,7 +455,7 @@ impl Agent {
         let prepared = match self.prepare(&task.digest).await {
             Ok(prepared) => prepared,
             Err(e) => {
-                result.error_kind = error_kind(&e).to_string();
+                result.error_kind = error_kind(&e).into();
                 result.error = e.to_string();
                 return (result, Vec::new());
             }
@@ -460,14 +498,14 @@ impl Agent {
                     if let Err(e) = self.keep_result(&mut result, &value, task.sync_call) {
                         result.ok = false;
                         result.has_value = false;
-                        result.error_kind = "memory".into();
+                        result.error_kind = FailureKind::Memory.into();
                         result.error =
                             format!("cannot keep the result of `{}`: {e}", task.function);
                     }
                 }
             }
             Err(e) => {
-                result.error_kind = error_kind(&e).to_string();
+                result.error_kind = error_kind(&e).into();
                 result.error = e.to_string();
             }
         }
@@ -519,7 +557,7 @@ impl Agent {
         &self,
         prepared: &Prepared,
         task: &mut pb::Assignment,
-    ) -> Result<Vec<weft_values::Value>, (&'static str, String)> {
+    ) -> Result<Vec<weft_values::Value>, (FailureKind, String)> {
         use pb::task_arg::Kind;
         use weft_values::{Ty, Value};
         let params = crate::exports::resolve(&prepared.functions, &task.function)
@@ -532,9 +570,12 @@ impl Agent {
         let mut out = Vec::with_capacity(task.args.len());
         for (index, arg) in std::mem::take(&mut task.args).into_iter().enumerate() {
             let bad = |e: weft_values::DecodeError| {
-                ("bad-argument", format!("argument {}: {e}", index + 1))
+                (
+                    FailureKind::BadArgument,
+                    format!("argument {}: {e}", index + 1),
+                )
             };
-            let lost = |e: String| ("lost", format!("argument {}: {e}", index + 1));
+            let lost = |e: String| (FailureKind::Lost, format!("argument {}: {e}", index + 1));
             let wants_ref = matches!(params.get(index), Some((_, Ty::ObjectRef)));
             let value = match (objects.get(&index), arg.kind) {
                 (Some(object), _) if wants_ref => {
@@ -557,12 +598,15 @@ impl Agent {
                 }
                 (_, Some(Kind::TaskRef(id))) => {
                     return Err((
-                        "internal",
+                        FailureKind::Internal,
                         format!("argument {}: object {id} was not resolved", index + 1),
                     ));
                 }
                 (_, None) => {
-                    return Err(("bad-argument", format!("argument {} is empty", index + 1)));
+                    return Err((
+                        FailureKind::BadArgument,
+                        format!("argument {} is empty", index + 1),
+                    ));
                 }
             };
             out.push(value);
@@ -647,15 +691,15 @@ async fn heartbeat(events: Arc<dyn EventSink>, every: Duration) {
 }
 
 /// How a failed attempt is classified for retries and for guests.
-fn error_kind(e: &HostError) -> &'static str {
+fn error_kind(e: &HostError) -> FailureKind {
     match e {
-        HostError::Trap { .. } => "trap",
-        HostError::Timeout { .. } => "timeout",
-        HostError::MemoryLimit { .. } => "memory",
-        HostError::UnknownFunction { .. } => "not-found",
+        HostError::Trap { .. } => FailureKind::Trap,
+        HostError::Timeout { .. } => FailureKind::Timeout,
+        HostError::MemoryLimit { .. } => FailureKind::Memory,
+        HostError::UnknownFunction { .. } => FailureKind::NotFound,
         HostError::BadArguments { .. }
         | HostError::Uncallable { .. }
-        | HostError::LimitTooHigh(_) => "bad-argument",
-        _ => "internal",
+        | HostError::LimitTooHigh(_) => FailureKind::BadArgument,
+        _ => FailureKind::Internal,
     }
 }

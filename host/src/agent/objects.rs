@@ -10,7 +10,8 @@ use std::sync::{Arc, Weak};
 use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status, Streaming};
 use weft_client::ClientError;
-use weft_client::objects::{CHUNK, LANES, PullEvent, pull};
+use weft_client::objects::{PullEvent, pull};
+use weft_proto::limits::{CHUNK, LANES};
 use weft_proto::v1 as pb;
 
 use super::Agent;

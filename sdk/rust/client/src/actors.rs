@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
 use weft_proto::v1::weft_host_client::WeftHostClient;
 
@@ -273,7 +274,7 @@ fn dispatch(shared: &Arc<Shared>, callers: &mut Callers, actor: &str) {
         caller.calls.remove(&seq);
         callers.by_seq.remove(&seq);
         let id = format!("{}-{seq}", shared.owner());
-        shared.deliver_local(failure_result(&id, ("bad-argument", message)));
+        shared.deliver_local(failure_result(&id, (FailureKind::BadArgument, message)));
     }
     if out.is_empty() {
         return;
@@ -442,7 +443,7 @@ fn host_failed(shared: &Arc<Shared>, address: &str, reason: &str) {
     drop(callers);
     for (seq, message) in failed {
         let id = format!("{}-{seq}", shared.owner());
-        shared.deliver_local(failure_result(&id, ("actor-died", message)));
+        shared.deliver_local(failure_result(&id, (FailureKind::ActorDied, message)));
     }
     for (actor, after) in lookups {
         tokio::spawn(resolve(shared.clone(), actor, after));
@@ -587,15 +588,18 @@ fn encode_call(route: &Route, method: &str, args: &[Arg]) -> Result<Vec<pb::Valu
         .collect())
 }
 
-fn died(actor: &str, cause: &str) -> (&'static str, String) {
-    ("actor-died", format!("actor {actor} died: {cause}"))
+fn died(actor: &str, cause: &str) -> (FailureKind, String) {
+    (
+        FailureKind::ActorDied,
+        format!("actor {actor} died: {cause}"),
+    )
 }
 
-fn failure_result(id: &str, (kind, message): (&str, String)) -> pb::TaskResult {
+fn failure_result(id: &str, (kind, message): (FailureKind, String)) -> pb::TaskResult {
     pb::TaskResult {
         id: id.to_string(),
         ok: false,
-        error_kind: kind.to_string(),
+        error_kind: kind.into(),
         error: message,
         ..Default::default()
     }

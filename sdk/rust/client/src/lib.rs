@@ -168,10 +168,13 @@ fn numbered<T>(message: T, (client, seq): (u64, u64)) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     let metadata = request.metadata_mut();
     metadata.insert(
-        "weft-client-id",
+        weft_proto::metadata::CLIENT_ID,
         client.to_string().parse().expect("digits"),
     );
-    metadata.insert("weft-seq", seq.to_string().parse().expect("digits"));
+    metadata.insert(
+        weft_proto::metadata::SEQ,
+        seq.to_string().parse().expect("digits"),
+    );
     request
 }
 
@@ -186,12 +189,16 @@ enum Next {
 }
 
 fn classify(status: tonic::Status) -> Next {
-    if status.metadata().get("weft-no-quorum").is_some() {
+    if status
+        .metadata()
+        .get(weft_proto::metadata::NO_QUORUM)
+        .is_some()
+    {
         return Next::Fail(ClientError::Rpc(status));
     }
     if let Some(leader) = status
         .metadata()
-        .get("weft-leader")
+        .get(weft_proto::metadata::LEADER)
         .and_then(|v| v.to_str().ok())
     {
         return Next::Redirect(leader.to_string());

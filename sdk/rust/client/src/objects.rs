@@ -15,14 +15,7 @@ use weft_proto::v1::weft_host_client::WeftHostClient;
 use crate::ClientError;
 use crate::shm::MappedObject;
 
-/// Objects up to this size travel inline with their owner and through the
-/// leader (Ray's inline threshold is 100 KiB); larger ones live in a
-/// host's store.
-pub const INLINE_MAX: usize = 64 << 10;
-
-/// Bytes per chunk of a transfer between hosts: large enough that the
-/// per-message cost vanishes, small enough to pipeline.
-pub const CHUNK: usize = 1 << 20;
+pub use weft_proto::limits::{CHUNK, INLINE_MAX, LANES};
 
 /// The record of a new object `id` holding `data` (stored as an encoded
 /// `list<u8>` whose header is `header`): finished, with the encoding
@@ -154,10 +147,6 @@ pub fn machine_id() -> &'static str {
     });
     &ID
 }
-
-/// Connections a large transfer spreads its ranges over: one HTTP/2
-/// connection is one socket and one I/O task at each end.
-pub const LANES: usize = 2;
 
 /// A connection to the `WeftHost` service at `address`, kept per address.
 pub async fn host_rpc(address: &str) -> Result<WeftHostClient<Channel>, ClientError> {

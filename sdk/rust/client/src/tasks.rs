@@ -287,7 +287,7 @@ impl TaskClient {
                         });
                         failed.push(TaskResult {
                             id: spec.id.clone(),
-                            error_kind: "dependency".into(),
+                            error_kind: weft_proto::FailureKind::Dependency.into(),
                             error: format!(
                                 "argument {} refers to actor call {r}, which {why}",
                                 i + 1
