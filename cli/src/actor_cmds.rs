@@ -232,5 +232,8 @@ fn line(a: &ActorRecord) -> String {
     if !a.cause.is_empty() {
         out += &format!("  ({})", a.cause);
     }
+    if !a.checkpoint_error.is_empty() {
+        out += &format!("  (checkpoint refused: {})", a.checkpoint_error);
+    }
     out
 }

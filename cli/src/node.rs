@@ -43,6 +43,12 @@ pub struct NodeArgs {
     /// declared dead and its tasks are retried elsewhere.
     #[arg(long, default_value_t = 10.0)]
     host_timeout: f64,
+    /// The largest actor checkpoint kept, in bytes; K, M and G suffixes
+    /// are binary. Checkpoints go through the replicated log: a larger one
+    /// is refused, named in the actor's record, and the previous one kept.
+    #[arg(long, value_parser = crate::host_cmd::parse_bytes,
+          default_value_t = weft_controller::tasks::DEFAULT_MAX_CHECKPOINT)]
+    max_checkpoint_bytes: u64,
 }
 
 #[derive(clap::Args)]
@@ -148,6 +154,7 @@ async fn run(
     config.snapshot_every = args.snapshot_every.max(1);
     config.write_timeout = std::time::Duration::from_secs_f64(args.write_timeout);
     config.tasks.host_timeout = std::time::Duration::from_secs_f64(args.host_timeout);
+    config.tasks.max_checkpoint_bytes = args.max_checkpoint_bytes;
     config.initial_members = if embedded_host.is_some() {
         BTreeMap::from([(id, local.to_string())])
     } else {

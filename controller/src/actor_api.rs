@@ -8,10 +8,12 @@ use std::time::Duration;
 use prost::Message;
 use weft_proto::v1 as pb;
 
+use crate::command::Command;
 use crate::controller::Controller;
 use crate::error::ControllerError;
 
-/// The replicated key-value namespace actor records live in, by id.
+/// The key-value namespace older logs kept actor records in (now they are
+/// typed commands in the cluster's own keyspace; see `Command::PutActor`).
 pub const ACTORS_NAMESPACE: &str = "weft.actors";
 
 impl Controller {
@@ -95,8 +97,12 @@ impl Controller {
     }
 
     async fn write_actor(&self, record: &pb::ActorRecord) -> Result<u64, ControllerError> {
-        self.kv_put(ACTORS_NAMESPACE, &record.id, record.encode_to_vec(), None)
-            .await
+        self.write(Command::PutActor {
+            id: record.id.clone(),
+            record: record.encode_to_vec(),
+        })
+        .await
+        .map(|(_, index)| index)
     }
 
     /// Keeps actor records durable while this replica leads: writes every
@@ -146,10 +152,12 @@ impl Controller {
     }
 
     async fn load_actors(&self) -> Result<(), ControllerError> {
-        let entries = self.kv_list(ACTORS_NAMESPACE, "", true).await?;
-        let records = entries
+        self.read_barrier().await?;
+        let records = self
+            .state
+            .actors(ACTORS_NAMESPACE)?
             .into_iter()
-            .filter_map(|(_, bytes)| pb::ActorRecord::decode(bytes.as_slice()).ok())
+            .filter_map(|bytes| pb::ActorRecord::decode(bytes.as_slice()).ok())
             .collect::<Vec<_>>();
         tracing::info!(actors = records.len(), "took over the actor records");
         self.tasks.load_actors(records);

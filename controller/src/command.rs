@@ -87,6 +87,16 @@ pub enum Command {
         /// Hosts it may send HTTP requests to (replacing any earlier grant).
         http_hosts: Vec<String>,
     },
+    /// Record an actor's intent (spec, placement, restarts, checkpoint) in
+    /// the cluster's own keyspace, which the key-value API cannot reach.
+    /// The record is protobuf (`ActorRecord`), so it gains fields without
+    /// breaking older entries.
+    PutActor {
+        /// The actor's id.
+        id: String,
+        /// The encoded `ActorRecord`.
+        record: Vec<u8>,
+    },
 }
 
 /// An HTTP route served by every host's gateway.
@@ -181,6 +191,11 @@ impl std::fmt::Debug for Command {
                 .field("digest", &component.digest)
                 .field("name", name)
                 .field("http_hosts", http_hosts)
+                .finish(),
+            Command::PutActor { id, record } => f
+                .debug_struct("PutActor")
+                .field("id", id)
+                .field("bytes", &record.len())
                 .finish(),
             Command::Session {
                 client,

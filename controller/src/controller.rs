@@ -192,7 +192,7 @@ impl Controller {
     }
 
     /// Proposes `command` and waits until it is committed and applied.
-    async fn write(&self, command: Command) -> Result<(Applied, u64), ControllerError> {
+    pub(crate) async fn write(&self, command: Command) -> Result<(Applied, u64), ControllerError> {
         self.ensure_leader().await?;
         match tokio::time::timeout(self.config.write_timeout, self.raft.client_write(command)).await {
             Ok(Ok(response)) => Ok((response.data, response.log_id.index)),
@@ -208,7 +208,7 @@ impl Controller {
     /// Makes a following read linearizable: confirms leadership with a
     /// quorum and waits until this replica has applied everything committed
     /// before the read began (read-index).
-    async fn read_barrier(&self) -> Result<(), ControllerError> {
+    pub(crate) async fn read_barrier(&self) -> Result<(), ControllerError> {
         self.ensure_leader().await?;
         match tokio::time::timeout(self.config.write_timeout, self.raft.ensure_linearizable()).await
         {

@@ -12,6 +12,7 @@
 //! | `kv/<namespace>\0<key>` | value |
 //! | `route/<path>` | [`RouteRecord`] as JSON |
 //! | `grant/<digest>` | the component's granted outbound HTTP hosts, JSON |
+//! | `actor/<id>` | an actor's record (`ActorRecord`, protobuf) |
 //! | `session/<client>` | the client's last applied request number and its result |
 //! | `meta/applied` | the last applied log id (bincode, from the Raft layer) |
 //! | `meta/membership` | the last applied membership (bincode, from the Raft layer) |
@@ -31,6 +32,7 @@ const KV: &str = "kv/";
 const ROUTE: &str = "route/";
 const GRANT: &str = "grant/";
 const SESSION: &str = "session/";
+const ACTOR: &str = "actor/";
 const APPLIED: &[u8] = b"meta/applied";
 const MEMBERSHIP: &[u8] = b"meta/membership";
 
@@ -182,6 +184,21 @@ impl StateMachine {
             .collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| (a.deployed_at_ms, &a.digest).cmp(&(b.deployed_at_ms, &b.digest)));
         Ok(out)
+    }
+
+    /// Every actor record, encoded: the typed ones, and those an older log
+    /// wrote to the key-value namespace `legacy_namespace` (a typed record
+    /// of the same id wins).
+    pub fn actors(&self, legacy_namespace: &str) -> Result<Vec<Vec<u8>>, ControllerError> {
+        let mut by_id = std::collections::BTreeMap::new();
+        for (key, value) in self.kv_list(legacy_namespace, "")? {
+            by_id.insert(key, value);
+        }
+        for entry in self.tree.scan_prefix(ACTOR) {
+            let (key, value) = entry?;
+            by_id.insert(utf8(&key)?[ACTOR.len()..].to_string(), value.to_vec());
+        }
+        Ok(by_id.into_values().collect())
     }
 
     /// The value of `key` in `namespace`.
@@ -386,6 +403,10 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
             tx.insert(kv_key(namespace, key), value.as_slice())?;
             Ok(Applied::KvPut)
         }
+        Command::PutActor { id, record } => {
+            tx.insert(format!("{ACTOR}{id}").as_bytes(), record.as_slice())?;
+            Ok(Applied::Done { existed: false })
+        }
         Command::KvDelete { namespace, key } => {
             let existed = tx.remove(kv_key(namespace, key))?.is_some();
             Ok(Applied::KvDeleted { existed })
@@ -494,6 +515,32 @@ mod tests {
         // A redeploy without grants clears them.
         apply(&sm, deploy(&[]));
         assert!(sm.http_grants(A).unwrap().is_empty());
+    }
+
+    #[test]
+    fn actor_records_are_typed_and_older_kv_ones_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let sm = open(dir.path());
+        let kv = |key: &str, value: &[u8]| Command::KvPut {
+            namespace: "weft.actors".into(),
+            key: key.into(),
+            value: value.to_vec(),
+        };
+        apply(&sm, kv("a1", b"old-a1"));
+        apply(&sm, kv("a2", b"old-a2"));
+        apply(
+            &sm,
+            Command::PutActor {
+                id: "a2".into(),
+                record: b"new-a2".to_vec(),
+            },
+        );
+        assert_eq!(
+            sm.actors("weft.actors").unwrap(),
+            vec![b"old-a1".to_vec(), b"new-a2".to_vec()]
+        );
+        // The typed records are not in any key-value namespace.
+        assert!(sm.kv_list("weft.actors", "a2").unwrap()[0].1 == b"old-a2");
     }
 
     const A: &str = "sha256:aaaaaaaa11";

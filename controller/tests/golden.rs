@@ -64,6 +64,11 @@ fn commands() -> Vec<Command> {
             name: Some("hello@1.0.0".into()),
             http_hosts: vec!["api.example.com".into()],
         },
+        // Appended: an actor's record in the cluster's own keyspace.
+        Command::PutActor {
+            id: "actor-00ff".into(),
+            record: vec![10, 2, b'i', b'd'],
+        },
     ]
 }
 

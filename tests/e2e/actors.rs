@@ -474,3 +474,43 @@ fn an_instance_actor_keeps_state_and_restarts_after_an_endless_or_greedy_call() 
         assert_eq!((record.restarts, record.state.as_str()), (2, "alive"));
     });
 }
+
+#[test]
+fn a_checkpoint_over_the_limit_is_refused_by_name_and_the_actor_carries_on() {
+    // The counter's checkpoint is 8 bytes: a 4-byte limit refuses them all.
+    let mut group = Group::start(1, &["--host-timeout", "2", "--max-checkpoint-bytes", "4"])
+        .expect("controller starts");
+    group
+        .wait_for_leader(Duration::from_secs(20))
+        .expect("a leader");
+    group.start_host("h1", 2, &[]).expect("host starts");
+    group
+        .weft_ok(&["deploy", guests::COUNTER, "--name", "counter"])
+        .expect("deploy");
+    runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        let options = ActorOptions {
+            checkpoint_every_calls: 1,
+            ..Default::default()
+        };
+        let counter = new_counter(&client, 0, options).await;
+        assert_eq!(call(&client, &counter, "incr", &[]).await.unwrap(), "1");
+        let record = await_record(&client, &counter, "a refused checkpoint", |r| {
+            !r.checkpoint_error.is_empty()
+        })
+        .await;
+        assert!(
+            record.checkpoint_error.contains("over the limit of 4 B")
+                && record.checkpoint_error.contains("--max-checkpoint-bytes"),
+            "{}",
+            record.checkpoint_error
+        );
+        assert!(
+            record.checkpoint.is_empty(),
+            "nothing over the limit is kept"
+        );
+        assert_eq!(call(&client, &counter, "incr", &[]).await.unwrap(), "2");
+    });
+    let listed = group.weft_ok(&["actor", "list"]).unwrap();
+    assert!(listed.contains("checkpoint refused"), "{listed}");
+}

@@ -43,6 +43,18 @@ pub(crate) struct Actors {
     pub(crate) loaded: bool,
     /// Whether anything changed since the last flush (wakes lookups).
     pub(crate) changed: bool,
+    /// The largest checkpoint kept (see `TaskConfig`).
+    pub(crate) max_checkpoint: u64,
+}
+
+impl Actors {
+    /// No actors yet; checkpoints up to `max_checkpoint` bytes are kept.
+    pub(crate) fn new(max_checkpoint: u64) -> Self {
+        Actors {
+            max_checkpoint,
+            ..Default::default()
+        }
+    }
 }
 
 fn demand(record: &pb::ActorRecord) -> Resources {
@@ -185,9 +197,22 @@ impl Table {
                 tracing::info!(actor = %event.id, host, incarnation = event.incarnation, "actor alive");
             }
             "checkpoint" => {
-                record.checkpoint = event.checkpoint;
-                record.checkpoint_calls = event.calls;
                 record.calls = event.calls;
+                let size = event.checkpoint.len() as u64;
+                if size > self.actors.max_checkpoint {
+                    record.checkpoint_error = format!(
+                        "the checkpoint of call {} is {}, over the limit of {} (--max-checkpoint-bytes); the one of call {} is kept",
+                        event.calls,
+                        weft_proto::format_bytes(size),
+                        weft_proto::format_bytes(self.actors.max_checkpoint),
+                        record.checkpoint_calls
+                    );
+                    tracing::warn!(actor = %event.id, error = %record.checkpoint_error, "checkpoint refused");
+                } else {
+                    record.checkpoint = event.checkpoint;
+                    record.checkpoint_calls = event.calls;
+                    record.checkpoint_error.clear();
+                }
             }
             "failed" => {
                 let cause = format!("its constructor failed on host {host}: {}", event.error);

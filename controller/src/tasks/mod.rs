@@ -45,6 +45,10 @@ pub struct TaskConfig {
     pub retain_finished: usize,
     /// The most bytes of finished results kept, whatever their number.
     pub retain_bytes: u64,
+    /// The largest actor checkpoint kept: checkpoints go through the
+    /// replicated log, so a larger one is refused (named in the actor's
+    /// record) and the previous one stays.
+    pub max_checkpoint_bytes: u64,
 }
 
 impl Default for TaskConfig {
@@ -53,9 +57,13 @@ impl Default for TaskConfig {
             host_timeout: Duration::from_secs(10),
             retain_finished: 200_000,
             retain_bytes: 1 << 30,
+            max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT,
         }
     }
 }
+
+/// The default largest actor checkpoint kept.
+pub const DEFAULT_MAX_CHECKPOINT: u64 = 16 << 20;
 
 /// Reports from hosts about unknown tasks are kept this long for their
 /// owners to resubmit.

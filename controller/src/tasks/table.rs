@@ -84,6 +84,7 @@ impl Table {
         Table {
             retain: config.retain_finished,
             retain_bytes: config.retain_bytes,
+            actors: super::actors::Actors::new(config.max_checkpoint_bytes),
             ..Default::default()
         }
     }
