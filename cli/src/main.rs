@@ -40,11 +40,12 @@ enum Command {
     /// Run an embedded single-node cluster (a one-replica controller group
     /// with a host) in the foreground until Ctrl-C or SIGTERM.
     Up(node::UpArgs),
-    /// Run one replica of a replicated controller group (with a host for
-    /// direct calls; tasks run on `weft host` workers).
+    /// Run one replica of a replicated controller group. It runs no user
+    /// code: calls, tasks, actors and HTTP routes run on `weft host` workers.
     Controller(node::ControllerArgs),
-    /// Run a worker host that registers with the controller group and runs
-    /// the tasks the scheduler gives it.
+    /// Run a worker host that registers with the controller group, runs
+    /// the calls, tasks and actors the scheduler gives it, and serves HTTP
+    /// routes with `--http-port`.
     Host(host_cmd::HostArgs),
     /// Manage the controller group's membership.
     #[command(subcommand)]
@@ -68,7 +69,8 @@ enum Command {
     },
     /// List deployed components and their exported functions.
     Components,
-    /// Call an exported function and print its result.
+    /// Call an exported function and print its result: a task on a host,
+    /// waited for.
     ///
     /// The call is written as `wasmtime run --invoke` takes it, with WAVE
     /// values: `weft call hello 'greet("world")'`. Functions inside an
