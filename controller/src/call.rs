@@ -12,7 +12,7 @@ use weft_values::{CallText, Value};
 
 use crate::controller::Controller;
 use crate::error::ControllerError;
-use crate::tasks::TaskManager;
+use crate::tasks::{Target, TaskManager};
 
 /// How a call runs and renders.
 #[derive(Debug, Clone, Default)]
@@ -62,7 +62,7 @@ impl Controller {
         options: CallOptions,
     ) -> Result<CallReply, ControllerError> {
         self.ensure_leader().await?;
-        let (_, exports) = self.exports(component).await?;
+        let (digest, exports) = self.exports(component).await?;
         let (export, args) = weft_values::parse_call(&exports, |e| e, text)?;
         if let Some((name, _)) = export
             .signature
@@ -77,9 +77,10 @@ impl Controller {
         }
         let function = export.name();
         self.wait_for_a_host().await?;
-        let target = self
-            .target(component)
-            .map_err(ControllerError::InvalidRequest)?;
+        let target = Target {
+            allow_http: self.state.http_grants(&digest)?,
+            digest,
+        };
 
         let (owner, mut events) = self.tasks.open_owner();
         let _guard = OwnerGuard {

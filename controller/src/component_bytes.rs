@@ -48,9 +48,6 @@ impl Controller {
         let voters = 1 + peers.iter().filter(|(_, _, voter)| *voter).count();
         let needed = voters / 2 + 1;
         let mut held = 1;
-        if held >= needed && peers.is_empty() {
-            return Ok(());
-        }
         let timeout = self.config.write_timeout;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for (id, address, voter) in peers {
@@ -155,12 +152,7 @@ impl Controller {
                 for component in components {
                     let digest = &component.digest;
                     let present = controller.blobs.has(digest)
-                        || controller
-                            .state
-                            .legacy_blob(digest)
-                            .ok()
-                            .flatten()
-                            .is_some();
+                        || controller.state.has_legacy_blob(digest).unwrap_or(false);
                     if !present && let Err(e) = controller.fetch_from_peers(digest).await {
                         tracing::debug!(digest, error = %e, "component bytes not fetched yet");
                     }

@@ -166,6 +166,12 @@ impl StateMachine {
             .transpose()
     }
 
+    /// Whether an older log's deploy stored `digest`'s bytes in the state
+    /// (without reading them).
+    pub fn has_legacy_blob(&self, digest: &str) -> Result<bool, ControllerError> {
+        Ok(self.tree.contains_key(format!("{BLOB}{digest}"))?)
+    }
+
     /// The bytes of the component with `digest`, if an older log's deploy
     /// stored them in the state (newer ones live in the blob store).
     pub fn legacy_blob(&self, digest: &str) -> Result<Option<Vec<u8>>, ControllerError> {
