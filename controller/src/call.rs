@@ -115,7 +115,7 @@ impl Controller {
         };
         if !result.ok {
             return Err(ControllerError::CallFailed {
-                kind: weft_proto::FailureKind::parse(&result.error_kind),
+                kind: result.failure_kind(),
                 message: result.error,
             });
         }

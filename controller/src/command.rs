@@ -6,9 +6,12 @@
 //! time, a digest, the exports found by compiling) is decided by the
 //! proposer and carried inside the command, so applying is deterministic.
 //!
-//! The encoding is bincode of these types, and it is the log's format:
-//! variants and fields are only ever appended, never reordered or removed.
-//! `tests/golden/` pins the bytes of version 1.
+//! The log holds these types in the record encoding of `raft/codec.rs`:
+//! CBOR with field and variant names, so a variant can gain a field (with
+//! `#[serde(default)]`) without breaking entries written before it. Entries
+//! from older logs are bincode, which reads fields by position: variants
+//! and the fields they had then are never reordered or removed.
+//! `tests/golden/` pins both encodings.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +27,7 @@ pub enum Command {
         name: Option<String>,
         /// The component's bytes; stored content-addressed, so replaying a
         /// deploy of known bytes costs nothing.
+        #[serde(with = "serde_bytes")]
         wasm: Vec<u8>,
     },
     /// Remove a name (and the component once no name is left), or, given a
@@ -39,6 +43,7 @@ pub enum Command {
         /// The key.
         key: String,
         /// The value.
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
     },
     /// Remove a key from the key-value table.
@@ -95,6 +100,7 @@ pub enum Command {
         /// The actor's id.
         id: String,
         /// The encoded `ActorRecord`.
+        #[serde(with = "serde_bytes")]
         record: Vec<u8>,
     },
 }

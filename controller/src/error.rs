@@ -82,7 +82,7 @@ impl From<ControllerError> for tonic::Status {
                 FailureKind::HostDied | FailureKind::Lost | FailureKind::ActorDied => {
                     Code::Unavailable
                 }
-                FailureKind::Internal => Code::Internal,
+                FailureKind::Internal | FailureKind::None => Code::Internal,
             },
             ControllerError::Corrupt(_) | ControllerError::Store(_) | ControllerError::Raft(_) => {
                 Code::Internal

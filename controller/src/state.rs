@@ -13,9 +13,9 @@
 //! | `route/<path>` | [`RouteRecord`] as JSON |
 //! | `grant/<digest>` | the component's granted outbound HTTP hosts, JSON |
 //! | `actor/<id>` | an actor's record (`ActorRecord`, protobuf) |
-//! | `session/<client>` | the client's last applied request number and its result |
-//! | `meta/applied` | the last applied log id (bincode, from the Raft layer) |
-//! | `meta/membership` | the last applied membership (bincode, from the Raft layer) |
+//! | `session/<client>` | the client's last applied request number and its result (record encoding) |
+//! | `meta/applied` | the last applied log id (the Raft layer's record encoding) |
+//! | `meta/membership` | the last applied membership (the Raft layer's record encoding) |
 //!
 //! Reads go straight to the tree: every replica can serve them (possibly
 //! stale); linearizable reads are the Raft layer's business.
@@ -435,7 +435,7 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
         } => {
             let key = format!("{SESSION}{client}");
             if let Some(v) = tx.get(key.as_bytes())? {
-                let (last, result): (u64, Applied) = bincode::deserialize(&v).map_err(corrupt)?;
+                let (last, result): (u64, Applied) = crate::raft::decode(&v).map_err(corrupt)?;
                 if *seq == last {
                     return Ok(result);
                 }
@@ -444,7 +444,7 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
                 }
             }
             let applied = apply_in(tx, command)?;
-            let value = bincode::serialize(&(*seq, &applied)).map_err(corrupt)?;
+            let value = crate::raft::encode(&(*seq, &applied));
             tx.insert(key.as_bytes(), value)?;
             Ok(applied)
         }

@@ -1,9 +1,13 @@
-//! The Raft log's command encoding, pinned: these bytes are what every
-//! replica's log holds, so a change that alters them breaks old logs. To
-//! change the encoding on purpose, add a new version alongside and keep
-//! reading the old one. `golden/commands-v1.hex` only ever gains lines, one
-//! per appended variant; its existing lines never change.
+//! The Raft log's command encodings, pinned: these bytes are what
+//! replicas' logs hold, so a change that alters them breaks old logs.
+//!
+//! - `golden/commands-v1.hex`: bincode, what logs written before the
+//!   versioned encoding hold. Still read, never written; frozen.
+//! - `golden/commands-v2.hex`: the current record encoding. It only ever
+//!   gains lines, one per appended variant; its existing lines never
+//!   change, and must keep decoding as fields are added.
 
+use weft_controller::raft::codec;
 use weft_controller::{Command, ComponentRecord, RouteRecord};
 
 fn record() -> ComponentRecord {
@@ -72,28 +76,74 @@ fn commands() -> Vec<Command> {
     ]
 }
 
-fn encode_all() -> String {
-    commands()
-        .iter()
-        .map(|c| hex::encode(bincode::serialize(c).expect("encode")))
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+/// The commands whose version 1 bytes are pinned: those that existed
+/// before the versioned encoding.
+const V1_COMMANDS: usize = 10;
+
+fn check_golden(file: &str, actual: String) -> String {
+    let path = format!("{}/tests/golden/{file}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("WEFT_BLESS").is_some() {
+        std::fs::write(&path, &actual).expect("writing golden file");
+    }
+    let golden = std::fs::read_to_string(&path)
+        .expect("golden file (run once with WEFT_BLESS=1 to create it)");
+    assert_eq!(
+        actual, golden,
+        "the log encoding of commands changed ({file})"
+    );
+    golden
+}
+
+fn hex_lines(encoded: impl Iterator<Item = Vec<u8>>) -> String {
+    encoded.map(hex::encode).collect::<Vec<_>>().join("\n") + "\n"
 }
 
 #[test]
-fn command_encoding_matches_the_golden_file() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/commands-v1.hex");
-    let actual = encode_all();
-    if std::env::var_os("WEFT_BLESS").is_some() {
-        std::fs::write(path, &actual).expect("writing golden file");
+fn version_1_entries_still_decode() {
+    let commands = &commands()[..V1_COMMANDS];
+    let old = commands
+        .iter()
+        .map(|c| bincode::serialize(c).expect("encode"));
+    let golden = check_golden("commands-v1.hex", hex_lines(old));
+    for (line, command) in golden.lines().zip(commands) {
+        let decoded: Command = codec::decode(&hex::decode(line).expect("hex")).expect("decode");
+        assert_eq!(&decoded, command);
     }
-    let golden = std::fs::read_to_string(path)
-        .expect("golden file (run once with WEFT_BLESS=1 to create it)");
-    assert_eq!(actual, golden, "the log encoding of commands changed");
+}
+
+#[test]
+fn version_2_encoding_matches_the_golden_file() {
+    let golden = check_golden(
+        "commands-v2.hex",
+        hex_lines(commands().iter().map(codec::encode)),
+    );
     for (line, command) in golden.lines().zip(commands()) {
-        let decoded: Command =
-            bincode::deserialize(&hex::decode(line).expect("hex")).expect("decode");
+        let decoded: Command = codec::decode(&hex::decode(line).expect("hex")).expect("decode");
         assert_eq!(decoded, command);
     }
+}
+
+/// What the versioned encoding is for: an entry written by a newer weft,
+/// whose command gained a field, still applies here (the field skipped).
+#[test]
+fn an_entry_with_a_field_added_later_still_decodes() {
+    use ciborium::Value;
+    let command = Command::KvDelete {
+        namespace: "default".into(),
+        key: "k".into(),
+    };
+    let encoded = codec::encode(&command);
+    let (header, body) = encoded.split_at(9);
+    let mut value: Value = ciborium::from_reader(body).expect("cbor");
+    let Value::Map(variant) = &mut value else {
+        panic!("a variant is a one-entry map: {value:?}")
+    };
+    let Value::Map(fields) = &mut variant[0].1 else {
+        panic!("fields are a map")
+    };
+    fields.push((Value::Text("added_later".into()), Value::Integer(7.into())));
+    let mut newer = header.to_vec();
+    ciborium::into_writer(&value, &mut newer).expect("cbor");
+    let decoded: Command = codec::decode(&newer).expect("decode");
+    assert_eq!(decoded, command);
 }

@@ -301,7 +301,7 @@ impl actors::Host for RuntimeCtx {
 /// A client-side failure as the guest sees it.
 fn guest_error(err: ClientError) -> Error {
     match err {
-        ClientError::TaskFailed { kind, message, .. } => match FailureKind::parse(&kind) {
+        ClientError::TaskFailed { kind, message, .. } => match kind {
             FailureKind::Trap => Error::Trapped(message),
             FailureKind::Timeout => Error::Timeout(message),
             FailureKind::Memory | FailureKind::TooLarge => Error::ResourceExhausted(message),

@@ -1,5 +1,5 @@
 //! What every side of the wire agrees on besides the messages: metadata
-//! keys, sizes, and the kinds of failure a task reports. They live here,
+//! keys, sizes, and what the kinds of failure (a proto enum) mean. They live here,
 //! with the messages, so the controller, hosts and clients cannot drift
 //! apart.
 
@@ -29,40 +29,11 @@ pub mod limits {
     pub const LANES: usize = 2;
 }
 
-/// Why a task (or call, or actor call) failed: the `error_kind` of a
-/// `TaskResult`, which decides retries and how clients report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailureKind {
-    /// The guest trapped or panicked.
-    Trap,
-    /// It ran past its deadline.
-    Timeout,
-    /// It went past its memory limit (or its result could not be kept).
-    Memory,
-    /// Its arguments do not fit the function.
-    BadArgument,
-    /// No such component or function.
-    NotFound,
-    /// No host can ever fit what it asks for.
-    Infeasible,
-    /// The host running it died.
-    HostDied,
-    /// It was canceled.
-    Canceled,
-    /// A task whose result it takes failed.
-    Dependency,
-    /// A value too large to carry.
-    TooLarge,
-    /// An object it needs was lost with its host.
-    Lost,
-    /// The actor it called is dead.
-    ActorDied,
-    /// Anything else.
-    Internal,
-}
+pub use crate::v1::FailureKind;
 
 impl FailureKind {
-    /// Every kind, for tests and documentation.
+    /// Every kind a failed task reports (not `None`), for tests and
+    /// documentation.
     pub const ALL: [FailureKind; 13] = [
         FailureKind::Trap,
         FailureKind::Timeout,
@@ -79,9 +50,10 @@ impl FailureKind {
         FailureKind::Internal,
     ];
 
-    /// The kind as it travels in `TaskResult.error_kind`.
+    /// The kind's name for people and for JSON: `host-died`.
     pub fn as_str(self) -> &'static str {
         match self {
+            FailureKind::None => "none",
             FailureKind::Trap => "trap",
             FailureKind::Timeout => "timeout",
             FailureKind::Memory => "memory",
@@ -98,13 +70,9 @@ impl FailureKind {
         }
     }
 
-    /// The kind named `text`; an unknown name (from a newer peer) is
-    /// `Internal`.
-    pub fn parse(text: &str) -> FailureKind {
-        FailureKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == text)
-            .unwrap_or(FailureKind::Internal)
+    /// The kind named `text` (as [`as_str`](Self::as_str) names it).
+    pub fn parse(text: &str) -> Option<FailureKind> {
+        FailureKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 
     /// Whether running the task again may succeed: the host went away or
@@ -120,9 +88,22 @@ impl std::fmt::Display for FailureKind {
     }
 }
 
-impl From<FailureKind> for String {
-    fn from(kind: FailureKind) -> String {
-        kind.as_str().to_string()
+impl crate::v1::TaskResult {
+    /// Why the task failed: `None` when it succeeded, and `Internal` for a
+    /// failure whose kind this side does not know (a newer peer's).
+    pub fn failure_kind(&self) -> FailureKind {
+        match FailureKind::try_from(self.failure) {
+            Ok(FailureKind::None) if !self.ok => FailureKind::Internal,
+            Ok(kind) => kind,
+            Err(_) => FailureKind::Internal,
+        }
+    }
+
+    /// Marks the result failed with `kind` and `error`.
+    pub fn fail(&mut self, kind: FailureKind, error: impl Into<String>) {
+        self.ok = false;
+        self.set_failure(kind);
+        self.error = error.into();
     }
 }
 
@@ -133,8 +114,21 @@ mod tests {
     #[test]
     fn kinds_round_trip_by_name() {
         for kind in FailureKind::ALL {
-            assert_eq!(FailureKind::parse(kind.as_str()), kind);
+            assert_eq!(FailureKind::parse(kind.as_str()), Some(kind));
         }
-        assert_eq!(FailureKind::parse("from-the-future"), FailureKind::Internal);
+        assert_eq!(FailureKind::parse("from-the-future"), None);
+    }
+
+    #[test]
+    fn an_unknown_kind_reads_as_internal() {
+        let mut result = crate::v1::TaskResult {
+            failure: 99,
+            ..Default::default()
+        };
+        assert_eq!(result.failure_kind(), FailureKind::Internal);
+        result.failure = 0;
+        assert_eq!(result.failure_kind(), FailureKind::Internal);
+        result.ok = true;
+        assert_eq!(result.failure_kind(), FailureKind::None);
     }
 }

@@ -36,7 +36,11 @@ async fn call(
     if result.ok {
         Ok(crate::wave(&result))
     } else {
-        Err(format!("{}: {}", result.error_kind, result.error))
+        Err(format!(
+            "{}: {}",
+            result.failure_kind().as_str(),
+            result.error
+        ))
     }
 }
 
@@ -213,7 +217,7 @@ fn a_trapping_method_fails_that_call_and_restarts_the_actor_until_restarts_run_o
         let then = client.call(&counter, "incr", vec![]).unwrap();
         let results = client.get(&[trap, next, then], LONG).await.unwrap();
         assert!(!results[0].ok);
-        assert_eq!(results[0].error_kind, "trap");
+        assert_eq!(results[0].failure_kind().as_str(), "trap");
         assert!(results[0].error.contains("boom"), "{}", results[0].error);
         assert_eq!(
             (crate::wave(&results[1]), crate::wave(&results[2])),

@@ -319,7 +319,7 @@ fn an_object_lost_with_its_host_is_rebuilt_or_named_lost() {
         let ClientError::TaskFailed { kind, message, .. } = err else {
             panic!("not a task failure: {err}");
         };
-        assert_eq!(kind, "lost", "{message}");
+        assert_eq!(kind, weft_client::FailureKind::Lost, "{message}");
         for needle in [
             format!("object {fragile} lost"),
             format!("task {fragile} (testkit.zeros)"),

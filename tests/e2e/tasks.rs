@@ -205,7 +205,7 @@ fn exhausted_retries_name_the_task_the_host_and_the_cause() {
             .unwrap();
         let r = &r[0];
         assert!(!r.ok);
-        assert_eq!(r.error_kind, "host-died");
+        assert_eq!(r.failure_kind().as_str(), "host-died");
         for needle in [id.as_str(), "testkit.busy", "h1", "after 1 attempt"] {
             assert!(r.error.contains(needle), "`{needle}` in: {}", r.error);
         }
@@ -244,7 +244,7 @@ fn exhausted_retries_name_the_task_the_host_and_the_cause() {
             .get(std::slice::from_ref(&id), Some(Duration::from_secs(30)))
             .await
             .unwrap();
-        assert_eq!((r[0].attempts, r[0].error_kind.as_str()), (1, "trap"));
+        assert_eq!((r[0].attempts, r[0].failure_kind().as_str()), (1, "trap"));
     });
 }
 

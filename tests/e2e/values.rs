@@ -276,7 +276,7 @@ fn arguments_that_do_not_fit_are_refused_by_the_caller_naming_them() {
             .unwrap();
         let r = tasks.get(&[id], LONG).await.unwrap().remove(0);
         assert!(!r.ok);
-        assert_eq!(r.error_kind, "bad-argument");
+        assert_eq!(r.failure_kind().as_str(), "bad-argument");
         assert!(
             r.error.contains("expected s32, got a string"),
             "{}",

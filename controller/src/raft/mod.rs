@@ -1,5 +1,6 @@
 //! The controller's replication: openraft over sled storage and tonic.
 //!
+//! - [`codec`]: how records are encoded (versioned, able to gain fields);
 //! - [`log_store`]: the Raft log, vote and committed index in sled;
 //! - [`state_machine`]: applies entries to the [`StateMachine`](crate::StateMachine)
 //!   and builds and installs snapshots;
@@ -16,6 +17,7 @@ use crate::command::{Applied, Command};
 
 // openraft's trait methods return its `StorageError`, large as it is; the
 // helpers that feed them return it too.
+pub mod codec;
 #[allow(clippy::result_large_err)]
 pub mod log_store;
 pub mod network;
@@ -40,12 +42,15 @@ pub type Node = openraft::BasicNode;
 /// The Raft handle of one replica.
 pub type Raft = openraft::Raft<TypeConfig>;
 
-/// Encodes a value for storage or the wire (bincode).
-pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    bincode::serialize(value).expect("bincode encodes plain data")
+pub(crate) use codec::{decode, encode};
+
+/// Encodes a snapshot's content: raw keys and values, a shape that never
+/// gains fields, so plain bincode (compact for bytes) serves.
+pub(crate) fn encode_pairs(pairs: &crate::state::Pairs) -> Vec<u8> {
+    bincode::serialize(pairs).expect("bincode encodes plain data")
 }
 
-/// Decodes what [`encode`] produced.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, bincode::Error> {
+/// Decodes what [`encode_pairs`] produced.
+pub(crate) fn decode_pairs(bytes: &[u8]) -> Result<crate::state::Pairs, bincode::Error> {
     bincode::deserialize(bytes)
 }

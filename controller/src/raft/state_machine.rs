@@ -19,7 +19,7 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Node, NodeId, TypeConfig, decode, encode};
+use super::{Node, NodeId, TypeConfig, decode, decode_pairs, encode, encode_pairs};
 use crate::blobs::BlobStore;
 use crate::command::Applied;
 use crate::state::{EntryMeta, Pairs, StateMachine};
@@ -30,6 +30,7 @@ type AppliedState = (Option<LogId<NodeId>>, StoredMembership<NodeId, Node>);
 #[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
     meta: SnapshotMeta<NodeId, Node>,
+    #[serde(with = "serde_bytes")]
     data: Vec<u8>,
 }
 
@@ -116,7 +117,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
                 self.applied_state_sync()?,
             )
         };
-        let data = encode(&entries);
+        let data = encode_pairs(&entries);
         let snapshot_id = match &last_log_id {
             Some(id) => format!("{}-{}-{}", id.leader_id.term, id.index, std::process::id()),
             None => format!("empty-{}", std::process::id()),
@@ -196,7 +197,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<NodeId>> {
         let data = snapshot.into_inner();
-        let entries: Pairs = decode(&data).map_err(|e| {
+        let entries: Pairs = decode_pairs(&data).map_err(|e| {
             StorageError::from(StorageIOError::read_snapshot(Some(meta.signature()), &e))
         })?;
         {

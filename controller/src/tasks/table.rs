@@ -519,7 +519,7 @@ impl Table {
         // A trap is retried only when asked; an argument lost with its
         // host always is (it is rebuilt, or fails this task for good).
         let retry = !result.ok
-            && match FailureKind::parse(&result.error_kind) {
+            && match result.failure_kind() {
                 FailureKind::Trap => task.retry_on_trap,
                 kind => kind == FailureKind::Lost,
             }

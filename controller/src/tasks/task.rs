@@ -198,7 +198,7 @@ pub(crate) fn failure(
     pb::TaskResult {
         id: id.to_string(),
         ok: false,
-        error_kind: kind.into(),
+        failure: kind.into(),
         error: message.into(),
         ..Default::default()
     }

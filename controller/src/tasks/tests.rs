@@ -167,7 +167,7 @@ fn a_failed_argument_fails_its_dependents_in_a_chain() {
     let got = results(&mut o);
     assert_eq!(got.len(), 3);
     let c = got.iter().find(|r| r.id == "c").unwrap();
-    assert_eq!(c.error_kind, "dependency");
+    assert_eq!(c.failure_kind(), weft_proto::FailureKind::Dependency);
     assert!(
         c.error.contains("argument task b failed")
             && c.error.contains("argument task a failed: boom"),
@@ -205,7 +205,7 @@ fn a_dead_host_costs_an_attempt_and_then_the_task() {
     t.host_died("h2", "missed its heartbeats for 2s");
     t.flush();
     let r = &results(&mut o)[0];
-    assert_eq!((r.error_kind.as_str(), r.attempts), ("host-died", 2));
+    assert_eq!((r.failure_kind().as_str(), r.attempts), ("host-died", 2));
     for needle in [
         "task a (c.f) failed after 2 attempts",
         "host h2 at h2:1 missed its heartbeats",
@@ -220,10 +220,7 @@ fn traps_are_retried_only_when_asked() {
     let mut t = Table::new(&TaskConfig::default());
     let mut h = host(&mut t, "h", 1.0);
     let mut o = owner(&mut t, 1);
-    let trap = |id: &str| pb::TaskResult {
-        error_kind: "trap".into(),
-        ..failure(id, weft_proto::FailureKind::Trap, "boom")
-    };
+    let trap = |id: &str| failure(id, weft_proto::FailureKind::Trap, "boom");
     submit(&mut t, "a", &[], Default::default());
     complete(&mut t, "h", 1, trap("a"));
     assert_eq!(results(&mut o)[0].attempts, 1);
@@ -369,7 +366,7 @@ fn a_lost_result_is_rebuilt_from_its_lineage_or_named_lost() {
     let lost = results(&mut o);
     assert_eq!(lost.len(), 1);
     assert_eq!(
-        (lost[0].id.as_str(), lost[0].error_kind.as_str()),
+        (lost[0].id.as_str(), lost[0].failure_kind().as_str()),
         ("b", "lost")
     );
     for needle in [

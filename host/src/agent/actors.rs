@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use weft_proto::v1 as pb;
 
-use super::{Agent, TaskContext, error_kind};
+use super::{Agent, TaskContext, failure_kind_of};
 use crate::HostError;
 use crate::{ActorStart, Grants};
 
@@ -294,7 +294,7 @@ impl Agent {
                     };
                     let poisoned = match outcome {
                         Ok(value) if value.as_ref().is_some_and(|v| v.len() > MAX_REPLY) => {
-                            result.error_kind = weft_proto::FailureKind::TooLarge.into();
+                            result.set_failure(weft_proto::FailureKind::TooLarge);
                             result.error = format!(
                                 "the result of `{}` is more than the {} an actor call returns inline: put large values in the object store and return the ref",
                                 call.method,
@@ -309,7 +309,7 @@ impl Agent {
                             None
                         }
                         Err(e) => {
-                            result.error_kind = error_kind(&e.error).into();
+                            result.set_failure(failure_kind_of(&e.error));
                             result.error = if e.poisoned {
                                 format!("actor {id}: {} (the actor restarts if it may)", e.error)
                             } else {

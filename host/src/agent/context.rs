@@ -181,7 +181,7 @@ impl TaskContext {
             .map(GuestBytes::Stored)
             .map_err(|e| ClientError::TaskFailed {
                 id: id.to_string(),
-                kind: weft_proto::FailureKind::Lost.into(),
+                kind: weft_proto::FailureKind::Lost,
                 message: e,
             })
     }

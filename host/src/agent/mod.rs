@@ -455,7 +455,7 @@ impl Agent {
         let prepared = match self.prepare(&task.digest).await {
             Ok(prepared) => prepared,
             Err(e) => {
-                result.error_kind = error_kind(&e).into();
+                result.set_failure(failure_kind_of(&e));
                 result.error = e.to_string();
                 return (result, Vec::new());
             }
@@ -463,7 +463,7 @@ impl Agent {
         let args = match self.task_args(&prepared, &mut task).await {
             Ok(args) => args,
             Err((kind, e)) => {
-                result.error_kind = kind.into();
+                result.set_failure(kind);
                 result.error = e;
                 return (result, Vec::new());
             }
@@ -498,14 +498,14 @@ impl Agent {
                     if let Err(e) = self.keep_result(&mut result, &value, task.sync_call) {
                         result.ok = false;
                         result.has_value = false;
-                        result.error_kind = FailureKind::Memory.into();
+                        result.set_failure(FailureKind::Memory);
                         result.error =
                             format!("cannot keep the result of `{}`: {e}", task.function);
                     }
                 }
             }
             Err(e) => {
-                result.error_kind = error_kind(&e).into();
+                result.set_failure(failure_kind_of(&e));
                 result.error = e.to_string();
             }
         }
@@ -691,7 +691,7 @@ async fn heartbeat(events: Arc<dyn EventSink>, every: Duration) {
 }
 
 /// How a failed attempt is classified for retries and for guests.
-fn error_kind(e: &HostError) -> FailureKind {
+fn failure_kind_of(e: &HostError) -> FailureKind {
     match e {
         HostError::Trap { .. } => FailureKind::Trap,
         HostError::Timeout { .. } => FailureKind::Timeout,

@@ -599,7 +599,7 @@ fn failure_result(id: &str, (kind, message): (FailureKind, String)) -> pb::TaskR
     pb::TaskResult {
         id: id.to_string(),
         ok: false,
-        error_kind: kind.into(),
+        failure: kind.into(),
         error: message,
         ..Default::default()
     }

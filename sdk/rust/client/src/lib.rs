@@ -44,6 +44,7 @@ pub use weft_proto::v1::{
 pub use actors::{ActorHandle, ActorOptions, ActorRecord};
 pub use tasks::{NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, value_of};
 pub use typing::Arg;
+pub use weft_proto::FailureKind;
 pub use weft_values::{self as values, Value};
 
 /// Where `weft up` listens unless told otherwise.
@@ -75,7 +76,7 @@ pub enum ClientError {
         /// The task's id.
         id: String,
         /// How it failed.
-        kind: String,
+        kind: FailureKind,
         /// What happened, naming the task and, for a lost host, the host.
         message: String,
     },
@@ -100,6 +101,15 @@ impl From<tonic::Status> for ClientError {
 }
 
 impl ClientError {
+    /// The error a failed task's result stands for.
+    pub fn failed(result: TaskResult) -> ClientError {
+        ClientError::TaskFailed {
+            kind: result.failure_kind(),
+            id: result.id,
+            message: result.error,
+        }
+    }
+
     /// The gRPC status code, when the cluster answered.
     pub fn code(&self) -> Option<tonic::Code> {
         match self {

@@ -48,11 +48,7 @@ pub enum Located {
 /// Where the bytes of a finished object are, or its failure as an error.
 pub fn locate(result: pb::TaskResult) -> Result<Located, ClientError> {
     if !result.ok {
-        return Err(ClientError::TaskFailed {
-            id: result.id,
-            kind: result.error_kind,
-            message: result.error,
-        });
+        return Err(ClientError::failed(result));
     }
     if !result.held_by.is_empty() {
         return Ok(Located::Held(Box::new(result)));
@@ -108,6 +104,20 @@ impl ObjectBytes {
             ObjectData::Mapped(m) => m,
             ObjectData::Owned(v) => v,
         }
+    }
+
+    /// The store file it maps, when it is read in place: another reader on
+    /// this machine (a Python `mmap`, say) can map the same pages.
+    pub fn mapped_path(&self) -> Option<&Path> {
+        match &self.data {
+            ObjectData::Mapped(m) => Some(m.path()),
+            ObjectData::Owned(_) => None,
+        }
+    }
+
+    /// Where in [`encoded`](Self::encoded) the bytes it dereferences to lie.
+    pub fn payload_range(&self) -> std::ops::Range<usize> {
+        self.payload.clone()
     }
 
     /// Whether the object is a `list<u8>` (its bytes are the payload).

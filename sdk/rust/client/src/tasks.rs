@@ -287,7 +287,7 @@ impl TaskClient {
                         });
                         failed.push(TaskResult {
                             id: spec.id.clone(),
-                            error_kind: weft_proto::FailureKind::Dependency.into(),
+                            failure: weft_proto::FailureKind::Dependency.into(),
                             error: format!(
                                 "argument {} refers to actor call {r}, which {why}",
                                 i + 1
@@ -543,11 +543,7 @@ pub fn value_of(result: TaskResult) -> Result<Option<Value>, ClientError> {
             )))
         })
     } else {
-        Err(ClientError::TaskFailed {
-            id: result.id,
-            kind: result.error_kind,
-            message: result.error,
-        })
+        Err(ClientError::failed(result))
     }
 }
 
