@@ -1,0 +1,86 @@
+"""weft from Python: tasks, actors and objects on a weft cluster, the way
+Ray's API drives Ray.
+
+    import weft
+    weft.init()                              # a local cluster, or WEFT_ADDRESS
+    pi = weft.deploy("pi.wasm", name="pi")
+    refs = [pi.estimate.remote(1_000_000, seed) for seed in range(8)]
+    print(sum(weft.get(refs)) / 8)
+
+Values convert by the function's WIT signature (see README.md); the
+protocol is the Rust client's, through the ``_native`` module.
+"""
+
+from __future__ import annotations
+
+from ._api import (
+    ActorClass,
+    ActorHandle,
+    Component,
+    ObjectRef,
+    RemoteFunction,
+    Variant,
+    actor_class,
+    actors,
+    available_resources,
+    cancel,
+    cluster_resources,
+    component,
+    deploy,
+    get,
+    get_actor,
+    init,
+    is_initialized,
+    kill,
+    kv,
+    nodes,
+    put,
+    shutdown,
+    tasks,
+    wait,
+)
+from ._errors import (
+    ActorDiedError,
+    GetTimeoutError,
+    GuestError,
+    ObjectLostError,
+    TaskCancelledError,
+    TaskError,
+    WeftConnectionError,
+    WeftError,
+)
+
+__all__ = [
+    "ActorClass",
+    "ActorDiedError",
+    "ActorHandle",
+    "Component",
+    "GetTimeoutError",
+    "GuestError",
+    "ObjectLostError",
+    "ObjectRef",
+    "RemoteFunction",
+    "TaskCancelledError",
+    "TaskError",
+    "Variant",
+    "WeftConnectionError",
+    "WeftError",
+    "actor_class",
+    "actors",
+    "available_resources",
+    "cancel",
+    "cluster_resources",
+    "component",
+    "deploy",
+    "get",
+    "get_actor",
+    "init",
+    "is_initialized",
+    "kill",
+    "kv",
+    "nodes",
+    "put",
+    "shutdown",
+    "tasks",
+    "wait",
+]

@@ -1,0 +1,656 @@
+//! A connection to a cluster: one owner session (tasks, objects, actor
+//! calls) and one RPC client (deploys, state, key-value), driven from
+//! Python.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use weft_client::{ActorHandle, ActorOptions, Arg, Client, ClientError, FailureKind, TaskClient};
+use weft_values::{Signature, Ty};
+
+use crate::convert;
+
+/// The client's tasks run here; Python threads block on it with the GIL
+/// released.
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("weft-client")
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the weft client")
+});
+
+fn block<F: Future + Send>(py: Python<'_>, future: F) -> F::Output
+where
+    F::Output: Send,
+{
+    py.detach(|| RUNTIME.block_on(future))
+}
+
+/// Raises the `weft` exception class `class` (defined in Python, so it can
+/// inherit from builtins too) with `message` and attributes.
+fn weft_error(py: Python<'_>, class: &str, message: String, attrs: &[(&str, String)]) -> PyErr {
+    let made = (|| -> PyResult<PyErr> {
+        let class = py.import("weft._errors")?.getattr(class)?;
+        let error = class.call1((message.clone(),))?;
+        for (k, v) in attrs {
+            error.setattr(*k, v)?;
+        }
+        Ok(PyErr::from_value(error))
+    })();
+    made.unwrap_or_else(|e| e)
+}
+
+/// A client error as the Python exception a user catches.
+fn raise(py: Python<'_>, error: ClientError) -> PyErr {
+    match error {
+        ClientError::TaskFailed { id, kind, message } => {
+            let class = match kind {
+                FailureKind::ActorDied => "ActorDiedError",
+                FailureKind::Lost => "ObjectLostError",
+                FailureKind::Canceled => "TaskCancelledError",
+                _ => "TaskError",
+            };
+            weft_error(
+                py,
+                class,
+                message,
+                &[("kind", kind.as_str().to_string()), ("task_id", id)],
+            )
+        }
+        ClientError::Timeout { .. } => weft_error(py, "GetTimeoutError", error.to_string(), &[]),
+        ClientError::Unreachable { .. } => {
+            weft_error(py, "WeftConnectionError", error.to_string(), &[])
+        }
+        ClientError::InvalidArgument(message) => PyTypeError::new_err(message),
+        other => weft_error(py, "WeftError", other.to_string(), &[]),
+    }
+}
+
+fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    timeout
+        .map(|t| {
+            Duration::try_from_secs_f64(t.max(0.0)).map_err(|_| {
+                PyValueError::new_err(format!("timeout {t} is not a number of seconds"))
+            })
+        })
+        .transpose()
+}
+
+/// `args` converted by `params`; a wrong one is a `TypeError` naming the
+/// function (`label`), the parameter and its WIT type. An `ObjectRef` for a
+/// parameter of another type passes by reference: the task waits for it
+/// and gets its value.
+fn convert_args(
+    label: &str,
+    params: &[(String, Ty)],
+    args: &Bound<'_, PyList>,
+) -> PyResult<Vec<Arg>> {
+    if args.len() != params.len() {
+        return Err(PyTypeError::new_err(format!(
+            "{label} takes {} argument{} ({}), got {}",
+            params.len(),
+            if params.len() == 1 { "" } else { "s" },
+            weft_values::describe_params(params),
+            args.len()
+        )));
+    }
+    args.iter()
+        .zip(params)
+        .map(|(arg, (name, ty))| {
+            if *ty != Ty::ObjectRef
+                && let Some(id) = convert::object_ref_id(&arg)?
+            {
+                return Ok(Arg::Ref(id));
+            }
+            convert::to_value(&arg, ty).map(Arg::Value).map_err(|m| {
+                PyTypeError::new_err(format!(
+                    "{label}: parameter `{}` ({ty}){}: {}",
+                    name.replace('-', "_"),
+                    if m.at.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" at {}", m.at)
+                    },
+                    m.why
+                ))
+            })
+        })
+        .collect()
+}
+
+fn task_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<weft_client::TaskOptions> {
+    let mut out = weft_client::TaskOptions::default();
+    let Some(options) = options else {
+        return Ok(out);
+    };
+    for (key, value) in options.iter() {
+        let key: String = key.extract()?;
+        match key.as_str() {
+            "cpus" => {
+                out.has_cpus = true;
+                out.cpus = value.extract()?;
+            }
+            "gpus" => out.gpus = value.extract()?,
+            "memory" => out.memory = value.extract()?,
+            "memory_limit" => out.memory_limit_bytes = value.extract()?,
+            "custom" => out.custom = value.extract()?,
+            "max_retries" => {
+                out.has_max_retries = true;
+                out.max_retries = value.extract()?;
+            }
+            "retry_on_trap" => out.retry_on_trap = value.extract()?,
+            "timeout_ms" => out.timeout_ms = value.extract()?,
+            "strategy" => out.strategy = value.extract()?,
+            "affinity_host" => out.affinity_host = value.extract()?,
+            "affinity_soft" => out.affinity_soft = value.extract()?,
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "unknown task option `{other}`"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A connection to one cluster.
+#[pyclass(frozen, module = "weft._native")]
+pub struct Session {
+    tasks: TaskClient,
+    rpc: tokio::sync::Mutex<Client>,
+    address: String,
+}
+
+impl Session {
+    fn signature(&self, py: Python<'_>, component: &str, function: &str) -> PyResult<Signature> {
+        block(py, self.tasks.signature(component, function)).map_err(|e| match e {
+            ClientError::InvalidArgument(m) => weft_error(py, "WeftError", m, &[]),
+            other => raise(py, other),
+        })
+    }
+
+    /// The parameters of a class actor's method (after the actor itself)
+    /// or an instance actor's function.
+    fn method_params(
+        &self,
+        py: Python<'_>,
+        component: &str,
+        class: &str,
+        function: &str,
+    ) -> PyResult<Vec<(String, Ty)>> {
+        if class.is_empty() {
+            return Ok(self.signature(py, component, function)?.params);
+        }
+        let (_, exports) = block(py, async {
+            self.rpc.lock().await.describe(component).await
+        })
+        .map_err(|e| raise(py, e))?;
+        let wanted = format!("[{function}]{class}");
+        let found = exports
+            .iter()
+            .find(|e| e.function == wanted || e.function == format!("[method]{class}.{function}"))
+            .ok_or_else(|| {
+                weft_error(
+                    py,
+                    "WeftError",
+                    format!("`{class}` of `{component}` has no method `{function}`"),
+                    &[],
+                )
+            })?;
+        let skip = usize::from(found.function.starts_with("[method]"));
+        Ok(found
+            .signature
+            .params
+            .get(skip..)
+            .unwrap_or_default()
+            .to_vec())
+    }
+}
+
+#[pymethods]
+impl Session {
+    /// Connects to `address` (`host:port`, or several replicas
+    /// comma-separated) and opens an owner session.
+    #[new]
+    fn new(py: Python<'_>, address: &str) -> PyResult<Self> {
+        let (tasks, rpc) = block(py, async {
+            let rpc = Client::connect(address).await?;
+            let tasks = TaskClient::connect(address).await?;
+            Ok::<_, ClientError>((tasks, rpc))
+        })
+        .map_err(|e| raise(py, e))?;
+        Ok(Session {
+            tasks,
+            rpc: tokio::sync::Mutex::new(rpc),
+            address: address.to_string(),
+        })
+    }
+
+    /// The address it connected to.
+    #[getter]
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Uploads a component; returns `(digest, [function names])`.
+    #[pyo3(signature = (wasm, name=None))]
+    fn deploy(
+        &self,
+        py: Python<'_>,
+        wasm: Vec<u8>,
+        name: Option<&str>,
+    ) -> PyResult<(String, Vec<String>)> {
+        let reply = block(py, async { self.rpc.lock().await.deploy(wasm, name).await })
+            .map_err(|e| raise(py, e))?;
+        let info = reply.component.unwrap_or_default();
+        Ok((
+            info.digest,
+            info.functions.into_iter().map(|f| f.name).collect(),
+        ))
+    }
+
+    /// The callable exports of `component`: `(interface or None, function,
+    /// [(param, WIT type)], result WIT type or None)`.
+    #[allow(clippy::type_complexity)]
+    fn exports(
+        &self,
+        py: Python<'_>,
+        component: &str,
+    ) -> PyResult<
+        Vec<(
+            Option<String>,
+            String,
+            Vec<(String, String)>,
+            Option<String>,
+        )>,
+    > {
+        let (_, exports) = block(py, async {
+            self.rpc.lock().await.describe(component).await
+        })
+        .map_err(|e| raise(py, e))?;
+        Ok(exports
+            .into_iter()
+            .map(|e| {
+                let params = e
+                    .signature
+                    .params
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.to_string()))
+                    .collect();
+                let result = e.signature.result.as_ref().map(Ty::to_string);
+                (e.interface, e.function, params, result)
+            })
+            .collect())
+    }
+
+    /// Submits `component`'s `function` with Python `args`; returns the
+    /// task's id.
+    #[pyo3(signature = (component, function, args, options=None))]
+    fn submit(
+        &self,
+        py: Python<'_>,
+        component: &str,
+        function: &str,
+        args: &Bound<'_, PyList>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<String> {
+        let signature = self.signature(py, component, function)?;
+        let label = format!("{component}.{function}");
+        let args = convert_args(&label, &signature.params, args)?;
+        let options = task_options(options)?;
+        block(py, self.tasks.submit(component, function, args, options)).map_err(|e| raise(py, e))
+    }
+
+    /// Waits for `ids` and returns, per id, `(0, value)`, `(1, (path,
+    /// start, end))` for bytes readable in place from a store file on this
+    /// machine, or `(2, err)` for a function whose `result` was an error.
+    #[pyo3(signature = (ids, timeout=None))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        ids: Vec<String>,
+        timeout: Option<f64>,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let timeout = seconds(timeout)?;
+        let objects = block(py, async {
+            let (_, pending) = self.tasks.wait(&ids, ids.len(), timeout).await?;
+            if !pending.is_empty() {
+                return Err(ClientError::Timeout {
+                    after: timeout.unwrap_or_default(),
+                    pending: pending.len(),
+                });
+            }
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                out.push(self.tasks.get_object(id, timeout).await?);
+            }
+            Ok(out)
+        })
+        .map_err(|e| raise(py, e))?;
+        objects
+            .into_iter()
+            .map(|object| {
+                if let (true, Some(path)) = (object.is_bytes(), object.mapped_path()) {
+                    let range = object.payload_range();
+                    let where_ = (path.display().to_string(), range.start, range.end);
+                    return Ok((1, where_).into_pyobject(py)?.into_any().unbind());
+                }
+                if object.is_bytes() {
+                    let data = PyBytes::new(py, &object);
+                    return Ok((0, data).into_pyobject(py)?.into_any().unbind());
+                }
+                let value = object.value().map_err(|e| {
+                    weft_error(py, "WeftError", format!("an undecodable value: {e}"), &[])
+                })?;
+                Ok(match convert::top_level(py, &value)? {
+                    Ok(v) => (0, v).into_pyobject(py)?.into_any().unbind(),
+                    Err(e) => (2, e).into_pyobject(py)?.into_any().unbind(),
+                })
+            })
+            .collect()
+    }
+
+    /// Waits until `num_returns` of `ids` are done or `timeout` passes;
+    /// returns `(ready, not_ready)`, each in the order of `ids`.
+    #[pyo3(signature = (ids, num_returns, timeout=None))]
+    fn wait(
+        &self,
+        py: Python<'_>,
+        ids: Vec<String>,
+        num_returns: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<(Vec<String>, Vec<String>)> {
+        let timeout = seconds(timeout)?;
+        let (ready, _) =
+            block(py, self.tasks.wait(&ids, num_returns, timeout)).map_err(|e| raise(py, e))?;
+        let done: std::collections::HashSet<&str> = ready.iter().map(|r| r.id.as_str()).collect();
+        let (mut ready_ids, mut pending) = (Vec::new(), Vec::new());
+        for id in ids {
+            if done.contains(id.as_str()) && ready_ids.len() < num_returns {
+                ready_ids.push(id);
+            } else {
+                pending.push(id);
+            }
+        }
+        Ok((ready_ids, pending))
+    }
+
+    /// Lets go of refs: the cluster frees each object once nothing else
+    /// refers to it.
+    fn release(&self, ids: Vec<String>) {
+        self.tasks.release(&ids);
+    }
+
+    /// How many results the cluster has sent this session: each task is
+    /// reported once, even across leader failovers.
+    fn deliveries(&self) -> u64 {
+        self.tasks.deliveries()
+    }
+
+    /// Cancels a task; false when it had already finished.
+    fn cancel(&self, py: Python<'_>, id: &str) -> PyResult<bool> {
+        block(py, self.tasks.cancel(id)).map_err(|e| raise(py, e))
+    }
+
+    /// Puts bytes in the object store; returns the object's id.
+    fn put(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<String> {
+        let data = match convert::to_value(data, &Ty::List(Box::new(Ty::U8))) {
+            Ok(weft_values::Value::Bytes(b)) => b,
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "weft.put takes bytes, bytearray, memoryview or another buffer (a NumPy array), not {}",
+                    data.get_type().name()?
+                )));
+            }
+        };
+        block(py, self.tasks.put(&data)).map_err(|e| raise(py, e))
+    }
+
+    /// Creates an actor: `class` is the WIT resource (empty for an instance
+    /// actor); `args` go to its constructor. Returns its id once alive.
+    #[pyo3(signature = (component, class, args, options=None))]
+    fn create_actor(
+        &self,
+        py: Python<'_>,
+        component: &str,
+        class: &str,
+        args: &Bound<'_, PyList>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<String> {
+        let constructor = if class.is_empty() {
+            if !args.is_empty() {
+                return Err(PyTypeError::new_err(
+                    "an instance actor takes no constructor arguments",
+                ));
+            }
+            String::new()
+        } else {
+            let params = self.method_params(py, component, class, "constructor")?;
+            let label = format!("{component}.{class}()");
+            let values = convert_args(&label, &params, args)?
+                .into_iter()
+                .map(|a| match a {
+                    Arg::Value(v) => Ok(weft_values::to_wave(&v)),
+                    _ => Err(PyTypeError::new_err(format!(
+                        "{label}: a constructor takes values, not refs"
+                    ))),
+                })
+                .collect::<PyResult<Vec<_>>>()?;
+            format!("new({})", values.join(", "))
+        };
+        let options = actor_options(options)?;
+        let record = block(py, async {
+            let handle = self
+                .tasks
+                .create_actor(component, class, &constructor, options)
+                .await?;
+            self.tasks
+                .wait_actor_alive(&handle, Duration::from_secs(120))
+                .await
+        })
+        .map_err(|e| raise(py, e))?;
+        if record.state != "alive" {
+            return Err(weft_error(
+                py,
+                "ActorDiedError",
+                format!("actor {} did not start: {}", record.id, record.cause),
+                &[("kind", "actor-died".into()), ("task_id", record.id)],
+            ));
+        }
+        Ok(record.id)
+    }
+
+    /// The component and class of actor `id`: what its methods are typed by.
+    fn actor_spec(&self, py: Python<'_>, id: &str) -> PyResult<(String, String)> {
+        let handle = ActorHandle { id: id.to_string() };
+        let record = block(py, self.tasks.describe_actor(&handle)).map_err(|e| raise(py, e))?;
+        let spec = record.spec.unwrap_or_default();
+        Ok((spec.component, spec.class))
+    }
+
+    /// Calls `method` of actor `id` (of `component`'s `class`); returns the
+    /// call's ref.
+    fn call_actor(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        component: &str,
+        class: &str,
+        method: &str,
+        args: &Bound<'_, PyList>,
+    ) -> PyResult<String> {
+        let params = self.method_params(py, component, class, method)?;
+        let args = convert_args(&format!("actor {id}.{method}"), &params, args)?;
+        let handle = ActorHandle { id: id.to_string() };
+        let _guard = RUNTIME.enter();
+        self.tasks
+            .call(&handle, method, args)
+            .map_err(|e| raise(py, e))
+    }
+
+    /// The id of the live actor named `name` in `namespace`.
+    #[pyo3(signature = (name, namespace=""))]
+    fn get_actor(&self, py: Python<'_>, name: &str, namespace: &str) -> PyResult<String> {
+        block(py, self.tasks.get_actor(name, namespace))
+            .map(|h| h.id)
+            .map_err(|e| raise(py, e))
+    }
+
+    /// Kills actor `id`; false when it was already dead.
+    fn kill_actor(&self, py: Python<'_>, id: &str) -> PyResult<bool> {
+        let handle = ActorHandle { id: id.to_string() };
+        block(py, self.tasks.kill_actor(&handle)).map_err(|e| raise(py, e))
+    }
+
+    /// Live actors as dicts.
+    fn actors(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+        let records = block(py, self.tasks.list_actors()).map_err(|e| raise(py, e))?;
+        records
+            .into_iter()
+            .map(|r| {
+                let spec = r.spec.unwrap_or_default();
+                let options = spec.options.unwrap_or_default();
+                let d = PyDict::new(py);
+                d.set_item("id", r.id)?;
+                d.set_item("component", spec.component)?;
+                d.set_item("class", spec.class)?;
+                d.set_item("name", options.name)?;
+                d.set_item("namespace", options.namespace)?;
+                d.set_item("state", r.state)?;
+                d.set_item("host", r.host)?;
+                d.set_item("restarts", r.restarts)?;
+                d.set_item("calls", r.calls)?;
+                Ok(d.into_any().unbind())
+            })
+            .collect()
+    }
+
+    /// Hosts as dicts.
+    fn nodes(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+        let nodes = block(py, async { self.rpc.lock().await.list_nodes().await })
+            .map_err(|e| raise(py, e))?;
+        nodes
+            .into_iter()
+            .map(|n| {
+                let d = PyDict::new(py);
+                d.set_item("id", n.id)?;
+                d.set_item("address", n.address)?;
+                d.set_item("alive", n.alive)?;
+                d.set_item("resources", resources(py, &n.total.unwrap_or_default())?)?;
+                d.set_item("used", resources(py, &n.used.unwrap_or_default())?)?;
+                d.set_item("running", n.running)?;
+                Ok(d.into_any().unbind())
+            })
+            .collect()
+    }
+
+    /// Tasks the cluster knows, as dicts (optionally only in `state`).
+    #[pyo3(signature = (state=None))]
+    fn tasks(&self, py: Python<'_>, state: Option<&str>) -> PyResult<Vec<Py<PyAny>>> {
+        let tasks = block(py, async {
+            self.rpc
+                .lock()
+                .await
+                .list_tasks(state.unwrap_or_default(), 10_000)
+                .await
+        })
+        .map_err(|e| raise(py, e))?;
+        tasks
+            .tasks
+            .into_iter()
+            .map(|t| {
+                let d = PyDict::new(py);
+                d.set_item("id", t.id)?;
+                d.set_item("component", t.component)?;
+                d.set_item("function", t.function)?;
+                d.set_item("state", t.state)?;
+                d.set_item("host", t.host)?;
+                d.set_item("attempts", t.attempts)?;
+                d.set_item("error", t.error)?;
+                Ok(d.into_any().unbind())
+            })
+            .collect()
+    }
+
+    /// A key's value, or None.
+    fn kv_get(&self, py: Python<'_>, namespace: &str, key: &str) -> PyResult<Option<Py<PyAny>>> {
+        let value = block(py, async {
+            self.rpc.lock().await.kv_get(namespace, key, true).await
+        })
+        .map_err(|e| raise(py, e))?;
+        Ok(value
+            .found
+            .then(|| PyBytes::new(py, &value.value).into_any().unbind()))
+    }
+
+    /// Sets a key.
+    fn kv_put(&self, py: Python<'_>, namespace: &str, key: &str, value: Vec<u8>) -> PyResult<()> {
+        block(py, async {
+            self.rpc.lock().await.kv_put(namespace, key, value).await
+        })
+        .map(drop)
+        .map_err(|e| raise(py, e))
+    }
+
+    /// Keys in a namespace starting with `prefix`.
+    fn kv_list(&self, py: Python<'_>, namespace: &str, prefix: &str) -> PyResult<Vec<String>> {
+        let reply = block(py, async {
+            self.rpc.lock().await.kv_list(namespace, prefix, true).await
+        })
+        .map_err(|e| raise(py, e))?;
+        Ok(reply.entries.into_iter().map(|e| e.key).collect())
+    }
+
+    /// Removes a key; false when it was not there.
+    fn kv_delete(&self, py: Python<'_>, namespace: &str, key: &str) -> PyResult<bool> {
+        block(py, async {
+            self.rpc.lock().await.kv_delete(namespace, key).await
+        })
+        .map_err(|e| raise(py, e))
+    }
+}
+
+fn resources<'py>(py: Python<'py>, r: &weft_proto::v1::Resources) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("CPU", r.cpus)?;
+    d.set_item("GPU", r.gpus)?;
+    d.set_item("memory", r.memory)?;
+    for (k, v) in &r.custom {
+        d.set_item(k, v)?;
+    }
+    Ok(d)
+}
+
+fn actor_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<ActorOptions> {
+    let mut out = ActorOptions::default();
+    let Some(options) = options else {
+        return Ok(out);
+    };
+    let fields: HashMap<String, Bound<'_, PyAny>> = options.extract()?;
+    for (key, value) in fields {
+        match key.as_str() {
+            "name" => out.name = value.extract()?,
+            "namespace" => out.namespace = value.extract()?,
+            "detached" => out.detached = value.extract()?,
+            "max_restarts" => out.max_restarts = value.extract()?,
+            "max_task_retries" => out.max_task_retries = value.extract()?,
+            "cpus" => out.cpus = value.extract()?,
+            "gpus" => out.gpus = value.extract()?,
+            "memory_limit" => out.memory_limit_bytes = value.extract()?,
+            "call_timeout_ms" => out.call_timeout_ms = value.extract()?,
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "unknown actor option `{other}`"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}

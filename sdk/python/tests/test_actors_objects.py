@@ -1,0 +1,93 @@
+"""Actors and the object store from Python against a local cluster."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import weft
+
+
+def test_actor_calls_run_in_order(local: str) -> None:
+    Counter = weft.actor_class("counter", "counter")
+    counter = Counter.remote(0)
+    refs = [counter.incr.remote() for _ in range(1000)]
+    assert weft.get(refs) == list(range(1, 1001))
+    assert weft.get(counter.add.remote(5)) == 1005
+    assert weft.kill(counter)
+    with pytest.raises(weft.ActorDiedError):
+        weft.get(counter.get.remote(), timeout=30)
+
+
+def test_a_named_detached_actor_is_found_from_another_process(local: str) -> None:
+    Counter = weft.actor_class("counter", "counter")
+    hits = Counter.options(name="hits", namespace="py", lifetime="detached", max_restarts=3).remote(10)
+    assert weft.get(hits.incr.remote()) == 11
+    other = textwrap.dedent(
+        f"""
+        import weft
+        weft.init({local!r})
+        hits = weft.get_actor("hits", namespace="py")
+        print(weft.get(hits.incr.remote()))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", other], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "12"
+    assert weft.get(weft.get_actor("hits", namespace="py").get.remote()) == 12
+    assert any(a["name"] == "hits" and a["state"] == "alive" for a in weft.actors())
+    weft.kill(hits)
+
+
+def test_actor_errors_are_clear(local: str) -> None:
+    Counter = weft.actor_class("counter", "counter")
+    with pytest.raises(TypeError, match=r"parameter `start` \(u64\): -1 is out of range for u64"):
+        Counter.remote(-1)
+    counter = Counter.remote(1)
+    with pytest.raises(weft.WeftError, match="has no method `fly`"):
+        counter.fly.remote()
+    with pytest.raises(weft.WeftError):
+        weft.get_actor("no-such-actor")
+    weft.kill(counter)
+
+
+def test_a_handle_passes_to_another_handle_lookup(local: str) -> None:
+    counter = weft.actor_class("counter", "counter").remote(3)
+    same = weft.ActorHandle(counter.id)
+    assert weft.get(same.incr.remote()) == 4
+    weft.kill(counter)
+
+
+def _mapping_of(address: int) -> str:
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            span, *rest = line.split(maxsplit=5)
+            lo, hi = (int(x, 16) for x in span.split("-"))
+            if lo <= address < hi:
+                return rest[-1].strip() if len(rest) == 5 else ""
+    return ""
+
+
+def test_a_large_numpy_array_reads_back_without_a_copy(local: str) -> None:
+    np = pytest.importorskip("numpy")
+    array = np.random.default_rng(7).integers(0, 255, size=100 << 20, dtype=np.uint8)
+    ref = weft.put(array)
+    view = weft.get(ref)
+    assert isinstance(view, memoryview) and view.readonly
+    back = np.frombuffer(view, dtype=np.uint8)
+    address = back.__array_interface__["data"][0]
+    mapping = _mapping_of(address)
+    assert mapping.startswith("/dev/shm/"), mapping
+    assert np.array_equal(back, array)
+
+
+def test_put_takes_only_buffers(local: str) -> None:
+    with pytest.raises(TypeError, match="weft.put takes bytes"):
+        weft.put("text")
+    assert bytes(weft.get(weft.put(b"small"))) == b"small"
