@@ -14,7 +14,10 @@ import pytest
 import weft
 
 ROOT = Path(__file__).resolve().parents[3]
-os.environ.setdefault("WEFT_BIN", str(ROOT / "target" / "debug" / "weft"))
+# Absolute, so processes started from other directories find it too.
+os.environ["WEFT_BIN"] = str(
+    Path(os.environ.get("WEFT_BIN", ROOT / "target" / "debug" / "weft")).resolve()
+)
 GUESTS = Path(
     os.environ.get("WEFT_GUESTS", ROOT / "target" / "guests" / "wasm32-wasip2" / "release")
 )
