@@ -8,6 +8,7 @@ mod bench_actors;
 mod bench_objects;
 mod bench_tasks;
 mod bench_values;
+mod build_cmd;
 mod client_cmds;
 mod host_cmd;
 mod kv_cmds;
@@ -122,6 +123,11 @@ enum Command {
     /// Show the controller group (members, leader, term, indexes, lag) and
     /// what the answering replica has done.
     Status,
+    /// Build a component from a Rust crate (cargo), or from a `wit/`
+    /// directory beside `app.py` (Python, componentize-py) or `app.js`
+    /// (JavaScript, componentize-js); the language's tool is installed into
+    /// a cache on first use. Prints the component's path.
+    Build(build_cmd::BuildArgs),
     /// Measure a running cluster: call latency, key-value commit latency,
     /// task throughput, the object store, actors, or moving values.
     #[command(subcommand)]
@@ -188,8 +194,14 @@ fn main() -> ExitCode {
             Command::Delete { component } => client_cmds::delete(&address, &component).await,
             Command::Status => client_cmds::status(&address).await,
             Command::Bench(args) => bench::run(&address, args).await,
+            Command::Build(args) => build_cmd::build(args),
         }
     });
+    report(result)
+}
+
+/// The process's exit: an error is one line on stderr.
+fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

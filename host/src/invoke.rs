@@ -372,12 +372,36 @@ pub(crate) fn classify(
             requested,
         };
     }
-    let message =
-        panic_message(&output.contents()).unwrap_or_else(|| match err.downcast_ref::<Trap>() {
+    let printed = output.contents();
+    let message = python_exception(&printed)
+        .or_else(|| js_exception(&printed))
+        .or_else(|| panic_message(&printed))
+        .unwrap_or_else(|| match err.downcast_ref::<Trap>() {
             Some(trap) => trap.to_string(),
             None => err.root_cause().to_string(),
         });
     HostError::Trap { function, message }
+}
+
+/// A Python guest's uncaught exception, from the traceback its runtime
+/// printed before trapping: `ValueError: boom ("app.py", line 7, in f)`,
+/// then the traceback itself.
+fn python_exception(output: &str) -> Option<String> {
+    let start = output.rfind("Traceback (most recent call last):")?;
+    let lines: Vec<&str> = output[start..].lines().collect();
+    // Frames are indented; the exception is the first line after them that
+    // is not.
+    let end = (1..lines.len()).find(|&i| !lines[i].starts_with(' ') && !lines[i].is_empty())?;
+    let exception = lines[end].trim();
+    let location = lines[1..end]
+        .iter()
+        .rev()
+        .find_map(|l| l.trim_start().strip_prefix("File "));
+    let traceback = lines[..end].join("\n");
+    Some(match location {
+        Some(at) => format!("{exception} ({at})\n{traceback}"),
+        None => format!("{exception}\n{traceback}"),
+    })
 }
 
 /// The message of a Rust guest's panic, from what it printed to stderr:
@@ -397,9 +421,58 @@ fn panic_message(output: &str) -> Option<String> {
     })
 }
 
+/// A JavaScript guest's uncaught error, from what its runtime
+/// (StarlingMonkey) printed before aborting: the message, then `Stack:` and
+/// a frame per line. Read as `boom (at inner@app.js:2:9)`, then the stack.
+fn js_exception(output: &str) -> Option<String> {
+    let at = output.rfind("\nStack:\n")?;
+    let message = output[..at]
+        .lines()
+        .rev()
+        .take_while(|l| !l.is_empty())
+        .collect::<Vec<_>>();
+    let message: Vec<&str> = message.into_iter().rev().collect();
+    if message.is_empty() {
+        return None;
+    }
+    let frames: Vec<&str> = output[at + "\nStack:\n".len()..]
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        // The runtime's own glue says nothing about the guest's code.
+        .filter(|f| !f.contains("/sources/initializer.js"))
+        .collect();
+    let message = message.join(" ");
+    Some(match frames.first() {
+        Some(top) => format!("{message} (at {top})\nStack:\n  {}", frames.join("\n  ")),
+        None => message,
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::panic_message;
+    use super::{js_exception, panic_message, python_exception};
+
+    #[test]
+    fn js_exception_names_the_message_and_the_frame() {
+        let out = "some log\nboom\nStack:\n  inner@app.js:2:9\n  boom@app.js:5:10\n  export_boom@/tmp/4e6f/sources/initializer.js:58:15\n\nRedirecting call to abort() to mozalloc_abort\n";
+        assert_eq!(
+            js_exception(out).as_deref(),
+            Some("boom (at inner@app.js:2:9)\nStack:\n  inner@app.js:2:9\n  boom@app.js:5:10")
+        );
+        assert_eq!(js_exception("nothing"), None);
+    }
+
+    #[test]
+    fn python_exception_names_the_type_the_message_and_the_line() {
+        let out = "Traceback (most recent call last):\n  File \"/app.py\", line 12, in boom\n    return inner()\n  File \"/app.py\", line 11, in inner\n    raise ValueError(\"boom\")\nValueError: boom\nthread '<unnamed>' panicked at runtime/src/lib.rs:1280:25:\nPython function threw an unexpected exception\n";
+        let message = python_exception(out).unwrap();
+        assert!(
+            message.starts_with("ValueError: boom (\"/app.py\", line 11, in inner)\nTraceback"),
+            "{message}"
+        );
+        assert_eq!(python_exception("no traceback"), None);
+    }
 
     #[test]
     fn panic_message_reads_rust_panics() {

@@ -135,6 +135,38 @@ fn millis(ms: Option<u64>) -> Option<Duration> {
     ms.map(Duration::from_millis)
 }
 
+impl RuntimeCtx {
+    /// Waits for a task and returns its value (None for a function that
+    /// returns nothing), read from its holder when it is large.
+    async fn task_value(
+        &mut self,
+        what: &str,
+        task: ObjectRef,
+        timeout_ms: Option<u64>,
+    ) -> Result<Option<weft_values::Value>, Error> {
+        let context = self.task_context(what)?;
+        let result = context
+            .wait(std::slice::from_ref(&task.id), 1, millis(timeout_ms))
+            .await
+            .map_err(guest_error)?;
+        match result.into_iter().next() {
+            // A large value stays on the host that made it.
+            Some(r) if r.ok && !r.held_by.is_empty() => {
+                let object = context.object(&r.id).await.map_err(guest_error)?;
+                Ok(Some(object.value().map_err(|e| {
+                    Error::Other(format!("the value of {} cannot be read: {e}", r.id))
+                })?))
+            }
+            Some(r) => value_of(r).map_err(guest_error),
+            None => Err(Error::Timeout(format!(
+                "task {} did not finish within {} ms",
+                task.id,
+                timeout_ms.unwrap_or(0)
+            ))),
+        }
+    }
+}
+
 impl tasks::Host for RuntimeCtx {
     async fn submit(
         &mut self,
@@ -181,29 +213,17 @@ impl tasks::Host for RuntimeCtx {
     }
 
     async fn get(&mut self, task: ObjectRef, timeout_ms: Option<u64>) -> Result<String, Error> {
-        let context = self.task_context("tasks.get")?;
-        let result = context
-            .wait(std::slice::from_ref(&task.id), 1, millis(timeout_ms))
-            .await
-            .map_err(guest_error)?;
-        let value = match result.into_iter().next() {
-            // A large value stays on the host that made it.
-            Some(r) if r.ok && !r.held_by.is_empty() => {
-                let object = context.object(&r.id).await.map_err(guest_error)?;
-                Some(object.value().map_err(|e| {
-                    Error::Other(format!("the value of {} cannot be read: {e}", r.id))
-                })?)
-            }
-            Some(r) => value_of(r).map_err(guest_error)?,
-            None => {
-                return Err(Error::Timeout(format!(
-                    "task {} did not finish within {} ms",
-                    task.id,
-                    timeout_ms.unwrap_or(0)
-                )));
-            }
-        };
+        let value = self.task_value("tasks.get", task, timeout_ms).await?;
         Ok(value.map(|v| weft_values::to_wave(&v)).unwrap_or_default())
+    }
+
+    async fn get_json(
+        &mut self,
+        task: ObjectRef,
+        timeout_ms: Option<u64>,
+    ) -> Result<String, Error> {
+        let value = self.task_value("tasks.get-json", task, timeout_ms).await?;
+        Ok(value.map_or_else(|| "null".into(), |v| weft_values::to_json(&v).to_string()))
     }
 
     async fn wait(

@@ -256,6 +256,9 @@ fn bytes(obj: &Bound<'_, PyAny>) -> Result<bytes::Bytes, Mismatch> {
     if obj.cast::<PyString>().is_ok() {
         return Err(expected("bytes", obj));
     }
+    if let Some(slice) = crate::buffer::array_bytes(obj).map_err(|e| mismatch(e.to_string()))? {
+        return Ok(bytes::Bytes::copy_from_slice(slice));
+    }
     // Anything else with the buffer protocol (memoryview, NumPy arrays):
     // its raw bytes, whatever its item type.
     let view = PyMemoryView::from(obj).map_err(|_| expected("bytes", obj))?;

@@ -6,6 +6,7 @@
 //! Every blocking call releases the GIL while it waits, so other Python
 //! threads run; the client's work happens on one tokio runtime per process.
 
+mod buffer;
 mod convert;
 mod session;
 

@@ -188,10 +188,7 @@ impl Session {
         if class.is_empty() {
             return Ok(self.signature(py, component, function)?.params);
         }
-        let (_, exports) = block(py, async {
-            self.rpc.lock().await.describe(component).await
-        })
-        .map_err(|e| raise(py, e))?;
+        let exports = block(py, self.tasks.exports(component)).map_err(|e| raise(py, e))?;
         let wanted = format!("[{function}]{class}");
         let found = exports
             .iter()
@@ -399,9 +396,23 @@ impl Session {
         block(py, self.tasks.cancel(id)).map_err(|e| raise(py, e))
     }
 
-    /// Puts bytes in the object store; returns the object's id.
+    /// Puts bytes in the object store; returns the object's id. `bytes`
+    /// and arrays exposing `__array_interface__` (NumPy) are read in place,
+    /// other buffers copied once.
     fn put(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<String> {
-        let data = match convert::to_value(data, &Ty::List(Box::new(Ty::U8))) {
+        if let Ok(bytes) = data.cast::<PyBytes>() {
+            // Immutable: read without the GIL while the store copies it.
+            let slice = bytes.as_bytes();
+            return block(py, self.tasks.put(slice)).map_err(|e| raise(py, e));
+        }
+        if let Some(slice) = crate::buffer::array_bytes(data)? {
+            // A mutable array: the GIL stays held while the store copies
+            // it, so no Python thread writes to it meanwhile.
+            return RUNTIME
+                .block_on(self.tasks.put(slice))
+                .map_err(|e| raise(py, e));
+        }
+        let copied = match convert::to_value(data, &Ty::List(Box::new(Ty::U8))) {
             Ok(weft_values::Value::Bytes(b)) => b,
             _ => {
                 return Err(PyTypeError::new_err(format!(
@@ -410,7 +421,7 @@ impl Session {
                 )));
             }
         };
-        block(py, self.tasks.put(&data)).map_err(|e| raise(py, e))
+        block(py, self.tasks.put(&copied)).map_err(|e| raise(py, e))
     }
 
     /// Creates an actor: `class` is the WIT resource (empty for an instance
@@ -546,6 +557,42 @@ impl Session {
                 d.set_item("resources", resources(py, &n.total.unwrap_or_default())?)?;
                 d.set_item("used", resources(py, &n.used.unwrap_or_default())?)?;
                 d.set_item("running", n.running)?;
+                Ok(d.into_any().unbind())
+            })
+            .collect()
+    }
+
+    /// Every live host's object store: use, capacity, spills and its
+    /// `largest` objects, as dicts (what `weft memory` shows).
+    #[pyo3(signature = (largest=10))]
+    fn memory(&self, py: Python<'_>, largest: u32) -> PyResult<Vec<Py<PyAny>>> {
+        let stats = block(py, async {
+            let nodes = self.rpc.lock().await.list_nodes().await?;
+            let mut out = Vec::new();
+            for node in nodes.into_iter().filter(|n| n.alive) {
+                out.push(weft_client::objects::store_stats(&node.address, largest).await?);
+            }
+            Ok::<_, ClientError>(out)
+        })
+        .map_err(|e| raise(py, e))?;
+        stats
+            .into_iter()
+            .map(|s| {
+                let d = PyDict::new(py);
+                d.set_item("host", s.host)?;
+                d.set_item("dir", s.dir)?;
+                d.set_item("capacity", s.capacity)?;
+                d.set_item("used", s.used)?;
+                d.set_item("objects", s.objects)?;
+                d.set_item("spilled_bytes", s.spilled_bytes)?;
+                d.set_item("spills", s.spills)?;
+                d.set_item("evictions", s.evictions)?;
+                let largest: Vec<(String, u64, bool, bool)> = s
+                    .largest
+                    .into_iter()
+                    .map(|o| (o.id, o.size, o.primary, o.spilled))
+                    .collect();
+                d.set_item("largest", largest)?;
                 Ok(d.into_any().unbind())
             })
             .collect()

@@ -85,6 +85,9 @@ def test_a_large_numpy_array_reads_back_without_a_copy(local: str) -> None:
     mapping = _mapping_of(address)
     assert mapping.startswith("/dev/shm/"), mapping
     assert np.array_equal(back, array)
+    stores = weft.memory()
+    assert len(stores) == 1 and stores[0]["used"] >= array.nbytes
+    assert any(id == ref.id for id, _size, _primary, _spilled in stores[0]["largest"])
 
 
 def test_put_takes_only_buffers(local: str) -> None:

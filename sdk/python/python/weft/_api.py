@@ -569,6 +569,13 @@ def tasks(state: Optional[str] = None) -> List[Dict[str, Any]]:
     return _session().tasks(state)
 
 
+def memory(largest: int = 10) -> List[Dict[str, Any]]:
+    """Each live host's object store: bytes used of its capacity, objects,
+    spills, and its ``largest`` objects as ``(id, size, primary, spilled)``
+    (like ``ray memory``)."""
+    return _session().memory(largest)
+
+
 def actors() -> List[Dict[str, Any]]:
     """The cluster's actors."""
     return _session().actors()

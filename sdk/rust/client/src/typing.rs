@@ -135,7 +135,9 @@ impl TaskClient {
             .map_err(|e| ClientError::InvalidArgument(format!("component `{component}`: {e}")))
     }
 
-    async fn exports(&self, component: &str) -> Result<Arc<Vec<Export>>, ClientError> {
+    /// The exported functions of `component` with their types, from the
+    /// cluster, kept a few seconds (a caller typing many calls asks once).
+    pub async fn exports(&self, component: &str) -> Result<Arc<Vec<Export>>, ClientError> {
         self.shared.exports(component).await
     }
 

@@ -1,0 +1,17 @@
+import type { ObjectRef } from './common.js';
+
+export interface TaskOptions {
+  /** Seconds. */
+  timeout?: number;
+  cpus?: number;
+  gpus?: number;
+  maxRetries?: number;
+  retryOnTrap?: boolean;
+  memoryLimit?: number;
+}
+
+export function submit(component: string, fn: string, ...args: unknown[]): ObjectRef;
+export function submitWith(options: TaskOptions, component: string, fn: string, ...args: unknown[]): ObjectRef;
+export function get(ref: ObjectRef, timeout?: number): unknown;
+export function wait(refs: ObjectRef[], numReady?: number, timeout?: number): ObjectRef[];
+export function cancel(ref: ObjectRef): void;

@@ -1,0 +1,41 @@
+// Tasks: submit a component's function, get its result, wait, cancel.
+import * as raw from 'weft:runtime/tasks@0.1.0';
+import { call, isRef, millis, remember, toJson } from './common.js';
+
+/**
+ * Submits `component`'s `fn` (`func` or `iface.func`) with `args`; returns
+ * the ref of its result at once. A ref argument passes by ref (the task
+ * waits for it); other values are typed by the function's parameters.
+ */
+export function submit(component, fn, ...args) {
+  return submitWith({}, component, fn, ...args);
+}
+
+/** `submit` with options: `{ timeout, cpus, gpus, maxRetries, retryOnTrap, memoryLimit }`. */
+export function submitWith(options, component, fn, ...args) {
+  const argv = args.map((a) => (isRef(a) ? { tag: 'object', val: a } : { tag: 'json', val: toJson(a) }));
+  const opts = {
+    timeoutMs: millis(options.timeout),
+    memoryLimitBytes: options.memoryLimit === undefined ? undefined : BigInt(options.memoryLimit),
+    cpus: options.cpus,
+    gpus: options.gpus,
+    maxRetries: options.maxRetries,
+    retryOnTrap: options.retryOnTrap,
+  };
+  return remember(call(raw.submit, component, fn, argv, opts));
+}
+
+/** The task's result as a JavaScript value (records as objects, variants as `{case: value}`). */
+export function get(ref, timeout) {
+  return JSON.parse(call(raw.getJson, ref, millis(timeout)));
+}
+
+/** Waits until `numReady` of `refs` are done (or the timeout); returns those that are. */
+export function wait(refs, numReady = 1, timeout) {
+  return call(raw.wait, refs, numReady, millis(timeout)).map(remember);
+}
+
+/** Stops a task. */
+export function cancel(ref) {
+  call(raw.cancel, ref);
+}

@@ -1,0 +1,218 @@
+"""Guests written in Python (componentize-py) and JavaScript
+(componentize-js), built with `weft build`: every WIT type through a task,
+nested tasks, an exception that names itself, an actor, and the examples.
+
+`weft build` installs each language's tool into `target/weft-tools` on
+first use (as it would into a user's cache)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import weft
+
+from .conftest import ROOT, guest
+
+BUILT = ROOT / "target" / "guest-builds"
+TOOLS = ROOT / "target" / "weft-tools"
+LANGS = ["py", "js"]
+
+
+def weft_build(source: Path) -> Path:
+    """`weft build` of an app, kept by the hash of its sources and of the
+    weft binary, which carries the guest SDKs and the runtime's WIT (a
+    component of either language takes some seconds to build)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in source.rglob("*") if p.is_file() and p.suffix in (".py", ".js", ".wit")):
+        digest.update(path.relative_to(source).as_posix().encode())
+        digest.update(path.read_bytes())
+    built_by = os.stat(os.environ["WEFT_BIN"])
+    digest.update(f"{built_by.st_size}-{built_by.st_mtime_ns}".encode())
+    out = BUILT / f"{source.name}-{digest.hexdigest()[:16]}.wasm"
+    if not out.exists():
+        BUILT.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            [os.environ["WEFT_BIN"], "build", str(source), "-o", str(out)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "WEFT_TOOLS": str(TOOLS)},
+            timeout=900,
+        )
+        assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def guests() -> Iterator[str]:
+    weft.shutdown()
+    address = weft.init(num_cpus=4)
+    for lang in LANGS:
+        weft.deploy(str(weft_build(ROOT / "tests" / "guests" / f"{lang}-testkit")), name=f"{lang}-testkit")
+    weft.deploy(str(weft_build(ROOT / "examples" / "py-wordfreq")), name="py-wordfreq")
+    weft.deploy(str(weft_build(ROOT / "examples" / "js-graph")), name="js-graph")
+    weft.deploy(guest("weft_testkit"), name="testkit")
+    yield address
+    weft.shutdown()
+
+
+def echo(lang: str, name: str, *args: Any) -> Any:
+    kit = weft.component(f"{lang}-testkit")
+    return weft.get(getattr(kit.values, f"echo_{name}").remote(*args), timeout=120)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(
+    "name,value,expected",
+    [
+        ("bool", False, False),
+        ("char", "ß", "ß"),
+        ("string", "naïve café ☕", "naïve café ☕"),
+        ("bytes", bytes(range(256)), bytes(range(256))),
+        ("strings", ["a", "ü"], ["a", "ü"]),
+        ("point", {"x": -1, "y": 2, "label": "π"}, {"x": -1, "y": 2, "label": "π"}),
+        ("shape", weft.Variant("rect", {"x": 1, "y": 1, "label": ""}),
+         weft.Variant("rect", {"x": 1, "y": 1, "label": ""})),
+        ("shape", "empty", weft.Variant("empty")),
+        ("shape", {"circle": 1.5}, weft.Variant("circle", 1.5)),
+        ("color", "blue", "blue"),
+        ("perms", {"read", "write"}, {"read", "write"}),
+        ("option", None, None),
+        ("option", 9, 9),
+        ("tuple", (7, "seven", True), (7, "seven", True)),
+        ("nested", [None, {"x": 0, "y": 0, "label": "o"}], [None, {"x": 0, "y": 0, "label": "o"}]),
+    ],
+)
+def test_every_type_round_trips_through_a_guest_task(
+    guests: str, lang: str, name: str, value: Any, expected: Any
+) -> None:
+    assert echo(lang, name, value) == expected
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_numbers_and_results(guests: str, lang: str) -> None:
+    numbers = (255, -32768, 2**32 - 1, -(2**63), 2**64 - 1, 0.5, -1e300)
+    assert echo(lang, "numbers", *numbers) == numbers
+    assert echo(lang, "result", {"ok": "fine"}) == "fine"
+    with pytest.raises(weft.GuestError) as err:
+        echo(lang, "result", {"err": 7})
+    assert err.value.value == 7
+
+
+@pytest.mark.parametrize(
+    "lang,needles",
+    [
+        ("py", ["ValueError: boom", "app.py", "line 68", "in inner"]),
+        ("js", ["boom (at inner@", "app.js:", "Stack:"]),
+    ],
+)
+def test_an_exception_names_its_message_and_line(guests: str, lang: str, needles: list) -> None:
+    kit = weft.component(f"{lang}-testkit")
+    with pytest.raises(weft.TaskError) as err:
+        weft.get(kit.boom.options(max_retries=0).remote(), timeout=120)
+    assert err.value.kind == "trap"
+    for needle in needles:
+        assert needle in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_nested_tasks_reach_rust_and_the_guest_itself(guests: str, lang: str) -> None:
+    kit = weft.component(f"{lang}-testkit")
+    assert weft.get(kit.sum_of_adds.remote("testkit", 20), timeout=120) == sum(2 * i for i in range(20))
+    assert weft.get(kit.sum_of_adds.remote(f"{lang}-testkit", 5), timeout=120) == 20
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_objects_from_a_guest(guests: str, lang: str) -> None:
+    kit = weft.component(f"{lang}-testkit")
+    data = os.urandom(200_000)
+    assert bytes(weft.get(kit.store_and_read.remote(data), timeout=120)) == data
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_an_actor_keeps_state_across_ordered_calls(guests: str, lang: str) -> None:
+    counter = weft.actor_class(f"{lang}-testkit", "counter").remote(0)
+    assert weft.get([counter.incr.remote() for _ in range(1000)], timeout=300) == list(range(1, 1001))
+    assert weft.get(counter.get.remote()) == 1000
+    weft.kill(counter)
+
+
+def test_the_word_frequency_example(guests: str) -> None:
+    text = (ROOT / "README.md").read_bytes() * 20
+    ref = weft.put(text)
+    wf = weft.component("py-wordfreq")
+    top = weft.get(wf.top_words.remote("py-wordfreq", ref, 4, 5), timeout=300)
+    expected: dict = {}
+    for w in text.decode().split():
+        w = w.strip(".,;:!?()[]{}\"'`*#").lower()
+        if w:
+            expected[w] = expected.get(w, 0) + 1
+    # Counted in 4 ranges, every count is what one pass over the text says.
+    assert len(top) == 5
+    assert all(expected[word] == count for word, count in top), top
+    assert top[0][1] == max(expected.values())
+
+
+def test_the_graph_example(guests: str) -> None:
+    edges = [
+        {"source": "a", "target": "b", "weight": 1.0},
+        {"source": "b", "target": "c", "weight": 2.0},
+        {"source": "a", "target": "c", "weight": 5.0},
+        {"source": "c", "target": "d", "weight": 1.0},
+    ]
+    graph = weft.component("js-graph")
+    distances = weft.get(graph.shortest_paths.remote(edges, "a"), timeout=120)
+    assert distances == [("a", 0.0), ("b", 1.0), ("c", 3.0), ("d", 4.0)]
+
+
+def test_weft_build_says_what_it_looked_for(tmp_path: Path) -> None:
+    done = subprocess.run([os.environ["WEFT_BIN"], "build", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode != 0
+    for needle in ["looked for Cargo.toml", "app.py", "app.js"]:
+        assert needle in done.stderr, done.stderr
+
+
+def test_weft_build_names_a_missing_world(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples" / "py-wordfreq", tmp_path / "app")
+    done = subprocess.run(
+        [os.environ["WEFT_BIN"], "build", str(tmp_path / "app"), "--world", "nope"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert "no world `nope` (it has: py-wordfreq)" in done.stderr
+
+
+def test_weft_build_builds_a_rust_crate(tmp_path: Path) -> None:
+    out = tmp_path / "hello.wasm"
+    done = subprocess.run(
+        [os.environ["WEFT_BIN"], "build", str(ROOT / "examples" / "hello"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes()[:4] == b"\0asm"
+
+
+@pytest.mark.parametrize("lang,block", [("py", "python"), ("js", "js")])
+def test_the_guest_readme_tours_build_and_run(guests: str, tmp_path: Path, lang: str, block: str) -> None:
+    readme = (ROOT / "sdk" / f"{'python' if lang == 'py' else 'js'}-guest" / "README.md").read_text()
+    (wit,) = re.findall(r"```wit\n(.*?)```", readme, re.S)
+    (app,) = re.findall(rf"```{block}\n(.*?)```", readme, re.S)
+    tour = tmp_path / f"tour-{lang}"
+    (tour / "wit").mkdir(parents=True)
+    (tour / "wit" / "world.wit").write_text(wit)
+    (tour / f"app.{lang}").write_text(app)
+    name = f"tour-{lang}"
+    weft.deploy(str(weft_build(tour)), name=name)
+    component = weft.component(name)
+    assert weft.get(component.squares.remote(name, 5), timeout=300) == [0, 1, 4, 9, 16]
+    assert weft.get(component.shout.remote("quiet"), timeout=120) == "QUIET"
