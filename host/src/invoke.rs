@@ -426,15 +426,10 @@ fn panic_message(output: &str) -> Option<String> {
 /// a frame per line. Read as `boom (at inner@app.js:2:9)`, then the stack.
 fn js_exception(output: &str) -> Option<String> {
     let at = output.rfind("\nStack:\n")?;
-    let message = output[..at]
-        .lines()
-        .rev()
-        .take_while(|l| !l.is_empty())
-        .collect::<Vec<_>>();
-    let message: Vec<&str> = message.into_iter().rev().collect();
-    if message.is_empty() {
-        return None;
-    }
+    // The line before `Stack:` (what the guest printed earlier comes
+    // before it with no separator, so a multi-line message keeps only its
+    // last line).
+    let message = output[..at].lines().next_back().filter(|l| !l.is_empty())?;
     let frames: Vec<&str> = output[at + "\nStack:\n".len()..]
         .lines()
         .take_while(|l| l.starts_with("  "))
@@ -442,10 +437,9 @@ fn js_exception(output: &str) -> Option<String> {
         // The runtime's own glue says nothing about the guest's code.
         .filter(|f| !f.contains("/sources/initializer.js"))
         .collect();
-    let message = message.join(" ");
     Some(match frames.first() {
         Some(top) => format!("{message} (at {top})\nStack:\n  {}", frames.join("\n  ")),
-        None => message,
+        None => message.to_string(),
     })
 }
 
