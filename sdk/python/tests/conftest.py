@@ -5,7 +5,9 @@ components the Rust tests build (``$WEFT_GUESTS``)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -30,6 +32,34 @@ def guest(stem: str) -> str:
             f"{path} is missing: the Rust tests build the guests (cargo nextest run -p weft-tests)"
         )
     return str(path)
+
+
+BUILT = ROOT / "target" / "guest-builds"
+TOOLS = ROOT / "target" / "weft-tools"
+
+
+def weft_build(source: Path) -> Path:
+    """`weft build` of an app, kept by the hash of its sources and of the
+    weft binary, which carries the guest SDKs and the runtime's WIT (a
+    component of either language takes some seconds to build)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in source.rglob("*") if p.is_file() and p.suffix in (".py", ".js", ".wit")):
+        digest.update(path.relative_to(source).as_posix().encode())
+        digest.update(path.read_bytes())
+    built_by = os.stat(os.environ["WEFT_BIN"])
+    digest.update(f"{built_by.st_size}-{built_by.st_mtime_ns}".encode())
+    out = BUILT / f"{source.name}-{digest.hexdigest()[:16]}.wasm"
+    if not out.exists():
+        BUILT.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            [os.environ["WEFT_BIN"], "build", str(source), "-o", str(out)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "WEFT_TOOLS": str(TOOLS)},
+            timeout=900,
+        )
+        assert done.returncode == 0, done.stderr
+    return out
 
 
 @pytest.fixture(scope="module")

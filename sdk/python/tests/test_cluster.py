@@ -11,7 +11,7 @@ import pytest
 import weft
 
 from .cluster import Group, group_with_hosts
-from .conftest import guest
+from .conftest import ROOT, guest, weft_build
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +59,27 @@ def test_actor_calls_in_order_on_a_cluster(group: Group) -> None:
     counter = weft.actor_class("counter", "counter").remote(0)
     assert weft.get([counter.incr.remote() for _ in range(200)]) == list(range(1, 201))
     weft.kill(counter)
+
+
+def test_the_polyglot_graph_survives_a_killed_host(group: Group) -> None:
+    weft.deploy(guest("example_pi"), name="pi")
+    weft.deploy(str(weft_build(ROOT / "examples" / "polyglot" / "stats")), name="polyglot-stats")
+    weft.deploy(str(weft_build(ROOT / "examples" / "polyglot" / "driver")), name="polyglot")
+    driver = weft.component("polyglot")
+    ref = driver.run.options(timeout=600).remote("pi", "polyglot-stats", 8, 2_000_000)
+    # Kill the host the Python driver runs on, once it runs there.
+    deadline = time.monotonic() + 120
+    host = ""
+    while not host:
+        assert time.monotonic() < deadline, "the driver never ran"
+        host = next((t["host"] for t in weft.tasks("running") if t["id"] == ref.id), "")
+        time.sleep(0.05)
+    time.sleep(1)
+    group.kill_host(host)
+    try:
+        summary = weft.get(ref, timeout=900)
+    except Exception:
+        print(group.logs())
+        raise
+    assert 3.1 < summary["mean"] < 3.2 and len(summary["notes"]) == 8
+    assert [t["attempts"] for t in weft.tasks() if t["id"] == ref.id] == [2]

@@ -7,7 +7,6 @@ first use (as it would into a user's cache)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -19,36 +18,9 @@ import pytest
 
 import weft
 
-from .conftest import ROOT, guest
+from .conftest import ROOT, guest, weft_build
 
-BUILT = ROOT / "target" / "guest-builds"
-TOOLS = ROOT / "target" / "weft-tools"
 LANGS = ["py", "js"]
-
-
-def weft_build(source: Path) -> Path:
-    """`weft build` of an app, kept by the hash of its sources and of the
-    weft binary, which carries the guest SDKs and the runtime's WIT (a
-    component of either language takes some seconds to build)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in source.rglob("*") if p.is_file() and p.suffix in (".py", ".js", ".wit")):
-        digest.update(path.relative_to(source).as_posix().encode())
-        digest.update(path.read_bytes())
-    built_by = os.stat(os.environ["WEFT_BIN"])
-    digest.update(f"{built_by.st_size}-{built_by.st_mtime_ns}".encode())
-    out = BUILT / f"{source.name}-{digest.hexdigest()[:16]}.wasm"
-    if not out.exists():
-        BUILT.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [os.environ["WEFT_BIN"], "build", str(source), "-o", str(out)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "WEFT_TOOLS": str(TOOLS)},
-            timeout=900,
-        )
-        assert done.returncode == 0, done.stderr
-    return out
-
 
 @pytest.fixture(scope="module")
 def guests() -> Iterator[str]:
@@ -59,6 +31,9 @@ def guests() -> Iterator[str]:
     weft.deploy(str(weft_build(ROOT / "examples" / "py-wordfreq")), name="py-wordfreq")
     weft.deploy(str(weft_build(ROOT / "examples" / "js-graph")), name="js-graph")
     weft.deploy(guest("weft_testkit"), name="testkit")
+    weft.deploy(guest("example_pi"), name="pi")
+    weft.deploy(str(weft_build(ROOT / "examples" / "polyglot" / "stats")), name="polyglot-stats")
+    weft.deploy(str(weft_build(ROOT / "examples" / "polyglot" / "driver")), name="polyglot")
     yield address
     weft.shutdown()
 
@@ -170,6 +145,14 @@ def test_the_graph_example(guests: str) -> None:
     graph = weft.component("js-graph")
     distances = weft.get(graph.shortest_paths.remote(edges, "a"), timeout=120)
     assert distances == [("a", 0.0), ("b", 1.0), ("c", 3.0), ("d", 4.0)]
+
+
+def test_the_polyglot_example(guests: str) -> None:
+    driver = weft.component("polyglot")
+    # The first run compiles the Python and JavaScript components.
+    summary = weft.get(driver.run.options(timeout=600).remote("pi", "polyglot-stats", 6, 50_000), timeout=900)
+    assert 3.0 < summary["mean"] < 3.3 and summary["stddev"] < 0.1
+    assert len(summary["notes"]) == 6 and all(" from pi" in n for n in summary["notes"])
 
 
 def test_weft_build_says_what_it_looked_for(tmp_path: Path) -> None:

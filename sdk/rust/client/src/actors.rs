@@ -188,6 +188,15 @@ impl TaskClient {
                 async move { c.kill_actor(r).await }
             })
             .await?;
+        // Calls this client makes from now on fail at once, as Ray's do
+        // after `ray.kill`, rather than racing the host that stops it.
+        self.shared
+            .callers()
+            .actors
+            .entry(actor.id.clone())
+            .or_default()
+            .dead
+            .get_or_insert_with(|| "killed".to_string());
         Ok(reply.killed)
     }
 
