@@ -39,15 +39,21 @@ TOOLS = ROOT / "target" / "weft-tools"
 
 
 def weft_build(source: Path) -> Path:
-    """`weft build` of an app, kept by the hash of its sources and of the
-    weft binary, which carries the guest SDKs and the runtime's WIT (a
-    component of either language takes some seconds to build)."""
+    """`weft build` of an app, kept by the hash of its sources, the guest
+    SDKs and the runtime's WIT (a component of either language takes some
+    seconds to build)."""
     digest = hashlib.sha256()
     for path in sorted(p for p in source.rglob("*") if p.is_file() and p.suffix in (".py", ".js", ".wit")):
         digest.update(path.relative_to(source).as_posix().encode())
         digest.update(path.read_bytes())
-    built_by = os.stat(os.environ["WEFT_BIN"])
-    digest.update(f"{built_by.st_size}-{built_by.st_mtime_ns}".encode())
+    # What `weft build` adds: the guest SDKs and the runtime's WIT.
+    extras = [
+        *sorted((ROOT / "sdk" / "python-guest").rglob("*.py")),
+        *sorted((ROOT / "sdk" / "js-guest").rglob("*.js")),
+        *sorted((ROOT / "wit").glob("*.wit")),
+    ]
+    for extra in extras:
+        digest.update(extra.read_bytes())
     out = BUILT / f"{source.name}-{digest.hexdigest()[:16]}.wasm"
     if not out.exists():
         BUILT.mkdir(parents=True, exist_ok=True)
