@@ -98,6 +98,14 @@ def test_options_reach_the_scheduler(local: str) -> None:
     tk = weft.component("testkit")
     ref = tk.add.options(num_cpus=0.5, max_retries=1, timeout=5).remote(1, 1)
     assert weft.get(ref) == 2
+    here = weft.nodes()[0]["id"]
+    pinned = tk.add.options(scheduling_strategy=weft.NodeAffinitySchedulingStrategy(here))
+    assert weft.get(pinned.remote(2, 2)) == 4
+    anywhere = weft.NodeAffinitySchedulingStrategy("no-such-host", soft=True)
+    assert weft.get(tk.add.options(scheduling_strategy=anywhere).remote(3, 3), timeout=30) == 6
+    assert weft.get(tk.add.options(scheduling_strategy="SPREAD").remote(4, 4)) == 8
+    with pytest.raises(ValueError, match="unknown scheduling_strategy"):
+        tk.add.options(scheduling_strategy="NEAREST")
     with pytest.raises(weft.TaskError) as err:
         weft.get(tk.add.options(num_cpus=64).remote(1, 1), timeout=30)
     assert err.value.kind == "infeasible"
