@@ -258,7 +258,12 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         actor_threads: resources.cpus.ceil().max(1.0) as usize,
     };
     let store = args.store.open(&id, local.port(), &args.data_dir)?;
-    let agent = Agent::start(host, config, Arc::new(GrpcConnector::new(client)), store);
+    let agent = Agent::start(
+        host,
+        config,
+        Arc::new(GrpcConnector::new(client.into())),
+        store,
+    );
     let gateway = args.gateway.start(args.bind, &agent, "weft host").await?;
     // Scripts and tests read this line.
     println!(

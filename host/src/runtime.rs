@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
-use weft_client::{Arg, ClientError, Submission, TaskOptions, value_of};
+use weft_core::{Arg, ClientError, Submission, TaskOptions, value_of};
 use weft_proto::FailureKind;
 
-use crate::agent::TaskContext;
+use crate::agent::{PutError, TaskContext};
+use crate::store::StoreError;
 
 mod generated {
     wasmtime::component::bindgen!({
@@ -82,12 +83,9 @@ impl log::Host for RuntimeCtx {
 impl objects::Host for RuntimeCtx {
     async fn put(&mut self, data: Vec<u8>) -> Result<ObjectRef, Error> {
         let context = self.task_context("objects.put")?;
-        let id = context.put(&data).await.map_err(|e| {
-            if e.contains("object store full") {
-                Error::ResourceExhausted(e)
-            } else {
-                Error::Other(e)
-            }
+        let id = context.put(&data).await.map_err(|e| match e {
+            PutError::Store(StoreError::Full(_)) => Error::ResourceExhausted(e.to_string()),
+            _ => Error::Other(e.to_string()),
         })?;
         Ok(ObjectRef { id })
     }
@@ -256,7 +254,7 @@ impl actors::Host for RuntimeCtx {
         options: actors::Options,
     ) -> Result<actors::Actor, Error> {
         let context = self.task_context("actors.create")?;
-        let options = weft_client::ActorOptions {
+        let options = weft_core::ActorOptions {
             name: options.name.unwrap_or_default(),
             namespace: options.namespace.unwrap_or_default(),
             detached: options.detached.unwrap_or(false),
@@ -311,7 +309,7 @@ impl actors::Host for RuntimeCtx {
         let context = self.task_context("actors.kill")?;
         let client = context.client().await.map_err(guest_error)?;
         client
-            .kill_actor(&weft_client::ActorHandle { id: actor.id })
+            .kill_actor(&weft_core::ActorHandle { id: actor.id })
             .await
             .map(drop)
             .map_err(guest_error)

@@ -129,7 +129,7 @@ impl Agent {
                     let started = pb::ActorEvent {
                         address: lane.address.clone(),
                         socket: lane.socket.clone().unwrap_or_default(),
-                        machine: weft_client::objects::machine_id().to_string(),
+                        machine: weft_core::objects::machine_id().to_string(),
                         ..Default::default()
                     };
                     lane.handle

@@ -12,12 +12,26 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weft_client::objects::Located;
-use weft_client::{ClientError, Submission, TaskResult};
+use weft_core::objects::Located;
+use weft_core::{ClientError, Submission, TaskResult};
 use weft_proto::v1 as pb;
 
 use super::Agent;
 use crate::store::StoreError;
+
+/// Why a guest's `objects.put` failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PutError {
+    /// The host's owner session with the cluster failed.
+    #[error(transparent)]
+    Cluster(#[from] ClientError),
+    /// This host's store could not take the object.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The write into the store did not finish (its thread panicked).
+    #[error("storing the object was interrupted: {0}")]
+    Interrupted(String),
+}
 
 /// The task API of one running task.
 pub struct TaskContext {
@@ -86,7 +100,7 @@ impl TaskContext {
     }
 
     /// The host's task client, which the guest's calls go through.
-    pub(crate) async fn client(&self) -> Result<&weft_client::TaskClient, ClientError> {
+    pub(crate) async fn client(&self) -> Result<&weft_core::TaskClient, ClientError> {
         self.agent.nested().await
     }
 
@@ -95,10 +109,10 @@ impl TaskContext {
         &self,
         actor: &str,
         method: &str,
-        args: Vec<weft_client::Arg>,
+        args: Vec<weft_core::Arg>,
     ) -> Result<String, ClientError> {
         let client = self.agent.nested().await?;
-        let handle = weft_client::ActorHandle {
+        let handle = weft_core::ActorHandle {
             id: actor.to_string(),
         };
         let id = client.call(&handle, method, args)?;
@@ -134,18 +148,17 @@ impl TaskContext {
 
     /// Stores `data` as a new object: inline when small, else in this
     /// host's store (the primary copy).
-    pub(crate) async fn put(&self, data: &[u8]) -> Result<String, String> {
-        let client = self.agent.nested().await.map_err(|e| e.to_string())?;
+    pub(crate) async fn put(&self, data: &[u8]) -> Result<String, PutError> {
+        let client = self.agent.nested().await?;
         let id = client.new_object_id();
         let header = weft_values::bytes_header(data.len() as u64);
-        let mut result = weft_client::objects::put_record(&id, &header, data);
+        let mut result = weft_core::objects::put_record(&id, &header, data);
         if result.value.is_empty() {
             let store = self.agent.store.clone();
             let (bytes, object) = (data.to_vec(), id.clone());
             tokio::task::spawn_blocking(move || store.put(&object, &[&header, &bytes], true))
                 .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e: StoreError| e.to_string())?;
+                .map_err(|e| PutError::Interrupted(e.to_string()))??;
             result.held_by = self.agent.config.id.clone();
             result.held_at = self.agent.config.address.clone();
         }
@@ -166,7 +179,7 @@ impl TaskContext {
                 after: Duration::ZERO,
                 pending: 1,
             })?;
-        let result = match weft_client::objects::locate(result)? {
+        let result = match weft_core::objects::locate(result)? {
             Located::Inline(bytes) => return Ok(GuestBytes::Inline(bytes)),
             Located::Held(result) => *result,
         };
@@ -182,7 +195,7 @@ impl TaskContext {
             .map_err(|e| ClientError::TaskFailed {
                 id: id.to_string(),
                 kind: weft_proto::FailureKind::Lost,
-                message: e,
+                message: e.to_string(),
             })
     }
 

@@ -5,19 +5,19 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use weft_client::Client;
+use weft_core::Connection;
 use weft_proto::v1 as pb;
 
 use super::{BoxFuture, Connector, Link, LinkError};
 
 /// Reaches the leader over gRPC.
 pub struct GrpcConnector {
-    client: tokio::sync::Mutex<Client>,
+    client: tokio::sync::Mutex<Connection>,
 }
 
 impl GrpcConnector {
     /// A connector over `client`.
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Connection) -> Self {
         GrpcConnector {
             client: tokio::sync::Mutex::new(client),
         }

@@ -26,9 +26,10 @@ use tokio::task::AbortHandle;
 use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
 
+pub(crate) use context::PutError;
 pub use context::TaskContext;
 pub use grpc::GrpcConnector;
-pub use objects::{HostService, pull_into};
+pub use objects::{HostService, PullError, pull_into};
 pub use weft_proto::limits::INLINE_MAX;
 
 use crate::store::ObjectStore;
@@ -67,7 +68,7 @@ pub enum LinkError {
     Stopped,
     /// The cluster could not be reached or refused (over gRPC).
     #[error(transparent)]
-    Client(#[from] weft_client::ClientError),
+    Client(#[from] weft_core::ClientError),
     /// The controller in this process refused.
     #[error(transparent)]
     Controller(Box<dyn std::error::Error + Send + Sync>),
@@ -119,7 +120,7 @@ pub struct Agent {
     host: Arc<Host>,
     config: AgentConfig,
     connector: Arc<dyn Connector>,
-    nested: tokio::sync::OnceCell<weft_client::TaskClient>,
+    nested: tokio::sync::OnceCell<weft_core::TaskClient>,
     /// Assigned tasks by id: the attempt, and the handle once started.
     running: Mutex<HashMap<String, (u32, Option<AbortHandle>)>>,
     slots: Mutex<Slots>,
@@ -250,7 +251,7 @@ impl Agent {
             running,
             finished,
             store_dir: self.store.config().dir.display().to_string(),
-            machine: weft_client::objects::machine_id().to_string(),
+            machine: weft_core::objects::machine_id().to_string(),
             objects: self.store.primaries(),
             actors,
             started_actors,
@@ -575,7 +576,7 @@ impl Agent {
                     format!("argument {}: {e}", index + 1),
                 )
             };
-            let lost = |e: String| (FailureKind::Lost, format!("argument {}: {e}", index + 1));
+            let lost = |e: PullError| (FailureKind::Lost, format!("argument {}: {e}", index + 1));
             let wants_ref = matches!(params.get(index), Some((_, Ty::ObjectRef)));
             let value = match (objects.get(&index), arg.kind) {
                 (Some(object), _) if wants_ref => {
@@ -642,9 +643,9 @@ impl Agent {
     }
 
     /// The task client guests' nested tasks go through, made on first use.
-    async fn nested(&self) -> Result<&weft_client::TaskClient, weft_client::ClientError> {
+    async fn nested(&self) -> Result<&weft_core::TaskClient, weft_core::ClientError> {
         self.nested
-            .get_or_try_init(|| weft_client::TaskClient::connect(&self.config.controllers))
+            .get_or_try_init(|| weft_core::TaskClient::connect(&self.config.controllers))
             .await
     }
 }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Weak};
 
 use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status, Streaming};
-use weft_client::ClientError;
-use weft_client::objects::{PullEvent, pull};
+use weft_core::ClientError;
+use weft_core::objects::{PullEvent, pull};
 use weft_proto::limits::{CHUNK, LANES};
 use weft_proto::v1 as pb;
 
@@ -18,7 +18,48 @@ use super::Agent;
 use crate::store::{Object, ObjectStore, StoreError, Writer};
 
 /// One pull in flight; later askers for the same object wait on it.
-pub(crate) type Pull = Arc<OnceCell<Result<(), String>>>;
+pub(crate) type Pull = Arc<OnceCell<Result<(), PullError>>>;
+
+/// Why an object could not be brought into this host's store. Cheap to
+/// clone: every task waiting on one pull gets its outcome.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PullError {
+    /// The object should be here, and is not (freed, or this host restarted).
+    #[error("host {host} no longer holds object {id}")]
+    Gone {
+        /// This host.
+        host: String,
+        /// The object.
+        id: String,
+    },
+    /// This store could not take it.
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    /// The holder could not be reached, or failed mid-transfer.
+    #[error("pulling object {id}: {source}")]
+    Transfer {
+        /// The object.
+        id: String,
+        /// What failed.
+        source: Arc<ClientError>,
+    },
+    /// The holder answered with no data.
+    #[error("object {0}: the holder sent nothing")]
+    Empty(String),
+}
+
+impl From<StoreError> for PullError {
+    fn from(e: StoreError) -> Self {
+        PullError::Store(Arc::new(e))
+    }
+}
+
+fn transfer(id: &str) -> impl FnOnce(ClientError) -> PullError + '_ {
+    move |e| PullError::Transfer {
+        id: id.to_string(),
+        source: Arc::new(e),
+    }
+}
 
 /// Puts from clients on this machine, between `CreateObject` and
 /// `SealObject`, with when each began.
@@ -52,15 +93,15 @@ impl Agent {
 
     /// Object `id` from this host's store, pulled first from the host at
     /// `address` when it is not here (empty: it should be here).
-    pub(crate) async fn local_object(&self, id: &str, address: &str) -> Result<Object, String> {
+    pub(crate) async fn local_object(&self, id: &str, address: &str) -> Result<Object, PullError> {
         if let Ok(object) = self.store.get(id) {
             return Ok(object);
         }
         if address.is_empty() || address == self.config.address {
-            return Err(format!(
-                "host {} no longer holds object {id}",
-                self.config.id
-            ));
+            return Err(PullError::Gone {
+                host: self.config.id.clone(),
+                id: id.to_string(),
+            });
         }
         let cell: Pull = {
             let mut pulls = self.pulls.lock().unwrap_or_else(|p| p.into_inner());
@@ -75,7 +116,7 @@ impl Agent {
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
         outcome?;
-        self.store.get(id).map_err(|e| e.to_string())
+        Ok(self.store.get(id)?)
     }
 
     /// Deletes objects the cluster freed.
@@ -101,7 +142,7 @@ impl Agent {
 /// secondary copy (what a host does for a task whose argument another
 /// host holds). The first chunk says the object's size; the rest comes as
 /// ranges pulled at once over several connections.
-pub async fn pull_into(store: &Arc<ObjectStore>, id: &str, address: &str) -> Result<(), String> {
+pub async fn pull_into(store: &Arc<ObjectStore>, id: &str, address: &str) -> Result<(), PullError> {
     if store.contains(id) {
         return Ok(());
     }
@@ -112,8 +153,9 @@ pub async fn pull_into(store: &Arc<ObjectStore>, id: &str, address: &str) -> Res
             PullEvent::Start { size } => match store.create(id, size, false) {
                 Ok(w) => writer = Some(w),
                 Err(e) => {
-                    failure = Some(e.to_string());
-                    return Err(ClientError::Rpc(Status::resource_exhausted(e.to_string())));
+                    let status = Status::resource_exhausted(e.to_string());
+                    failure = Some(e);
+                    return Err(ClientError::Rpc(status));
                 }
             },
             PullEvent::Chunk { offset, data } => {
@@ -126,10 +168,10 @@ pub async fn pull_into(store: &Arc<ObjectStore>, id: &str, address: &str) -> Res
     })
     .await;
     if let Some(e) = failure {
-        return Err(e);
+        return Err(e.into());
     }
-    first.map_err(|e| e.to_string())?;
-    let writer = writer.ok_or_else(|| format!("object {id}: the holder sent nothing"))?;
+    first.map_err(transfer(id))?;
+    let writer = writer.ok_or_else(|| PullError::Empty(id.to_string()))?;
     let size = writer.size();
     if size > CHUNK as u64 {
         let rest = size - CHUNK as u64;
@@ -151,9 +193,9 @@ pub async fn pull_into(store: &Arc<ObjectStore>, id: &str, address: &str) -> Res
             });
         futures::future::try_join_all(ranges)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(transfer(id))?;
     }
-    writer.seal().map_err(|e| e.to_string())?;
+    writer.seal()?;
     store
         .pulls
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-pub use weft_client::shm::MappedObject as Mapped;
+pub use weft_core::shm::MappedObject as Mapped;
 
 use super::{StoreError, io};
 

@@ -12,8 +12,8 @@
 //! why.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), weft_client::ClientError> {
-//! use weft_client::{ActorOptions, TaskClient};
+//! # async fn demo() -> Result<(), weft_core::ClientError> {
+//! use weft_core::{ActorOptions, TaskClient};
 //!
 //! let client = TaskClient::connect("127.0.0.1:7077").await?;
 //! let counter = client
@@ -121,10 +121,7 @@ impl TaskClient {
             owner: self.owner().to_string(),
         };
         let reply = self
-            .rpc(|mut c| {
-                let r = request.clone();
-                async move { c.create_actor(r).await }
-            })
+            .unary(request, |mut c, r| async move { c.create_actor(r).await })
             .await?;
         let record = reply.actor.unwrap_or_default();
         Ok(ActorHandle { id: record.id })
@@ -183,10 +180,7 @@ impl TaskClient {
             id: actor.id.clone(),
         };
         let reply = self
-            .rpc(|mut c| {
-                let r = request.clone();
-                async move { c.kill_actor(r).await }
-            })
+            .unary(request, |mut c, r| async move { c.kill_actor(r).await })
             .await?;
         // Calls this client makes from now on fail at once, as Ray's do
         // after `ray.kill`, rather than racing the host that stops it.
@@ -237,10 +231,7 @@ impl TaskClient {
 
     async fn actor_record(&self, request: pb::GetActorRequest) -> Result<ActorRecord, ClientError> {
         let reply = self
-            .rpc(|mut c| {
-                let r = request.clone();
-                async move { c.get_actor(r).await }
-            })
+            .unary(request, |mut c, r| async move { c.get_actor(r).await })
             .await?;
         Ok(reply.actor.unwrap_or_default())
     }
@@ -474,11 +465,8 @@ async fn resolve(shared: Arc<Shared>, actor: String, after: u32) {
         };
         let reply = {
             let mut rpc = shared.rpc.lock().await;
-            rpc.request(|mut c| {
-                let r = request.clone();
-                async move { c.get_actor(r).await }
-            })
-            .await
+            rpc.unary(request, |mut c, r| async move { c.get_actor(r).await })
+                .await
         };
         match reply.map(|r| r.actor.unwrap_or_default()) {
             Ok(record) if record.state == "dead" => break Err(record.cause),

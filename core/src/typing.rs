@@ -13,7 +13,7 @@ use weft_values::{Export, Signature, Value};
 
 use crate::objects::INLINE_MAX;
 
-use crate::{Client, ClientError, TaskClient};
+use crate::{ClientError, Connection, TaskClient};
 
 /// How long a component's signatures are trusted: a name deployed again
 /// may move to a component with other types (the host then refuses
@@ -83,7 +83,7 @@ pub(crate) struct Signatures {
     by_component: Mutex<HashMap<String, Fetched>>,
 }
 
-impl Client {
+impl Connection {
     /// The exported functions of `component` (a name or digest) with their
     /// types, and the digest the name resolved to.
     pub async fn describe(
@@ -94,10 +94,7 @@ impl Client {
             component: component.to_string(),
         };
         let reply = self
-            .request(|mut c| {
-                let r = request.clone();
-                async move { c.describe(r).await }
-            })
+            .unary(request, |mut c, r| async move { c.describe(r).await })
             .await?;
         let exports = reply
             .functions

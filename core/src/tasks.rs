@@ -10,14 +10,14 @@
 //! cluster recognises ids, so nothing runs or is reported twice.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), weft_client::ClientError> {
-//! use weft_client::{Arg, TaskClient, TaskOptions};
+//! # async fn demo() -> Result<(), weft_core::ClientError> {
+//! use weft_core::{Arg, TaskClient, TaskOptions};
 //!
 //! let tasks = TaskClient::connect("127.0.0.1:7077").await?;
 //! let a = tasks.submit("pi", "estimate", vec![Arg::wave("100000"), Arg::wave("1")], TaskOptions::default()).await?;
 //! let b = tasks.submit("pi", "estimate", vec![Arg::wave("100000"), Arg::wave("2")], TaskOptions::default()).await?;
 //! for value in tasks.get_values(&[a, b], None).await?.into_iter().flatten() {
-//!     println!("{}", weft_client::values::to_wave(&value));
+//!     println!("{}", weft_core::values::to_wave(&value));
 //! }
 //! # Ok(()) }
 //! ```
@@ -32,7 +32,7 @@ use weft_proto::v1 as pb;
 
 pub use weft_proto::v1::{NodeInfo, TaskInfo, TaskOptions, TaskResult};
 
-use crate::{Arg, Client, ClientError};
+use crate::{Arg, ClientError, Connection};
 use weft_values::Value;
 
 /// What one `submit` asks for.
@@ -74,7 +74,7 @@ pub(crate) struct Owned {
 pub(crate) struct Shared {
     owner: String,
     pub(crate) seq: AtomicU64,
-    pub(crate) rpc: tokio::sync::Mutex<Client>,
+    pub(crate) rpc: tokio::sync::Mutex<Connection>,
     state: Mutex<Owned>,
     pub(crate) changed: Notify,
     /// The owner's refs outlive its session (see `OwnerMessage.detached`).
@@ -135,23 +135,24 @@ impl TaskClient {
     /// Connects to a cluster (one address or a comma-separated list) and
     /// opens the owner session in the background.
     pub async fn connect(addresses: &str) -> Result<Self, ClientError> {
-        let client = Client::connect(addresses).await?;
-        Ok(Self::with_client(client))
+        let connection = Connection::connect(addresses).await?;
+        Ok(Self::with_client(connection))
     }
 
-    /// A task client over an existing connection.
-    pub fn with_client(client: Client) -> Self {
-        Self::new(client, false)
+    /// A task client over an existing connection (a [`Connection`], or
+    /// anything that wraps one).
+    pub fn with_client(connection: impl Into<Connection>) -> Self {
+        Self::start(connection.into(), false)
     }
 
     /// A task client whose objects outlive it (the CLI's): the cluster
     /// keeps them while they are among its most recent results, instead
     /// of freeing them when this client goes.
-    pub fn detached(client: Client) -> Self {
-        Self::new(client, true)
+    pub fn detached(connection: impl Into<Connection>) -> Self {
+        Self::start(connection.into(), true)
     }
 
-    fn new(client: Client, detached: bool) -> Self {
+    fn start(client: Connection, detached: bool) -> Self {
         let owner = format!("{:016x}", crate::new_client_id());
         let shared = Arc::new(Shared {
             owner,
@@ -179,6 +180,16 @@ impl TaskClient {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         self.shared.rpc.lock().await.request(op).await
+    }
+
+    /// Runs one unary RPC on the leader over this client's connection.
+    pub(crate) async fn unary<M, T, F, Fut>(&self, message: M, op: F) -> Result<T, ClientError>
+    where
+        M: Clone,
+        F: FnMut(weft_proto::v1::weft_client::WeftClient<tonic::transport::Channel>, M) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.shared.rpc.lock().await.unary(message, op).await
     }
 
     /// This owner's id: every task id it makes starts with it.
@@ -468,11 +479,8 @@ impl TaskClient {
             };
             let reply = {
                 let mut rpc = self.shared.rpc.lock().await;
-                rpc.request(|mut c| {
-                    let r = request.clone();
-                    async move { c.get_tasks(r).await }
-                })
-                .await?
+                rpc.unary(request, |mut c, r| async move { c.get_tasks(r).await })
+                    .await?
             };
             let expired = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
             if reply.finished.len() >= need || expired {
@@ -486,10 +494,7 @@ impl TaskClient {
         let request = pb::CancelTaskRequest { id: id.to_string() };
         let mut rpc = self.shared.rpc.lock().await;
         let reply = rpc
-            .request(|mut c| {
-                let r = request.clone();
-                async move { c.cancel_task(r).await }
-            })
+            .unary(request, |mut c, r| async move { c.cancel_task(r).await })
             .await?;
         Ok(reply.canceled)
     }
@@ -549,7 +554,11 @@ pub fn value_of(result: TaskResult) -> Result<Option<Value>, ClientError> {
 
 /// The owner session: connect to the leader, (re)submit what is pending,
 /// then forward submissions out and results in until the session breaks.
-async fn drive(shared: Arc<Shared>, mut client: Client, mut alive: mpsc::UnboundedReceiver<()>) {
+async fn drive(
+    shared: Arc<Shared>,
+    mut client: Connection,
+    mut alive: mpsc::UnboundedReceiver<()>,
+) {
     loop {
         let opened = client
             .open_stream(None, |mut c, requests| async move {
