@@ -62,6 +62,10 @@ pub struct EngineArgs {
     /// Default memory limit of an instance, in bytes.
     #[arg(long, default_value_t = weft_host::DEFAULT_MEMORY_LIMIT)]
     default_memory_limit: u64,
+    /// Instances made ahead of calls, per component slow to instantiate
+    /// (each is used by one call only); 0 makes every instance on demand.
+    #[arg(long, default_value_t = weft_host::DEFAULT_WARM_INSTANCES)]
+    warm_instances: usize,
 }
 
 impl EngineArgs {
@@ -70,6 +74,7 @@ impl EngineArgs {
         let mut config = HostConfig::new(data_dir.join("cache"));
         config.default_timeout = Duration::from_secs_f64(self.default_timeout);
         config.default_memory_limit = self.default_memory_limit;
+        config.warm_instances = self.warm_instances;
         Ok(Arc::new(Host::new(config)?))
     }
 }

@@ -333,6 +333,12 @@ pub fn print_nodes(nodes: &[NodeInfo]) {
             "  {}  {}  {state}  {resources}  running {}  done {}",
             n.id, n.address, n.running, n.tasks_done
         );
+        if let Some(e) = &n.engine {
+            println!(
+                "      engine: {} compiled, {} loaded from the artifact cache, {} calls ({} on instances made ahead)",
+                e.compiled, e.loaded_from_disk, e.calls, e.warm_starts
+            );
+        }
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Prepared {
     pub(crate) pre: InstancePre<CallState>,
     /// Set when the component exports `wasi:http/incoming-handler`.
     pub(crate) proxy: Option<ProxyPre<CallState>>,
+    /// Instances made ahead of calls.
+    pub(crate) warm: crate::warm::WarmPool,
 }
 
 impl Prepared {
@@ -142,6 +144,7 @@ impl ComponentCache {
             functions: exported_functions(&self.engine, &component, &exports)?,
             proxy: ProxyPre::new(pre.clone()).ok(),
             pre,
+            warm: Default::default(),
         });
         tracing::info!(digest, ?readiness, "component ready");
         let mut ready = self.ready.lock().expect("cache lock");

@@ -18,6 +18,7 @@ use crate::grants::{Grants, OutboundHttp};
 use crate::runtime::RuntimeCtx;
 use crate::state::{CallState, OutputTail};
 use crate::values;
+use crate::warm::Maker;
 use crate::{Host, HostConfig};
 
 /// Which function to call and with what: values (the wire's form), or
@@ -93,11 +94,13 @@ impl Host {
     /// Calls a function of a prepared component.
     ///
     /// Arguments are typed before anything is instantiated, so a bad call
-    /// costs no instance. Each call gets a fresh instance: a trap poisons
-    /// only that instance, and nothing leaks from one call into the next.
+    /// costs no instance. Each call gets an instance no call has used (for
+    /// a component slow to instantiate, one made ahead of it: `warm.rs`):
+    /// a trap poisons only that instance, and nothing leaks from one call
+    /// into the next.
     pub async fn call(
         &self,
-        prepared: &Prepared,
+        prepared: &Arc<Prepared>,
         invocation: Invocation,
     ) -> Result<CallOutcome, HostError> {
         let Invocation {
@@ -116,18 +119,38 @@ impl Host {
             });
         }
         let limits = Limits::new(&self.config, timeout, memory_limit)?;
-        let output = OutputTail::new(self.config.output_limit);
-        let mut store = self.new_store(prepared, &function.name, limits, &output, grants, tasks);
-
+        let started = Instant::now();
+        let (mut store, instance, output) = match prepared.warm.take(limits) {
+            Some(mut warm) => {
+                warm.assign(&prepared.digest, &function.name, limits, grants, tasks);
+                self.stats
+                    .warm_starts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                (warm.store, warm.instance, warm.output)
+            }
+            None => {
+                let output = OutputTail::new(self.config.output_limit);
+                let mut store =
+                    self.new_store(prepared, &function.name, limits, &output, grants, tasks);
+                match prepared.pre.instantiate_async(&mut store).await {
+                    Ok(instance) => {
+                        prepared
+                            .warm
+                            .instantiated_in(started.elapsed(), self.config.warm_after);
+                        (store, instance, output)
+                    }
+                    Err(err) => {
+                        return Err(classify(err, &function.name, limits, &store, &output));
+                    }
+                }
+            }
+        };
+        let instantiate = started.elapsed();
+        // The next call's instance is made while this one runs.
+        self.maker().refill(prepared);
         let fail = |store: &Store<CallState>, err: wasmtime::Error| {
             classify(err, &function.name, limits, store, &output)
         };
-        let started = Instant::now();
-        let instance = match prepared.pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance,
-            Err(err) => return Err(fail(&store, err)),
-        };
-        let instantiate = started.elapsed();
 
         let func = instance
             .get_func(&mut store, function.index)
@@ -300,26 +323,60 @@ impl Host {
         grants: Grants,
         tasks: Option<Arc<TaskContext>>,
     ) -> Store<CallState> {
-        let runtime = RuntimeCtx::new(&prepared.digest, function, tasks);
-        let state = CallState::new(
-            limits.memory,
-            output.clone(),
-            runtime,
-            OutboundHttp::new(grants),
-        );
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limiter);
-        store.data_mut().deadline = Instant::now() + limits.timeout;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |store| {
-            Ok(if Instant::now() >= store.data().deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
-        store
+        store_for(
+            &self.engine,
+            prepared,
+            function,
+            limits,
+            output,
+            grants,
+            tasks,
+        )
     }
+
+    /// What making instances ahead of calls needs.
+    fn maker(&self) -> Maker {
+        Maker {
+            engine: self.engine.clone(),
+            limits: Limits {
+                timeout: self.config.default_timeout,
+                memory: self.config.default_memory_limit,
+            },
+            output_limit: self.config.output_limit,
+            most: self.config.warm_instances,
+        }
+    }
+}
+
+/// A store for one call of `function` (see [`Host::new_store`]).
+pub(crate) fn store_for(
+    engine: &wasmtime::Engine,
+    prepared: &Prepared,
+    function: &str,
+    limits: Limits,
+    output: &OutputTail,
+    grants: Grants,
+    tasks: Option<Arc<TaskContext>>,
+) -> Store<CallState> {
+    let runtime = RuntimeCtx::new(&prepared.digest, function, tasks);
+    let state = CallState::new(
+        limits.memory,
+        output.clone(),
+        runtime,
+        OutboundHttp::new(grants),
+    );
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.data_mut().deadline = Instant::now() + limits.timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |store| {
+        Ok(if Instant::now() >= store.data().deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+    store
 }
 
 /// The effective limits of one call.

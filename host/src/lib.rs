@@ -34,6 +34,7 @@ mod runtime;
 mod state;
 pub mod store;
 pub mod values;
+mod warm;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,6 +65,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// feels it; a call may ask for more, up to [`HostConfig::max_memory_limit`].
 pub const DEFAULT_MEMORY_LIMIT: u64 = 512 << 20;
 
+/// Instances a host makes ahead of calls, per component slow to
+/// instantiate.
+pub const DEFAULT_WARM_INSTANCES: usize = 2;
+
 /// How a host runs components.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -79,6 +84,12 @@ pub struct HostConfig {
     pub max_instances: u32,
     /// How much of a guest's stdout and stderr is kept per call.
     pub output_limit: usize,
+    /// Instances made ahead of calls per component that is slow to
+    /// instantiate (`warm.rs`); 0 turns that off.
+    pub warm_instances: usize,
+    /// What "slow to instantiate" means: an instantiation (after a
+    /// component's first) taking this long or longer.
+    pub warm_after: Duration,
 }
 
 impl HostConfig {
@@ -91,6 +102,8 @@ impl HostConfig {
             max_memory_limit: 4 << 30,
             max_instances: 256,
             output_limit: 64 << 10,
+            warm_instances: DEFAULT_WARM_INSTANCES,
+            warm_after: Duration::from_micros(100),
         }
     }
 }
@@ -118,11 +131,14 @@ pub struct HostStats {
     pub loaded_from_disk: u64,
     /// Calls that returned a result.
     pub calls: u64,
+    /// Calls that ran on an instance made ahead of them.
+    pub warm_starts: u64,
 }
 
 #[derive(Default)]
 struct Counters {
     calls: AtomicU64,
+    warm_starts: AtomicU64,
 }
 
 /// A host: the engine, the linker with everything guests may import, and
@@ -189,6 +205,7 @@ impl Host {
             compiled: self.cache.stats.compiled.load(Ordering::Relaxed),
             loaded_from_disk: self.cache.stats.loaded_from_disk.load(Ordering::Relaxed),
             calls: self.stats.calls.load(Ordering::Relaxed),
+            warm_starts: self.stats.warm_starts.load(Ordering::Relaxed),
         }
     }
 }

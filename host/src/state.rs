@@ -20,7 +20,7 @@ pub(crate) struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     http: WasiHttpCtx,
-    outbound: OutboundHttp,
+    pub(crate) outbound: OutboundHttp,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) runtime: RuntimeCtx,
     /// When the running call must stop (an actor's instance runs many

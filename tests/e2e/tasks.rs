@@ -66,6 +66,23 @@ fn a_thousand_tasks_spread_over_three_hosts_with_correct_results() {
     });
     let nodes = group.weft_ok(&["list", "nodes"]).unwrap();
     assert_eq!(nodes.matches("alive").count(), 3, "{nodes}");
+    // Each host's engine counters arrive with its heartbeats: three
+    // engines, each of which compiled the component once, ran 1000 calls.
+    let engine_calls = |nodes: &str| -> u64 {
+        nodes
+            .lines()
+            .filter_map(|l| l.split("loaded from the artifact cache, ").nth(1))
+            .filter_map(|rest| rest.split(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut nodes = nodes;
+    while engine_calls(&nodes) < 1000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        nodes = group.weft_ok(&["list", "nodes"]).unwrap();
+    }
+    assert_eq!(engine_calls(&nodes), 1000, "{nodes}");
+    assert_eq!(nodes.matches("engine: 1 compiled").count(), 3, "{nodes}");
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub(crate) struct HostEntry {
     /// Its object store's directory and its machine, for local clients.
     pub(crate) store_dir: String,
     pub(crate) machine: String,
+    /// Its engine's counters, as of its last heartbeat.
+    pub(crate) engine: Option<pb::EngineStats>,
 }
 
 impl HostEntry {
@@ -61,6 +63,7 @@ impl HostEntry {
             dead_reason: self.dead_reason.clone(),
             store_dir: self.store_dir.clone(),
             machine: self.machine.clone(),
+            engine: self.engine,
         }
     }
 }

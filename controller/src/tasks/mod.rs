@@ -280,6 +280,7 @@ impl TaskManager {
                 done: 0,
                 store_dir: registration.store_dir.clone(),
                 machine: registration.machine.clone(),
+                engine: None,
             };
             tracing::info!(host = %id, address = %entry.address, cpus = entry.total.cpus, "host registered");
             t.hosts.insert(id.clone(), entry);
@@ -329,6 +330,7 @@ impl TaskManager {
             }
             match event {
                 Kind::Heartbeat(_) | Kind::Register(_) => {}
+                Kind::Engine(stats) => entry.engine = Some(stats),
                 Kind::WantCatalog(_) => {
                     if let Some(pb::HostCommand { kind: Some(kind) }) = catalog {
                         entry.send(kind);

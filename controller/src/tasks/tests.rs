@@ -36,6 +36,7 @@ pub(super) fn host(table: &mut Table, id: &str, cpus: f64) -> Commands {
             done: 0,
             store_dir: String::new(),
             machine: String::new(),
+            engine: None,
         },
     );
     rx

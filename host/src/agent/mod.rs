@@ -273,7 +273,11 @@ impl Agent {
             };
             *self.events.lock().unwrap_or_else(|p| p.into_inner()) = Some(link.events.clone());
             self.resend_finished_since(since);
-            let heartbeat = tokio::spawn(heartbeat(link.events.clone(), self.config.heartbeat));
+            let heartbeat = tokio::spawn(heartbeat(
+                link.events.clone(),
+                self.config.heartbeat,
+                self.host.clone(),
+            ));
             let mut commands = link.commands;
             while let Some(command) = commands.recv().await {
                 match command {
@@ -678,12 +682,18 @@ impl Drop for Lent {
     }
 }
 
-async fn heartbeat(events: Arc<dyn EventSink>, every: Duration) {
+async fn heartbeat(events: Arc<dyn EventSink>, every: Duration, host: Arc<Host>) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        let stats = host.stats();
         let beat = pb::HostEvent {
-            kind: Some(pb::host_event::Kind::Heartbeat(true)),
+            kind: Some(pb::host_event::Kind::Engine(pb::EngineStats {
+                compiled: stats.compiled,
+                loaded_from_disk: stats.loaded_from_disk,
+                calls: stats.calls,
+                warm_starts: stats.warm_starts,
+            })),
         };
         if !events.send(beat) {
             return;

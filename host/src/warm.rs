@@ -1,0 +1,173 @@
+//! Instances made ahead of calls. Every call still gets an instance no
+//! call has used (nothing leaks from one call into the next), but for a
+//! component whose instantiation is slow, the next few are made in the
+//! background while the host is otherwise idle, so a call takes one
+//! ready-made.
+//!
+//! A Python component made by componentize-py spends about a millisecond
+//! instantiating (its dynamically linked modules fill a function table
+//! of thousands of entries), four times what its call costs; a Rust
+//! component instantiates in tens of microseconds and is never pooled.
+//! The pool is per component, holds at most `HostConfig::warm_instances`,
+//! and is filled only after a call, so an idle component's pool never
+//! grows. The first instantiation of a component (cold caches, its code
+//! paged in) does not count towards deciding whether it is slow.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::Instance;
+use wasmtime::{Engine, Store};
+
+use crate::cache::Prepared;
+use crate::grants::{Grants, OutboundHttp};
+use crate::invoke::{Limits, store_for};
+use crate::runtime::RuntimeCtx;
+use crate::state::{CallState, OutputTail};
+
+/// An instance no call has used, with its store and the output it writes.
+pub(crate) struct Warm {
+    pub(crate) store: Store<CallState>,
+    pub(crate) instance: Instance,
+    pub(crate) output: OutputTail,
+    /// The memory limit its memories were created under.
+    memory_limit: u64,
+}
+
+impl Warm {
+    /// Makes the instance the call's: its runtime context, grants and
+    /// deadline.
+    pub(crate) fn assign(
+        &mut self,
+        digest: &str,
+        function: &str,
+        limits: Limits,
+        grants: Grants,
+        tasks: Option<Arc<crate::agent::TaskContext>>,
+    ) {
+        let state = self.store.data_mut();
+        state.runtime = RuntimeCtx::new(digest, function, tasks);
+        state.outbound = OutboundHttp::new(grants);
+        state.deadline = std::time::Instant::now() + limits.timeout;
+        self.store.set_epoch_deadline(1);
+    }
+}
+
+/// The ready instances of one component.
+#[derive(Default)]
+pub(crate) struct WarmPool {
+    ready: Mutex<Vec<Warm>>,
+    /// Set once an instantiation after the first took the host's
+    /// `warm_after` or longer.
+    worth_it: AtomicBool,
+    /// Instantiations made on demand so far.
+    fresh: AtomicUsize,
+    /// Instances being made now.
+    making: AtomicUsize,
+}
+
+impl WarmPool {
+    /// A ready instance for a call under `limits`, if one was made under
+    /// the same memory limit.
+    pub(crate) fn take(&self, limits: Limits) -> Option<Warm> {
+        let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        let at = ready.iter().position(|w| w.memory_limit == limits.memory)?;
+        Some(ready.swap_remove(at))
+    }
+
+    /// Notes how long a fresh instantiation took.
+    pub(crate) fn instantiated_in(&self, took: Duration, slow: Duration) {
+        let first = self.fresh.fetch_add(1, Ordering::Relaxed) == 0;
+        if !first && took >= slow {
+            self.worth_it.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// How many instances are ready now.
+    pub(crate) fn len(&self) -> usize {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Claims the making of one more instance, when the pool is worth
+    /// having and is not full counting those being made.
+    fn claim(&self, most: usize) -> bool {
+        if !self.worth_it.load(Ordering::Relaxed) {
+            return false;
+        }
+        let making = self.making.fetch_add(1, Ordering::AcqRel);
+        if making + self.len() >= most {
+            self.making.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    fn made(&self, warm: Option<Warm>) {
+        if let Some(warm) = warm {
+            self.ready
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(warm);
+        }
+        self.making.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What making an instance ahead of a call needs of the host.
+#[derive(Clone)]
+pub(crate) struct Maker {
+    pub(crate) engine: Engine,
+    /// The limits of a call that sets none (the only calls pooled).
+    pub(crate) limits: Limits,
+    pub(crate) output_limit: usize,
+    /// Instances kept ready per component.
+    pub(crate) most: usize,
+}
+
+impl Maker {
+    /// Tops `prepared`'s pool up in the background, one instance per
+    /// call (outside a tokio runtime, as in a blocking test, it does
+    /// nothing).
+    pub(crate) fn refill(&self, prepared: &Arc<Prepared>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !prepared.warm.claim(self.most) {
+            return;
+        }
+        let (maker, prepared) = (self.clone(), prepared.clone());
+        runtime.spawn(async move {
+            let warm = maker.make(&prepared).await;
+            prepared.warm.made(warm);
+        });
+    }
+
+    async fn make(&self, prepared: &Prepared) -> Option<Warm> {
+        let output = OutputTail::new(self.output_limit);
+        let mut store = store_for(
+            &self.engine,
+            prepared,
+            "",
+            self.limits,
+            &output,
+            Grants::default(),
+            None,
+        );
+        match prepared.pre.instantiate_async(&mut store).await {
+            Ok(instance) => Some(Warm {
+                store,
+                instance,
+                output,
+                memory_limit: self.limits.memory,
+            }),
+            Err(e) => {
+                // The call that takes no instance from the pool makes its
+                // own, and reports the error properly.
+                tracing::debug!(digest = %prepared.digest, "making an instance ahead failed: {e:#}");
+                None
+            }
+        }
+    }
+}
