@@ -66,17 +66,41 @@ pub struct EngineArgs {
     /// (each is used by one call only); 0 makes every instance on demand.
     #[arg(long, default_value_t = weft_host::DEFAULT_WARM_INSTANCES)]
     warm_instances: usize,
+    /// Where compiled components are kept, shared by every host of this
+    /// user on this machine (the first compiles, the others load)
+    /// [default: $XDG_CACHE_HOME/weft/artifacts or ~/.cache/weft/artifacts]
+    #[arg(long, env = "WEFT_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 impl EngineArgs {
-    /// The host, its compiled components kept in `data_dir/cache`.
+    /// The host, its compiled components kept in the cache directory
+    /// (`data_dir/cache` when no home directory is known).
     pub fn host(&self, data_dir: &std::path::Path) -> anyhow::Result<Arc<Host>> {
-        let mut config = HostConfig::new(data_dir.join("cache"));
+        let cache = self
+            .cache_dir
+            .clone()
+            .or_else(user_cache_dir)
+            .unwrap_or_else(|| data_dir.join("cache"));
+        let mut config = HostConfig::new(cache);
         config.default_timeout = Duration::from_secs_f64(self.default_timeout);
         config.default_memory_limit = self.default_memory_limit;
         config.warm_instances = self.warm_instances;
         Ok(Arc::new(Host::new(config)?))
     }
+}
+
+/// `$XDG_CACHE_HOME/weft/artifacts`, else `~/.cache/weft/artifacts`.
+fn user_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        })?;
+    Some(base.join("weft").join("artifacts"))
 }
 
 /// A host's HTTP gateway.

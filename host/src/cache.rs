@@ -75,9 +75,15 @@ impl ComponentCache {
         linker: Arc<Linker<CallState>>,
         dir: &Path,
     ) -> Result<Self, HostError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            HostError::Internal(format!("cannot create cache dir {}: {e}", dir.display()))
-        })?;
+        // Only this user reads or writes compiled code here.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                HostError::Internal(format!("cannot create cache dir {}: {e}", dir.display()))
+            })?;
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(ComponentCache {
@@ -109,35 +115,39 @@ impl ComponentCache {
         let started = Instant::now();
         let artifact = self.artifact_path(digest);
         let signatures = artifact.with_extension("signatures.json");
-        let loaded = self
-            .load_artifact(&artifact)
-            .zip(load_signatures(&signatures));
-        let (component, exports, readiness) = match loaded {
-            Some((component, exports)) => {
+        // Hosts on one machine share the cache directory: the first to
+        // miss compiles under an exclusive lock on the artifact, and the
+        // others, waiting on the lock, load what it wrote.
+        let mut lock = None;
+        let (component, exports, readiness) = loop {
+            let loaded = self
+                .load_artifact(&artifact)
+                .zip(load_signatures(&signatures));
+            if let Some((component, exports)) = loaded {
                 self.stats.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
-                (
-                    component,
-                    exports,
-                    Readiness::LoadedFromDisk(started.elapsed()),
-                )
+                let readiness = Readiness::LoadedFromDisk(started.elapsed());
+                break (component, exports, readiness);
             }
-            None => {
-                let wasm = wasm()?;
-                let component = compile(&self.engine, &wasm)?;
-                self.link(&component)?;
-                let exports = weft_values::describe(&wasm)
-                    .map_err(|e| HostError::InvalidComponent(e.to_string()))?;
-                // The signatures first: an artifact on disk always has its
-                // signatures beside it.
-                write_atomically(
-                    &signatures,
-                    &serde_json::to_vec(&exports).unwrap_or_default(),
-                )?;
-                self.store_artifact(&component, &artifact)?;
-                self.stats.compiled.fetch_add(1, Ordering::Relaxed);
-                (component, exports, Readiness::Compiled(started.elapsed()))
+            if lock.is_none() {
+                lock = Some(CompileLock::take(&artifact)?);
+                continue;
             }
+            let wasm = wasm()?;
+            let component = compile(&self.engine, &wasm)?;
+            self.link(&component)?;
+            let exports = weft_values::describe(&wasm)
+                .map_err(|e| HostError::InvalidComponent(e.to_string()))?;
+            // The signatures first: an artifact on disk always has its
+            // signatures beside it.
+            write_atomically(
+                &signatures,
+                &serde_json::to_vec(&exports).unwrap_or_default(),
+            )?;
+            self.store_artifact(&component, &artifact)?;
+            self.stats.compiled.fetch_add(1, Ordering::Relaxed);
+            break (component, exports, Readiness::Compiled(started.elapsed()));
         };
+        drop(lock);
         let pre = self.link(&component)?;
         let prepared = Arc::new(Prepared {
             digest: digest.to_string(),
@@ -177,9 +187,11 @@ impl ComponentCache {
             return None;
         }
         // SAFETY: wasmtime requires that deserialized bytes come from a
-        // trusted `serialize` by a compatible engine. The file lives in this
-        // host's private cache dir, was written by `store_artifact` (write to
-        // a temp file, then rename, so it is never partial), and its name
+        // trusted `serialize` by a compatible engine. The file lives in a
+        // cache dir private to this user (made 0700), shared only by this
+        // user's weft hosts on this machine, was written by
+        // `store_artifact` (write to a temp file, then rename, so it is
+        // never partial), and its name
         // carries the engine's compatibility hash; wasmtime also checks the
         // header and rejects an incompatible artifact with an error.
         match unsafe { Component::deserialize_file(&self.engine, path) } {
@@ -195,6 +207,29 @@ impl ComponentCache {
     fn store_artifact(&self, component: &Component, path: &Path) -> Result<(), HostError> {
         let bytes = component.serialize().map_err(HostError::internal)?;
         write_atomically(path, &bytes)
+    }
+}
+
+/// An exclusive lock on compiling one artifact, across every process that
+/// shares the cache directory (released when dropped, or when the process
+/// dies: the kernel drops `flock` locks with the file).
+struct CompileLock {
+    /// Held open for the lock's sake: closing it unlocks.
+    _file: std::fs::File,
+}
+
+impl CompileLock {
+    fn take(artifact: &Path) -> Result<Self, HostError> {
+        let path = artifact.with_extension("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| HostError::Internal(format!("cannot open {}: {e}", path.display())))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| HostError::Internal(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(CompileLock { _file: file })
     }
 }
 

@@ -244,6 +244,12 @@ impl Cluster {
             args.push("--store-dir".into());
             args.push(shm.path().join("store").display().to_string());
         }
+        // Compiled artifacts stay with the cluster's data (a restart on
+        // the same data dir loads them), not in the user's cache.
+        if !extra.contains(&"--cache-dir") {
+            args.push("--cache-dir".into());
+            args.push(data_dir.join("cache").display().to_string());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let server = Server::spawn(&args, data_dir)?;
         Ok(Cluster {
@@ -445,6 +451,12 @@ impl Group {
         if !extra.contains(&"--store-dir") {
             args.push("--store-dir".into());
             args.push(self.shm.path().join(id).display().to_string());
+        }
+        // The group's hosts share one artifact cache, as hosts on one
+        // machine do, and no test reads another's.
+        if !extra.contains(&"--cache-dir") {
+            args.push("--cache-dir".into());
+            args.push(self.dir.path().join("artifacts").display().to_string());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let server = Server::spawn(&args, &data)?;
