@@ -557,6 +557,13 @@ impl Session {
                 d.set_item("resources", resources(py, &n.total.unwrap_or_default())?)?;
                 d.set_item("used", resources(py, &n.used.unwrap_or_default())?)?;
                 d.set_item("running", n.running)?;
+                let engine = n.engine.unwrap_or_default();
+                let e = PyDict::new(py);
+                e.set_item("compiled", engine.compiled)?;
+                e.set_item("loaded_from_disk", engine.loaded_from_disk)?;
+                e.set_item("calls", engine.calls)?;
+                e.set_item("warm_starts", engine.warm_starts)?;
+                d.set_item("engine", e)?;
                 Ok(d.into_any().unbind())
             })
             .collect()

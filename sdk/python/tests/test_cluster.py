@@ -61,6 +61,27 @@ def test_actor_calls_in_order_on_a_cluster(group: Group) -> None:
     weft.kill(counter)
 
 
+@pytest.mark.parametrize("lang", ["py", "js"])
+def test_nested_tasks_from_a_guest_run_on_both_hosts(group: Group, lang: str) -> None:
+    kit = weft.deploy(str(weft_build(ROOT / "tests" / "guests" / f"{lang}-testkit")), name=f"{lang}-testkit")
+
+    def calls() -> dict:
+        return {n["id"]: n["engine"]["calls"] for n in weft.nodes() if n["alive"]}
+
+    before = calls()
+    assert len(before) == 2
+    n = 60
+    assert weft.get(kit.sum_of_adds.remote("testkit", n), timeout=300) == n * (n - 1)
+    # Engine counters come with heartbeats. One host ran the guest; a host
+    # with calls besides it ran some of its children.
+    deadline = time.monotonic() + 10
+    while sum(calls().values()) - sum(before.values()) < n + 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ran = {h: c - before.get(h, 0) for h, c in calls().items()}
+    assert sum(ran.values()) == n + 1, ran
+    assert all(c > 0 for c in ran.values()), f"the nested tasks ran on one host only: {ran}"
+
+
 def test_the_polyglot_graph_survives_a_killed_host(group: Group) -> None:
     weft.deploy(guest("example_pi"), name="pi")
     weft.deploy(str(weft_build(ROOT / "examples" / "polyglot" / "stats")), name="polyglot-stats")

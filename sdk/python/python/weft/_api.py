@@ -560,7 +560,10 @@ def kill(actor: ActorHandle) -> bool:
 
 
 def nodes() -> List[Dict[str, Any]]:
-    """The cluster's hosts."""
+    """The cluster's hosts: ``id``, ``address``, ``alive``, ``resources``,
+    ``used``, ``running``, and ``engine`` (components ``compiled`` and
+    ``loaded_from_disk``, ``calls``, ``warm_starts``: counters as of the
+    host's last heartbeat)."""
     return _session().nodes()
 
 
