@@ -132,11 +132,12 @@ impl Host {
                 let output = OutputTail::new(self.config.output_limit);
                 let mut store =
                     self.new_store(prepared, &function.name, limits, &output, grants, tasks);
+                let instantiating = Instant::now();
                 match prepared.pre.instantiate_async(&mut store).await {
                     Ok(instance) => {
                         prepared
                             .warm
-                            .instantiated_in(started.elapsed(), self.config.warm_after);
+                            .instantiated_in(instantiating.elapsed(), self.config.warm_after);
                         (store, instance, output)
                     }
                     Err(err) => {

@@ -87,8 +87,9 @@ pub struct HostConfig {
     /// Instances made ahead of calls per component that is slow to
     /// instantiate (`warm.rs`); 0 turns that off.
     pub warm_instances: usize,
-    /// What "slow to instantiate" means: an instantiation (after a
-    /// component's first) taking this long or longer.
+    /// What "slow to instantiate" means: the fastest of a component's
+    /// first few instantiations (after its very first) taking this long
+    /// or longer.
     pub warm_after: Duration,
 }
 
@@ -103,7 +104,7 @@ impl HostConfig {
             max_instances: 256,
             output_limit: 64 << 10,
             warm_instances: DEFAULT_WARM_INSTANCES,
-            warm_after: Duration::from_micros(100),
+            warm_after: Duration::from_micros(50),
         }
     }
 }

@@ -10,12 +10,14 @@
 //! component instantiates in tens of microseconds and is never pooled.
 //! The pool is per component, holds at most `HostConfig::warm_instances`,
 //! and is filled only after a call, so an idle component's pool never
-//! grows. The first instantiation of a component (cold caches, its code
-//! paged in) does not count towards deciding whether it is slow.
+//! grows. Whether a component is slow is decided by the fastest of its
+//! fresh instantiations after the first (which pays for cold caches and
+//! its code being paged in): one instantiation delayed by a busy machine
+//! does not make a fast component look slow.
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::Instance;
@@ -26,6 +28,10 @@ use crate::grants::{Grants, OutboundHttp};
 use crate::invoke::{Limits, store_for};
 use crate::runtime::RuntimeCtx;
 use crate::state::{CallState, OutputTail};
+
+/// Fresh instantiations, after a component's first, that decide whether
+/// it is slow.
+const SAMPLES: usize = 3;
 
 /// An instance no call has used, with its store and the output it writes.
 pub(crate) struct Warm {
@@ -56,16 +62,29 @@ impl Warm {
 }
 
 /// The ready instances of one component.
-#[derive(Default)]
 pub(crate) struct WarmPool {
     ready: Mutex<Vec<Warm>>,
-    /// Set once an instantiation after the first took the host's
-    /// `warm_after` or longer.
+    /// Set once the fastest of [`SAMPLES`] instantiations after the first
+    /// took the host's `warm_after` or longer.
     worth_it: AtomicBool,
     /// Instantiations made on demand so far.
     fresh: AtomicUsize,
+    /// The fastest of them after the first, in nanoseconds.
+    fastest: AtomicU64,
     /// Instances being made now.
     making: AtomicUsize,
+}
+
+impl Default for WarmPool {
+    fn default() -> Self {
+        WarmPool {
+            ready: Mutex::default(),
+            worth_it: AtomicBool::new(false),
+            fresh: AtomicUsize::new(0),
+            fastest: AtomicU64::new(u64::MAX),
+            making: AtomicUsize::new(0),
+        }
+    }
 }
 
 impl WarmPool {
@@ -79,8 +98,13 @@ impl WarmPool {
 
     /// Notes how long a fresh instantiation took.
     pub(crate) fn instantiated_in(&self, took: Duration, slow: Duration) {
-        let first = self.fresh.fetch_add(1, Ordering::Relaxed) == 0;
-        if !first && took >= slow {
+        let n = self.fresh.fetch_add(1, Ordering::Relaxed);
+        if n == 0 || n > SAMPLES {
+            return;
+        }
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let fastest = self.fastest.fetch_min(took, Ordering::Relaxed).min(took);
+        if n == SAMPLES && fastest >= u64::try_from(slow.as_nanos()).unwrap_or(u64::MAX) {
             self.worth_it.store(true, Ordering::Relaxed);
         }
     }
@@ -169,5 +193,34 @@ impl Maker {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SLOW: Duration = Duration::from_micros(50);
+
+    fn decide(times_us: &[u64]) -> bool {
+        let pool = WarmPool::default();
+        for &t in times_us {
+            pool.instantiated_in(Duration::from_micros(t), SLOW);
+        }
+        pool.worth_it.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_slow_first_instantiation_or_one_delayed_one_does_not_make_a_component_slow() {
+        assert!(!decide(&[5_000, 20, 400, 25]));
+        assert!(!decide(&[5_000, 400, 400, 30]));
+    }
+
+    #[test]
+    fn a_component_slow_every_time_is_pooled_after_its_samples() {
+        assert!(!decide(&[5_000, 1_200, 1_100]));
+        assert!(decide(&[5_000, 1_200, 1_100, 1_300]));
+        // Later instantiations do not undo the decision.
+        assert!(decide(&[5_000, 1_200, 1_100, 1_300, 10]));
     }
 }

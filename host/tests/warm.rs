@@ -52,7 +52,7 @@ fn every_call_gets_an_instance_no_call_used_and_most_are_made_ahead() {
             assert_eq!(tally.as_deref(), Some("1"), "call {i} reused an instance");
         }
         let warm = host.stats().warm_starts;
-        assert!(warm >= 15, "only {warm} of 20 calls started warm");
+        assert!(warm >= 12, "only {warm} of 20 calls started warm");
 
         // A trap poisons only its own instance.
         let err = call(&host, &prepared, wave(r#"fail("boom")"#))
