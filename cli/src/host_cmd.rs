@@ -77,10 +77,12 @@ impl EngineArgs {
     /// The host, its compiled components kept in the cache directory
     /// (`data_dir/cache` when no home directory is known).
     pub fn host(&self, data_dir: &std::path::Path) -> anyhow::Result<Arc<Host>> {
+        // A user cache that cannot be made (a read-only home) is not
+        // worth failing over: the host keeps its artifacts to itself.
         let cache = self
             .cache_dir
             .clone()
-            .or_else(user_cache_dir)
+            .or_else(|| user_cache_dir().filter(|dir| std::fs::create_dir_all(dir).is_ok()))
             .unwrap_or_else(|| data_dir.join("cache"));
         let mut config = HostConfig::new(cache);
         config.default_timeout = Duration::from_secs_f64(self.default_timeout);
