@@ -82,7 +82,7 @@ impl EngineArgs {
         let cache = self
             .cache_dir
             .clone()
-            .or_else(|| user_cache_dir().filter(|dir| std::fs::create_dir_all(dir).is_ok()))
+            .or_else(|| user_cache_dir().filter(|dir| weft_host::create_cache_dir(dir).is_ok()))
             .unwrap_or_else(|| data_dir.join("cache"));
         let mut config = HostConfig::new(cache);
         config.default_timeout = Duration::from_secs_f64(self.default_timeout);

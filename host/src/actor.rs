@@ -23,7 +23,7 @@ use crate::cache::Prepared;
 use crate::error::HostError;
 use crate::exports::{FunctionInfo, resolve};
 use crate::grants::Grants;
-use crate::invoke::{Limits, classify};
+use crate::invoke::{Limits, classify, store_for};
 use crate::state::{CallState, OutputTail};
 use crate::{Host, values};
 
@@ -96,7 +96,8 @@ impl Host {
         } else {
             start.class.clone()
         };
-        let mut store = self.new_store(
+        let mut store = store_for(
+            &self.engine,
             &prepared,
             &label,
             limits,

@@ -75,15 +75,7 @@ impl ComponentCache {
         linker: Arc<Linker<CallState>>,
         dir: &Path,
     ) -> Result<Self, HostError> {
-        // Only this user reads or writes compiled code here.
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| {
-                HostError::Internal(format!("cannot create cache dir {}: {e}", dir.display()))
-            })?;
+        create_cache_dir(dir)?;
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(ComponentCache {
@@ -208,6 +200,17 @@ impl ComponentCache {
         let bytes = component.serialize().map_err(HostError::internal)?;
         write_atomically(path, &bytes)
     }
+}
+
+/// Creates a compiled-artifact cache directory, readable and writable by
+/// this user only (loading an artifact runs its code unchecked).
+pub fn create_cache_dir(dir: &Path) -> Result<(), HostError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| HostError::Internal(format!("cannot create cache dir {}: {e}", dir.display())))
 }
 
 /// An exclusive lock on compiling one artifact, across every process that

@@ -18,7 +18,7 @@ use crate::Host;
 use crate::cache::Prepared;
 use crate::error::HostError;
 use crate::grants::Grants;
-use crate::invoke::{Limits, classify};
+use crate::invoke::{Limits, classify, store_for};
 use crate::state::OutputTail;
 
 /// A response body: what the guest streams, or what the gateway writes.
@@ -67,7 +67,15 @@ impl Host {
         let limits = Limits::new(&self.config, timeout, memory_limit)?;
         let output = OutputTail::new(self.config.output_limit);
         let function = "wasi:http/incoming-handler.handle";
-        let mut store = self.new_store(prepared, function, limits, &output, grants, tasks.clone());
+        let mut store = store_for(
+            &self.engine,
+            prepared,
+            function,
+            limits,
+            &output,
+            grants,
+            tasks.clone(),
+        );
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store

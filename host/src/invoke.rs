@@ -18,7 +18,6 @@ use crate::grants::{Grants, OutboundHttp};
 use crate::runtime::RuntimeCtx;
 use crate::state::{CallState, OutputTail};
 use crate::values;
-use crate::warm::Maker;
 use crate::{Host, HostConfig};
 
 /// Which function to call and with what: values (the wire's form), or
@@ -130,8 +129,15 @@ impl Host {
             }
             None => {
                 let output = OutputTail::new(self.config.output_limit);
-                let mut store =
-                    self.new_store(prepared, &function.name, limits, &output, grants, tasks);
+                let mut store = store_for(
+                    &self.engine,
+                    prepared,
+                    &function.name,
+                    limits,
+                    &output,
+                    grants,
+                    tasks,
+                );
                 let instantiating = Instant::now();
                 match prepared.pre.instantiate_async(&mut store).await {
                     Ok(instance) => {
@@ -148,7 +154,7 @@ impl Host {
         };
         let instantiate = started.elapsed();
         // The next call's instance is made while this one runs.
-        self.maker().refill(prepared);
+        self.maker.refill(prepared);
         let fail = |store: &Store<CallState>, err: wasmtime::Error| {
             classify(err, &function.name, limits, store, &output)
         };
@@ -310,46 +316,10 @@ fn parse_text(
     })
 }
 
-impl Host {
-    /// A store for one call of `function`: the sandbox, the memory limit,
-    /// the captured output, and a deadline enforced at every epoch tick,
-    /// where a running guest either yields to the executor (so other calls
-    /// on this thread make progress) or, past its deadline, is interrupted.
-    pub(crate) fn new_store(
-        &self,
-        prepared: &Prepared,
-        function: &str,
-        limits: Limits,
-        output: &OutputTail,
-        grants: Grants,
-        tasks: Option<Arc<TaskContext>>,
-    ) -> Store<CallState> {
-        store_for(
-            &self.engine,
-            prepared,
-            function,
-            limits,
-            output,
-            grants,
-            tasks,
-        )
-    }
-
-    /// What making instances ahead of calls needs.
-    fn maker(&self) -> Maker {
-        Maker {
-            engine: self.engine.clone(),
-            limits: Limits {
-                timeout: self.config.default_timeout,
-                memory: self.config.default_memory_limit,
-            },
-            output_limit: self.config.output_limit,
-            most: self.config.warm_instances,
-        }
-    }
-}
-
-/// A store for one call of `function` (see [`Host::new_store`]).
+/// A store for one call of `function`: the sandbox, the memory limit,
+/// the captured output, and a deadline enforced at every epoch tick,
+/// where a running guest either yields to the executor (so other calls
+/// on this thread make progress) or, past its deadline, is interrupted.
 pub(crate) fn store_for(
     engine: &wasmtime::Engine,
     prepared: &Prepared,

@@ -45,7 +45,7 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 pub use actor::{ActorError, ActorInstance, ActorStart};
-pub use cache::{Prepared, Readiness};
+pub use cache::{Prepared, Readiness, create_cache_dir};
 pub use engine::EPOCH_TICK;
 pub use error::{HostError, bytes};
 pub use exports::FunctionInfo;
@@ -149,6 +149,8 @@ pub struct Host {
     cache: ComponentCache,
     config: HostConfig,
     stats: Counters,
+    /// Makes instances ahead of calls (`warm.rs`).
+    maker: warm::Maker,
     _ticker: engine::EpochTicker,
 }
 
@@ -165,6 +167,7 @@ impl Host {
         let cache = ComponentCache::new(engine.clone(), Arc::new(linker), &config.cache_dir)?;
         Ok(Host {
             _ticker: engine::EpochTicker::start(&engine),
+            maker: warm::Maker::new(&engine, &config),
             engine,
             cache,
             config,

@@ -91,6 +91,10 @@ impl WarmPool {
     /// A ready instance for a call under `limits`, if one was made under
     /// the same memory limit.
     pub(crate) fn take(&self, limits: Limits) -> Option<Warm> {
+        // A component never pooled costs its calls no lock.
+        if !self.worth_it.load(Ordering::Relaxed) {
+            return None;
+        }
         let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
         let at = ready.iter().position(|w| w.memory_limit == limits.memory)?;
         Some(ready.swap_remove(at))
@@ -142,15 +146,27 @@ impl WarmPool {
 /// What making an instance ahead of a call needs of the host.
 #[derive(Clone)]
 pub(crate) struct Maker {
-    pub(crate) engine: Engine,
+    engine: Engine,
     /// The limits of a call that sets none (the only calls pooled).
-    pub(crate) limits: Limits,
-    pub(crate) output_limit: usize,
+    limits: Limits,
+    output_limit: usize,
     /// Instances kept ready per component.
-    pub(crate) most: usize,
+    most: usize,
 }
 
 impl Maker {
+    pub(crate) fn new(engine: &Engine, config: &crate::HostConfig) -> Self {
+        Maker {
+            engine: engine.clone(),
+            limits: Limits {
+                timeout: config.default_timeout,
+                memory: config.default_memory_limit,
+            },
+            output_limit: config.output_limit,
+            most: config.warm_instances,
+        }
+    }
+
     /// Tops `prepared`'s pool up in the background, one instance per
     /// call (outside a tokio runtime, as in a blocking test, it does
     /// nothing).

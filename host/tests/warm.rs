@@ -2,25 +2,25 @@
 //! only, a trap on one costs nothing to the next call, and a call whose
 //! limits differ from the pool's gets an instance of its own.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use weft_host::{CallSpec, Host, HostConfig, HostError, Invocation};
+use weft_host::{CallSpec, Host, HostConfig, HostError, Invocation, Prepared};
+use weft_tests::runtime;
 
-fn host(warm_instances: usize) -> (Host, tempfile::TempDir) {
+/// A host with the testkit prepared, to which every component counts as
+/// slow to instantiate.
+fn testkit(warm_instances: usize) -> (Host, Arc<Prepared>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = HostConfig::new(dir.path());
-    // Every component counts as slow to instantiate.
     config.warm_after = Duration::ZERO;
     config.warm_instances = warm_instances;
-    (Host::new(config).expect("host"), dir)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
+    let host = Host::new(config).expect("host");
+    let wasm = std::fs::read(weft_tests::guests::TESTKIT).expect("testkit built");
+    let (prepared, _) = host
+        .prepare("sha256:testkit", || Ok(wasm))
+        .expect("prepare");
+    (host, prepared, dir)
 }
 
 fn wave(text: &str) -> Invocation {
@@ -30,7 +30,7 @@ fn wave(text: &str) -> Invocation {
 /// Calls `text`, then gives the pool a moment to refill.
 async fn call(
     host: &Host,
-    prepared: &std::sync::Arc<weft_host::Prepared>,
+    prepared: &Arc<Prepared>,
     invocation: Invocation,
 ) -> Result<Option<String>, HostError> {
     let outcome = host.call(prepared, invocation).await.map(|o| o.result);
@@ -40,9 +40,7 @@ async fn call(
 
 #[test]
 fn every_call_gets_an_instance_no_call_used_and_most_are_made_ahead() {
-    let (host, _dir) = host(2);
-    let wasm = std::fs::read(weft_tests::guests::TESTKIT).expect("testkit built");
-    let (prepared, _) = host.prepare("sha256:warm", || Ok(wasm)).expect("prepare");
+    let (host, prepared, _dir) = testkit(2);
     runtime().block_on(async {
         for i in 0..20 {
             // A global counter that starts at zero in every instance.
@@ -78,9 +76,7 @@ fn every_call_gets_an_instance_no_call_used_and_most_are_made_ahead() {
 
 #[test]
 fn no_instances_are_made_ahead_when_turned_off() {
-    let (host, _dir) = host(0);
-    let wasm = std::fs::read(weft_tests::guests::TESTKIT).expect("testkit built");
-    let (prepared, _) = host.prepare("sha256:cold", || Ok(wasm)).expect("prepare");
+    let (host, prepared, _dir) = testkit(0);
     runtime().block_on(async {
         for _ in 0..5 {
             let tally = call(&host, &prepared, wave("tally()"))
