@@ -1,11 +1,11 @@
 //! The commands that talk to a running cluster: deploy, components, call,
 //! delete, status.
 
-use std::path::Path;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use weft_client::{Call, CallOptions, Client};
+use weft_client::{Call, CallOptions, Client, Readiness};
 
 #[derive(clap::Args)]
 pub struct CallArgs {
@@ -31,18 +31,36 @@ pub async fn connect(address: &str) -> anyhow::Result<Client> {
     Ok(Client::connect(address).await?)
 }
 
-pub async fn deploy(
-    address: &str,
-    file: &Path,
-    name: Option<&str>,
-    allow_http: &[String],
-) -> anyhow::Result<()> {
+#[derive(clap::Args)]
+pub struct DeployArgs {
+    /// The component file (.wasm).
+    file: PathBuf,
+    /// Bind a name (`name` or `name@version`) to it.
+    #[arg(long)]
+    name: Option<String>,
+    /// Let the component send HTTP requests to HOST (or HOST:PORT);
+    /// repeat for more. Nothing else is granted.
+    #[arg(long = "allow-http", value_name = "HOST")]
+    allow_http: Vec<String>,
+    /// Return once the cluster holds the component, without waiting for
+    /// hosts to compile it (they compile on its first call instead).
+    #[arg(long)]
+    no_prepare: bool,
+}
+
+/// Uploads a component, then (unless `--no-prepare`) waits while every
+/// host makes it ready, printing each host's compile time as it finishes.
+pub async fn deploy(address: &str, args: DeployArgs) -> anyhow::Result<()> {
+    let file = &args.file;
     let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let size = wasm.len() as u64;
     let mut client = connect(address).await?;
+    let started = Instant::now();
     let reply = client
-        .deploy_with_grants(wasm, name, allow_http)
+        .deploy_with_grants(wasm, args.name.as_deref(), &args.allow_http)
         .await
         .with_context(|| format!("cannot deploy {}", file.display()))?;
+    let uploaded = started.elapsed();
     let info = reply
         .component
         .context("the cluster sent no component info")?;
@@ -55,12 +73,54 @@ pub async fn deploy(
         "already deployed".to_string()
     } else {
         format!(
-            "validated in {:.1} ms",
+            "{} uploaded in {}, validated in {:.1} ms",
+            weft_host::bytes(size),
+            seconds(uploaded),
             reply.validate_micros as f64 / 1000.0
         )
     };
     println!("{label} {} ({how})", info.digest);
-    Ok(())
+    if args.no_prepare {
+        return Ok(());
+    }
+    prepare(&mut client, &info.digest).await
+}
+
+/// Waits while every live host makes `digest` ready, one line per host.
+async fn prepare(client: &mut Client, digest: &str) -> anyhow::Result<()> {
+    let mut preparing = client
+        .prepare(digest, None)
+        .await
+        .context("the component was deployed, but hosts could not be asked to compile it")?;
+    let hosts = preparing.started.hosts.len();
+    if hosts == 0 {
+        println!("no host is alive yet: each host compiles it when it first runs it");
+        return Ok(());
+    }
+    eprintln!("preparing on {hosts} host(s)...");
+    while let Some(report) = preparing.next().await? {
+        let took = seconds(Duration::from_micros(report.micros));
+        let line = match report.readiness() {
+            Readiness::Compiled => format!("compiled in {took}"),
+            Readiness::LoadedFromCache => format!("loaded from the artifact cache in {took}"),
+            Readiness::AlreadyReady => "already ready".to_string(),
+            Readiness::Failed | Readiness::Unspecified => format!("failed: {}", report.error),
+        };
+        println!("  {}: {line}", report.host);
+    }
+    match preparing.failed() {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// A duration as people read it: milliseconds below a second.
+fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
 }
 
 pub async fn components(address: &str) -> anyhow::Result<()> {

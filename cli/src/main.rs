@@ -56,18 +56,10 @@ enum Command {
     /// HTTP routes served by every host's gateway.
     #[command(subcommand)]
     Route(route_cmds::RouteCommand),
-    /// Upload a component; prints its name and digest.
-    Deploy {
-        /// The component file (.wasm).
-        file: PathBuf,
-        /// Bind a name (`name` or `name@version`) to it.
-        #[arg(long)]
-        name: Option<String>,
-        /// Let the component send HTTP requests to HOST (or HOST:PORT);
-        /// repeat for more. Nothing else is granted.
-        #[arg(long = "allow-http", value_name = "HOST")]
-        allow_http: Vec<String>,
-    },
+    /// Upload a component; prints its name and digest, then waits while
+    /// every host compiles it (or loads it from the artifact cache),
+    /// printing how long each took.
+    Deploy(client_cmds::DeployArgs),
     /// List deployed components and their exported functions.
     Components,
     /// Call an exported function and print its result: a task on a host,
@@ -184,11 +176,7 @@ fn main() -> ExitCode {
             Command::Cluster(command) => kv_cmds::cluster(&address, command).await,
             Command::Kv(args) => kv_cmds::kv(&address, args).await,
             Command::Route(command) => route_cmds::route(&address, command).await,
-            Command::Deploy {
-                file,
-                name,
-                allow_http,
-            } => client_cmds::deploy(&address, &file, name.as_deref(), &allow_http).await,
+            Command::Deploy(args) => client_cmds::deploy(&address, args).await,
             Command::Components => client_cmds::components(&address).await,
             Command::Call(args) => client_cmds::call(&address, args).await,
             Command::Delete { component } => client_cmds::delete(&address, &component).await,

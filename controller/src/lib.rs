@@ -31,6 +31,7 @@ mod component_bytes;
 mod controller;
 mod error;
 mod node;
+mod prepare;
 pub mod raft;
 pub mod scheduler;
 mod service;

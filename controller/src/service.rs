@@ -100,6 +100,7 @@ fn writable_namespace(ns: String) -> Result<String, Status> {
 impl pb::weft_server::Weft for WeftService {
     type TaskSessionStream = UnboundedReceiverStream<Result<pb::OwnerEvent, Status>>;
     type HostSessionStream = UnboundedReceiverStream<Result<pb::HostCommand, Status>>;
+    type PrepareStream = UnboundedReceiverStream<Result<pb::PrepareEvent, Status>>;
 
     async fn task_session(
         &self,
@@ -276,6 +277,16 @@ impl pb::weft_server::Weft for WeftService {
             existed,
             validate_micros: compile.as_micros() as u64,
         }))
+    }
+
+    async fn prepare(
+        &self,
+        request: Request<pb::PrepareRequest>,
+    ) -> Result<Response<Self::PrepareStream>, Status> {
+        let req = request.into_inner();
+        let timeout = (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms));
+        let events = self.controller.prepare(&req.component, timeout).await?;
+        Ok(Response::new(UnboundedReceiverStream::new(events)))
     }
 
     async fn list_components(

@@ -488,3 +488,59 @@ fn large_results_stay_on_their_host_until_needed_elsewhere() {
         assert_eq!(r[0].host, "h2");
     });
 }
+
+#[test]
+fn deploy_returns_once_every_host_has_the_component_ready() {
+    let group = Group::with_hosts(1, &[("h1", &[]), ("h2", &[])], &[]);
+    let out = group
+        .weft_ok(&["deploy", guests::HELLO, "--name", "hello"])
+        .unwrap();
+    assert!(out.starts_with("hello sha256:"), "{out}");
+    // The two hosts share the machine's artifact cache: one compiled it,
+    // the other loaded what the first wrote.
+    assert_eq!(out.matches(": compiled in ").count(), 1, "{out}");
+    assert_eq!(
+        out.matches(": loaded from the artifact cache in ").count(),
+        1,
+        "{out}"
+    );
+    assert!(out.contains("  h1: ") && out.contains("  h2: "), "{out}");
+    // The counters arrive before the reports: they agree at once.
+    let nodes = group.weft_ok(&["list", "nodes"]).unwrap();
+    assert_eq!(nodes.matches("engine: 1 compiled, 0 loaded").count(), 1);
+    assert_eq!(nodes.matches("engine: 0 compiled, 1 loaded").count(), 1);
+
+    let again = group
+        .weft_ok(&["deploy", guests::HELLO, "--name", "hello@2"])
+        .unwrap();
+    assert_eq!(again.matches(": already ready").count(), 2, "{again}");
+    let lazy = group
+        .weft_ok(&["deploy", guests::PI, "--name", "pi", "--no-prepare"])
+        .unwrap();
+    assert_eq!(lazy.lines().count(), 1, "{lazy}");
+
+    // A host that stops answering is named once it is declared dead; the
+    // component stays deployed and callable on the other.
+    let stopped = group.host_pid("h2").expect("h2 runs");
+    signal(stopped, "STOP");
+    let err = group
+        .weft_err(&["deploy", guests::FIB, "--name", "fib"])
+        .unwrap();
+    signal(stopped, "CONT");
+    assert!(
+        err.contains("1 of 2 host(s) could not make") && err.contains("h2: the host left"),
+        "{err}"
+    );
+    let out = group
+        .weft_ok(&["submit", "fib", "fib(9, 1)", "--wait"])
+        .unwrap();
+    assert_eq!(out.lines().nth(1), Some("34"), "{out}");
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {pid}");
+}

@@ -86,6 +86,9 @@ pub struct TaskManager {
     /// What hosts' gateways serve: the newest one built, sent to every
     /// host when it changes, on registration, and when a host asks.
     catalog: Mutex<Option<pb::Catalog>>,
+    /// Who waits for hosts' reports on preparing a component: the digest
+    /// and where its reports go.
+    prepare_waiters: Mutex<Vec<(String, mpsc::UnboundedSender<pb::ComponentPrepared>)>>,
 }
 
 /// Channel of events to an owner session.
@@ -105,6 +108,7 @@ impl TaskManager {
             actor_writes: Mutex::new(None),
             actors_changed: Notify::new(),
             catalog: Mutex::new(None),
+            prepare_waiters: Mutex::new(Vec::new()),
         }
     }
 
@@ -331,6 +335,16 @@ impl TaskManager {
             match event {
                 Kind::Heartbeat(_) | Kind::Register(_) => {}
                 Kind::Engine(stats) => entry.engine = Some(stats),
+                Kind::Prepared(mut prepared) => {
+                    prepared.host = id.to_string();
+                    let mut waiters = self
+                        .prepare_waiters
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    waiters.retain(|(digest, tx)| {
+                        digest != &prepared.digest || tx.send(prepared.clone()).is_ok()
+                    });
+                }
                 Kind::WantCatalog(_) => {
                     if let Some(pb::HostCommand { kind: Some(kind) }) = catalog {
                         entry.send(kind);
@@ -483,6 +497,38 @@ impl TaskManager {
                 counts: counts.into_iter().collect(),
             }
         })
+    }
+
+    /// Asks every live host to make `digest` ready now; returns their ids
+    /// and where their reports will arrive.
+    pub fn prepare(
+        &self,
+        digest: &str,
+    ) -> (Vec<String>, mpsc::UnboundedReceiver<pb::ComponentPrepared>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut waiters = self
+                .prepare_waiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            waiters.retain(|(_, tx)| !tx.is_closed());
+            // Registered before the commands go out, so no report is missed.
+            waiters.push((digest.to_string(), tx));
+        }
+        let hosts = self.with(|t| {
+            let mut asked = Vec::new();
+            for host in t.hosts.values().filter(|h| h.alive) {
+                host.send(pb::host_command::Kind::Prepare(digest.to_string()));
+                asked.push(host.id.clone());
+            }
+            asked
+        });
+        (hosts, rx)
+    }
+
+    /// Whether host `id` is registered and alive.
+    pub fn host_alive(&self, id: &str) -> bool {
+        self.with(|t| t.hosts.get(id).is_some_and(|h| h.alive))
     }
 
     /// Whether any host is alive to run tasks.

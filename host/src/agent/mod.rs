@@ -33,7 +33,7 @@ pub use objects::{HostService, PullError, pull_into};
 pub use weft_proto::limits::INLINE_MAX;
 
 use crate::store::ObjectStore;
-use crate::{CallSpec, Grants, Host, HostError, Invocation, Prepared};
+use crate::{CallSpec, Grants, Host, HostError, Invocation, Prepared, Readiness};
 
 /// A boxed future, for the object-safe [`Connector`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -323,6 +323,18 @@ impl Agent {
             Kind::StartActor(record) => self.start_actor(record),
             Kind::StopActor(stop) => self.stop_actor(&stop.id),
             Kind::Catalog(catalog) => self.set_catalog(catalog),
+            Kind::Prepare(digest) => {
+                let agent = self.clone();
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let outcome = agent.make_ready(&digest).await;
+                    let prepared = prepared_event(digest, outcome, started.elapsed());
+                    // The counters first, so `weft status` agrees with the
+                    // report as soon as it arrives.
+                    agent.send(pb::host_event::Kind::Engine(engine_stats(&agent.host)));
+                    agent.send(pb::host_event::Kind::Prepared(prepared));
+                });
+            }
             Kind::Cancel(id) => {
                 let entry = self
                     .running
@@ -622,15 +634,20 @@ impl Agent {
     /// The component `digest`, fetched and compiled once if this host has
     /// never seen it (the artifact cache on disk makes restarts cheap).
     pub(crate) async fn prepare(&self, digest: &str) -> Result<Arc<Prepared>, HostError> {
+        self.make_ready(digest).await.map(|(p, _)| p)
+    }
+
+    /// [`Agent::prepare`], saying how the component was made ready.
+    async fn make_ready(&self, digest: &str) -> Result<(Arc<Prepared>, Readiness), HostError> {
         if let Some(p) = self.host.prepared(digest) {
-            return Ok(p);
+            return Ok((p, Readiness::Warm));
         }
         // The guard travels into the compile: a canceled task drops this
         // future, but its compile runs on, and the next task for the same
         // component must wait for it rather than compile a second copy.
         let one_at_a_time = self.fetching.clone().lock_owned().await;
         if let Some(p) = self.host.prepared(digest) {
-            return Ok(p);
+            return Ok((p, Readiness::Warm));
         }
         let wasm =
             self.connector.fetch_component(digest).await.map_err(|e| {
@@ -643,7 +660,6 @@ impl Agent {
         })
         .await
         .map_err(|e| HostError::Internal(e.to_string()))?
-        .map(|(p, _)| p)
     }
 
     /// The task client guests' nested tasks go through, made on first use.
@@ -686,18 +702,45 @@ async fn heartbeat(events: Arc<dyn EventSink>, every: Duration, host: Arc<Host>)
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let stats = host.stats();
         let beat = pb::HostEvent {
-            kind: Some(pb::host_event::Kind::Engine(pb::EngineStats {
-                compiled: stats.compiled,
-                loaded_from_disk: stats.loaded_from_disk,
-                calls: stats.calls,
-                warm_starts: stats.warm_starts,
-            })),
+            kind: Some(pb::host_event::Kind::Engine(engine_stats(&host))),
         };
         if !events.send(beat) {
             return;
         }
+    }
+}
+
+/// The engine's counters as the leader shows them.
+fn engine_stats(host: &Host) -> pb::EngineStats {
+    let stats = host.stats();
+    pb::EngineStats {
+        compiled: stats.compiled,
+        loaded_from_disk: stats.loaded_from_disk,
+        calls: stats.calls,
+        warm_starts: stats.warm_starts,
+    }
+}
+
+/// What a host reports when a `prepare` command finishes; `took` counts
+/// the fetch as well as the compile.
+fn prepared_event(
+    digest: String,
+    outcome: Result<(Arc<Prepared>, Readiness), HostError>,
+    took: Duration,
+) -> pb::ComponentPrepared {
+    let (readiness, error) = match outcome {
+        Ok((_, Readiness::Compiled(_))) => (pb::Readiness::Compiled, String::new()),
+        Ok((_, Readiness::LoadedFromDisk(_))) => (pb::Readiness::LoadedFromCache, String::new()),
+        Ok((_, Readiness::Warm)) => (pb::Readiness::AlreadyReady, String::new()),
+        Err(e) => (pb::Readiness::Failed, e.to_string()),
+    };
+    pb::ComponentPrepared {
+        digest,
+        host: String::new(),
+        readiness: readiness as i32,
+        micros: took.as_micros() as u64,
+        error,
     }
 }
 

@@ -236,16 +236,25 @@ impl Session {
         &self.address
     }
 
-    /// Uploads a component; returns `(digest, [function names])`.
-    #[pyo3(signature = (wasm, name=None))]
+    /// Uploads a component, and with `prepare` waits while every host makes
+    /// it ready; returns `(digest, [function names])`.
+    #[pyo3(signature = (wasm, name=None, prepare=true))]
     fn deploy(
         &self,
         py: Python<'_>,
         wasm: Vec<u8>,
         name: Option<&str>,
+        prepare: bool,
     ) -> PyResult<(String, Vec<String>)> {
-        let reply = block(py, async { self.rpc.lock().await.deploy(wasm, name).await })
-            .map_err(|e| raise(py, e))?;
+        let reply = block(py, async {
+            let mut rpc = self.rpc.lock().await;
+            let reply = rpc.deploy(wasm, name).await?;
+            if let Some(info) = reply.component.as_ref().filter(|_| prepare) {
+                rpc.prepare(&info.digest, None).await?.finish().await?;
+            }
+            Ok(reply)
+        })
+        .map_err(|e| raise(py, e))?;
         let info = reply.component.unwrap_or_default();
         Ok((
             info.digest,

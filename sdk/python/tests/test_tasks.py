@@ -10,6 +10,8 @@ import pytest
 
 import weft
 
+from .conftest import guest
+
 
 def test_init_connects_and_says_so(local: str) -> None:
     assert weft.is_initialized()
@@ -121,6 +123,17 @@ def test_await_a_ref(local: str) -> None:
         return await asyncio.gather(*(pi.estimate.remote(1_000, s) for s in range(4)))
 
     assert len(asyncio.run(main())) == 4
+
+
+def test_deploy_returns_once_the_host_has_the_component_ready(local: str) -> None:
+    # The fixture deployed four components: each was compiled (or loaded
+    # from the artifact cache) by the one host before its deploy returned,
+    # and the host's counters arrived with its report.
+    engine = weft.nodes()[0]["engine"]
+    assert engine["compiled"] + engine["loaded_from_disk"] == 4, engine
+    weft.deploy(guest("example_echo"), name="echo", prepare=False)
+    engine = weft.nodes()[0]["engine"]
+    assert engine["compiled"] + engine["loaded_from_disk"] == 4, engine
 
 
 def test_state_and_admin(local: str) -> None:

@@ -352,11 +352,16 @@ class Component:
         return f"Component({self.name!r})"
 
 
-def deploy(path: Union[str, "os.PathLike[str]", bytes], name: Optional[str] = None) -> Component:
+def deploy(
+    path: Union[str, "os.PathLike[str]", bytes], name: Optional[str] = None, prepare: bool = True
+) -> Component:
     """Uploads a component (a path, or its bytes); returns a handle on it by
-    ``name`` if given, else by digest."""
+    ``name`` if given, else by digest. With ``prepare`` (the default) it
+    returns once every host has compiled it (or loaded it from the artifact
+    cache), so no first call pays for a compile; a host that cannot raises
+    ``WeftError`` naming it."""
     wasm = path if isinstance(path, bytes) else open(path, "rb").read()
-    digest, _functions = _session().deploy(wasm, name)
+    digest, _functions = _session().deploy(wasm, name, prepare)
     return Component(name or digest)
 
 

@@ -39,8 +39,8 @@ pub use weft_core::{
     values,
 };
 pub use weft_proto::v1::{
-    CallResponse, ComponentInfo, DeployResponse, KvGetResponse, KvListResponse, Member, Route,
-    StatusResponse,
+    CallResponse, ComponentInfo, ComponentPrepared, DeployResponse, KvGetResponse, KvListResponse,
+    Member, PrepareStarted, Readiness, Route, StatusResponse,
 };
 
 /// Where `weft up` listens unless told otherwise.
@@ -58,6 +58,64 @@ pub enum Call {
         /// A JSON array, one element per parameter.
         args_json: String,
     },
+}
+
+/// A prepare under way: which hosts were asked, then their reports.
+pub struct Preparing {
+    /// The component's digest and the hosts asked to prepare it.
+    pub started: PrepareStarted,
+    events: tonic::Streaming<pb::PrepareEvent>,
+    failures: Vec<String>,
+}
+
+impl Preparing {
+    /// The next host's report; `None` once every host has reported.
+    pub async fn next(&mut self) -> Result<Option<ComponentPrepared>, ClientError> {
+        loop {
+            match self.events.message().await? {
+                None => return Ok(None),
+                Some(pb::PrepareEvent {
+                    kind: Some(pb::prepare_event::Kind::Prepared(report)),
+                }) => {
+                    if !matches!(
+                        report.readiness(),
+                        Readiness::Compiled | Readiness::LoadedFromCache | Readiness::AlreadyReady
+                    ) {
+                        self.failures
+                            .push(format!("{}: {}", report.host, report.error));
+                    }
+                    return Ok(Some(report));
+                }
+                Some(_) => continue,
+            }
+        }
+    }
+
+    /// Waits for every host's report.
+    pub async fn finish(mut self) -> Result<Vec<ComponentPrepared>, ClientError> {
+        let mut reports = Vec::new();
+        while let Some(report) = self.next().await? {
+            reports.push(report);
+        }
+        match self.failed() {
+            Some(e) => Err(e),
+            None => Ok(reports),
+        }
+    }
+
+    /// The hosts that reported they could not make the component ready,
+    /// as one error naming each and why; `None` when none failed.
+    pub fn failed(&self) -> Option<ClientError> {
+        (!self.failures.is_empty()).then(|| {
+            ClientError::Rpc(tonic::Status::failed_precondition(format!(
+                "{} of {} host(s) could not make {} ready: {}",
+                self.failures.len(),
+                self.started.hosts.len(),
+                self.started.digest,
+                self.failures.join("; ")
+            )))
+        })
+    }
 }
 
 /// Limits and output form of a call.
@@ -139,6 +197,38 @@ impl Client {
         };
         self.unary(request, |mut c, r| async move { c.deploy(r).await })
             .await
+    }
+
+    /// Has every live host make `component` ready now (fetch it, then
+    /// compile it or load its cached artifact), so no first call pays for
+    /// a compile. The hosts' reports arrive on the returned stream as each
+    /// finishes; `timeout` bounds the wait for the slowest (default 10
+    /// minutes).
+    pub async fn prepare(
+        &mut self,
+        component: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Preparing, ClientError> {
+        let request = pb::PrepareRequest {
+            component: component.to_string(),
+            timeout_ms: timeout.map_or(0, |t| t.as_millis().max(1) as u64),
+        };
+        let mut events = self
+            .unary(request, |mut c, r| async move { c.prepare(r).await })
+            .await?;
+        let started = match events.message().await?.and_then(|e| e.kind) {
+            Some(pb::prepare_event::Kind::Started(started)) => started,
+            _ => {
+                return Err(ClientError::Rpc(tonic::Status::internal(
+                    "the cluster did not say which hosts prepare the component",
+                )));
+            }
+        };
+        Ok(Preparing {
+            started,
+            events,
+            failures: Vec::new(),
+        })
     }
 
     /// Binds an HTTP route (`/exact` or `/prefix/...`) to a component;
