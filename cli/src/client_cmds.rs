@@ -1,6 +1,7 @@
 //! The commands that talk to a running cluster: deploy, components, call,
 //! delete, status.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -56,10 +57,30 @@ pub async fn deploy(address: &str, args: DeployArgs) -> anyhow::Result<()> {
     let size = wasm.len() as u64;
     let mut client = connect(address).await?;
     let started = Instant::now();
+    // The upload's progress on a terminal, one line rewritten in place;
+    // the summary line below says the rest.
+    let live = std::io::stderr().is_terminal();
     let reply = client
-        .deploy_with_grants(wasm, args.name.as_deref(), &args.allow_http)
+        .deploy_with_progress(
+            wasm,
+            args.name.as_deref(),
+            &args.allow_http,
+            move |sent, total| {
+                if live {
+                    eprint!(
+                        "\ruploading {} of {} ({:.0}%)\x1b[K",
+                        weft_host::bytes(sent),
+                        weft_host::bytes(total),
+                        sent as f64 * 100.0 / total.max(1) as f64
+                    );
+                }
+            },
+        )
         .await
         .with_context(|| format!("cannot deploy {}", file.display()))?;
+    if live {
+        eprint!("\r\x1b[K");
+    }
     let uploaded = started.elapsed();
     let info = reply
         .component
@@ -73,7 +94,7 @@ pub async fn deploy(address: &str, args: DeployArgs) -> anyhow::Result<()> {
         "already deployed".to_string()
     } else {
         format!(
-            "{} uploaded in {}, validated in {:.1} ms",
+            "{}, deployed in {}: validated in {:.1} ms",
             weft_host::bytes(size),
             seconds(uploaded),
             reply.validate_micros as f64 / 1000.0

@@ -105,9 +105,11 @@ impl Controller {
         &self.config
     }
 
-    /// Largest message the gRPC server must accept: an upload plus framing.
+    /// Largest message the gRPC server must accept: an upload (or, when
+    /// larger, one chunk of a chunked upload, whose announced size is then
+    /// checked against the limit) plus framing.
     pub fn max_message_size(&self) -> usize {
-        self.config.max_upload + (64 << 10)
+        self.config.max_upload.max(weft_proto::limits::CHUNK) + (64 << 10)
     }
 
     /// Stops Raft cleanly.
@@ -224,22 +226,30 @@ impl Controller {
         }
     }
 
+    /// Refuses an upload of `size` bytes past `--max-upload`, before any
+    /// of it is read when the size is announced.
+    pub fn check_upload_size(&self, size: u64) -> Result<(), ControllerError> {
+        if size > self.config.max_upload as u64 {
+            return Err(ControllerError::TooLarge {
+                size: weft_proto::format_bytes(size),
+                limit: weft_proto::format_bytes(self.config.max_upload as u64),
+            });
+        }
+        Ok(())
+    }
+
     /// Validates and records an upload. The controller never compiles or
     /// runs a component: it checks the upload is a valid component that
-    /// imports only what hosts provide, reads its signatures from its
-    /// type, and hosts compile it when they first run it.
+    /// imports only what hosts provide and reads its signatures from its
+    /// type; hosts compile it when asked to prepare it or when they first
+    /// run it.
     pub async fn deploy(
         &self,
         wasm: Vec<u8>,
         name: Option<String>,
         http_hosts: Vec<String>,
     ) -> Result<(ComponentRecord, bool, Duration), ControllerError> {
-        if wasm.len() > self.config.max_upload {
-            return Err(ControllerError::TooLarge {
-                size: weft_proto::format_bytes(wasm.len() as u64),
-                limit: weft_proto::format_bytes(self.config.max_upload as u64),
-            });
-        }
+        self.check_upload_size(wasm.len() as u64)?;
         if let Some(name) = &name {
             validate_name(name).map_err(ControllerError::InvalidRequest)?;
         }

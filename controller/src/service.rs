@@ -36,6 +36,24 @@ impl WeftService {
     }
 }
 
+impl WeftService {
+    async fn deploy_one(
+        &self,
+        req: pb::DeployRequest,
+    ) -> Result<Response<pb::DeployResponse>, Status> {
+        let name = Some(req.name).filter(|n| !n.is_empty());
+        let (record, existed, validate) = self
+            .controller
+            .deploy(req.wasm, name, req.allow_http)
+            .await?;
+        Ok(Response::new(pb::DeployResponse {
+            component: Some(info(&record)),
+            existed,
+            validate_micros: validate.as_micros() as u64,
+        }))
+    }
+}
+
 fn info(record: &ComponentRecord) -> pb::ComponentInfo {
     pb::ComponentInfo {
         digest: record.digest.clone(),
@@ -266,17 +284,42 @@ impl pb::weft_server::Weft for WeftService {
         &self,
         request: Request<pb::DeployRequest>,
     ) -> Result<Response<pb::DeployResponse>, Status> {
-        let req = request.into_inner();
-        let name = Some(req.name).filter(|n| !n.is_empty());
-        let (record, existed, compile) = self
-            .controller
-            .deploy(req.wasm, name, req.allow_http)
-            .await?;
-        Ok(Response::new(pb::DeployResponse {
-            component: Some(info(&record)),
-            existed,
-            validate_micros: compile.as_micros() as u64,
-        }))
+        self.deploy_one(request.into_inner()).await
+    }
+
+    async fn deploy_chunks(
+        &self,
+        request: Request<Streaming<pb::DeployChunk>>,
+    ) -> Result<Response<pb::DeployResponse>, Status> {
+        let mut chunks = request.into_inner();
+        let first = chunks.message().await?.unwrap_or_default();
+        let mut header = first.header.ok_or_else(|| {
+            Status::invalid_argument("a chunked upload starts with a message naming it")
+        })?;
+        let total = first.total_bytes;
+        self.controller.check_upload_size(total)?;
+        // A follower would send the client to the leader after the whole
+        // upload: send it there before.
+        self.controller.ensure_leader().await?;
+        let mut wasm = Vec::with_capacity(total as usize);
+        let mut next = Some(first.data);
+        while let Some(data) = next {
+            wasm.extend_from_slice(&data);
+            if wasm.len() as u64 > total {
+                return Err(Status::invalid_argument(format!(
+                    "the upload sent more than the {total} bytes it announced"
+                )));
+            }
+            next = chunks.message().await?.map(|c| c.data);
+        }
+        if wasm.len() as u64 != total {
+            return Err(Status::invalid_argument(format!(
+                "the upload ended after {} of the {total} bytes it announced",
+                wasm.len()
+            )));
+        }
+        header.wasm = wasm;
+        self.deploy_one(header).await
     }
 
     async fn prepare(

@@ -63,11 +63,40 @@ fn oversized_uploads_are_refused() -> anyhow::Result<()> {
     let cluster = Cluster::start_with(dir.path(), &["--max-upload", "20000"])?;
     let err = cluster.weft_err(&["deploy", guests::TESTKIT, "--name", "kit"])?;
     assert_one_line(&err);
-    assert!(
-        err.contains("larger than the limit") || err.contains("message length too large"),
-        "{err}"
-    );
+    // The upload announces its size: it is refused before its bytes are read.
+    assert!(err.contains("larger than the limit"), "{err}");
     cluster.weft_ok(&["deploy", guests::PI, "--name", "pi"])?;
+    Ok(())
+}
+
+#[test]
+fn a_chunked_upload_must_send_what_it_announced() -> anyhow::Result<()> {
+    use weft_proto::v1 as pb;
+    let cluster = Cluster::start()?;
+    let chunk = |header: bool, total_bytes: u64, len: usize| pb::DeployChunk {
+        header: header.then(pb::DeployRequest::default),
+        total_bytes,
+        data: vec![0; len],
+    };
+    let cases = [
+        (chunk(true, 10, 20), "more than the 10 bytes it announced"),
+        (chunk(true, 100, 20), "ended after 20 of the 100 bytes"),
+        (chunk(false, 20, 20), "starts with a message naming it"),
+    ];
+    weft_tests::runtime().block_on(async {
+        let address = format!("http://{}", cluster.address);
+        let mut rpc = pb::weft_client::WeftClient::connect(address).await?;
+        for (chunk, expected) in cases {
+            let err = rpc
+                .deploy_chunks(tokio_stream::iter([chunk]))
+                .await
+                .expect_err(expected);
+            assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+            assert!(err.message().contains(expected), "{err:?}");
+        }
+        anyhow::Ok(())
+    })?;
+    assert_eq!(cluster.weft_ok(&["components"])?.lines().count(), 1);
     Ok(())
 }
 

@@ -29,8 +29,10 @@
 //! # Ok(()) }
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use weft_proto::limits::CHUNK;
 use weft_proto::v1 as pb;
 
 pub use weft_core::{
@@ -58,6 +60,27 @@ pub enum Call {
         /// A JSON array, one element per parameter.
         args_json: String,
     },
+}
+
+/// `wasm` as a chunked upload, the header on the first chunk; `progress`
+/// hears of each chunk as the transport takes it.
+fn upload_chunks(
+    wasm: Arc<Vec<u8>>,
+    header: pb::DeployRequest,
+    progress: Arc<impl Fn(u64, u64) + Send + Sync + 'static>,
+) -> impl tokio_stream::Stream<Item = pb::DeployChunk> + Send + 'static {
+    use tokio_stream::StreamExt;
+    let total = wasm.len() as u64;
+    let count = wasm.len().div_ceil(CHUNK).max(1);
+    tokio_stream::iter(0..count).map(move |i| {
+        let range = i * CHUNK..((i + 1) * CHUNK).min(wasm.len());
+        progress(range.end as u64, total);
+        pb::DeployChunk {
+            header: (i == 0).then(|| header.clone()),
+            total_bytes: total,
+            data: wasm[range].to_vec(),
+        }
+    })
 }
 
 /// A prepare under way: which hosts were asked, then their reports.
@@ -190,13 +213,32 @@ impl Client {
         name: Option<&str>,
         allow_http: &[String],
     ) -> Result<DeployResponse, ClientError> {
-        let request = pb::DeployRequest {
-            wasm,
+        self.deploy_with_progress(wasm, name, allow_http, |_, _| {})
+            .await
+    }
+
+    /// [`deploy_with_grants`](Self::deploy_with_grants), uploading in
+    /// chunks and calling `progress(sent, total)` as each is handed to the
+    /// connection (again from the start if the upload is retried on
+    /// another replica).
+    pub async fn deploy_with_progress(
+        &mut self,
+        wasm: Vec<u8>,
+        name: Option<&str>,
+        allow_http: &[String],
+        progress: impl Fn(u64, u64) + Send + Sync + 'static,
+    ) -> Result<DeployResponse, ClientError> {
+        let header = pb::DeployRequest {
+            wasm: Vec::new(),
             name: name.unwrap_or_default().to_string(),
             allow_http: allow_http.to_vec(),
         };
-        self.unary(request, |mut c, r| async move { c.deploy(r).await })
-            .await
+        let (wasm, progress) = (Arc::new(wasm), Arc::new(progress));
+        self.request(|mut c| {
+            let chunks = upload_chunks(wasm.clone(), header.clone(), progress.clone());
+            async move { c.deploy_chunks(chunks).await }
+        })
+        .await
     }
 
     /// Has every live host make `component` ready now (fetch it, then
