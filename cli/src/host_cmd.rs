@@ -105,6 +105,22 @@ fn user_cache_dir() -> Option<PathBuf> {
     Some(base.join("weft").join("artifacts"))
 }
 
+/// Listens on `bind:port` and prints `{who}: {what}{address}{path}`, the
+/// line scripts and tests read to learn a port picked by the system.
+pub async fn announce_listener(
+    bind: IpAddr,
+    port: u16,
+    who: &str,
+    what: &str,
+    path: &str,
+) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(SocketAddr::new(bind, port))
+        .await
+        .with_context(|| format!("cannot listen for {what}{bind}:{port}"))?;
+    println!("{who}: {what}{}{path}", listener.local_addr()?);
+    Ok(listener)
+}
+
 /// A host's HTTP gateway.
 #[derive(clap::Args, Clone)]
 pub struct GatewayArgs {
@@ -129,10 +145,7 @@ impl GatewayArgs {
         let Some(port) = self.http_port else {
             return Ok(None);
         };
-        let listener = TcpListener::bind(SocketAddr::new(bind, port))
-            .await
-            .with_context(|| format!("cannot listen for HTTP on {bind}:{port}"))?;
-        println!("{who}: http gateway on {}", listener.local_addr()?);
+        let listener = announce_listener(bind, port, who, "http gateway on ", "").await?;
         let config = GatewayConfig {
             max_body: self.http_max_body,
             ..Default::default()
@@ -265,6 +278,8 @@ pub struct HostArgs {
     engine: EngineArgs,
     #[command(flatten)]
     gateway: GatewayArgs,
+    #[command(flatten)]
+    metrics: crate::metrics::MetricsArgs,
 }
 
 pub async fn host(args: HostArgs) -> anyhow::Result<()> {
@@ -296,6 +311,11 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         store,
     );
     let gateway = args.gateway.start(args.bind, &agent, "weft host").await?;
+    let sources = crate::metrics::Sources {
+        controller: None,
+        agent: Some(agent.clone()),
+    };
+    let metrics = args.metrics.start(args.bind, sources, "weft host").await?;
     // Scripts and tests read this line.
     println!(
         "weft host: {id} on {local} with {} cpus, controller {}",
@@ -311,8 +331,8 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         .await
         .context("the host's server failed");
     agent.stop_actors().await;
-    if let Some(gateway) = gateway {
-        gateway.abort();
+    for server in [gateway, metrics].into_iter().flatten() {
+        server.abort();
     }
     served
 }

@@ -13,6 +13,7 @@ mod client_cmds;
 mod host_cmd;
 mod kv_cmds;
 mod local_host;
+mod metrics;
 mod node;
 mod object_cmds;
 mod route_cmds;

@@ -49,6 +49,8 @@ pub struct NodeArgs {
     #[arg(long, value_parser = crate::host_cmd::parse_bytes,
           default_value_t = weft_controller::tasks::DEFAULT_MAX_CHECKPOINT)]
     max_checkpoint_bytes: u64,
+    #[command(flatten)]
+    metrics: crate::metrics::MetricsArgs,
 }
 
 #[derive(clap::Args)]
@@ -197,6 +199,17 @@ async fn run(
         agent = Some(started);
     }
 
+    let who = if agent.is_some() {
+        "weft up"
+    } else {
+        "weft controller"
+    };
+    let sources = crate::metrics::Sources {
+        controller: Some(controller.clone()),
+        agent: agent.clone(),
+    };
+    let metrics = args.metrics.start(args.bind, sources, who).await?;
+
     // Scripts and tests read this line to learn the port.
     println!(
         "weft up: listening on {local} (node {id}, data dir {})",
@@ -214,8 +227,8 @@ async fn run(
     if let Some(agent) = agent {
         agent.stop_actors().await;
     }
-    if let Some(gateway) = gateway {
-        gateway.abort();
+    for server in [gateway, metrics].into_iter().flatten() {
+        server.abort();
     }
     controller.shutdown().await;
     tracing::info!("weft stopped cleanly");

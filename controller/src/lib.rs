@@ -30,6 +30,7 @@ mod command;
 mod component_bytes;
 mod controller;
 mod error;
+mod metrics;
 mod node;
 mod prepare;
 pub mod raft;

@@ -54,6 +54,9 @@ pub struct Server {
     pub address: String,
     /// The HTTP gateway's `127.0.0.1:PORT`, when started with `--http-port`.
     pub http_address: Option<String>,
+    /// The metrics endpoint's `127.0.0.1:PORT`, when started with
+    /// `--metrics-port`.
+    pub metrics_address: Option<String>,
     log: PathBuf,
 }
 
@@ -72,8 +75,13 @@ impl Server {
         let stdout = child.stdout.take().context("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut http = None;
+            let (mut http, mut metrics) = (None, None);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // `weft up: metrics on http://ADDR/metrics`
+                if let Some((_, rest)) = line.split_once(": metrics on http://") {
+                    metrics = Some(rest.trim().trim_end_matches("/metrics").to_string());
+                    continue;
+                }
                 let gateway = line
                     .strip_prefix("weft up: http gateway on ")
                     .or_else(|| line.strip_prefix("weft host: http gateway on "));
@@ -88,7 +96,7 @@ impl Server {
                         .nth(2)
                         .unwrap_or_default()
                         .to_string();
-                    let _ = tx.send((addr, http.clone()));
+                    let _ = tx.send((addr, http.clone(), metrics.clone()));
                 }
                 if let Some(rest) = line.strip_prefix("weft up: listening on ") {
                     let addr = rest
@@ -96,25 +104,27 @@ impl Server {
                         .next()
                         .unwrap_or_default()
                         .to_string();
-                    let _ = tx.send((addr, http.clone()));
+                    let _ = tx.send((addr, http.clone(), metrics.clone()));
                 }
             }
         });
-        let (address, http_address) = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                bail!(
-                    "weft {} did not start: {}",
-                    args.join(" "),
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-        };
+        let (address, http_address, metrics_address) =
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(a) => a,
+                Err(_) => {
+                    let _ = child.kill();
+                    bail!(
+                        "weft {} did not start: {}",
+                        args.join(" "),
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            };
         Ok(Server {
             child: Some(child),
             address,
             http_address,
+            metrics_address,
             log,
         })
     }
@@ -487,6 +497,19 @@ impl Group {
     /// Worker host `id`'s process id.
     pub fn host_pid(&self, id: &str) -> Option<u32> {
         self.hosts.get(id).and_then(Server::pid)
+    }
+
+    /// Worker host `id`'s metrics endpoint, when started with
+    /// `--metrics-port`.
+    pub fn host_metrics(&self, id: &str) -> Option<String> {
+        self.hosts.get(id).and_then(|h| h.metrics_address.clone())
+    }
+
+    /// Replica `id`'s metrics endpoint, when started with `--metrics-port`.
+    pub fn metrics_address(&self, id: u64) -> Option<String> {
+        self.servers[id as usize - 1]
+            .as_ref()
+            .and_then(|s| s.metrics_address.clone())
     }
 
     /// Worker host `id`'s log.

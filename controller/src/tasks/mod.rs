@@ -407,7 +407,11 @@ impl TaskManager {
     /// Forgets everything (this replica stopped leading): every session
     /// ends, so owners and hosts reconnect to the new leader.
     pub fn reset(&self) {
-        self.with(|t| *t = Table::new(&self.config));
+        self.with(|t| {
+            let metrics = t.metrics.clone();
+            *t = Table::new(&self.config);
+            t.metrics = metrics;
+        });
         self.finished.notify_waiters();
     }
 
@@ -524,6 +528,33 @@ impl TaskManager {
             asked
         });
         (hosts, rx)
+    }
+
+    /// Registers the task table's metrics: its contents now, and what it
+    /// recorded as tasks ran.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        let (gauges, metrics) = self.with(|t| {
+            let mut counts: std::collections::BTreeMap<&'static str, u64> =
+                ["waiting", "queued", "running", "finished", "failed"]
+                    .into_iter()
+                    .map(|s| (s, 0))
+                    .collect();
+            for task in t.tasks.values().filter(|task| !task.put) {
+                *counts.entry(task.state.name()).or_default() += 1;
+            }
+            let live = || t.hosts.values().filter(|h| h.alive);
+            let gauges = crate::metrics::TableGauges {
+                by_state: counts.into_iter().collect(),
+                queued: t.queue.len() as u64,
+                hosts_alive: live().count() as u64,
+                hosts_dead: t.hosts.values().filter(|h| !h.alive).count() as u64,
+                cpus: live().map(|h| h.total.cpus).sum(),
+                cpus_used: live().map(|h| h.used.cpus).sum(),
+                gpus_used: live().map(|h| f64::from(h.used.gpus)).sum(),
+            };
+            (gauges, t.metrics.clone())
+        });
+        gauges.register(&metrics, registry);
     }
 
     /// Whether host `id` is registered and alive.

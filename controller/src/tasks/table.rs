@@ -77,6 +77,8 @@ pub(crate) struct Table {
     /// Whether anything finished since the last flush (wakes `get`).
     pub(crate) any_finished: bool,
     pub(crate) actors: super::actors::Actors,
+    /// Counters and histograms for `/metrics`, kept across a reset.
+    pub(crate) metrics: crate::metrics::TaskMetrics,
 }
 
 impl Table {
@@ -348,6 +350,9 @@ impl Table {
         let Some(task) = self.tasks.get_mut(id) else {
             return;
         };
+        if task.attempt == 0 {
+            self.metrics.started(task.submitted.elapsed());
+        }
         task.attempt += 1;
         task.state = State::Running {
             host: host.to_string(),
@@ -408,6 +413,9 @@ impl Table {
             };
             if matches!(task.state, State::Done(_)) {
                 continue;
+            }
+            if !task.put {
+                self.metrics.finished(&result);
             }
             if let State::Running { host, .. } = &task.state
                 && let Some(entry) = self.hosts.get_mut(host)
@@ -525,6 +533,7 @@ impl Table {
             }
             && task.attempt <= task.max_retries;
         if retry {
+            self.metrics.retried();
             task.failures
                 .push(format!("attempt {attempt} on {host}: {}", result.error));
             self.release(&id);

@@ -1,6 +1,8 @@
 //! One task as the leader tracks it: what was asked, what it needs, where
 //! it is in its life, and who waits for it.
 
+use std::time::Instant;
+
 use weft_proto::v1 as pb;
 
 use crate::scheduler::{Resources, Strategy};
@@ -74,6 +76,8 @@ pub(crate) struct Task {
     pub(crate) contains: Vec<String>,
     /// Held by the retention window of detached owners' results.
     pub(crate) retained: bool,
+    /// When it was submitted, for the scheduling-latency histogram.
+    pub(crate) submitted: Instant,
 }
 
 /// The options of a task that sent none.
@@ -130,6 +134,7 @@ impl Task {
             args_held: false,
             contains: Vec::new(),
             retained: false,
+            submitted: Instant::now(),
             spec,
         }
     }

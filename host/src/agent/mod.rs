@@ -13,6 +13,7 @@ mod actors;
 mod context;
 mod grpc;
 mod lanes;
+mod metrics;
 mod objects;
 
 use std::collections::{HashMap, VecDeque};

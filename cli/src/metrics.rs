@@ -1,0 +1,113 @@
+//! `--metrics-port`: Prometheus metrics of this process's controller
+//! replica and host, in the OpenMetrics text format at `/metrics`.
+//! Everything is read when a scrape asks, so an idle endpoint costs nothing.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use weft_controller::Controller;
+use weft_host::agent::Agent;
+
+/// The flag that opens the endpoint.
+#[derive(clap::Args, Clone)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics at http://BIND:PORT/metrics (0 picks a
+    /// free one); none without it.
+    #[arg(long)]
+    metrics_port: Option<u16>,
+}
+
+/// What one process reports.
+#[derive(Clone, Default)]
+pub struct Sources {
+    pub controller: Option<Arc<Controller>>,
+    pub agent: Option<Arc<Agent>>,
+}
+
+impl Sources {
+    /// The exposition, built fresh: gauges read now, counters as recorded.
+    fn render(&self) -> String {
+        let mut registry = Registry::with_prefix("weft");
+        if let Some(controller) = &self.controller {
+            controller.register_metrics(&mut registry);
+        }
+        if let Some(agent) = &self.agent {
+            agent.register_metrics(&mut registry);
+        }
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
+        text
+    }
+}
+
+impl MetricsArgs {
+    /// Starts the endpoint when a port was given, printing its address
+    /// after `who` (scripts and tests read that line).
+    pub async fn start(
+        &self,
+        bind: IpAddr,
+        sources: Sources,
+        who: &str,
+    ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+        let Some(port) = self.metrics_port else {
+            return Ok(None);
+        };
+        let listener =
+            crate::host_cmd::announce_listener(bind, port, who, "metrics on http://", "/metrics")
+                .await?;
+        Ok(Some(tokio::spawn(serve(listener, Arc::new(sources)))))
+    }
+}
+
+async fn serve(listener: TcpListener, sources: Arc<Sources>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::warn!(error = %e, "metrics accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let sources = sources.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let sources = sources.clone();
+                async move { Ok::<_, Infallible>(answer(&sources, req.uri().path())) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn answer(sources: &Sources, path: &str) -> Response<Full<Bytes>> {
+    let (status, kind, body) = if path == "/metrics" {
+        (
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            sources.render(),
+        )
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            format!("no {path} here: metrics are at /metrics\n"),
+        )
+    };
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, kind)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}

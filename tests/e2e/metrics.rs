@@ -1,0 +1,167 @@
+//! Prometheus metrics, scraped by a real Prometheus server (the Debian
+//! package `scripts/test` installs) from a controller and two hosts while
+//! tasks run, and read back through Prometheus's query API: Prometheus
+//! parses every exposition strictly and marks a target down if it cannot.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use weft_client::{Arg, Submission, TaskClient, TaskOptions};
+use weft_tests::{Group, guests, http_request, runtime};
+
+/// A Prometheus server scraping `targets` every 200 ms; killed on drop.
+struct Prometheus {
+    child: Child,
+    address: String,
+}
+
+impl Prometheus {
+    fn start(dir: &Path, targets: &[String]) -> Prometheus {
+        let config = dir.join("prometheus.yml");
+        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\n\
+                 scrape_configs:\n  - job_name: weft\n    static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={address}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+            .spawn()
+            .expect("prometheus runs (scripts/test installs the Debian package)");
+        let prometheus = Prometheus { child, address };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http_request(&prometheus.address, "GET", "/-/ready", b"")
+            .map(|r| r.0)
+            .ok()
+            != Some(200)
+        {
+            assert!(Instant::now() < deadline, "prometheus did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        prometheus
+    }
+
+    /// The value of an instant query with one result; `None` when it has
+    /// none (yet).
+    fn query(&self, expr: &str) -> Option<f64> {
+        let path = format!("/api/v1/query?query={}", url_encode(expr));
+        let (status, body) = http_request(&self.address, "GET", &path, b"").ok()?;
+        assert_eq!(status, 200, "{expr}: {body}");
+        let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let value = reply["data"]["result"].get(0)?["value"][1].as_str()?;
+        value.parse().ok()
+    }
+
+    /// Waits until `expr` evaluates to `want`.
+    fn wait_for(&self, expr: &str, want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = None;
+        while Instant::now() < deadline {
+            last = self.query(expr);
+            if last == Some(want) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{expr} is {last:?}, not {want}");
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
+    let mut group = Group::start(1, &["--metrics-port", "0"]).unwrap();
+    group.wait_for_leader(Duration::from_secs(20)).unwrap();
+    for id in ["h1", "h2"] {
+        group.start_host(id, 2, &["--metrics-port", "0"]).unwrap();
+    }
+    group
+        .weft_ok(&["deploy", guests::TESTKIT, "--name", "testkit"])
+        .unwrap();
+    let targets = [
+        group
+            .metrics_address(1)
+            .expect("the controller serves metrics"),
+        group.host_metrics("h1").expect("h1 serves metrics"),
+        group.host_metrics("h2").expect("h2 serves metrics"),
+    ];
+    // Not found elsewhere, by name.
+    let (status, body) = http_request(&targets[0], "GET", "/", b"").unwrap();
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("/metrics"), "{body}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let prometheus = Prometheus::start(dir.path(), &targets);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let batch: Vec<Submission> = (0..500)
+            .map(|i| Submission {
+                component: "testkit".into(),
+                function: "add".into(),
+                args: vec![Arg::wave(i.to_string()), Arg::wave("1")],
+                options: TaskOptions::default(),
+            })
+            .collect();
+        let ids = tasks.submit_batch(batch).await.unwrap();
+        let results = tasks
+            .get(&ids, Some(Duration::from_secs(120)))
+            .await
+            .unwrap();
+        assert!(results.iter().all(|r| r.ok));
+    });
+
+    let expected = [
+        // Every target was scraped and its exposition parsed.
+        ("count(up{job=\"weft\"} == 1)", 3.0),
+        ("sum(weft_tasks_finished_total{outcome=\"ok\"})", 500.0),
+        ("weft_task_run_seconds_count", 500.0),
+        ("weft_task_scheduling_seconds_count", 500.0),
+        // The hosts ran them all between them, and one compiled the
+        // component while the other loaded its artifact (a shared cache).
+        ("sum(weft_engine_calls_total)", 500.0),
+        ("sum(weft_engine_compiled_total)", 1.0),
+        ("sum(weft_engine_artifacts_loaded_total)", 1.0),
+        ("weft_hosts_alive", 2.0),
+        ("weft_cluster_cpus", 4.0),
+        ("weft_raft_is_leader", 1.0),
+        ("weft_components", 1.0),
+        ("count(weft_store_capacity_bytes > 0)", 2.0),
+    ];
+    for (expr, want) in expected {
+        prometheus.wait_for(expr, want);
+    }
+    let applied = prometheus.query("weft_raft_applied_index").unwrap();
+    assert!(applied >= 2.0, "{applied}");
+}
