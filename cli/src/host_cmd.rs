@@ -141,6 +141,7 @@ impl GatewayArgs {
         bind: IpAddr,
         agent: &Arc<Agent>,
         who: &str,
+        metrics: crate::metrics::Sources,
     ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
         let Some(port) = self.http_port else {
             return Ok(None);
@@ -148,6 +149,7 @@ impl GatewayArgs {
         let listener = announce_listener(bind, port, who, "http gateway on ", "").await?;
         let config = GatewayConfig {
             max_body: self.http_max_body,
+            metrics: Some(Arc::new(move || metrics.render())),
             ..Default::default()
         };
         Ok(Some(tokio::spawn(weft_host::gateway::serve(
@@ -310,11 +312,14 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         Arc::new(GrpcConnector::new(client.into())),
         store,
     );
-    let gateway = args.gateway.start(args.bind, &agent, "weft host").await?;
     let sources = crate::metrics::Sources {
         controller: None,
         agent: Some(agent.clone()),
     };
+    let gateway = args
+        .gateway
+        .start(args.bind, &agent, "weft host", sources.clone())
+        .await?;
     let metrics = args.metrics.start(args.bind, sources, "weft host").await?;
     // Scripts and tests read this line.
     println!(

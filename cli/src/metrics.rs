@@ -33,7 +33,7 @@ pub struct Sources {
 
 impl Sources {
     /// The exposition, built fresh: gauges read now, counters as recorded.
-    fn render(&self) -> String {
+    pub fn render(&self) -> String {
         let mut registry = Registry::with_prefix("weft");
         if let Some(controller) = &self.controller {
             controller.register_metrics(&mut registry);

@@ -192,9 +192,13 @@ async fn run(
             Arc::new(LocalConnector::new(&controller)),
             store,
         );
+        let sources = crate::metrics::Sources {
+            controller: Some(controller.clone()),
+            agent: Some(started.clone()),
+        };
         gateway = embedded
             .gateway
-            .start(args.bind, &started, "weft up")
+            .start(args.bind, &started, "weft up", sources)
             .await?;
         agent = Some(started);
     }

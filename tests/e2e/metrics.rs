@@ -104,11 +104,18 @@ fn url_encode(text: &str) -> String {
 fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
     let mut group = Group::start(1, &["--metrics-port", "0"]).unwrap();
     group.wait_for_leader(Duration::from_secs(20)).unwrap();
-    for id in ["h1", "h2"] {
-        group.start_host(id, 2, &["--metrics-port", "0"]).unwrap();
-    }
+    group
+        .start_host("h1", 2, &["--metrics-port", "0", "--http-port", "0"])
+        .unwrap();
+    group.start_host("h2", 2, &["--metrics-port", "0"]).unwrap();
     group
         .weft_ok(&["deploy", guests::TESTKIT, "--name", "testkit"])
+        .unwrap();
+    group
+        .weft_ok(&["deploy", guests::HTTP_HELLO, "--name", "http-hello"])
+        .unwrap();
+    group
+        .weft_ok(&["route", "add", "/hello/...", "http-hello"])
         .unwrap();
     let targets = [
         group
@@ -121,6 +128,22 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
     let (status, body) = http_request(&targets[0], "GET", "/", b"").unwrap();
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("/metrics"), "{body}");
+
+    // The gateway counts what it answers, by route and status, and serves
+    // the same exposition at its own /metrics.
+    let http = group.host_http_address("h1").expect("h1 serves HTTP");
+    for _ in 0..7 {
+        let (status, _) = http_request(&http, "GET", "/hello/weft", b"").unwrap();
+        assert_eq!(status, 200);
+    }
+    assert_eq!(http_request(&http, "GET", "/nowhere", b"").unwrap().0, 404);
+    let (status, exposition) = http_request(&http, "GET", "/metrics", b"").unwrap();
+    assert_eq!(status, 200, "{exposition}");
+    assert!(
+        exposition.contains("weft_gateway_requests_total{route=\"/hello/...\",status=\"200\"} 7"),
+        "{exposition}"
+    );
+    assert!(exposition.ends_with("# EOF\n"), "{exposition}");
 
     let dir = tempfile::tempdir().unwrap();
     let prometheus = Prometheus::start(dir.path(), &targets);
@@ -148,15 +171,28 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
         ("sum(weft_tasks_finished_total{outcome=\"ok\"})", 500.0),
         ("weft_task_run_seconds_count", 500.0),
         ("weft_task_scheduling_seconds_count", 500.0),
-        // The hosts ran them all between them, and one compiled the
-        // component while the other loaded its artifact (a shared cache).
+        // The hosts ran them all between them, and each of the two
+        // components was compiled by one host and loaded from their shared
+        // artifact cache by the other.
         ("sum(weft_engine_calls_total)", 500.0),
-        ("sum(weft_engine_compiled_total)", 1.0),
-        ("sum(weft_engine_artifacts_loaded_total)", 1.0),
+        ("sum(weft_engine_compiled_total)", 2.0),
+        ("sum(weft_engine_artifacts_loaded_total)", 2.0),
         ("weft_hosts_alive", 2.0),
         ("weft_cluster_cpus", 4.0),
         ("weft_raft_is_leader", 1.0),
-        ("weft_components", 1.0),
+        ("weft_components", 2.0),
+        (
+            "weft_gateway_requests_total{route=\"/hello/...\",status=\"200\"}",
+            7.0,
+        ),
+        (
+            "weft_gateway_requests_total{route=\"(none)\",status=\"404\"}",
+            1.0,
+        ),
+        (
+            "weft_gateway_request_seconds_count{route=\"/hello/...\"}",
+            7.0,
+        ),
         ("count(weft_store_capacity_bytes > 0)", 2.0),
     ];
     for (expr, want) in expected {

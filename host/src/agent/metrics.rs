@@ -1,12 +1,71 @@
 //! A host's Prometheus metrics, read when a scrape asks: its engine's
-//! counters, the tasks and actors it runs and the cpus they hold, and its
-//! object store's use, spills and transfers.
+//! counters, the tasks and actors it runs and the cpus they hold, its
+//! object store's use, spills and transfers, and what its HTTP gateway
+//! answered.
 
-use prometheus_client::metrics::counter::ConstCounter;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use super::Agent;
+
+/// A gateway answer's labels: the route (bounded by the routes
+/// configured) and the status code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Answered {
+    route: String,
+    status: u16,
+}
+
+/// A route's label alone, for its latency histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+/// What the host's HTTP gateway answered, recorded per request.
+#[derive(Clone, Debug)]
+pub(crate) struct GatewayMetrics {
+    requests: Family<Answered, Counter>,
+    seconds: Family<RouteLabel, Histogram>,
+}
+
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        GatewayMetrics {
+            requests: Family::default(),
+            // 50 µs to about 100 s.
+            seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(50e-6, 2.0, 22))
+            }),
+        }
+    }
+}
+
+impl GatewayMetrics {
+    /// One request answered with `status` after `took`; `route` is the
+    /// route's path, `/v1/call`, `/metrics`, or empty when none matched.
+    pub(crate) fn answered(&self, route: String, status: u16, took: Duration) {
+        let route = if route.is_empty() {
+            "(none)".to_string()
+        } else {
+            route
+        };
+        self.seconds
+            .get_or_create(&RouteLabel {
+                route: route.clone(),
+            })
+            .observe(took.as_secs_f64());
+        self.requests
+            .get_or_create(&Answered { route, status })
+            .inc();
+    }
+}
 
 impl Agent {
     /// Registers this host's metrics in `registry`.
@@ -79,6 +138,17 @@ impl Agent {
             "store_objects",
             "Objects in the store, spilled ones included",
             int(store.objects),
+        );
+        registry.register(
+            "gateway_requests",
+            "HTTP requests the gateway answered, by route and status",
+            self.gateway_metrics.requests.clone(),
+        );
+        registry.register_with_unit(
+            "gateway_request",
+            "Time the gateway took to answer, by route",
+            Unit::Seconds,
+            self.gateway_metrics.seconds.clone(),
         );
         for (name, help, v) in [
             ("store_spills", "Objects spilled to disk", store.spills),

@@ -135,6 +135,8 @@ pub struct Agent {
     lanes: lanes::Lanes,
     /// What this host's HTTP gateway serves, as the leader last sent it.
     catalog: tokio::sync::watch::Sender<Arc<crate::gateway::Catalog>>,
+    /// What the gateway answered, for `/metrics`.
+    pub(crate) gateway_metrics: metrics::GatewayMetrics,
 }
 
 impl Agent {
@@ -166,6 +168,7 @@ impl Agent {
             actors: Mutex::default(),
             lanes: lanes::Lanes::default(),
             catalog: tokio::sync::watch::Sender::new(Arc::default()),
+            gateway_metrics: Default::default(),
         });
         tokio::spawn(agent.clone().run());
         agent

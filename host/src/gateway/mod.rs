@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, StatusCode, header};
@@ -39,13 +39,19 @@ use crate::{CallSpec, Format, Grants, HostError, HttpBody, HttpLimits, Invocatio
 /// The default request body limit.
 pub const DEFAULT_MAX_BODY: usize = 10 << 20;
 
+/// Renders this process's Prometheus exposition for `GET /metrics`.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// How the gateway admits requests.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GatewayConfig {
     /// Largest request body accepted, in bytes (413 above it).
     pub max_body: usize,
     /// How long a request waits for a free slot on a busy route (then 503).
     pub queue_timeout: Duration,
+    /// When set, `GET /metrics` answers with what it renders (a route on
+    /// `/metrics` is then unreachable).
+    pub metrics: Option<MetricsRender>,
 }
 
 impl Default for GatewayConfig {
@@ -53,6 +59,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             max_body: DEFAULT_MAX_BODY,
             queue_timeout: Duration::from_secs(1),
+            metrics: None,
         }
     }
 }
@@ -72,7 +79,7 @@ struct Gateway {
     /// When a miss last asked the leader for a fresh catalog: misses
     /// within [`REFRESH_EVERY`] of it answer 404 without asking again, so
     /// a flood of unknown paths costs the leader nothing.
-    refreshed: Mutex<Option<std::time::Instant>>,
+    refreshed: Mutex<Option<Instant>>,
 }
 
 /// The least time between two catalog refreshes asked for by misses.
@@ -167,11 +174,39 @@ fn from_error(failure: Failure) -> hyper::Response<HttpBody> {
 }
 
 impl Gateway {
+    /// Answers one request, counting it by route and status with its time.
     async fn handle(&self, req: hyper::Request<Incoming>) -> hyper::Response<HttpBody> {
+        let started = Instant::now();
+        let mut route = String::new();
+        let response = self.answer(req, &mut route).await;
+        self.agent
+            .gateway_metrics
+            .answered(route, response.status().as_u16(), started.elapsed());
+        response
+    }
+
+    /// Answers one request; `route` learns the route it matched (the
+    /// metrics' label: a route's path, `/v1/call`, or empty for none).
+    async fn answer(
+        &self,
+        req: hyper::Request<Incoming>,
+        route_label: &mut String,
+    ) -> hyper::Response<HttpBody> {
         let path = req.uri().path().to_string();
         if let Some(rest) = path.strip_prefix("/v1/call/") {
             let rest = rest.to_string();
+            *route_label = "/v1/call".into();
             return self.json_call(req, &rest).await;
+        }
+        if let Some(render) = self.config.metrics.as_ref().filter(|_| path == "/metrics") {
+            *route_label = "/metrics".into();
+            return hyper::Response::builder()
+                .header(
+                    header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )
+                .body(full_body(render()))
+                .unwrap_or_default();
         }
         let Some(found) = self.lookup(|c| c.route_for(&path).cloned()).await else {
             return error_response(
@@ -181,6 +216,7 @@ impl Gateway {
             );
         };
         let Route { route, target } = found;
+        route_label.clone_from(&route.path);
         let Some(target) = target else {
             return from_error(Failure::UnknownComponent(route.component));
         };
@@ -254,7 +290,7 @@ impl Gateway {
             if refreshed.is_some_and(|at| at.elapsed() < REFRESH_EVERY) {
                 return None;
             }
-            *refreshed = Some(std::time::Instant::now());
+            *refreshed = Some(Instant::now());
         }
         self.agent.want_catalog();
         match tokio::time::timeout(CATALOG_WAIT, catalog.changed()).await {
