@@ -18,6 +18,7 @@ mod node;
 mod object_cmds;
 mod route_cmds;
 mod task_cmds;
+mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,13 @@ enum Command {
     /// every host compiles it (or loads it from the artifact cache),
     /// printing how long each took.
     Deploy(client_cmds::DeployArgs),
+    /// Write the leader's recent task history as a Chrome trace (one event
+    /// per attempt, a process per host), for Perfetto or chrome://tracing.
+    Timeline {
+        /// Where to write it.
+        #[arg(short, long, default_value = "timeline.json")]
+        output: PathBuf,
+    },
     /// List deployed components and their exported functions.
     Components,
     /// Call an exported function and print its result: a task on a host,
@@ -178,6 +186,7 @@ fn main() -> ExitCode {
             Command::Kv(args) => kv_cmds::kv(&address, args).await,
             Command::Route(command) => route_cmds::route(&address, command).await,
             Command::Deploy(args) => client_cmds::deploy(&address, args).await,
+            Command::Timeline { output } => timeline::timeline(&address, &output).await,
             Command::Components => client_cmds::components(&address).await,
             Command::Call(args) => client_cmds::call(&address, args).await,
             Command::Delete { component } => client_cmds::delete(&address, &component).await,

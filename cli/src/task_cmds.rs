@@ -89,6 +89,10 @@ pub enum ListCommand {
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Instead, the history of task REF: submitted, scheduled, retried,
+        /// finished or failed, each with its time.
+        #[arg(long, value_name = "REF")]
+        detail: Option<String>,
     },
     /// Worker hosts with their resources and usage.
     Nodes,
@@ -264,7 +268,10 @@ pub async fn cancel(address: &str, task: &str) -> anyhow::Result<()> {
 pub async fn list(address: &str, command: ListCommand) -> anyhow::Result<()> {
     let mut client = connect(address).await?;
     match command {
-        ListCommand::Tasks { state, limit } => {
+        ListCommand::Tasks {
+            detail: Some(task), ..
+        } => crate::timeline::detail(address, &task).await?,
+        ListCommand::Tasks { state, limit, .. } => {
             let reply = client
                 .list_tasks(state.as_deref().unwrap_or_default(), limit)
                 .await?;

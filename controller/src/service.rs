@@ -199,6 +199,15 @@ impl pb::weft_server::Weft for WeftService {
         Ok(Response::new(pb::CancelTaskResponse { canceled }))
     }
 
+    async fn task_events(
+        &self,
+        request: Request<pb::TaskEventsRequest>,
+    ) -> Result<Response<pb::TaskEventsResponse>, Status> {
+        self.controller.ensure_leader().await?;
+        let task = request.into_inner().task;
+        Ok(Response::new(self.controller.tasks().events(&task)))
+    }
+
     async fn list_tasks(
         &self,
         request: Request<pb::ListTasksRequest>,

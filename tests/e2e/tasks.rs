@@ -544,3 +544,58 @@ fn signal(pid: u32, name: &str) {
         .expect("kill runs");
     assert!(status.success(), "kill -{name} {pid}");
 }
+
+#[test]
+fn the_timeline_has_an_event_per_attempt_and_detail_a_task_history() {
+    let group = cluster(1, &["h1", "h2"]);
+    let ids = runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let ids = tasks
+            .submit_batch((0..50).map(|i| add(i, 1)).collect())
+            .await
+            .unwrap();
+        let results = tasks.get(&ids, Some(Duration::from_secs(60))).await;
+        assert!(results.unwrap().iter().all(|r| r.ok));
+        ids
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trace.json");
+    let out = group
+        .weft_ok(&["timeline", "-o", file.to_str().unwrap()])
+        .unwrap();
+    assert!(out.starts_with("wrote 50 task attempts"), "{out}");
+    let trace: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let hosts: BTreeSet<(u64, String)> = events
+        .iter()
+        .filter(|e| e["ph"] == "M")
+        .map(|e| (e["pid"].as_u64().unwrap(), e["args"]["name"].to_string()))
+        .collect();
+    let attempts: Vec<&serde_json::Value> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert_eq!(attempts.len(), 50);
+    for e in &attempts {
+        assert_eq!(e["name"], "testkit.add", "{e}");
+        assert_eq!(e["args"]["outcome"], "finished", "{e}");
+        assert!(e["ts"].as_u64().unwrap() > 0 && e["dur"].is_u64(), "{e}");
+        let pid = e["pid"].as_u64().unwrap();
+        assert!(
+            hosts.iter().any(|(p, _)| *p == pid),
+            "{e} has no named host"
+        );
+    }
+    assert!(
+        hosts
+            .iter()
+            .all(|(_, name)| name == "\"h1\"" || name == "\"h2\"")
+    );
+
+    let history = group
+        .weft_ok(&["list", "tasks", "--detail", &ids[0]])
+        .unwrap();
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines.len(), 4, "{history}");
+    assert!(lines[0].contains("testkit.add"), "{history}");
+    assert!(lines[1].ends_with("submitted"), "{history}");
+    assert!(lines[2].contains("scheduled on h"), "{history}");
+    assert!(lines[3].contains("finished on h"), "{history}");
+}

@@ -14,6 +14,7 @@
 #[cfg(test)]
 mod actor_tests;
 pub(crate) mod actors;
+mod events;
 mod hosts;
 mod objects;
 mod table;
@@ -555,6 +556,11 @@ impl TaskManager {
             (gauges, t.metrics.clone())
         });
         gauges.register(&metrics, registry);
+    }
+
+    /// Task `task`'s recorded events, or every task's when it is empty.
+    pub fn events(&self, task: &str) -> pb::TaskEventsResponse {
+        self.with(|t| t.events.of(task))
     }
 
     /// Whether host `id` is registered and alive.

@@ -11,6 +11,7 @@ use tonic::Status;
 use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
 
+use super::events::event;
 use super::hosts::HostEntry;
 use super::task::{State, Target, Task, failure};
 use crate::scheduler::{ClusterView, ObjectLocation, Placement, TaskDemand, place};
@@ -79,6 +80,8 @@ pub(crate) struct Table {
     pub(crate) actors: super::actors::Actors,
     /// Counters and histograms for `/metrics`, kept across a reset.
     pub(crate) metrics: crate::metrics::TaskMetrics,
+    /// Recent state changes, for `--detail` and `weft timeline`.
+    pub(crate) events: super::events::Events,
 }
 
 impl Table {
@@ -110,6 +113,10 @@ impl Table {
             return;
         }
         let task = Task::new(spec, target.as_ref().ok().cloned());
+        self.events.record(pb::TaskEvent {
+            label: task.label(),
+            ..event(&id, pb::TaskEventKind::Submitted)
+        });
         self.tasks.insert(id.clone(), task);
         self.add_owner(owner, &id);
         self.hold_args(&id);
@@ -354,6 +361,11 @@ impl Table {
             self.metrics.started(task.submitted.elapsed());
         }
         task.attempt += 1;
+        self.events.record(pb::TaskEvent {
+            host: host.to_string(),
+            attempt: task.attempt,
+            ..event(id, pb::TaskEventKind::Scheduled)
+        });
         task.state = State::Running {
             host: host.to_string(),
             blocked: false,
@@ -416,6 +428,22 @@ impl Table {
             }
             if !task.put {
                 self.metrics.finished(&result);
+                let (kind, detail) = if result.ok {
+                    (pb::TaskEventKind::Finished, String::new())
+                } else {
+                    let kind = result.failure_kind().as_str();
+                    (
+                        pb::TaskEventKind::Failed,
+                        format!("{kind}: {}", result.error),
+                    )
+                };
+                self.events.record(pb::TaskEvent {
+                    host: result.host.clone(),
+                    attempt: task.attempt,
+                    detail,
+                    run_micros: result.run_micros,
+                    ..event(&id, kind)
+                });
             }
             if let State::Running { host, .. } = &task.state
                 && let Some(entry) = self.hosts.get_mut(host)
@@ -534,6 +562,12 @@ impl Table {
             && task.attempt <= task.max_retries;
         if retry {
             self.metrics.retried();
+            self.events.record(pb::TaskEvent {
+                host: host.to_string(),
+                attempt,
+                detail: format!("{}: {}", result.failure_kind().as_str(), result.error),
+                ..event(&id, pb::TaskEventKind::Retried)
+            });
             task.failures
                 .push(format!("attempt {attempt} on {host}: {}", result.error));
             self.release(&id);

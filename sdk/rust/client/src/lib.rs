@@ -457,6 +457,16 @@ impl Client {
             .await
     }
 
+    /// The leader's recorded state changes of task `task`, or of every
+    /// task it remembers when `task` is empty, oldest first.
+    pub async fn task_events(&mut self, task: &str) -> Result<pb::TaskEventsResponse, ClientError> {
+        let request = pb::TaskEventsRequest {
+            task: task.to_string(),
+        };
+        self.unary(request, |mut c, r| async move { c.task_events(r).await })
+            .await
+    }
+
     /// Removes controller replica `id` from the group.
     pub async fn remove_member(&mut self, id: u64) -> Result<Vec<Member>, ClientError> {
         let reply = self
