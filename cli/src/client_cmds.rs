@@ -123,6 +123,13 @@ async fn prepare(client: &mut Client, digest: &str) -> anyhow::Result<()> {
         let took = seconds(Duration::from_micros(report.micros));
         let line = match report.readiness() {
             Readiness::Compiled => format!("compiled in {took}"),
+            Readiness::LoadedFromCache if report.waited_micros >= 100_000 => format!(
+                "loaded from the artifact cache in {}, after {} waiting for another host on its machine to compile it",
+                seconds(Duration::from_micros(
+                    report.micros.saturating_sub(report.waited_micros)
+                )),
+                seconds(Duration::from_micros(report.waited_micros))
+            ),
             Readiness::LoadedFromCache => format!("loaded from the artifact cache in {took}"),
             Readiness::AlreadyReady => "already ready".to_string(),
             Readiness::Failed | Readiness::Unspecified => format!("failed: {}", report.error),

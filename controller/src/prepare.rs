@@ -97,6 +97,7 @@ fn failed(digest: &str, host: String, why: &str) -> pb::PrepareEvent {
         readiness: pb::Readiness::Failed as i32,
         micros: 0,
         error: why.to_string(),
+        waited_micros: 0,
     }))
 }
 

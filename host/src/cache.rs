@@ -43,8 +43,15 @@ impl Prepared {
 pub enum Readiness {
     /// Already in memory.
     Warm,
-    /// Loaded from the on-disk compiled artifact (no compilation).
-    LoadedFromDisk(Duration),
+    /// Loaded from the on-disk compiled artifact (no compilation): `took`
+    /// in all, `waited` of it for another host on the machine to finish
+    /// compiling it.
+    LoadedFromDisk {
+        /// The whole time, the wait included.
+        took: Duration,
+        /// Time spent waiting on the compile lock.
+        waited: Duration,
+    },
     /// Compiled now (and written to disk).
     Compiled(Duration),
 }
@@ -111,17 +118,23 @@ impl ComponentCache {
         // miss compiles under an exclusive lock on the artifact, and the
         // others, waiting on the lock, load what it wrote.
         let mut lock = None;
+        let mut waited = Duration::ZERO;
         let (component, exports, readiness) = loop {
             let loaded = self
                 .load_artifact(&artifact)
                 .zip(load_signatures(&signatures));
             if let Some((component, exports)) = loaded {
                 self.stats.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
-                let readiness = Readiness::LoadedFromDisk(started.elapsed());
+                let readiness = Readiness::LoadedFromDisk {
+                    took: started.elapsed(),
+                    waited,
+                };
                 break (component, exports, readiness);
             }
             if lock.is_none() {
+                let waiting = Instant::now();
                 lock = Some(CompileLock::take(&artifact)?);
+                waited = waiting.elapsed();
                 continue;
             }
             let wasm = wasm()?;

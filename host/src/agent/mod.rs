@@ -733,9 +733,13 @@ fn prepared_event(
     outcome: Result<(Arc<Prepared>, Readiness), HostError>,
     took: Duration,
 ) -> pb::ComponentPrepared {
+    let mut waited = Duration::ZERO;
     let (readiness, error) = match outcome {
         Ok((_, Readiness::Compiled(_))) => (pb::Readiness::Compiled, String::new()),
-        Ok((_, Readiness::LoadedFromDisk(_))) => (pb::Readiness::LoadedFromCache, String::new()),
+        Ok((_, Readiness::LoadedFromDisk { waited: w, .. })) => {
+            waited = w;
+            (pb::Readiness::LoadedFromCache, String::new())
+        }
         Ok((_, Readiness::Warm)) => (pb::Readiness::AlreadyReady, String::new()),
         Err(e) => (pb::Readiness::Failed, e.to_string()),
     };
@@ -745,6 +749,7 @@ fn prepared_event(
         readiness: readiness as i32,
         micros: took.as_micros() as u64,
         error,
+        waited_micros: waited.as_micros() as u64,
     }
 }
 
