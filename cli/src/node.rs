@@ -203,6 +203,15 @@ async fn run(
         agent = Some(started);
     }
 
+    if agent.is_some() {
+        // The embedded host registers over channels, without the server
+        // below: announce the cluster once it can run work, so a deploy
+        // sent right after the line finds the host to prepare on.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !controller.tasks().any_host_alive() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
     let who = if agent.is_some() {
         "weft up"
     } else {
