@@ -95,7 +95,7 @@ fn answer(sources: &Sources, path: &str) -> Response<Full<Bytes>> {
     let (status, kind, body) = if path == "/metrics" {
         (
             StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            weft_host::gateway::OPENMETRICS_CONTENT_TYPE,
             sources.render(),
         )
     } else {

@@ -39,6 +39,11 @@ use crate::{CallSpec, Format, Grants, HostError, HttpBody, HttpLimits, Invocatio
 /// The default request body limit.
 pub const DEFAULT_MAX_BODY: usize = 10 << 20;
 
+/// The content type of a Prometheus exposition in the OpenMetrics text
+/// format, wherever a process serves one.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// Renders this process's Prometheus exposition for `GET /metrics`.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -201,10 +206,7 @@ impl Gateway {
         if let Some(render) = self.config.metrics.as_ref().filter(|_| path == "/metrics") {
             *route_label = "/metrics".into();
             return hyper::Response::builder()
-                .header(
-                    header::CONTENT_TYPE,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                )
+                .header(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)
                 .body(full_body(render()))
                 .unwrap_or_default();
         }
