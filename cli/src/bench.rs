@@ -215,6 +215,16 @@ async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
     let total = started.elapsed();
     let (p50, p99) = (percentile(&mut wall, 50.0), percentile(&mut wall, 99.0));
     let host_p50 = percentile(&mut host_side, 50.0);
+
+    // The floor under any call: a unary RPC that does no work, on the
+    // same connection.
+    let mut empty = Vec::with_capacity(args.calls.min(2000));
+    for _ in 0..args.calls.min(2000) {
+        let t = Instant::now();
+        client.status().await?;
+        empty.push(t.elapsed());
+    }
+    let empty_p50 = percentile(&mut empty, 50.0);
     println!(
         "instantiate (warm):    {:>9.3} ms p50, {:.3} ms p99",
         ms(percentile(&mut inst, 50.0)),
@@ -231,6 +241,12 @@ async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
         "  baseline, host-side instantiate+call p50 {:.3} ms: the wire and client add {:.2}x",
         ms(host_p50),
         ms(p50) / ms(host_p50).max(1e-9)
+    );
+    println!(
+        "  baseline, an empty RPC (status) p50 {:.3} ms: a call costs {:.3} ms more ({:.2}x)",
+        ms(empty_p50),
+        ms(p50) - ms(empty_p50),
+        ms(p50) / ms(empty_p50).max(1e-9)
     );
 
     if args.cli_calls > 0 {

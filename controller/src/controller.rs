@@ -38,6 +38,8 @@ pub struct Controller {
     pub(crate) tasks: Arc<crate::tasks::TaskManager>,
     pub(crate) signatures: crate::signatures::Signatures,
     pub(crate) blobs: Arc<crate::blobs::BlobStore>,
+    /// Leaders this replica has seen take office (its first included).
+    pub(crate) leader_changes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A group member as `weft status` shows it.
@@ -169,13 +171,26 @@ impl Controller {
     pub(crate) async fn ensure_leader(&self) -> Result<(), ControllerError> {
         let deadline = tokio::time::Instant::now() + self.config.write_timeout;
         loop {
-            let metrics = self.raft.metrics().borrow().clone();
-            match metrics.current_leader {
-                Some(leader) if leader == self.config.id => {
-                    let stale = metrics.millis_since_quorum_ack.is_some_and(|ms| {
+            // Read in place: cloning the metrics (membership, replication
+            // map) on every request costs more than the checks.
+            let (leader, stale, alone) = {
+                let metrics = self.raft.metrics();
+                let metrics = metrics.borrow();
+                (
+                    metrics.current_leader,
+                    metrics.millis_since_quorum_ack.is_some_and(|ms| {
                         Duration::from_millis(ms) > self.config.election_timeout.1 * 2
-                    });
-                    let alone = metrics.membership_config.membership().voter_ids().count() == 1;
+                    }),
+                    metrics
+                        .membership_config
+                        .membership()
+                        .voter_ids()
+                        .nth(1)
+                        .is_none(),
+                )
+            };
+            match leader {
+                Some(leader) if leader == self.config.id => {
                     if stale && !alone {
                         return Err(self.no_quorum("this leader has not heard from a quorum"));
                     }
