@@ -10,7 +10,9 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
 use tokio::net::TcpListener;
 use weft_controller::Controller;
 use weft_host::agent::Agent;
@@ -41,10 +43,54 @@ impl Sources {
         if let Some(agent) = &self.agent {
             agent.register_metrics(&mut registry);
         }
+        register_process(&mut registry);
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
         text
+    }
+}
+
+/// The process's CPU time and resident memory (per host, or per
+/// controller, as each runs in its own process), from `/proc`; left out
+/// where there is none.
+fn register_process(registry: &mut Registry) {
+    // Times in /proc/self/stat are in USER_HZ, which Linux fixes at 100
+    // for userspace on every architecture.
+    const USER_HZ: f64 = 100.0;
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may hold spaces) in
+            // parentheses; utime and stime are the 14th and 15th fields.
+            let rest = stat.get(stat.rfind(')')? + 2..)?;
+            let mut fields = rest.split_ascii_whitespace().skip(11);
+            let utime: f64 = fields.next()?.parse().ok()?;
+            let stime: f64 = fields.next()?.parse().ok()?;
+            Some((utime + stime) / USER_HZ)
+        });
+    if let Some(seconds) = cpu {
+        registry.register_with_unit(
+            "process_cpu",
+            "CPU time this process has used, user and system",
+            Unit::Seconds,
+            ConstCounter::new(seconds),
+        );
+    }
+    let resident = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            let kib: u64 = line.split_ascii_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        });
+    if let Some(bytes) = resident {
+        registry.register_with_unit(
+            "process_resident_memory",
+            "Memory this process holds resident",
+            Unit::Bytes,
+            ConstGauge::new(bytes as i64),
+        );
     }
 }
 

@@ -3,10 +3,11 @@
 //! (Raft progress, tasks by state, hosts) when a scrape asks. Label sets
 //! are bounded: outcomes are the fixed failure kinds, never task ids.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -134,6 +135,29 @@ impl Controller {
             gauge(group.snapshot_index),
         );
         registry.register(
+            "raft_log_entries",
+            "Entries in this replica's log not yet purged behind a snapshot",
+            gauge(group.last_log_index.saturating_sub(group.purged_index)),
+        );
+        registry.register(
+            "raft_leader_changes",
+            "Leaders this replica has seen take office since it started",
+            ConstCounter::new(self.leader_changes.load(Ordering::Relaxed)),
+        );
+        let dir = &self.config.data_dir;
+        registry.register_with_unit(
+            "raft_storage_size",
+            "Bytes on disk of this replica's log, vote and state (sled)",
+            Unit::Bytes,
+            gauge(dir_size(&dir.join("raft"))),
+        );
+        registry.register_with_unit(
+            "raft_snapshot_size",
+            "Bytes of this replica's latest snapshot on disk",
+            Unit::Bytes,
+            gauge(dir_size(&dir.join("snapshots"))),
+        );
+        registry.register(
             "raft_members",
             "Members of the controller group",
             gauge(group.members.len() as u64),
@@ -147,6 +171,22 @@ impl Controller {
         }
         self.tasks.register_metrics(registry);
     }
+}
+
+/// The bytes of the files in `dir` and below (0 when it cannot be read:
+/// a scrape reports what it can).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// The task table's contents at a scrape.

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use openraft::{Config, SnapshotPolicy};
@@ -129,7 +130,8 @@ pub async fn start(config: NodeConfig) -> Result<Arc<Controller>, ControllerErro
     }
     tracing::info!(id = config.id, address = %config.address, initialized, "controller replica started");
     let tasks = Arc::new(TaskManager::new(config.tasks.clone()));
-    watch_tasks(&raft, config.id, &tasks);
+    let leader_changes = Arc::new(AtomicU64::new(0));
+    watch_tasks(&raft, config.id, &tasks, leader_changes.clone());
     let controller = Arc::new(Controller {
         config,
         raft,
@@ -139,6 +141,7 @@ pub async fn start(config: NodeConfig) -> Result<Arc<Controller>, ControllerErro
         tasks,
         signatures: Default::default(),
         blobs,
+        leader_changes,
     });
     controller.keep_actors();
     controller.keep_catalog();
@@ -148,12 +151,14 @@ pub async fn start(config: NodeConfig) -> Result<Arc<Controller>, ControllerErro
 
 /// Keeps the task table honest: hosts that stop heartbeating are declared
 /// dead, and a replica that stops leading drops its table, which ends every
-/// owner and host session so they move to the new leader.
-fn watch_tasks(raft: &Raft, id: NodeId, tasks: &Arc<TaskManager>) {
+/// owner and host session so they move to the new leader. It also counts
+/// the leaders this replica has seen come in, for the metrics.
+fn watch_tasks(raft: &Raft, id: NodeId, tasks: &Arc<TaskManager>, leader_changes: Arc<AtomicU64>) {
     let mut metrics = raft.metrics();
     let weak = Arc::downgrade(tasks);
     tokio::spawn(async move {
         let mut leading = false;
+        let mut last_leader = None;
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
@@ -161,6 +166,11 @@ fn watch_tasks(raft: &Raft, id: NodeId, tasks: &Arc<TaskManager>) {
                 _ = tick.tick() => {}
             }
             let Some(tasks) = weak.upgrade() else { return };
+            let leader = metrics.borrow().current_leader;
+            if leader.is_some() && leader != last_leader {
+                leader_changes.fetch_add(1, Ordering::Relaxed);
+                last_leader = leader;
+            }
             let now_leading = metrics.borrow().current_leader == Some(id)
                 && metrics.borrow().state == openraft::ServerState::Leader;
             if leading && !now_leading {

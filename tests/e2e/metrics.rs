@@ -194,10 +194,18 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
             7.0,
         ),
         ("count(weft_store_capacity_bytes > 0)", 2.0),
+        // One leader since the replica started; every process reports
+        // its memory and CPU.
+        ("weft_raft_leader_changes_total", 1.0),
+        ("count(weft_process_resident_memory_bytes > 1000000)", 3.0),
+        ("count(weft_process_cpu_seconds_total > 0)", 3.0),
+        ("count(weft_raft_storage_size_bytes > 0)", 1.0),
     ];
     for (expr, want) in expected {
         prometheus.wait_for(expr, want);
     }
     let applied = prometheus.query("weft_raft_applied_index").unwrap();
     assert!(applied >= 2.0, "{applied}");
+    let entries = prometheus.query("weft_raft_log_entries").unwrap();
+    assert!(entries >= 2.0 && entries <= applied, "{entries} of {applied}");
 }
