@@ -304,6 +304,10 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         controllers: args.controller.clone(),
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(10)),
         actor_threads: resources.cpus.ceil().max(1.0) as usize,
+        logs: Some(
+            weft_host::agent::Logs::fresh(args.data_dir.join("logs").join(&id))
+                .context("cannot make the host's logs dir")?,
+        ),
     };
     let store = args.store.open(&id, local.port(), &args.data_dir)?;
     let agent = Agent::start(

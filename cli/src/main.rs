@@ -13,6 +13,7 @@ mod client_cmds;
 mod host_cmd;
 mod kv_cmds;
 mod local_host;
+mod logs;
 mod metrics;
 mod node;
 mod object_cmds;
@@ -62,6 +63,9 @@ enum Command {
     /// every host compiles it (or loads it from the artifact cache),
     /// printing how long each took.
     Deploy(client_cmds::DeployArgs),
+    /// Print what a task's guest wrote to stdout and stderr, read from the
+    /// host that ran it (one line each, in order).
+    Logs(logs::LogsArgs),
     /// Write the leader's recent task history as a Chrome trace (one event
     /// per attempt, a process per host), for Perfetto or chrome://tracing.
     Timeline {
@@ -186,6 +190,7 @@ fn main() -> ExitCode {
             Command::Kv(args) => kv_cmds::kv(&address, args).await,
             Command::Route(command) => route_cmds::route(&address, command).await,
             Command::Deploy(args) => client_cmds::deploy(&address, args).await,
+            Command::Logs(args) => logs::logs(&address, args).await,
             Command::Timeline { output } => timeline::timeline(&address, &output).await,
             Command::Components => client_cmds::components(&address).await,
             Command::Call(args) => client_cmds::call(&address, args).await,

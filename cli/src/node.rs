@@ -185,6 +185,10 @@ async fn run(
             controllers: local.to_string(),
             heartbeat: std::time::Duration::from_millis(500),
             actor_threads,
+            logs: Some(
+                weft_host::agent::Logs::fresh(data_dir.join("logs").join("embedded"))
+                    .context("cannot make the host's logs dir")?,
+            ),
         };
         let started = Agent::start(
             host,

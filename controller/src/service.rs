@@ -208,6 +208,21 @@ impl pb::weft_server::Weft for WeftService {
         Ok(Response::new(self.controller.tasks().events(&task)))
     }
 
+    async fn locate_logs(
+        &self,
+        request: Request<pb::LocateLogsRequest>,
+    ) -> Result<Response<pb::LocateLogsResponse>, Status> {
+        self.controller.ensure_leader().await?;
+        let task = request.into_inner().task;
+        match self.controller.tasks().log_host(&task) {
+            Ok(Some(located)) => Ok(Response::new(located)),
+            Ok(None) => Err(Status::failed_precondition(format!(
+                "task {task} has not started on a host yet, so it has written nothing"
+            ))),
+            Err(e) => Err(Status::not_found(e)),
+        }
+    }
+
     async fn list_tasks(
         &self,
         request: Request<pb::ListTasksRequest>,

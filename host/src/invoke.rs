@@ -71,6 +71,9 @@ pub struct Invocation {
     pub grants: Grants,
     /// The task API, when the call runs as a task.
     pub tasks: Option<Arc<TaskContext>>,
+    /// Where the guest's output lines are kept (a task's log), beside the
+    /// bounded tail returned with the outcome.
+    pub log: Option<crate::agent::LogWriter>,
 }
 
 /// What a successful call produced.
@@ -109,7 +112,10 @@ impl Host {
             format,
             grants,
             tasks,
+            log,
         } = invocation;
+        // The last unended line is written out however the call ends.
+        let _log_finish = log.clone().map(LogFinish);
         let (function, args) = typed_args(prepared, call)?;
         if let Some(reason) = &function.uncallable {
             return Err(HostError::Uncallable {
@@ -152,6 +158,10 @@ impl Host {
                 }
             }
         };
+        if let Some(log) = log {
+            store.data_mut().runtime.log = Some(log.clone());
+            output.log_to(log);
+        }
         let instantiate = started.elapsed();
         // The next call's instance is made while this one runs.
         self.maker.refill(prepared);
@@ -183,6 +193,15 @@ impl Host {
             call,
             guest_output: output.contents(),
         })
+    }
+}
+
+/// Flushes a call's log when the call ends, by any path.
+struct LogFinish(crate::agent::LogWriter);
+
+impl Drop for LogFinish {
+    fn drop(&mut self) {
+        self.0.finish();
     }
 }
 

@@ -119,6 +119,7 @@ impl Invocation {
             format: Format::Wave,
             grants: Grants::default(),
             tasks: None,
+            log: None,
         }
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct RuntimeCtx {
     component: String,
     function: String,
     tasks: Option<Arc<TaskContext>>,
+    /// The task's log, which `log` lines also go to (with their level).
+    pub(crate) log: Option<crate::agent::LogWriter>,
 }
 
 impl RuntimeCtx {
@@ -43,6 +45,7 @@ impl RuntimeCtx {
             component: component.to_string(),
             function: function.to_string(),
             tasks,
+            log: None,
         }
     }
 }
@@ -59,6 +62,16 @@ impl types::Host for RuntimeCtx {}
 
 impl log::Host for RuntimeCtx {
     fn log(&mut self, level: log::Level, message: String) {
+        if let Some(log) = &self.log {
+            let level = match level {
+                log::Level::Trace => "TRACE",
+                log::Level::Debug => "DEBUG",
+                log::Level::Info => "INFO",
+                log::Level::Warn => "WARN",
+                log::Level::Error => "ERROR",
+            };
+            log.write(format!("[{level}] {message}\n").as_bytes());
+        }
         let (component, function) = (&self.component, &self.function);
         match level {
             log::Level::Trace => {

@@ -130,6 +130,9 @@ impl ResourceLimiter for MemoryLimiter {
 pub(crate) struct OutputTail {
     buf: Arc<Mutex<VecDeque<u8>>>,
     capacity: usize,
+    /// Where whole lines are also kept, once the call that owns this
+    /// output has a log (a task's; see `agent/logs.rs`).
+    log: Arc<std::sync::OnceLock<crate::agent::LogWriter>>,
 }
 
 impl OutputTail {
@@ -137,7 +140,13 @@ impl OutputTail {
         OutputTail {
             buf: Arc::new(Mutex::new(VecDeque::new())),
             capacity,
+            log: Arc::default(),
         }
+    }
+
+    /// Keeps every line written from now on in `log` as well.
+    pub(crate) fn log_to(&self, log: crate::agent::LogWriter) {
+        let _ = self.log.set(log);
     }
 
     pub(crate) fn contents(&self) -> String {
@@ -150,6 +159,9 @@ impl OutputTail {
     }
 
     fn push(&self, data: &[u8]) {
+        if let Some(log) = self.log.get() {
+            log.write(data);
+        }
         let mut buf = self.buf.lock().expect("output lock");
         let data = &data[data.len().saturating_sub(self.capacity)..];
         let overflow = (buf.len() + data.len()).saturating_sub(self.capacity);

@@ -207,5 +207,8 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
     let applied = prometheus.query("weft_raft_applied_index").unwrap();
     assert!(applied >= 2.0, "{applied}");
     let entries = prometheus.query("weft_raft_log_entries").unwrap();
-    assert!(entries >= 2.0 && entries <= applied, "{entries} of {applied}");
+    assert!(
+        entries >= 2.0 && entries <= applied,
+        "{entries} of {applied}"
+    );
 }

@@ -637,6 +637,11 @@ impl Group {
         weft_ok_at(&self.addresses(), args)
     }
 
+    /// Runs the CLI against the whole group, whatever its outcome.
+    pub fn weft(&self, args: &[&str]) -> Output {
+        weft_at(&self.addresses(), args)
+    }
+
     /// Runs the CLI against the whole group, expecting failure.
     pub fn weft_err(&self, args: &[&str]) -> anyhow::Result<String> {
         weft_err_at(&self.addresses(), args)

@@ -563,6 +563,38 @@ impl TaskManager {
         self.with(|t| t.events.of(task))
     }
 
+    /// The host that ran (or runs) `task`'s latest attempt, for reading
+    /// its output there: from the table, or from the history once the
+    /// table has let the task go. `Ok(None)`: it has not started yet.
+    pub fn log_host(&self, task: &str) -> Result<Option<pb::LocateLogsResponse>, String> {
+        self.with(|t| {
+            let host = match t.tasks.get(task).map(|task| &task.state) {
+                Some(State::Running { host, .. }) => host.clone(),
+                Some(State::Done(result)) => result.host.clone(),
+                Some(State::Waiting | State::Queued) => return Ok(None),
+                None => t
+                    .events
+                    .of(task)
+                    .events
+                    .iter()
+                    .rev()
+                    .find(|e| !e.host.is_empty())
+                    .map(|e| e.host.clone())
+                    .ok_or_else(|| format!("the cluster knows no task {task}"))?,
+            };
+            if host.is_empty() {
+                return Ok(None);
+            }
+            let entry = t.hosts.get(&host);
+            Ok(Some(pb::LocateLogsResponse {
+                address: entry.map(|h| h.address.clone()).unwrap_or_default(),
+                alive: entry.is_some_and(|h| h.alive),
+                dead_reason: entry.map(|h| h.dead_reason.clone()).unwrap_or_default(),
+                host,
+            }))
+        })
+    }
+
     /// Whether host `id` is registered and alive.
     pub fn host_alive(&self, id: &str) -> bool {
         self.with(|t| t.hosts.get(id).is_some_and(|h| h.alive))

@@ -13,6 +13,7 @@ mod actors;
 mod context;
 mod grpc;
 mod lanes;
+mod logs;
 mod metrics;
 mod objects;
 
@@ -30,6 +31,7 @@ use weft_proto::v1 as pb;
 pub(crate) use context::PutError;
 pub use context::TaskContext;
 pub use grpc::GrpcConnector;
+pub use logs::{LogWriter, Logs};
 pub use objects::{HostService, PullError, pull_into};
 pub use weft_proto::limits::INLINE_MAX;
 
@@ -100,6 +102,9 @@ pub struct AgentConfig {
     /// Threads its actors run on, each with its own port (0: actors run
     /// on the main runtime and are called on the host's port).
     pub actor_threads: usize,
+    /// Where tasks' output is kept for `weft logs`; `None` keeps only the
+    /// tail a synchronous call returns.
+    pub logs: Option<Logs>,
 }
 
 /// Results kept for the next leader after a failover.
@@ -502,6 +507,7 @@ impl Agent {
                 http_hosts: task.allow_http.clone(),
             },
             tasks: Some(context.clone()),
+            log: self.config.logs.as_ref().map(|l| l.writer(&task.id)),
         };
         let outcome = self.host.call(&prepared, invocation).await;
         result.run_micros = started.elapsed().as_micros() as u64;

@@ -381,6 +381,23 @@ impl pb::weft_host_server::WeftHost for HostService {
         }))
     }
 
+    async fn logs(
+        &self,
+        request: Request<pb::LogsRequest>,
+    ) -> Result<Response<pb::LogsResponse>, Status> {
+        let request = request.into_inner();
+        let agent = self.agent()?;
+        let Some(logs) = agent.config.logs.clone() else {
+            return Ok(Response::new(pb::LogsResponse::default()));
+        };
+        let tail = usize::try_from(request.tail).unwrap_or(usize::MAX);
+        let read = tokio::task::spawn_blocking(move || logs.read(&request.source, tail))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(format!("cannot read the log: {e}")))?;
+        Ok(Response::new(read.unwrap_or_default()))
+    }
+
     async fn store_stats(
         &self,
         request: Request<pb::StoreStatsRequest>,

@@ -614,6 +614,15 @@ impl Session {
             .collect()
     }
 
+    /// The lines task `task`'s guest wrote (the last `tail`; all the host
+    /// keeps when 0), read from the host that ran it.
+    #[pyo3(signature = (task, tail=0))]
+    fn logs(&self, py: Python<'_>, task: &str, tail: u64) -> PyResult<Vec<String>> {
+        let reply = block(py, async { self.rpc.lock().await.logs(task, tail).await })
+            .map_err(|e| raise(py, e))?;
+        Ok(reply.lines.into_iter().map(|l| l.text).collect())
+    }
+
     /// Tasks the cluster knows, as dicts (optionally only in `state`).
     #[pyo3(signature = (state=None))]
     fn tasks(&self, py: Python<'_>, state: Option<&str>) -> PyResult<Vec<Py<PyAny>>> {

@@ -41,6 +41,17 @@ def test_functions_in_interfaces_by_attribute_and_by_wit_name(local: str) -> Non
         tk.nope
 
 
+def test_logs_are_what_the_guest_printed(local: str) -> None:
+    tk = weft.component("testkit")
+    ref = tk.chatter.remote(300)
+    assert weft.get(ref) == 300
+    lines = weft.logs(ref)
+    assert lines == [f"line {i} of some chatter from the guest" for i in range(300)]
+    assert weft.logs(ref, tail=1) == ["line 299 of some chatter from the guest"]
+    with pytest.raises(weft.WeftError, match="knows no task nope"):
+        weft.logs("nope")
+
+
 def test_a_ref_passes_as_an_argument(local: str) -> None:
     tk = weft.component("testkit")
     data = weft.put(b"abc" * 1000)

@@ -577,6 +577,14 @@ def tasks(state: Optional[str] = None) -> List[Dict[str, Any]]:
     return _session().tasks(state)
 
 
+def logs(ref: Union[ObjectRef, str], tail: int = 0) -> List[str]:
+    """What a task's guest wrote to stdout and stderr, one string per line,
+    oldest first: the last ``tail`` lines, or all its host keeps when 0.
+    Read from the host that ran the task; a host that has left the
+    cluster raises ``WeftError`` naming it."""
+    return _session().logs(ref if isinstance(ref, str) else _ref_id(ref), tail)
+
+
 def memory(largest: int = 10) -> List[Dict[str, Any]]:
     """Each live host's object store: bytes used of its capacity, objects,
     spills, and its ``largest`` objects as ``(id, size, primary, spilled)``

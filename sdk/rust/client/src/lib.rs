@@ -467,6 +467,39 @@ impl Client {
             .await
     }
 
+    /// The lines task `task`'s guest wrote to stdout and stderr (the last
+    /// `tail`, or all the host keeps when 0), read from the host that ran
+    /// its latest attempt. A host that has left the cluster took them
+    /// with it: that is an error naming the host.
+    pub async fn logs(&mut self, task: &str, tail: u64) -> Result<pb::LogsResponse, ClientError> {
+        let request = pb::LocateLogsRequest {
+            task: task.to_string(),
+        };
+        let located = self
+            .unary(request, |mut c, r| async move { c.locate_logs(r).await })
+            .await?;
+        if !located.alive {
+            let why = if located.dead_reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", located.dead_reason)
+            };
+            return Err(ClientError::Rpc(tonic::Status::unavailable(format!(
+                "the output of task {task} was on host {}, which has left the cluster{why}: it is gone",
+                located.host
+            ))));
+        }
+        let mut host = objects::host_rpc(&located.address).await?;
+        let reply = host
+            .logs(pb::LogsRequest {
+                source: task.to_string(),
+                tail,
+            })
+            .await?
+            .into_inner();
+        Ok(reply)
+    }
+
     /// Removes controller replica `id` from the group.
     pub async fn remove_member(&mut self, id: u64) -> Result<Vec<Member>, ClientError> {
         let reply = self
