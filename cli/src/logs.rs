@@ -24,7 +24,7 @@ pub async fn logs(address: &str, args: LogsArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if reply.truncated {
-        eprintln!("(older lines of task {} were rotated away)", args.task);
+        eprintln!("(older lines of task {} are no longer kept)", args.task);
     }
     let mut out = String::new();
     for line in &reply.lines {

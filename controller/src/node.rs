@@ -166,13 +166,15 @@ fn watch_tasks(raft: &Raft, id: NodeId, tasks: &Arc<TaskManager>, leader_changes
                 _ = tick.tick() => {}
             }
             let Some(tasks) = weak.upgrade() else { return };
-            let leader = metrics.borrow().current_leader;
+            let (leader, state) = {
+                let m = metrics.borrow();
+                (m.current_leader, m.state)
+            };
             if leader.is_some() && leader != last_leader {
                 leader_changes.fetch_add(1, Ordering::Relaxed);
                 last_leader = leader;
             }
-            let now_leading = metrics.borrow().current_leader == Some(id)
-                && metrics.borrow().state == openraft::ServerState::Leader;
+            let now_leading = leader == Some(id) && state == openraft::ServerState::Leader;
             if leading && !now_leading {
                 tracing::info!("no longer the leader: dropping the task table");
                 tasks.reset();

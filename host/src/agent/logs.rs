@@ -179,7 +179,6 @@ impl Logs {
         }
         if tail > 0 && lines.len() > tail {
             lines.drain(..lines.len() - tail);
-            truncated = true;
         }
         Ok(Some(pb::LogsResponse {
             lines,
@@ -362,9 +361,8 @@ impl Writer {
     fn line(&mut self, text: &[u8]) {
         // A stored line never holds a newline; tabs and carriage returns
         // in the text are kept.
-        self.lines
-            .extend_from_slice(now_micros().to_string().as_bytes());
-        self.lines.push(b'\t');
+        // Writing to a Vec cannot fail.
+        let _ = write!(self.lines, "{}\t", now_micros());
         self.lines.extend_from_slice(text);
         self.lines.push(b'\n');
     }

@@ -507,11 +507,14 @@ impl Agent {
                 http_hosts: task.allow_http.clone(),
             },
             tasks: Some(context.clone()),
-            // A synchronous call's output comes back in its reply; a file
-            // per call would cost each `weft call` a create and a close.
-            log: (!task.sync_call)
-                .then(|| self.config.logs.as_ref().map(|l| l.writer(&task.id)))
-                .flatten(),
+            // A synchronous call's output comes back in its reply: keeping
+            // it again would cost every `weft call` for nothing.
+            log: self
+                .config
+                .logs
+                .as_ref()
+                .filter(|_| !task.sync_call)
+                .map(|l| l.writer(&task.id)),
         };
         let outcome = self.host.call(&prepared, invocation).await;
         result.run_micros = started.elapsed().as_micros() as u64;
