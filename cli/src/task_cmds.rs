@@ -48,6 +48,12 @@ pub struct SubmitArgs {
     /// With --node: run elsewhere when that host cannot take it.
     #[arg(long)]
     soft: bool,
+    /// Tasks one instance may run for this owner (Ray's `max_calls`):
+    /// above 1, a component slow to instantiate keeps its instance warm,
+    /// and a task may find the globals an earlier one left (default 1: a
+    /// fresh instance per task).
+    #[arg(long, default_value_t = 1)]
+    max_calls: u32,
     /// Wait for the result and print it after the ref.
     #[arg(long)]
     wait: bool,
@@ -169,6 +175,7 @@ fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
         strategy: args.strategy.clone(),
         affinity_host: args.node.clone().unwrap_or_default(),
         affinity_soft: args.soft,
+        max_calls: args.max_calls,
         ..Default::default()
     })
 }
@@ -342,8 +349,8 @@ pub fn print_nodes(nodes: &[NodeInfo]) {
         );
         if let Some(e) = &n.engine {
             println!(
-                "      engine: {} compiled, {} loaded from the artifact cache, {} calls ({} on instances made ahead)",
-                e.compiled, e.loaded_from_disk, e.calls, e.warm_starts
+                "      engine: {} compiled, {} loaded from the artifact cache, {} calls ({} on instances made ahead, {} on reused ones)",
+                e.compiled, e.loaded_from_disk, e.calls, e.warm_starts, e.reused
             );
         }
     }

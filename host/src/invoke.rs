@@ -18,6 +18,7 @@ use crate::grants::{Grants, OutboundHttp};
 use crate::runtime::RuntimeCtx;
 use crate::state::{CallState, OutputTail};
 use crate::values;
+use crate::warm::{Reuse, Warm};
 use crate::{Host, HostConfig};
 
 /// Which function to call and with what: values (the wire's form), or
@@ -74,6 +75,9 @@ pub struct Invocation {
     /// Where the guest's output lines are kept (a task's log), beside the
     /// bounded tail returned with the outcome.
     pub log: Option<crate::agent::LogWriter>,
+    /// Whether the call may run on an instance earlier calls used, and
+    /// leave its own for later ones (`warm.rs`); `None`: a fresh one.
+    pub reuse: Option<Reuse>,
 }
 
 /// What a successful call produced.
@@ -96,10 +100,12 @@ impl Host {
     /// Calls a function of a prepared component.
     ///
     /// Arguments are typed before anything is instantiated, so a bad call
-    /// costs no instance. Each call gets an instance no call has used (for
-    /// a component slow to instantiate, one made ahead of it: `warm.rs`):
-    /// a trap poisons only that instance, and nothing leaks from one call
-    /// into the next.
+    /// costs no instance. Unless it allows reuse, each call gets an
+    /// instance no call has used (for a component slow to instantiate, one
+    /// made ahead of it: `warm.rs`): a trap poisons only that instance, and
+    /// nothing leaks from one call into the next. A call that allows reuse
+    /// may run on an instance its scope's earlier calls left, and leaves
+    /// its own when it succeeds.
     pub async fn call(
         &self,
         prepared: &Arc<Prepared>,
@@ -113,6 +119,7 @@ impl Host {
             grants,
             tasks,
             log,
+            reuse,
         } = invocation;
         // The last unended line is written out however the call ends.
         let _log_finish = log.clone().map(LogFinish);
@@ -125,13 +132,16 @@ impl Host {
         }
         let limits = Limits::new(&self.config, timeout, memory_limit)?;
         let started = Instant::now();
-        let (mut store, instance, output) = match prepared.warm.take(limits) {
+        let (mut store, instance, output, served) = match prepared.warm.take(limits, reuse.as_ref())
+        {
             Some(mut warm) => {
                 warm.assign(&prepared.digest, &function.name, limits, grants, tasks);
-                self.stats
-                    .warm_starts
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                (warm.store, warm.instance, warm.output)
+                let counter = match warm.served {
+                    0 => &self.stats.warm_starts,
+                    _ => &self.stats.reused,
+                };
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                (warm.store, warm.instance, warm.output, warm.served)
             }
             None => {
                 let output = OutputTail::new(self.config.output_limit);
@@ -150,7 +160,7 @@ impl Host {
                         prepared
                             .warm
                             .instantiated_in(instantiating.elapsed(), self.config.warm_after);
-                        (store, instance, output)
+                        (store, instance, output, 0)
                     }
                     Err(err) => {
                         return Err(classify(err, &function.name, limits, &store, &output));
@@ -163,8 +173,11 @@ impl Host {
             output.log_to(log);
         }
         let instantiate = started.elapsed();
-        // The next call's instance is made while this one runs.
-        self.maker.refill(prepared);
+        // The next call's instance is made while this one runs (unless this
+        // one's instance may serve it).
+        if reuse.is_none() {
+            self.maker.refill(prepared);
+        }
         let fail = |store: &Store<CallState>, err: wasmtime::Error| {
             classify(err, &function.name, limits, store, &output)
         };
@@ -181,6 +194,11 @@ impl Host {
         self.stats
             .calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let guest_output = output.contents();
+        if let Some(reuse) = &reuse {
+            let warm = Warm::used(store, instance, output, limits, reuse, served + 1);
+            self.maker.keep(prepared, warm, reuse.max_calls);
+        }
         let result = value.as_ref().and_then(|v| match format {
             Format::Wave => Some(weft_values::to_wave(v)),
             Format::Json => Some(weft_values::to_json(v).to_string()),
@@ -191,7 +209,7 @@ impl Host {
             value,
             instantiate,
             call,
-            guest_output: output.contents(),
+            guest_output,
         })
     }
 }

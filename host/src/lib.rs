@@ -52,6 +52,7 @@ pub use exports::FunctionInfo;
 pub use grants::Grants;
 pub use http::{HttpBody, HttpLimits, full_body};
 pub use invoke::{CallOutcome, CallSpec, Format, Invocation};
+pub use warm::Reuse;
 
 use crate::cache::ComponentCache;
 use crate::state::CallState;
@@ -120,6 +121,7 @@ impl Invocation {
             grants: Grants::default(),
             tasks: None,
             log: None,
+            reuse: None,
         }
     }
 }
@@ -135,12 +137,15 @@ pub struct HostStats {
     pub calls: u64,
     /// Calls that ran on an instance made ahead of them.
     pub warm_starts: u64,
+    /// Calls that ran on an instance an earlier call used (`max_calls`).
+    pub reused: u64,
 }
 
 #[derive(Default)]
 struct Counters {
     calls: AtomicU64,
     warm_starts: AtomicU64,
+    reused: AtomicU64,
 }
 
 /// A host: the engine, the linker with everything guests may import, and
@@ -211,6 +216,7 @@ impl Host {
             loaded_from_disk: self.cache.stats.loaded_from_disk.load(Ordering::Relaxed),
             calls: self.stats.calls.load(Ordering::Relaxed),
             warm_starts: self.stats.warm_starts.load(Ordering::Relaxed),
+            reused: self.stats.reused.load(Ordering::Relaxed),
         }
     }
 }

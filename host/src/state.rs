@@ -128,30 +128,48 @@ impl ResourceLimiter for MemoryLimiter {
 /// a write and still holds the panic message, which comes last.
 #[derive(Clone)]
 pub(crate) struct OutputTail {
-    buf: Arc<Mutex<VecDeque<u8>>>,
+    inner: Arc<Mutex<Output>>,
     capacity: usize,
+}
+
+struct Output {
+    tail: VecDeque<u8>,
     /// Where whole lines are also kept, once the call that owns this
     /// output has a log (a task's; see `agent/logs.rs`).
-    log: Arc<std::sync::OnceLock<crate::agent::LogWriter>>,
+    log: Option<crate::agent::LogWriter>,
 }
 
 impl OutputTail {
     pub(crate) fn new(capacity: usize) -> Self {
         OutputTail {
-            buf: Arc::new(Mutex::new(VecDeque::new())),
+            inner: Arc::new(Mutex::new(Output {
+                tail: VecDeque::new(),
+                log: None,
+            })),
             capacity,
-            log: Arc::default(),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Output> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Keeps every line written from now on in `log` as well.
     pub(crate) fn log_to(&self, log: crate::agent::LogWriter) {
-        let _ = self.log.set(log);
+        self.lock().log = Some(log);
+    }
+
+    /// Forgets what was written and where it was logged: the instance
+    /// writing here will run another call.
+    pub(crate) fn reset(&self) {
+        let mut output = self.lock();
+        output.tail.clear();
+        output.log = None;
     }
 
     pub(crate) fn contents(&self) -> String {
-        let buf = self.buf.lock().expect("output lock");
-        let (a, b) = buf.as_slices();
+        let output = self.lock();
+        let (a, b) = output.tail.as_slices();
         let mut bytes = Vec::with_capacity(a.len() + b.len());
         bytes.extend_from_slice(a);
         bytes.extend_from_slice(b);
@@ -159,14 +177,14 @@ impl OutputTail {
     }
 
     fn push(&self, data: &[u8]) {
-        if let Some(log) = self.log.get() {
+        let mut output = self.lock();
+        if let Some(log) = &output.log {
             log.write(data);
         }
-        let mut buf = self.buf.lock().expect("output lock");
         let data = &data[data.len().saturating_sub(self.capacity)..];
-        let overflow = (buf.len() + data.len()).saturating_sub(self.capacity);
-        buf.drain(..overflow);
-        buf.extend(data);
+        let overflow = (output.tail.len() + data.len()).saturating_sub(self.capacity);
+        output.tail.drain(..overflow);
+        output.tail.extend(data);
     }
 }
 

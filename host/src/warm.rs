@@ -1,8 +1,10 @@
-//! Instances made ahead of calls. Every call still gets an instance no
-//! call has used (nothing leaks from one call into the next), but for a
-//! component whose instantiation is slow, the next few are made in the
-//! background while the host is otherwise idle, so a call takes one
-//! ready-made.
+//! Instances ready before their calls: made ahead, or kept after a task
+//! that allows reuse.
+//!
+//! **Made ahead.** By default every call gets an instance no call has
+//! used (nothing leaks from one call into the next), but for a component
+//! whose instantiation is slow, the next few are made in the background
+//! while the host is otherwise idle, so a call takes one ready-made.
 //!
 //! A Python component made by componentize-py spends about a millisecond
 //! instantiating (its dynamically linked modules fill a function table
@@ -14,11 +16,24 @@
 //! fresh instantiations after the first (which pays for cold caches and
 //! its code being paged in): one instantiation delayed by a busy machine
 //! does not make a fast component look slow.
+//!
+//! **Kept for reuse.** Making an instance ahead moves its cost off the
+//! call's path but still spends it, which caps a Python guest near a
+//! thousand tasks a second per core. A task that sets `max_calls` above 1
+//! (Ray's option of that name, which bounds how many tasks one worker
+//! process runs) lets its instance run later tasks of the same owner: the
+//! instance goes back to the pool after a call that succeeded, with the
+//! guest's globals as the call left them. A trap, a timeout or a refused
+//! allocation drops it, as before. Kept instances are per owner (as Ray's
+//! workers are per job), at most [`KEEP_USED`] per component, and dropped
+//! after [`USED_IDLE`] without a call, so they do not hold the pooling
+//! allocator's slots for components no longer called.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::Instance;
 use wasmtime::{Engine, Store};
@@ -29,17 +44,49 @@ use crate::invoke::{Limits, store_for};
 use crate::runtime::RuntimeCtx;
 use crate::state::{CallState, OutputTail};
 
+/// Used instances kept per component.
+pub(crate) const KEEP_USED: usize = 8;
+
+/// How long a used instance is kept without a call.
+pub(crate) const USED_IDLE: Duration = Duration::from_secs(10);
+
+/// Which earlier tasks' instance a call may run on: one that ran tasks of
+/// the same `scope` (an owner session), fewer than `max_calls` of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reuse {
+    /// Who shares instances.
+    pub scope: String,
+    /// Calls one instance may run in all; 1 or less keeps none.
+    pub max_calls: u32,
+}
+
+impl Reuse {
+    /// `None` unless more than one call per instance is allowed.
+    pub fn new(scope: impl Into<String>, max_calls: u32) -> Option<Self> {
+        (max_calls > 1).then(|| Reuse {
+            scope: scope.into(),
+            max_calls,
+        })
+    }
+}
+
 /// Fresh instantiations, after a component's first, that decide whether
 /// it is slow.
 const SAMPLES: usize = 3;
 
-/// An instance no call has used, with its store and the output it writes.
+/// A ready instance, with its store and the output it writes.
 pub(crate) struct Warm {
     pub(crate) store: Store<CallState>,
     pub(crate) instance: Instance,
     pub(crate) output: OutputTail,
     /// The memory limit its memories were created under.
     memory_limit: u64,
+    /// Calls it has run (none for one made ahead).
+    pub(crate) served: u32,
+    /// Whose calls it ran.
+    scope: String,
+    /// When its last call ended.
+    idle_since: Instant,
 }
 
 impl Warm {
@@ -56,14 +103,43 @@ impl Warm {
         let state = self.store.data_mut();
         state.runtime = RuntimeCtx::new(digest, function, tasks);
         state.outbound = OutboundHttp::new(grants);
-        state.deadline = std::time::Instant::now() + limits.timeout;
+        state.limiter.refused = None;
+        state.deadline = Instant::now() + limits.timeout;
         self.store.set_epoch_deadline(1);
+    }
+
+    /// A used instance, from a call that succeeded: what tied it to that
+    /// call goes (its task context, its output and log).
+    pub(crate) fn used(
+        mut store: Store<CallState>,
+        instance: Instance,
+        output: OutputTail,
+        limits: Limits,
+        reuse: &Reuse,
+        served: u32,
+    ) -> Self {
+        store.data_mut().runtime = RuntimeCtx::new("", "", None);
+        output.reset();
+        Warm {
+            store,
+            instance,
+            output,
+            memory_limit: limits.memory,
+            served,
+            scope: reuse.scope.clone(),
+            idle_since: Instant::now(),
+        }
     }
 }
 
 /// The ready instances of one component.
 pub(crate) struct WarmPool {
+    /// Made ahead; no call has used them.
     ready: Mutex<Vec<Warm>>,
+    /// Kept after calls that allow reuse, oldest first.
+    used: Mutex<VecDeque<Warm>>,
+    /// Whether a sweep of idle used instances is scheduled.
+    sweeping: AtomicBool,
     /// Set once the fastest of [`SAMPLES`] instantiations after the first
     /// took the host's `warm_after` or longer.
     worth_it: AtomicBool,
@@ -79,6 +155,8 @@ impl Default for WarmPool {
     fn default() -> Self {
         WarmPool {
             ready: Mutex::default(),
+            used: Mutex::default(),
+            sweeping: AtomicBool::new(false),
             worth_it: AtomicBool::new(false),
             fresh: AtomicUsize::new(0),
             fastest: AtomicU64::new(u64::MAX),
@@ -89,8 +167,20 @@ impl Default for WarmPool {
 
 impl WarmPool {
     /// A ready instance for a call under `limits`, if one was made under
-    /// the same memory limit.
-    pub(crate) fn take(&self, limits: Limits) -> Option<Warm> {
+    /// the same memory limit: with `reuse`, the latest one the same scope
+    /// used (its caches are the warmest), else one made ahead.
+    pub(crate) fn take(&self, limits: Limits, reuse: Option<&Reuse>) -> Option<Warm> {
+        if let Some(reuse) = reuse {
+            let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+            let at = used.iter().rposition(|w| {
+                w.memory_limit == limits.memory
+                    && w.scope == reuse.scope
+                    && w.served < reuse.max_calls
+            });
+            if let Some(warm) = at.and_then(|at| used.remove(at)) {
+                return Some(warm);
+            }
+        }
         // A component never pooled costs its calls no lock.
         if !self.worth_it.load(Ordering::Relaxed) {
             return None;
@@ -98,6 +188,33 @@ impl WarmPool {
         let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
         let at = ready.iter().position(|w| w.memory_limit == limits.memory)?;
         Some(ready.swap_remove(at))
+    }
+
+    /// Keeps a used instance for its scope's next call, unless it has run
+    /// all the calls it may; returns the instances dropped (to be dropped
+    /// outside the lock) and whether a sweep must be scheduled.
+    fn keep(&self, warm: Warm, max_calls: u32) -> (Vec<Warm>, bool) {
+        if warm.served >= max_calls {
+            return (vec![warm], false);
+        }
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        used.push_back(warm);
+        let mut dropped = expired(&mut used, Instant::now());
+        while used.len() > KEEP_USED {
+            dropped.extend(used.pop_front());
+        }
+        drop(used);
+        (dropped, !self.sweeping.swap(true, Ordering::AcqRel))
+    }
+
+    /// Drops used instances idle too long; whether any are left.
+    fn sweep(&self) -> bool {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        let dropped = expired(&mut used, Instant::now());
+        let left = !used.is_empty();
+        drop(used);
+        drop(dropped);
+        left
     }
 
     /// Notes how long a fresh instantiation took.
@@ -143,6 +260,16 @@ impl WarmPool {
     }
 }
 
+/// Takes from the front of `used` (oldest first) those idle since before
+/// `now - USED_IDLE`.
+fn expired(used: &mut VecDeque<Warm>, now: Instant) -> Vec<Warm> {
+    let fresh_from = used
+        .iter()
+        .position(|w| now.duration_since(w.idle_since) < USED_IDLE)
+        .unwrap_or(used.len());
+    used.drain(..fresh_from).collect()
+}
+
 /// What making an instance ahead of a call needs of the host.
 #[derive(Clone)]
 pub(crate) struct Maker {
@@ -184,6 +311,36 @@ impl Maker {
         });
     }
 
+    /// Keeps a used instance in `prepared`'s pool (see [`WarmPool`]),
+    /// scheduling the sweep that drops it once idle too long.
+    pub(crate) fn keep(&self, prepared: &Arc<Prepared>, warm: Warm, max_calls: u32) {
+        let (dropped, schedule) = prepared.warm.keep(warm, max_calls);
+        drop(dropped);
+        if !schedule {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            prepared.warm.sweeping.store(false, Ordering::Release);
+            return;
+        };
+        let prepared = prepared.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(USED_IDLE).await;
+                if prepared.warm.sweep() {
+                    continue;
+                }
+                prepared.warm.sweeping.store(false, Ordering::Release);
+                // One kept after the last look schedules no sweep of its
+                // own while this one ran: look again.
+                if prepared.warm.sweep() && !prepared.warm.sweeping.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                break;
+            }
+        });
+    }
+
     async fn make(&self, prepared: &Prepared) -> Option<Warm> {
         let output = OutputTail::new(self.output_limit);
         let mut store = store_for(
@@ -201,6 +358,9 @@ impl Maker {
                 instance,
                 output,
                 memory_limit: self.limits.memory,
+                served: 0,
+                scope: String::new(),
+                idle_since: Instant::now(),
             }),
             Err(e) => {
                 // The call that takes no instance from the pool makes its

@@ -1,11 +1,13 @@
 //! Instances made ahead of calls (`warm.rs`): each is used by one call
 //! only, a trap on one costs nothing to the next call, and a call whose
-//! limits differ from the pool's gets an instance of its own.
+//! limits differ from the pool's gets an instance of its own. Calls that
+//! allow reuse (`max_calls`) share instances within their scope only, up
+//! to `max_calls` each, and never after a trap.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use weft_host::{CallSpec, Host, HostConfig, HostError, Invocation, Prepared};
+use weft_host::{CallSpec, Host, HostConfig, HostError, Invocation, Prepared, Reuse};
 use weft_tests::runtime;
 
 /// A host with the testkit prepared, to which every component counts as
@@ -87,4 +89,56 @@ fn no_instances_are_made_ahead_when_turned_off() {
     });
     assert_eq!(host.stats().warm_starts, 0);
     assert_eq!(host.stats().calls, 5);
+}
+
+fn reusing(text: &str, scope: &str, max_calls: u32) -> Invocation {
+    Invocation {
+        reuse: Reuse::new(scope, max_calls),
+        ..wave(text)
+    }
+}
+
+#[test]
+fn calls_that_allow_reuse_share_an_instance_within_their_scope_up_to_max_calls() {
+    let (host, prepared, _dir) = testkit(0);
+    runtime().block_on(async {
+        let mut tallies = Vec::new();
+        for _ in 0..4 {
+            let tally = call(&host, &prepared, reusing("tally()", "owner-a", 3)).await;
+            tallies.push(tally.expect("tally").unwrap_or_default());
+        }
+        // Three calls on one instance, then a fresh one.
+        assert_eq!(tallies, ["1", "2", "3", "1"]);
+        assert_eq!(host.stats().reused, 2);
+
+        // Another scope never sees owner-a's instance, nor does a call
+        // that allows no reuse.
+        let other = call(&host, &prepared, reusing("tally()", "owner-b", 3)).await;
+        assert_eq!(other.expect("tally").as_deref(), Some("1"));
+        let fresh = call(&host, &prepared, wave("tally()")).await;
+        assert_eq!(fresh.expect("tally").as_deref(), Some("1"));
+
+        // What a call printed is not the next call's output.
+        let printed = host
+            .call(&prepared, reusing("chatter(3)", "owner-c", 10))
+            .await
+            .expect("chatter");
+        assert!(!printed.guest_output.is_empty());
+        let quiet = host
+            .call(&prepared, reusing("add(1, 2)", "owner-c", 10))
+            .await
+            .expect("add");
+        assert_eq!(quiet.guest_output, "");
+        assert_eq!(host.stats().reused, 3);
+
+        // A trap drops its instance: the next call starts from scratch.
+        let tally = call(&host, &prepared, reusing("tally()", "owner-d", 10)).await;
+        assert_eq!(tally.expect("tally").as_deref(), Some("1"));
+        let err = call(&host, &prepared, reusing(r#"fail("boom")"#, "owner-d", 10))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("boom"), "{err}");
+        let tally = call(&host, &prepared, reusing("tally()", "owner-d", 10)).await;
+        assert_eq!(tally.expect("tally").as_deref(), Some("1"));
+    });
 }

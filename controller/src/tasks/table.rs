@@ -342,11 +342,18 @@ impl Table {
                 _ => arg.clone(),
             })
             .collect();
-        let (timeout_ms, memory_limit_bytes, sync_call) = (
+        let (timeout_ms, memory_limit_bytes, sync_call, max_calls) = (
             task.options().timeout_ms,
             task.options().memory_limit_bytes,
             task.options().sync_call,
+            task.options().max_calls,
         );
+        // Instances are shared only among one owner's tasks, as Ray's
+        // workers are among one job's.
+        let instance_scope = match task.owners.first() {
+            Some(owner) if max_calls > 1 => owner.to_string(),
+            _ => String::new(),
+        };
         let function = task.spec.function.clone();
         let demand = task.demand.clone();
         let Some(entry) = self.hosts.get_mut(host) else {
@@ -385,6 +392,8 @@ impl Table {
                 cpus: demand.cpus,
                 objects,
                 sync_call,
+                max_calls,
+                instance_scope,
             });
     }
 

@@ -92,6 +92,11 @@ impl Agent {
             "Calls that ran on an instance made ahead of them",
             count(engine.warm_starts),
         );
+        registry.register(
+            "engine_reused_instances",
+            "Tasks that ran on an instance an earlier task used (max_calls)",
+            count(engine.reused),
+        );
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).len();
         let actors = self.actors.lock().unwrap_or_else(|p| p.into_inner()).len();
         let free = self.slots.lock().unwrap_or_else(|p| p.into_inner()).free;

@@ -515,6 +515,7 @@ impl Agent {
                 .as_ref()
                 .filter(|_| !task.sync_call)
                 .map(|l| l.writer(&task.id)),
+            reuse: crate::Reuse::new(task.instance_scope.clone(), task.max_calls),
         };
         let outcome = self.host.call(&prepared, invocation).await;
         result.run_micros = started.elapsed().as_micros() as u64;
@@ -736,6 +737,7 @@ fn engine_stats(host: &Host) -> pb::EngineStats {
         loaded_from_disk: stats.loaded_from_disk,
         calls: stats.calls,
         warm_starts: stats.warm_starts,
+        reused: stats.reused,
     }
 }
 

@@ -150,6 +150,7 @@ fn task_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<weft_client::Ta
             "strategy" => out.strategy = value.extract()?,
             "affinity_host" => out.affinity_host = value.extract()?,
             "affinity_soft" => out.affinity_soft = value.extract()?,
+            "max_calls" => out.max_calls = value.extract()?,
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown task option `{other}`"
@@ -572,6 +573,7 @@ impl Session {
                 e.set_item("loaded_from_disk", engine.loaded_from_disk)?;
                 e.set_item("calls", engine.calls)?;
                 e.set_item("warm_starts", engine.warm_starts)?;
+                e.set_item("reused", engine.reused)?;
                 d.set_item("engine", e)?;
                 Ok(d.into_any().unbind())
             })

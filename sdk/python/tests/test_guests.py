@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -102,6 +103,25 @@ def test_nested_tasks_reach_rust_and_the_guest_itself(guests: str, lang: str) ->
     kit = weft.component(f"{lang}-testkit")
     assert weft.get(kit.sum_of_adds.remote("testkit", 20), timeout=120) == sum(2 * i for i in range(20))
     assert weft.get(kit.sum_of_adds.remote(f"{lang}-testkit", 5), timeout=120) == 20
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_max_calls_lets_one_owners_tasks_share_an_instance(guests: str, lang: str) -> None:
+    tally = weft.component(f"{lang}-testkit").tally
+    reused = weft.nodes()[0]["engine"]["reused"]
+    # By default every task starts from a fresh instance.
+    assert [weft.get(tally.remote(), timeout=120) for _ in range(3)] == [1, 1, 1]
+    # With max_calls=3 one instance runs three tasks, then a fresh one
+    # takes over; the globals show it.
+    shared = tally.options(max_calls=3)
+    assert [weft.get(shared.remote(), timeout=120) for _ in range(4)] == [1, 2, 3, 1]
+    # The host's counters arrive with its heartbeats.
+    deadline = time.monotonic() + 10
+    while weft.nodes()[0]["engine"]["reused"] < reused + 2:
+        assert time.monotonic() < deadline, "the host never counted the reused instances"
+        time.sleep(0.1)
+    with pytest.raises(ValueError, match="max_calls must be 0 or more"):
+        tally.options(max_calls=-1)
 
 
 @pytest.mark.parametrize("lang", LANGS)

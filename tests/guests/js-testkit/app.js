@@ -46,6 +46,13 @@ export function add(a, b) {
   return a + b;
 }
 
+let tallies = 0n;
+
+export function tally() {
+  tallies += 1n;
+  return tallies;
+}
+
 function inner() {
   throw new Error('boom');
 }

@@ -59,9 +59,17 @@ class Values(exports.Values):
         return x
 
 
+_tallies = 0
+
+
 class WitWorld(wit_world.WitWorld):
     def add(self, a: int, b: int) -> int:
         return a + b
+
+    def tally(self) -> int:
+        global _tallies
+        _tallies += 1
+        return _tallies
 
     def boom(self) -> str:
         def inner() -> str:

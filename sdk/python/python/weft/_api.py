@@ -200,8 +200,13 @@ def _options(
     scheduling_strategy: Any = None,
     timeout: Optional[float] = None,
     memory_limit: Optional[int] = None,
+    max_calls: Optional[int] = None,
 ) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
+    if max_calls is not None:
+        if int(max_calls) < 0:
+            raise ValueError(f"max_calls must be 0 or more, not {max_calls}")
+        out["max_calls"] = int(max_calls)
     if num_cpus is not None:
         out["cpus"] = float(num_cpus)
     if num_gpus is not None:
@@ -256,7 +261,9 @@ class RemoteFunction:
     def options(self, **options: Any) -> "RemoteFunction":
         """The same function with task options: ``num_cpus``, ``num_gpus``,
         ``memory``, ``resources``, ``max_retries``, ``retry_exceptions``,
-        ``scheduling_strategy``, ``timeout`` (seconds), ``memory_limit``."""
+        ``scheduling_strategy``, ``timeout`` (seconds), ``memory_limit``,
+        ``max_calls`` (tasks one instance may run for this owner, as in Ray:
+        above 1, a task may find the globals an earlier one left)."""
         merged = dict(self._options)
         merged.update(_options(**options))
         return RemoteFunction(self._component, self._function, merged)
