@@ -1,12 +1,13 @@
 //! The transport of the host embedded in `weft up`: its agent talks to
 //! this process's task manager over channels instead of a gRPC stream, so
 //! a task costs no network hop. Everything else (registration, batches,
-//! heartbeats, reconnection) is the same code as a remote host's.
+//! heartbeats, reconnection) is the same code as a remote host's. The
+//! leader also hands calls that fit straight to it ([`HandedCalls`]).
 
 use std::sync::{Arc, Weak};
 
-use weft_controller::{Controller, TaskManager};
-use weft_host::agent::{BoxFuture, Connector, EventSink, Link, LinkError};
+use weft_controller::{Controller, LocalHost, TaskManager};
+use weft_host::agent::{Agent, BoxFuture, Connector, EventSink, Link, LinkError};
 use weft_proto::v1 as pb;
 
 /// Connects an agent to the controller in the same process.
@@ -79,5 +80,18 @@ impl Connector for LocalConnector {
                 .await
                 .map_err(|e| LinkError::Controller(Box::new(e)))
         })
+    }
+}
+
+/// The embedded host as the leader's fast path for calls sees it.
+pub struct HandedCalls(pub Arc<Agent>);
+
+impl LocalHost for HandedCalls {
+    fn id(&self) -> &str {
+        self.0.id()
+    }
+
+    fn run(&self, assignment: pb::Assignment) -> BoxFuture<'static, (pb::TaskResult, Vec<String>)> {
+        Box::pin(self.0.clone().run_handed(assignment))
     }
 }

@@ -196,6 +196,7 @@ async fn run(
             Arc::new(LocalConnector::new(&controller)),
             store,
         );
+        controller.set_local_host(Arc::new(crate::local_host::HandedCalls(started.clone())));
         let sources = crate::metrics::Sources {
             controller: Some(controller.clone()),
             agent: Some(started.clone()),

@@ -40,6 +40,11 @@ pub struct Controller {
     pub(crate) blobs: Arc<crate::blobs::BlobStore>,
     /// Leaders this replica has seen take office (its first included).
     pub(crate) leader_changes: Arc<std::sync::atomic::AtomicU64>,
+    /// The host in this process, when there is one (`weft up`): calls
+    /// may take the fast path to it (`tasks/local_call.rs`).
+    pub(crate) local_host: std::sync::OnceLock<Arc<dyn crate::call::LocalHost>>,
+    /// Calls that took that path, for their ids.
+    pub(crate) local_calls: std::sync::atomic::AtomicU64,
 }
 
 /// A group member as `weft status` shows it.

@@ -41,7 +41,7 @@ mod state;
 mod task_api;
 pub mod tasks;
 
-pub use call::{CallOptions, CallReply};
+pub use call::{CallOptions, CallReply, LocalHost};
 pub use command::{
     Applied, Command, ComponentRecord, RouteRecord, validate_name, validate_route_path,
 };

@@ -142,6 +142,8 @@ pub async fn start(config: NodeConfig) -> Result<Arc<Controller>, ControllerErro
         signatures: Default::default(),
         blobs,
         leader_changes,
+        local_host: std::sync::OnceLock::new(),
+        local_calls: AtomicU64::new(0),
     });
     controller.keep_actors();
     controller.keep_catalog();

@@ -150,3 +150,52 @@ fn a_call_is_a_task_with_the_task_api() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// On `weft up` a call that fits the embedded host now is handed to it
+/// directly (the fast path), and is still a task to the scheduler: it
+/// holds its cpu while it runs, a call made meanwhile queues for that cpu
+/// as a task (the fast path does not pass the queue), and both are in the
+/// task history.
+#[test]
+fn a_call_on_weft_up_holds_a_cpu_of_its_host_while_it_runs() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cluster = Cluster::start_with(dir.path(), &["--cpus", "1"])?;
+    cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    let address = cluster.address.clone();
+    let spinning = std::thread::spawn(move || {
+        weft_tests::weft_at(&address, &["call", "kit", "spin()", "--timeout", "3"])
+    });
+    let held = poll(&cluster, "cpus 1/1")?;
+    assert!(held, "the running call holds no cpu of its host");
+    // The only cpu is the call's: another call waits for it as a task.
+    let out = cluster.weft_ok(&["call", "kit", "add(2, 3)"])?;
+    assert_eq!(out, "5");
+    let call = spinning.join().expect("the call's thread");
+    assert!(!call.status.success());
+    let err = String::from_utf8_lossy(&call.stderr);
+    assert!(err.contains("deadline"), "{err}");
+    assert!(
+        poll(&cluster, "cpus 0/1")?,
+        "the call's cpu was not given back"
+    );
+    let trace = dir.path().join("trace.json");
+    cluster.weft_ok(&["timeline", "-o", &trace.display().to_string()])?;
+    let trace = std::fs::read_to_string(&trace)?;
+    assert!(trace.contains("kit.spin"), "{trace}");
+    // The spinning call took the fast path; the one behind it, the queue.
+    assert_eq!(trace.matches("\"task\":\"call.").count(), 2, "{trace}");
+    assert_eq!(trace.matches(".local-").count(), 1, "{trace}");
+    Ok(())
+}
+
+/// Whether `weft list nodes` shows `needle` within ten seconds.
+fn poll(cluster: &Cluster, needle: &str) -> anyhow::Result<bool> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if cluster.weft_ok(&["list", "nodes"])?.contains(needle) {
+            return Ok(true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(false)
+}

@@ -16,6 +16,7 @@ mod actor_tests;
 pub(crate) mod actors;
 mod events;
 mod hosts;
+pub(crate) mod local_call;
 mod objects;
 mod table;
 mod task;

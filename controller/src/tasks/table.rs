@@ -14,7 +14,7 @@ use weft_proto::v1 as pb;
 use super::events::event;
 use super::hosts::HostEntry;
 use super::task::{State, Target, Task, failure};
-use crate::scheduler::{ClusterView, ObjectLocation, Placement, TaskDemand, place};
+use crate::scheduler::{ClusterView, ObjectLocation, Placement, Resources, TaskDemand, place};
 
 /// How many queued tasks in a row may find no room before a scheduling
 /// round stops: tasks behind them mostly ask for the same, so scanning a
@@ -436,23 +436,7 @@ impl Table {
                 continue;
             }
             if !task.put {
-                self.metrics.finished(&result);
-                let (kind, detail) = if result.ok {
-                    (pb::TaskEventKind::Finished, String::new())
-                } else {
-                    let kind = result.failure_kind().as_str();
-                    (
-                        pb::TaskEventKind::Failed,
-                        format!("{kind}: {}", result.error),
-                    )
-                };
-                self.events.record(pb::TaskEvent {
-                    host: result.host.clone(),
-                    attempt: task.attempt,
-                    detail,
-                    run_micros: result.run_micros,
-                    ..event(&id, kind)
-                });
+                record_end(&self.metrics, &mut self.events, &id, task.attempt, &result);
             }
             if let State::Running { host, .. } = &task.state
                 && let Some(entry) = self.hosts.get_mut(host)
@@ -514,6 +498,61 @@ impl Table {
             self.settle(&id);
         }
         self.any_finished = true;
+    }
+
+    /// Reserves `demand` on `host` for a synchronous call it runs in the
+    /// leader's process (`local_call.rs`), when it fits there now and no
+    /// task waits in the queue (the call must not pass them). The call is
+    /// recorded as submitted and scheduled, as a task is.
+    pub(crate) fn reserve_local(
+        &mut self,
+        host: &str,
+        id: &str,
+        label: String,
+        demand: &Resources,
+    ) -> bool {
+        if !self.queue.is_empty() {
+            return false;
+        }
+        let Some(entry) = self.hosts.get_mut(host) else {
+            return false;
+        };
+        if !entry.alive || entry.used.cpus + demand.cpus > entry.total.cpus + 1e-9 {
+            return false;
+        }
+        entry.used = entry.used.plus(demand);
+        self.metrics.started(std::time::Duration::ZERO);
+        self.events.record(pb::TaskEvent {
+            label,
+            ..event(id, pb::TaskEventKind::Submitted)
+        });
+        self.events.record(pb::TaskEvent {
+            host: host.to_string(),
+            attempt: 1,
+            ..event(id, pb::TaskEventKind::Scheduled)
+        });
+        true
+    }
+
+    /// Gives back what [`Table::reserve_local`] took, records how the call
+    /// ended (`None`: it was dropped unfinished), frees the objects its
+    /// guest made, and starts what now fits.
+    pub(crate) fn end_local(
+        &mut self,
+        host: &str,
+        id: &str,
+        demand: &Resources,
+        ended: Option<(&pb::TaskResult, &[String])>,
+    ) {
+        if let Some(entry) = self.hosts.get_mut(host) {
+            entry.used = entry.used.minus(demand);
+            entry.done += u64::from(ended.is_some());
+        }
+        if let Some((result, made)) = ended {
+            record_end(&self.metrics, &mut self.events, id, 1, result);
+            self.release_guest_refs(made);
+        }
+        self.schedule();
     }
 
     /// Puts a detached owner's finished object in the retention window,
@@ -731,4 +770,31 @@ impl Table {
             .map(|h| h.id.clone())
             .collect()
     }
+}
+
+/// Counts and records how attempt `attempt` of `id` ended.
+fn record_end(
+    metrics: &crate::metrics::TaskMetrics,
+    events: &mut super::events::Events,
+    id: &str,
+    attempt: u32,
+    result: &pb::TaskResult,
+) {
+    metrics.finished(result);
+    let (kind, detail) = if result.ok {
+        (pb::TaskEventKind::Finished, String::new())
+    } else {
+        let kind = result.failure_kind().as_str();
+        (
+            pb::TaskEventKind::Failed,
+            format!("{kind}: {}", result.error),
+        )
+    };
+    events.record(pb::TaskEvent {
+        host: result.host.clone(),
+        attempt,
+        detail,
+        run_micros: result.run_micros,
+        ..event(id, kind)
+    });
 }
