@@ -12,10 +12,14 @@
 //! component instantiates in tens of microseconds and is never pooled.
 //! The pool is per component, holds at most `HostConfig::warm_instances`,
 //! and is filled only after a call, so an idle component's pool never
-//! grows. Whether a component is slow is decided by the fastest of its
-//! fresh instantiations after the first (which pays for cold caches and
-//! its code being paged in): one instantiation delayed by a busy machine
-//! does not make a fast component look slow.
+//! grows. Whether a component is slow is decided by the fastest of each
+//! [`SAMPLES`] instantiations (on demand or made ahead; the very first,
+//! which pays for cold caches and its code being paged in, aside), and
+//! decided again after the next [`SAMPLES`]: one instantiation delayed by a
+//! busy machine does not make a fast component look slow, and one that
+//! looked slow only while the host was busy goes back to fresh instances.
+//! That matters: making instances of a fast component ahead gains its
+//! calls nothing and spends a core's time on instances thrown away.
 //!
 //! **Kept for reuse.** Making an instance ahead moves its cost off the
 //! call's path but still spends it, which caps a Python guest near a
@@ -70,9 +74,9 @@ impl Reuse {
     }
 }
 
-/// Fresh instantiations, after a component's first, that decide whether
-/// it is slow.
-const SAMPLES: usize = 3;
+/// Instantiations that decide, by the fastest of them, whether a
+/// component is slow, until the next as many decide again.
+const SAMPLES: usize = 4;
 
 /// A ready instance, with its store and the output it writes.
 pub(crate) struct Warm {
@@ -140,12 +144,12 @@ pub(crate) struct WarmPool {
     used: Mutex<VecDeque<Warm>>,
     /// Whether a sweep of idle used instances is scheduled.
     sweeping: AtomicBool,
-    /// Set once the fastest of [`SAMPLES`] instantiations after the first
-    /// took the host's `warm_after` or longer.
+    /// Whether the fastest of the last [`SAMPLES`] instantiations took the
+    /// host's `warm_after` or longer.
     worth_it: AtomicBool,
-    /// Instantiations made on demand so far.
-    fresh: AtomicUsize,
-    /// The fastest of them after the first, in nanoseconds.
+    /// Instantiations timed so far.
+    sampled: AtomicUsize,
+    /// The fastest of those since the last decision, in nanoseconds.
     fastest: AtomicU64,
     /// Instances being made now.
     making: AtomicUsize,
@@ -158,7 +162,7 @@ impl Default for WarmPool {
             used: Mutex::default(),
             sweeping: AtomicBool::new(false),
             worth_it: AtomicBool::new(false),
-            fresh: AtomicUsize::new(0),
+            sampled: AtomicUsize::new(0),
             fastest: AtomicU64::new(u64::MAX),
             making: AtomicUsize::new(0),
         }
@@ -217,16 +221,24 @@ impl WarmPool {
         left
     }
 
-    /// Notes how long a fresh instantiation took.
+    /// Notes how long an instantiation took; after each [`SAMPLES`],
+    /// decides again whether instances are worth making ahead (dropping
+    /// those made, when they no longer are).
     pub(crate) fn instantiated_in(&self, took: Duration, slow: Duration) {
-        let n = self.fresh.fetch_add(1, Ordering::Relaxed);
-        if n == 0 || n > SAMPLES {
+        let n = self.sampled.fetch_add(1, Ordering::Relaxed);
+        if n == 0 {
             return;
         }
         let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         let fastest = self.fastest.fetch_min(took, Ordering::Relaxed).min(took);
-        if n == SAMPLES && fastest >= u64::try_from(slow.as_nanos()).unwrap_or(u64::MAX) {
-            self.worth_it.store(true, Ordering::Relaxed);
+        if n % SAMPLES != 0 {
+            return;
+        }
+        self.fastest.store(u64::MAX, Ordering::Relaxed);
+        let worth_it = fastest >= u64::try_from(slow.as_nanos()).unwrap_or(u64::MAX);
+        if self.worth_it.swap(worth_it, Ordering::Relaxed) && !worth_it {
+            let ready = std::mem::take(&mut *self.ready.lock().unwrap_or_else(|p| p.into_inner()));
+            drop(ready);
         }
     }
 
@@ -279,6 +291,8 @@ pub(crate) struct Maker {
     output_limit: usize,
     /// Instances kept ready per component.
     most: usize,
+    /// What "slow to instantiate" means (`HostConfig::warm_after`).
+    slow: Duration,
 }
 
 impl Maker {
@@ -291,6 +305,7 @@ impl Maker {
             },
             output_limit: config.output_limit,
             most: config.warm_instances,
+            slow: config.warm_after,
         }
     }
 
@@ -352,7 +367,10 @@ impl Maker {
             Grants::default(),
             None,
         );
-        match prepared.pre.instantiate_async(&mut store).await {
+        let started = Instant::now();
+        let instantiated = prepared.pre.instantiate_async(&mut store).await;
+        prepared.warm.instantiated_in(started.elapsed(), self.slow);
+        match instantiated {
             Ok(instance) => Some(Warm {
                 store,
                 instance,
@@ -388,15 +406,20 @@ mod tests {
 
     #[test]
     fn a_slow_first_instantiation_or_one_delayed_one_does_not_make_a_component_slow() {
-        assert!(!decide(&[5_000, 20, 400, 25]));
-        assert!(!decide(&[5_000, 400, 400, 30]));
+        assert!(!decide(&[5_000, 20, 400, 25, 30]));
+        assert!(!decide(&[5_000, 400, 400, 30, 400]));
     }
 
     #[test]
     fn a_component_slow_every_time_is_pooled_after_its_samples() {
-        assert!(!decide(&[5_000, 1_200, 1_100]));
-        assert!(decide(&[5_000, 1_200, 1_100, 1_300]));
-        // Later instantiations do not undo the decision.
-        assert!(decide(&[5_000, 1_200, 1_100, 1_300, 10]));
+        assert!(!decide(&[5_000, 1_200, 1_100, 1_300]));
+        assert!(decide(&[5_000, 1_200, 1_100, 1_300, 900]));
+        // One fast instantiation decides nothing until its window is full.
+        assert!(decide(&[5_000, 1_200, 1_100, 1_300, 900, 10, 1_200]));
+    }
+
+    #[test]
+    fn a_component_that_only_looked_slow_goes_back_to_fresh_instances() {
+        assert!(!decide(&[5_000, 1_200, 1_100, 1_300, 900, 30, 25, 20, 22]));
     }
 }
