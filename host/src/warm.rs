@@ -231,7 +231,7 @@ impl WarmPool {
         }
         let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         let fastest = self.fastest.fetch_min(took, Ordering::Relaxed).min(took);
-        if n % SAMPLES != 0 {
+        if !n.is_multiple_of(SAMPLES) {
             return;
         }
         self.fastest.store(u64::MAX, Ordering::Relaxed);
