@@ -1,7 +1,14 @@
 //! `weft logs TASK`: what a task's guest wrote to stdout and stderr, read
-//! from the host that ran it.
+//! from the host that ran it; `--follow` keeps reading as it writes,
+//! until it ends.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use weft_client::{ClientError, LogsQuery};
 use weft_proto::v1 as pb;
+
+/// How often a follower reads again.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
 /// Which task, and how much of its output.
 #[derive(clap::Args)]
@@ -14,21 +21,69 @@ pub struct LogsArgs {
     /// Begin each line with when the guest wrote it (UTC).
     #[arg(long, short = 't')]
     timestamps: bool,
+    /// Keep printing lines as the task writes them, until it ends (a task
+    /// not started yet is waited for).
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// Only lines written in the last DURATION: `90s`, `5m`, `2h`, `1d`
+    /// (plain numbers are seconds).
+    #[arg(long, value_parser = parse_duration)]
+    since: Option<Duration>,
 }
 
 pub async fn logs(address: &str, args: LogsArgs) -> anyhow::Result<()> {
     let mut client = crate::client_cmds::connect(address).await?;
-    let reply = client.logs(&args.task, args.tail.unwrap_or(0)).await?;
-    if !reply.found {
-        eprintln!("task {} wrote nothing to stdout or stderr", args.task);
-        return Ok(());
+    let since_micros = match args.since {
+        Some(d) => now_micros().saturating_sub(d.as_micros() as u64),
+        None => 0,
+    };
+    let mut query = LogsQuery {
+        tail: args.tail.unwrap_or(0),
+        from_line: 0,
+        since_micros,
+    };
+    let mut printed_any = false;
+    loop {
+        let read = match client.logs(&args.task, query).await {
+            Ok(read) => read,
+            Err(ClientError::Rpc(s))
+                if args.follow && s.code() == tonic::Code::FailedPrecondition =>
+            {
+                tokio::time::sleep(FOLLOW_EVERY).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let reply = read.reply;
+        if reply.truncated && query.from_line == 0 && query.tail == 0 {
+            eprintln!("(older lines of task {} are no longer kept)", args.task);
+        }
+        printed_any |= !reply.lines.is_empty();
+        if !print(&reply.lines, args.timestamps)? {
+            return Ok(());
+        }
+        query.from_line = reply.next_line.max(query.from_line);
+        query.tail = 0;
+        // A read after the task ended has everything it wrote.
+        if !args.follow || !read.running {
+            if !printed_any && !reply.found {
+                eprintln!("task {} wrote nothing to stdout or stderr", args.task);
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(FOLLOW_EVERY).await;
     }
-    if reply.truncated {
-        eprintln!("(older lines of task {} are no longer kept)", args.task);
+}
+
+/// Writes `lines` to stdout; false once its reader has gone (`| head`),
+/// which is not an error.
+fn print(lines: &[pb::LogLine], timestamps: bool) -> anyhow::Result<bool> {
+    if lines.is_empty() {
+        return Ok(true);
     }
     let mut out = String::new();
-    for line in &reply.lines {
-        if args.timestamps {
+    for line in lines {
+        if timestamps {
             out.push_str(&stamp(line));
             out.push(' ');
         }
@@ -36,11 +91,44 @@ pub async fn logs(address: &str, args: LogsArgs) -> anyhow::Result<()> {
         out.push('\n');
     }
     use std::io::Write;
-    match std::io::stdout().lock().write_all(out.as_bytes()) {
-        // A reader that stopped early (`| head`) is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        other => other.map(|()| true).map_err(Into::into),
     }
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// `90s`, `5m`, `2h`, `1d`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let seconds_per = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{text}`: use s, m, h or d"
+            ));
+        }
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 90s, 5m, 2h or 1d"))?;
+    Ok(Duration::from_secs_f64(n * seconds_per))
 }
 
 /// `2026-11-30T05:41:02.123456Z` from microseconds since the epoch.
@@ -76,6 +164,21 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_with_their_units() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(
+            parse_duration("3w")
+                .unwrap_err()
+                .contains("unknown unit `w`")
+        );
+        assert!(parse_duration("soon").is_err());
+    }
 
     #[test]
     fn stamps_are_utc_dates() {

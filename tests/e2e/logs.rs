@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use weft_tests::{Group, guests};
+use weft_tests::{Cluster, Group, guests};
 
 #[test]
 fn a_tasks_output_comes_back_in_order_and_a_dead_hosts_is_gone_by_name() {
@@ -56,4 +56,45 @@ fn a_tasks_output_comes_back_in_order_and_a_dead_hosts_is_gone_by_name() {
         assert!(Instant::now() < deadline, "still not gone: {text}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// `weft logs -f` prints each line as the running task writes it and
+/// exits once the task has ended; `--since` leaves out older lines.
+#[test]
+fn follow_prints_lines_while_the_task_runs_and_stops_when_it_ends() {
+    use std::io::BufRead;
+    let cluster = Cluster::start().unwrap();
+    cluster
+        .weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])
+        .unwrap();
+    let id = cluster
+        .weft_ok(&["submit", "kit", "drip(20, 250)"])
+        .unwrap();
+    let id = id.trim().to_string();
+    let mut follower = std::process::Command::new(weft_tests::weft_bin())
+        .args(["logs", &id, "--follow"])
+        .env("WEFT_ADDRESS", &cluster.address)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert_eq!(first, "drip 0");
+    // The first line came while the task still ran (it takes 5 s).
+    let state = cluster.weft_ok(&["wait", &id, "--timeout", "0"]).unwrap();
+    assert!(state.contains("pending"), "{state}");
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(follower.wait().unwrap().success());
+    let expected: Vec<String> = (1..20).map(|i| format!("drip {i}")).collect();
+    assert_eq!(rest, expected);
+
+    let all = cluster.weft_ok(&["logs", &id, "--since", "1h"]).unwrap();
+    assert_eq!(all.lines().count(), 20, "{all}");
+    let none = cluster.weft(&["logs", &id, "--since", "0s"]);
+    assert!(none.status.success());
+    assert!(none.stdout.is_empty());
+    let bad = cluster
+        .weft_err(&["logs", &id, "--since", "3 weeks"])
+        .unwrap();
+    assert!(bad.contains("unknown unit"), "{bad}");
 }

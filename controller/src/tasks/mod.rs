@@ -569,7 +569,9 @@ impl TaskManager {
     /// table has let the task go. `Ok(None)`: it has not started yet.
     pub fn log_host(&self, task: &str) -> Result<Option<pb::LocateLogsResponse>, String> {
         self.with(|t| {
-            let host = match t.tasks.get(task).map(|task| &task.state) {
+            let state = t.tasks.get(task).map(|task| &task.state);
+            let running = matches!(state, Some(State::Running { .. }));
+            let host = match state {
                 Some(State::Running { host, .. }) => host.clone(),
                 Some(State::Done(result)) => result.host.clone(),
                 Some(State::Waiting | State::Queued) => return Ok(None),
@@ -592,6 +594,7 @@ impl TaskManager {
                 alive: entry.is_some_and(|h| h.alive),
                 dead_reason: entry.map(|h| h.dead_reason.clone()).unwrap_or_default(),
                 host,
+                running,
             }))
         })
     }

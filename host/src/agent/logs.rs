@@ -12,13 +12,19 @@
 //! Each task keeps at most `per_source` bytes (its oldest chunks go
 //! first), and at most [`MAX_SOURCES`] tasks are indexed. A task that
 //! writes nothing costs nothing.
+//!
+//! A running task's lines not yet in a chunk are read from its writer, so
+//! `weft logs --follow` sees each line as it is written. Lines are
+//! numbered from a source's first (dropped ones included), and a reader
+//! asks for those from a number on: a follower never sees a line twice
+//! nor skips one still kept.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use weft_proto::v1 as pb;
@@ -63,6 +69,8 @@ struct Store {
     /// Set once writing failed (a full disk): guests keep running and the
     /// host says so once.
     failed: bool,
+    /// Writers holding lines not yet appended, by source.
+    live: HashMap<String, Weak<Mutex<Writer>>>,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +78,10 @@ struct Source {
     chunks: VecDeque<Chunk>,
     bytes: u64,
     truncated: bool,
+    /// Lines in chunks no longer kept.
+    dropped_lines: u64,
+    /// Lines appended in all.
+    total_lines: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +89,19 @@ struct Chunk {
     segment: u64,
     offset: u64,
     len: u64,
+    lines: u64,
+}
+
+/// Which lines of a source to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogQuery {
+    /// The last this many (0: all).
+    pub tail: usize,
+    /// Only those numbered this or later.
+    pub from_line: u64,
+    /// Only those written at or after this time, in microseconds since the
+    /// Unix epoch.
+    pub since_micros: u64,
 }
 
 impl Logs {
@@ -103,6 +128,7 @@ impl Logs {
                 index: HashMap::new(),
                 order: VecDeque::new(),
                 failed: false,
+                live: HashMap::new(),
             })),
             per_source,
             segment_bytes,
@@ -117,42 +143,82 @@ impl Logs {
                 source: source.to_string(),
                 lines: Vec::new(),
                 partial: Vec::new(),
+                count: 0,
+                synced: None,
             })),
         }
     }
 
-    /// Appends stamped whole lines of `source`.
-    fn append(&self, source: &str, data: &[u8]) {
+    /// Appends `lines` stamped whole lines of `source`; the source's line
+    /// count after them (`None` once writing failed).
+    fn append(&self, source: &str, data: &[u8], lines: u64) -> Option<u64> {
         let mut store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if store.failed {
-            return;
+            return None;
         }
-        if let Err(e) = store.append(source, data, self.per_source, self.segment_bytes) {
-            tracing::warn!(dir = %store.dir.display(), "cannot keep guests' output: {e}");
-            store.failed = true;
-            store.current = None;
+        match store.append(source, data, lines, self.per_source, self.segment_bytes) {
+            Ok(total) => Some(total),
+            Err(e) => {
+                tracing::warn!(dir = %store.dir.display(), "cannot keep guests' output: {e}");
+                store.failed = true;
+                store.current = None;
+                None
+            }
         }
     }
 
-    /// The last `tail` lines of `source` (all kept when 0), oldest first;
-    /// `None` when this host holds none.
+    /// Lists `writer` as holding lines of `source` not yet appended; the
+    /// source's line count, which its lines follow.
+    fn go_live(&self, source: &str, writer: &Arc<Mutex<Writer>>) -> u64 {
+        let mut store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        store
+            .live
+            .insert(source.to_string(), Arc::downgrade(writer));
+        store.index.get(source).map_or(0, |s| s.total_lines)
+    }
+
+    fn leave_live(&self, source: &str) {
+        let mut store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        store.live.remove(source);
+    }
+
+    /// The lines of `source` that `query` asks for, oldest first; `None`
+    /// when this host holds none.
     pub(crate) fn read(
         &self,
         source: &str,
-        tail: usize,
+        query: LogQuery,
     ) -> std::io::Result<Option<pb::LogsResponse>> {
-        let (chunks, mut truncated, dir) = {
+        let (chunks, mut truncated, first, total, live, dir) = {
             let mut store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((_, file, _)) = &mut store.current {
                 file.flush()?;
             }
-            let Some(s) = store.index.get(source) else {
-                return Ok(None);
+            let live = store.live.get(source).and_then(Weak::upgrade);
+            let (chunks, truncated, first, total) = match store.index.get(source) {
+                Some(s) => (
+                    s.chunks.iter().copied().collect(),
+                    s.truncated,
+                    s.dropped_lines,
+                    s.total_lines,
+                ),
+                None if live.is_some() => (Vec::new(), false, 0, 0),
+                None => return Ok(None),
             };
-            let chunks: Vec<Chunk> = s.chunks.iter().copied().collect();
-            (chunks, s.truncated, store.dir.clone())
+            (chunks, truncated, first, total, live, store.dir.clone())
         };
+        let mut next = first;
         let mut lines = Vec::new();
+        let mut keep = |line: &[u8], next: &mut u64| {
+            let number = *next;
+            *next += 1;
+            if number >= query.from_line {
+                let line = parse(line);
+                if line.at_micros >= query.since_micros {
+                    lines.push(line);
+                }
+            }
+        };
         let mut open: Option<(u64, File)> = None;
         for chunk in chunks {
             if open.as_ref().is_none_or(|(n, _)| *n != chunk.segment) {
@@ -162,28 +228,38 @@ impl Logs {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         truncated = true;
                         open = None;
-                        continue;
                     }
                     Err(e) => return Err(e),
                 }
             }
-            let Some((_, file)) = &open else { continue };
+            let Some((_, file)) = &open else {
+                next += chunk.lines;
+                continue;
+            };
             let mut bytes = vec![0; chunk.len as usize];
             file.read_exact_at(&mut bytes, chunk.offset)?;
-            lines.extend(
-                bytes
-                    .split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .map(parse),
-            );
+            for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                keep(line, &mut next);
+            }
         }
-        if tail > 0 && lines.len() > tail {
-            lines.drain(..lines.len() - tail);
+        // What the writer holds follows the chunks read only if it has
+        // appended none since: otherwise the next read has those lines.
+        if let Some(writer) = live {
+            let w = writer.lock().unwrap_or_else(|p| p.into_inner());
+            if w.synced == Some(total) {
+                for line in w.lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    keep(line, &mut next);
+                }
+            }
+        }
+        if query.tail > 0 && lines.len() > query.tail {
+            lines.drain(..lines.len() - query.tail);
         }
         Ok(Some(pb::LogsResponse {
             lines,
             found: true,
             truncated,
+            next_line: next.max(query.from_line),
         }))
     }
 }
@@ -193,9 +269,10 @@ impl Store {
         &mut self,
         source: &str,
         data: &[u8],
+        lines: u64,
         per_source: u64,
         segment_bytes: u64,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<u64> {
         let len = data.len() as u64;
         if self
             .current
@@ -216,12 +293,13 @@ impl Store {
             }
         }
         let Some((number, file, at)) = &mut self.current else {
-            return Ok(());
+            return Ok(0);
         };
         let chunk = Chunk {
             segment: *number,
             offset: *at,
             len,
+            lines,
         };
         file.write_all(data)?;
         *at += len;
@@ -245,13 +323,13 @@ impl Store {
         }
         entry.chunks.push_back(chunk);
         entry.bytes += len;
+        entry.total_lines += lines;
         while entry.bytes > per_source && entry.chunks.len() > 1 {
             if let Some(old) = entry.chunks.pop_front() {
-                entry.bytes -= old.len;
-                entry.truncated = true;
+                entry.forget(old);
             }
         }
-        Ok(())
+        Ok(entry.total_lines)
     }
 
     /// Deletes the oldest segment and the chunks in it.
@@ -264,15 +342,25 @@ impl Store {
             if let Some(entry) = self.index.get_mut(&source) {
                 while entry.chunks.front().is_some_and(|c| c.segment == number) {
                     if let Some(old) = entry.chunks.pop_front() {
-                        entry.bytes -= old.len;
-                        entry.truncated = true;
+                        entry.forget(old);
                     }
                 }
-                if entry.chunks.is_empty() {
+                // A running source keeps its count, so its lines keep
+                // their numbers.
+                if entry.chunks.is_empty() && !self.live.contains_key(&source) {
                     self.index.remove(&source);
                 }
             }
         }
+    }
+}
+
+impl Source {
+    /// Drops a chunk that is no longer kept.
+    fn forget(&mut self, chunk: Chunk) {
+        self.bytes -= chunk.len;
+        self.dropped_lines += chunk.lines;
+        self.truncated = true;
     }
 }
 
@@ -314,6 +402,11 @@ struct Writer {
     source: String,
     /// Stamped whole lines not yet appended.
     lines: Vec<u8>,
+    /// How many.
+    count: u64,
+    /// The source's line count that `lines` follow, once it holds any
+    /// (and is listed as live for readers).
+    synced: Option<u64>,
     /// The start of a line not yet ended.
     partial: Vec<u8>,
 }
@@ -322,6 +415,10 @@ impl LogWriter {
     /// Takes what a guest wrote; whole lines are stamped now.
     pub(crate) fn write(&self, data: &[u8]) {
         let mut w = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if w.synced.is_none() && data.contains(&b'\n') {
+            let synced = w.logs.go_live(&w.source, &self.inner);
+            w.synced = Some(synced);
+        }
         let mut rest = data;
         while let Some(end) = rest.iter().position(|&b| b == b'\n') {
             let (line, after) = rest.split_at(end);
@@ -354,6 +451,9 @@ impl LogWriter {
             w.line(&joined);
         }
         w.append();
+        if w.synced.take().is_some() {
+            w.logs.leave_live(&w.source);
+        }
     }
 }
 
@@ -365,12 +465,18 @@ impl Writer {
         let _ = write!(self.lines, "{}\t", now_micros());
         self.lines.extend_from_slice(text);
         self.lines.push(b'\n');
+        self.count += 1;
     }
 
     fn append(&mut self) {
         if !self.lines.is_empty() {
-            self.logs.append(&self.source, &self.lines);
+            if let Some(total) = self.logs.append(&self.source, &self.lines, self.count)
+                && self.synced.is_some()
+            {
+                self.synced = Some(total);
+            }
             self.lines.clear();
+            self.count = 0;
         }
     }
 }
@@ -378,6 +484,13 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tail(n: usize) -> LogQuery {
+        LogQuery {
+            tail: n,
+            ..LogQuery::default()
+        }
+    }
 
     fn texts(reply: &pb::LogsResponse) -> Vec<&str> {
         reply.lines.iter().map(|l| l.text.as_str()).collect()
@@ -394,17 +507,17 @@ mod tests {
         other.finish();
         w.write(b"o\nthree");
         w.finish();
-        let got = logs.read("task.1-2", 0).unwrap().unwrap();
+        let got = logs.read("task.1-2", tail(0)).unwrap().unwrap();
         assert_eq!(texts(&got), ["one", "two", "three"]);
         assert!(got.lines.iter().all(|l| l.at_micros > 0));
         assert!(!got.truncated);
-        let tail = logs.read("task.1-2", 2).unwrap().unwrap();
-        assert_eq!(texts(&tail), ["two", "three"]);
+        let last = logs.read("task.1-2", tail(2)).unwrap().unwrap();
+        assert_eq!(texts(&last), ["two", "three"]);
         assert_eq!(
-            texts(&logs.read("task.3-4", 0).unwrap().unwrap()),
+            texts(&logs.read("task.3-4", tail(0)).unwrap().unwrap()),
             ["elsewhere"]
         );
-        assert!(logs.read("nobody", 0).unwrap().is_none());
+        assert!(logs.read("nobody", tail(0)).unwrap().is_none());
     }
 
     #[test]
@@ -416,7 +529,7 @@ mod tests {
             w.write(format!("line {i}\n").as_bytes());
         }
         w.finish();
-        let got = logs.read("busy", 0).unwrap().unwrap();
+        let got = logs.read("busy", tail(0)).unwrap().unwrap();
         assert!(got.truncated);
         assert_eq!(got.lines.last().unwrap().text, "line 19999");
         let kept: usize = got.lines.iter().map(|l| l.text.len() + 18).sum();
@@ -436,10 +549,10 @@ mod tests {
             w.finish();
         }
         assert!(
-            logs.read("t0", 0).unwrap().is_none(),
+            logs.read("t0", tail(0)).unwrap().is_none(),
             "the oldest task's segment is gone"
         );
-        let last = logs.read("t399", 0).unwrap().unwrap();
+        let last = logs.read("t399", tail(0)).unwrap().unwrap();
         assert_eq!(texts(&last), ["task 399 says hello with a few more bytes"]);
         let files = std::fs::read_dir(dir.path()).unwrap().count();
         assert!(files <= SEGMENTS, "{files}");
@@ -448,5 +561,58 @@ mod tests {
             .map(|e| e.unwrap().metadata().unwrap().len())
             .sum();
         assert!(disk <= SEGMENTS as u64 * 4096 + 4096, "{disk}");
+    }
+
+    #[test]
+    fn a_running_sources_lines_are_read_as_written_and_numbered_for_followers() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Logs::fresh(dir.path().join("logs")).unwrap();
+        let w = logs.writer("running");
+        w.write(b"one\ntwo\nthr");
+        // Nothing appended yet: the lines come from the writer.
+        let got = logs.read("running", LogQuery::default()).unwrap().unwrap();
+        assert_eq!(texts(&got), ["one", "two"]);
+        assert_eq!(got.next_line, 2);
+        // Appended past a chunk's worth, then more held: both, in order.
+        for i in 0..3_000 {
+            w.write(format!("ee\nline {i}: {}", "x".repeat(20)).as_bytes());
+        }
+        w.write(b"\nlast\n");
+        let from = |n| LogQuery {
+            from_line: n,
+            ..LogQuery::default()
+        };
+        let all = logs.read("running", from(0)).unwrap().unwrap();
+        assert_eq!(all.next_line, 3_004);
+        assert_eq!(all.lines.len(), 3_004);
+        assert_eq!(all.lines[2].text, "three");
+        assert_eq!(all.lines[3_003].text, "last");
+        let newer = logs.read("running", from(3_002)).unwrap().unwrap();
+        assert_eq!(texts(&newer)[1], "last");
+        w.finish();
+        let done = logs.read("running", from(3_004)).unwrap().unwrap();
+        assert!(done.lines.is_empty());
+        assert_eq!(done.next_line, 3_004);
+
+        // Lines written before `since` are left out.
+        let later = LogQuery {
+            since_micros: now_micros() + 1_000_000,
+            ..LogQuery::default()
+        };
+        assert!(
+            logs.read("running", later)
+                .unwrap()
+                .unwrap()
+                .lines
+                .is_empty()
+        );
+        let earlier = LogQuery {
+            since_micros: now_micros() - 60_000_000,
+            ..LogQuery::default()
+        };
+        assert_eq!(
+            logs.read("running", earlier).unwrap().unwrap().lines.len(),
+            3_004
+        );
     }
 }

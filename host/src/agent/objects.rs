@@ -390,8 +390,12 @@ impl pb::weft_host_server::WeftHost for HostService {
         let Some(logs) = agent.config.logs.clone() else {
             return Ok(Response::new(pb::LogsResponse::default()));
         };
-        let tail = usize::try_from(request.tail).unwrap_or(usize::MAX);
-        let read = tokio::task::spawn_blocking(move || logs.read(&request.source, tail))
+        let query = super::logs::LogQuery {
+            tail: usize::try_from(request.tail).unwrap_or(usize::MAX),
+            from_line: request.from_line,
+            since_micros: request.since_micros,
+        };
+        let read = tokio::task::spawn_blocking(move || logs.read(&request.source, query))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::internal(format!("cannot read the log: {e}")))?;

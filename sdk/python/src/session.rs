@@ -620,9 +620,13 @@ impl Session {
     /// keeps when 0), read from the host that ran it.
     #[pyo3(signature = (task, tail=0))]
     fn logs(&self, py: Python<'_>, task: &str, tail: u64) -> PyResult<Vec<String>> {
-        let reply = block(py, async { self.rpc.lock().await.logs(task, tail).await })
+        let query = weft_client::LogsQuery {
+            tail,
+            ..Default::default()
+        };
+        let reply = block(py, async { self.rpc.lock().await.logs(task, query).await })
             .map_err(|e| raise(py, e))?;
-        Ok(reply.lines.into_iter().map(|l| l.text).collect())
+        Ok(reply.reply.lines.into_iter().map(|l| l.text).collect())
     }
 
     /// Tasks the cluster knows, as dicts (optionally only in `state`).

@@ -467,11 +467,12 @@ impl Client {
             .await
     }
 
-    /// The lines task `task`'s guest wrote to stdout and stderr (the last
-    /// `tail`, or all the host keeps when 0), read from the host that ran
-    /// its latest attempt. A host that has left the cluster took them
-    /// with it: that is an error naming the host.
-    pub async fn logs(&mut self, task: &str, tail: u64) -> Result<pb::LogsResponse, ClientError> {
+    /// The lines task `task`'s guest wrote to stdout and stderr that
+    /// `query` asks for, read from the host that ran (or runs) its latest
+    /// attempt, and whether it still runs there. A host that has left the
+    /// cluster took them with it: that is an error naming the host. A task
+    /// not started yet is a `FailedPrecondition` error.
+    pub async fn logs(&mut self, task: &str, query: LogsQuery) -> Result<TaskLogs, ClientError> {
         let request = pb::LocateLogsRequest {
             task: task.to_string(),
         };
@@ -493,11 +494,16 @@ impl Client {
         let reply = host
             .logs(pb::LogsRequest {
                 source: task.to_string(),
-                tail,
+                tail: query.tail,
+                from_line: query.from_line,
+                since_micros: query.since_micros,
             })
             .await?
             .into_inner();
-        Ok(reply)
+        Ok(TaskLogs {
+            reply,
+            running: located.running,
+        })
     }
 
     /// Removes controller replica `id` from the group.
@@ -507,4 +513,26 @@ impl Client {
             .await?;
         Ok(reply.members)
     }
+}
+
+/// Which lines of a task's output [`Client::logs`] reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogsQuery {
+    /// The last this many; 0 for all the host keeps.
+    pub tail: u64,
+    /// Only lines from this number on (a follower passes the last read's
+    /// `next_line`).
+    pub from_line: u64,
+    /// Only lines written at or after this time, in microseconds since the
+    /// Unix epoch; 0 for any.
+    pub since_micros: u64,
+}
+
+/// One read of a task's output.
+#[derive(Debug, Clone)]
+pub struct TaskLogs {
+    /// The lines, and where a follower reads from next.
+    pub reply: pb::LogsResponse,
+    /// The task still runs: more lines may come.
+    pub running: bool,
 }

@@ -115,6 +115,14 @@ impl Guest for Testkit {
         lines
     }
 
+    fn drip(lines: u32, millis: u32) -> u32 {
+        for i in 0..lines {
+            println!("drip {i}");
+            std::thread::sleep(std::time::Duration::from_millis(u64::from(millis)));
+        }
+        lines
+    }
+
     fn try_objects() -> String {
         match weft_guest::objects::put(b"data") {
             Ok(r) => match weft_guest::objects::size(&r) {
