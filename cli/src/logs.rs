@@ -13,7 +13,8 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 /// Which task, and how much of its output.
 #[derive(clap::Args)]
 pub struct LogsArgs {
-    /// The task's id (as `weft submit` and `weft list tasks` print it).
+    /// A task's id (as `weft submit` and `weft list tasks` print it), or an
+    /// actor's (as `weft actor create` prints it).
     task: String,
     /// Only the last N lines.
     #[arg(long, short = 'n')]

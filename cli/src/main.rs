@@ -63,8 +63,9 @@ enum Command {
     /// every host compiles it (or loads it from the artifact cache),
     /// printing how long each took.
     Deploy(client_cmds::DeployArgs),
-    /// Print what a task's guest wrote to stdout and stderr, read from the
-    /// host that ran it (one line each, in order).
+    /// Print what a task's (or an actor's) guest wrote to stdout and
+    /// stderr, read from the host that ran it (one line each, in order);
+    /// `-f` follows it as it writes.
     Logs(logs::LogsArgs),
     /// Write the leader's recent task history as a Chrome trace (one event
     /// per attempt, a process per host), for Perfetto or chrome://tracing.

@@ -45,6 +45,9 @@ pub struct ActorStart {
     pub grants: Grants,
     /// State to restore after the constructor (from `save`).
     pub checkpoint: Option<Vec<u8>>,
+    /// Where what the instance prints is kept (the actor's log), beside
+    /// the bounded tail its calls' errors quote.
+    pub log: Option<crate::agent::LogWriter>,
 }
 
 /// A live actor instance. A call that fails inside the guest (a trap, the
@@ -59,6 +62,8 @@ pub struct ActorInstance {
     output: OutputTail,
     limits: Limits,
     checkpoint: Option<(Func, Func)>,
+    /// Writes out the log's last lines when the instance goes.
+    _log: Option<crate::invoke::LogFinish>,
 }
 
 /// A failed actor call.
@@ -105,6 +110,10 @@ impl Host {
             start.grants.clone(),
             tasks,
         );
+        if let Some(log) = &start.log {
+            store.data_mut().runtime.log = Some(log.clone());
+            output.log_to(log.clone());
+        }
         let instance = prepared
             .pre
             .instantiate_async(&mut store)
@@ -120,6 +129,7 @@ impl Host {
             output,
             limits,
             checkpoint,
+            _log: start.log.clone().map(crate::invoke::LogFinish),
         };
         if !start.class.is_empty() {
             let function = member(&prepared.functions, &start.class, "[constructor]", "")?;

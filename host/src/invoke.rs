@@ -214,8 +214,8 @@ impl Host {
     }
 }
 
-/// Flushes a call's log when the call ends, by any path.
-struct LogFinish(crate::agent::LogWriter);
+/// Flushes a call's (or an actor's) log when it ends, by any path.
+pub(crate) struct LogFinish(pub(crate) crate::agent::LogWriter);
 
 impl Drop for LogFinish {
     fn drop(&mut self) {

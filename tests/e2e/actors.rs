@@ -290,6 +290,49 @@ fn the_cli_creates_calls_lists_and_kills_actors() {
     assert!(list.contains("dead"), "{list}");
 }
 
+/// What an actor's instance prints is its log, read with `weft logs` by
+/// the actor's id, across its restarts (the same log, in order).
+#[test]
+fn an_actors_output_is_its_log_across_restarts() {
+    let group = cluster(1, &["h1"]);
+    let id = group
+        .weft_ok(&[
+            "actor",
+            "create",
+            "counter",
+            "counter",
+            "new(0)",
+            "--name",
+            "loud",
+            "--max-restarts",
+            "3",
+        ])
+        .unwrap();
+    let id = id.trim();
+    for boom in ["first boom", "second boom"] {
+        // A call right after a restart may meet the actor still starting.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let err = group
+                .weft_err(&["actor", "call", "loud", &format!("fail(\"{boom}\")")])
+                .unwrap();
+            if err.contains(boom) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{err}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let log = group.weft_ok(&["logs", id]).unwrap();
+    let first = log
+        .find("first boom")
+        .expect("the first panic is in the log");
+    let second = log
+        .find("second boom")
+        .expect("the second panic is in the log");
+    assert!(first < second, "{log}");
+}
+
 #[test]
 fn bad_actor_specs_are_refused_with_the_reason() {
     let group = cluster(1, &["h1"]);

@@ -566,9 +566,23 @@ impl TaskManager {
 
     /// The host that ran (or runs) `task`'s latest attempt, for reading
     /// its output there: from the table, or from the history once the
-    /// table has let the task go. `Ok(None)`: it has not started yet.
+    /// table has let the task go. An actor's id names the host of its
+    /// latest incarnation. `Ok(None)`: it has not started yet.
     pub fn log_host(&self, task: &str) -> Result<Option<pb::LocateLogsResponse>, String> {
         self.with(|t| {
+            if let Some(actor) = t.actors.records.get(task) {
+                if actor.host.is_empty() {
+                    return Ok(None);
+                }
+                let entry = t.hosts.get(&actor.host);
+                return Ok(Some(pb::LocateLogsResponse {
+                    address: entry.map(|h| h.address.clone()).unwrap_or_default(),
+                    alive: entry.is_some_and(|h| h.alive),
+                    dead_reason: entry.map(|h| h.dead_reason.clone()).unwrap_or_default(),
+                    host: actor.host.clone(),
+                    running: actor.state != actors::DEAD,
+                }));
+            }
             let state = t.tasks.get(task).map(|task| &task.state);
             let running = matches!(state, Some(State::Running { .. }));
             let host = match state {
@@ -583,7 +597,7 @@ impl TaskManager {
                     .rev()
                     .find(|e| !e.host.is_empty())
                     .map(|e| e.host.clone())
-                    .ok_or_else(|| format!("the cluster knows no task {task}"))?,
+                    .ok_or_else(|| format!("the cluster knows no task {task} (nor an actor)"))?,
             };
             if host.is_empty() {
                 return Ok(None);

@@ -224,6 +224,8 @@ impl Agent {
                 http_hosts: record.allow_http.clone(),
             },
             checkpoint: (record.checkpoint_calls > 0).then(|| record.checkpoint.clone()),
+            // Every incarnation's lines go to the actor's one log.
+            log: self.config.logs.as_ref().map(|l| l.writer(&id)),
         };
         let context = Arc::new(TaskContext::new(self.clone(), id.clone(), 0.0));
         // However this incarnation ends (a trap, a stop, an abort), the refs
