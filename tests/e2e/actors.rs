@@ -311,7 +311,7 @@ fn an_actors_output_is_its_log_across_restarts() {
     let id = id.trim();
     for boom in ["first boom", "second boom"] {
         // A call right after a restart may meet the actor still starting.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let err = group
                 .weft_err(&["actor", "call", "loud", &format!("fail(\"{boom}\")")])
@@ -319,7 +319,7 @@ fn an_actors_output_is_its_log_across_restarts() {
             if err.contains(boom) {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "{err}");
+            assert!(Instant::now() < deadline, "{err}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
