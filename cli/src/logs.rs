@@ -8,7 +8,7 @@ use weft_client::{ClientError, LogsQuery};
 use weft_proto::v1 as pb;
 
 /// How often a follower reads again.
-const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+const FOLLOW_EVERY: Duration = Duration::from_millis(50);
 
 /// Which task, and how much of its output.
 #[derive(clap::Args)]
