@@ -51,7 +51,7 @@ pub async fn memory(address: &str, largest: u32) -> anyhow::Result<()> {
         capacity += stats.capacity;
         spilled += stats.spilled_bytes;
         println!(
-            "host {} ({})  store {}\n  used {} of {} ({:.1}%): primary {}, secondary {}; {} objects\n  spilled {} in {} objects to {}\n  since start: {} spilled, {} restored, {} evicted, {} pulled from other hosts",
+            "host {} ({})  store {}\n  used {} of {} ({:.1}%): primary {}, secondary {}; {} objects\n  spilled {} in {} objects to {}\n  since start: {} spilled, {} restored, {} evicted, {} pulled from other hosts ({}), {} sent to others",
             stats.host,
             host.address,
             stats.dir,
@@ -72,6 +72,8 @@ pub async fn memory(address: &str, largest: u32) -> anyhow::Result<()> {
             stats.restores,
             stats.evictions,
             stats.pulls,
+            bytes(stats.pulled_bytes),
+            bytes(stats.served_bytes),
         );
         if !stats.largest.is_empty() {
             println!("  largest objects:");

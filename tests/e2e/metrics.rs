@@ -163,18 +163,46 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
             .await
             .unwrap();
         assert!(results.iter().all(|r| r.ok));
+
+        // A 1 MiB object made on h1 and read by a task on h2: h2 pulls
+        // it, h1 serves it.
+        let on = |host: &str| TaskOptions {
+            affinity_host: host.into(),
+            ..TaskOptions::default()
+        };
+        let args = vec![Arg::wave("1"), Arg::wave("3")];
+        let made = tasks.submit("testkit", "make", args, on("h1")).await;
+        let made = tasks
+            .get(&[made.unwrap()], Some(Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .remove(0);
+        let made = crate::wave(&made);
+        let object = made.split('"').nth(1).expect("an object-ref record");
+        let sum = tasks
+            .submit(
+                "testkit",
+                "checksum",
+                vec![Arg::Ref(object.into())],
+                on("h2"),
+            )
+            .await
+            .unwrap();
+        let sum = tasks.get(&[sum], Some(Duration::from_secs(60))).await;
+        assert!(sum.unwrap()[0].ok);
     });
 
     let expected = [
-        // Every target was scraped and its exposition parsed.
+        // Every target was scraped and its exposition parsed; the 500
+        // tasks and the two that move an object between hosts finished.
         ("count(up{job=\"weft\"} == 1)", 3.0),
-        ("sum(weft_tasks_finished_total{outcome=\"ok\"})", 500.0),
-        ("weft_task_run_seconds_count", 500.0),
-        ("weft_task_scheduling_seconds_count", 500.0),
+        ("sum(weft_tasks_finished_total{outcome=\"ok\"})", 502.0),
+        ("weft_task_run_seconds_count", 502.0),
+        ("weft_task_scheduling_seconds_count", 502.0),
         // The hosts ran them all between them, and each of the two
         // components was compiled by one host and loaded from their shared
         // artifact cache by the other.
-        ("sum(weft_engine_calls_total)", 500.0),
+        ("sum(weft_engine_calls_total)", 502.0),
         ("sum(weft_engine_compiled_total)", 2.0),
         ("sum(weft_engine_artifacts_loaded_total)", 2.0),
         ("weft_hosts_alive", 2.0),
@@ -200,6 +228,10 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
         ("count(weft_process_resident_memory_bytes > 1000000)", 3.0),
         ("count(weft_process_cpu_seconds_total > 0)", 3.0),
         ("count(weft_raft_storage_size_bytes > 0)", 1.0),
+        // Bytes moved between hosts: the object (1 MiB and the 5-byte
+        // header of its encoding), pulled by h2 and served by h1.
+        ("sum(weft_store_pulled_bytes_total)", 1048581.0),
+        ("sum(weft_store_served_bytes_total)", 1048581.0),
     ];
     for (expr, want) in expected {
         prometheus.wait_for(expr, want);

@@ -175,5 +175,19 @@ impl Agent {
         ] {
             registry.register(name, help, count(v));
         }
+        for (name, help, v) in [
+            (
+                "store_pulled",
+                "Bytes of objects pulled from other hosts",
+                store.pulled_bytes,
+            ),
+            (
+                "store_served",
+                "Bytes sent to hosts and clients pulling objects from this one",
+                store.served_bytes,
+            ),
+        ] {
+            registry.register_with_unit(name, help, Unit::Bytes, count(v));
+        }
     }
 }

@@ -199,6 +199,9 @@ pub async fn pull_into(store: &Arc<ObjectStore>, id: &str, address: &str) -> Res
     store
         .pulls
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    store
+        .pulled_bytes
+        .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
@@ -290,7 +293,8 @@ impl pb::weft_host_server::WeftHost for HostService {
         request: Request<pb::PullRequest>,
     ) -> Result<Response<Self::PullStream>, Status> {
         let request = request.into_inner();
-        let object = self.agent()?.store.get(&request.id).map_err(status)?;
+        let agent = self.agent()?;
+        let object = agent.store.get(&request.id).map_err(status)?;
         // Read from the file (an open file outlives a spill or free that
         // unlinks it): no page-table work for pages this host never reads.
         let file = std::fs::File::open(object.bytes.path())
@@ -307,10 +311,14 @@ impl pb::weft_host_server::WeftHost for HostService {
             offsets.push(start);
         }
         let id = request.id;
+        let served = agent.store.clone();
         let chunks = offsets.into_iter().enumerate().map(move |(i, at)| {
             let mut data = vec![0u8; (at + CHUNK).min(end) - at];
             std::os::unix::fs::FileExt::read_exact_at(&file, &mut data, at as u64)
                 .map_err(|e| Status::internal(format!("object {id}: {e}")))?;
+            served
+                .served_bytes
+                .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
             Ok(pb::ObjectChunk {
                 id: if i == 0 { id.clone() } else { String::new() },
                 size: size as u64,
@@ -425,6 +433,8 @@ impl pb::weft_host_server::WeftHost for HostService {
             restores: stats.restores,
             evictions: stats.evictions,
             pulls: stats.pulls,
+            pulled_bytes: stats.pulled_bytes,
+            served_bytes: stats.served_bytes,
             largest: stats
                 .largest
                 .into_iter()

@@ -125,6 +125,10 @@ pub struct ObjectStore {
     evictions: AtomicU64,
     /// Objects pulled from other hosts.
     pub(crate) pulls: AtomicU64,
+    /// Their bytes.
+    pub(crate) pulled_bytes: AtomicU64,
+    /// Bytes sent to other hosts and clients that pulled from this one.
+    pub(crate) served_bytes: AtomicU64,
 }
 
 /// One object read from the store.
@@ -243,6 +247,8 @@ impl ObjectStore {
             restores: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             pulls: AtomicU64::new(0),
+            pulled_bytes: AtomicU64::new(0),
+            served_bytes: AtomicU64::new(0),
         }))
     }
 
@@ -406,6 +412,8 @@ impl ObjectStore {
             restores: self.restores.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             pulls: self.pulls.load(Ordering::Relaxed),
+            pulled_bytes: self.pulled_bytes.load(Ordering::Relaxed),
+            served_bytes: self.served_bytes.load(Ordering::Relaxed),
             ..Default::default()
         };
         let mut all = Vec::with_capacity(inner.objects.len());
@@ -534,6 +542,10 @@ pub struct StoreStats {
     pub evictions: u64,
     /// See `spills`.
     pub pulls: u64,
+    /// Bytes of the objects pulled from other hosts.
+    pub pulled_bytes: u64,
+    /// Bytes sent to other hosts and clients that pulled from this one.
+    pub served_bytes: u64,
     /// The biggest objects, biggest first.
     pub largest: Vec<StoredObject>,
 }
