@@ -83,7 +83,13 @@ fn chrome_trace(events: &[TaskEvent]) -> Vec<serde_json::Value> {
                     },
                 }));
             }
-            TaskEventKind::Unspecified => {}
+            // An actor's life is not an attempt: the trace shows tasks.
+            TaskEventKind::Unspecified
+            | TaskEventKind::ActorCreated
+            | TaskEventKind::ActorPlaced
+            | TaskEventKind::ActorAlive
+            | TaskEventKind::ActorRestarting
+            | TaskEventKind::ActorDead => {}
         }
     }
     let mut trace: Vec<serde_json::Value> = hosts
@@ -96,8 +102,8 @@ fn chrome_trace(events: &[TaskEvent]) -> Vec<serde_json::Value> {
     trace
 }
 
-/// Prints task `task`'s history, each change with its time after the
-/// submission.
+/// Prints task `task`'s history (or an actor's, under its id), each change
+/// with its time after the first.
 pub async fn detail(address: &str, task: &str) -> anyhow::Result<()> {
     let mut client = crate::client_cmds::connect(address).await?;
     let events = client.task_events(task).await?.events;
@@ -110,7 +116,15 @@ pub async fn detail(address: &str, task: &str) -> anyhow::Result<()> {
         .iter()
         .find(|e| !e.label.is_empty())
         .map_or("", |e| e.label.as_str());
-    println!("task {task}  {label}");
+    let what = if events
+        .iter()
+        .any(|e| e.kind() == TaskEventKind::ActorCreated)
+    {
+        "actor"
+    } else {
+        "task"
+    };
+    println!("{what} {task}  {label}");
     for e in &events {
         let after = (e.at_micros.saturating_sub(first.at_micros)) as f64 / 1000.0;
         let what = match e.kind() {
@@ -126,6 +140,13 @@ pub async fn detail(address: &str, task: &str) -> anyhow::Result<()> {
                 e.run_micros as f64 / 1000.0
             ),
             TaskEventKind::Failed => format!("failed on {}: {}", e.host, e.detail),
+            TaskEventKind::ActorCreated => "created".to_string(),
+            TaskEventKind::ActorPlaced => {
+                format!("placed on {} (incarnation {})", e.host, e.attempt)
+            }
+            TaskEventKind::ActorAlive => format!("alive on {}", e.host),
+            TaskEventKind::ActorRestarting => format!("restarting: {}", e.detail),
+            TaskEventKind::ActorDead => format!("dead: {}", e.detail),
             TaskEventKind::Unspecified => continue,
         };
         println!("  +{after:>10.3} ms  {what}");

@@ -291,9 +291,10 @@ fn the_cli_creates_calls_lists_and_kills_actors() {
 }
 
 /// What an actor's instance prints is its log, read with `weft logs` by
-/// the actor's id, across its restarts (the same log, in order).
+/// the actor's id, across its restarts (the same log, in order); its life
+/// is in the leader's history beside the tasks'.
 #[test]
-fn an_actors_output_is_its_log_across_restarts() {
+fn an_actors_output_is_its_log_and_its_life_is_in_the_history() {
     let group = cluster(1, &["h1"]);
     let id = group
         .weft_ok(&[
@@ -331,6 +332,37 @@ fn an_actors_output_is_its_log_across_restarts() {
         .find("second boom")
         .expect("the second panic is in the log");
     assert!(first < second, "{log}");
+
+    group.weft_ok(&["actor", "kill", "loud"]).unwrap();
+    let history = group.weft_ok(&["list", "tasks", "--detail", id]).unwrap();
+    let steps: Vec<&str> = history
+        .lines()
+        .skip(1)
+        .map(|l| l.split("ms  ").nth(1).unwrap_or_default())
+        .collect();
+    assert!(
+        history.starts_with(&format!("actor {id}  counter.counter")),
+        "{history}"
+    );
+    let expected = [
+        "created",
+        "placed on h1 (incarnation 1)",
+        "alive on h1",
+        "restarting: it trapped on host h1",
+        "placed on h1 (incarnation 2)",
+        "alive on h1",
+        "restarting: it trapped on host h1",
+        "placed on h1 (incarnation 3)",
+        "alive on h1",
+        "dead: ",
+    ];
+    assert_eq!(steps.len(), expected.len(), "{history}");
+    for (step, want) in steps.iter().zip(expected) {
+        assert!(
+            step.starts_with(want),
+            "{step:?} is not {want:?} in\n{history}"
+        );
+    }
 }
 
 #[test]

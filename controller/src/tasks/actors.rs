@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use weft_proto::v1 as pb;
 
+use super::events::{self, event};
 use super::hosts::from_pb;
 use super::table::Table;
 use crate::scheduler::{ClusterView, Placement, Resources, Strategy, TaskDemand, place};
@@ -90,6 +91,11 @@ impl Table {
             ));
         }
         let id = record.id.clone();
+        let spec = record.spec.clone().unwrap_or_default();
+        self.events.record(pb::TaskEvent {
+            label: format!("{}.{}", spec.component, spec.class),
+            ..event(&id, pb::TaskEventKind::ActorCreated)
+        });
         self.actors.records.insert(id.clone(), record);
         self.actors.waiting.push_back(id);
         self.actors.changed = true;
@@ -162,6 +168,11 @@ impl Table {
                     record.host = host.clone();
                     record.address = address;
                     tracing::info!(actor = %id, host, incarnation = record.incarnation, "starting actor");
+                    self.events.record(pb::TaskEvent {
+                        host: host.clone(),
+                        attempt: record.incarnation,
+                        ..event(&id, pb::TaskEventKind::ActorPlaced)
+                    });
                     let start = record.clone();
                     self.actors.persist_out.push(start.clone());
                     if let Some(entry) = self.hosts.get(&host) {
@@ -195,6 +206,11 @@ impl Table {
                 record.socket = event.socket;
                 record.machine = event.machine;
                 tracing::info!(actor = %event.id, host, incarnation = event.incarnation, "actor alive");
+                self.events.record(pb::TaskEvent {
+                    host: host.to_string(),
+                    attempt: event.incarnation,
+                    ..events::event(&event.id, pb::TaskEventKind::ActorAlive)
+                });
             }
             "checkpoint" => {
                 record.calls = event.calls;
@@ -270,6 +286,12 @@ impl Table {
         record.state = RESTARTING.into();
         record.cause = cause;
         tracing::warn!(actor = %id, restarts = record.restarts, cause = %record.cause, "restarting actor");
+        self.events.record(pb::TaskEvent {
+            host: record.host.clone(),
+            attempt: record.incarnation,
+            detail: record.cause.clone(),
+            ..event(id, pb::TaskEventKind::ActorRestarting)
+        });
         if host_dead {
             record.host.clear();
         }
@@ -284,6 +306,12 @@ impl Table {
             return;
         };
         tracing::warn!(actor = %id, %cause, "actor died");
+        self.events.record(pb::TaskEvent {
+            host: record.host.clone(),
+            attempt: record.incarnation,
+            detail: cause.clone(),
+            ..event(id, pb::TaskEventKind::ActorDead)
+        });
         record.state = DEAD.into();
         record.cause = cause;
         record.checkpoint.clear();
