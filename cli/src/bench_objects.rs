@@ -2,13 +2,16 @@
 //! microbenchmark` uses, so the two print side by side:
 //!
 //! - **single client put calls** and **single client get calls**: small
-//!   objects, one call after another (inline objects; and, for get, also a
-//!   1 MiB object mapped from the host's store);
+//!   objects, one call after another (inline objects; and, for get, also
+//!   1 MiB objects in the host's arena: one read again and again, which
+//!   shares or keeps its pin, and 128 read in turn, each pinned anew);
 //! - **single client put gigabytes** (and get): large objects written into
-//!   (and mapped from) a host's shared memory, against a plain `memcpy` of
-//!   the same bytes measured in the same run;
-//! - **transfer**: pulling an object from a host over loopback in chunks,
-//!   into a store in this process, as a host pulls a task's argument.
+//!   (and read in place from) a host's arena, each against a plain
+//!   `memcpy` of the same bytes into memory already faulted in, measured
+//!   in the same run;
+//! - **transfer**: pulling an object from a host into a store in this
+//!   process, as a host pulls a task's argument: from the holder's arena
+//!   (hosts on one machine) and over the network (loopback, in chunks).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,25 +37,47 @@ pub struct ObjectBenchArgs {
 }
 
 pub async fn run(address: &str, args: ObjectBenchArgs) -> anyhow::Result<()> {
-    let client = connect(address).await?;
-    let tasks = TaskClient::with_client(client);
-    let window = Duration::from_secs_f64(args.seconds);
-    // Where transfers run: the connections they open stay with it.
+    // Where transfers run: the connections they open stay with it. Shut
+    // down without blocking whatever happens (this runs inside a runtime).
     let pulls = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let outcome = measure(address, args, &pulls).await;
+    pulls.shutdown_background();
+    outcome
+}
+
+async fn measure(
+    address: &str,
+    args: ObjectBenchArgs,
+    pulls: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    let client = connect(address).await?;
+    let tasks = TaskClient::with_client(client);
+    let window = Duration::from_secs_f64(args.seconds);
     println!("objects through {address}");
 
     // Small objects: calls per second (gets first, while the leader's
     // table is small).
     let small = tasks.put(&0u64.to_le_bytes()).await?;
-    let gets = get_rate(&tasks, &small, window).await?;
+    let gets = get_rate(&tasks, std::slice::from_ref(&small), window).await?;
     println!("single client get calls           {gets:>10.0} calls/s  (8-byte objects, inline)");
     let mib = tasks.put(&vec![7u8; 1 << 20]).await?;
-    let mapped = get_rate(&tasks, &mib, window).await?;
+    let mapped = get_rate(&tasks, std::slice::from_ref(&mib), window).await?;
     println!(
-        "single client get calls (mapped)  {mapped:>10.0} calls/s  (1 MiB objects mapped from the host's store)"
+        "single client get calls (mapped)  {mapped:>10.0} calls/s  (a 1 MiB object read in place from the host's arena, again and again)"
     );
+    // Many objects read in turn: each read pins its object anew (one
+    // round trip to the host), as the first read of an object does.
+    let mut many = Vec::new();
+    for _ in 0..128 {
+        many.push(tasks.put(&vec![7u8; 1 << 20]).await?);
+    }
+    let fresh = get_rate(&tasks, &many, window).await?;
+    println!(
+        "single client get calls (pinned)  {fresh:>10.0} calls/s  (128 objects of 1 MiB read in turn, each pinned anew)"
+    );
+    tasks.release(&many);
     tasks.release(&[small, mib]);
 
     let (mut n, started) = (0u64, Instant::now());
@@ -106,38 +131,38 @@ pub async fn run(address: &str, args: ObjectBenchArgs) -> anyhow::Result<()> {
             );
         }
         let gb = |secs: f64| size as f64 / secs / 1e9;
+        let warm = |secs: f64| gb(secs) / gb(warm_copy) * 100.0;
         println!(
-            "memcpy {:>8} (baseline)         {:>8.2} GB/s  fresh pages; {:.2} GB/s into pages already in memory",
+            "memcpy {:>8} (baseline)         {:>8.2} GB/s  into pages already in memory (warm); {:.2} GB/s into fresh pages",
             bytes(size),
-            gb(copy),
-            gb(warm_copy)
+            gb(warm_copy),
+            gb(copy)
         );
         println!(
-            "single client put gigabytes       {:>8.2} GB/s  ({} objects; {:.0}% of memcpy into fresh pages)",
+            "single client put gigabytes       {:>8.2} GB/s  ({} objects; {:.0}% of warm memcpy)",
             gb(put),
             bytes(size),
-            gb(put) / gb(copy) * 100.0
+            warm(put)
         );
         println!(
-            "single client get gigabytes       {:>8.2} GB/s  ({} objects mapped, every byte read; {:.0}% of memcpy)",
+            "single client get gigabytes       {:>8.2} GB/s  ({} objects read in place, every byte read; {:.0}% of warm memcpy)",
             gb(get),
             bytes(size),
-            gb(get) / gb(copy) * 100.0
+            warm(get)
         );
-        transfer(&pulls, &tasks, &id, size).await?;
+        transfer(pulls, &tasks, &id, size).await?;
         tasks.release(&[id]);
     }
     tasks.release(&small_puts);
     tasks.flush(Duration::from_secs(60)).await?;
-    pulls.shutdown_background();
     Ok(())
 }
 
-/// Gets of one object per second.
-async fn get_rate(tasks: &TaskClient, id: &str, window: Duration) -> anyhow::Result<f64> {
+/// Gets per second of `ids`, read in turn.
+async fn get_rate(tasks: &TaskClient, ids: &[String], window: Duration) -> anyhow::Result<f64> {
     let (mut n, started) = (0u64, Instant::now());
     while started.elapsed() < window {
-        let bytes = tasks.get_object(id, None).await?;
+        let bytes = tasks.get_object(&ids[n as usize % ids.len()], None).await?;
         std::hint::black_box(bytes.first());
         n += 1;
     }
@@ -169,28 +194,57 @@ async fn transfer(
         dir: dir.path().join("objects"),
         spill_dir: dir.path().join("spill"),
         capacity: size * 2,
+        network_pulls: false,
     })?;
     // On a multi-threaded runtime, as in a host process (this command's
     // own runtime has one thread); awaited here, so connections made on
-    // this runtime keep running.
-    let (pulling, object, from) = (store.clone(), id.to_string(), holder.clone());
-    let secs = pulls
-        .spawn(async move {
-            let t = Instant::now();
-            weft_host::agent::pull_into(&pulling, &object, &from)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            anyhow::Ok(t.elapsed().as_secs_f64())
-        })
-        .await??;
-    let copy = store.get(id)?;
-    anyhow::ensure!(copy.bytes.len() as u64 == size, "a short transfer");
-    println!(
-        "transfer between hosts            {:>8.2} GB/s  ({} pulled from {holder} in {} chunks over loopback)",
-        size as f64 / secs / 1e9,
-        bytes(size),
-        bytes(weft_client::objects::CHUNK as u64)
-    );
+    // this runtime keep running. The first pull lands on pages the store
+    // never used; the next ones on pages freed by the one before, as in a
+    // host that has run a while.
+    for network in [false, true] {
+        let mut seconds = Vec::new();
+        for _ in 0..3 {
+            let (pulling, object, from) = (store.clone(), id.to_string(), holder.clone());
+            let secs = pulls
+                .spawn(async move {
+                    let t = Instant::now();
+                    let pulled = if network {
+                        weft_host::agent::pull_over_network(&pulling, &object, &from).await
+                    } else {
+                        weft_host::agent::pull_into(&pulling, &object, &from).await
+                    };
+                    pulled.map_err(anyhow::Error::msg)?;
+                    anyhow::Ok(t.elapsed().as_secs_f64())
+                })
+                .await??;
+            let copy = store.get(id)?;
+            anyhow::ensure!(
+                copy.bytes.len() as u64 >= size,
+                "a short transfer: {} bytes of {size}",
+                copy.bytes.len()
+            );
+            drop(copy);
+            store.remove(id);
+            seconds.push(secs);
+        }
+        let gb = |secs: f64| size as f64 / secs / 1e9;
+        let reused = seconds[1..].iter().copied().fold(f64::MAX, f64::min);
+        let how = if network {
+            format!(
+                "over the network: {} chunks on {} loopback connections",
+                bytes(weft_client::objects::CHUNK as u64),
+                weft_client::objects::LANES
+            )
+        } else {
+            "on one machine: copied from the holder's arena, mapped".to_string()
+        };
+        println!(
+            "transfer between hosts            {:>8.2} GB/s  ({} from {holder} {how}; into reused pages, {:.2} GB/s into fresh ones)",
+            gb(reused),
+            bytes(size),
+            gb(seconds[0])
+        );
+    }
     Ok(())
 }
 

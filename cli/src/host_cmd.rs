@@ -172,6 +172,11 @@ pub struct StoreArgs {
     /// [default: 30% of the machine's memory]
     #[arg(long, value_parser = parse_bytes)]
     store_capacity: Option<u64>,
+    /// Pull objects from hosts on this machine over the network, as from
+    /// other machines, instead of copying them from the holder's shared
+    /// memory (to test or measure the network path on one machine)
+    #[arg(long)]
+    network_pulls: bool,
 }
 
 impl StoreArgs {
@@ -190,6 +195,7 @@ impl StoreArgs {
         if let Some(capacity) = self.store_capacity {
             config.capacity = capacity;
         }
+        config.network_pulls = self.network_pulls;
         let dir = config.dir.clone();
         ObjectStore::open(config)
             .with_context(|| format!("cannot open the object store in {}", dir.display()))

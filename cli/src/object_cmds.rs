@@ -51,7 +51,7 @@ pub async fn memory(address: &str, largest: u32) -> anyhow::Result<()> {
         capacity += stats.capacity;
         spilled += stats.spilled_bytes;
         println!(
-            "host {} ({})  store {}\n  used {} of {} ({:.1}%): primary {}, secondary {}; {} objects\n  spilled {} in {} objects to {}\n  since start: {} spilled, {} restored, {} evicted, {} pulled from other hosts ({}), {} sent to others",
+            "host {} ({})  store {}\n  used {} of {} ({:.1}%): primary {}, secondary {}; {} objects; largest free extent {}; {} pinned by readers on this machine\n  spilled {} in {} objects to {}\n  since start: {} spilled, {} restored, {} evicted, {} pulled from other hosts ({}), {} sent to others",
             stats.host,
             host.address,
             stats.dir,
@@ -65,6 +65,8 @@ pub async fn memory(address: &str, largest: u32) -> anyhow::Result<()> {
             bytes(stats.primary_bytes),
             bytes(stats.secondary_bytes),
             stats.objects,
+            bytes(stats.largest_free),
+            stats.client_pins,
             bytes(stats.spilled_bytes),
             stats.spilled_objects,
             stats.spill_dir,

@@ -8,12 +8,14 @@
 //! - [`TaskClient`]: an *owner* session — tasks, actor calls and objects
 //!   it owns, their results streamed back, resubmitted across failovers.
 //! - [`objects`]: moving objects between stores (pull, put, locate);
-//!   [`shm`]: reading a same-machine store's object in place.
+//!   [`shm`]: a same-machine store's arena, mapped once, and objects read
+//!   in place from it.
 
 mod actors;
 mod connection;
 mod error;
 pub mod objects;
+mod pins;
 pub mod shm;
 mod task_objects;
 mod tasks;

@@ -1,7 +1,7 @@
 //! Objects on hosts' stores: pulling one (in chunks over a `WeftHost`
-//! stream), putting one (into a file the host made, mapped, when the host
-//! is on this machine; in chunks otherwise), and mapping one for reading
-//! in place.
+//! stream), putting one (straight into the host's arena, mapped once, when
+//! the host is on this machine; in chunks otherwise), and pinning one for
+//! reading in place.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,7 +13,9 @@ use weft_proto::v1 as pb;
 use weft_proto::v1::weft_host_client::WeftHostClient;
 
 use crate::ClientError;
-use crate::shm::MappedObject;
+use crate::shm::{Arena, ObjectView};
+
+pub use crate::pins::pin_object;
 
 pub use weft_proto::limits::{CHUNK, INLINE_MAX, LANES};
 
@@ -67,7 +69,7 @@ pub struct ObjectBytes {
 }
 
 enum ObjectData {
-    Mapped(MappedObject),
+    Mapped(ObjectView),
     Owned(Vec<u8>),
 }
 
@@ -84,7 +86,7 @@ impl ObjectBytes {
     }
 
     /// Read in place from a store's shared memory.
-    pub fn mapped(map: MappedObject) -> Self {
+    pub fn mapped(map: ObjectView) -> Self {
         Self::new(ObjectData::Mapped(map))
     }
 
@@ -106,11 +108,12 @@ impl ObjectBytes {
         }
     }
 
-    /// The store file it maps, when it is read in place: another reader on
-    /// this machine (a Python `mmap`, say) can map the same pages.
-    pub fn mapped_path(&self) -> Option<&Path> {
+    /// The arena file it lies in and where in it (a multiple of a page),
+    /// when it is read in place: another reader in this process (a Python
+    /// `mmap`, say) can map the same pages while this pins them.
+    pub fn mapped_at(&self) -> Option<(&Path, u64)> {
         match &self.data {
-            ObjectData::Mapped(m) => Some(m.path()),
+            ObjectData::Mapped(m) => Some((m.path(), m.offset())),
             ObjectData::Owned(_) => None,
         }
     }
@@ -281,23 +284,6 @@ pub async fn pull_to_vec(address: &str, id: &str) -> Result<Vec<u8>, ClientError
     Ok(out)
 }
 
-/// Object `id` mapped from the store of the host at `address`, which runs
-/// on this machine.
-pub async fn map_object(address: &str, id: &str) -> Result<MappedObject, ClientError> {
-    let mut rpc = host_rpc(address).await?;
-    let reply = rpc
-        .map_object(pb::MapObjectRequest { id: id.to_string() })
-        .await
-        .map_err(|s| holder_failed(id, address, s))?
-        .into_inner();
-    MappedObject::open(Path::new(&reply.path), reply.size).map_err(|e| {
-        ClientError::Rpc(tonic::Status::unavailable(format!(
-            "cannot map object {id} from {}: {e}",
-            reply.path
-        )))
-    })
-}
-
 /// Where a put landed: the host and its address.
 pub struct Placed {
     /// The holding host's id.
@@ -331,26 +317,11 @@ pub async fn put_on_host(
             .await
             .map_err(refused)?
             .into_inner();
-        // Positional writes into the file the host made (its pages are
-        // reserved): one copy into shared memory, and no mapping to set
-        // up and tear down.
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&made.path)
-            .and_then(|file| {
-                let mut offset = 0;
-                for part in parts {
-                    std::os::unix::fs::FileExt::write_all_at(&file, part, offset)?;
-                    offset += part.len() as u64;
-                }
-                Ok(())
-            });
-        written.map_err(|e| {
-            ClientError::Rpc(tonic::Status::unavailable(format!(
-                "cannot write object {id} into {}: {e}",
-                made.path
-            )))
-        })?;
+        // One copy, into the arena this process maps once: its pages are
+        // backed already, and reused ones need no zeroing or mapping.
+        let arena = crate::pins::host_arena(address, &made.arena, made.arena_size).await?;
+        write_extent(&arena, made.offset, size, parts)
+            .map_err(|e| ClientError::Rpc(tonic::Status::internal(format!("object {id}: {e}"))))?;
         rpc.seal_object(pb::SealObjectRequest { id: id.to_string() })
             .await
             .map_err(refused)?
@@ -382,6 +353,23 @@ pub async fn put_on_host(
         holder: reply.holder,
         address: reply.address,
     })
+}
+
+/// Copies `parts` into the `size` bytes at `offset` of `arena`, an
+/// extent the host reserved for this client's put and no one reads until
+/// it is sealed.
+fn write_extent(arena: &Arena, offset: u64, size: u64, parts: &[&[u8]]) -> std::io::Result<()> {
+    arena.contains(offset, size)?;
+    let mut at = offset as usize;
+    for part in parts {
+        // SAFETY: the extent is this put's alone until it is sealed, and
+        // lies inside the arena (checked above).
+        #[allow(unsafe_code, reason = "writing a reserved extent of the arena")]
+        let target = unsafe { arena.slice_mut(at, part.len()) };
+        target.copy_from_slice(part);
+        at += part.len();
+    }
+    Ok(())
 }
 
 /// The store statistics of the host at `address` (for `weft memory`).

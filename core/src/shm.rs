@@ -1,76 +1,222 @@
-//! Objects in shared memory: a client on the same machine as the host that
-//! holds an object maps the object's file in the host's store and reads
-//! it in place, with no copy.
+//! Objects in shared memory. A host's store is one arena: a file in a
+//! tmpfs (`/dev/shm`), as large as the store's capacity, that the host and
+//! every client on its machine map once and keep mapped. An object is an
+//! extent of it. Mapping once is what makes puts and gets run at memory
+//! speed: pages freed by one object are reused by the next without being
+//! zeroed, mapped and unmapped again, and a read needs no mapping of its
+//! own.
 
 #![allow(unsafe_code)]
 
-use std::fs::OpenOptions;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
-use memmap2::{Mmap, MmapOptions};
+use memmap2::{MmapOptions, MmapRaw};
 
-/// An object's bytes, mapped read-only from its file in a store.
+/// The alignment of every object in an arena: a page, so that another
+/// reader (Python's `mmap`, say) can map one object on its own.
+pub const PAGE: u64 = 4096;
+
+/// An arena mapped into this process, shared and writable.
 ///
-/// Sound because store files are never truncated or written after they
-/// are sealed: freeing or spilling an object unlinks its file, and the
-/// pages stay valid until the last mapping goes.
-pub struct MappedObject {
-    map: Option<Mmap>,
+/// Soundness rests on the store's protocol, not on the type system: an
+/// extent is written only by the one writer it was handed to, before it is
+/// sealed, and read only after; it is handed out again only once every
+/// reader has let go of it (see [`ObjectView`] and the host's pins).
+pub struct Arena {
+    map: MmapRaw,
+    file: File,
     path: PathBuf,
 }
 
-impl MappedObject {
-    /// Maps the sealed object file at `path`, all `size` bytes of it, with
-    /// its pages mapped in at once (for a reader about to read them all).
-    pub fn open(path: &Path, size: u64) -> std::io::Result<Self> {
-        Self::map(path, size, true)
+impl Arena {
+    /// Makes a new arena file at `path`, `len` bytes long. Its pages are
+    /// not backed yet: the store backs each extent before handing it out
+    /// (see [`Arena::back`]).
+    pub fn create(path: &Path, len: u64) -> std::io::Result<Arc<Self>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        file.set_len(len)?;
+        Self::map(file, path, len)
     }
 
-    /// Maps it without touching its pages: each is mapped in on first
-    /// read (for a holder that may never read it).
-    pub fn open_lazy(path: &Path, size: u64) -> std::io::Result<Self> {
-        Self::map(path, size, false)
-    }
-
-    fn map(path: &Path, size: u64, populate: bool) -> std::io::Result<Self> {
-        if size == 0 {
-            return Ok(MappedObject {
-                map: None,
-                path: path.to_path_buf(),
-            });
+    /// Maps the arena at `path` made by a host on this machine; one
+    /// mapping per arena per process, shared by every view of it.
+    pub fn open(path: &Path, len: u64) -> std::io::Result<Arc<Self>> {
+        static OPEN: Mutex<Option<HashMap<PathBuf, Weak<Arena>>>> = Mutex::new(None);
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        let open = open.get_or_insert_with(HashMap::new);
+        if let Some(arena) = open.get(path).and_then(Weak::upgrade)
+            && arena.len() as u64 >= len
+        {
+            return Ok(arena);
         }
-        let file = OpenOptions::new().read(true).open(path)?;
-        // SAFETY: see the type's doc: the file is immutable once sealed
-        // and never shrinks while it exists.
-        let map = unsafe {
-            let mut options = MmapOptions::new();
-            options.len(size as usize);
-            if populate {
-                options.populate();
-            }
-            options.map(&file)?
-        };
-        Ok(MappedObject {
-            map: Some(map),
-            path: path.to_path_buf(),
-        })
+        open.retain(|_, a| a.strong_count() > 0);
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let arena = Self::map(file, path, len)?;
+        open.insert(path.to_path_buf(), Arc::downgrade(&arena));
+        Ok(arena)
     }
 
-    /// The file it maps.
+    fn map(file: File, path: &Path, len: u64) -> std::io::Result<Arc<Self>> {
+        let map = MmapOptions::new().len(len as usize).map_raw(&file)?;
+        Ok(Arc::new(Arena {
+            map,
+            file,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    /// The arena's file.
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
 
-impl std::ops::Deref for MappedObject {
-    type Target = [u8];
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
 
-    fn deref(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+    /// Whether it has no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.map.len() == 0
+    }
+
+    /// Backs `len` bytes at `offset` with memory now, so that a full tmpfs
+    /// is an error here (`ENOSPC`) and never a SIGBUS on a later write.
+    /// Pages already backed (an extent reused) cost only a lookup.
+    pub fn back(&self, offset: u64, len: u64) -> std::io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        rustix::fs::fallocate(&self.file, rustix::fs::FallocateFlags::empty(), offset, len)
+            .map_err(Into::into)
+    }
+
+    /// Checks that `len` bytes at `offset` (as a host named them) lie
+    /// inside the arena.
+    pub fn contains(&self, offset: u64, len: u64) -> std::io::Result<()> {
+        let fits = offset
+            .checked_add(len)
+            .is_some_and(|end| end <= self.len() as u64);
+        if fits {
+            return Ok(());
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{len} bytes at {offset} lie outside the arena {} of {} bytes",
+                self.path.display(),
+                self.len()
+            ),
+        ))
+    }
+
+    /// Writes `data` at `offset` through the file, not the mapping: the
+    /// same pages, without page-table entries in this process (a host that
+    /// writes a result it never reads keeps none of it resident).
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.check(offset as usize, data.len());
+        std::os::unix::fs::FileExt::write_all_at(&self.file, data, offset)
+    }
+
+    /// Reads into `buf` from `offset`, through the file.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.check(offset as usize, buf.len());
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
+    }
+
+    fn check(&self, offset: usize, len: usize) {
+        assert!(
+            offset.checked_add(len).is_some_and(|end| end <= self.len()),
+            "{len} bytes at {offset} run past an arena of {} bytes",
+            self.len()
+        );
+    }
+
+    /// The bytes of an extent.
+    ///
+    /// # Safety
+    /// The extent must be sealed (no one writes it) for as long as the
+    /// slice lives.
+    pub unsafe fn slice(&self, offset: usize, len: usize) -> &[u8] {
+        if len == 0 {
+            return &[];
+        }
+        self.check(offset, len);
+        // SAFETY: in bounds (checked); immutable per the caller's promise.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(offset), len) }
+    }
+
+    /// The bytes of an extent, to write.
+    ///
+    /// # Safety
+    /// The caller must be the extent's only writer and no one may read it
+    /// while the slice lives (it is not sealed yet).
+    #[allow(clippy::mut_from_ref, reason = "the arena is shared memory")]
+    pub unsafe fn slice_mut(&self, offset: usize, len: usize) -> &mut [u8] {
+        if len == 0 {
+            return &mut [];
+        }
+        self.check(offset, len);
+        // SAFETY: in bounds (checked); exclusive per the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(offset), len) }
     }
 }
 
-impl AsRef<[u8]> for MappedObject {
+/// One object read in place from an arena on this machine. The holder's
+/// pin (`hold`) lives as long as the view, so the extent is neither freed
+/// nor reused nor spilled while it is read.
+pub struct ObjectView {
+    arena: Arc<Arena>,
+    offset: usize,
+    len: usize,
+    _hold: Box<dyn Send + Sync>,
+}
+
+impl ObjectView {
+    /// The view of `len` bytes at `offset` of `arena`, kept readable by `hold`.
+    pub fn new(
+        arena: Arc<Arena>,
+        offset: u64,
+        len: u64,
+        hold: Box<dyn Send + Sync>,
+    ) -> std::io::Result<Self> {
+        arena.contains(offset, len)?;
+        Ok(ObjectView {
+            arena,
+            offset: offset as usize,
+            len: len as usize,
+            _hold: hold,
+        })
+    }
+
+    /// The arena file it lies in.
+    pub fn path(&self) -> &Path {
+        self.arena.path()
+    }
+
+    /// Where in that file it starts (a multiple of [`PAGE`]).
+    pub fn offset(&self) -> u64 {
+        self.offset as u64
+    }
+}
+
+impl std::ops::Deref for ObjectView {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: a view is made of a sealed object, pinned by `_hold`.
+        unsafe { self.arena.slice(self.offset, self.len) }
+    }
+}
+
+impl AsRef<[u8]> for ObjectView {
     fn as_ref(&self) -> &[u8] {
         self
     }

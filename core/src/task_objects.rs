@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use weft_proto::v1 as pb;
 
 use crate::objects::{
-    Located, ObjectBytes, locate, machine_id, map_object, pull_to_vec, put_on_host, put_record,
+    Located, ObjectBytes, locate, machine_id, pin_object, pull_to_vec, put_on_host, put_record,
 };
 use crate::{ClientError, NodeInfo, TaskClient, TaskResult};
 
@@ -153,7 +153,7 @@ impl TaskClient {
             .iter()
             .any(|h| h.id == result.held_by && is_local(h));
         if local {
-            return map_object(&result.held_at, &result.id)
+            return pin_object(&result.held_at, &result.id)
                 .await
                 .map(ObjectBytes::mapped);
         }

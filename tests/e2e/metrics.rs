@@ -107,7 +107,10 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
     group
         .start_host("h1", 2, &["--metrics-port", "0", "--http-port", "0"])
         .unwrap();
-    group.start_host("h2", 2, &["--metrics-port", "0"]).unwrap();
+    // Over the network, as between machines, so the holder serves bytes.
+    group
+        .start_host("h2", 2, &["--metrics-port", "0", "--network-pulls"])
+        .unwrap();
     group
         .weft_ok(&["deploy", guests::TESTKIT, "--name", "testkit"])
         .unwrap();

@@ -50,7 +50,10 @@ fn mapped_from(ptr: *const u8, dir: &str) -> bool {
 
 #[test]
 fn a_100mb_object_reaches_tasks_on_two_other_hosts_intact() {
-    let group = cluster(&[("h1", &[]), ("h2", &[]), ("h3", &[])]);
+    // The put lands on h1 (the first host on this machine): h2 pulls it
+    // over the network, as from another machine, h3 copies it from h1's
+    // shared memory.
+    let group = cluster(&[("h1", &[]), ("h2", &["--network-pulls"]), ("h3", &[])]);
     runtime().block_on(async {
         let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
         let data = pattern(100 * MIB, 7);

@@ -16,6 +16,7 @@ mod lanes;
 mod logs;
 mod metrics;
 mod objects;
+mod pins;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -32,7 +33,7 @@ pub(crate) use context::PutError;
 pub use context::TaskContext;
 pub use grpc::GrpcConnector;
 pub use logs::{LogWriter, Logs};
-pub use objects::{HostService, PullError, pull_into};
+pub use objects::{HostService, PullError, pull_into, pull_over_network};
 pub use weft_proto::limits::INLINE_MAX;
 
 use crate::store::ObjectStore;

@@ -140,9 +140,53 @@ impl Agent {
 
 /// Copies object `id` from the host at `address` into `store` as a
 /// secondary copy (what a host does for a task whose argument another
-/// host holds). The first chunk says the object's size; the rest comes as
-/// ranges pulled at once over several connections.
+/// host holds): from the holder's arena, mapped, when it runs on this
+/// machine (one copy at memory speed), else over the network.
 pub async fn pull_into(store: &Arc<ObjectStore>, id: &str, address: &str) -> Result<(), PullError> {
+    if store.contains(id) {
+        return Ok(());
+    }
+    // A holder on another machine answers that it is (one round trip,
+    // small beside any object held in a store); then the network it is.
+    let shared = if store.config().network_pulls {
+        None
+    } else {
+        weft_core::objects::pin_object(address, id).await.ok()
+    };
+    if let Some(view) = shared {
+        let size = view.len() as u64;
+        let (store, id) = (store.clone(), id.to_string());
+        // A large copy: off the async threads.
+        tokio::task::spawn_blocking(move || {
+            store.put(&id, &[&view], false)?;
+            store
+                .pulls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            store
+                .pulled_bytes
+                .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .map_err(|e| {
+            PullError::Store(Arc::new(StoreError::Io {
+                path: std::path::PathBuf::new(),
+                source: std::io::Error::other(e.to_string()),
+            }))
+        })??;
+        return Ok(());
+    }
+    pull_over_network(store, id, address).await
+}
+
+/// Copies object `id` from the host at `address` into `store` over the
+/// network: the first chunk says the object's size; the rest comes as
+/// ranges pulled at once over several connections.
+pub async fn pull_over_network(
+    store: &Arc<ObjectStore>,
+    id: &str,
+    address: &str,
+) -> Result<(), PullError> {
     if store.contains(id) {
         return Ok(());
     }
@@ -225,7 +269,7 @@ fn write_chunk(
         .map_err(|e| ClientError::Rpc(Status::internal(e.to_string())))
 }
 
-fn status(e: StoreError) -> Status {
+pub(super) fn status(e: StoreError) -> Status {
     match e {
         StoreError::Full(_) => Status::resource_exhausted(e.to_string()),
         StoreError::Missing(_) => Status::not_found(e.to_string()),
@@ -276,6 +320,7 @@ type ChunkStream =
 #[tonic::async_trait]
 impl pb::weft_host_server::WeftHost for HostService {
     type PullStream = ChunkStream;
+    type PinsStream = super::pins::PinStream;
     type ActorCallsStream = super::actors::ReplyStream;
 
     async fn actor_calls(
@@ -294,12 +339,8 @@ impl pb::weft_host_server::WeftHost for HostService {
     ) -> Result<Response<Self::PullStream>, Status> {
         let request = request.into_inner();
         let agent = self.agent()?;
-        let object = agent.store.get(&request.id).map_err(status)?;
-        // Read from the file (an open file outlives a spill or free that
-        // unlinks it): no page-table work for pages this host never reads.
-        let file = std::fs::File::open(object.bytes.path())
-            .map_err(|e| Status::internal(format!("object {}: {e}", request.id)))?;
-        let size = object.bytes.len();
+        let object = agent.store.get(&request.id).map_err(status)?.shared();
+        let size = object.len();
         let start = (request.offset as usize).min(size);
         let end = if request.length == 0 {
             size
@@ -312,10 +353,10 @@ impl pb::weft_host_server::WeftHost for HostService {
         }
         let id = request.id;
         let served = agent.store.clone();
+        // Chunks are slices of the object in the arena (it stays pinned
+        // while any is in flight): gRPC copies each once, into its frame.
         let chunks = offsets.into_iter().enumerate().map(move |(i, at)| {
-            let mut data = vec![0u8; (at + CHUNK).min(end) - at];
-            std::os::unix::fs::FileExt::read_exact_at(&file, &mut data, at as u64)
-                .map_err(|e| Status::internal(format!("object {id}: {e}")))?;
+            let data = object.slice(at..(at + CHUNK).min(end));
             served
                 .served_bytes
                 .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -323,7 +364,7 @@ impl pb::weft_host_server::WeftHost for HostService {
                 id: if i == 0 { id.clone() } else { String::new() },
                 size: size as u64,
                 offset: at as u64,
-                data: data.into(),
+                data,
             })
         });
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
@@ -336,9 +377,14 @@ impl pb::weft_host_server::WeftHost for HostService {
         let r = request.into_inner();
         let agent = self.agent()?;
         let writer = agent.store.create(&r.id, r.size, true).map_err(status)?;
-        let path = writer.path().display().to_string();
+        let arena = agent.store.arena();
+        let reply = pb::CreateObjectResponse {
+            arena: arena.path().display().to_string(),
+            arena_size: arena.len() as u64,
+            offset: writer.offset(),
+        };
         agent.creating().start(r.id, writer);
-        Ok(Response::new(pb::CreateObjectResponse { path }))
+        Ok(Response::new(reply))
     }
 
     async fn seal_object(
@@ -377,16 +423,15 @@ impl pb::weft_host_server::WeftHost for HostService {
         Ok(Response::new(self.agent()?.sealed()))
     }
 
-    async fn map_object(
+    async fn pins(
         &self,
-        request: Request<pb::MapObjectRequest>,
-    ) -> Result<Response<pb::MapObjectResponse>, Status> {
-        let id = request.into_inner().id;
-        let (path, size) = self.agent()?.store.file(&id).map_err(status)?;
-        Ok(Response::new(pb::MapObjectResponse {
-            path: path.display().to_string(),
-            size,
-        }))
+        request: Request<Streaming<pb::PinRequest>>,
+    ) -> Result<Response<Self::PinsStream>, Status> {
+        let store = self.agent()?.store.clone();
+        Ok(Response::new(super::pins::serve(
+            store,
+            request.into_inner(),
+        )))
     }
 
     async fn logs(
@@ -435,6 +480,8 @@ impl pb::weft_host_server::WeftHost for HostService {
             pulls: stats.pulls,
             pulled_bytes: stats.pulled_bytes,
             served_bytes: stats.served_bytes,
+            largest_free: stats.largest_free,
+            client_pins: stats.client_pins,
             largest: stats
                 .largest
                 .into_iter()

@@ -1,22 +1,30 @@
-//! The host's object store: immutable objects in shared memory, one file
-//! per object in a tmpfs directory (`/dev/shm/weft-<host>` by default),
-//! mapped with memmap2.
+//! The host's object store: immutable objects in shared memory, as
+//! extents of one arena (a file in a tmpfs, `/dev/shm/weft-<host>` by
+//! default) that the host maps once at start and every client on its
+//! machine maps once too.
 //!
-//! A file per object keeps the store simple and sound: tasks read an
-//! object through its mapping, a client on the same machine maps the same
-//! file (no copy at all), and freeing or spilling an object is unlinking a
-//! file, which never pulls pages from under a mapping someone still holds.
-//! Every object's space is reserved with `fallocate` before it is mapped,
-//! so a full tmpfs is an error at `create`, never a SIGBUS on a write.
+//! One arena mapped once, rather than a file per object, is what lets a
+//! put run at memory speed: a freed extent's pages are reused by the next
+//! object as they are (no zeroing, no page-table entries to set up and
+//! tear down), and a reader on this machine needs no mapping of its own.
+//! Each extent is backed with `fallocate` before it is handed out, so a
+//! full tmpfs is an error at `create`, never a SIGBUS on a write.
+//!
+//! An object's extent goes back to the free list only when its last
+//! reader lets go: a reader in this process holds an [`Object`], a client
+//! on this machine holds a pin (see the agent's pin streams), so an object
+//! freed by the cluster while someone still reads it keeps its bytes until
+//! they are done.
 //!
 //! Under pressure the store makes room by evicting secondary copies
 //! (pulled from another host, which still holds the primary), least
 //! recently used first, then by spilling primary copies to the spill dir
 //! on disk; a spilled object is restored on its next read. An object in
-//! use (a reader holds its mapping) is neither evicted nor spilled. A put
-//! that cannot fit even then fails with "object store full".
+//! use is neither evicted nor spilled. A put that cannot fit even then
+//! fails with "object store full".
 
-mod file;
+mod extent;
+mod extents;
 mod space;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,18 +32,24 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use self::file::Mapped;
-use self::file::{Writable, create_file};
+use weft_core::shm::Arena;
+
+pub use self::extent::Extent;
+use self::extents::Extents;
 
 /// Where and how big a host's store is.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// The directory of the objects' files; a tmpfs for shared memory.
+    /// The directory of the arena's file; a tmpfs for shared memory.
     pub dir: PathBuf,
     /// Where primary copies go when memory runs short.
     pub spill_dir: PathBuf,
     /// The most bytes of objects kept in `dir`.
     pub capacity: u64,
+    /// Pull objects from hosts on this machine over the network as from
+    /// any other host, instead of copying them from the holder's arena
+    /// (to exercise and measure the network path on one machine).
+    pub network_pulls: bool,
 }
 
 impl StoreConfig {
@@ -46,6 +60,7 @@ impl StoreConfig {
             dir: PathBuf::from(format!("/dev/shm/weft-{id}")),
             spill_dir: data_dir.join("spill"),
             capacity: default_capacity(),
+            network_pulls: false,
         }
     }
 }
@@ -94,7 +109,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 
 /// Where an object's bytes are.
 enum Place {
-    Memory(Arc<Mapped>),
+    Memory(Arc<Extent>),
     Spilled(PathBuf),
 }
 
@@ -110,8 +125,6 @@ struct Entry {
 #[derive(Default)]
 struct Inner {
     objects: HashMap<String, Entry>,
-    /// Bytes in `dir`: sealed objects and reservations for ones being written.
-    used: u64,
     spilled: u64,
     clock: u64,
 }
@@ -119,6 +132,8 @@ struct Inner {
 /// A host's object store.
 pub struct ObjectStore {
     config: StoreConfig,
+    arena: Arc<Arena>,
+    free: Arc<Mutex<Extents>>,
     inner: Mutex<Inner>,
     spills: AtomicU64,
     restores: AtomicU64,
@@ -129,29 +144,32 @@ pub struct ObjectStore {
     pub(crate) pulled_bytes: AtomicU64,
     /// Bytes sent to other hosts and clients that pulled from this one.
     pub(crate) served_bytes: AtomicU64,
+    /// Objects pinned by clients on this machine reading them in place.
+    pub(crate) client_pins: AtomicU64,
 }
 
 /// One object read from the store.
 #[derive(Clone)]
 pub struct Object {
-    /// The bytes, mapped; the object cannot be spilled while this lives.
-    pub bytes: Arc<Mapped>,
+    /// The bytes; the object is neither spilled nor its room reused while
+    /// this lives.
+    pub bytes: Arc<Extent>,
 }
 
 impl Object {
-    /// The bytes as a shared buffer that keeps the object mapped (and so
+    /// The bytes as a shared buffer that keeps the object in place (and so
     /// neither spilled nor freed under it) while any slice of it lives.
     pub fn shared(&self) -> bytes::Bytes {
         bytes::Bytes::from_owner(Pinned::new(self.bytes.clone()))
     }
 }
 
-/// A mapped object as the owner of a [`bytes::Bytes`]. While one lives, its
+/// An object as the owner of a [`bytes::Bytes`]. While one lives, its
 /// address range is known to [`release_copied`].
-struct Pinned(Arc<Mapped>);
+struct Pinned(Arc<Extent>);
 
-/// Address ranges of the mappings lent out as buffers: start -> (end,
-/// lenders), since one mapping may be lent several times.
+/// Address ranges of the objects lent out as buffers: start -> (end,
+/// lenders), since one object may be lent several times.
 static LENT: Mutex<BTreeMap<usize, (usize, usize)>> = Mutex::new(BTreeMap::new());
 
 fn lent() -> std::sync::MutexGuard<'static, BTreeMap<usize, (usize, usize)>> {
@@ -159,11 +177,11 @@ fn lent() -> std::sync::MutexGuard<'static, BTreeMap<usize, (usize, usize)>> {
 }
 
 impl Pinned {
-    fn new(map: Arc<Mapped>) -> Self {
-        let start = map.as_ptr() as usize;
-        let end = start + map.len();
+    fn new(extent: Arc<Extent>) -> Self {
+        let start = extent.as_ptr() as usize;
+        let end = start + extent.len();
         lent().entry(start).or_insert((end, 0)).1 += 1;
-        Pinned(map)
+        Pinned(extent)
     }
 }
 
@@ -186,13 +204,13 @@ impl AsRef<[u8]> for Pinned {
     }
 }
 
-/// Gives back this process's pages of `copied` (bytes a reader has copied
-/// elsewhere) when they lie in an object mapping lent by [`Object::shared`]:
-/// the file keeps them, and a later read faults them in again, so nothing
-/// is lost, while a large argument copied into a guest stops counting
-/// twice. Anything else is left alone.
+/// Gives back this process's page-table entries for `copied` (bytes a
+/// reader has copied elsewhere) when they lie in an object lent by
+/// [`Object::shared`]: the arena keeps the pages, and a later read maps
+/// them in again, so nothing is lost, while a large argument copied into
+/// a guest stops counting twice. Anything else is left alone.
 pub(crate) fn release_copied(copied: &[u8]) {
-    const PAGE: usize = 4096;
+    const PAGE: usize = weft_core::shm::PAGE as usize;
     let (start, end) = (
         copied.as_ptr() as usize,
         copied.as_ptr() as usize + copied.len(),
@@ -201,16 +219,16 @@ pub(crate) fn release_copied(copied: &[u8]) {
     let inside = lent
         .range(..=start)
         .next_back()
-        .is_some_and(|(_, (map_end, _))| end <= *map_end);
+        .is_some_and(|(_, (lent_end, _))| end <= *lent_end);
     // Whole pages inside the range only: a neighbour's bytes stay mapped.
     let (first, last) = (start.next_multiple_of(PAGE), end / PAGE * PAGE);
     if !inside || first >= last {
         return;
     }
-    // SAFETY: the range lies inside a shared, read-only file mapping that
-    // stays mapped (the lock is held and a lender pins it). MADV_DONTNEED on
-    // a shared file mapping only drops this process's page-table entries:
-    // the next access maps the file's same pages again.
+    // SAFETY: the range lies inside the arena's shared mapping, which stays
+    // mapped (the lock is held and a lender pins the object). MADV_DONTNEED
+    // on a shared file mapping only drops this process's page-table
+    // entries: the next access maps the file's same pages again.
     #[allow(unsafe_code, reason = "madvise on a mapping this store owns")]
     let _ = unsafe {
         rustix::mm::madvise(
@@ -224,15 +242,17 @@ pub(crate) fn release_copied(copied: &[u8]) {
 impl std::fmt::Debug for Object {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Object")
-            .field("path", &self.bytes.path())
+            .field("offset", &self.bytes.offset())
             .field("len", &self.bytes.len())
             .finish()
     }
 }
 
 impl ObjectStore {
-    /// Opens a store, emptying its directories: objects a previous run
-    /// left behind are no longer known to the cluster.
+    /// Opens a store, emptying its directories (objects a previous run
+    /// left behind are no longer known to the cluster), and makes its
+    /// arena. The arena's name is new for every run, so a client still
+    /// mapping a previous run's arena never mistakes it for this one.
     pub fn open(config: StoreConfig) -> Result<Arc<Self>, StoreError> {
         for dir in [&config.dir, &config.spill_dir] {
             if dir.exists() {
@@ -240,8 +260,19 @@ impl ObjectStore {
             }
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let path = config
+            .dir
+            .join(format!("arena-{}-{started}", std::process::id()));
+        let free = Extents::new(config.capacity);
+        let arena = Arena::create(&path, free.capacity()).map_err(io(&path))?;
         Ok(Arc::new(ObjectStore {
             config,
+            arena,
+            free: Arc::new(Mutex::new(free)),
             inner: Mutex::default(),
             spills: AtomicU64::new(0),
             restores: AtomicU64::new(0),
@@ -249,6 +280,7 @@ impl ObjectStore {
             pulls: AtomicU64::new(0),
             pulled_bytes: AtomicU64::new(0),
             served_bytes: AtomicU64::new(0),
+            client_pins: AtomicU64::new(0),
         }))
     }
 
@@ -257,62 +289,53 @@ impl ObjectStore {
         &self.config
     }
 
+    /// The arena every object lies in.
+    pub fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn path_of(&self, id: &str) -> Result<PathBuf, StoreError> {
+    fn free_list(&self) -> std::sync::MutexGuard<'_, Extents> {
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks that `id` can name a spill file.
+    fn check_id(id: &str) -> Result<(), StoreError> {
         let valid = !id.is_empty()
             && !id.starts_with('.')
             && id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !valid {
-            return Err(StoreError::BadId(id.to_string()));
+        if valid {
+            Ok(())
+        } else {
+            Err(StoreError::BadId(id.to_string()))
         }
-        Ok(self.config.dir.join(id))
     }
 
-    /// Reserves room for an object of `size` bytes and makes its file;
-    /// write it through the returned writer (or the file, from another
-    /// process), then [`Writer::seal`] it. An object already here under
-    /// `id` is replaced.
+    /// Reserves room for an object of `size` bytes; write it through the
+    /// returned writer (or, from another process on this machine, at
+    /// [`Writer::offset`] of the arena), then [`Writer::seal`] it. An
+    /// object already here under `id` is replaced.
     pub fn create(
         self: &Arc<Self>,
         id: &str,
         size: u64,
         primary: bool,
     ) -> Result<Writer, StoreError> {
-        let path = self.path_of(id)?;
+        Self::check_id(id)?;
         self.remove(id);
-        self.reserve(size)?;
-        match create_file(&path, size) {
-            Ok(map) => Ok(Writer {
-                store: self.clone(),
-                id: id.to_string(),
-                path,
-                map: Some(map),
-                size,
-                primary,
-            }),
-            Err(e) => {
-                self.lock().used -= size;
-                let _ = std::fs::remove_file(&path);
-                Err(match e {
-                    StoreError::Io { source, .. }
-                        if source.raw_os_error()
-                            == Some(rustix::io::Errno::NOSPC.raw_os_error()) =>
-                    {
-                        StoreError::Full(format!(
-                            "{} has no room for {} more bytes",
-                            self.config.dir.display(),
-                            size
-                        ))
-                    }
-                    other => other,
-                })
-            }
-        }
+        let extent = self.allocate(size)?;
+        Ok(Writer {
+            store: self.clone(),
+            id: id.to_string(),
+            extent: Some(extent),
+            size,
+            primary,
+        })
     }
 
     /// Stores the concatenation of `parts` as object `id` in one step
@@ -368,44 +391,36 @@ impl ObjectStore {
         self.lock().objects.contains_key(id)
     }
 
-    /// The file of object `id` in shared memory, for a client on this
-    /// machine to map (restored first if it was spilled).
-    pub fn file(&self, id: &str) -> Result<(PathBuf, u64), StoreError> {
-        let object = self.get(id)?;
-        Ok((object.bytes.path().to_path_buf(), object.bytes.len() as u64))
-    }
-
-    /// Deletes object `id` (freed by the cluster); a reader that still maps
-    /// it keeps its pages until it lets go.
+    /// Deletes object `id` (freed by the cluster); a reader that still
+    /// holds it keeps its bytes, and its room, until it lets go.
     pub fn remove(&self, id: &str) -> bool {
         let entry = {
             let mut inner = self.lock();
             let Some(entry) = inner.objects.remove(id) else {
                 return false;
             };
-            match &entry.place {
-                Place::Memory(_) => inner.used -= entry.size,
-                Place::Spilled(_) => inner.spilled -= entry.size,
+            if let Place::Spilled(_) = &entry.place {
+                inner.spilled -= entry.size;
             }
             entry
         };
-        match entry.place {
-            Place::Memory(bytes) => {
-                let _ = std::fs::remove_file(bytes.path());
-            }
-            Place::Spilled(path) => {
-                let _ = std::fs::remove_file(path);
-            }
+        if let Place::Spilled(path) = entry.place {
+            let _ = std::fs::remove_file(path);
         }
         true
     }
 
     /// Usage, counters and the `largest` biggest objects.
     pub fn stats(&self, largest: usize) -> StoreStats {
+        let (used, largest_free) = {
+            let free = self.free_list();
+            (free.used(), free.largest_free())
+        };
         let inner = self.lock();
         let mut stats = StoreStats {
             capacity: self.config.capacity,
-            used: inner.used,
+            used,
+            largest_free,
             spilled_bytes: inner.spilled,
             objects: inner.objects.len() as u64,
             spills: self.spills.load(Ordering::Relaxed),
@@ -414,6 +429,7 @@ impl ObjectStore {
             pulls: self.pulls.load(Ordering::Relaxed),
             pulled_bytes: self.pulled_bytes.load(Ordering::Relaxed),
             served_bytes: self.served_bytes.load(Ordering::Relaxed),
+            client_pins: self.client_pins.load(Ordering::Relaxed),
             ..Default::default()
         };
         let mut all = Vec::with_capacity(inner.objects.len());
@@ -439,7 +455,7 @@ impl ObjectStore {
         stats
     }
 
-    fn insert(&self, id: String, size: u64, primary: bool, bytes: Arc<Mapped>) {
+    fn insert(&self, id: String, size: u64, primary: bool, bytes: Arc<Extent>) {
         let mut inner = self.lock();
         inner.clock += 1;
         let entry = Entry {
@@ -449,13 +465,10 @@ impl ObjectStore {
             last_used: inner.clock,
         };
         if let Some(old) = inner.objects.insert(id, entry) {
-            // A concurrent writer of the same id won: account for one copy.
-            match old.place {
-                Place::Memory(_) => inner.used -= old.size,
-                Place::Spilled(path) => {
-                    inner.spilled -= old.size;
-                    let _ = std::fs::remove_file(path);
-                }
+            // A concurrent writer of the same id won: keep one copy.
+            if let Place::Spilled(path) = old.place {
+                inner.spilled -= old.size;
+                let _ = std::fs::remove_file(path);
             }
         }
     }
@@ -472,8 +485,7 @@ impl Drop for ObjectStore {
 pub struct Writer {
     store: Arc<ObjectStore>,
     id: String,
-    path: PathBuf,
-    map: Option<Writable>,
+    extent: Option<Extent>,
     size: u64,
     primary: bool,
 }
@@ -482,38 +494,47 @@ impl Writer {
     /// Writes `data` at `offset` of the object. Several writers of
     /// disjoint ranges may share one `Writer`.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
-        match self.map.as_ref() {
-            Some(file) => file.write_at(&self.path, offset, data),
-            None => Ok(()),
+        let Some(extent) = self.extent.as_ref() else {
+            return Ok(());
+        };
+        let end = offset.checked_add(data.len() as u64);
+        if end.is_none_or(|end| end > self.size) {
+            return Err(StoreError::Io {
+                path: self.store.arena.path().to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} bytes at {offset} run past object {}'s {} bytes",
+                        data.len(),
+                        self.id,
+                        self.size
+                    ),
+                ),
+            });
         }
+        extent
+            .write_at(offset, data)
+            .map_err(io(self.store.arena.path()))
     }
 
     /// The object's size.
     pub fn size(&self) -> u64 {
-        self.map.as_ref().map_or(0, |f| f.size())
+        self.size
     }
 
-    /// The object's file (another process on this machine may write it).
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the object starts in the arena (another process on this
+    /// machine may write it there).
+    pub fn offset(&self) -> u64 {
+        self.extent.as_ref().map_or(0, Extent::offset)
     }
 
     /// Makes the object readable by everyone and immutable.
     pub fn seal(mut self) -> Result<Object, StoreError> {
-        let map = self.map.take().expect("a writer is sealed once");
-        let bytes = Arc::new(map.seal(&self.path)?);
+        let extent = self.extent.take().expect("a writer is sealed once");
+        let bytes = Arc::new(extent);
         self.store
             .insert(self.id.clone(), self.size, self.primary, bytes.clone());
         Ok(Object { bytes })
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if self.map.take().is_some() {
-            self.store.lock().used -= self.size;
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 
@@ -522,8 +543,13 @@ impl Drop for Writer {
 pub struct StoreStats {
     /// The most bytes kept in memory.
     pub capacity: u64,
-    /// Bytes in memory, reservations included.
+    /// Bytes of the arena taken (whole pages per object), by objects,
+    /// objects being written, and freed ones a reader still holds.
     pub used: u64,
+    /// The largest object that fits without making room.
+    pub largest_free: u64,
+    /// Objects pinned by clients on this machine reading them in place.
+    pub client_pins: u64,
     /// Objects, spilled ones included.
     pub objects: u64,
     /// Bytes of primary and of secondary copies in memory.

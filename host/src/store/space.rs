@@ -4,56 +4,73 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{Entry, Inner, Object, ObjectStore, Place, StoreError, io};
+use super::{Entry, Extent, Inner, Object, ObjectStore, Place, StoreError, extents, io};
 
 /// What to do with one object to make room.
 enum Victim {
     Evict(String),
-    Spill(String, Arc<super::Mapped>),
+    Spill(String, Arc<Extent>),
 }
 
 impl ObjectStore {
-    /// Reserves `size` bytes of memory, making room if needed.
-    pub(super) fn reserve(&self, size: u64) -> Result<(), StoreError> {
+    /// An extent of `size` bytes, backed with memory, making room if
+    /// needed: by evicting and spilling until a free extent is large enough.
+    pub(super) fn allocate(&self, size: u64) -> Result<Extent, StoreError> {
         let capacity = self.config.capacity;
-        if size > capacity {
+        if extents::rounded(size) > self.free_list().capacity() {
             return Err(StoreError::Full(format!(
                 "an object of {size} bytes is larger than the store's capacity of {capacity} bytes"
             )));
         }
         loop {
-            let victim = {
-                let mut inner = self.lock();
-                if inner.used + size <= capacity {
-                    inner.used += size;
-                    return Ok(());
-                }
-                match pick_victim(&inner) {
-                    Some(v) => v,
-                    None => {
-                        return Err(StoreError::Full(format!(
-                            "{size} bytes do not fit: {} of {capacity} bytes are taken by objects in use or being written",
-                            inner.used
-                        )));
+            let offset = self.free_list().alloc(size);
+            if let Some(offset) = offset {
+                let extent = Extent::new(self.arena.clone(), self.free.clone(), offset, size);
+                return match self.back(offset, extents::rounded(size)) {
+                    Ok(()) => Ok(extent),
+                    Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) => {
+                        Err(StoreError::Full(format!(
+                            "{} has no room for {size} more bytes",
+                            self.config.dir.display()
+                        )))
                     }
-                }
-            };
+                    Err(e) => Err(io(self.arena.path())(e)),
+                };
+            }
+            let victim = pick_victim(&self.lock());
             match victim {
-                Victim::Evict(id) => {
+                Some(Victim::Evict(id)) => {
                     if self.remove(&id) {
                         self.evictions.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                Victim::Spill(id, bytes) => self.spill(&id, bytes)?,
+                Some(Victim::Spill(id, bytes)) => self.spill(&id, bytes)?,
+                None => {
+                    let free = self.free_list();
+                    return Err(StoreError::Full(format!(
+                        "{size} bytes do not fit: {} of {capacity} bytes are taken by objects in use or being written (the largest free extent is {} bytes)",
+                        free.used(),
+                        free.largest_free()
+                    )));
+                }
             }
         }
     }
 
+    /// Backs the pages of an extent that are not backed yet.
+    fn back(&self, offset: u64, len: u64) -> std::io::Result<()> {
+        let gaps = self.free_list().unbacked(offset, len);
+        for (at, len) in gaps {
+            self.arena.back(at, len)?;
+            self.free_list().mark_backed(at, len);
+        }
+        Ok(())
+    }
+
     /// Copies a primary object to the spill dir and frees its memory.
-    fn spill(&self, id: &str, bytes: Arc<super::Mapped>) -> Result<(), StoreError> {
+    fn spill(&self, id: &str, bytes: Arc<Extent>) -> Result<(), StoreError> {
         let target = self.config.spill_dir.join(id);
-        // A kernel-side copy from the file, not a read through the mapping.
-        std::fs::copy(bytes.path(), &target).map_err(|e| {
+        std::fs::write(&target, &bytes[..]).map_err(|e| {
             let _ = std::fs::remove_file(&target);
             StoreError::Full(format!(
                 "cannot spill object {id} to {}: {e}",
@@ -74,10 +91,10 @@ impl ObjectStore {
         let entry = inner.objects.get_mut(id).expect("checked above");
         entry.place = Place::Spilled(target);
         let size = entry.size;
-        inner.used -= size;
         inner.spilled += size;
         drop(inner);
-        let _ = std::fs::remove_file(bytes.path());
+        // The last holder: its room goes back to the free list now.
+        drop(bytes);
         self.spills.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(object = id, size, "spilled");
         Ok(())
@@ -104,28 +121,21 @@ impl ObjectStore {
                 }) => (path.clone(), *size),
             }
         };
-        self.reserve(size)?;
-        let path = self.path_of(id)?;
-        let made = super::file::create_file(&path, size).and_then(|file| {
+        let extent = self.allocate(size)?;
+        {
             let mut from = std::fs::File::open(&spilled).map_err(io(&spilled))?;
             let mut buf = vec![0u8; (1 << 20).min(size as usize)];
             let mut at = 0u64;
             while at < size {
                 let n = ((size - at) as usize).min(buf.len());
                 std::io::Read::read_exact(&mut from, &mut buf[..n]).map_err(io(&spilled))?;
-                file.write_at(&path, at, &buf[..n])?;
+                extent
+                    .write_at(at, &buf[..n])
+                    .map_err(io(self.arena.path()))?;
                 at += n as u64;
             }
-            file.seal(&path)
-        });
-        let bytes = match made {
-            Ok(bytes) => Arc::new(bytes),
-            Err(e) => {
-                self.lock().used -= size;
-                let _ = std::fs::remove_file(&path);
-                return Err(e);
-            }
-        };
+        }
+        let bytes = Arc::new(extent);
         let mut inner = self.lock();
         inner.clock += 1;
         let clock = inner.clock;
@@ -141,9 +151,8 @@ impl ObjectStore {
             }
             // Freed or restored by someone else meanwhile.
             _ => {
-                inner.used -= size;
                 drop(inner);
-                let _ = std::fs::remove_file(&path);
+                drop(bytes);
                 self.get(id)
             }
         }

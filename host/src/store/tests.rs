@@ -12,6 +12,7 @@ fn store(capacity: u64) -> (tempfile::TempDir, Arc<ObjectStore>) {
         dir: base.path().join("objects"),
         spill_dir: base.path().join("spill"),
         capacity,
+        network_pulls: false,
     })
     .unwrap();
     (base, store)
@@ -32,7 +33,10 @@ fn put_get_and_remove_give_back_every_byte() {
     store.put("a-1", &[&data], true).unwrap();
     let object = store.get("a-1").unwrap();
     assert_eq!(&object.bytes[..], &data[..]);
-    assert_eq!(store.stats(10).used, data.len() as u64);
+    assert_eq!(
+        store.stats(10).used,
+        (data.len() as u64).next_multiple_of(4096)
+    );
     drop(object);
     assert!(store.remove("a-1"));
     assert_eq!(store.stats(10).used, 0);
@@ -101,14 +105,14 @@ fn objects_in_use_stay_and_too_big_puts_fail_clearly() {
 }
 
 #[test]
-fn a_file_written_by_another_mapping_is_sealed_as_is() {
+fn an_extent_written_through_another_mapping_is_sealed_as_is() {
     let (_dir, store) = store(8 << 20);
     let writer = store.create("c-1", 4096, true).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(writer.path())
-        .and_then(|f| std::os::unix::fs::FileExt::write_all_at(&f, &pattern(9, 4096), 0))
-        .unwrap();
+    // A client on this machine maps the arena itself and writes there.
+    let arena = Arena::open(store.arena().path(), store.arena().len() as u64).unwrap();
+    #[allow(unsafe_code, reason = "the writer's extent, as a client writes it")]
+    let target = unsafe { arena.slice_mut(writer.offset() as usize, 4096) };
+    target.copy_from_slice(&pattern(9, 4096));
     writer.seal().unwrap();
     assert!(
         store
@@ -117,11 +121,52 @@ fn a_file_written_by_another_mapping_is_sealed_as_is() {
             .write_at(8, b"abc")
             .is_err()
     );
-    let (path, size) = store.file("c-1").unwrap();
-    let mapped = Mapped::open(&path, size).unwrap();
-    assert_eq!(&mapped[..], &pattern(9, 4096)[..]);
+    assert_eq!(&store.get("c-1").unwrap().bytes[..], &pattern(9, 4096)[..]);
     assert!(matches!(
         store.create("../x", 1, true),
         Err(StoreError::BadId(_))
     ));
+}
+
+#[test]
+fn a_reader_keeps_correct_bytes_after_the_object_is_freed_and_its_room_wanted() {
+    let (_dir, store) = store(8 << 20);
+    let held = store.put("r-1", &[&pattern(1, 6 * MIB)], true).unwrap();
+    assert!(store.remove("r-1"));
+    // Its room is still taken: the next object cannot have it.
+    let err = store.put("r-2", &[&pattern(2, 4 * MIB)], true).unwrap_err();
+    assert!(err.to_string().contains("object store full"), "{err}");
+    assert_eq!(&held.bytes[..], &pattern(1, 6 * MIB)[..]);
+    drop(held);
+    // Let go of, the room is reused, and the new object reads right.
+    let offset = store
+        .put("r-3", &[&pattern(3, 6 * MIB)], true)
+        .unwrap()
+        .bytes
+        .offset();
+    assert_eq!(offset, 0, "the freed extent was reused");
+    assert_eq!(
+        &store.get("r-3").unwrap().bytes[..],
+        &pattern(3, 6 * MIB)[..]
+    );
+    assert_eq!(store.stats(0).used, 6 << 20);
+}
+
+#[test]
+fn freed_extents_are_reused_and_stats_say_what_fits() {
+    let (_dir, store) = store(16 << 20);
+    for round in 0..20u8 {
+        let id = format!("x-{round}");
+        store.put(&id, &[&pattern(round, 5 * MIB)], true).unwrap();
+        assert_eq!(
+            &store.get(&id).unwrap().bytes[..],
+            &pattern(round, 5 * MIB)[..]
+        );
+        store.remove(&id);
+    }
+    let stats = store.stats(0);
+    assert_eq!(
+        (stats.used, stats.spills, stats.largest_free),
+        (0, 0, 16 << 20)
+    );
 }

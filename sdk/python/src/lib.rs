@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::Session>()?;
+    m.add_class::<session::Pinned>()?;
     m.add_function(wrap_pyfunction!(convert::register_classes, m)?)?;
     Ok(())
 }

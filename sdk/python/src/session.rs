@@ -162,6 +162,13 @@ fn task_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<weft_client::Ta
 }
 
 /// A connection to one cluster.
+/// An object read in place, pinned in its host's store for as long as
+/// this lives: the Python mapping of its pages holds one.
+#[pyclass(frozen, module = "weft._native")]
+pub struct Pinned(
+    #[allow(dead_code, reason = "held for its drop")] weft_client::objects::ObjectBytes,
+);
+
 #[pyclass(frozen, module = "weft._native")]
 pub struct Session {
     tasks: TaskClient,
@@ -344,9 +351,11 @@ impl Session {
         objects
             .into_iter()
             .map(|object| {
-                if let (true, Some(path)) = (object.is_bytes(), object.mapped_path()) {
-                    let range = object.payload_range();
-                    let where_ = (path.display().to_string(), range.start, range.end);
+                if let (true, Some((path, offset))) = (object.is_bytes(), object.mapped_at()) {
+                    let (path, range) = (path.display().to_string(), object.payload_range());
+                    let len = object.encoded().len();
+                    let pin = Py::new(py, Pinned(object))?;
+                    let where_ = (path, offset, len, range.start, range.end, pin);
                     return Ok((1, where_).into_pyobject(py)?.into_any().unbind());
                 }
                 if object.is_bytes() {
@@ -601,6 +610,8 @@ impl Session {
                 d.set_item("dir", s.dir)?;
                 d.set_item("capacity", s.capacity)?;
                 d.set_item("used", s.used)?;
+                d.set_item("largest_free", s.largest_free)?;
+                d.set_item("client_pins", s.client_pins)?;
                 d.set_item("objects", s.objects)?;
                 d.set_item("spilled_bytes", s.spilled_bytes)?;
                 d.set_item("spills", s.spills)?;

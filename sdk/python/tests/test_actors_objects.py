@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
+from typing import Callable
 
 import pytest
 
@@ -88,6 +90,58 @@ def test_a_large_numpy_array_reads_back_without_a_copy(local: str) -> None:
     stores = weft.memory()
     assert len(stores) == 1 and stores[0]["used"] >= array.nbytes
     assert any(id == ref.id for id, _size, _primary, _spilled in stores[0]["largest"])
+
+
+def _pins() -> int:
+    return sum(int(s["client_pins"]) for s in weft.memory())
+
+
+def _until(check: Callable[[], bool], seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_view_pins_its_object_until_dropped_even_after_the_ref_is_freed(local: str) -> None:
+    data = bytes(range(256)) * (4 << 12)  # 4 MiB: held in the store, not inline
+    ref = weft.put(data)
+    before = _pins()
+    view = weft.get(ref)
+    assert _pins() == before + 1
+    del ref  # the cluster frees the object; the reader still holds it
+    for _ in range(8):  # new objects want room; none may take the pinned pages
+        weft.get(weft.put(bytes(4 << 20)))
+    assert view == data
+    del view
+    assert _until(lambda: _pins() == before)
+
+
+def test_a_killed_reader_lets_go_of_its_pins(local: str) -> None:
+    ref = weft.put(b"\x07" * (4 << 20))
+    before = _pins()
+    reader = textwrap.dedent(
+        f"""
+        import sys, time, weft
+        weft.init({local!r})
+        view = weft.get(weft.ObjectRef({ref.id!r}))
+        assert view[0] == 7
+        print("holding", flush=True)
+        time.sleep(600)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", reader], stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "holding"
+        assert _pins() == before + 1
+        child.kill()
+        child.wait(timeout=30)
+        assert _until(lambda: _pins() == before), "the host still holds the dead reader's pin"
+    finally:
+        child.kill()
+    assert weft.get(ref)[0] == 7
 
 
 def test_put_takes_only_buffers(local: str) -> None:

@@ -380,9 +380,18 @@ def component(name: str) -> Component:
 # --- getting results --------------------------------------------------------
 
 
-def _mapped(path: str, start: int, end: int) -> memoryview:
+class _PinnedMap(mmap.mmap):
+    """A read-only mapping of one object's pages in its host's arena; it
+    holds the object's pin, so the pages keep their bytes while any view of
+    this mapping lives."""
+
+    pin: Any
+
+
+def _mapped(path: str, offset: int, length: int, start: int, end: int, pin: Any) -> memoryview:
     with open(path, "rb") as f:
-        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        mapping = _PinnedMap(f.fileno(), length, access=mmap.ACCESS_READ, offset=offset)
+    mapping.pin = pin
     return memoryview(mapping)[start:end]
 
 
@@ -593,9 +602,10 @@ def logs(ref: Union[ObjectRef, str], tail: int = 0) -> List[str]:
 
 
 def memory(largest: int = 10) -> List[Dict[str, Any]]:
-    """Each live host's object store: bytes used of its capacity, objects,
-    spills, and its ``largest`` objects as ``(id, size, primary, spilled)``
-    (like ``ray memory``)."""
+    """Each live host's object store: bytes used of its capacity, the
+    largest free extent, objects pinned by readers on its machine
+    (``client_pins``), objects, spills, and its ``largest`` objects as
+    ``(id, size, primary, spilled)`` (like ``ray memory``)."""
     return _session().memory(largest)
 
 
