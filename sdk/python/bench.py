@@ -128,6 +128,12 @@ def main() -> None:
     args = parser.parse_args()
 
     array = np.random.default_rng(1).integers(0, 255, size=100_000_000, dtype=np.uint8)
+    # The baseline for the put rows: copying the same array into memory
+    # already faulted in, in this process.
+    target = np.empty_like(array)
+    np.copyto(target, array)
+    warm = gb_per_s(lambda: np.copyto(target, array), array.nbytes, args.seconds)
+    del target
     ours = weft_rows(args.guests, args.seconds, array)
     theirs = None if args.no_ray else ray_rows(args.seconds, array)
     if theirs is None and not args.no_ray:
@@ -142,6 +148,9 @@ def main() -> None:
         # Lower is better for a time; higher for a rate.
         ratio = other / value if unit == "s" else value / other
         print(f"{name:<28}{value:>12,.2f} {unit:<4}{other:>10,.2f} {unit:<4}{ratio:>7.2f}x")
+    print(f"{'memcpy 100 MB (warm)':<28}{warm:>12,.2f} GB/s (a copy into pages already in memory, the put rows' baseline)")
+    puts = [(who, value) for who, got in (("weft", ours), ("Ray", theirs or [])) for name, value, _ in got if name == "single client put 100 MB"]
+    print("put 100 MB against a warm copy: " + ", ".join(f"{who} {value / warm:.0%}" for who, value in puts))
 
 
 if __name__ == "__main__":
