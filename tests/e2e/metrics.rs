@@ -225,6 +225,9 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
             7.0,
         ),
         ("count(weft_store_capacity_bytes > 0)", 2.0),
+        // Arenas with room to spare, and no reader pinning anything.
+        ("count(weft_store_largest_free_bytes > 1000000)", 2.0),
+        ("sum(weft_store_client_pins)", 0.0),
         // One leader since the replica started; every process reports
         // its memory and CPU.
         ("weft_raft_leader_changes_total", 1.0),

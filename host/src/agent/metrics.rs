@@ -130,7 +130,7 @@ impl Agent {
         bytes(
             registry,
             "store_used",
-            "Bytes in the object store's memory, reservations included",
+            "Bytes of the object store's arena taken by objects, whole pages each",
             store.used,
         );
         bytes(
@@ -139,10 +139,21 @@ impl Agent {
             "Bytes of objects spilled to disk",
             store.spilled_bytes,
         );
+        bytes(
+            registry,
+            "store_largest_free",
+            "The largest object that fits in the store's arena without making room",
+            store.largest_free,
+        );
         registry.register(
             "store_objects",
             "Objects in the store, spilled ones included",
             int(store.objects),
+        );
+        registry.register(
+            "store_client_pins",
+            "Objects pinned by clients on this machine reading them in place",
+            int(store.client_pins),
         );
         registry.register(
             "gateway_requests",
