@@ -96,7 +96,7 @@ impl log::Host for RuntimeCtx {
 impl objects::Host for RuntimeCtx {
     async fn put(&mut self, data: Vec<u8>) -> Result<ObjectRef, Error> {
         let context = self.task_context("objects.put")?;
-        let id = context.put(&data).await.map_err(|e| match e {
+        let id = context.put(data).await.map_err(|e| match e {
             PutError::Store(StoreError::Full(_)) => Error::ResourceExhausted(e.to_string()),
             _ => Error::Other(e.to_string()),
         })?;

@@ -146,17 +146,18 @@ impl TaskContext {
         Ok(outcome?.0)
     }
 
-    /// Stores `data` as a new object: inline when small, else in this
+    /// Stores `data` (the bytes a guest passed, already out of its memory)
+    /// as a new object: inline when small, else copied once into this
     /// host's store (the primary copy).
-    pub(crate) async fn put(&self, data: &[u8]) -> Result<String, PutError> {
+    pub(crate) async fn put(&self, data: Vec<u8>) -> Result<String, PutError> {
         let client = self.agent.nested().await?;
         let id = client.new_object_id();
         let header = weft_values::bytes_header(data.len() as u64);
-        let mut result = weft_core::objects::put_record(&id, &header, data);
+        let mut result = weft_core::objects::put_record(&id, &header, &data);
         if result.value.is_empty() {
             let store = self.agent.store.clone();
-            let (bytes, object) = (data.to_vec(), id.clone());
-            tokio::task::spawn_blocking(move || store.put(&object, &[&header, &bytes], true))
+            let object = id.clone();
+            tokio::task::spawn_blocking(move || store.put(&object, &[&header, &data], true))
                 .await
                 .map_err(|e| PutError::Interrupted(e.to_string()))??;
             result.held_by = self.agent.config.id.clone();
