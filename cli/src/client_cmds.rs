@@ -1,7 +1,6 @@
 //! The commands that talk to a running cluster: deploy, components, call,
 //! delete, status.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -53,34 +52,23 @@ pub struct DeployArgs {
 /// host makes it ready, printing each host's compile time as it finishes.
 pub async fn deploy(address: &str, args: DeployArgs) -> anyhow::Result<()> {
     let file = &args.file;
-    let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let wasm = crate::progress::read_file(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let size = wasm.len() as u64;
     let mut client = connect(address).await?;
     let started = Instant::now();
-    // The upload's progress on a terminal, one line rewritten in place;
-    // the summary line below says the rest.
-    let live = std::io::stderr().is_terminal();
+    let upload = crate::progress::Progress::bytes("uploading", size);
+    let set = upload.setter();
     let reply = client
         .deploy_with_progress(
             wasm,
             args.name.as_deref(),
             &args.allow_http,
-            move |sent, total| {
-                if live {
-                    eprint!(
-                        "\ruploading {} of {} ({:.0}%)\x1b[K",
-                        weft_host::bytes(sent),
-                        weft_host::bytes(total),
-                        sent as f64 * 100.0 / total.max(1) as f64
-                    );
-                }
-            },
+            move |sent, _total| set(sent),
         )
         .await
         .with_context(|| format!("cannot deploy {}", file.display()))?;
-    if live {
-        eprint!("\r\x1b[K");
-    }
+    drop(upload);
     let uploaded = started.elapsed();
     let info = reply
         .component
@@ -119,7 +107,9 @@ async fn prepare(client: &mut Client, digest: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("preparing on {hosts} host(s)...");
+    let mut waiting = Some(crate::progress::Progress::spinner("compiling"));
     while let Some(report) = preparing.next().await? {
+        drop(waiting.take());
         let took = seconds(Duration::from_micros(report.micros));
         let line = match report.readiness() {
             Readiness::Compiled => format!("compiled in {took}"),

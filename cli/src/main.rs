@@ -17,6 +17,7 @@ mod logs;
 mod metrics;
 mod node;
 mod object_cmds;
+mod progress;
 mod route_cmds;
 mod task_cmds;
 mod timeline;

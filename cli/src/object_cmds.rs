@@ -12,13 +12,20 @@ use crate::client_cmds::connect;
 
 /// Stores FILE as an object and prints its ref.
 pub async fn put(address: &str, file: &Path) -> anyhow::Result<()> {
-    let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let data = crate::progress::read_file(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let tasks = TaskClient::detached(connect(address).await?);
+    let progress = crate::progress::Progress::spinner(&format!(
+        "storing {} in the cluster",
+        bytes(data.len() as u64)
+    ));
     let id = tasks.put(&data).await?;
+    progress.then("waiting for the cluster to record it");
     tasks
         .flush(Duration::from_secs(30))
         .await
         .context("the cluster did not record the object")?;
+    drop(progress);
     println!("{id}");
     Ok(())
 }

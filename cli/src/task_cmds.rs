@@ -227,8 +227,10 @@ pub async fn get(address: &str, args: GetArgs) -> anyhow::Result<()> {
         let [id] = args.refs.as_slice() else {
             bail!("-o writes one object: give one ref");
         };
+        let waiting = crate::progress::Progress::spinner(&format!("reading {id}"));
         let bytes = tasks.get_object(id, timeout).await?;
-        std::fs::write(path, &bytes[..])
+        drop(waiting);
+        crate::progress::write_file(path, &bytes[..])
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!(
             "wrote {} to {}",

@@ -342,15 +342,20 @@ fn the_cli_puts_gets_and_shows_memory() {
         let file = dir.path().join(name);
         let data = pattern(size, 11);
         std::fs::write(&file, &data).unwrap();
-        let id = cluster
-            .weft_ok(&["put", file.to_str().unwrap()])
-            .unwrap()
-            .trim()
-            .to_string();
+        // Progress is drawn only on a terminal: a pipe gets results alone.
+        let quiet = |args: &[&str]| {
+            let out = cluster.weft(args);
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(
+                out.status.success() && err.is_empty(),
+                "weft {args:?}: {err}"
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let id = quiet(&["put", file.to_str().unwrap()]);
         let back = dir.path().join(format!("{name}.back"));
-        cluster
-            .weft_ok(&["get", &id, "-o", back.to_str().unwrap()])
-            .unwrap();
+        let wrote = quiet(&["get", &id, "-o", back.to_str().unwrap()]);
+        assert!(wrote.starts_with("wrote "), "{wrote}");
         assert!(std::fs::read(&back).unwrap() == data, "{name} read back");
     }
     let memory = cluster.weft_ok(&["memory"]).unwrap();
