@@ -1,6 +1,7 @@
 //! `weft logs TASK`: what a task's guest wrote to stdout and stderr, read
 //! from the host that ran it; `--follow` keeps reading as it writes,
-//! until it ends.
+//! until it ends. `weft logs ROUTE` (a path, `/hello/...`): what the
+//! route's HTTP handlers wrote, on every host serving it, merged in time.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,8 +14,9 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(50);
 /// Which task, and how much of its output.
 #[derive(clap::Args)]
 pub struct LogsArgs {
-    /// A task's id (as `weft submit` and `weft list tasks` print it), or an
-    /// actor's (as `weft actor create` prints it).
+    /// A task's id (as `weft submit` and `weft list tasks` print it), an
+    /// actor's (as `weft actor create` prints it), or a route's path (as
+    /// `weft route list` prints it) for what its HTTP handlers wrote.
     task: String,
     /// Only the last N lines.
     #[arg(long, short = 'n')]
@@ -43,6 +45,9 @@ pub async fn logs(address: &str, args: LogsArgs) -> anyhow::Result<()> {
         from_line: 0,
         since_micros,
     };
+    if args.task.starts_with('/') {
+        return route_logs(&mut client, &args, query).await;
+    }
     let mut printed_any = false;
     loop {
         let read = match client.logs(&args.task, query).await {
@@ -72,6 +77,72 @@ pub async fn logs(address: &str, args: LogsArgs) -> anyhow::Result<()> {
             }
             return Ok(());
         }
+        tokio::time::sleep(FOLLOW_EVERY).await;
+    }
+}
+
+/// A route's log: each live host keeps its handlers' lines; they are read
+/// from every one and merged by time (each line led by its host's id when
+/// more than one host serves). A route never ends: `--follow` reads until
+/// interrupted or until stdout's reader goes.
+async fn route_logs(
+    client: &mut weft_client::Client,
+    args: &LogsArgs,
+    query: LogsQuery,
+) -> anyhow::Result<()> {
+    let source = weft_proto::logs::route_source(&args.task);
+    let hosts: Vec<_> = client
+        .list_nodes()
+        .await?
+        .into_iter()
+        .filter(|n| n.alive && !n.address.is_empty())
+        .collect();
+    anyhow::ensure!(!hosts.is_empty(), "no live host serves routes");
+    let named = hosts.len() > 1;
+    let mut next_line = vec![0u64; hosts.len()];
+    let mut first = true;
+    loop {
+        let mut lines: Vec<(String, pb::LogLine)> = Vec::new();
+        for (host, next) in hosts.iter().zip(next_line.iter_mut()) {
+            let request = pb::LogsRequest {
+                source: source.clone(),
+                tail: if first { query.tail } else { 0 },
+                from_line: *next,
+                since_micros: query.since_micros,
+            };
+            let read = async {
+                let mut rpc = weft_client::objects::host_rpc(&host.address).await?;
+                Ok::<_, ClientError>(rpc.logs(request).await?.into_inner())
+            };
+            match read.await {
+                Ok(reply) => {
+                    *next = reply.next_line.max(*next);
+                    lines.extend(reply.lines.into_iter().map(|l| (host.id.clone(), l)));
+                }
+                Err(e) => eprintln!("(host {} cannot be read: {e})", host.id),
+            }
+        }
+        lines.sort_by_key(|(_, line)| line.at_micros);
+        if first && query.tail > 0 {
+            let keep = lines.len().saturating_sub(query.tail as usize);
+            lines.drain(..keep);
+        }
+        if first && lines.is_empty() && !args.follow {
+            eprintln!("route {} has no handler output on any live host", args.task);
+        }
+        let shown: Vec<pb::LogLine> = lines
+            .into_iter()
+            .map(|(host, mut line)| {
+                if named {
+                    line.text = format!("{host}: {}", line.text);
+                }
+                line
+            })
+            .collect();
+        if !print(&shown, args.timestamps)? || !args.follow {
+            return Ok(());
+        }
+        first = false;
         tokio::time::sleep(FOLLOW_EVERY).await;
     }
 }

@@ -36,6 +36,8 @@ pub struct HttpLimits {
     pub memory_limit: Option<u64>,
     /// What the component may do beyond the sandbox (outbound hosts).
     pub grants: Grants,
+    /// Where the handler's output lines are kept (its route's log).
+    pub log: Option<crate::agent::LogWriter>,
 }
 
 impl Host {
@@ -63,6 +65,7 @@ impl Host {
             timeout,
             memory_limit,
             grants,
+            log,
         } = limits;
         let limits = Limits::new(&self.config, timeout, memory_limit)?;
         let output = OutputTail::new(self.config.output_limit);
@@ -76,6 +79,13 @@ impl Host {
             grants,
             tasks.clone(),
         );
+
+        if let Some(log) = &log {
+            store.data_mut().runtime.log = Some(log.clone());
+            output.log_to(log.clone());
+        }
+        // The last unended line is written out however the handler ends.
+        let log_finish = log.map(crate::invoke::LogFinish);
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -96,6 +106,7 @@ impl Host {
         // body; the task owns the store until it is done, and drops it (and
         // with it the response sender) when the guest finishes or fails.
         let task = tokio::spawn(async move {
+            let _log_finish = log_finish;
             let result = proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)

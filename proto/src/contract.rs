@@ -15,6 +15,16 @@ pub mod metadata {
     pub const SEQ: &str = "weft-seq";
 }
 
+/// Names of the logs hosts keep, besides tasks' and actors' (which go by
+/// their ids).
+pub mod logs {
+    /// The log of a route's HTTP handlers on one host: every request the
+    /// route served there, interleaved as written.
+    pub fn route_source(path: &str) -> String {
+        format!("route:{path}")
+    }
+}
+
 /// Sizes both ends of a transfer agree on.
 pub mod limits {
     /// Objects and results up to this size travel inline with their owner

@@ -20,7 +20,7 @@ pub mod raft {
 pub use v1::*;
 
 mod contract;
-pub use contract::{FailureKind, limits, metadata};
+pub use contract::{FailureKind, limits, logs, metadata};
 
 /// `n` bytes for a person: `512 B`, `1.5 KiB`, `10 MiB`. Every crate's
 /// messages name sizes the same way.

@@ -399,3 +399,44 @@ fn random_paths_and_bodies_get_answers_and_the_gateway_carries_on() -> anyhow::R
     assert!(answered > 200, "{answered} answered, {closed} closed");
     Ok(())
 }
+
+#[test]
+fn a_routes_handlers_write_its_log_and_weft_logs_reads_it() -> anyhow::Result<()> {
+    let (_dir, cluster, http) = cluster_with_gateway(&[])?;
+    cluster.weft_ok(&["deploy", guests::HTTP_TESTKIT, "--name", "httpkit"])?;
+    cluster.weft_ok(&["route", "add", "/...", "httpkit"])?;
+    for text in ["one", "two", "three"] {
+        let path = format!("/say?text={text}");
+        assert_eq!(
+            http_request(&http, "GET", &path, b"")?,
+            (200, "ok".to_string())
+        );
+    }
+    assert_eq!(http_request(&http, "GET", "/trap", b"")?.0, 500);
+    let log = cluster.weft_ok(&["logs", "/..."])?;
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines[..6],
+        [
+            "said one",
+            "(to stderr) one",
+            "said two",
+            "(to stderr) two",
+            "said three",
+            "(to stderr) three"
+        ],
+        "{log}"
+    );
+    assert!(log.contains("the handler gave up on purpose"), "{log}");
+    let last = cluster.weft_ok(&["logs", "/...", "--tail", "1"])?;
+    assert_eq!(Some(last.as_str()), lines.last().copied(), "{log}");
+    // A route nothing was written under says so, by name.
+    let out = cluster.weft(&["logs", "/elsewhere"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && out.stdout.is_empty(), "{err}");
+    assert!(
+        err.contains("route /elsewhere has no handler output"),
+        "{err}"
+    );
+    Ok(())
+}

@@ -135,8 +135,22 @@ impl Logs {
         }
     }
 
-    /// A writer for `source`'s lines (a task id).
+    /// A writer for `source`'s lines (a task id): whole lines are kept
+    /// in the writer (and read from it while it is live) until a chunk's
+    /// worth has gathered or the call ends.
     pub(crate) fn writer(&self, source: &str) -> LogWriter {
+        self.make_writer(source, false)
+    }
+
+    /// A writer for a source that several calls write at once (a route's
+    /// handlers): each whole line goes to the log as it is written, so
+    /// the calls' lines interleave in the order they came and each keeps
+    /// its own unended line.
+    pub(crate) fn shared_writer(&self, source: &str) -> LogWriter {
+        self.make_writer(source, true)
+    }
+
+    fn make_writer(&self, source: &str, shared: bool) -> LogWriter {
         LogWriter {
             inner: Arc::new(Mutex::new(Writer {
                 logs: self.clone(),
@@ -145,6 +159,7 @@ impl Logs {
                 partial: Vec::new(),
                 count: 0,
                 synced: None,
+                shared,
             })),
         }
     }
@@ -409,13 +424,16 @@ struct Writer {
     synced: Option<u64>,
     /// The start of a line not yet ended.
     partial: Vec<u8>,
+    /// Other writers write the source too: lines go out at once, and the
+    /// writer is never listed as live.
+    shared: bool,
 }
 
 impl LogWriter {
     /// Takes what a guest wrote; whole lines are stamped now.
     pub(crate) fn write(&self, data: &[u8]) {
         let mut w = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if w.synced.is_none() && data.contains(&b'\n') {
+        if !w.shared && w.synced.is_none() && data.contains(&b'\n') {
             let synced = w.logs.go_live(&w.source, &self.inner);
             w.synced = Some(synced);
         }
@@ -437,7 +455,7 @@ impl LogWriter {
             let joined = std::mem::take(&mut w.partial);
             w.line(&joined);
         }
-        if w.lines.len() >= CHUNK {
+        if w.lines.len() >= CHUNK || (w.shared && w.count > 0) {
             w.append();
         }
     }
@@ -518,6 +536,27 @@ mod tests {
             ["elsewhere"]
         );
         assert!(logs.read("nobody", tail(0)).unwrap().is_none());
+    }
+
+    #[test]
+    fn shared_writers_interleave_whole_lines_and_keep_their_own_partials() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Logs::fresh(dir.path().join("logs")).unwrap();
+        let (a, b) = (
+            logs.shared_writer("route:/x"),
+            logs.shared_writer("route:/x"),
+        );
+        a.write(b"a1\na");
+        b.write(b"b1\nb");
+        // Whole lines are readable at once, while both calls still run.
+        let now = logs.read("route:/x", tail(0)).unwrap().unwrap();
+        assert_eq!(texts(&now), ["a1", "b1"]);
+        a.write(b"2\n");
+        b.finish();
+        a.finish();
+        let got = logs.read("route:/x", tail(0)).unwrap().unwrap();
+        assert_eq!(texts(&got), ["a1", "b1", "a2", "b"]);
+        assert_eq!(got.next_line, 4);
     }
 
     #[test]

@@ -185,6 +185,16 @@ impl Agent {
         &self.config.id
     }
 
+    /// A writer into the log of route `path`'s handlers on this host
+    /// (`None` when the host keeps no logs).
+    pub(crate) fn route_log(&self, path: &str) -> Option<LogWriter> {
+        let source = weft_proto::logs::route_source(path);
+        self.config
+            .logs
+            .as_ref()
+            .map(|logs| logs.shared_writer(&source))
+    }
+
     /// The host that runs this agent's calls.
     pub fn host(&self) -> &Arc<Host> {
         &self.host

@@ -253,6 +253,7 @@ impl Gateway {
                 http_hosts: target.allow_http,
             },
             tasks: Some(self.context()),
+            log: self.agent.route_log(&route.path),
         };
         match self
             .agent

@@ -51,6 +51,14 @@ impl wasip2::exports::http::incoming_handler::Guest for HttpTestkit {
                 }
                 format!("{}", bytes.len())
             }
+            "/say" => {
+                // Output, as a handler writes it: stdout and stderr both
+                // go to the route's log.
+                println!("said {}", param("text"));
+                eprint!("(to stderr) ");
+                eprintln!("{}", param("text"));
+                "ok".to_string()
+            }
             "/fetch" => fetch(&param("url")),
             "/sum" => sum(param("n").parse().unwrap_or(10)),
             other => format!("unknown path {other}"),
