@@ -81,56 +81,28 @@ pub async fn logs(address: &str, args: LogsArgs) -> anyhow::Result<()> {
     }
 }
 
-/// A route's log: each live host keeps its handlers' lines; they are read
-/// from every one and merged by time (each line led by its host's id when
-/// more than one host serves). A route never ends: `--follow` reads until
-/// interrupted or until stdout's reader goes.
+/// A route's log, from every live host, merged by time (each line led by
+/// its host's id when more than one host serves). A route never ends:
+/// `--follow` reads until interrupted or until stdout's reader goes.
 async fn route_logs(
     client: &mut weft_client::Client,
     args: &LogsArgs,
     query: LogsQuery,
 ) -> anyhow::Result<()> {
-    let source = weft_proto::logs::route_source(&args.task);
-    let hosts: Vec<_> = client
-        .list_nodes()
-        .await?
-        .into_iter()
-        .filter(|n| n.alive && !n.address.is_empty())
-        .collect();
-    anyhow::ensure!(!hosts.is_empty(), "no live host serves routes");
-    let named = hosts.len() > 1;
-    let mut next_line = vec![0u64; hosts.len()];
+    let mut log = client.route_logs(&args.task, query).await?;
+    anyhow::ensure!(log.hosts() > 0, "no live host serves routes");
+    let named = log.hosts() > 1;
     let mut first = true;
     loop {
-        let mut lines: Vec<(String, pb::LogLine)> = Vec::new();
-        for (host, next) in hosts.iter().zip(next_line.iter_mut()) {
-            let request = pb::LogsRequest {
-                source: source.clone(),
-                tail: if first { query.tail } else { 0 },
-                from_line: *next,
-                since_micros: query.since_micros,
-            };
-            let read = async {
-                let mut rpc = weft_client::objects::host_rpc(&host.address).await?;
-                Ok::<_, ClientError>(rpc.logs(request).await?.into_inner())
-            };
-            match read.await {
-                Ok(reply) => {
-                    *next = reply.next_line.max(*next);
-                    lines.extend(reply.lines.into_iter().map(|l| (host.id.clone(), l)));
-                }
-                Err(e) => eprintln!("(host {} cannot be read: {e})", host.id),
-            }
+        let read = log.read(query.tail).await;
+        for (host, e) in &read.unread {
+            eprintln!("(host {host} cannot be read: {e})");
         }
-        lines.sort_by_key(|(_, line)| line.at_micros);
-        if first && query.tail > 0 {
-            let keep = lines.len().saturating_sub(query.tail as usize);
-            lines.drain(..keep);
-        }
-        if first && lines.is_empty() && !args.follow {
+        if first && read.lines.is_empty() && !args.follow {
             eprintln!("route {} has no handler output on any live host", args.task);
         }
-        let shown: Vec<pb::LogLine> = lines
+        let shown: Vec<pb::LogLine> = read
+            .lines
             .into_iter()
             .map(|(host, mut line)| {
                 if named {

@@ -229,6 +229,29 @@ fn every_host_serves_the_same_routes() -> anyhow::Result<()> {
             "host {id}"
         );
     }
+    // Each host keeps what the handlers it ran wrote; `weft logs` merges
+    // them by time and says which host kept each line.
+    group.weft_ok(&["deploy", guests::HTTP_TESTKIT, "--name", "httpkit"])?;
+    group.weft_ok(&["route", "add", "/say", "httpkit"])?;
+    for id in ["h1", "h2"] {
+        let http = group.host_http_address(id).expect("gateway");
+        let path = format!("/say?text=from-{id}");
+        assert_eq!(
+            http_request(&http, "GET", &path, b"")?,
+            (200, "ok".to_string())
+        );
+    }
+    let log = group.weft_ok(&["logs", "/say"])?;
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            "h1: said from-h1",
+            "h1: (to stderr) from-h1",
+            "h2: said from-h2",
+            "h2: (to stderr) from-h2"
+        ],
+        "{log}"
+    );
     Ok(())
 }
 

@@ -635,6 +635,29 @@ impl Session {
             tail,
             ..Default::default()
         };
+        if task.starts_with('/') {
+            // A route's path: its handlers' lines from every live host.
+            let read = block(py, async {
+                let mut log = self.rpc.lock().await.route_logs(task, query).await?;
+                let named = log.hosts() > 1;
+                let read = log.read(tail).await;
+                if let Some((_, e)) = read.unread.into_iter().next() {
+                    return Err(e);
+                }
+                Ok(read
+                    .lines
+                    .into_iter()
+                    .map(|(host, l)| {
+                        if named {
+                            format!("{host}: {}", l.text)
+                        } else {
+                            l.text
+                        }
+                    })
+                    .collect())
+            });
+            return read.map_err(|e| raise(py, e));
+        }
         let reply = block(py, async { self.rpc.lock().await.logs(task, query).await })
             .map_err(|e| raise(py, e))?;
         Ok(reply.reply.lines.into_iter().map(|l| l.text).collect())

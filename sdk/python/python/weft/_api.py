@@ -597,7 +597,8 @@ def logs(ref: Union[ObjectRef, str], tail: int = 0) -> List[str]:
     """What a task's guest wrote to stdout and stderr, one string per line,
     oldest first: the last ``tail`` lines, or all its host keeps when 0.
     Read from the host that ran the task; a host that has left the
-    cluster raises ``WeftError`` naming it."""
+    cluster raises ``WeftError`` naming it. A route's path (``"/hello/..."``)
+    gives what its HTTP handlers wrote on every live host, merged by time."""
     return _session().logs(ref if isinstance(ref, str) else _ref_id(ref), tail)
 
 

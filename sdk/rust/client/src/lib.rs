@@ -29,6 +29,8 @@
 //! # Ok(()) }
 //! ```
 
+mod route_logs;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +46,8 @@ pub use weft_proto::v1::{
     CallResponse, ComponentInfo, ComponentPrepared, DeployResponse, KvGetResponse, KvListResponse,
     Member, PrepareStarted, Readiness, Route, StatusResponse,
 };
+
+pub use route_logs::{RouteLines, RouteLogs};
 
 /// Where `weft up` listens unless told otherwise.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:7077";
