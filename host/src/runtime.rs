@@ -9,11 +9,11 @@ use generated::weft::runtime::{actors, log, objects, tasks, types};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 use weft_core::{Arg, ClientError, Submission, TaskOptions, value_of};
 use weft_proto::FailureKind;
 
-use crate::agent::{PutError, TaskContext};
+use crate::agent::{ObjectWriter, PutError, TaskContext};
 use crate::store::StoreError;
 
 mod generated {
@@ -26,6 +26,9 @@ mod generated {
             "weft:runtime/objects": async,
             "weft:runtime/actors": async,
         },
+        with: {
+            "weft:runtime/objects.writer": crate::agent::ObjectWriter,
+        },
     });
 }
 
@@ -37,6 +40,8 @@ pub(crate) struct RuntimeCtx {
     tasks: Option<Arc<TaskContext>>,
     /// The task's log, which `log` lines also go to (with their level).
     pub(crate) log: Option<crate::agent::LogWriter>,
+    /// Objects the guest is writing in parts (`objects.writer`).
+    writers: ResourceTable,
 }
 
 impl RuntimeCtx {
@@ -46,6 +51,7 @@ impl RuntimeCtx {
             function: function.to_string(),
             tasks,
             log: None,
+            writers: ResourceTable::new(),
         }
     }
 }
@@ -96,10 +102,7 @@ impl log::Host for RuntimeCtx {
 impl objects::Host for RuntimeCtx {
     async fn put(&mut self, data: Vec<u8>) -> Result<ObjectRef, Error> {
         let context = self.task_context("objects.put")?;
-        let id = context.put(data).await.map_err(|e| match e {
-            PutError::Store(StoreError::Full(_)) => Error::ResourceExhausted(e.to_string()),
-            _ => Error::Other(e.to_string()),
-        })?;
+        let id = context.put(data).await.map_err(put_error)?;
         Ok(ObjectRef { id })
     }
 
@@ -127,6 +130,53 @@ impl objects::Host for RuntimeCtx {
         let context = self.task_context("objects.size")?;
         let bytes = context.object(&object.id).await.map_err(guest_error)?;
         Ok(bytes.as_slice().len() as u64)
+    }
+
+    async fn create(&mut self, size: u64) -> Result<Resource<ObjectWriter>, Error> {
+        let context = self.task_context("objects.create")?;
+        let writer = context.create(size).await.map_err(put_error)?;
+        self.writers
+            .push(writer)
+            .map_err(|e| Error::ResourceExhausted(format!("objects.create: {e}")))
+    }
+}
+
+impl objects::HostWriter for RuntimeCtx {
+    async fn write(
+        &mut self,
+        writer: Resource<ObjectWriter>,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<(), Error> {
+        let writer = self
+            .writers
+            .get(&writer)
+            .map_err(|e| Error::InvalidArgument(format!("writer.write: {e}")))?;
+        writer.write(offset, &data).map_err(Error::InvalidArgument)
+    }
+
+    async fn finish(&mut self, writer: Resource<ObjectWriter>) -> Result<ObjectRef, Error> {
+        let context = self.task_context("writer.finish")?;
+        let writer = self
+            .writers
+            .delete(writer)
+            .map_err(|e| Error::InvalidArgument(format!("writer.finish: {e}")))?;
+        let id = context.finish(writer).await.map_err(put_error)?;
+        Ok(ObjectRef { id })
+    }
+
+    async fn drop(&mut self, writer: Resource<ObjectWriter>) -> wasmtime::Result<()> {
+        // Unfinished: the room goes back with the writer.
+        self.writers.delete(writer)?;
+        Ok(())
+    }
+}
+
+/// A failed put or create as the guest sees it.
+fn put_error(e: PutError) -> Error {
+    match e {
+        PutError::Store(StoreError::Full(_)) => Error::ResourceExhausted(e.to_string()),
+        _ => Error::Other(e.to_string()),
     }
 }
 

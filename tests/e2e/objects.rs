@@ -115,6 +115,38 @@ fn a_100mb_object_reaches_tasks_on_two_other_hosts_intact() {
 }
 
 #[test]
+fn a_guest_writes_an_object_in_parts_and_what_it_skips_reads_as_zeros() {
+    let group = cluster(&[("h1", &[])]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        // Room that held other bytes, freed: the next object may reuse it.
+        let old = tasks.put(&vec![0xA5u8; 8 * MIB]).await.unwrap();
+        tasks
+            .wait(std::slice::from_ref(&old), 1, None)
+            .await
+            .unwrap();
+        tasks.release(&[old]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let args = vec![Arg::wave("8"), Arg::wave("5"), Arg::wave("3")];
+        let made = tasks
+            .submit("testkit", "make-in-parts", args, on("h1"))
+            .await
+            .unwrap();
+        let made_ref = value(&tasks, &made).await;
+        let made_id = made_ref.split('"').nth(1).expect(&made_ref).to_string();
+        let bytes = tasks.get_object(&made_id, None).await.unwrap();
+        let mut want = pattern(8 * MIB, 5);
+        want[3 * MIB..4 * MIB].fill(0);
+        assert_eq!(bytes.len(), want.len());
+        assert!(
+            bytes[..] == want[..],
+            "the parts written, and zeros where none was"
+        );
+    });
+}
+
+#[test]
 fn three_times_the_store_capacity_spills_and_reads_back_intact() {
     let group = cluster(&[("h1", &["--store-capacity", "64M"])]);
     runtime().block_on(async {

@@ -50,6 +50,61 @@ impl std::fmt::Debug for TaskContext {
     }
 }
 
+/// An object a guest writes in parts: room reserved in this host's store
+/// for its encoding (a `list<u8>` header, then the bytes).
+pub struct ObjectWriter {
+    id: String,
+    writer: crate::store::Writer,
+    /// Where the bytes start, after the header.
+    at: u64,
+    size: u64,
+    /// The ranges written, as (offset, length): room is reused, so what
+    /// the guest never wrote is zeroed before the object is sealed (no
+    /// guest reads another object's old bytes).
+    written: Mutex<Vec<(u64, u64)>>,
+}
+
+impl ObjectWriter {
+    /// Writes `data` at `offset` of the object's bytes.
+    pub(crate) fn write(&self, offset: u64, data: &[u8]) -> Result<(), String> {
+        let end = offset.checked_add(data.len() as u64);
+        if end.is_none_or(|end| end > self.size) {
+            return Err(format!(
+                "{} bytes at {offset} run past the object's {} bytes",
+                data.len(),
+                self.size
+            ));
+        }
+        self.writer
+            .write_at(self.at + offset, data)
+            .map_err(|e| e.to_string())?;
+        self.written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((offset, data.len() as u64));
+        Ok(())
+    }
+
+    /// Writes zeros wherever the guest wrote nothing.
+    fn zero_unwritten(&self) -> Result<(), StoreError> {
+        let mut written =
+            std::mem::take(&mut *self.written.lock().unwrap_or_else(|p| p.into_inner()));
+        written.sort_unstable();
+        let zeros = vec![0u8; (1 << 20).min(self.size as usize)];
+        let mut covered = 0u64;
+        for (offset, len) in written.into_iter().chain([(self.size, 0)]) {
+            while covered < offset {
+                let n = (offset - covered).min(zeros.len() as u64);
+                self.writer
+                    .write_at(self.at + covered, &zeros[..n as usize])?;
+                covered += n;
+            }
+            covered = covered.max(offset + len);
+        }
+        Ok(())
+    }
+}
+
 /// An object as a guest reads it: its encoded value, inline or in this
 /// host's store.
 pub(crate) enum GuestBytes {
@@ -164,6 +219,49 @@ impl TaskContext {
             result.held_at = self.agent.config.address.clone();
         }
         client.register_put(result);
+        self.made().push(id.clone());
+        Ok(id)
+    }
+
+    /// Reserves room in this host's store for an object of `size` bytes
+    /// that the guest writes in parts ([`ObjectWriter`]).
+    pub(crate) async fn create(&self, size: u64) -> Result<ObjectWriter, PutError> {
+        let client = self.agent.nested().await?;
+        let id = client.new_object_id();
+        let header = weft_values::bytes_header(size);
+        let total = header.len() as u64 + size;
+        let store = self.agent.store.clone();
+        let object = id.clone();
+        let writer = tokio::task::spawn_blocking(move || store.create(&object, total, true))
+            .await
+            .map_err(|e| PutError::Interrupted(e.to_string()))??;
+        writer.write_at(0, &header)?;
+        Ok(ObjectWriter {
+            id,
+            writer,
+            at: header.len() as u64,
+            size,
+            written: Mutex::default(),
+        })
+    }
+
+    /// Seals an object the guest wrote in parts and records it as the
+    /// task's own, like a put.
+    pub(crate) async fn finish(&self, object: ObjectWriter) -> Result<String, PutError> {
+        let client = self.agent.nested().await?;
+        object.zero_unwritten()?;
+        let ObjectWriter { id, writer, .. } = object;
+        let total = writer.size();
+        writer.seal()?;
+        client.register_put(TaskResult {
+            id: id.clone(),
+            ok: true,
+            has_value: true,
+            size: total,
+            held_by: self.agent.config.id.clone(),
+            held_at: self.agent.config.address.clone(),
+            ..Default::default()
+        });
         self.made().push(id.clone());
         Ok(id)
     }

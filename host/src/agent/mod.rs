@@ -30,7 +30,7 @@ use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
 
 pub(crate) use context::PutError;
-pub use context::TaskContext;
+pub use context::{ObjectWriter, TaskContext};
 pub use grpc::GrpcConnector;
 pub use logs::{LogWriter, Logs};
 pub use objects::{HostService, PullError, pull_into, pull_over_network};

@@ -69,9 +69,11 @@ pub mod log {
     }
 }
 
-/// Object store helpers over `weft:runtime/objects`.
+/// Object store helpers over `weft:runtime/objects`: `put` a whole
+/// object, or `create` one and write it in parts through a [`Writer`]
+/// (each part copied straight into the host's store).
 pub mod objects {
-    pub use crate::bindings::weft::runtime::objects::{get, get_range, put, size};
+    pub use crate::bindings::weft::runtime::objects::{Writer, create, get, get_range, put, size};
 }
 
 /// Task helpers over `weft:runtime/tasks`.

@@ -157,6 +157,24 @@ impl Guest for Testkit {
         weft_guest::objects::put(&data).expect("put")
     }
 
+    fn make_in_parts(megabytes: u32, seed: u32, skip: u32) -> Result<ObjectRef, String> {
+        const MIB: usize = 1 << 20;
+        let size = megabytes as u64 * MIB as u64;
+        let writer = weft_guest::objects::create(size).map_err(|e| e.message().to_string())?;
+        for part in (0..megabytes as usize).filter(|p| *p != skip as usize) {
+            let data: Vec<u8> = (part * MIB..(part + 1) * MIB)
+                .map(|i| pattern_byte(i, seed))
+                .collect();
+            writer
+                .write((part * MIB) as u64, &data)
+                .map_err(|e| e.message().to_string())?;
+        }
+        if writer.write(size, &[1]).is_ok() {
+            return Err("a write past the end was accepted".into());
+        }
+        weft_guest::objects::Writer::finish(writer).map_err(|e| e.message().to_string())
+    }
+
     fn put_get(data: Vec<u8>) -> String {
         let object = match weft_guest::objects::put(&data) {
             Ok(object) => object,
