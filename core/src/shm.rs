@@ -125,12 +125,6 @@ impl Arena {
         std::os::unix::fs::FileExt::write_all_at(&self.file, data, offset)
     }
 
-    /// Reads into `buf` from `offset`, through the file.
-    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        self.check(offset as usize, buf.len());
-        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
-    }
-
     fn check(&self, offset: usize, len: usize) {
         assert!(
             offset.checked_add(len).is_some_and(|end| end <= self.len()),

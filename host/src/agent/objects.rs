@@ -159,12 +159,7 @@ pub async fn pull_into(store: &Arc<ObjectStore>, id: &str, address: &str) -> Res
         // A large copy: off the async threads.
         tokio::task::spawn_blocking(move || {
             store.put(&id, &[&view], false)?;
-            store
-                .pulls
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            store
-                .pulled_bytes
-                .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+            store.count_pull(size);
             Ok::<_, StoreError>(())
         })
         .await
@@ -240,12 +235,7 @@ pub async fn pull_over_network(
             .map_err(transfer(id))?;
     }
     writer.seal()?;
-    store
-        .pulls
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    store
-        .pulled_bytes
-        .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+    store.count_pull(size);
     Ok(())
 }
 

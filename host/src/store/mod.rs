@@ -139,9 +139,9 @@ pub struct ObjectStore {
     restores: AtomicU64,
     evictions: AtomicU64,
     /// Objects pulled from other hosts.
-    pub(crate) pulls: AtomicU64,
+    pulls: AtomicU64,
     /// Their bytes.
-    pub(crate) pulled_bytes: AtomicU64,
+    pulled_bytes: AtomicU64,
     /// Bytes sent to other hosts and clients that pulled from this one.
     pub(crate) served_bytes: AtomicU64,
     /// Objects pinned by clients on this machine reading them in place.
@@ -282,6 +282,12 @@ impl ObjectStore {
             served_bytes: AtomicU64::new(0),
             client_pins: AtomicU64::new(0),
         }))
+    }
+
+    /// Counts an object of `size` bytes pulled from another host.
+    pub(crate) fn count_pull(&self, size: u64) {
+        self.pulls.fetch_add(1, Ordering::Relaxed);
+        self.pulled_bytes.fetch_add(size, Ordering::Relaxed);
     }
 
     /// The store's configuration.
