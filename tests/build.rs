@@ -17,6 +17,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("example-http-hello", "example_http_hello", "HTTP_HELLO"),
     ("weft-http-testkit", "weft_http_testkit", "HTTP_TESTKIT"),
     ("example-fib", "example_fib", "FIB"),
+    ("example-job", "example_job", "JOB"),
     ("example-wordcount", "example_wordcount", "WORDCOUNT"),
     ("example-counter", "example_counter", "COUNTER"),
     ("example-accumulate", "example_accumulate", "ACCUMULATE"),

@@ -168,6 +168,7 @@ async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
         call_timeout_ms: args.call_timeout.map_or(0, |s| (s * 1000.0) as u64),
         checkpoint_every_calls: args.checkpoint_every_calls,
         checkpoint_every_ms: args.checkpoint_every_ms,
+        ..Default::default()
     };
     let handle = client
         .create_actor(&args.component, class, &args.constructor, options)

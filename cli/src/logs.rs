@@ -15,8 +15,9 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(50);
 #[derive(clap::Args)]
 pub struct LogsArgs {
     /// A task's id (as `weft submit` and `weft list tasks` print it), an
-    /// actor's (as `weft actor create` prints it), or a route's path (as
-    /// `weft route list` prints it) for what its HTTP handlers wrote.
+    /// actor's (as `weft actor create` prints it), a job's id or name (its
+    /// driver's latest attempt), or a route's path (as `weft route list`
+    /// prints it) for what its HTTP handlers wrote.
     task: String,
     /// Only the last N lines.
     #[arg(long, short = 'n')]
@@ -177,7 +178,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// `2026-11-30T05:41:02.123456Z` from microseconds since the epoch.
 fn stamp(line: &pb::LogLine) -> String {
-    let micros = line.at_micros;
+    utc(line.at_micros)
+}
+
+/// Microseconds since the epoch as a UTC time, `2026-11-30T05:41:02.123456Z`.
+pub(crate) fn utc(micros: u64) -> String {
     let secs = (micros / 1_000_000) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);

@@ -11,6 +11,7 @@ mod bench_values;
 mod build_cmd;
 mod client_cmds;
 mod host_cmd;
+mod job_cmds;
 mod kv_cmds;
 mod local_host;
 mod logs;
@@ -64,7 +65,7 @@ enum Command {
     /// every host compiles it (or loads it from the artifact cache),
     /// printing how long each took.
     Deploy(client_cmds::DeployArgs),
-    /// Print what a task's (or an actor's) guest wrote to stdout and
+    /// Print what a task's (or an actor's, or a job's) guest wrote to stdout and
     /// stderr, read from the host that ran it (one line each, in order);
     /// `-f` follows it as it writes.
     Logs(logs::LogsArgs),
@@ -115,6 +116,10 @@ enum Command {
         /// The task's ref.
         task: String,
     },
+    /// Jobs: a driver component run under the cluster's supervision, with
+    /// the tasks and actors it makes (`weft job submit driver 'main()'`).
+    #[command(subcommand)]
+    Job(job_cmds::JobCommand),
     /// Actors: live component instances with state, pinned to a host.
     #[command(subcommand)]
     Actor(actor_cmds::ActorCommand),
@@ -188,6 +193,7 @@ fn main() -> ExitCode {
             Command::Cancel { task } => task_cmds::cancel(&address, &task).await,
             Command::List(command) => task_cmds::list(&address, command).await,
             Command::Actor(command) => actor_cmds::actor(&address, command).await,
+            Command::Job(command) => job_cmds::job(&address, command).await,
             Command::Cluster(command) => kv_cmds::cluster(&address, command).await,
             Command::Kv(args) => kv_cmds::kv(&address, args).await,
             Command::Route(command) => route_cmds::route(&address, command).await,

@@ -131,22 +131,14 @@ impl Controller {
                 }
             }
         });
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                tick.tick().await;
-                let Some(controller) = weak.upgrade() else {
-                    return;
-                };
-                let leading =
-                    controller.raft.metrics().borrow().current_leader == Some(controller.config.id);
-                if !leading || controller.tasks.actors_loaded() {
-                    continue;
-                }
-                if let Err(e) = controller.load_actors().await {
-                    tracing::warn!(error = %e, "cannot read the actor records yet");
-                }
+        self.every(Duration::from_millis(100), |controller| async move {
+            let leading =
+                controller.raft.metrics().borrow().current_leader == Some(controller.config.id);
+            if !leading || controller.tasks.actors_loaded() {
+                return;
+            }
+            if let Err(e) = controller.load_actors().await {
+                tracing::warn!(error = %e, "cannot read the actor records yet");
             }
         });
     }
@@ -166,7 +158,7 @@ impl Controller {
 }
 
 /// A random id (actor ids must not repeat across leaders).
-fn new_id() -> u64 {
+pub(crate) fn new_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

@@ -47,9 +47,9 @@ pub struct CallReply {
 
 /// Closes the call's owner session however the call ends (done, failed,
 /// or its client gone), dropping its ref to the result.
-struct OwnerGuard<'a> {
-    tasks: &'a Arc<TaskManager>,
-    owner: u64,
+pub(crate) struct OwnerGuard<'a> {
+    pub(crate) tasks: &'a Arc<TaskManager>,
+    pub(crate) owner: u64,
 }
 
 impl Drop for OwnerGuard<'_> {
@@ -87,21 +87,11 @@ impl Controller {
         options: CallOptions,
     ) -> Result<CallReply, ControllerError> {
         self.ensure_leader().await?;
-        let (digest, exports) = self.exports(component).await?;
-        let (export, args) = weft_values::parse_call(&exports, |e| e, text)?;
-        if let Some((name, _)) = export
-            .signature
-            .params
-            .iter()
-            .find(|(_, t)| !t.is_passable())
-        {
-            return Err(ControllerError::InvalidRequest(format!(
-                "function `{}` cannot be called from outside the component: parameter `{name}` is a resource or stream handle",
-                export.name()
-            )));
-        }
-        let function = export.name();
-        let args: Vec<pb::TaskArg> = args.iter().map(arg).collect();
+        let TypedCall {
+            digest,
+            function,
+            args,
+        } = self.typed_call(component, text).await?;
         let task_options = pb::TaskOptions {
             timeout_ms: options.timeout.map_or(0, |t| t.as_millis() as u64),
             memory_limit_bytes: options.memory_limit.unwrap_or(0),
@@ -168,6 +158,45 @@ impl Controller {
     }
 }
 
+/// A call's text typed by its function's signature and encoded.
+pub(crate) struct TypedCall {
+    /// The component it resolved to.
+    pub(crate) digest: String,
+    /// `func` or `iface.func`.
+    pub(crate) function: String,
+    /// The arguments, encoded.
+    pub(crate) args: Vec<pb::TaskArg>,
+}
+
+impl Controller {
+    /// Resolves `component` and types `text` by the function it names:
+    /// what a call and a job's entry have to know before they run.
+    pub(crate) async fn typed_call(
+        &self,
+        component: &str,
+        text: CallText,
+    ) -> Result<TypedCall, ControllerError> {
+        let (digest, exports) = self.exports(component).await?;
+        let (export, args) = weft_values::parse_call(&exports, |e| e, text)?;
+        if let Some((name, _)) = export
+            .signature
+            .params
+            .iter()
+            .find(|(_, t)| !t.is_passable())
+        {
+            return Err(ControllerError::InvalidRequest(format!(
+                "function `{}` cannot be called from outside the component: parameter `{name}` is a resource or stream handle",
+                export.name()
+            )));
+        }
+        Ok(TypedCall {
+            digest,
+            function: export.name(),
+            args: args.iter().map(arg).collect(),
+        })
+    }
+}
+
 /// The reply to a call from its task's result.
 fn render(
     result: pb::TaskResult,
@@ -209,7 +238,7 @@ const HOST_WAIT: Duration = Duration::from_secs(3);
 impl Controller {
     /// A task queues until a host can take it, but a synchronous call with
     /// no host at all would just hang: it says so instead.
-    async fn wait_for_a_host(&self) -> Result<(), ControllerError> {
+    pub(crate) async fn wait_for_a_host(&self) -> Result<(), ControllerError> {
         let deadline = tokio::time::Instant::now() + HOST_WAIT;
         while !self.tasks.any_host_alive() {
             if tokio::time::Instant::now() >= deadline {

@@ -103,6 +103,15 @@ pub enum Command {
         #[serde(with = "serde_bytes")]
         record: Vec<u8>,
     },
+    /// Record a job (its call, state, attempts and result) in the cluster's
+    /// own keyspace; the record is protobuf (`JobRecord`), as an actor's is.
+    PutJob {
+        /// The job's id.
+        id: String,
+        /// The encoded `JobRecord`.
+        #[serde(with = "serde_bytes")]
+        record: Vec<u8>,
+    },
 }
 
 /// An HTTP route served by every host's gateway.
@@ -200,6 +209,11 @@ impl std::fmt::Debug for Command {
                 .finish(),
             Command::PutActor { id, record } => f
                 .debug_struct("PutActor")
+                .field("id", id)
+                .field("bytes", &record.len())
+                .finish(),
+            Command::PutJob { id, record } => f
+                .debug_struct("PutJob")
                 .field("id", id)
                 .field("bytes", &record.len())
                 .finish(),

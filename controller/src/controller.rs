@@ -4,6 +4,7 @@
 //! reads come from this replica's state unless asked to be linearizable.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +37,8 @@ pub struct Controller {
     pub(crate) log: LogStore,
     pub(crate) health: Arc<PeerHealth>,
     pub(crate) tasks: Arc<crate::tasks::TaskManager>,
+    /// The job records, while this replica leads (`jobs.rs`).
+    pub(crate) jobs: crate::jobs::Jobs,
     pub(crate) signatures: crate::signatures::Signatures,
     pub(crate) blobs: Arc<crate::blobs::BlobStore>,
     /// Leaders this replica has seen take office (its first included).
@@ -117,6 +120,26 @@ impl Controller {
     /// checked against the limit) plus framing.
     pub fn max_message_size(&self) -> usize {
         self.config.max_upload.max(weft_proto::limits::CHUNK) + (64 << 10)
+    }
+
+    /// Runs `step` every `period` for as long as the controller lives:
+    /// the leader's background duties.
+    pub(crate) fn every<F, Fut>(self: &Arc<Self>, period: Duration, step: F)
+    where
+        F: Fn(Arc<Controller>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                let Some(controller) = weak.upgrade() else {
+                    return;
+                };
+                step(controller).await;
+            }
+        });
     }
 
     /// Stops Raft cleanly.

@@ -30,6 +30,7 @@ mod command;
 mod component_bytes;
 mod controller;
 mod error;
+pub mod jobs;
 mod metrics;
 mod node;
 mod prepare;

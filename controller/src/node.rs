@@ -144,8 +144,10 @@ pub async fn start(config: NodeConfig) -> Result<Arc<Controller>, ControllerErro
         leader_changes,
         local_host: std::sync::OnceLock::new(),
         local_calls: AtomicU64::new(0),
+        jobs: Default::default(),
     });
     controller.keep_actors();
+    controller.keep_jobs();
     controller.keep_catalog();
     controller.keep_bytes();
     Ok(controller)

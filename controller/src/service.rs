@@ -213,7 +213,13 @@ impl pb::weft_server::Weft for WeftService {
         request: Request<pb::LocateLogsRequest>,
     ) -> Result<Response<pb::LocateLogsResponse>, Status> {
         self.controller.ensure_leader().await?;
-        let task = request.into_inner().task;
+        let mut task = request.into_inner().task;
+        // A job's output is its latest attempt's.
+        if (task.starts_with("job-") || self.controller.tasks().log_host(&task).is_err())
+            && let Some(attempt) = self.controller.job_task(&task)
+        {
+            task = attempt;
+        }
         match self.controller.tasks().log_host(&task) {
             Ok(Some(located)) => Ok(Response::new(located)),
             Ok(None) => Err(Status::failed_precondition(format!(
@@ -283,6 +289,41 @@ impl pb::weft_server::Weft for WeftService {
     ) -> Result<Response<pb::KillActorResponse>, Status> {
         let killed = self.controller.kill_actor(&request.into_inner().id).await?;
         Ok(Response::new(pb::KillActorResponse { killed }))
+    }
+
+    async fn submit_job(
+        &self,
+        request: Request<pb::SubmitJobRequest>,
+    ) -> Result<Response<pb::JobRecord>, Status> {
+        let record = self.controller.submit_job(request.into_inner()).await?;
+        Ok(Response::new(record))
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<pb::GetJobRequest>,
+    ) -> Result<Response<pb::JobRecord>, Status> {
+        let record = self.controller.get_job(&request.into_inner().job).await?;
+        Ok(Response::new(record))
+    }
+
+    async fn list_jobs(
+        &self,
+        _: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let jobs = self.controller.list_jobs().await?;
+        Ok(Response::new(pb::ListJobsResponse { jobs }))
+    }
+
+    async fn stop_job(
+        &self,
+        request: Request<pb::StopJobRequest>,
+    ) -> Result<Response<pb::StopJobResponse>, Status> {
+        let (job, stopped) = self.controller.stop_job(&request.into_inner().job).await?;
+        Ok(Response::new(pb::StopJobResponse {
+            job: Some(job),
+            stopped,
+        }))
     }
 
     async fn fetch_component(

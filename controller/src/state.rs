@@ -13,6 +13,7 @@
 //! | `route/<path>` | [`RouteRecord`] as JSON |
 //! | `grant/<digest>` | the component's granted outbound HTTP hosts, JSON |
 //! | `actor/<id>` | an actor's record (`ActorRecord`, protobuf) |
+//! | `job/<id>` | a job's record (`JobRecord`, protobuf) |
 //! | `session/<client>` | the client's last applied request number and its result (record encoding) |
 //! | `meta/applied` | the last applied log id (the Raft layer's record encoding) |
 //! | `meta/membership` | the last applied membership (the Raft layer's record encoding) |
@@ -33,6 +34,7 @@ const ROUTE: &str = "route/";
 const GRANT: &str = "grant/";
 const SESSION: &str = "session/";
 const ACTOR: &str = "actor/";
+const JOB: &str = "job/";
 const APPLIED: &[u8] = b"meta/applied";
 const MEMBERSHIP: &[u8] = b"meta/membership";
 
@@ -205,6 +207,14 @@ impl StateMachine {
             by_id.insert(utf8(&key)?[ACTOR.len()..].to_string(), value.to_vec());
         }
         Ok(by_id.into_values().collect())
+    }
+
+    /// Every job record, encoded.
+    pub fn jobs(&self) -> Result<Vec<Vec<u8>>, ControllerError> {
+        self.tree
+            .scan_prefix(JOB)
+            .map(|entry| Ok(entry?.1.to_vec()))
+            .collect()
     }
 
     /// The value of `key` in `namespace`.
@@ -413,6 +423,12 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
             tx.insert(format!("{ACTOR}{id}").as_bytes(), record.as_slice())?;
             Ok(Applied::Done { existed: false })
         }
+        Command::PutJob { id, record } => {
+            let existed = tx
+                .insert(format!("{JOB}{id}").as_bytes(), record.as_slice())?
+                .is_some();
+            Ok(Applied::Done { existed })
+        }
         Command::KvDelete { namespace, key } => {
             let existed = tx.remove(kv_key(namespace, key))?.is_some();
             Ok(Applied::KvDeleted { existed })
@@ -521,6 +537,31 @@ mod tests {
         // A redeploy without grants clears them.
         apply(&sm, deploy(&[]));
         assert!(sm.http_grants(A).unwrap().is_empty());
+    }
+
+    #[test]
+    fn job_records_are_replaced_whole_and_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sm = open(dir.path());
+        let put = |id: &str, record: &[u8]| Command::PutJob {
+            id: id.into(),
+            record: record.to_vec(),
+        };
+        assert_eq!(
+            apply(&sm, put("job-1", b"pending")),
+            Applied::Done { existed: false }
+        );
+        assert_eq!(
+            apply(&sm, put("job-1", b"running")),
+            Applied::Done { existed: true }
+        );
+        apply(&sm, put("job-2", b"pending"));
+        assert_eq!(
+            sm.jobs().unwrap(),
+            [b"running".to_vec(), b"pending".to_vec()]
+        );
+        // They are the cluster's own: the key-value API cannot see them.
+        assert!(sm.kv_list("default", "").unwrap().is_empty());
     }
 
     #[test]

@@ -132,42 +132,45 @@ impl Host {
         }
         let limits = Limits::new(&self.config, timeout, memory_limit)?;
         let started = Instant::now();
-        let (mut store, instance, output, served) = match prepared.warm.take(limits, reuse.as_ref())
-        {
-            Some(mut warm) => {
-                warm.assign(&prepared.digest, &function.name, limits, grants, tasks);
-                let counter = match warm.served {
-                    0 => &self.stats.warm_starts,
-                    _ => &self.stats.reused,
-                };
-                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                (warm.store, warm.instance, warm.output, warm.served)
-            }
-            None => {
-                let output = OutputTail::new(self.config.output_limit);
-                let mut store = store_for(
-                    &self.engine,
-                    prepared,
-                    &function.name,
-                    limits,
-                    &output,
-                    grants,
-                    tasks,
-                );
-                let instantiating = Instant::now();
-                match prepared.pre.instantiate_async(&mut store).await {
-                    Ok(instance) => {
-                        prepared
-                            .warm
-                            .instantiated_in(instantiating.elapsed(), self.config.warm_after);
-                        (store, instance, output, 0)
-                    }
-                    Err(err) => {
-                        return Err(classify(err, &function.name, limits, &store, &output));
+        // Instances made ahead have no environment: a call that has one
+        // (a job's runtime env) gets its own.
+        let made_ahead = tasks.as_ref().is_none_or(|t| t.env().is_empty());
+        let (mut store, instance, output, served) =
+            match prepared.warm.take(limits, reuse.as_ref(), made_ahead) {
+                Some(mut warm) => {
+                    warm.assign(&prepared.digest, &function.name, limits, grants, tasks);
+                    let counter = match warm.served {
+                        0 => &self.stats.warm_starts,
+                        _ => &self.stats.reused,
+                    };
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    (warm.store, warm.instance, warm.output, warm.served)
+                }
+                None => {
+                    let output = OutputTail::new(self.config.output_limit);
+                    let mut store = store_for(
+                        &self.engine,
+                        prepared,
+                        &function.name,
+                        limits,
+                        &output,
+                        grants,
+                        tasks,
+                    );
+                    let instantiating = Instant::now();
+                    match prepared.pre.instantiate_async(&mut store).await {
+                        Ok(instance) => {
+                            prepared
+                                .warm
+                                .instantiated_in(instantiating.elapsed(), self.config.warm_after);
+                            (store, instance, output, 0)
+                        }
+                        Err(err) => {
+                            return Err(classify(err, &function.name, limits, &store, &output));
+                        }
                     }
                 }
-            }
-        };
+            };
         if let Some(log) = log {
             store.data_mut().runtime.log = Some(log.clone());
             output.log_to(log);
@@ -366,8 +369,10 @@ pub(crate) fn store_for(
     grants: Grants,
     tasks: Option<Arc<TaskContext>>,
 ) -> Store<CallState> {
+    let env = tasks.as_ref().map(|t| t.env().clone()).unwrap_or_default();
     let runtime = RuntimeCtx::new(&prepared.digest, function, tasks);
     let state = CallState::new(
+        &env,
         limits.memory,
         output.clone(),
         runtime,

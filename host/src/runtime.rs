@@ -317,7 +317,7 @@ impl actors::Host for RuntimeCtx {
         options: actors::Options,
     ) -> Result<actors::Actor, Error> {
         let context = self.task_context("actors.create")?;
-        let options = weft_core::ActorOptions {
+        let mut options = weft_core::ActorOptions {
             name: options.name.unwrap_or_default(),
             namespace: options.namespace.unwrap_or_default(),
             detached: options.detached.unwrap_or(false),
@@ -328,6 +328,7 @@ impl actors::Host for RuntimeCtx {
             checkpoint_every_ms: options.checkpoint_every_ms.unwrap_or(0),
             ..Default::default()
         };
+        context.stamp(&mut options.job, &mut options.env);
         let client = context.client().await.map_err(guest_error)?;
         let handle = client
             .create_actor(&component, &class, &constructor, options)

@@ -30,15 +30,20 @@ pub(crate) struct CallState {
 
 impl CallState {
     /// A sandbox with nothing granted: no preopened directories, no network,
-    /// no environment variables, no arguments. stdout and stderr go to
+    /// no arguments, and no environment variables but `env` (a job's
+    /// runtime env, which its submitter chose). stdout and stderr go to
     /// `output`, stdin is empty.
     pub(crate) fn new(
+        env: &std::collections::HashMap<String, String>,
         memory_limit: u64,
         output: OutputTail,
         runtime: RuntimeCtx,
         outbound: OutboundHttp,
     ) -> Self {
+        let mut env: Vec<(&String, &String)> = env.iter().collect();
+        env.sort();
         let wasi = WasiCtxBuilder::new()
+            .envs(&env)
             .stdout(output.clone())
             .stderr(output)
             .allow_ip_name_lookup(false)

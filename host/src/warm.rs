@@ -172,8 +172,14 @@ impl Default for WarmPool {
 impl WarmPool {
     /// A ready instance for a call under `limits`, if one was made under
     /// the same memory limit: with `reuse`, the latest one the same scope
-    /// used (its caches are the warmest), else one made ahead.
-    pub(crate) fn take(&self, limits: Limits, reuse: Option<&Reuse>) -> Option<Warm> {
+    /// used (its caches are the warmest), else one made ahead (unless
+    /// `made_ahead` is false: the call needs an environment of its own).
+    pub(crate) fn take(
+        &self,
+        limits: Limits,
+        reuse: Option<&Reuse>,
+        made_ahead: bool,
+    ) -> Option<Warm> {
         if let Some(reuse) = reuse {
             let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
             let at = used.iter().rposition(|w| {
@@ -186,7 +192,7 @@ impl WarmPool {
             }
         }
         // A component never pooled costs its calls no lock.
-        if !self.worth_it.load(Ordering::Relaxed) {
+        if !made_ahead || !self.worth_it.load(Ordering::Relaxed) {
             return None;
         }
         let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());

@@ -6,6 +6,7 @@ mod bad_input;
 mod controller_group;
 mod foundation;
 mod http;
+mod jobs;
 mod logs;
 mod metrics;
 mod objects;

@@ -67,7 +67,7 @@ fn demand(record: &pb::ActorRecord) -> Resources {
     })
 }
 
-fn options(record: &pb::ActorRecord) -> pb::ActorOptions {
+pub(crate) fn options(record: &pb::ActorRecord) -> pb::ActorOptions {
     record
         .spec
         .as_ref()

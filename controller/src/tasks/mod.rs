@@ -16,6 +16,7 @@ mod actor_tests;
 pub(crate) mod actors;
 mod events;
 mod hosts;
+mod job_work;
 pub(crate) mod local_call;
 mod objects;
 mod table;
@@ -32,6 +33,7 @@ use tonic::Status;
 use weft_proto::v1 as pb;
 
 use self::hosts::{HostEntry, from_pb};
+pub use self::job_work::JobWorkEnded;
 use self::table::Table;
 use self::task::State;
 pub(crate) use self::task::Target;
@@ -581,6 +583,7 @@ impl TaskManager {
                     dead_reason: entry.map(|h| h.dead_reason.clone()).unwrap_or_default(),
                     host: actor.host.clone(),
                     running: actor.state != actors::DEAD,
+                    source: task.to_string(),
                 }));
             }
             let state = t.tasks.get(task).map(|task| &task.state);
@@ -597,7 +600,9 @@ impl TaskManager {
                     .rev()
                     .find(|e| !e.host.is_empty())
                     .map(|e| e.host.clone())
-                    .ok_or_else(|| format!("the cluster knows no task {task} (nor an actor)"))?,
+                    .ok_or_else(|| {
+                        format!("the cluster knows no task {task} (nor an actor or a job)")
+                    })?,
             };
             if host.is_empty() {
                 return Ok(None);
@@ -609,8 +614,14 @@ impl TaskManager {
                 dead_reason: entry.map(|h| h.dead_reason.clone()).unwrap_or_default(),
                 host,
                 running,
+                source: task.to_string(),
             }))
         })
+    }
+
+    /// How long a silent host has before it is declared dead.
+    pub fn host_timeout(&self) -> Duration {
+        self.config.host_timeout
     }
 
     /// Whether host `id` is registered and alive.

@@ -348,10 +348,13 @@ impl Table {
             task.options().sync_call,
             task.options().max_calls,
         );
-        // Instances are shared only among one owner's tasks, as Ray's
-        // workers are among one job's.
+        let (job, env) = (task.options().job.clone(), task.options().env.clone());
+        // Instances are shared only among one owner's tasks of one job, as
+        // Ray's workers are among one job's (a job's instances also hold
+        // its runtime env).
         let instance_scope = match task.owners.first() {
-            Some(owner) if max_calls > 1 => owner.to_string(),
+            Some(owner) if max_calls > 1 && job.is_empty() => owner.to_string(),
+            Some(owner) if max_calls > 1 => format!("{owner}/{job}"),
             _ => String::new(),
         };
         let function = task.spec.function.clone();
@@ -394,6 +397,8 @@ impl Table {
                 sync_call,
                 max_calls,
                 instance_scope,
+                job,
+                env,
             });
     }
 

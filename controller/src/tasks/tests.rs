@@ -443,3 +443,45 @@ fn an_owner_that_reconnects_keeps_its_refs_and_one_that_does_not_loses_them() {
     assert!(!t.tasks.contains_key("o-1"), "dropped once it stayed away");
     assert_eq!(freed(&mut h), vec!["o-1".to_string()]);
 }
+
+#[test]
+fn ending_a_jobs_work_cancels_its_tasks_and_no_one_elses() {
+    let mut t = Table::new(&TaskConfig::default());
+    let mut h = host(&mut t, "h", 1.0);
+    let mut events = owner(&mut t, 1);
+    let of = |job: &str| pb::TaskOptions {
+        job: job.into(),
+        ..Default::default()
+    };
+    submit(&mut t, "first", &[], of("job-a"));
+    submit(&mut t, "second", &[], of("job-a"));
+    submit(&mut t, "other", &[], of("job-b"));
+    // One running, one pipelined to the host; the other job's queued.
+    assert_eq!(assigned(&mut h).len(), 2);
+    let ended = t.end_job_work("job-a", "its job was stopped");
+    t.schedule();
+    t.flush();
+    assert_eq!(ended.tasks, 2);
+    let failed: Vec<String> = results(&mut events)
+        .into_iter()
+        .filter(|r| r.failure_kind() == pb::FailureKind::Canceled)
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(failed, ["first", "second"]);
+    // Both were stopped on their host, and the other job's task took
+    // their place there.
+    let mut canceled = Vec::new();
+    let mut placed = Vec::new();
+    while let Ok(Ok(command)) = h.try_recv() {
+        match command.kind {
+            Some(pb::host_command::Kind::Cancel(id)) => canceled.push(id),
+            Some(pb::host_command::Kind::Assign(batch)) => {
+                placed.extend(batch.tasks.into_iter().map(|a| a.id))
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(canceled, ["first", "second"]);
+    assert_eq!(placed, ["other"]);
+    assert_eq!(t.end_job_work("job-a", "again"), Default::default());
+}

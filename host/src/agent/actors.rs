@@ -227,7 +227,10 @@ impl Agent {
             // Every incarnation's lines go to the actor's one log.
             log: self.config.logs.as_ref().map(|l| l.writer(&id)),
         };
-        let context = Arc::new(TaskContext::new(self.clone(), id.clone(), 0.0));
+        let context = Arc::new(
+            TaskContext::new(self.clone(), id.clone(), 0.0)
+                .in_job(options.job.clone(), options.env.clone()),
+        );
         // However this incarnation ends (a trap, a stop, an abort), the refs
         // its guest made go with it.
         let _made = ReleaseOnDrop(context.clone());

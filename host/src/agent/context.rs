@@ -40,6 +40,11 @@ pub struct TaskContext {
     cpus: f64,
     /// Refs the guest made.
     made: Mutex<Vec<String>>,
+    /// The job it runs for (empty: none), stamped on every task and actor
+    /// it makes so that stopping the job reaches them.
+    job: String,
+    /// The environment its guest sees, inherited by what it makes.
+    env: std::collections::HashMap<String, String>,
 }
 
 impl std::fmt::Debug for TaskContext {
@@ -147,6 +152,38 @@ impl TaskContext {
             task,
             cpus,
             made: Mutex::default(),
+            job: String::new(),
+            env: Default::default(),
+        }
+    }
+
+    /// The same context, for work of `job` whose guests see `env`.
+    pub(crate) fn in_job(
+        mut self,
+        job: String,
+        env: std::collections::HashMap<String, String>,
+    ) -> Self {
+        self.job = job;
+        self.env = env;
+        self
+    }
+
+    /// The environment variables the guest sees.
+    pub(crate) fn env(&self) -> &std::collections::HashMap<String, String> {
+        &self.env
+    }
+
+    /// Puts this task's job and environment on options of work it makes.
+    pub(crate) fn stamp(
+        &self,
+        job: &mut String,
+        env: &mut std::collections::HashMap<String, String>,
+    ) {
+        if job.is_empty() {
+            job.clone_from(&self.job);
+        }
+        if env.is_empty() {
+            env.clone_from(&self.env);
         }
     }
 
@@ -175,8 +212,10 @@ impl TaskContext {
         Ok(id)
     }
 
-    pub(crate) async fn submit(&self, submission: Submission) -> Result<String, ClientError> {
+    pub(crate) async fn submit(&self, mut submission: Submission) -> Result<String, ClientError> {
         let client = self.agent.nested().await?;
+        let options = &mut submission.options;
+        self.stamp(&mut options.job, &mut options.env);
         let mut ids = client.submit_batch(vec![submission]).await?;
         let id = ids.remove(0);
         self.made().push(id.clone());

@@ -521,7 +521,10 @@ impl Agent {
                 return (result, Vec::new());
             }
         };
-        let context = Arc::new(TaskContext::new(self.clone(), task.id.clone(), task.cpus));
+        let context = Arc::new(
+            TaskContext::new(self.clone(), task.id.clone(), task.cpus)
+                .in_job(std::mem::take(&mut task.job), std::mem::take(&mut task.env)),
+        );
         let invocation = Invocation {
             call: CallSpec::Values {
                 function: task.function.clone(),

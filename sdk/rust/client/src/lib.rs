@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod jobs;
 mod route_logs;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub use weft_proto::v1::{
     Member, PrepareStarted, Readiness, Route, StatusResponse,
 };
 
+pub use jobs::{JobRecord, JobSpec};
 pub use route_logs::{RouteLines, RouteLogs};
 
 /// Where `weft up` listens unless told otherwise.
@@ -497,7 +499,11 @@ impl Client {
         let mut host = objects::host_rpc(&located.address).await?;
         let reply = host
             .logs(pb::LogsRequest {
-                source: task.to_string(),
+                source: if located.source.is_empty() {
+                    task.to_string()
+                } else {
+                    located.source
+                },
                 tail: query.tail,
                 from_line: query.from_line,
                 since_micros: query.since_micros,

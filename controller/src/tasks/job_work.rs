@@ -1,0 +1,58 @@
+//! What a job made: every task and actor stamped with its id (hosts stamp
+//! the work a job's guests submit, `TaskOptions.job`), ended together when
+//! the job stops, fails, or finishes.
+
+use super::TaskManager;
+use super::actors::{DEAD, options};
+use super::table::Table;
+use super::task::State;
+
+/// What ending a job's work reached.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JobWorkEnded {
+    /// Tasks canceled (queued, waiting or running).
+    pub tasks: usize,
+    /// Actors killed (detached ones are left to live on, as in Ray).
+    pub actors: usize,
+}
+
+impl TaskManager {
+    /// Cancels every unfinished task of `job` and kills its non-detached
+    /// actors, naming `why` as the actors' cause of death.
+    pub fn end_job_work(&self, job: &str, why: &str) -> JobWorkEnded {
+        if job.is_empty() {
+            return JobWorkEnded::default();
+        }
+        self.with(|t| t.end_job_work(job, why))
+    }
+}
+
+impl Table {
+    pub(crate) fn end_job_work(&mut self, job: &str, why: &str) -> JobWorkEnded {
+        let tasks: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(_, task)| task.options().job == job && !matches!(task.state, State::Done(_)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let actors: Vec<String> = self
+            .actors
+            .records
+            .values()
+            .filter(|r| r.state != DEAD)
+            .filter(|r| {
+                let o = options(r);
+                o.job == job && !o.detached
+            })
+            .map(|r| r.id.clone())
+            .collect();
+        let mut ended = JobWorkEnded::default();
+        for id in &tasks {
+            ended.tasks += usize::from(self.cancel(id) == Some(true));
+        }
+        for id in &actors {
+            ended.actors += usize::from(self.kill_actor(id, why));
+        }
+        ended
+    }
+}

@@ -1,0 +1,71 @@
+//! Jobs: a driver component run under the cluster's supervision (see the
+//! controller's `jobs.rs`), submitted, watched and stopped from here.
+
+use std::collections::HashMap;
+
+use weft_proto::v1 as pb;
+
+use crate::{Client, ClientError};
+
+pub use weft_proto::v1::JobRecord;
+
+/// What a job runs and how.
+#[derive(Debug, Clone, Default)]
+pub struct JobSpec {
+    /// The driver: a component name or digest.
+    pub component: String,
+    /// Its entry call in WAVE: `main("input", 3)`.
+    pub call: String,
+    /// A name to find it by (unique among unfinished jobs).
+    pub name: Option<String>,
+    /// Runs again from the start after its host died (default 0).
+    pub max_retries: u32,
+    /// Environment variables of the driver and of every task and actor it
+    /// makes.
+    pub env: HashMap<String, String>,
+}
+
+impl Client {
+    /// Submits a job; returns its record (PENDING) at once.
+    pub async fn submit_job(&mut self, spec: JobSpec) -> Result<JobRecord, ClientError> {
+        let request = pb::SubmitJobRequest {
+            component: spec.component,
+            call: spec.call,
+            name: spec.name.unwrap_or_default(),
+            max_retries: spec.max_retries,
+            env: spec.env,
+        };
+        self.unary(request, |mut c, r| async move { c.submit_job(r).await })
+            .await
+    }
+
+    /// A job by id or name (the newest of that name).
+    pub async fn job(&mut self, job: &str) -> Result<JobRecord, ClientError> {
+        let request = pb::GetJobRequest {
+            job: job.to_string(),
+        };
+        self.unary(request, |mut c, r| async move { c.get_job(r).await })
+            .await
+    }
+
+    /// Every job the cluster keeps, oldest first.
+    pub async fn jobs(&mut self) -> Result<Vec<JobRecord>, ClientError> {
+        let reply = self
+            .request(|mut c| async move { c.list_jobs(pb::ListJobsRequest {}).await })
+            .await?;
+        Ok(reply.jobs)
+    }
+
+    /// Stops a job with its tasks and non-detached actors; returns its
+    /// record, and false when it had already ended (the record as it
+    /// ended).
+    pub async fn stop_job(&mut self, job: &str) -> Result<(JobRecord, bool), ClientError> {
+        let request = pb::StopJobRequest {
+            job: job.to_string(),
+        };
+        let reply = self
+            .unary(request, |mut c, r| async move { c.stop_job(r).await })
+            .await?;
+        Ok((reply.job.unwrap_or_default(), reply.stopped))
+    }
+}
