@@ -663,6 +663,51 @@ impl Session {
         Ok(reply.reply.lines.into_iter().map(|l| l.text).collect())
     }
 
+    /// Submits a job (a driver component's entry call in WAVE) and returns
+    /// its record as a dict.
+    #[pyo3(signature = (component, call, name=None, max_retries=0, env=None))]
+    fn submit_job(
+        &self,
+        py: Python<'_>,
+        component: &str,
+        call: &str,
+        name: Option<String>,
+        max_retries: u32,
+        env: Option<HashMap<String, String>>,
+    ) -> PyResult<Py<PyAny>> {
+        let spec = weft_client::JobSpec {
+            component: component.to_string(),
+            call: call.to_string(),
+            name,
+            max_retries,
+            env: env.unwrap_or_default(),
+        };
+        let record = block(py, async { self.rpc.lock().await.submit_job(spec).await })
+            .map_err(|e| raise(py, e))?;
+        job_dict(py, record)
+    }
+
+    /// A job's record (by id or name) as a dict.
+    fn job(&self, py: Python<'_>, job: &str) -> PyResult<Py<PyAny>> {
+        let record =
+            block(py, async { self.rpc.lock().await.job(job).await }).map_err(|e| raise(py, e))?;
+        job_dict(py, record)
+    }
+
+    /// Every job's record, oldest first.
+    fn jobs(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+        let records =
+            block(py, async { self.rpc.lock().await.jobs().await }).map_err(|e| raise(py, e))?;
+        records.into_iter().map(|r| job_dict(py, r)).collect()
+    }
+
+    /// Stops a job; false when it had already ended.
+    fn stop_job(&self, py: Python<'_>, job: &str) -> PyResult<bool> {
+        block(py, async { self.rpc.lock().await.stop_job(job).await })
+            .map(|(_, stopped)| stopped)
+            .map_err(|e| raise(py, e))
+    }
+
     /// Tasks the cluster knows, as dicts (optionally only in `state`).
     #[pyo3(signature = (state=None))]
     fn tasks(&self, py: Python<'_>, state: Option<&str>) -> PyResult<Vec<Py<PyAny>>> {
@@ -765,4 +810,26 @@ fn actor_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<ActorOptions> 
         }
     }
     Ok(out)
+}
+
+/// A job's record as the dict Python sees (times in seconds since the
+/// epoch, 0 when not reached).
+fn job_dict(py: Python<'_>, r: weft_client::JobRecord) -> PyResult<Py<PyAny>> {
+    let d = PyDict::new(py);
+    d.set_item("id", r.id)?;
+    d.set_item("name", r.name)?;
+    d.set_item("component", r.component)?;
+    d.set_item("call", r.call)?;
+    d.set_item("state", r.state)?;
+    d.set_item("reason", r.reason)?;
+    d.set_item("result", r.result)?;
+    d.set_item("attempt", r.attempt)?;
+    d.set_item("max_retries", r.max_retries)?;
+    d.set_item("task", r.task)?;
+    d.set_item("host", r.host)?;
+    d.set_item("env", r.env)?;
+    d.set_item("submitted", r.submitted_ms as f64 / 1e3)?;
+    d.set_item("started", r.started_ms as f64 / 1e3)?;
+    d.set_item("ended", r.ended_ms as f64 / 1e3)?;
+    Ok(d.into_any().unbind())
 }

@@ -106,3 +106,29 @@ def test_the_polyglot_graph_survives_a_killed_host(group: Group) -> None:
         raise
     assert 3.1 < summary["mean"] < 3.2 and len(summary["notes"]) == 8
     assert [t["attempts"] for t in weft.tasks() if t["id"] == ref.id] == [2]
+
+
+def test_a_job_runs_its_driver_and_stops_by_name(group: Group) -> None:
+    weft.deploy(guest("example_job"), name="job")
+    job_id = weft.submit_job(
+        "job", "main(20, 5)", runtime_env={"env_vars": {"JOB_COMPONENT": "job"}}
+    )
+    record = weft.wait_job(job_id, timeout=60)
+    assert record["state"] == "SUCCEEDED", record
+    assert record["result"] == str(sum(i * i for i in range(20)))
+    assert record["env"] == {"JOB_COMPONENT": "job"}
+    assert weft.logs(job_id, tail=1) == ["sum of squares: 2470"]
+
+    weft.submit_job("job", "forever(1, 600000)", name="py-endless")
+    deadline = time.monotonic() + 30
+    while weft.job("py-endless")["state"] != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert weft.stop_job("py-endless") is True
+    assert weft.stop_job("py-endless") is False
+    stopped = weft.job("py-endless")
+    assert stopped["state"] == "STOPPED" and "stopped by request" in stopped["reason"]
+    assert job_id in {j["id"] for j in weft.list_jobs()}
+    with pytest.raises(ValueError, match="only env_vars"):
+        weft.submit_job("job", "main(1, 1)", runtime_env={"pip": ["numpy"]})
+    with pytest.raises(weft.WeftError, match="no job `job-none`"):
+        weft.job("job-none")

@@ -42,6 +42,7 @@ from ._api import (
     tasks,
     wait,
 )
+from ._jobs import job, list_jobs, stop_job, submit_job, wait_job
 from ._errors import (
     ActorDiedError,
     GetTimeoutError,
@@ -80,13 +81,18 @@ __all__ = [
     "get_actor",
     "init",
     "is_initialized",
+    "job",
     "kill",
     "kv",
+    "list_jobs",
     "logs",
     "memory",
     "nodes",
     "put",
     "shutdown",
+    "stop_job",
+    "submit_job",
     "tasks",
     "wait",
+    "wait_job",
 ]
