@@ -19,6 +19,7 @@ use anyhow::Context;
 use weft_client::{Call, CallOptions};
 
 use crate::client_cmds::connect;
+use crate::progress::Progress;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
@@ -56,7 +57,49 @@ pub struct KvBenchArgs {
     value_size: usize,
 }
 
+/// The spinner of the bench under way: rows print above it, and it says
+/// how many are done while the next one is measured.
+static UNDER_WAY: std::sync::Mutex<Option<(Progress, &'static str, usize)>> =
+    std::sync::Mutex::new(None);
+
+/// Prints one line of a bench's results (above its spinner).
+pub fn print_row(line: String) {
+    let mut under_way = UNDER_WAY.lock().unwrap_or_else(|p| p.into_inner());
+    match under_way.as_mut() {
+        Some((progress, name, rows)) => {
+            progress.println(&line);
+            *rows += 1;
+            progress.say(format!(
+                "weft bench {name}: {rows} lines, measuring the next"
+            ));
+        }
+        None => row!("{line}"),
+    }
+}
+
+/// [`print_row`] with `format!` arguments.
+macro_rules! row {
+    ($($arg:tt)*) => { $crate::bench::print_row(format!($($arg)*)) };
+}
+pub(crate) use row;
+
 pub async fn run(address: &str, command: BenchCommand) -> anyhow::Result<()> {
+    let name = match &command {
+        BenchCommand::Calls(_) => "calls",
+        BenchCommand::Kv(_) => "kv",
+        BenchCommand::Tasks(_) => "tasks",
+        BenchCommand::Objects(_) => "objects",
+        BenchCommand::Actors(_) => "actors",
+        BenchCommand::Values(_) => "values",
+    };
+    let progress = Progress::spinner(&format!("weft bench {name}: measuring"));
+    *UNDER_WAY.lock().unwrap_or_else(|p| p.into_inner()) = Some((progress, name, 0));
+    let outcome = bench(address, command).await;
+    UNDER_WAY.lock().unwrap_or_else(|p| p.into_inner()).take();
+    outcome
+}
+
+async fn bench(address: &str, command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Calls(args) => calls(address, args).await,
         BenchCommand::Kv(args) => kv(address, args).await,
@@ -72,7 +115,7 @@ pub async fn run(address: &str, command: BenchCommand) -> anyhow::Result<()> {
 async fn kv(address: &str, args: KvBenchArgs) -> anyhow::Result<()> {
     let value = vec![b'w'; args.value_size];
     let mut baseline: Option<f64> = None;
-    println!(
+    row!(
         "kv writes of {} through {address}",
         weft_host::bytes(args.value_size as u64)
     );
@@ -106,7 +149,7 @@ async fn kv(address: &str, args: KvBenchArgs) -> anyhow::Result<()> {
             .map(|b| format!(", {:.2}x the first run", rate / b))
             .unwrap_or_default();
         baseline.get_or_insert(rate);
-        println!(
+        row!(
             "{clients:>3} client(s): commit latency {:.2} ms p50, {:.2} ms p99; {:.0} writes/s ({} writes){ratio}",
             ms(percentile(&mut latencies, 50.0)),
             ms(percentile(&mut latencies, 99.0)),
@@ -164,12 +207,12 @@ async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let deployed = client.deploy(fresh, Some("weft-bench")).await?;
     let deploy_wall = started.elapsed();
-    println!(
+    row!(
         "component: {} ({})",
         args.component.display(),
         weft_host::bytes(wasm.len() as u64)
     );
-    println!(
+    row!(
         "deploy (fresh digest): {:>9.1} ms wall, validate {:.1} ms on the controller",
         ms(deploy_wall),
         deployed.validate_micros as f64 / 1000.0
@@ -182,7 +225,7 @@ async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
     let hosts = preparing.started.hosts.len();
     let reports = preparing.finish().await?;
     let slowest = reports.iter().map(|r| r.micros).max().unwrap_or(0);
-    println!(
+    row!(
         "compile on {hosts} host(s): {:>7.1} ms wall (slowest host)",
         slowest as f64 / 1000.0
     );
@@ -191,7 +234,7 @@ async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
     let first = client
         .call("weft-bench", call(), CallOptions::default())
         .await?;
-    println!(
+    row!(
         "first call:            {:>9.3} ms instantiate, {:.3} ms in the guest",
         first.instantiate_micros as f64 / 1000.0,
         first.call_micros as f64 / 1000.0
@@ -225,24 +268,24 @@ async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
         empty.push(t.elapsed());
     }
     let empty_p50 = percentile(&mut empty, 50.0);
-    println!(
+    row!(
         "instantiate (warm):    {:>9.3} ms p50, {:.3} ms p99",
         ms(percentile(&mut inst, 50.0)),
         ms(percentile(&mut inst, 99.0))
     );
-    println!(
+    row!(
         "gRPC call (warm):      {:>9.3} ms p50, {:.3} ms p99, {:.0} calls/s sequential ({} calls)",
         ms(p50),
         ms(p99),
         args.calls as f64 / total.as_secs_f64(),
         args.calls
     );
-    println!(
+    row!(
         "  baseline, host-side instantiate+call p50 {:.3} ms: the wire and client add {:.2}x",
         ms(host_p50),
         ms(p50) / ms(host_p50).max(1e-9)
     );
-    println!(
+    row!(
         "  baseline, an empty RPC (status) p50 {:.3} ms: a call costs {:.3} ms more ({:.2}x)",
         ms(empty_p50),
         ms(p50) - ms(empty_p50),
@@ -265,7 +308,7 @@ async fn calls(address: &str, args: BenchArgs) -> anyhow::Result<()> {
             );
         }
         let cli_p50 = percentile(&mut runs, 50.0);
-        println!(
+        row!(
             "`weft call` process:   {:>9.3} ms p50, {:.3} ms p99 ({} runs); {:.1}x the gRPC call",
             ms(cli_p50),
             ms(percentile(&mut runs, 99.0)),

@@ -11,6 +11,7 @@
 //! task: the same round trip through the leader instead of straight to
 //! the actor's host, with a fresh instance per call instead of a live one.
 
+use crate::bench::row;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -57,7 +58,7 @@ pub async fn run(address: &str, args: ActorBenchArgs) -> anyhow::Result<()> {
             Some(BASELINE),
         )
         .await?;
-    println!("actor calls of {NAME}.counter.incr() through {address}");
+    row!("actor calls of {NAME}.counter.incr() through {address}");
     let window = Duration::from_secs_f64(args.seconds);
 
     // Baseline: a trivial task, one at a time.
@@ -69,7 +70,7 @@ pub async fn run(address: &str, args: ActorBenchArgs) -> anyhow::Result<()> {
         options: TaskOptions::default(),
     };
     let (task_sync, _) = crate::bench_tasks::sync_rate(&caller, &task, window).await?;
-    println!("single client tasks sync (baseline) {task_sync:>8.0} tasks/s");
+    row!("single client tasks sync (baseline) {task_sync:>8.0} tasks/s");
 
     let actor = new_actor(&caller).await?;
     let (sync, mut latencies) = timed(window, || async {
@@ -79,7 +80,7 @@ pub async fn run(address: &str, args: ActorBenchArgs) -> anyhow::Result<()> {
         Ok(1)
     })
     .await?;
-    println!(
+    row!(
         "1:1 actor calls sync              {sync:>10.0} calls/s  (p50 {:.3} ms, p99 {:.3} ms; {:.2}x the sync task)",
         ms(percentile(&mut latencies, 50.0)),
         ms(percentile(&mut latencies, 99.0)),
@@ -87,7 +88,7 @@ pub async fn run(address: &str, args: ActorBenchArgs) -> anyhow::Result<()> {
     );
 
     let single = async_rate(&caller, &actor, args.batch, window).await?;
-    println!(
+    row!(
         "1:1 actor calls async             {single:>10.0} calls/s  ({:.2}x sync, batches of {})",
         single / sync,
         args.batch
@@ -106,7 +107,7 @@ pub async fn run(address: &str, args: ActorBenchArgs) -> anyhow::Result<()> {
             rate
         }
     })?;
-    println!(
+    row!(
         "n:n actor calls async             {multi:>10.0} calls/s  ({} callers and actors; {:.2}x 1:1 async)",
         args.clients.max(1),
         multi / single

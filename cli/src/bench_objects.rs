@@ -13,6 +13,7 @@
 //!   process, as a host pulls a task's argument: from the holder's arena
 //!   (hosts on one machine) and over the network (loopback, in chunks).
 
+use crate::bench::row;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,16 +56,16 @@ async fn measure(
     let client = connect(address).await?;
     let tasks = TaskClient::with_client(client);
     let window = Duration::from_secs_f64(args.seconds);
-    println!("objects through {address}");
+    row!("objects through {address}");
 
     // Small objects: calls per second (gets first, while the leader's
     // table is small).
     let small = tasks.put(&0u64.to_le_bytes()).await?;
     let gets = get_rate(&tasks, std::slice::from_ref(&small), window).await?;
-    println!("single client get calls           {gets:>10.0} calls/s  (8-byte objects, inline)");
+    row!("single client get calls           {gets:>10.0} calls/s  (8-byte objects, inline)");
     let mib = tasks.put(&vec![7u8; 1 << 20]).await?;
     let mapped = get_rate(&tasks, std::slice::from_ref(&mib), window).await?;
-    println!(
+    row!(
         "single client get calls (mapped)  {mapped:>10.0} calls/s  (a 1 MiB object read in place from the host's arena, again and again)"
     );
     // Released at the end, with the rest: freeing many objects keeps the
@@ -79,7 +80,7 @@ async fn measure(
     }
     tasks.flush(Duration::from_secs(60)).await?;
     let puts = n as f64 / started.elapsed().as_secs_f64();
-    println!("single client put calls           {puts:>10.0} calls/s  (8-byte objects, inline)");
+    row!("single client put calls           {puts:>10.0} calls/s  (8-byte objects, inline)");
     // Released at the end: freeing them all keeps the leader busy a while.
     let small_puts = ids;
 
@@ -123,19 +124,19 @@ async fn measure(
         }
         let gb = |secs: f64| size as f64 / secs / 1e9;
         let warm = |secs: f64| gb(secs) / gb(warm_copy) * 100.0;
-        println!(
+        row!(
             "memcpy {:>8} (baseline)         {:>8.2} GB/s  into pages already in memory (warm); {:.2} GB/s into fresh pages",
             bytes(size),
             gb(warm_copy),
             gb(copy)
         );
-        println!(
+        row!(
             "single client put gigabytes       {:>8.2} GB/s  ({} objects; {:.0}% of warm memcpy)",
             gb(put),
             bytes(size),
             warm(put)
         );
-        println!(
+        row!(
             "single client get gigabytes       {:>8.2} GB/s  ({} objects read in place, every byte read; {:.0}% of warm memcpy)",
             gb(get),
             bytes(size),
@@ -151,7 +152,7 @@ async fn measure(
         many.push(tasks.put(&vec![7u8; 1 << 20]).await?);
     }
     let fresh = get_rate(&tasks, &many, window).await?;
-    println!(
+    row!(
         "single client get calls (pinned)  {fresh:>10.0} calls/s  (128 objects of 1 MiB read in turn, each pinned anew)"
     );
     held.extend(many);
@@ -241,7 +242,7 @@ async fn transfer(
         } else {
             "on one machine: copied from the holder's arena, mapped".to_string()
         };
-        println!(
+        row!(
             "transfer between hosts            {:>8.2} GB/s  ({} from {holder} {how}; into reused pages, {:.2} GB/s into fresh ones)",
             gb(reused),
             bytes(size),

@@ -10,6 +10,7 @@
 //! host. The ratio says what the task machinery (owner session, queue,
 //! scheduler, host session) costs or gains against it.
 
+use crate::bench::row;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -69,13 +70,15 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
         !live.is_empty(),
         "no worker host is registered: start `weft host` or use `weft up`"
     );
-    println!(
+    row!(
         "tasks of {}.{}({}) through {address}",
-        NAME, args.function, args.args
+        NAME,
+        args.function,
+        args.args
     );
-    println!("hosts: {}", live.join(", "));
+    row!("hosts: {}", live.join(", "));
     if args.max_calls > 1 {
-        println!(
+        row!(
             "instances: reused for up to {} tasks of one owner",
             args.max_calls
         );
@@ -110,7 +113,7 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
         n += 1;
     }
     let direct = n as f64 / started.elapsed().as_secs_f64();
-    println!("direct call (baseline)            {direct:>10.0} calls/s");
+    row!("direct call (baseline)            {direct:>10.0} calls/s");
 
     let tasks = TaskClient::with_client(client.clone());
     // Typed once: every submission then carries encoded values.
@@ -118,7 +121,7 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
         .typed(NAME, &submission.function, submission.args)
         .await?;
     let (sync, mut latencies) = sync_rate(&tasks, &submission, window).await?;
-    println!(
+    row!(
         "single client tasks sync          {sync:>10.0} tasks/s  (p50 {:.3} ms, p99 {:.3} ms; {:.2}x the direct call)",
         ms(percentile(&mut latencies, 50.0)),
         ms(percentile(&mut latencies, 99.0)),
@@ -126,7 +129,7 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
     );
 
     let single = async_rate(&tasks, &submission, args.batch, window).await?;
-    println!(
+    row!(
         "single client tasks async         {single:>10.0} tasks/s  ({:.2}x sync, batches of {})",
         single / sync,
         args.batch
@@ -141,7 +144,7 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
             async_rate(&owner, &submission, batch, window).await
         }
     })?;
-    println!(
+    row!(
         "multi client tasks async          {multi:>10.0} tasks/s  ({} clients; {:.2}x single client async)",
         args.clients.max(1),
         multi / single

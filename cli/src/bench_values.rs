@@ -10,6 +10,7 @@
 //!   time, and against a direct call that takes and returns WAVE (the
 //!   path every value took before the binary encoding).
 
+use crate::bench::row;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -45,7 +46,7 @@ pub async fn run(address: &str, args: ValueBenchArgs) -> anyhow::Result<()> {
     let mut client = connect(address).await?;
     client.deploy(wasm, Some(NAME)).await?;
     let tasks = TaskClient::with_client(client.clone());
-    println!("values through {address}");
+    row!("values through {address}");
 
     for &size in &args.sizes {
         let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
@@ -75,12 +76,12 @@ pub async fn run(address: &str, args: ValueBenchArgs) -> anyhow::Result<()> {
             tasks.release(&[id]);
         }
         let gb = |secs: f64| size as f64 / secs / 1e9;
-        println!(
+        row!(
             "memcpy {:>8} (baseline)              {:>8.2} GB/s",
             weft_host::bytes(size),
             gb(copy)
         );
-        println!(
+        row!(
             "task echo of list<u8> {:>8}       {:>8.2} GB/s  ({:.1} ms end to end; {:.0}% of memcpy)",
             weft_host::bytes(size),
             gb(echo),
@@ -138,16 +139,16 @@ pub async fn run(address: &str, args: ValueBenchArgs) -> anyhow::Result<()> {
         Ok(1)
     })
     .await?;
-    println!(
+    row!(
         "direct call, WAVE in and out (baseline)  {direct:>8.1} calls/s  ({} records of {{x, y, label}}; {} of WAVE)",
         args.records,
         weft_host::bytes(wave.len() as u64)
     );
-    println!(
+    row!(
         "task, WAVE typed and rendered each time  {text:>8.1} tasks/s  ({:.2}x the direct call)",
         text / direct
     );
-    println!(
+    row!(
         "task, encoded values                     {binary:>8.1} tasks/s  ({:.2}x the direct call, {:.2}x WAVE each time)",
         binary / direct,
         binary / text

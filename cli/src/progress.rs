@@ -55,6 +55,16 @@ impl Progress {
         move |done| bar.set_position(done)
     }
 
+    /// Prints `line` to stdout with the bar out of its way.
+    pub fn println(&self, line: &str) {
+        self.0.suspend(|| println!("{line}"));
+    }
+
+    /// Renames the step under way.
+    pub fn say(&self, what: String) {
+        self.0.set_message(what);
+    }
+
     /// Moves on to the next step, with a spinner.
     pub fn then(&self, what: &str) {
         self.0.set_style(
