@@ -9,6 +9,10 @@
 //! RPC): one round trip that runs the function on the controller's own
 //! host. The ratio says what the task machinery (owner session, queue,
 //! scheduler, host session) costs or gains against it.
+//!
+//! With `--scrape`, single-client async runs alternate with runs made
+//! while Prometheus endpoints are scraped every second, and the medians
+//! are compared: what metrics cost the hot path.
 
 use crate::bench::row;
 use std::path::PathBuf;
@@ -46,6 +50,11 @@ pub struct TaskBenchArgs {
     /// every task a fresh instance.
     #[arg(long, default_value_t = 1)]
     max_calls: u32,
+    /// Metrics endpoints (`HOST:PORT`, comma-separated: what
+    /// `--metrics-port` serves) to scrape every second during a second
+    /// single-client async run.
+    #[arg(long, value_delimiter = ',')]
+    scrape: Vec<String>,
 }
 
 const NAME: &str = "weft-bench-tasks";
@@ -135,6 +144,29 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
         args.batch
     );
 
+    if !args.scrape.is_empty() {
+        // Run to run, async throughput moves by more than scraping costs:
+        // runs with and without alternate, and their medians are compared.
+        let (mut plain, mut scraped) = (vec![single], Vec::new());
+        let (mut scrapes, mut bytes) = (0, 0);
+        for round in 0..SCRAPE_ROUNDS {
+            if round > 0 {
+                plain.push(async_rate(&tasks, &submission, args.batch, window).await?);
+            }
+            let scraper = Scraper::start(args.scrape.clone());
+            scraped.push(async_rate(&tasks, &submission, args.batch, window).await?);
+            let (n, b) = scraper.stop().await?;
+            (scrapes, bytes) = (scrapes + n, bytes + b);
+        }
+        let (plain, scraped) = (median(&mut plain), median(&mut scraped));
+        row!(
+            "  scraped every second (median)    {scraped:>10.0} tasks/s  ({:.3}x the {plain:.0} unscraped; {SCRAPE_ROUNDS} runs each, alternating; {scrapes} scrapes of {} endpoint(s), {} KiB each)",
+            scraped / plain,
+            args.scrape.len(),
+            bytes / scrapes.max(1) / 1024
+        );
+    }
+
     // Each client is its own thread with its own connection.
     let (address, batch) = (address.to_string(), args.batch);
     let multi = on_threads(args.clients, move || {
@@ -185,4 +217,68 @@ async fn async_rate(
     })
     .await?;
     Ok(rate)
+}
+
+/// Runs with and without scraping, each, for `--scrape`.
+const SCRAPE_ROUNDS: usize = 5;
+
+fn median(rates: &mut [f64]) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
+}
+
+/// Scrapes metrics endpoints every second in the background, as a
+/// Prometheus server would.
+struct Scraper {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<(u64, u64)>>,
+}
+
+impl Scraper {
+    fn start(endpoints: Vec<String>) -> Self {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let (mut scrapes, mut bytes) = (0u64, 0u64);
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.changed() => return Ok((scrapes, bytes)),
+                }
+                for endpoint in &endpoints {
+                    bytes += scrape(endpoint).await? as u64;
+                    scrapes += 1;
+                }
+            }
+        });
+        Scraper { stop, task }
+    }
+
+    /// Stops scraping; returns the scrapes made and the bytes they read.
+    async fn stop(self) -> anyhow::Result<(u64, u64)> {
+        let _ = self.stop.send(true);
+        self.task.await?
+    }
+}
+
+/// One `GET /metrics` of `endpoint` (`HOST:PORT`); the body's size.
+async fn scrape(endpoint: &str) -> anyhow::Result<usize> {
+    use anyhow::Context;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(endpoint)
+        .await
+        .with_context(|| format!("cannot reach the metrics endpoint {endpoint}"))?;
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {endpoint}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response);
+    anyhow::ensure!(
+        text.starts_with("HTTP/1.1 200"),
+        "{endpoint} answered {}",
+        text.lines().next().unwrap_or("nothing")
+    );
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map_or(0, |(_, body)| body.len()))
 }

@@ -249,4 +249,33 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
         entries >= 2.0 && entries <= applied,
         "{entries} of {applied}"
     );
+
+    // `weft bench tasks --scrape` runs its async row again while every
+    // target is scraped each second (it prints figures; nothing here
+    // judges a timing).
+    let scrape = targets.join(",");
+    let out = group
+        .weft_ok(&[
+            "bench",
+            "tasks",
+            "--component",
+            guests::TESTKIT,
+            "--function",
+            "add",
+            "--args",
+            "1, 2",
+            "--seconds",
+            "0.3",
+            "--batch",
+            "50",
+            "--clients",
+            "1",
+            "--scrape",
+            &scrape,
+        ])
+        .unwrap();
+    assert!(
+        out.contains("scraped every second (median)") && out.contains("of 3 endpoint(s)"),
+        "{out}"
+    );
 }
