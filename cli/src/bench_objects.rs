@@ -11,7 +11,8 @@
 //!   in the same run;
 //! - **transfer**: pulling an object from a host into a store in this
 //!   process, as a host pulls a task's argument: from the holder's arena
-//!   (hosts on one machine) and over the network (loopback, in chunks).
+//!   (hosts on one machine) and over the network (loopback, bulk TCP
+//!   streams).
 
 use crate::bench::row;
 use std::sync::Arc;
@@ -235,9 +236,9 @@ async fn transfer(
         let reused = seconds[1..].iter().copied().fold(f64::MAX, f64::min);
         let how = if network {
             format!(
-                "over the network: {} chunks on {} loopback connections",
+                "over the network: the first {} by gRPC, the rest on {} bulk TCP streams over loopback",
                 bytes(weft_client::objects::CHUNK as u64),
-                weft_client::objects::LANES
+                weft_host::agent::BULK_LANES
             )
         } else {
             "on one machine: copied from the holder's arena, mapped".to_string()

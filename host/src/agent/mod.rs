@@ -10,6 +10,7 @@
 //! runs and what it finished meanwhile, so no result is lost.
 
 mod actors;
+mod bulk;
 mod context;
 mod grpc;
 mod lanes;
@@ -33,7 +34,7 @@ pub(crate) use context::PutError;
 pub use context::{ObjectWriter, TaskContext};
 pub use grpc::GrpcConnector;
 pub use logs::{LogWriter, Logs};
-pub use objects::{HostService, PullError, pull_into, pull_over_network};
+pub use objects::{BULK_LANES, HostService, PullError, pull_into, pull_over_network};
 pub use weft_proto::limits::INLINE_MAX;
 
 use crate::store::ObjectStore;
@@ -143,6 +144,9 @@ pub struct Agent {
     catalog: tokio::sync::watch::Sender<Arc<crate::gateway::Catalog>>,
     /// What the gateway answered, for `/metrics`.
     pub(crate) gateway_metrics: metrics::GatewayMetrics,
+    /// The port of this host's bulk streams, opened when first asked for
+    /// (`bulk.rs`), or why it could not be.
+    bulk_port: std::sync::OnceLock<Result<u16, String>>,
 }
 
 impl Agent {
@@ -175,6 +179,7 @@ impl Agent {
             lanes: lanes::Lanes::default(),
             catalog: tokio::sync::watch::Sender::new(Arc::default()),
             gateway_metrics: Default::default(),
+            bulk_port: std::sync::OnceLock::new(),
         });
         tokio::spawn(agent.clone().run());
         agent

@@ -17,6 +17,12 @@ use weft_proto::v1 as pb;
 use super::Agent;
 use crate::store::{Object, ObjectStore, StoreError, Writer};
 
+/// The least left after the first chunk for a pull to use bulk streams.
+const BULK_MIN: u64 = 4 << 20;
+
+/// Bulk streams per pull.
+pub const BULK_LANES: usize = 3;
+
 /// One pull in flight; later askers for the same object wait on it.
 pub(crate) type Pull = Arc<OnceCell<Result<(), PullError>>>;
 
@@ -212,6 +218,23 @@ pub async fn pull_over_network(
     first.map_err(transfer(id))?;
     let writer = writer.ok_or_else(|| PullError::Empty(id.to_string()))?;
     let size = writer.size();
+    let rest = (CHUNK as u64, size.saturating_sub(CHUNK as u64));
+    // The rest of a large object moves over bulk streams; a holder that
+    // cannot serve them gets the gRPC lanes.
+    let bulk = match rest.1 >= BULK_MIN {
+        true => super::bulk::address_of(address).await.ok(),
+        false => None,
+    };
+    if let Some(bulk) = bulk {
+        let writer = Arc::new(writer);
+        super::bulk::receive_lanes(bulk, id.to_string(), rest, BULK_LANES, writer.clone())
+            .await
+            .map_err(|e| transfer(id)(ClientError::Rpc(Status::unavailable(e.to_string()))))?;
+        let writer = Arc::into_inner(writer).ok_or_else(|| PullError::Empty(id.to_string()))?;
+        writer.seal()?;
+        store.count_pull(size);
+        return Ok(());
+    }
     if size > CHUNK as u64 {
         let rest = size - CHUNK as u64;
         let per = rest.div_ceil(LANES as u64).next_multiple_of(CHUNK as u64);
@@ -443,6 +466,29 @@ impl pb::weft_host_server::WeftHost for HostService {
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::internal(format!("cannot read the log: {e}")))?;
         Ok(Response::new(read.unwrap_or_default()))
+    }
+
+    async fn bulk_port(
+        &self,
+        _: Request<pb::BulkPortRequest>,
+    ) -> Result<Response<pb::BulkPortReply>, Status> {
+        let agent = self.agent()?;
+        let port = agent.bulk_port.get_or_init(|| {
+            let ip = agent
+                .config
+                .address
+                .rsplit_once(':')
+                .map_or("0.0.0.0", |(ip, _)| ip);
+            super::bulk::serve(Arc::downgrade(&agent), ip).map_err(|e| e.to_string())
+        });
+        match port {
+            Ok(port) => Ok(Response::new(pb::BulkPortReply {
+                port: u32::from(*port),
+            })),
+            Err(e) => Err(Status::unavailable(format!(
+                "this host cannot serve bulk streams: {e}"
+            ))),
+        }
     }
 
     async fn store_stats(
