@@ -61,7 +61,45 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut RuntimeCtx,
 ) -> wasmtime::Result<()> {
-    generated::Guest::add_to_linker::<T, HasSelf<RuntimeCtx>>(linker, get)
+    generated::Guest::add_to_linker::<T, HasSelf<RuntimeCtx>>(linker, get)?;
+    add_one_copy_reads(linker, get)
+}
+
+/// Defines `objects.get` and `objects.get-range` again, over bindgen's:
+/// they return the object's bytes as a `bytes::Bytes` lent from the arena,
+/// which wasmtime lowers straight into the guest's memory (bindgen's
+/// `Vec<u8>` would cost a copy of its own first).
+fn add_one_copy_reads<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut RuntimeCtx,
+) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut objects = linker.instance("weft:runtime/objects@0.1.0")?;
+    objects.func_wrap_async(
+        "get-range",
+        move |mut store, (object, offset, length): (ObjectRef, u64, u64)| {
+            Box::new(async move { Ok((get(store.data_mut()).read(object, offset, length).await,)) })
+        },
+    )?;
+    objects.func_wrap_async("get", move |mut store, (object,): (ObjectRef,)| {
+        Box::new(async move { Ok((get(store.data_mut()).read(object, 0, u64::MAX).await,)) })
+    })?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+impl RuntimeCtx {
+    /// Bytes `offset..offset + length` of an object, lent without a copy.
+    async fn read(
+        &mut self,
+        object: ObjectRef,
+        offset: u64,
+        length: u64,
+    ) -> Result<bytes::Bytes, Error> {
+        let context = self.task_context("objects.get")?;
+        let bytes = context.object(&object.id).await.map_err(guest_error)?;
+        Ok(bytes.range(offset, length))
+    }
 }
 
 impl types::Host for RuntimeCtx {}
@@ -106,8 +144,10 @@ impl objects::Host for RuntimeCtx {
         Ok(ObjectRef { id })
     }
 
+    // The linker serves these two with `RuntimeCtx::read` (one copy, see
+    // `add_one_copy_reads`); bindgen's trait still wants them.
     async fn get(&mut self, object: ObjectRef) -> Result<Vec<u8>, Error> {
-        self.get_range(object, 0, u64::MAX).await
+        self.read(object, 0, u64::MAX).await.map(Vec::from)
     }
 
     async fn get_range(
@@ -116,14 +156,7 @@ impl objects::Host for RuntimeCtx {
         offset: u64,
         length: u64,
     ) -> Result<Vec<u8>, Error> {
-        let context = self.task_context("objects.get")?;
-        let bytes = context.object(&object.id).await.map_err(guest_error)?;
-        let bytes = bytes.as_slice();
-        let start = offset.min(bytes.len() as u64) as usize;
-        let end = start
-            .saturating_add(length.min(usize::MAX as u64) as usize)
-            .min(bytes.len());
-        Ok(bytes[start..end].to_vec())
+        self.read(object, offset, length).await.map(Vec::from)
     }
 
     async fn size(&mut self, object: ObjectRef) -> Result<u64, Error> {

@@ -110,6 +110,22 @@ impl ObjectWriter {
     }
 }
 
+/// A slice of a stored object lent to be copied into a guest: dropped,
+/// the copy is made, and the pages need not stay mapped here.
+struct ReleaseWhenCopied(bytes::Bytes);
+
+impl AsRef<[u8]> for ReleaseWhenCopied {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for ReleaseWhenCopied {
+    fn drop(&mut self) {
+        crate::store::release_copied(&self.0);
+    }
+}
+
 /// An object as a guest reads it: its encoded value, inline or in this
 /// host's store.
 pub(crate) enum GuestBytes {
@@ -133,6 +149,28 @@ impl GuestBytes {
         match weft_values::bytes_payload(encoded) {
             Some(range) if range.end == encoded.len() => &encoded[range],
             _ => encoded,
+        }
+    }
+
+    /// Bytes `offset..offset + length` of what `objects.get` reads (cut
+    /// at its end), without a copy: a stored object's come straight from
+    /// the arena. Once the buffer is dropped (the guest has its copy),
+    /// this process gives back its page-table entries for them.
+    pub(crate) fn range(&self, offset: u64, length: u64) -> bytes::Bytes {
+        let encoded = self.encoded();
+        let payload = match weft_values::bytes_payload(encoded) {
+            Some(range) if range.end == encoded.len() => range,
+            _ => 0..encoded.len(),
+        };
+        let start = payload.start + offset.min(payload.len() as u64) as usize;
+        let end = start
+            .saturating_add(length.min(usize::MAX as u64) as usize)
+            .min(payload.end);
+        match self {
+            GuestBytes::Inline(v) => bytes::Bytes::copy_from_slice(&v[start..end]),
+            GuestBytes::Stored(o) => {
+                bytes::Bytes::from_owner(ReleaseWhenCopied(o.shared().slice(start..end)))
+            }
         }
     }
 
@@ -369,5 +407,37 @@ impl TaskContext {
             .cloned()
             .collect();
         (contains, made)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GuestBytes;
+    use crate::store::{ObjectStore, StoreConfig};
+
+    #[test]
+    fn a_range_of_a_stored_object_is_lent_from_the_arena_not_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ObjectStore::open(StoreConfig {
+            dir: dir.path().join("store"),
+            spill_dir: dir.path().join("spill"),
+            capacity: 4 << 20,
+            network_pulls: false,
+        })
+        .unwrap();
+        let data: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        let header = weft_values::bytes_header(data.len() as u64);
+        store.put("o", &[&header, &data], true).unwrap();
+        let object = GuestBytes::Stored(store.get("o").unwrap());
+        let range = object.range(1000, 5000);
+        assert_eq!(&range[..], &data[1000..6000]);
+        // The bytes lie in the store's mapping, just past the header.
+        let at = object.encoded().as_ptr() as usize + header.len() + 1000;
+        assert_eq!(range.as_ptr() as usize, at);
+        // Past the end is cut, as get-range promises.
+        assert_eq!(object.range(data.len() as u64 - 10, 100).len(), 10);
+        assert!(object.range(u64::MAX, 1).is_empty());
+        let inline = GuestBytes::Inline([&weft_values::bytes_header(3)[..], b"abc"].concat());
+        assert_eq!(&inline.range(1, u64::MAX)[..], b"bc");
     }
 }
