@@ -208,6 +208,18 @@ impl Controller {
             .ok_or_else(|| ControllerError::NotFound(format!("no job `{job}`")))
     }
 
+    /// Jobs by state, while this replica leads and has read the records.
+    pub(crate) fn jobs_by_state(&self) -> Option<Vec<(&'static str, usize)>> {
+        self.jobs.loaded_in()?;
+        let records = self.jobs.lock();
+        Some(
+            [PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED]
+                .into_iter()
+                .map(|state| (state, records.values().filter(|r| r.state == state).count()))
+                .collect(),
+        )
+    }
+
     /// Where a job's output is: its latest attempt's task.
     pub(crate) fn job_task(&self, job: &str) -> Option<String> {
         self.jobs

@@ -169,6 +169,13 @@ impl Controller {
                 gauge(components.len() as u64),
             );
         }
+        if let Some(by_state) = self.jobs_by_state() {
+            let jobs = Family::<StateLabel, Gauge>::default();
+            for (state, n) in by_state {
+                jobs.get_or_create(&StateLabel { state }).set(n as i64);
+            }
+            registry.register("jobs", "Jobs by state (on the leader)", jobs);
+        }
         self.tasks.register_metrics(registry);
     }
 }

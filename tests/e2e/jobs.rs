@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use weft_tests::{Group, guests};
+use weft_tests::{Group, guests, http_request};
 
 /// `replicas` controllers and worker hosts of 2 cpus, the driver deployed
 /// as `job`.
@@ -114,7 +114,12 @@ fn a_job_runs_a_hundred_tasks_and_keeps_its_result_env_and_logs() {
 
 #[test]
 fn stopping_an_endless_job_stops_its_tasks_and_its_actor() {
-    let group = cluster(1, &["h1"]);
+    let mut group = Group::start(1, &["--host-timeout", "2", "--metrics-port", "0"]).unwrap();
+    group.wait_for_leader(Duration::from_secs(20)).unwrap();
+    group.start_host("h1", 2, &[]).unwrap();
+    group
+        .weft_ok(&["deploy", guests::JOB, "--name", "job"])
+        .unwrap();
     let id = group
         .weft_ok(&[
             "job",
@@ -181,6 +186,18 @@ fn stopping_an_endless_job_stops_its_tasks_and_its_actor() {
     );
     let again = group.weft_ok(&["job", "stop", &id]).unwrap();
     assert!(again.contains("had already ended: STOPPED"), "{again}");
+    // The leader counts jobs by state.
+    let metrics = group.metrics_address(1).unwrap();
+    let (status, exposition) = http_request(&metrics, "GET", "/metrics", b"").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        exposition.contains("weft_jobs{state=\"STOPPED\"} 1"),
+        "{exposition}"
+    );
+    assert!(
+        exposition.contains("weft_jobs{state=\"RUNNING\"} 0"),
+        "{exposition}"
+    );
 }
 
 #[test]

@@ -4,11 +4,10 @@
 //! A gRPC pull copies every chunk into a protobuf message, an HTTP/2 frame
 //! and tonic's buffers on each side, and tops out near 1.2 GB/s on loopback
 //! here. On a bulk stream the holder writes the object straight from its
-//! arena to the socket and the puller reads into one reused buffer and
-//! writes that into its own arena: one copy into the kernel and one out,
-//! as a raw TCP stream costs anyway. A pull learns the object's size from
-//! its first gRPC chunk, then moves the rest over [`LANES`] bulk streams
-//! at once, each on its own thread.
+//! arena to the socket and the puller reads straight into its own arena's
+//! mapping: one copy into the kernel and one out, as any TCP stream costs. A pull learns the object's size from
+//! its first gRPC chunk, then moves the rest over `BULK_LANES` bulk
+//! streams at once, each on its own thread.
 //!
 //! The protocol, one request per connection (big-endian integers): the
 //! puller sends `u32` id length, the id, `u64` offset, `u64` length; the
@@ -28,7 +27,8 @@ use weft_proto::v1 as pb;
 use super::Agent;
 use crate::store::Writer;
 
-/// What one bulk stream reads into before writing it into the arena.
+/// How much of the arena one socket read fills at a time (its pages are
+/// mapped in before and given back after).
 const BUFFER: usize = 4 << 20;
 
 /// Why a bulk range could not be moved.
@@ -162,12 +162,15 @@ pub(crate) fn receive(
             message: format!("it has {count} bytes of the {length} asked for at {offset}"),
         });
     }
-    let mut buffer = vec![0u8; BUFFER.min(length as usize)];
     let mut done = 0u64;
     while done < length {
-        let want = (length - done).min(buffer.len() as u64) as usize;
-        stream.read_exact(&mut buffer[..want]).map_err(io)?;
-        writer.write_at(offset + done, &buffer[..want])?;
+        let want = (length - done).min(BUFFER as u64) as usize;
+        writer
+            .fill_at(offset + done, want, |into| stream.read_exact(into))
+            .map_err(|e| match e {
+                crate::store::StoreError::Io { source, .. } => io(source),
+                other => BulkError::Store(other),
+            })?;
         done += want as u64;
     }
     Ok(())

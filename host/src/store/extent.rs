@@ -51,6 +51,39 @@ impl Extent {
         debug_assert!(at + data.len() as u64 <= self.len);
         self.arena.write_at(self.offset + at, data)
     }
+
+    /// Has `fill` write `len` bytes at `at` straight into the mapping (a
+    /// socket read lands in the arena with no copy between), its pages
+    /// mapped in one call first; afterwards this process gives back its
+    /// page-table entries for them, as a write through the file leaves
+    /// none.
+    pub(super) fn fill_at<T>(
+        &self,
+        at: u64,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        assert!(at + len as u64 <= self.len, "a fill past the extent");
+        // SAFETY: the extent is not sealed, so no one reads it, and its
+        // writers fill disjoint ranges (the caller's promise, as for
+        // `write_at`).
+        let slice = unsafe { self.arena.slice_mut((self.offset + at) as usize, len) };
+        let range = whole_pages(slice);
+        if let Some((start, pages)) = range {
+            // SAFETY: whole pages inside the arena's mapping, which lives
+            // as long as `self`; populating only maps the file's pages in.
+            let _ = unsafe {
+                rustix::mm::madvise(start, pages, rustix::mm::Advice::LinuxPopulateWrite)
+            };
+        }
+        let out = fill(slice);
+        if let Some((start, pages)) = range {
+            // SAFETY: as above; on a shared file mapping DONTNEED drops only
+            // this process's page-table entries, never the bytes.
+            let _ = unsafe { rustix::mm::madvise(start, pages, rustix::mm::Advice::LinuxDontNeed) };
+        }
+        out
+    }
 }
 
 impl std::ops::Deref for Extent {
@@ -75,4 +108,15 @@ impl Drop for Extent {
             .unwrap_or_else(|p| p.into_inner())
             .free(self.offset, self.len);
     }
+}
+
+/// The whole pages inside `slice`, as (start, length).
+fn whole_pages(slice: &mut [u8]) -> Option<(*mut std::ffi::c_void, usize)> {
+    const PAGE: usize = weft_core::shm::PAGE as usize;
+    let start = slice.as_mut_ptr() as usize;
+    let (first, last) = (
+        start.next_multiple_of(PAGE),
+        (start + slice.len()) / PAGE * PAGE,
+    );
+    (first < last).then_some((first as *mut std::ffi::c_void, last - first))
 }

@@ -523,6 +523,39 @@ impl Writer {
             .map_err(io(self.store.arena.path()))
     }
 
+    /// Has `fill` write `len` bytes at `offset` of the object straight
+    /// into the arena's mapping (see `Extent::fill_at`). Several fills of
+    /// disjoint ranges may share one `Writer`.
+    pub fn fill_at<T>(
+        &self,
+        offset: u64,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> std::io::Result<T>,
+    ) -> Result<T, StoreError> {
+        let extent = self.extent.as_ref().ok_or_else(|| StoreError::Io {
+            path: self.store.arena.path().to_path_buf(),
+            source: std::io::Error::other(format!("object {} is sealed", self.id)),
+        })?;
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.size)
+        {
+            return Err(StoreError::Io {
+                path: self.store.arena.path().to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "{len} bytes at {offset} run past object {}'s {} bytes",
+                        self.id, self.size
+                    ),
+                ),
+            });
+        }
+        extent
+            .fill_at(offset, len, fill)
+            .map_err(io(self.store.arena.path()))
+    }
+
     /// The object's size.
     pub fn size(&self) -> u64 {
         self.size

@@ -170,3 +170,24 @@ fn freed_extents_are_reused_and_stats_say_what_fits() {
         (0, 0, 16 << 20)
     );
 }
+
+#[test]
+fn fills_of_disjoint_ranges_write_straight_into_the_object() {
+    let (_dir, store) = store(64 << 20);
+    let data = pattern(3, 5 * MIB + 123);
+    let writer = store.create("f-1", data.len() as u64, false).unwrap();
+    // Two ranges, the second not page-aligned, filled as sockets fill them.
+    let cut = 2 * MIB + 77;
+    for (at, part) in [(0, &data[..cut]), (cut, &data[cut..])] {
+        writer
+            .fill_at(at as u64, part.len(), |into| {
+                into.copy_from_slice(part);
+                Ok(())
+            })
+            .unwrap();
+    }
+    let past = writer.fill_at(data.len() as u64 - 1, 2, |_| Ok(()));
+    assert!(past.unwrap_err().to_string().contains("run past"));
+    writer.seal().unwrap();
+    assert_eq!(&store.get("f-1").unwrap().bytes[..], &data[..]);
+}
