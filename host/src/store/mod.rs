@@ -500,24 +500,10 @@ impl Writer {
     /// Writes `data` at `offset` of the object. Several writers of
     /// disjoint ranges may share one `Writer`.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
+        self.check(offset, data.len())?;
         let Some(extent) = self.extent.as_ref() else {
             return Ok(());
         };
-        let end = offset.checked_add(data.len() as u64);
-        if end.is_none_or(|end| end > self.size) {
-            return Err(StoreError::Io {
-                path: self.store.arena.path().to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!(
-                        "{} bytes at {offset} run past object {}'s {} bytes",
-                        data.len(),
-                        self.id,
-                        self.size
-                    ),
-                ),
-            });
-        }
         extent
             .write_at(offset, data)
             .map_err(io(self.store.arena.path()))
@@ -532,28 +518,33 @@ impl Writer {
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> std::io::Result<T>,
     ) -> Result<T, StoreError> {
-        let extent = self.extent.as_ref().ok_or_else(|| StoreError::Io {
-            path: self.store.arena.path().to_path_buf(),
-            source: std::io::Error::other(format!("object {} is sealed", self.id)),
-        })?;
+        self.check(offset, len)?;
+        match self.extent.as_ref() {
+            Some(extent) => extent
+                .fill_at(offset, len, fill)
+                .map_err(io(self.store.arena.path())),
+            None => fill(&mut []).map_err(io(self.store.arena.path())),
+        }
+    }
+
+    /// Fails when `len` bytes at `offset` do not lie inside the object.
+    fn check(&self, offset: u64, len: usize) -> Result<(), StoreError> {
         if offset
             .checked_add(len as u64)
-            .is_none_or(|end| end > self.size)
+            .is_some_and(|end| end <= self.size)
         {
-            return Err(StoreError::Io {
-                path: self.store.arena.path().to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!(
-                        "{len} bytes at {offset} run past object {}'s {} bytes",
-                        self.id, self.size
-                    ),
-                ),
-            });
+            return Ok(());
         }
-        extent
-            .fill_at(offset, len, fill)
-            .map_err(io(self.store.arena.path()))
+        Err(StoreError::Io {
+            path: self.store.arena.path().to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{len} bytes at {offset} run past object {}'s {} bytes",
+                    self.id, self.size
+                ),
+            ),
+        })
     }
 
     /// The object's size.
