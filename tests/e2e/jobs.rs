@@ -213,7 +213,11 @@ fn a_job_survives_a_leader_kill() {
     group.kill(leader);
     let next = group.wait_for_leader(Duration::from_secs(20)).unwrap();
     assert_ne!(next, leader);
-    // The new leader took it over mid-run.
+    // The new leader took it over mid-run (its first answer may wait for
+    // it to read the records).
+    wait_for(&group, &id, "was readable", |s| {
+        s.iter().any(|(k, _)| k == "state")
+    });
     let state = field(&group, &id, "state");
     assert_eq!(state, "RUNNING");
     wait_for(&group, &id, "finished", |s| {
