@@ -53,6 +53,10 @@ pub struct SubmitArgs {
     /// Wait until it ends; print its result, or fail with its reason.
     #[arg(long)]
     wait: bool,
+    /// The job's id (letters, digits, `.`, `_`, `-`): submitting the same
+    /// id again answers with that job instead of making another.
+    #[arg(long)]
+    submission_id: Option<String>,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -79,6 +83,7 @@ pub async fn job(address: &str, command: JobCommand) -> anyhow::Result<()> {
                     name: args.name,
                     max_retries: args.max_retries,
                     env: args.runtime_env.into_iter().collect::<HashMap<_, _>>(),
+                    id: args.submission_id,
                 })
                 .await?;
             println!("{}", record.id);

@@ -98,6 +98,20 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Checks a submitter's job id: 1 to 64 letters, digits, `.`, `_`, `-`.
+fn check_id(id: &str) -> Result<(), ControllerError> {
+    let fits = id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if fits {
+        return Ok(());
+    }
+    Err(ControllerError::InvalidRequest(format!(
+        "job id `{id}` is not 1 to 64 letters, digits, `.`, `_` or `-`"
+    )))
+}
+
 /// Appends `line` to a record's reason (earlier attempts' causes stay).
 fn add_reason(record: &mut pb::JobRecord, line: &str) {
     if !record.reason.is_empty() {
@@ -114,6 +128,13 @@ impl Controller {
         request: pb::SubmitJobRequest,
     ) -> Result<pb::JobRecord, ControllerError> {
         self.jobs_ready().await?;
+        if !request.id.is_empty() {
+            check_id(&request.id)?;
+            // A retried submission: the job it made the first time.
+            if let Some(record) = self.jobs.get(&request.id) {
+                return Ok(record);
+            }
+        }
         if let Some((key, _)) = request
             .env
             .iter()
@@ -140,8 +161,12 @@ impl Controller {
         let typed = self
             .typed_call(&request.component, CallText::Wave(request.call.clone()))
             .await?;
+        let id = match request.id.is_empty() {
+            true => format!("job-{:012x}", crate::actor_api::new_id() >> 16),
+            false => request.id,
+        };
         let record = pb::JobRecord {
-            id: format!("job-{:012x}", crate::actor_api::new_id() >> 16),
+            id,
             name: request.name,
             component: request.component,
             digest: typed.digest,

@@ -97,6 +97,32 @@ fn a_job_runs_a_hundred_tasks_and_keeps_its_result_env_and_logs() {
         ])
         .unwrap();
     assert_eq!(env.lines().nth(1), Some("\"blue\""), "{env}");
+    // A submission id makes a resubmission the same job.
+    for _ in 0..2 {
+        let out = group
+            .weft_ok(&[
+                "job",
+                "submit",
+                "job",
+                "main(3, 1)",
+                "--submission-id",
+                "once",
+                "--wait",
+            ])
+            .unwrap();
+        assert_eq!(out, "once\n5");
+    }
+    let err = group
+        .weft_err(&[
+            "job",
+            "submit",
+            "job",
+            "main(3, 1)",
+            "--submission-id",
+            "no way",
+        ])
+        .unwrap();
+    assert!(err.contains("job id `no way` is not"), "{err}");
     let list = group.weft_ok(&["job", "list"]).unwrap();
     assert!(list.contains(&id) && list.contains("squares"), "{list}");
     // Bad submissions name their problem.

@@ -665,7 +665,8 @@ impl Session {
 
     /// Submits a job (a driver component's entry call in WAVE) and returns
     /// its record as a dict.
-    #[pyo3(signature = (component, call, name=None, max_retries=0, env=None))]
+    #[pyo3(signature = (component, call, name=None, max_retries=0, env=None, id=None))]
+    #[allow(clippy::too_many_arguments, reason = "Python's keyword arguments")]
     fn submit_job(
         &self,
         py: Python<'_>,
@@ -674,6 +675,7 @@ impl Session {
         name: Option<String>,
         max_retries: u32,
         env: Option<HashMap<String, String>>,
+        id: Option<String>,
     ) -> PyResult<Py<PyAny>> {
         let spec = weft_client::JobSpec {
             component: component.to_string(),
@@ -681,6 +683,7 @@ impl Session {
             name,
             max_retries,
             env: env.unwrap_or_default(),
+            id,
         };
         let record = block(py, async { self.rpc.lock().await.submit_job(spec).await })
             .map_err(|e| raise(py, e))?;

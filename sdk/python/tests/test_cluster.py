@@ -128,6 +128,10 @@ def test_a_job_runs_its_driver_and_stops_by_name(group: Group) -> None:
     stopped = weft.job("py-endless")
     assert stopped["state"] == "STOPPED" and "stopped by request" in stopped["reason"]
     assert job_id in {j["id"] for j in weft.list_jobs()}
+    again = weft.submit_job("job", "main(2, 1)", submission_id="py-once")
+    assert again == "py-once"
+    assert weft.submit_job("job", "main(3, 1)", submission_id="py-once") == "py-once"
+    assert weft.wait_job("py-once", timeout=60)["result"] == "1"
     with pytest.raises(ValueError, match="only env_vars"):
         weft.submit_job("job", "main(1, 1)", runtime_env={"pip": ["numpy"]})
     with pytest.raises(weft.WeftError, match="no job `job-none`"):

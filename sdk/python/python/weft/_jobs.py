@@ -29,10 +29,13 @@ def submit_job(
     name: Optional[str] = None,
     max_retries: int = 0,
     runtime_env: Optional[Dict[str, Any]] = None,
+    submission_id: Optional[str] = None,
 ) -> str:
     """Submits a job: ``component``'s entry ``call`` in WAVE
     (``"main(100, 10)"``); returns its id at once. ``max_retries`` reruns
-    it when its host dies; ``runtime_env`` takes Ray's ``env_vars``."""
+    it when its host dies; ``runtime_env`` takes Ray's ``env_vars``;
+    ``submission_id`` names the job, and submitting it again returns
+    that job rather than making another."""
     env: Dict[str, str] = {}
     if runtime_env:
         unknown = sorted(set(runtime_env) - {"env_vars"})
@@ -42,7 +45,7 @@ def submit_job(
                 "components, so only env_vars applies"
             )
         env = {str(k): str(v) for k, v in runtime_env.get("env_vars", {}).items()}
-    record = _session().submit_job(component, call, name, max_retries, env)
+    record = _session().submit_job(component, call, name, max_retries, env, submission_id)
     return str(record["id"])
 
 

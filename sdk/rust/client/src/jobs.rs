@@ -23,12 +23,17 @@ pub struct JobSpec {
     /// Environment variables of the driver and of every task and actor it
     /// makes.
     pub env: HashMap<String, String>,
+    /// The job's id (letters, digits, `.`, `_`, `-`); `None`: one is made
+    /// here, so that a submission retried after a lost answer is still one
+    /// job.
+    pub id: Option<String>,
 }
 
 impl Client {
     /// Submits a job; returns its record (PENDING) at once.
     pub async fn submit_job(&mut self, spec: JobSpec) -> Result<JobRecord, ClientError> {
         let request = pb::SubmitJobRequest {
+            id: spec.id.unwrap_or_else(new_id),
             component: spec.component,
             call: spec.call,
             name: spec.name.unwrap_or_default(),
@@ -68,4 +73,18 @@ impl Client {
             .await?;
         Ok((reply.job.unwrap_or_default(), reply.stopped))
     }
+}
+
+/// A job id no other submission makes: the time and this process mixed
+/// by a randomly keyed hash.
+fn new_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    format!("job-{:012x}", h.finish() >> 16)
 }
