@@ -14,7 +14,7 @@ use crate::client_cmds::connect;
 
 #[derive(clap::Subcommand)]
 pub enum JobCommand {
-    /// Submit a job and print its id: `weft job submit driver 'main(100)'`.
+    /// Submit a job and print its id: `weft job submit driver 'run(100)'`.
     /// The driver's entry call runs on a host; the tasks and actors it
     /// makes belong to the job and end with it.
     Submit(SubmitArgs),
@@ -39,7 +39,7 @@ pub enum JobCommand {
 pub struct SubmitArgs {
     /// The driver component: a name, `name@version`, or a digest.
     component: String,
-    /// Its entry call in WAVE, e.g. `main(100)`.
+    /// Its entry call in WAVE, e.g. `run(100)`.
     call: String,
     /// A name to find it by (unique among unfinished jobs).
     #[arg(long)]

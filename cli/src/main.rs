@@ -117,7 +117,7 @@ enum Command {
         task: String,
     },
     /// Jobs: a driver component run under the cluster's supervision, with
-    /// the tasks and actors it makes (`weft job submit driver 'main()'`).
+    /// the tasks and actors it makes (`weft job submit driver 'run()'`).
     #[command(subcommand)]
     Job(job_cmds::JobCommand),
     /// Actors: live component instances with state, pinned to a host.

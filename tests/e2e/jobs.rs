@@ -57,7 +57,7 @@ fn a_job_runs_a_hundred_tasks_and_keeps_its_result_env_and_logs() {
             "job",
             "submit",
             "job",
-            "main(100, 5)",
+            "run(100, 5)",
             "--name",
             "squares",
             "--runtime-env",
@@ -104,7 +104,7 @@ fn a_job_runs_a_hundred_tasks_and_keeps_its_result_env_and_logs() {
                 "job",
                 "submit",
                 "job",
-                "main(3, 1)",
+                "run(3, 1)",
                 "--submission-id",
                 "once",
                 "--wait",
@@ -117,7 +117,7 @@ fn a_job_runs_a_hundred_tasks_and_keeps_its_result_env_and_logs() {
             "job",
             "submit",
             "job",
-            "main(3, 1)",
+            "run(3, 1)",
             "--submission-id",
             "no way",
         ])
@@ -127,11 +127,11 @@ fn a_job_runs_a_hundred_tasks_and_keeps_its_result_env_and_logs() {
     assert!(list.contains(&id) && list.contains("squares"), "{list}");
     // Bad submissions name their problem.
     let err = group
-        .weft_err(&["job", "submit", "job", "main(\"x\", 1)"])
+        .weft_err(&["job", "submit", "job", "run(\"x\", 1)"])
         .unwrap();
     assert!(err.contains("should be u32"), "{err}");
     let err = group
-        .weft_err(&["job", "submit", "nosuch", "main()"])
+        .weft_err(&["job", "submit", "nosuch", "run()"])
         .unwrap();
     assert!(err.contains("unknown component `nosuch`"), "{err}");
     let err = group.weft_err(&["job", "status", "job-none"]).unwrap();
@@ -231,7 +231,7 @@ fn a_job_survives_a_leader_kill() {
     let mut group = cluster(3, &["h1", "h2"]);
     let leader = group.wait_for_leader(Duration::from_secs(20)).unwrap();
     let id = group
-        .weft_ok(&["job", "submit", "job", "main(60, 250)"])
+        .weft_ok(&["job", "submit", "job", "run(60, 250)"])
         .unwrap()
         .trim()
         .to_string();
@@ -285,14 +285,7 @@ fn a_job_on_a_killed_host_fails_naming_it_or_reruns_with_max_retries() {
 
     // One retry: the driver runs again on a live host and finishes.
     let id = group
-        .weft_ok(&[
-            "job",
-            "submit",
-            "job",
-            "main(30, 200)",
-            "--max-retries",
-            "1",
-        ])
+        .weft_ok(&["job", "submit", "job", "run(30, 200)", "--max-retries", "1"])
         .unwrap()
         .trim()
         .to_string();

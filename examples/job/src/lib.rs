@@ -1,4 +1,4 @@
-//! How to run: `weft deploy target/wasm32-wasip2/release/example_job.wasm --name job && weft job submit job 'main(100, 10)' --wait`
+//! How to run: `weft deploy target/wasm32-wasip2/release/example_job.wasm --name job && weft job submit job 'run(100, 10)' --wait`
 //!
 //! A job's driver: a guest that submits tasks itself and gathers their
 //! results, run under the cluster's supervision with `weft job submit`.
@@ -43,7 +43,7 @@ fn busy(millis: u32) {
 }
 
 impl Guest for Job {
-    fn main(count: u32, millis: u32) -> u64 {
+    fn run(count: u32, millis: u32) -> u64 {
         let refs = submit_squares(count, millis);
         println!("submitted {count} tasks of {}.square", component());
         let mut sum = 0u64;

@@ -111,7 +111,7 @@ def test_the_polyglot_graph_survives_a_killed_host(group: Group) -> None:
 def test_a_job_runs_its_driver_and_stops_by_name(group: Group) -> None:
     weft.deploy(guest("example_job"), name="job")
     job_id = weft.submit_job(
-        "job", "main(20, 5)", runtime_env={"env_vars": {"JOB_COMPONENT": "job"}}
+        "job", "run(20, 5)", runtime_env={"env_vars": {"JOB_COMPONENT": "job"}}
     )
     record = weft.wait_job(job_id, timeout=60)
     assert record["state"] == "SUCCEEDED", record
@@ -128,11 +128,11 @@ def test_a_job_runs_its_driver_and_stops_by_name(group: Group) -> None:
     stopped = weft.job("py-endless")
     assert stopped["state"] == "STOPPED" and "stopped by request" in stopped["reason"]
     assert job_id in {j["id"] for j in weft.list_jobs()}
-    again = weft.submit_job("job", "main(2, 1)", submission_id="py-once")
+    again = weft.submit_job("job", "run(2, 1)", submission_id="py-once")
     assert again == "py-once"
-    assert weft.submit_job("job", "main(3, 1)", submission_id="py-once") == "py-once"
+    assert weft.submit_job("job", "run(3, 1)", submission_id="py-once") == "py-once"
     assert weft.wait_job("py-once", timeout=60)["result"] == "1"
     with pytest.raises(ValueError, match="only env_vars"):
-        weft.submit_job("job", "main(1, 1)", runtime_env={"pip": ["numpy"]})
+        weft.submit_job("job", "run(1, 1)", runtime_env={"pip": ["numpy"]})
     with pytest.raises(weft.WeftError, match="no job `job-none`"):
         weft.job("job-none")

@@ -1,7 +1,7 @@
 """Jobs: a driver component run under the cluster's supervision, as Ray's
 ``JobSubmissionClient`` runs a driver script.
 
-    job_id = weft.submit_job("driver", "main(100, 10)",
+    job_id = weft.submit_job("driver", "run(100, 10)",
                              runtime_env={"env_vars": {"STAGE": "blue"}})
     print(weft.wait_job(job_id)["result"])
     print("\\n".join(weft.logs(job_id)))
@@ -32,7 +32,7 @@ def submit_job(
     submission_id: Optional[str] = None,
 ) -> str:
     """Submits a job: ``component``'s entry ``call`` in WAVE
-    (``"main(100, 10)"``); returns its id at once. ``max_retries`` reruns
+    (``"run(100, 10)"``); returns its id at once. ``max_retries`` reruns
     it when its host dies; ``runtime_env`` takes Ray's ``env_vars``;
     ``submission_id`` names the job, and submitting it again returns
     that job rather than making another."""

@@ -14,7 +14,7 @@ pub use weft_proto::v1::JobRecord;
 pub struct JobSpec {
     /// The driver: a component name or digest.
     pub component: String,
-    /// Its entry call in WAVE: `main("input", 3)`.
+    /// Its entry call in WAVE: `run("input", 3)`.
     pub call: String,
     /// A name to find it by (unique among unfinished jobs).
     pub name: Option<String>,
