@@ -29,7 +29,7 @@ impl TaskManager {
 
 impl Table {
     pub(crate) fn end_job_work(&mut self, job: &str, why: &str) -> JobWorkEnded {
-        let tasks: Vec<String> = self
+        let mut tasks: Vec<String> = self
             .tasks
             .iter()
             .filter(|(_, task)| task.options().job == job && !matches!(task.state, State::Done(_)))
@@ -46,6 +46,8 @@ impl Table {
             })
             .map(|r| r.id.clone())
             .collect();
+        // In the order they were made (ids number them), not the table's.
+        tasks.sort_by(|a, b| super::natural(a).cmp(&super::natural(b)));
         let mut ended = JobWorkEnded::default();
         for id in &tasks {
             ended.tasks += usize::from(self.cancel(id) == Some(true));
