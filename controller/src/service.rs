@@ -214,13 +214,15 @@ impl pb::weft_server::Weft for WeftService {
     ) -> Result<Response<pb::LocateLogsResponse>, Status> {
         self.controller.ensure_leader().await?;
         let mut task = request.into_inner().task;
-        // A job's output is its latest attempt's.
-        if (task.starts_with("job-") || self.controller.tasks().log_host(&task).is_err())
+        let mut located = self.controller.tasks().log_host(&task);
+        // Not a task or an actor: a job's output is its latest attempt's.
+        if located.is_err()
             && let Some(attempt) = self.controller.job_task(&task)
         {
             task = attempt;
+            located = self.controller.tasks().log_host(&task);
         }
-        match self.controller.tasks().log_host(&task) {
+        match located {
             Ok(Some(located)) => Ok(Response::new(located)),
             Ok(None) => Err(Status::failed_precondition(format!(
                 "task {task} has not started on a host yet, so it has written nothing"
