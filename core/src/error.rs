@@ -60,6 +60,22 @@ impl ClientError {
         }
     }
 
+    /// Which of the error classes every SDK raises this one is.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ClientError::TaskFailed { kind, .. } => match kind {
+                FailureKind::ActorDied => ErrorClass::ActorDied,
+                FailureKind::Lost => ErrorClass::ObjectLost,
+                FailureKind::Canceled => ErrorClass::Canceled,
+                _ => ErrorClass::Task,
+            },
+            ClientError::Timeout { .. } => ErrorClass::Timeout,
+            ClientError::Unreachable { .. } => ErrorClass::Connection,
+            ClientError::InvalidArgument(_) => ErrorClass::InvalidArgument,
+            _ => ErrorClass::Other,
+        }
+    }
+
     /// The gRPC status code, when the cluster answered.
     pub fn code(&self) -> Option<tonic::Code> {
         match self {
@@ -67,4 +83,26 @@ impl ClientError {
             _ => None,
         }
     }
+}
+
+/// The kinds of failure a user tells apart, one exception or error class
+/// each in every SDK (`TaskError`, `ActorDiedError`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// A task or actor call failed (a trap, a deadline, a lost host...).
+    Task,
+    /// The actor died before answering.
+    ActorDied,
+    /// The object is lost and cannot be rebuilt.
+    ObjectLost,
+    /// The task was canceled.
+    Canceled,
+    /// A wait ran out of time.
+    Timeout,
+    /// No controller could be reached.
+    Connection,
+    /// A value or argument the caller gave is wrong.
+    InvalidArgument,
+    /// Anything else.
+    Other,
 }

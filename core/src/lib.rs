@@ -23,7 +23,7 @@ mod typing;
 
 pub use actors::{ActorHandle, ActorOptions, ActorRecord};
 pub use connection::{Connection, WriteId};
-pub use error::ClientError;
+pub use error::{ClientError, ErrorClass};
 pub use tasks::{NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, value_of};
 pub use typing::Arg;
 pub use weft_proto::FailureKind;

@@ -104,6 +104,48 @@ impl TaskClient {
         self.object_bytes(result, timeout).await
     }
 
+    /// Reads every one of `ids` (see [`get_object`](Self::get_object)),
+    /// once all have finished; a timeout names how many had not.
+    pub async fn get_objects(
+        &self,
+        ids: &[String],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<ObjectBytes>, ClientError> {
+        let (_, pending) = self.wait(ids, ids.len(), timeout).await?;
+        if !pending.is_empty() {
+            return Err(ClientError::Timeout {
+                after: timeout.unwrap_or_default(),
+                pending: pending.len(),
+            });
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.get_object(id, timeout).await?);
+        }
+        Ok(out)
+    }
+
+    /// Each of `ids` read without waiting, when every one of them is this
+    /// client's, finished, and either failed or small enough to have come
+    /// inline with its record; `None` otherwise (then read them with
+    /// [`get_object`](Self::get_object)). A caller on an event loop reads
+    /// finished results this way without a trip through the runtime.
+    pub fn finished_inline(&self, ids: &[String]) -> Option<Vec<Result<ObjectBytes, ClientError>>> {
+        let state = self.shared.lock();
+        ids.iter()
+            .map(|id| {
+                let result = state.results.get(id)?;
+                if !result.ok {
+                    return Some(Err(ClientError::failed(result.clone())));
+                }
+                result
+                    .held_by
+                    .is_empty()
+                    .then(|| Ok(ObjectBytes::owned(result.value.clone())))
+            })
+            .collect()
+    }
+
     /// The bytes of a finished result, read from its holder; if the
     /// holder is gone, the rebuilt result's once the leader has it.
     pub(crate) async fn object_bytes(

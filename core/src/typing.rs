@@ -132,6 +132,40 @@ impl TaskClient {
             .map_err(|e| ClientError::InvalidArgument(format!("component `{component}`: {e}")))
     }
 
+    /// The parameters of `function`, or of a class actor's method (after
+    /// the actor itself) when `class` is not empty; `constructor` names a
+    /// class's constructor.
+    pub async fn method_params(
+        &self,
+        component: &str,
+        class: &str,
+        function: &str,
+    ) -> Result<Vec<(String, weft_values::Ty)>, ClientError> {
+        if class.is_empty() {
+            return Ok(self.signature(component, function).await?.params);
+        }
+        let exports = self.exports(component).await?;
+        let (bracketed, dotted) = (
+            format!("[{function}]{class}"),
+            format!("[method]{class}.{function}"),
+        );
+        let found = exports
+            .iter()
+            .find(|e| e.function == bracketed || e.function == dotted)
+            .ok_or_else(|| {
+                ClientError::InvalidArgument(format!(
+                    "`{class}` of `{component}` has no method `{function}`"
+                ))
+            })?;
+        let skip = usize::from(found.function.starts_with("[method]"));
+        Ok(found
+            .signature
+            .params
+            .get(skip..)
+            .unwrap_or_default()
+            .to_vec())
+    }
+
     /// The exported functions of `component` with their types, from the
     /// cluster, kept a few seconds (a caller typing many calls asks once).
     pub async fn exports(&self, component: &str) -> Result<Arc<Vec<Export>>, ClientError> {

@@ -73,11 +73,8 @@ pub fn parse_call<T>(
                 return Err(bad(
                     found,
                     ValueError::new(format!(
-                        "expected {} argument{} ({}), got {}",
-                        params.len(),
-                        if params.len() == 1 { "" } else { "s" },
-                        crate::describe_params(params),
-                        items.len()
+                        "expected {}",
+                        crate::describe_arity(params, items.len())
                     )),
                 ));
             }

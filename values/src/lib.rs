@@ -45,7 +45,7 @@ pub use json::{from_json, to_json};
 pub use signature::{Export, Signature, UnknownFunction, check_args, find_export};
 pub use ty::Ty;
 pub use value::Value;
-pub use wave::{WaveCall, check_arity, describe_params, from_wave, to_wave};
+pub use wave::{WaveCall, check_arity, describe_arity, describe_params, from_wave, to_wave};
 
 /// Why a value does not fit a type, or text is not a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,5 +61,45 @@ impl ValueError {
     /// Prefixes the message with where in the value the problem is.
     pub fn at(self, path: &str) -> Self {
         ValueError(format!("{path}: {}", self.0))
+    }
+}
+
+/// Where in a host language's value (a Python object, a JavaScript value)
+/// its conversion to a [`Value`] failed, and why: what the SDKs' converters
+/// report, so that every SDK names a bad argument the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// `[2].x`: the path below the parameter.
+    pub at: String,
+    /// What was wrong.
+    pub why: String,
+}
+
+impl Mismatch {
+    /// A mismatch at the value itself.
+    pub fn new(why: impl Into<String>) -> Self {
+        Mismatch {
+            at: String::new(),
+            why: why.into(),
+        }
+    }
+
+    /// Puts `step` (`[2]`, `.x`) in front of a mismatch found inside.
+    pub fn inside(step: impl std::fmt::Display) -> impl FnOnce(Mismatch) -> Mismatch {
+        move |m| Mismatch {
+            at: format!("{step}{}", m.at),
+            why: m.why,
+        }
+    }
+
+    /// The message for argument `param` (as the language names it) of
+    /// type `ty` to `function`.
+    pub fn for_parameter(&self, function: &str, param: &str, ty: &Ty) -> String {
+        let at = if self.at.is_empty() {
+            String::new()
+        } else {
+            format!(" at {}", self.at)
+        };
+        format!("{function}: parameter `{param}` ({ty}){at}: {}", self.why)
     }
 }

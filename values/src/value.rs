@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use crate::{Ty, ValueError};
+
 /// A component value.
 ///
 /// It mirrors the component model's value kinds, with three additions that
@@ -92,6 +94,30 @@ impl Value {
         }
     }
 
+    /// The integer `n` as a value of integer type `ty`, or why it is not
+    /// one: the one range check every SDK's conversion shares (a
+    /// language's integers are wider than WIT's).
+    pub fn integer(ty: &Ty, n: i128) -> Result<Value, ValueError> {
+        let fits = |lo: i128, hi: i128| {
+            if (lo..=hi).contains(&n) {
+                Ok(n)
+            } else {
+                Err(ValueError::new(format!("{n} is out of range for {ty}")))
+            }
+        };
+        Ok(match ty {
+            Ty::S8 => Value::S8(fits(i8::MIN.into(), i8::MAX.into())? as i8),
+            Ty::U8 => Value::U8(fits(0, u8::MAX.into())? as u8),
+            Ty::S16 => Value::S16(fits(i16::MIN.into(), i16::MAX.into())? as i16),
+            Ty::U16 => Value::U16(fits(0, u16::MAX.into())? as u16),
+            Ty::S32 => Value::S32(fits(i32::MIN.into(), i32::MAX.into())? as i32),
+            Ty::U32 => Value::U32(fits(0, u32::MAX.into())? as u32),
+            Ty::S64 => Value::S64(fits(i64::MIN.into(), i64::MAX.into())? as i64),
+            Ty::U64 => Value::U64(fits(0, u64::MAX.into())? as u64),
+            other => return Err(ValueError::new(format!("{other} is not an integer type"))),
+        })
+    }
+
     /// The kind of value, for error messages (`record`, `u32`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -138,5 +164,32 @@ impl From<&str> for Value {
 impl From<String> for Value {
     fn from(text: String) -> Self {
         Value::String(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_checked_against_their_type_s_range() {
+        assert_eq!(Value::integer(&Ty::U8, 255), Ok(Value::U8(255)));
+        assert_eq!(
+            Value::integer(&Ty::S64, i64::MIN.into()),
+            Ok(Value::S64(i64::MIN))
+        );
+        assert_eq!(
+            Value::integer(&Ty::U64, u64::MAX.into()),
+            Ok(Value::U64(u64::MAX))
+        );
+        assert_eq!(
+            Value::integer(&Ty::U8, 256).unwrap_err().0,
+            "256 is out of range for u8"
+        );
+        assert_eq!(
+            Value::integer(&Ty::U32, -1).unwrap_err().0,
+            "-1 is out of range for u32"
+        );
+        assert!(Value::integer(&Ty::F64, 1).is_err());
     }
 }

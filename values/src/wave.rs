@@ -101,13 +101,22 @@ pub fn check_arity(params: &[(String, Ty)], given: usize) -> Result<(), ValueErr
         .map_or(0, |i| i + 1);
     if given < required || given > params.len() {
         return Err(ValueError::new(format!(
-            "expected {} argument{} ({}), got {given}",
-            params.len(),
-            if params.len() == 1 { "" } else { "s" },
-            describe_params(params),
+            "expected {}",
+            describe_arity(params, given)
         )));
     }
     Ok(())
+}
+
+/// `2 arguments (a: u32, b: string), got 1`: what a wrong count of
+/// arguments is told.
+pub fn describe_arity(params: &[(String, Ty)], given: usize) -> String {
+    format!(
+        "{} argument{} ({}), got {given}",
+        params.len(),
+        if params.len() == 1 { "" } else { "s" },
+        describe_params(params),
+    )
 }
 
 /// `a: u32, b: string`.

@@ -13,7 +13,7 @@ use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMemoryView, PySet,
     PyString, PyTuple,
 };
-use weft_values::{Ty, Value};
+use weft_values::{Mismatch, Ty, Value};
 
 /// The Python classes values convert to and from, registered by the
 /// package's `__init__` (they are plain Python classes, so `await ref` and
@@ -62,28 +62,10 @@ pub fn object_ref_id(obj: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
     Ok(None)
 }
 
-/// Where in an argument a conversion failed, and why.
-pub struct Mismatch {
-    /// `[2].x`: the path below the parameter.
-    pub at: String,
-    /// What was wrong.
-    pub why: String,
-}
-
 type Converted = Result<Value, Mismatch>;
 
 fn mismatch(why: impl Into<String>) -> Mismatch {
-    Mismatch {
-        at: String::new(),
-        why: why.into(),
-    }
-}
-
-fn inside(step: impl std::fmt::Display) -> impl FnOnce(Mismatch) -> Mismatch {
-    move |m| Mismatch {
-        at: format!("{step}{}", m.at),
-        why: m.why,
-    }
+    Mismatch::new(why)
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -104,14 +86,7 @@ pub fn to_value(obj: &Bound<'_, PyAny>, ty: &Ty) -> Converted {
             Ok(b) => Ok(Value::Bool(b.is_true())),
             Err(_) => Err(expected("a bool", obj)),
         },
-        Ty::S8 => int(obj, ty).map(|n| Value::S8(n as i8)),
-        Ty::U8 => int(obj, ty).map(|n| Value::U8(n as u8)),
-        Ty::S16 => int(obj, ty).map(|n| Value::S16(n as i16)),
-        Ty::U16 => int(obj, ty).map(|n| Value::U16(n as u16)),
-        Ty::S32 => int(obj, ty).map(|n| Value::S32(n as i32)),
-        Ty::U32 => int(obj, ty).map(|n| Value::U32(n as u32)),
-        Ty::S64 => int(obj, ty).map(|n| Value::S64(n as i64)),
-        Ty::U64 => int(obj, ty).map(|n| Value::U64(n as u64)),
+        Ty::S8 | Ty::U8 | Ty::S16 | Ty::U16 | Ty::S32 | Ty::U32 | Ty::S64 | Ty::U64 => int(obj, ty),
         Ty::F32 => float(obj).map(|f| Value::F32(f as f32)),
         Ty::F64 => float(obj).map(Value::F64),
         Ty::Char => {
@@ -132,7 +107,7 @@ pub fn to_value(obj: &Bound<'_, PyAny>, ty: &Ty) -> Converted {
             items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| to_value(item, elem).map_err(inside(format!("[{i}]"))))
+                .map(|(i, item)| to_value(item, elem).map_err(Mismatch::inside(format!("[{i}]"))))
                 .collect::<Result<_, _>>()
                 .map(Value::List)
         }
@@ -149,7 +124,9 @@ pub fn to_value(obj: &Bound<'_, PyAny>, ty: &Ty) -> Converted {
                 .iter()
                 .zip(types)
                 .enumerate()
-                .map(|(i, (item, ty))| to_value(item, ty).map_err(inside(format!("[{i}]"))))
+                .map(|(i, (item, ty))| {
+                    to_value(item, ty).map_err(Mismatch::inside(format!("[{i}]")))
+                })
                 .collect::<Result<_, _>>()
                 .map(Value::Tuple)
         }
@@ -206,27 +183,14 @@ pub fn to_value(obj: &Bound<'_, PyAny>, ty: &Ty) -> Converted {
     }
 }
 
-fn int(obj: &Bound<'_, PyAny>, ty: &Ty) -> Result<i128, Mismatch> {
+fn int(obj: &Bound<'_, PyAny>, ty: &Ty) -> Converted {
     if obj.cast::<PyBool>().is_ok() || obj.cast::<PyInt>().is_err() {
         return Err(expected("an int", obj));
     }
     let n: i128 = obj
         .extract()
         .map_err(|_| mismatch(format!("{obj} does not fit {ty}")))?;
-    let (lo, hi): (i128, i128) = match ty {
-        Ty::S8 => (i8::MIN.into(), i8::MAX.into()),
-        Ty::U8 => (0, u8::MAX.into()),
-        Ty::S16 => (i16::MIN.into(), i16::MAX.into()),
-        Ty::U16 => (0, u16::MAX.into()),
-        Ty::S32 => (i32::MIN.into(), i32::MAX.into()),
-        Ty::U32 => (0, u32::MAX.into()),
-        Ty::S64 => (i64::MIN.into(), i64::MAX.into()),
-        _ => (0, u64::MAX.into()),
-    };
-    if n < lo || n > hi {
-        return Err(mismatch(format!("{n} is out of range for {ty}")));
-    }
-    Ok(n)
+    Value::integer(ty, n).map_err(|e| mismatch(e.0))
 }
 
 fn float(obj: &Bound<'_, PyAny>) -> Result<f64, Mismatch> {
@@ -312,7 +276,7 @@ fn record(obj: &Bound<'_, PyAny>, fields: &[(String, Ty)]) -> Converted {
                 expected(&format!("a dict or an object with `{snake}`"), obj)
             });
         };
-        let value = to_value(&field, ty).map_err(inside(format!(".{snake}")))?;
+        let value = to_value(&field, ty).map_err(Mismatch::inside(format!(".{snake}")))?;
         out.push((name.clone(), value));
     }
     Ok(Value::Record(out))
@@ -350,7 +314,7 @@ fn variant(obj: &Bound<'_, PyAny>, cases: &[(String, Option<Ty>)]) -> Converted 
         .and_then(|(_, t)| t.as_ref());
     let payload = match (ty, payload) {
         (Some(ty), Some(v)) => Some(Box::new(
-            to_value(&v, ty).map_err(inside(format!("<{case}>")))?,
+            to_value(&v, ty).map_err(Mismatch::inside(format!("<{case}>")))?,
         )),
         (Some(_), None) => return Err(mismatch(format!("case `{case}` carries a value"))),
         (None, Some(v)) if !v.is_none() => {
@@ -369,7 +333,7 @@ fn result(obj: &Bound<'_, PyAny>, ok: Option<&Ty>, err: Option<&Ty>) -> Converte
         let v = dict.get_item(key).ok().flatten().expect("checked");
         match ty {
             Some(ty) => Ok(Some(Box::new(
-                to_value(&v, ty).map_err(inside(format!("[{key:?}]")))?,
+                to_value(&v, ty).map_err(Mismatch::inside(format!("[{key:?}]")))?,
             ))),
             None => Ok(None),
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use weft_client::{ActorHandle, ActorOptions, Arg, Client, ClientError, FailureKind, TaskClient};
+use weft_client::{ActorHandle, ActorOptions, Arg, Client, ClientError, ErrorClass, TaskClient};
 use weft_values::{Signature, Ty};
 
 use crate::convert;
@@ -49,27 +49,24 @@ fn weft_error(py: Python<'_>, class: &str, message: String, attrs: &[(&str, Stri
 
 /// A client error as the Python exception a user catches.
 fn raise(py: Python<'_>, error: ClientError) -> PyErr {
+    let class = match error.class() {
+        ErrorClass::ActorDied => "ActorDiedError",
+        ErrorClass::ObjectLost => "ObjectLostError",
+        ErrorClass::Canceled => "TaskCancelledError",
+        ErrorClass::Task => "TaskError",
+        ErrorClass::Timeout => "GetTimeoutError",
+        ErrorClass::Connection => "WeftConnectionError",
+        ErrorClass::InvalidArgument | ErrorClass::Other => "WeftError",
+    };
     match error {
-        ClientError::TaskFailed { id, kind, message } => {
-            let class = match kind {
-                FailureKind::ActorDied => "ActorDiedError",
-                FailureKind::Lost => "ObjectLostError",
-                FailureKind::Canceled => "TaskCancelledError",
-                _ => "TaskError",
-            };
-            weft_error(
-                py,
-                class,
-                message,
-                &[("kind", kind.as_str().to_string()), ("task_id", id)],
-            )
-        }
-        ClientError::Timeout { .. } => weft_error(py, "GetTimeoutError", error.to_string(), &[]),
-        ClientError::Unreachable { .. } => {
-            weft_error(py, "WeftConnectionError", error.to_string(), &[])
-        }
+        ClientError::TaskFailed { id, kind, message } => weft_error(
+            py,
+            class,
+            message,
+            &[("kind", kind.as_str().to_string()), ("task_id", id)],
+        ),
         ClientError::InvalidArgument(message) => PyTypeError::new_err(message),
-        other => weft_error(py, "WeftError", other.to_string(), &[]),
+        other => weft_error(py, class, other.to_string(), &[]),
     }
 }
 
@@ -94,11 +91,8 @@ fn convert_args(
 ) -> PyResult<Vec<Arg>> {
     if args.len() != params.len() {
         return Err(PyTypeError::new_err(format!(
-            "{label} takes {} argument{} ({}), got {}",
-            params.len(),
-            if params.len() == 1 { "" } else { "s" },
-            weft_values::describe_params(params),
-            args.len()
+            "{label} takes {}",
+            weft_values::describe_arity(params, args.len())
         )));
     }
     args.iter()
@@ -110,16 +104,7 @@ fn convert_args(
                 return Ok(Arg::Ref(id));
             }
             convert::to_value(&arg, ty).map(Arg::Value).map_err(|m| {
-                PyTypeError::new_err(format!(
-                    "{label}: parameter `{}` ({ty}){}: {}",
-                    name.replace('-', "_"),
-                    if m.at.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" at {}", m.at)
-                    },
-                    m.why
-                ))
+                PyTypeError::new_err(m.for_parameter(label, &name.replace('-', "_"), ty))
             })
         })
         .collect()
@@ -193,29 +178,10 @@ impl Session {
         class: &str,
         function: &str,
     ) -> PyResult<Vec<(String, Ty)>> {
-        if class.is_empty() {
-            return Ok(self.signature(py, component, function)?.params);
-        }
-        let exports = block(py, self.tasks.exports(component)).map_err(|e| raise(py, e))?;
-        let wanted = format!("[{function}]{class}");
-        let found = exports
-            .iter()
-            .find(|e| e.function == wanted || e.function == format!("[method]{class}.{function}"))
-            .ok_or_else(|| {
-                weft_error(
-                    py,
-                    "WeftError",
-                    format!("`{class}` of `{component}` has no method `{function}`"),
-                    &[],
-                )
-            })?;
-        let skip = usize::from(found.function.starts_with("[method]"));
-        Ok(found
-            .signature
-            .params
-            .get(skip..)
-            .unwrap_or_default()
-            .to_vec())
+        block(py, self.tasks.method_params(component, class, function)).map_err(|e| match e {
+            ClientError::InvalidArgument(m) => weft_error(py, "WeftError", m, &[]),
+            other => raise(py, other),
+        })
     }
 }
 
@@ -333,21 +299,7 @@ impl Session {
         timeout: Option<f64>,
     ) -> PyResult<Vec<Py<PyAny>>> {
         let timeout = seconds(timeout)?;
-        let objects = block(py, async {
-            let (_, pending) = self.tasks.wait(&ids, ids.len(), timeout).await?;
-            if !pending.is_empty() {
-                return Err(ClientError::Timeout {
-                    after: timeout.unwrap_or_default(),
-                    pending: pending.len(),
-                });
-            }
-            let mut out = Vec::with_capacity(ids.len());
-            for id in &ids {
-                out.push(self.tasks.get_object(id, timeout).await?);
-            }
-            Ok(out)
-        })
-        .map_err(|e| raise(py, e))?;
+        let objects = block(py, self.tasks.get_objects(&ids, timeout)).map_err(|e| raise(py, e))?;
         objects
             .into_iter()
             .map(|object| {

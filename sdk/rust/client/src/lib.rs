@@ -39,9 +39,9 @@ use weft_proto::limits::CHUNK;
 use weft_proto::v1 as pb;
 
 pub use weft_core::{
-    ActorHandle, ActorOptions, ActorRecord, Arg, ClientError, Connection, FailureKind, NodeInfo,
-    Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, Value, objects, shm, value_of,
-    values,
+    ActorHandle, ActorOptions, ActorRecord, Arg, ClientError, Connection, ErrorClass, FailureKind,
+    NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, Value, objects, shm,
+    value_of, values,
 };
 pub use weft_proto::v1::{
     CallResponse, ComponentInfo, ComponentPrepared, DeployResponse, KvGetResponse, KvListResponse,
