@@ -1,0 +1,98 @@
+//! Task and actor options from a JavaScript object (camelCase keys, as in
+//! `{ cpus: 1, maxRetries: 3 }`); an unknown key or a wrong type is a
+//! `TypeError` naming it.
+
+use std::collections::HashMap;
+
+use napi::bindgen_prelude::{FromNapiValue, Object, Unknown, ValidateNapiValue};
+use weft_client::{ActorOptions, TaskOptions};
+
+use crate::errors::type_error;
+
+/// The keys of `options`, each read by `set`, which returns false for a
+/// key it does not know.
+fn each_key(
+    options: &Object<'_>,
+    what: &str,
+    mut set: impl FnMut(&str, &Object<'_>) -> napi::Result<bool>,
+) -> napi::Result<()> {
+    for key in Object::keys(options)? {
+        if !set(&key, options)? {
+            return Err(type_error(format!("unknown {what} option `{key}`")));
+        }
+    }
+    Ok(())
+}
+
+/// The value of `key`, which must have type `T`.
+fn field<T: FromNapiValue + ValidateNapiValue>(options: &Object<'_>, key: &str) -> napi::Result<T> {
+    match options.get::<Unknown>(key)? {
+        Some(v) => crate::js::read_checked::<T>(&v)
+            .map_err(|e| type_error(format!("option `{key}`: {}", e.reason))),
+        None => Err(type_error(format!("option `{key}` is undefined"))),
+    }
+}
+
+/// A count option: a non-negative integer.
+fn count<T: TryFrom<u64>>(options: &Object<'_>, key: &str) -> napi::Result<T> {
+    let n: f64 = field(options, key)?;
+    if n < 0.0 || n.fract() != 0.0 || !n.is_finite() {
+        return Err(type_error(format!(
+            "option `{key}` should be a non-negative integer, not {n}"
+        )));
+    }
+    T::try_from(n as u64).map_err(|_| type_error(format!("option `{key}` is too large: {n}")))
+}
+
+/// `{ cpus, gpus, memory, memoryLimit, custom, maxRetries, retryOnTrap,
+/// timeoutMs, strategy, affinityHost, affinitySoft, maxCalls }`.
+pub fn task_options(options: &Object<'_>) -> napi::Result<TaskOptions> {
+    let mut out = TaskOptions::default();
+    each_key(options, "task", |key, o| {
+        match key {
+            "cpus" => {
+                out.has_cpus = true;
+                out.cpus = field(o, key)?;
+            }
+            "gpus" => out.gpus = count(o, key)?,
+            "memory" => out.memory = count(o, key)?,
+            "memoryLimit" => out.memory_limit_bytes = count(o, key)?,
+            "custom" => out.custom = field::<HashMap<String, f64>>(o, key)?,
+            "maxRetries" => {
+                out.has_max_retries = true;
+                out.max_retries = count(o, key)?;
+            }
+            "retryOnTrap" => out.retry_on_trap = field(o, key)?,
+            "timeoutMs" => out.timeout_ms = count(o, key)?,
+            "strategy" => out.strategy = field(o, key)?,
+            "affinityHost" => out.affinity_host = field(o, key)?,
+            "affinitySoft" => out.affinity_soft = field(o, key)?,
+            "maxCalls" => out.max_calls = count(o, key)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(out)
+}
+
+/// `{ name, namespace, detached, maxRestarts, maxTaskRetries, cpus, gpus,
+/// memoryLimit, callTimeoutMs }`.
+pub fn actor_options(options: &Object<'_>) -> napi::Result<ActorOptions> {
+    let mut out = ActorOptions::default();
+    each_key(options, "actor", |key, o| {
+        match key {
+            "name" => out.name = field(o, key)?,
+            "namespace" => out.namespace = field(o, key)?,
+            "detached" => out.detached = field(o, key)?,
+            "maxRestarts" => out.max_restarts = count(o, key)?,
+            "maxTaskRetries" => out.max_task_retries = count(o, key)?,
+            "cpus" => out.cpus = field(o, key)?,
+            "gpus" => out.gpus = count(o, key)?,
+            "memoryLimit" => out.memory_limit_bytes = count(o, key)?,
+            "callTimeoutMs" => out.call_timeout_ms = count(o, key)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(out)
+}

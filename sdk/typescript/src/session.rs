@@ -1,0 +1,636 @@
+//! A connection to a cluster: one owner session (tasks, objects, actor
+//! calls) and one RPC client (deploys, state), driven from JavaScript.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use napi::bindgen_prelude::{Buffer, Object, PromiseRaw, Unknown, block_on};
+use napi::{Env, ValueType};
+use napi_derive::napi;
+use weft_client::{ActorHandle, Arg, Client, ClientError, TaskClient};
+use weft_values::Ty;
+
+use crate::convert;
+use crate::errors::{plain, raise, type_error, weft_error};
+use crate::js;
+use crate::mapped::MappedObject;
+use crate::options;
+
+/// A function's parameters, as its signature names and types them.
+type Params = Arc<Vec<(String, Ty)>>;
+
+struct Inner {
+    tasks: TaskClient,
+    rpc: tokio::sync::Mutex<Client>,
+    address: String,
+    /// Parameters by `component\0class\0function`, so a call converts its
+    /// arguments without a round trip to the cluster's copy of them.
+    params: Mutex<HashMap<String, Params>>,
+    /// Each actor's component and class, by id (what types its methods).
+    actors: Mutex<HashMap<String, (String, String)>>,
+}
+
+/// A connection to one cluster.
+#[napi]
+pub struct Session {
+    inner: Mutex<Option<Arc<Inner>>>,
+}
+
+/// What `deploy` answers.
+#[napi(object)]
+pub struct Deployed {
+    /// The component's digest (sha256 of its bytes).
+    pub digest: String,
+    /// Its callable functions.
+    pub functions: Vec<String>,
+}
+
+/// A host, as `nodes` lists it.
+#[napi(object)]
+pub struct Node {
+    /// Its id.
+    pub id: String,
+    /// Where it listens.
+    pub address: String,
+    /// Whether it is in the cluster now.
+    pub alive: bool,
+    /// Its CPUs.
+    pub cpus: f64,
+    /// Its GPUs.
+    pub gpus: u32,
+    /// Tasks and actors running on it.
+    pub running: u32,
+}
+
+/// An actor, as `actors` lists it.
+#[napi(object)]
+pub struct Actor {
+    /// Its id.
+    pub id: String,
+    /// The component it runs.
+    pub component: String,
+    /// Its class (empty for an instance actor).
+    pub class: String,
+    /// Its name, if it has one.
+    pub name: String,
+    /// `alive`, `restarting`, `dead`, ...
+    pub state: String,
+    /// The host it runs on.
+    pub host: String,
+    /// How often it was restarted.
+    pub restarts: u32,
+}
+
+fn millis(timeout_ms: Option<f64>) -> napi::Result<Option<Duration>> {
+    timeout_ms
+        .map(|t| {
+            Duration::try_from_secs_f64(t.max(0.0) / 1e3)
+                .map_err(|_| type_error(format!("timeout {t} is not a number of milliseconds")))
+        })
+        .transpose()
+}
+
+/// A weft error for a lookup: an unknown component or function is the
+/// caller's mistake, but not a value's type.
+fn lookup(error: ClientError) -> napi::Error {
+    match error {
+        ClientError::InvalidArgument(m) => plain(m),
+        other => raise(other),
+    }
+}
+
+impl Session {
+    fn inner(&self) -> napi::Result<Arc<Inner>> {
+        self.inner
+            .lock()
+            .expect("the session lock")
+            .clone()
+            .ok_or_else(|| plain("this weft client is closed"))
+    }
+
+    /// Runs `work` on the client's runtime; its answer settles the Promise.
+    fn spawn<'env, T, F>(
+        &self,
+        env: &'env Env,
+        work: impl FnOnce(Arc<Inner>) -> F,
+    ) -> napi::Result<PromiseRaw<'env, T>>
+    where
+        T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
+        F: Future<Output = Result<T, ClientError>> + Send + 'static,
+    {
+        let future = work(self.inner()?);
+        env.spawn_future(async move { future.await.map_err(raise) })
+    }
+}
+
+impl Inner {
+    /// The parameters of `function` (of `class`, for an actor's method),
+    /// fetched once per session.
+    fn params(&self, component: &str, class: &str, function: &str) -> napi::Result<Params> {
+        let key = format!("{component}\0{class}\0{function}");
+        if let Some(found) = self.params.lock().expect("params").get(&key) {
+            return Ok(found.clone());
+        }
+        let params = block_on(self.tasks.method_params(component, class, function))
+            .map(Arc::new)
+            .map_err(lookup)?;
+        self.params
+            .lock()
+            .expect("params")
+            .insert(key, params.clone());
+        Ok(params)
+    }
+
+    /// The component and class of actor `id`, asked once per session.
+    fn actor_spec(&self, id: &str) -> napi::Result<(String, String)> {
+        if let Some(found) = self.actors.lock().expect("actors").get(id) {
+            return Ok(found.clone());
+        }
+        let handle = ActorHandle { id: id.to_string() };
+        let record = block_on(self.tasks.describe_actor(&handle)).map_err(lookup)?;
+        let spec = record.spec.unwrap_or_default();
+        let found = (spec.component, spec.class);
+        self.actors
+            .lock()
+            .expect("actors")
+            .insert(id.to_string(), found.clone());
+        Ok(found)
+    }
+}
+
+/// `args` converted by `params`; a wrong one is a `TypeError` naming the
+/// function (`label`), the parameter and its WIT type. An `ObjectRef` for
+/// a parameter of another type passes by reference: the task waits for it
+/// and gets its value. One argument more than the parameters, an object,
+/// is the call's options.
+fn convert_args<'env>(
+    env: &Env,
+    label: impl Fn() -> String,
+    params: &[(String, Ty)],
+    args: &[Unknown<'env>],
+) -> napi::Result<(Vec<Arg>, Option<Object<'env>>)> {
+    let (args, options) = match args.split_at_checked(params.len()) {
+        Some((args, [options])) if options.get_type()? == ValueType::Object => {
+            (args, Some(js::read::<Object>(options)?))
+        }
+        Some((args, [])) => (args, None),
+        _ => {
+            return Err(type_error(format!(
+                "{} takes {}",
+                label(),
+                weft_values::describe_arity(params, args.len())
+            )));
+        }
+    };
+    let args = args
+        .iter()
+        .zip(params)
+        .map(|(arg, (name, ty))| {
+            if *ty != Ty::ObjectRef
+                && let Some(id) = convert::object_ref_id(env, arg)?
+            {
+                return Ok(Arg::Ref(id));
+            }
+            convert::to_value(env, arg, ty)
+                .map(Arg::Value)
+                .map_err(|m| type_error(m.for_parameter(&label(), &convert::camel(name), ty)))
+        })
+        .collect::<napi::Result<_>>()?;
+    Ok((args, options))
+}
+
+/// Connects to `address` (`host:port`, or several replicas
+/// comma-separated) and opens an owner session.
+#[napi]
+pub fn connect(env: &Env, address: String) -> napi::Result<PromiseRaw<'_, Session>> {
+    env.spawn_future(async move {
+        let rpc = Client::connect(&address).await.map_err(raise)?;
+        let tasks = TaskClient::connect(&address).await.map_err(raise)?;
+        let inner = Inner {
+            tasks,
+            rpc: tokio::sync::Mutex::new(rpc),
+            address,
+            params: Mutex::default(),
+            actors: Mutex::default(),
+        };
+        Ok(Session {
+            inner: Mutex::new(Some(Arc::new(inner))),
+        })
+    })
+}
+
+#[napi]
+impl Session {
+    /// The address it connected to.
+    #[napi(getter)]
+    pub fn address(&self) -> napi::Result<String> {
+        Ok(self.inner()?.address.clone())
+    }
+
+    /// Lets go of the session: its objects are freed once nothing else
+    /// refers to them, and later calls fail.
+    #[napi]
+    pub fn close(&self) {
+        self.inner.lock().expect("the session lock").take();
+    }
+
+    /// Uploads a component, and waits while every host makes it ready.
+    #[napi]
+    pub fn deploy<'env>(
+        &self,
+        env: &'env Env,
+        wasm: Buffer,
+        name: Option<String>,
+    ) -> napi::Result<PromiseRaw<'env, Deployed>> {
+        let wasm = wasm.to_vec();
+        self.spawn(env, |inner| async move {
+            let mut rpc = inner.rpc.lock().await;
+            let reply = rpc.deploy(wasm, name.as_deref()).await?;
+            let info = reply.component.unwrap_or_default();
+            rpc.prepare(&info.digest, None).await?.finish().await?;
+            Ok(Deployed {
+                digest: info.digest,
+                functions: info.functions.into_iter().map(|f| f.name).collect(),
+            })
+        })
+    }
+
+    /// The callable function names of `component` (WIT names, with their
+    /// interface: `values.echo-string`).
+    #[napi]
+    pub fn functions<'env>(
+        &self,
+        env: &'env Env,
+        component: String,
+    ) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
+        self.spawn(env, |inner| async move {
+            let exports = inner.tasks.exports(&component).await?;
+            Ok(exports.iter().map(|e| e.name()).collect())
+        })
+    }
+
+    /// Submits `component`'s `function` with JavaScript `args` (and
+    /// options after them); returns the task's id once it is queued.
+    #[napi]
+    pub fn submit(
+        &self,
+        env: &Env,
+        component: String,
+        function: String,
+        args: Vec<Unknown>,
+    ) -> napi::Result<String> {
+        let inner = self.inner()?;
+        let params = inner.params(&component, "", &function)?;
+        let label = || format!("{component}.{function}");
+        let (args, options) = convert_args(env, label, &params, &args)?;
+        let options = match options {
+            Some(o) => options::task_options(&o)?,
+            None => Default::default(),
+        };
+        block_on(inner.tasks.submit(&component, &function, args, options)).map_err(raise)
+    }
+
+    /// Waits for `ids` and answers `[values, errs]`: their values in order
+    /// (bytes as a `Buffer`, read in place from a store on this machine
+    /// when they lie in one), and the indexes of those that are a
+    /// function's `result` err rather than its value.
+    #[napi(ts_return_type = "Promise<[unknown[], number[]]>")]
+    pub fn get<'env>(
+        &self,
+        env: &'env Env,
+        ids: Vec<String>,
+        timeout_ms: Option<f64>,
+    ) -> napi::Result<PromiseRaw<'env, Unknown<'env>>> {
+        let timeout = millis(timeout_ms)?;
+        let inner = self.inner()?;
+        let fetch = async move {
+            let objects = inner.tasks.get_objects(&ids, timeout).await?;
+            Ok(ids
+                .iter()
+                .zip(objects)
+                .map(|(id, o)| Fetched::new(id, o))
+                .collect())
+        };
+        env.spawn_future_with_callback(async move { fetch.await.map_err(raise) }, |env, got| {
+            Fetched::answer(env, got)
+        })
+    }
+
+    /// What `get` answers, without waiting, when every one of `ids` is
+    /// finished and came back inline (small results, failures); `null`
+    /// otherwise. Reading finished results needs no trip through the
+    /// runtime.
+    #[napi(ts_return_type = "[unknown[], number[]] | null")]
+    pub fn get_now<'env>(
+        &self,
+        env: &'env Env,
+        ids: Vec<String>,
+    ) -> napi::Result<Option<Unknown<'env>>> {
+        let Some(found) = self.inner()?.tasks.finished_inline(&ids) else {
+            return Ok(None);
+        };
+        let fetched = found
+            .into_iter()
+            .zip(&ids)
+            .map(|(object, id)| Ok(Fetched::new(id, object.map_err(raise)?)))
+            .collect::<napi::Result<Vec<_>>>()?;
+        Fetched::answer(env, fetched).map(Some)
+    }
+
+    /// Waits until `numReturns` of `ids` are done or `timeoutMs` passes;
+    /// answers `[ready, notReady]`, each in the order of `ids`.
+    #[napi]
+    pub fn wait<'env>(
+        &self,
+        env: &'env Env,
+        ids: Vec<String>,
+        num_returns: u32,
+        timeout_ms: Option<f64>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<Vec<String>>>> {
+        let timeout = millis(timeout_ms)?;
+        let wanted = num_returns as usize;
+        self.spawn(env, move |inner| async move {
+            let (ready, _) = inner.tasks.wait(&ids, wanted, timeout).await?;
+            let done: std::collections::HashSet<&str> =
+                ready.iter().map(|r| r.id.as_str()).collect();
+            let (mut ready_ids, mut pending) = (Vec::new(), Vec::new());
+            for id in &ids {
+                if done.contains(id.as_str()) && ready_ids.len() < wanted {
+                    ready_ids.push(id.clone());
+                } else {
+                    pending.push(id.clone());
+                }
+            }
+            Ok(vec![ready_ids, pending])
+        })
+    }
+
+    /// Lets go of refs: the cluster frees each object once nothing else
+    /// refers to it.
+    #[napi]
+    pub fn release(&self, ids: Vec<String>) {
+        if let Ok(inner) = self.inner() {
+            inner.tasks.release(&ids);
+        }
+    }
+
+    /// Cancels a task; false when it had already finished.
+    #[napi]
+    pub fn cancel<'env>(&self, env: &'env Env, id: String) -> napi::Result<PromiseRaw<'env, bool>> {
+        self.spawn(env, |inner| async move { inner.tasks.cancel(&id).await })
+    }
+
+    /// Puts bytes in the object store (copied once, straight into the
+    /// store's memory when a host shares this machine); returns the
+    /// object's id.
+    #[napi]
+    pub fn put(&self, data: &[u8]) -> napi::Result<String> {
+        let inner = self.inner()?;
+        block_on(inner.tasks.put(data)).map_err(raise)
+    }
+
+    /// Creates an actor: `class` is the WIT resource (empty for an instance
+    /// actor); `args` go to its constructor, `options` after them. Answers
+    /// its id once it is alive.
+    #[napi]
+    pub fn create_actor<'env>(
+        &self,
+        env: &'env Env,
+        component: String,
+        class: String,
+        args: Vec<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, String>> {
+        let inner = self.inner()?;
+        let (constructor, options) = if class.is_empty() {
+            let options = match args.as_slice() {
+                [] => None,
+                [o] if o.get_type()? == ValueType::Object => Some(js::read::<Object>(o)?),
+                _ => {
+                    return Err(type_error(
+                        "an instance actor takes no constructor arguments",
+                    ));
+                }
+            };
+            (String::new(), options)
+        } else {
+            let params = inner.params(&component, &class, "constructor")?;
+            let label = format!("{component}.{class}()");
+            let (values, options) = convert_args(env, || label.clone(), &params, &args)?;
+            let values = values
+                .into_iter()
+                .map(|a| match a {
+                    Arg::Value(v) => Ok(weft_values::to_wave(&v)),
+                    _ => Err(type_error(format!(
+                        "{label}: a constructor takes values, not refs"
+                    ))),
+                })
+                .collect::<napi::Result<Vec<_>>>()?;
+            (format!("new({})", values.join(", ")), options)
+        };
+        let options = match options {
+            Some(o) => options::actor_options(&o)?,
+            None => Default::default(),
+        };
+        env.spawn_future(async move {
+            let handle = inner
+                .tasks
+                .create_actor(&component, &class, &constructor, options)
+                .await
+                .map_err(raise)?;
+            let record = inner
+                .tasks
+                .wait_actor_alive(&handle, Duration::from_secs(120))
+                .await
+                .map_err(raise)?;
+            if record.state != "alive" {
+                return Err(weft_error(
+                    "ActorDiedError",
+                    format!("actor {} did not start: {}", record.id, record.cause),
+                    "actor-died",
+                    &record.id,
+                ));
+            }
+            inner
+                .actors
+                .lock()
+                .expect("actors")
+                .insert(record.id.clone(), (component, class));
+            Ok(record.id)
+        })
+    }
+
+    /// Calls `method` of actor `id`; returns the call's id at once. Calls
+    /// from one client run in the order made.
+    #[napi]
+    pub fn call_actor(
+        &self,
+        env: &Env,
+        id: String,
+        method: String,
+        args: Vec<Unknown>,
+    ) -> napi::Result<String> {
+        let inner = self.inner()?;
+        let (component, class) = inner.actor_spec(&id)?;
+        let params = inner.params(&component, &class, &method)?;
+        let label = || format!("actor {id}.{method}");
+        let (args, options) = convert_args(env, label, &params, &args)?;
+        if options.is_some() {
+            return Err(type_error(format!(
+                "actor {id}.{method} takes {} arguments, and an actor call takes no options",
+                params.len()
+            )));
+        }
+        // The call is queued here; the client's runtime sends it.
+        napi::bindgen_prelude::within_runtime_if_available(|| {
+            inner.tasks.call(&ActorHandle { id }, &method, args)
+        })
+        .map_err(raise)
+    }
+
+    /// The id of the live actor named `name` in `namespace`.
+    #[napi]
+    pub fn get_actor<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        namespace: Option<String>,
+    ) -> napi::Result<PromiseRaw<'env, String>> {
+        let namespace = namespace.unwrap_or_default();
+        self.spawn(env, |inner| async move {
+            Ok(inner.tasks.get_actor(&name, &namespace).await?.id)
+        })
+    }
+
+    /// Kills actor `id`; false when it was already dead.
+    #[napi]
+    pub fn kill_actor<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, bool>> {
+        self.spawn(env, |inner| async move {
+            inner.tasks.kill_actor(&ActorHandle { id }).await
+        })
+    }
+
+    /// Actors the cluster knows.
+    #[napi]
+    pub fn actors<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Vec<Actor>>> {
+        self.spawn(env, |inner| async move {
+            let records = inner.tasks.list_actors().await?;
+            Ok(records
+                .into_iter()
+                .map(|r| {
+                    let spec = r.spec.unwrap_or_default();
+                    let options = spec.options.unwrap_or_default();
+                    Actor {
+                        id: r.id,
+                        component: spec.component,
+                        class: spec.class,
+                        name: options.name,
+                        state: r.state,
+                        host: r.host,
+                        restarts: r.restarts,
+                    }
+                })
+                .collect())
+        })
+    }
+
+    /// The cluster's hosts.
+    #[napi]
+    pub fn nodes<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Vec<Node>>> {
+        self.spawn(env, |inner| async move {
+            let nodes = inner.rpc.lock().await.list_nodes().await?;
+            Ok(nodes
+                .into_iter()
+                .map(|n| {
+                    let total = n.total.unwrap_or_default();
+                    Node {
+                        id: n.id,
+                        address: n.address,
+                        alive: n.alive,
+                        cpus: total.cpus,
+                        gpus: total.gpus,
+                        running: n.running,
+                    }
+                })
+                .collect())
+        })
+    }
+
+    /// The lines task `task`'s guest wrote (the last `tail`; all the host
+    /// keeps when 0), read from the host that ran it.
+    #[napi]
+    pub fn logs<'env>(
+        &self,
+        env: &'env Env,
+        task: String,
+        tail: Option<u32>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
+        self.spawn(env, move |inner| async move {
+            let query = weft_client::LogsQuery {
+                tail: tail.unwrap_or_default().into(),
+                ..Default::default()
+            };
+            let reply = inner.rpc.lock().await.logs(&task, query).await?;
+            Ok(reply.reply.lines.into_iter().map(|l| l.text).collect())
+        })
+    }
+}
+
+/// An object fetched for `get`, turned into JavaScript on its thread.
+enum Fetched {
+    Bytes(std::io::Result<Result<MappedObject, weft_client::objects::ObjectBytes>>),
+    Value(String, Result<weft_values::Value, weft_values::DecodeError>),
+}
+
+impl Fetched {
+    fn new(id: &str, object: weft_client::objects::ObjectBytes) -> Self {
+        if object.is_bytes() {
+            Fetched::Bytes(MappedObject::of(object))
+        } else {
+            Fetched::Value(id.to_string(), object.value())
+        }
+    }
+
+    /// `[values, errs]` (see `Session::get`).
+    fn answer(env: &Env, fetched: Vec<Self>) -> napi::Result<Unknown<'_>> {
+        let mut values = env.create_array(fetched.len() as u32)?;
+        let mut errs = env.create_array(0)?;
+        for (i, f) in fetched.into_iter().enumerate() {
+            let (value, is_err) = f.into_js(env)?;
+            values.set(i as u32, value)?;
+            if is_err {
+                errs.insert(i as u32)?;
+            }
+        }
+        let mut answer = env.create_array(2)?;
+        answer.set(0, values)?;
+        answer.set(1, errs)?;
+        js::of(env, answer)
+    }
+
+    /// The object as JavaScript, and whether it is a `result`'s err.
+    fn into_js(self, env: &Env) -> napi::Result<(Unknown<'_>, bool)> {
+        Ok(match self {
+            Fetched::Bytes(mapped) => {
+                let mapped = mapped.map_err(|e| plain(format!("cannot map an object: {e}")))?;
+                let buffer = match mapped {
+                    Ok(mapped) => js::external_buffer(env, Box::new(mapped))?,
+                    Err(owned) => js::of(env, Buffer::from(owned.to_vec()))?,
+                };
+                (buffer, false)
+            }
+            Fetched::Value(id, value) => {
+                let value = value.map_err(|e| plain(format!("an undecodable value: {e}")))?;
+                match convert::top_level(env, &value, &id)? {
+                    Ok(v) => (v, false),
+                    Err(e) => (e, true),
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,441 @@
+// weft's TypeScript SDK: drive a weft cluster from Node.js. A thin layer of
+// idioms (Promises, classes, camelCase) over the Rust client, which the
+// addon wraps: one implementation of weft's protocol serves the CLI and
+// every SDK.
+import { readFile } from "node:fs/promises";
+
+import { GuestError, WeftError, guard, settled } from "./errors.js";
+import { native, type ActorInfo, type NativeSession, type NodeInfo } from "./native.js";
+
+export * from "./errors.js";
+export type { ActorInfo, Deployed, NodeInfo } from "./native.js";
+
+/** Where `weft up` listens unless told otherwise. */
+export const DEFAULT_ADDRESS = "127.0.0.1:7077";
+
+/** Options of a task: what it needs and how it is retried. */
+export interface TaskOptions {
+  /** CPUs it holds while it runs (1 by default). */
+  cpus?: number;
+  /** GPUs it needs. */
+  gpus?: number;
+  /** Memory it needs, in bytes (for placement). */
+  memory?: number;
+  /** The most memory its instance may grow to, in bytes. */
+  memoryLimit?: number;
+  /** Custom resources it needs, by name. */
+  custom?: Record<string, number>;
+  /** How often it is retried after its host is lost. */
+  maxRetries?: number;
+  /** Whether a trap is retried too. */
+  retryOnTrap?: boolean;
+  /** Its deadline, in milliseconds. */
+  timeoutMs?: number;
+  /** `"spread"` or `"pack"`. */
+  strategy?: string;
+  /** The host it should run on. */
+  affinityHost?: string;
+  /** Whether another host may run it when that one cannot. */
+  affinitySoft?: boolean;
+  /** Calls one instance serves before it is replaced. */
+  maxCalls?: number;
+}
+
+/** Options of an actor. */
+export interface ActorOptions {
+  /** A name to find it by (`getActor`). */
+  name?: string;
+  /** The namespace of its name. */
+  namespace?: string;
+  /** Whether it outlives the client that made it. */
+  detached?: boolean;
+  /** How often it is restarted after its host is lost. */
+  maxRestarts?: number;
+  /** How often a call is retried across restarts. */
+  maxTaskRetries?: number;
+  /** CPUs it holds. */
+  cpus?: number;
+  /** GPUs it holds. */
+  gpus?: number;
+  /** The most memory its instance may grow to, in bytes. */
+  memoryLimit?: number;
+  /** Each call's deadline, in milliseconds. */
+  callTimeoutMs?: number;
+}
+
+/** Options of `get`. */
+export interface GetOptions {
+  /** How long to wait, in milliseconds (`TimeoutError` past it). */
+  timeoutMs?: number;
+}
+
+/** Options of `wait`. */
+export interface WaitOptions {
+  /** How many refs to wait for (1 by default). */
+  numReturns?: number;
+  /** How long to wait at most, in milliseconds. */
+  timeoutMs?: number;
+}
+
+/** The client the refs found inside values belong to: the last connected. */
+let current: Weft | undefined;
+
+/** Refs being read by `get`, by id: a ref found inside one of their values
+ * holds on to it, so the object that contains it lives as long as it. */
+const reading = new Map<string, ObjectRef>();
+
+/**
+ * A ref to a task's result or a stored object. `await ref` (or
+ * `weft.get(ref)`) reads it; passing it to a task passes the ref (the task
+ * waits for it, and gets its value, or the ref itself for an `object-ref`
+ * parameter). The cluster frees the object once no ref to it is left.
+ */
+export class ObjectRef<T = unknown> implements PromiseLike<T> {
+  readonly #client: Weft | undefined;
+  readonly #container: ObjectRef | undefined;
+
+  constructor(
+    readonly id: string,
+    client?: Weft,
+    container?: ObjectRef,
+  ) {
+    this.#client = client ?? current;
+    this.#container = container;
+    this.#client?.hold(this);
+  }
+
+  /** The client that reads it. */
+  get client(): Weft {
+    if (!this.#client) {
+      throw new WeftError(`${this} belongs to no client: connect() first`);
+    }
+    return this.#client;
+  }
+
+  /**
+   * Lets go of this ref now rather than when JavaScript collects it: once no
+   * ref to the object is left, the cluster frees it. Large objects want
+   * this, as the collector does not know what a ref holds on to.
+   */
+  release(): void {
+    this.#client?.letGo(this);
+  }
+
+  /** The object that holds this ref in its value, if any. */
+  get container(): ObjectRef | undefined {
+    return this.#container;
+  }
+
+  then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.client.get(this).then(onfulfilled, onrejected);
+  }
+
+  toString(): string {
+    return `ObjectRef(${this.id})`;
+  }
+}
+
+/** A handle on an actor: call its methods, pass it to tasks. */
+export class ActorHandle {
+  readonly #client: Weft | undefined;
+
+  constructor(
+    readonly id: string,
+    client?: Weft,
+  ) {
+    this.#client = client ?? current;
+  }
+
+  /** Calls `method` with `args`; the ref of its result comes back at once.
+   * Calls from one client run in the order made. */
+  call<T = unknown>(method: string, ...args: unknown[]): ObjectRef<T> {
+    const client = this.#client;
+    if (!client) {
+      throw new WeftError(`actor ${this.id} belongs to no client: connect() first`);
+    }
+    return client.callActor<T>(this, method, args);
+  }
+
+  toString(): string {
+    return `ActorHandle(${this.id})`;
+  }
+}
+
+/** A deployed component: call its functions as tasks. */
+export class Component {
+  constructor(
+    readonly client: Weft,
+    readonly name: string,
+  ) {}
+
+  /**
+   * Submits `func` (`"estimate"`, `"values.echo-string"`; camelCase names
+   * work too) with `args`, typed by its WIT signature, and options after
+   * them. The ref comes back at once; a wrong value throws a `TypeError`
+   * naming the parameter and its type.
+   */
+  call<T = unknown>(func: string, ...args: unknown[]): ObjectRef<T> {
+    return this.client.submit<T>(this.name, func, args);
+  }
+
+  /** Its callable functions' WIT names. */
+  functions(): Promise<string[]> {
+    return this.client.functions(this.name);
+  }
+}
+
+/** `getActor`'s options. */
+export interface GetActorOptions {
+  /** The namespace of the name. */
+  namespace?: string;
+}
+
+/** A connection to a weft cluster. */
+export class Weft {
+  readonly #session: NativeSession;
+  readonly #held = new Map<string, number>();
+  readonly #released: string[] = [];
+  readonly #collected = new FinalizationRegistry<string>((id) => this.#drop(id, false));
+
+  constructor(session: NativeSession) {
+    this.#session = session;
+  }
+
+  /** The controller address (or addresses) it connected to. */
+  get address(): string {
+    return guard(() => this.#session.address);
+  }
+
+  /** @internal Counts a new ref to its id, let go of when collected. */
+  hold(ref: ObjectRef): void {
+    this.#held.set(ref.id, (this.#held.get(ref.id) ?? 0) + 1);
+    this.#collected.register(ref, ref.id, ref);
+  }
+
+  /** @internal Lets go of `ref` before it is collected (once). */
+  letGo(ref: ObjectRef): void {
+    if (this.#collected.unregister(ref)) {
+      this.#drop(ref.id, true);
+    }
+  }
+
+  /** Counts one ref to `id` gone; the last releases the id: `now` when
+   * asked for, else with the others a collection freed, in one call. */
+  #drop(id: string, now: boolean): void {
+    const left = (this.#held.get(id) ?? 1) - 1;
+    if (left > 0) {
+      this.#held.set(id, left);
+      return;
+    }
+    this.#held.delete(id);
+    if (now) {
+      this.#release([id]);
+    } else if (this.#released.push(id) === 1) {
+      setImmediate(() => this.#release(this.#released.splice(0)));
+    }
+  }
+
+  #release(ids: string[]): void {
+    try {
+      this.#session.release(ids);
+    } catch {
+      // Closed: the cluster frees the session's objects itself.
+    }
+  }
+
+  /** Uploads a component (a path or its bytes) and waits until every host
+   * has it ready. */
+  async deploy(wasm: string | Uint8Array, options: { name?: string } = {}): Promise<Component> {
+    const bytes = typeof wasm === "string" ? await readFile(wasm) : wasm;
+    const deployed = await settled(this.#session.deploy(bytes, options.name));
+    return new Component(this, options.name ?? deployed.digest);
+  }
+
+  /** A deployed component by name. */
+  component(name: string): Component {
+    return new Component(this, name);
+  }
+
+  /** @internal */
+  functions(component: string): Promise<string[]> {
+    return settled(this.#session.functions(component));
+  }
+
+  /** @internal */
+  submit<T>(component: string, func: string, args: unknown[]): ObjectRef<T> {
+    const id = guard(() => this.#session.submit(component, witName(func), args));
+    return new ObjectRef<T>(id, this);
+  }
+
+  /** @internal */
+  callActor<T>(actor: ActorHandle, method: string, args: unknown[]): ObjectRef<T> {
+    const id = guard(() => this.#session.callActor(actor.id, witName(method), args));
+    return new ObjectRef<T>(id, this);
+  }
+
+  /**
+   * The value of a ref, or of each of an array of refs. Bytes come back as a
+   * `Buffer`: a view of the store's memory when the object lies on this
+   * machine (no copy; writing to it changes only this process's copy). A
+   * failed task rejects with `TaskError` (or a subclass), a function that
+   * returned a `result`'s err with `GuestError`.
+   */
+  get<T>(ref: ObjectRef<T>, options?: GetOptions): Promise<T>;
+  get(refs: readonly ObjectRef[], options?: GetOptions): Promise<unknown[]>;
+  async get(refs: ObjectRef | readonly ObjectRef[], options: GetOptions = {}): Promise<unknown> {
+    const single = refs instanceof ObjectRef;
+    const held: readonly ObjectRef[] = single ? [refs] : refs;
+    for (const ref of held) {
+      if (!(ref instanceof ObjectRef)) {
+        throw new TypeError(`expected an ObjectRef, got ${typeof ref}`);
+      }
+      reading.set(ref.id, ref);
+    }
+    const ids = held.map((r) => r.id);
+    let values: unknown[];
+    let errs: number[];
+    try {
+      // Finished small results are read here and now; the rest wait.
+      [values, errs] =
+        guard(() => this.#session.getNow(ids)) ?? (await settled(this.#session.get(ids, options.timeoutMs)));
+    } finally {
+      for (const ref of held) {
+        if (reading.get(ref.id) === ref) {
+          reading.delete(ref.id);
+        }
+      }
+    }
+    if (errs.length > 0) {
+      throw new GuestError(values[errs[0]]);
+    }
+    return single ? values[0] : values;
+  }
+
+  /**
+   * Waits until `numReturns` of `refs` are done or `timeoutMs` passes;
+   * answers `[ready, notReady]`, each in the order of `refs`.
+   */
+  async wait<T>(
+    refs: readonly ObjectRef<T>[],
+    options: WaitOptions = {},
+  ): Promise<[ObjectRef<T>[], ObjectRef<T>[]]> {
+    const numReturns = options.numReturns ?? 1;
+    if (!Number.isInteger(numReturns) || numReturns < 0 || numReturns > refs.length) {
+      throw new RangeError(`numReturns ${numReturns} is not between 0 and ${refs.length}`);
+    }
+    const [ready] = await settled(
+      this.#session.wait(
+        refs.map((r) => r.id),
+        numReturns,
+        options.timeoutMs,
+      ),
+    );
+    const done = new Set(ready);
+    const out: [ObjectRef<T>[], ObjectRef<T>[]] = [[], []];
+    for (const ref of refs) {
+      out[done.has(ref.id) && out[0].length < numReturns ? 0 : 1].push(ref);
+    }
+    return out;
+  }
+
+  /** Stores bytes (copied once, straight into the store's memory when a
+   * host shares this machine); the ref comes back at once. */
+  put(data: Uint8Array): ObjectRef<Buffer> {
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(`put takes a Uint8Array or Buffer, not ${typeof data}`);
+    }
+    const id = guard(() => this.#session.put(data));
+    return new ObjectRef<Buffer>(id, this);
+  }
+
+  /** Cancels the task behind `ref`; false when it had already finished. */
+  cancel(ref: ObjectRef): Promise<boolean> {
+    return settled(this.#session.cancel(ref.id));
+  }
+
+  /**
+   * Creates an actor of `component`'s class `cls` (a WIT resource; `""` for
+   * an instance actor, whose exports are its methods) with `ctorArgs` for
+   * its constructor; resolves once it is alive.
+   */
+  async createActor(
+    component: Component | string,
+    cls: string,
+    ctorArgs: unknown[] = [],
+    options?: ActorOptions,
+  ): Promise<ActorHandle> {
+    const name = typeof component === "string" ? component : component.name;
+    const args = options === undefined ? ctorArgs : [...ctorArgs, options];
+    const id = await settled(guard(() => this.#session.createActor(name, cls, args)));
+    return new ActorHandle(id, this);
+  }
+
+  /** The live actor named `name`. */
+  async getActor(name: string, options: GetActorOptions = {}): Promise<ActorHandle> {
+    const id = await settled(this.#session.getActor(name, options.namespace));
+    return new ActorHandle(id, this);
+  }
+
+  /** Kills an actor; false when it was already dead. */
+  kill(actor: ActorHandle): Promise<boolean> {
+    return settled(this.#session.killActor(actor.id));
+  }
+
+  /** The actors the cluster knows. */
+  actors(): Promise<ActorInfo[]> {
+    return settled(this.#session.actors());
+  }
+
+  /** The cluster's hosts. */
+  nodes(): Promise<NodeInfo[]> {
+    return settled(this.#session.nodes());
+  }
+
+  /** The lines a task's guest printed (the last `tail` of them). */
+  logs(task: ObjectRef | string, options: { tail?: number } = {}): Promise<string[]> {
+    const id = typeof task === "string" ? task : task.id;
+    return settled(this.#session.logs(id, options.tail));
+  }
+
+  /** Lets go of the connection; its objects are freed. */
+  close(): void {
+    this.#session.close();
+    if (current === this) {
+      current = undefined;
+    }
+  }
+}
+
+const witNames = new Map<string, string>();
+
+/** `echoString` as `echo-string`; WIT names pass unchanged. */
+function witName(name: string): string {
+  let wit = witNames.get(name);
+  if (wit === undefined) {
+    wit = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    witNames.set(name, wit);
+  }
+  return wit;
+}
+
+native.registerClasses(
+  ObjectRef,
+  (id: string, container: string) => new ObjectRef(id, current, reading.get(container)),
+  ActorHandle,
+  (id: string) => new ActorHandle(id, current),
+);
+
+/**
+ * Connects to a cluster: `address` is `host:port`, or several controller
+ * replicas comma-separated (`WEFT_ADDRESS`, else `127.0.0.1:7077`, by
+ * default).
+ */
+export async function connect(address?: string): Promise<Weft> {
+  const where = address ?? process.env.WEFT_ADDRESS ?? DEFAULT_ADDRESS;
+  const session = await settled(native.connect(where));
+  current = new Weft(session);
+  return current;
+}

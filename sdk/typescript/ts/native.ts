@@ -1,0 +1,66 @@
+// The native addon (`weft.node`, built from `src/` with napi-rs): the Rust
+// client. Only this package calls it; `index.ts` is the API.
+import { createRequire } from "node:module";
+
+/** What `deploy` answers. */
+export interface Deployed {
+  digest: string;
+  functions: string[];
+}
+
+/** A host of the cluster. */
+export interface NodeInfo {
+  id: string;
+  address: string;
+  alive: boolean;
+  cpus: number;
+  gpus: number;
+  running: number;
+}
+
+/** An actor the cluster knows. */
+export interface ActorInfo {
+  id: string;
+  component: string;
+  class: string;
+  name: string;
+  state: string;
+  host: string;
+  restarts: number;
+}
+
+/** A native session: one owner session and one RPC client. */
+export interface NativeSession {
+  readonly address: string;
+  close(): void;
+  deploy(wasm: Uint8Array, name: string | undefined | null): Promise<Deployed>;
+  functions(component: string): Promise<string[]>;
+  submit(component: string, func: string, args: unknown[]): string;
+  get(ids: string[], timeoutMs: number | undefined | null): Promise<[unknown[], number[]]>;
+  getNow(ids: string[]): [unknown[], number[]] | null;
+  wait(ids: string[], numReturns: number, timeoutMs: number | undefined | null): Promise<string[][]>;
+  release(ids: string[]): void;
+  cancel(id: string): Promise<boolean>;
+  put(data: Uint8Array): string;
+  createActor(component: string, cls: string, args: unknown[]): Promise<string>;
+  callActor(id: string, method: string, args: unknown[]): string;
+  getActor(name: string, namespace: string | undefined | null): Promise<string>;
+  killActor(id: string): Promise<boolean>;
+  actors(): Promise<ActorInfo[]>;
+  nodes(): Promise<NodeInfo[]>;
+  logs(task: string, tail: number | undefined | null): Promise<string[]>;
+}
+
+/** The addon's exports. */
+export interface Native {
+  connect(address: string): Promise<NativeSession>;
+  registerClasses(
+    refClass: unknown,
+    makeRef: (id: string, container: string) => unknown,
+    actorClass: unknown,
+    makeActor: (id: string) => unknown,
+  ): void;
+}
+
+const require = createRequire(import.meta.url);
+export const native = require("../weft.node") as Native;
