@@ -22,6 +22,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("example-counter", "example_counter", "COUNTER"),
     ("example-accumulate", "example_accumulate", "ACCUMULATE"),
     ("example-echo", "example_echo", "ECHO"),
+    ("weft-escape", "weft_escape", "ESCAPE"),
 ];
 
 fn main() {

@@ -10,7 +10,9 @@ mod jobs;
 mod logs;
 mod metrics;
 mod objects;
+mod sandbox;
 mod tasks;
+mod untrusted;
 mod values;
 
 /// A finished result's value as WAVE text (empty for none), the way the

@@ -527,6 +527,24 @@ mod tests {
     }
 
     #[test]
+    fn a_forged_four_gib_bytes_claim_is_refused_without_allocating() {
+        // A `list<u8>` that says it holds 4 GiB, followed by 16 bytes.
+        let mut forged = vec![VERSION, tag::BYTES];
+        put_uvarint(&mut forged, 4 << 30);
+        forged.extend_from_slice(&[7; 16]);
+        assert_eq!(
+            decode(&forged),
+            Err(DecodeError::Malformed {
+                at: 2,
+                what: "count larger than the rest of the input"
+            })
+        );
+        // As the string a guest's `string` parameter would read.
+        forged[1] = tag::STRING;
+        assert!(decode(&forged).is_err());
+    }
+
+    #[test]
     fn errors_name_what_is_wrong() {
         assert_eq!(decode(&[]), Err(DecodeError::Empty));
         assert_eq!(decode(&[9, 1, 1]), Err(DecodeError::Version(9)));
