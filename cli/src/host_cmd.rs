@@ -288,6 +288,8 @@ pub struct HostArgs {
     gateway: GatewayArgs,
     #[command(flatten)]
     metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    auth: crate::auth::AuthArgs,
 }
 
 pub async fn host(args: HostArgs) -> anyhow::Result<()> {
@@ -300,6 +302,9 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
     let id = args.id.unwrap_or_else(|| format!("host-{}", local.port()));
 
     let host = args.engine.host(&args.data_dir)?;
+    // Before the first connection: the host sends its token to the
+    // controllers and other hosts as it expects it from its callers.
+    let (keys, auth_line) = args.auth.for_server()?;
 
     let client = weft_client::Client::connect(&args.controller).await?;
     let resources = args.resources.resources()?;
@@ -310,6 +315,7 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         controllers: args.controller.clone(),
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(10)),
         actor_threads: resources.cpus.ceil().max(1.0) as usize,
+        keys: keys.clone(),
         logs: Some(
             weft_host::agent::Logs::fresh(args.data_dir.join("logs").join(&id))
                 .context("cannot make the host's logs dir")?,
@@ -336,8 +342,10 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         "weft host: {id} on {local} with {} cpus, controller {}",
         resources.cpus, args.controller
     );
+    println!("weft host: {auth_line}");
     // The host's port serves its object store to other hosts and clients.
     let served = tonic::transport::Server::builder()
+        .layer(weft_proto::auth::GuardLayer::new(keys))
         .add_service(HostService::server(agent.clone()))
         .serve_with_incoming_shutdown(
             crate::node::no_delay(listener),

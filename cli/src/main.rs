@@ -3,6 +3,7 @@
 //! command lives in its own module.
 
 mod actor_cmds;
+mod auth;
 mod bench;
 mod bench_actors;
 mod bench_objects;
@@ -36,6 +37,12 @@ struct Cli {
     /// controller replicas (the client finds the leader).
     #[arg(long, global = true, env = "WEFT_ADDRESS", default_value = weft_client::DEFAULT_ADDRESS)]
     address: String,
+
+    /// A file holding the token to send (else `WEFT_TOKEN`, the file
+    /// `WEFT_TOKEN_FILE` names, or the one `weft up` left on this machine
+    /// for the address).
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -180,6 +187,10 @@ fn main() -> ExitCode {
         }
     };
     let address = cli.address;
+    if !serves && let Err(e) = auth::use_token_file(cli.token_file.as_deref()) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => node::up(args).await,

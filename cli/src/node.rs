@@ -51,6 +51,8 @@ pub struct NodeArgs {
     max_checkpoint_bytes: u64,
     #[command(flatten)]
     metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    auth: crate::auth::AuthArgs,
 }
 
 #[derive(clap::Args)]
@@ -150,6 +152,11 @@ async fn run(
         .await
         .with_context(|| format!("cannot listen on {}:{port}", args.bind))?;
     let local = listener.local_addr()?;
+    let (keys, auth_line) = if embedded_host.is_some() {
+        args.auth.for_up(&data_dir, &local.to_string())?
+    } else {
+        args.auth.for_server()?
+    };
 
     let mut config = NodeConfig::new(id, local.to_string(), &data_dir);
     config.max_upload = args.max_upload;
@@ -185,6 +192,7 @@ async fn run(
             controllers: local.to_string(),
             heartbeat: std::time::Duration::from_millis(500),
             actor_threads,
+            keys: keys.clone(),
             logs: Some(
                 weft_host::agent::Logs::fresh(data_dir.join("logs").join("embedded"))
                     .context("cannot make the host's logs dir")?,
@@ -233,9 +241,11 @@ async fn run(
         "weft up: listening on {local} (node {id}, data dir {})",
         data_dir.display()
     );
+    println!("{who}: {auth_line}");
     tracing::info!(%local, id, data_dir = %data_dir.display(), "weft is up");
 
     tonic::transport::Server::builder()
+        .layer(weft_proto::auth::GuardLayer::new(keys))
         .add_service(controller.peer_server())
         .add_service(WeftService::new(controller.clone()).into_server())
         .add_optional_service(agent.clone().map(HostService::server))

@@ -88,7 +88,7 @@ impl BlobStore {
 async fn peer(
     address: &str,
     timeout: Duration,
-) -> Result<RaftPeerClient<tonic::transport::Channel>, String> {
+) -> Result<RaftPeerClient<weft_proto::auth::AuthedChannel>, String> {
     let channel = Endpoint::from_shared(format!("http://{address}"))
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(1))
@@ -96,9 +96,11 @@ async fn peer(
         .connect()
         .await
         .map_err(|e| e.to_string())?;
-    Ok(RaftPeerClient::new(channel)
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX))
+    Ok(
+        RaftPeerClient::with_interceptor(channel, weft_proto::auth::Bearer::for_address(address))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX),
+    )
 }
 
 /// Sends `bytes` to the replica at `address`.

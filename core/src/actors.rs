@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use weft_proto::FailureKind;
+use weft_proto::auth::Bearer;
 use weft_proto::v1 as pb;
 use weft_proto::v1::weft_host_client::WeftHostClient;
 
@@ -311,7 +312,7 @@ async fn run_stream(
     let channel = connect(address)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
-    let mut rpc = WeftHostClient::new(channel)
+    let mut rpc = WeftHostClient::with_interceptor(channel, Bearer::for_address(address))
         .max_decoding_message_size(4 << 20)
         .max_encoding_message_size(64 << 20);
     let outgoing = futures::stream::unfold(rx, |mut rx| async move {

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
+use weft_proto::auth::{AuthedChannel, Bearer};
 use weft_proto::v1 as pb;
 use weft_proto::v1::weft_client::WeftClient;
 
@@ -24,7 +25,7 @@ pub struct Connection {
     addresses: Vec<String>,
     /// Index into `addresses` of the replica requests go to now.
     current: usize,
-    rpc: Option<WeftClient<Channel>>,
+    rpc: Option<WeftClient<AuthedChannel>>,
     retry_for: Duration,
     /// This client's id and its last request number: a write is sent with
     /// both, and its retries with the same pair, so it applies once.
@@ -141,7 +142,7 @@ impl Connection {
         }
     }
 
-    async fn channel(&mut self) -> Result<WeftClient<Channel>, String> {
+    async fn channel(&mut self) -> Result<WeftClient<AuthedChannel>, String> {
         if let Some(rpc) = &self.rpc {
             return Ok(rpc.clone());
         }
@@ -159,7 +160,7 @@ impl Connection {
             }
             format!("{address}: {reason}")
         })?;
-        let rpc = WeftClient::new(channel)
+        let rpc = WeftClient::with_interceptor(channel, Bearer::for_address(address))
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
         self.rpc = Some(rpc.clone());
@@ -187,7 +188,7 @@ impl Connection {
     /// deadline, as every method of this client does.
     pub async fn request<T, F, Fut>(&mut self, mut op: F) -> Result<T, ClientError>
     where
-        F: FnMut(WeftClient<Channel>) -> Fut,
+        F: FnMut(WeftClient<AuthedChannel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let deadline = tokio::time::Instant::now() + self.retry_for;
@@ -233,7 +234,7 @@ impl Connection {
     pub async fn unary<M, T, F, Fut>(&mut self, message: M, mut op: F) -> Result<T, ClientError>
     where
         M: Clone,
-        F: FnMut(WeftClient<Channel>, M) -> Fut,
+        F: FnMut(WeftClient<AuthedChannel>, M) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         self.request(|rpc| op(rpc, message.clone())).await
@@ -250,7 +251,10 @@ impl Connection {
     ) -> Result<(tokio::sync::mpsc::UnboundedSender<M>, R), ClientError>
     where
         M: Clone,
-        F: FnMut(WeftClient<Channel>, tokio_stream::wrappers::UnboundedReceiverStream<M>) -> Fut,
+        F: FnMut(
+            WeftClient<AuthedChannel>,
+            tokio_stream::wrappers::UnboundedReceiverStream<M>,
+        ) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
     {
         let slot = std::sync::Mutex::new(None);

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use tonic::transport::Channel;
+use weft_proto::auth::{AuthedChannel, Bearer};
 use weft_proto::v1 as pb;
 use weft_proto::v1::weft_host_client::WeftHostClient;
 
@@ -162,14 +162,18 @@ pub fn machine_id() -> &'static str {
 }
 
 /// A connection to the `WeftHost` service at `address`, kept per address.
-pub async fn host_rpc(address: &str) -> Result<WeftHostClient<Channel>, ClientError> {
+pub async fn host_rpc(address: &str) -> Result<WeftHostClient<AuthedChannel>, ClientError> {
     host_rpc_lane(address, 0).await
 }
 
 /// Connection number `lane` (of [`LANES`]) to the `WeftHost` at `address`.
-async fn host_rpc_lane(address: &str, lane: usize) -> Result<WeftHostClient<Channel>, ClientError> {
+async fn host_rpc_lane(
+    address: &str,
+    lane: usize,
+) -> Result<WeftHostClient<AuthedChannel>, ClientError> {
     let key = format!("{address}#{lane}");
-    static CHANNELS: Mutex<Option<HashMap<String, WeftHostClient<Channel>>>> = Mutex::new(None);
+    static CHANNELS: Mutex<Option<HashMap<String, WeftHostClient<AuthedChannel>>>> =
+        Mutex::new(None);
     let cached = CHANNELS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -193,7 +197,7 @@ async fn host_rpc_lane(address: &str, lane: usize) -> Result<WeftHostClient<Chan
         .connect()
         .await
         .map_err(|e| unreachable(e.to_string()))?;
-    let rpc = WeftHostClient::new(channel)
+    let rpc = WeftHostClient::with_interceptor(channel, Bearer::for_address(address))
         .max_decoding_message_size(CHUNK + (1 << 20))
         .max_encoding_message_size(CHUNK + (1 << 20));
     CHANNELS

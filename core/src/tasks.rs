@@ -176,7 +176,7 @@ impl TaskClient {
     /// Runs one request on the leader over this client's connection.
     pub(crate) async fn rpc<T, F, Fut>(&self, op: F) -> Result<T, ClientError>
     where
-        F: FnMut(weft_proto::v1::weft_client::WeftClient<tonic::transport::Channel>) -> Fut,
+        F: FnMut(weft_proto::v1::weft_client::WeftClient<weft_proto::auth::AuthedChannel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         self.shared.rpc.lock().await.request(op).await
@@ -186,7 +186,10 @@ impl TaskClient {
     pub(crate) async fn unary<M, T, F, Fut>(&self, message: M, op: F) -> Result<T, ClientError>
     where
         M: Clone,
-        F: FnMut(weft_proto::v1::weft_client::WeftClient<tonic::transport::Channel>, M) -> Fut,
+        F: FnMut(
+            weft_proto::v1::weft_client::WeftClient<weft_proto::auth::AuthedChannel>,
+            M,
+        ) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         self.shared.rpc.lock().await.unary(message, op).await

@@ -19,6 +19,7 @@ pub mod raft {
 
 pub use v1::*;
 
+pub mod auth;
 mod contract;
 pub use contract::{FailureKind, limits, logs, metadata};
 

@@ -84,8 +84,12 @@ fn a_chunked_upload_must_send_what_it_announced() -> anyhow::Result<()> {
         (chunk(false, 20, 20), "starts with a message naming it"),
     ];
     weft_tests::runtime().block_on(async {
-        let address = format!("http://{}", cluster.address);
-        let mut rpc = pb::weft_client::WeftClient::connect(address).await?;
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.address))?
+                .connect()
+                .await?;
+        let token = weft_proto::auth::Bearer::for_address(&cluster.address);
+        let mut rpc = pb::weft_client::WeftClient::with_interceptor(channel, token);
         for (chunk, expected) in cases {
             let err = rpc
                 .deploy_chunks(tokio_stream::iter([chunk]))

@@ -152,6 +152,18 @@ fn outbound_http_goes_only_to_granted_hosts() -> anyhow::Result<()> {
 fn the_json_endpoint_calls_any_function() -> anyhow::Result<()> {
     let (_dir, cluster, http) = cluster_with_gateway(&[])?;
     cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
+    // It runs any code, so it takes the cluster's tokens: the invoke
+    // token does.
+    let token = std::fs::read_to_string(cluster.data_dir().join("invoke-token"))?;
+    let http_request = |address: &str, method: &str, path: &str, body: &[u8]| {
+        weft_tests::http_request_as(address, method, path, body, Some(&token))
+    };
+    let (status, body) = weft_tests::http_request(&http, "POST", "/v1/call/kit/add", b"[40, 2]")?;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("needs a token"), "{body}");
+    let (status, _) =
+        weft_tests::http_request_as(&http, "POST", "/v1/call/kit/add", b"[1, 1]", Some("nope"))?;
+    assert_eq!(status, 401);
     assert_eq!(
         http_request(&http, "POST", "/v1/call/kit/add", b"[40, 2]")?,
         (200, "42".to_string())

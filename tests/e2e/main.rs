@@ -2,6 +2,7 @@
 //! and drives them through the CLI, the way a user would.
 
 mod actors;
+mod auth;
 mod bad_input;
 mod controller_group;
 mod foundation;

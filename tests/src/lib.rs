@@ -634,17 +634,31 @@ impl Group {
 
     /// Runs the CLI against the whole group.
     pub fn weft_ok(&self, args: &[&str]) -> anyhow::Result<String> {
-        weft_ok_at(&self.addresses(), args)
+        weft_ok_at(&self.addresses(), &self.with_token(args))
     }
 
     /// Runs the CLI against the whole group, whatever its outcome.
     pub fn weft(&self, args: &[&str]) -> Output {
-        weft_at(&self.addresses(), args)
+        weft_at(&self.addresses(), &self.with_token(args))
     }
 
     /// Runs the CLI against the whole group, expecting failure.
     pub fn weft_err(&self, args: &[&str]) -> anyhow::Result<String> {
-        weft_err_at(&self.addresses(), args)
+        weft_err_at(&self.addresses(), &self.with_token(args))
+    }
+
+    /// `args` with the group's token (its replicas' `--auth-token-file`),
+    /// if it has one.
+    fn with_token<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let token = self
+            .extra
+            .iter()
+            .position(|a| a == "--auth-token-file")
+            .and_then(|i| self.extra.get(i + 1));
+        match token {
+            Some(file) => [&["--token-file", file.as_str()][..], args].concat(),
+            None => args.to_vec(),
+        }
     }
 }
 
@@ -664,11 +678,23 @@ pub fn http_request(
     path: &str,
     body: &[u8],
 ) -> anyhow::Result<(u16, String)> {
+    http_request_as(address, method, path, body, None)
+}
+
+/// [`http_request`] with `authorization: Bearer TOKEN`.
+pub fn http_request_as(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    token: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {address}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\n{auth}content-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes())?;

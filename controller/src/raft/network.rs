@@ -21,7 +21,8 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
+use weft_proto::auth::{AuthedChannel, Bearer};
 use weft_proto::raft::RaftPayload;
 use weft_proto::raft::raft_peer_client::RaftPeerClient;
 
@@ -72,7 +73,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
                         .connect_lazy()
                 })
                 .map(|ch| {
-                    RaftPeerClient::new(ch)
+                    RaftPeerClient::with_interceptor(ch, Bearer::for_address(&node.addr))
                         .max_decoding_message_size(usize::MAX)
                         .max_encoding_message_size(usize::MAX)
                 })
@@ -85,7 +86,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 /// The RPC client for one peer.
 pub struct PeerClient {
     target: NodeId,
-    client: Result<RaftPeerClient<Channel>, String>,
+    client: Result<RaftPeerClient<AuthedChannel>, String>,
     health: Arc<PeerHealth>,
 }
 
@@ -106,7 +107,7 @@ impl PeerClient {
         Req: Serialize,
         Resp: DeserializeOwned,
         E: Error + DeserializeOwned,
-        F: FnOnce(RaftPeerClient<Channel>, RaftPayload) -> Fut,
+        F: FnOnce(RaftPeerClient<AuthedChannel>, RaftPayload) -> Fut,
         Fut: Future<Output = Result<tonic::Response<RaftPayload>, tonic::Status>>,
     {
         let client = match &self.client {

@@ -83,9 +83,22 @@ pub(crate) fn serve(agent: Weak<Agent>, ip: &str) -> std::io::Result<u16> {
 /// Answers one request on `stream`.
 fn send(agent: &Agent, mut stream: TcpStream) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len)?;
-    let len = u32::from_be_bytes(len) as usize;
+    let mut word = [0u8; 4];
+    stream.read_exact(&mut word)?;
+    let len = u32::from_be_bytes(word) as usize;
+    if len > 256 {
+        return refuse(&mut stream, "a key of more than 256 bytes");
+    }
+    let mut key = vec![0u8; len];
+    stream.read_exact(&mut key)?;
+    if !weft_proto::auth::same_secret(&key, agent.bulk_key.as_bytes()) {
+        return refuse(
+            &mut stream,
+            "wrong bulk key: this host's BulkPort RPC gives it",
+        );
+    }
+    stream.read_exact(&mut word)?;
+    let len = u32::from_be_bytes(word) as usize;
     if len > 1024 {
         return refuse(&mut stream, "an object id of more than 1 KiB");
     }
@@ -124,18 +137,21 @@ fn refuse(stream: &mut TcpStream, message: &str) -> std::io::Result<()> {
 /// `address` into `writer`, at the same offsets. Blocking: run it on a
 /// thread of its own.
 pub(crate) fn receive(
-    address: &str,
+    peer: &Peer,
     id: &str,
     (offset, length): (u64, u64),
     writer: &Writer,
 ) -> Result<(), BulkError> {
+    let address = peer.address.as_str();
     let io = |source| BulkError::Io {
         address: address.to_string(),
         source,
     };
     let mut stream = TcpStream::connect(address).map_err(io)?;
     stream.set_nodelay(true).map_err(io)?;
-    let mut request = Vec::with_capacity(4 + id.len() + 16);
+    let mut request = Vec::with_capacity(8 + peer.key.len() + id.len() + 16);
+    request.extend_from_slice(&(peer.key.len() as u32).to_be_bytes());
+    request.extend_from_slice(peer.key.as_bytes());
     request.extend_from_slice(&(id.len() as u32).to_be_bytes());
     request.extend_from_slice(id.as_bytes());
     request.extend_from_slice(&offset.to_be_bytes());
@@ -176,34 +192,43 @@ pub(crate) fn receive(
     Ok(())
 }
 
-/// Holders' bulk addresses by their gRPC address, learned once each.
-static PORTS: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Mutex::default);
+/// A holder's bulk port: where it is, and the key its requests start with.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    pub(crate) address: String,
+    pub(crate) key: String,
+}
 
-/// The bulk address of the holder whose `WeftHost` is at `address`.
-pub(crate) async fn address_of(address: &str) -> Result<String, weft_core::ClientError> {
-    if let Some(bulk) = PORTS.lock().unwrap_or_else(|p| p.into_inner()).get(address) {
-        return Ok(bulk.clone());
+/// Holders' bulk ports by their gRPC address, learned once each.
+static PEERS: LazyLock<Mutex<HashMap<String, Peer>>> = LazyLock::new(Mutex::default);
+
+/// The bulk port of the holder whose `WeftHost` is at `address`.
+pub(crate) async fn peer_of(address: &str) -> Result<Peer, weft_core::ClientError> {
+    if let Some(peer) = PEERS.lock().unwrap_or_else(|p| p.into_inner()).get(address) {
+        return Ok(peer.clone());
     }
     let mut rpc = weft_core::objects::host_rpc(address).await?;
-    let port = rpc
+    let reply = rpc
         .bulk_port(pb::BulkPortRequest {})
         .await
         .map_err(weft_core::ClientError::Rpc)?
-        .into_inner()
-        .port;
+        .into_inner();
     let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
-    let bulk = format!("{host}:{port}");
-    PORTS
+    let peer = Peer {
+        address: format!("{host}:{}", reply.port),
+        key: reply.key,
+    };
+    PEERS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(address.to_string(), bulk.clone());
-    Ok(bulk)
+        .insert(address.to_string(), peer.clone());
+    Ok(peer)
 }
 
 /// Moves `(start, length)` of object `id` from the holder's bulk port over
 /// `lanes` streams at once, each on a thread of its own.
 pub(crate) async fn receive_lanes(
-    bulk: String,
+    bulk: Peer,
     id: String,
     (start, length): (u64, u64),
     lanes: usize,
@@ -221,7 +246,7 @@ pub(crate) async fn receive_lanes(
         .collect();
     for thread in threads {
         thread.await.map_err(|e| BulkError::Io {
-            address: bulk.clone(),
+            address: bulk.address.clone(),
             source: std::io::Error::other(e.to_string()),
         })??;
     }
@@ -238,9 +263,10 @@ mod tests {
         let address = listener.local_addr().unwrap().to_string();
         let server = std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
-            let mut request = [0u8; 4 + 3 + 16];
+            let mut request = [0u8; 4 + 3 + 4 + 3 + 16];
             stream.read_exact(&mut request).unwrap();
-            assert_eq!(&request[4..7], b"obj");
+            assert_eq!(&request[4..7], b"key");
+            assert_eq!(&request[11..14], b"obj");
             refuse(&mut stream, "no object obj here").unwrap();
         });
         let dir = tempfile::tempdir().unwrap();
@@ -252,7 +278,11 @@ mod tests {
         })
         .unwrap();
         let writer = store.create("obj", 10, false).unwrap();
-        let err = receive(&address, "obj", (0, 10), &writer).unwrap_err();
+        let peer = Peer {
+            address,
+            key: "key".into(),
+        };
+        let err = receive(&peer, "obj", (0, 10), &writer).unwrap_err();
         assert!(err.to_string().contains("no object obj here"), "{err}");
         server.join().unwrap();
     }

@@ -65,7 +65,8 @@ impl Lanes {
                 .filter_map(|i| {
                     // Unix socket paths are short (108 bytes with the NUL).
                     let socket = Some(format!("{sockets}-{i}.sock")).filter(|s| s.len() < 100);
-                    match start(Arc::downgrade(agent), SocketAddr::new(ip, 0), i, socket) {
+                    let keys = agent.config.keys.clone();
+                    match start(Arc::downgrade(agent), keys, SocketAddr::new(ip, 0), i, socket) {
                         Ok(lane) => Some(lane),
                         Err(e) => {
                             tracing::warn!(error = %e, "cannot start an actor thread; actors share the main runtime");
@@ -84,6 +85,7 @@ impl Lanes {
 
 fn start(
     agent: Weak<Agent>,
+    keys: Arc<weft_proto::auth::Keys>,
     bind: SocketAddr,
     index: usize,
     socket: Option<String>,
@@ -127,7 +129,9 @@ fn start(
                         let _ = stream.set_nodelay(true);
                     })
                 });
+                let guard = weft_proto::auth::GuardLayer::new(keys);
                 let tcp = tonic::transport::Server::builder()
+                    .layer(guard.clone())
                     .add_service(HostService::weak(agent))
                     .serve_with_incoming(incoming);
                 let unix = async move {
@@ -136,6 +140,7 @@ fn start(
                     };
                     let listener = tokio::net::UnixListener::from_std(listener)?;
                     tonic::transport::Server::builder()
+                        .layer(guard)
                         .add_service(HostService::weak(unix_agent))
                         .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(
                             listener,

@@ -104,6 +104,8 @@ pub struct AgentConfig {
     /// Threads its actors run on, each with its own port (0: actors run
     /// on the main runtime and are called on the host's port).
     pub actor_threads: usize,
+    /// Who may call the host's ports (its actor threads' too).
+    pub keys: Arc<weft_proto::auth::Keys>,
     /// Where tasks' output is kept for `weft logs`; `None` keeps only the
     /// tail a synchronous call returns.
     pub logs: Option<Logs>,
@@ -126,7 +128,7 @@ struct Slots {
 /// A worker agent.
 pub struct Agent {
     host: Arc<Host>,
-    config: AgentConfig,
+    pub(crate) config: AgentConfig,
     connector: Arc<dyn Connector>,
     nested: tokio::sync::OnceCell<weft_core::TaskClient>,
     /// Assigned tasks by id: the attempt, and the handle once started.
@@ -147,6 +149,9 @@ pub struct Agent {
     /// The port of this host's bulk streams, opened when first asked for
     /// (`bulk.rs`), or why it could not be.
     bulk_port: std::sync::OnceLock<Result<u16, String>>,
+    /// What requests on the bulk port must start with (random, per
+    /// process; learned through the guarded `BulkPort` RPC).
+    bulk_key: String,
 }
 
 impl Agent {
@@ -180,6 +185,7 @@ impl Agent {
             catalog: tokio::sync::watch::Sender::new(Arc::default()),
             gateway_metrics: Default::default(),
             bulk_port: std::sync::OnceLock::new(),
+            bulk_key: random_key(),
         });
         tokio::spawn(agent.clone().run());
         agent
@@ -815,4 +821,16 @@ fn failure_kind_of(e: &HostError) -> FailureKind {
         | HostError::LimitTooHigh(_) => FailureKind::BadArgument,
         _ => FailureKind::Internal,
     }
+}
+
+/// 128 random bits, hex: two of std's randomly seeded hashers, which
+/// draw on the operating system's randomness.
+fn random_key() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let word = || {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    };
+    format!("{:016x}{:016x}", word(), word())
 }

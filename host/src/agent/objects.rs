@@ -222,7 +222,7 @@ pub async fn pull_over_network(
     // The rest of a large object moves over bulk streams; a holder that
     // cannot serve them gets the gRPC lanes.
     let bulk = match rest.1 >= BULK_MIN {
-        true => super::bulk::address_of(address).await.ok(),
+        true => super::bulk::peer_of(address).await.ok(),
         false => None,
     };
     if let Some(bulk) = bulk {
@@ -484,6 +484,7 @@ impl pb::weft_host_server::WeftHost for HostService {
         match port {
             Ok(port) => Ok(Response::new(pb::BulkPortReply {
                 port: u32::from(*port),
+                key: agent.bulk_key.clone(),
             })),
             Err(e) => Err(Status::unavailable(format!(
                 "this host cannot serve bulk streams: {e}"

@@ -360,6 +360,20 @@ impl Gateway {
         req: hyper::Request<Incoming>,
         rest: &str,
     ) -> hyper::Response<HttpBody> {
+        // The JSON endpoint calls any function of any component: it takes
+        // the cluster's tokens, as its gRPC API does (routes are the
+        // user's app, and public).
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        if let Err(status) = self.agent.config.keys.admit("/v1/call", token) {
+            let code = match status.code() {
+                tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return error_response(code, "unauthenticated", status.message());
+        }
         if req.method() != Method::POST {
             return error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
