@@ -343,6 +343,7 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         resources.cpus, args.controller
     );
     println!("weft host: {auth_line}");
+    tracing::info!("{auth_line}");
     // The host's port serves its object store to other hosts and clients.
     let served = tonic::transport::Server::builder()
         .layer(weft_proto::auth::GuardLayer::new(keys))

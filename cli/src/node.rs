@@ -242,6 +242,7 @@ async fn run(
         data_dir.display()
     );
     println!("{who}: {auth_line}");
+    tracing::info!("{auth_line}");
     tracing::info!(%local, id, data_dir = %data_dir.display(), "weft is up");
 
     tonic::transport::Server::builder()

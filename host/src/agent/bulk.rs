@@ -80,30 +80,36 @@ pub(crate) fn serve(agent: Weak<Agent>, ip: &str) -> std::io::Result<u16> {
     Ok(port)
 }
 
-/// Answers one request on `stream`.
-fn send(agent: &Agent, mut stream: TcpStream) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
+/// Reads a length-prefixed field of at most `max` bytes; `None` (after
+/// refusing, naming `what`) when it is longer.
+fn field(stream: &mut TcpStream, max: usize, what: &str) -> std::io::Result<Option<Vec<u8>>> {
     let mut word = [0u8; 4];
     stream.read_exact(&mut word)?;
     let len = u32::from_be_bytes(word) as usize;
-    if len > 256 {
-        return refuse(&mut stream, "a key of more than 256 bytes");
+    if len > max {
+        refuse(stream, &format!("{what} of more than {max} bytes"))?;
+        return Ok(None);
     }
-    let mut key = vec![0u8; len];
-    stream.read_exact(&mut key)?;
+    let mut bytes = vec![0u8; len];
+    stream.read_exact(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
+/// Answers one request on `stream`.
+fn send(agent: &Agent, mut stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let Some(key) = field(&mut stream, 256, "a key")? else {
+        return Ok(());
+    };
     if !weft_proto::auth::same_secret(&key, agent.bulk_key.as_bytes()) {
         return refuse(
             &mut stream,
             "wrong bulk key: this host's BulkPort RPC gives it",
         );
     }
-    stream.read_exact(&mut word)?;
-    let len = u32::from_be_bytes(word) as usize;
-    if len > 1024 {
-        return refuse(&mut stream, "an object id of more than 1 KiB");
-    }
-    let mut id = vec![0u8; len];
-    stream.read_exact(&mut id)?;
+    let Some(id) = field(&mut stream, 1024, "an object id")? else {
+        return Ok(());
+    };
     let id = String::from_utf8_lossy(&id).into_owned();
     let mut range = [0u8; 16];
     stream.read_exact(&mut range)?;
