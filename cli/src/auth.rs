@@ -41,7 +41,7 @@ fn make_token() -> anyhow::Result<String> {
 }
 
 /// Writes `text` to `path`, readable by its owner only.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent()
         && !dir.exists()
     {

@@ -146,10 +146,15 @@ impl GatewayArgs {
         let Some(port) = self.http_port else {
             return Ok(None);
         };
-        let listener = announce_listener(bind, port, who, "http gateway on ", "").await?;
+        let tls = weft_proto::tls::process_tls()
+            .and_then(|tls| tls.https_server())
+            .transpose()?;
+        let scheme = if tls.is_some() { " (https)" } else { "" };
+        let listener = announce_listener(bind, port, who, "http gateway on ", scheme).await?;
         let config = GatewayConfig {
             max_body: self.http_max_body,
             metrics: Some(Arc::new(move || metrics.render())),
+            tls,
             ..Default::default()
         };
         Ok(Some(tokio::spawn(weft_host::gateway::serve(
@@ -305,6 +310,7 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
     // Before the first connection: the host sends its token to the
     // controllers and other hosts as it expects it from its callers.
     let (keys, auth_line) = args.auth.for_server()?;
+    let tls_line = crate::tls::line(args.bind)?;
 
     let client = weft_client::Client::connect(&args.controller).await?;
     let resources = args.resources.resources()?;
@@ -337,15 +343,18 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         .start(args.bind, &agent, "weft host", sources.clone())
         .await?;
     let metrics = args.metrics.start(args.bind, sources, "weft host").await?;
+    tracing::info!("{auth_line}");
+    tracing::info!("{tls_line}");
     // Scripts and tests read this line.
     println!(
         "weft host: {id} on {local} with {} cpus, controller {}",
         resources.cpus, args.controller
     );
     println!("weft host: {auth_line}");
-    tracing::info!("{auth_line}");
+    println!("weft host: {tls_line}");
     // The host's port serves its object store to other hosts and clients.
-    let served = tonic::transport::Server::builder()
+    let served = weft_proto::tls::server_builder()
+        .context("cannot serve TLS")?
         .layer(weft_proto::auth::GuardLayer::new(keys))
         .add_service(HostService::server(agent.clone()))
         .serve_with_incoming_shutdown(

@@ -10,6 +10,7 @@ mod bench_objects;
 mod bench_tasks;
 mod bench_values;
 mod build_cmd;
+mod certs;
 mod client_cmds;
 mod host_cmd;
 mod job_cmds;
@@ -23,6 +24,7 @@ mod progress;
 mod route_cmds;
 mod task_cmds;
 mod timeline;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +45,9 @@ struct Cli {
     /// for the address).
     #[arg(long, global = true)]
     token_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 
     #[command(subcommand)]
     command: Command,
@@ -151,6 +156,10 @@ enum Command {
     /// task throughput, the object store, actors, or moving values.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Make a development CA and certificates for TLS (`weft certs init
+    /// DIR`), or issue more from it.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
 }
 
 fn main() -> ExitCode {
@@ -191,6 +200,10 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
     }
+    if let Err(e) = cli.tls.install() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => node::up(args).await,
@@ -217,6 +230,7 @@ fn main() -> ExitCode {
             Command::Status => client_cmds::status(&address).await,
             Command::Bench(args) => bench::run(&address, args).await,
             Command::Build(args) => build_cmd::build(args),
+            Command::Certs(command) => certs::certs(command),
         }
     });
     report(result)

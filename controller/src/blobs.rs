@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tonic::transport::Endpoint;
 use weft_proto::raft::raft_peer_client::RaftPeerClient;
 use weft_proto::raft::{Blob, BlobRequest};
 
@@ -89,13 +88,13 @@ async fn peer(
     address: &str,
     timeout: Duration,
 ) -> Result<RaftPeerClient<weft_proto::auth::AuthedChannel>, String> {
-    let channel = Endpoint::from_shared(format!("http://{address}"))
+    let channel = weft_proto::tls::endpoint(address)
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(1))
         .timeout(timeout)
         .connect()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| weft_proto::tls::describe(&e))?;
     Ok(
         RaftPeerClient::with_interceptor(channel, weft_proto::auth::Bearer::for_address(address))
             .max_decoding_message_size(usize::MAX)

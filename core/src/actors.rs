@@ -345,13 +345,17 @@ async fn run_stream(
 }
 
 /// A channel to `address`: `host:port`, or `unix:PATH` for a Unix socket.
-async fn connect(address: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+/// Over TCP it speaks TLS when this process has settings for it; a Unix
+/// socket is reached through the file system and its permissions.
+async fn connect(address: &str) -> Result<tonic::transport::Channel, String> {
     let Some(path) = address.strip_prefix("unix:") else {
-        return tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
+        return weft_proto::tls::endpoint(address)
+            .map_err(|e| e.to_string())?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .connect()
-            .await;
+            .await
+            .map_err(|e| weft_proto::tls::describe(&e));
     };
     let path = path.to_string();
     // The URI is not used: the connector dials the socket.
@@ -365,6 +369,7 @@ async fn connect(address: &str) -> Result<tonic::transport::Channel, tonic::tran
             }
         }))
         .await
+        .map_err(|e| weft_proto::tls::describe(&e))
 }
 
 fn on_reply(shared: &Arc<Shared>, reply: pb::ActorReply) {

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use tonic::transport::Endpoint;
 use weft_proto::auth::{AuthedChannel, Bearer};
 use weft_proto::v1 as pb;
 use weft_proto::v1::weft_client::WeftClient;
@@ -86,12 +85,25 @@ fn classify(status: tonic::Status) -> Next {
         // Transport failures surface as Unavailable (refused, reset) or
         // Unknown/Cancelled (connection dropped mid-request).
         tonic::Code::Unavailable | tonic::Code::Cancelled => {
-            Next::Rotate(status.message().to_string())
+            Next::Rotate(transport_reason(&status))
         }
         tonic::Code::Unknown if status.message().contains("transport") => {
-            Next::Rotate(status.message().to_string())
+            Next::Rotate(transport_reason(&status))
+        }
+        // A plaintext request to a TLS port ends as an h2 protocol error.
+        tonic::Code::Internal if status.message().starts_with("h2 protocol error") => {
+            Next::Rotate(transport_reason(&status))
         }
         _ => Next::Fail(ClientError::Rpc(status)),
+    }
+}
+
+/// What broke a transport: its innermost cause where it has one (a TLS
+/// alert, say), else the status's message.
+fn transport_reason(status: &tonic::Status) -> String {
+    match std::error::Error::source(status) {
+        Some(_) => weft_proto::tls::describe(status),
+        None => status.message().to_string(),
     }
 }
 
@@ -138,7 +150,7 @@ impl Connection {
     fn unreachable(&self, reason: String) -> ClientError {
         ClientError::Unreachable {
             address: self.addresses.join(","),
-            reason,
+            reason: weft_proto::tls::explain(&self.addresses[self.current], reason),
         }
     }
 
@@ -147,19 +159,14 @@ impl Connection {
             return Ok(rpc.clone());
         }
         let address = &self.addresses[self.current];
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| format!("bad address {address}: {e}"))?
+        let endpoint = weft_proto::tls::endpoint(address)
+            .map_err(|e| e.to_string())?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true);
-        let channel = endpoint.connect().await.map_err(|e| {
-            let mut reason = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                reason = s.to_string();
-                source = s.source();
-            }
-            format!("{address}: {reason}")
-        })?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| format!("{address}: {}", weft_proto::tls::describe(&e)))?;
         let rpc = WeftClient::with_interceptor(channel, Bearer::for_address(address))
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);

@@ -187,7 +187,7 @@ async fn host_rpc_lane(
         address: address.to_string(),
         reason,
     };
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+    let channel = weft_proto::tls::endpoint(address)
         .map_err(|e| unreachable(e.to_string()))?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
@@ -196,7 +196,7 @@ async fn host_rpc_lane(
         .initial_connection_window_size(32 << 20)
         .connect()
         .await
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| unreachable(weft_proto::tls::describe(&e)))?;
     let rpc = WeftHostClient::with_interceptor(channel, Bearer::for_address(address))
         .max_decoding_message_size(CHUNK + (1 << 20))
         .max_encoding_message_size(CHUNK + (1 << 20));

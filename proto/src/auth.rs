@@ -208,6 +208,12 @@ pub fn set_token(token: Option<String>) {
 /// Where `weft up` leaves its token for clients on this machine that
 /// reach it at `address`.
 pub fn local_token_path(address: &str) -> Option<PathBuf> {
+    local_path("tokens", address)
+}
+
+/// `~/.weft/KIND/ADDRESS`, the address made a file name: where `weft up`
+/// leaves what local clients need to reach it.
+pub(crate) fn local_path(kind: &str, address: &str) -> Option<PathBuf> {
     let home = std::env::var_os("HOME")?;
     let name: String = address
         .chars()
@@ -219,7 +225,7 @@ pub fn local_token_path(address: &str) -> Option<PathBuf> {
             }
         })
         .collect();
-    Some(PathBuf::from(home).join(".weft").join("tokens").join(name))
+    Some(PathBuf::from(home).join(".weft").join(kind).join(name))
 }
 
 fn read_token(path: impl AsRef<std::path::Path>) -> Option<String> {

@@ -21,6 +21,7 @@ pub use v1::*;
 
 pub mod auth;
 mod contract;
+pub mod tls;
 pub use contract::{FailureKind, limits, logs, metadata};
 
 /// `n` bytes for a person: `512 B`, `1.5 KiB`, `10 MiB`. Every crate's

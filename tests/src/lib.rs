@@ -86,7 +86,8 @@ impl Server {
                     .strip_prefix("weft up: http gateway on ")
                     .or_else(|| line.strip_prefix("weft host: http gateway on "));
                 if let Some(rest) = gateway {
-                    http = Some(rest.trim().to_string());
+                    // `ADDR` or `ADDR (https)`.
+                    http = rest.split_whitespace().next().map(str::to_string);
                     continue;
                 }
                 // `weft host: ID on ADDR with ...`
@@ -587,7 +588,7 @@ impl Group {
 
     /// `weft status` of replica `id`, as `field: value` pairs.
     pub fn status(&self, id: u64) -> anyhow::Result<Vec<(String, String)>> {
-        let out = weft_ok_at(&self.address(id), &["status"])?;
+        let out = weft_ok_at(&self.address(id), &self.with_token(&["status"]))?;
         Ok(out
             .lines()
             .filter_map(|l| l.trim().split_once(':'))
@@ -648,17 +649,27 @@ impl Group {
     }
 
     /// `args` with the group's token (its replicas' `--auth-token-file`),
-    /// if it has one.
+    /// if it has one, and the group's TLS flags too: its replicas' certificate
+    /// serves as a client's.
     fn with_token<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
-        let token = self
-            .extra
-            .iter()
-            .position(|a| a == "--auth-token-file")
-            .and_then(|i| self.extra.get(i + 1));
-        match token {
-            Some(file) => [&["--token-file", file.as_str()][..], args].concat(),
-            None => args.to_vec(),
+        let flag = |name: &str| {
+            self.extra
+                .iter()
+                .position(|a| a == name)
+                .and_then(|i| self.extra.get(i + 1))
+                .map(String::as_str)
+        };
+        let mut with = Vec::new();
+        if let Some(file) = flag("--auth-token-file") {
+            with.extend(["--token-file", file]);
         }
+        for name in ["--tls-ca", "--tls-cert", "--tls-key"] {
+            if let Some(file) = flag(name) {
+                with.extend([name, file]);
+            }
+        }
+        with.extend_from_slice(args);
+        with
     }
 }
 
@@ -689,9 +700,37 @@ pub fn http_request_as(
     body: &[u8],
     token: Option<&str>,
 ) -> anyhow::Result<(u16, String)> {
-    use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    http_exchange(&mut stream, address, method, path, body, token)
+}
+
+/// [`http_request_as`] over TLS, trusting the CA at `ca`.
+pub fn https_request_as(
+    address: &str,
+    ca: &Path,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    token: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
+    let tls = weft_proto::tls::Tls::load(ca, None)?;
+    let name = weft_proto::tls::server_name(address)?;
+    let connection = rustls::ClientConnection::new(tls.rustls_client(), name)?;
+    let tcp = std::net::TcpStream::connect(address)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    http_exchange(&mut stream, address, method, path, body, token)
+}
+
+fn http_exchange(
+    stream: &mut (impl std::io::Read + std::io::Write),
+    address: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    token: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
     let head = format!(
         "{method} {path} HTTP/1.1\r\nhost: {address}\r\n{auth}content-length: {}\r\nconnection: close\r\n\r\n",
@@ -700,8 +739,14 @@ pub fn http_request_as(
     stream.write_all(head.as_bytes())?;
     // A server may answer (413) before reading the whole body.
     let _ = stream.write_all(body);
+    let _ = stream.flush();
     let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
+    if let Err(e) = stream.read_to_end(&mut response)
+        // A TLS peer may close without its close_notify once it answered.
+        && (e.kind() != std::io::ErrorKind::UnexpectedEof || response.is_empty())
+    {
+        return Err(e.into());
+    }
     let text = String::from_utf8_lossy(&response).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").context("no HTTP head")?;
     let status: u16 = head
@@ -755,6 +800,11 @@ pub fn component_with_unknown_import() -> Vec<u8> {
         )"#,
     )
     .expect("wat")
+}
+
+/// A component from its WAT text.
+pub fn wat_component(text: &str) -> Vec<u8> {
+    wat::parse_str(text).expect("wat")
 }
 
 /// Writes `bytes` to a file in `dir` and returns its path as a string.

@@ -21,7 +21,6 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tonic::transport::Endpoint;
 use weft_proto::auth::{AuthedChannel, Bearer};
 use weft_proto::raft::RaftPayload;
 use weft_proto::raft::raft_peer_client::RaftPeerClient;
@@ -66,7 +65,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &Node) -> Self::Network {
         PeerClient {
             target,
-            client: Endpoint::from_shared(format!("http://{}", node.addr))
+            client: weft_proto::tls::endpoint(&node.addr)
                 .map(|e| {
                     e.connect_timeout(Duration::from_secs(1))
                         .tcp_nodelay(true)

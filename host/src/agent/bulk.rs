@@ -16,6 +16,11 @@
 //!
 //! A host's bulk port is ephemeral; pullers ask for it once per holder
 //! (`WeftHost.BulkPort`) and keep it for as long as the process lives.
+//!
+//! In a cluster with TLS the stream is mutual TLS like every other
+//! connection (rustls over the blocking socket): the bytes cost one
+//! encryption, but the key and the object never cross the network in the
+//! clear.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -53,13 +58,26 @@ pub enum BulkError {
     /// This store could not take the bytes.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// This process's TLS settings cannot reach the holder.
+    #[error("bulk stream to {address}: {source}")]
+    Tls {
+        /// The holder's bulk address.
+        address: String,
+        /// Why.
+        source: weft_proto::tls::TlsError,
+    },
 }
+
+/// A bulk stream, in TLS or not.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
 
 /// Listens on an ephemeral port of `ip` and serves `agent`'s objects
 /// there, a thread per stream, until the agent is gone. Returns the port.
 pub(crate) fn serve(agent: Weak<Agent>, ip: &str) -> std::io::Result<u16> {
     let listener = TcpListener::bind((ip, 0))?;
     let port = listener.local_addr()?.port();
+    let tls = weft_proto::tls::process_tls().and_then(|tls| tls.rustls_server());
     std::thread::Builder::new()
         .name("weft-bulk".into())
         .spawn(move || {
@@ -68,10 +86,20 @@ pub(crate) fn serve(agent: Weak<Agent>, ip: &str) -> std::io::Result<u16> {
                     return;
                 };
                 let Ok(stream) = stream else { continue };
+                let tls = tls.clone();
                 let _ = std::thread::Builder::new()
                     .name("weft-bulk-send".into())
                     .spawn(move || {
-                        if let Err(e) = send(&agent, stream) {
+                        let _ = stream.set_nodelay(true);
+                        let sent = match tls {
+                            Some(config) => rustls::ServerConnection::new(config)
+                                .map_err(std::io::Error::other)
+                                .and_then(|tls| {
+                                    send(&agent, &mut rustls::StreamOwned::new(tls, stream))
+                                }),
+                            None => send(&agent, &mut { stream }),
+                        };
+                        if let Err(e) = sent {
                             tracing::debug!(error = %e, "a bulk stream ended early");
                         }
                     });
@@ -82,7 +110,7 @@ pub(crate) fn serve(agent: Weak<Agent>, ip: &str) -> std::io::Result<u16> {
 
 /// Reads a length-prefixed field of at most `max` bytes; `None` (after
 /// refusing, naming `what`) when it is longer.
-fn field(stream: &mut TcpStream, max: usize, what: &str) -> std::io::Result<Option<Vec<u8>>> {
+fn field(stream: &mut impl Stream, max: usize, what: &str) -> std::io::Result<Option<Vec<u8>>> {
     let mut word = [0u8; 4];
     stream.read_exact(&mut word)?;
     let len = u32::from_be_bytes(word) as usize;
@@ -96,18 +124,14 @@ fn field(stream: &mut TcpStream, max: usize, what: &str) -> std::io::Result<Opti
 }
 
 /// Answers one request on `stream`.
-fn send(agent: &Agent, mut stream: TcpStream) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let Some(key) = field(&mut stream, 256, "a key")? else {
+fn send(agent: &Agent, stream: &mut impl Stream) -> std::io::Result<()> {
+    let Some(key) = field(stream, 256, "a key")? else {
         return Ok(());
     };
     if !weft_proto::auth::same_secret(&key, agent.bulk_key.as_bytes()) {
-        return refuse(
-            &mut stream,
-            "wrong bulk key: this host's BulkPort RPC gives it",
-        );
+        return refuse(stream, "wrong bulk key: this host's BulkPort RPC gives it");
     }
-    let Some(id) = field(&mut stream, 1024, "an object id")? else {
+    let Some(id) = field(stream, 1024, "an object id")? else {
         return Ok(());
     };
     let id = String::from_utf8_lossy(&id).into_owned();
@@ -117,7 +141,7 @@ fn send(agent: &Agent, mut stream: TcpStream) -> std::io::Result<()> {
     let length = u64::from_be_bytes(range[8..].try_into().unwrap_or_default());
     let object = match agent.store.get(&id) {
         Ok(object) => object.shared(),
-        Err(e) => return refuse(&mut stream, &e.to_string()),
+        Err(e) => return refuse(stream, &e.to_string()),
     };
     let start = (offset as usize).min(object.len());
     let end = start.saturating_add(length as usize).min(object.len());
@@ -125,6 +149,7 @@ fn send(agent: &Agent, mut stream: TcpStream) -> std::io::Result<()> {
     head[1..].copy_from_slice(&((end - start) as u64).to_be_bytes());
     stream.write_all(&head)?;
     stream.write_all(&object[start..end])?;
+    stream.flush()?;
     agent
         .store
         .served_bytes
@@ -132,11 +157,12 @@ fn send(agent: &Agent, mut stream: TcpStream) -> std::io::Result<()> {
     Ok(())
 }
 
-fn refuse(stream: &mut TcpStream, message: &str) -> std::io::Result<()> {
+fn refuse(stream: &mut impl Stream, message: &str) -> std::io::Result<()> {
     let mut reply = vec![1u8];
     reply.extend_from_slice(&(message.len() as u32).to_be_bytes());
     reply.extend_from_slice(message.as_bytes());
-    stream.write_all(&reply)
+    stream.write_all(&reply)?;
+    stream.flush()
 }
 
 /// Reads `(offset, length)` of object `id` from the bulk port at
@@ -153,8 +179,21 @@ pub(crate) fn receive(
         address: address.to_string(),
         source,
     };
-    let mut stream = TcpStream::connect(address).map_err(io)?;
-    stream.set_nodelay(true).map_err(io)?;
+    let tcp = TcpStream::connect(address).map_err(io)?;
+    tcp.set_nodelay(true).map_err(io)?;
+    let tls = |source| BulkError::Tls {
+        address: address.to_string(),
+        source,
+    };
+    let mut stream: Box<dyn Stream> = match weft_proto::tls::tls_for(address).map_err(tls)? {
+        Some(config) => {
+            let name = weft_proto::tls::server_name(address).map_err(tls)?;
+            let connection = rustls::ClientConnection::new(config.rustls_client(), name)
+                .map_err(|e| tls(e.into()))?;
+            Box::new(rustls::StreamOwned::new(connection, tcp))
+        }
+        None => Box::new(tcp),
+    };
     let mut request = Vec::with_capacity(8 + peer.key.len() + id.len() + 16);
     request.extend_from_slice(&(peer.key.len() as u32).to_be_bytes());
     request.extend_from_slice(peer.key.as_bytes());
@@ -163,6 +202,7 @@ pub(crate) fn receive(
     request.extend_from_slice(&offset.to_be_bytes());
     request.extend_from_slice(&length.to_be_bytes());
     stream.write_all(&request).map_err(io)?;
+    stream.flush().map_err(io)?;
     let mut status = [0u8; 1];
     stream.read_exact(&mut status).map_err(io)?;
     let mut word = [0u8; 8];

@@ -130,7 +130,13 @@ fn start(
                     })
                 });
                 let guard = weft_proto::auth::GuardLayer::new(keys);
-                let tcp = tonic::transport::Server::builder()
+                // TCP lanes speak this process's TLS; the Unix socket is
+                // guarded by the file system.
+                let tcp = match weft_proto::tls::server_builder() {
+                    Ok(builder) => builder,
+                    Err(e) => return tracing::warn!(error = %e, "actor thread cannot serve TLS"),
+                };
+                let tcp = tcp
                     .layer(guard.clone())
                     .add_service(HostService::weak(agent))
                     .serve_with_incoming(incoming);
