@@ -49,6 +49,17 @@ pub struct NodeArgs {
     #[arg(long, value_parser = crate::host_cmd::parse_bytes,
           default_value_t = weft_controller::tasks::DEFAULT_MAX_CHECKPOINT)]
     max_checkpoint_bytes: u64,
+    /// Deploys one client address may make a minute (0: no limit).
+    #[arg(long, default_value_t = weft_controller::limits::DEFAULT_LIMITS.deploys_per_minute)]
+    max_deploys_per_minute: u32,
+    /// Tasks one client may submit a second; past it they fail as
+    /// `refused` (0: no limit).
+    #[arg(long, default_value_t = weft_controller::limits::DEFAULT_LIMITS.submits_per_second)]
+    max_submits_per_second: u32,
+    /// Tasks one client may have queued, waiting or running; past it new
+    /// ones fail as `refused` (0: no limit).
+    #[arg(long, default_value_t = weft_controller::limits::DEFAULT_LIMITS.queued_per_owner)]
+    max_pending_tasks: usize,
     #[command(flatten)]
     metrics: crate::metrics::MetricsArgs,
     #[command(flatten)]
@@ -71,6 +82,12 @@ pub struct UpArgs {
     engine: EngineArgs,
     #[command(flatten)]
     gateway: GatewayArgs,
+    /// Serve mutual TLS with a development CA made in the data dir on
+    /// first start (`--tls-cert`, `--tls-key` and `--tls-ca` bring your
+    /// own); clients on this machine find the CA and a client certificate
+    /// in ~/.weft/tls.
+    #[arg(long)]
+    tls: bool,
 }
 
 /// The host `weft up` embeds.
@@ -79,6 +96,7 @@ struct Embedded {
     store: StoreArgs,
     engine: EngineArgs,
     gateway: GatewayArgs,
+    tls: bool,
 }
 
 #[derive(clap::Args)]
@@ -104,6 +122,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         store: args.store,
         engine: args.engine,
         gateway: args.gateway,
+        tls: args.tls,
     };
     run(1, args.port, Vec::new(), Some(embedded), args.node).await
 }
@@ -157,6 +176,16 @@ async fn run(
     } else {
         args.auth.for_server()?
     };
+    if let Some(embedded) = &embedded_host
+        && weft_proto::tls::process_tls().is_none()
+    {
+        if embedded.tls {
+            crate::tls::for_up(&data_dir, &local.to_string(), args.bind)?;
+        } else {
+            crate::tls::forget_local(&local.to_string());
+        }
+    }
+    let tls_line = crate::tls::line(args.bind)?;
 
     let mut config = NodeConfig::new(id, local.to_string(), &data_dir);
     config.max_upload = args.max_upload;
@@ -164,6 +193,11 @@ async fn run(
     config.write_timeout = std::time::Duration::from_secs_f64(args.write_timeout);
     config.tasks.host_timeout = std::time::Duration::from_secs_f64(args.host_timeout);
     config.tasks.max_checkpoint_bytes = args.max_checkpoint_bytes;
+    config.tasks.limits = weft_controller::limits::Limits {
+        deploys_per_minute: args.max_deploys_per_minute,
+        submits_per_second: args.max_submits_per_second,
+        queued_per_owner: args.max_pending_tasks,
+    };
     config.initial_members = if embedded_host.is_some() {
         BTreeMap::from([(id, local.to_string())])
     } else {
@@ -236,16 +270,21 @@ async fn run(
     };
     let metrics = args.metrics.start(args.bind, sources, who).await?;
 
+    // Logged before the line that says the node is up, which tests wait
+    // for before they read the log.
+    tracing::info!("{auth_line}");
+    tracing::info!("{tls_line}");
     // Scripts and tests read this line to learn the port.
     println!(
         "weft up: listening on {local} (node {id}, data dir {})",
         data_dir.display()
     );
     println!("{who}: {auth_line}");
-    tracing::info!("{auth_line}");
+    println!("{who}: {tls_line}");
     tracing::info!(%local, id, data_dir = %data_dir.display(), "weft is up");
 
-    tonic::transport::Server::builder()
+    weft_proto::tls::server_builder()
+        .context("cannot serve TLS")?
         .layer(weft_proto::auth::GuardLayer::new(keys))
         .add_service(controller.peer_server())
         .add_service(WeftService::new(controller.clone()).into_server())

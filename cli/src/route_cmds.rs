@@ -15,6 +15,10 @@ pub enum RouteCommand {
         /// Deadline of one request in seconds (default: the host's).
         #[arg(long)]
         timeout: Option<f64>,
+        /// Requests must carry one of the cluster's tokens
+        /// (`authorization: Bearer TOKEN`); without it the route is public.
+        #[arg(long)]
+        auth: bool,
     },
     /// List the routes.
     List,
@@ -30,12 +34,14 @@ pub async fn route(address: &str, command: RouteCommand) -> anyhow::Result<()> {
             component,
             max_concurrency,
             timeout,
+            auth,
         } => {
             let route = weft_client::Route {
                 path: path.clone(),
                 component: component.clone(),
                 max_concurrency,
                 timeout_ms: timeout.map_or(0, |t| (t * 1000.0).round().max(1.0) as u64),
+                auth,
             };
             let replaced = client.add_route(route).await?;
             println!(
@@ -50,8 +56,11 @@ pub async fn route(address: &str, command: RouteCommand) -> anyhow::Result<()> {
             }
             for r in routes {
                 println!(
-                    "{}\t{}\tmax {} concurrent",
-                    r.path, r.component, r.max_concurrency
+                    "{}\t{}\tmax {} concurrent{}",
+                    r.path,
+                    r.component,
+                    r.max_concurrency,
+                    if r.auth { "\ttoken required" } else { "" }
                 );
             }
         }

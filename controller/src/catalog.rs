@@ -47,12 +47,7 @@ impl Controller {
                         })
                     });
             routes.push(pb::CatalogRoute {
-                route: Some(pb::Route {
-                    path: route.path,
-                    component: route.component,
-                    max_concurrency: route.max_concurrency,
-                    timeout_ms: route.timeout_ms,
-                }),
+                route: Some(route.into()),
                 target,
             });
         }

@@ -115,7 +115,12 @@ pub enum Command {
 }
 
 /// An HTTP route served by every host's gateway.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `auth` came after version 1 of the log: it is written only when set
+/// (so a public route encodes as before) and its `Deserialize` reads the
+/// four fields version 1 had from a sequence (bincode, by position), and
+/// every field by name from a map (CBOR, the state's JSON).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RouteRecord {
     /// An exact path (`/hello`) or a prefix (`/api/...` matches `/api/` and
     /// everything below it).
@@ -127,6 +132,88 @@ pub struct RouteRecord {
     pub max_concurrency: u32,
     /// Deadline of one request in milliseconds (0: the host's default).
     pub timeout_ms: u64,
+    /// Requests must carry one of the cluster's tokens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auth: bool,
+}
+
+impl<'de> Deserialize<'de> for RouteRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+
+        /// The fields by name; `auth` may be missing.
+        #[derive(Deserialize)]
+        struct Named {
+            path: String,
+            component: String,
+            max_concurrency: u32,
+            timeout_ms: u64,
+            #[serde(default)]
+            auth: bool,
+        }
+
+        struct Record;
+        impl<'de> Visitor<'de> for Record {
+            type Value = RouteRecord;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a route record")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RouteRecord, A::Error> {
+                let missing = |i| A::Error::invalid_length(i, &"the 4 fields of a version 1 route");
+                let path = seq.next_element()?.ok_or_else(|| missing(0))?;
+                let component = seq.next_element()?.ok_or_else(|| missing(1))?;
+                let max_concurrency = seq.next_element()?.ok_or_else(|| missing(2))?;
+                let timeout_ms = seq.next_element()?.ok_or_else(|| missing(3))?;
+                Ok(RouteRecord {
+                    path,
+                    component,
+                    max_concurrency,
+                    timeout_ms,
+                    auth: false,
+                })
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RouteRecord, A::Error> {
+                let named = Named::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RouteRecord {
+                    path: named.path,
+                    component: named.component,
+                    max_concurrency: named.max_concurrency,
+                    timeout_ms: named.timeout_ms,
+                    auth: named.auth,
+                })
+            }
+        }
+
+        const FIELDS: &[&str] = &["path", "component", "max_concurrency", "timeout_ms", "auth"];
+        deserializer.deserialize_struct("RouteRecord", FIELDS, Record)
+    }
+}
+
+impl From<weft_proto::v1::Route> for RouteRecord {
+    fn from(route: weft_proto::v1::Route) -> Self {
+        RouteRecord {
+            path: route.path,
+            component: route.component,
+            max_concurrency: route.max_concurrency,
+            timeout_ms: route.timeout_ms,
+            auth: route.auth,
+        }
+    }
+}
+
+impl From<RouteRecord> for weft_proto::v1::Route {
+    fn from(route: RouteRecord) -> Self {
+        weft_proto::v1::Route {
+            path: route.path,
+            component: route.component,
+            max_concurrency: route.max_concurrency,
+            timeout_ms: route.timeout_ms,
+            auth: route.auth,
+        }
+    }
 }
 
 impl RouteRecord {

@@ -48,6 +48,8 @@ pub struct Controller {
     pub(crate) local_host: std::sync::OnceLock<Arc<dyn crate::call::LocalHost>>,
     /// Calls that took that path, for their ids.
     pub(crate) local_calls: std::sync::atomic::AtomicU64,
+    /// Deploys per client address (`Limits::deploys_per_minute`).
+    pub(crate) deploys: crate::limits::Buckets<std::net::IpAddr>,
 }
 
 /// A group member as `weft status` shows it.
@@ -267,6 +269,24 @@ impl Controller {
             Ok(Err(e)) => Err(ControllerError::Raft(e.to_string())),
             Err(_) => Err(self.no_quorum("leadership could not be confirmed in time")),
         }
+    }
+
+    /// Refuses a deploy from `client` past its rate
+    /// (`--max-deploys-per-minute`); callers without an address (in this
+    /// process) are not limited.
+    pub fn admit_deploy(&self, client: Option<std::net::IpAddr>) -> Result<(), ControllerError> {
+        let Some(client) = client else {
+            return Ok(());
+        };
+        if self.deploys.take(&client, 1) == 1 {
+            return Ok(());
+        }
+        Err(ControllerError::Limited(format!(
+            "refused: {client} deployed more than {} components in a minute, the cluster's limit \
+             per client (--max-deploys-per-minute); retry in {:.0?}",
+            self.config.tasks.limits.deploys_per_minute,
+            self.deploys.retry_after(&client)
+        )))
     }
 
     /// Refuses an upload of `size` bytes past `--max-upload`, before any

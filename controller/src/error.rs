@@ -24,6 +24,9 @@ pub enum ControllerError {
         /// The limit, rendered.
         limit: String,
     },
+    /// A limit on one client refused the request; the message names it.
+    #[error("{0}")]
+    Limited(String),
     /// This replica is not the leader; writes go to the leader.
     #[error("not the leader: {}", match .leader { Some((id, addr)) => format!("the leader is node {id} at {addr}"), None => "no leader is known yet".into() })]
     NotLeader {
@@ -64,7 +67,9 @@ impl From<ControllerError> for tonic::Status {
         let code = match &err {
             ControllerError::UnknownComponent(_) | ControllerError::NotFound(_) => Code::NotFound,
             ControllerError::InvalidRequest(_) => Code::InvalidArgument,
-            ControllerError::TooLarge { .. } => Code::ResourceExhausted,
+            ControllerError::TooLarge { .. } | ControllerError::Limited(_) => {
+                Code::ResourceExhausted
+            }
             ControllerError::NotLeader { .. } | ControllerError::NoQuorum(_) => Code::Unavailable,
             ControllerError::Invalid(_) => Code::InvalidArgument,
             ControllerError::BadCall(weft_values::CallError::UnknownFunction(_)) => Code::NotFound,
@@ -73,9 +78,10 @@ impl From<ControllerError> for tonic::Status {
                 FailureKind::BadArgument => Code::InvalidArgument,
                 FailureKind::NotFound => Code::NotFound,
                 FailureKind::Timeout => Code::DeadlineExceeded,
-                FailureKind::Memory | FailureKind::Infeasible | FailureKind::TooLarge => {
-                    Code::ResourceExhausted
-                }
+                FailureKind::Memory
+                | FailureKind::Infeasible
+                | FailureKind::TooLarge
+                | FailureKind::Refused => Code::ResourceExhausted,
                 FailureKind::Trap | FailureKind::Canceled | FailureKind::Dependency => {
                     Code::Aborted
                 }

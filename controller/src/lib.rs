@@ -31,6 +31,7 @@ mod component_bytes;
 mod controller;
 mod error;
 pub mod jobs;
+pub mod limits;
 mod metrics;
 mod node;
 mod prepare;

@@ -132,6 +132,8 @@ pub async fn start(config: NodeConfig) -> Result<Arc<Controller>, ControllerErro
     let tasks = Arc::new(TaskManager::new(config.tasks.clone()));
     let leader_changes = Arc::new(AtomicU64::new(0));
     watch_tasks(&raft, config.id, &tasks, leader_changes.clone());
+    let per_minute = f64::from(config.tasks.limits.deploys_per_minute);
+    let deploys = crate::limits::Buckets::new(per_minute / 60.0, per_minute);
     let controller = Arc::new(Controller {
         config,
         raft,
@@ -144,6 +146,7 @@ pub async fn start(config: NodeConfig) -> Result<Arc<Controller>, ControllerErro
         leader_changes,
         local_host: std::sync::OnceLock::new(),
         local_calls: AtomicU64::new(0),
+        deploys,
         jobs: Default::default(),
     });
     controller.keep_actors();

@@ -351,6 +351,8 @@ impl pb::weft_server::Weft for WeftService {
         &self,
         request: Request<pb::DeployRequest>,
     ) -> Result<Response<pb::DeployResponse>, Status> {
+        self.controller
+            .admit_deploy(request.remote_addr().map(|a| a.ip()))?;
         self.deploy_one(request.into_inner()).await
     }
 
@@ -358,6 +360,8 @@ impl pb::weft_server::Weft for WeftService {
         &self,
         request: Request<Streaming<pb::DeployChunk>>,
     ) -> Result<Response<pb::DeployResponse>, Status> {
+        self.controller
+            .admit_deploy(request.remote_addr().map(|a| a.ip()))?;
         let mut chunks = request.into_inner();
         let first = chunks.message().await?.unwrap_or_default();
         let mut header = first.header.ok_or_else(|| {
@@ -570,15 +574,7 @@ impl pb::weft_server::Weft for WeftService {
             .into_inner()
             .route
             .ok_or_else(|| Status::invalid_argument("no route given"))?;
-        let replaced = self
-            .controller
-            .add_route(RouteRecord {
-                path: route.path,
-                component: route.component,
-                max_concurrency: route.max_concurrency,
-                timeout_ms: route.timeout_ms,
-            })
-            .await?;
+        let replaced = self.controller.add_route(RouteRecord::from(route)).await?;
         Ok(Response::new(pb::AddRouteResponse { replaced }))
     }
 
@@ -588,15 +584,7 @@ impl pb::weft_server::Weft for WeftService {
     ) -> Result<Response<pb::ListRoutesResponse>, Status> {
         let routes = self.controller.state().routes().map_err(Status::from)?;
         Ok(Response::new(pb::ListRoutesResponse {
-            routes: routes
-                .into_iter()
-                .map(|r| pb::Route {
-                    path: r.path,
-                    component: r.component,
-                    max_concurrency: r.max_concurrency,
-                    timeout_ms: r.timeout_ms,
-                })
-                .collect(),
+            routes: routes.into_iter().map(pb::Route::from).collect(),
         }))
     }
 

@@ -26,13 +26,16 @@ impl Controller {
     /// Records a batch of tasks from an owner session. Components are
     /// resolved here, once per distinct name in the batch.
     pub fn submit_tasks(&self, owner: u64, specs: Vec<pb::TaskSpec>) {
-        let mut resolved: HashMap<String, Result<Target, String>> = HashMap::new();
+        let mut resolved: HashMap<String, crate::tasks::Resolved> = HashMap::new();
         let batch = specs
             .into_iter()
             .map(|spec| {
                 let target = resolved
                     .entry(spec.component.clone())
-                    .or_insert_with(|| self.target(&spec.component))
+                    .or_insert_with(|| {
+                        self.target(&spec.component)
+                            .map_err(|e| (weft_proto::FailureKind::NotFound, e))
+                    })
                     .clone();
                 (spec, target)
             })

@@ -45,6 +45,7 @@ fn commands() -> Vec<Command> {
                 component: "http-hello".into(),
                 max_concurrency: 64,
                 timeout_ms: 0,
+                auth: false,
             },
         },
         Command::RemoveRoute {
@@ -72,6 +73,16 @@ fn commands() -> Vec<Command> {
         Command::PutActor {
             id: "actor-00ff".into(),
             record: vec![10, 2, b'i', b'd'],
+        },
+        // Appended: a route that needs one of the cluster's tokens.
+        Command::AddRoute {
+            route: RouteRecord {
+                path: "/admin/...".into(),
+                component: "http-hello".into(),
+                max_concurrency: 8,
+                timeout_ms: 500,
+                auth: true,
+            },
         },
     ]
 }

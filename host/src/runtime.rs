@@ -419,7 +419,9 @@ fn guest_error(err: ClientError) -> Error {
         ClientError::TaskFailed { kind, message, .. } => match kind {
             FailureKind::Trap => Error::Trapped(message),
             FailureKind::Timeout => Error::Timeout(message),
-            FailureKind::Memory | FailureKind::TooLarge => Error::ResourceExhausted(message),
+            FailureKind::Memory | FailureKind::TooLarge | FailureKind::Refused => {
+                Error::ResourceExhausted(message)
+            }
             FailureKind::Lost | FailureKind::ActorDied | FailureKind::NotFound => {
                 Error::NotFound(message)
             }

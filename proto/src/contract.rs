@@ -44,7 +44,7 @@ pub use crate::v1::FailureKind;
 impl FailureKind {
     /// Every kind a failed task reports (not `None`), for tests and
     /// documentation.
-    pub const ALL: [FailureKind; 13] = [
+    pub const ALL: [FailureKind; 14] = [
         FailureKind::Trap,
         FailureKind::Timeout,
         FailureKind::Memory,
@@ -58,6 +58,7 @@ impl FailureKind {
         FailureKind::Lost,
         FailureKind::ActorDied,
         FailureKind::Internal,
+        FailureKind::Refused,
     ];
 
     /// The kind's name for people and for JSON: `host-died`.
@@ -77,6 +78,7 @@ impl FailureKind {
             FailureKind::Lost => "lost",
             FailureKind::ActorDied => "actor-died",
             FailureKind::Internal => "internal",
+            FailureKind::Refused => "refused",
         }
     }
 

@@ -478,3 +478,37 @@ fn a_routes_handlers_write_its_log_and_weft_logs_reads_it() -> anyhow::Result<()
     );
     Ok(())
 }
+
+#[test]
+fn a_route_added_with_auth_needs_a_token_and_the_others_stay_public() -> anyhow::Result<()> {
+    let (dir, cluster, http) = cluster_with_gateway(&[])?;
+    cluster.weft_ok(&["deploy", guests::HTTP_HELLO, "--name", "http-hello"])?;
+    cluster.weft_ok(&["route", "add", "/hello/...", "http-hello"])?;
+    cluster.weft_ok(&["route", "add", "/private/...", "http-hello", "--auth"])?;
+    let list = cluster.weft_ok(&["route", "list"])?;
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("/private/...") && l.ends_with("token required")),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("/hello/...") && !l.contains("token")),
+        "{list}"
+    );
+    assert_eq!(http_request(&http, "GET", "/hello/weft", b"")?.0, 200);
+    let (status, body) = http_request(&http, "GET", "/private/weft", b"")?;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("needs a token"), "{body}");
+    let (status, _) =
+        weft_tests::http_request_as(&http, "GET", "/private/weft", b"", Some("wrong"))?;
+    assert_eq!(status, 401);
+    // Either of the cluster's tokens opens it, the invoke token too: the
+    // request reaches the guest, which answers for paths it does not know.
+    let invoke = std::fs::read_to_string(dir.path().join("invoke-token"))?;
+    assert_eq!(
+        weft_tests::http_request_as(&http, "GET", "/private/weft", b"", Some(invoke.trim()))?,
+        (404, "nothing at /private/weft\n".to_string())
+    );
+    Ok(())
+}

@@ -8,13 +8,16 @@ mod controller_group;
 mod foundation;
 mod http;
 mod jobs;
+mod limits;
 mod logs;
 mod metrics;
 mod objects;
 mod sandbox;
 mod tasks;
+mod tls;
 mod untrusted;
 mod values;
+mod wire_fuzz;
 
 /// A finished result's value as WAVE text (empty for none), the way the
 /// CLI prints it.

@@ -61,3 +61,60 @@ fn a_runaway_recursion_fails_its_task_and_the_host_keeps_serving() -> anyhow::Re
     assert_eq!(cluster.weft_ok(&["call", "kit", "add(20, 22)"])?, "42");
     Ok(())
 }
+
+/// A component whose one core module declares `tables` tables of
+/// `elements` elements, is instantiated `instances` times, and exports
+/// `run` (7) and `grow(n)` (what `table.grow` of its first table by `n`
+/// returns: -1 when refused).
+fn crafted(tables: usize, elements: u32, instances: usize) -> Vec<u8> {
+    let decls = format!("(table {elements} funcref)\n").repeat(tables);
+    let extra = "(core instance (instantiate $m))\n".repeat(instances.saturating_sub(1));
+    weft_tests::wat_component(&format!(
+        r#"(component
+            (core module $m
+                {decls}
+                (func (export "run") (result i32) i32.const 7)
+                (func (export "grow") (param i32) (result i32)
+                    ref.null func
+                    local.get 0
+                    table.grow 0))
+            (core instance $i (instantiate $m))
+            {extra}
+            (func (export "run") (result s32) (canon lift (core func $i "run")))
+            (func (export "grow") (param "n" u32) (result s32) (canon lift (core func $i "grow"))))"#
+    ))
+}
+
+#[test]
+fn components_past_the_table_and_instance_limits_fail_by_name() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    let dir = tempfile::tempdir()?;
+    let fine = weft_tests::write_file(dir.path(), "fine.wasm", &crafted(1, 10, 1));
+    cluster.weft_ok(&["deploy", &fine, "--name", "fine"])?;
+    assert_eq!(cluster.weft_ok(&["call", "fine", "run()"])?, "7");
+    // A table grown past its elements limit fails inside the guest:
+    // `table.grow` answers -1, and the instance goes on.
+    assert_eq!(cluster.weft_ok(&["call", "fine", "grow(10)"])?, "10");
+    assert_eq!(cluster.weft_ok(&["call", "fine", "grow(50000000)"])?, "-1");
+
+    let cases = [
+        ("tables", crafted(2, 1, 1), "table"),
+        ("big-table", crafted(1, 50_000_000, 1), "table"),
+        ("instances", crafted(1, 1, 200), "instance"),
+    ];
+    for (name, wasm, named) in cases {
+        let file = weft_tests::write_file(dir.path(), &format!("{name}.wasm"), &wasm);
+        let err = match cluster.weft(&["deploy", &file, "--name", name]) {
+            out if !out.status.success() => String::from_utf8_lossy(&out.stderr).into_owned(),
+            _ => cluster.weft_err(&["call", name, "run()"])?,
+        };
+        assert!(
+            err.contains(named) && (err.contains("limit") || err.contains("maximum")),
+            "{name}: {err}"
+        );
+        println!("{name}: {}", err.lines().last().unwrap_or_default());
+    }
+    // The host kept serving throughout.
+    assert_eq!(cluster.weft_ok(&["call", "fine", "run()"])?, "7");
+    Ok(())
+}

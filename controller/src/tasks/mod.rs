@@ -53,6 +53,9 @@ pub struct TaskConfig {
     /// replicated log, so a larger one is refused (named in the actor's
     /// record) and the previous one stays.
     pub max_checkpoint_bytes: u64,
+    /// How fast one owner may submit and how many of its tasks may be
+    /// pending.
+    pub limits: crate::limits::Limits,
 }
 
 impl Default for TaskConfig {
@@ -62,6 +65,7 @@ impl Default for TaskConfig {
             retain_finished: 200_000,
             retain_bytes: 1 << 30,
             max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT,
+            limits: crate::limits::DEFAULT_LIMITS,
         }
     }
 }
@@ -93,7 +97,12 @@ pub struct TaskManager {
     /// Who waits for hosts' reports on preparing a component: the digest
     /// and where its reports go.
     prepare_waiters: Mutex<Vec<(String, mpsc::UnboundedSender<pb::ComponentPrepared>)>>,
+    /// Submission rate per owner session.
+    submits: crate::limits::Buckets<u64>,
 }
+
+/// A submitted task's component, resolved, or why it will not run.
+pub(crate) type Resolved = Result<Target, (weft_proto::FailureKind, String)>;
 
 /// Channel of events to an owner session.
 pub type OwnerEvents = mpsc::UnboundedReceiver<Result<pb::OwnerEvent, Status>>;
@@ -103,7 +112,9 @@ pub type HostCommands = mpsc::UnboundedReceiver<Result<pb::HostCommand, Status>>
 impl TaskManager {
     /// An empty table.
     pub fn new(config: TaskConfig) -> Self {
+        let rate = f64::from(config.limits.submits_per_second);
         TaskManager {
+            submits: crate::limits::Buckets::new(rate, rate),
             table: Mutex::new(Table::new(&config)),
             finished: Notify::new(),
             config,
@@ -187,9 +198,21 @@ impl TaskManager {
 
     /// Records a batch of tasks from `owner`, each with its component
     /// resolved (or why not), and acknowledges it.
-    pub(crate) fn submit(&self, owner: u64, batch: Vec<(pb::TaskSpec, Result<Target, String>)>) {
+    pub(crate) fn submit(&self, owner: u64, mut batch: Vec<(pb::TaskSpec, Resolved)>) {
         if batch.is_empty() {
             return;
+        }
+        let admitted = self.submits.take(&owner, batch.len());
+        if admitted < batch.len() {
+            let rate = self.config.limits.submits_per_second;
+            let message = format!(
+                "refused: this client submitted more than {rate} tasks a second, the cluster's \
+                 limit per client (--max-submits-per-second); retry in {:?}",
+                self.submits.retry_after(&owner)
+            );
+            for (_, target) in &mut batch[admitted..] {
+                *target = Err((weft_proto::FailureKind::Refused, message.clone()));
+            }
         }
         self.with(|t| {
             // A session this replica dropped when it stopped leading: its

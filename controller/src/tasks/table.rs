@@ -13,7 +13,7 @@ use weft_proto::v1 as pb;
 
 use super::events::event;
 use super::hosts::HostEntry;
-use super::task::{State, Target, Task, failure};
+use super::task::{State, Task, failure};
 use crate::scheduler::{ClusterView, ObjectLocation, Placement, Resources, TaskDemand, place};
 
 /// How many queued tasks in a row may find no room before a scheduling
@@ -82,6 +82,9 @@ pub(crate) struct Table {
     pub(crate) metrics: crate::metrics::TaskMetrics,
     /// Recent state changes, for `--detail` and `weft timeline`.
     pub(crate) events: super::events::Events,
+    /// Tasks each owner submitted that have not finished.
+    pub(crate) pending: HashMap<u64, usize>,
+    pub(crate) limits: crate::limits::Limits,
 }
 
 impl Table {
@@ -90,17 +93,13 @@ impl Table {
             retain: config.retain_finished,
             retain_bytes: config.retain_bytes,
             actors: super::actors::Actors::new(config.max_checkpoint_bytes),
+            limits: config.limits,
             ..Default::default()
         }
     }
 
     /// Records a submitted task (or attaches `owner` to a known one).
-    pub(crate) fn submit(
-        &mut self,
-        owner: u64,
-        spec: pb::TaskSpec,
-        target: Result<Target, String>,
-    ) {
+    pub(crate) fn submit(&mut self, owner: u64, spec: pb::TaskSpec, target: super::Resolved) {
         let id = spec.id.clone();
         if let Some(task) = self.tasks.get_mut(&id) {
             if let State::Done(result) = &task.state {
@@ -112,7 +111,27 @@ impl Table {
             self.add_owner(owner, &id);
             return;
         }
-        let task = Task::new(spec, target.as_ref().ok().cloned());
+        let mut task = Task::new(spec, target.as_ref().ok().cloned());
+        let pending = self.pending.entry(owner).or_default();
+        let target = match target {
+            Ok(_)
+                if *pending >= self.limits.queued_per_owner && self.limits.queued_per_owner > 0 =>
+            {
+                Err((
+                    FailureKind::Refused,
+                    format!(
+                        "refused: this client has {pending} tasks pending, the cluster's limit per \
+                         client (--max-pending-tasks); wait for some to finish"
+                    ),
+                ))
+            }
+            Ok(target) => {
+                *pending += 1;
+                task.pending_for = Some(owner);
+                Ok(target)
+            }
+            Err(e) => Err(e),
+        };
         self.events.record(pb::TaskEvent {
             label: task.label(),
             ..event(&id, pb::TaskEventKind::Submitted)
@@ -132,7 +151,7 @@ impl Table {
             return;
         }
         let problem = match target {
-            Err(e) => Some((FailureKind::NotFound, e)),
+            Err(problem) => Some(problem),
             Ok(_) => super::task::check_options(self.tasks[&id].options())
                 .err()
                 .map(|e| (FailureKind::BadArgument, e)),
@@ -442,6 +461,11 @@ impl Table {
             }
             if !task.put {
                 record_end(&self.metrics, &mut self.events, &id, task.attempt, &result);
+            }
+            if let Some(owner) = task.pending_for.take()
+                && let Some(pending) = self.pending.get_mut(&owner)
+            {
+                *pending = pending.saturating_sub(1);
             }
             if let State::Running { host, .. } = &task.state
                 && let Some(entry) = self.hosts.get_mut(host)

@@ -78,6 +78,8 @@ pub(crate) struct Task {
     pub(crate) retained: bool,
     /// When it was submitted, for the scheduling-latency histogram.
     pub(crate) submitted: Instant,
+    /// The owner whose pending count it is in, until it finishes.
+    pub(crate) pending_for: Option<u64>,
 }
 
 /// The options of a task that sent none.
@@ -135,6 +137,7 @@ impl Task {
             contains: Vec::new(),
             retained: false,
             submitted: Instant::now(),
+            pending_for: None,
             spec,
         }
     }

@@ -138,6 +138,7 @@ mod tests {
                         component: format!("c{p}"),
                         max_concurrency: 1,
                         timeout_ms: 0,
+                        auth: false,
                     }),
                     target: None,
                 })

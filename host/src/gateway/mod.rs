@@ -57,6 +57,8 @@ pub struct GatewayConfig {
     /// When set, `GET /metrics` answers with what it renders (a route on
     /// `/metrics` is then unreachable).
     pub metrics: Option<MetricsRender>,
+    /// When set, the gateway speaks HTTPS with these settings.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for GatewayConfig {
@@ -65,6 +67,7 @@ impl Default for GatewayConfig {
             max_body: DEFAULT_MAX_BODY,
             queue_timeout: Duration::from_secs(1),
             metrics: None,
+            tls: None,
         }
     }
 }
@@ -125,18 +128,32 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let gateway = gateway.clone();
-                async move { Ok::<_, Infallible>(gateway.handle(req).await) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "gateway connection ended");
+            let Some(tls) = gateway.config.tls.clone() else {
+                return serve_connection(gateway, stream).await;
+            };
+            match tokio_rustls::TlsAcceptor::from(tls).accept(stream).await {
+                Ok(stream) => serve_connection(gateway, stream).await,
+                Err(e) => tracing::debug!(error = %e, "gateway TLS handshake failed"),
             }
         });
+    }
+}
+
+/// Serves the HTTP/1.1 requests of one connection.
+async fn serve_connection(
+    gateway: Arc<Gateway>,
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+) {
+    let service = hyper::service::service_fn(move |req| {
+        let gateway = gateway.clone();
+        async move { Ok::<_, Infallible>(gateway.handle(req).await) }
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        tracing::debug!(error = %e, "gateway connection ended");
     }
 }
 
@@ -219,6 +236,11 @@ impl Gateway {
         };
         let Route { route, target } = found;
         route_label.clone_from(&route.path);
+        if route.auth
+            && let Err(response) = self.admit(&req, &route.path)
+        {
+            return response;
+        }
         let Some(target) = target else {
             return from_error(Failure::UnknownComponent(route.component));
         };
@@ -355,6 +377,28 @@ impl Gateway {
     }
 
     /// `POST /v1/call/{component}/{function}` with a JSON array body.
+    /// Admits a request that must carry one of the cluster's tokens (the
+    /// admin or the invoke token); the refusal is 401, or 403 for a token
+    /// that may not.
+    #[allow(clippy::result_large_err)]
+    fn admit(
+        &self,
+        req: &hyper::Request<Incoming>,
+        what: &str,
+    ) -> Result<(), hyper::Response<HttpBody>> {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        self.agent.config.keys.admit(what, token).map_err(|status| {
+            let code = match status.code() {
+                tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            error_response(code, "unauthenticated", status.message())
+        })
+    }
+
     async fn json_call(
         &self,
         req: hyper::Request<Incoming>,
@@ -362,17 +406,9 @@ impl Gateway {
     ) -> hyper::Response<HttpBody> {
         // The JSON endpoint calls any function of any component: it takes
         // the cluster's tokens, as its gRPC API does (routes are the
-        // user's app, and public).
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes());
-        if let Err(status) = self.agent.config.keys.admit("/v1/call", token) {
-            let code = match status.code() {
-                tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            return error_response(code, "unauthenticated", status.message());
+        // user's app, public unless added with `--auth`).
+        if let Err(response) = self.admit(&req, "/v1/call") {
+            return response;
         }
         if req.method() != Method::POST {
             return error_response(

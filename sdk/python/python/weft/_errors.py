@@ -15,8 +15,8 @@ class TaskError(WeftError):
     ``kind`` says how: ``trap`` (the guest trapped or panicked), ``timeout``,
     ``memory``, ``bad-argument``, ``not-found``, ``infeasible``,
     ``host-died``, ``canceled``, ``dependency``, ``too-large``, ``lost``,
-    ``actor-died`` or ``internal``. The message carries the guest's panic
-    message when it has one.
+    ``actor-died``, ``refused`` (a limit on this client) or ``internal``.
+    The message carries the guest's panic message when it has one.
     """
 
     kind: str = "internal"
