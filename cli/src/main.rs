@@ -37,13 +37,14 @@ use clap::{Parser, Subcommand};
 struct Cli {
     /// The cluster to talk to: host:port, or a comma-separated list of
     /// controller replicas (the client finds the leader).
-    #[arg(long, global = true, env = "WEFT_ADDRESS", default_value = weft_client::DEFAULT_ADDRESS)]
+    #[arg(long, global = true, env = "WEFT_ADDRESS", default_value = weft_client::DEFAULT_ADDRESS,
+          display_order = 900)]
     address: String,
 
     /// A file holding the token to send (else `WEFT_TOKEN`, the file
     /// `WEFT_TOKEN_FILE` names, or the one `weft up` left on this machine
     /// for the address).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, display_order = 900)]
     token_file: Option<PathBuf>,
 
     #[command(flatten)]

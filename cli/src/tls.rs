@@ -16,14 +16,14 @@ use weft_proto::tls::Tls;
 pub struct TlsArgs {
     /// The CA certificate (PEM) peers' certificates must chain to; alone,
     /// a client trusts the cluster without showing a certificate.
-    #[arg(long, global = true, env = "WEFT_TLS_CA")]
+    #[arg(long, global = true, env = "WEFT_TLS_CA", display_order = 901)]
     pub tls_ca: Option<PathBuf>,
     /// This process's certificate (PEM): servers show it to callers,
     /// clients to mutual TLS servers.
-    #[arg(long, global = true, env = "WEFT_TLS_CERT")]
+    #[arg(long, global = true, env = "WEFT_TLS_CERT", display_order = 902)]
     pub tls_cert: Option<PathBuf>,
     /// The key of `--tls-cert` (PEM).
-    #[arg(long, global = true, env = "WEFT_TLS_KEY")]
+    #[arg(long, global = true, env = "WEFT_TLS_KEY", display_order = 903)]
     pub tls_key: Option<PathBuf>,
 }
 
