@@ -344,6 +344,11 @@ async fn run_stream(
     }
 }
 
+/// `WEFT_ACTOR_LANES=tcp`: reach actors on this machine over TCP, as from
+/// another machine.
+static NETWORK_LANES: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var("WEFT_ACTOR_LANES").is_ok_and(|v| v == "tcp"));
+
 /// A channel to `address`: `host:port`, or `unix:PATH` for a Unix socket.
 /// Over TCP it speaks TLS when this process has settings for it; a Unix
 /// socket is reached through the file system and its permissions.
@@ -485,8 +490,11 @@ async fn resolve(shared: Arc<Shared>, actor: String, after: u32) {
                     }
                     Err(e) => break Err(format!("its signatures could not be read: {e}")),
                 };
-                // On the actor's machine, its Unix socket: half the round trip.
-                let local = record.machine == crate::objects::machine_id()
+                // On the actor's machine, its Unix socket: half the round
+                // trip (unless told to take the network path, as from
+                // another machine, to test or measure it).
+                let local = !*NETWORK_LANES
+                    && record.machine == crate::objects::machine_id()
                     && !record.socket.is_empty()
                     && std::path::Path::new(&record.socket).exists();
                 break Ok(Route {
