@@ -23,6 +23,10 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("example-accumulate", "example_accumulate", "ACCUMULATE"),
     ("example-echo", "example_echo", "ECHO"),
     ("weft-escape", "weft_escape", "ESCAPE"),
+    ("weft-gpukit", "weft_gpukit", "GPUKIT"),
+    ("example-gpu-matmul", "example_gpu_matmul", "GPU_MATMUL"),
+    ("example-gpu-saxpy", "example_gpu_saxpy", "GPU_SAXPY"),
+    ("example-gpu-bench", "example_gpu_bench", "GPU_BENCH"),
 ];
 
 fn main() {

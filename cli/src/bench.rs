@@ -41,6 +41,10 @@ pub enum BenchCommand {
     /// Values: echoing large byte lists through a task (GB/s against
     /// memcpy) and a list of small records (encoded against WAVE).
     Values(crate::bench_values::ValueBenchArgs),
+    /// GPUs: gemm and uploads through a guest against the same calls made
+    /// natively in this process, and kernel launch latency where the
+    /// host's backend has kernels.
+    Gpu(crate::bench_gpu::GpuBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -91,6 +95,7 @@ pub async fn run(address: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Objects(_) => "objects",
         BenchCommand::Actors(_) => "actors",
         BenchCommand::Values(_) => "values",
+        BenchCommand::Gpu(_) => "gpu",
     };
     let progress = Progress::spinner(&format!("weft bench {name}: measuring"));
     *UNDER_WAY.lock().unwrap_or_else(|p| p.into_inner()) = Some((progress, name, 0));
@@ -107,6 +112,7 @@ async fn bench(address: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Objects(args) => crate::bench_objects::run(address, args).await,
         BenchCommand::Actors(args) => crate::bench_actors::run(address, args).await,
         BenchCommand::Values(args) => crate::bench_values::run(address, args).await,
+        BenchCommand::Gpu(args) => crate::bench_gpu::run(address, args).await,
     }
 }
 

@@ -36,6 +36,7 @@ pub struct BuildArgs {
 /// weft's WIT (`weft:runtime`), given to worlds that import it.
 const RUNTIME_WIT: &[(&str, &str)] = &[
     ("actors.wit", include_str!("../../wit/actors.wit")),
+    ("gpu.wit", include_str!("../../wit/gpu.wit")),
     ("log.wit", include_str!("../../wit/log.wit")),
     ("objects.wit", include_str!("../../wit/objects.wit")),
     ("tasks.wit", include_str!("../../wit/tasks.wit")),

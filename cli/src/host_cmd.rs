@@ -26,15 +26,32 @@ pub struct ResourceArgs {
     /// Memory offered to tasks, in bytes [default: the machine's memory].
     #[arg(long)]
     memory: Option<u64>,
-    /// GPUs offered to tasks.
+    /// GPUs offered to tasks, each task seeing only those it was given.
     #[arg(long, default_value_t = 0)]
     gpus: u32,
+    /// Memory of each GPU of the cpu backend (a reference in host memory
+    /// with the same buffers and BLAS; kernels are not supported); K, M
+    /// and G suffixes are binary.
+    #[arg(long, value_parser = parse_bytes, default_value = "4G")]
+    gpu_device_memory: u64,
+    /// The most device memory one task may hold (0: no cap); K, M and G
+    /// suffixes are binary.
+    #[arg(long, value_parser = parse_bytes, default_value = "0")]
+    gpu_memory: u64,
     /// Custom resources: `NAME=AMOUNT,...`.
     #[arg(long, value_delimiter = ',')]
     resources: Vec<String>,
 }
 
 impl ResourceArgs {
+    /// The devices this host lends to tasks (none without `--gpus`).
+    pub fn gpus(&self) -> Option<Arc<weft_host::gpu::Gpus>> {
+        (self.gpus > 0).then(|| {
+            let backend = weft_host::gpu::cpu(self.gpus, self.gpu_device_memory);
+            weft_host::gpu::Gpus::new(backend, self.gpu_memory)
+        })
+    }
+
     /// The resources in wire form, defaults filled in.
     pub fn resources(&self) -> anyhow::Result<pb::Resources> {
         let cpus = self.cpus.unwrap_or_else(|| {
@@ -322,6 +339,7 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(10)),
         actor_threads: resources.cpus.ceil().max(1.0) as usize,
         keys: keys.clone(),
+        gpus: args.resources.gpus(),
         logs: Some(
             weft_host::agent::Logs::fresh(args.data_dir.join("logs").join(&id))
                 .context("cannot make the host's logs dir")?,

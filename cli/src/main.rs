@@ -6,6 +6,7 @@ mod actor_cmds;
 mod auth;
 mod bench;
 mod bench_actors;
+mod bench_gpu;
 mod bench_objects;
 mod bench_tasks;
 mod bench_values;

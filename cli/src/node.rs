@@ -93,6 +93,7 @@ pub struct UpArgs {
 /// The host `weft up` embeds.
 struct Embedded {
     resources: weft_proto::v1::Resources,
+    gpus: Option<Arc<weft_host::gpu::Gpus>>,
     store: StoreArgs,
     engine: EngineArgs,
     gateway: GatewayArgs,
@@ -119,6 +120,7 @@ pub struct ControllerArgs {
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let embedded = Embedded {
         resources: args.resources.resources()?,
+        gpus: args.resources.gpus(),
         store: args.store,
         engine: args.engine,
         gateway: args.gateway,
@@ -227,6 +229,7 @@ async fn run(
             heartbeat: std::time::Duration::from_millis(500),
             actor_threads,
             keys: keys.clone(),
+            gpus: embedded.gpus.clone(),
             logs: Some(
                 weft_host::agent::Logs::fresh(data_dir.join("logs").join("embedded"))
                     .context("cannot make the host's logs dir")?,

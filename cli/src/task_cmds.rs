@@ -355,6 +355,9 @@ pub fn print_nodes(nodes: &[NodeInfo]) {
                 e.compiled, e.loaded_from_disk, e.calls, e.warm_starts, e.reused
             );
         }
+        if !n.gpu.is_empty() {
+            println!("      gpus: {}", n.gpu);
+        }
     }
 }
 

@@ -27,6 +27,7 @@ mod engine;
 mod error;
 mod exports;
 pub mod gateway;
+pub mod gpu;
 mod grants;
 mod http;
 mod invoke;

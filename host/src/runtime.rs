@@ -16,6 +16,8 @@ use weft_proto::FailureKind;
 use crate::agent::{ObjectWriter, PutError, TaskContext};
 use crate::store::StoreError;
 
+mod gpu;
+
 mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
@@ -25,9 +27,12 @@ mod generated {
             "weft:runtime/tasks": async,
             "weft:runtime/objects": async,
             "weft:runtime/actors": async,
+            "weft:runtime/gpu": async,
         },
         with: {
             "weft:runtime/objects.writer": crate::agent::ObjectWriter,
+            "weft:runtime/gpu.buffer": crate::gpu::Buffer,
+            "weft:runtime/gpu.module": crate::gpu::Module,
         },
     });
 }
@@ -40,8 +45,9 @@ pub(crate) struct RuntimeCtx {
     tasks: Option<Arc<TaskContext>>,
     /// The task's log, which `log` lines also go to (with their level).
     pub(crate) log: Option<crate::agent::LogWriter>,
-    /// Objects the guest is writing in parts (`objects.writer`).
-    writers: ResourceTable,
+    /// The guest's resources: objects it writes in parts
+    /// (`objects.writer`), GPU buffers and modules. They go with the call.
+    resources: ResourceTable,
 }
 
 impl RuntimeCtx {
@@ -51,7 +57,7 @@ impl RuntimeCtx {
             function: function.to_string(),
             tasks,
             log: None,
-            writers: ResourceTable::new(),
+            resources: ResourceTable::new(),
         }
     }
 }
@@ -168,7 +174,7 @@ impl objects::Host for RuntimeCtx {
     async fn create(&mut self, size: u64) -> Result<Resource<ObjectWriter>, Error> {
         let context = self.task_context("objects.create")?;
         let writer = context.create(size).await.map_err(put_error)?;
-        self.writers
+        self.resources
             .push(writer)
             .map_err(|e| Error::ResourceExhausted(format!("objects.create: {e}")))
     }
@@ -182,7 +188,7 @@ impl objects::HostWriter for RuntimeCtx {
         data: Vec<u8>,
     ) -> Result<(), Error> {
         let writer = self
-            .writers
+            .resources
             .get(&writer)
             .map_err(|e| Error::InvalidArgument(format!("writer.write: {e}")))?;
         writer.write(offset, &data).map_err(Error::InvalidArgument)
@@ -191,7 +197,7 @@ impl objects::HostWriter for RuntimeCtx {
     async fn finish(&mut self, writer: Resource<ObjectWriter>) -> Result<ObjectRef, Error> {
         let context = self.task_context("writer.finish")?;
         let writer = self
-            .writers
+            .resources
             .delete(writer)
             .map_err(|e| Error::InvalidArgument(format!("writer.finish: {e}")))?;
         let id = context.finish(writer).await.map_err(put_error)?;
@@ -200,7 +206,7 @@ impl objects::HostWriter for RuntimeCtx {
 
     async fn drop(&mut self, writer: Resource<ObjectWriter>) -> wasmtime::Result<()> {
         // Unfinished: the room goes back with the writer.
-        self.writers.delete(writer)?;
+        self.resources.delete(writer)?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod controller_group;
 mod foundation;
+mod gpu;
 mod http;
 mod jobs;
 mod limits;

@@ -87,7 +87,7 @@ const PROVIDED: &[(&str, &str, &[&str])] = &[
     (
         "weft:runtime",
         "0.1",
-        &["types", "log", "objects", "tasks", "actors"],
+        &["types", "log", "objects", "tasks", "actors", "gpu"],
     ),
 ];
 

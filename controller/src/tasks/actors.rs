@@ -613,7 +613,10 @@ impl super::TaskManager {
                     "no actor {id}"
                 )));
             }
-            Ok(t.kill_actor(id, "it was killed (weft actor kill)"))
+            let killed = t.kill_actor(id, "it was killed (weft actor kill)");
+            // What it held may let queued tasks run.
+            t.schedule();
+            Ok(killed)
         })
     }
 }

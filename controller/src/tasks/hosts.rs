@@ -30,6 +30,8 @@ pub(crate) struct HostEntry {
     pub(crate) machine: String,
     /// Its engine's counters, as of its last heartbeat.
     pub(crate) engine: Option<pb::EngineStats>,
+    /// Its GPUs, described.
+    pub(crate) gpu: String,
 }
 
 impl HostEntry {
@@ -64,6 +66,7 @@ impl HostEntry {
             store_dir: self.store_dir.clone(),
             machine: self.machine.clone(),
             engine: self.engine,
+            gpu: self.gpu.clone(),
         }
     }
 }

@@ -312,6 +312,7 @@ impl TaskManager {
                 store_dir: registration.store_dir.clone(),
                 machine: registration.machine.clone(),
                 engine: None,
+                gpu: registration.gpu.clone(),
             };
             tracing::info!(host = %id, address = %entry.address, cpus = entry.total.cpus, "host registered");
             t.hosts.insert(id.clone(), entry);
@@ -391,6 +392,8 @@ impl TaskManager {
                 Kind::Actor(event) => {
                     t.actor_event(id, event);
                     t.place_actors();
+                    // A dead actor's resources may let queued tasks run.
+                    t.schedule();
                 }
             }
         });

@@ -412,6 +412,7 @@ impl Table {
                 memory_limit_bytes,
                 allow_http: target.allow_http,
                 cpus: demand.cpus,
+                gpus: demand.gpus,
                 objects,
                 sync_call,
                 max_calls,

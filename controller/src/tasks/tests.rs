@@ -37,6 +37,7 @@ pub(super) fn host(table: &mut Table, id: &str, cpus: f64) -> Commands {
             store_dir: String::new(),
             machine: String::new(),
             engine: None,
+            gpu: String::new(),
         },
     );
     rx

@@ -227,9 +227,20 @@ impl Agent {
             // Every incarnation's lines go to the actor's one log.
             log: self.config.logs.as_ref().map(|l| l.writer(&id)),
         };
+        // Its GPUs are its own for as long as this incarnation lives, and
+        // so are the buffers it makes on them.
+        let lease = match self.lease_gpus(options.gpus).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                self.drop_slot(&id, incarnation);
+                self.actor_event(event("failed", format!("actor {id}: {e}")));
+                return;
+            }
+        };
         let context = Arc::new(
             TaskContext::new(self.clone(), id.clone(), 0.0)
-                .in_job(options.job.clone(), options.env.clone()),
+                .in_job(options.job.clone(), options.env.clone())
+                .with_gpu(lease),
         );
         // However this incarnation ends (a trap, a stop, an abort), the refs
         // its guest made go with it.

@@ -45,6 +45,8 @@ pub struct TaskContext {
     job: String,
     /// The environment its guest sees, inherited by what it makes.
     env: std::collections::HashMap<String, String>,
+    /// The GPUs it holds while it runs.
+    gpu: Option<Arc<crate::gpu::Lease>>,
 }
 
 impl std::fmt::Debug for TaskContext {
@@ -192,7 +194,19 @@ impl TaskContext {
             made: Mutex::default(),
             job: String::new(),
             env: Default::default(),
+            gpu: None,
         }
+    }
+
+    /// The same context, holding `lease`'s devices.
+    pub(crate) fn with_gpu(mut self, lease: Option<Arc<crate::gpu::Lease>>) -> Self {
+        self.gpu = lease;
+        self
+    }
+
+    /// The devices it holds, if any.
+    pub(crate) fn gpu(&self) -> Option<Arc<crate::gpu::Lease>> {
+        self.gpu.clone()
     }
 
     /// The same context, for work of `job` whose guests see `env`.

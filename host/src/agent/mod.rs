@@ -109,6 +109,8 @@ pub struct AgentConfig {
     /// Where tasks' output is kept for `weft logs`; `None` keeps only the
     /// tail a synchronous call returns.
     pub logs: Option<Logs>,
+    /// The devices it lends to tasks that ask for GPUs (none: it has none).
+    pub gpus: Option<Arc<crate::gpu::Gpus>>,
 }
 
 /// Results kept for the next leader after a failover.
@@ -286,6 +288,12 @@ impl Agent {
             objects: self.store.primaries(),
             actors,
             started_actors,
+            gpu: self
+                .config
+                .gpus
+                .as_ref()
+                .map(|g| g.describe())
+                .unwrap_or_default(),
         }
     }
 
@@ -506,6 +514,28 @@ impl Agent {
         }
     }
 
+    /// Lends `n` of this host's devices (none for 0). The scheduler
+    /// counted them, so they are free, or about to be (an actor that held
+    /// them is stopping).
+    pub(crate) async fn lease_gpus(
+        &self,
+        n: u32,
+    ) -> Result<Option<Arc<crate::gpu::Lease>>, crate::gpu::GpuError> {
+        if n == 0 {
+            return Ok(None);
+        }
+        match &self.config.gpus {
+            Some(gpus) => gpus
+                .lease_when_free(n, Duration::from_secs(30))
+                .await
+                .map(Some),
+            None => Err(crate::gpu::GpuError::InvalidArgument(format!(
+                "{n} GPU(s) asked for, and host {} has none",
+                self.config.id
+            ))),
+        }
+    }
+
     /// Runs one attempt of a task; returns its result and the refs its
     /// guest made that the result does not contain.
     async fn execute(self: &Arc<Self>, mut task: pb::Assignment) -> (pb::TaskResult, Vec<String>) {
@@ -532,9 +562,18 @@ impl Agent {
                 return (result, Vec::new());
             }
         };
+        let lease = match self.lease_gpus(task.gpus).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                result.set_failure(FailureKind::Infeasible);
+                result.error = format!("task {}: {e}", task.id);
+                return (result, Vec::new());
+            }
+        };
         let context = Arc::new(
             TaskContext::new(self.clone(), task.id.clone(), task.cpus)
-                .in_job(std::mem::take(&mut task.job), std::mem::take(&mut task.env)),
+                .in_job(std::mem::take(&mut task.job), std::mem::take(&mut task.env))
+                .with_gpu(lease),
         );
         let invocation = Invocation {
             call: CallSpec::Values {

@@ -1,0 +1,109 @@
+//! The guest side of `weft bench gpu` (`cli/src/bench_gpu.rs`): gemm,
+//! uploads and empty launches, timed inside the guest so that the task's
+//! own overhead is not counted.
+
+wit_bindgen::generate!({
+    path: ["../../wit", "wit"],
+    world: "example:gpu-bench/gpu-bench",
+    generate_all,
+});
+
+use std::time::Instant;
+
+use weft::runtime::gpu::{self, Buffer, Dim3, Dtype, GemmOp, GpuError, Module};
+
+struct Bench;
+
+fn text(e: GpuError) -> String {
+    format!("{e:?}")
+}
+
+const EMPTY: &str = r#"
+.version 7.0
+.target sm_70
+.address_size 64
+.visible .entry empty()
+{
+    ret;
+}
+"#;
+
+impl Guest for Bench {
+    fn gemm_seconds(dtype: String, n: u32, reps: u32) -> Result<f64, String> {
+        let (dtype, size) = match dtype.as_str() {
+            "f32" => (Dtype::Float32, 4),
+            "f16" => (Dtype::Float16, 2),
+            "bf16" => (Dtype::Bfloat16, 2),
+            other => return Err(format!("no dtype {other}")),
+        };
+        let bytes = size * u64::from(n) * u64::from(n);
+        let make = || -> Result<Buffer, GpuError> {
+            let buffer = Buffer::create(0, bytes)?;
+            // Ones: finite products in every dtype.
+            let one: Vec<u8> = match dtype {
+                Dtype::Float32 => 1f32.to_le_bytes().to_vec(),
+                Dtype::Float16 => vec![0x00, 0x3c],
+                Dtype::Bfloat16 => vec![0x80, 0x3f],
+            };
+            buffer.write(0, &one.repeat((bytes / size) as usize))?;
+            Ok(buffer)
+        };
+        let (a, b, c) = (
+            make().map_err(text)?,
+            make().map_err(text)?,
+            make().map_err(text)?,
+        );
+        let op = GemmOp {
+            dtype,
+            transpose_a: false,
+            transpose_b: false,
+            m: n,
+            n,
+            k: n,
+            alpha: 1.0,
+            beta: 0.0,
+            lda: 0,
+            ldb: 0,
+            ldc: 0,
+        };
+        let run = || -> Result<(), GpuError> {
+            gpu::gemm(op, &a, &b, &c)?;
+            gpu::synchronize(0)
+        };
+        run().map_err(text)?;
+        let started = Instant::now();
+        for _ in 0..reps {
+            run().map_err(text)?;
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    fn upload_seconds(megabytes: u32, reps: u32) -> Result<f64, String> {
+        let data = vec![7u8; (megabytes as usize) << 20];
+        let buffer = Buffer::create(0, data.len() as u64).map_err(text)?;
+        buffer.write(0, &data).map_err(text)?;
+        let started = Instant::now();
+        for _ in 0..reps {
+            buffer.write(0, &data).map_err(text)?;
+        }
+        gpu::synchronize(0).map_err(text)?;
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    fn launch_seconds(reps: u32) -> Result<f64, String> {
+        let module = Module::from_ptx(0, EMPTY).map_err(text)?;
+        let one = Dim3 { x: 1, y: 1, z: 1 };
+        let launch = || -> Result<(), GpuError> {
+            module.launch("empty", one, one, 0, &[])?;
+            gpu::synchronize(0)
+        };
+        launch().map_err(text)?;
+        let started = Instant::now();
+        for _ in 0..reps {
+            launch().map_err(text)?;
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+}
+
+export!(Bench);
