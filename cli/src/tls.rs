@@ -90,6 +90,8 @@ pub fn for_up(data_dir: &Path, address: &str, bind: std::net::IpAddr) -> anyhow:
             let text = std::fs::read_to_string(dir.join(from))?;
             crate::auth::write_private(&local.join(to), &text)?;
         }
+        // Clients use the files only while this process lives.
+        crate::auth::write_private(&local.join("pid"), &std::process::id().to_string())?;
     }
     Ok(())
 }

@@ -308,7 +308,7 @@ pub fn tls_for(address: &str) -> Result<Option<Arc<Tls>>, TlsError> {
     }
     let found = match from_env()? {
         Some(tls) => Some(tls),
-        None => match local_tls_dir(address).filter(|dir| dir.join("ca.pem").exists()) {
+        None => match local_tls_dir(address).filter(|dir| left_by_a_live_process(dir)) {
             Some(dir) => Some(Tls::load(
                 &dir.join("ca.pem"),
                 Some((&dir.join("client.pem"), &dir.join("client-key.pem"))),
@@ -321,6 +321,16 @@ pub fn tls_for(address: &str) -> Result<Option<Arc<Tls>>, TlsError> {
         *last = Some(Arc::new(tls));
     }
     Ok(last.clone())
+}
+
+/// Whether `dir` holds what a `weft up --tls` still running left there: a
+/// killed one leaves its files behind, and a plaintext cluster that later
+/// gets the same port must not be dialled with TLS.
+fn left_by_a_live_process(dir: &Path) -> bool {
+    let Ok(pid) = std::fs::read_to_string(dir.join("pid")) else {
+        return false;
+    };
+    dir.join("ca.pem").exists() && Path::new("/proc").join(pid.trim()).exists()
 }
 
 /// Why a channel's endpoint could not be made.

@@ -262,7 +262,21 @@ impl Cluster {
             args.push(data_dir.join("cache").display().to_string());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
+        let tls = tls_everywhere() && !extra.contains(&"--tls");
+        if tls {
+            args.push("--tls".into());
+        }
         let server = Server::spawn(&args, data_dir)?;
+        if tls {
+            // This test process's own clients (and HTTPS requests) use the
+            // certificates the cluster made.
+            let dir = data_dir.join("tls");
+            use_certificates(
+                &dir.join("ca.pem"),
+                &dir.join("node.pem"),
+                &dir.join("node-key.pem"),
+            )?;
+        }
         Ok(Cluster {
             address: server.address.clone(),
             server,
@@ -363,7 +377,8 @@ pub struct Group {
 
 impl Group {
     /// Starts `n` replicas (ids 1..=n) forming one group; `extra` flags go
-    /// to every replica.
+    /// to every replica (and, with `WEFT_TEST_TLS=1`, certificates from a
+    /// development CA of the group's own, which its hosts and CLI use too).
     pub fn start(n: usize, extra: &[&str]) -> anyhow::Result<Self> {
         let mut group = Group {
             ports: free_ports(n),
@@ -373,6 +388,27 @@ impl Group {
             shm: shm_dir()?,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
+        if tls_everywhere() && !extra.contains(&"--tls-ca") {
+            let certs = group.dir.path().join("certs");
+            let made = Command::new(weft_bin())
+                .args(["certs", "init"])
+                .arg(&certs)
+                .output()?;
+            anyhow::ensure!(made.status.success(), "weft certs init failed");
+            for (flag, file) in [
+                ("--tls-ca", "ca.pem"),
+                ("--tls-cert", "node.pem"),
+                ("--tls-key", "node-key.pem"),
+            ] {
+                group.extra.push(flag.into());
+                group.extra.push(certs.join(file).display().to_string());
+            }
+            use_certificates(
+                &certs.join("ca.pem"),
+                &certs.join("node.pem"),
+                &certs.join("node-key.pem"),
+            )?;
+        }
         let peers = group.peers();
         for id in 1..=n as u64 {
             let server = group.spawn(id, Some(&peers))?;
@@ -470,6 +506,14 @@ impl Group {
             args.push(self.dir.path().join("artifacts").display().to_string());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
+        // The group's certificate, unless the test gives the host its own.
+        if !extra.contains(&"--tls-ca") {
+            for flag in ["--tls-ca", "--tls-cert", "--tls-key"] {
+                if let Some(i) = self.extra.iter().position(|a| a == flag) {
+                    args.extend(self.extra[i..i + 2].iter().cloned());
+                }
+            }
+        }
         let server = Server::spawn(&args, &data)?;
         self.hosts.insert(id.to_string(), server);
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -673,6 +717,20 @@ impl Group {
     }
 }
 
+/// Makes this test process's clients use these certificates.
+fn use_certificates(ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<()> {
+    let tls = weft_proto::tls::Tls::load(ca, Some((cert, key)))?;
+    weft_proto::tls::set_tls(Some(std::sync::Arc::new(tls)));
+    Ok(())
+}
+
+/// `WEFT_TEST_TLS=1`: every cluster the tests start speaks mutual TLS (a
+/// run of the whole suite over TLS; the tests that dial plaintext on
+/// purpose are told apart by their failures).
+pub fn tls_everywhere() -> bool {
+    std::env::var("WEFT_TEST_TLS").is_ok_and(|v| v == "1")
+}
+
 fn unique() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -700,6 +758,15 @@ pub fn http_request_as(
     body: &[u8],
     token: Option<&str>,
 ) -> anyhow::Result<(u16, String)> {
+    if let Some(tls) = weft_proto::tls::process_tls().filter(|_| tls_everywhere()) {
+        // The gateways of a cluster with TLS speak HTTPS.
+        let name = weft_proto::tls::server_name(address)?;
+        let connection = rustls::ClientConnection::new(tls.rustls_client(), name)?;
+        let tcp = std::net::TcpStream::connect(address)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut stream = rustls::StreamOwned::new(connection, tcp);
+        return http_exchange(&mut stream, address, method, path, body, token);
+    }
     let mut stream = std::net::TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     http_exchange(&mut stream, address, method, path, body, token)
