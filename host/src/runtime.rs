@@ -68,7 +68,8 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     get: fn(&mut T) -> &mut RuntimeCtx,
 ) -> wasmtime::Result<()> {
     generated::Guest::add_to_linker::<T, HasSelf<RuntimeCtx>>(linker, get)?;
-    add_one_copy_reads(linker, get)
+    add_one_copy_reads(linker, get)?;
+    gpu::add_direct_writes(linker, get)
 }
 
 /// Defines `objects.get` and `objects.get-range` again, over bindgen's:

@@ -44,6 +44,36 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Defines `buffer.write` again, over bindgen's: it copies the guest's
+/// bytes straight from its memory into the buffer (bindgen's would lift
+/// them into a fresh `Vec` first, a second copy into freshly faulted
+/// pages).
+pub(super) fn add_direct_writes<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    get: fn(&mut T) -> &mut RuntimeCtx,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::WasmList;
+    linker.allow_shadowing(true);
+    let mut gpu = linker.instance("weft:runtime/gpu@0.1.0")?;
+    gpu.func_wrap(
+        "[method]buffer.write",
+        move |mut store: wasmtime::StoreContextMut<'_, T>,
+              (buffer, offset, data): (Resource<Buffer>, u64, WasmList<u8>)| {
+            let memory = get(store.data_mut()).buffer(&buffer).and_then(|b| {
+                b.check_range(offset, data.len() as u64)?;
+                Ok(b.memory.clone())
+            });
+            let written = memory.and_then(|memory| {
+                let bytes = data.as_le_slice(&store);
+                Ok(memory.write(offset, bytes)?)
+            });
+            Ok((written,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
 impl RuntimeCtx {
     /// The devices lent to this call's task: none outside a task, or for
     /// a task that asked for none.
@@ -178,6 +208,8 @@ impl gpu::HostBuffer for RuntimeCtx {
         self.buffer(&buffer).map_or(0, |b| b.device)
     }
 
+    // The linker serves this with `add_direct_writes` (one copy); bindgen's
+    // trait still wants it.
     async fn write(
         &mut self,
         buffer: Resource<Buffer>,
