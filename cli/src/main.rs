@@ -155,7 +155,7 @@ enum Command {
     /// a cache on first use. Prints the component's path.
     Build(build_cmd::BuildArgs),
     /// Measure a running cluster: call latency, key-value commit latency,
-    /// task throughput, the object store, actors, or moving values.
+    /// task throughput, the object store, actors, moving values, or GPUs.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Make a development CA and certificates for TLS (`weft certs init

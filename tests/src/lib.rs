@@ -760,12 +760,7 @@ pub fn http_request_as(
 ) -> anyhow::Result<(u16, String)> {
     if let Some(tls) = weft_proto::tls::process_tls().filter(|_| tls_everywhere()) {
         // The gateways of a cluster with TLS speak HTTPS.
-        let name = weft_proto::tls::server_name(address)?;
-        let connection = rustls::ClientConnection::new(tls.rustls_client(), name)?;
-        let tcp = std::net::TcpStream::connect(address)?;
-        tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut stream = rustls::StreamOwned::new(connection, tcp);
-        return http_exchange(&mut stream, address, method, path, body, token);
+        return tls_exchange(&tls, address, method, path, body, token);
     }
     let mut stream = std::net::TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -782,6 +777,18 @@ pub fn https_request_as(
     token: Option<&str>,
 ) -> anyhow::Result<(u16, String)> {
     let tls = weft_proto::tls::Tls::load(ca, None)?;
+    tls_exchange(&tls, address, method, path, body, token)
+}
+
+/// One request over a fresh TLS connection made with `tls`'s settings.
+fn tls_exchange(
+    tls: &weft_proto::tls::Tls,
+    address: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    token: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     let name = weft_proto::tls::server_name(address)?;
     let connection = rustls::ClientConnection::new(tls.rustls_client(), name)?;
     let tcp = std::net::TcpStream::connect(address)?;
