@@ -112,10 +112,10 @@ impl Table {
             return;
         }
         let mut task = Task::new(spec, target.as_ref().ok().cloned());
-        let pending = self.pending.entry(owner).or_default();
+        let pending = self.pending.get(&owner).copied().unwrap_or(0);
         let target = match target {
             Ok(_)
-                if *pending >= self.limits.queued_per_owner && self.limits.queued_per_owner > 0 =>
+                if pending >= self.limits.queued_per_owner && self.limits.queued_per_owner > 0 =>
             {
                 Err((
                     FailureKind::Refused,
@@ -126,7 +126,7 @@ impl Table {
                 ))
             }
             Ok(target) => {
-                *pending += 1;
+                *self.pending.entry(owner).or_default() += 1;
                 task.pending_for = Some(owner);
                 Ok(target)
             }
@@ -463,10 +463,16 @@ impl Table {
             if !task.put {
                 record_end(&self.metrics, &mut self.events, &id, task.attempt, &result);
             }
+            // An owner's entry lives while it has tasks pending: sessions
+            // come and go by the million.
             if let Some(owner) = task.pending_for.take()
-                && let Some(pending) = self.pending.get_mut(&owner)
+                && let std::collections::hash_map::Entry::Occupied(mut pending) =
+                    self.pending.entry(owner)
             {
-                *pending = pending.saturating_sub(1);
+                *pending.get_mut() -= 1;
+                if *pending.get() == 0 {
+                    pending.remove();
+                }
             }
             if let State::Running { host, .. } = &task.state
                 && let Some(entry) = self.hosts.get_mut(host)
