@@ -202,6 +202,35 @@ pub async fn delete(address: &str, component: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints where the dashboard is: the answering replica's, else another
+/// replica's. With a token known for the cluster, the link signs in.
+pub async fn dashboard(address: &str) -> anyhow::Result<()> {
+    let mut client = connect(address).await?;
+    let status = client.status().await?;
+    let mut url = status.dashboard;
+    if url.is_empty() {
+        for member in status.members.iter().filter(|m| m.id != status.node_id) {
+            if let Ok(mut other) = connect(&member.address).await
+                && let Ok(s) = other.status().await
+                && !s.dashboard.is_empty()
+            {
+                url = s.dashboard;
+                break;
+            }
+        }
+    }
+    if url.is_empty() {
+        anyhow::bail!(
+            "no replica of the cluster at {address} serves a dashboard              (start `weft controller` with --dashboard-port)"
+        );
+    }
+    match weft_proto::auth::token_for(client.current_address()) {
+        Some(token) => println!("{url}login?token={token}"),
+        None => println!("{url}"),
+    }
+    Ok(())
+}
+
 pub async fn status(address: &str) -> anyhow::Result<()> {
     let mut client = connect(address).await?;
     let s = client.status().await?;
@@ -237,6 +266,9 @@ pub async fn status(address: &str) -> anyhow::Result<()> {
         println!("    {}  {}  {role}  {progress}", m.id, m.address);
     }
     println!("  data dir:               {}", s.data_dir);
+    if !s.dashboard.is_empty() {
+        println!("  dashboard:              {}", s.dashboard);
+    }
     println!("  components:             {}", s.components);
     if s.role == "leader" {
         println!("  hosts:");

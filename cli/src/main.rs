@@ -13,7 +13,9 @@ mod bench_values;
 mod build_cmd;
 mod certs;
 mod client_cmds;
+mod dashboard;
 mod host_cmd;
+mod http_server;
 mod job_cmds;
 mod kv_cmds;
 mod local_host;
@@ -149,6 +151,9 @@ enum Command {
     /// Show the controller group (members, leader, term, indexes, lag) and
     /// what the answering replica has done.
     Status,
+    /// Print the web dashboard's address, with a sign-in link when the
+    /// cluster needs a token (it carries the token: share it as one).
+    Dashboard,
     /// Build a component from a Rust crate (cargo), or from a `wit/`
     /// directory beside `app.py` (Python, componentize-py) or `app.js`
     /// (JavaScript, componentize-js); the language's tool is installed into
@@ -230,6 +235,7 @@ fn main() -> ExitCode {
             Command::Call(args) => client_cmds::call(&address, args).await,
             Command::Delete { component } => client_cmds::delete(&address, &component).await,
             Command::Status => client_cmds::status(&address).await,
+            Command::Dashboard => client_cmds::dashboard(&address).await,
             Command::Bench(args) => bench::run(&address, args).await,
             Command::Build(args) => build_cmd::build(args),
             Command::Certs(command) => certs::certs(command),

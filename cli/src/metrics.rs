@@ -2,18 +2,15 @@
 //! replica and host, in the OpenMetrics text format at `/metrics`.
 //! Everything is read when a scrape asks, so an idle endpoint costs nothing.
 
-use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
-use tokio::net::TcpListener;
 use weft_controller::Controller;
 use weft_host::agent::Agent;
 
@@ -109,31 +106,16 @@ impl MetricsArgs {
         let listener =
             crate::host_cmd::announce_listener(bind, port, who, "metrics on http://", "/metrics")
                 .await?;
-        Ok(Some(tokio::spawn(serve(listener, Arc::new(sources)))))
-    }
-}
-
-async fn serve(listener: TcpListener, sources: Arc<Sources>) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of descriptors, say: wait rather than spin.
-                tracing::warn!(error = %e, "metrics accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let sources = sources.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
+        let sources = Arc::new(sources);
+        Ok(Some(tokio::spawn(crate::http_server::serve(
+            listener,
+            None,
+            "metrics",
+            move |req| {
                 let sources = sources.clone();
-                async move { Ok::<_, Infallible>(answer(&sources, req.uri().path())) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+                async move { answer(&sources, req.uri().path()) }
+            },
+        ))))
     }
 }
 

@@ -63,6 +63,8 @@ pub struct NodeArgs {
     #[command(flatten)]
     metrics: crate::metrics::MetricsArgs,
     #[command(flatten)]
+    dashboard: crate::dashboard::DashboardArgs,
+    #[command(flatten)]
     auth: crate::auth::AuthArgs,
 }
 
@@ -188,6 +190,11 @@ async fn run(
         }
     }
     let tls_line = crate::tls::line(args.bind)?;
+    // Bound before the controller starts, which reports where it is.
+    let dashboard = args
+        .dashboard
+        .bind(args.bind, embedded_host.is_some())
+        .await?;
 
     let mut config = NodeConfig::new(id, local.to_string(), &data_dir);
     config.max_upload = args.max_upload;
@@ -200,6 +207,10 @@ async fn run(
         submits_per_second: args.max_submits_per_second,
         queued_per_owner: args.max_pending_tasks,
     };
+    config.dashboard = dashboard
+        .as_ref()
+        .map(|d| d.url.clone())
+        .unwrap_or_default();
     config.initial_members = if embedded_host.is_some() {
         BTreeMap::from([(id, local.to_string())])
     } else {
@@ -272,6 +283,11 @@ async fn run(
         agent: agent.clone(),
     };
     let metrics = args.metrics.start(args.bind, sources, who).await?;
+    let dashboard = dashboard.map(|d| {
+        // Tests and scripts read this line to find the page.
+        println!("{who}: dashboard on {}", d.url);
+        d.serve(&local.to_string(), keys.clone())
+    });
 
     // Logged before the line that says the node is up, which tests wait
     // for before they read the log.
@@ -298,7 +314,7 @@ async fn run(
     if let Some(agent) = agent {
         agent.stop_actors().await;
     }
-    for server in [gateway, metrics].into_iter().flatten() {
+    for server in [gateway, metrics, dashboard].into_iter().flatten() {
         server.abort();
     }
     controller.shutdown().await;

@@ -48,6 +48,9 @@ pub struct NodeConfig {
     pub election_timeout: (Duration, Duration),
     /// How the leader runs tasks.
     pub tasks: TaskConfig,
+    /// This replica's web dashboard (`http://HOST:PORT/`), or empty: `weft
+    /// status` and the dashboards of other replicas link to it.
+    pub dashboard: String,
 }
 
 impl NodeConfig {
@@ -64,6 +67,7 @@ impl NodeConfig {
             heartbeat: Duration::from_millis(100),
             election_timeout: (Duration::from_millis(600), Duration::from_millis(1200)),
             tasks: TaskConfig::default(),
+            dashboard: String::new(),
         }
     }
 }

@@ -485,6 +485,7 @@ impl pb::weft_server::Weft for WeftService {
             members: members(group.members),
             millis_since_quorum_ack: group.millis_since_quorum_ack.unwrap_or(0),
             nodes: self.controller.tasks().nodes(),
+            dashboard: self.controller.config().dashboard.clone(),
         }))
     }
 

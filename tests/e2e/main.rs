@@ -5,6 +5,7 @@ mod actors;
 mod auth;
 mod bad_input;
 mod controller_group;
+mod dashboard;
 mod foundation;
 mod gpu;
 mod http;

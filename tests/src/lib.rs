@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+pub mod browser;
 pub mod linearizability;
 
 /// Paths of the guest components the build script compiled.
@@ -57,6 +58,8 @@ pub struct Server {
     /// The metrics endpoint's `127.0.0.1:PORT`, when started with
     /// `--metrics-port`.
     pub metrics_address: Option<String>,
+    /// The web dashboard's `http://127.0.0.1:PORT/`, when it serves one.
+    pub dashboard: Option<String>,
     log: PathBuf,
 }
 
@@ -75,8 +78,13 @@ impl Server {
         let stdout = child.stdout.take().context("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let (mut http, mut metrics) = (None, None);
+            let (mut http, mut metrics, mut dashboard) = (None, None, None);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // `weft up: dashboard on http://ADDR/`
+                if let Some((_, rest)) = line.split_once(": dashboard on ") {
+                    dashboard = Some(rest.trim().to_string());
+                    continue;
+                }
                 // `weft up: metrics on http://ADDR/metrics`
                 if let Some((_, rest)) = line.split_once(": metrics on http://") {
                     metrics = Some(rest.trim().trim_end_matches("/metrics").to_string());
@@ -97,7 +105,7 @@ impl Server {
                         .nth(2)
                         .unwrap_or_default()
                         .to_string();
-                    let _ = tx.send((addr, http.clone(), metrics.clone()));
+                    let _ = tx.send((addr, http.clone(), metrics.clone(), dashboard.clone()));
                 }
                 if let Some(rest) = line.strip_prefix("weft up: listening on ") {
                     let addr = rest
@@ -105,11 +113,11 @@ impl Server {
                         .next()
                         .unwrap_or_default()
                         .to_string();
-                    let _ = tx.send((addr, http.clone(), metrics.clone()));
+                    let _ = tx.send((addr, http.clone(), metrics.clone(), dashboard.clone()));
                 }
             }
         });
-        let (address, http_address, metrics_address) =
+        let (address, http_address, metrics_address, dashboard) =
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(a) => a,
                 Err(_) => {
@@ -126,6 +134,7 @@ impl Server {
             address,
             http_address,
             metrics_address,
+            dashboard,
             log,
         })
     }
@@ -289,6 +298,16 @@ impl Cluster {
     /// The HTTP gateway's address (started with `--http-port`).
     pub fn http_address(&self) -> Option<&str> {
         self.server.http_address.as_deref()
+    }
+
+    /// The web dashboard's `http://127.0.0.1:PORT/`.
+    pub fn dashboard(&self) -> Option<&str> {
+        self.server.dashboard.as_deref()
+    }
+
+    /// The `weft up` process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.server.pid()
     }
 
     /// The cluster's data dir.
@@ -555,6 +574,18 @@ impl Group {
         self.servers[id as usize - 1]
             .as_ref()
             .and_then(|s| s.metrics_address.clone())
+    }
+
+    /// Replica `id`'s web dashboard, when started with `--dashboard-port`.
+    pub fn dashboard(&self, id: u64) -> Option<String> {
+        self.servers[id as usize - 1]
+            .as_ref()
+            .and_then(|s| s.dashboard.clone())
+    }
+
+    /// Replica `id`'s process id, while it runs.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.servers[id as usize - 1].as_ref().and_then(Server::pid)
     }
 
     /// Worker host `id`'s log.

@@ -65,7 +65,7 @@ impl HostEntry {
             dead_reason: self.dead_reason.clone(),
             store_dir: self.store_dir.clone(),
             machine: self.machine.clone(),
-            engine: self.engine,
+            engine: self.engine.clone(),
             gpu: self.gpu.clone(),
         }
     }

@@ -526,6 +526,10 @@ impl TaskManager {
                             State::Done(r) if !r.ok => r.error.clone(),
                             _ => String::new(),
                         },
+                        run_micros: match &task.state {
+                            State::Done(r) => r.run_micros,
+                            _ => 0,
+                        },
                     })
                     .collect(),
                 counts: counts.into_iter().collect(),

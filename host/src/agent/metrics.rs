@@ -3,6 +3,8 @@
 //! object store's use, spills and transfers, and what its HTTP gateway
 //! answered.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -11,6 +13,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+
+use weft_proto::v1 as pb;
 
 use super::Agent;
 
@@ -28,17 +32,19 @@ struct RouteLabel {
     route: String,
 }
 
-/// What the host's HTTP gateway answered, recorded per request.
+/// What the host's HTTP gateway answered, recorded per request. The
+/// answer counts are kept as plain numbers: the heartbeat reports them to
+/// the leader (the dashboard's route rates), and a scrape renders them.
 #[derive(Clone, Debug)]
 pub(crate) struct GatewayMetrics {
-    requests: Family<Answered, Counter>,
+    requests: Arc<Mutex<BTreeMap<(String, u16), u64>>>,
     seconds: Family<RouteLabel, Histogram>,
 }
 
 impl Default for GatewayMetrics {
     fn default() -> Self {
         GatewayMetrics {
-            requests: Family::default(),
+            requests: Default::default(),
             // 50 µs to about 100 s.
             seconds: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(50e-6, 2.0, 22))
@@ -61,9 +67,40 @@ impl GatewayMetrics {
                 route: route.clone(),
             })
             .observe(took.as_secs_f64());
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((route, status))
+            .or_default() += 1;
+    }
+
+    /// Every (route, status) answered so far, with its count.
+    pub(crate) fn counts(&self) -> Vec<pb::RouteCount> {
         self.requests
-            .get_or_create(&Answered { route, status })
-            .inc();
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|((route, status), count)| pb::RouteCount {
+                route: route.clone(),
+                status: u32::from(*status),
+                count: *count,
+            })
+            .collect()
+    }
+
+    /// The counts as a Prometheus counter family.
+    fn requests(&self) -> Family<Answered, Counter> {
+        let family = Family::<Answered, Counter>::default();
+        for c in self.counts() {
+            family
+                .get_or_create(&Answered {
+                    route: c.route,
+                    status: c.status as u16,
+                })
+                .inc_by(c.count);
+        }
+        family
     }
 }
 
@@ -158,7 +195,7 @@ impl Agent {
         registry.register(
             "gateway_requests",
             "HTTP requests the gateway answered, by route and status",
-            self.gateway_metrics.requests.clone(),
+            self.gateway_metrics.requests(),
         );
         registry.register_with_unit(
             "gateway_request",

@@ -316,6 +316,7 @@ impl Agent {
                 link.events.clone(),
                 self.config.heartbeat,
                 self.host.clone(),
+                self.gateway_metrics.clone(),
             ));
             let mut commands = link.commands;
             while let Some(command) = commands.recv().await {
@@ -370,7 +371,10 @@ impl Agent {
                     let prepared = prepared_event(digest, outcome, started.elapsed());
                     // The counters first, so `weft status` agrees with the
                     // report as soon as it arrives.
-                    agent.send(pb::host_event::Kind::Engine(engine_stats(&agent.host)));
+                    agent.send(pb::host_event::Kind::Engine(engine_stats(
+                        &agent.host,
+                        &agent.gateway_metrics,
+                    )));
                     agent.send(pb::host_event::Kind::Prepared(prepared));
                 });
             }
@@ -796,12 +800,17 @@ impl Drop for Lent {
     }
 }
 
-async fn heartbeat(events: Arc<dyn EventSink>, every: Duration, host: Arc<Host>) {
+async fn heartbeat(
+    events: Arc<dyn EventSink>,
+    every: Duration,
+    host: Arc<Host>,
+    gateway: metrics::GatewayMetrics,
+) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         let beat = pb::HostEvent {
-            kind: Some(pb::host_event::Kind::Engine(engine_stats(&host))),
+            kind: Some(pb::host_event::Kind::Engine(engine_stats(&host, &gateway))),
         };
         if !events.send(beat) {
             return;
@@ -809,8 +818,8 @@ async fn heartbeat(events: Arc<dyn EventSink>, every: Duration, host: Arc<Host>)
     }
 }
 
-/// The engine's counters as the leader shows them.
-fn engine_stats(host: &Host) -> pb::EngineStats {
+/// The engine's and gateway's counters as the leader shows them.
+fn engine_stats(host: &Host, gateway: &metrics::GatewayMetrics) -> pb::EngineStats {
     let stats = host.stats();
     pb::EngineStats {
         compiled: stats.compiled,
@@ -818,6 +827,7 @@ fn engine_stats(host: &Host) -> pb::EngineStats {
         calls: stats.calls,
         warm_starts: stats.warm_starts,
         reused: stats.reused,
+        answered: gateway.counts(),
     }
 }
 
