@@ -3,10 +3,12 @@
 //!
 //! The guest side is `examples/gpu-bench`, run as tasks given one GPU; it
 //! times itself with its own clock, so the task's overhead is not counted.
-//! The native side calls the same backend code from this process: gemm
-//! (GFLOP/s, n x n x n in each dtype) and uploads from memory (GB/s).
-//! Kernel launches are timed only where the host's backend has kernels.
-//! This build's backend is `cpu`, so the native side is the cpu backend.
+//! The native side calls the same backend as the hosts' from this
+//! process: on `cuda`, this process's own context on device 0 (cuBLAS
+//! and the driver, as a native program would call them); on `cpu`, the
+//! reference backend. Rows: gemm (n x n x n in each dtype), uploads from
+//! memory, and, where the backend has kernels, an empty kernel's launch
+//! and synchronize.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,8 +27,9 @@ pub struct GpuBenchArgs {
         default_value = "target/wasm32-wasip2/release/example_gpu_bench.wasm"
     )]
     component: PathBuf,
-    /// Sizes n of the n x n x n gemms.
-    #[arg(long, value_delimiter = ',', default_value = "256,512")]
+    /// Sizes n of the n x n x n gemms [default: 4096,8192 on cuda,
+    /// 256,512 on cpu].
+    #[arg(long, value_delimiter = ',')]
     sizes: Vec<u32>,
     /// Element types of the gemms: f32, f16, bf16.
     #[arg(long, value_delimiter = ',', default_value = "f32,bf16")]
@@ -71,12 +74,27 @@ fn dtype(name: &str) -> anyhow::Result<(blas::Dtype, Vec<u8>)> {
     })
 }
 
+/// The guest's empty kernel.
+const EMPTY: &str = include_str!("../../examples/gpu-bench/src/empty.ptx");
+
+/// This process's own backend of `kind` (`cuda` or `cpu`), with room for
+/// `bytes` on the cpu one.
+fn native_backend(
+    kind: &str,
+    bytes: u64,
+) -> anyhow::Result<std::sync::Arc<dyn weft_host::gpu::Backend>> {
+    Ok(match kind {
+        "cuda" => weft_host::gpu::cuda(Some(1))?,
+        _ => weft_host::gpu::cpu(1, bytes),
+    })
+}
+
 /// Seconds `reps` gemms take when this process calls the backend itself.
-fn native_gemm(name: &str, n: u32, reps: u32) -> anyhow::Result<f64> {
+fn native_gemm(kind: &str, name: &str, n: u32, reps: u32) -> anyhow::Result<f64> {
     let (dtype, one) = dtype(name)?;
     let elements = u64::from(n) * u64::from(n);
     let bytes = elements * dtype.size();
-    let backend = weft_host::gpu::cpu(1, bytes * 3);
+    let backend = native_backend(kind, bytes * 3)?;
     let make = || -> anyhow::Result<Box<dyn weft_host::gpu::Memory>> {
         let memory = backend.alloc(0, bytes)?;
         memory.write(0, &one.repeat(elements as usize))?;
@@ -95,9 +113,9 @@ fn native_gemm(name: &str, n: u32, reps: u32) -> anyhow::Result<f64> {
 
 /// Seconds `reps` uploads of `mib` MiB take when this process calls the
 /// backend itself.
-fn native_upload(mib: u32, reps: u32) -> anyhow::Result<f64> {
+fn native_upload(kind: &str, mib: u32, reps: u32) -> anyhow::Result<f64> {
     let data = vec![7u8; (mib as usize) << 20];
-    let backend = weft_host::gpu::cpu(1, data.len() as u64);
+    let backend = native_backend(kind, data.len() as u64)?;
     let memory = backend.alloc(0, data.len() as u64)?;
     memory.write(0, &data)?;
     let started = Instant::now();
@@ -105,6 +123,28 @@ fn native_upload(mib: u32, reps: u32) -> anyhow::Result<f64> {
         memory.write(0, &data)?;
     }
     backend.synchronize(0)?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Seconds `reps` launches of an empty kernel, each synchronized, take
+/// when this process calls the backend itself.
+fn native_launch(kind: &str, reps: u32) -> anyhow::Result<f64> {
+    let backend = native_backend(kind, 0)?;
+    let kernels = backend.load_ptx(0, EMPTY)?;
+    let one = weft_host::gpu::Launch {
+        grid: (1, 1, 1),
+        block: (1, 1, 1),
+        shared_bytes: 0,
+    };
+    let launch = || -> anyhow::Result<()> {
+        kernels.launch("empty", &one, &[])?;
+        Ok(backend.synchronize(0)?)
+    };
+    launch()?;
+    let started = Instant::now();
+    for _ in 0..reps {
+        launch()?;
+    }
     Ok(started.elapsed().as_secs_f64())
 }
 
@@ -122,20 +162,31 @@ pub async fn run(address: &str, args: GpuBenchArgs) -> anyhow::Result<()> {
         !gpus.is_empty(),
         "no live host offers GPUs: start one with --gpus N"
     );
+    // `ID: cuda: 1 x NVIDIA H200 (...)`: the backend's name.
+    let kind = gpus[0]
+        .split(':')
+        .nth(1)
+        .map_or("cpu", str::trim)
+        .to_string();
+    let sizes = match (args.sizes.is_empty(), kind.as_str()) {
+        (false, _) => args.sizes.clone(),
+        (true, "cuda") => vec![4096, 8192],
+        (true, _) => vec![256, 512],
+    };
     client.deploy(wasm, Some(NAME)).await?;
     let tasks = TaskClient::with_client(client.clone());
     row!(
-        "gpu work through {address} (hosts {}) against this process calling the cpu backend",
+        "gpu work through {address} (hosts {}) against this process calling the {kind} backend",
         gpus.join("; ")
     );
     let reps = args.reps.max(1);
     for name in &args.dtypes {
-        for &n in &args.sizes {
+        for &n in &sizes {
             let call = [format!("\"{name}\""), n.to_string(), reps.to_string()];
             let guest = guest_seconds(&tasks, "gemm-seconds", &call).await?;
-            let (name_, n_) = (name.clone(), n);
-            let native =
-                tokio::task::spawn_blocking(move || native_gemm(&name_, n_, reps)).await??;
+            let (kind_, name_, n_) = (kind.clone(), name.clone(), n);
+            let native = tokio::task::spawn_blocking(move || native_gemm(&kind_, &name_, n_, reps))
+                .await??;
             let flops = 2.0 * f64::from(n).powi(3) * f64::from(reps);
             row!(
                 "gemm {n}^3 {name:<5} guest {:>9.2} GFLOP/s  native {:>9.2} GFLOP/s  ({:.2}x native)",
@@ -148,7 +199,8 @@ pub async fn run(address: &str, args: GpuBenchArgs) -> anyhow::Result<()> {
     let mib = args.upload_mib.max(1);
     let call = [mib.to_string(), reps.to_string()];
     let guest = guest_seconds(&tasks, "upload-seconds", &call).await?;
-    let native = tokio::task::spawn_blocking(move || native_upload(mib, reps)).await??;
+    let kind_ = kind.clone();
+    let native = tokio::task::spawn_blocking(move || native_upload(&kind_, mib, reps)).await??;
     let bytes = f64::from(mib) * f64::from(1u32 << 20) * f64::from(reps);
     row!(
         "upload {mib} MiB from memory  guest {:>6.2} GB/s  native {:>6.2} GB/s  ({:.2}x native)",
@@ -157,7 +209,16 @@ pub async fn run(address: &str, args: GpuBenchArgs) -> anyhow::Result<()> {
         native / guest
     );
     match guest_seconds(&tasks, "launch-seconds", &["100".into()]).await {
-        Ok(seconds) => row!("empty kernel launch  guest {:.1} us", seconds / 100.0 * 1e6),
+        Ok(seconds) => {
+            let kind_ = kind.clone();
+            let native = tokio::task::spawn_blocking(move || native_launch(&kind_, 100)).await??;
+            row!(
+                "empty kernel launch + synchronize  guest {:.1} us  native {:.1} us  ({:+.1} us)",
+                seconds / 100.0 * 1e6,
+                native / 100.0 * 1e6,
+                (seconds - native) / 100.0 * 1e6
+            )
+        }
         Err(e) if e.to_string().contains("NotSupported") => {
             row!("empty kernel launch  not measured: the host's backend has no kernels")
         }

@@ -26,12 +26,18 @@ pub struct ResourceArgs {
     /// Memory offered to tasks, in bytes [default: the machine's memory].
     #[arg(long)]
     memory: Option<u64>,
-    /// GPUs offered to tasks, each task seeing only those it was given.
-    #[arg(long, default_value_t = 0)]
-    gpus: u32,
-    /// Memory of each GPU of the cpu backend (a reference in host memory
-    /// with the same buffers and BLAS; kernels are not supported); K, M
-    /// and G suffixes are binary.
+    /// GPUs offered to tasks, each task seeing only those it was given
+    /// [default: every CUDA device found, or none].
+    #[arg(long)]
+    gpus: Option<u32>,
+    /// Where GPUs come from: `cuda` (NVIDIA devices, through the driver
+    /// found at run time), `cpu` (a reference in host memory with the same
+    /// buffers and BLAS; kernels are not supported), or `auto`: cuda when
+    /// it finds a device, else cpu for `--gpus N`.
+    #[arg(long, value_enum, default_value_t = GpuBackend::Auto)]
+    gpu_backend: GpuBackend,
+    /// Memory of each GPU of the cpu backend; K, M and G suffixes are
+    /// binary.
     #[arg(long, value_parser = parse_bytes, default_value = "4G")]
     gpu_device_memory: u64,
     /// The most device memory one task may hold (0: no cap); K, M and G
@@ -43,17 +49,57 @@ pub struct ResourceArgs {
     resources: Vec<String>,
 }
 
+/// `--gpu-backend`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GpuBackend {
+    Auto,
+    Cuda,
+    Cpu,
+}
+
 impl ResourceArgs {
-    /// The devices this host lends to tasks (none without `--gpus`).
-    pub fn gpus(&self) -> Option<Arc<weft_host::gpu::Gpus>> {
-        (self.gpus > 0).then(|| {
-            let backend = weft_host::gpu::cpu(self.gpus, self.gpu_device_memory);
-            weft_host::gpu::Gpus::new(backend, self.gpu_memory)
-        })
+    /// The devices this host lends to tasks, as `--gpus` and
+    /// `--gpu-backend` choose them (logged either way).
+    pub fn gpus(&self) -> anyhow::Result<Option<Arc<weft_host::gpu::Gpus>>> {
+        use weft_host::gpu;
+        if self.gpus == Some(0) {
+            return Ok(None);
+        }
+        let backend = match self.gpu_backend {
+            GpuBackend::Cpu => match self.gpus {
+                Some(n) => gpu::cpu(n, self.gpu_device_memory),
+                None => bail!("--gpu-backend cpu needs --gpus N"),
+            },
+            GpuBackend::Cuda => {
+                gpu::cuda(self.gpus).map_err(|e| anyhow::anyhow!("--gpu-backend cuda: {e}"))?
+            }
+            GpuBackend::Auto => match (gpu::cuda(self.gpus), self.gpus) {
+                (Ok(cuda), _) => cuda,
+                (Err(why), Some(n)) => {
+                    tracing::info!(%why, "no CUDA device: the cpu backend offers --gpus");
+                    gpu::cpu(n, self.gpu_device_memory)
+                }
+                (Err(why), None) => {
+                    tracing::debug!(%why, "no CUDA device: no GPUs offered");
+                    return Ok(None);
+                }
+            },
+        };
+        if let Some(n) = self.gpus
+            && (backend.devices().len() as u32) < n
+        {
+            bail!(
+                "--gpus {n}: the {} backend has only {} device(s)",
+                backend.name(),
+                backend.devices().len()
+            );
+        }
+        Ok(Some(gpu::Gpus::new(backend, self.gpu_memory)))
     }
 
-    /// The resources in wire form, defaults filled in.
-    pub fn resources(&self) -> anyhow::Result<pb::Resources> {
+    /// The resources in wire form, defaults filled in; `gpus` as the
+    /// backend found them.
+    pub fn resources(&self, gpus: Option<&weft_host::gpu::Gpus>) -> anyhow::Result<pb::Resources> {
         let cpus = self.cpus.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
         });
@@ -64,7 +110,7 @@ impl ResourceArgs {
         Ok(pb::Resources {
             cpus,
             memory: self.memory.unwrap_or_else(machine_memory),
-            gpus: self.gpus,
+            gpus: gpus.map_or(0, |g| g.count()),
             custom,
         })
     }
@@ -330,7 +376,8 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
     let tls_line = crate::tls::line(args.bind)?;
 
     let client = weft_client::Client::connect(&args.controller).await?;
-    let resources = args.resources.resources()?;
+    let gpus = args.resources.gpus()?;
+    let resources = args.resources.resources(gpus.as_deref())?;
     let config = AgentConfig {
         id: id.clone(),
         address: local.to_string(),
@@ -339,7 +386,7 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(10)),
         actor_threads: resources.cpus.ceil().max(1.0) as usize,
         keys: keys.clone(),
-        gpus: args.resources.gpus(),
+        gpus,
         logs: Some(
             weft_host::agent::Logs::fresh(args.data_dir.join("logs").join(&id))
                 .context("cannot make the host's logs dir")?,
@@ -371,16 +418,15 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
     println!("weft host: {auth_line}");
     println!("weft host: {tls_line}");
     // The host's port serves its object store to other hosts and clients.
-    let served = weft_proto::tls::server_builder()
+    let router = weft_proto::tls::server_builder()
         .context("cannot serve TLS")?
         .layer(weft_proto::auth::GuardLayer::new(keys))
-        .add_service(HostService::server(agent.clone()))
-        .serve_with_incoming_shutdown(
-            crate::node::no_delay(listener),
-            crate::node::shutdown_signal(),
-        )
-        .await
-        .context("the host's server failed");
+        .add_service(HostService::server(agent.clone()));
+    let served = crate::node::serve_until_stopped(|stop| {
+        router.serve_with_incoming_shutdown(crate::node::no_delay(listener), stop)
+    })
+    .await
+    .context("the host's server failed");
     agent.stop_actors().await;
     for server in [gateway, metrics].into_iter().flatten() {
         server.abort();

@@ -120,9 +120,10 @@ pub struct ControllerArgs {
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let gpus = args.resources.gpus()?;
     let embedded = Embedded {
-        resources: args.resources.resources()?,
-        gpus: args.resources.gpus(),
+        resources: args.resources.resources(gpus.as_deref())?,
+        gpus,
         store: args.store,
         engine: args.engine,
         gateway: args.gateway,
@@ -302,13 +303,13 @@ async fn run(
     println!("{who}: {tls_line}");
     tracing::info!(%local, id, data_dir = %data_dir.display(), "weft is up");
 
-    weft_proto::tls::server_builder()
+    let router = weft_proto::tls::server_builder()
         .context("cannot serve TLS")?
         .layer(weft_proto::auth::GuardLayer::new(keys))
         .add_service(controller.peer_server())
         .add_service(WeftService::new(controller.clone()).into_server())
-        .add_optional_service(agent.clone().map(HostService::server))
-        .serve_with_incoming_shutdown(no_delay(listener), shutdown_signal())
+        .add_optional_service(agent.clone().map(HostService::server));
+    serve_until_stopped(|stop| router.serve_with_incoming_shutdown(no_delay(listener), stop))
         .await
         .context("the server failed")?;
     if let Some(agent) = agent {
@@ -334,6 +335,42 @@ pub fn no_delay(
             let _ = stream.set_nodelay(true);
         })
     })
+}
+
+/// How long open connections may take to close once a stop was asked
+/// for. A graceful stop waits for them, and a connection the process
+/// holds to its own port (its embedded host reaching the store's owner,
+/// say) closes only after the stop: without a bound it waits for ever.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Runs the server `serve` makes from a stop signal (Ctrl-C or SIGTERM)
+/// until it ends, or until [`STOP_GRACE`] after the signal.
+pub async fn serve_until_stopped<S, E>(
+    serve: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> S,
+) -> Result<(), E>
+where
+    S: Future<Output = Result<(), E>>,
+{
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signal = {
+        let stopping = stopping.clone();
+        Box::pin(async move {
+            shutdown_signal().await;
+            stopping.notify_one();
+        })
+    };
+    let server = serve(signal);
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        _ = async {
+            stopping.notified().await;
+            tokio::time::sleep(STOP_GRACE).await;
+        } => {
+            tracing::warn!("connections still open {STOP_GRACE:?} after the stop; closing them");
+            Ok(())
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -18,15 +18,9 @@ fn text(e: GpuError) -> String {
     format!("{e:?}")
 }
 
-const EMPTY: &str = r#"
-.version 7.0
-.target sm_70
-.address_size 64
-.visible .entry empty()
-{
-    ret;
-}
-"#;
+/// An empty kernel: its launch is the cost of a launch (`weft bench gpu`
+/// launches the same one natively).
+const EMPTY: &str = include_str!("empty.ptx");
 
 impl Guest for Bench {
     fn gemm_seconds(dtype: String, n: u32, reps: u32) -> Result<f64, String> {

@@ -9,6 +9,7 @@
 
 pub mod blas;
 pub mod cpu;
+pub mod cuda;
 
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -359,6 +360,12 @@ pub struct Module {
     pub kernels: Box<dyn Kernels>,
     /// The physical device.
     pub physical: u32,
+}
+
+/// The machine's CUDA devices (the first `limit` when given), or why
+/// there are none.
+pub fn cuda(limit: Option<u32>) -> Result<Arc<dyn Backend>, GpuError> {
+    Ok(Arc::new(cuda::Cuda::discover(limit)?))
 }
 
 /// The `cpu` backend offering `count` devices of `memory` bytes each.
