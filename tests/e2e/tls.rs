@@ -268,5 +268,29 @@ fn weft_up_with_tls_is_reached_by_local_clients_without_flags() -> anyhow::Resul
         Some(token.trim()),
     )?;
     assert_eq!((status, body.trim()), (200, "4"));
+    // The dashboard speaks HTTPS with the node's certificate too.
+    let dashboard = cluster.dashboard().expect("a dashboard");
+    let address = dashboard
+        .strip_prefix("https://")
+        .unwrap_or_else(|| panic!("{dashboard} is not https"))
+        .trim_end_matches('/');
+    // Its first reading of the cluster may still be under way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = weft_tests::https_request_as(
+            address,
+            &ca,
+            "GET",
+            "/api/overview",
+            b"",
+            Some(token.trim()),
+        )?;
+        assert_eq!(status, 200, "{body}");
+        if body.contains("\"role\":\"leader\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     cluster.stop()
 }
