@@ -33,6 +33,8 @@ struct StateLabel {
 #[derive(Clone, Debug)]
 pub(crate) struct TaskMetrics {
     finished: Family<Outcome, Counter>,
+    /// Those of `finished` that failed, whatever the kind.
+    failed: Counter,
     retries: Counter,
     run_seconds: Histogram,
     wait_seconds: Histogram,
@@ -42,6 +44,7 @@ impl Default for TaskMetrics {
     fn default() -> Self {
         TaskMetrics {
             finished: Family::default(),
+            failed: Counter::default(),
             retries: Counter::default(),
             // 50 µs to about 100 s.
             run_seconds: Histogram::new(exponential_buckets(50e-6, 2.0, 22)),
@@ -56,6 +59,7 @@ impl TaskMetrics {
         let outcome = if result.ok {
             "ok"
         } else {
+            self.failed.inc();
             result.failure_kind().as_str()
         };
         self.finished.get_or_create(&Outcome { outcome }).inc();
@@ -63,6 +67,15 @@ impl TaskMetrics {
             self.run_seconds
                 .observe(Duration::from_micros(result.run_micros).as_secs_f64());
         }
+    }
+
+    /// Tasks that finished and that failed, since this replica first led.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        let ok = self
+            .finished
+            .get_or_create(&Outcome { outcome: "ok" })
+            .get();
+        (ok, self.failed.get())
     }
 
     /// An attempt failed and the task was queued again.

@@ -127,8 +127,9 @@ impl Sampler {
         }
     }
 
-    /// The history as parallel arrays: times, task counts by state, store
-    /// use by host, and per route the requests and 5xx answers a second.
+    /// The history as parallel arrays: times, task counts by state (for
+    /// finished and failed, how many ever did), store use by host, and
+    /// per route the requests and 5xx answers a second.
     fn series(&self) -> Value {
         let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         let at: Vec<u64> = history.iter().map(|p| p.at_ms).collect();
@@ -191,11 +192,17 @@ fn point_of(reading: &Value) -> Option<Point> {
     if reading.get("error").is_some() {
         return None;
     }
-    let tasks = reading["tasks"]
+    // The states tasks are in now, and how many ever finished or failed
+    // (the table lets go of finished tasks nobody holds).
+    let mut tasks: BTreeMap<String, u64> = reading["tasks"]
         .as_object()?
         .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "finished" | "failed"))
         .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
         .collect();
+    for (k, v) in reading["tasks_total"].as_object()? {
+        tasks.insert(k.clone(), v.as_u64().unwrap_or(0));
+    }
     let store = reading["hosts"]
         .as_array()?
         .iter()
@@ -262,8 +269,8 @@ async fn read(client: &mut Client, members: &mut HashMap<String, Client>) -> Val
         controllers.push(row);
     }
     // Hosts, task counts and gateway counters live on the leader.
-    let (nodes, counts) = match (client.list_nodes().await, client.list_tasks("", 0).await) {
-        (Ok(nodes), Ok(tasks)) => (nodes, tasks.counts),
+    let (nodes, tasks) = match (client.list_nodes().await, client.list_tasks("", 0).await) {
+        (Ok(nodes), Ok(tasks)) => (nodes, tasks),
         (Err(e), _) | (_, Err(e)) => {
             return json!({
                 "at": now_ms(),
@@ -322,7 +329,8 @@ async fn read(client: &mut Client, members: &mut HashMap<String, Client>) -> Val
         "components": status.components,
         "controllers": controllers,
         "hosts": hosts,
-        "tasks": counts.into_iter().collect::<BTreeMap<_, _>>(),
+        "tasks": tasks.counts.into_iter().collect::<BTreeMap<_, _>>(),
+        "tasks_total": { "finished": tasks.finished_total, "failed": tasks.failed_total },
         "routes": routes,
     })
 }

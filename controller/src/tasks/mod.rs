@@ -533,6 +533,8 @@ impl TaskManager {
                     })
                     .collect(),
                 counts: counts.into_iter().collect(),
+                finished_total: t.metrics.totals().0,
+                failed_total: t.metrics.totals().1,
             }
         })
     }

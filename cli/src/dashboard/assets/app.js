@@ -180,8 +180,12 @@ function taskChart(o) {
   const t = o.history?.tasks || {};
   /** @type {Record<string, (number | null)[]>} */
   const series = {};
-  for (const state of ["running", "queued", "waiting", "finished", "failed"]) {
+  // Held tasks by state now; finished and failed as totals so far.
+  for (const state of ["running", "queued", "waiting"]) {
     if (t[state]) series[state] = t[state];
+  }
+  for (const state of ["finished", "failed"]) {
+    if (t[state]) series[`${state} (total)`] = t[state];
   }
   return lineChart(o.history?.at || [], series, { label: "tasks by state" });
 }
@@ -192,6 +196,7 @@ function renderCluster(o) {
   /** @type {any[]} */
   const hosts = o.hosts || [];
   const t = o.tasks || {};
+  const total = o.tasks_total || {};
   const sum = (/** @type {(h: any) => number} */ f) => hosts.reduce((a, x) => a + (f(x) || 0), 0);
   const alive = hosts.filter((x) => x.alive);
   return [
@@ -199,8 +204,8 @@ function renderCluster(o) {
     h("div", { class: "tiles" },
       tile("hosts alive", `${alive.length} / ${hosts.length}`, "hosts"),
       tile("tasks running", t.running || 0, "running"),
-      tile("tasks finished", t.finished || 0, "finished"),
-      tile("tasks failed", t.failed || 0, "failed"),
+      tile("tasks finished", total.finished || 0, "finished"),
+      tile("tasks failed", total.failed || 0, "failed"),
       tile("tasks queued", (t.queued || 0) + (t.waiting || 0), "queued"),
       tile("cpus in use", `${sum((x) => x.alive && x.cpus[0])} / ${sum((x) => x.alive && x.cpus[1])}`, "cpus"),
       tile("object store", `${bytes(sum((x) => x.store?.used))} / ${bytes(sum((x) => x.store?.capacity))}`, "store"),
@@ -259,7 +264,8 @@ const tasksPage = {
     const counts = Object.entries(tasks.counts || {}).map(([k, v]) => `${k} ${v}`).join(" · ");
     return [
       h("div", { class: "panel", id: "task-chart" }, taskChart(o)),
-      h("h2", null, "Tasks ", h("span", { class: "muted" }, counts ? `(${counts}; newest 200 shown)` : "")),
+      h("h2", null, "Tasks the leader holds ",
+        h("span", { class: "muted" }, counts ? `(${counts}; newest 200 shown)` : "")),
       table("tasks", [
         ["id", (t) => h("span", { class: "mono" }, t.id)],
         ["component", (t) => t.component],
