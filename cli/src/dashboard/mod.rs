@@ -157,29 +157,10 @@ fn params(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Percent-decoding, with `+` as a space (forms send it so).
+/// A query or form value decoded: `+` is a space (forms send it so),
+/// then `%XX` escapes.
 fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = |b: u8| (b as char).to_digit(16);
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(hi), Some(lo)) => {
-                        out.push((hi * 16 + lo) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    weft_host::gateway::percent_decode(&text.replace('+', " "))
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
@@ -268,18 +249,18 @@ impl Dashboard {
                 "POST needs the x-weft-dashboard header",
             );
         }
-        let result = match (post, view.as_str()) {
-            (false, "overview") => Ok(self.sampler.overview()),
-            (false, _) => match self.sampler.client().await {
-                Ok(mut client) => views::read(&mut client, &view, &query).await,
-                Err(e) => Err(e.into()),
-            },
-            (true, "jobs/stop") => match self.sampler.client().await {
-                Ok(mut client) => views::stop_job(&mut client, param(&query, "id")).await,
-                Err(e) => Err(e.into()),
-            },
-            (true, _) => Err(views::ViewError::NotFound(format!("no POST /api/{view}"))),
-        };
+        if !post && view == "overview" {
+            return json(StatusCode::OK, &self.sampler.overview());
+        }
+        let result = async {
+            let mut client = self.sampler.client().await?;
+            match (post, view.as_str()) {
+                (false, _) => views::read(&mut client, &view, &query).await,
+                (true, "jobs/stop") => views::stop_job(&mut client, param(&query, "id")).await,
+                (true, _) => Err(views::ViewError::NotFound(format!("no POST /api/{view}"))),
+            }
+        }
+        .await;
         match result {
             Ok(value) => json(StatusCode::OK, &value),
             Err(e) => error(e.status(), &e.to_string()),

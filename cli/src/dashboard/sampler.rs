@@ -35,8 +35,9 @@ struct Point {
 }
 
 pub struct Sampler {
-    /// A client of this replica, made on first use: it follows the leader.
-    client: tokio::sync::Mutex<Option<Client>>,
+    /// A client of this replica, made on first use. Views use clones of
+    /// it; each reading puts back its own, which has followed the leader.
+    client: Mutex<Option<Client>>,
     address: String,
     latest: Mutex<Value>,
     history: Mutex<VecDeque<Point>>,
@@ -48,7 +49,7 @@ impl Sampler {
     /// Starts reading the cluster through the controller at `address`.
     pub fn start(address: String) -> Arc<Self> {
         let sampler = Arc::new(Sampler {
-            client: tokio::sync::Mutex::new(None),
+            client: Mutex::new(None),
             address,
             latest: Mutex::new(json!({ "error": "the first reading is under way" })),
             history: Mutex::new(VecDeque::new()),
@@ -74,17 +75,20 @@ impl Sampler {
         }
     }
 
-    /// The client views read through (one at a time: views are small).
-    pub async fn client(
-        &self,
-    ) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, weft_client::ClientError> {
-        let mut slot = self.client.lock().await;
-        if slot.is_none() {
-            *slot = Some(Client::connect(&self.address).await?.retry_for(PATIENCE));
+    /// A client of the cluster through this replica (connected on first
+    /// use); clones share their channels, so views run side by side.
+    pub async fn client(&self) -> Result<Client, weft_client::ClientError> {
+        if let Some(client) = self
+            .client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(client);
         }
-        Ok(tokio::sync::MutexGuard::map(slot, |s| {
-            s.as_mut().expect("connected above")
-        }))
+        let client = Client::connect(&self.address).await?.retry_for(PATIENCE);
+        *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client.clone());
+        Ok(client)
     }
 
     /// The latest reading with the charts' series.
@@ -101,11 +105,15 @@ impl Sampler {
     async fn run(self: Arc<Self>) {
         let mut members: HashMap<String, Client> = HashMap::new();
         loop {
-            let reading = match self.client().await {
-                Ok(mut client) => read(&mut client, &mut members).await,
-                Err(e) => json!({ "at": now_ms(), "error": e.to_string() }),
+            let (reading, point) = match self.client().await {
+                Ok(mut client) => {
+                    let read = read(&mut client, &mut members).await;
+                    *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
+                    read
+                }
+                Err(e) => (json!({ "at": now_ms(), "error": e.to_string() }), None),
             };
-            if let Some(point) = point_of(&reading) {
+            if let Some(point) = point {
                 let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
                 if history.len() >= HISTORY {
                     history.pop_front();
@@ -133,37 +141,18 @@ impl Sampler {
     fn series(&self) -> Value {
         let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         let at: Vec<u64> = history.iter().map(|p| p.at_ms).collect();
-        let mut states: Vec<&String> = history.iter().flat_map(|p| p.tasks.keys()).collect();
-        states.sort();
-        states.dedup();
-        let tasks: serde_json::Map<String, Value> = states
-            .iter()
-            .map(|s| {
-                let v: Vec<u64> = history
-                    .iter()
-                    .map(|p| p.tasks.get(*s).copied().unwrap_or(0))
-                    .collect();
-                (s.to_string(), json!(v))
-            })
-            .collect();
-        let mut hosts: Vec<&String> = history.iter().flat_map(|p| p.store.keys()).collect();
-        hosts.sort();
-        hosts.dedup();
-        let store: serde_json::Map<String, Value> = hosts
-            .iter()
-            .map(|h| {
-                let v: Vec<Option<u64>> =
-                    history.iter().map(|p| p.store.get(*h).copied()).collect();
-                (h.to_string(), json!(v))
-            })
-            .collect();
+        // A state no task is in is absent from a reading: zero. A host
+        // absent from a reading had left: a gap.
+        let tasks = columns(&history, |p| &p.tasks, Some(0));
+        let store = columns(&history, |p| &p.store, None);
         let mut routes = serde_json::Map::new();
         let names: std::collections::BTreeSet<&String> =
             history.iter().flat_map(|p| p.routes.keys()).collect();
+        let points: Vec<&Point> = history.iter().collect();
         for route in names {
             let mut rate = Vec::new();
             let mut errors = Vec::new();
-            for pair in history.iter().collect::<Vec<_>>().windows(2) {
+            for pair in points.windows(2) {
                 let (a, b) = (pair[0], pair[1]);
                 let secs = (b.at_ms.saturating_sub(a.at_ms) as f64 / 1e3).max(1e-3);
                 let (ra, ea) = a.routes.get(route).copied().unwrap_or_default();
@@ -187,52 +176,38 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The chart values of one reading (none when it failed).
-fn point_of(reading: &Value) -> Option<Point> {
-    if reading.get("error").is_some() {
-        return None;
-    }
-    // The states tasks are in now, and how many ever finished or failed
-    // (the table lets go of finished tasks nobody holds).
-    let mut tasks: BTreeMap<String, u64> = reading["tasks"]
-        .as_object()?
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "finished" | "failed"))
-        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-        .collect();
-    for (k, v) in reading["tasks_total"].as_object()? {
-        tasks.insert(k.clone(), v.as_u64().unwrap_or(0));
-    }
-    let store = reading["hosts"]
-        .as_array()?
-        .iter()
-        .filter_map(|h| Some((h["id"].as_str()?.to_string(), h["store"]["used"].as_u64()?)))
-        .collect();
-    let routes = reading["routes"]
-        .as_array()?
-        .iter()
-        .filter_map(|r| {
-            Some((
-                r["route"].as_str()?.to_string(),
-                (r["requests"].as_u64()?, r["errors"].as_u64()?),
-            ))
+/// One series per key of `field` over `history`, a reading without the
+/// key giving `missing`.
+fn columns(
+    history: &VecDeque<Point>,
+    field: fn(&Point) -> &BTreeMap<String, u64>,
+    missing: Option<u64>,
+) -> serde_json::Map<String, Value> {
+    let keys: std::collections::BTreeSet<&String> =
+        history.iter().flat_map(|p| field(p).keys()).collect();
+    keys.into_iter()
+        .map(|key| {
+            let values: Vec<Option<u64>> = history
+                .iter()
+                .map(|p| field(p).get(key).copied().or(missing))
+                .collect();
+            (key.clone(), json!(values))
         })
-        .collect();
-    Some(Point {
-        at_ms: reading["at"].as_u64()?,
-        tasks,
-        store,
-        routes,
-    })
+        .collect()
 }
 
 /// One reading of the cluster: this replica's view of the group, every
 /// replica's own status, the hosts with their stores, task counts and
-/// gateway counters. A failure is the reading's `error`.
-async fn read(client: &mut Client, members: &mut HashMap<String, Client>) -> Value {
+/// gateway counters, and its values for the charts. A failure is the
+/// reading's `error` (and no chart values).
+async fn read(
+    client: &mut Client,
+    members: &mut HashMap<String, Client>,
+) -> (Value, Option<Point>) {
+    let at_ms = now_ms();
     let status = match client.status().await {
         Ok(status) => status,
-        Err(e) => return json!({ "at": now_ms(), "error": e.to_string() }),
+        Err(e) => return (json!({ "at": at_ms, "error": e.to_string() }), None),
     };
     let mut controllers = Vec::new();
     for member in &status.members {
@@ -272,14 +247,16 @@ async fn read(client: &mut Client, members: &mut HashMap<String, Client>) -> Val
     let (nodes, tasks) = match (client.list_nodes().await, client.list_tasks("", 0).await) {
         (Ok(nodes), Ok(tasks)) => (nodes, tasks),
         (Err(e), _) | (_, Err(e)) => {
-            return json!({
-                "at": now_ms(),
+            let reading = json!({
+                "at": at_ms,
                 "error": format!("the leader did not answer: {e}"),
                 "controllers": controllers,
             });
+            return (reading, None);
         }
     };
     let mut hosts = Vec::new();
+    let mut store_used = BTreeMap::new();
     let mut routes: BTreeMap<String, (u64, u64, BTreeMap<u32, u64>)> = BTreeMap::new();
     for node in &nodes {
         let mut row = host_row(node);
@@ -290,13 +267,16 @@ async fn read(client: &mut Client, members: &mut HashMap<String, Client>) -> Val
             )
             .await;
             row["store"] = match stats {
-                Ok(Ok(s)) => json!({
+                Ok(Ok(s)) => {
+                    store_used.insert(node.id.clone(), s.used);
+                    json!({
                     "used": s.used,
                     "capacity": s.capacity,
                     "objects": s.objects,
                     "spilled": s.spilled_bytes,
                     "spilled_objects": s.spilled_objects,
-                }),
+                    })
+                }
                 Ok(Err(e)) => json!({ "error": e.to_string() }),
                 Err(_) => json!({ "error": "its store did not answer in 2 s" }),
             };
@@ -311,6 +291,25 @@ async fn read(client: &mut Client, members: &mut HashMap<String, Client>) -> Val
         }
         hosts.push(row);
     }
+    // The states tasks are in now, and how many ever finished or failed
+    // (the table lets go of finished tasks nobody holds).
+    let mut states: BTreeMap<String, u64> = tasks
+        .counts
+        .iter()
+        .filter(|(state, _)| !matches!(state.as_str(), "finished" | "failed"))
+        .map(|(state, n)| (state.clone(), *n))
+        .collect();
+    states.insert("finished".into(), tasks.finished_total);
+    states.insert("failed".into(), tasks.failed_total);
+    let point = Point {
+        at_ms,
+        tasks: states,
+        store: store_used,
+        routes: routes
+            .iter()
+            .map(|(route, (requests, errors, _))| (route.clone(), (*requests, *errors)))
+            .collect(),
+    };
     let routes: Vec<Value> = routes
         .into_iter()
         .map(|(route, (requests, errors, statuses))| {
@@ -321,8 +320,8 @@ async fn read(client: &mut Client, members: &mut HashMap<String, Client>) -> Val
             json!({ "route": route, "requests": requests, "errors": errors, "statuses": statuses })
         })
         .collect();
-    json!({
-        "at": now_ms(),
+    let reading = json!({
+        "at": at_ms,
         "served_by": status.node_id,
         "version": status.version,
         "leader": status.has_leader.then_some(status.leader_id),
@@ -332,7 +331,8 @@ async fn read(client: &mut Client, members: &mut HashMap<String, Client>) -> Val
         "tasks": tasks.counts.into_iter().collect::<BTreeMap<_, _>>(),
         "tasks_total": { "finished": tasks.finished_total, "failed": tasks.failed_total },
         "routes": routes,
-    })
+    });
+    (reading, Some(point))
 }
 
 /// Another replica's own status, over a connection kept between readings.

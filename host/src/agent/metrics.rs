@@ -4,7 +4,8 @@
 //! answered.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -33,11 +34,13 @@ struct RouteLabel {
 }
 
 /// What the host's HTTP gateway answered, recorded per request. The
-/// answer counts are kept as plain numbers: the heartbeat reports them to
-/// the leader (the dashboard's route rates), and a scrape renders them.
+/// answer counts are kept as plain counters: the heartbeat reports them
+/// to the leader (the dashboard's route rates), and a scrape renders them.
+/// A request takes the read lock only, as a Prometheus family does; a new
+/// (route, status) pair takes the write lock once.
 #[derive(Clone, Debug)]
 pub(crate) struct GatewayMetrics {
-    requests: Arc<Mutex<BTreeMap<(String, u16), u64>>>,
+    requests: Arc<RwLock<BTreeMap<(String, u16), AtomicU64>>>,
     seconds: Family<RouteLabel, Histogram>,
 }
 
@@ -67,24 +70,34 @@ impl GatewayMetrics {
                 route: route.clone(),
             })
             .observe(took.as_secs_f64());
-        *self
+        let key = (route, status);
+        if let Some(count) = self
             .requests
-            .lock()
+            .read()
             .unwrap_or_else(|p| p.into_inner())
-            .entry((route, status))
-            .or_default() += 1;
+            .get(&key)
+        {
+            count.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.requests
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Every (route, status) answered so far, with its count.
     pub(crate) fn counts(&self) -> Vec<pb::RouteCount> {
         self.requests
-            .lock()
+            .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .map(|((route, status), count)| pb::RouteCount {
                 route: route.clone(),
                 status: u32::from(*status),
-                count: *count,
+                count: count.load(Ordering::Relaxed),
             })
             .collect()
     }

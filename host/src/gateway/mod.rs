@@ -472,8 +472,9 @@ impl Gateway {
     }
 }
 
-/// Decodes `%XX` escapes (function names may carry `:` `/` `#`).
-fn percent_decode(text: &str) -> String {
+/// Decodes `%XX` escapes (function names may carry `:` `/` `#`); the
+/// dashboard decodes its query strings with it too.
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

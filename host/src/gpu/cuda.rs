@@ -18,8 +18,8 @@
 
 use std::any::Any;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::cublas::{result as cublas, sys as cublas_sys};
 use cudarc::driver::result::DriverError;
@@ -45,8 +45,7 @@ struct Gpu {
     blas: Mutex<Option<BlasHandle>>,
     used: AtomicU64,
     /// Why the device is unusable, once a fault poisoned its context.
-    lost: Mutex<Option<String>>,
-    is_lost: AtomicBool,
+    lost: OnceLock<String>,
 }
 
 /// A cuBLAS handle bound to its device's stream.
@@ -102,8 +101,7 @@ impl Cuda {
                 stream,
                 blas: Mutex::new(None),
                 used: AtomicU64::new(0),
-                lost: Mutex::new(None),
-                is_lost: AtomicBool::new(false),
+                lost: OnceLock::new(),
             }));
         }
         Ok(Cuda { devices, gpus })
@@ -154,15 +152,9 @@ fn poisons_context(e: &DriverError) -> bool {
 
 impl Gpu {
     fn usable(&self) -> Result<(), GpuError> {
-        if !self.is_lost.load(Ordering::Acquire) {
+        let Some(why) = self.lost.get() else {
             return Ok(());
-        }
-        let why = self
-            .lost
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or_default();
+        };
         Err(GpuError::DeviceLost(format!(
             "device {} faulted earlier ({why}); it serves nothing until the host restarts",
             self.index
@@ -174,8 +166,8 @@ impl Gpu {
     fn failed(&self, what: &str, e: DriverError) -> GpuError {
         let text = describe(&e);
         if poisons_context(&e) {
-            *self.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(text.clone());
-            self.is_lost.store(true, Ordering::Release);
+            // The first fault is the one that says why.
+            let _ = self.lost.set(text.clone());
             tracing::error!(device = self.index, error = %text, "a GPU fault poisoned the device");
             return GpuError::DeviceLost(format!("{what} on device {}: {text}", self.index));
         }
