@@ -222,6 +222,9 @@ fn line(a: &ActorRecord) -> String {
     );
     if !a.host.is_empty() {
         out += &format!("  host {}", a.host);
+        if !a.gpu_devices.is_empty() {
+            out += &format!(" {}", weft_proto::format_gpus(&a.gpu_devices));
+        }
     }
     out += &format!("  restarts {}/{}", a.restarts, options.max_restarts);
     if a.checkpoint_calls > 0 {

@@ -300,6 +300,9 @@ pub async fn list(address: &str, command: ListCommand) -> anyhow::Result<()> {
                 if !t.host.is_empty() {
                     line.push_str(&format!("  on {}", t.host));
                 }
+                if !t.gpu_devices.is_empty() {
+                    line.push_str(&format!(" {}", weft_proto::format_gpus(&t.gpu_devices)));
+                }
                 if t.attempts > 1 {
                     line.push_str(&format!("  ({} attempts)", t.attempts));
                 }

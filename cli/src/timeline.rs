@@ -129,7 +129,12 @@ pub async fn detail(address: &str, task: &str) -> anyhow::Result<()> {
         let after = (e.at_micros.saturating_sub(first.at_micros)) as f64 / 1000.0;
         let what = match e.kind() {
             TaskEventKind::Submitted => "submitted".to_string(),
-            TaskEventKind::Scheduled => format!("scheduled on {} (attempt {})", e.host, e.attempt),
+            TaskEventKind::Scheduled => format!(
+                "scheduled on {} (attempt {}){}",
+                e.host,
+                e.attempt,
+                on_gpus(&e.detail)
+            ),
             TaskEventKind::Retried => format!(
                 "attempt {} on {} failed, retrying: {}",
                 e.attempt, e.host, e.detail
@@ -142,7 +147,12 @@ pub async fn detail(address: &str, task: &str) -> anyhow::Result<()> {
             TaskEventKind::Failed => format!("failed on {}: {}", e.host, e.detail),
             TaskEventKind::ActorCreated => "created".to_string(),
             TaskEventKind::ActorPlaced => {
-                format!("placed on {} (incarnation {})", e.host, e.attempt)
+                format!(
+                    "placed on {} (incarnation {}){}",
+                    e.host,
+                    e.attempt,
+                    on_gpus(&e.detail)
+                )
             }
             TaskEventKind::ActorAlive => format!("alive on {}", e.host),
             TaskEventKind::ActorRestarting => format!("restarting: {}", e.detail),
@@ -152,4 +162,13 @@ pub async fn detail(address: &str, task: &str) -> anyhow::Result<()> {
         println!("  +{after:>10.3} ms  {what}");
     }
     Ok(())
+}
+
+/// A placement's GPUs (its event's detail), as the end of its line.
+fn on_gpus(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" on {detail}")
+    }
 }

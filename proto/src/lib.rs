@@ -41,6 +41,16 @@ pub fn format_bytes(n: u64) -> String {
     }
 }
 
+/// The GPUs a task or actor holds on its host, by the host's index:
+/// `GPU 0` or `GPU 0, 1`; empty for none.
+pub fn format_gpus(devices: &[u32]) -> String {
+    if devices.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = devices.iter().map(u32::to_string).collect();
+    format!("GPU {}", list.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::format_bytes;

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use weft_tests::{Cluster, guests, pattern, write_file};
+use weft_tests::{Cluster, Group, guests, pattern, write_file};
 
 /// `weft submit kit CALL --gpus GPUS --wait`: the result's WAVE text.
 fn run(cluster: &Cluster, call: &str, gpus: u32) -> anyhow::Result<String> {
@@ -192,6 +192,83 @@ fn gpu_tasks_run_one_per_device() -> anyhow::Result<()> {
         let err = cluster.weft_err(&["submit", "kit", "devices()", "--gpus", "3", "--wait"])?;
         assert!(err.contains("gpus"), "{err}");
     }
+    Ok(())
+}
+
+/// Waits until `check` holds of `weft ARGS`'s output, or panics with it.
+fn wait_output(group: &Group, args: &[&str], check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = group.weft(args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && check(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "weft {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_leader_picks_each_gpu_and_a_new_leader_keeps_the_picks() -> anyhow::Result<()> {
+    let mut group = Group::with_hosts(
+        3,
+        &[("g1", &["--gpus", "2"][..])],
+        &[(guests::GPUKIT, "kit")],
+    );
+    // An actor holds the lowest GPU; a task gets the other.
+    group.weft_ok(&[
+        "actor", "create", "kit", "-", "--gpus", "1", "--name", "holder",
+    ])?;
+    assert_eq!(
+        group.weft_ok(&["actor", "call", "holder", "keep(100000)"])?,
+        "\"ok\""
+    );
+    let actors = group.weft_ok(&["actor", "list"])?;
+    assert!(actors.contains("host g1 GPU 0"), "{actors}");
+    let long = group.weft_ok(&["submit", "kit", "hold(2000)", "--gpus", "1"])?;
+    let long = long.trim();
+    let running = wait_output(&group, &["list", "tasks", "--state", "running"], |t| {
+        t.contains(long)
+    });
+    assert!(
+        running.contains(&format!("{long}  running   kit.hold  on g1 GPU 1")),
+        "{running}"
+    );
+    let history = group.weft_ok(&["list", "tasks", "--detail", long])?;
+    assert!(
+        history.contains("scheduled on g1 (attempt 1) on GPU 1"),
+        "{history}"
+    );
+
+    // A new leader learns which GPU the actor holds: a task submitted now
+    // is sent to GPU 1 (the host lends it once the first task is done)
+    // rather than to the actor's, and the actor keeps its buffer.
+    let leader = group.wait_for_leader(Duration::from_secs(20))?;
+    group.kill(leader);
+    group.wait_for_leader(Duration::from_secs(20))?;
+    wait_output(&group, &["actor", "list"], |t| t.contains("host g1 GPU 0"));
+    let next = group.weft_ok(&["submit", "kit", "hold(10)", "--gpus", "1"])?;
+    let next = next.trim();
+    let span = group.weft_ok(&["get", next])?;
+    assert!(span.starts_with('('), "{span}");
+    let history = group.weft_ok(&["list", "tasks", "--detail", next])?;
+    assert!(history.contains("on GPU 1"), "{history}");
+    assert_eq!(
+        group.weft_ok(&["actor", "call", "holder", "kept()"])?,
+        "\"ok 100000\""
+    );
+    // Both GPUs free again once the actor is gone: a task takes both.
+    group.weft_ok(&["actor", "kill", "holder"])?;
+    let both = group.weft_ok(&["submit", "kit", "devices()", "--gpus", "2"])?;
+    let devices = group.weft_ok(&["get", both.trim()])?;
+    assert_eq!(devices.matches("cpu").count(), 4, "{devices}");
+    let history = group.weft_ok(&["list", "tasks", "--detail", both.trim()])?;
+    assert!(history.contains("on GPU 0, 1"), "{history}");
     Ok(())
 }
 

@@ -16,10 +16,12 @@
 //! - **node affinity**: that host (hard: or wait, or fail if it can never
 //!   fit or is unknown; soft: else as default).
 
+mod devices;
 mod resources;
 
 use std::collections::BTreeMap;
 
+pub use devices::Devices;
 pub use resources::Resources;
 
 /// A host as the scheduler sees it.

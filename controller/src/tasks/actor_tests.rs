@@ -204,6 +204,7 @@ fn a_new_leader_keeps_the_actors_hosts_report_and_learns_starts_it_missed() {
     let running = [pb::RunningTask {
         id: "a".into(),
         attempt: 1,
+        gpu_devices: Vec::new(),
     }];
     table.actors_registered("h1", &running, &[started]);
     let now = Instant::now();

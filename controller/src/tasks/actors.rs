@@ -159,7 +159,7 @@ impl Table {
                     let Some(entry) = self.hosts.get_mut(&host) else {
                         continue;
                     };
-                    entry.used = entry.used.plus(&need);
+                    let gpu_devices = entry.hold(&id, &need, &[]);
                     let address = entry.address.clone();
                     let Some(record) = self.actors.records.get_mut(&id) else {
                         continue;
@@ -167,10 +167,12 @@ impl Table {
                     record.incarnation += 1;
                     record.host = host.clone();
                     record.address = address;
+                    record.gpu_devices = gpu_devices;
                     tracing::info!(actor = %id, host, incarnation = record.incarnation, "starting actor");
                     self.events.record(pb::TaskEvent {
                         host: host.clone(),
                         attempt: record.incarnation,
+                        detail: weft_proto::format_gpus(&record.gpu_devices),
                         ..event(&id, pb::TaskEventKind::ActorPlaced)
                     });
                     let start = record.clone();
@@ -255,7 +257,7 @@ impl Table {
         let need = demand(record);
         if let Some(entry) = self.hosts.get_mut(&record.host) {
             if record.state != DEAD {
-                entry.used = entry.used.minus(&need);
+                entry.give_back(id, &need);
             }
             if stop && entry.alive {
                 entry.send(pb::host_command::Kind::StopActor(pb::ActorStop {
@@ -379,9 +381,11 @@ impl Table {
             let was_unconfirmed = self.actors.unconfirmed.remove(&id).is_some();
             if runs {
                 // A host this leader knew already counts what its actors hold.
-                if was_unconfirmed && let Some(entry) = self.hosts.get_mut(host) {
-                    let need = self.actors.records.get(&id).map(demand).unwrap_or_default();
-                    entry.used = entry.used.plus(&need);
+                if was_unconfirmed
+                    && let (Some(entry), Some(record)) =
+                        (self.hosts.get_mut(host), self.actors.records.get(&id))
+                {
+                    entry.hold(&id, &demand(record), &record.gpu_devices);
                 }
             } else if state == ALIVE || !self.actors.waiting.contains(&id) {
                 self.restart_actor(&id, format!("its host {host} restarted"), true);
@@ -438,9 +442,9 @@ impl Table {
             };
             match self.actors.reported.get(&id).cloned() {
                 Some((h, i, started)) if h == host && i == incarnation => {
-                    let need = demand(&self.actors.records[&id]);
+                    let record = &self.actors.records[&id];
                     if let Some(entry) = self.hosts.get_mut(&host) {
-                        entry.used = entry.used.plus(&need);
+                        entry.hold(&id, &demand(record), &record.gpu_devices);
                     }
                     if let Some(event) = started {
                         self.actor_event(&host, event);

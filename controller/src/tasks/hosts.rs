@@ -8,7 +8,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tonic::Status;
 use weft_proto::v1 as pb;
 
-use crate::scheduler::{HostView, Resources};
+use crate::scheduler::{Devices, HostView, Resources};
 
 /// A registered host.
 pub(crate) struct HostEntry {
@@ -16,6 +16,8 @@ pub(crate) struct HostEntry {
     pub(crate) address: String,
     pub(crate) total: Resources,
     pub(crate) used: Resources,
+    /// Which task or actor holds each of its GPUs.
+    pub(crate) devices: Devices,
     pub(crate) alive: bool,
     /// Why it was declared dead.
     pub(crate) dead_reason: String,
@@ -35,6 +37,20 @@ pub(crate) struct HostEntry {
 }
 
 impl HostEntry {
+    /// Takes `need` for `holder` (a task or an actor): its resources, and
+    /// which GPUs (`known`: those the host says it already lends to it).
+    /// Returns the GPUs' indices.
+    pub(crate) fn hold(&mut self, holder: &str, need: &Resources, known: &[u32]) -> Vec<u32> {
+        self.used = self.used.plus(need);
+        self.devices.take(holder, need.gpus, known)
+    }
+
+    /// Gives back what [`HostEntry::hold`] took for `holder`.
+    pub(crate) fn give_back(&mut self, holder: &str, need: &Resources) {
+        self.used = self.used.minus(need);
+        self.devices.give_back(holder);
+    }
+
     pub(crate) fn view(&self) -> HostView {
         HostView {
             id: self.id.clone(),

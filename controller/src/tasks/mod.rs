@@ -38,6 +38,7 @@ use self::table::Table;
 use self::task::State;
 pub(crate) use self::task::Target;
 use crate::error::ControllerError;
+use crate::scheduler::Devices;
 
 /// How the leader runs tasks.
 #[derive(Debug, Clone)]
@@ -290,15 +291,21 @@ impl TaskManager {
                 t.host_died(&id, "restarted and lost its running tasks");
             }
             let previous = t.hosts.remove(&id);
+            let total = from_pb(&registration.resources.clone().unwrap_or_default());
+            let devices = match previous.as_ref().filter(|p| p.alive) {
+                Some(p) => p.devices.clone().resized(total.gpus),
+                None => Devices::new(total.gpus),
+            };
             let entry = HostEntry {
                 id: id.clone(),
                 address: registration.address.clone(),
-                total: from_pb(&registration.resources.clone().unwrap_or_default()),
+                total,
                 used: previous
                     .as_ref()
                     .filter(|p| p.alive)
                     .map(|p| p.used.clone())
                     .unwrap_or_default(),
+                devices,
                 alive: true,
                 dead_reason: String::new(),
                 last_seen: Instant::now(),
@@ -322,11 +329,12 @@ impl TaskManager {
             for running in registration.running {
                 match t.tasks.get(&running.id).map(|task| &task.state) {
                     None => {
-                        t.orphans
-                            .running
-                            .insert(running.id, (id.clone(), running.attempt));
+                        t.orphans.running.insert(
+                            running.id,
+                            (id.clone(), running.attempt, running.gpu_devices),
+                        );
                     }
-                    Some(State::Queued) => t.adopt(&running.id, &id, running.attempt),
+                    Some(State::Queued) => t.adopt(&running.id, &id, running.attempt, &running.gpu_devices),
                     Some(_) => {}
                 }
             }
@@ -529,6 +537,14 @@ impl TaskManager {
                         run_micros: match &task.state {
                             State::Done(r) => r.run_micros,
                             _ => 0,
+                        },
+                        gpu_devices: match &task.state {
+                            State::Running { host, .. } => t
+                                .hosts
+                                .get(host)
+                                .map(|h| h.devices.of(id))
+                                .unwrap_or_default(),
+                            _ => Vec::new(),
                         },
                     })
                     .collect(),

@@ -43,7 +43,7 @@ pub(crate) fn tell_owners(
 /// failover, before their owners resubmit them).
 #[derive(Default)]
 pub(crate) struct Orphans {
-    pub(crate) running: HashMap<String, (String, u32)>,
+    pub(crate) running: HashMap<String, (String, u32, Vec<u32>)>,
     pub(crate) results: HashMap<String, pb::TaskResult>,
     /// Objects hosts hold that no entry names: their owners claim them by
     /// putting them again; the rest are freed after a while.
@@ -144,10 +144,10 @@ impl Table {
         if let Some(result) = self.orphans.results.remove(&id) {
             return self.finish(&id, result);
         }
-        if let Some((host, attempt)) = self.orphans.running.remove(&id)
+        if let Some((host, attempt, devices)) = self.orphans.running.remove(&id)
             && self.hosts.get(&host).is_some_and(|h| h.alive)
         {
-            self.adopt(&id, &host, attempt);
+            self.adopt(&id, &host, attempt, &devices);
             return;
         }
         let problem = match target {
@@ -214,13 +214,13 @@ impl Table {
         }
     }
 
-    /// Records that `host` runs attempt `attempt` of `id` (it said so when
-    /// it registered with this leader).
-    pub(crate) fn adopt(&mut self, id: &str, host: &str, attempt: u32) {
+    /// Records that `host` runs attempt `attempt` of `id` on GPUs
+    /// `devices` (it said so when it registered with this leader).
+    pub(crate) fn adopt(&mut self, id: &str, host: &str, attempt: u32, devices: &[u32]) {
         let (Some(task), Some(entry)) = (self.tasks.get_mut(id), self.hosts.get_mut(host)) else {
             return;
         };
-        entry.used = entry.used.plus(&task.demand);
+        entry.hold(id, &task.demand, devices);
         entry.running.insert(id.to_string());
         task.attempt = attempt;
         task.state = State::Running {
@@ -381,7 +381,7 @@ impl Table {
         let Some(entry) = self.hosts.get_mut(host) else {
             return;
         };
-        entry.used = entry.used.plus(&demand);
+        let gpu_devices = entry.hold(id, &demand, &[]);
         entry.running.insert(id.to_string());
         let Some(task) = self.tasks.get_mut(id) else {
             return;
@@ -393,6 +393,7 @@ impl Table {
         self.events.record(pb::TaskEvent {
             host: host.to_string(),
             attempt: task.attempt,
+            detail: weft_proto::format_gpus(&gpu_devices),
             ..event(id, pb::TaskEventKind::Scheduled)
         });
         task.state = State::Running {
@@ -413,6 +414,7 @@ impl Table {
                 allow_http: target.allow_http,
                 cpus: demand.cpus,
                 gpus: demand.gpus,
+                gpu_devices,
                 objects,
                 sync_call,
                 max_calls,
@@ -434,7 +436,7 @@ impl Table {
             if *blocked {
                 held.cpus = 0.0;
             }
-            entry.used = entry.used.minus(&held);
+            entry.give_back(id, &held);
             entry.running.remove(id);
         }
     }
@@ -556,7 +558,7 @@ impl Table {
         if !entry.alive || entry.used.cpus + demand.cpus > entry.total.cpus + 1e-9 {
             return false;
         }
-        entry.used = entry.used.plus(demand);
+        entry.hold(id, demand, &[]);
         self.metrics.started(std::time::Duration::ZERO);
         self.events.record(pb::TaskEvent {
             label,
@@ -581,7 +583,7 @@ impl Table {
         ended: Option<(&pb::TaskResult, &[String])>,
     ) {
         if let Some(entry) = self.hosts.get_mut(host) {
-            entry.used = entry.used.minus(demand);
+            entry.give_back(id, demand);
             entry.done += u64::from(ended.is_some());
         }
         if let Some((result, made)) = ended {

@@ -27,6 +27,7 @@ pub(super) fn host(table: &mut Table, id: &str, cpus: f64) -> Commands {
                 ..Default::default()
             },
             used: Resources::default(),
+            devices: Default::default(),
             alive: true,
             dead_reason: String::new(),
             last_seen: Instant::now(),
@@ -258,7 +259,9 @@ fn results_and_runs_reported_by_hosts_are_found_by_resubmission() {
     // After a failover: the host reports a result and a running task
     // before their owner resubmits them.
     complete(&mut t, "h", 1, ok("done", "7"));
-    t.orphans.running.insert("busy".into(), ("h".into(), 1));
+    t.orphans
+        .running
+        .insert("busy".into(), ("h".into(), 1, Vec::new()));
     submit(&mut t, "done", &[], Default::default());
     submit(&mut t, "busy", &[], Default::default());
     assert!(assigned(&mut h).is_empty(), "neither runs again");
@@ -485,4 +488,52 @@ fn ending_a_jobs_work_cancels_its_tasks_and_no_one_elses() {
     assert_eq!(canceled, ["first", "second"]);
     assert_eq!(placed, ["other"]);
     assert_eq!(t.end_job_work("job-a", "again"), Default::default());
+}
+
+/// The GPUs each assignment sent to a host so far names.
+fn gpu_assignments(rx: &mut Commands) -> Vec<(String, Vec<u32>)> {
+    let mut out = Vec::new();
+    while let Ok(Ok(command)) = rx.try_recv() {
+        if let Some(pb::host_command::Kind::Assign(batch)) = command.kind {
+            out.extend(batch.tasks.into_iter().map(|a| (a.id, a.gpu_devices)));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_leader_picks_which_gpus_a_task_gets_and_keeps_those_a_host_reports() {
+    let mut t = Table::new(&TaskConfig::default());
+    let mut h = host(&mut t, "h", 4.0);
+    if let Some(entry) = t.hosts.get_mut("h") {
+        entry.total.gpus = 2;
+        entry.devices = crate::scheduler::Devices::new(2);
+    }
+    let _o = owner(&mut t, 1);
+    let gpus = |n| pb::TaskOptions {
+        gpus: n,
+        ..Default::default()
+    };
+    // After a failover the host said it runs `old` on its GPU 1: the
+    // resubmitted task is adopted there, and nothing else gets GPU 1.
+    t.orphans
+        .running
+        .insert("old".into(), ("h".into(), 1, vec![1]));
+    submit(&mut t, "old", &[], gpus(1));
+    submit(&mut t, "a", &[], gpus(1));
+    submit(&mut t, "b", &[], gpus(1));
+    assert_eq!(gpu_assignments(&mut h), vec![("a".to_string(), vec![0])]);
+    assert_eq!(t.hosts["h"].devices.of("old"), vec![1]);
+    // `b` waits for a GPU, and gets the one `old` gives back.
+    complete(&mut t, "h", 1, ok("old", "1"));
+    assert_eq!(gpu_assignments(&mut h), vec![("b".to_string(), vec![1])]);
+    complete(&mut t, "h", 1, ok("a", "2"));
+    complete(&mut t, "h", 1, ok("b", "3"));
+    assert_eq!(t.hosts["h"].devices.free(), 2);
+    assert_eq!(t.hosts["h"].used.gpus, 0);
+    // A task on a host that dies gives its GPUs back with it.
+    submit(&mut t, "c", &[], gpus(2));
+    assert_eq!(gpu_assignments(&mut h), vec![("c".to_string(), vec![0, 1])]);
+    t.host_died("h", "was killed");
+    assert_eq!(t.hosts["h"].devices.free(), 2);
 }

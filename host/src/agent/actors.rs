@@ -25,6 +25,8 @@ pub(crate) const MAX_REPLY: usize = 1 << 20;
 /// An actor on this host.
 pub(crate) struct Slot {
     incarnation: u32,
+    /// The GPUs the leader gave this incarnation (reported to a new leader).
+    gpu_devices: Vec<u32>,
     mailbox: mpsc::UnboundedSender<Mail>,
     task: tokio::task::JoinHandle<()>,
     /// Its started event, once it started (reported again to a new leader).
@@ -101,6 +103,7 @@ impl Agent {
             .map(|(id, slot)| pb::RunningTask {
                 id: id.clone(),
                 attempt: slot.incarnation,
+                gpu_devices: slot.gpu_devices.clone(),
             })
             .collect();
         let started = actors.values().filter_map(|s| s.started.clone()).collect();
@@ -112,6 +115,7 @@ impl Agent {
         let (tx, rx) = mpsc::unbounded_channel();
         let agent = self.clone();
         let (id, incarnation) = (record.id.clone(), record.incarnation);
+        let gpu_devices = record.gpu_devices.clone();
         let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = actors.get(&id)
             && old.incarnation >= incarnation
@@ -143,6 +147,7 @@ impl Agent {
             id,
             Slot {
                 incarnation,
+                gpu_devices,
                 mailbox: tx,
                 task,
                 started: None,
@@ -229,7 +234,7 @@ impl Agent {
         };
         // Its GPUs are its own for as long as this incarnation lives, and
         // so are the buffers it makes on them.
-        let lease = match self.lease_gpus(options.gpus).await {
+        let lease = match self.lease_gpus(options.gpus, &record.gpu_devices).await {
             Ok(lease) => lease,
             Err(e) => {
                 self.drop_slot(&id, incarnation);

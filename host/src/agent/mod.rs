@@ -127,14 +127,23 @@ struct Slots {
     queue: VecDeque<pb::Assignment>,
 }
 
+/// A task assigned here.
+struct Running {
+    attempt: u32,
+    /// Its handle, once started.
+    abort: Option<AbortHandle>,
+    /// The GPUs the leader gave it (reported to a new leader).
+    gpu_devices: Vec<u32>,
+}
+
 /// A worker agent.
 pub struct Agent {
     host: Arc<Host>,
     pub(crate) config: AgentConfig,
     connector: Arc<dyn Connector>,
     nested: tokio::sync::OnceCell<weft_core::TaskClient>,
-    /// Assigned tasks by id: the attempt, and the handle once started.
-    running: Mutex<HashMap<String, (u32, Option<AbortHandle>)>>,
+    /// Assigned tasks by id.
+    running: Mutex<HashMap<String, Running>>,
     slots: Mutex<Slots>,
     store: Arc<ObjectStore>,
     pulls: Mutex<HashMap<String, objects::Pull>>,
@@ -254,9 +263,10 @@ impl Agent {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|(id, (attempt, _))| pb::RunningTask {
+            .map(|(id, r)| pb::RunningTask {
                 id: id.clone(),
-                attempt: *attempt,
+                attempt: r.attempt,
+                gpu_devices: r.gpu_devices.clone(),
             })
             .collect();
         // The newest results first, within a size that fits one message.
@@ -349,7 +359,14 @@ impl Agent {
                 {
                     let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
                     for assignment in &batch.tasks {
-                        running.insert(assignment.id.clone(), (assignment.attempt, None));
+                        running.insert(
+                            assignment.id.clone(),
+                            Running {
+                                attempt: assignment.attempt,
+                                abort: None,
+                                gpu_devices: assignment.gpu_devices.clone(),
+                            },
+                        );
                     }
                 }
                 self.slots
@@ -385,7 +402,11 @@ impl Agent {
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&id);
                 // A task still queued here is skipped when its turn comes.
-                if let Some((_, Some(handle))) = entry {
+                if let Some(Running {
+                    abort: Some(handle),
+                    ..
+                }) = entry
+                {
                     handle.abort();
                     tracing::info!(task = %id, "canceled");
                 }
@@ -410,7 +431,7 @@ impl Agent {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
             let Some(entry) = running
                 .get_mut(&task.id)
-                .filter(|(a, _)| *a == task.attempt)
+                .filter(|r| r.attempt == task.attempt)
             else {
                 continue; // canceled while queued
             };
@@ -427,7 +448,7 @@ impl Agent {
                 drop(slot);
                 agent.finished(attempt, result, release);
             });
-            entry.1 = Some(handle.abort_handle());
+            entry.abort = Some(handle.abort_handle());
         }
     }
 
@@ -469,7 +490,10 @@ impl Agent {
     fn finished(&self, attempt: u32, result: pb::TaskResult, release: Vec<String>) {
         {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            if running.get(&result.id).is_some_and(|(a, _)| *a == attempt) {
+            if running
+                .get(&result.id)
+                .is_some_and(|r| r.attempt == attempt)
+            {
                 running.remove(&result.id);
             }
         }
@@ -518,19 +542,21 @@ impl Agent {
         }
     }
 
-    /// Lends `n` of this host's devices (none for 0). The scheduler
-    /// counted them, so they are free, or about to be (an actor that held
-    /// them is stopping).
+    /// Lends `n` of this host's devices (none for 0): `devices`, the ones
+    /// the leader picked (any free ones when it picked none). The leader
+    /// counted them free, so they are, or are about to be (an actor that
+    /// held them is stopping).
     pub(crate) async fn lease_gpus(
         &self,
         n: u32,
+        devices: &[u32],
     ) -> Result<Option<Arc<crate::gpu::Lease>>, crate::gpu::GpuError> {
         if n == 0 {
             return Ok(None);
         }
         match &self.config.gpus {
             Some(gpus) => gpus
-                .lease_when_free(n, Duration::from_secs(30))
+                .lease_when_free(n, devices, Duration::from_secs(30))
                 .await
                 .map(Some),
             None => Err(crate::gpu::GpuError::InvalidArgument(format!(
@@ -566,7 +592,7 @@ impl Agent {
                 return (result, Vec::new());
             }
         };
-        let lease = match self.lease_gpus(task.gpus).await {
+        let lease = match self.lease_gpus(task.gpus, &task.gpu_devices).await {
             Ok(lease) => lease,
             Err(e) => {
                 result.set_failure(FailureKind::Infeasible);

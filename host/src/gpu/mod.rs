@@ -2,8 +2,8 @@
 //!
 //! A [`Backend`] owns a host's devices: `cpu`, a reference backend with the
 //! same buffers and BLAS (kernels are not supported), or `cuda`. [`Gpus`]
-//! hands a task the devices the scheduler counted for it ([`Lease`]), so
-//! a guest sees only its own, numbered from 0; every buffer is charged to
+//! lends a task the devices the leader picked for it ([`Lease`]), so a
+//! guest sees only its own, numbered from 0; every buffer is charged to
 //! its task's lease (`--gpu-memory` caps it) and to its device, and is
 //! freed when the guest's store goes, however its call ended.
 
@@ -33,6 +33,10 @@ pub enum GpuError {
     /// The backend cannot do it.
     #[error("not supported: {0}")]
     NotSupported(String),
+    /// The devices asked for are lent to another task (the host's side;
+    /// a guest never sees it: its task waits for them or fails to start).
+    #[error("GPUs busy: {0}")]
+    Busy(String),
 }
 
 /// A device as a backend knows it (numbered as the backend numbers them).
@@ -185,47 +189,71 @@ impl Gpus {
         }
     }
 
-    /// Lends `n` devices, waiting up to `patience` for them to be free: the
-    /// scheduler counts a device free the moment an actor holding it is
-    /// killed, a little before the actor has stopped here.
+    /// Lends `n` devices ([`Gpus::lease`]), waiting up to `patience` for
+    /// them to be free: the scheduler counts a device free the moment an
+    /// actor holding it is killed, a little before the actor has stopped
+    /// here.
     pub async fn lease_when_free(
         self: &Arc<Self>,
         n: u32,
+        devices: &[u32],
         patience: std::time::Duration,
     ) -> Result<Arc<Lease>, GpuError> {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             let freed = self.freed.notified();
-            match self.lease(n) {
+            match self.lease(n, devices) {
                 Ok(lease) => return Ok(lease),
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
-                Err(_) => {
+                Err(GpuError::Busy(_)) => {
                     let _ = tokio::time::timeout_at(deadline, freed).await;
                 }
+                Err(e) => return Err(e),
             }
         }
     }
 
-    /// Lends `n` free devices to a task until the lease is dropped.
-    pub fn lease(self: &Arc<Self>, n: u32) -> Result<Arc<Lease>, GpuError> {
+    /// Lends `n` devices to a task until the lease is dropped: `devices`
+    /// (the host's indices the scheduler picked), or any free ones when it
+    /// names none.
+    pub fn lease(self: &Arc<Self>, n: u32, devices: &[u32]) -> Result<Arc<Lease>, GpuError> {
         let mut lent = self.lent.lock().unwrap_or_else(|p| p.into_inner());
-        let free: Vec<u32> = (0..lent.len() as u32)
-            .filter(|i| !lent[*i as usize])
-            .take(n as usize)
-            .collect();
-        if free.len() < n as usize {
+        let count = lent.len();
+        let chosen: Vec<u32> = if devices.is_empty() {
+            (0..count as u32)
+                .filter(|i| !lent[*i as usize])
+                .take(n as usize)
+                .collect()
+        } else if devices.len() != n as usize
+            || devices.iter().any(|i| *i as usize >= count)
+            || (1..devices.len()).any(|k| devices[..k].contains(&devices[k]))
+        {
             return Err(GpuError::InvalidArgument(format!(
-                "{n} GPU(s) asked for, {} of this host's {} free",
-                free.len(),
-                lent.len()
+                "{n} GPU(s) asked for as devices {devices:?}, and this host has {count}"
             )));
+        } else {
+            devices
+                .iter()
+                .copied()
+                .filter(|i| !lent[*i as usize])
+                .collect()
+        };
+        if chosen.len() < n as usize {
+            return Err(GpuError::Busy(if devices.is_empty() {
+                format!(
+                    "{n} GPU(s) asked for, {} of this host's {count} free",
+                    chosen.len()
+                )
+            } else {
+                format!("GPU(s) {devices:?} asked for, and only {chosen:?} of them are free")
+            }));
         }
-        for i in &free {
+        for i in &chosen {
             lent[*i as usize] = true;
         }
         Ok(Arc::new(Lease {
             gpus: self.clone(),
-            devices: free,
+            devices: chosen,
             used: Arc::new(AtomicU64::new(0)),
         }))
     }
@@ -371,4 +399,52 @@ pub fn cuda(limit: Option<u32>) -> Result<Arc<dyn Backend>, GpuError> {
 /// The `cpu` backend offering `count` devices of `memory` bytes each.
 pub fn cpu(count: u32, memory: u64) -> Arc<dyn Backend> {
     Arc::new(cpu::Cpu::new(count, memory))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_holds_the_devices_the_leader_named_or_waits_for_them() {
+        let gpus = Gpus::new(cpu(3, 1 << 20), 0);
+        let first = gpus.lease(1, &[2]).expect("device 2 is free");
+        assert_eq!(first.physical(0), Ok(2));
+        // Named and lent: busy, so the task waits; any free one otherwise.
+        assert!(matches!(gpus.lease(1, &[2]), Err(GpuError::Busy(_))));
+        let any = gpus.lease(2, &[]).expect("two are free");
+        assert_eq!((any.physical(0), any.physical(1)), (Ok(0), Ok(1)));
+        // Names this host cannot have are refused, not waited for.
+        for bad in [&[3][..], &[0, 0], &[0]] {
+            assert!(
+                matches!(gpus.lease(2, bad), Err(GpuError::InvalidArgument(_))),
+                "{bad:?}"
+            );
+        }
+        drop(first);
+        let again = gpus.lease(1, &[2]).expect("given back");
+        assert_eq!(again.physical(0), Ok(2));
+    }
+
+    #[tokio::test]
+    async fn a_lease_waits_for_its_devices_to_be_given_back() {
+        let gpus = Gpus::new(cpu(2, 1 << 20), 0);
+        let held = gpus.lease(1, &[1]).expect("free");
+        let waiter = {
+            let gpus = gpus.clone();
+            tokio::spawn(async move {
+                gpus.lease_when_free(1, &[1], std::time::Duration::from_secs(10))
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "device 1 is still lent");
+        drop(held);
+        let lease = waiter.await.expect("joined").expect("lent once free");
+        assert_eq!(lease.physical(0), Ok(1));
+        let refused = gpus
+            .lease_when_free(1, &[1], std::time::Duration::from_millis(20))
+            .await;
+        assert!(matches!(refused, Err(GpuError::Busy(_))), "{refused:?}");
+    }
 }

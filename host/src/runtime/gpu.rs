@@ -24,6 +24,8 @@ impl From<crate::gpu::GpuError> for GpuError {
             E::LaunchFailed(m) => GpuError::LaunchFailed(m),
             E::DeviceLost(m) => GpuError::DeviceLost(m),
             E::NotSupported(m) => GpuError::NotSupported(m),
+            // Only leases are refused as busy, before a guest runs.
+            E::Busy(m) => GpuError::InvalidArgument(m),
         }
     }
 }
