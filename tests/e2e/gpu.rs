@@ -95,11 +95,13 @@ fn a_task_uses_buffers_objects_and_gemm_on_the_cpu_backend() -> anyhow::Result<(
     ] {
         assert!(misuse.contains(expected), "{expected} in {misuse}");
     }
-    let ptx = run(&cluster, "load-ptx()", 1)?;
-    assert!(
-        ptx.contains("not-supported: kernels need the cuda backend"),
-        "{ptx}"
-    );
+    for call in ["load-ptx()", "fault()"] {
+        let ptx = run(&cluster, call, 1)?;
+        assert!(
+            ptx.contains("not-supported: kernels need the cuda backend"),
+            "{call}: {ptx}"
+        );
+    }
     // Past the task's cap, and past the device.
     let capped = run(&cluster, "allocate(200)", 1)?;
     assert!(

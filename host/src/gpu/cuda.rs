@@ -7,9 +7,11 @@
 //! gemms) or queued (launches, which `synchronize` waits for). Buffers are
 //! plain device allocations whose addresses kernels take by value.
 //! A fault that poisons a context (an illegal address, say) fails the
-//! task that caused it with CUDA's error name and marks its device lost:
-//! every later call on that device answers `device-lost` until the host
-//! restarts.
+//! task that caused it with CUDA's error name and marks its context lost.
+//! Once nothing made on that context is left (the task holding the device
+//! ended, and with it its buffers and modules), the next use resets the
+//! device's primary context and opens a fresh one, so the host goes on
+//! serving with the device; only a failed reset retires it.
 
 #![allow(
     unsafe_code,
@@ -19,7 +21,8 @@
 use std::any::Any;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
 
 use cudarc::cublas::{result as cublas, sys as cublas_sys};
 use cudarc::driver::result::DriverError;
@@ -34,17 +37,30 @@ use super::{Backend, Device, GpuError, KernelArg, Kernels, Launch, Memory};
 /// The devices CUDA offers this process.
 pub struct Cuda {
     devices: Vec<Device>,
-    gpus: Vec<Arc<Gpu>>,
+    slots: Vec<Slot>,
 }
 
-/// One device's context, stream and cuBLAS handle.
+/// One device: the context in use, replaced by a fresh one after a fault.
+struct Slot {
+    index: u32,
+    current: Mutex<Current>,
+}
+
+enum Current {
+    Ready(Arc<Gpu>),
+    /// Its reset failed: why.
+    Retired(String),
+}
+
+/// One context of a device: its stream and cuBLAS handle. Fields drop in
+/// order, so the handle goes before the stream and the context.
 struct Gpu {
     index: u32,
-    ctx: Arc<CudaContext>,
-    stream: Arc<CudaStream>,
     blas: Mutex<Option<BlasHandle>>,
+    stream: Arc<CudaStream>,
+    ctx: Arc<CudaContext>,
     used: AtomicU64,
-    /// Why the device is unusable, once a fault poisoned its context.
+    /// Why the context is unusable, once a fault poisoned it.
     lost: OnceLock<String>,
 }
 
@@ -78,14 +94,11 @@ impl Cuda {
             return Err(GpuError::NotSupported("CUDA finds no device".into()));
         }
         let mut devices = Vec::new();
-        let mut gpus = Vec::new();
+        let mut slots = Vec::new();
         for index in 0..count {
-            let ctx = CudaContext::new(index as usize)
-                .map_err(|e| not_usable(&format!("open device {index}"), e))?;
-            // One stream per device carries all of its work in order, so
-            // cudarc's cross-stream event tracking is not needed.
-            // SAFETY: buffers are used only on `stream` below.
-            unsafe { ctx.disable_event_tracking() };
+            let gpu =
+                Gpu::open(index).map_err(|e| not_usable(&format!("open device {index}"), e))?;
+            let ctx = &gpu.ctx;
             let name = ctx.name().unwrap_or_else(|_| "CUDA device".into());
             let total = ctx.total_mem().unwrap_or(0) as u64;
             let (major, minor) = ctx.compute_capability().unwrap_or((0, 0));
@@ -94,26 +107,74 @@ impl Cuda {
                 total_memory: total,
                 compute_capability: (major.max(0) as u32, minor.max(0) as u32),
             });
-            let stream = ctx.default_stream();
-            gpus.push(Arc::new(Gpu {
+            slots.push(Slot {
                 index,
-                ctx,
-                stream,
-                blas: Mutex::new(None),
-                used: AtomicU64::new(0),
-                lost: OnceLock::new(),
-            }));
+                current: Mutex::new(Current::Ready(gpu)),
+            });
         }
-        Ok(Cuda { devices, gpus })
+        Ok(Cuda { devices, slots })
     }
 
-    fn gpu(&self, device: u32) -> Result<&Arc<Gpu>, GpuError> {
-        let gpu = self
-            .gpus
+    /// Device `device`'s context, reset first if a fault lost it and
+    /// nothing made on it is left.
+    fn gpu(&self, device: u32) -> Result<Arc<Gpu>, GpuError> {
+        self.slots
             .get(device as usize)
-            .ok_or_else(|| GpuError::InvalidArgument(format!("no device {device} on this host")))?;
-        gpu.usable()?;
-        Ok(gpu)
+            .ok_or_else(|| GpuError::InvalidArgument(format!("no device {device} on this host")))?
+            .get()
+    }
+}
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self) -> Result<Arc<Gpu>, GpuError> {
+        let mut current = self.lock();
+        if let Current::Ready(gpu) = &*current
+            && let Some(why) = gpu.lost.get()
+        {
+            // Buffers, modules, or a call in flight still use the faulted
+            // context: they belong to the task that held the device when
+            // it faulted, and go when it ends.
+            if Arc::strong_count(gpu) > 1 {
+                return Err(GpuError::DeviceLost(format!(
+                    "device {} faulted ({why}); it is reset once the task that held it ends",
+                    self.index
+                )));
+            }
+            let why = why.clone();
+            let started = Instant::now();
+            // The old context goes first (its handle, stream, and the
+            // primary context's retain), then the reset, then a new one.
+            *current = Current::Retired(format!("it faulted ({why})"));
+            *current = match Gpu::reset(self.index) {
+                Ok(gpu) => {
+                    tracing::warn!(device = self.index, fault = %why, took = ?started.elapsed(), "reset a faulted GPU");
+                    Current::Ready(gpu)
+                }
+                Err(e) => {
+                    let e = describe(&e);
+                    tracing::error!(device = self.index, fault = %why, error = %e, "a faulted GPU does not reset; retired");
+                    Current::Retired(format!("it faulted ({why}) and its reset failed ({e})"))
+                }
+            };
+        }
+        match &*current {
+            Current::Ready(gpu) => Ok(gpu.clone()),
+            Current::Retired(why) => Err(GpuError::DeviceLost(format!(
+                "device {}: {why}; it serves nothing until the host restarts",
+                self.index
+            ))),
+        }
+    }
+
+    fn used(&self) -> u64 {
+        match &*self.lock() {
+            Current::Ready(gpu) => gpu.used.load(Ordering::Relaxed),
+            Current::Retired(_) => 0,
+        }
     }
 }
 
@@ -151,12 +212,42 @@ fn poisons_context(e: &DriverError) -> bool {
 }
 
 impl Gpu {
+    /// Device `index`'s primary context, with one stream that carries all
+    /// of its work in order (so cudarc's cross-stream event tracking is
+    /// not needed).
+    fn open(index: u32) -> Result<Arc<Gpu>, DriverError> {
+        let ctx = CudaContext::new(index as usize)?;
+        // SAFETY: buffers are used only on the stream below.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.default_stream();
+        Ok(Arc::new(Gpu {
+            index,
+            blas: Mutex::new(None),
+            stream,
+            ctx,
+            used: AtomicU64::new(0),
+            lost: OnceLock::new(),
+        }))
+    }
+
+    /// Resets device `index`'s primary context (destroying what a fault
+    /// left in it) and opens it again.
+    fn reset(index: u32) -> Result<Arc<Gpu>, DriverError> {
+        let mut device = 0;
+        // SAFETY: writes the handle of device `index` into `device`.
+        unsafe { sys::cuDeviceGet(&mut device, index as i32) }.result()?;
+        // SAFETY: this process holds nothing made on the context any
+        // more (the caller dropped the last reference to it).
+        unsafe { sys::cuDevicePrimaryCtxReset_v2(device) }.result()?;
+        Gpu::open(index)
+    }
+
     fn usable(&self) -> Result<(), GpuError> {
         let Some(why) = self.lost.get() else {
             return Ok(());
         };
         Err(GpuError::DeviceLost(format!(
-            "device {} faulted earlier ({why}); it serves nothing until the host restarts",
+            "device {} faulted earlier ({why}); it is reset once the task that held it ends",
             self.index
         )))
     }
@@ -259,6 +350,12 @@ fn own<'a>(memory: &'a dyn Memory, gpu: &Gpu) -> Result<&'a CudaMemory, GpuError
             own.gpu.index, gpu.index
         )));
     }
+    if !std::ptr::eq(own.gpu.as_ref(), gpu) {
+        return Err(GpuError::DeviceLost(format!(
+            "a buffer made on device {} before it was reset",
+            gpu.index
+        )));
+    }
     Ok(own)
 }
 
@@ -346,9 +443,7 @@ impl Backend for Cuda {
     }
 
     fn used(&self, device: u32) -> u64 {
-        self.gpus
-            .get(device as usize)
-            .map_or(0, |g| g.used.load(Ordering::Relaxed))
+        self.slots.get(device as usize).map_or(0, Slot::used)
     }
 
     fn alloc(&self, device: u32, bytes: u64) -> Result<Box<dyn Memory>, GpuError> {
@@ -395,7 +490,7 @@ impl Backend for Cuda {
         c: &dyn Memory,
     ) -> Result<(), GpuError> {
         let gpu = self.gpu(device)?;
-        let (a, b, c) = (own(a, gpu)?, own(b, gpu)?, own(c, gpu)?);
+        let (a, b, c) = (own(a, &gpu)?, own(b, &gpu)?, own(c, &gpu)?);
         gpu.bind()?;
         let mut handle = gpu.blas.lock().unwrap_or_else(|p| p.into_inner());
         if handle.is_none() {

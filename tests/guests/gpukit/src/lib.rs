@@ -13,7 +13,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use weft::runtime::gpu::{self, Buffer, Dtype, GemmOp, GpuError, Module};
+use weft::runtime::gpu::{self, Buffer, Dim3, Dtype, GemmOp, GpuError, Module};
 use weft::runtime::objects;
 
 struct Gpukit;
@@ -246,6 +246,20 @@ impl Guest for Gpukit {
         let ptx = ".version 7.0\n.target sm_70\n.address_size 64\n";
         match Module::from_ptx(0, ptx) {
             Ok(_) => "ok".into(),
+            Err(e) => text(e),
+        }
+    }
+
+    fn fault() -> String {
+        const PTX: &str = ".version 7.0\n.target sm_70\n.address_size 64\n\
+            .visible .entry fault()\n{\n.reg .b32 %r<2>;\n.reg .b64 %rd<2>;\n\
+            mov.u64 %rd1, 0;\nmov.u32 %r1, 1;\nst.global.u32 [%rd1], %r1;\nret;\n}\n";
+        let one = Dim3 { x: 1, y: 1, z: 1 };
+        let ran = Module::from_ptx(0, PTX)
+            .and_then(|m| m.launch("fault", one, one, 0, &[]))
+            .and_then(|()| gpu::synchronize(0));
+        match ran {
+            Ok(()) => "no fault".into(),
             Err(e) => text(e),
         }
     }
