@@ -40,7 +40,11 @@ fn wait_for(group: &Group, job: &str, what: &str, ready: impl Fn(&[(String, Stri
         if ready(&now) {
             return;
         }
-        assert!(Instant::now() < deadline, "job {job} never {what}: {now:?}");
+        assert!(
+            Instant::now() < deadline,
+            "job {job} never {what}: {now:?}\n{}",
+            group.diagnosis()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

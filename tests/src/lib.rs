@@ -593,6 +593,34 @@ impl Group {
         self.hosts.get(id).map(Server::log).unwrap_or_default()
     }
 
+    /// What a failing test prints to say why: the leader's tasks and hosts,
+    /// and the end of every running process's log.
+    pub fn diagnosis(&self) -> String {
+        let mut out = String::new();
+        for args in [&["list", "nodes"][..], &["list", "tasks", "--limit", "100"]] {
+            let run = self.weft(args);
+            out += &format!(
+                "== weft {}\n{}{}\n",
+                args.join(" "),
+                String::from_utf8_lossy(&run.stdout),
+                String::from_utf8_lossy(&run.stderr)
+            );
+        }
+        let tail = |log: String| {
+            let lines: Vec<&str> = log.lines().collect();
+            lines[lines.len().saturating_sub(60)..].join("\n")
+        };
+        for (id, host) in &self.hosts {
+            out += &format!("== host {id}\n{}\n", tail(host.log()));
+        }
+        for (i, server) in self.servers.iter().enumerate() {
+            if let Some(server) = server {
+                out += &format!("== replica {}\n{}\n", i + 1, tail(server.log()));
+            }
+        }
+        out
+    }
+
     /// Replica `id`'s data dir.
     pub fn data_dir(&self, id: u64) -> PathBuf {
         self.dir.path().join(format!("node{id}"))

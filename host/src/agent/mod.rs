@@ -18,6 +18,8 @@ mod logs;
 mod metrics;
 mod objects;
 mod pins;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -418,37 +420,60 @@ impl Agent {
     /// on an idle host, whatever it asks for: the leader checked that it
     /// fits this host's total.
     fn start_ready(self: &Arc<Self>) {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let total = self.config.resources.cpus;
-        while let Some(next) = slots.queue.front() {
-            let fits = next.cpus <= slots.free + 1e-9 || slots.free >= total - 1e-9;
-            if !fits {
-                break;
+        let mut starting = Vec::new();
+        {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let total = self.config.resources.cpus;
+            while let Some(next) = slots.queue.front() {
+                let fits = next.cpus <= slots.free + 1e-9 || slots.free >= total - 1e-9;
+                if !fits {
+                    break;
+                }
+                let Some(task) = slots.queue.pop_front() else {
+                    break;
+                };
+                let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                if running
+                    .get(&task.id)
+                    .is_none_or(|r| r.attempt != task.attempt)
+                {
+                    continue; // canceled while queued
+                }
+                slots.free -= task.cpus;
+                // Taken here, given back when the task's future is dropped:
+                // finished, or aborted by a cancel, even one that comes
+                // before the future first runs.
+                let slot = Held {
+                    agent: self.clone(),
+                    cpus: task.cpus,
+                };
+                starting.push((task, slot));
             }
-            let Some(task) = slots.queue.pop_front() else {
-                break;
-            };
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(entry) = running
-                .get_mut(&task.id)
-                .filter(|r| r.attempt == task.attempt)
-            else {
-                continue; // canceled while queued
-            };
-            slots.free -= task.cpus;
-            let (attempt, cpus) = (task.attempt, task.cpus);
+        }
+        // Spawned with no lock held: dropping a future gives its cpus back,
+        // which takes the locks.
+        for (task, slot) in starting {
+            let (id, attempt) = (task.id.clone(), task.attempt);
             let agent = self.clone();
             let handle = tokio::spawn(async move {
-                // Released however the task ends, a cancel's abort included.
-                let slot = Held {
-                    agent: agent.clone(),
-                    cpus,
-                };
                 let (result, release) = agent.execute(task).await;
                 drop(slot);
                 agent.finished(attempt, result, release);
             });
-            entry.abort = Some(handle.abort_handle());
+            let canceled = {
+                let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                match running.get_mut(&id).filter(|r| r.attempt == attempt) {
+                    Some(entry) => {
+                        entry.abort = Some(handle.abort_handle());
+                        false
+                    }
+                    // Canceled (or finished) since it was taken off the queue.
+                    None => true,
+                }
+            };
+            if canceled {
+                handle.abort();
+            }
         }
     }
 
