@@ -7,8 +7,9 @@
 //! process: on `cuda`, this process's own context on device 0 (cuBLAS
 //! and the driver, as a native program would call them); on `cpu`, the
 //! reference backend. Rows: gemm (n x n x n in each dtype), uploads from
-//! memory, and, where the backend has kernels, an empty kernel's launch
-//! and synchronize.
+//! memory, uploads from an object and downloads into a new one (against
+//! plain uploads and downloads), and, where the backend has kernels, an
+//! empty kernel's launch and synchronize.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -47,11 +48,20 @@ const NAME: &str = "weft-bench-gpu";
 /// Runs `function` with `args` (WAVE, one per parameter) as a task given
 /// one GPU: the seconds it reports.
 async fn guest_seconds(tasks: &TaskClient, function: &str, args: &[String]) -> anyhow::Result<f64> {
+    let args = args.iter().map(|a| Arg::Wave(a.clone())).collect();
+    guest_seconds_of(tasks, function, args).await
+}
+
+/// [`guest_seconds`] with arguments of any kind.
+async fn guest_seconds_of(
+    tasks: &TaskClient,
+    function: &str,
+    args: Vec<Arg>,
+) -> anyhow::Result<f64> {
     let options = TaskOptions {
         gpus: 1,
         ..TaskOptions::default()
     };
-    let args = args.iter().map(|a| Arg::Wave(a.clone())).collect();
     let args = tasks.typed(NAME, function, args).await?;
     let id = tasks.submit(NAME, function, args, options).await?;
     let result = tasks.get(&[id], None).await?.remove(0);
@@ -123,6 +133,20 @@ fn native_upload(kind: &str, mib: u32, reps: u32) -> anyhow::Result<f64> {
         memory.write(0, &data)?;
     }
     backend.synchronize(0)?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Seconds `reps` downloads of `mib` MiB into memory take when this
+/// process calls the backend itself.
+fn native_download(kind: &str, mib: u32, reps: u32) -> anyhow::Result<f64> {
+    let bytes = u64::from(mib) << 20;
+    let backend = native_backend(kind, bytes)?;
+    let memory = backend.alloc(0, bytes)?;
+    drop(memory.read(0, bytes)?);
+    let started = Instant::now();
+    for _ in 0..reps {
+        drop(memory.read(0, bytes)?);
+    }
     Ok(started.elapsed().as_secs_f64())
 }
 
@@ -204,6 +228,32 @@ pub async fn run(address: &str, args: GpuBenchArgs) -> anyhow::Result<()> {
     let bytes = f64::from(mib) * f64::from(1u32 << 20) * f64::from(reps);
     row!(
         "upload {mib} MiB from memory  guest {:>6.2} GB/s  native {:>6.2} GB/s  ({:.2}x native)",
+        bytes / guest / 1e9,
+        bytes / native / 1e9,
+        native / guest
+    );
+    // Objects: in through the store's memory and out into a new object,
+    // against the plain upload and download this process does.
+    let object = tasks.put(&vec![7u8; (mib as usize) << 20]).await?;
+    let guest = guest_seconds_of(
+        &tasks,
+        "object-upload-seconds",
+        vec![Arg::Ref(object.clone()), Arg::wave(reps.to_string())],
+    )
+    .await;
+    tasks.release(&[object]);
+    let guest = guest?;
+    row!(
+        "upload {mib} MiB from an object  guest {:>6.2} GB/s  native from memory {:>6.2} GB/s  ({:.2}x native)",
+        bytes / guest / 1e9,
+        bytes / native / 1e9,
+        native / guest
+    );
+    let guest = guest_seconds(&tasks, "object-download-seconds", &call).await?;
+    let kind_ = kind.clone();
+    let native = tokio::task::spawn_blocking(move || native_download(&kind_, mib, reps)).await??;
+    row!(
+        "download {mib} MiB to an object  guest {:>6.2} GB/s  native to memory {:>6.2} GB/s  ({:.2}x native)",
         bytes / guest / 1e9,
         bytes / native / 1e9,
         native / guest

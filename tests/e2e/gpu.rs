@@ -360,3 +360,38 @@ fn the_cuda_backend_is_used_where_found_and_refused_by_name_elsewhere() -> anyho
     }
     Ok(())
 }
+
+#[test]
+fn weft_bench_gpu_measures_every_row_against_this_process_on_the_cpu_backend() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let cluster = Cluster::start_with(dir.path(), &["--cpus", "2", "--gpus", "1"])?;
+    let out = cluster.weft_ok(&[
+        "bench",
+        "gpu",
+        "--component",
+        guests::GPU_BENCH,
+        "--sizes",
+        "64",
+        "--dtypes",
+        "f32,bf16",
+        "--reps",
+        "2",
+        "--upload-mib",
+        "4",
+    ])?;
+    for row in [
+        "against this process calling the cpu backend",
+        "gemm 64^3 f32",
+        "gemm 64^3 bf16",
+        "upload 4 MiB from memory",
+        "upload 4 MiB from an object",
+        "download 4 MiB to an object",
+        "empty kernel launch  not measured: the host's backend has no kernels",
+    ] {
+        assert!(out.contains(row), "{row} in:\n{out}");
+    }
+    // Every measured row has its ratio to this process's own run.
+    assert_eq!(out.matches("x native)").count(), 5, "{out}");
+    cluster.stop()
+}

@@ -84,6 +84,28 @@ impl Guest for Bench {
         Ok(started.elapsed().as_secs_f64())
     }
 
+    fn object_upload_seconds(object: ObjectRef, reps: u32) -> Result<f64, String> {
+        let len = weft::runtime::objects::size(&object).map_err(|e| format!("{e:?}"))?;
+        let buffer = Buffer::create(0, len).map_err(text)?;
+        buffer.copy_from_object(&object, 0).map_err(text)?;
+        let started = Instant::now();
+        for _ in 0..reps {
+            buffer.copy_from_object(&object, 0).map_err(text)?;
+        }
+        gpu::synchronize(0).map_err(text)?;
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    fn object_download_seconds(megabytes: u32, reps: u32) -> Result<f64, String> {
+        let buffer = Buffer::create(0, u64::from(megabytes) << 20).map_err(text)?;
+        drop(buffer.to_object().map_err(text)?);
+        let started = Instant::now();
+        for _ in 0..reps {
+            drop(buffer.to_object().map_err(text)?);
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+
     fn launch_seconds(reps: u32) -> Result<f64, String> {
         let module = Module::from_ptx(0, EMPTY).map_err(text)?;
         let one = Dim3 { x: 1, y: 1, z: 1 };
