@@ -92,6 +92,30 @@ impl ObjectWriter {
         Ok(())
     }
 
+    /// Has `fill` write `len` bytes at `offset` of the object's bytes
+    /// straight into the store's mapping (a device's memory copied there
+    /// with no buffer between). The outer error is the store's; the inner
+    /// one is `fill`'s.
+    pub(crate) fn fill<E>(
+        &self,
+        offset: u64,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    ) -> Result<Result<(), E>, StoreError> {
+        // The store's writer checks the range (the object's bytes end
+        // where its writer does).
+        let filled = self
+            .writer
+            .fill_at(self.at + offset, len, |slice| Ok(fill(slice)))?;
+        if filled.is_ok() {
+            self.written
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((offset, len as u64));
+        }
+        Ok(filled)
+    }
+
     /// Writes zeros wherever the guest wrote nothing.
     fn zero_unwritten(&self) -> Result<(), StoreError> {
         let mut written =

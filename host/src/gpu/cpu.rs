@@ -61,9 +61,10 @@ impl Memory for CpuMemory {
         Ok(())
     }
 
-    fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, GpuError> {
+    fn read_into(&self, offset: u64, out: &mut [u8]) -> Result<(), GpuError> {
         let bytes = self.bytes.read().unwrap_or_else(|p| p.into_inner());
-        Ok(bytes[offset as usize..(offset + len) as usize].to_vec())
+        out.copy_from_slice(&bytes[offset as usize..offset as usize + out.len()]);
+        Ok(())
     }
 
     fn as_any(&self) -> &dyn Any {

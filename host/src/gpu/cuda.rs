@@ -317,21 +317,19 @@ impl Memory for CudaMemory {
         self.gpu.sync("copy to the device")
     }
 
-    fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, GpuError> {
+    fn read_into(&self, offset: u64, out: &mut [u8]) -> Result<(), GpuError> {
         self.gpu.usable()?;
         self.gpu.bind()?;
-        let mut out = vec![0u8; len as usize];
         // SAFETY: as in `write`, the other way.
         unsafe {
             cudarc::driver::result::memcpy_dtoh_async(
-                &mut out,
+                out,
                 self.address + offset,
                 self.gpu.stream.cu_stream(),
             )
         }
         .map_err(|e| self.gpu.failed("copy from the device", e))?;
-        self.gpu.sync("copy from the device")?;
-        Ok(out)
+        self.gpu.sync("copy from the device")
     }
 
     fn as_any(&self) -> &dyn Any {

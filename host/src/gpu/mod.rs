@@ -61,8 +61,15 @@ pub trait Memory: Send + Sync {
     }
     /// Copies `data` to `offset` (checked by the caller).
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), GpuError>;
+    /// Copies `out.len()` bytes from `offset` into `out` (checked by the
+    /// caller): straight into an object store's mapping, say.
+    fn read_into(&self, offset: u64, out: &mut [u8]) -> Result<(), GpuError>;
     /// Copies `len` bytes from `offset` (checked by the caller).
-    fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, GpuError>;
+    fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, GpuError> {
+        let mut out = vec![0u8; len as usize];
+        self.read_into(offset, &mut out)?;
+        Ok(out)
+    }
     /// For the backend that made it.
     fn as_any(&self) -> &dyn Any;
 }

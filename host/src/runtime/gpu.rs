@@ -34,6 +34,10 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> GpuError {
     GpuError::InvalidArgument(format!("{what}: {e}"))
 }
 
+/// Buffers of this many bytes or more are stored as objects by copying
+/// the device's memory straight into the object store's mapping.
+const DIRECT_TO_OBJECT: u64 = 1 << 20;
+
 /// Runs `work` on a blocking thread.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, crate::gpu::GpuError> + Send + 'static,
@@ -270,13 +274,32 @@ impl gpu::HostBuffer for RuntimeCtx {
             .ok_or_else(|| invalid("to-object", "needs the guest to run as a task"))?;
         let memory = self.buffer(&buffer)?.memory.clone();
         let len = memory.len();
-        let data = blocking(move || memory.read(0, len)).await?;
-        let id = context.put(data).await.map_err(|e| match e {
+        let stored = |e: crate::agent::PutError| match e {
             crate::agent::PutError::Store(crate::store::StoreError::Full(_)) => {
                 GpuError::OutOfMemory(format!("to-object: {e}"))
             }
             e => invalid("to-object", e),
-        })?;
+        };
+        // A small buffer goes as a put (inline when tiny); a large one is
+        // copied from the device straight into the store's mapping.
+        if len < DIRECT_TO_OBJECT {
+            let data = blocking(move || memory.read(0, len)).await?;
+            let id = context.put(data).await.map_err(stored)?;
+            return Ok(ObjectRef { id });
+        }
+        let object = context.create(len).await.map_err(stored)?;
+        let object =
+            blocking(
+                move || match object.fill(0, len as usize, |out| memory.read_into(0, out)) {
+                    Ok(Ok(())) => Ok(object),
+                    Ok(Err(e)) => Err(e),
+                    Err(e) => Err(crate::gpu::GpuError::InvalidArgument(format!(
+                        "to-object: {e}"
+                    ))),
+                },
+            )
+            .await?;
+        let id = context.finish(object).await.map_err(stored)?;
         Ok(ObjectRef { id })
     }
 
