@@ -81,6 +81,21 @@ fn read_or_make(path: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// Removes the token `weft up` left for local clients of `address`, if it
+/// is still this process's: a stopped cluster's token would otherwise be
+/// sent to whatever listens on that address next, and be refused there
+/// as the wrong one.
+pub fn forget_local_token(address: &str) {
+    let Some(path) = weft_proto::auth::local_token_path(address) else {
+        return;
+    };
+    let mine = weft_proto::auth::token_for(address);
+    let left = std::fs::read_to_string(&path).ok();
+    if mine.is_some() && left.as_deref().map(str::trim) == mine.as_deref() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 impl AuthArgs {
     /// `weft up`'s keys: the files given, else its own in `data_dir` (made
     /// on first start), unless `--insecure-no-auth`. Tells clients on this

@@ -176,7 +176,8 @@ async fn run(
         .await
         .with_context(|| format!("cannot listen on {}:{port}", args.bind))?;
     let local = listener.local_addr()?;
-    let (keys, auth_line) = if embedded_host.is_some() {
+    let embedded = embedded_host.is_some();
+    let (keys, auth_line) = if embedded {
         args.auth.for_up(&data_dir, &local.to_string())?
     } else {
         args.auth.for_server()?
@@ -319,6 +320,9 @@ async fn run(
         server.abort();
     }
     controller.shutdown().await;
+    if embedded {
+        crate::auth::forget_local_token(&local.to_string());
+    }
     tracing::info!("weft stopped cleanly");
     Ok(())
 }

@@ -66,11 +66,21 @@ pub struct Server {
 impl Server {
     /// Spawns `weft ARGS` and waits for its "listening on" line.
     pub fn spawn(args: &[String], log_dir: &Path) -> anyhow::Result<Self> {
+        Self::spawn_with_env(args, log_dir, &[])
+    }
+
+    /// [`Server::spawn`] with `env` added to its environment.
+    pub fn spawn_with_env(
+        args: &[String],
+        log_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(log_dir)?;
         let log = log_dir.join(format!("weft-{}.log", unique()));
         let mut child = Command::new(weft_bin())
             .args(args)
             .env("WEFT_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?)
             .spawn()
