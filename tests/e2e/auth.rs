@@ -119,6 +119,11 @@ fn weft_up_refuses_callers_without_its_token_and_scopes_the_invoke_token() -> an
     assert_eq!(out, "7");
     let err = cluster.weft_err(&["--token-file", &invoke_file, "deploy", guests::PI])?;
     assert!(err.contains("the invoke token may not call it"), "{err}");
+    // The token left for local clients goes when the cluster stops.
+    let local = weft_proto::auth::local_token_path(&cluster.address).expect("a home");
+    assert_eq!(std::fs::read_to_string(&local)?.trim(), admin.trim());
+    cluster.stop()?;
+    assert!(!local.exists(), "{} is left", local.display());
     Ok(())
 }
 
