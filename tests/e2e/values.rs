@@ -99,10 +99,10 @@ fn put_objects_reach_byte_parameters_and_guests_read_back_what_they_put() {
                 )
                 .await
                 .unwrap();
-            let values = tasks
-                .get_values(&[sum, echoed, checked], LONG)
-                .await
-                .unwrap();
+            let values = match tasks.get_values(&[sum, echoed, checked], LONG).await {
+                Ok(v) => v,
+                Err(e) => panic!("{e}\n{}", group.diagnosis()),
+            };
             assert_eq!(
                 values[0],
                 Some(Value::U64(fnv(&data))),
