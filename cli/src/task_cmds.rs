@@ -361,6 +361,18 @@ pub fn print_nodes(nodes: &[NodeInfo]) {
         if !n.gpu.is_empty() {
             println!("      gpus: {}", n.gpu);
         }
+        if n.gpu_holders.iter().any(|h| !h.is_empty()) {
+            let held: Vec<String> = n
+                .gpu_holders
+                .iter()
+                .enumerate()
+                .map(|(i, h)| match h.as_str() {
+                    "" => format!("GPU {i} free"),
+                    holder => format!("GPU {i} {holder}"),
+                })
+                .collect();
+            println!("      {}", held.join(", "));
+        }
     }
 }
 

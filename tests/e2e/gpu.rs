@@ -241,6 +241,12 @@ fn the_leader_picks_each_gpu_and_a_new_leader_keeps_the_picks() -> anyhow::Resul
         running.contains(&format!("{long}  running   kit.hold  on g1 GPU 1")),
         "{running}"
     );
+    let nodes = group.weft_ok(&["list", "nodes"])?;
+    let actor = actors.split_whitespace().next().unwrap_or_default();
+    assert!(
+        nodes.contains(&format!("GPU 0 {actor}, GPU 1 {long}")),
+        "{nodes}"
+    );
     let history = group.weft_ok(&["list", "tasks", "--detail", long])?;
     assert!(
         history.contains("scheduled on g1 (attempt 1) on GPU 1"),

@@ -65,6 +65,11 @@ impl Devices {
             .collect()
     }
 
+    /// Each device's holder, by index (empty: free).
+    pub fn holders(&self) -> &[String] {
+        &self.holders
+    }
+
     /// How many are free.
     pub fn free(&self) -> usize {
         self.holders.iter().filter(|h| h.is_empty()).count()

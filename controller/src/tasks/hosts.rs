@@ -83,6 +83,7 @@ impl HostEntry {
             machine: self.machine.clone(),
             engine: self.engine.clone(),
             gpu: self.gpu.clone(),
+            gpu_holders: self.devices.holders().to_vec(),
         }
     }
 }
