@@ -315,7 +315,17 @@ impl tasks::Host for RuntimeCtx {
 
     async fn get(&mut self, task: ObjectRef, timeout_ms: Option<u64>) -> Result<String, Error> {
         let value = self.task_value("tasks.get", task, timeout_ms).await?;
-        Ok(value.map(|v| weft_values::to_wave(&v)).unwrap_or_default())
+        Ok(match value {
+            None => String::new(),
+            // Megabytes of text take a while: written off the threads
+            // that drive guests and the host's session with the leader.
+            Some(value) if large(&value) => {
+                tokio::task::spawn_blocking(move || weft_values::to_wave(&value))
+                    .await
+                    .map_err(|e| Error::Other(format!("writing the value's text failed: {e}")))?
+            }
+            Some(value) => weft_values::to_wave(&value),
+        })
     }
 
     async fn get_json(
@@ -440,5 +450,18 @@ fn guest_error(err: ClientError) -> Error {
             Error::NotFound(status.message().to_string())
         }
         other => Error::Other(other.to_string()),
+    }
+}
+
+/// Whether `value` is large enough that writing its text belongs on a
+/// blocking thread: bytes or text over 64 KiB, or a list of over 4096
+/// items.
+fn large(value: &weft_values::Value) -> bool {
+    use weft_values::Value;
+    match value {
+        Value::Bytes(b) => b.len() > 64 << 10,
+        Value::String(s) => s.len() > 64 << 10,
+        Value::List(items) => items.len() > 4096,
+        _ => false,
     }
 }
