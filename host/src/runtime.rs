@@ -454,13 +454,13 @@ fn guest_error(err: ClientError) -> Error {
 }
 
 /// Whether `value` is large enough that writing its text belongs on a
-/// blocking thread: bytes or text over 64 KiB, or a list of over 4096
-/// items.
+/// blocking thread: bytes or text too large to travel inline, or a list
+/// of over 4096 items.
 fn large(value: &weft_values::Value) -> bool {
     use weft_values::Value;
     match value {
-        Value::Bytes(b) => b.len() > 64 << 10,
-        Value::String(s) => s.len() > 64 << 10,
+        Value::Bytes(b) => b.len() > crate::agent::INLINE_MAX,
+        Value::String(s) => s.len() > crate::agent::INLINE_MAX,
         Value::List(items) => items.len() > 4096,
         _ => false,
     }

@@ -34,10 +34,6 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> GpuError {
     GpuError::InvalidArgument(format!("{what}: {e}"))
 }
 
-/// Buffers of this many bytes or more are stored as objects by copying
-/// the device's memory straight into the object store's mapping.
-const DIRECT_TO_OBJECT: u64 = 1 << 20;
-
 /// Runs `work` on a blocking thread.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, crate::gpu::GpuError> + Send + 'static,
@@ -280,9 +276,10 @@ impl gpu::HostBuffer for RuntimeCtx {
             }
             e => invalid("to-object", e),
         };
-        // A small buffer goes as a put (inline when tiny); a large one is
-        // copied from the device straight into the store's mapping.
-        if len < DIRECT_TO_OBJECT {
+        // A buffer small enough to travel inline goes as a put; a larger
+        // one, which a put would copy into the store, is copied from the
+        // device straight into the store's mapping instead.
+        if len as usize <= crate::agent::INLINE_MAX {
             let data = blocking(move || memory.read(0, len)).await?;
             let id = context.put(data).await.map_err(stored)?;
             return Ok(ObjectRef { id });
