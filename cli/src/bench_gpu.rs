@@ -172,6 +172,17 @@ fn native_launch(kind: &str, reps: u32) -> anyhow::Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
+/// A row of `bytes` moved in `guest` seconds by the guest and `native`
+/// seconds by this process (`baseline` names how).
+fn bandwidth_row(what: &str, baseline: &str, bytes: f64, guest: f64, native: f64) {
+    row!(
+        "{what}  guest {:>6.2} GB/s  {baseline} {:>6.2} GB/s  ({:.2}x native)",
+        bytes / guest / 1e9,
+        bytes / native / 1e9,
+        native / guest
+    );
+}
+
 pub async fn run(address: &str, args: GpuBenchArgs) -> anyhow::Result<()> {
     let wasm = crate::bench::read_component(&args.component)?;
     let mut client = connect(address).await?;
@@ -226,11 +237,12 @@ pub async fn run(address: &str, args: GpuBenchArgs) -> anyhow::Result<()> {
     let kind_ = kind.clone();
     let native = tokio::task::spawn_blocking(move || native_upload(&kind_, mib, reps)).await??;
     let bytes = f64::from(mib) * f64::from(1u32 << 20) * f64::from(reps);
-    row!(
-        "upload {mib} MiB from memory  guest {:>6.2} GB/s  native {:>6.2} GB/s  ({:.2}x native)",
-        bytes / guest / 1e9,
-        bytes / native / 1e9,
-        native / guest
+    bandwidth_row(
+        &format!("upload {mib} MiB from memory"),
+        "native",
+        bytes,
+        guest,
+        native,
     );
     // Objects: in through the store's memory and out into a new object,
     // against the plain upload and download this process does.
@@ -242,21 +254,22 @@ pub async fn run(address: &str, args: GpuBenchArgs) -> anyhow::Result<()> {
     )
     .await;
     tasks.release(&[object]);
-    let guest = guest?;
-    row!(
-        "upload {mib} MiB from an object  guest {:>6.2} GB/s  native from memory {:>6.2} GB/s  ({:.2}x native)",
-        bytes / guest / 1e9,
-        bytes / native / 1e9,
-        native / guest
+    bandwidth_row(
+        &format!("upload {mib} MiB from an object"),
+        "native from memory",
+        bytes,
+        guest?,
+        native,
     );
     let guest = guest_seconds(&tasks, "object-download-seconds", &call).await?;
     let kind_ = kind.clone();
     let native = tokio::task::spawn_blocking(move || native_download(&kind_, mib, reps)).await??;
-    row!(
-        "download {mib} MiB to an object  guest {:>6.2} GB/s  native to memory {:>6.2} GB/s  ({:.2}x native)",
-        bytes / guest / 1e9,
-        bytes / native / 1e9,
-        native / guest
+    bandwidth_row(
+        &format!("download {mib} MiB to an object"),
+        "native to memory",
+        bytes,
+        guest,
+        native,
     );
     match guest_seconds(&tasks, "launch-seconds", &["100".into()]).await {
         Ok(seconds) => {
