@@ -290,31 +290,29 @@ impl TaskManager {
             if !lost.is_empty() {
                 t.host_died(&id, "restarted and lost its running tasks");
             }
-            let previous = t.hosts.remove(&id);
+            // A host that registers again while alive keeps what its work
+            // holds; one back from the dead starts empty.
             let total = from_pb(&registration.resources.clone().unwrap_or_default());
-            let devices = match previous.as_ref().filter(|p| p.alive) {
-                Some(p) => p.devices.clone().resized(total.gpus),
-                None => Devices::new(total.gpus),
+            let (used, devices, running) = match t.hosts.remove(&id).filter(|p| p.alive) {
+                Some(p) => (p.used, p.devices.resized(total.gpus), p.running),
+                None => (
+                    Default::default(),
+                    Devices::new(total.gpus),
+                    Default::default(),
+                ),
             };
             let entry = HostEntry {
                 id: id.clone(),
                 address: registration.address.clone(),
                 total,
-                used: previous
-                    .as_ref()
-                    .filter(|p| p.alive)
-                    .map(|p| p.used.clone())
-                    .unwrap_or_default(),
+                used,
                 devices,
                 alive: true,
                 dead_reason: String::new(),
                 last_seen: Instant::now(),
                 connection,
                 commands: Some(tx),
-                running: previous
-                    .filter(|p| p.alive)
-                    .map(|p| p.running)
-                    .unwrap_or_default(),
+                running,
                 done: 0,
                 store_dir: registration.store_dir.clone(),
                 machine: registration.machine.clone(),
