@@ -331,7 +331,20 @@ fn an_object_lost_with_its_host_is_rebuilt_or_named_lost() {
             assert_eq!(value(&tasks, id).await, format!("\"{expected}\""));
         }
         group.kill_host("h2");
-        // Rebuilt by running its task again, on the host that is left.
+        // Once the leader knows h2 is dead (until then a reader on this
+        // machine may still map h2's copy from shared memory)...
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !group
+            .weft_ok(&["list", "nodes"])
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.trim_start().starts_with("h2 ") && l.contains("dead"))
+        {
+            assert!(Instant::now() < deadline, "h2 never declared dead");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // ...the object is rebuilt by running its task again, on the host
+        // that is left.
         let bytes = tasks
             .get_object(&retriable, Some(Duration::from_secs(60)))
             .await
