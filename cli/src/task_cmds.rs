@@ -104,54 +104,11 @@ pub enum ListCommand {
     Nodes,
 }
 
-/// Splits `func(a, b, ...)` into the function and its arguments' text,
-/// respecting strings, chars and nesting.
+/// Splits `func(a, b, ...)` into the function and its arguments' text
+/// with weft's one call parser.
 pub fn split_call(call: &str) -> anyhow::Result<(String, Vec<String>)> {
-    let call = call.trim();
-    let open = call.find('(').with_context(|| {
-        format!("`{call}` is not a call: write it as `{call}()` or `{call}(arg, ...)`")
-    })?;
-    if !call.ends_with(')') {
-        bail!("`{call}` does not end with `)`");
-    }
-    let function = call[..open].trim().to_string();
-    if function.is_empty() {
-        bail!("`{call}` names no function");
-    }
-    let inner = &call[open + 1..call.len() - 1];
-    let mut args = Vec::new();
-    let (mut depth, mut start) = (0i32, 0usize);
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for (i, c) in inner.char_indices() {
-        if let Some(q) = quote {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                c if c == q => quote = None,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' | '\'' => quote = Some(c),
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => depth -= 1,
-            ',' if depth == 0 => {
-                args.push(inner[start..i].trim().to_string());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if quote.is_some() || depth != 0 {
-        bail!("the arguments of `{call}` are unbalanced");
-    }
-    let last = inner[start..].trim();
-    if !last.is_empty() || !args.is_empty() {
-        args.push(last.to_string());
-    }
-    Ok((function, args))
+    let call = weft_values::WaveCall::parse(call).map_err(|e| anyhow::anyhow!(e.0))?;
+    Ok((call.function.clone(), call.into_texts()))
 }
 
 fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
@@ -381,20 +338,5 @@ fn trim(x: f64) -> String {
         format!("{x:.0}")
     } else {
         format!("{x:.2}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_call;
-
-    #[test]
-    fn calls_split_at_top_level_commas() {
-        let (f, args) = split_call(r#"f("a, b", [1, 2], {x: 3}, 'c', @t1-2)"#).unwrap();
-        assert_eq!(f, "f");
-        assert_eq!(args, vec![r#""a, b""#, "[1, 2]", "{x: 3}", "'c'", "@t1-2"]);
-        assert_eq!(split_call("g()").unwrap().1, Vec::<String>::new());
-        assert!(split_call("g(\"x)").is_err());
-        assert!(split_call("g").is_err());
     }
 }

@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 
-use wasm_wave::untyped::UntypedFuncCall;
 use wasm_wave::wasm::{WasmType, WasmTypeKind, WasmValue, WasmValueError};
 
 use crate::{Ty, Value, ValueError};
@@ -24,15 +23,23 @@ pub fn to_wave(value: &Value) -> String {
 
 /// A parsed `name(arg, ...)` call whose arguments are not typed yet: the
 /// caller looks the function up by name, then types them with
-/// [`WaveCall::args`].
+/// [`WaveCall::args`], or takes their text with [`WaveCall::texts`] (the
+/// CLI, which reads `@ref` as an object's value before typing).
+///
+/// This is weft's one reader of call syntax: the CLI, the controller and
+/// hosts all split calls here, so a call means the same everywhere.
+#[derive(Debug, Clone)]
 pub struct WaveCall {
     /// The function's name as written.
     pub function: String,
-    call: UntypedFuncCall<'static>,
+    args: Vec<String>,
 }
 
 impl WaveCall {
-    /// Splits `name(args...)`.
+    /// Splits `name(args...)` into the name and each argument's text,
+    /// respecting strings, chars and nesting. The name may hold characters
+    /// WAVE does not allow in a function name (`pkg:ns/iface#func`): the
+    /// caller resolves it.
     pub fn parse(text: &str) -> Result<Self, ValueError> {
         let trimmed = text.trim();
         let Some(open) = trimmed.find('(') else {
@@ -44,52 +51,97 @@ impl WaveCall {
         if name.is_empty() {
             return Err(ValueError::new(format!("`{trimmed}` names no function")));
         }
-        // The name may hold characters WAVE does not allow in a function
-        // name (`pkg:ns/iface#func`): it is resolved by the caller, and WAVE
-        // parses only the arguments.
-        let args = format!("f{}", &trimmed[open..]);
-        let call = UntypedFuncCall::parse(&args)
-            .map_err(|e| {
-                ValueError::new(format!("cannot parse the arguments of `{trimmed}`: {e}"))
-            })?
-            .into_owned();
+        let args = split_args(&trimmed[open..]).map_err(|e| {
+            ValueError::new(format!("cannot parse the arguments of `{trimmed}`: {e}"))
+        })?;
         Ok(WaveCall {
             function: name.to_string(),
-            call,
+            args,
         })
+    }
+
+    /// Each argument's text, trimmed, in order.
+    pub fn texts(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Each argument's text, trimmed, in order, taken out of the call.
+    pub fn into_texts(self) -> Vec<String> {
+        self.args
     }
 
     /// Types the arguments by the function's parameters, one at a time, so
     /// an error names the argument and the type it should have. Trailing
     /// `option` parameters may be left out and become `none`.
     pub fn args(&self, params: &[(String, Ty)]) -> Result<Vec<Value>, ValueError> {
-        let src = self.call.source();
-        let nodes: Vec<_> = match self.call.params_node() {
-            Some(node) => node
-                .as_tuple()
-                .map_err(|e| ValueError::new(format!("cannot read the arguments: {e}")))?
-                .collect(),
-            None => Vec::new(),
-        };
-        check_arity(params, nodes.len())?;
-        let mut values = Vec::with_capacity(params.len());
-        for (i, (name, ty)) in params.iter().enumerate() {
-            let Some(node) = nodes.get(i) else {
-                values.push(Value::Option(None));
-                continue;
-            };
-            let value = node.to_wasm_value::<Value>(ty, src).map_err(|e| {
-                let span = node.span();
-                let text = src.get(span.start..span.end).unwrap_or("?");
-                ValueError::new(format!(
-                    "argument {} (`{name}`) should be {ty}, got `{text}` ({e})",
-                    i + 1
-                ))
-            })?;
-            values.push(value);
-        }
-        Ok(values)
+        check_arity(params, self.args.len())?;
+        params
+            .iter()
+            .enumerate()
+            .map(|(i, (name, ty))| match self.args.get(i) {
+                None => Ok(Value::Option(None)),
+                Some(text) => wasm_wave::from_str::<Value>(ty, text).map_err(|e| {
+                    ValueError::new(format!(
+                        "argument {} (`{name}`) should be {ty}, got `{text}` ({e})",
+                        i + 1
+                    ))
+                }),
+            })
+            .collect()
     }
+}
+
+/// Splits `(a, b, ...)` at its top-level commas. Quotes (with `\`
+/// escapes) and `()`, `[]`, `{}` nest; WAVE itself reads each piece.
+fn split_args(text: &str) -> Result<Vec<String>, String> {
+    let Some(inner) = text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) else {
+        return Err("the call does not end with `)`".into());
+    };
+    let mut args = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in inner.char_indices() {
+        if let Some(q) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                c if c == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(format!("`{c}` closes nothing"));
+                }
+            }
+            ',' if depth == 0 => {
+                args.push(inner[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if let Some(q) = quote {
+        return Err(format!("a `{q}` is never closed"));
+    }
+    if depth != 0 {
+        return Err("brackets are unbalanced".into());
+    }
+    // A trailing comma, as WAVE allows in tuples, ends the list.
+    let last = inner[start..].trim();
+    if !last.is_empty() {
+        args.push(last.to_string());
+    }
+    if let Some(i) = args.iter().position(String::is_empty) {
+        return Err(format!("argument {} is empty", i + 1));
+    }
+    Ok(args)
 }
 
 /// Checks a count of arguments against `params`, where trailing `option`
@@ -519,5 +571,82 @@ impl WasmValue for Value {
             Value::Flags(names) => Box::new(names.iter().map(|n| Cow::Borrowed(n.as_str()))),
             _ => Box::new(std::iter::empty()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WaveCall;
+    use crate::{Ty, Value};
+
+    fn texts(call: &str) -> Vec<String> {
+        WaveCall::parse(call).unwrap().into_texts()
+    }
+
+    #[test]
+    fn splits_at_top_level_commas_only() {
+        let call = WaveCall::parse(r#"f("a, b", [1, 2], {x: 3}, ',', @t1-2)"#).unwrap();
+        assert_eq!(call.function, "f");
+        assert_eq!(
+            call.texts(),
+            [r#""a, b""#, "[1, 2]", "{x: 3}", "','", "@t1-2"]
+        );
+        assert!(texts("g()").is_empty());
+        assert_eq!(
+            texts(r#"g("say \"hi\", ok", 1,)"#),
+            [r#""say \"hi\", ok""#, "1"]
+        );
+        assert_eq!(
+            WaveCall::parse("pkg:ns/iface#run(1)").unwrap().function,
+            "pkg:ns/iface#run"
+        );
+    }
+
+    #[test]
+    fn malformed_calls_say_what_is_wrong() {
+        for (call, says) in [
+            ("g", "is not a call"),
+            ("(1)", "names no function"),
+            ("g(\"x)", "never closed"),
+            ("add(1, 2", "cannot parse the arguments of `add(1, 2`"),
+            ("g(1))", "closes nothing"),
+            ("g([1)", "unbalanced"),
+            ("g(1, , 2)", "argument 2 is empty"),
+        ] {
+            let e = WaveCall::parse(call).unwrap_err().0;
+            assert!(e.contains(says), "{call}: {e}");
+        }
+    }
+
+    #[test]
+    fn types_each_argument_and_names_the_one_that_does_not_fit() {
+        let params = [
+            ("a".to_string(), Ty::U32),
+            ("b".to_string(), Ty::String),
+            ("c".to_string(), Ty::Option(Box::new(Ty::U8))),
+        ];
+        let call = WaveCall::parse(r#"f(7, "x")"#).unwrap();
+        assert_eq!(
+            call.args(&params).unwrap(),
+            [
+                Value::U32(7),
+                Value::String("x".into()),
+                Value::Option(None)
+            ]
+        );
+        let e = WaveCall::parse("f(7, 8)")
+            .unwrap()
+            .args(&params)
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("argument 2 (`b`) should be string, got `8`"),
+            "{e}"
+        );
+        let e = WaveCall::parse("f()").unwrap().args(&params).unwrap_err().0;
+        assert!(
+            e.contains("3 arguments (a: u32, b: string, c: option<u8>), got 0"),
+            "{e}"
+        );
     }
 }
