@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use weft_client::{ActorHandle, ActorOptions, ActorRecord, TaskClient, value_of};
+use weft_client::{ActorHandle, ActorOptions, ActorRecord, ActorState, TaskClient, value_of};
 
 use crate::client_cmds::connect;
 use crate::task_cmds::split_call;
@@ -176,12 +176,12 @@ async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
     let record = client
         .wait_actor_alive(&handle, Duration::from_secs(60))
         .await?;
-    match record.state.as_str() {
-        "alive" => {
+    match record.state() {
+        ActorState::Alive => {
             println!("{}", handle.id);
             Ok(())
         }
-        "dead" => bail!("actor {} died: {}", handle.id, record.cause),
+        ActorState::Dead => bail!("actor {} died: {}", handle.id, record.cause),
         state => bail!(
             "actor {} is still {state} after 60 s: {}",
             handle.id,
@@ -216,7 +216,7 @@ fn line(a: &ActorRecord) -> String {
         } else {
             &options.name
         },
-        a.state,
+        a.state(),
         spec.component,
         class
     );

@@ -123,9 +123,9 @@ async fn new_actor(caller: &TaskClient) -> anyhow::Result<ActorHandle> {
         .wait_actor_alive(&actor, Duration::from_secs(30))
         .await?;
     anyhow::ensure!(
-        record.state == "alive",
+        record.state() == weft_proto::v1::ActorState::Alive,
         "the bench actor is {}: {}",
-        record.state,
+        record.state(),
         record.cause
     );
     Ok(actor)

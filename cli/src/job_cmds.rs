@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
-use weft_client::{JobRecord, JobSpec};
+use weft_client::{JobRecord, JobSpec, JobState};
 
 use crate::client_cmds::connect;
 
@@ -89,7 +89,7 @@ pub async fn job(address: &str, command: JobCommand) -> anyhow::Result<()> {
             println!("{}", record.id);
             if args.wait {
                 let mut record = record;
-                while !weft_controller::jobs::finished(&record.state) {
+                while !record.state().is_finished() {
                     tokio::time::sleep(POLL).await;
                     record = client.job(&record.id).await?;
                 }
@@ -111,7 +111,7 @@ pub async fn job(address: &str, command: JobCommand) -> anyhow::Result<()> {
             if stopped {
                 println!("stopped {}", record.id);
             } else {
-                println!("{} had already ended: {}", record.id, record.state);
+                println!("{} had already ended: {}", record.id, record.state());
             }
         }
         JobCommand::Logs(_) => unreachable!("handled above"),
@@ -121,13 +121,13 @@ pub async fn job(address: &str, command: JobCommand) -> anyhow::Result<()> {
 
 /// A finished job's result, or its failure as the command's error.
 fn ended(record: &JobRecord) -> anyhow::Result<()> {
-    if record.state == weft_controller::jobs::SUCCEEDED {
+    if record.state() == JobState::Succeeded {
         if !record.result.is_empty() {
             println!("{}", record.result);
         }
         return Ok(());
     }
-    bail!("job {} {}: {}", record.id, record.state, record.reason)
+    bail!("job {} {}: {}", record.id, record.state(), record.reason)
 }
 
 fn line(j: &JobRecord) -> String {
@@ -135,7 +135,7 @@ fn line(j: &JobRecord) -> String {
     let mut out = format!(
         "{}  {name}  {}  {} {}  attempt {}/{}",
         j.id,
-        j.state,
+        j.state(),
         j.component,
         j.call,
         j.attempt,
@@ -162,7 +162,7 @@ fn status(j: &JobRecord) -> String {
         }
     };
     field("name:", &j.name);
-    field("state:", &j.state);
+    field("state:", j.state().name());
     field("driver:", &format!("{} {}", j.component, j.call));
     field(
         "attempt:",

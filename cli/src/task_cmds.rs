@@ -91,7 +91,7 @@ pub enum ListCommand {
     Tasks {
         /// Only tasks in this state: waiting, queued, running, finished, failed.
         #[arg(long)]
-        state: Option<String>,
+        state: Option<weft_proto::v1::TaskState>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -238,12 +238,12 @@ pub async fn list(address: &str, command: ListCommand) -> anyhow::Result<()> {
             detail: Some(task), ..
         } => crate::timeline::detail(address, &task).await?,
         ListCommand::Tasks { state, limit, .. } => {
-            let reply = client
-                .list_tasks(state.as_deref().unwrap_or_default(), limit)
-                .await?;
-            let mut counts: Vec<_> = reply.counts.into_iter().collect();
-            counts.sort();
-            let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            let reply = client.list_tasks(state.unwrap_or_default(), limit).await?;
+            let counts: Vec<String> = reply
+                .counts_by_name()
+                .iter()
+                .map(|(s, n)| format!("{n} {s}"))
+                .collect();
             println!(
                 "tasks: {}",
                 if counts.is_empty() {
@@ -253,7 +253,8 @@ pub async fn list(address: &str, command: ListCommand) -> anyhow::Result<()> {
                 }
             );
             for t in reply.tasks {
-                let mut line = format!("{}  {:<8}  {}.{}", t.id, t.state, t.component, t.function);
+                let mut line =
+                    format!("{}  {:<8}  {}.{}", t.id, t.state(), t.component, t.function);
                 if !t.host.is_empty() {
                     line.push_str(&format!("  on {}", t.host));
                 }

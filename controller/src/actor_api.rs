@@ -44,7 +44,7 @@ impl Controller {
             id: format!("actor-{:016x}", new_id()),
             spec: Some(spec),
             digest,
-            state: crate::tasks::actors::PENDING.into(),
+            state: pb::ActorState::Pending.into(),
             owner,
             allow_http,
             created_ms: std::time::SystemTime::now()
@@ -150,6 +150,7 @@ impl Controller {
             .actors(ACTORS_NAMESPACE)?
             .into_iter()
             .filter_map(|bytes| pb::ActorRecord::decode(bytes.as_slice()).ok())
+            .map(pb::ActorRecord::upgrade)
             .collect::<Vec<_>>();
         tracing::info!(actors = records.len(), "took over the actor records");
         self.tasks.load_actors(records);

@@ -26,6 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use prost::Message;
 use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
+use weft_proto::v1::JobState;
 use weft_values::CallText;
 
 use crate::command::Command;
@@ -33,27 +34,11 @@ use crate::controller::Controller;
 use crate::error::ControllerError;
 use crate::tasks::Target;
 
-/// The job states, as records and `weft job list` name them.
-pub const PENDING: &str = "PENDING";
-/// The driver runs (or waits for a host).
-pub const RUNNING: &str = "RUNNING";
-/// The entry call returned; its result is in the record.
-pub const SUCCEEDED: &str = "SUCCEEDED";
-/// The driver failed, or its host died with no retries left.
-pub const FAILED: &str = "FAILED";
-/// Stopped by request.
-pub const STOPPED: &str = "STOPPED";
-
 /// A driver's deadline: jobs run until they end or are stopped.
 const DRIVER_DEADLINE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The longest result text a record keeps.
 const MAX_RESULT_TEXT: usize = 64 << 10;
-
-/// Whether a job in `state` has ended for good.
-pub fn finished(state: &str) -> bool {
-    matches!(state, SUCCEEDED | FAILED | STOPPED)
-}
 
 /// The leader's working copy of the job records.
 #[derive(Default)]
@@ -149,12 +134,12 @@ impl Controller {
                 .jobs
                 .lock()
                 .values()
-                .find(|r| r.name == request.name && !finished(&r.state))
+                .find(|r| r.name == request.name && !r.state().is_finished())
         {
             return Err(ControllerError::InvalidRequest(format!(
                 "a job named `{}` is still {} ({}): stop it or pick another name",
                 request.name,
-                other.state.to_lowercase(),
+                other.state().name().to_lowercase(),
                 other.id
             )));
         }
@@ -175,7 +160,7 @@ impl Controller {
             args: typed.args,
             max_retries: request.max_retries,
             env: request.env,
-            state: PENDING.into(),
+            state: JobState::Pending.into(),
             submitted_ms: now_ms(),
             ..Default::default()
         };
@@ -212,10 +197,10 @@ impl Controller {
         let mut stopped = false;
         let record = self
             .update_job(&id, |r| {
-                if finished(&r.state) {
+                if r.state().is_finished() {
                     return false;
                 }
-                r.state = STOPPED.into();
+                r.set_state(JobState::Stopped);
                 add_reason(r, "stopped by request");
                 r.ended_ms = now_ms();
                 stopped = true;
@@ -238,9 +223,12 @@ impl Controller {
         self.jobs.loaded_in()?;
         let records = self.jobs.lock();
         Some(
-            [PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED]
-                .into_iter()
-                .map(|state| (state, records.values().filter(|r| r.state == state).count()))
+            JobState::ALL
+                .iter()
+                .map(|&state| {
+                    let n = records.values().filter(|r| r.state() == state).count();
+                    (state.name(), n)
+                })
                 .collect(),
         )
     }
@@ -333,11 +321,12 @@ impl Controller {
             .jobs()?
             .into_iter()
             .filter_map(|bytes| pb::JobRecord::decode(bytes.as_slice()).ok())
+            .map(pb::JobRecord::upgrade)
             .map(|r| (r.id.clone(), r))
             .collect();
         let unfinished: Vec<String> = records
             .values()
-            .filter(|r| !finished(&r.state))
+            .filter(|r| !r.state().is_finished())
             .map(|r| r.id.clone())
             .collect();
         tracing::info!(
@@ -374,10 +363,10 @@ impl Controller {
             let Some(record) = self.jobs.get(id) else {
                 return Ok(());
             };
-            if finished(&record.state) || self.jobs.loaded_in() != Some(term) {
+            if record.state().is_finished() || self.jobs.loaded_in() != Some(term) {
                 return Ok(());
             }
-            let attempt = if resumed && record.state == RUNNING {
+            let attempt = if resumed && record.state() == JobState::Running {
                 // The attempt may still run on its host: let the host
                 // register and report it before resubmitting its task.
                 let deadline = tokio::time::Instant::now() + self.tasks.host_timeout();
@@ -391,7 +380,7 @@ impl Controller {
             } else {
                 let attempt = record.attempt + 1;
                 self.update_job(id, |r| {
-                    r.state = RUNNING.into();
+                    r.set_state(JobState::Running);
                     r.attempt = attempt;
                     r.task = format!("{id}-{attempt}");
                     r.host.clear();
@@ -416,14 +405,14 @@ impl Controller {
             let rendered = render_result(&result);
             let updated = self
                 .update_job(id, |r| {
-                    if finished(&r.state) {
+                    if r.state().is_finished() {
                         return false;
                     }
                     if !result.host.is_empty() {
                         r.host.clone_from(&result.host);
                     }
                     if result.ok {
-                        r.state = SUCCEEDED.into();
+                        r.set_state(JobState::Succeeded);
                         r.result = rendered;
                     } else {
                         add_reason(
@@ -434,7 +423,7 @@ impl Controller {
                             ),
                         );
                         if !retry {
-                            r.state = FAILED.into();
+                            r.set_state(JobState::Failed);
                         }
                     }
                     if !retry {
@@ -447,7 +436,7 @@ impl Controller {
             // rerun starts its work anew).
             let why = format!("its job {id}'s driver ended");
             self.tasks.end_job_work(id, &why);
-            if !retry || updated.is_none_or(|r| finished(&r.state)) {
+            if !retry || updated.is_none_or(|r| r.state().is_finished()) {
                 return Ok(());
             }
         }
@@ -508,7 +497,7 @@ impl Controller {
                     };
                     if host != noted_host {
                         self.update_job(&record.id, |r| {
-                            let change = !finished(&r.state) && r.task == record.task;
+                            let change = !r.state().is_finished() && r.task == record.task;
                             if change {
                                 r.host.clone_from(&host);
                             }

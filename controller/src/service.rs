@@ -243,7 +243,7 @@ impl pb::weft_server::Weft for WeftService {
             req.limit as usize
         };
         Ok(Response::new(
-            self.controller.tasks().list(&req.state, limit),
+            self.controller.tasks().list(req.state(), limit),
         ))
     }
 

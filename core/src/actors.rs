@@ -480,8 +480,8 @@ async fn resolve(shared: Arc<Shared>, actor: String, after: u32) {
                 .await
         };
         match reply.map(|r| r.actor.unwrap_or_default()) {
-            Ok(record) if record.state == "dead" => break Err(record.cause),
-            Ok(record) if record.state == "alive" && record.incarnation > after => {
+            Ok(record) if record.state() == pb::ActorState::Dead => break Err(record.cause),
+            Ok(record) if record.state() == pb::ActorState::Alive && record.incarnation > after => {
                 let exports = match shared.exports(&record.digest).await {
                     Ok(exports) => exports,
                     Err(_) if tokio::time::Instant::now() < deadline => {
@@ -529,7 +529,8 @@ async fn resolve(shared: Arc<Shared>, actor: String, after: u32) {
             Ok(record) => {
                 break Err(format!(
                     "it did not come back within {RESTART_WAIT:?} (state {}: {})",
-                    record.state, record.cause
+                    record.state(),
+                    record.cause
                 ));
             }
             Err(e) => break Err(format!("it could not be looked up: {e}")),

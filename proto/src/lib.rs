@@ -21,8 +21,10 @@ pub use v1::*;
 
 pub mod auth;
 mod contract;
+mod states;
 pub mod tls;
 pub use contract::{FailureKind, limits, logs, metadata};
+pub use states::UnknownState;
 
 /// `n` bytes for a person: `512 B`, `1.5 KiB`, `10 MiB`. Every crate's
 /// messages name sizes the same way.

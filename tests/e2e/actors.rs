@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use weft_client::{ActorHandle, ActorOptions, Arg, Submission, TaskClient, TaskOptions};
+use weft_client::{
+    ActorHandle, ActorOptions, ActorState, Arg, Submission, TaskClient, TaskOptions,
+};
 use weft_tests::{Group, guests, runtime};
 
 /// `replicas` controllers and worker hosts, with the counter and
@@ -151,13 +153,16 @@ fn a_detached_actor_outlives_its_client_and_an_owned_one_dies_with_it() {
     runtime().block_on(async {
         let client = TaskClient::connect(&group.addresses()).await.unwrap();
         let record = await_record(&client, &owned, "the owned actor dies", |r| {
-            r.state == "dead"
+            r.state() == ActorState::Dead
         })
         .await;
         assert!(record.cause.contains("owner"), "{}", record.cause);
         let err = call(&client, &owned, "incr", &[]).await.unwrap_err();
         assert!(err.starts_with("actor-died"), "{err}");
-        assert_eq!(client.describe_actor(&kept).await.unwrap().state, "alive");
+        assert_eq!(
+            client.describe_actor(&kept).await.unwrap().state(),
+            ActorState::Alive
+        );
         assert_eq!(call(&client, &kept, "incr", &[]).await.unwrap(), "2");
     });
 }
@@ -224,7 +229,7 @@ fn a_trapping_method_fails_that_call_and_restarts_the_actor_until_restarts_run_o
             ("11".to_string(), "12".to_string())
         );
         let record = client.describe_actor(&counter).await.unwrap();
-        assert_eq!((record.restarts, record.state.as_str()), (1, "alive"));
+        assert_eq!((record.restarts, record.state()), (1, ActorState::Alive));
         assert!(record.cause.contains("boom"), "{}", record.cause);
 
         // A second trap exhausts max_restarts: the actor is dead, and the
@@ -550,7 +555,7 @@ fn an_instance_actor_keeps_state_and_restarts_after_an_endless_or_greedy_call() 
         assert!(err.starts_with("memory"), "{err}");
         assert_eq!(call(&client, &kit, "add", &["1", "2"]).await.unwrap(), "3");
         let record = client.describe_actor(&kit).await.unwrap();
-        assert_eq!((record.restarts, record.state.as_str()), (2, "alive"));
+        assert_eq!((record.restarts, record.state()), (2, ActorState::Alive));
     });
 }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use weft_client::Client;
 use weft_proto::v1 as pb;
+use weft_proto::v1::TaskState;
 
 /// How often the overview is read while a page polls, and otherwise.
 const WATCHED_EVERY: Duration = Duration::from_secs(1);
@@ -244,7 +245,10 @@ async fn read(
         controllers.push(row);
     }
     // Hosts, task counts and gateway counters live on the leader.
-    let (nodes, tasks) = match (client.list_nodes().await, client.list_tasks("", 0).await) {
+    let (nodes, tasks) = match (
+        client.list_nodes().await,
+        client.list_tasks(TaskState::Unspecified, 0).await,
+    ) {
         (Ok(nodes), Ok(tasks)) => (nodes, tasks),
         (Err(e), _) | (_, Err(e)) => {
             let reading = json!({
@@ -296,11 +300,11 @@ async fn read(
     let mut states: BTreeMap<String, u64> = tasks
         .counts
         .iter()
-        .filter(|(state, _)| !matches!(state.as_str(), "finished" | "failed"))
-        .map(|(state, n)| (state.clone(), *n))
+        .filter(|c| !matches!(c.state(), TaskState::Finished | TaskState::Failed))
+        .map(|c| (c.state().name().to_string(), c.count))
         .collect();
-    states.insert("finished".into(), tasks.finished_total);
-    states.insert("failed".into(), tasks.failed_total);
+    states.insert(TaskState::Finished.name().into(), tasks.finished_total);
+    states.insert(TaskState::Failed.name().into(), tasks.failed_total);
     let point = Point {
         at_ms,
         tasks: states,
@@ -328,7 +332,7 @@ async fn read(
         "components": status.components,
         "controllers": controllers,
         "hosts": hosts,
-        "tasks": tasks.counts.into_iter().collect::<BTreeMap<_, _>>(),
+        "tasks": tasks.counts_by_name(),
         "tasks_total": { "finished": tasks.finished_total, "failed": tasks.failed_total },
         "routes": routes,
     });

@@ -2,8 +2,6 @@
 //! through the client API when asked (the overview comes from the sampler)
 //! and answers it as JSON.
 
-use std::collections::BTreeMap;
-
 use hyper::StatusCode;
 use serde_json::{Value, json};
 use weft_client::{Client, ClientError, LogsQuery};
@@ -84,7 +82,13 @@ async fn tasks(client: &mut Client, query: &[(String, String)]) -> Result<Value,
     } else {
         MAX_ROWS * 10
     };
-    let reply = client.list_tasks(param(query, "state"), fetch).await?;
+    let state = match param(query, "state") {
+        "" => pb::TaskState::Unspecified,
+        name => name
+            .parse()
+            .map_err(|e: weft_proto::UnknownState| ViewError::BadRequest(e.to_string()))?,
+    };
+    let reply = client.list_tasks(state, fetch).await?;
     let rows: Vec<Value> = reply
         .tasks
         .iter()
@@ -100,7 +104,7 @@ async fn tasks(client: &mut Client, query: &[(String, String)]) -> Result<Value,
                 "id": t.id,
                 "component": t.component,
                 "function": t.function,
-                "state": t.state,
+                "state": t.state().name(),
                 "host": t.host,
                 "gpus": weft_proto::format_gpus(&t.gpu_devices),
                 "attempts": t.attempts,
@@ -111,7 +115,7 @@ async fn tasks(client: &mut Client, query: &[(String, String)]) -> Result<Value,
         .collect();
     Ok(json!({
         "tasks": rows,
-        "counts": reply.counts.into_iter().collect::<BTreeMap<_, _>>(),
+        "counts": reply.counts_by_name(),
     }))
 }
 
@@ -211,7 +215,7 @@ async fn actors(client: &mut Client) -> Result<Value, ViewError> {
                 "name": options.name,
                 "namespace": options.namespace,
                 "class": format!("{}.{}", spec.component, spec.class),
-                "state": a.state,
+                "state": a.state().name(),
                 "host": a.host,
                 "gpus": weft_proto::format_gpus(&a.gpu_devices),
                 "restarts": a.restarts,
@@ -270,7 +274,7 @@ fn job_row(j: &pb::JobRecord) -> Value {
     json!({
         "id": j.id,
         "name": j.name,
-        "state": j.state,
+        "state": j.state().name(),
         "component": j.component,
         "call": j.call,
         "attempt": j.attempt,

@@ -19,7 +19,7 @@ fn actor(id: &str, options: pb::ActorOptions) -> pb::ActorRecord {
             options: Some(options),
         }),
         digest: "sha256:x".into(),
-        state: "pending".into(),
+        state: pb::ActorState::Pending.into(),
         owner: "o1".into(),
         ..Default::default()
     }
@@ -41,12 +41,12 @@ fn commands(rx: &mut Commands) -> Vec<String> {
     out
 }
 
-fn event(id: &str, incarnation: u32, kind: &str) -> pb::ActorEvent {
+fn event(id: &str, incarnation: u32, kind: pb::ActorEventKind) -> pb::ActorEvent {
     pb::ActorEvent {
         id: id.into(),
         incarnation,
         kind: kind.into(),
-        error: if kind == "trapped" {
+        error: if kind == pb::ActorEventKind::Trapped {
             "boom".into()
         } else {
             String::new()
@@ -55,9 +55,9 @@ fn event(id: &str, incarnation: u32, kind: &str) -> pb::ActorEvent {
     }
 }
 
-fn state(table: &Table, id: &str) -> (String, u32, u32, String) {
+fn state(table: &Table, id: &str) -> (pb::ActorState, u32, u32, String) {
     let r = &table.actors.records[id];
-    (r.state.clone(), r.incarnation, r.restarts, r.host.clone())
+    (r.state(), r.incarnation, r.restarts, r.host.clone())
 }
 
 #[test]
@@ -73,19 +73,22 @@ fn a_trap_restarts_in_place_until_restarts_run_out() {
     table.place_actors();
     assert_eq!(commands(&mut h1), ["start a #1 cp []"]);
     assert_eq!(table.hosts["h1"].used.cpus, 1.0);
-    table.actor_event("h1", event("a", 1, "started"));
-    table.actor_event("h1", event("a", 1, "trapped"));
+    table.actor_event("h1", event("a", 1, pb::ActorEventKind::Started));
+    table.actor_event("h1", event("a", 1, pb::ActorEventKind::Trapped));
     table.place_actors();
     // The restart stays on its host: stop the old incarnation, start anew.
     assert_eq!(commands(&mut h1), ["stop a", "start a #2 cp []"]);
-    assert_eq!(state(&table, "a"), ("restarting".into(), 2, 1, "h1".into()));
+    assert_eq!(
+        state(&table, "a"),
+        (pb::ActorState::Restarting, 2, 1, "h1".into())
+    );
     // A late event of the old incarnation changes nothing.
-    table.actor_event("h1", event("a", 1, "trapped"));
-    table.actor_event("h1", event("a", 2, "started"));
-    assert_eq!(state(&table, "a").0, "alive");
-    table.actor_event("h1", event("a", 2, "trapped"));
+    table.actor_event("h1", event("a", 1, pb::ActorEventKind::Trapped));
+    table.actor_event("h1", event("a", 2, pb::ActorEventKind::Started));
+    assert_eq!(state(&table, "a").0, pb::ActorState::Alive);
+    table.actor_event("h1", event("a", 2, pb::ActorEventKind::Trapped));
     let record = &table.actors.records["a"];
-    assert_eq!(record.state, "dead");
+    assert_eq!(record.state(), pb::ActorState::Dead);
     assert!(
         record.cause.contains("boom") && record.cause.contains("after 1 restarts"),
         "{}",
@@ -108,23 +111,26 @@ fn a_dead_host_restarts_its_actors_elsewhere_with_their_checkpoint() {
         .unwrap();
     table.place_actors();
     commands(&mut h1);
-    table.actor_event("h1", event("a", 1, "started"));
-    table.actor_event("h1", event("b", 1, "started"));
+    table.actor_event("h1", event("a", 1, pb::ActorEventKind::Started));
+    table.actor_event("h1", event("b", 1, pb::ActorEventKind::Started));
     table.actor_event(
         "h1",
         pb::ActorEvent {
             checkpoint: vec![7],
             calls: 3,
-            ..event("a", 1, "checkpoint")
+            ..event("a", 1, pb::ActorEventKind::Checkpoint)
         },
     );
     let mut h2 = host(&mut table, "h2", 2.0);
     table.host_died("h1", "was killed");
     table.place_actors();
     assert_eq!(commands(&mut h2), ["start a #2 cp [7]"]);
-    assert_eq!(state(&table, "a"), ("restarting".into(), 2, 1, "h2".into()));
+    assert_eq!(
+        state(&table, "a"),
+        (pb::ActorState::Restarting, 2, 1, "h2".into())
+    );
     let b = &table.actors.records["b"];
-    assert_eq!(b.state, "dead", "max_restarts 0");
+    assert_eq!(b.state(), pb::ActorState::Dead, "max_restarts 0");
     assert!(
         b.cause.contains("h1 was killed") && b.cause.contains("max_restarts is 0"),
         "{}",
@@ -159,7 +165,8 @@ fn names_are_unique_among_live_actors_and_owners_take_their_actors_with_them() {
     table.actor_owner_left("o1", false, now);
     table.check_actors(now, Duration::from_secs(10), Duration::from_secs(5));
     assert_eq!(
-        table.actors.records["a"].state, "pending",
+        table.actors.records["a"].state(),
+        pb::ActorState::Pending,
         "within the grace period"
     );
     table.check_actors(
@@ -167,8 +174,12 @@ fn names_are_unique_among_live_actors_and_owners_take_their_actors_with_them() {
         Duration::from_secs(10),
         Duration::from_secs(5),
     );
-    assert_eq!(table.actors.records["a"].state, "dead");
-    assert_ne!(table.actors.records["c"].state, "dead", "detached");
+    assert_eq!(table.actors.records["a"].state(), pb::ActorState::Dead);
+    assert_ne!(
+        table.actors.records["c"].state(),
+        pb::ActorState::Dead,
+        "detached"
+    );
     // The name is free again, and a lookup finds the dead one until then.
     assert_eq!(
         table.find_actor("", "n", "").map(|r| r.id.as_str()),
@@ -196,10 +207,11 @@ fn a_new_leader_keeps_the_actors_hosts_report_and_learns_starts_it_missed() {
             ..Default::default()
         },
     );
-    (b.host, b.incarnation, b.state) = ("h9".into(), 4, "alive".into());
+    (b.host, b.incarnation) = ("h9".into(), 4);
+    b.set_state(pb::ActorState::Alive);
     let started = pb::ActorEvent {
         address: "h1:2".into(),
-        ..event("a", 1, "started")
+        ..event("a", 1, pb::ActorEventKind::Started)
     };
     let running = [pb::RunningTask {
         id: "a".into(),
@@ -211,11 +223,12 @@ fn a_new_leader_keeps_the_actors_hosts_report_and_learns_starts_it_missed() {
     table.load_actors(vec![a, b], now);
     let record = &table.actors.records["a"];
     assert_eq!(
-        (record.state.as_str(), record.address.as_str()),
-        ("alive", "h1:2")
+        (record.state(), record.address.as_str()),
+        (pb::ActorState::Alive, "h1:2")
     );
     assert_eq!(
-        table.actors.records["b"].state, "alive",
+        table.actors.records["b"].state(),
+        pb::ActorState::Alive,
         "waits for its host"
     );
     table.check_actors(
@@ -223,6 +236,9 @@ fn a_new_leader_keeps_the_actors_hosts_report_and_learns_starts_it_missed() {
         Duration::from_secs(10),
         Duration::from_secs(5),
     );
-    assert_eq!(state(&table, "b"), ("restarting".into(), 5, 1, "h1".into()));
+    assert_eq!(
+        state(&table, "b"),
+        (pb::ActorState::Restarting, 5, 1, "h1".into())
+    );
     assert_eq!(commands(&mut h1), ["start b #5 cp []"]);
 }

@@ -16,12 +16,6 @@ use super::hosts::from_pb;
 use super::table::Table;
 use crate::scheduler::{ClusterView, Placement, Resources, Strategy, TaskDemand, place};
 
-/// The actor states, as records and `weft actor list` name them.
-pub(crate) const PENDING: &str = "pending";
-pub(crate) const ALIVE: &str = "alive";
-pub(crate) const RESTARTING: &str = "restarting";
-pub(crate) const DEAD: &str = "dead";
-
 /// The leader's actors.
 #[derive(Default)]
 pub(crate) struct Actors {
@@ -119,11 +113,12 @@ impl Table {
             let o = options(r);
             o.name == name && namespace(&o.namespace) == namespace(ns)
         });
-        named.max_by_key(|r| (r.state != DEAD, r.created_ms))
+        named.max_by_key(|r| (r.state() != pb::ActorState::Dead, r.created_ms))
     }
 
     fn live_named(&self, name: &str, ns: &str) -> Option<&pb::ActorRecord> {
-        self.find_actor("", name, ns).filter(|r| r.state != DEAD)
+        self.find_actor("", name, ns)
+            .filter(|r| r.state() != pb::ActorState::Dead)
     }
 
     /// Starts waiting actors on hosts with room for them.
@@ -133,7 +128,7 @@ impl Table {
             let Some(record) = self.actors.records.get(&id) else {
                 continue;
             };
-            if record.state == DEAD {
+            if record.state() == pb::ActorState::Dead {
                 continue;
             }
             let need = demand(record);
@@ -196,12 +191,15 @@ impl Table {
         let Some(record) = self.actors.records.get_mut(&event.id) else {
             return;
         };
-        if record.incarnation != event.incarnation || record.host != host || record.state == DEAD {
+        if record.incarnation != event.incarnation
+            || record.host != host
+            || record.state() == pb::ActorState::Dead
+        {
             return;
         }
-        match event.kind.as_str() {
-            "started" => {
-                record.state = ALIVE.into();
+        match event.kind() {
+            pb::ActorEventKind::Started => {
+                record.set_state(pb::ActorState::Alive);
                 if !event.address.is_empty() {
                     record.address = event.address;
                 }
@@ -214,7 +212,7 @@ impl Table {
                     ..events::event(&event.id, pb::TaskEventKind::ActorAlive)
                 });
             }
-            "checkpoint" => {
+            pb::ActorEventKind::Checkpoint => {
                 record.calls = event.calls;
                 let size = event.checkpoint.len() as u64;
                 if size > self.actors.max_checkpoint {
@@ -232,16 +230,16 @@ impl Table {
                     record.checkpoint_error.clear();
                 }
             }
-            "failed" => {
+            pb::ActorEventKind::Failed => {
                 let cause = format!("its constructor failed on host {host}: {}", event.error);
                 self.release_actor(&event.id, false);
                 return self.end_actor(&event.id, cause);
             }
-            "trapped" => {
+            pb::ActorEventKind::Trapped => {
                 let cause = format!("it trapped on host {host}: {}", event.error);
                 return self.restart_actor(&event.id, cause, false);
             }
-            _ => return,
+            pb::ActorEventKind::Unspecified => return,
         }
         let record = record.clone();
         self.actors.persist_out.push(record);
@@ -256,7 +254,7 @@ impl Table {
         };
         let need = demand(record);
         if let Some(entry) = self.hosts.get_mut(&record.host) {
-            if record.state != DEAD {
+            if record.state() != pb::ActorState::Dead {
                 entry.give_back(id, &need);
             }
             if stop && entry.alive {
@@ -285,7 +283,7 @@ impl Table {
             return self.end_actor(id, cause);
         }
         record.restarts += 1;
-        record.state = RESTARTING.into();
+        record.set_state(pb::ActorState::Restarting);
         record.cause = cause;
         tracing::warn!(actor = %id, restarts = record.restarts, cause = %record.cause, "restarting actor");
         self.events.record(pb::TaskEvent {
@@ -314,7 +312,7 @@ impl Table {
             detail: cause.clone(),
             ..event(id, pb::TaskEventKind::ActorDead)
         });
-        record.state = DEAD.into();
+        record.set_state(pb::ActorState::Dead);
         record.cause = cause;
         record.checkpoint.clear();
         self.actors.persist_out.push(record.clone());
@@ -324,7 +322,7 @@ impl Table {
     /// Kills an actor (no restart); false if it was already dead.
     pub(crate) fn kill_actor(&mut self, id: &str, cause: &str) -> bool {
         match self.actors.records.get(id) {
-            Some(r) if r.state != DEAD => {}
+            Some(r) if r.state() != pb::ActorState::Dead => {}
             _ => return false,
         }
         self.release_actor(id, true);
@@ -338,7 +336,7 @@ impl Table {
             .actors
             .records
             .values()
-            .filter(|r| r.host == host && r.state != DEAD)
+            .filter(|r| r.host == host && r.state() != pb::ActorState::Dead)
             .map(|r| r.id.clone())
             .collect();
         for id in lost {
@@ -367,12 +365,12 @@ impl Table {
                 .reported
                 .insert(a.id.clone(), (host.to_string(), a.attempt, event));
         }
-        let mine: Vec<(String, u32, String)> = self
+        let mine: Vec<(String, u32, pb::ActorState)> = self
             .actors
             .records
             .values()
-            .filter(|r| r.host == host && r.state != DEAD)
-            .map(|r| (r.id.clone(), r.incarnation, r.state.clone()))
+            .filter(|r| r.host == host && r.state() != pb::ActorState::Dead)
+            .map(|r| (r.id.clone(), r.incarnation, r.state()))
             .collect();
         for (id, incarnation, state) in mine {
             let runs = actors
@@ -387,7 +385,7 @@ impl Table {
                 {
                     entry.hold(&id, &demand(record), &record.gpu_devices);
                 }
-            } else if state == ALIVE || !self.actors.waiting.contains(&id) {
+            } else if state == pb::ActorState::Alive || !self.actors.waiting.contains(&id) {
                 self.restart_actor(&id, format!("its host {host} restarted"), true);
             }
         }
@@ -395,7 +393,9 @@ impl Table {
         if let Some(entry) = self.hosts.get(host) {
             for a in actors {
                 let current = self.actors.records.get(&a.id).is_some_and(|r| {
-                    r.host == host && r.incarnation == a.attempt && r.state != DEAD
+                    r.host == host
+                        && r.incarnation == a.attempt
+                        && r.state() != pb::ActorState::Dead
                 });
                 if self.actors.loaded && !current {
                     entry.send(pb::host_command::Kind::StopActor(pb::ActorStop {
@@ -410,7 +410,7 @@ impl Table {
                 .actors
                 .records
                 .get(&event.id)
-                .is_some_and(|r| r.state != ALIVE)
+                .is_some_and(|r| r.state() != pb::ActorState::Alive)
             {
                 self.actor_event(host, event.clone());
             }
@@ -426,7 +426,7 @@ impl Table {
             if self.actors.records.contains_key(&id) {
                 continue;
             }
-            let live = record.state != DEAD;
+            let live = record.state() != pb::ActorState::Dead;
             let placed = !record.host.is_empty();
             self.actors.records.insert(id.clone(), record);
             if !live {
@@ -498,7 +498,9 @@ impl Table {
                 .actors
                 .records
                 .values()
-                .filter(|r| r.owner == owner && r.state != DEAD && !options(r).detached)
+                .filter(|r| {
+                    r.owner == owner && r.state() != pb::ActorState::Dead && !options(r).detached
+                })
                 .map(|r| r.id.clone())
                 .collect();
             for id in owned {
@@ -581,7 +583,9 @@ impl super::TaskManager {
                 (found.cloned(), t.actors.loaded)
             });
             let settled = |r: &pb::ActorRecord| {
-                r.state == DEAD || (r.state == ALIVE && r.incarnation > request.after_incarnation)
+                r.state() == pb::ActorState::Dead
+                    || (r.state() == pb::ActorState::Alive
+                        && r.incarnation > request.after_incarnation)
             };
             match found {
                 Some(r) if !request.wait_alive || settled(&r) => return Ok(Some(r)),

@@ -2,8 +2,10 @@
 //! the work a job's guests submit, `TaskOptions.job`), ended together when
 //! the job stops, fails, or finishes.
 
+use weft_proto::v1 as pb;
+
 use super::TaskManager;
-use super::actors::{DEAD, options};
+use super::actors::options;
 use super::table::Table;
 use super::task::State;
 
@@ -39,7 +41,7 @@ impl Table {
             .actors
             .records
             .values()
-            .filter(|r| r.state != DEAD)
+            .filter(|r| r.state() != pb::ActorState::Dead)
             .filter(|r| {
                 let o = options(r);
                 o.job == job && !o.detached

@@ -500,15 +500,16 @@ impl TaskManager {
         })
     }
 
-    /// Tasks, newest first, optionally in one state, and counts by state.
-    pub fn list(&self, state: &str, limit: usize) -> pb::ListTasksResponse {
+    /// Tasks, newest first, in one state (or all for `Unspecified`), and
+    /// counts by state.
+    pub fn list(&self, state: pb::TaskState, limit: usize) -> pb::ListTasksResponse {
         self.with(|t| {
-            let mut counts = std::collections::HashMap::new();
+            let mut counts = std::collections::BTreeMap::new();
             let mut tasks: Vec<(&String, &task::Task)> = Vec::new();
             for (id, task) in &t.tasks {
-                let name = task.state.name();
-                *counts.entry(name.to_string()).or_insert(0u64) += 1;
-                if state.is_empty() || state == name {
+                let public = task.state.public();
+                *counts.entry(public).or_insert(0u64) += 1;
+                if state == pb::TaskState::Unspecified || state == public {
                     tasks.push((id, task));
                 }
             }
@@ -521,7 +522,7 @@ impl TaskManager {
                         id: id.clone(),
                         component: task.spec.component.clone(),
                         function: task.spec.function.clone(),
-                        state: task.state.name().to_string(),
+                        state: task.state.public().into(),
                         host: match &task.state {
                             State::Running { host, .. } => host.clone(),
                             State::Done(r) => r.host.clone(),
@@ -546,7 +547,13 @@ impl TaskManager {
                         },
                     })
                     .collect(),
-                counts: counts.into_iter().collect(),
+                counts: counts
+                    .into_iter()
+                    .map(|(state, count)| pb::TaskStateCount {
+                        state: state.into(),
+                        count,
+                    })
+                    .collect(),
                 finished_total: t.metrics.totals().0,
                 failed_total: t.metrics.totals().1,
             }
@@ -584,17 +591,14 @@ impl TaskManager {
     /// recorded as tasks ran.
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         let (gauges, metrics) = self.with(|t| {
-            let mut counts: std::collections::BTreeMap<&'static str, u64> =
-                ["waiting", "queued", "running", "finished", "failed"]
-                    .into_iter()
-                    .map(|s| (s, 0))
-                    .collect();
+            let mut counts: std::collections::BTreeMap<pb::TaskState, u64> =
+                pb::TaskState::ALL.iter().map(|&s| (s, 0)).collect();
             for task in t.tasks.values().filter(|task| !task.put) {
-                *counts.entry(task.state.name()).or_default() += 1;
+                *counts.entry(task.state.public()).or_default() += 1;
             }
             let live = || t.hosts.values().filter(|h| h.alive);
             let gauges = crate::metrics::TableGauges {
-                by_state: counts.into_iter().collect(),
+                by_state: counts.into_iter().map(|(s, n)| (s.name(), n)).collect(),
                 queued: t.queue.len() as u64,
                 hosts_alive: live().count() as u64,
                 hosts_dead: t.hosts.values().filter(|h| !h.alive).count() as u64,
@@ -628,7 +632,7 @@ impl TaskManager {
                     alive: entry.is_some_and(|h| h.alive),
                     dead_reason: entry.map(|h| h.dead_reason.clone()).unwrap_or_default(),
                     host: actor.host.clone(),
-                    running: actor.state != actors::DEAD,
+                    running: actor.state() != pb::ActorState::Dead,
                     source: task.to_string(),
                 }));
             }

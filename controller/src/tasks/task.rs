@@ -25,13 +25,14 @@ pub(crate) enum State {
 }
 
 impl State {
-    pub(crate) fn name(&self) -> &'static str {
+    /// The state clients see.
+    pub(crate) fn public(&self) -> pb::TaskState {
         match self {
-            State::Waiting => "waiting",
-            State::Queued => "queued",
-            State::Running { .. } => "running",
-            State::Done(r) if r.ok => "finished",
-            State::Done(_) => "failed",
+            State::Waiting => pb::TaskState::Waiting,
+            State::Queued => pb::TaskState::Queued,
+            State::Running { .. } => pb::TaskState::Running,
+            State::Done(r) if r.ok => pb::TaskState::Finished,
+            State::Done(_) => pb::TaskState::Failed,
         }
     }
 }

@@ -210,7 +210,7 @@ impl Agent {
         started: pb::ActorEvent,
     ) {
         let (id, incarnation) = (record.id.clone(), record.incarnation);
-        let event = |kind: &str, error: String| pb::ActorEvent {
+        let event = |kind: pb::ActorEventKind, error: String| pb::ActorEvent {
             id: id.clone(),
             incarnation,
             kind: kind.into(),
@@ -238,7 +238,10 @@ impl Agent {
             Ok(lease) => lease,
             Err(e) => {
                 self.drop_slot(&id, incarnation);
-                self.actor_event(event("failed", format!("actor {id}: {e}")));
+                self.actor_event(event(
+                    pb::ActorEventKind::Failed,
+                    format!("actor {id}: {e}"),
+                ));
                 return;
             }
         };
@@ -259,13 +262,13 @@ impl Agent {
             Err(e) => {
                 tracing::warn!(actor = %id, error = %e, "actor failed to start");
                 self.drop_slot(&id, incarnation);
-                self.actor_event(event("failed", e.to_string()));
+                self.actor_event(event(pb::ActorEventKind::Failed, e.to_string()));
                 return;
             }
         };
         tracing::info!(actor = %id, incarnation, restored = record.checkpoint_calls, "actor started");
         let started = pb::ActorEvent {
-            kind: "started".into(),
+            kind: pb::ActorEventKind::Started.into(),
             id: id.clone(),
             incarnation,
             ..started
@@ -347,7 +350,7 @@ impl Agent {
             };
             if let Some(cause) = poisoned {
                 self.drop_slot(&id, incarnation);
-                self.actor_event(event("trapped", cause));
+                self.actor_event(event(pb::ActorEventKind::Trapped, cause));
                 return;
             }
             let due_now = (every_calls > 0 && unsaved >= every_calls)
@@ -358,7 +361,7 @@ impl Agent {
                         self.actor_event(pb::ActorEvent {
                             checkpoint: state,
                             calls,
-                            ..event("checkpoint", String::new())
+                            ..event(pb::ActorEventKind::Checkpoint, String::new())
                         });
                         unsaved = 0;
                         saved_at = Instant::now();
@@ -366,7 +369,10 @@ impl Agent {
                     Ok(None) => {}
                     Err(e) => {
                         self.drop_slot(&id, incarnation);
-                        self.actor_event(event("trapped", format!("checkpoint: {}", e.error)));
+                        self.actor_event(event(
+                            pb::ActorEventKind::Trapped,
+                            format!("checkpoint: {}", e.error),
+                        ));
                         return;
                     }
                 }

@@ -10,7 +10,10 @@ use std::time::Duration;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use weft_client::{ActorHandle, ActorOptions, Arg, Client, ClientError, ErrorClass, TaskClient};
+use weft_client::{
+    ActorHandle, ActorOptions, ActorState, Arg, Client, ClientError, ErrorClass, TaskClient,
+    TaskState,
+};
 use weft_values::{Signature, Ty};
 
 use crate::convert;
@@ -438,7 +441,7 @@ impl Session {
                 .await
         })
         .map_err(|e| raise(py, e))?;
-        if record.state != "alive" {
+        if record.state() != ActorState::Alive {
             return Err(weft_error(
                 py,
                 "ActorDiedError",
@@ -497,6 +500,7 @@ impl Session {
         records
             .into_iter()
             .map(|r| {
+                let state = r.state().name();
                 let spec = r.spec.unwrap_or_default();
                 let options = spec.options.unwrap_or_default();
                 let d = PyDict::new(py);
@@ -505,7 +509,7 @@ impl Session {
                 d.set_item("class", spec.class)?;
                 d.set_item("name", options.name)?;
                 d.set_item("namespace", options.namespace)?;
-                d.set_item("state", r.state)?;
+                d.set_item("state", state)?;
                 d.set_item("host", r.host)?;
                 d.set_item("restarts", r.restarts)?;
                 d.set_item("calls", r.calls)?;
@@ -666,23 +670,26 @@ impl Session {
     /// Tasks the cluster knows, as dicts (optionally only in `state`).
     #[pyo3(signature = (state=None))]
     fn tasks(&self, py: Python<'_>, state: Option<&str>) -> PyResult<Vec<Py<PyAny>>> {
+        let state = match state {
+            None | Some("") => TaskState::Unspecified,
+            Some(name) => name
+                .parse()
+                .map_err(|e: weft_proto::UnknownState| PyValueError::new_err(e.to_string()))?,
+        };
         let tasks = block(py, async {
-            self.rpc
-                .lock()
-                .await
-                .list_tasks(state.unwrap_or_default(), 10_000)
-                .await
+            self.rpc.lock().await.list_tasks(state, 10_000).await
         })
         .map_err(|e| raise(py, e))?;
         tasks
             .tasks
             .into_iter()
             .map(|t| {
+                let state = t.state().name();
                 let d = PyDict::new(py);
                 d.set_item("id", t.id)?;
                 d.set_item("component", t.component)?;
                 d.set_item("function", t.function)?;
-                d.set_item("state", t.state)?;
+                d.set_item("state", state)?;
                 d.set_item("host", t.host)?;
                 d.set_item("attempts", t.attempts)?;
                 d.set_item("error", t.error)?;
@@ -770,12 +777,13 @@ fn actor_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<ActorOptions> 
 /// A job's record as the dict Python sees (times in seconds since the
 /// epoch, 0 when not reached).
 fn job_dict(py: Python<'_>, r: weft_client::JobRecord) -> PyResult<Py<PyAny>> {
+    let state = r.state().name();
     let d = PyDict::new(py);
     d.set_item("id", r.id)?;
     d.set_item("name", r.name)?;
     d.set_item("component", r.component)?;
     d.set_item("call", r.call)?;
-    d.set_item("state", r.state)?;
+    d.set_item("state", state)?;
     d.set_item("reason", r.reason)?;
     d.set_item("result", r.result)?;
     d.set_item("attempt", r.attempt)?;

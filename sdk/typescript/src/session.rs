@@ -9,7 +9,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Buffer, Object, PromiseRaw, Unknown, block_on};
 use napi::{Env, ValueType};
 use napi_derive::napi;
-use weft_client::{ActorHandle, Arg, Client, ClientError, TaskClient};
+use weft_client::{ActorHandle, ActorState, Arg, Client, ClientError, TaskClient};
 use weft_values::Ty;
 
 use crate::convert;
@@ -444,7 +444,7 @@ impl Session {
                 .wait_actor_alive(&handle, Duration::from_secs(120))
                 .await
                 .map_err(raise)?;
-            if record.state != "alive" {
+            if record.state() != ActorState::Alive {
                 return Err(weft_error(
                     "ActorDiedError",
                     format!("actor {} did not start: {}", record.id, record.cause),
@@ -523,6 +523,7 @@ impl Session {
             Ok(records
                 .into_iter()
                 .map(|r| {
+                    let state = r.state().name().to_string();
                     let spec = r.spec.unwrap_or_default();
                     let options = spec.options.unwrap_or_default();
                     Actor {
@@ -530,7 +531,7 @@ impl Session {
                         component: spec.component,
                         class: spec.class,
                         name: options.name,
-                        state: r.state,
+                        state,
                         host: r.host,
                         restarts: r.restarts,
                     }

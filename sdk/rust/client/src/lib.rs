@@ -44,8 +44,9 @@ pub use weft_core::{
     value_of, values,
 };
 pub use weft_proto::v1::{
-    CallResponse, ComponentInfo, ComponentPrepared, DeployResponse, KvGetResponse, KvListResponse,
-    Member, PrepareStarted, Readiness, Route, StatusResponse,
+    ActorState, CallResponse, ComponentInfo, ComponentPrepared, DeployResponse, JobState,
+    KvGetResponse, KvListResponse, Member, PrepareStarted, Readiness, Route, StatusResponse,
+    TaskState,
 };
 
 pub use jobs::{JobRecord, JobSpec};
@@ -448,15 +449,15 @@ impl Client {
         Ok(reply.members)
     }
 
-    /// Tasks the leader holds, newest first, optionally in one state
-    /// (`waiting`, `queued`, `running`, `finished`, `failed`).
+    /// Tasks the leader holds, newest first, in one state, or in any for
+    /// [`pb::TaskState::Unspecified`].
     pub async fn list_tasks(
         &mut self,
-        state: &str,
+        state: TaskState,
         limit: u32,
     ) -> Result<pb::ListTasksResponse, ClientError> {
         let request = pb::ListTasksRequest {
-            state: state.to_string(),
+            state: state.into(),
             limit,
         };
         self.unary(request, |mut c, r| async move { c.list_tasks(r).await })
