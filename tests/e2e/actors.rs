@@ -2,12 +2,12 @@
 //! on loopback ports, actors created and called through the Rust client,
 //! the CLI and guests, hosts and leaders killed with SIGKILL.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use weft_client::{
     ActorHandle, ActorOptions, ActorState, Arg, Submission, TaskClient, TaskOptions,
 };
-use weft_tests::{Group, guests, runtime};
+use weft_tests::{Group, eventually, eventually_async, fact, guests, runtime};
 
 /// `replicas` controllers and worker hosts, with the counter and
 /// accumulator components deployed.
@@ -74,15 +74,16 @@ async fn await_record(
     what: &str,
     check: impl Fn(&weft_client::ActorRecord) -> bool,
 ) -> weft_client::ActorRecord {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually_async(Duration::from_secs(30), || async {
         let record = client.describe_actor(actor).await.unwrap();
         if check(&record) {
-            return record;
+            Ok(record)
+        } else {
+            Err(format!("{what}: {record:?}"))
         }
-        assert!(Instant::now() < deadline, "{what}: {record:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
+    .unwrap()
 }
 
 #[test]
@@ -317,17 +318,13 @@ fn an_actors_output_is_its_log_and_its_life_is_in_the_history() {
     let id = id.trim();
     for boom in ["first boom", "second boom"] {
         // A call right after a restart may meet the actor still starting.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        eventually(Duration::from_secs(30), || {
             let err = group
                 .weft_err(&["actor", "call", "loud", &format!("fail(\"{boom}\")")])
                 .unwrap();
-            if err.contains(boom) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{err}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            fact(err.contains(boom), || err.clone())
+        })
+        .unwrap();
     }
     let log = group.weft_ok(&["logs", id]).unwrap();
     let first = log
@@ -481,16 +478,10 @@ fn an_actor_outlives_a_leader_failover() {
     assert_ne!(next, leader);
     // The same instance answers (its count went on), found by name through
     // the new leader.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let value = loop {
-        match group.weft_ok(&["actor", "call", "survivor", "incr()"]) {
-            Ok(v) => break v,
-            Err(e) => {
-                assert!(Instant::now() < deadline, "{e}");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-    };
+    let value = eventually(Duration::from_secs(30), || {
+        group.weft_ok(&["actor", "call", "survivor", "incr()"])
+    })
+    .unwrap();
     assert_eq!(value.trim(), "2");
     let list = group.weft_ok(&["actor", "list"]).unwrap();
     assert!(

@@ -177,15 +177,12 @@ fn a_host_without_the_cluster_token_cannot_join() -> anyhow::Result<()> {
     .collect();
     let bad =
         weft_tests::Server::spawn_with_env(&args, &data, &[("WEFT_TOKEN_FILE", "/dev/null")])?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !bad.log().contains("needs a token") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the host was not refused: {}",
-            bad.log()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    weft_tests::eventually(std::time::Duration::from_secs(30), || {
+        let log = bad.log();
+        weft_tests::fact(log.contains("needs a token"), || {
+            format!("the host was not refused: {log}")
+        })
+    })?;
     let listed = group.weft_ok(&["list", "nodes"])?;
     assert!(
         listed.contains("good") && !listed.contains("bad"),

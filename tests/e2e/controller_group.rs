@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use weft_client::Client;
 use weft_tests::linearizability::{self, Event, Op};
-use weft_tests::{Group, guests, weft_ok_at};
+use weft_tests::{Group, eventually, fact, guests, weft_ok_at};
 
 const LEADER_WAIT: Duration = Duration::from_secs(20);
 
@@ -20,12 +20,29 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Writes `key-<n>` until `stop`, returning the keys whose writes were
-/// acknowledged.
+/// Acknowledged operations so far, shared with the test that paces
+/// its faults by them.
+type Progress = Arc<AtomicUsize>;
+
+/// Waits until `progress` has counted `more` operations past what it
+/// counts now: the cluster served that many in between.
+fn served(progress: &Progress, more: usize) -> anyhow::Result<()> {
+    let from = progress.load(Ordering::Relaxed);
+    eventually(Duration::from_secs(30), || {
+        let now = progress.load(Ordering::Relaxed);
+        fact(now >= from + more, || {
+            format!("{} of {more} more operations acknowledged", now - from)
+        })
+    })
+}
+
+/// Writes `key-<n>` until `stop`, counting acknowledged writes in
+/// `progress`; returns the keys whose writes were acknowledged.
 async fn write_stream(
     addresses: String,
     prefix: &'static str,
     stop: Arc<AtomicBool>,
+    progress: Progress,
 ) -> Vec<String> {
     let mut client = Client::connect(&addresses).await.expect("connect");
     let mut acked = Vec::new();
@@ -38,6 +55,7 @@ async fn write_stream(
             .is_ok()
         {
             acked.push(key);
+            progress.fetch_add(1, Ordering::Relaxed);
         }
         n += 1;
     }
@@ -61,8 +79,15 @@ fn leader_failover_loses_no_acknowledged_write() -> anyhow::Result<()> {
 
     let rt = runtime();
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = rt.spawn(write_stream(group.addresses(), "failover", stop.clone()));
-    std::thread::sleep(Duration::from_millis(800));
+    let progress = Progress::default();
+    let writer = rt.spawn(write_stream(
+        group.addresses(),
+        "failover",
+        stop.clone(),
+        progress.clone(),
+    ));
+    // Writes are flowing before the kill, so some are in flight through it.
+    served(&progress, 100)?;
 
     let killed_at = Instant::now();
     group.kill(leader);
@@ -78,7 +103,8 @@ fn leader_failover_loses_no_acknowledged_write() -> anyhow::Result<()> {
             .expect("write after failover");
         killed_at.elapsed()
     });
-    std::thread::sleep(Duration::from_millis(800));
+    // And they flow again after it.
+    served(&progress, 50)?;
     stop.store(true, Ordering::Relaxed);
     let acked = rt.block_on(writer)?;
     assert!(
@@ -109,14 +135,13 @@ fn leader_failover_loses_no_acknowledged_write() -> anyhow::Result<()> {
     // The killed replica comes back on its data dir and catches up.
     group.start_replica(leader)?;
     let target = group.status_number(new_leader, "commit index")?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while group.status_number(leader, "applied index")? < target {
-        assert!(
-            Instant::now() < deadline,
-            "replica {leader} did not catch up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(Duration::from_secs(20), || {
+        let applied = group.status_number(leader, "applied index")?;
+        fact(applied >= target, || {
+            format!("replica {leader} applied {applied} of {target}")
+        })
+        .map_err(anyhow::Error::msg)
+    })?;
     let local = weft_ok_at(&group.address(leader), &["kv", "list", "failover-"])?;
     for key in &acked {
         assert!(
@@ -211,11 +236,10 @@ fn snapshots_compact_the_log_and_seed_new_members() -> anyhow::Result<()> {
                 .expect("put");
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while group.status_number(leader, "purged index")? == 0 {
-        assert!(Instant::now() < deadline, "the log was never compacted");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(Duration::from_secs(10), || {
+        let purged = group.status_number(leader, "purged index")?;
+        fact(purged > 0, || "the log was never compacted".into()).map_err(anyhow::Error::msg)
+    })?;
     assert!(group.status_number(leader, "snapshot index")? > 0);
 
     // A new replica joins; the log it needs is gone, so it gets a snapshot.
@@ -227,19 +251,21 @@ fn snapshots_compact_the_log_and_seed_new_members() -> anyhow::Result<()> {
         members.contains(&format!("{new}\t{}\tvoter", group.address(new))),
         "{members}"
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while group.status_number(new, "snapshot index")? == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the new member never installed a snapshot"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(Duration::from_secs(20), || {
+        let snapshot = group.status_number(new, "snapshot index")?;
+        fact(snapshot > 0, || {
+            "the new member never installed a snapshot".into()
+        })
+        .map_err(anyhow::Error::msg)
+    })?;
     let target = group.status_number(leader, "commit index")?;
-    while group.status_number(new, "applied index")? < target {
-        assert!(Instant::now() < deadline, "the new member did not catch up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(Duration::from_secs(20), || {
+        let applied = group.status_number(new, "applied index")?;
+        fact(applied >= target, || {
+            format!("the new member applied {applied} of {target}")
+        })
+        .map_err(anyhow::Error::msg)
+    })?;
     let local = weft_ok_at(&group.address(new), &["kv", "list", "s"])?;
     assert_eq!(local.lines().count(), 120);
     // The member that joined empty holds the component (its bytes came in
@@ -262,11 +288,12 @@ fn history_under_repeated_leader_kills_is_linearizable() -> anyhow::Result<()> {
     let rt = runtime();
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Progress::default();
     let keys = ["x", "y", "z"];
 
     let mut clients = Vec::new();
     for c in 0..4u64 {
-        let (addresses, stop) = (group.addresses(), stop.clone());
+        let (addresses, stop, progress) = (group.addresses(), stop.clone(), progress.clone());
         clients.push(rt.spawn(async move {
             let mut client = Client::connect(&addresses)
                 .await
@@ -284,6 +311,9 @@ fn history_under_repeated_leader_kills_is_linearizable() -> anyhow::Result<()> {
                         .kv_put("lin", &key, value.to_string().into_bytes())
                         .await;
                     let returned = result.is_ok().then(|| epoch.elapsed().as_micros() as u64);
+                    if returned.is_some() {
+                        progress.fetch_add(1, Ordering::Relaxed);
+                    }
                     history.push(Event {
                         key,
                         op: Op::Write(value),
@@ -291,6 +321,7 @@ fn history_under_repeated_leader_kills_is_linearizable() -> anyhow::Result<()> {
                         returned,
                     });
                 } else if let Ok(reply) = client.kv_get("lin", &key, true).await {
+                    progress.fetch_add(1, Ordering::Relaxed);
                     let value = reply.found.then(|| {
                         String::from_utf8_lossy(&reply.value)
                             .parse::<u64>()
@@ -308,16 +339,19 @@ fn history_under_repeated_leader_kills_is_linearizable() -> anyhow::Result<()> {
         }));
     }
 
+    // Each kill lands on a cluster serving operations, and each restart
+    // waits until the two left have served some on their own.
     let mut kills = 0;
     for _ in 0..3 {
-        std::thread::sleep(Duration::from_millis(1200));
+        served(&progress, 200)?;
         let leader = group.wait_for_leader(LEADER_WAIT)?;
         group.kill(leader);
         kills += 1;
-        std::thread::sleep(Duration::from_millis(1500));
+        group.wait_for_leader(LEADER_WAIT)?;
+        served(&progress, 200)?;
         group.start_replica(leader)?;
     }
-    std::thread::sleep(Duration::from_millis(1500));
+    served(&progress, 200)?;
     stop.store(true, Ordering::Relaxed);
     let mut history = Vec::new();
     for client in clients {
@@ -355,15 +389,17 @@ fn a_replica_restarted_empty_fetches_the_component_bytes_it_lacks() -> anyhow::R
     group.kill(follower);
     std::fs::remove_dir_all(group.data_dir(follower))?;
     group.start_replica(follower)?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read(&blob).ok().as_deref() != Some(wasm.as_slice()) {
-        assert!(
-            Instant::now() < deadline,
-            "the restarted replica never fetched the bytes: {}",
-            group.log(follower)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually(Duration::from_secs(30), || {
+        fact(
+            std::fs::read(&blob).ok().as_deref() == Some(wasm.as_slice()),
+            || {
+                format!(
+                    "the restarted replica never fetched the bytes: {}",
+                    group.log(follower)
+                )
+            },
+        )
+    })?;
     let listed = weft_ok_at(&group.address(follower), &["components"])?;
     assert!(listed.contains("pi"), "{listed}");
     Ok(())

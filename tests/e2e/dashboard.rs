@@ -72,11 +72,13 @@ fn the_dashboard_shows_a_cluster_of_two_hosts_and_follows_a_new_leader() {
         .unwrap();
     let gateway = group.host_http_address("a").expect("host a serves HTTP");
     // The route reaches the host with the next catalog: wait for it.
-    let deadline = Instant::now() + PATIENCE;
-    while http_request(&gateway, "GET", "/hello/weft", b"").unwrap().0 != 200 {
-        assert!(Instant::now() < deadline, "/hello/... never served");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    weft_tests::eventually(PATIENCE, || {
+        let (status, body) = http_request(&gateway, "GET", "/hello/weft", b"").unwrap();
+        weft_tests::fact(status == 200, || {
+            format!("/hello/... never served: {status} {body}")
+        })
+    })
+    .unwrap();
     for _ in 0..4 {
         let (status, body) = http_request(&gateway, "GET", "/hello/weft", b"").unwrap();
         assert_eq!(status, 200, "{body}");

@@ -1,6 +1,7 @@
 //! The first five minutes: deploy the examples, call them, list them,
 //! restart on the same data dir.
 
+use anyhow::Context as _;
 use weft_tests::{Cluster, guests};
 
 #[test]
@@ -165,8 +166,7 @@ fn a_call_on_weft_up_holds_a_cpu_of_its_host_while_it_runs() -> anyhow::Result<(
     let spinning = std::thread::spawn(move || {
         weft_tests::weft_at(&address, &["call", "kit", "spin()", "--timeout", "3"])
     });
-    let held = poll(&cluster, "cpus 1/1")?;
-    assert!(held, "the running call holds no cpu of its host");
+    poll(&cluster, "cpus 1/1").context("the running call holds no cpu of its host")?;
     // The only cpu is the call's: another call waits for it as a task.
     let out = cluster.weft_ok(&["call", "kit", "add(2, 3)"])?;
     assert_eq!(out, "5");
@@ -174,10 +174,7 @@ fn a_call_on_weft_up_holds_a_cpu_of_its_host_while_it_runs() -> anyhow::Result<(
     assert!(!call.status.success());
     let err = String::from_utf8_lossy(&call.stderr);
     assert!(err.contains("deadline"), "{err}");
-    assert!(
-        poll(&cluster, "cpus 0/1")?,
-        "the call's cpu was not given back"
-    );
+    poll(&cluster, "cpus 0/1").context("the call's cpu was not given back")?;
     let trace = dir.path().join("trace.json");
     cluster.weft_ok(&["timeline", "-o", &trace.display().to_string()])?;
     let trace = std::fs::read_to_string(&trace)?;
@@ -188,14 +185,10 @@ fn a_call_on_weft_up_holds_a_cpu_of_its_host_while_it_runs() -> anyhow::Result<(
     Ok(())
 }
 
-/// Whether `weft list nodes` shows `needle` within ten seconds.
-fn poll(cluster: &Cluster, needle: &str) -> anyhow::Result<bool> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        if cluster.weft_ok(&["list", "nodes"])?.contains(needle) {
-            return Ok(true);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    Ok(false)
+/// Waits until `weft list nodes` shows `needle`, for up to ten seconds.
+fn poll(cluster: &Cluster, needle: &str) -> anyhow::Result<()> {
+    weft_tests::eventually(std::time::Duration::from_secs(10), || {
+        let nodes = cluster.weft_ok(&["list", "nodes"])?;
+        weft_tests::fact(nodes.contains(needle), || nodes.clone()).map_err(anyhow::Error::msg)
+    })
 }

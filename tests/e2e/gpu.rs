@@ -199,20 +199,19 @@ fn gpu_tasks_run_one_per_device() -> anyhow::Result<()> {
 
 /// Waits until `check` holds of `weft ARGS`'s output, or panics with it.
 fn wait_output(group: &Group, args: &[&str], check: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    weft_tests::eventually(Duration::from_secs(30), || {
         let out = group.weft(args);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() && check(&text) {
-            return text;
+            Ok(text)
+        } else {
+            Err(format!(
+                "weft {args:?}: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "weft {args:?}: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })
+    .unwrap()
 }
 
 #[test]

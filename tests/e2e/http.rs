@@ -109,8 +109,16 @@ fn a_busy_route_queues_then_answers_503() -> anyhow::Result<()> {
         let http = http.clone();
         std::thread::spawn(move || http_request(&http, "GET", "/sleep?ms=3000", b""))
     };
-    std::thread::sleep(Duration::from_millis(500));
-    let (status, body) = http_request(&http, "GET", "/sleep?ms=1", b"")?;
+    // Once the slow request holds the route's one slot, the next is turned
+    // away (until then, quick requests are served).
+    let (status, body) = weft_tests::eventually(Duration::from_secs(30), || {
+        let (status, body) =
+            http_request(&http, "GET", "/sleep?ms=1", b"").map_err(|e| e.to_string())?;
+        match status {
+            200 => Err("the slow request has not taken the slot yet".to_string()),
+            _ => Ok((status, body)),
+        }
+    })?;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("at its limit of 1 concurrent"), "{body}");
     assert_eq!(slow.join().expect("thread")?.0, 200);

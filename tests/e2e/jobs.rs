@@ -2,9 +2,9 @@
 //! its tasks spread over `weft host` workers, stopped, carried through a
 //! leader kill, and failed or rerun when its host is killed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use weft_tests::{Group, guests, http_request};
+use weft_tests::{Group, eventually, fact, guests, http_request};
 
 /// `replicas` controllers and worker hosts of 2 cpus, the driver deployed
 /// as `job`.
@@ -34,18 +34,12 @@ fn field(group: &Group, job: &str, name: &str) -> String {
 
 /// Waits until `ready` holds of the job's status, or panics with it.
 fn wait_for(group: &Group, job: &str, what: &str, ready: impl Fn(&[(String, String)]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let waited = eventually(Duration::from_secs(60), || {
         let now = status(group, job);
-        if ready(&now) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job {job} never {what}: {now:?}\n{}",
-            group.diagnosis()
-        );
-        std::thread::sleep(Duration::from_millis(100));
+        fact(ready(&now), || format!("{now:?}"))
+    });
+    if let Err(e) = waited {
+        panic!("job {job} never {what}: {e}\n{}", group.diagnosis());
     }
 }
 
@@ -185,25 +179,22 @@ fn stopping_an_endless_job_stops_its_tasks_and_its_actor() {
     assert!(has(&record, "reason", "stopped by request"), "{record:?}");
     // Both its tasks were canceled (and its driver: nothing runs), its
     // actor killed.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let actors = eventually(Duration::from_secs(20), || {
         let running = group
             .weft_ok(&["list", "tasks", "--state", "running"])
             .unwrap();
         let actors = group.weft_ok(&["actor", "list"]).unwrap();
         if !running.contains("job.") && actors.contains("dead") {
-            assert!(
-                actors.contains(&format!("its job {id} was stopped")),
-                "{actors}"
-            );
-            break;
+            Ok(actors)
+        } else {
+            Err(format!("still running: {running} {actors}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "still running: {running} {actors}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })
+    .unwrap();
+    assert!(
+        actors.contains(&format!("its job {id} was stopped")),
+        "{actors}"
+    );
     let failed = group
         .weft_ok(&["list", "tasks", "--state", "failed"])
         .unwrap();

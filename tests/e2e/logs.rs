@@ -1,9 +1,9 @@
 //! `weft logs`: a task's output, kept on the host that ran it and read
 //! from there through the cluster.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use weft_tests::{Cluster, Group, guests};
+use weft_tests::{Cluster, Group, eventually, guests};
 
 #[test]
 fn a_tasks_output_comes_back_in_order_and_a_dead_hosts_is_gone_by_name() {
@@ -43,19 +43,19 @@ fn a_tasks_output_comes_back_in_order_and_a_dead_hosts_is_gone_by_name() {
     assert!(unknown.contains("knows no task no-such-task"), "{unknown}");
 
     group.kill_host("h1");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let (failed, text) = eventually(Duration::from_secs(20), || {
         let err = group.weft(&["logs", &id]);
         let text = String::from_utf8_lossy(&err.stderr).to_string();
         if text.contains("left the cluster") {
-            assert!(!err.status.success());
-            assert!(text.contains("host h1"), "{text}");
-            assert!(text.contains(&id), "{text}");
-            break;
+            Ok((!err.status.success(), text))
+        } else {
+            Err(format!("still not gone: {text}"))
         }
-        assert!(Instant::now() < deadline, "still not gone: {text}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    })
+    .unwrap();
+    assert!(failed);
+    assert!(text.contains("host h1"), "{text}");
+    assert!(text.contains(&id), "{text}");
 }
 
 /// `weft logs -f` prints each line as the running task writes it and

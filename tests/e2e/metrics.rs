@@ -5,10 +5,10 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use weft_client::{Arg, Submission, TaskClient, TaskOptions};
-use weft_tests::{Group, guests, http_request, runtime};
+use weft_tests::{Group, eventually, fact, guests, http_request, runtime};
 
 /// A Prometheus server scraping `targets` every 200 ms; killed on drop.
 struct Prometheus {
@@ -46,15 +46,13 @@ impl Prometheus {
             .spawn()
             .expect("prometheus runs (scripts/test installs the Debian package)");
         let prometheus = Prometheus { child, address };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http_request(&prometheus.address, "GET", "/-/ready", b"")
-            .map(|r| r.0)
-            .ok()
-            != Some(200)
-        {
-            assert!(Instant::now() < deadline, "prometheus did not become ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        eventually(Duration::from_secs(30), || {
+            let ready = http_request(&prometheus.address, "GET", "/-/ready", b"");
+            fact(ready.as_ref().is_ok_and(|r| r.0 == 200), || {
+                format!("prometheus is not ready: {ready:?}")
+            })
+        })
+        .unwrap();
         prometheus
     }
 
@@ -71,16 +69,13 @@ impl Prometheus {
 
     /// Waits until `expr` evaluates to `want`.
     fn wait_for(&self, expr: &str, want: f64) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut last = None;
-        while Instant::now() < deadline {
-            last = self.query(expr);
-            if last == Some(want) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("{expr} is {last:?}, not {want}");
+        eventually(Duration::from_secs(30), || {
+            let last = self.query(expr);
+            fact(last == Some(want), || {
+                format!("{expr} is {last:?}, not {want}")
+            })
+        })
+        .unwrap();
     }
 }
 

@@ -3,11 +3,13 @@
 //! spilled and restored, freed when their refs go, rebuilt from lineage
 //! when their host is killed. Every byte is checked.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use weft_client::objects::store_stats;
 use weft_client::{Arg, ClientError, TaskClient, TaskOptions};
-use weft_tests::{Cluster, Group, fnv, guests, pattern, runtime};
+use weft_tests::{
+    Cluster, Group, eventually, eventually_async, fact, fnv, guests, pattern, runtime,
+};
 
 const MIB: usize = 1 << 20;
 
@@ -126,7 +128,13 @@ fn a_guest_writes_an_object_in_parts_and_what_it_skips_reads_as_zeros() {
             .await
             .unwrap();
         tasks.release(&[old]);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let address = tasks_host_address(&group, "h1");
+        eventually_async(Duration::from_secs(15), || async {
+            let stats = store_stats(&address, 0).await.unwrap();
+            fact(stats.used == 0, || format!("not freed yet: {stats:?}"))
+        })
+        .await
+        .unwrap();
 
         let args = vec![Arg::wave("8"), Arg::wave("5"), Arg::wave("3")];
         let made = tasks
@@ -274,20 +282,19 @@ fn dropped_refs_take_the_stores_back_to_their_baseline() {
             "objects are stored"
         );
         tasks.release(&ids);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        let freed = eventually_async(Duration::from_secs(15), || async {
             let now = used().await;
-            if now == baseline {
-                break;
+            fact(now == baseline, || {
+                format!("store usage stuck at {now}, baseline {baseline}")
+            })
+        })
+        .await;
+        if let Err(e) = freed {
+            let mut left = Vec::new();
+            for a in &addresses {
+                left.push(store_stats(a, 10).await.unwrap());
             }
-            if Instant::now() > deadline {
-                let mut left = Vec::new();
-                for a in &addresses {
-                    left.push(store_stats(a, 10).await.unwrap());
-                }
-                panic!("store usage stuck at {now}, baseline {baseline}: {left:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            panic!("{e}: {left:?}");
         }
         // A client that goes away drops its refs too.
         let other = TaskClient::connect(&group.addresses()).await.unwrap();
@@ -295,11 +302,14 @@ fn dropped_refs_take_the_stores_back_to_their_baseline() {
         other.flush(Duration::from_secs(10)).await.unwrap();
         assert!(used().await > baseline);
         drop(other);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while used().await != baseline {
-            assert!(Instant::now() < deadline, "a gone client's object stayed");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually_async(Duration::from_secs(15), || async {
+            let now = used().await;
+            fact(now == baseline, || {
+                format!("a gone client's object stayed: {now} bytes, baseline {baseline}")
+            })
+        })
+        .await
+        .unwrap();
     });
 }
 
@@ -333,16 +343,16 @@ fn an_object_lost_with_its_host_is_rebuilt_or_named_lost() {
         group.kill_host("h2");
         // Once the leader knows h2 is dead (until then a reader on this
         // machine may still map h2's copy from shared memory)...
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !group
-            .weft_ok(&["list", "nodes"])
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.trim_start().starts_with("h2 ") && l.contains("dead"))
-        {
-            assert!(Instant::now() < deadline, "h2 never declared dead");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(Duration::from_secs(30), || {
+            let nodes = group.weft_ok(&["list", "nodes"]).unwrap_or_default();
+            fact(
+                nodes
+                    .lines()
+                    .any(|l| l.trim_start().starts_with("h2 ") && l.contains("dead")),
+                || format!("h2 never declared dead: {nodes}"),
+            )
+        })
+        .unwrap();
         // ...the object is rebuilt by running its task again, on the host
         // that is left.
         let bytes = tasks
@@ -483,14 +493,11 @@ fn objects_survive_a_leader_failover_and_are_still_freed() {
         // The new leader learned both from their owner: releasing them
         // frees the host's store.
         tasks.release(&[put, made, sum]);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        eventually_async(Duration::from_secs(15), || async {
             let used = store_stats(&address, 5).await.unwrap();
-            if used.used == 0 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "not freed: {used:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            fact(used.used == 0, || format!("not freed: {used:?}"))
+        })
+        .await
+        .unwrap();
     });
 }

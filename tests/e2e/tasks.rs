@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use weft_client::{Arg, Submission, TaskClient, TaskOptions};
-use weft_tests::{Group, guests, runtime};
+use weft_tests::{Group, eventually, guests, runtime};
 
 /// One controller and `hosts` worker hosts with 2 cpus each, the test
 /// components deployed.
@@ -38,6 +38,22 @@ fn on(host: &str) -> TaskOptions {
         affinity_host: host.into(),
         ..Default::default()
     }
+}
+
+/// Waits until `weft list tasks --state running` satisfies `holds`, and
+/// returns what it listed.
+fn running_where(group: &Group, holds: impl Fn(&str) -> bool) -> String {
+    eventually(Duration::from_secs(20), || {
+        let running = group
+            .weft_ok(&["list", "tasks", "--state", "running"])
+            .unwrap();
+        if holds(&running) {
+            Ok(running)
+        } else {
+            Err(format!("not running yet: {running}"))
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -76,12 +92,16 @@ fn a_thousand_tasks_spread_over_three_hosts_with_correct_results() {
             .filter_map(|rest| rest.split(' ').next()?.parse::<u64>().ok())
             .sum()
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut nodes = nodes;
-    while engine_calls(&nodes) < 1000 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-        nodes = group.weft_ok(&["list", "nodes"]).unwrap();
-    }
+    // Hosts report their engines' counts with their heartbeats.
+    let nodes = eventually(Duration::from_secs(10), || {
+        let nodes = group.weft_ok(&["list", "nodes"]).unwrap();
+        if engine_calls(&nodes) >= 1000 {
+            Ok(nodes)
+        } else {
+            Err(nodes)
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(engine_calls(&nodes), 1000, "{nodes}");
     assert_eq!(
         nodes.matches("engine: 1 compiled, 0 loaded").count(),
@@ -192,8 +212,8 @@ fn a_killed_host_costs_retries_not_results() {
         let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
         let batch = (0..100).map(|_| busy(40, TaskOptions::default())).collect();
         let ids = tasks.submit_batch(batch).await.unwrap();
-        // Let every host get going, then kill one mid-task.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Once h2 runs some of them, kill it mid-task.
+        running_where(&group, |running| running.contains("on h2"));
         group.kill_host("h2");
         let results = tasks
             .get(&ids, Some(Duration::from_secs(120)))
@@ -224,7 +244,7 @@ fn exhausted_retries_name_the_task_the_host_and_the_cause() {
             .submit("testkit", "busy", vec![Arg::wave("60000")], options)
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        running_where(&group, |running| running.contains(&id));
         group.kill_host("h1");
         let r = tasks
             .get(std::slice::from_ref(&id), Some(Duration::from_secs(30)))
@@ -331,15 +351,7 @@ fn cancel_stops_an_endless_guest() {
         .weft_ok(&["submit", "testkit", "spin()", "--timeout", "600"])
         .unwrap();
     let id = id.trim();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !group
-        .weft_ok(&["list", "tasks", "--state", "running"])
-        .unwrap()
-        .contains(id)
-    {
-        assert!(Instant::now() < deadline, "the task never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    running_where(&group, |running| running.contains(id));
     let out = group.weft_ok(&["cancel", id]).unwrap();
     assert!(out.contains("canceled"), "{out}");
     let err = group.weft_err(&["get", id]).unwrap();
@@ -364,7 +376,8 @@ fn a_leader_killed_mid_batch_loses_no_result_and_repeats_none() {
             .submit_batch((0..300).map(|_| busy(10, TaskOptions::default())).collect())
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Mid-batch: some are running.
+        running_where(&group, |running| running.contains("busy"));
         let leader = group.wait_for_leader(Duration::from_secs(5)).unwrap();
         group.kill(leader);
         let results = match tasks.get(&ids, Some(Duration::from_secs(120))).await {

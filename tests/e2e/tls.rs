@@ -204,13 +204,16 @@ fn a_replicated_cluster_runs_tasks_actors_and_objects_over_mutual_tls() -> anyho
         "0",
     ]);
     assert!(issued.status.success());
-    std::thread::sleep(Duration::from_millis(1500));
     let (stale, stale_key) = (path(&certs, "stale.pem"), path(&certs, "stale-key.pem"));
-    let expired = as_client(&ca, &stale, &stale_key)?;
-    assert!(
-        expired.contains("would be refused") && expired.to_lowercase().contains("expired"),
-        "{expired}"
-    );
+    // Refused once its second has passed.
+    weft_tests::eventually(Duration::from_secs(10), || {
+        let expired = as_client(&ca, &stale, &stale_key)?;
+        weft_tests::fact(
+            expired.contains("would be refused") && expired.to_lowercase().contains("expired"),
+            || expired.clone(),
+        )
+        .map_err(anyhow::Error::msg)
+    })?;
 
     // A freshly issued client certificate works, and the cluster is whole.
     weft(&[
@@ -275,8 +278,7 @@ fn weft_up_with_tls_is_reached_by_local_clients_without_flags() -> anyhow::Resul
         .unwrap_or_else(|| panic!("{dashboard} is not https"))
         .trim_end_matches('/');
     // Its first reading of the cluster may still be under way.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
+    weft_tests::eventually(Duration::from_secs(15), || {
         let (status, body) = weft_tests::https_request_as(
             address,
             &ca,
@@ -286,11 +288,8 @@ fn weft_up_with_tls_is_reached_by_local_clients_without_flags() -> anyhow::Resul
             Some(token.trim()),
         )?;
         assert_eq!(status, 200, "{body}");
-        if body.contains("\"role\":\"leader\"") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{body}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        weft_tests::fact(body.contains("\"role\":\"leader\""), || body.clone())
+            .map_err(anyhow::Error::msg)
+    })?;
     cluster.stop()
 }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
@@ -175,8 +175,7 @@ impl Browser {
         expression: &str,
         timeout: Duration,
     ) -> anyhow::Result<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let seen = crate::eventually(timeout, || {
             let value = self.eval(expression).unwrap_or(Value::Null);
             let truthy = match &value {
                 Value::Null => false,
@@ -186,15 +185,12 @@ impl Browser {
                 Value::Array(a) => !a.is_empty(),
                 Value::Object(_) => true,
             };
-            if truthy {
-                return Ok(value);
-            }
-            if Instant::now() > deadline {
-                let text = self.text().unwrap_or_default();
-                bail!("the page never showed {what} within {timeout:?}; it shows:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            if truthy { Ok(value) } else { Err(value) }
+        });
+        seen.or_else(|_| {
+            let text = self.text().unwrap_or_default();
+            bail!("the page never showed {what} within {timeout:?}; it shows:\n{text}")
+        })
     }
 
     /// The text a person sees on the page.

@@ -11,12 +11,15 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
 pub mod browser;
 pub mod linearizability;
+mod wait;
+
+pub use wait::{eventually, eventually_async, fact};
 
 /// Paths of the guest components the build script compiled.
 pub mod guests {
@@ -31,20 +34,83 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// The `weft` binary of this build: next to the test executable's `deps/`.
+/// The `weft` binary of this build: next to the test executable's `deps/`,
+/// and built from the sources under test (checked once per process).
 pub fn weft_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
+    static CHECKED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let profile_dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .ok_or("test binary lives in <target>/<profile>/deps")?;
+            let bin = profile_dir.join(format!("weft{}", std::env::consts::EXE_SUFFIX));
+            check_fresh(&bin)?;
+            Ok(bin)
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The folders whose sources go into the `weft` binary, from the
+/// workspace root.
+const WEFT_SOURCES: &[&str] = &[
+    "proto",
+    "values",
+    "core",
+    "controller",
+    "host",
+    "cli",
+    "sdk/rust/client",
+    "wit",
+];
+
+/// Fails when `bin` is missing or older than a source it is built from: a
+/// test run against a stale binary tests code that is not under test.
+fn check_fresh(bin: &Path) -> Result<(), String> {
+    let rebuild = "build it first (cargo build -p weft-cli, or run scripts/test)";
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("{} is missing ({e}): {rebuild}", bin.display()))?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in <target>/<profile>/deps");
-    let bin = profile_dir.join(format!("weft{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (cargo build -p weft-cli, or run the whole workspace's tests)",
-        bin.display()
-    );
-    bin
+        .ok_or("the tests crate sits in the workspace")?;
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut dirs: Vec<PathBuf> = WEFT_SOURCES.iter().map(|d| root.join(d)).collect();
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                // Build outputs and installed packages are not sources.
+                if !matches!(name.to_str(), Some("target" | "node_modules")) {
+                    dirs.push(path);
+                }
+                continue;
+            }
+            let source = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                matches!(e, "rs" | "proto" | "wit" | "toml" | "html" | "js" | "css")
+            });
+            if let (true, Ok(modified)) = (source, meta.modified())
+                && newest.as_ref().is_none_or(|(t, _)| modified > *t)
+            {
+                newest = Some((modified, path));
+            }
+        }
+    }
+    match newest {
+        Some((modified, path)) if modified > built => Err(format!(
+            "{} is older than {}: {rebuild}",
+            bin.display(),
+            path.display()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// One running `weft` server process (`weft up` or `weft controller`): its
@@ -167,20 +233,22 @@ impl Server {
         let mut child = self.child.take().context("already stopped")?;
         let pid = child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status()?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                if !status.success() {
-                    bail!("weft exited with {status}: {}", self.log());
-                }
-                return Ok(());
-            }
-            if Instant::now() > deadline {
+        let exited = eventually(Duration::from_secs(20), || match child.try_wait() {
+            Ok(Some(status)) => Ok(Ok(status)),
+            Ok(None) => Err("still running after SIGTERM".to_string()),
+            Err(e) => Ok(Err(e)),
+        });
+        let status = match exited {
+            Ok(status) => status?,
+            Err(e) => {
                 let _ = child.kill();
-                bail!("weft did not stop within 20s of SIGTERM");
+                bail!("weft did not stop: {e}");
             }
-            std::thread::sleep(Duration::from_millis(20));
+        };
+        if !status.success() {
+            bail!("weft exited with {status}: {}", self.log());
         }
+        Ok(())
     }
 
     /// The process's id, while it runs.
@@ -545,20 +613,15 @@ impl Group {
         }
         let server = Server::spawn(&args, &data)?;
         self.hosts.insert(id.to_string(), server);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        eventually(Duration::from_secs(30), || {
             let nodes = self.weft_ok(&["list", "nodes"]).unwrap_or_default();
-            if nodes
-                .lines()
-                .any(|l| l.trim_start().starts_with(&format!("{id} ")) && l.contains("alive"))
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("host {id} did not register: {nodes}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            fact(
+                nodes
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{id} ")) && l.contains("alive")),
+                || format!("host {id} has not registered: {nodes}"),
+            )
+        })
     }
 
     /// SIGKILLs worker host `id`.
@@ -721,8 +784,7 @@ impl Group {
 
     /// Waits until the running replicas agree on a leader; returns its id.
     pub fn wait_for_leader(&self, timeout: Duration) -> anyhow::Result<u64> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        eventually(timeout, || {
             let leaders: Vec<Option<u64>> = self
                 .running()
                 .iter()
@@ -733,17 +795,16 @@ impl Group {
                         .and_then(|(_, v)| v.parse().ok())
                 })
                 .collect();
-            if let Some(Some(first)) = leaders.first()
-                && leaders.iter().all(|l| *l == Some(*first))
-                && self.running().contains(first)
-            {
-                return Ok(*first);
+            match leaders.first() {
+                Some(Some(first))
+                    if leaders.iter().all(|l| *l == Some(*first))
+                        && self.running().contains(first) =>
+                {
+                    Ok(*first)
+                }
+                _ => Err(format!("no agreed leader: {leaders:?}")),
             }
-            if Instant::now() > deadline {
-                bail!("no agreed leader within {timeout:?}: {leaders:?}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
     }
 
     /// Runs the CLI against the whole group.
@@ -981,4 +1042,29 @@ pub fn rss(pid: u32) -> anyhow::Result<(u64, u64)> {
         Ok(kib * 1024)
     };
     Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::check_fresh;
+
+    #[test]
+    fn a_binary_older_than_its_sources_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("weft");
+        let file = std::fs::File::create(&bin).unwrap();
+        file.set_modified(SystemTime::UNIX_EPOCH).unwrap();
+        let e = check_fresh(&bin).unwrap_err();
+        assert!(
+            e.contains("is older than") && e.contains("cargo build -p weft-cli"),
+            "{e}"
+        );
+        file.set_modified(SystemTime::now() + Duration::from_secs(3600))
+            .unwrap();
+        check_fresh(&bin).unwrap();
+        let e = check_fresh(&dir.path().join("absent")).unwrap_err();
+        assert!(e.contains("is missing"), "{e}");
+    }
 }

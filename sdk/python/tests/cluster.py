@@ -11,8 +11,9 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
-from typing import Dict, List
+from typing import Dict, List, Optional
+
+from .waiting import eventually
 
 
 def _free_ports(n: int) -> List[int]:
@@ -89,8 +90,7 @@ class Group:
 
     def leader(self, timeout: float = 20) -> int:
         """The replica the running ones agree leads."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def agreed() -> Optional[int]:
             seen = set()
             for i in self.replicas:
                 try:
@@ -104,9 +104,9 @@ class Group:
                     seen.add("?")
             if len(seen) == 1 and (only := seen.pop()).isdigit() and int(only) in self.replicas:
                 return int(only)
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no agreed leader: {seen}")
-            time.sleep(0.1)
+            return None
+
+        return eventually(agreed, timeout, "an agreed leader")
 
     def start_host(self, id: str, cpus: int = 2) -> None:
         data = os.path.join(self.dir, f"host-{id}")
@@ -118,13 +118,11 @@ class Group:
             os.path.join(data, "log"),
             "weft host: ",
         )
-        deadline = time.monotonic() + 30
-        while not any(
-            l.split()[:1] == [id] and "alive" in l for l in self.weft("list", "nodes").splitlines()
-        ):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"host {id} did not register")
-            time.sleep(0.05)
+        eventually(
+            lambda: any(l.split()[:1] == [id] and "alive" in l for l in self.weft("list", "nodes").splitlines()),
+            30,
+            f"host {id} registering",
+        )
 
     def kill(self, replica: int) -> None:
         self.replicas.pop(replica).kill()

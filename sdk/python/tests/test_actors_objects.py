@@ -13,6 +13,8 @@ import pytest
 
 import weft
 
+from .waiting import eventually
+
 
 def test_actor_calls_run_in_order(local: str) -> None:
     Counter = weft.actor_class("counter", "counter")
@@ -97,12 +99,10 @@ def _pins() -> int:
 
 
 def _until(check: Callable[[], bool], seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    try:
+        return eventually(check, seconds)
+    except TimeoutError:
+        return False
 
 
 def test_a_view_pins_its_object_until_dropped_even_after_the_ref_is_freed(local: str) -> None:

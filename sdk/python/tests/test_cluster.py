@@ -3,7 +3,6 @@ survives a killed host and a killed leader."""
 
 from __future__ import annotations
 
-import time
 from typing import Iterator
 
 import pytest
@@ -12,6 +11,7 @@ import weft
 
 from .cluster import Group, group_with_hosts
 from .conftest import ROOT, guest, weft_build
+from .waiting import eventually
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def group() -> Iterator[Group]:
 def test_tasks_on_a_killed_host_still_complete(group: Group) -> None:
     tk = weft.component("testkit")
     refs = [tk.busy.remote(200) for _ in range(16)]
-    time.sleep(0.3)
+    eventually(lambda: any(t["host"] == "h1" for t in weft.tasks("running")), 30, "a task running on h1")
     group.kill_host("h1")
     try:
         assert weft.get(refs, timeout=120) == [200] * 16
@@ -45,7 +45,8 @@ def test_a_leader_killed_mid_batch_loses_no_result_and_repeats_none(group: Group
     tk = weft.component("testkit")
     before = weft._api._session().deliveries()
     refs = [tk.add.remote(i, i) for i in range(300)]
-    time.sleep(0.2)
+    # Mid-batch: the leader has placed some of them.
+    eventually(lambda: any(t["state"] != "queued" for t in weft.tasks()), 30, "the batch under way")
     group.kill(group.leader())
     try:
         assert weft.get(refs, timeout=120) == [2 * i for i in range(300)]
@@ -74,9 +75,10 @@ def test_nested_tasks_from_a_guest_run_on_both_hosts(group: Group, lang: str) ->
     assert weft.get(kit.sum_of_adds.remote("testkit", n), timeout=300) == n * (n - 1)
     # Engine counters come with heartbeats. One host ran the guest; a host
     # with calls besides it ran some of its children.
-    deadline = time.monotonic() + 10
-    while sum(calls().values()) - sum(before.values()) < n + 1 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    try:
+        eventually(lambda: sum(calls().values()) - sum(before.values()) >= n + 1, 10, "the engine counts")
+    except TimeoutError:
+        pass  # the assertion below says what was counted
     ran = {h: c - before.get(h, 0) for h, c in calls().items()}
     assert sum(ran.values()) == n + 1, ran
     assert all(c > 0 for c in ran.values()), f"the nested tasks ran on one host only: {ran}"
@@ -90,14 +92,13 @@ def test_the_polyglot_graph_survives_a_killed_host(group: Group) -> None:
     ref = driver.run.options(timeout=600).remote("pi", "polyglot-stats", 8, 20_000_000)
     # Kill the host the Python driver runs on once its nested tasks run:
     # the deploys compiled every component, so the graph starts at once.
-    deadline = time.monotonic() + 120
-    host = ""
-    while not host:
-        assert time.monotonic() < deadline, "the driver never fanned out"
+    def fanned_out() -> str:
         running = weft.tasks("running")
         if any(t["id"] != ref.id for t in running):
-            host = next((t["host"] for t in running if t["id"] == ref.id), "")
-        time.sleep(0.01)
+            return next((t["host"] for t in running if t["id"] == ref.id), "")
+        return ""
+
+    host = eventually(fanned_out, 120, "the driver fanning out")
     group.kill_host(host)
     try:
         summary = weft.get(ref, timeout=900)
@@ -120,9 +121,7 @@ def test_a_job_runs_its_driver_and_stops_by_name(group: Group) -> None:
     assert weft.logs(job_id, tail=1) == ["sum of squares: 2470"]
 
     weft.submit_job("job", "forever(1, 600000)", name="py-endless")
-    deadline = time.monotonic() + 30
-    while weft.job("py-endless")["state"] != "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: weft.job("py-endless")["state"] == "RUNNING", 30, "py-endless running")
     assert weft.stop_job("py-endless") is True
     assert weft.stop_job("py-endless") is False
     stopped = weft.job("py-endless")

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,6 +19,7 @@ import pytest
 import weft
 
 from .conftest import ROOT, guest, weft_build
+from .waiting import eventually
 
 LANGS = ["py", "js"]
 
@@ -124,10 +124,7 @@ def test_max_calls_lets_one_owners_tasks_share_an_instance(guests: str, lang: st
     shared = tally.options(max_calls=3)
     assert [weft.get(shared.remote(), timeout=120) for _ in range(4)] == [1, 2, 3, 1]
     # The host's counters arrive with its heartbeats.
-    deadline = time.monotonic() + 10
-    while weft.nodes()[0]["engine"]["reused"] < reused + 2:
-        assert time.monotonic() < deadline, "the host never counted the reused instances"
-        time.sleep(0.1)
+    eventually(lambda: weft.nodes()[0]["engine"]["reused"] >= reused + 2, 10, "the host counting the reused instances")
     with pytest.raises(ValueError, match="max_calls must be 0 or more"):
         tally.options(max_calls=-1)
 

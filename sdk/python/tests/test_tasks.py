@@ -11,6 +11,7 @@ import pytest
 import weft
 
 from .conftest import guest
+from .waiting import eventually
 
 
 def test_init_connects_and_says_so(local: str) -> None:
@@ -80,7 +81,7 @@ def test_wait_returns_k_of_n_and_honours_its_timeout(local: str) -> None:
 def test_cancel_stops_an_endless_task(local: str) -> None:
     tk = weft.component("testkit")
     ref = tk.spin.remote()
-    time.sleep(0.3)
+    eventually(lambda: any(t["id"] == ref.id for t in weft.tasks("running")), 30, "the task running")
     assert weft.cancel(ref)
     with pytest.raises(weft.TaskError) as err:
         weft.get(ref, timeout=30)
@@ -158,10 +159,7 @@ def test_state_and_admin(local: str) -> None:
     # Once the last ref is gone, the cluster forgets the task.
     id = ref.id
     del ref
-    deadline = time.monotonic() + 10
-    while any(t["id"] == id for t in weft.tasks()):
-        assert time.monotonic() < deadline, "the released task is still listed"
-        time.sleep(0.05)
+    eventually(lambda: all(t["id"] != id for t in weft.tasks()), 10, "the released task leaving the list")
     weft.kv.put("greeting", "hello", namespace="py")
     assert weft.kv.get("greeting", namespace="py") == b"hello"
     assert weft.kv.list(namespace="py") == ["greeting"]
