@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-#[allow(unsafe_code)]
+#[allow(unsafe_code, reason = "set_var is unsafe in edition 2024")]
 fn unsafe_set_protoc(path: &std::path::Path) {
     // `set_var` is unsafe in edition 2024 because other threads may read the
     // environment; a build script has no other threads at this point.

@@ -6,7 +6,7 @@
 //! zeroed, mapped and unmapped again, and a read needs no mapping of its
 //! own.
 
-#![allow(unsafe_code)]
+#![allow(unsafe_code, reason = "mapping the arena and handing out ranges of it")]
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};

@@ -186,7 +186,7 @@ impl ComponentCache {
         self.dir.join(format!("{hex}-{}.cwasm", self.engine_key))
     }
 
-    #[allow(unsafe_code)]
+    #[allow(unsafe_code, reason = "deserializing a compiled artifact (see SAFETY)")]
     fn load_artifact(&self, path: &Path) -> Option<Component> {
         if !path.exists() {
             return None;

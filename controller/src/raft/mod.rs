@@ -18,11 +18,17 @@ use crate::command::{Applied, Command};
 // openraft's trait methods return its `StorageError`, large as it is; the
 // helpers that feed them return it too.
 pub mod codec;
-#[allow(clippy::result_large_err)]
+#[allow(
+    clippy::result_large_err,
+    reason = "openraft's StorageError, as its traits return it"
+)]
 pub mod log_store;
 pub mod network;
 pub mod peer_service;
-#[allow(clippy::result_large_err)]
+#[allow(
+    clippy::result_large_err,
+    reason = "openraft's StorageError, as its traits return it"
+)]
 pub mod state_machine;
 
 openraft::declare_raft_types!(

@@ -8,9 +8,10 @@ use weft_proto::v1 as pb;
 use crate::scheduler::{Resources, Strategy};
 
 /// Where a task is in its life.
-// Most entries spend most of their life `Done`: boxing the result would
-// cost an allocation per task for nothing.
-#[allow(clippy::large_enum_variant)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "most entries spend most of their life Done: boxing the result would cost an allocation per task for nothing"
+)]
 #[derive(Debug, Clone)]
 pub(crate) enum State {
     /// Some argument tasks have not finished.

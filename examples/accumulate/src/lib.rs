@@ -4,6 +4,15 @@
 //! the same accumulator handle, feeds one shared actor; the driver reads
 //! the total once every task is done.
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:accumulate/accumulate",

@@ -5,6 +5,15 @@
 //! A counter actor with checkpoints: the count survives a trap or the
 //! death of the actor's host, restored from the latest checkpoint.
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:counter/counter",

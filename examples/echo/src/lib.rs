@@ -3,6 +3,15 @@
 //! Echo functions: the cost of moving a value to a task and back, with no
 //! work in between (`weft bench values` uses them).
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({
     path: "wit",
     world: "example:echo/echo",

@@ -4,6 +4,15 @@
 //! waits for them. While a call waits, its host lends its cpu slot to the
 //! scheduler, so a deep tree does not deadlock a host with few slots.
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:fib/fib",

@@ -2,6 +2,15 @@
 //! uploads and empty launches, timed inside the guest so that the task's
 //! own overhead is not counted.
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:gpu-bench/gpu-bench",

@@ -6,6 +6,15 @@
 //! passing through the guest: `copy-from-object` fills the buffers,
 //! `gemm` multiplies, `to-object` stores the product.
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:gpu-matmul/gpu-matmul",

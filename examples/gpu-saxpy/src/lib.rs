@@ -6,6 +6,15 @@
 //! On a backend without kernels (`cpu`), the same sum runs as a gemm: y is
 //! an n x 1 matrix, x times the 1 x 1 matrix [1], scaled by a.
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:gpu-saxpy/gpu-saxpy",

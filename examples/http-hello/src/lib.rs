@@ -7,6 +7,15 @@
 //! - `POST /echo` with a JSON body answers `{"received": <body>, "bytes": n}`
 //! - anything else is 404.
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 use std::io::{Read as _, Write as _};
 
 use wasip2::http::types::{

@@ -5,6 +5,15 @@
 //! Every task (and actor) it makes belongs to its job, so `weft job stop`
 //! ends them with it, and they see the job's runtime env.
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:job/job",

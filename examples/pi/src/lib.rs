@@ -3,6 +3,15 @@
 //! Monte Carlo pi: throw `samples` points at the unit square and count the
 //! ones inside the quarter circle. Pure computation, no imports beyond WASI.
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({ path: "wit", world: "pi" });
 
 struct Pi;

@@ -6,6 +6,15 @@
 //! cluster runs each merge once both inputs exist, passing them by value;
 //! the driver only ever fetches the final result.
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:wordcount/wordcount",

@@ -3,7 +3,10 @@
 //! 3.9): NumPy and the libraries that copy its protocol describe their
 //! memory in `__array_interface__`.
 
-#![allow(unsafe_code)]
+#![allow(
+    unsafe_code,
+    reason = "reading the memory an array describes in __array_interface__"
+)]
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};

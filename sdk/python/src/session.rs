@@ -241,7 +241,10 @@ impl Session {
 
     /// The callable exports of `component`: `(interface or None, function,
     /// [(param, WIT type)], result WIT type or None)`.
-    #[allow(clippy::type_complexity)]
+    #[allow(
+        clippy::type_complexity,
+        reason = "the tuple is what Python receives; a named type would only be unpacked again"
+    )]
     fn exports(
         &self,
         py: Python<'_>,

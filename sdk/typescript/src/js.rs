@@ -1,7 +1,10 @@
 //! The few unchecked steps between napi's raw values and typed ones, in
 //! one place: reading a value whose JavaScript type was checked, and
 //! making a value of a Rust one.
-#![allow(unsafe_code)]
+#![allow(
+    unsafe_code,
+    reason = "napi's raw value conversions, after the JavaScript type is checked"
+)]
 
 use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, Unknown, ValidateNapiValue};
 use napi::{Env, JsValue};

@@ -4,7 +4,10 @@
 //! touched page this process's own, so no user code can change an object
 //! in the store through a view of it. The object's pin lives with the
 //! mapping, so its extent is neither freed nor reused while viewed.
-#![allow(unsafe_code)]
+#![allow(
+    unsafe_code,
+    reason = "mapping a stored object's pages into this process"
+)]
 
 use std::fs::File;
 use std::ops::Range;

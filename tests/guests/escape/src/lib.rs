@@ -3,6 +3,15 @@
 //! the stack) and reports what the host let it do. The sandbox tests
 //! (`tests/e2e/sandbox.rs`) expect every attempt refused.
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({
     path: "wit",
     world: "weft:escape/escape",

@@ -3,9 +3,18 @@
 //! the errors misuse gets, and guests that hold or leak device memory on
 //! purpose (`tests/e2e/gpu.rs`).
 
-// The generated export of `gemm-error` takes its string flattened into a
-// pointer and a length: eight arguments.
-#![allow(clippy::too_many_arguments)]
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+#![allow(
+    clippy::too_many_arguments,
+    reason = "the generated export of `gemm-error` takes its string flattened into a pointer and a length: eight arguments"
+)]
 
 wit_bindgen::generate!({
     path: ["../../../wit", "wit"],

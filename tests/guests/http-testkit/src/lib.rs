@@ -5,6 +5,15 @@
 //! `/sum?n=N` submits `kit.add(i, 0)` for i in 1..=N as tasks, waits for
 //! them all and answers `sum S` (a handler using the task API).
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 use std::io::{Read as _, Write as _};
 
 use wasip2::http::outgoing_handler;

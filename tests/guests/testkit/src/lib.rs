@@ -1,6 +1,15 @@
 //! A test guest for weft's own tests: every WIT value type, and guests that
 //! misbehave on purpose (trap, spin, eat memory, chatter).
 
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated bindings and exports lift and lower through raw guest memory"
+)]
+#![allow(
+    missing_docs,
+    reason = "a guest's interface is its WIT world, documented there"
+)]
+
 wit_bindgen::generate!({
     path: ["../../../wit", "wit"],
     world: "weft:testkit/testkit",
