@@ -2,31 +2,10 @@
 //! their functions. This file only parses flags and sets up logging; each
 //! command lives in its own module.
 
-mod actor_cmds;
 mod auth;
 mod bench;
-mod bench_actors;
-mod bench_gpu;
-mod bench_objects;
-mod bench_tasks;
-mod bench_values;
-mod build_cmd;
-mod certs;
-mod client_cmds;
-mod dashboard;
-mod host_cmd;
-mod http_server;
-mod job_cmds;
-mod kv_cmds;
-mod local_host;
-mod logs;
-mod metrics;
-mod node;
-mod object_cmds;
-mod progress;
-mod route_cmds;
-mod task_cmds;
-mod timeline;
+mod client;
+mod server;
 mod tls;
 
 use std::path::PathBuf;
@@ -61,30 +40,30 @@ struct Cli {
 enum Command {
     /// Run an embedded single-node cluster (a one-replica controller group
     /// with a host) in the foreground until Ctrl-C or SIGTERM.
-    Up(node::UpArgs),
+    Up(server::replica::UpArgs),
     /// Run one replica of a replicated controller group. It runs no user
     /// code: calls, tasks, actors and HTTP routes run on `weft host` workers.
-    Controller(node::ControllerArgs),
+    Controller(server::replica::ControllerArgs),
     /// Run a worker host that registers with the controller group, runs
     /// the calls, tasks and actors the scheduler gives it, and serves HTTP
     /// routes with `--http-port`.
-    Host(host_cmd::HostArgs),
+    Host(server::host::HostArgs),
     /// Manage the controller group's membership.
     #[command(subcommand)]
-    Cluster(kv_cmds::ClusterCommand),
+    Cluster(client::kv::ClusterCommand),
     /// The replicated key-value table.
-    Kv(kv_cmds::KvArgs),
+    Kv(client::kv::KvArgs),
     /// HTTP routes served by every host's gateway.
     #[command(subcommand)]
-    Route(route_cmds::RouteCommand),
+    Route(client::routes::RouteCommand),
     /// Upload a component; prints its name and digest, then waits while
     /// every host compiles it (or loads it from the artifact cache),
     /// printing how long each took.
-    Deploy(client_cmds::DeployArgs),
+    Deploy(client::components::DeployArgs),
     /// Print what a task's (or an actor's, or a job's) guest wrote to stdout and
     /// stderr, read from the host that ran it (one line each, in order);
     /// `-f` follows it as it writes.
-    Logs(logs::LogsArgs),
+    Logs(client::logs::LogsArgs),
     /// Write the leader's recent task history as a Chrome trace (one event
     /// per attempt, a process per host), for Perfetto or chrome://tracing.
     Timeline {
@@ -100,17 +79,17 @@ enum Command {
     /// The call is written as `wasmtime run --invoke` takes it, with WAVE
     /// values: `weft call hello 'greet("world")'`. Functions inside an
     /// exported interface are named `iface.func`.
-    Call(client_cmds::CallArgs),
+    Call(client::components::CallArgs),
     /// Submit a task: prints its ref at once; the cluster runs it where
     /// its resources fit. `weft submit pi 'estimate(1000000, 42)'`: WAVE
     /// arguments, typed here by the function's signature and sent encoded;
     /// an argument `@REF` passes an object (another task's result, or one
     /// `weft put` stored).
-    Submit(task_cmds::SubmitArgs),
+    Submit(client::tasks::SubmitArgs),
     /// Wait for tasks (or objects) and print their results as WAVE, one per
     /// line; `-o FILE` writes one object's bytes to FILE (a `list<u8>`'s
     /// bytes, any other value's binary encoding).
-    Get(task_cmds::GetArgs),
+    Get(client::tasks::GetArgs),
     /// Store FILE as an object in the cluster and print its ref; tasks
     /// take it as an argument `@REF`.
     Put {
@@ -126,7 +105,7 @@ enum Command {
     },
     /// Wait until some of the given tasks have finished; prints each ref
     /// as ready, failed or pending.
-    Wait(task_cmds::WaitArgs),
+    Wait(client::tasks::WaitArgs),
     /// Stop a queued or running task.
     Cancel {
         /// The task's ref.
@@ -135,13 +114,13 @@ enum Command {
     /// Jobs: a driver component run under the cluster's supervision, with
     /// the tasks and actors it makes (`weft job submit driver 'run()'`).
     #[command(subcommand)]
-    Job(job_cmds::JobCommand),
+    Job(client::jobs::JobCommand),
     /// Actors: live component instances with state, pinned to a host.
     #[command(subcommand)]
-    Actor(actor_cmds::ActorCommand),
+    Actor(client::actors::ActorCommand),
     /// List tasks or worker hosts.
     #[command(subcommand)]
-    List(task_cmds::ListCommand),
+    List(client::tasks::ListCommand),
     /// Remove a name (the component goes once no name is left) or, by
     /// digest, a component.
     Delete {
@@ -158,7 +137,7 @@ enum Command {
     /// directory beside `app.py` (Python, componentize-py) or `app.js`
     /// (JavaScript, componentize-js); the language's tool is installed into
     /// a cache on first use. Prints the component's path.
-    Build(build_cmd::BuildArgs),
+    Build(client::build::BuildArgs),
     /// Measure a running cluster: call latency, key-value commit latency,
     /// task throughput, the object store, actors, moving values, or GPUs.
     #[command(subcommand)]
@@ -166,7 +145,7 @@ enum Command {
     /// Make a development CA and certificates for TLS (`weft certs init
     /// DIR`), or issue more from it.
     #[command(subcommand)]
-    Certs(certs::CertsCommand),
+    Certs(server::certs::CertsCommand),
 }
 
 fn main() -> ExitCode {
@@ -213,32 +192,32 @@ fn main() -> ExitCode {
     }
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Up(args) => node::up(args).await,
-            Command::Controller(args) => node::controller(args).await,
-            Command::Host(args) => host_cmd::host(args).await,
-            Command::Submit(args) => task_cmds::submit(&address, args).await,
-            Command::Get(args) => task_cmds::get(&address, args).await,
-            Command::Put { file } => object_cmds::put(&address, &file).await,
-            Command::Memory { largest } => object_cmds::memory(&address, largest).await,
-            Command::Wait(args) => task_cmds::wait(&address, args).await,
-            Command::Cancel { task } => task_cmds::cancel(&address, &task).await,
-            Command::List(command) => task_cmds::list(&address, command).await,
-            Command::Actor(command) => actor_cmds::actor(&address, command).await,
-            Command::Job(command) => job_cmds::job(&address, command).await,
-            Command::Cluster(command) => kv_cmds::cluster(&address, command).await,
-            Command::Kv(args) => kv_cmds::kv(&address, args).await,
-            Command::Route(command) => route_cmds::route(&address, command).await,
-            Command::Deploy(args) => client_cmds::deploy(&address, args).await,
-            Command::Logs(args) => logs::logs(&address, args).await,
-            Command::Timeline { output } => timeline::timeline(&address, &output).await,
-            Command::Components => client_cmds::components(&address).await,
-            Command::Call(args) => client_cmds::call(&address, args).await,
-            Command::Delete { component } => client_cmds::delete(&address, &component).await,
-            Command::Status => client_cmds::status(&address).await,
-            Command::Dashboard => client_cmds::dashboard(&address).await,
+            Command::Up(args) => server::replica::up(args).await,
+            Command::Controller(args) => server::replica::controller(args).await,
+            Command::Host(args) => server::host::host(args).await,
+            Command::Submit(args) => client::tasks::submit(&address, args).await,
+            Command::Get(args) => client::tasks::get(&address, args).await,
+            Command::Put { file } => client::objects::put(&address, &file).await,
+            Command::Memory { largest } => client::objects::memory(&address, largest).await,
+            Command::Wait(args) => client::tasks::wait(&address, args).await,
+            Command::Cancel { task } => client::tasks::cancel(&address, &task).await,
+            Command::List(command) => client::tasks::list(&address, command).await,
+            Command::Actor(command) => client::actors::actor(&address, command).await,
+            Command::Job(command) => client::jobs::job(&address, command).await,
+            Command::Cluster(command) => client::kv::cluster(&address, command).await,
+            Command::Kv(args) => client::kv::kv(&address, args).await,
+            Command::Route(command) => client::routes::route(&address, command).await,
+            Command::Deploy(args) => client::components::deploy(&address, args).await,
+            Command::Logs(args) => client::logs::logs(&address, args).await,
+            Command::Timeline { output } => client::timeline::timeline(&address, &output).await,
+            Command::Components => client::components::components(&address).await,
+            Command::Call(args) => client::components::call(&address, args).await,
+            Command::Delete { component } => client::components::delete(&address, &component).await,
+            Command::Status => client::components::status(&address).await,
+            Command::Dashboard => client::components::dashboard(&address).await,
             Command::Bench(args) => bench::run(&address, args).await,
-            Command::Build(args) => build_cmd::build(args),
-            Command::Certs(command) => certs::certs(command),
+            Command::Build(args) => client::build::build(args),
+            Command::Certs(command) => server::certs::certs(command),
         }
     });
     report(result)

@@ -74,7 +74,7 @@ pub fn for_up(data_dir: &Path, address: &str, bind: std::net::IpAddr) -> anyhow:
     } else {
         vec![bind.to_string()]
     };
-    crate::certs::init(&dir, &hosts, 365)?;
+    crate::server::certs::init(&dir, &hosts, 365)?;
     let tls = Tls::load(
         &dir.join("ca.pem"),
         Some((&dir.join("node.pem"), &dir.join("node-key.pem"))),

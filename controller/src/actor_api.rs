@@ -54,7 +54,7 @@ impl Controller {
         };
         self.tasks
             .create_actor(record.clone())
-            .map_err(ControllerError::InvalidRequest)?;
+            .map_err(|e| ControllerError::InvalidRequest(e.to_string()))?;
         if let Err(e) = self.write_actor(&record).await {
             self.tasks.drop_actor(&record.id);
             return Err(e);

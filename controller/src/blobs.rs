@@ -84,17 +84,36 @@ impl BlobStore {
     }
 }
 
+/// Why component bytes did not move between replicas.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TransferError {
+    /// The peer could not be reached (the transport's reason).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The peer answered the RPC with an error.
+    #[error("{}", .0.message())]
+    Refused(#[from] tonic::Status),
+    /// The bytes that came back are not the ones asked for.
+    #[error("{address} sent bytes that are not {digest}")]
+    WrongBytes {
+        /// The peer.
+        address: String,
+        /// The digest asked for.
+        digest: String,
+    },
+}
+
 async fn peer(
     address: &str,
     timeout: Duration,
-) -> Result<RaftPeerClient<weft_proto::auth::AuthedChannel>, String> {
+) -> Result<RaftPeerClient<weft_proto::auth::AuthedChannel>, TransferError> {
     let channel = weft_proto::tls::endpoint(address)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| TransferError::Unreachable(e.to_string()))?
         .connect_timeout(Duration::from_secs(1))
         .timeout(timeout)
         .connect()
         .await
-        .map_err(|e| weft_proto::tls::describe(&e))?;
+        .map_err(|e| TransferError::Unreachable(weft_proto::tls::describe(&e)))?;
     Ok(
         RaftPeerClient::with_interceptor(channel, weft_proto::auth::Bearer::for_address(address))
             .max_decoding_message_size(usize::MAX)
@@ -108,7 +127,7 @@ pub(crate) async fn push(
     digest: &str,
     bytes: Vec<u8>,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), TransferError> {
     let mut client = peer(address, timeout).await?;
     client
         .put_blob(Blob {
@@ -116,27 +135,28 @@ pub(crate) async fn push(
             data: bytes,
             found: true,
         })
-        .await
-        .map_err(|s| s.message().to_string())?;
+        .await?;
     Ok(())
 }
 
 /// The bytes of `digest` from the replica at `address`, if it has them
 /// (checked against the digest).
-pub(crate) async fn fetch(address: &str, digest: &str) -> Result<Option<Vec<u8>>, String> {
+pub(crate) async fn fetch(address: &str, digest: &str) -> Result<Option<Vec<u8>>, TransferError> {
     let mut client = peer(address, Duration::from_secs(60)).await?;
     let blob = client
         .fetch_blob(BlobRequest {
             digest: digest.to_string(),
         })
-        .await
-        .map_err(|s| s.message().to_string())?
+        .await?
         .into_inner();
     if !blob.found {
         return Ok(None);
     }
     if digest_of(&blob.data) != digest {
-        return Err(format!("{address} sent bytes that are not {digest}"));
+        return Err(TransferError::WrongBytes {
+            address: address.to_string(),
+            digest: digest.to_string(),
+        });
     }
     Ok(Some(blob.data))
 }

@@ -223,19 +223,49 @@ impl RouteRecord {
     }
 }
 
+/// A name, key or path a command cannot carry: what was given and what is
+/// allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInput {
+    /// A route path that is not `/exact` or `/prefix/...`.
+    #[error("invalid route path `{path}`: {allowed}")]
+    RoutePath {
+        /// The path given.
+        path: String,
+        /// What a path may be.
+        allowed: &'static str,
+    },
+    /// A component name outside the allowed characters.
+    #[error(
+        "invalid component name `{0}`: use lowercase letters, digits, `-`, `_` and `.`, starting with a letter"
+    )]
+    ComponentName(String),
+    /// A component name whose `@version` is malformed.
+    #[error("invalid version in component name `{0}`")]
+    ComponentVersion(String),
+    /// A key-value namespace that is empty, too long or holds NUL.
+    #[error("invalid namespace `{0}`")]
+    Namespace(String),
+    /// A key-value key that is empty, too long or holds NUL.
+    #[error("a key must be 1 to 1024 bytes without NUL")]
+    Key,
+}
+
 /// Checks a route path: starts with `/`, no whitespace, `...` only as the
 /// prefix marker at the end after a `/`.
-pub fn validate_route_path(path: &str) -> Result<(), String> {
+pub fn validate_route_path(path: &str) -> Result<(), InvalidInput> {
     let body = path.strip_suffix("...").unwrap_or(path);
+    let invalid = |allowed| {
+        Err(InvalidInput::RoutePath {
+            path: path.to_string(),
+            allowed,
+        })
+    };
     if !path.starts_with('/') || path.chars().any(char::is_whitespace) || body.contains("...") {
-        return Err(format!(
-            "invalid route path `{path}`: use an exact path like /hello or a prefix like /api/..."
-        ));
+        return invalid("use an exact path like /hello or a prefix like /api/...");
     }
     if path.ends_with("...") && !body.ends_with('/') {
-        return Err(format!(
-            "invalid route path `{path}`: a prefix route ends in /..."
-        ));
+        return invalid("a prefix route ends in /...");
     }
     Ok(())
 }
@@ -369,7 +399,7 @@ pub enum Applied {
 
 /// Checks a component name: `name` or `name@version`, lowercase letters,
 /// digits, `-`, `_` and `.` in each part, starting with a letter.
-pub fn validate_name(name: &str) -> Result<(), String> {
+pub fn validate_name(name: &str) -> Result<(), InvalidInput> {
     let (base, version) = match name.split_once('@') {
         Some((b, v)) => (b, Some(v)),
         None => (name, None),
@@ -382,26 +412,24 @@ pub fn validate_name(name: &str) -> Result<(), String> {
             })
     };
     if !part_ok(base) || !base.starts_with(|c: char| c.is_ascii_lowercase()) {
-        return Err(format!(
-            "invalid component name `{name}`: use lowercase letters, digits, `-`, `_` and `.`, starting with a letter"
-        ));
+        return Err(InvalidInput::ComponentName(name.to_string()));
     }
     if let Some(v) = version
         && !part_ok(v)
     {
-        return Err(format!("invalid version in component name `{name}`"));
+        return Err(InvalidInput::ComponentVersion(name.to_string()));
     }
     Ok(())
 }
 
 /// Checks a key-value namespace and key: non-empty, no NUL (the separator
 /// in storage keys), keys up to 1 KiB.
-pub fn validate_kv_key(namespace: &str, key: &str) -> Result<(), String> {
+pub fn validate_kv_key(namespace: &str, key: &str) -> Result<(), InvalidInput> {
     if namespace.is_empty() || namespace.contains('\0') || namespace.len() > 128 {
-        return Err(format!("invalid namespace `{namespace}`"));
+        return Err(InvalidInput::Namespace(namespace.to_string()));
     }
     if key.is_empty() || key.contains('\0') || key.len() > 1024 {
-        return Err("a key must be 1 to 1024 bytes without NUL".into());
+        return Err(InvalidInput::Key);
     }
     Ok(())
 }

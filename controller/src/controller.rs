@@ -17,11 +17,11 @@ use crate::command::{
     validate_route_path,
 };
 use crate::error::ControllerError;
-use crate::node::NodeConfig;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::PeerHealth;
 use crate::raft::peer_service::RaftPeerService;
 use crate::raft::{Node, NodeId, Raft};
+use crate::replica::ReplicaConfig;
 use crate::state::StateMachine;
 
 /// The `sha256:<hex>` digest of `bytes`.
@@ -31,7 +31,7 @@ pub fn digest_of(bytes: &[u8]) -> String {
 
 /// One controller replica's client-facing logic.
 pub struct Controller {
-    pub(crate) config: NodeConfig,
+    pub(crate) config: ReplicaConfig,
     pub(crate) raft: Raft,
     pub(crate) state: StateMachine,
     pub(crate) log: LogStore,
@@ -113,7 +113,7 @@ impl Controller {
     }
 
     /// The replica's configuration.
-    pub fn config(&self) -> &NodeConfig {
+    pub fn config(&self) -> &ReplicaConfig {
         &self.config
     }
 
@@ -314,7 +314,7 @@ impl Controller {
     ) -> Result<(ComponentRecord, bool, Duration), ControllerError> {
         self.check_upload_size(wasm.len() as u64)?;
         if let Some(name) = &name {
-            validate_name(name).map_err(ControllerError::InvalidRequest)?;
+            validate_name(name)?;
         }
         // A follower would redirect the write anyway: refuse before the work.
         self.ensure_leader().await?;
@@ -388,7 +388,7 @@ impl Controller {
 
     /// Binds an HTTP route to a component that serves HTTP.
     pub async fn add_route(&self, route: RouteRecord) -> Result<bool, ControllerError> {
-        validate_route_path(&route.path).map_err(ControllerError::InvalidRequest)?;
+        validate_route_path(&route.path)?;
         if route.max_concurrency == 0 {
             return Err(ControllerError::InvalidRequest(
                 "max concurrency must be at least 1".into(),
@@ -448,7 +448,7 @@ impl Controller {
         value: Vec<u8>,
         session: Option<(u64, u64)>,
     ) -> Result<u64, ControllerError> {
-        validate_kv_key(namespace, key).map_err(ControllerError::InvalidRequest)?;
+        validate_kv_key(namespace, key)?;
         let command = Command::KvPut {
             namespace: namespace.into(),
             key: key.into(),
@@ -464,7 +464,7 @@ impl Controller {
         key: &str,
         session: Option<(u64, u64)>,
     ) -> Result<bool, ControllerError> {
-        validate_kv_key(namespace, key).map_err(ControllerError::InvalidRequest)?;
+        validate_kv_key(namespace, key)?;
         let command = Command::KvDelete {
             namespace: namespace.into(),
             key: key.into(),
@@ -484,7 +484,7 @@ impl Controller {
         key: &str,
         linearizable: bool,
     ) -> Result<Option<Vec<u8>>, ControllerError> {
-        validate_kv_key(namespace, key).map_err(ControllerError::InvalidRequest)?;
+        validate_kv_key(namespace, key)?;
         if linearizable {
             self.read_barrier().await?;
         }

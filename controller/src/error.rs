@@ -16,6 +16,9 @@ pub enum ControllerError {
     /// A request field is malformed.
     #[error("{0}")]
     InvalidRequest(String),
+    /// A name, key or path is not one the cluster accepts.
+    #[error(transparent)]
+    InvalidInput(#[from] crate::command::InvalidInput),
     /// The upload is larger than this controller accepts.
     #[error("upload of {size} is larger than the limit of {limit}")]
     TooLarge {
@@ -66,7 +69,9 @@ impl From<ControllerError> for tonic::Status {
         use tonic::Code;
         let code = match &err {
             ControllerError::UnknownComponent(_) | ControllerError::NotFound(_) => Code::NotFound,
-            ControllerError::InvalidRequest(_) => Code::InvalidArgument,
+            ControllerError::InvalidRequest(_) | ControllerError::InvalidInput(_) => {
+                Code::InvalidArgument
+            }
             ControllerError::TooLarge { .. } | ControllerError::Limited(_) => {
                 Code::ResourceExhausted
             }

@@ -9,9 +9,9 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use weft_controller::{NodeConfig, WeftService};
+//! use weft_controller::{ReplicaConfig, WeftService};
 //!
-//! let mut config = NodeConfig::new(1, "127.0.0.1:7077", "/tmp/weft");
+//! let mut config = ReplicaConfig::new(1, "127.0.0.1:7077", "/tmp/weft");
 //! config.initial_members.insert(1, "127.0.0.1:7077".into());
 //! let controller = weft_controller::start(config).await?;
 //! tonic::transport::Server::builder()
@@ -33,9 +33,9 @@ mod error;
 pub mod jobs;
 pub mod limits;
 mod metrics;
-mod node;
 mod prepare;
 pub mod raft;
+mod replica;
 pub mod scheduler;
 mod service;
 mod signatures;
@@ -45,12 +45,13 @@ pub mod tasks;
 
 pub use call::{CallOptions, CallReply, LocalHost};
 pub use command::{
-    Applied, Command, ComponentRecord, RouteRecord, validate_name, validate_route_path,
+    Applied, Command, ComponentRecord, InvalidInput, RouteRecord, validate_name,
+    validate_route_path,
 };
 pub use controller::{Controller, GroupView, MemberView, digest_of};
 pub use error::ControllerError;
-pub use node::{DEFAULT_MAX_UPLOAD, NodeConfig, start};
 pub use raft::peer_service::RaftPeerService;
+pub use replica::{DEFAULT_MAX_UPLOAD, ReplicaConfig, start};
 pub use service::WeftService;
 pub use state::{EntryMeta, StateMachine};
 pub use tasks::{TaskConfig, TaskManager};

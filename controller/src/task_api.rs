@@ -34,7 +34,7 @@ impl Controller {
                     .entry(spec.component.clone())
                     .or_insert_with(|| {
                         self.target(&spec.component)
-                            .map_err(|e| (weft_proto::FailureKind::NotFound, e))
+                            .map_err(|e| (weft_proto::FailureKind::NotFound, e.to_string()))
                     })
                     .clone();
                 (spec, target)
@@ -43,9 +43,9 @@ impl Controller {
         self.tasks.submit(owner, batch);
     }
 
-    pub(crate) fn target(&self, reference: &str) -> Result<Target, String> {
-        let digest = self.state.resolve(reference).map_err(|e| e.to_string())?;
-        let allow_http = self.state.http_grants(&digest).map_err(|e| e.to_string())?;
+    pub(crate) fn target(&self, reference: &str) -> Result<Target, ControllerError> {
+        let digest = self.state.resolve(reference)?;
+        let allow_http = self.state.http_grants(&digest)?;
         Ok(Target { digest, allow_http })
     }
 

@@ -297,21 +297,30 @@ fn open_stream(shared: Arc<Shared>, address: String) -> mpsc::UnboundedSender<pb
     tokio::spawn(async move {
         let reason = match run_stream(&shared, &address, rx).await {
             Ok(()) => "its stream ended".to_string(),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         };
         host_failed(&shared, &address, &reason);
     });
     tx
 }
 
+/// Why a stream of actor calls to a host ended.
+#[derive(Debug, thiserror::Error)]
+enum LaneError {
+    /// The host could not be reached (the transport's reason).
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The host ended the stream with an error.
+    #[error("{}", .0.message())]
+    Rpc(#[from] tonic::Status),
+}
+
 async fn run_stream(
     shared: &Arc<Shared>,
     address: &str,
     rx: mpsc::UnboundedReceiver<pb::ActorCall>,
-) -> Result<(), String> {
-    let channel = connect(address)
-        .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
+) -> Result<(), LaneError> {
+    let channel = connect(address).await?;
     let mut rpc = WeftHostClient::with_interceptor(channel, Bearer::for_address(address))
         .max_decoding_message_size(4 << 20)
         .max_encoding_message_size(64 << 20);
@@ -326,11 +335,7 @@ async fn run_stream(
         }
         Some((pb::ActorCallBatch { calls }, rx))
     });
-    let mut replies = rpc
-        .actor_calls(outgoing)
-        .await
-        .map_err(|s| s.message().to_string())?
-        .into_inner();
+    let mut replies = rpc.actor_calls(outgoing).await?.into_inner();
     loop {
         match replies.message().await {
             Ok(Some(batch)) => {
@@ -339,7 +344,7 @@ async fn run_stream(
                 }
             }
             Ok(None) => return Ok(()),
-            Err(status) => return Err(status.message().to_string()),
+            Err(status) => return Err(status.into()),
         }
     }
 }
@@ -352,15 +357,15 @@ static NETWORK_LANES: std::sync::LazyLock<bool> =
 /// A channel to `address`: `host:port`, or `unix:PATH` for a Unix socket.
 /// Over TCP it speaks TLS when this process has settings for it; a Unix
 /// socket is reached through the file system and its permissions.
-async fn connect(address: &str) -> Result<tonic::transport::Channel, String> {
+async fn connect(address: &str) -> Result<tonic::transport::Channel, LaneError> {
     let Some(path) = address.strip_prefix("unix:") else {
         return weft_proto::tls::endpoint(address)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| LaneError::Connect(e.to_string()))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .connect()
             .await
-            .map_err(|e| weft_proto::tls::describe(&e));
+            .map_err(|e| LaneError::Connect(weft_proto::tls::describe(&e)));
     };
     let path = path.to_string();
     // The URI is not used: the connector dials the socket.
@@ -374,7 +379,7 @@ async fn connect(address: &str) -> Result<tonic::transport::Channel, String> {
             }
         }))
         .await
-        .map_err(|e| weft_proto::tls::describe(&e))
+        .map_err(|e| LaneError::Connect(weft_proto::tls::describe(&e)))
 }
 
 fn on_reply(shared: &Arc<Shared>, reply: pb::ActorReply) {

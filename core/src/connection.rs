@@ -281,9 +281,7 @@ impl Connection {
         let sender = slot
             .into_inner()
             .unwrap_or_else(|p| p.into_inner())
-            .ok_or_else(|| {
-                ClientError::Rpc(tonic::Status::internal("a stream opened without a sender"))
-            })?;
+            .ok_or_else(|| ClientError::Local("a stream opened without a sender".into()))?;
         Ok((sender, response))
     }
 

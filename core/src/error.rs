@@ -34,6 +34,23 @@ pub enum ClientError {
     /// the component does not export.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The host holding an object cannot serve it now: it cannot be
+    /// reached, it closed its stream, or its store cannot be mapped here.
+    /// Readers ask the leader again, which rebuilds the object or names it
+    /// lost.
+    #[error("{0}")]
+    HolderUnavailable(String),
+    /// Something the cluster sent cannot be read by this client (a value,
+    /// a signature): the two disagree on a version, or it was damaged.
+    #[error("{0}")]
+    Unreadable(String),
+    /// The cluster has no live host to take the request.
+    #[error("{0}")]
+    NoHost(String),
+    /// A fault in this process: a mapping that failed, a stream opened
+    /// without its sender, an object on another machine.
+    #[error("{0}")]
+    Local(String),
     /// The wait ended before the tasks finished.
     #[error("timed out after {after:?} with {pending} task(s) still pending")]
     Timeout {

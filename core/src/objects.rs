@@ -212,10 +212,10 @@ async fn host_rpc_lane(
 fn holder_failed(id: &str, address: &str, status: tonic::Status) -> ClientError {
     match status.code() {
         tonic::Code::NotFound | tonic::Code::ResourceExhausted => ClientError::Rpc(status),
-        _ => ClientError::Rpc(tonic::Status::unavailable(format!(
+        _ => ClientError::HolderUnavailable(format!(
             "object {id} is held by the host at {address}, which cannot be reached ({})",
             status.message()
-        ))),
+        )),
     }
 }
 
@@ -325,7 +325,7 @@ pub async fn put_on_host(
         // backed already, and reused ones need no zeroing or mapping.
         let arena = crate::pins::host_arena(address, &made.arena, made.arena_size).await?;
         write_extent(&arena, made.offset, size, parts)
-            .map_err(|e| ClientError::Rpc(tonic::Status::internal(format!("object {id}: {e}"))))?;
+            .map_err(|e| ClientError::Local(format!("object {id}: {e}")))?;
         rpc.seal_object(pb::SealObjectRequest { id: id.to_string() })
             .await
             .map_err(refused)?

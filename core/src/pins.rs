@@ -104,9 +104,7 @@ impl PinLink {
             return Ok(arena.clone());
         }
         let arena = Arena::open(Path::new(path), len).map_err(|e| {
-            ClientError::Rpc(tonic::Status::unavailable(format!(
-                "cannot map the object store {path}: {e}"
-            )))
+            ClientError::HolderUnavailable(format!("cannot map the object store {path}: {e}"))
         })?;
         *kept = Some(arena.clone());
         Ok(arena)
@@ -142,9 +140,9 @@ impl PinLink {
 }
 
 fn closed(address: &str, why: &str) -> ClientError {
-    ClientError::Rpc(tonic::Status::unavailable(format!(
+    ClientError::HolderUnavailable(format!(
         "the host at {address} closed its pin stream: {why}"
-    )))
+    ))
 }
 
 /// The open pin stream to the host at `address`, opened if needed.
@@ -223,7 +221,7 @@ pub async fn pin_object(address: &str, id: &str) -> Result<ObjectView, ClientErr
     };
     let (arena, offset, size) = (pin.arena.clone(), pin.offset, pin.size);
     ObjectView::new(arena, offset, size, Box::new(Held(Some(pin))))
-        .map_err(|e| ClientError::Rpc(tonic::Status::internal(format!("object {id}: {e}"))))
+        .map_err(|e| ClientError::Local(format!("object {id}: {e}")))
 }
 
 /// Pins object `id` over `link`: one round trip.
@@ -257,8 +255,8 @@ async fn pin_anew(link: &Arc<PinLink>, address: &str, id: &str) -> Result<Arc<Pi
             unpin: vec![pin],
             ..Default::default()
         });
-        return Err(ClientError::Rpc(tonic::Status::failed_precondition(
-            format!("object {id} is held by the host at {address}, on another machine"),
+        return Err(ClientError::Local(format!(
+            "object {id} is held by the host at {address}, on another machine"
         )));
     }
     let arena = link.arena(&reply.arena, reply.arena_size)?;

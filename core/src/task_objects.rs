@@ -166,7 +166,10 @@ impl TaskClient {
             let gone = matches!(
                 error.code(),
                 Some(tonic::Code::Unavailable | tonic::Code::NotFound)
-            ) || matches!(error, ClientError::Unreachable { .. });
+            ) || matches!(
+                error,
+                ClientError::Unreachable { .. } | ClientError::HolderUnavailable(_)
+            );
             if !gone || Instant::now() >= deadline {
                 return Err(error);
             }
@@ -227,9 +230,9 @@ impl TaskClient {
             .or_else(|| hosts.first())
             .cloned()
             .ok_or_else(|| {
-                ClientError::Rpc(tonic::Status::unavailable(
-                    "no live host to store the object on (start one with `weft host`)",
-                ))
+                ClientError::NoHost(
+                    "no live host to store the object on (start one with `weft host`)".into(),
+                )
             })
     }
 }

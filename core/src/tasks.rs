@@ -545,10 +545,7 @@ pub fn value_of(result: TaskResult) -> Result<Option<Value>, ClientError> {
             return Ok(None);
         }
         weft_values::decode(&result.value).map(Some).map_err(|e| {
-            ClientError::Rpc(tonic::Status::data_loss(format!(
-                "the value of {} cannot be read: {e}",
-                result.id
-            )))
+            ClientError::Unreadable(format!("the value of {} cannot be read: {e}", result.id))
         })
     } else {
         Err(ClientError::failed(result))

@@ -102,10 +102,10 @@ impl Connection {
             .map(|f| {
                 let signature: Signature =
                     serde_json::from_str(&f.signature_json).map_err(|e| {
-                        ClientError::Rpc(tonic::Status::internal(format!(
+                        ClientError::Unreadable(format!(
                             "the cluster sent an unreadable signature for `{}`: {e}",
                             f.function
-                        )))
+                        ))
                     })?;
                 Ok(Export {
                     interface: Some(f.interface).filter(|i| !i.is_empty()),

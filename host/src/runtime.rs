@@ -192,7 +192,9 @@ impl objects::HostWriter for RuntimeCtx {
             .resources
             .get(&writer)
             .map_err(|e| Error::InvalidArgument(format!("writer.write: {e}")))?;
-        writer.write(offset, &data).map_err(Error::InvalidArgument)
+        writer
+            .write(offset, &data)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))
     }
 
     async fn finish(&mut self, writer: Resource<ObjectWriter>) -> Result<ObjectRef, Error> {

@@ -149,7 +149,7 @@ fn names_are_unique_among_live_actors_and_owners_take_their_actors_with_them() {
     };
     table.create_actor(actor("a", named(false))).unwrap();
     let taken = table.create_actor(actor("b", named(false))).unwrap_err();
-    assert!(taken.contains("already lives"), "{taken}");
+    assert!(taken.to_string().contains("already lives"), "{taken}");
     let mut kept = actor("c", pb::ActorOptions::default());
     kept.spec
         .as_mut()

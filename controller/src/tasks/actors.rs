@@ -16,6 +16,18 @@ use super::hosts::from_pb;
 use super::table::Table;
 use crate::scheduler::{ClusterView, Placement, Resources, Strategy, TaskDemand, place};
 
+/// An actor's name is held by a live actor in its namespace.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an actor named `{name}` already lives in namespace `{namespace}` ({holder})")]
+pub struct NameTaken {
+    /// The name asked for.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// The live actor that holds it.
+    pub holder: String,
+}
+
 /// The leader's actors.
 #[derive(Default)]
 pub(crate) struct Actors {
@@ -72,17 +84,16 @@ pub(crate) fn options(record: &pb::ActorRecord) -> pb::ActorOptions {
 impl Table {
     /// Records a new actor and looks for a host for it. Fails when its name
     /// is taken by a live actor in its namespace.
-    pub(crate) fn create_actor(&mut self, record: pb::ActorRecord) -> Result<(), String> {
+    pub(crate) fn create_actor(&mut self, record: pb::ActorRecord) -> Result<(), NameTaken> {
         let opts = options(&record);
         if !opts.name.is_empty()
             && let Some(other) = self.live_named(&opts.name, &opts.namespace)
         {
-            return Err(format!(
-                "an actor named `{}` already lives in namespace `{}` ({})",
-                opts.name,
-                namespace(&opts.namespace),
-                other.id
-            ));
+            return Err(NameTaken {
+                name: opts.name.clone(),
+                namespace: namespace(&opts.namespace).to_string(),
+                holder: other.id.clone(),
+            });
         }
         let id = record.id.clone();
         let spec = record.spec.clone().unwrap_or_default();
@@ -553,7 +564,7 @@ impl super::TaskManager {
     }
 
     /// Records a new actor (see [`Table::create_actor`]).
-    pub fn create_actor(&self, record: pb::ActorRecord) -> Result<(), String> {
+    pub fn create_actor(&self, record: pb::ActorRecord) -> Result<(), NameTaken> {
         self.with(|t| t.create_actor(record))
     }
 

@@ -154,7 +154,7 @@ impl Table {
             Err(problem) => Some(problem),
             Ok(_) => super::task::check_options(self.tasks[&id].options())
                 .err()
-                .map(|e| (FailureKind::BadArgument, e)),
+                .map(|e| (FailureKind::BadArgument, e.to_string())),
         };
         if let Some((kind, message)) = problem {
             return self.finish(&id, failure(&id, kind, message));

@@ -214,23 +214,31 @@ pub(crate) fn failure(
     }
 }
 
+/// Task options the scheduler cannot act on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum BadOptions {
+    #[error("cpus must be a number >= 0, got {0}")]
+    Cpus(f64),
+    #[error("resource `{0}` must be >= 0, got {1}")]
+    Resource(String, f64),
+    #[error("unknown scheduling strategy `{0}` (use default or spread, or node affinity)")]
+    Strategy(String),
+}
+
 /// Whether `options` ask for something the scheduler cannot parse.
-pub(crate) fn check_options(options: &pb::TaskOptions) -> Result<(), String> {
+pub(crate) fn check_options(options: &pb::TaskOptions) -> Result<(), BadOptions> {
     if options.has_cpus && !(options.cpus >= 0.0 && options.cpus.is_finite()) {
-        return Err(format!("cpus must be a number >= 0, got {}", options.cpus));
+        return Err(BadOptions::Cpus(options.cpus));
     }
     if let Some((name, amount)) = options
         .custom
         .iter()
         .find(|(_, a)| !(**a >= 0.0 && a.is_finite()))
     {
-        return Err(format!("resource `{name}` must be >= 0, got {amount}"));
+        return Err(BadOptions::Resource(name.clone(), *amount));
     }
     if !matches!(options.strategy.as_str(), "" | "default" | "spread") {
-        return Err(format!(
-            "unknown scheduling strategy `{}` (use default or spread, or node affinity)",
-            options.strategy
-        ));
+        return Err(BadOptions::Strategy(options.strategy.clone()));
     }
     Ok(())
 }

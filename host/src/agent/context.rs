@@ -33,6 +33,24 @@ pub(crate) enum PutError {
     Interrupted(String),
 }
 
+/// Why a guest's `writer.write` failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WriteError {
+    /// The part does not fit the object's size.
+    #[error("{len} bytes at {offset} run past the object's {size} bytes")]
+    OutOfRange {
+        /// The part's length.
+        len: usize,
+        /// Where it was to go.
+        offset: u64,
+        /// The object's size.
+        size: u64,
+    },
+    /// The store could not take the bytes.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The task API of one running task.
 pub struct TaskContext {
     agent: Arc<Agent>,
@@ -73,18 +91,16 @@ pub struct ObjectWriter {
 
 impl ObjectWriter {
     /// Writes `data` at `offset` of the object's bytes.
-    pub(crate) fn write(&self, offset: u64, data: &[u8]) -> Result<(), String> {
+    pub(crate) fn write(&self, offset: u64, data: &[u8]) -> Result<(), WriteError> {
         let end = offset.checked_add(data.len() as u64);
         if end.is_none_or(|end| end > self.size) {
-            return Err(format!(
-                "{} bytes at {offset} run past the object's {} bytes",
-                data.len(),
-                self.size
-            ));
+            return Err(WriteError::OutOfRange {
+                len: data.len(),
+                offset,
+                size: self.size,
+            });
         }
-        self.writer
-            .write_at(self.at + offset, data)
-            .map_err(|e| e.to_string())?;
+        self.writer.write_at(self.at + offset, data)?;
         self.written
             .lock()
             .unwrap_or_else(|p| p.into_inner())

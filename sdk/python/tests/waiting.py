@@ -12,15 +12,16 @@ T = TypeVar("T")
 
 
 def eventually(check: Callable[[], Optional[T]], timeout: float = 30, what: str = "the condition") -> T:
-    """Calls ``check`` until it returns something other than ``None`` or
-    ``False`` and returns that; raises ``TimeoutError`` naming ``what`` and
-    the last answer after ``timeout`` seconds. Pauses double from 10 ms to
-    200 ms, so a fact that holds soon is seen soon."""
+    """Calls ``check`` until it returns something truthy and returns that
+    (``None``, ``False``, ``""`` and empty collections mean "not yet");
+    raises ``TimeoutError`` naming ``what`` and the last answer after
+    ``timeout`` seconds. Pauses double from 10 ms to 200 ms, so a fact that
+    holds soon is seen soon."""
     deadline = time.monotonic() + timeout
     pause = 0.01
     while True:
         last = check()
-        if last is not None and last is not False:
+        if last:
             return last
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what} did not hold within {timeout} s (last: {last!r})")

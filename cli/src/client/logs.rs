@@ -36,7 +36,7 @@ pub struct LogsArgs {
 }
 
 pub async fn logs(address: &str, args: LogsArgs) -> anyhow::Result<()> {
-    let mut client = crate::client_cmds::connect(address).await?;
+    let mut client = crate::client::connect(address).await?;
     let since_micros = match args.since {
         Some(d) => now_micros().saturating_sub(d.as_micros() as u64),
         None => 0,

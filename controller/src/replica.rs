@@ -25,7 +25,7 @@ pub const DEFAULT_MAX_UPLOAD: usize = 128 << 20;
 
 /// How one controller replica runs.
 #[derive(Debug, Clone)]
-pub struct NodeConfig {
+pub struct ReplicaConfig {
     /// This replica's id in the group.
     pub id: NodeId,
     /// `host:port` other replicas and clients reach this one at.
@@ -53,10 +53,10 @@ pub struct NodeConfig {
     pub dashboard: String,
 }
 
-impl NodeConfig {
+impl ReplicaConfig {
     /// Defaults for a replica `id` at `address` keeping state in `data_dir`.
     pub fn new(id: NodeId, address: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
-        NodeConfig {
+        ReplicaConfig {
             id,
             address: address.into(),
             data_dir: data_dir.into(),
@@ -74,7 +74,7 @@ impl NodeConfig {
 
 /// Opens the stores, starts Raft, forms the group if asked and not yet
 /// formed, and returns the controller that serves clients.
-pub async fn start(config: NodeConfig) -> Result<Arc<Controller>, ControllerError> {
+pub async fn start(config: ReplicaConfig) -> Result<Arc<Controller>, ControllerError> {
     let db = sled::open(config.data_dir.join("raft"))?;
     let log = LogStore::open(&db)?;
     let state = StateMachine::new(db.open_tree("state")?);

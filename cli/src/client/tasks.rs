@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use weft_client::{Arg, NodeInfo, TaskClient, TaskOptions, value_of};
 
-use crate::client_cmds::connect;
+use crate::client::connect;
 
 #[derive(clap::Args)]
 pub struct SubmitArgs {
@@ -112,7 +112,7 @@ pub fn split_call(call: &str) -> anyhow::Result<(String, Vec<String>)> {
 }
 
 fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
-    let custom = crate::host_cmd::custom_resources(&args.resources)?;
+    let custom = crate::server::host::custom_resources(&args.resources)?;
     if args.soft && args.node.is_none() {
         bail!("--soft goes with --node");
     }
@@ -184,10 +184,10 @@ pub async fn get(address: &str, args: GetArgs) -> anyhow::Result<()> {
         let [id] = args.refs.as_slice() else {
             bail!("-o writes one object: give one ref");
         };
-        let waiting = crate::progress::Progress::spinner(&format!("reading {id}"));
+        let waiting = crate::client::progress::Progress::spinner(&format!("reading {id}"));
         let bytes = tasks.get_object(id, timeout).await?;
         drop(waiting);
-        crate::progress::write_file(path, &bytes[..])
+        crate::client::progress::write_file(path, &bytes[..])
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!(
             "wrote {} to {}",
@@ -236,7 +236,7 @@ pub async fn list(address: &str, command: ListCommand) -> anyhow::Result<()> {
     match command {
         ListCommand::Tasks {
             detail: Some(task), ..
-        } => crate::timeline::detail(address, &task).await?,
+        } => crate::client::timeline::detail(address, &task).await?,
         ListCommand::Tasks { state, limit, .. } => {
             let reply = client.list_tasks(state.unwrap_or_default(), limit).await?;
             let counts: Vec<String> = reply

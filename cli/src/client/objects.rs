@@ -8,14 +8,14 @@ use anyhow::Context;
 use weft_client::TaskClient;
 use weft_host::bytes;
 
-use crate::client_cmds::connect;
+use crate::client::connect;
 
 /// Stores FILE as an object and prints its ref.
 pub async fn put(address: &str, file: &Path) -> anyhow::Result<()> {
-    let data = crate::progress::read_file(file)
+    let data = crate::client::progress::read_file(file)
         .with_context(|| format!("cannot read {}", file.display()))?;
     let tasks = TaskClient::detached(connect(address).await?);
-    let progress = crate::progress::Progress::spinner(&format!(
+    let progress = crate::client::progress::Progress::spinner(&format!(
         "storing {} in the cluster",
         bytes(data.len() as u64)
     ));

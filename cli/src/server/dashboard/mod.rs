@@ -109,7 +109,7 @@ impl Bound {
     pub fn serve(self, controller: &str, keys: Arc<Keys>) -> tokio::task::JoinHandle<()> {
         let sampler = Sampler::start(controller.to_string());
         let state = Arc::new(Dashboard { sampler, keys });
-        tokio::spawn(crate::http_server::serve(
+        tokio::spawn(crate::server::http_server::serve(
             self.listener,
             self.tls,
             "dashboard",

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use weft_client::{Arg, Call, CallOptions, TaskClient, TaskOptions, Value, value_of};
 
 use crate::bench::timed;
-use crate::client_cmds::connect;
+use crate::client::connect;
 
 #[derive(clap::Args)]
 pub struct ValueBenchArgs {
@@ -26,7 +26,7 @@ pub struct ValueBenchArgs {
     component: PathBuf,
     /// Sizes of the byte lists; K, M and G suffixes are binary.
     #[arg(long, value_delimiter = ',', default_value = "1M,100M",
-          value_parser = crate::host_cmd::parse_bytes)]
+          value_parser = crate::server::host::parse_bytes)]
     sizes: Vec<u64>,
     /// Rounds of each byte echo (the best is reported).
     #[arg(long, default_value_t = 3)]

@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 
-use crate::client_cmds::connect;
-use crate::node::parse_member;
+use crate::client::connect;
+use crate::server::replica::parse_member;
 
 #[derive(clap::Subcommand)]
 pub enum KvCommand {

@@ -14,15 +14,15 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use weft_controller::{NodeConfig, WeftService};
+use weft_controller::{ReplicaConfig, WeftService};
 use weft_host::agent::{Agent, AgentConfig, HostService};
 
-use crate::host_cmd::{EngineArgs, GatewayArgs, ResourceArgs, StoreArgs};
-use crate::local_host::LocalConnector;
+use crate::server::host::{EngineArgs, GatewayArgs, ResourceArgs, StoreArgs};
+use crate::server::local_host::LocalConnector;
 
 /// Flags shared by `weft up` and `weft controller`.
 #[derive(clap::Args)]
-pub struct NodeArgs {
+pub struct ReplicaArgs {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
@@ -46,7 +46,7 @@ pub struct NodeArgs {
     /// The largest actor checkpoint kept, in bytes; K, M and G suffixes
     /// are binary. Checkpoints go through the replicated log: a larger one
     /// is refused, named in the actor's record, and the previous one kept.
-    #[arg(long, value_parser = crate::host_cmd::parse_bytes,
+    #[arg(long, value_parser = crate::server::host::parse_bytes,
           default_value_t = weft_controller::tasks::DEFAULT_MAX_CHECKPOINT)]
     max_checkpoint_bytes: u64,
     /// Deploys one client address may make a minute (0: no limit).
@@ -61,9 +61,9 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = weft_controller::limits::DEFAULT_LIMITS.queued_per_owner)]
     max_pending_tasks: usize,
     #[command(flatten)]
-    metrics: crate::metrics::MetricsArgs,
+    metrics: crate::server::metrics::MetricsArgs,
     #[command(flatten)]
-    dashboard: crate::dashboard::DashboardArgs,
+    dashboard: crate::server::dashboard::DashboardArgs,
     #[command(flatten)]
     auth: crate::auth::AuthArgs,
 }
@@ -74,7 +74,7 @@ pub struct UpArgs {
     #[arg(long, default_value_t = 7077)]
     port: u16,
     #[command(flatten)]
-    node: NodeArgs,
+    node: ReplicaArgs,
     /// What the embedded host offers to tasks.
     #[command(flatten)]
     resources: ResourceArgs,
@@ -116,7 +116,7 @@ pub struct ControllerArgs {
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
     #[command(flatten)]
-    node: NodeArgs,
+    node: ReplicaArgs,
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -160,7 +160,7 @@ async fn run(
     port: u16,
     peers: Vec<String>,
     embedded_host: Option<Embedded>,
-    args: NodeArgs,
+    args: ReplicaArgs,
 ) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
         Some(dir) => dir,
@@ -198,7 +198,7 @@ async fn run(
         .bind(args.bind, embedded_host.is_some())
         .await?;
 
-    let mut config = NodeConfig::new(id, local.to_string(), &data_dir);
+    let mut config = ReplicaConfig::new(id, local.to_string(), &data_dir);
     config.max_upload = args.max_upload;
     config.snapshot_every = args.snapshot_every.max(1);
     config.write_timeout = std::time::Duration::from_secs_f64(args.write_timeout);
@@ -254,8 +254,10 @@ async fn run(
             Arc::new(LocalConnector::new(&controller)),
             store,
         );
-        controller.set_local_host(Arc::new(crate::local_host::HandedCalls(started.clone())));
-        let sources = crate::metrics::Sources {
+        controller.set_local_host(Arc::new(crate::server::local_host::HandedCalls(
+            started.clone(),
+        )));
+        let sources = crate::server::metrics::Sources {
             controller: Some(controller.clone()),
             agent: Some(started.clone()),
         };
@@ -280,7 +282,7 @@ async fn run(
     } else {
         "weft controller"
     };
-    let sources = crate::metrics::Sources {
+    let sources = crate::server::metrics::Sources {
         controller: Some(controller.clone()),
         agent: agent.clone(),
     };

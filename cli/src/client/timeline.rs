@@ -13,7 +13,7 @@ use weft_proto::v1::{TaskEvent, TaskEventKind};
 /// complete event per attempt, from its scheduling to its end, on a row of
 /// its host's process (overlapping attempts get rows of their own).
 pub async fn timeline(address: &str, out: &Path) -> anyhow::Result<()> {
-    let mut client = crate::client_cmds::connect(address).await?;
+    let mut client = crate::client::connect(address).await?;
     let reply = client.task_events("").await?;
     let trace = chrome_trace(&reply.events);
     let attempts = trace.iter().filter(|e| e["ph"] == "X").count();
@@ -105,7 +105,7 @@ fn chrome_trace(events: &[TaskEvent]) -> Vec<serde_json::Value> {
 /// Prints task `task`'s history (or an actor's, under its id), each change
 /// with its time after the first.
 pub async fn detail(address: &str, task: &str) -> anyhow::Result<()> {
-    let mut client = crate::client_cmds::connect(address).await?;
+    let mut client = crate::client::connect(address).await?;
     let events = client.task_events(task).await?.events;
     let Some(first) = events.first() else {
         anyhow::bail!(

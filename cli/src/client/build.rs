@@ -35,40 +35,40 @@ pub struct BuildArgs {
 
 /// weft's WIT (`weft:runtime`), given to worlds that import it.
 const RUNTIME_WIT: &[(&str, &str)] = &[
-    ("actors.wit", include_str!("../../wit/actors.wit")),
-    ("gpu.wit", include_str!("../../wit/gpu.wit")),
-    ("log.wit", include_str!("../../wit/log.wit")),
-    ("objects.wit", include_str!("../../wit/objects.wit")),
-    ("tasks.wit", include_str!("../../wit/tasks.wit")),
-    ("types.wit", include_str!("../../wit/types.wit")),
-    ("worlds.wit", include_str!("../../wit/worlds.wit")),
+    ("actors.wit", include_str!("../../../wit/actors.wit")),
+    ("gpu.wit", include_str!("../../../wit/gpu.wit")),
+    ("log.wit", include_str!("../../../wit/log.wit")),
+    ("objects.wit", include_str!("../../../wit/objects.wit")),
+    ("tasks.wit", include_str!("../../../wit/tasks.wit")),
+    ("types.wit", include_str!("../../../wit/types.wit")),
+    ("worlds.wit", include_str!("../../../wit/worlds.wit")),
 ];
 
 /// The Python guest SDK (`sdk/python-guest`), put on a Python app's path.
 const PYTHON_GUEST: &[(&str, &str)] = &[
     (
         "__init__.py",
-        include_str!("../../sdk/python-guest/weft_guest/__init__.py"),
+        include_str!("../../../sdk/python-guest/weft_guest/__init__.py"),
     ),
     (
         "_common.py",
-        include_str!("../../sdk/python-guest/weft_guest/_common.py"),
+        include_str!("../../../sdk/python-guest/weft_guest/_common.py"),
     ),
     (
         "actors.py",
-        include_str!("../../sdk/python-guest/weft_guest/actors.py"),
+        include_str!("../../../sdk/python-guest/weft_guest/actors.py"),
     ),
     (
         "log.py",
-        include_str!("../../sdk/python-guest/weft_guest/log.py"),
+        include_str!("../../../sdk/python-guest/weft_guest/log.py"),
     ),
     (
         "objects.py",
-        include_str!("../../sdk/python-guest/weft_guest/objects.py"),
+        include_str!("../../../sdk/python-guest/weft_guest/objects.py"),
     ),
     (
         "tasks.py",
-        include_str!("../../sdk/python-guest/weft_guest/tasks.py"),
+        include_str!("../../../sdk/python-guest/weft_guest/tasks.py"),
     ),
 ];
 
@@ -77,23 +77,23 @@ const PYTHON_GUEST: &[(&str, &str)] = &[
 const JS_GUEST: &[(&str, &str)] = &[
     (
         "common.js",
-        include_str!("../../sdk/js-guest/weft-guest/common.js"),
+        include_str!("../../../sdk/js-guest/weft-guest/common.js"),
     ),
     (
         "tasks.js",
-        include_str!("../../sdk/js-guest/weft-guest/tasks.js"),
+        include_str!("../../../sdk/js-guest/weft-guest/tasks.js"),
     ),
     (
         "objects.js",
-        include_str!("../../sdk/js-guest/weft-guest/objects.js"),
+        include_str!("../../../sdk/js-guest/weft-guest/objects.js"),
     ),
     (
         "actors.js",
-        include_str!("../../sdk/js-guest/weft-guest/actors.js"),
+        include_str!("../../../sdk/js-guest/weft-guest/actors.js"),
     ),
     (
         "log.js",
-        include_str!("../../sdk/js-guest/weft-guest/log.js"),
+        include_str!("../../../sdk/js-guest/weft-guest/log.js"),
     ),
 ];
 

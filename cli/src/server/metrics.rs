@@ -103,11 +103,16 @@ impl MetricsArgs {
         let Some(port) = self.metrics_port else {
             return Ok(None);
         };
-        let listener =
-            crate::host_cmd::announce_listener(bind, port, who, "metrics on http://", "/metrics")
-                .await?;
+        let listener = crate::server::host::announce_listener(
+            bind,
+            port,
+            who,
+            "metrics on http://",
+            "/metrics",
+        )
+        .await?;
         let sources = Arc::new(sources);
-        Ok(Some(tokio::spawn(crate::http_server::serve(
+        Ok(Some(tokio::spawn(crate::server::http_server::serve(
             listener,
             None,
             "metrics",

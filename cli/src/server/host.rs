@@ -204,7 +204,7 @@ impl GatewayArgs {
         bind: IpAddr,
         agent: &Arc<Agent>,
         who: &str,
-        metrics: crate::metrics::Sources,
+        metrics: crate::server::metrics::Sources,
     ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
         let Some(port) = self.http_port else {
             return Ok(None);
@@ -224,7 +224,7 @@ impl GatewayArgs {
             listener,
             agent.clone(),
             config,
-            crate::node::shutdown_signal(),
+            crate::server::replica::shutdown_signal(),
         ))))
     }
 }
@@ -355,7 +355,7 @@ pub struct HostArgs {
     #[command(flatten)]
     gateway: GatewayArgs,
     #[command(flatten)]
-    metrics: crate::metrics::MetricsArgs,
+    metrics: crate::server::metrics::MetricsArgs,
     #[command(flatten)]
     auth: crate::auth::AuthArgs,
 }
@@ -399,7 +399,7 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         Arc::new(GrpcConnector::new(client.into())),
         store,
     );
-    let sources = crate::metrics::Sources {
+    let sources = crate::server::metrics::Sources {
         controller: None,
         agent: Some(agent.clone()),
     };
@@ -422,8 +422,8 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         .context("cannot serve TLS")?
         .layer(weft_proto::auth::GuardLayer::new(keys))
         .add_service(HostService::server(agent.clone()));
-    let served = crate::node::serve_until_stopped(|stop| {
-        router.serve_with_incoming_shutdown(crate::node::no_delay(listener), stop)
+    let served = crate::server::replica::serve_until_stopped(|stop| {
+        router.serve_with_incoming_shutdown(crate::server::replica::no_delay(listener), stop)
     })
     .await
     .context("the host's server failed");

@@ -22,7 +22,7 @@ use weft_client::TaskClient;
 use weft_host::bytes;
 use weft_host::store::{ObjectStore, StoreConfig};
 
-use crate::client_cmds::connect;
+use crate::client::connect;
 
 #[derive(clap::Args)]
 pub struct ObjectBenchArgs {
@@ -31,7 +31,7 @@ pub struct ObjectBenchArgs {
     seconds: f64,
     /// Sizes of the large objects; K, M and G suffixes are binary.
     #[arg(long, value_delimiter = ',', default_value = "100M,1G",
-          value_parser = crate::host_cmd::parse_bytes)]
+          value_parser = crate::server::host::parse_bytes)]
     sizes: Vec<u64>,
     /// Rounds of each large put, get and copy (the best is reported).
     #[arg(long, default_value_t = 3)]

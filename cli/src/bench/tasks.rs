@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use weft_client::{Arg, Call, CallOptions, Submission, TaskClient, TaskOptions};
 
 use crate::bench::{check, ms, on_threads, percentile, timed};
-use crate::client_cmds::connect;
+use crate::client::connect;
 
 #[derive(clap::Args)]
 pub struct TaskBenchArgs {
@@ -93,7 +93,7 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
         );
     }
     let window = Duration::from_secs_f64(args.seconds);
-    let task_args: Vec<Arg> = crate::task_cmds::split_call(&format!("f({})", args.args))?
+    let task_args: Vec<Arg> = crate::client::tasks::split_call(&format!("f({})", args.args))?
         .1
         .into_iter()
         .map(Arg::Wave)

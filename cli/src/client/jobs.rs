@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::bail;
 use weft_client::{JobRecord, JobSpec, JobState};
 
-use crate::client_cmds::connect;
+use crate::client::connect;
 
 #[derive(clap::Subcommand)]
 pub enum JobCommand {
@@ -26,7 +26,7 @@ pub enum JobCommand {
         job: String,
     },
     /// Print what the job's driver wrote (its latest attempt's output).
-    Logs(crate::logs::LogsArgs),
+    Logs(crate::client::logs::LogsArgs),
     /// Stop a job: its driver, the tasks it made and its non-detached
     /// actors are stopped, and it is recorded STOPPED.
     Stop {
@@ -71,7 +71,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 pub async fn job(address: &str, command: JobCommand) -> anyhow::Result<()> {
     if let JobCommand::Logs(args) = command {
-        return crate::logs::logs(address, args).await;
+        return crate::client::logs::logs(address, args).await;
     }
     let mut client = connect(address).await?;
     match command {
@@ -194,5 +194,5 @@ fn time(ms: u64) -> String {
     if ms == 0 {
         return String::new();
     }
-    crate::logs::utc(ms * 1000)
+    crate::client::logs::utc(ms * 1000)
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use weft_client::{Call, CallOptions, Client, Readiness};
 
+use super::connect;
+
 #[derive(clap::Args)]
 pub struct CallArgs {
     /// The component: a name, `name@version`, or a digest (prefix).
@@ -25,10 +27,6 @@ pub struct CallArgs {
     /// Print the result as JSON instead of WAVE.
     #[arg(long)]
     json: bool,
-}
-
-pub async fn connect(address: &str) -> anyhow::Result<Client> {
-    Ok(Client::connect(address).await?)
 }
 
 #[derive(clap::Args)]
@@ -52,12 +50,12 @@ pub struct DeployArgs {
 /// host makes it ready, printing each host's compile time as it finishes.
 pub async fn deploy(address: &str, args: DeployArgs) -> anyhow::Result<()> {
     let file = &args.file;
-    let wasm = crate::progress::read_file(file)
+    let wasm = crate::client::progress::read_file(file)
         .with_context(|| format!("cannot read {}", file.display()))?;
     let size = wasm.len() as u64;
     let mut client = connect(address).await?;
     let started = Instant::now();
-    let upload = crate::progress::Progress::bytes("uploading", size);
+    let upload = crate::client::progress::Progress::bytes("uploading", size);
     let set = upload.setter();
     let reply = client
         .deploy_with_progress(
@@ -107,7 +105,7 @@ async fn prepare(client: &mut Client, digest: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("preparing on {hosts} host(s)...");
-    let mut waiting = Some(crate::progress::Progress::spinner("compiling"));
+    let mut waiting = Some(crate::client::progress::Progress::spinner("compiling"));
     while let Some(report) = preparing.next().await? {
         drop(waiting.take());
         let took = seconds(Duration::from_micros(report.micros));
@@ -272,7 +270,7 @@ pub async fn status(address: &str) -> anyhow::Result<()> {
     println!("  components:             {}", s.components);
     if s.role == "leader" {
         println!("  hosts:");
-        crate::task_cmds::print_nodes(&s.nodes);
+        crate::client::tasks::print_nodes(&s.nodes);
     } else {
         println!("  hosts:                  known to the leader (`weft list nodes`)");
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use weft_client::{ActorHandle, ActorOptions, Submission, TaskClient, TaskOptions};
 
 use crate::bench::{check, ms, on_threads, percentile, timed};
-use crate::client_cmds::connect;
+use crate::client::connect;
 
 #[derive(clap::Args)]
 pub struct ActorBenchArgs {
@@ -69,7 +69,7 @@ pub async fn run(address: &str, args: ActorBenchArgs) -> anyhow::Result<()> {
         args: vec![weft_client::Arg::wave("\"ok\"")],
         options: TaskOptions::default(),
     };
-    let (task_sync, _) = crate::bench_tasks::sync_rate(&caller, &task, window).await?;
+    let (task_sync, _) = crate::bench::tasks::sync_rate(&caller, &task, window).await?;
     row!("single client tasks sync (baseline) {task_sync:>8.0} tasks/s");
 
     let actor = new_actor(&caller).await?;

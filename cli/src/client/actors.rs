@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use weft_client::{ActorHandle, ActorOptions, ActorRecord, ActorState, TaskClient, value_of};
 
-use crate::client_cmds::connect;
-use crate::task_cmds::split_call;
+use crate::client::connect;
+use crate::client::tasks::split_call;
 
 #[derive(clap::Subcommand)]
 pub enum ActorCommand {
@@ -121,7 +121,7 @@ pub async fn actor(address: &str, command: ActorCommand) -> anyhow::Result<()> {
             let result = client.get(std::slice::from_ref(&id), timeout).await?;
             let result = result.into_iter().next().context("no result")?;
             match value_of(result)? {
-                Some(value) => crate::task_cmds::print_value(&value),
+                Some(value) => crate::client::tasks::print_value(&value),
                 None => println!("(no value)"),
             }
             Ok(())

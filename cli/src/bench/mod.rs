@@ -12,14 +12,20 @@
 //! `weft bench kv`: commit latency and writes/s of key-value puts with 1
 //! and 16 concurrent clients (the 1-client run is the baseline).
 
+pub mod actors;
+pub mod gpu;
+pub mod objects;
+pub mod tasks;
+pub mod values;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use weft_client::{Call, CallOptions};
 
-use crate::client_cmds::connect;
-use crate::progress::Progress;
+use crate::client::connect;
+use crate::client::progress::Progress;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
@@ -30,21 +36,21 @@ pub enum BenchCommand {
     Kv(KvBenchArgs),
     /// Task throughput: single client sync and async, multi client async
     /// (the names `ray microbenchmark` uses).
-    Tasks(crate::bench_tasks::TaskBenchArgs),
+    Tasks(tasks::TaskBenchArgs),
     /// Object store: put and get calls/s, put and get bandwidth of large
     /// objects against memcpy, transfer between hosts (the names `ray
     /// microbenchmark` uses).
-    Objects(crate::bench_objects::ObjectBenchArgs),
+    Objects(objects::ObjectBenchArgs),
     /// Actor calls: 1:1 sync and async, n:n async (the names `ray
     /// microbenchmark` uses), against a sync task.
-    Actors(crate::bench_actors::ActorBenchArgs),
+    Actors(actors::ActorBenchArgs),
     /// Values: echoing large byte lists through a task (GB/s against
     /// memcpy) and a list of small records (encoded against WAVE).
-    Values(crate::bench_values::ValueBenchArgs),
+    Values(values::ValueBenchArgs),
     /// GPUs: gemm and uploads through a guest against the same calls made
     /// natively in this process, and kernel launch latency where the
     /// host's backend has kernels.
-    Gpu(crate::bench_gpu::GpuBenchArgs),
+    Gpu(gpu::GpuBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -108,11 +114,11 @@ async fn bench(address: &str, command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Calls(args) => calls(address, args).await,
         BenchCommand::Kv(args) => kv(address, args).await,
-        BenchCommand::Tasks(args) => crate::bench_tasks::run(address, args).await,
-        BenchCommand::Objects(args) => crate::bench_objects::run(address, args).await,
-        BenchCommand::Actors(args) => crate::bench_actors::run(address, args).await,
-        BenchCommand::Values(args) => crate::bench_values::run(address, args).await,
-        BenchCommand::Gpu(args) => crate::bench_gpu::run(address, args).await,
+        BenchCommand::Tasks(args) => tasks::run(address, args).await,
+        BenchCommand::Objects(args) => objects::run(address, args).await,
+        BenchCommand::Actors(args) => actors::run(address, args).await,
+        BenchCommand::Values(args) => values::run(address, args).await,
+        BenchCommand::Gpu(args) => gpu::run(address, args).await,
     }
 }
 

@@ -1,6 +1,6 @@
 //! `weft route`: HTTP routes served by every host's gateway.
 
-use crate::client_cmds::connect;
+use crate::client::connect;
 
 #[derive(clap::Subcommand)]
 pub enum RouteCommand {

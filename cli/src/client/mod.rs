@@ -1,0 +1,24 @@
+//! The commands that talk to a running cluster as its clients: components
+//! and calls, tasks, actors, objects, jobs, routes, the key-value table,
+//! logs and timelines, and `weft build`, which makes the components they
+//! deploy. Nothing here serves: the processes that do are in `server/`.
+
+pub mod actors;
+pub mod build;
+pub mod components;
+pub mod jobs;
+pub mod kv;
+pub mod logs;
+pub mod objects;
+pub mod progress;
+pub mod routes;
+pub mod tasks;
+pub mod timeline;
+
+use weft_client::Client;
+
+/// A client of the cluster at `address` (one address or a list of
+/// replicas: it follows the leader).
+pub async fn connect(address: &str) -> anyhow::Result<Client> {
+    Ok(Client::connect(address).await?)
+}
