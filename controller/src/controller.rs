@@ -170,7 +170,9 @@ impl Controller {
     /// "no quorum" error.
     fn no_quorum(&self, what: &str) -> ControllerError {
         let metrics = self.raft.metrics().borrow().clone();
-        let silent_limit = self.config.election_timeout.1 * 2;
+        // Members answer every heartbeat: one silent for as long as the
+        // shortest election timeout is out of reach, not merely slow.
+        let silent_limit = self.config.election_timeout.0;
         let mut unreachable = Vec::new();
         for (id, node) in metrics.membership_config.membership().nodes() {
             if *id == self.config.id {

@@ -164,6 +164,25 @@ fn leader_failover_loses_no_acknowledged_write() -> anyhow::Result<()> {
 }
 
 #[test]
+fn a_group_formed_from_its_member_list_elects_a_leader_and_serves() -> anyhow::Result<()> {
+    let group = Group::start_with_peers(3, &[])?;
+    let leader = group.wait_for_leader(LEADER_WAIT)?;
+    group.weft_ok(&["kv", "put", "formed", "1"])?;
+    let status = weft_ok_at(&group.address(leader), &["status"])?;
+    for id in 1..=3 {
+        assert!(
+            status.contains(&format!("{id}  {}  voter", group.address(id))),
+            "{status}"
+        );
+    }
+    assert_eq!(
+        weft_ok_at(&group.address(leader), &["kv", "get", "formed"])?,
+        "1"
+    );
+    Ok(())
+}
+
+#[test]
 fn without_quorum_writes_fail_fast_and_recover() -> anyhow::Result<()> {
     let mut group = Group::start(3, &["--write-timeout", "2"])?;
     group.wait_for_leader(LEADER_WAIT)?;

@@ -419,18 +419,6 @@ impl Cluster {
     }
 }
 
-/// Free loopback ports: bound, read and released. Another process could
-/// take one in between; tests that use them start at once.
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
-}
-
 /// A temporary directory on /dev/shm (shared memory) where there is one.
 fn shm_dir() -> anyhow::Result<tempfile::TempDir> {
     let base = Path::new("/dev/shm");
@@ -462,8 +450,15 @@ pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
 
 /// A replicated controller group of `weft controller` processes on
 /// loopback, each with its own data dir, that a test can kill and restart.
+///
+/// Replicas bind port 0 and say which port they got: replica 1 forms the
+/// group alone (`--bootstrap`) and the others join it as members
+/// (`weft cluster add-member`), so no port is picked before its process
+/// binds it. A restarted replica takes its port again, as the group knows
+/// it by its address.
 pub struct Group {
-    ports: Vec<u16>,
+    /// Each replica's port, once it has started.
+    ports: Vec<Option<u16>>,
     servers: Vec<Option<Server>>,
     hosts: std::collections::BTreeMap<String, Server>,
     dir: tempfile::TempDir,
@@ -478,7 +473,7 @@ impl Group {
     /// development CA of the group's own, which its hosts and CLI use too).
     pub fn start(n: usize, extra: &[&str]) -> anyhow::Result<Self> {
         let mut group = Group {
-            ports: free_ports(n),
+            ports: vec![None; n],
             servers: Vec::new(),
             hosts: Default::default(),
             dir: tempfile::tempdir()?,
@@ -506,25 +501,65 @@ impl Group {
                 &certs.join("node-key.pem"),
             )?;
         }
-        let peers = group.peers();
-        for id in 1..=n as u64 {
-            let server = group.spawn(id, Some(&peers))?;
-            group.servers.push(Some(server));
+        group.servers = (0..n).map(|_| None).collect();
+        let first = group.spawn(1, &["--bootstrap"])?;
+        group.servers[0] = Some(first);
+        for id in 2..=n as u64 {
+            let server = group.spawn(id, &[])?;
+            group.servers[id as usize - 1] = Some(server);
+        }
+        // Replica 1 leads its group of one; the others join it.
+        eventually(Duration::from_secs(20), || {
+            let leader = group
+                .status(1)
+                .ok()
+                .and_then(|s| s.into_iter().find(|(k, _)| k == "leader").map(|(_, v)| v));
+            fact(leader.as_deref() == Some("1"), || {
+                format!("replica 1 does not lead its group yet: {leader:?}")
+            })
+        })?;
+        for id in 2..=n as u64 {
+            let member = format!("{id}={}", group.address(id));
+            weft_ok_at(
+                &group.address(1),
+                &group.with_token(&["cluster", "add-member", &member]),
+            )
+            .with_context(|| format!("adding replica {id}"))?;
         }
         Ok(group)
     }
 
-    fn peers(&self) -> String {
-        self.ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+    /// Starts `n` replicas that form their group from `--peers`, as a
+    /// group with known addresses does: each first starts on port 0 and
+    /// waits, uninitialised, to learn its port; then all restart with the
+    /// whole member list.
+    pub fn start_with_peers(n: usize, extra: &[&str]) -> anyhow::Result<Self> {
+        let mut group = Group {
+            ports: vec![None; n],
+            servers: (0..n).map(|_| None).collect(),
+            hosts: Default::default(),
+            dir: tempfile::tempdir()?,
+            shm: shm_dir()?,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        for id in 1..=n as u64 {
+            group.spawn(id, &[])?.stop()?;
+        }
+        let peers = (1..=n as u64)
+            .map(|id| format!("{id}={}", group.address(id)))
             .collect::<Vec<_>>()
-            .join(",")
+            .join(",");
+        for id in 1..=n as u64 {
+            let server = group.spawn(id, &["--peers", &peers])?;
+            group.servers[id as usize - 1] = Some(server);
+        }
+        Ok(group)
     }
 
-    fn spawn(&self, id: u64, peers: Option<&str>) -> anyhow::Result<Server> {
-        let port = self.ports[id as usize - 1];
+    /// Spawns replica `id` on its data dir, on the port it had (port 0 the
+    /// first time), and records the port it listens on.
+    fn spawn(&mut self, id: u64, extra: &[&str]) -> anyhow::Result<Server> {
+        let port = self.ports[id as usize - 1].unwrap_or(0);
         let data = self.data_dir(id);
         let mut args: Vec<String> = [
             "controller",
@@ -538,12 +573,16 @@ impl Group {
         .map(|s| s.to_string())
         .collect();
         args.push(data.display().to_string());
-        if let Some(peers) = peers {
-            args.push("--peers".into());
-            args.push(peers.into());
-        }
+        args.extend(extra.iter().map(|s| s.to_string()));
         args.extend(self.extra.iter().cloned());
-        Server::spawn(&args, &data)
+        let server = Server::spawn(&args, &data)?;
+        let listening = server
+            .address
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .with_context(|| format!("replica {id} printed no port: {}", server.address))?;
+        self.ports[id as usize - 1] = Some(listening);
+        Ok(server)
     }
 
     /// `replicas` controllers (hosts declared dead after 2 s of silence)
@@ -699,30 +738,35 @@ impl Group {
         self.dir.path().join(format!("node{id}"))
     }
 
-    /// `127.0.0.1:PORT` of replica `id`.
+    /// `127.0.0.1:PORT` of replica `id` (which has started once).
     pub fn address(&self, id: u64) -> String {
-        format!("127.0.0.1:{}", self.ports[id as usize - 1])
+        let port = self.ports[id as usize - 1]
+            .unwrap_or_else(|| panic!("replica {id} has not started yet, so it has no port"));
+        format!("127.0.0.1:{port}")
     }
 
-    /// Every replica's address, comma-separated (what clients are given).
+    /// Every started replica's address, comma-separated (what clients are
+    /// given).
     pub fn addresses(&self) -> String {
-        (1..=self.ports.len() as u64)
-            .map(|id| self.address(id))
+        self.ports
+            .iter()
+            .flatten()
+            .map(|port| format!("127.0.0.1:{port}"))
             .collect::<Vec<_>>()
             .join(",")
     }
 
     /// Adds a slot for one more replica (not started, not a member); returns its id.
     pub fn reserve(&mut self) -> u64 {
-        self.ports.extend(free_ports(1));
+        self.ports.push(None);
         self.servers.push(None);
         self.ports.len() as u64
     }
 
-    /// Starts replica `id` on its data dir without `--peers` (a restart, or
-    /// a new replica waiting to be added).
+    /// Starts replica `id` on its data dir (a restart, or a new replica
+    /// waiting to be added).
     pub fn start_replica(&mut self, id: u64) -> anyhow::Result<()> {
-        let server = self.spawn(id, None)?;
+        let server = self.spawn(id, &[])?;
         self.servers[id as usize - 1] = Some(server);
         Ok(())
     }

@@ -411,6 +411,8 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
     tracing::info!("{auth_line}");
     tracing::info!("{tls_line}");
     // Scripts and tests read this line.
+    // Caught from here on: a stop right after the line below is graceful.
+    let stop = crate::server::replica::StopSignal::listen();
     println!(
         "weft host: {id} on {local} with {} cpus, controller {}",
         resources.cpus, args.controller
@@ -422,7 +424,7 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         .context("cannot serve TLS")?
         .layer(weft_proto::auth::GuardLayer::new(keys))
         .add_service(HostService::server(agent.clone()));
-    let served = crate::server::replica::serve_until_stopped(|stop| {
+    let served = crate::server::replica::serve_until_stopped(stop, |stop| {
         router.serve_with_incoming_shutdown(crate::server::replica::no_delay(listener), stop)
     })
     .await

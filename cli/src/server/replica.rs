@@ -107,7 +107,9 @@ pub struct ControllerArgs {
     /// This replica's id in the group (a positive integer).
     #[arg(long)]
     id: u64,
-    /// Port to serve clients and peers on.
+    /// Port to serve clients and peers on (0: any free port, printed on
+    /// the "listening on" line; a restart must take the same one again, as
+    /// the group knows the replica by its address).
     #[arg(long)]
     port: u16,
     /// The group to form on first start: `ID=HOST:PORT,...`, this replica
@@ -115,8 +117,21 @@ pub struct ControllerArgs {
     /// a replica that will be added with `weft cluster add-member`.
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
+    /// Form a new group of this replica alone, at the address it listens
+    /// on; add the others with `weft cluster add-member`. With `--port 0`
+    /// nothing needs to be known before it starts.
+    #[arg(long, conflicts_with = "peers")]
+    bootstrap: bool,
     #[command(flatten)]
     node: ReplicaArgs,
+}
+
+/// How a replica's group forms on its first start.
+enum Formation {
+    /// With these members (`--peers`); with none, it waits to be added.
+    Peers(Vec<String>),
+    /// Alone, at the address it listens on (`weft up`, `--bootstrap`).
+    Alone,
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -129,14 +144,19 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         gateway: args.gateway,
         tls: args.tls,
     };
-    run(1, args.port, Vec::new(), Some(embedded), args.node).await
+    run(1, args.port, Formation::Alone, Some(embedded), args.node).await
 }
 
 pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
     if args.id == 0 {
         bail!("--id must be a positive integer");
     }
-    run(args.id, args.port, args.peers, None, args.node).await
+    let formation = if args.bootstrap {
+        Formation::Alone
+    } else {
+        Formation::Peers(args.peers)
+    };
+    run(args.id, args.port, formation, None, args.node).await
 }
 
 /// `ID=HOST:PORT` -> (id, address).
@@ -158,7 +178,7 @@ pub fn parse_member(text: &str) -> anyhow::Result<(u64, String)> {
 async fn run(
     id: u64,
     port: u16,
-    peers: Vec<String>,
+    formation: Formation,
     embedded_host: Option<Embedded>,
     args: ReplicaArgs,
 ) -> anyhow::Result<()> {
@@ -213,13 +233,12 @@ async fn run(
         .as_ref()
         .map(|d| d.url.clone())
         .unwrap_or_default();
-    config.initial_members = if embedded_host.is_some() {
-        BTreeMap::from([(id, local.to_string())])
-    } else {
-        peers
+    config.initial_members = match formation {
+        Formation::Alone => BTreeMap::from([(id, local.to_string())]),
+        Formation::Peers(peers) => peers
             .iter()
             .map(|p| parse_member(p))
-            .collect::<anyhow::Result<_>>()?
+            .collect::<anyhow::Result<_>>()?,
     };
     if !config.initial_members.is_empty() && !config.initial_members.contains_key(&id) {
         bail!("--peers must include this replica (id {id})");
@@ -297,6 +316,8 @@ async fn run(
     // for before they read the log.
     tracing::info!("{auth_line}");
     tracing::info!("{tls_line}");
+    // Caught from here on: a stop right after the line below is graceful.
+    let stop = StopSignal::listen();
     // Scripts and tests read this line to learn the port.
     println!(
         "weft up: listening on {local} (node {id}, data dir {})",
@@ -312,9 +333,11 @@ async fn run(
         .add_service(controller.peer_server())
         .add_service(WeftService::new(controller.clone()).into_server())
         .add_optional_service(agent.clone().map(HostService::server));
-    serve_until_stopped(|stop| router.serve_with_incoming_shutdown(no_delay(listener), stop))
-        .await
-        .context("the server failed")?;
+    serve_until_stopped(stop, |stop| {
+        router.serve_with_incoming_shutdown(no_delay(listener), stop)
+    })
+    .await
+    .context("the server failed")?;
     if let Some(agent) = agent {
         agent.stop_actors().await;
     }
@@ -349,9 +372,11 @@ pub fn no_delay(
 /// say) closes only after the stop: without a bound it waits for ever.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Runs the server `serve` makes from a stop signal (Ctrl-C or SIGTERM)
-/// until it ends, or until [`STOP_GRACE`] after the signal.
+/// Runs the server `serve` makes from a stop signal (Ctrl-C or SIGTERM,
+/// listened for since `stop` was made) until it ends, or until
+/// [`STOP_GRACE`] after the signal.
 pub async fn serve_until_stopped<S, E>(
+    stop: StopSignal,
     serve: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> S,
 ) -> Result<(), E>
 where
@@ -361,7 +386,7 @@ where
     let signal = {
         let stopping = stopping.clone();
         Box::pin(async move {
-            shutdown_signal().await;
+            stop.recv().await;
             stopping.notify_one();
         })
     };
@@ -379,20 +404,44 @@ where
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = ctrl_c.await;
-            return;
+/// Ctrl-C and SIGTERM, caught from the moment this is made. A server
+/// makes it before it says it is listening: a stop sent right after that
+/// line is then a graceful stop, not the default action's kill.
+pub struct StopSignal {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignal {
+    /// Starts catching Ctrl-C and SIGTERM.
+    pub fn listen() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        StopSignal {
+            interrupt: signal(SignalKind::interrupt()).ok(),
+            terminate: signal(SignalKind::terminate()).ok(),
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
     }
+
+    /// Resolves on the first of them since [`StopSignal::listen`].
+    pub async fn recv(mut self) {
+        async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = next(&mut self.interrupt) => {}
+            _ = next(&mut self.terminate) => {}
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, caught from the first poll.
+pub async fn shutdown_signal() {
+    StopSignal::listen().recv().await
 }
 
 #[cfg(test)]

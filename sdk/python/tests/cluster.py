@@ -7,23 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
 from typing import Dict, List, Optional
 
 from .waiting import eventually
-
-
-def _free_ports(n: int) -> List[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 class Process:
@@ -59,49 +48,60 @@ class Group:
     """``replicas`` controllers and the hosts started with ``start_host``."""
 
     def __init__(self, replicas: int) -> None:
+        """Replicas bind port 0: replica 1 forms the group alone
+        (``--bootstrap``) and the others join it with ``weft cluster
+        add-member``, so no port is picked before its process binds it."""
         self.dir = tempfile.mkdtemp(prefix="weft-py-group-")
         self.shm = tempfile.mkdtemp(prefix="weft-py-group-", dir="/dev/shm")
-        self.ports = _free_ports(replicas)
-        peers = ",".join(f"{i + 1}=127.0.0.1:{p}" for i, p in enumerate(self.ports))
         self.replicas: Dict[int, Process] = {}
         self.hosts: Dict[str, Process] = {}
-        for i, port in enumerate(self.ports, start=1):
+        for i in range(1, replicas + 1):
             data = os.path.join(self.dir, f"node{i}")
             os.makedirs(data)
             self.replicas[i] = Process(
-                ["controller", "--id", str(i), "--port", str(port), "--data-dir", data,
-                 "--peers", peers, "--host-timeout", "2"],
+                ["controller", "--id", str(i), "--port", "0", "--data-dir", data,
+                 "--host-timeout", "2", *(["--bootstrap"] if i == 1 else [])],
                 os.path.join(data, "log"),
                 "weft up: listening on ",
             )
+        self.members = [p.address for p in self.replicas.values()]
+        first = self.members[0]
+        eventually(lambda: self._leader_seen_by(first) == "1", 20, "replica 1 leading its group")
+        for i in range(2, replicas + 1):
+            self._weft_at(first, "cluster", "add-member", f"{i}={self.members[i - 1]}")
 
     @property
     def addresses(self) -> str:
-        return ",".join(f"127.0.0.1:{p}" for p in self.ports)
+        return ",".join(self.members)
 
-    def weft(self, *args: str) -> str:
+    def _weft_at(self, address: str, *args: str) -> str:
         out = subprocess.run(
-            [os.environ["WEFT_BIN"], *args, "--address", self.addresses],
+            [os.environ["WEFT_BIN"], *args, "--address", address],
             capture_output=True, text=True, timeout=60,
         )
         if out.returncode != 0:
             raise RuntimeError(f"weft {' '.join(args)}: {out.stderr}")
         return out.stdout
 
+    def _leader_seen_by(self, address: str) -> str:
+        """The leader replica ``address`` names in its status, or "?"."""
+        try:
+            out = subprocess.run(
+                [os.environ["WEFT_BIN"], "status", "--address", address],
+                capture_output=True, text=True, timeout=10,
+            ).stdout
+            line = next(l for l in out.splitlines() if l.strip().startswith("leader:"))
+            return line.split(":", 1)[1].strip()
+        except (StopIteration, subprocess.TimeoutExpired):
+            return "?"
+
+    def weft(self, *args: str) -> str:
+        return self._weft_at(self.addresses, *args)
+
     def leader(self, timeout: float = 20) -> int:
         """The replica the running ones agree leads."""
         def agreed() -> Optional[int]:
-            seen = set()
-            for i in self.replicas:
-                try:
-                    out = subprocess.run(
-                        [os.environ["WEFT_BIN"], "status", "--address", f"127.0.0.1:{self.ports[i - 1]}"],
-                        capture_output=True, text=True, timeout=10,
-                    ).stdout
-                    line = next(l for l in out.splitlines() if l.strip().startswith("leader:"))
-                    seen.add(line.split(":", 1)[1].strip())
-                except (StopIteration, subprocess.TimeoutExpired):
-                    seen.add("?")
+            seen = {self._leader_seen_by(self.members[i - 1]) for i in self.replicas}
             if len(seen) == 1 and (only := seen.pop()).isdigit() and int(only) in self.replicas:
                 return int(only)
             return None
