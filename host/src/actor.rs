@@ -18,7 +18,7 @@ use wasmtime::Store;
 use wasmtime::component::{Func, Instance, ResourceAny, Val};
 use weft_values::{Value, WaveCall};
 
-use crate::agent::TaskContext;
+use crate::services::{GuestLog, TaskServices};
 use crate::cache::Prepared;
 use crate::error::HostError;
 use crate::exports::{FunctionInfo, resolve};
@@ -47,7 +47,7 @@ pub struct ActorStart {
     pub checkpoint: Option<Vec<u8>>,
     /// Where what the instance prints is kept (the actor's log), beside
     /// the bounded tail its calls' errors quote.
-    pub log: Option<crate::agent::LogWriter>,
+    pub log: Option<GuestLog>,
 }
 
 /// A live actor instance. A call that fails inside the guest (a trap, the
@@ -92,7 +92,7 @@ impl Host {
         &self,
         prepared: Arc<Prepared>,
         start: ActorStart,
-        tasks: Option<Arc<TaskContext>>,
+        tasks: Option<Arc<dyn TaskServices>>,
     ) -> Result<ActorInstance, HostError> {
         let limits = Limits::new(&self.config, start.call_timeout, start.memory_limit)?;
         let output = OutputTail::new(self.config.output_limit);

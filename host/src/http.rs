@@ -29,7 +29,7 @@ pub type HttpBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
 pub struct HttpLimits {
     /// The task API the handler gets (tasks, objects, actors); what it
     /// makes is released once it finishes.
-    pub tasks: Option<std::sync::Arc<crate::agent::TaskContext>>,
+    pub tasks: Option<std::sync::Arc<dyn crate::services::TaskServices>>,
     /// Deadline for the whole request, body included; `None`: the host's default.
     pub timeout: Option<Duration>,
     /// Memory limit of the instance; `None`: the host's default.
@@ -37,7 +37,7 @@ pub struct HttpLimits {
     /// What the component may do beyond the sandbox (outbound hosts).
     pub grants: Grants,
     /// Where the handler's output lines are kept (its route's log).
-    pub log: Option<crate::agent::LogWriter>,
+    pub log: Option<crate::services::GuestLog>,
 }
 
 impl Host {

@@ -9,7 +9,7 @@ use wasmtime::component::{Func, Val};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use weft_values::{Signature, Ty, Value, ValueError};
 
-use crate::agent::TaskContext;
+use crate::services::{GuestLog, TaskServices};
 use crate::bytes_arg::BytesArg;
 use crate::cache::Prepared;
 use crate::error::HostError;
@@ -71,10 +71,10 @@ pub struct Invocation {
     /// What the component may do beyond the sandbox.
     pub grants: Grants,
     /// The task API, when the call runs as a task.
-    pub tasks: Option<Arc<TaskContext>>,
+    pub tasks: Option<Arc<dyn TaskServices>>,
     /// Where the guest's output lines are kept (a task's log), beside the
     /// bounded tail returned with the outcome.
-    pub log: Option<crate::agent::LogWriter>,
+    pub log: Option<GuestLog>,
     /// Whether the call may run on an instance earlier calls used, and
     /// leave its own for later ones (`warm.rs`); `None`: a fresh one.
     pub reuse: Option<Reuse>,
@@ -218,7 +218,7 @@ impl Host {
 }
 
 /// Flushes a call's (or an actor's) log when it ends, by any path.
-pub(crate) struct LogFinish(pub(crate) crate::agent::LogWriter);
+pub(crate) struct LogFinish(pub(crate) GuestLog);
 
 impl Drop for LogFinish {
     fn drop(&mut self) {
@@ -374,7 +374,7 @@ pub(crate) fn store_for(
     limits: Limits,
     output: &OutputTail,
     grants: Grants,
-    tasks: Option<Arc<TaskContext>>,
+    tasks: Option<Arc<dyn TaskServices>>,
 ) -> Store<CallState> {
     let env = tasks.as_ref().map(|t| t.env().clone()).unwrap_or_default();
     let runtime = RuntimeCtx::new(&prepared.digest, function, tasks);

@@ -32,6 +32,7 @@ mod grants;
 mod http;
 mod invoke;
 mod runtime;
+pub mod services;
 mod state;
 pub mod store;
 pub mod values;

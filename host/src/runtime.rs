@@ -13,8 +13,7 @@ use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 use weft_core::{Arg, ClientError, Submission, TaskOptions, value_of};
 use weft_proto::FailureKind;
 
-use crate::agent::{ObjectWriter, PutError, TaskContext};
-use crate::store::StoreError;
+use crate::services::{GuestLog, ObjectParts, PutError, TaskServices};
 
 mod gpu;
 
@@ -30,7 +29,7 @@ mod generated {
             "weft:runtime/gpu": async,
         },
         with: {
-            "weft:runtime/objects.writer": crate::agent::ObjectWriter,
+            "weft:runtime/objects.writer": crate::runtime::ObjectWriter,
             "weft:runtime/gpu.buffer": crate::gpu::Buffer,
             "weft:runtime/gpu.module": crate::gpu::Module,
         },
@@ -42,16 +41,20 @@ mod generated {
 pub(crate) struct RuntimeCtx {
     component: String,
     function: String,
-    tasks: Option<Arc<TaskContext>>,
+    tasks: Option<Arc<dyn TaskServices>>,
     /// The task's log, which `log` lines also go to (with their level).
-    pub(crate) log: Option<crate::agent::LogWriter>,
+    pub(crate) log: Option<GuestLog>,
     /// The guest's resources: objects it writes in parts
     /// (`objects.writer`), GPU buffers and modules. They go with the call.
     resources: ResourceTable,
 }
 
 impl RuntimeCtx {
-    pub(crate) fn new(component: &str, function: &str, tasks: Option<Arc<TaskContext>>) -> Self {
+    pub(crate) fn new(
+        component: &str,
+        function: &str,
+        tasks: Option<Arc<dyn TaskServices>>,
+    ) -> Self {
         RuntimeCtx {
             component: component.to_string(),
             function: function.to_string(),
@@ -61,6 +64,9 @@ impl RuntimeCtx {
         }
     }
 }
+
+/// An object a guest writes in parts: the `objects.writer` resource.
+pub struct ObjectWriter(Box<dyn ObjectParts>);
 
 /// Adds every `weft:runtime` interface to `linker`.
 pub(crate) fn add_to_linker<T: Send + 'static>(
@@ -176,7 +182,7 @@ impl objects::Host for RuntimeCtx {
         let context = self.task_context("objects.create")?;
         let writer = context.create(size).await.map_err(put_error)?;
         self.resources
-            .push(writer)
+            .push(ObjectWriter(writer))
             .map_err(|e| Error::ResourceExhausted(format!("objects.create: {e}")))
     }
 }
@@ -193,6 +199,7 @@ impl objects::HostWriter for RuntimeCtx {
             .get(&writer)
             .map_err(|e| Error::InvalidArgument(format!("writer.write: {e}")))?;
         writer
+            .0
             .write(offset, &data)
             .map_err(|e| Error::InvalidArgument(e.to_string()))
     }
@@ -203,7 +210,7 @@ impl objects::HostWriter for RuntimeCtx {
             .resources
             .delete(writer)
             .map_err(|e| Error::InvalidArgument(format!("writer.finish: {e}")))?;
-        let id = context.finish(writer).await.map_err(put_error)?;
+        let id = context.finish(writer.0).await.map_err(put_error)?;
         Ok(ObjectRef { id })
     }
 
@@ -217,15 +224,15 @@ impl objects::HostWriter for RuntimeCtx {
 /// A failed put or create as the guest sees it.
 fn put_error(e: PutError) -> Error {
     match e {
-        PutError::Store(StoreError::Full(_)) => Error::ResourceExhausted(e.to_string()),
-        _ => Error::Other(e.to_string()),
+        PutError::Full(message) => Error::ResourceExhausted(message),
+        PutError::Failed(message) => Error::Other(message),
     }
 }
 
 impl RuntimeCtx {
     /// The task context, or the error a guest gets when it is not running
     /// as a task (a plain `weft call` or an HTTP request).
-    fn task_context(&self, what: &str) -> Result<Arc<TaskContext>, Error> {
+    fn task_context(&self, what: &str) -> Result<Arc<dyn TaskServices>, Error> {
         self.tasks.clone().ok_or_else(|| {
             Error::Unsupported(format!(
                 "{what} needs the guest to run as a task (`weft submit`), not as a direct call"
@@ -369,7 +376,7 @@ impl actors::Host for RuntimeCtx {
         options: actors::Options,
     ) -> Result<actors::Actor, Error> {
         let context = self.task_context("actors.create")?;
-        let mut options = weft_core::ActorOptions {
+        let options = weft_core::ActorOptions {
             name: options.name.unwrap_or_default(),
             namespace: options.namespace.unwrap_or_default(),
             detached: options.detached.unwrap_or(false),
@@ -380,9 +387,7 @@ impl actors::Host for RuntimeCtx {
             checkpoint_every_ms: options.checkpoint_every_ms.unwrap_or(0),
             ..Default::default()
         };
-        context.stamp(&mut options.job, &mut options.env);
-        let client = context.client().await.map_err(guest_error)?;
-        let handle = client
+        let handle = context
             .create_actor(&component, &class, &constructor, options)
             .await
             .map_err(guest_error)?;
@@ -395,8 +400,7 @@ impl actors::Host for RuntimeCtx {
         namespace: Option<String>,
     ) -> Result<actors::Actor, Error> {
         let context = self.task_context("actors.lookup")?;
-        let client = context.client().await.map_err(guest_error)?;
-        let handle = client
+        let handle = context
             .get_actor(&name, namespace.as_deref().unwrap_or(""))
             .await
             .map_err(guest_error)?;
@@ -423,12 +427,7 @@ impl actors::Host for RuntimeCtx {
 
     async fn kill(&mut self, actor: actors::Actor) -> Result<(), Error> {
         let context = self.task_context("actors.kill")?;
-        let client = context.client().await.map_err(guest_error)?;
-        client
-            .kill_actor(&weft_core::ActorHandle { id: actor.id })
-            .await
-            .map(drop)
-            .map_err(guest_error)
+        context.kill_actor(&actor.id).await.map_err(guest_error)
     }
 }
 
@@ -461,8 +460,8 @@ fn guest_error(err: ClientError) -> Error {
 fn large(value: &weft_values::Value) -> bool {
     use weft_values::Value;
     match value {
-        Value::Bytes(b) => b.len() > crate::agent::INLINE_MAX,
-        Value::String(s) => s.len() > crate::agent::INLINE_MAX,
+        Value::Bytes(b) => b.len() > weft_proto::limits::INLINE_MAX,
+        Value::String(s) => s.len() > weft_proto::limits::INLINE_MAX,
         Value::List(items) => items.len() > 4096,
         _ => false,
     }

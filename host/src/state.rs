@@ -141,7 +141,7 @@ struct Output {
     tail: VecDeque<u8>,
     /// Where whole lines are also kept, once the call that owns this
     /// output has a log (a task's; see `agent/logs.rs`).
-    log: Option<crate::agent::LogWriter>,
+    log: Option<crate::services::GuestLog>,
 }
 
 impl OutputTail {
@@ -160,7 +160,7 @@ impl OutputTail {
     }
 
     /// Keeps every line written from now on in `log` as well.
-    pub(crate) fn log_to(&self, log: crate::agent::LogWriter) {
+    pub(crate) fn log_to(&self, log: crate::services::GuestLog) {
         self.lock().log = Some(log);
     }
 

@@ -102,7 +102,7 @@ impl Warm {
         function: &str,
         limits: Limits,
         grants: Grants,
-        tasks: Option<Arc<crate::agent::TaskContext>>,
+        tasks: Option<Arc<dyn crate::services::TaskServices>>,
     ) {
         let state = self.store.data_mut();
         state.runtime = RuntimeCtx::new(digest, function, tasks);

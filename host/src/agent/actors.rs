@@ -16,6 +16,7 @@ use weft_proto::v1 as pb;
 
 use super::{Agent, TaskContext, failure_kind_of};
 use crate::HostError;
+use crate::services::GuestLog;
 use crate::{ActorStart, Grants};
 
 /// The largest value an actor call returns inline: larger results belong
@@ -230,7 +231,11 @@ impl Agent {
             },
             checkpoint: (record.checkpoint_calls > 0).then(|| record.checkpoint.clone()),
             // Every incarnation's lines go to the actor's one log.
-            log: self.config.logs.as_ref().map(|l| l.writer(&id)),
+            log: self
+                .config
+                .logs
+                .as_ref()
+                .map(|l| Arc::new(l.writer(&id)) as GuestLog),
         };
         // Its GPUs are its own for as long as this incarnation lives, and
         // so are the buffers it makes on them.

@@ -17,6 +17,7 @@ use weft_core::{ClientError, Submission, TaskResult};
 use weft_proto::v1 as pb;
 
 use super::Agent;
+use crate::services::{self, GuestObject, ObjectParts, PartError, ServiceFuture, TaskServices};
 use crate::store::StoreError;
 
 /// Why a guest's `objects.put` failed.
@@ -31,24 +32,18 @@ pub(crate) enum PutError {
     /// The write into the store did not finish (its thread panicked).
     #[error("storing the object was interrupted: {0}")]
     Interrupted(String),
+    /// An object written in parts could not be sealed.
+    #[error(transparent)]
+    Part(#[from] PartError),
 }
 
-/// Why a guest's `writer.write` failed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum WriteError {
-    /// The part does not fit the object's size.
-    #[error("{len} bytes at {offset} run past the object's {size} bytes")]
-    OutOfRange {
-        /// The part's length.
-        len: usize,
-        /// Where it was to go.
-        offset: u64,
-        /// The object's size.
-        size: u64,
-    },
-    /// The store could not take the bytes.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+impl From<PutError> for services::PutError {
+    fn from(e: PutError) -> Self {
+        match e {
+            PutError::Store(StoreError::Full(_)) => services::PutError::Full(e.to_string()),
+            e => services::PutError::Failed(e.to_string()),
+        }
+    }
 }
 
 /// The task API of one running task.
@@ -91,16 +86,18 @@ pub struct ObjectWriter {
 
 impl ObjectWriter {
     /// Writes `data` at `offset` of the object's bytes.
-    pub(crate) fn write(&self, offset: u64, data: &[u8]) -> Result<(), WriteError> {
+    pub(crate) fn write(&self, offset: u64, data: &[u8]) -> Result<(), PartError> {
         let end = offset.checked_add(data.len() as u64);
         if end.is_none_or(|end| end > self.size) {
-            return Err(WriteError::OutOfRange {
+            return Err(PartError::OutOfRange {
                 len: data.len(),
                 offset,
                 size: self.size,
             });
         }
-        self.writer.write_at(self.at + offset, data)?;
+        self.writer
+            .write_at(self.at + offset, data)
+            .map_err(|e| PartError::Store(e.to_string()))?;
         self.written
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -175,53 +172,55 @@ pub(crate) enum GuestBytes {
     Stored(crate::store::Object),
 }
 
-impl GuestBytes {
-    /// The whole encoded value.
-    pub(crate) fn encoded(&self) -> &[u8] {
+impl GuestObject for GuestBytes {
+    fn encoded(&self) -> &[u8] {
         match self {
             GuestBytes::Inline(v) => v,
             GuestBytes::Stored(o) => &o.bytes,
         }
     }
 
-    /// What `objects.get` reads: the raw bytes of a `list<u8>` (a put
-    /// object), else the value's encoding (docs/VALUES.md).
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        let encoded = self.encoded();
-        match weft_values::bytes_payload(encoded) {
-            Some(range) if range.end == encoded.len() => &encoded[range],
-            _ => encoded,
-        }
-    }
-
-    /// Bytes `offset..offset + length` of what `objects.get` reads (cut
-    /// at its end), without a copy: a stored object's come straight from
-    /// the arena. Once the buffer is dropped (the guest has its copy),
-    /// this process gives back its page-table entries for them.
-    pub(crate) fn range(&self, offset: u64, length: u64) -> bytes::Bytes {
-        let encoded = self.encoded();
-        let payload = match weft_values::bytes_payload(encoded) {
-            Some(range) if range.end == encoded.len() => range,
-            _ => 0..encoded.len(),
-        };
-        let start = payload.start + offset.min(payload.len() as u64) as usize;
-        let end = start
-            .saturating_add(length.min(usize::MAX as u64) as usize)
-            .min(payload.end);
+    /// A stored object's bytes come straight from the arena: once the
+    /// buffer is dropped (the guest has its copy), this process gives back
+    /// its page-table entries for them.
+    fn lend(&self, range: std::ops::Range<usize>) -> bytes::Bytes {
         match self {
-            GuestBytes::Inline(v) => bytes::Bytes::copy_from_slice(&v[start..end]),
+            GuestBytes::Inline(v) => bytes::Bytes::copy_from_slice(&v[range]),
             GuestBytes::Stored(o) => {
-                bytes::Bytes::from_owner(ReleaseWhenCopied(o.shared().slice(start..end)))
+                bytes::Bytes::from_owner(ReleaseWhenCopied(o.shared().slice(range)))
             }
         }
     }
 
-    /// The object decoded as a value.
-    pub(crate) fn value(&self) -> Result<weft_values::Value, weft_values::DecodeError> {
+    fn value(&self) -> Result<weft_values::Value, weft_values::DecodeError> {
         match self {
             GuestBytes::Inline(v) => weft_values::decode(v),
             GuestBytes::Stored(o) => weft_values::decode_shared(&o.shared()),
         }
+    }
+}
+
+impl ObjectParts for ObjectWriter {
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), PartError> {
+        ObjectWriter::write(self, offset, data)
+    }
+
+    fn fill(
+        &self,
+        offset: u64,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), crate::gpu::GpuError>,
+    ) -> Result<Result<(), crate::gpu::GpuError>, PartError> {
+        ObjectWriter::fill(self, offset, len, fill).map_err(|e| PartError::Store(e.to_string()))
+    }
+
+    fn seal(self: Box<Self>) -> Result<(String, u64), PartError> {
+        let store = |e: StoreError| PartError::Store(e.to_string());
+        self.zero_unwritten().map_err(store)?;
+        let ObjectWriter { id, writer, .. } = *self;
+        let total = writer.size();
+        writer.seal().map_err(store)?;
+        Ok((id, total))
     }
 }
 
@@ -378,12 +377,9 @@ impl TaskContext {
 
     /// Seals an object the guest wrote in parts and records it as the
     /// task's own, like a put.
-    pub(crate) async fn finish(&self, object: ObjectWriter) -> Result<String, PutError> {
+    pub(crate) async fn finish(&self, object: Box<dyn ObjectParts>) -> Result<String, PutError> {
         let client = self.agent.nested().await?;
-        object.zero_unwritten()?;
-        let ObjectWriter { id, writer, .. } = object;
-        let total = writer.size();
-        writer.seal()?;
+        let (id, total) = object.seal()?;
         client.register_put(TaskResult {
             id: id.clone(),
             ok: true,
@@ -464,9 +460,115 @@ impl TaskContext {
     }
 }
 
+/// The agent's services to the guests it runs.
+impl TaskServices for TaskContext {
+    fn env(&self) -> &std::collections::HashMap<String, String> {
+        TaskContext::env(self)
+    }
+
+    fn gpu(&self) -> Option<Arc<crate::gpu::Lease>> {
+        TaskContext::gpu(self)
+    }
+
+    fn release_made(&self) {
+        TaskContext::release_made(self)
+    }
+
+    fn submit(&self, submission: Submission) -> ServiceFuture<'_, Result<String, ClientError>> {
+        Box::pin(TaskContext::submit(self, submission))
+    }
+
+    fn wait<'a>(
+        &'a self,
+        ids: &'a [String],
+        num_ready: usize,
+        timeout: Option<Duration>,
+    ) -> ServiceFuture<'a, Result<Vec<TaskResult>, ClientError>> {
+        Box::pin(TaskContext::wait(self, ids, num_ready, timeout))
+    }
+
+    fn cancel<'a>(&'a self, id: &'a str) -> ServiceFuture<'a, Result<(), ClientError>> {
+        Box::pin(TaskContext::cancel(self, id))
+    }
+
+    fn object<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> ServiceFuture<'a, Result<Box<dyn GuestObject>, ClientError>> {
+        Box::pin(async move {
+            let object = TaskContext::object(self, id).await?;
+            Ok(Box::new(object) as Box<dyn GuestObject>)
+        })
+    }
+
+    fn put(&self, data: Vec<u8>) -> ServiceFuture<'_, Result<String, services::PutError>> {
+        Box::pin(async move { Ok(TaskContext::put(self, data).await?) })
+    }
+
+    fn create(
+        &self,
+        size: u64,
+    ) -> ServiceFuture<'_, Result<Box<dyn ObjectParts>, services::PutError>> {
+        Box::pin(async move {
+            let writer = TaskContext::create(self, size).await?;
+            Ok(Box::new(writer) as Box<dyn ObjectParts>)
+        })
+    }
+
+    fn finish(
+        &self,
+        object: Box<dyn ObjectParts>,
+    ) -> ServiceFuture<'_, Result<String, services::PutError>> {
+        Box::pin(async move { Ok(TaskContext::finish(self, object).await?) })
+    }
+
+    fn call_actor<'a>(
+        &'a self,
+        actor: &'a str,
+        method: &'a str,
+        args: Vec<weft_core::Arg>,
+    ) -> ServiceFuture<'a, Result<String, ClientError>> {
+        Box::pin(TaskContext::call_actor(self, actor, method, args))
+    }
+
+    fn create_actor<'a>(
+        &'a self,
+        component: &'a str,
+        class: &'a str,
+        constructor: &'a str,
+        mut options: weft_core::ActorOptions,
+    ) -> ServiceFuture<'a, Result<weft_core::ActorHandle, ClientError>> {
+        Box::pin(async move {
+            self.stamp(&mut options.job, &mut options.env);
+            let client = self.client().await?;
+            client
+                .create_actor(component, class, constructor, options)
+                .await
+        })
+    }
+
+    fn get_actor<'a>(
+        &'a self,
+        name: &'a str,
+        namespace: &'a str,
+    ) -> ServiceFuture<'a, Result<weft_core::ActorHandle, ClientError>> {
+        Box::pin(async move { self.client().await?.get_actor(name, namespace).await })
+    }
+
+    fn kill_actor<'a>(&'a self, actor: &'a str) -> ServiceFuture<'a, Result<(), ClientError>> {
+        Box::pin(async move {
+            let handle = weft_core::ActorHandle {
+                id: actor.to_string(),
+            };
+            self.client().await?.kill_actor(&handle).await.map(drop)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::GuestBytes;
+    use crate::services::GuestObject;
     use crate::store::{ObjectStore, StoreConfig};
 
     #[test]
@@ -482,7 +584,7 @@ mod tests {
         let data: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
         let header = weft_values::bytes_header(data.len() as u64);
         store.put("o", &[&header, &data], true).unwrap();
-        let object = GuestBytes::Stored(store.get("o").unwrap());
+        let object: &dyn GuestObject = &GuestBytes::Stored(store.get("o").unwrap());
         let range = object.range(1000, 5000);
         assert_eq!(&range[..], &data[1000..6000]);
         // The bytes lie in the store's mapping, just past the header.
@@ -491,7 +593,8 @@ mod tests {
         // Past the end is cut, as get-range promises.
         assert_eq!(object.range(data.len() as u64 - 10, 100).len(), 10);
         assert!(object.range(u64::MAX, 1).is_empty());
-        let inline = GuestBytes::Inline([&weft_values::bytes_header(3)[..], b"abc"].concat());
+        let inline: &dyn GuestObject =
+            &GuestBytes::Inline([&weft_values::bytes_header(3)[..], b"abc"].concat());
         assert_eq!(&inline.range(1, u64::MAX)[..], b"bc");
     }
 }

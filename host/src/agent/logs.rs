@@ -429,6 +429,16 @@ struct Writer {
     shared: bool,
 }
 
+impl crate::services::LogSink for LogWriter {
+    fn write(&self, data: &[u8]) {
+        LogWriter::write(self, data)
+    }
+
+    fn finish(&self) {
+        LogWriter::finish(self)
+    }
+}
+
 impl LogWriter {
     /// Takes what a guest wrote; whole lines are stamped now.
     pub(crate) fn write(&self, data: &[u8]) {

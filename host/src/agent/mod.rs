@@ -32,7 +32,6 @@ use tokio::task::AbortHandle;
 use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
 
-pub(crate) use context::PutError;
 pub use context::{ObjectWriter, TaskContext};
 pub use grpc::GrpcConnector;
 pub use logs::{LogWriter, Logs};
@@ -649,7 +648,7 @@ impl Agent {
                 .logs
                 .as_ref()
                 .filter(|_| !task.sync_call)
-                .map(|l| l.writer(&task.id)),
+                .map(|l| Arc::new(l.writer(&task.id)) as crate::services::GuestLog),
             reuse: crate::Reuse::new(task.instance_scope.clone(), task.max_calls),
         };
         let outcome = self.host.call(&prepared, invocation).await;

@@ -275,7 +275,10 @@ impl Gateway {
                 http_hosts: target.allow_http,
             },
             tasks: Some(self.context()),
-            log: self.agent.route_log(&route.path),
+            log: self
+                .agent
+                .route_log(&route.path)
+                .map(|l| Arc::new(l) as crate::services::GuestLog),
         };
         match self
             .agent

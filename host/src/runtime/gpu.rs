@@ -14,6 +14,7 @@ use super::generated::weft::runtime::gpu::{
 };
 use super::generated::weft::runtime::types::ObjectRef;
 use crate::gpu::{Buffer, Lease, Module, blas};
+use crate::services::PutError;
 
 impl From<crate::gpu::GpuError> for GpuError {
     fn from(e: crate::gpu::GpuError) -> Self {
@@ -270,16 +271,14 @@ impl gpu::HostBuffer for RuntimeCtx {
             .ok_or_else(|| invalid("to-object", "needs the guest to run as a task"))?;
         let memory = self.buffer(&buffer)?.memory.clone();
         let len = memory.len();
-        let stored = |e: crate::agent::PutError| match e {
-            crate::agent::PutError::Store(crate::store::StoreError::Full(_)) => {
-                GpuError::OutOfMemory(format!("to-object: {e}"))
-            }
+        let stored = |e: PutError| match e {
+            PutError::Full(_) => GpuError::OutOfMemory(format!("to-object: {e}")),
             e => invalid("to-object", e),
         };
         // A buffer small enough to travel inline goes as a put; a larger
         // one, which a put would copy into the store, is copied from the
         // device straight into the store's mapping instead.
-        if len as usize <= crate::agent::INLINE_MAX {
+        if len as usize <= weft_proto::limits::INLINE_MAX {
             let data = blocking(move || memory.read(0, len)).await?;
             let id = context.put(data).await.map_err(stored)?;
             return Ok(ObjectRef { id });
@@ -287,7 +286,7 @@ impl gpu::HostBuffer for RuntimeCtx {
         let object = context.create(len).await.map_err(stored)?;
         let object =
             blocking(
-                move || match object.fill(0, len as usize, |out| memory.read_into(0, out)) {
+                move || match object.fill(0, len as usize, &mut |out| memory.read_into(0, out)) {
                     Ok(Ok(())) => Ok(object),
                     Ok(Err(e)) => Err(e),
                     Err(e) => Err(crate::gpu::GpuError::InvalidArgument(format!(
