@@ -18,12 +18,12 @@ use wasmtime::Store;
 use wasmtime::component::{Func, Instance, ResourceAny, Val};
 use weft_values::{Value, WaveCall};
 
-use crate::services::{GuestLog, TaskServices};
 use crate::cache::Prepared;
 use crate::error::HostError;
 use crate::exports::{FunctionInfo, resolve};
 use crate::grants::Grants;
 use crate::invoke::{Limits, classify, store_for};
+use crate::services::{GuestLog, TaskServices};
 use crate::state::{CallState, OutputTail};
 use crate::{Host, values};
 

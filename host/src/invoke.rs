@@ -9,13 +9,13 @@ use wasmtime::component::{Func, Val};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use weft_values::{Signature, Ty, Value, ValueError};
 
-use crate::services::{GuestLog, TaskServices};
 use crate::bytes_arg::BytesArg;
 use crate::cache::Prepared;
 use crate::error::HostError;
 use crate::exports::{FunctionInfo, resolve};
 use crate::grants::{Grants, OutboundHttp};
 use crate::runtime::RuntimeCtx;
+use crate::services::{GuestLog, TaskServices};
 use crate::state::{CallState, OutputTail};
 use crate::values;
 use crate::warm::{Reuse, Warm};

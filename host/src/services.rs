@@ -1,6 +1,6 @@
 //! What the engine and its `weft:runtime` capabilities reach through: the
 //! services of whatever process runs the guest. The worker agent provides
-//! them (`agent::TaskContext`, `agent::LogWriter`); tests provide fakes.
+//! them (the agent's `TaskContext` and `LogWriter`); tests provide fakes.
 //!
 //! The runtime (engine, invocation, actors, the host interfaces) names only
 //! these traits, never the agent: the agent sits above the runtime and

@@ -47,11 +47,21 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Adds `weft:runtime/gpu` to `linker`, with `buffer.write` served by
+/// [`add_direct_writes`].
+pub(super) fn add_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    get: fn(&mut T) -> &mut RuntimeCtx,
+) -> wasmtime::Result<()> {
+    gpu::add_to_linker::<T, wasmtime::component::HasSelf<RuntimeCtx>>(linker, get)?;
+    add_direct_writes(linker, get)
+}
+
 /// Defines `buffer.write` again, over bindgen's: it copies the guest's
 /// bytes straight from its memory into the buffer (bindgen's would lift
 /// them into a fresh `Vec` first, a second copy into freshly faulted
 /// pages).
-pub(super) fn add_direct_writes<T: Send + 'static>(
+fn add_direct_writes<T: Send + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
     get: fn(&mut T) -> &mut RuntimeCtx,
 ) -> wasmtime::Result<()> {
@@ -284,17 +294,16 @@ impl gpu::HostBuffer for RuntimeCtx {
             return Ok(ObjectRef { id });
         }
         let object = context.create(len).await.map_err(stored)?;
-        let object =
-            blocking(
-                move || match object.fill(0, len as usize, &mut |out| memory.read_into(0, out)) {
-                    Ok(Ok(())) => Ok(object),
-                    Ok(Err(e)) => Err(e),
-                    Err(e) => Err(crate::gpu::GpuError::InvalidArgument(format!(
-                        "to-object: {e}"
-                    ))),
-                },
-            )
-            .await?;
+        let object = blocking(move || {
+            match object.fill(0, len as usize, &mut |out| memory.read_into(0, out)) {
+                Ok(Ok(())) => Ok(object),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(crate::gpu::GpuError::InvalidArgument(format!(
+                    "to-object: {e}"
+                ))),
+            }
+        })
+        .await?;
         let id = context.finish(object).await.map_err(stored)?;
         Ok(ObjectRef { id })
     }
