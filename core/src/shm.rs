@@ -215,3 +215,79 @@ impl AsRef<[u8]> for ObjectView {
         self
     }
 }
+/// Address ranges of arena memory lent out as buffers (a stored object a
+/// guest reads): start -> (end, lenders), as one range may be lent more
+/// than once. [`release_copied`] gives back pages only inside them.
+static LENT: Mutex<std::collections::BTreeMap<usize, (usize, usize)>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+fn lent() -> std::sync::MutexGuard<'static, std::collections::BTreeMap<usize, (usize, usize)>> {
+    LENT.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A range of an arena's mapping lent out: while it lives,
+/// [`release_copied`] may give back the pages of copies made from it.
+#[derive(Debug)]
+pub struct Lent {
+    start: usize,
+}
+
+impl Lent {
+    /// Marks `bytes` (a slice of an arena's mapping, kept mapped by the
+    /// caller for as long as this lives) as lent.
+    pub fn new(bytes: &[u8]) -> Self {
+        let start = bytes.as_ptr() as usize;
+        let end = start + bytes.len();
+        lent().entry(start).or_insert((end, 0)).1 += 1;
+        Lent { start }
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let mut lent = lent();
+        if let Some(entry) = lent.get_mut(&self.start) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                lent.remove(&self.start);
+            }
+        }
+    }
+}
+
+/// Gives back this process's page-table entries for `copied` (bytes a
+/// reader has copied elsewhere) when they lie in a range that is
+/// [`Lent`]: the arena keeps the pages, and a later read maps them in
+/// again, so nothing is lost, while a large argument copied into a guest
+/// stops counting twice. Anything else is left alone.
+pub fn release_copied(copied: &[u8]) {
+    const PAGE_SIZE: usize = PAGE as usize;
+    let (start, end) = (
+        copied.as_ptr() as usize,
+        copied.as_ptr() as usize + copied.len(),
+    );
+    let lent = lent();
+    let inside = lent
+        .range(..=start)
+        .next_back()
+        .is_some_and(|(_, (lent_end, _))| end <= *lent_end);
+    // Whole pages inside the range only: a neighbour's bytes stay mapped.
+    let (first, last) = (
+        start.next_multiple_of(PAGE_SIZE),
+        end / PAGE_SIZE * PAGE_SIZE,
+    );
+    if !inside || first >= last {
+        return;
+    }
+    // SAFETY: the range lies inside an arena's shared mapping, which stays
+    // mapped (the lock is held and a lender keeps it mapped). MADV_DONTNEED
+    // on a shared file mapping only drops this process's page-table
+    // entries: the next access maps the file's same pages again.
+    let _ = unsafe {
+        rustix::mm::madvise(
+            first as *mut std::ffi::c_void,
+            last - first,
+            rustix::mm::Advice::LinuxDontNeed,
+        )
+    };
+}

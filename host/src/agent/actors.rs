@@ -309,7 +309,7 @@ impl Agent {
                             .call(&call.method, args)
                             .await
                             .map(|value| value.map(|v| weft_values::encode(&v))),
-                        Err(error) => Err(crate::actor::ActorError {
+                        Err(error) => Err(crate::ActorError {
                             error,
                             poisoned: false,
                         }),

@@ -161,7 +161,7 @@ impl AsRef<[u8]> for ReleaseWhenCopied {
 
 impl Drop for ReleaseWhenCopied {
     fn drop(&mut self) {
-        crate::store::release_copied(&self.0);
+        weft_core::shm::release_copied(&self.0);
     }
 }
 

@@ -729,7 +729,7 @@ impl Agent {
     ) -> Result<Vec<weft_values::Value>, (FailureKind, String)> {
         use pb::task_arg::Kind;
         use weft_values::{Ty, Value};
-        let params = crate::exports::resolve(&prepared.functions, &task.function)
+        let params = crate::find_function(&prepared.functions, &task.function)
             .map(|f| f.params())
             .unwrap_or_default();
         let objects: HashMap<usize, pb::ObjectArg> = std::mem::take(&mut task.objects)

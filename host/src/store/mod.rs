@@ -27,7 +27,7 @@ mod extent;
 mod extents;
 mod space;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -165,78 +165,25 @@ impl Object {
 }
 
 /// An object as the owner of a [`bytes::Bytes`]. While one lives, its
-/// address range is known to [`release_copied`].
-struct Pinned(Arc<Extent>);
-
-/// Address ranges of the objects lent out as buffers: start -> (end,
-/// lenders), since one object may be lent several times.
-static LENT: Mutex<BTreeMap<usize, (usize, usize)>> = Mutex::new(BTreeMap::new());
-
-fn lent() -> std::sync::MutexGuard<'static, BTreeMap<usize, (usize, usize)>> {
-    LENT.lock().unwrap_or_else(|p| p.into_inner())
+/// address range is lent ([`weft_core::shm::Lent`]), so copies made from
+/// it may give their pages back ([`weft_core::shm::release_copied`]).
+struct Pinned {
+    extent: Arc<Extent>,
+    /// Held for its drop: the range stops being lent with the buffer.
+    _lent: weft_core::shm::Lent,
 }
 
 impl Pinned {
     fn new(extent: Arc<Extent>) -> Self {
-        let start = extent.as_ptr() as usize;
-        let end = start + extent.len();
-        lent().entry(start).or_insert((end, 0)).1 += 1;
-        Pinned(extent)
-    }
-}
-
-impl Drop for Pinned {
-    fn drop(&mut self) {
-        let start = self.0.as_ptr() as usize;
-        let mut lent = lent();
-        if let Some(entry) = lent.get_mut(&start) {
-            entry.1 -= 1;
-            if entry.1 == 0 {
-                lent.remove(&start);
-            }
-        }
+        let _lent = weft_core::shm::Lent::new(&extent);
+        Pinned { extent, _lent }
     }
 }
 
 impl AsRef<[u8]> for Pinned {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        &self.extent
     }
-}
-
-/// Gives back this process's page-table entries for `copied` (bytes a
-/// reader has copied elsewhere) when they lie in an object lent by
-/// [`Object::shared`]: the arena keeps the pages, and a later read maps
-/// them in again, so nothing is lost, while a large argument copied into
-/// a guest stops counting twice. Anything else is left alone.
-pub(crate) fn release_copied(copied: &[u8]) {
-    const PAGE: usize = weft_core::shm::PAGE as usize;
-    let (start, end) = (
-        copied.as_ptr() as usize,
-        copied.as_ptr() as usize + copied.len(),
-    );
-    let lent = lent();
-    let inside = lent
-        .range(..=start)
-        .next_back()
-        .is_some_and(|(_, (lent_end, _))| end <= *lent_end);
-    // Whole pages inside the range only: a neighbour's bytes stay mapped.
-    let (first, last) = (start.next_multiple_of(PAGE), end / PAGE * PAGE);
-    if !inside || first >= last {
-        return;
-    }
-    // SAFETY: the range lies inside the arena's shared mapping, which stays
-    // mapped (the lock is held and a lender pins the object). MADV_DONTNEED
-    // on a shared file mapping only drops this process's page-table
-    // entries: the next access maps the file's same pages again.
-    #[allow(unsafe_code, reason = "madvise on a mapping this store owns")]
-    let _ = unsafe {
-        rustix::mm::madvise(
-            first as *mut std::ffi::c_void,
-            last - first,
-            rustix::mm::Advice::LinuxDontNeed,
-        )
-    };
 }
 
 impl std::fmt::Debug for Object {

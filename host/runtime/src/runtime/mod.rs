@@ -25,7 +25,7 @@ mod tests;
 
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "weft:runtime/guest",
         // Waiting on tasks suspends the guest without blocking a thread.
         imports: {

@@ -20,7 +20,7 @@ use weft_values::{Value, WaveCall};
 
 use crate::cache::Prepared;
 use crate::error::HostError;
-use crate::exports::{FunctionInfo, resolve};
+use crate::exports::{FunctionInfo, find_function};
 use crate::grants::Grants;
 use crate::invoke::{Limits, classify, store_for};
 use crate::services::{GuestLog, TaskServices};
@@ -154,7 +154,7 @@ impl Host {
                     function: start.constructor.clone(),
                     detail: e.0,
                 })?;
-            let function = resolve(&prepared.functions, &call.function)?;
+            let function = find_function(&prepared.functions, &call.function)?;
             let args = typed(function, &start.constructor, 0)?;
             actor.invoke(function, args).await.map_err(|e| e.error)?;
         }
@@ -192,7 +192,7 @@ impl ActorInstance {
                 member(&prepared.functions, &self.class, "[method]", method)?,
                 1,
             ),
-            None => (resolve(&prepared.functions, method)?, 0),
+            None => (find_function(&prepared.functions, method)?, 0),
         };
         if skip == 0
             && let Some(reason) = &function.uncallable

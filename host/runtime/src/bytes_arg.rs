@@ -35,7 +35,7 @@ impl BytesArg<'_> {
         };
         for (to, from) in target.chunks_mut(CHUNK).zip(self.0.chunks(CHUNK)) {
             to.copy_from_slice(from);
-            crate::store::release_copied(from);
+            weft_core::shm::release_copied(from);
         }
         Ok(ptr)
     }

@@ -119,7 +119,7 @@ impl FunctionInfo {
 }
 
 /// Finds `requested` among `functions`, or says what is there instead.
-pub(crate) fn resolve<'a>(
+pub fn find_function<'a>(
     functions: &'a [FunctionInfo],
     requested: &str,
 ) -> Result<&'a FunctionInfo, HostError> {

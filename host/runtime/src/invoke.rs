@@ -12,7 +12,7 @@ use weft_values::{Signature, Ty, Value, ValueError};
 use crate::bytes_arg::BytesArg;
 use crate::cache::Prepared;
 use crate::error::HostError;
-use crate::exports::{FunctionInfo, resolve};
+use crate::exports::{FunctionInfo, find_function};
 use crate::grants::{Grants, OutboundHttp};
 use crate::runtime::RuntimeCtx;
 use crate::services::{GuestLog, TaskServices};
@@ -333,7 +333,7 @@ fn parse_args(
     };
     match spec {
         CallSpec::Values { function, args } => {
-            let function = resolve(&prepared.functions, &function)?;
+            let function = find_function(&prepared.functions, &function)?;
             weft_values::check_arity(function.params(), args.len())
                 .map_err(|e| bad(function, e))?;
             let mut args = args;
