@@ -115,33 +115,29 @@ impl ListTasksResponse {
     }
 }
 
-impl ActorRecord {
-    /// Reads a record written before the state was typed: its text state
-    /// becomes `state`. A record that has `state` is returned as it is.
-    pub fn upgrade(mut self) -> Self {
-        if self.state() == ActorState::Unspecified
-            && let Ok(state) = self.legacy_state.parse()
-        {
-            self.set_state(state);
+/// Gives a record kept in the replicated state its `upgrade`: a record
+/// written before the state was typed has its text state read into
+/// `state`; one that has `state` is returned as it is.
+macro_rules! upgradable {
+    ($record:ident, $state:ident) => {
+        impl $record {
+            /// Reads a record written before the state was typed: its text
+            /// state becomes `state`.
+            pub fn upgrade(mut self) -> Self {
+                if self.state() == $state::Unspecified
+                    && let Ok(state) = self.legacy_state.parse()
+                {
+                    self.set_state(state);
+                }
+                self.legacy_state.clear();
+                self
+            }
         }
-        self.legacy_state.clear();
-        self
-    }
+    };
 }
 
-impl JobRecord {
-    /// Reads a record written before the state was typed: its text state
-    /// becomes `state`. A record that has `state` is returned as it is.
-    pub fn upgrade(mut self) -> Self {
-        if self.state() == JobState::Unspecified
-            && let Ok(state) = self.legacy_state.parse()
-        {
-            self.set_state(state);
-        }
-        self.legacy_state.clear();
-        self
-    }
-}
+upgradable!(ActorRecord, ActorState);
+upgradable!(JobRecord, JobState);
 
 #[cfg(test)]
 mod tests {

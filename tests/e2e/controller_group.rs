@@ -36,6 +36,24 @@ fn served(progress: &Progress, more: usize) -> anyhow::Result<()> {
     })
 }
 
+/// Waits until replica `id`'s status `field` (an index) reaches
+/// `at_least`.
+fn reaches(
+    group: &Group,
+    id: u64,
+    field: &str,
+    at_least: u64,
+    within: Duration,
+) -> anyhow::Result<()> {
+    eventually(within, || {
+        let now = group.status_number(id, field)?;
+        fact(now >= at_least, || {
+            format!("replica {id}'s {field} is {now}, not yet {at_least}")
+        })
+        .map_err(anyhow::Error::msg)
+    })
+}
+
 /// Writes `key-<n>` until `stop`, counting acknowledged writes in
 /// `progress`; returns the keys whose writes were acknowledged.
 async fn write_stream(
@@ -135,13 +153,13 @@ fn leader_failover_loses_no_acknowledged_write() -> anyhow::Result<()> {
     // The killed replica comes back on its data dir and catches up.
     group.start_replica(leader)?;
     let target = group.status_number(new_leader, "commit index")?;
-    eventually(Duration::from_secs(20), || {
-        let applied = group.status_number(leader, "applied index")?;
-        fact(applied >= target, || {
-            format!("replica {leader} applied {applied} of {target}")
-        })
-        .map_err(anyhow::Error::msg)
-    })?;
+    reaches(
+        &group,
+        leader,
+        "applied index",
+        target,
+        Duration::from_secs(20),
+    )?;
     let local = weft_ok_at(&group.address(leader), &["kv", "list", "failover-"])?;
     for key in &acked {
         assert!(
@@ -255,10 +273,8 @@ fn snapshots_compact_the_log_and_seed_new_members() -> anyhow::Result<()> {
                 .expect("put");
         }
     });
-    eventually(Duration::from_secs(10), || {
-        let purged = group.status_number(leader, "purged index")?;
-        fact(purged > 0, || "the log was never compacted".into()).map_err(anyhow::Error::msg)
-    })?;
+    // Compacted: the log was purged up to a snapshot.
+    reaches(&group, leader, "purged index", 1, Duration::from_secs(10))?;
     assert!(group.status_number(leader, "snapshot index")? > 0);
 
     // A new replica joins; the log it needs is gone, so it gets a snapshot.
@@ -270,21 +286,16 @@ fn snapshots_compact_the_log_and_seed_new_members() -> anyhow::Result<()> {
         members.contains(&format!("{new}\t{}\tvoter", group.address(new))),
         "{members}"
     );
-    eventually(Duration::from_secs(20), || {
-        let snapshot = group.status_number(new, "snapshot index")?;
-        fact(snapshot > 0, || {
-            "the new member never installed a snapshot".into()
-        })
-        .map_err(anyhow::Error::msg)
-    })?;
+    // The log it needs is gone, so it installs a snapshot, then catches up.
+    reaches(&group, new, "snapshot index", 1, Duration::from_secs(20))?;
     let target = group.status_number(leader, "commit index")?;
-    eventually(Duration::from_secs(20), || {
-        let applied = group.status_number(new, "applied index")?;
-        fact(applied >= target, || {
-            format!("the new member applied {applied} of {target}")
-        })
-        .map_err(anyhow::Error::msg)
-    })?;
+    reaches(
+        &group,
+        new,
+        "applied index",
+        target,
+        Duration::from_secs(20),
+    )?;
     let local = weft_ok_at(&group.address(new), &["kv", "list", "s"])?;
     assert_eq!(local.lines().count(), 120);
     // The member that joined empty holds the component (its bytes came in
