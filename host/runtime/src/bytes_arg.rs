@@ -7,7 +7,7 @@
 //! that; this type implements the canonical ABI's `list<u8>` lowering
 //! itself (allocate with the guest's `realloc`, copy, write the pointer
 //! pair), through wasmtime's `__internal` items. Those are pinned with the
-//! wasmtime version in `Cargo.toml`; the tests in `host/tests/values.rs`
+//! wasmtime version in `Cargo.toml`; the tests in `host/runtime/tests/values.rs`
 //! and `tests/e2e/values.rs` run it on every build.
 
 use std::mem::MaybeUninit;

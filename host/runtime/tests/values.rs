@@ -6,7 +6,7 @@
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{Value, json};
-use weft_host::{CallSpec, Format, Host, HostConfig, HostError, Invocation, Prepared};
+use weft_runtime::{CallSpec, Format, Host, HostConfig, HostError, Invocation, Prepared};
 
 fn testkit() -> (&'static Host, Arc<Prepared>) {
     static HOST: OnceLock<(Host, tempfile::TempDir)> = OnceLock::new();

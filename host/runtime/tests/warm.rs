@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use weft_host::{CallSpec, Host, HostConfig, HostError, Invocation, Prepared, Reuse};
+use weft_runtime::{CallSpec, Host, HostConfig, HostError, Invocation, Prepared, Reuse};
 use weft_tests::runtime;
 
 /// A host with the testkit prepared, to which every component counts as
