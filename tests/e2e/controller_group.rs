@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use weft_client::Client;
 use weft_tests::linearizability::{self, Event, Op};
-use weft_tests::{Group, eventually, fact, guests, weft_ok_at};
+use weft_tests::{Group, eventually, fact, guests};
 
 const LEADER_WAIT: Duration = Duration::from_secs(20);
 
@@ -160,7 +160,7 @@ fn leader_failover_loses_no_acknowledged_write() -> anyhow::Result<()> {
         target,
         Duration::from_secs(20),
     )?;
-    let local = weft_ok_at(&group.address(leader), &["kv", "list", "failover-"])?;
+    let local = group.weft_ok_on(leader, &["kv", "list", "failover-"])?;
     for key in &acked {
         assert!(
             local.contains(key.as_str()),
@@ -168,14 +168,12 @@ fn leader_failover_loses_no_acknowledged_write() -> anyhow::Result<()> {
         );
     }
     // It serves the component from its own state (a read of its replica).
-    let listed = weft_ok_at(&group.address(leader), &["components"])?;
+    let listed = group.weft_ok_on(leader, &["components"])?;
     assert!(listed.contains("pi"), "{listed}");
     assert_eq!(
-        weft_ok_at(
-            &group.address(leader),
-            &["call", "pi", "estimate(10000, 3)"]
-        )?
-        .parse::<f64>()?,
+        group
+            .weft_ok_on(leader, &["call", "pi", "estimate(10000, 3)"])?
+            .parse::<f64>()?,
         estimate
     );
     Ok(())
@@ -186,17 +184,14 @@ fn a_group_formed_from_its_member_list_elects_a_leader_and_serves() -> anyhow::R
     let group = Group::start_with_peers(3, &[])?;
     let leader = group.wait_for_leader(LEADER_WAIT)?;
     group.weft_ok(&["kv", "put", "formed", "1"])?;
-    let status = weft_ok_at(&group.address(leader), &["status"])?;
+    let status = group.weft_ok_on(leader, &["status"])?;
     for id in 1..=3 {
         assert!(
             status.contains(&format!("{id}  {}  voter", group.address(id))),
             "{status}"
         );
     }
-    assert_eq!(
-        weft_ok_at(&group.address(leader), &["kv", "get", "formed"])?,
-        "1"
-    );
+    assert_eq!(group.weft_ok_on(leader, &["kv", "get", "formed"])?, "1");
     Ok(())
 }
 
@@ -296,11 +291,11 @@ fn snapshots_compact_the_log_and_seed_new_members() -> anyhow::Result<()> {
         target,
         Duration::from_secs(20),
     )?;
-    let local = weft_ok_at(&group.address(new), &["kv", "list", "s"])?;
+    let local = group.weft_ok_on(new, &["kv", "list", "s"])?;
     assert_eq!(local.lines().count(), 120);
     // The member that joined empty holds the component (its bytes came in
     // the snapshot), so it can serve them to hosts.
-    let listed = weft_ok_at(&group.address(new), &["components"])?;
+    let listed = group.weft_ok_on(new, &["components"])?;
     assert!(listed.contains("pi"), "{listed}");
 
     // And members can be removed at run time.
@@ -430,7 +425,7 @@ fn a_replica_restarted_empty_fetches_the_component_bytes_it_lacks() -> anyhow::R
             },
         )
     })?;
-    let listed = weft_ok_at(&group.address(follower), &["components"])?;
+    let listed = group.weft_ok_on(follower, &["components"])?;
     assert!(listed.contains("pi"), "{listed}");
     Ok(())
 }

@@ -472,36 +472,7 @@ impl Group {
     /// to every replica (and, with `WEFT_TEST_TLS=1`, certificates from a
     /// development CA of the group's own, which its hosts and CLI use too).
     pub fn start(n: usize, extra: &[&str]) -> anyhow::Result<Self> {
-        let mut group = Group {
-            ports: vec![None; n],
-            servers: Vec::new(),
-            hosts: Default::default(),
-            dir: tempfile::tempdir()?,
-            shm: shm_dir()?,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        if tls_everywhere() && !extra.contains(&"--tls-ca") {
-            let certs = group.dir.path().join("certs");
-            let made = Command::new(weft_bin())
-                .args(["certs", "init"])
-                .arg(&certs)
-                .output()?;
-            anyhow::ensure!(made.status.success(), "weft certs init failed");
-            for (flag, file) in [
-                ("--tls-ca", "ca.pem"),
-                ("--tls-cert", "node.pem"),
-                ("--tls-key", "node-key.pem"),
-            ] {
-                group.extra.push(flag.into());
-                group.extra.push(certs.join(file).display().to_string());
-            }
-            use_certificates(
-                &certs.join("ca.pem"),
-                &certs.join("node.pem"),
-                &certs.join("node-key.pem"),
-            )?;
-        }
-        group.servers = (0..n).map(|_| None).collect();
+        let mut group = Group::unstarted(n, extra)?;
         let first = group.spawn(1, &["--bootstrap"])?;
         group.servers[0] = Some(first);
         for id in 2..=n as u64 {
@@ -529,11 +500,11 @@ impl Group {
         Ok(group)
     }
 
-    /// Starts `n` replicas that form their group from `--peers`, as a
-    /// group with known addresses does: each first starts on port 0 and
-    /// waits, uninitialised, to learn its port; then all restart with the
-    /// whole member list.
-    pub fn start_with_peers(n: usize, extra: &[&str]) -> anyhow::Result<Self> {
+    /// `n` replica slots, none started, with their data dirs; `extra`
+    /// flags go to every replica (and, with `WEFT_TEST_TLS=1`, certificates
+    /// from a development CA of the group's own, which its hosts and CLI
+    /// use too).
+    fn unstarted(n: usize, extra: &[&str]) -> anyhow::Result<Self> {
         let mut group = Group {
             ports: vec![None; n],
             servers: (0..n).map(|_| None).collect(),
@@ -542,6 +513,36 @@ impl Group {
             shm: shm_dir()?,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
+        if tls_everywhere() && !extra.contains(&"--tls-ca") {
+            let certs = group.dir.path().join("certs");
+            let made = Command::new(weft_bin())
+                .args(["certs", "init"])
+                .arg(&certs)
+                .output()?;
+            anyhow::ensure!(made.status.success(), "weft certs init failed");
+            for (flag, file) in [
+                ("--tls-ca", "ca.pem"),
+                ("--tls-cert", "node.pem"),
+                ("--tls-key", "node-key.pem"),
+            ] {
+                group.extra.push(flag.into());
+                group.extra.push(certs.join(file).display().to_string());
+            }
+            use_certificates(
+                &certs.join("ca.pem"),
+                &certs.join("node.pem"),
+                &certs.join("node-key.pem"),
+            )?;
+        }
+        Ok(group)
+    }
+
+    /// Starts `n` replicas that form their group from `--peers`, as a
+    /// group with known addresses does: each first starts on port 0 and
+    /// waits, uninitialised, to learn its port; then all restart with the
+    /// whole member list.
+    pub fn start_with_peers(n: usize, extra: &[&str]) -> anyhow::Result<Self> {
+        let mut group = Group::unstarted(n, extra)?;
         for id in 1..=n as u64 {
             group.spawn(id, &[])?.stop()?;
         }
@@ -849,6 +850,12 @@ impl Group {
                 _ => Err(format!("no agreed leader: {leaders:?}")),
             }
         })
+    }
+
+    /// Runs the CLI against replica `id` alone (its own state, or a
+    /// redirect), with the group's token and certificates.
+    pub fn weft_ok_on(&self, id: u64, args: &[&str]) -> anyhow::Result<String> {
+        weft_ok_at(&self.address(id), &self.with_token(args))
     }
 
     /// Runs the CLI against the whole group.
