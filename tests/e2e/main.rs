@@ -8,6 +8,7 @@ mod controller_group;
 mod dashboard;
 mod foundation;
 mod gpu;
+mod guest_tasks;
 mod http;
 mod jobs;
 mod limits;

@@ -84,9 +84,15 @@ const PROVIDED: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("wasi:http", "0.2", &["types", "outgoing-handler"]),
+    // 0.1 is the first version, still served (host/runtime/src/runtime/v0_1).
     (
         "weft:runtime",
         "0.1",
+        &["types", "log", "objects", "tasks", "actors", "gpu"],
+    ),
+    (
+        "weft:runtime",
+        "0.2",
         &["types", "log", "objects", "tasks", "actors", "gpu"],
     ),
 ];
@@ -161,6 +167,8 @@ mod tests {
         assert!(host_provides("wasi:cli/environment@0.2.0"));
         assert!(host_provides("wasi:io/streams@0.2.6"));
         assert!(host_provides("weft:runtime/tasks@0.1.0"));
+        assert!(host_provides("weft:runtime/tasks@0.2.0"));
+        assert!(!host_provides("weft:runtime/tasks@0.3.0"));
         assert!(!host_provides("wasi:io/streams@0.3.0"));
         assert!(!host_provides("wasi:http/incoming-handler@0.2.0"));
         assert!(!host_provides("evil:thing/danger"));

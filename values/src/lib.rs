@@ -22,11 +22,13 @@
 
 mod call;
 mod codec;
+mod conform;
 #[cfg(feature = "describe")]
 mod describe;
 #[cfg(feature = "describe")]
 mod inspect;
 mod json;
+mod loose;
 mod signature;
 mod ty;
 mod value;
@@ -37,12 +39,14 @@ pub use codec::{
     DecodeError, Encoded, MAX_DEPTH, VERSION, bytes_header, bytes_payload, decode, decode_shared,
     encode, encode_into,
 };
+pub use conform::conform_args;
 #[cfg(feature = "describe")]
 pub use describe::{DescribeError, describe};
 #[cfg(feature = "describe")]
 pub use inspect::{InspectError, Inspected, host_provides, inspect};
 pub use json::{from_json, to_json};
-pub use signature::{Export, Signature, UnknownFunction, check_args, find_export};
+pub use loose::from_untyped_wave;
+pub use signature::{Export, Signature, UnknownFunction, find_export};
 pub use ty::Ty;
 pub use value::Value;
 pub use wave::{WaveCall, check_arity, describe_arity, describe_params, from_wave, to_wave};

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Ty, Value, ValueError};
+use crate::Ty;
 
 /// The WIT type of one exported function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,25 +14,6 @@ pub struct Signature {
     pub params: Vec<(String, Ty)>,
     /// The result type, if the function returns one.
     pub result: Option<Ty>,
-}
-
-impl Signature {
-    /// Checks a full argument list against the parameters, naming the
-    /// first argument that does not fit.
-    pub fn check_args(&self, args: &[Value]) -> Result<(), ValueError> {
-        check_args(&self.params, args)
-    }
-}
-
-/// Checks an argument list against `params` (trailing `option`s may be
-/// left out), naming the first argument that does not fit.
-pub fn check_args(params: &[(String, Ty)], args: &[Value]) -> Result<(), ValueError> {
-    crate::check_arity(params, args.len())?;
-    for (i, ((name, ty), value)) in params.iter().zip(args).enumerate() {
-        ty.check(value)
-            .map_err(|e| e.at(&format!("argument {} (`{name}`)", i + 1)))?;
-    }
-    Ok(())
 }
 
 /// `func(a: u32, b: string) -> bool`.

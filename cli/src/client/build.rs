@@ -70,6 +70,10 @@ const PYTHON_GUEST: &[(&str, &str)] = &[
         "tasks.py",
         include_str!("../../../sdk/python-guest/weft_guest/tasks.py"),
     ),
+    (
+        "values.py",
+        include_str!("../../../sdk/python-guest/weft_guest/values.py"),
+    ),
 ];
 
 /// The JavaScript guest SDK (`sdk/js-guest`), staged beside a JavaScript
@@ -94,6 +98,10 @@ const JS_GUEST: &[(&str, &str)] = &[
     (
         "log.js",
         include_str!("../../../sdk/js-guest/weft-guest/log.js"),
+    ),
+    (
+        "values.js",
+        include_str!("../../../sdk/js-guest/weft-guest/values.js"),
     ),
 ];
 
@@ -274,7 +282,16 @@ fn staged_wit(dir: &Path, world: Option<&str>) -> anyhow::Result<(tempfile::Temp
     };
     let staged = tempfile::tempdir()?;
     copy_dir(&wit, staged.path())?;
-    let uses_runtime = text_of(&wit)?.contains("weft:runtime");
+    let text = text_of(&wit)?;
+    let uses_runtime = text.contains("weft:runtime");
+    // The guest SDKs speak the current version; components built against
+    // 0.1.0 keep running, but a build targets 0.2.0.
+    if uses_runtime && text.contains("@0.1.0") {
+        bail!(
+            "{} imports weft:runtime@0.1.0: `weft build` builds against weft:runtime@0.2.0 (whose tasks carry binary values); change the world's `@0.1.0` imports to `@0.2.0`",
+            wit.display()
+        );
+    }
     let has_runtime = text_of(staged.path())?.contains("package weft:runtime");
     if uses_runtime && !has_runtime {
         let deps = staged.path().join("deps").join("weft-runtime");

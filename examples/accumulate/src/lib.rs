@@ -17,9 +17,9 @@ wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:accumulate/accumulate",
     with: {
-        "weft:runtime/types@0.1.0": weft_guest::bindings::weft::runtime::types,
-        "weft:runtime/tasks@0.1.0": weft_guest::bindings::weft::runtime::tasks,
-        "weft:runtime/actors@0.1.0": weft_guest::bindings::weft::runtime::actors,
+        "weft:runtime/types@0.2.0": weft_guest::bindings::weft::runtime::types,
+        "weft:runtime/tasks@0.2.0": weft_guest::bindings::weft::runtime::tasks,
+        "weft:runtime/actors@0.2.0": weft_guest::bindings::weft::runtime::actors,
     },
 });
 
@@ -58,8 +58,8 @@ impl GuestAccumulator for Accumulator {
     }
 
     fn absorb(&self, other: Actor) -> u64 {
-        let total = or_panic("total", actors::call_wait(&other, "total", &[]));
-        self.add(total.parse().unwrap_or_default())
+        let total = or_panic("total", actors::call_wait(&other, "total", ()));
+        self.add(total)
     }
 }
 
@@ -72,10 +72,7 @@ impl Guest for Component {
 
     fn square_into(acc: Actor, x: u64) -> u64 {
         let square = x * x;
-        or_panic(
-            "add",
-            actors::call_wait(&acc, "add", &[&square.to_string()]),
-        );
+        or_panic("add", actors::call_wait::<u64>(&acc, "add", (square,)));
         square
     }
 
@@ -89,21 +86,20 @@ impl Guest for Component {
                 &actors::Options::default(),
             ),
         );
-        let handle = format!("{{id: \"{}\"}}", acc.id);
         let refs: Vec<_> = (1..=n)
             .map(|x| {
                 or_panic(
                     "submit",
-                    tasks::submit_wave("accumulate", "api.square-into", &[&handle, &x.to_string()]),
+                    tasks::submit("accumulate", "api.square-into", (&acc, x)),
                 )
             })
             .collect();
         for r in &refs {
-            or_panic("get", tasks::get(r, None));
+            or_panic("get", tasks::get::<u64>(r));
         }
-        let total = or_panic("total", actors::call_wait(&acc, "total", &[]));
+        let total = or_panic("total", actors::call_wait(&acc, "total", ()));
         let _ = actors::kill(&acc);
-        total.parse().unwrap_or_default()
+        total
     }
 }
 

@@ -17,8 +17,8 @@ wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:fib/fib",
     with: {
-        "weft:runtime/types@0.1.0": weft_guest::bindings::weft::runtime::types,
-        "weft:runtime/tasks@0.1.0": weft_guest::bindings::weft::runtime::tasks,
+        "weft:runtime/types@0.2.0": weft_guest::bindings::weft::runtime::types,
+        "weft:runtime/tasks@0.2.0": weft_guest::bindings::weft::runtime::tasks,
     },
 });
 
@@ -39,15 +39,11 @@ impl Guest for Fib {
         if n <= cutoff.max(1) {
             return direct(n);
         }
-        let cutoff = cutoff.to_string();
-        let left = tasks::submit_wave("fib", "fib", &[&(n - 1).to_string(), &cutoff]);
-        let right = tasks::submit_wave("fib", "fib", &[&(n - 2).to_string(), &cutoff]);
+        let left = tasks::submit("fib", "fib", (n - 1, cutoff));
+        let right = tasks::submit("fib", "fib", (n - 2, cutoff));
         let value = |r: Result<weft_guest::ObjectRef, weft_guest::Error>| -> u64 {
             let r = r.unwrap_or_else(|e| panic!("cannot submit a subtask: {}", e.message()));
-            let text = tasks::get(&r, None)
-                .unwrap_or_else(|e| panic!("subtask {} failed: {}", r.id, e.message()));
-            text.parse()
-                .unwrap_or_else(|_| panic!("subtask {} returned `{text}`", r.id))
+            tasks::get(&r).unwrap_or_else(|e| panic!("subtask {} failed: {}", r.id, e.message()))
         };
         value(left).wrapping_add(value(right))
     }

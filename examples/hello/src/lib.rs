@@ -14,7 +14,7 @@
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:hello/hello",
-    with: { "weft:runtime/log@0.1.0": weft_guest::bindings::weft::runtime::log },
+    with: { "weft:runtime/log@0.2.0": weft_guest::bindings::weft::runtime::log },
 });
 
 struct Hello;

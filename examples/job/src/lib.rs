@@ -18,9 +18,9 @@ wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:job/job",
     with: {
-        "weft:runtime/types@0.1.0": weft_guest::bindings::weft::runtime::types,
-        "weft:runtime/tasks@0.1.0": weft_guest::bindings::weft::runtime::tasks,
-        "weft:runtime/actors@0.1.0": weft_guest::bindings::weft::runtime::actors,
+        "weft:runtime/types@0.2.0": weft_guest::bindings::weft::runtime::types,
+        "weft:runtime/tasks@0.2.0": weft_guest::bindings::weft::runtime::tasks,
+        "weft:runtime/actors@0.2.0": weft_guest::bindings::weft::runtime::actors,
     },
 });
 
@@ -35,10 +35,9 @@ fn component() -> String {
 
 fn submit_squares(count: u32, millis: u32) -> Vec<ObjectRef> {
     let component = component();
-    let millis = millis.to_string();
     (0..count)
         .map(|i| {
-            tasks::submit_wave(&component, "square", &[&i.to_string(), &millis])
+            tasks::submit(&component, "square", (i, millis))
                 .unwrap_or_else(|e| panic!("cannot submit task {i}: {}", e.message()))
         })
         .collect()
@@ -57,11 +56,8 @@ impl Guest for Job {
         println!("submitted {count} tasks of {}.square", component());
         let mut sum = 0u64;
         for (i, r) in refs.iter().enumerate() {
-            let text = tasks::get(r, None)
+            let value: u64 = tasks::get(r)
                 .unwrap_or_else(|e| panic!("task {i} ({}) failed: {}", r.id, e.message()));
-            let value: u64 = text
-                .parse()
-                .unwrap_or_else(|_| panic!("task {i} returned `{text}`"));
             println!("task {i} returned {value}");
             sum += value;
         }
@@ -82,7 +78,7 @@ impl Guest for Job {
         println!("started {count} tasks and actor {}", actor.id);
         loop {
             for r in &refs {
-                let _ = tasks::get(r, None);
+                let _ = tasks::get::<u64>(r);
             }
             busy(100);
         }

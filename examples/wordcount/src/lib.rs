@@ -19,76 +19,21 @@ wit_bindgen::generate!({
     path: ["../../wit", "wit"],
     world: "example:wordcount/wordcount",
     with: {
-        "weft:runtime/types@0.1.0": weft_guest::bindings::weft::runtime::types,
-        "weft:runtime/tasks@0.1.0": weft_guest::bindings::weft::runtime::tasks,
-        "weft:runtime/objects@0.1.0": weft_guest::bindings::weft::runtime::objects,
+        "weft:runtime/types@0.2.0": weft_guest::bindings::weft::runtime::types,
+        "weft:runtime/tasks@0.2.0": weft_guest::bindings::weft::runtime::tasks,
+        "weft:runtime/objects@0.2.0": weft_guest::bindings::weft::runtime::objects,
     },
 });
 
 use std::collections::BTreeMap;
 
-use weft_guest::tasks::{self, Argument, Options};
+use weft_guest::{IntoArgs, tasks};
 
 struct Wordcount;
 
-fn submit(function: &str, args: &[Argument]) -> ObjectRef {
-    tasks::submit("wordcount", function, args, Options::default())
+fn submit(function: &str, args: impl IntoArgs) -> ObjectRef {
+    tasks::submit("wordcount", function, args)
         .unwrap_or_else(|e| panic!("cannot submit {function}: {}", e.message()))
-}
-
-/// A string as a WAVE literal.
-fn wave_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Parses the WAVE rendering of `counts`: `[("a", 2), ("b", 1)]`.
-fn parse_counts(text: &str) -> Vec<(String, u32)> {
-    let mut out = Vec::new();
-    let mut rest = text.trim();
-    while let Some(start) = rest.find("(\"") {
-        let after = &rest[start + 2..];
-        let mut word = String::new();
-        let mut chars = after.char_indices();
-        let mut end = after.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => {
-                    if let Some((_, e)) = chars.next() {
-                        word.push(match e {
-                            'n' => '\n',
-                            't' => '\t',
-                            'r' => '\r',
-                            other => other,
-                        });
-                    }
-                }
-                '"' => {
-                    end = i;
-                    break;
-                }
-                c => word.push(c),
-            }
-        }
-        let tail = &after[end + 1..];
-        let close = tail.find(')').unwrap_or(tail.len());
-        let n = tail[..close].trim_start_matches([',', ' ']).trim();
-        out.push((word, n.parse().unwrap_or(0)));
-        rest = &tail[close..];
-    }
-    out
 }
 
 /// Adds the words of `text` to `counts`.
@@ -150,7 +95,7 @@ impl Guest for Wordcount {
     fn wordcount(chunks: Vec<String>) -> Vec<(String, u32)> {
         let mut level: Vec<ObjectRef> = chunks
             .iter()
-            .map(|chunk| submit("count", &[Argument::Wave(wave_string(chunk))]))
+            .map(|chunk| submit("count", (chunk.as_str(),)))
             .collect();
         if level.is_empty() {
             return Vec::new();
@@ -160,18 +105,14 @@ impl Guest for Wordcount {
             let mut pairs = level.into_iter();
             while let Some(a) = pairs.next() {
                 match pairs.next() {
-                    Some(b) => {
-                        next.push(submit("merge", &[Argument::Object(a), Argument::Object(b)]))
-                    }
+                    Some(b) => next.push(submit("merge", (&a, &b))),
                     None => next.push(a),
                 }
             }
             level = next;
         }
         let root = &level[0];
-        let text = tasks::get(root, None)
-            .unwrap_or_else(|e| panic!("task {} failed: {}", root.id, e.message()));
-        parse_counts(&text)
+        tasks::get(root).unwrap_or_else(|e| panic!("task {} failed: {}", root.id, e.message()))
     }
 }
 

@@ -326,16 +326,13 @@ fn member<'a>(
 /// `args` as wasmtime values of `function`'s parameters after the first
 /// `skip` (the resource itself, for a method); trailing `option`s may be
 /// left out.
-fn checked(
-    function: &FunctionInfo,
-    mut args: Vec<Value>,
-    skip: usize,
-) -> Result<Vec<Val>, HostError> {
+fn checked(function: &FunctionInfo, args: Vec<Value>, skip: usize) -> Result<Vec<Val>, HostError> {
     let params = function.params().get(skip..).unwrap_or_default();
-    weft_values::check_args(params, &args).map_err(|e| HostError::BadArguments {
-        function: function.name.clone(),
-        detail: e.0,
-    })?;
+    let mut args =
+        weft_values::conform_args(params, args).map_err(|e| HostError::BadArguments {
+            function: function.name.clone(),
+            detail: e.0,
+        })?;
     args.resize(params.len(), Value::Option(None));
     args.into_iter()
         .zip(params)

@@ -303,21 +303,20 @@ pub(crate) async fn run(
     }
 }
 
-/// Finds the function and types the arguments by its parameters, before
-/// anything is instantiated, so a bad call costs no instance.
+/// Finds the function and conforms the arguments to its parameters (see
+/// [`Ty::conform`](weft_values::Ty::conform)), before anything is
+/// instantiated, so a bad call costs no instance.
 fn typed_args(
     prepared: &Prepared,
     spec: CallSpec,
 ) -> Result<(&FunctionInfo, Vec<Value>), HostError> {
     let (function, args) = parse_args(prepared, spec)?;
-    function
-        .export
-        .signature
-        .check_args(&args)
-        .map_err(|e| HostError::BadArguments {
+    let args = weft_values::conform_args(&function.export.signature.params, args).map_err(|e| {
+        HostError::BadArguments {
             function: function.name.clone(),
             detail: e.0,
-        })?;
+        }
+    })?;
     Ok((function, args))
 }
 

@@ -319,16 +319,37 @@ fn refs_are_typed_by_identity_not_shape() {
 
 #[test]
 fn values_of_the_wrong_type_are_refused_before_the_guest_runs() {
-    let err = call(
+    use weft_values::Value;
+    // A string for an `s32`, and an integer that does not fit one.
+    for (wrong, why) in [
+        (Value::String("2".into()), "expected s32, got a string"),
+        (Value::S64(1 << 40), "out of range"),
+    ] {
+        let err = call(
+            CallSpec::Values {
+                function: "add".into(),
+                args: vec![Value::S32(1), wrong],
+            },
+            Format::Value,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, HostError::BadArguments { detail, .. } if detail.contains("argument 2 (`b`)") && detail.contains(why)),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn integers_of_another_width_that_fit_are_conformed_to_the_parameter() {
+    use weft_values::Value;
+    let out = call(
         CallSpec::Values {
             function: "add".into(),
-            args: vec![weft_values::Value::S32(1), weft_values::Value::U8(2)],
+            args: vec![Value::S64(40), Value::U8(2)],
         },
-        Format::Value,
+        Format::Wave,
     )
-    .unwrap_err();
-    assert!(
-        matches!(&err, HostError::BadArguments { detail, .. } if detail.contains("argument 2 (`b`)") && detail.contains("expected s32")),
-        "{err}"
-    );
+    .unwrap();
+    assert_eq!(out.as_deref(), Some("42"));
 }

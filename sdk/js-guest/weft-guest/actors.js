@@ -1,6 +1,7 @@
 // Actors: create one, find one by name, call it, kill it.
-import * as raw from 'weft:runtime/actors@0.1.0';
+import * as raw from 'weft:runtime/actors@0.2.0';
 import { call as invoke, remember, toWave } from './common.js';
+import { argumentsOf } from './tasks.js';
 
 /**
  * Creates an actor of `component`'s resource `cls` ('' for an instance
@@ -29,7 +30,7 @@ export function lookup(name, namespace) {
 
 /** Calls `method`; returns the ref of its result, read with `tasks.get`. */
 export function call(actor, method, ...args) {
-  return remember(invoke(raw.call, actor, method, args.map(toWave)));
+  return remember(invoke(raw.call, actor, method, argumentsOf(args)));
 }
 
 /** Kills the actor for good. */

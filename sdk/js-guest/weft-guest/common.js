@@ -1,4 +1,4 @@
-// What the modules share: refs, errors, JSON and WAVE forms of values.
+// What the modules share: refs, errors, the WAVE form of values.
 
 /** A `weft:runtime` call failed; `kind` is the WIT error's case. */
 export class WeftError extends Error {
@@ -39,16 +39,6 @@ export function call(f, ...args) {
 /** Seconds as an `option<u64>` of milliseconds. */
 export function millis(seconds) {
   return seconds === undefined || seconds === null ? undefined : BigInt(Math.max(0, Math.round(seconds * 1000)));
-}
-
-/** A value as JSON in weft's mapping: bytes as numbers, BigInts as numbers, refs as {id}. */
-export function toJson(value) {
-  return JSON.stringify(value, (_key, v) => {
-    if (typeof v === 'bigint') return Number(v);
-    if (v instanceof Uint8Array) return Array.from(v);
-    if (v instanceof Set) return [...v];
-    return v;
-  });
 }
 
 function waveString(s) {

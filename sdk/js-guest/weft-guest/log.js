@@ -1,5 +1,5 @@
 // Structured logging into the host's log, tagged with the component and the call.
-import { log } from 'weft:runtime/log@0.1.0';
+import { log } from 'weft:runtime/log@0.2.0';
 
 export const trace = (message) => log('trace', String(message));
 export const debug = (message) => log('debug', String(message));

@@ -1,5 +1,5 @@
 // The object store: immutable byte objects shared between tasks.
-import * as raw from 'weft:runtime/objects@0.1.0';
+import * as raw from 'weft:runtime/objects@0.2.0';
 import { call, remember } from './common.js';
 
 /** Stores `data` (a Uint8Array or a string, as UTF-8); returns its ref. */

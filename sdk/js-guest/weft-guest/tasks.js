@@ -1,11 +1,18 @@
 // Tasks: submit a component's function, get its result, wait, cancel.
-import * as raw from 'weft:runtime/tasks@0.1.0';
-import { call, isRef, millis, remember, toJson } from './common.js';
+import * as raw from 'weft:runtime/tasks@0.2.0';
+import { call, isRef, millis, remember } from './common.js';
+import { decode, encode } from './values.js';
+
+/** Values as task arguments: a ref by ref, anything else encoded as it is. */
+export function argumentsOf(args) {
+  return args.map((a) => (isRef(a) ? { tag: 'object', val: a } : { tag: 'value', val: encode(a, isRef) }));
+}
 
 /**
  * Submits `component`'s `fn` (`func` or `iface.func`) with `args`; returns
  * the ref of its result at once. A ref argument passes by ref (the task
- * waits for it); other values are typed by the function's parameters.
+ * waits for it); other values are typed by the function's parameters where
+ * the function runs.
  */
 export function submit(component, fn, ...args) {
   return submitWith({}, component, fn, ...args);
@@ -13,7 +20,6 @@ export function submit(component, fn, ...args) {
 
 /** `submit` with options: `{ timeout, cpus, gpus, maxRetries, retryOnTrap, memoryLimit }`. */
 export function submitWith(options, component, fn, ...args) {
-  const argv = args.map((a) => (isRef(a) ? { tag: 'object', val: a } : { tag: 'json', val: toJson(a) }));
   const opts = {
     timeoutMs: millis(options.timeout),
     memoryLimitBytes: options.memoryLimit === undefined ? undefined : BigInt(options.memoryLimit),
@@ -22,12 +28,16 @@ export function submitWith(options, component, fn, ...args) {
     maxRetries: options.maxRetries,
     retryOnTrap: options.retryOnTrap,
   };
-  return remember(call(raw.submit, component, fn, argv, opts));
+  return remember(call(raw.submit, component, fn, argumentsOf(args), opts));
 }
 
-/** The task's result as a JavaScript value (records as objects, variants as `{case: value}`). */
+/**
+ * The task's result as a JavaScript value (records as objects, variants as
+ * `{case: value}`, `list<u8>` as a Uint8Array; null for nothing).
+ */
 export function get(ref, timeout) {
-  return JSON.parse(call(raw.getJson, ref, millis(timeout)));
+  const encoded = call(raw.get, ref, millis(timeout));
+  return encoded === undefined || encoded === null ? null : decode(encoded);
 }
 
 /** Waits until `numReady` of `refs` are done (or the timeout); returns those that are. */

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import math
 from typing import Any, Callable, Dict, Optional, TypeVar
 
@@ -65,22 +64,6 @@ def millis(seconds: Optional[float]) -> Optional[int]:
 
 def is_ref(value: Any) -> bool:
     return type(value).__name__ == "ObjectRef" and hasattr(value, "id")
-
-
-def to_json(value: Any) -> str:
-    """A Python value as JSON in weft's mapping: bytes as a list of
-    numbers, refs as ``{"id": ...}``."""
-
-    def default(v: Any) -> Any:
-        if isinstance(v, (bytes, bytearray, memoryview)):
-            return list(bytes(v))
-        if is_ref(v) or type(v).__name__ == "Actor":
-            return {"id": v.id}
-        if isinstance(v, (set, frozenset)):
-            return sorted(v)
-        raise TypeError(f"{type(v).__name__} has no JSON form")
-
-    return json.dumps(value, default=default)
 
 
 def _wave_string(s: str) -> str:

@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 from ._common import binding, call as _invoke
 from ._common import to_wave
+from .tasks import arguments
 
 
 
@@ -44,7 +45,7 @@ def lookup(name: str, namespace: Optional[str] = None) -> Any:
 def call(actor: Any, method: str, *args: Any) -> Any:
     """Calls ``method`` (snake_case or kebab-case); returns the ref of its
     result, read with ``tasks.get``."""
-    return _invoke(binding("actors").call, actor, method.replace("_", "-"), [to_wave(x) for x in args])
+    return _invoke(binding("actors").call, actor, method.replace("_", "-"), arguments(args))
 
 
 def kill(actor: Any) -> None:

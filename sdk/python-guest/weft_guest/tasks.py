@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, List, Optional
 
-from ._common import binding, call, is_ref, millis, to_json
+from ._common import binding, call, is_ref, millis
+from .values import decode, encode
+
+
+def arguments(args: Any) -> List[Any]:
+    """Python values as task arguments: a ref by ref (the task waits for
+    it), anything else encoded as it is (the callee's host types it)."""
+    return [
+        binding("tasks").Argument_Object(value=a) if is_ref(a) else binding("tasks").Argument_Value(value=encode(a))
+        for a in args
+    ]
 
 
 
@@ -23,10 +32,7 @@ def submit(
     """Submits ``component``'s ``function`` (``func`` or ``iface.func``)
     with ``args``; returns the ref of its result at once. A ref argument
     passes by ref (the task waits for it); others are typed by the
-    function's parameters."""
-    arguments: List[Any] = [
-        binding("tasks").Argument_Object(value=a) if is_ref(a) else binding("tasks").Argument_Json(value=to_json(a)) for a in args
-    ]
+    function's parameters where the function runs."""
     options = binding("tasks").Options(
         timeout_ms=millis(timeout),
         memory_limit_bytes=memory_limit,
@@ -35,13 +41,15 @@ def submit(
         max_retries=max_retries,
         retry_on_trap=retry_on_trap,
     )
-    return call(binding("tasks").submit, component, function, arguments, options)
+    return call(binding("tasks").submit, component, function, arguments(args), options)
 
 
 def get(ref: Any, timeout: Optional[float] = None) -> Any:
     """The task's result as a Python value (records as dicts, variants as
-    ``{"case": value}``, refs as ``{"id": ...}``)."""
-    return json.loads(call(binding("tasks").get_json, ref, millis(timeout)))
+    ``{"case": value}``, ``list<u8>`` as bytes, refs as ``{"id": ...}``;
+    ``None`` for a function that returns nothing)."""
+    encoded = call(binding("tasks").get, ref, millis(timeout))
+    return None if encoded is None else decode(encoded)
 
 
 def wait(refs: List[Any], num_ready: int = 1, timeout: Optional[float] = None) -> List[Any]:

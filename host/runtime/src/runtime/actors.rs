@@ -5,8 +5,8 @@
 use wasmtime::component::{HasSelf, Linker};
 use weft_core::Arg;
 
-use super::generated::weft::runtime::actors;
 use super::generated::weft::runtime::types::{Error, ObjectRef};
+use super::generated::weft::runtime::{actors, tasks};
 use super::{RuntimeCtx, guest_error};
 
 /// Adds `weft:runtime/actors` to `linker`.
@@ -15,6 +15,38 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     get: fn(&mut T) -> &mut RuntimeCtx,
 ) -> wasmtime::Result<()> {
     actors::add_to_linker::<T, HasSelf<RuntimeCtx>>(linker, get)
+}
+
+/// A guest's actor options as the actor API's.
+pub(super) fn options_of(options: actors::Options) -> weft_core::ActorOptions {
+    weft_core::ActorOptions {
+        name: options.name.unwrap_or_default(),
+        namespace: options.namespace.unwrap_or_default(),
+        detached: options.detached.unwrap_or(false),
+        max_restarts: options.max_restarts.unwrap_or(0),
+        max_task_retries: options.max_task_retries.unwrap_or(0),
+        cpus: options.cpus.unwrap_or(0.0),
+        checkpoint_every_calls: options.checkpoint_every_calls.unwrap_or(0),
+        checkpoint_every_ms: options.checkpoint_every_ms.unwrap_or(0),
+        ..Default::default()
+    }
+}
+
+impl RuntimeCtx {
+    /// Calls an actor's method for the guest.
+    pub(super) async fn call_actor(
+        &mut self,
+        actor: String,
+        method: String,
+        args: Vec<Arg>,
+    ) -> Result<ObjectRef, Error> {
+        let context = self.task_context("actors.call")?;
+        let id = context
+            .call_actor(&actor, &method, args)
+            .await
+            .map_err(guest_error)?;
+        Ok(ObjectRef { id })
+    }
 }
 
 impl actors::Host for RuntimeCtx {
@@ -26,19 +58,8 @@ impl actors::Host for RuntimeCtx {
         options: actors::Options,
     ) -> Result<actors::Actor, Error> {
         let context = self.task_context("actors.create")?;
-        let options = weft_core::ActorOptions {
-            name: options.name.unwrap_or_default(),
-            namespace: options.namespace.unwrap_or_default(),
-            detached: options.detached.unwrap_or(false),
-            max_restarts: options.max_restarts.unwrap_or(0),
-            max_task_retries: options.max_task_retries.unwrap_or(0),
-            cpus: options.cpus.unwrap_or(0.0),
-            checkpoint_every_calls: options.checkpoint_every_calls.unwrap_or(0),
-            checkpoint_every_ms: options.checkpoint_every_ms.unwrap_or(0),
-            ..Default::default()
-        };
         let handle = context
-            .create_actor(&component, &class, &constructor, options)
+            .create_actor(&component, &class, &constructor, options_of(options))
             .await
             .map_err(guest_error)?;
         Ok(actors::Actor { id: handle.id })
@@ -61,18 +82,10 @@ impl actors::Host for RuntimeCtx {
         &mut self,
         actor: actors::Actor,
         method: String,
-        args: Vec<String>,
+        args: Vec<tasks::Argument>,
     ) -> Result<ObjectRef, Error> {
-        let context = self.task_context("actors.call")?;
-        let id = context
-            .call_actor(
-                &actor.id,
-                &method,
-                args.into_iter().map(Arg::Wave).collect(),
-            )
-            .await
-            .map_err(guest_error)?;
-        Ok(ObjectRef { id })
+        let args = super::tasks::args_of(args)?;
+        self.call_actor(actor.id, method, args).await
     }
 
     async fn kill(&mut self, actor: actors::Actor) -> Result<(), Error> {

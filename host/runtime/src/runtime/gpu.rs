@@ -54,20 +54,21 @@ pub(super) fn add_to_linker<T: Send + 'static>(
     get: fn(&mut T) -> &mut RuntimeCtx,
 ) -> wasmtime::Result<()> {
     gpu::add_to_linker::<T, wasmtime::component::HasSelf<RuntimeCtx>>(linker, get)?;
-    add_direct_writes(linker, get)
+    add_direct_writes(linker, get, "weft:runtime/gpu@0.2.0")
 }
 
 /// Defines `buffer.write` again, over bindgen's: it copies the guest's
 /// bytes straight from its memory into the buffer (bindgen's would lift
 /// them into a fresh `Vec` first, a second copy into freshly faulted
-/// pages).
-fn add_direct_writes<T: Send + 'static>(
+/// pages). `interface` is the versioned name.
+pub(super) fn add_direct_writes<T: Send + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
     get: fn(&mut T) -> &mut RuntimeCtx,
+    interface: &str,
 ) -> wasmtime::Result<()> {
     use wasmtime::component::WasmList;
     linker.allow_shadowing(true);
-    let mut gpu = linker.instance("weft:runtime/gpu@0.1.0")?;
+    let mut gpu = linker.instance(interface)?;
     gpu.func_wrap(
         "[method]buffer.write",
         move |mut store: wasmtime::StoreContextMut<'_, T>,

@@ -4,6 +4,12 @@
 //! running as tasks, and reach the host's store, session and devices only
 //! through [`TaskServices`] (the agent provides them; the tests here, a
 //! fake).
+//!
+//! Hosts serve two versions: `weft:runtime@0.2.0` (`wit/`), whose tasks
+//! and actor calls carry the binary value encoding, and the first,
+//! `@0.1.0` (`wit/v0.1.0/`), whose carry text, so components built
+//! against it keep running unchanged. The modules here implement 0.2.0;
+//! [`v0_1`] adapts the old interfaces onto them.
 
 use std::sync::Arc;
 
@@ -22,6 +28,7 @@ mod objects;
 mod tasks;
 #[cfg(test)]
 mod tests;
+mod v0_1;
 
 mod generated {
     wasmtime::component::bindgen!({
@@ -35,6 +42,28 @@ mod generated {
             "weft:runtime/gpu": async,
         },
         with: {
+            "weft:runtime/objects.writer": crate::runtime::ObjectWriter,
+            "weft:runtime/gpu.buffer": crate::gpu::Buffer,
+            "weft:runtime/gpu.module": crate::gpu::Module,
+        },
+    });
+}
+
+/// The first version's bindings. Its `types` are the current version's
+/// (the same records and variants) and its resources the same Rust types,
+/// so a guest's error, refs and handles mean the same in both.
+mod generated_v0_1 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/v0.1.0",
+        world: "weft:runtime/guest",
+        imports: {
+            "weft:runtime/tasks": async,
+            "weft:runtime/objects": async,
+            "weft:runtime/actors": async,
+            "weft:runtime/gpu": async,
+        },
+        with: {
+            "weft:runtime/types": super::generated::weft::runtime::types,
             "weft:runtime/objects.writer": crate::runtime::ObjectWriter,
             "weft:runtime/gpu.buffer": crate::gpu::Buffer,
             "weft:runtime/gpu.module": crate::gpu::Module,
@@ -84,7 +113,8 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     objects::add_to_linker(linker, get)?;
     tasks::add_to_linker(linker, get)?;
     actors::add_to_linker(linker, get)?;
-    gpu::add_to_linker(linker, get)
+    gpu::add_to_linker(linker, get)?;
+    v0_1::add_to_linker(linker, get)
 }
 
 impl types::Host for RuntimeCtx {}

@@ -17,19 +17,20 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     get: fn(&mut T) -> &mut RuntimeCtx,
 ) -> wasmtime::Result<()> {
     objects::add_to_linker::<T, HasSelf<RuntimeCtx>>(linker, get)?;
-    add_one_copy_reads(linker, get)
+    add_one_copy_reads(linker, get, "weft:runtime/objects@0.2.0")
 }
 
 /// Defines `objects.get` and `objects.get-range` again, over bindgen's:
-/// they return the object's bytes as a `bytes::Bytes` lent from the arena,
+/// (of `interface`, the versioned name) they return the object's bytes as a `bytes::Bytes` lent from the arena,
 /// which wasmtime lowers straight into the guest's memory (bindgen's
 /// `Vec<u8>` would cost a copy of its own first).
-fn add_one_copy_reads<T: Send + 'static>(
+pub(super) fn add_one_copy_reads<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut RuntimeCtx,
+    interface: &str,
 ) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    let mut objects = linker.instance("weft:runtime/objects@0.1.0")?;
+    let mut objects = linker.instance(interface)?;
     objects.func_wrap_async(
         "get-range",
         move |mut store, (object, offset, length): (ObjectRef, u64, u64)| {

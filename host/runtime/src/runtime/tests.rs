@@ -14,6 +14,7 @@ use weft_values::Value;
 use super::RuntimeCtx;
 use super::generated::weft::runtime::types::{Error, ObjectRef};
 use super::generated::weft::runtime::{actors, gpu, log, objects, tasks};
+use super::generated_v0_1::weft::runtime as v0_1;
 use crate::gpu::{GpuError, Lease};
 use crate::services::{
     GuestObject, LogSink, ObjectParts, PartError, PutError, ServiceFuture, TaskServices,
@@ -212,7 +213,7 @@ impl TaskServices for Fake {
         method: &'a str,
         args: Vec<Arg>,
     ) -> ServiceFuture<'a, Result<String, ClientError>> {
-        self.ask(format!("call {actor}.{method} with {} args", args.len()));
+        self.ask(format!("call {actor}.{method} with {args:?}"));
         Box::pin(async { Ok("c1".to_string()) })
     }
 
@@ -365,29 +366,37 @@ fn a_full_store_is_resource_exhausted() {
     assert!(matches!(e, Error::ResourceExhausted(_)), "{e:?}");
 }
 
-#[test]
-fn tasks_carry_each_kind_of_argument_and_the_options_given() {
-    let fake = Arc::new(Fake::default());
-    let mut ctx = task(&fake);
-    let args = vec![
-        tasks::Argument::Wave("1".into()),
-        tasks::Argument::Json("[2]".into()),
-        tasks::Argument::Object(object("o9")),
-    ];
-    let options = tasks::Options {
+fn options() -> tasks::Options {
+    tasks::Options {
         timeout_ms: Some(1500),
         memory_limit_bytes: None,
         cpus: Some(0.5),
         gpus: None,
         max_retries: Some(0),
         retry_on_trap: Some(true),
-    };
+    }
+}
+
+fn encoded(value: &Value) -> tasks::Argument {
+    tasks::Argument::Value(weft_values::encode(value))
+}
+
+#[test]
+fn tasks_carry_encoded_values_refs_and_the_options_given() {
+    let fake = Arc::new(Fake::default());
+    let mut ctx = task(&fake);
+    let record = Value::Record(vec![("n".into(), Value::S64(2))]);
+    let args = vec![
+        encoded(&Value::S64(1)),
+        encoded(&record),
+        tasks::Argument::Object(object("o9")),
+    ];
     let id = block(tasks::Host::submit(
         &mut ctx,
         "kit".into(),
         "add".into(),
         args,
-        options,
+        options(),
     ))
     .unwrap();
     assert_eq!(id.id, "t1");
@@ -395,7 +404,7 @@ fn tasks_carry_each_kind_of_argument_and_the_options_given() {
     assert!(
         matches!(
             &submitted.args[..],
-            [Arg::Wave(w), Arg::Json(j), Arg::Ref(r)] if w == "1" && j == &serde_json::json!([2]) && r == "o9"
+            [Arg::Value(Value::S64(1)), Arg::Value(r), Arg::Ref(o)] if *r == record && o == "o9"
         ),
         "{:?}",
         submitted.args
@@ -412,8 +421,62 @@ fn tasks_carry_each_kind_of_argument_and_the_options_given() {
         ),
         (1500, true, 0.5, true, 0, true)
     );
-    let bad = vec![tasks::Argument::Json("{".into())];
+    let bad = vec![
+        encoded(&Value::U8(1)),
+        tasks::Argument::Value(vec![1, 0xff]),
+    ];
     let e = block(tasks::Host::submit(
+        &mut ctx,
+        "kit".into(),
+        "add".into(),
+        bad,
+        options(),
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidArgument(m) if m.starts_with("argument 2 is not an encoded value")),
+        "{e:?}"
+    );
+    assert_eq!(fake.submitted.lock().unwrap().len(), 0, "nothing was sent");
+}
+
+#[test]
+fn old_guests_tasks_carry_text_typed_by_the_task_api() {
+    let fake = Arc::new(Fake::default());
+    let mut ctx = task(&fake);
+    let args = vec![
+        v0_1::tasks::Argument::Wave("1".into()),
+        v0_1::tasks::Argument::Json("[2]".into()),
+        v0_1::tasks::Argument::Object(object("o9")),
+    ];
+    let options = v0_1::tasks::Options {
+        timeout_ms: Some(1500),
+        memory_limit_bytes: None,
+        cpus: Some(0.5),
+        gpus: None,
+        max_retries: Some(0),
+        retry_on_trap: Some(true),
+    };
+    block(v0_1::tasks::Host::submit(
+        &mut ctx,
+        "kit".into(),
+        "add".into(),
+        args,
+        options,
+    ))
+    .unwrap();
+    let submitted = fake.submitted.lock().unwrap().remove(0);
+    assert!(
+        matches!(
+            &submitted.args[..],
+            [Arg::Wave(w), Arg::Json(j), Arg::Ref(r)] if w == "1" && j == &serde_json::json!([2]) && r == "o9"
+        ),
+        "{:?}",
+        submitted.args
+    );
+    assert_eq!(submitted.options.timeout_ms, 1500);
+    let bad = vec![v0_1::tasks::Argument::Json("{".into())];
+    let e = block(v0_1::tasks::Host::submit(
         &mut ctx,
         "kit".into(),
         "add".into(),
@@ -428,17 +491,14 @@ fn tasks_carry_each_kind_of_argument_and_the_options_given() {
 }
 
 #[test]
-fn task_values_come_back_as_text_and_failures_by_kind() {
+fn task_values_come_back_encoded_and_failures_by_kind() {
     let fake = Arc::new(Fake::default());
     let mut ctx = task(&fake);
-    fake.finished("t1", Value::List(vec![Value::U32(1), Value::U32(2)]));
+    let list = Value::List(vec![Value::U32(1), Value::U32(2)]);
+    fake.finished("t1", list.clone());
     assert_eq!(
         block(tasks::Host::get(&mut ctx, object("t1"), None)).unwrap(),
-        "[1, 2]"
-    );
-    assert_eq!(
-        block(tasks::Host::get_json(&mut ctx, object("t1"), None)).unwrap(),
-        "[1,2]"
+        Some(weft_values::encode(&list))
     );
     fake.failed("t2", FailureKind::Trap, "boom");
     let e = block(tasks::Host::get(&mut ctx, object("t2"), None)).unwrap_err();
@@ -461,6 +521,24 @@ fn task_values_come_back_as_text_and_failures_by_kind() {
     );
     block(tasks::Host::cancel(&mut ctx, object("t3"))).unwrap();
     assert_eq!(fake.asked().last().unwrap(), "cancel t3");
+}
+
+#[test]
+fn old_guests_read_task_values_as_text() {
+    let fake = Arc::new(Fake::default());
+    let mut ctx = task(&fake);
+    fake.finished("t1", Value::List(vec![Value::U32(1), Value::U32(2)]));
+    assert_eq!(
+        block(v0_1::tasks::Host::get(&mut ctx, object("t1"), None)).unwrap(),
+        "[1, 2]"
+    );
+    assert_eq!(
+        block(v0_1::tasks::Host::get_json(&mut ctx, object("t1"), None)).unwrap(),
+        "[1,2]"
+    );
+    fake.failed("t2", FailureKind::Trap, "boom");
+    let e = block(v0_1::tasks::Host::get(&mut ctx, object("t2"), None)).unwrap_err();
+    assert!(matches!(&e, Error::Trapped(m) if m == "boom"), "{e:?}");
 }
 
 #[test]
@@ -490,17 +568,31 @@ fn actors_are_made_found_called_and_killed_through_the_services() {
         &mut ctx,
         found,
         "incr".into(),
+        vec![encoded(&Value::S64(1))],
+    ))
+    .unwrap();
+    let old = v0_1::actors::Actor {
+        id: actor.id.clone(),
+    };
+    let called_as_before = block(v0_1::actors::Host::call(
+        &mut ctx,
+        old.clone(),
+        "incr".into(),
         vec!["1".into()],
     ))
     .unwrap();
-    block(actors::Host::kill(&mut ctx, actor)).unwrap();
-    assert_eq!(called.id, "c1");
+    block(v0_1::actors::Host::kill(&mut ctx, old)).unwrap();
+    assert_eq!(
+        (called.id.as_str(), called_as_before.id.as_str()),
+        ("c1", "c1")
+    );
     assert_eq!(
         fake.asked(),
         [
             "create counter.counter new(0) named tally with 2 restarts",
             "lookup tally in \"\"",
-            "call a1.incr with 1 args",
+            "call a1.incr with [Value(S64(1))]",
+            "call a1.incr with [Wave(\"1\")]",
             "kill a1",
         ]
     );

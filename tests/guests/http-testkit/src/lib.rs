@@ -112,7 +112,7 @@ fn fetch(url: &str) -> String {
 /// Fans out `n` tasks and adds up their results.
 fn sum(n: i64) -> String {
     let refs: Result<Vec<_>, _> = (1..=n)
-        .map(|i| weft_guest::tasks::submit_wave("kit", "add", &[&i.to_string(), "0"]))
+        .map(|i| weft_guest::tasks::submit("kit", "add", (i, 0)))
         .collect();
     let refs = match refs {
         Ok(refs) => refs,
@@ -120,8 +120,8 @@ fn sum(n: i64) -> String {
     };
     let mut total = 0i64;
     for r in &refs {
-        match weft_guest::tasks::get(r, None) {
-            Ok(text) => total += text.trim().parse::<i64>().unwrap_or(0),
+        match weft_guest::tasks::get::<i64>(r) {
+            Ok(n) => total += n,
             Err(e) => return format!("error: {}", e.message()),
         }
     }

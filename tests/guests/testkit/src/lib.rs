@@ -14,10 +14,10 @@ wit_bindgen::generate!({
     path: ["../../../wit", "wit"],
     world: "weft:testkit/testkit",
     with: {
-        "weft:runtime/types@0.1.0": weft_guest::bindings::weft::runtime::types,
-        "weft:runtime/log@0.1.0": weft_guest::bindings::weft::runtime::log,
-        "weft:runtime/objects@0.1.0": weft_guest::bindings::weft::runtime::objects,
-        "weft:runtime/tasks@0.1.0": weft_guest::bindings::weft::runtime::tasks,
+        "weft:runtime/types@0.2.0": weft_guest::bindings::weft::runtime::types,
+        "weft:runtime/log@0.2.0": weft_guest::bindings::weft::runtime::log,
+        "weft:runtime/objects@0.2.0": weft_guest::bindings::weft::runtime::objects,
+        "weft:runtime/tasks@0.2.0": weft_guest::bindings::weft::runtime::tasks,
     },
 });
 
@@ -199,24 +199,90 @@ impl Guest for Testkit {
             )),
             Err(e) => problems.push(format!("objects.get failed: {}", e.message())),
         }
-        // `tasks.get` renders the value as WAVE: a list of the bytes.
-        let wave = format!(
-            "[{}]",
-            data.iter()
-                .map(u8::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        match weft_guest::tasks::get(&object, None) {
-            Ok(text) if text == wave => {}
-            Ok(text) => problems.push(format!(
-                "tasks.get gave {} chars of WAVE, not the {} expected",
-                text.len(),
-                wave.len()
+        // `tasks.get` gives the object's value: the bytes put.
+        match weft_guest::tasks::get::<Vec<u8>>(&object) {
+            Ok(back) if back == data => {}
+            Ok(back) => problems.push(format!(
+                "tasks.get gave {} bytes, not the {} put",
+                back.len(),
+                data.len()
             )),
             Err(e) => problems.push(format!("tasks.get failed: {}", e.message())),
         }
         problems.join("; ")
+    }
+}
+
+impl exports::weft::testkit::fanout::Guest for Testkit {
+    fn weigh(p: exports::weft::testkit::fanout::Parcel) -> u64 {
+        use exports::weft::testkit::fanout::Size;
+        let size = match p.size {
+            Size::Small => 1,
+            Size::Large(n) => u64::from(n),
+        };
+        p.label.len() as u64 + size + p.tags.len() as u64
+    }
+
+    fn spread(component: String, n: u32) -> u64 {
+        use weft_guest::Value;
+        let parcel = |i: u32| {
+            let size = if i % 2 == 1 {
+                Value::Variant("large".into(), Some(Box::new(Value::U32(i))))
+            } else {
+                Value::Variant("small".into(), None)
+            };
+            let tags = (0..i % 4).map(|t| Value::String(format!("t{t}"))).collect();
+            Value::Record(vec![
+                ("label".into(), Value::String(format!("p{i}"))),
+                ("size".into(), size),
+                ("tags".into(), Value::List(tags)),
+            ])
+        };
+        let refs: Vec<ObjectRef> = (0..n)
+            .map(|i| {
+                weft_guest::tasks::submit(&component, "fanout.weigh", (parcel(i),))
+                    .unwrap_or_else(|e| panic!("submitting parcel {i}: {}", e.message()))
+            })
+            .collect();
+        refs.iter()
+            .map(|r| {
+                weft_guest::tasks::get::<u64>(r)
+                    .unwrap_or_else(|e| panic!("weighing {}: {}", r.id, e.message()))
+            })
+            .sum()
+    }
+
+    fn spread_bytes(component: String, n: u32, mebibytes: u32) -> Vec<u64> {
+        let refs: Vec<ObjectRef> = (0..n)
+            .map(|seed| {
+                let data: Vec<u8> = (0..mebibytes as usize * (1 << 20))
+                    .map(|i| pattern_byte(i, seed))
+                    .collect();
+                weft_guest::tasks::submit(&component, "checksum-bytes", (data.as_slice(),))
+                    .unwrap_or_else(|e| panic!("submitting buffer {seed}: {}", e.message()))
+            })
+            .collect();
+        refs.iter()
+            .map(|r| {
+                weft_guest::tasks::get::<u64>(r)
+                    .unwrap_or_else(|e| panic!("checksum {}: {}", r.id, e.message()))
+            })
+            .collect()
+    }
+
+    fn adds(component: String, n: u32) -> i64 {
+        let refs: Vec<ObjectRef> = (0..n)
+            .map(|i| {
+                weft_guest::tasks::submit(&component, "add", (i, 1))
+                    .unwrap_or_else(|e| panic!("submitting add {i}: {}", e.message()))
+            })
+            .collect();
+        refs.iter()
+            .map(|r| {
+                weft_guest::tasks::get::<i64>(r)
+                    .unwrap_or_else(|e| panic!("add {}: {}", r.id, e.message()))
+            })
+            .sum()
     }
 }
 
