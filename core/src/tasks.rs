@@ -405,6 +405,22 @@ impl TaskClient {
             .collect()
     }
 
+    /// The results of `ids` that are here, if at least `num_ready` are
+    /// and this owner submitted them all: what a caller that must announce
+    /// that it blocks (a guest lending its cpus) checks first.
+    pub fn ready_now(&self, ids: &[String], num_ready: usize) -> Option<Vec<TaskResult>> {
+        let need = num_ready.clamp(0, ids.len());
+        if !ids.iter().all(|id| self.shared.mine(id)) {
+            return None;
+        }
+        let state = self.shared.lock();
+        let ready: Vec<TaskResult> = ids
+            .iter()
+            .filter_map(|id| state.results.get(id).cloned())
+            .collect();
+        (ready.len() >= need).then_some(ready)
+    }
+
     /// Waits until `num_ready` of `ids` have finished or the timeout
     /// passes; returns the finished results and the ids still pending.
     pub async fn wait(

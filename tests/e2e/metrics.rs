@@ -267,10 +267,17 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
             "1",
             "--scrape",
             &scrape,
+            "--nested-component",
+            guests::TESTKIT,
         ])
         .unwrap();
     assert!(
         out.contains("scraped every second (median)") && out.contains("of 3 endpoint(s)"),
+        "{out}"
+    );
+    // The nested row ran: a guest submitted batches of the same tasks.
+    assert!(
+        out.contains("nested tasks from a guest") && out.contains("x the client's"),
         "{out}"
     );
 }

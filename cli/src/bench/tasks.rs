@@ -3,7 +3,10 @@
 //!
 //! - **single client tasks sync**: submit one task, wait for it, repeat;
 //! - **single client tasks async**: submit a batch, wait for all, repeat;
-//! - **multi client tasks async**: several owners doing the same at once.
+//! - **multi client tasks async**: several owners doing the same at once;
+//! - **nested tasks from a guest**: a guest (the testkit's `fanout.adds`)
+//!   submits a batch of `add` tasks itself and waits for all, beside the
+//!   Rust client's async rate for the same tasks.
 //!
 //! The baseline, measured in the same run, is the direct call (`Call`
 //! RPC): one round trip that runs the function on the controller's own
@@ -18,7 +21,7 @@ use crate::bench::row;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use weft_client::{Arg, Call, CallOptions, Submission, TaskClient, TaskOptions};
+use weft_client::{Arg, Call, CallOptions, Submission, TaskClient, TaskOptions, Value};
 
 use crate::bench::{check, ms, on_threads, percentile, timed};
 use crate::client::connect;
@@ -55,6 +58,12 @@ pub struct TaskBenchArgs {
     /// single-client async run.
     #[arg(long, value_delimiter = ',')]
     scrape: Vec<String>,
+    /// The guest that submits nested tasks for the nested row: the test
+    /// guest `weft-testkit` (`cargo build --release --target wasm32-wasip2
+    /// -p weft-testkit`); the row is left out, saying so, when it is not
+    /// there.
+    #[arg(long, default_value = "target/wasm32-wasip2/release/weft_testkit.wasm")]
+    nested_component: PathBuf,
 }
 
 const NAME: &str = "weft-bench-tasks";
@@ -180,6 +189,62 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
         "multi client tasks async          {multi:>10.0} tasks/s  ({} clients; {:.2}x single client async)",
         args.clients.max(1),
         multi / single
+    );
+    nested(&client, &args.nested_component, args.batch, window).await
+}
+
+/// The name the nested row's guest is deployed under.
+const NESTED: &str = "weft-bench-nested";
+
+/// Nested tasks from a guest against the same tasks from the Rust client,
+/// both in batches of `batch` `add` tasks, measured back to back.
+async fn nested(
+    client: &weft_client::Client,
+    component: &std::path::Path,
+    batch: usize,
+    window: Duration,
+) -> anyhow::Result<()> {
+    let Ok(wasm) = std::fs::read(component) else {
+        row!(
+            "nested tasks from a guest         (left out: no {}; build it with `cargo build --release --target wasm32-wasip2 -p weft-testkit`)",
+            component.display()
+        );
+        return Ok(());
+    };
+    client.clone().deploy(wasm, Some(NESTED)).await?;
+    let tasks = TaskClient::with_client(client.clone());
+    let submission = |function: &str, args: Vec<Value>| Submission {
+        component: NESTED.into(),
+        function: function.into(),
+        args: args.into_iter().map(Arg::Value).collect(),
+        options: TaskOptions::default(),
+    };
+    let add = submission("add", vec![Value::S32(1), Value::S32(1)]);
+    let from_client = async_rate(&tasks, &add, batch, window).await?;
+    let n = batch.max(1) as u32;
+    let driver = submission(
+        "fanout.adds",
+        vec![Value::String(NESTED.into()), Value::U32(n)],
+    );
+    // One untimed round: the guest's first run compiles nothing twice.
+    check(
+        tasks
+            .get(&tasks.submit_batch(vec![driver.clone()]).await?, None)
+            .await?,
+    )?;
+    let (from_guest, _) = timed(window, || async {
+        let ids = tasks.submit_batch(vec![driver.clone()]).await?;
+        check(tasks.get(&ids, None).await?)?;
+        tasks.release(&ids);
+        Ok(u64::from(n))
+    })
+    .await?;
+    row!(
+        "client tasks async of add         {from_client:>10.0} tasks/s  (the nested row's tasks, from the Rust client; batches of {n})"
+    );
+    row!(
+        "nested tasks from a guest         {from_guest:>10.0} tasks/s  ({:.2}x the client's; batches of {n} submitted by a guest task)",
+        from_guest / from_client
     );
     Ok(())
 }
