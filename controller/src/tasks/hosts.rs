@@ -51,6 +51,16 @@ impl HostEntry {
         self.devices.give_back(holder);
     }
 
+    /// A task's guest holding `cpus` waits on other tasks (`blocked`) or
+    /// stopped waiting: its cpus are lent to the scheduler meanwhile.
+    pub(crate) fn lend_cpus(&mut self, cpus: f64, blocked: bool) {
+        if blocked {
+            self.used.cpus = (self.used.cpus - cpus).max(0.0);
+        } else {
+            self.used.cpus += cpus;
+        }
+    }
+
     pub(crate) fn view(&self) -> HostView {
         HostView {
             id: self.id.clone(),

@@ -19,6 +19,9 @@ mod hosts;
 mod job_work;
 pub(crate) mod local_call;
 mod objects;
+mod outbox;
+mod owners;
+mod retention;
 mod table;
 mod task;
 #[cfg(test)]
@@ -132,7 +135,7 @@ impl TaskManager {
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let out = f(&mut table);
         table.flush();
-        if std::mem::take(&mut table.any_finished) {
+        if table.outbox.take_finished() {
             self.finished.notify_waiters();
         }
         if !table.actors.persist_out.is_empty() {
@@ -153,7 +156,7 @@ impl TaskManager {
     pub fn open_owner(&self) -> (u64, OwnerEvents) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
-        self.with(|t| t.owners.insert(id, tx));
+        self.with(|t| t.owners.open(id, tx));
         (id, rx)
     }
 
@@ -173,25 +176,23 @@ impl TaskManager {
             return;
         }
         self.with(|t| {
-            if !t.owners.contains_key(&owner) {
+            if !t.owners.is_open(owner) {
                 return;
             }
             if !message.owner.is_empty() {
-                t.owner_names.insert(message.owner.clone(), owner);
-                if message.detached {
-                    t.detached.insert(owner);
-                }
+                t.owners.name(owner, &message.owner, message.detached);
                 t.reattach(&message.owner, owner);
             }
             if !put.is_empty() {
                 let accepted = put.iter().map(|r| r.id.clone()).collect();
                 t.put(owner, put);
-                if let Some(tx) = t.owners.get(&owner) {
-                    let _ = tx.send(Ok(pb::OwnerEvent {
+                t.owners.send(
+                    owner,
+                    pb::OwnerEvent {
                         accepted,
                         finished: Vec::new(),
-                    }));
-                }
+                    },
+                );
             }
             t.release_refs(owner, &release);
         });
@@ -218,7 +219,7 @@ impl TaskManager {
         self.with(|t| {
             // A session this replica dropped when it stopped leading: its
             // owner resubmits on its session with the new leader.
-            if !t.owners.contains_key(&owner) {
+            if !t.owners.is_open(owner) {
                 return;
             }
             let accepted: Vec<String> = batch.iter().map(|(s, _)| s.id.clone()).collect();
@@ -226,12 +227,13 @@ impl TaskManager {
                 t.submit(owner, spec, target);
             }
             t.schedule();
-            if let Some(tx) = t.owners.get(&owner) {
-                let _ = tx.send(Ok(pb::OwnerEvent {
+            t.owners.send(
+                owner,
+                pb::OwnerEvent {
                     accepted,
                     finished: Vec::new(),
-                }));
-            }
+                },
+            );
         });
     }
 

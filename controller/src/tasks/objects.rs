@@ -15,7 +15,7 @@
 use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
 
-use super::table::{Table, tell_owners};
+use super::table::Table;
 use super::task::{State, Task, failure};
 
 impl Table {
@@ -71,7 +71,7 @@ impl Table {
         if let State::Done(result) = &task.state
             && !result.held_by.is_empty()
         {
-            self.free_out.push(id.to_string());
+            self.outbox.free(id.to_string());
         }
         if task.args_held {
             work.extend(task.held_refs().map(str::to_string));
@@ -117,28 +117,21 @@ impl Table {
         }
         task.owners.push(owner);
         task.refs += 1;
-        if self.detached.contains(&owner) {
+        if self.owners.is_detached(owner) {
             if matches!(task.state, State::Done(_)) {
                 self.retire(id.to_string());
             } else {
                 task.retained = true;
             }
         } else {
-            self.owner_holds
-                .entry(owner)
-                .or_default()
-                .insert(id.to_string());
+            self.owners.hold(owner, id);
         }
     }
 
     /// `owner` drops its refs to `ids`.
     pub(crate) fn release_refs(&mut self, owner: u64, ids: &[String]) {
         for id in ids {
-            let held = self
-                .owner_holds
-                .get_mut(&owner)
-                .is_some_and(|h| h.remove(id));
-            if held {
+            if self.owners.let_go(owner, id) {
                 if let Some(task) = self.tasks.get_mut(id) {
                     task.owners.retain(|o| *o != owner);
                 }
@@ -150,30 +143,17 @@ impl Table {
     /// `owner`'s session ended. Its refs are kept for a while, in case it
     /// reconnects (a network blip); then they are dropped.
     pub(crate) fn close_owner(&mut self, owner: u64, now: std::time::Instant) {
-        self.owners.remove(&owner);
-        let was_detached = self.detached.remove(&owner);
-        let name = self
-            .owner_names
-            .iter()
-            .find(|(_, o)| **o == owner)
-            .map(|(n, _)| n.clone());
-        if let Some(name) = &name {
-            self.owner_names.remove(name);
-            self.actor_owner_left(name, was_detached, now);
+        let closed = self.owners.close(owner, now);
+        if let Some(name) = &closed.name {
+            self.actor_owner_left(name, closed.detached, now);
         }
-        let held = self.owner_holds.remove(&owner).unwrap_or_default();
-        match name {
-            Some(name) if !held.is_empty() => {
-                self.departed.insert(name, (owner, now, held));
-            }
-            _ => self.drop_holds(owner, held),
-        }
+        self.drop_holds(owner, closed.dropped);
     }
 
     /// Owner `name` is back as session `owner`: it holds its refs again.
     pub(crate) fn reattach(&mut self, name: &str, owner: u64) {
         self.actor_owner_back(name);
-        let Some((old, _, held)) = self.departed.remove(name) else {
+        let Some((old, held)) = self.owners.come_back(name, owner) else {
             return;
         };
         for id in &held {
@@ -182,21 +162,12 @@ impl Table {
                 task.owners.push(owner);
             }
         }
-        self.owner_holds.entry(owner).or_default().extend(held);
     }
 
     /// Drops the refs of owners gone for longer than `grace`.
     pub(crate) fn expire_departed(&mut self, now: std::time::Instant, grace: std::time::Duration) {
-        let gone: Vec<String> = self
-            .departed
-            .iter()
-            .filter(|(_, (_, since, _))| now.duration_since(*since) > grace)
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in gone {
-            if let Some((owner, _, held)) = self.departed.remove(&name) {
-                self.drop_holds(owner, held);
-            }
+        for (owner, held) in self.owners.expire(now, grace) {
+            self.drop_holds(owner, held);
         }
     }
 
@@ -215,7 +186,7 @@ impl Table {
         for id in ids {
             let owner = id
                 .rsplit_once('-')
-                .and_then(|(name, _)| self.owner_names.get(name).copied());
+                .and_then(|(name, _)| self.owners.named(name));
             if let Some(owner) = owner {
                 self.release_refs(owner, std::slice::from_ref(id));
             }
@@ -235,7 +206,7 @@ impl Table {
             }
             self.add_owner(owner, &id);
         }
-        self.any_finished = true;
+        self.outbox.finished();
     }
 
     /// Frees the objects hosts reported that nobody claimed within `ttl`.
@@ -297,12 +268,12 @@ impl Table {
             let mut result = failure(&id, FailureKind::Lost, message);
             result.host = host.to_string();
             result.attempts = task.attempt;
-            tell_owners(&mut self.owner_out, &task.owners, &result);
+            self.outbox.tell_all(&task.owners, &result);
             task.state = State::Done(result);
         }
         for id in rebuild {
             self.enqueue(&id);
         }
-        self.any_finished = true;
+        self.outbox.finished();
     }
 }

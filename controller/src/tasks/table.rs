@@ -1,18 +1,24 @@
 //! The leader's task table and the transitions between task states. Every
-//! method runs under the manager's lock and only records what must be sent;
-//! [`Table::flush`] sends it, so one host batch or submission becomes one
-//! message per host and per owner.
+//! method runs under the manager's lock and only records what must be sent
+//! in the [`Outbox`]; [`Table::flush`] sends it, so one host batch or
+//! submission becomes one message per host and per owner.
+//!
+//! The table is the tasks themselves (entries, the queue, orphans) and
+//! parts that own their state: [`Owners`] (sessions and their holds), the
+//! [`Outbox`], the [`Retention`] window, and hosts with their resources
+//! ([`HostEntry`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
-use tokio::sync::mpsc::UnboundedSender;
-use tonic::Status;
 use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
 
 use super::events::event;
 use super::hosts::HostEntry;
+use super::outbox::Outbox;
+use super::owners::Owners;
+use super::retention::Retention;
 use super::task::{State, Task, failure};
 use crate::scheduler::{ClusterView, ObjectLocation, Placement, Resources, TaskDemand, place};
 
@@ -28,17 +34,6 @@ const MAX_MISSES: usize = 8;
 /// real total, so every queued task fits once the slots ahead of it free.
 const PIPELINE: f64 = 1.0;
 
-/// Queues `result` for each of `owners`.
-pub(crate) fn tell_owners(
-    out: &mut HashMap<u64, Vec<pb::TaskResult>>,
-    owners: &[u64],
-    result: &pb::TaskResult,
-) {
-    for owner in owners {
-        out.entry(*owner).or_default().push(result.clone());
-    }
-}
-
 /// What hosts reported about tasks this leader does not know yet (after a
 /// failover, before their owners resubmit them).
 #[derive(Default)]
@@ -50,51 +45,38 @@ pub(crate) struct Orphans {
     pub(crate) objects: HashMap<String, (String, Instant)>,
 }
 
-#[derive(Default)]
+/// The leader's tasks and objects (one entry each), and the parts that
+/// keep the rest.
 pub(crate) struct Table {
     pub(crate) tasks: HashMap<String, Task>,
     pub(crate) queue: VecDeque<String>,
-    pub(crate) finished: VecDeque<String>,
     pub(crate) hosts: BTreeMap<String, HostEntry>,
-    pub(crate) owners: HashMap<u64, UnboundedSender<Result<pb::OwnerEvent, Status>>>,
+    pub(crate) owners: Owners,
     pub(crate) orphans: Orphans,
-    pub(crate) retain: usize,
-    retain_bytes: u64,
-    retained_bytes: u64,
-    /// Refs each (non-detached) owner session holds.
-    pub(crate) owner_holds: HashMap<u64, HashSet<String>>,
-    /// Owner sessions whose refs outlive them (the retention window
-    /// holds their objects instead).
-    pub(crate) detached: HashSet<u64>,
-    /// Owner names (the prefix of their ids) to sessions.
-    pub(crate) owner_names: HashMap<String, u64>,
-    /// Refs of owners whose session ended, by name, kept a little while
-    /// for the owner to reconnect: (old session, when, refs).
-    pub(crate) departed: HashMap<String, (u64, Instant, HashSet<String>)>,
-    pub(crate) owner_out: HashMap<u64, Vec<pb::TaskResult>>,
-    host_out: HashMap<String, Vec<pb::Assignment>>,
-    /// Objects freed since the last flush, for hosts to delete.
-    pub(crate) free_out: Vec<String>,
-    /// Whether anything finished since the last flush (wakes `get`).
-    pub(crate) any_finished: bool,
+    pub(crate) outbox: Outbox,
+    retention: Retention,
     pub(crate) actors: super::actors::Actors,
     /// Counters and histograms for `/metrics`, kept across a reset.
     pub(crate) metrics: crate::metrics::TaskMetrics,
     /// Recent state changes, for `--detail` and `weft timeline`.
     pub(crate) events: super::events::Events,
-    /// Tasks each owner submitted that have not finished.
-    pub(crate) pending: HashMap<u64, usize>,
     pub(crate) limits: crate::limits::Limits,
 }
 
 impl Table {
     pub(crate) fn new(config: &super::TaskConfig) -> Self {
         Table {
-            retain: config.retain_finished,
-            retain_bytes: config.retain_bytes,
+            tasks: HashMap::new(),
+            queue: VecDeque::new(),
+            hosts: BTreeMap::new(),
+            owners: Owners::default(),
+            orphans: Orphans::default(),
+            outbox: Outbox::default(),
+            retention: Retention::new(config.retain_finished, config.retain_bytes),
             actors: super::actors::Actors::new(config.max_checkpoint_bytes),
+            metrics: Default::default(),
+            events: Default::default(),
             limits: config.limits,
-            ..Default::default()
         }
     }
 
@@ -103,16 +85,13 @@ impl Table {
         let id = spec.id.clone();
         if let Some(task) = self.tasks.get_mut(&id) {
             if let State::Done(result) = &task.state {
-                self.owner_out
-                    .entry(owner)
-                    .or_default()
-                    .push(result.clone());
+                self.outbox.tell(owner, result.clone());
             }
             self.add_owner(owner, &id);
             return;
         }
         let mut task = Task::new(spec, target.as_ref().ok().cloned());
-        let pending = self.pending.get(&owner).copied().unwrap_or(0);
+        let pending = self.owners.pending(owner);
         let target = match target {
             Ok(_)
                 if pending >= self.limits.queued_per_owner && self.limits.queued_per_owner > 0 =>
@@ -126,7 +105,7 @@ impl Table {
                 ))
             }
             Ok(target) => {
-                *self.pending.entry(owner).or_default() += 1;
+                self.owners.add_pending(owner);
                 task.pending_for = Some(owner);
                 Ok(target)
             }
@@ -400,10 +379,9 @@ impl Table {
             host: host.to_string(),
             blocked: false,
         };
-        self.host_out
-            .entry(host.to_string())
-            .or_default()
-            .push(pb::Assignment {
+        self.outbox.assign(
+            host,
+            pb::Assignment {
                 id: id.to_string(),
                 attempt: task.attempt,
                 digest: target.digest,
@@ -421,7 +399,8 @@ impl Table {
                 instance_scope,
                 job,
                 env,
-            });
+            },
+        );
     }
 
     /// Takes `id` off its host, giving back what it held.
@@ -467,14 +446,8 @@ impl Table {
             }
             // An owner's entry lives while it has tasks pending: sessions
             // come and go by the million.
-            if let Some(owner) = task.pending_for.take()
-                && let std::collections::hash_map::Entry::Occupied(mut pending) =
-                    self.pending.entry(owner)
-            {
-                *pending.get_mut() -= 1;
-                if *pending.get() == 0 {
-                    pending.remove();
-                }
+            if let Some(owner) = task.pending_for.take() {
+                self.owners.done_pending(owner);
             }
             if let State::Running { host, .. } = &task.state
                 && let Some(entry) = self.hosts.get_mut(host)
@@ -495,7 +468,7 @@ impl Table {
             } else {
                 Vec::new()
             };
-            tell_owners(&mut self.owner_out, &task.owners, &result);
+            self.outbox.tell_all(&task.owners, &result);
             task.state = State::Done(result.clone());
             let dependents = std::mem::take(&mut task.dependents);
             for d in dependents {
@@ -535,7 +508,7 @@ impl Table {
             }
             self.settle(&id);
         }
-        self.any_finished = true;
+        self.outbox.finished();
     }
 
     /// Reserves `demand` on `host` for a synchronous call it runs in the
@@ -594,25 +567,14 @@ impl Table {
     }
 
     /// Puts a detached owner's finished object in the retention window,
-    /// whose hold drops for the oldest past the limits (a count and a
-    /// size: a few huge results must not exhaust the leader's memory).
+    /// and lets go of what the window no longer holds.
     pub(crate) fn retire(&mut self, id: String) {
-        self.retained_bytes += self.result_size(&id);
-        self.finished.push_back(id);
-        while self.finished.len() > 1
-            && (self.finished.len() > self.retain || self.retained_bytes > self.retain_bytes)
-        {
-            if let Some(old) = self.finished.pop_front() {
-                self.retained_bytes = self.retained_bytes.saturating_sub(self.result_size(&old));
-                self.unhold(&old);
-            }
-        }
-    }
-
-    fn result_size(&self, id: &str) -> u64 {
-        match self.tasks.get(id).map(|t| &t.state) {
+        let size = match self.tasks.get(&id).map(|t| &t.state) {
             Some(State::Done(r)) => (r.value.len() + r.error.len()) as u64,
             _ => 0,
+        };
+        for old in self.retention.retire(id, size) {
+            self.unhold(&old);
         }
     }
 
@@ -694,11 +656,7 @@ impl Table {
         *b = blocked;
         let cpus = task.demand.cpus;
         if let Some(entry) = self.hosts.get_mut(host) {
-            if blocked {
-                entry.used.cpus = (entry.used.cpus - cpus).max(0.0);
-            } else {
-                entry.used.cpus += cpus;
-            }
+            entry.lend_cpus(cpus, blocked);
         }
     }
 
@@ -775,29 +733,7 @@ impl Table {
 
     /// Sends what the last operation produced.
     pub(crate) fn flush(&mut self) {
-        for (owner, finished) in self.owner_out.drain() {
-            if let Some(tx) = self.owners.get(&owner) {
-                let _ = tx.send(Ok(pb::OwnerEvent {
-                    accepted: Vec::new(),
-                    finished,
-                }));
-            }
-        }
-        if !self.free_out.is_empty() {
-            let ids = std::mem::take(&mut self.free_out);
-            for entry in self.hosts.values().filter(|h| h.alive) {
-                entry.send(pb::host_command::Kind::Free(pb::ObjectIds {
-                    ids: ids.clone(),
-                }));
-            }
-        }
-        for (host, tasks) in self.host_out.drain() {
-            if let Some(entry) = self.hosts.get(&host) {
-                entry.send(pb::host_command::Kind::Assign(pb::AssignmentBatch {
-                    tasks,
-                }));
-            }
-        }
+        self.outbox.flush(&self.owners, &self.hosts);
     }
 
     /// Hosts silent for longer than `timeout`.

@@ -46,7 +46,7 @@ pub(super) fn host(table: &mut Table, id: &str, cpus: f64) -> Commands {
 
 fn owner(table: &mut Table, id: u64) -> Events {
     let (tx, rx) = mpsc::unbounded_channel();
-    table.owners.insert(id, tx);
+    table.owners.open(id, tx);
     rx
 }
 
@@ -294,7 +294,7 @@ fn a_detached_owners_old_results_are_forgotten_past_the_size_budget() {
     let mut t = Table::new(&config);
     let _h = host(&mut t, "h", 4.0);
     let _o = owner(&mut t, 1);
-    t.detached.insert(1);
+    t.owners.name(1, "d", true);
     submit(&mut t, "a", &[], Default::default());
     submit(&mut t, "b", &[], Default::default());
     complete(&mut t, "h", 1, ok("a", "12345678"));
@@ -400,7 +400,7 @@ fn a_guests_object_in_its_result_lives_as_long_as_the_result() {
     let mut h = host(&mut t, "h", 1.0);
     let _o = owner(&mut t, 1);
     let _guests = owner(&mut t, 2);
-    t.owner_names.insert("g".into(), 2);
+    t.owners.name(2, "g", false);
     submit(&mut t, "a", &[], Default::default());
     assert_eq!(assigned(&mut h).len(), 1);
     // The guest puts g-1 and g-2 and returns g-1's ref.
@@ -428,7 +428,7 @@ fn an_owner_that_reconnects_keeps_its_refs_and_one_that_does_not_loses_them() {
     let mut t = Table::new(&TaskConfig::default());
     let mut h = host(&mut t, "h", 1.0);
     let _o = owner(&mut t, 1);
-    t.owner_names.insert("o".into(), 1);
+    t.owners.name(1, "o", false);
     t.put(1, vec![held("o-1", "h")]);
     let closed = Instant::now();
     t.close_owner(1, closed);
@@ -436,7 +436,7 @@ fn an_owner_that_reconnects_keeps_its_refs_and_one_that_does_not_loses_them() {
     assert!(t.tasks.contains_key("o-1"), "kept while it may come back");
     // It comes back as session 2: its ref is held by the new session.
     let _o2 = owner(&mut t, 2);
-    t.owner_names.insert("o".into(), 2);
+    t.owners.name(2, "o", false);
     t.reattach("o", 2);
     t.close_owner(2, closed);
     t.expire_departed(
