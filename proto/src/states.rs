@@ -1,5 +1,6 @@
-//! The states of tasks, actors and jobs: proto enums on the wire and in
-//! the replicated state, with the one name each is shown by.
+//! The states of tasks, actors, jobs and stored objects: proto enums on
+//! the wire and in the replicated state, with the one name each is shown
+//! by.
 //!
 //! Clients compare states as enums and print them by [`std::fmt::Display`];
 //! only the CLI's and SDKs' edges turn a name a person typed back into a
@@ -11,7 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::v1::{ActorRecord, ActorState, JobRecord, JobState, ListTasksResponse, TaskState};
+use crate::v1::{
+    ActorRecord, ActorState, JobRecord, JobState, ListTasksResponse, ObjectState, TaskState,
+};
 
 /// A name that is no state of its kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +73,12 @@ macro_rules! named_states {
         }
     };
 }
+
+named_states!(ObjectState, "object", [
+    Primary => "primary",
+    Spilled => "spilled",
+    Secondary => "secondary",
+]);
 
 named_states!(TaskState, "task", [
     Waiting => "waiting",
@@ -150,6 +159,7 @@ mod tests {
         }
         assert_eq!("ALIVE".parse::<ActorState>(), Ok(ActorState::Alive));
         assert_eq!("succeeded".parse::<JobState>(), Ok(JobState::Succeeded));
+        assert_eq!("Spilled".parse::<ObjectState>(), Ok(ObjectState::Spilled));
         let e = "done".parse::<TaskState>().unwrap_err().to_string();
         assert_eq!(
             e,

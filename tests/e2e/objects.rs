@@ -164,9 +164,16 @@ fn three_times_the_store_capacity_spills_and_reads_back_intact() {
             ids.push(tasks.put(&pattern(16 * MIB, seed)).await.unwrap());
         }
         let address = tasks_host_address(&group, "h1");
-        let stats = store_stats(&address, 0).await.unwrap();
+        let stats = store_stats(&address, 12).await.unwrap();
         assert!(stats.used <= 64 << 20, "within capacity: {}", stats.used);
         assert!(stats.spilled_objects >= 8, "{stats:?}");
+        // Each stored object says which copy it is and where it is.
+        let spilled = stats
+            .largest
+            .iter()
+            .filter(|o| o.state() == weft_client::ObjectState::Spilled)
+            .count();
+        assert_eq!(spilled as u64, stats.spilled_objects, "{stats:?}");
         // A task reads a spilled object; the client reads every one.
         let sum = tasks
             .submit(

@@ -87,13 +87,7 @@ pub async fn memory(address: &str, largest: u32) -> anyhow::Result<()> {
         if !stats.largest.is_empty() {
             println!("  largest objects:");
             for o in &stats.largest {
-                println!(
-                    "    {}  {:>10}  {}  {}",
-                    o.id,
-                    bytes(o.size),
-                    if o.primary { "primary  " } else { "secondary" },
-                    if o.spilled { "spilled  " } else { "in memory" },
-                );
+                println!("    {}  {:>10}  {}", o.id, bytes(o.size), o.state());
             }
         }
     }

@@ -525,8 +525,7 @@ impl pb::weft_host_server::WeftHost for HostService {
                 .map(|o| pb::StoredObject {
                     id: o.id,
                     size: o.size,
-                    primary: o.primary,
-                    spilled: o.spilled,
+                    state: o.state.into(),
                 })
                 .collect(),
         }))

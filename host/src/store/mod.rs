@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use weft_core::shm::Arena;
+use weft_proto::v1::ObjectState;
 
 pub use self::extent::Extent;
 use self::extents::Extents;
@@ -398,8 +399,12 @@ impl ObjectStore {
             all.push(StoredObject {
                 id: id.clone(),
                 size: e.size,
-                primary: e.primary,
-                spilled,
+                state: match (e.primary, spilled) {
+                    (true, false) => ObjectState::Primary,
+                    (true, true) => ObjectState::Spilled,
+                    // Secondary copies are evicted, never spilled.
+                    (false, _) => ObjectState::Secondary,
+                },
             });
         }
         all.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.id.cmp(&b.id)));
@@ -560,10 +565,8 @@ pub struct StoredObject {
     pub id: String,
     /// Its size in bytes.
     pub size: u64,
-    /// Whether this is the copy the cluster counts on.
-    pub primary: bool,
-    /// Whether it is in the spill dir.
-    pub spilled: bool,
+    /// Which copy it is, and whether it is spilled.
+    pub state: ObjectState,
 }
 
 #[cfg(test)]

@@ -260,8 +260,7 @@ async fn objects(client: &mut Client) -> Result<Value, ViewError> {
                 "largest": s.largest.iter().map(|o| json!({
                     "id": o.id,
                     "size": o.size,
-                    "primary": o.primary,
-                    "spilled": o.spilled,
+                    "state": o.state().name(),
                 })).collect::<Vec<_>>(),
             }),
             Err(e) => json!({ "host": node.id, "error": e.to_string() }),

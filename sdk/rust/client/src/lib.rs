@@ -45,8 +45,8 @@ pub use weft_core::{
 };
 pub use weft_proto::v1::{
     ActorState, CallResponse, ComponentInfo, ComponentPrepared, DeployResponse, JobState,
-    KvGetResponse, KvListResponse, Member, PrepareStarted, Readiness, Route, StatusResponse,
-    TaskState,
+    KvGetResponse, KvListResponse, Member, ObjectState, PrepareStarted, Readiness, Route,
+    StatusResponse, TaskState,
 };
 
 pub use jobs::{JobRecord, JobSpec};

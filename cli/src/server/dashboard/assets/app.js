@@ -375,8 +375,7 @@ const objectsPage = {
             ["object", (x) => h("span", { class: "mono" }, x.id)],
             ["size", (x) => bytes(x.size)],
             ["holder", () => s.host],
-            ["copy", (x) => (x.primary ? "primary" : "secondary")],
-            ["where", (x) => (x.spilled ? "spilled to disk" : "in memory")],
+            ["state", (x) => x.state],
           ], s.largest)))),
     ];
   },
