@@ -13,8 +13,14 @@ use std::time::Duration;
 use weft_proto::raft::raft_peer_client::RaftPeerClient;
 use weft_proto::raft::{Blob, BlobRequest};
 
-use crate::controller::digest_of;
+use sha2::{Digest, Sha256};
+
 use crate::error::ControllerError;
+
+/// The `sha256:<hex>` digest of `bytes`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
 
 /// The blob files of one replica.
 pub struct BlobStore {

@@ -2,7 +2,7 @@
 
 use weft_proto::{FailureKind, metadata};
 
-use crate::raft::NodeId;
+use crate::member::NodeId;
 
 /// Why a controller request failed.
 #[derive(Debug, thiserror::Error)]

@@ -22,16 +22,16 @@
 //! # Ok(()) }
 //! ```
 
-mod actor_api;
 pub mod blobs;
 mod call;
-mod catalog;
+pub mod codec;
 mod command;
-mod component_bytes;
+mod config;
 mod controller;
 mod error;
 pub mod jobs;
 pub mod limits;
+mod member;
 mod metrics;
 mod prepare;
 pub mod raft;
@@ -40,18 +40,19 @@ pub mod scheduler;
 mod service;
 mod signatures;
 mod state;
-mod task_api;
 pub mod tasks;
 
+pub use blobs::digest_of;
 pub use call::{CallOptions, CallReply, LocalHost};
 pub use command::{
     Applied, Command, ComponentRecord, InvalidInput, RouteRecord, validate_name,
     validate_route_path,
 };
-pub use controller::{Controller, GroupView, MemberView, digest_of};
+pub use config::{DEFAULT_MAX_UPLOAD, ReplicaConfig};
+pub use controller::{Controller, GroupView, MemberView};
 pub use error::ControllerError;
 pub use raft::peer_service::RaftPeerService;
-pub use replica::{DEFAULT_MAX_UPLOAD, ReplicaConfig, start};
+pub use replica::start;
 pub use service::WeftService;
 pub use state::{EntryMeta, StateMachine};
 pub use tasks::{TaskConfig, TaskManager};

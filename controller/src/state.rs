@@ -451,7 +451,7 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
         } => {
             let key = format!("{SESSION}{client}");
             if let Some(v) = tx.get(key.as_bytes())? {
-                let (last, result): (u64, Applied) = crate::raft::decode(&v).map_err(corrupt)?;
+                let (last, result): (u64, Applied) = crate::codec::decode(&v).map_err(corrupt)?;
                 if *seq == last {
                     return Ok(result);
                 }
@@ -460,7 +460,7 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
                 }
             }
             let applied = apply_in(tx, command)?;
-            let value = crate::raft::encode(&(*seq, &applied));
+            let value = crate::codec::encode(&(*seq, &applied));
             tx.insert(key.as_bytes(), value)?;
             Ok(applied)
         }

@@ -7,7 +7,7 @@
 //!   gains lines, one per appended variant; its existing lines never
 //!   change, and must keep decoding as fields are added.
 
-use weft_controller::raft::codec;
+use weft_controller::codec;
 use weft_controller::{Command, ComponentRecord, RouteRecord};
 
 fn record() -> ComponentRecord {

@@ -17,7 +17,6 @@ use crate::command::{Applied, Command};
 
 // openraft's trait methods return its `StorageError`, large as it is; the
 // helpers that feed them return it too.
-pub mod codec;
 #[allow(
     clippy::result_large_err,
     reason = "openraft's StorageError, as its traits return it"
@@ -39,16 +38,12 @@ openraft::declare_raft_types!(
         R = Applied,
 );
 
-/// A controller replica's id.
-pub type NodeId = u64;
-
-/// A replica's address as the membership records it.
-pub type Node = openraft::BasicNode;
+pub use crate::member::{Node, NodeId};
 
 /// The Raft handle of one replica.
 pub type Raft = openraft::Raft<TypeConfig>;
 
-pub(crate) use codec::{decode, encode};
+pub(crate) use crate::codec::{decode, encode};
 
 /// Encodes a snapshot's content: raw keys and values, a shape that never
 /// gains fields, so plain bincode (compact for bytes) serves.

@@ -44,7 +44,7 @@ impl RaftPeerService {
     }
 }
 
-fn undecodable(e: super::codec::CodecError) -> Status {
+fn undecodable(e: crate::codec::CodecError) -> Status {
     Status::invalid_argument(format!("undecodable Raft request: {e}"))
 }
 

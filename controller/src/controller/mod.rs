@@ -10,24 +10,33 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState};
-use sha2::{Digest, Sha256};
 
+use crate::blobs::digest_of;
 use crate::command::{
     Applied, Command, ComponentRecord, RouteRecord, validate_kv_key, validate_name,
     validate_route_path,
 };
+use crate::config::ReplicaConfig;
 use crate::error::ControllerError;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::PeerHealth;
 use crate::raft::peer_service::RaftPeerService;
 use crate::raft::{Node, NodeId, Raft};
-use crate::replica::ReplicaConfig;
 use crate::state::StateMachine;
 
-/// The `sha256:<hex>` digest of `bytes`.
-pub fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
+// What clients ask of a controller, by concern: each module holds the
+// controller's methods for it, over the parts that keep its state
+// (`crate::jobs`, `crate::signatures`, `crate::blobs`, ...), which never
+// reach back here.
+mod actors;
+mod call;
+mod catalog;
+mod component_bytes;
+mod jobs;
+mod metrics;
+mod prepare;
+mod signatures;
+mod tasks;
 
 /// One controller replica's client-facing logic.
 pub struct Controller {

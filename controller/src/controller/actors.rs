@@ -12,10 +12,6 @@ use crate::command::Command;
 use crate::controller::Controller;
 use crate::error::ControllerError;
 
-/// The key-value namespace older logs kept actor records in (now they are
-/// typed commands in the cluster's own keyspace; see `Command::PutActor`).
-pub const ACTORS_NAMESPACE: &str = "weft.actors";
-
 impl Controller {
     /// Creates an actor: checks the spec, writes its record, and has the
     /// leader place it. Returns the record (state `pending`).
@@ -157,6 +153,10 @@ impl Controller {
         Ok(())
     }
 }
+
+/// The key-value namespace older logs kept actor records in (now they are
+/// typed commands in the cluster's own keyspace; see `Command::PutActor`).
+const ACTORS_NAMESPACE: &str = "weft.actors";
 
 /// A random id (actor ids must not repeat across leaders).
 pub(crate) fn new_id() -> u64 {

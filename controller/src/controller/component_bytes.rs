@@ -14,7 +14,7 @@ use crate::error::ControllerError;
 use crate::raft::NodeId;
 
 /// How often a replica looks for components whose bytes it lacks.
-const CATCH_UP_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const CATCH_UP_EVERY: Duration = Duration::from_secs(2);
 
 impl Controller {
     /// The other members' ids and addresses, voters first.
