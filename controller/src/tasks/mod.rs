@@ -16,9 +16,7 @@ mod actor_tests;
 pub(crate) mod actors;
 mod events;
 mod hosts;
-mod job_work;
 pub(crate) mod local_call;
-mod objects;
 mod outbox;
 mod owners;
 mod retention;
@@ -36,7 +34,7 @@ use tonic::Status;
 use weft_proto::v1 as pb;
 
 use self::hosts::{HostEntry, from_pb};
-pub use self::job_work::JobWorkEnded;
+pub use self::table::JobWorkEnded;
 use self::table::Table;
 use self::task::State;
 pub(crate) use self::task::Target;
@@ -694,9 +692,20 @@ impl TaskManager {
 }
 
 /// Sorts `owner-seq` ids by owner, then by number.
-fn natural(id: &str) -> (&str, u64) {
+pub(crate) fn natural(id: &str) -> (&str, u64) {
     match id.rsplit_once('-') {
         Some((owner, seq)) => (owner, seq.parse().unwrap_or(0)),
         None => (id, 0),
+    }
+}
+
+impl TaskManager {
+    /// Cancels every unfinished task of `job` and kills its non-detached
+    /// actors, naming `why` as the actors' cause of death.
+    pub fn end_job_work(&self, job: &str, why: &str) -> JobWorkEnded {
+        if job.is_empty() {
+            return JobWorkEnded::default();
+        }
+        self.with(|t| t.end_job_work(job, why))
     }
 }

@@ -15,8 +15,8 @@
 use weft_proto::FailureKind;
 use weft_proto::v1 as pb;
 
-use super::table::Table;
-use super::task::{State, Task, failure};
+use super::Table;
+use crate::tasks::task::{State, Task, failure};
 
 impl Table {
     /// Adds a holder to `id`; false when the table does not know it.

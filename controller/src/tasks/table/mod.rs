@@ -6,7 +6,10 @@
 //! The table is the tasks themselves (entries, the queue, orphans) and
 //! parts that own their state: [`Owners`] (sessions and their holds), the
 //! [`Outbox`], the [`Retention`] window, and hosts with their resources
-//! ([`HostEntry`]).
+//! ([`HostEntry`]). Its methods live here: task transitions in this file,
+//! object lifetimes in `objects.rs`, ending a job's work in `jobs.rs`; only
+//! what actors do to the table sits with the actors' own state
+//! (`super::actors`), whose fields it needs.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
@@ -21,6 +24,11 @@ use super::owners::Owners;
 use super::retention::Retention;
 use super::task::{State, Task, failure};
 use crate::scheduler::{ClusterView, ObjectLocation, Placement, Resources, TaskDemand, place};
+
+mod jobs;
+mod objects;
+
+pub use jobs::JobWorkEnded;
 
 /// How many queued tasks in a row may find no room before a scheduling
 /// round stops: tasks behind them mostly ask for the same, so scanning a

@@ -4,10 +4,9 @@
 
 use weft_proto::v1 as pb;
 
-use super::TaskManager;
-use super::actors::options;
-use super::table::Table;
-use super::task::State;
+use super::Table;
+use crate::tasks::actors::options;
+use crate::tasks::task::State;
 
 /// What ending a job's work reached.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -16,17 +15,6 @@ pub struct JobWorkEnded {
     pub tasks: usize,
     /// Actors killed (detached ones are left to live on, as in Ray).
     pub actors: usize,
-}
-
-impl TaskManager {
-    /// Cancels every unfinished task of `job` and kills its non-detached
-    /// actors, naming `why` as the actors' cause of death.
-    pub fn end_job_work(&self, job: &str, why: &str) -> JobWorkEnded {
-        if job.is_empty() {
-            return JobWorkEnded::default();
-        }
-        self.with(|t| t.end_job_work(job, why))
-    }
 }
 
 impl Table {
@@ -49,7 +37,7 @@ impl Table {
             .map(|r| r.id.clone())
             .collect();
         // In the order they were made (ids number them), not the table's.
-        tasks.sort_by(|a, b| super::natural(a).cmp(&super::natural(b)));
+        tasks.sort_by(|a, b| crate::tasks::natural(a).cmp(&crate::tasks::natural(b)));
         let mut ended = JobWorkEnded::default();
         for id in &tasks {
             ended.tasks += usize::from(self.cancel(id) == Some(true));
