@@ -47,6 +47,10 @@ pub enum ClientError {
     /// The cluster has no live host to take the request.
     #[error("{0}")]
     NoHost(String),
+    /// Hosts could not do what was asked of each (make a component
+    /// ready); the message names each and why.
+    #[error("{0}")]
+    HostsFailed(String),
     /// A fault in this process: a mapping that failed, a stream opened
     /// without its sender, an object on another machine.
     #[error("{0}")]

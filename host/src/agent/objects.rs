@@ -198,9 +198,9 @@ pub async fn pull_over_network(
             PullEvent::Start { size } => match store.create(id, size, false) {
                 Ok(w) => writer = Some(w),
                 Err(e) => {
-                    let status = Status::resource_exhausted(e.to_string());
+                    let error = ClientError::Local(e.to_string());
                     failure = Some(e);
-                    return Err(ClientError::Rpc(status));
+                    return Err(error);
                 }
             },
             PullEvent::Chunk { offset, data } => {
@@ -229,7 +229,7 @@ pub async fn pull_over_network(
         let writer = Arc::new(writer);
         super::bulk::receive_lanes(bulk, id.to_string(), rest, BULK_LANES, writer.clone())
             .await
-            .map_err(|e| transfer(id)(ClientError::Rpc(Status::unavailable(e.to_string()))))?;
+            .map_err(|e| transfer(id)(ClientError::HolderUnavailable(e.to_string())))?;
         let writer = Arc::into_inner(writer).ok_or_else(|| PullError::Empty(id.to_string()))?;
         writer.seal()?;
         store.count_pull(size);
@@ -273,13 +273,13 @@ fn write_chunk(
 ) -> Result<(), ClientError> {
     let inside = offset >= start && offset + data.len() as u64 <= start + length;
     if !inside {
-        return Err(ClientError::Rpc(Status::data_loss(format!(
+        return Err(ClientError::Unreadable(format!(
             "object {id}: a chunk at {offset} falls outside the range asked for"
-        ))));
+        )));
     }
     writer
         .write_at(offset, data)
-        .map_err(|e| ClientError::Rpc(Status::internal(e.to_string())))
+        .map_err(|e| ClientError::Local(e.to_string()))
 }
 
 pub(super) fn status(e: StoreError) -> Status {

@@ -575,10 +575,13 @@ impl Session {
                 d.set_item("spilled_bytes", s.spilled_bytes)?;
                 d.set_item("spills", s.spills)?;
                 d.set_item("evictions", s.evictions)?;
-                let largest: Vec<(String, u64, bool, bool)> = s
+                let largest: Vec<(String, u64, &'static str)> = s
                     .largest
                     .into_iter()
-                    .map(|o| (o.id, o.size, o.primary, o.spilled))
+                    .map(|o| {
+                        let state = o.state().name();
+                        (o.id, o.size, state)
+                    })
                     .collect();
                 d.set_item("largest", largest)?;
                 Ok(d.into_any().unbind())

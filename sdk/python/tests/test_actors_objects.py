@@ -91,7 +91,7 @@ def test_a_large_numpy_array_reads_back_without_a_copy(local: str) -> None:
     assert np.array_equal(back, array)
     stores = weft.memory()
     assert len(stores) == 1 and stores[0]["used"] >= array.nbytes
-    assert any(id == ref.id for id, _size, _primary, _spilled in stores[0]["largest"])
+    assert any(id == ref.id and state == "primary" for id, _size, state in stores[0]["largest"])
 
 
 def _pins() -> int:

@@ -606,7 +606,8 @@ def memory(largest: int = 10) -> List[Dict[str, Any]]:
     """Each live host's object store: bytes used of its capacity, the
     largest free extent, objects pinned by readers on its machine
     (``client_pins``), objects, spills, and its ``largest`` objects as
-    ``(id, size, primary, spilled)`` (like ``ray memory``)."""
+    ``(id, size, state)``, the state ``primary``, ``spilled`` or
+    ``secondary`` (like ``ray memory``)."""
     return _session().memory(largest)
 
 

@@ -137,13 +137,13 @@ impl Preparing {
     /// as one error naming each and why; `None` when none failed.
     pub fn failed(&self) -> Option<ClientError> {
         (!self.failures.is_empty()).then(|| {
-            ClientError::Rpc(tonic::Status::failed_precondition(format!(
+            ClientError::HostsFailed(format!(
                 "{} of {} host(s) could not make {} ready: {}",
                 self.failures.len(),
                 self.started.hosts.len(),
                 self.started.digest,
                 self.failures.join("; ")
-            )))
+            ))
         })
     }
 }
@@ -268,9 +268,9 @@ impl Client {
         let started = match events.message().await?.and_then(|e| e.kind) {
             Some(pb::prepare_event::Kind::Started(started)) => started,
             _ => {
-                return Err(ClientError::Rpc(tonic::Status::internal(
-                    "the cluster did not say which hosts prepare the component",
-                )));
+                return Err(ClientError::Unreadable(
+                    "the cluster did not say which hosts prepare the component".into(),
+                ));
             }
         };
         Ok(Preparing {
@@ -492,10 +492,10 @@ impl Client {
             } else {
                 format!(" ({})", located.dead_reason)
             };
-            return Err(ClientError::Rpc(tonic::Status::unavailable(format!(
+            return Err(ClientError::HolderUnavailable(format!(
                 "the output of task {task} was on host {}, which has left the cluster{why}: it is gone",
                 located.host
-            ))));
+            )));
         }
         let mut host = objects::host_rpc(&located.address).await?;
         let reply = host
