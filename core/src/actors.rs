@@ -39,7 +39,7 @@ use weft_proto::v1::weft_host_client::WeftHostClient;
 pub use weft_proto::v1::{ActorOptions, ActorRecord};
 
 use crate::tasks::Shared;
-use crate::{Arg, ClientError, TaskClient};
+use crate::{Arg, ClientError, TaskClient, Value};
 
 /// A handle on an actor: its id. Pass it to tasks and other actors as
 /// [`ActorHandle::wave`] (a WIT `actor` record).
@@ -98,6 +98,32 @@ struct Pending {
     sent: bool,
 }
 
+/// How an actor's constructor is called.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constructor {
+    /// A call in WAVE (`new(0)`; the name is not used for a class), typed
+    /// by the actor's host. For an instance actor, an exported function to
+    /// run first. Empty for none.
+    Wave(String),
+    /// A class's constructor arguments as values, conformed to its
+    /// parameters by the actor's host (what guests send).
+    Values(Vec<Value>),
+}
+
+impl Constructor {
+    /// The constructor `spec` asks for.
+    pub fn of(spec: &pb::ActorSpec) -> Result<Constructor, weft_values::DecodeError> {
+        if spec.constructor_args.is_empty() {
+            return Ok(Constructor::Wave(spec.constructor.clone()));
+        }
+        spec.constructor_args
+            .iter()
+            .map(|v| weft_values::decode(&v.encoded))
+            .collect::<Result<_, _>>()
+            .map(Constructor::Values)
+    }
+}
+
 impl TaskClient {
     /// Creates an actor: `class` is an exported resource of `component`
     /// and `constructor` its constructor call in WAVE (`new(0)`; the name
@@ -112,12 +138,43 @@ impl TaskClient {
         constructor: &str,
         options: ActorOptions,
     ) -> Result<ActorHandle, ClientError> {
+        let constructor = Constructor::Wave(constructor.to_string());
+        self.create_actor_with(component, class, constructor, options)
+            .await
+    }
+
+    /// [`create_actor`](Self::create_actor) with the constructor given
+    /// either way.
+    pub async fn create_actor_with(
+        &self,
+        component: &str,
+        class: &str,
+        constructor: Constructor,
+        options: ActorOptions,
+    ) -> Result<ActorHandle, ClientError> {
+        let (constructor, constructor_args) = match constructor {
+            Constructor::Wave(text) => (text, Vec::new()),
+            Constructor::Values(values) => (
+                String::new(),
+                values
+                    .iter()
+                    .map(|v| {
+                        let weft_values::Encoded { bytes, refs } = weft_values::Encoded::new(v);
+                        pb::Value {
+                            encoded: bytes,
+                            refs,
+                        }
+                    })
+                    .collect(),
+            ),
+        };
         let request = pb::CreateActorRequest {
             spec: Some(pb::ActorSpec {
                 component: component.to_string(),
                 class: class.to_string(),
-                constructor: constructor.to_string(),
+                constructor,
                 options: Some(options),
+                constructor_args,
             }),
             owner: self.owner().to_string(),
         };
@@ -591,10 +648,10 @@ fn encode_call(route: &Route, method: &str, args: &[Arg]) -> Result<Vec<pb::Valu
         .into_iter()
         .map(|arg| {
             let value = match arg {
-                Arg::Ref(id) => weft_values::Value::ObjectRef(id),
+                Arg::Ref(id) => Value::ObjectRef(id),
                 Arg::Value(value) => value,
                 // `type_args` left none of these.
-                Arg::Wave(_) | Arg::Json(_) => weft_values::Value::Tuple(Vec::new()),
+                Arg::Wave(_) | Arg::Json(_) => Value::Tuple(Vec::new()),
             };
             let weft_values::Encoded { bytes, refs } = weft_values::Encoded::new(&value);
             pb::Value {

@@ -21,7 +21,7 @@ mod task_objects;
 mod tasks;
 mod typing;
 
-pub use actors::{ActorHandle, ActorOptions, ActorRecord};
+pub use actors::{ActorHandle, ActorOptions, ActorRecord, Constructor};
 pub use connection::{Connection, WriteId};
 pub use error::{ClientError, ErrorClass};
 pub use tasks::{NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, value_of};

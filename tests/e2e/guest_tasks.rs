@@ -56,6 +56,27 @@ fn a_guest_passes_a_hundred_mebibyte_buffers_by_value() {
 }
 
 #[test]
+fn a_guest_makes_an_actor_with_encoded_constructor_arguments() {
+    let group = cluster();
+    // 5 as a u32 for a u64 parameter, then 2 as an s32: the actor's host
+    // conforms both.
+    assert_eq!(
+        submit_wait(&group, "testkit", "fanout.counter-from(\"counter\", 5)"),
+        "7"
+    );
+    // A class the component does not export is refused, naming it.
+    let out = group
+        .weft_err(&[
+            "submit",
+            "testkit",
+            "fanout.counter-from(\"testkit\", 5)",
+            "--wait",
+        ])
+        .unwrap();
+    assert!(out.contains("counter"), "{out}");
+}
+
+#[test]
 fn a_component_built_against_the_first_runtime_version_runs_unchanged() {
     let group = cluster();
     // Text arguments, typed for it by the callee's signature; text back.

@@ -17,6 +17,7 @@ fn actor(id: &str, options: pb::ActorOptions) -> pb::ActorRecord {
             class: "counter".into(),
             constructor: "new(0)".into(),
             options: Some(options),
+            ..Default::default()
         }),
         digest: "sha256:x".into(),
         state: pb::ActorState::Pending.into(),

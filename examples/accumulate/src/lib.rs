@@ -79,12 +79,7 @@ impl Guest for Component {
     fn sum_of_squares(n: u64) -> u64 {
         let acc = or_panic(
             "create",
-            actors::create(
-                "accumulate",
-                "accumulator",
-                "new()",
-                &actors::Options::default(),
-            ),
+            actors::create("accumulate", "accumulator", (), &actors::Options::default()),
         );
         let refs: Vec<_> = (1..=n)
             .map(|x| {

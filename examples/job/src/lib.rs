@@ -73,7 +73,7 @@ impl Guest for Job {
     fn forever(count: u32, millis: u32) -> u64 {
         let refs = submit_squares(count, millis);
         let options = actors::Options::default();
-        let actor = actors::create(&component(), "", "", &options)
+        let actor = actors::create(&component(), "", (), &options)
             .unwrap_or_else(|e| panic!("cannot make the actor: {}", e.message()));
         println!("started {count} tasks and actor {}", actor.id);
         loop {

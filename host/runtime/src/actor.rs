@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use wasmtime::component::{Func, Instance, ResourceAny, Val};
+use weft_core::Constructor;
 use weft_values::{Value, WaveCall};
 
 use crate::cache::Prepared;
@@ -33,10 +34,9 @@ pub struct ActorStart {
     /// The exported resource that is the actor's class, or empty for an
     /// instance actor.
     pub class: String,
-    /// The constructor call in WAVE (`new(1, 2)`; the name is not used for
-    /// a class), or for an instance actor an exported function to run
-    /// first; empty for none.
-    pub constructor: String,
+    /// How its constructor is called (for an instance actor, a WAVE call
+    /// of an exported function to run first, or nothing).
+    pub constructor: Constructor,
     /// Deadline of one call; `None` takes the host's default.
     pub call_timeout: Option<Duration>,
     /// Linear-memory limit of the instance.
@@ -133,10 +133,10 @@ impl Host {
         };
         if !start.class.is_empty() {
             let function = member(&prepared.functions, &start.class, "[constructor]", "")?;
-            let args = if start.constructor.trim().is_empty() {
-                Vec::new()
-            } else {
-                typed(function, &start.constructor, 0)?
+            let args = match &start.constructor {
+                Constructor::Wave(text) if text.trim().is_empty() => Vec::new(),
+                Constructor::Wave(text) => typed(function, text, 0)?,
+                Constructor::Values(values) => checked(function, values.clone(), 0)?,
             };
             let results = actor.invoke(function, args).await.map_err(|e| e.error)?;
             match results.into_iter().next() {
@@ -148,15 +148,25 @@ impl Host {
                     )));
                 }
             }
-        } else if !start.constructor.trim().is_empty() {
-            let call =
-                WaveCall::parse(&start.constructor).map_err(|e| HostError::BadArguments {
-                    function: start.constructor.clone(),
-                    detail: e.0,
-                })?;
-            let function = find_function(&prepared.functions, &call.function)?;
-            let args = typed(function, &start.constructor, 0)?;
-            actor.invoke(function, args).await.map_err(|e| e.error)?;
+        } else {
+            match &start.constructor {
+                Constructor::Wave(text) if !text.trim().is_empty() => {
+                    let call = WaveCall::parse(text).map_err(|e| HostError::BadArguments {
+                        function: text.clone(),
+                        detail: e.0,
+                    })?;
+                    let function = find_function(&prepared.functions, &call.function)?;
+                    let args = typed(function, text, 0)?;
+                    actor.invoke(function, args).await.map_err(|e| e.error)?;
+                }
+                Constructor::Values(values) if !values.is_empty() => {
+                    return Err(HostError::BadArguments {
+                        function: "an instance actor".into(),
+                        detail: "it has no constructor to take arguments: name a function to run first as a WAVE call, or make the actor of a class".into(),
+                    });
+                }
+                _ => {}
+            }
         }
         if let Some(state) = start.checkpoint {
             let Some((_, restore)) = actor.checkpoint else {

@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use weft_core::{ActorHandle, ActorOptions, Arg, ClientError, Submission, TaskResult};
+use weft_core::{ActorHandle, ActorOptions, Arg, ClientError, Constructor, Submission, TaskResult};
 
 use crate::gpu::{GpuError, Lease};
 
@@ -197,7 +197,7 @@ pub trait TaskServices: Send + Sync + std::fmt::Debug {
         &'a self,
         component: &'a str,
         class: &'a str,
-        constructor: &'a str,
+        constructor: Constructor,
         options: ActorOptions,
     ) -> ServiceFuture<'a, Result<ActorHandle, ClientError>>;
 

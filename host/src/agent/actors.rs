@@ -220,9 +220,20 @@ impl Agent {
         };
         let spec = record.spec.clone().unwrap_or_default();
         let options = spec.options.clone().unwrap_or_default();
+        let constructor = match weft_core::Constructor::of(&spec) {
+            Ok(constructor) => constructor,
+            Err(e) => {
+                self.drop_slot(&id, incarnation);
+                self.actor_event(event(
+                    pb::ActorEventKind::Failed,
+                    format!("actor {id}: its constructor's arguments are not encoded values: {e}"),
+                ));
+                return;
+            }
+        };
         let start = ActorStart {
             class: spec.class.clone(),
-            constructor: spec.constructor.clone(),
+            constructor,
             call_timeout: (options.call_timeout_ms > 0)
                 .then(|| Duration::from_millis(options.call_timeout_ms)),
             memory_limit: (options.memory_limit_bytes > 0).then_some(options.memory_limit_bytes),

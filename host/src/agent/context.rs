@@ -539,14 +539,14 @@ impl TaskServices for TaskContext {
         &'a self,
         component: &'a str,
         class: &'a str,
-        constructor: &'a str,
+        constructor: weft_core::Constructor,
         mut options: weft_core::ActorOptions,
     ) -> ServiceFuture<'a, Result<weft_core::ActorHandle, ClientError>> {
         Box::pin(async move {
             self.stamp(&mut options.job, &mut options.env);
             let client = self.client().await?;
             client
-                .create_actor(component, class, constructor, options)
+                .create_actor_with(component, class, constructor, options)
                 .await
         })
     }

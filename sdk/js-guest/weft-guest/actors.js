@@ -1,15 +1,15 @@
 // Actors: create one, find one by name, call it, kill it.
 import * as raw from 'weft:runtime/actors@0.2.0';
-import { call as invoke, remember, toWave } from './common.js';
+import { call as invoke, remember } from './common.js';
 import { argumentsOf } from './tasks.js';
 
 /**
  * Creates an actor of `component`'s resource `cls` ('' for an instance
- * actor), its constructor called with `args`. Options:
+ * actor, which takes no `args`), its constructor called with `args`
+ * (encoded as a task's are). Options:
  * `{ name, namespace, detached, maxRestarts, maxTaskRetries, cpus }`.
  */
 export function create(component, cls, args = [], options = {}) {
-  const constructor = cls ? `new(${args.map(toWave).join(', ')})` : '';
   const opts = {
     name: options.name,
     namespace: options.namespace,
@@ -20,7 +20,7 @@ export function create(component, cls, args = [], options = {}) {
     checkpointEveryCalls: undefined,
     checkpointEveryMs: undefined,
   };
-  return invoke(raw.create, component, cls, constructor, opts);
+  return invoke(raw.create, component, cls, argumentsOf(args), opts);
 }
 
 /** The live actor called `name`. */

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import math
 from typing import Any, Callable, Dict, Optional, TypeVar
 
 T = TypeVar("T")
@@ -64,53 +63,3 @@ def millis(seconds: Optional[float]) -> Optional[int]:
 
 def is_ref(value: Any) -> bool:
     return type(value).__name__ == "ObjectRef" and hasattr(value, "id")
-
-
-def _wave_string(s: str) -> str:
-    out = []
-    for c in s:
-        if c in "\"\\":
-            out.append("\\" + c)
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\t":
-            out.append("\\t")
-        elif c == "\r":
-            out.append("\\r")
-        elif ord(c) < 0x20:
-            out.append(f"\\u{{{ord(c):x}}}")
-        else:
-            out.append(c)
-    return '"' + "".join(out) + '"'
-
-
-def to_wave(value: Any) -> str:
-    """A Python value as WAVE text (for actor calls, which take WAVE): the
-    host types it by the method's parameter. None is ``none``; any other
-    value given for an ``option`` is its payload."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return _wave_string(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "[" + ", ".join(str(b) for b in bytes(value)) + "]"
-    if is_ref(value) or type(value).__name__ == "Actor":
-        return "{id: " + _wave_string(value.id) + "}"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(to_wave(v) for v in value) + ")"
-    if isinstance(value, list):
-        return "[" + ", ".join(to_wave(v) for v in value) + "]"
-    if isinstance(value, dict):
-        fields = ", ".join(f"{str(k).replace('_', '-')}: {to_wave(v)}" for k, v in value.items())
-        return "{" + fields + "}"
-    raise TypeError(f"{type(value).__name__} has no WAVE form")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ._common import binding, call as _invoke
-from ._common import to_wave
 from .tasks import arguments
 
 
@@ -22,8 +21,8 @@ def create(
     cpus: Optional[float] = None,
 ) -> Any:
     """Creates an actor of ``component``'s resource ``cls`` (``""`` for an
-    instance actor), its constructor called with ``args``."""
-    constructor = f"new({', '.join(to_wave(x) for x in args)})" if cls else ""
+    instance actor, which takes no ``args``), its constructor called with
+    ``args`` (encoded as a task's are)."""
     options = binding("actors").Options(
         name=name,
         namespace=namespace,
@@ -34,7 +33,7 @@ def create(
         checkpoint_every_calls=None,
         checkpoint_every_ms=None,
     )
-    return _invoke(binding("actors").create, component, cls, constructor, options)
+    return _invoke(binding("actors").create, component, cls, arguments(args), options)
 
 
 def lookup(name: str, namespace: Optional[str] = None) -> Any:

@@ -3,7 +3,7 @@
 //! [`TaskServices`](crate::services::TaskServices).
 
 use wasmtime::component::{HasSelf, Linker};
-use weft_core::Arg;
+use weft_core::{Arg, Constructor};
 
 use super::generated::weft::runtime::types::{Error, ObjectRef};
 use super::generated::weft::runtime::{actors, tasks};
@@ -33,6 +33,22 @@ pub(super) fn options_of(options: actors::Options) -> weft_core::ActorOptions {
 }
 
 impl RuntimeCtx {
+    /// Creates an actor for the guest.
+    pub(super) async fn create_actor(
+        &mut self,
+        component: String,
+        class: String,
+        constructor: Constructor,
+        options: actors::Options,
+    ) -> Result<actors::Actor, Error> {
+        let context = self.task_context("actors.create")?;
+        let handle = context
+            .create_actor(&component, &class, constructor, options_of(options))
+            .await
+            .map_err(guest_error)?;
+        Ok(actors::Actor { id: handle.id })
+    }
+
     /// Calls an actor's method for the guest.
     pub(super) async fn call_actor(
         &mut self,
@@ -54,15 +70,21 @@ impl actors::Host for RuntimeCtx {
         &mut self,
         component: String,
         class: String,
-        constructor: String,
+        args: Vec<tasks::Argument>,
         options: actors::Options,
     ) -> Result<actors::Actor, Error> {
-        let context = self.task_context("actors.create")?;
-        let handle = context
-            .create_actor(&component, &class, &constructor, options_of(options))
+        // A ref is passed as itself: a constructor's arguments are not
+        // resolved before it runs.
+        let values = super::tasks::args_of(args)?
+            .into_iter()
+            .map(|a| match a {
+                Arg::Ref(id) => weft_values::Value::ObjectRef(id),
+                Arg::Value(v) => v,
+                Arg::Wave(_) | Arg::Json(_) => unreachable!("args_of gives values and refs"),
+            })
+            .collect();
+        self.create_actor(component, class, Constructor::Values(values), options)
             .await
-            .map_err(guest_error)?;
-        Ok(actors::Actor { id: handle.id })
     }
 
     async fn lookup(

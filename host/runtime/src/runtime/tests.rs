@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weft_core::{ActorHandle, ActorOptions, Arg, ClientError, Submission, TaskResult};
+use weft_core::{ActorHandle, ActorOptions, Arg, ClientError, Constructor, Submission, TaskResult};
 use weft_proto::FailureKind;
 use weft_values::Value;
 
@@ -221,11 +221,11 @@ impl TaskServices for Fake {
         &'a self,
         component: &'a str,
         class: &'a str,
-        constructor: &'a str,
+        constructor: Constructor,
         options: ActorOptions,
     ) -> ServiceFuture<'a, Result<ActorHandle, ClientError>> {
         self.ask(format!(
-            "create {component}.{class} {constructor} named {} with {} restarts",
+            "create {component}.{class} {constructor:?} named {} with {} restarts",
             options.name, options.max_restarts
         ));
         Box::pin(async { Ok(ActorHandle { id: "a1".into() }) })
@@ -559,8 +559,26 @@ fn actors_are_made_found_called_and_killed_through_the_services() {
         &mut ctx,
         "counter".into(),
         "counter".into(),
-        "new(0)".into(),
+        vec![encoded(&Value::S64(0))],
         options,
+    ))
+    .unwrap();
+    let old_options = v0_1::actors::Options {
+        name: None,
+        namespace: None,
+        detached: None,
+        max_restarts: None,
+        max_task_retries: None,
+        cpus: None,
+        checkpoint_every_calls: None,
+        checkpoint_every_ms: None,
+    };
+    block(v0_1::actors::Host::create(
+        &mut ctx,
+        "counter".into(),
+        "counter".into(),
+        "new(0)".into(),
+        old_options,
     ))
     .unwrap();
     let found = block(actors::Host::lookup(&mut ctx, "tally".into(), None)).unwrap();
@@ -589,7 +607,8 @@ fn actors_are_made_found_called_and_killed_through_the_services() {
     assert_eq!(
         fake.asked(),
         [
-            "create counter.counter new(0) named tally with 2 restarts",
+            "create counter.counter Values([S64(0)]) named tally with 2 restarts",
+            "create counter.counter Wave(\"new(0)\") named  with 0 restarts",
             "lookup tally in \"\"",
             "call a1.incr with [Value(S64(1))]",
             "call a1.incr with [Wave(\"1\")]",

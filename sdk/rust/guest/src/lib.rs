@@ -185,10 +185,22 @@ pub mod tasks {
 
 /// Actor helpers over `weft:runtime/actors`.
 pub mod actors {
-    pub use crate::bindings::weft::runtime::actors::{Actor, Options, create, kill, lookup};
+    pub use crate::bindings::weft::runtime::actors::{Actor, Options, kill, lookup};
 
     use crate::bindings::weft::runtime::actors as raw;
     use crate::{Error, FromValue, IntoArgs, ObjectRef};
+
+    /// Creates an actor of `component`'s resource `class`, its constructor
+    /// called with `args` (an empty class makes an instance actor, which
+    /// takes none).
+    pub fn create(
+        component: &str,
+        class: &str,
+        args: impl IntoArgs,
+        options: &Options,
+    ) -> Result<Actor, Error> {
+        raw::create(component, class, &args.into_args(), options)
+    }
 
     /// Calls `method` of `actor` with `args`; returns the ref of its
     /// result, read with [`crate::tasks::get`].

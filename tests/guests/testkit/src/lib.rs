@@ -18,6 +18,7 @@ wit_bindgen::generate!({
         "weft:runtime/log@0.2.0": weft_guest::bindings::weft::runtime::log,
         "weft:runtime/objects@0.2.0": weft_guest::bindings::weft::runtime::objects,
         "weft:runtime/tasks@0.2.0": weft_guest::bindings::weft::runtime::tasks,
+        "weft:runtime/actors@0.2.0": weft_guest::bindings::weft::runtime::actors,
     },
 });
 
@@ -268,6 +269,17 @@ impl exports::weft::testkit::fanout::Guest for Testkit {
                     .unwrap_or_else(|e| panic!("checksum {}: {}", r.id, e.message()))
             })
             .collect()
+    }
+
+    fn counter_from(component: String, start: u32) -> u64 {
+        use weft_guest::actors;
+        let fail = |what: &str, e: weft_guest::Error| -> ! { panic!("{what}: {}", e.message()) };
+        let counter = actors::create(&component, "counter", (start,), &actors::Options::default())
+            .unwrap_or_else(|e| fail("create", e));
+        actors::call_wait::<u64>(&counter, "add", (2i32,)).unwrap_or_else(|e| fail("add", e));
+        let now = actors::call_wait(&counter, "get", ()).unwrap_or_else(|e| fail("get", e));
+        let _ = actors::kill(&counter);
+        now
     }
 
     fn adds(component: String, n: u32) -> i64 {

@@ -1,7 +1,7 @@
 //! `weft:runtime/actors@0.1.0`: calls with WAVE arguments, typed for the
 //! guest by the method's signature.
 
-use weft_core::Arg;
+use weft_core::{Arg, Constructor};
 
 use super::old::actors;
 use crate::runtime::RuntimeCtx;
@@ -34,7 +34,7 @@ impl actors::Host for RuntimeCtx {
             checkpoint_every_calls: options.checkpoint_every_calls,
             checkpoint_every_ms: options.checkpoint_every_ms,
         };
-        current::Host::create(self, component, class, constructor, options)
+        self.create_actor(component, class, Constructor::Wave(constructor), options)
             .await
             .map(old_actor)
     }
