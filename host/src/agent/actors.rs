@@ -220,15 +220,17 @@ impl Agent {
         };
         let spec = record.spec.clone().unwrap_or_default();
         let options = spec.options.clone().unwrap_or_default();
+        // An incarnation that cannot start frees its slot and says why.
+        let failed = |message: String| {
+            self.drop_slot(&id, incarnation);
+            self.actor_event(event(pb::ActorEventKind::Failed, message));
+        };
         let constructor = match weft_core::Constructor::of(&spec) {
             Ok(constructor) => constructor,
             Err(e) => {
-                self.drop_slot(&id, incarnation);
-                self.actor_event(event(
-                    pb::ActorEventKind::Failed,
-                    format!("actor {id}: its constructor's arguments are not encoded values: {e}"),
+                return failed(format!(
+                    "actor {id}: its constructor's arguments are not encoded values: {e}"
                 ));
-                return;
             }
         };
         let start = ActorStart {
@@ -252,14 +254,7 @@ impl Agent {
         // so are the buffers it makes on them.
         let lease = match self.lease_gpus(options.gpus, &record.gpu_devices).await {
             Ok(lease) => lease,
-            Err(e) => {
-                self.drop_slot(&id, incarnation);
-                self.actor_event(event(
-                    pb::ActorEventKind::Failed,
-                    format!("actor {id}: {e}"),
-                ));
-                return;
-            }
+            Err(e) => return failed(format!("actor {id}: {e}")),
         };
         let context = Arc::new(
             TaskContext::new(self.clone(), id.clone(), 0.0)
@@ -277,9 +272,7 @@ impl Agent {
             Ok(instance) => instance,
             Err(e) => {
                 tracing::warn!(actor = %id, error = %e, "actor failed to start");
-                self.drop_slot(&id, incarnation);
-                self.actor_event(event(pb::ActorEventKind::Failed, e.to_string()));
-                return;
+                return failed(e.to_string());
             }
         };
         tracing::info!(actor = %id, incarnation, restored = record.checkpoint_calls, "actor started");
