@@ -150,8 +150,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Servers print their own lines at info; the libraries under them
+    // (Raft, gRPC, HTTP/2) only when something is wrong, unless WEFT_LOG
+    // asks for more (`WEFT_LOG=info` gives everything).
     let default_level = match cli.command {
-        Command::Up(_) | Command::Controller(_) | Command::Host(_) => "info",
+        Command::Up(_) | Command::Controller(_) | Command::Host(_) => {
+            "info,openraft=warn,tonic=warn,h2=warn,hyper=warn,tower=warn,sled=warn"
+        }
         _ => "warn",
     };
     tracing_subscriber::fmt()

@@ -125,20 +125,21 @@ async fn measure(
         }
         let gb = |secs: f64| size as f64 / secs / 1e9;
         let warm = |secs: f64| gb(secs) / gb(warm_copy) * 100.0;
+        let rounds = args.rounds.max(1);
         row!(
-            "memcpy {:>8} (baseline)         {:>8.2} GB/s  into pages already in memory (warm); {:.2} GB/s into fresh pages",
+            "memcpy {:>8} (baseline)         {:>8.2} GB/s  into pages already in memory (warm); {:.2} GB/s into fresh pages (best of {rounds})",
             bytes(size),
             gb(warm_copy),
             gb(copy)
         );
         row!(
-            "single client put gigabytes       {:>8.2} GB/s  ({} objects; {:.0}% of warm memcpy)",
+            "single client put gigabytes       {:>8.2} GB/s  ({} objects; best of {rounds}; {:.0}% of warm memcpy)",
             gb(put),
             bytes(size),
             warm(put)
         );
         row!(
-            "single client get gigabytes       {:>8.2} GB/s  ({} objects read in place, every byte read; {:.0}% of warm memcpy)",
+            "single client get gigabytes       {:>8.2} GB/s  ({} objects read in place, every byte read; best of {rounds}; {:.0}% of warm memcpy)",
             gb(get),
             bytes(size),
             warm(get)
@@ -244,7 +245,7 @@ async fn transfer(
             "on one machine: copied from the holder's arena, mapped".to_string()
         };
         row!(
-            "transfer between hosts            {:>8.2} GB/s  ({} from {holder} {how}; into reused pages, {:.2} GB/s into fresh ones)",
+            "transfer between hosts            {:>8.2} GB/s  ({} from {holder} {how}; into reused pages, best of 2; {:.2} GB/s into fresh ones, once)",
             gb(reused),
             bytes(size),
             gb(seconds[0])
