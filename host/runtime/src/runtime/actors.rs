@@ -73,16 +73,7 @@ impl actors::Host for RuntimeCtx {
         args: Vec<tasks::Argument>,
         options: actors::Options,
     ) -> Result<actors::Actor, Error> {
-        // A ref is passed as itself: a constructor's arguments are not
-        // resolved before it runs.
-        let values = super::tasks::args_of(args)?
-            .into_iter()
-            .map(|a| match a {
-                Arg::Ref(id) => weft_values::Value::ObjectRef(id),
-                Arg::Value(v) => v,
-                Arg::Wave(_) | Arg::Json(_) => unreachable!("args_of gives values and refs"),
-            })
-            .collect();
+        let values = super::tasks::values_of(args)?;
         self.create_actor(component, class, Constructor::Values(values), options)
             .await
     }

@@ -37,17 +37,57 @@ pub(super) fn args_of(args: Vec<tasks::Argument>) -> Result<Vec<Arg>, Error> {
     args.into_iter()
         .enumerate()
         .map(|(i, a)| match a {
-            tasks::Argument::Value(bytes) => {
-                weft_values::decode(&bytes).map(Arg::Value).map_err(|e| {
-                    Error::InvalidArgument(format!(
-                        "argument {} is not an encoded value (docs/VALUES.md): {e}",
-                        i + 1
-                    ))
-                })
-            }
+            tasks::Argument::Value(bytes) => decoded(i, &bytes).map(Arg::Value),
             tasks::Argument::Object(r) => Ok(Arg::Ref(r.id)),
         })
         .collect()
+}
+
+/// A guest's encoded arguments as values, each object as the ref itself
+/// (an actor's constructor arguments are not resolved before it runs).
+pub(super) fn values_of(args: Vec<tasks::Argument>) -> Result<Vec<weft_values::Value>, Error> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, a)| match a {
+            tasks::Argument::Value(bytes) => decoded(i, &bytes),
+            tasks::Argument::Object(r) => Ok(weft_values::Value::ObjectRef(r.id)),
+        })
+        .collect()
+}
+
+/// Argument `i`'s bytes decoded, or why they are no encoded value.
+fn decoded(i: usize, bytes: &[u8]) -> Result<weft_values::Value, Error> {
+    weft_values::decode(bytes).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "argument {} is not an encoded value (docs/VALUES.md): {e}",
+            i + 1
+        ))
+    })
+}
+
+/// A finished task's encoded value: inline with its result, or read from
+/// the host that holds it.
+pub(super) enum Finished {
+    Inline(Vec<u8>),
+    Held(Box<dyn GuestObject>),
+}
+
+impl Finished {
+    /// The encoding, borrowed.
+    pub(super) fn encoded(&self) -> &[u8] {
+        match self {
+            Finished::Inline(bytes) => bytes,
+            Finished::Held(object) => object.encoded(),
+        }
+    }
+
+    /// The encoding, owned: an inline value without a copy.
+    fn into_encoded(self) -> Vec<u8> {
+        match self {
+            Finished::Inline(bytes) => bytes,
+            Finished::Held(object) => object.encoded().to_vec(),
+        }
+    }
 }
 
 /// A guest's task options as the task API's.
@@ -95,7 +135,7 @@ impl RuntimeCtx {
         what: &str,
         task: ObjectRef,
         timeout_ms: Option<u64>,
-    ) -> Result<Option<Box<dyn GuestObject>>, Error> {
+    ) -> Result<Option<Finished>, Error> {
         let context = self.task_context(what)?;
         let result = context
             .wait(std::slice::from_ref(&task.id), 1, millis(timeout_ms))
@@ -103,10 +143,10 @@ impl RuntimeCtx {
             .map_err(guest_error)?;
         match result.into_iter().next() {
             Some(r) if !r.ok => Err(guest_error(ClientError::failed(r))),
-            Some(r) if !r.held_by.is_empty() => {
-                Ok(Some(context.object(&r.id).await.map_err(guest_error)?))
-            }
-            Some(r) if r.has_value => Ok(Some(Box::new(r.value))),
+            Some(r) if !r.held_by.is_empty() => Ok(Some(Finished::Held(
+                context.object(&r.id).await.map_err(guest_error)?,
+            ))),
+            Some(r) if r.has_value => Ok(Some(Finished::Inline(r.value))),
             Some(_) => Ok(None),
             None => Err(Error::Timeout(format!(
                 "task {} did not finish within {} ms",
@@ -158,7 +198,7 @@ impl tasks::Host for RuntimeCtx {
         timeout_ms: Option<u64>,
     ) -> Result<Option<Vec<u8>>, Error> {
         let value = self.task_value("tasks.get", task, timeout_ms).await?;
-        Ok(value.map(|v| v.encoded().to_vec()))
+        Ok(value.map(Finished::into_encoded))
     }
 
     async fn wait(

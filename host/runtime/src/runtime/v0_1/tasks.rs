@@ -21,8 +21,7 @@ impl RuntimeCtx {
         let Some(object) = self.task_value(what, task, timeout_ms).await? else {
             return Ok(None);
         };
-        object
-            .value()
+        weft_values::decode(object.encoded())
             .map(Some)
             .map_err(|e| Error::Other(format!("the value of {id} cannot be read: {e}")))
     }
