@@ -69,6 +69,9 @@ pub(crate) struct Owned {
     /// Arguments too large to travel inline, put as objects, by the task
     /// that takes them: this owner lets go of them when the task is done.
     stored_args: HashMap<String, Vec<String>>,
+    /// Tasks held back until the actor calls they take are answered: the
+    /// leader has not heard of them, so a cancel is settled here.
+    deferred: HashSet<String>,
 }
 
 pub(crate) struct Shared {
@@ -262,6 +265,10 @@ impl TaskClient {
         if waiting.is_empty() {
             self.send_specs(specs);
         } else {
+            self.shared
+                .lock()
+                .deferred
+                .extend(specs.iter().map(|(_, s)| s.id.clone()));
             let client = self.clone();
             tokio::spawn(async move {
                 let _ = client.wait(&waiting, waiting.len(), None).await;
@@ -280,6 +287,12 @@ impl TaskClient {
         let mut state = self.shared.lock();
         let mut sent = Vec::with_capacity(specs.len());
         'specs: for (seq, mut spec) in specs {
+            // A deferred task canceled while it waited has its result.
+            if state.results.contains_key(&spec.id) {
+                state.deferred.remove(&spec.id);
+                continue;
+            }
+            state.deferred.remove(&spec.id);
             for (i, arg) in spec.args.iter_mut().enumerate() {
                 let Some(pb::task_arg::Kind::TaskRef(r)) = &arg.kind else {
                     continue;
@@ -509,13 +522,65 @@ impl TaskClient {
     }
 
     /// Stops a task; false when it had already finished.
+    ///
+    /// A cancel of this owner's own task waits until the leader has
+    /// recorded it: the submission goes on the session stream and the
+    /// cancel on its own call, so sent at once the cancel would overtake
+    /// it and find no task.
     pub async fn cancel(&self, id: &str) -> Result<bool, ClientError> {
+        if self.shared.mine(id) {
+            if let Some(canceled) = self.cancel_unsent(id) {
+                return Ok(canceled);
+            }
+            self.recorded(id).await?;
+        }
         let request = pb::CancelTaskRequest { id: id.to_string() };
         let mut rpc = self.shared.rpc.lock().await;
         let reply = rpc
             .unary(request, |mut c, r| async move { c.cancel_task(r).await })
             .await?;
         Ok(reply.canceled)
+    }
+
+    /// Settles the cancel of a task the leader has not been sent yet (one
+    /// waiting for actor calls it takes): it fails as canceled, here.
+    fn cancel_unsent(&self, id: &str) -> Option<bool> {
+        let mut state = self.shared.lock();
+        if !state.deferred.remove(id) {
+            return None;
+        }
+        let result = TaskResult {
+            id: id.to_string(),
+            failure: weft_proto::FailureKind::Canceled.into(),
+            error: format!("task {id} was canceled before it ran"),
+            ..Default::default()
+        };
+        state.results.insert(id.to_string(), result);
+        drop(state);
+        self.shared.changed.notify_waiters();
+        Some(true)
+    }
+
+    /// Waits until the leader has acknowledged `id` (or it has finished).
+    async fn recorded(&self, id: &str) -> Result<(), ClientError> {
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let state = self.shared.lock();
+                if !state.unacked.contains(id) || state.results.contains_key(id) {
+                    return Ok(());
+                }
+                if let Some(reason) = &state.broken {
+                    return Err(ClientError::Unreachable {
+                        address: String::new(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            notified.await;
+        }
     }
 
     /// How many results the cluster has sent this owner in all. Each task

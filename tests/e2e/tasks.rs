@@ -368,6 +368,30 @@ fn cancel_stops_an_endless_guest() {
 }
 
 #[test]
+fn a_cancel_right_after_its_submission_reaches_the_task() {
+    let group = cluster(1, &["h1"]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        for _ in 0..50 {
+            let spin = Submission {
+                component: "testkit".into(),
+                function: "spin".into(),
+                args: vec![],
+                options: TaskOptions::default(),
+            };
+            let id = tasks.submit_batch(vec![spin]).await.unwrap().remove(0);
+            assert!(tasks.cancel(&id).await.unwrap(), "{id} was not canceled");
+            let result = tasks
+                .get(std::slice::from_ref(&id), Some(Duration::from_secs(30)))
+                .await
+                .unwrap()
+                .remove(0);
+            assert_eq!(result.failure_kind(), weft_proto::FailureKind::Canceled, "{result:?}");
+        }
+    });
+}
+
+#[test]
 fn a_leader_killed_mid_batch_loses_no_result_and_repeats_none() {
     let mut group = cluster(3, &["h1", "h2"]);
     runtime().block_on(async {

@@ -88,6 +88,16 @@ def test_cancel_stops_an_endless_task(local: str) -> None:
     assert err.value.kind == "canceled"
 
 
+def test_a_cancel_right_after_the_submission_reaches_its_task(local: str) -> None:
+    tk = weft.component("testkit")
+    for _ in range(30):
+        ref = tk.spin.remote()
+        assert weft.cancel(ref)
+        with pytest.raises(weft.TaskError) as err:
+            weft.get(ref, timeout=30)
+        assert err.value.kind == "canceled"
+
+
 def test_a_trap_is_a_task_error_with_the_panic_message(local: str) -> None:
     tk = weft.component("testkit")
     with pytest.raises(weft.TaskError) as err:

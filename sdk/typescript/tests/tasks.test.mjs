@@ -65,6 +65,19 @@ test("wait returns the first k ready and honours its timeout", async () => {
   await assert.rejects(weft.get(slow, { timeoutMs: 10 }), TimeoutError);
 });
 
+test("a cancel right after the submission reaches its task", async () => {
+  const tk = weft.component("testkit");
+  for (let i = 0; i < 30; i++) {
+    const ref = tk.call("spin");
+    assert.ok(await weft.cancel(ref));
+    await assert.rejects(weft.get(ref, { timeoutMs: 30000 }), (e) => {
+      assert.ok(e instanceof TaskError, String(e));
+      assert.equal(e.kind, "canceled");
+      return true;
+    });
+  }
+});
+
 test("a trap rejects with a TaskError and a result's err with a GuestError", async () => {
   const tk = weft.component("testkit");
   await assert.rejects(weft.get(tk.call("fail", "boom")), (e) => {
