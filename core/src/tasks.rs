@@ -72,6 +72,9 @@ pub(crate) struct Owned {
     /// Tasks held back until the actor calls they take are answered: the
     /// leader has not heard of them, so a cancel is settled here.
     deferred: HashSet<String>,
+    /// Streaming tasks whose consumer went away before their end: items
+    /// of theirs that still arrive are let go of at once.
+    pub(crate) dropped_streams: HashSet<String>,
 }
 
 pub(crate) struct Shared {
@@ -680,8 +683,8 @@ async fn drive(
                 owner: shared.owner.clone(),
                 submit: resubmission(&mut state),
                 put,
-                release: Vec::new(),
                 detached: shared.detached,
+                ..Default::default()
             };
             if tx.send(first).is_err() {
                 continue;
@@ -744,6 +747,17 @@ fn deliver(shared: &Shared, event: pb::OwnerEvent) {
             state.unacked.remove(id);
         }
         for result in event.finished {
+            if let Some(task) = crate::streams::stream_of(&result.id) {
+                if state.dropped_streams.contains(task) {
+                    done_with.push(result.id);
+                } else {
+                    state.results.insert(result.id.clone(), result);
+                }
+                continue;
+            }
+            // The end of a dropped stream: no more items come. (Its ref
+            // is the submitter's, who may still read how it ended.)
+            state.dropped_streams.remove(&result.id);
             if let Some(seq) = result
                 .id
                 .rsplit_once('-')

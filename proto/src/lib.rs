@@ -55,6 +55,13 @@ pub fn format_bytes(n: u64) -> String {
     }
 }
 
+/// The object id of item `index` (from 0) of streaming task `task`: ids
+/// are deterministic, so a consumer knows which one comes next and a
+/// retried producer's items are recognised as the ones already sent.
+pub fn stream_item_id(task: &str, index: u64) -> String {
+    format!("{task}.{index}")
+}
+
 /// The GPUs a task or actor holds on its host, by the host's index:
 /// `GPU 0` or `GPU 0, 1`; empty for none.
 pub fn format_gpus(devices: &[u32]) -> String {

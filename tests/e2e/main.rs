@@ -16,6 +16,7 @@ mod logs;
 mod metrics;
 mod objects;
 mod sandbox;
+mod streams;
 mod tasks;
 mod tls;
 mod untrusted;

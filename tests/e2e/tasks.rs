@@ -386,7 +386,11 @@ fn a_cancel_right_after_its_submission_reaches_the_task() {
                 .await
                 .unwrap()
                 .remove(0);
-            assert_eq!(result.failure_kind(), weft_proto::FailureKind::Canceled, "{result:?}");
+            assert_eq!(
+                result.failure_kind(),
+                weft_proto::FailureKind::Canceled,
+                "{result:?}"
+            );
         }
     });
 }

@@ -57,6 +57,15 @@ pub struct SubmitArgs {
     /// Wait for the result and print it after the ref.
     #[arg(long)]
     wait: bool,
+    /// A streaming task (Ray's `num_returns="streaming"`): print each item
+    /// the guest emits (`tasks.emit`) as it comes, one per line, then its
+    /// result.
+    #[arg(long, conflicts_with = "wait")]
+    stream: bool,
+    /// With --stream: the producer waits while this many items are unread
+    /// (default: it never waits).
+    #[arg(long, requires = "stream")]
+    backpressure: Option<u32>,
 }
 
 #[derive(clap::Args)]
@@ -133,6 +142,8 @@ fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
         affinity_host: args.node.clone().unwrap_or_default(),
         affinity_soft: args.soft,
         max_calls: args.max_calls,
+        streaming: args.stream,
+        stream_backpressure: args.backpressure.unwrap_or(0),
         ..Default::default()
     })
 }
@@ -156,6 +167,22 @@ pub async fn submit(address: &str, args: SubmitArgs) -> anyhow::Result<()> {
         .await
         .context("the cluster did not record the task")?;
     println!("{id}");
+    if args.stream {
+        let mut items = tasks.stream(&id, args.backpressure.is_some());
+        while let Some(item) = items.next(None).await? {
+            let result = tasks.get(std::slice::from_ref(&item), None).await?;
+            tasks.release(std::slice::from_ref(&item));
+            if let Some(value) = value_of(result.into_iter().next().context("no item came back")?)?
+            {
+                print_value(&value);
+            }
+        }
+        let end = tasks.get(std::slice::from_ref(&id), None).await?;
+        if let Some(value) = value_of(end.into_iter().next().context("no result came back")?)? {
+            print_value(&value);
+        }
+        return Ok(());
+    }
     if args.wait {
         let result = tasks.get(std::slice::from_ref(&id), None).await?;
         let result = result.into_iter().next().context("no result came back")?;

@@ -170,7 +170,14 @@ impl TaskManager {
     pub fn owner_message(&self, owner: u64, message: &mut pb::OwnerMessage) {
         let put = std::mem::take(&mut message.put);
         let release = std::mem::take(&mut message.release);
-        if message.owner.is_empty() && put.is_empty() && release.is_empty() {
+        let consumed = std::mem::take(&mut message.consumed);
+        let cancel = std::mem::take(&mut message.cancel);
+        if message.owner.is_empty()
+            && put.is_empty()
+            && release.is_empty()
+            && consumed.is_empty()
+            && cancel.is_empty()
+        {
             return;
         }
         self.with(|t| {
@@ -193,6 +200,12 @@ impl TaskManager {
                 );
             }
             t.release_refs(owner, &release);
+            for progress in consumed {
+                t.stream_consumed(progress);
+            }
+            for id in &cancel {
+                t.cancel(id);
+            }
         });
     }
 
@@ -395,6 +408,7 @@ impl TaskManager {
                     t.schedule();
                 }
                 Kind::Unblocked(task) => t.set_blocked(id, &task, false),
+                Kind::Item(item) => t.stream_item(id, item),
                 Kind::Actor(event) => {
                     t.actor_event(id, event);
                     t.place_actors();

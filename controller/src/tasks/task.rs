@@ -82,6 +82,10 @@ pub(crate) struct Task {
     pub(crate) submitted: Instant,
     /// The owner whose pending count it is in, until it finishes.
     pub(crate) pending_for: Option<u64>,
+    /// A streaming task's items recorded so far (the next one it may
+    /// emit is `<id>.<items>`), and how many its owner has read.
+    pub(crate) items: u64,
+    pub(crate) consumed: u64,
 }
 
 /// The options of a task that sent none.
@@ -140,6 +144,8 @@ impl Task {
             retained: false,
             submitted: Instant::now(),
             pending_for: None,
+            items: 0,
+            consumed: 0,
             spec,
         }
     }

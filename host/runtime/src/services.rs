@@ -47,6 +47,20 @@ pub enum PutError {
     Failed(String),
 }
 
+/// Why a guest's `tasks.emit` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EmitError {
+    /// The guest does not run as a streaming task.
+    #[error("{0}")]
+    NotStreaming(String),
+    /// The host's store has no room for the item.
+    #[error("{0}")]
+    Full(String),
+    /// Anything else: the task was canceled, a write was interrupted.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Why writing part of an object failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PartError {
@@ -164,6 +178,10 @@ pub trait TaskServices: Send + Sync + std::fmt::Debug {
         num_ready: usize,
         timeout: Option<Duration>,
     ) -> ServiceFuture<'a, Result<Vec<TaskResult>, ClientError>>;
+
+    /// Hands the task's owner the next item of its stream (an encoded
+    /// value), once the owner has read enough of the ones before it.
+    fn emit(&self, encoded: Vec<u8>) -> ServiceFuture<'_, Result<(), EmitError>>;
 
     /// Cancels a task the guest submitted.
     fn cancel<'a>(&'a self, id: &'a str) -> ServiceFuture<'a, Result<(), ClientError>>;

@@ -60,6 +60,8 @@ pub struct TaskContext {
     env: std::collections::HashMap<String, String>,
     /// The GPUs it holds while it runs.
     gpu: Option<Arc<crate::gpu::Lease>>,
+    /// Its stream, when it was submitted as a streaming task.
+    stream: Option<super::stream::Emitter>,
 }
 
 impl std::fmt::Debug for TaskContext {
@@ -234,6 +236,32 @@ impl TaskContext {
             job: String::new(),
             env: Default::default(),
             gpu: None,
+            stream: None,
+        }
+    }
+
+    /// The same context, emitting items through `stream`.
+    pub(crate) fn streaming(mut self, stream: Option<super::stream::Emitter>) -> Self {
+        self.stream = stream;
+        self
+    }
+
+    /// How many items its guest emitted (0 for a task that does not stream).
+    pub(crate) fn emitted(&self) -> u64 {
+        self.stream
+            .as_ref()
+            .map_or(0, super::stream::Emitter::emitted)
+    }
+
+    /// Emits the next item of the task's stream.
+    pub(crate) async fn emit(&self, encoded: Vec<u8>) -> Result<(), services::EmitError> {
+        match &self.stream {
+            Some(stream) => stream.emit(&self.agent, encoded).await,
+            None => Err(services::EmitError::NotStreaming(format!(
+                "{} was not submitted as a stream: submit it with num_returns=\"streaming\" \
+                 (`weft submit --stream`) to emit items",
+                self.task
+            ))),
         }
     }
 
@@ -493,6 +521,10 @@ impl TaskServices for TaskContext {
 
     fn cancel<'a>(&'a self, id: &'a str) -> ServiceFuture<'a, Result<(), ClientError>> {
         Box::pin(TaskContext::cancel(self, id))
+    }
+
+    fn emit(&self, encoded: Vec<u8>) -> ServiceFuture<'_, Result<(), services::EmitError>> {
+        Box::pin(TaskContext::emit(self, encoded))
     }
 
     fn object<'a>(

@@ -18,6 +18,7 @@ mod logs;
 mod metrics;
 mod objects;
 mod pins;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -135,6 +136,10 @@ struct Running {
     abort: Option<AbortHandle>,
     /// The GPUs the leader gave it (reported to a new leader).
     gpu_devices: Vec<u32>,
+    /// A streaming task's: where its owner's progress goes, and the
+    /// stream, until the attempt starts and takes it.
+    consumed: Option<tokio::sync::watch::Sender<u64>>,
+    stream: Option<stream::Emitter>,
 }
 
 /// A worker agent.
@@ -360,12 +365,20 @@ impl Agent {
                 {
                     let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
                     for assignment in &batch.tasks {
+                        let (stream, consumed) = if assignment.streaming {
+                            let (stream, consumed) = stream::Emitter::new(assignment);
+                            (Some(stream), Some(consumed))
+                        } else {
+                            (None, None)
+                        };
                         running.insert(
                             assignment.id.clone(),
                             Running {
                                 attempt: assignment.attempt,
                                 abort: None,
                                 gpu_devices: assignment.gpu_devices.clone(),
+                                consumed,
+                                stream,
                             },
                         );
                     }
@@ -395,6 +408,19 @@ impl Agent {
                     )));
                     agent.send(pb::host_event::Kind::Prepared(prepared));
                 });
+            }
+            Kind::Consumed(progress) => {
+                let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(tx) = running
+                    .get(&progress.task)
+                    .and_then(|r| r.consumed.as_ref())
+                {
+                    tx.send_if_modified(|read| {
+                        let more = progress.count > *read;
+                        *read = (*read).max(progress.count);
+                        more
+                    });
+                }
             }
             Kind::Cancel(id) => {
                 let entry = self
@@ -624,10 +650,18 @@ impl Agent {
                 return (result, Vec::new());
             }
         };
+        let stream = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&task.id)
+            .filter(|r| r.attempt == task.attempt)
+            .and_then(|r| r.stream.take());
         let context = Arc::new(
             TaskContext::new(self.clone(), task.id.clone(), task.cpus)
                 .in_job(std::mem::take(&mut task.job), std::mem::take(&mut task.env))
-                .with_gpu(lease),
+                .with_gpu(lease)
+                .streaming(stream),
         );
         let invocation = Invocation {
             call: CallSpec::Values {
@@ -653,6 +687,7 @@ impl Agent {
         };
         let outcome = self.host.call(&prepared, invocation).await;
         result.run_micros = started.elapsed().as_micros() as u64;
+        result.items = context.emitted();
         let mut refs = Vec::new();
         match outcome {
             Ok(outcome) => {

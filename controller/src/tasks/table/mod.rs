@@ -27,6 +27,7 @@ use crate::scheduler::{ClusterView, ObjectLocation, Placement, Resources, TaskDe
 
 mod jobs;
 mod objects;
+mod streams;
 
 pub use jobs::JobWorkEnded;
 
@@ -355,6 +356,12 @@ impl Table {
             task.options().max_calls,
         );
         let (job, env) = (task.options().job.clone(), task.options().env.clone());
+        let (streaming, stream_backpressure, consumed, emitted) = (
+            task.options().streaming,
+            task.options().stream_backpressure,
+            task.consumed,
+            task.items,
+        );
         // Instances are shared only among one owner's tasks of one job, as
         // Ray's workers are among one job's (a job's instances also hold
         // its runtime env).
@@ -407,6 +414,10 @@ impl Table {
                 instance_scope,
                 job,
                 env,
+                streaming,
+                stream_backpressure,
+                consumed,
+                emitted,
             },
         );
     }
@@ -433,7 +444,7 @@ impl Table {
         let mut work = vec![(id.to_string(), None::<pb::TaskResult>)];
         let mut first = true;
         while let Some((id, dependent_result)) = work.pop() {
-            let result = if first {
+            let mut result = if first {
                 first = false;
                 std::mem::take(&mut result)
             } else {
@@ -476,6 +487,10 @@ impl Table {
             } else {
                 Vec::new()
             };
+            // A stream's end says how many items it had, however it ended.
+            if task.options().streaming {
+                result.items = task.items;
+            }
             self.outbox.tell_all(&task.owners, &result);
             task.state = State::Done(result.clone());
             let dependents = std::mem::take(&mut task.dependents);

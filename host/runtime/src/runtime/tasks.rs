@@ -213,4 +213,21 @@ impl tasks::Host for RuntimeCtx {
     async fn cancel(&mut self, task: ObjectRef) -> Result<(), Error> {
         self.cancel_task(task).await
     }
+
+    async fn emit(&mut self, value: Vec<u8>) -> Result<(), Error> {
+        use crate::services::EmitError;
+        // Refused here rather than at the consumer, which could not say
+        // which emit was wrong.
+        if let Err(e) = weft_values::decode(&value) {
+            return Err(Error::InvalidArgument(format!(
+                "the item is not an encoded value (docs/VALUES.md): {e}"
+            )));
+        }
+        let context = self.task_context("tasks.emit")?;
+        context.emit(value).await.map_err(|e| match e {
+            EmitError::NotStreaming(m) => Error::Unsupported(m),
+            EmitError::Full(m) => Error::ResourceExhausted(m),
+            EmitError::Failed(m) => Error::Other(m),
+        })
+    }
 }

@@ -157,6 +157,11 @@ impl TaskServices for Fake {
         Box::pin(async { Ok(()) })
     }
 
+    fn emit(&self, encoded: Vec<u8>) -> ServiceFuture<'_, Result<(), crate::services::EmitError>> {
+        self.ask(format!("emit {} bytes", encoded.len()));
+        Box::pin(async { Ok(()) })
+    }
+
     fn object<'a>(
         &'a self,
         id: &'a str,

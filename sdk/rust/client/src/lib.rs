@@ -40,8 +40,8 @@ use weft_proto::v1 as pb;
 
 pub use weft_core::{
     ActorHandle, ActorOptions, ActorRecord, Arg, ClientError, Connection, ErrorClass, FailureKind,
-    NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, Value, objects, shm,
-    value_of, values,
+    ItemStream, NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, Value,
+    objects, shm, value_of, values,
 };
 pub use weft_proto::v1::{
     ActorState, CallResponse, ComponentInfo, ComponentPrepared, DeployResponse, JobState,

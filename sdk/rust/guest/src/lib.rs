@@ -95,7 +95,15 @@ pub mod tasks {
     pub use crate::bindings::weft::runtime::tasks::{Argument, Options, cancel, wait};
 
     use crate::bindings::weft::runtime::tasks as raw;
-    use crate::{Error, FromValue, IntoArgs, ObjectRef, Value};
+    use crate::{Error, FromValue, IntoArgs, IntoValue, ObjectRef, Value};
+
+    /// Hand the caller the next item of this task's stream (a task
+    /// submitted with `num_returns="streaming"` or `weft submit --stream`):
+    /// the caller sees it at once, in order, while the task goes on. Waits
+    /// while the caller has a backpressure limit's worth of items unread.
+    pub fn emit(item: impl IntoValue) -> Result<(), Error> {
+        raw::emit(&weft_values::encode(&item.into_value()))
+    }
 
     /// Submit `component`'s `function` (`func` or `iface.func`) with
     /// `args` and default options, returning the ref of its result.

@@ -214,6 +214,28 @@ impl Guest for Testkit {
     }
 }
 
+impl exports::weft::testkit::streams::Guest for Testkit {
+    fn count(n: u32, pause_ms: u32, hold_ms: u32) -> u32 {
+        let pause = std::time::Duration::from_millis(pause_ms.into());
+        for i in 0..n {
+            weft_guest::tasks::emit(i).unwrap_or_else(|e| panic!("emit {i}: {}", e.message()));
+            if !pause.is_zero() {
+                std::thread::sleep(pause);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(hold_ms.into()));
+        n
+    }
+
+    fn blobs(n: u32, kib: u32) -> u32 {
+        for i in 0..n {
+            let item = vec![(i % 251) as u8; kib as usize * 1024];
+            weft_guest::tasks::emit(&item[..]).unwrap_or_else(|e| panic!("emit {i}: {}", e.message()));
+        }
+        n
+    }
+}
+
 impl exports::weft::testkit::fanout::Guest for Testkit {
     fn weigh(p: exports::weft::testkit::fanout::Parcel) -> u64 {
         use exports::weft::testkit::fanout::Size;
