@@ -269,7 +269,9 @@ fn a_dropped_stream_frees_its_producer_and_its_items() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let left = weft_client::objects::store_stats(&address, 5).await.unwrap();
+        let left = weft_client::objects::store_stats(&address, 5)
+            .await
+            .unwrap();
         assert_eq!(now, baseline, "the store is back to its baseline: {left:?}");
         let running = group
             .weft_ok(&["list", "tasks", "--state", "running"])

@@ -17,6 +17,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::Session>()?;
     m.add_class::<session::Pinned>()?;
+    m.add_class::<session::ItemStream>()?;
     m.add_function(wrap_pyfunction!(convert::register_classes, m)?)?;
     Ok(())
 }

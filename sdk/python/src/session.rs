@@ -139,6 +139,8 @@ fn task_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<weft_client::Ta
             "affinity_host" => out.affinity_host = value.extract()?,
             "affinity_soft" => out.affinity_soft = value.extract()?,
             "max_calls" => out.max_calls = value.extract()?,
+            "streaming" => out.streaming = value.extract()?,
+            "stream_backpressure" => out.stream_backpressure = value.extract()?,
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown task option `{other}`"
@@ -156,6 +158,27 @@ fn task_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<weft_client::Ta
 pub struct Pinned(
     #[allow(dead_code, reason = "held for its drop")] weft_client::objects::ObjectBytes,
 );
+
+/// A streaming task's items (`weft.ObjectRefGenerator` wraps it). Dropped
+/// before its end, it lets go of the unread items and cancels the task.
+#[pyclass(frozen, module = "weft._native")]
+pub struct ItemStream(tokio::sync::Mutex<weft_client::ItemStream>);
+
+#[pymethods]
+impl ItemStream {
+    /// The next item's id, or None at the end; raises the task's failure
+    /// after its items, and GetTimeoutError past `timeout` seconds.
+    #[pyo3(signature = (timeout=None))]
+    fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
+        let timeout = seconds(timeout)?;
+        block(py, async { self.0.lock().await.next(timeout).await }).map_err(|e| raise(py, e))
+    }
+
+    /// The streaming task's id.
+    fn task_id(&self, py: Python<'_>) -> String {
+        block(py, async { self.0.lock().await.task_id().to_string() })
+    }
+}
 
 #[pyclass(frozen, module = "weft._native")]
 pub struct Session {
@@ -371,6 +394,12 @@ impl Session {
     /// Cancels a task; false when it had already finished.
     fn cancel(&self, py: Python<'_>, id: &str) -> PyResult<bool> {
         block(py, self.tasks.cancel(id)).map_err(|e| raise(py, e))
+    }
+
+    /// The items of streaming task `id`, read in order; `backpressure`:
+    /// the task was given a limit, so its producer hears what is read.
+    fn stream(&self, id: &str, backpressure: bool) -> ItemStream {
+        ItemStream(tokio::sync::Mutex::new(self.tasks.stream(id, backpressure)))
     }
 
     /// Puts bytes in the object store; returns the object's id. `bytes`

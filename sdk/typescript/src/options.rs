@@ -45,7 +45,8 @@ fn count<T: TryFrom<u64>>(options: &Object<'_>, key: &str) -> napi::Result<T> {
 }
 
 /// `{ cpus, gpus, memory, memoryLimit, custom, maxRetries, retryOnTrap,
-/// timeoutMs, strategy, affinityHost, affinitySoft, maxCalls }`.
+/// timeoutMs, strategy, affinityHost, affinitySoft, maxCalls,
+/// streamBackpressure }` (the last for streaming tasks).
 pub fn task_options(options: &Object<'_>) -> napi::Result<TaskOptions> {
     let mut out = TaskOptions::default();
     each_key(options, "task", |key, o| {
@@ -68,6 +69,7 @@ pub fn task_options(options: &Object<'_>) -> napi::Result<TaskOptions> {
             "affinityHost" => out.affinity_host = field(o, key)?,
             "affinitySoft" => out.affinity_soft = field(o, key)?,
             "maxCalls" => out.max_calls = count(o, key)?,
+            "streamBackpressure" => out.stream_backpressure = count(o, key)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -38,6 +38,36 @@ pub struct Session {
     inner: Mutex<Option<Arc<Inner>>>,
 }
 
+/// A streaming task's items (`ObjectRefGenerator` wraps it). Collected
+/// before its end, it lets go of the unread items and cancels the task.
+#[napi]
+pub struct ItemStream {
+    task_id: String,
+    items: Arc<tokio::sync::Mutex<weft_client::ItemStream>>,
+}
+
+#[napi]
+impl ItemStream {
+    /// The streaming task's id.
+    #[napi(getter)]
+    pub fn task_id(&self) -> String {
+        self.task_id.clone()
+    }
+
+    /// The next item's id, or null at the end; rejects with the task's
+    /// failure after its items.
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn next<'env>(
+        &self,
+        env: &'env Env,
+        timeout_ms: Option<f64>,
+    ) -> napi::Result<PromiseRaw<'env, Option<String>>> {
+        let timeout = millis(timeout_ms)?;
+        let items = self.items.clone();
+        env.spawn_future(async move { items.lock().await.next(timeout).await.map_err(raise) })
+    }
+}
+
 /// What `deploy` answers.
 #[napi(object)]
 pub struct Deployed {
@@ -290,6 +320,36 @@ impl Session {
             None => Default::default(),
         };
         block_on(inner.tasks.submit(&component, &function, args, options)).map_err(raise)
+    }
+
+    /// Submits a streaming task (as `submit`; its guest emits items as it
+    /// goes) and answers its items, read in order.
+    #[napi]
+    pub fn submit_stream(
+        &self,
+        env: &Env,
+        component: String,
+        function: String,
+        args: Vec<Unknown>,
+    ) -> napi::Result<ItemStream> {
+        let inner = self.inner()?;
+        let params = inner.params(&component, "", &function)?;
+        let label = || format!("{component}.{function}");
+        let (args, options) = convert_args(env, label, &params, &args)?;
+        let mut options = match options {
+            Some(o) => options::task_options(&o)?,
+            None => Default::default(),
+        };
+        options.streaming = true;
+        let backpressure = options.stream_backpressure > 0;
+        let id =
+            block_on(inner.tasks.submit(&component, &function, args, options)).map_err(raise)?;
+        Ok(ItemStream {
+            task_id: id.clone(),
+            items: Arc::new(tokio::sync::Mutex::new(
+                inner.tasks.stream(&id, backpressure),
+            )),
+        })
     }
 
     /// Waits for `ids` and answers `[values, errs]`: their values in order

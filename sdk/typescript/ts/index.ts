@@ -5,7 +5,13 @@
 import { readFile } from "node:fs/promises";
 
 import { GuestError, WeftError, guard, settled } from "./errors.js";
-import { native, type ActorInfo, type NativeSession, type NodeInfo } from "./native.js";
+import {
+  native,
+  type ActorInfo,
+  type NativeItemStream,
+  type NativeSession,
+  type NodeInfo,
+} from "./native.js";
 
 export * from "./errors.js";
 export type { ActorInfo, Deployed, NodeInfo } from "./native.js";
@@ -39,6 +45,9 @@ export interface TaskOptions {
   affinitySoft?: boolean;
   /** Calls one instance serves before it is replaced. */
   maxCalls?: number;
+  /** For `stream`: the producer waits while this many items are unread
+   * (Ray's `_generator_backpressure_num_objects`; none by default). */
+  streamBackpressure?: number;
 }
 
 /** Options of an actor. */
@@ -138,6 +147,46 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   }
 }
 
+/**
+ * The items of a streaming task (`component.stream(...)`, Ray's
+ * `num_returns="streaming"`): `for await (const ref of gen)` gives the ref of
+ * each item, in order, as the guest emits it; the loop ends with the task,
+ * or rejects with its failure after the items it emitted. Collected before
+ * its end, it lets go of the unread items and cancels the task.
+ */
+export class ObjectRefGenerator<T = unknown> implements AsyncIterable<ObjectRef<T>> {
+  readonly #items: NativeItemStream;
+  readonly #client: Weft;
+  /** The task's own ref: its result, once the stream has ended. */
+  readonly taskRef: ObjectRef;
+
+  constructor(items: NativeItemStream, client: Weft) {
+    this.#items = items;
+    this.#client = client;
+    this.taskRef = new ObjectRef(items.taskId, client);
+  }
+
+  /** The next item's ref (`done` at the end), waiting at most
+   * `timeoutMs` (`TimeoutError` past it). */
+  async next(options: GetOptions = {}): Promise<IteratorResult<ObjectRef<T>, undefined>> {
+    const id = await settled(this.#items.next(options.timeoutMs));
+    if (id === null) {
+      return { done: true, value: undefined };
+    }
+    return { done: false, value: new ObjectRef<T>(id, this.#client) };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<ObjectRef<T>, undefined> {
+    // Not an async generator: `yield` would await the ref (it is a
+    // thenable) and hand out its value.
+    return { next: () => this.next() };
+  }
+
+  toString(): string {
+    return `ObjectRefGenerator(${this.taskRef.id})`;
+  }
+}
+
 /** A handle on an actor: call its methods, pass it to tasks. */
 export class ActorHandle {
   readonly #client: Weft | undefined;
@@ -179,6 +228,15 @@ export class Component {
    */
   call<T = unknown>(func: string, ...args: unknown[]): ObjectRef<T> {
     return this.client.submit<T>(this.name, func, args);
+  }
+
+  /**
+   * Submits `func` as a streaming task, as `call` does: its guest emits
+   * items as it goes (`tasks.emit`), read in order from the generator
+   * answered (options after the arguments, `streamBackpressure` among them).
+   */
+  stream<T = unknown>(func: string, ...args: unknown[]): ObjectRefGenerator<T> {
+    return this.client.submitStream<T>(this.name, func, args);
   }
 
   /** Its callable functions' WIT names. */
@@ -268,6 +326,12 @@ export class Weft {
   submit<T>(component: string, func: string, args: unknown[]): ObjectRef<T> {
     const id = guard(() => this.#session.submit(component, witName(func), args));
     return new ObjectRef<T>(id, this);
+  }
+
+  /** @internal */
+  submitStream<T>(component: string, func: string, args: unknown[]): ObjectRefGenerator<T> {
+    const items = guard(() => this.#session.submitStream(component, witName(func), args));
+    return new ObjectRefGenerator<T>(items, this);
   }
 
   /** @internal */

@@ -29,6 +29,12 @@ export interface ActorInfo {
   restarts: number;
 }
 
+/** A streaming task's items, as the addon reads them. */
+export interface NativeItemStream {
+  readonly taskId: string;
+  next(timeoutMs: number | undefined | null): Promise<string | null>;
+}
+
 /** A native session: one owner session and one RPC client. */
 export interface NativeSession {
   readonly address: string;
@@ -36,6 +42,7 @@ export interface NativeSession {
   deploy(wasm: Uint8Array, name: string | undefined | null): Promise<Deployed>;
   functions(component: string): Promise<string[]>;
   submit(component: string, func: string, args: unknown[]): string;
+  submitStream(component: string, func: string, args: unknown[]): NativeItemStream;
   get(ids: string[], timeoutMs: number | undefined | null): Promise<[unknown[], number[]]>;
   getNow(ids: string[]): [unknown[], number[]] | null;
   wait(ids: string[], numReturns: number, timeoutMs: number | undefined | null): Promise<string[][]>;

@@ -201,8 +201,23 @@ def _options(
     timeout: Optional[float] = None,
     memory_limit: Optional[int] = None,
     max_calls: Optional[int] = None,
+    num_returns: Any = None,
+    _generator_backpressure_num_objects: Optional[int] = None,
 ) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
+    if num_returns is not None:
+        if num_returns == "streaming":
+            out["streaming"] = True
+        elif num_returns != 1:
+            raise ValueError(
+                f"num_returns={num_returns!r} is not supported: a task returns one value "
+                "(return a tuple for several), or use num_returns=\"streaming\" for a "
+                "generator whose guest emits items as it goes"
+            )
+    if _generator_backpressure_num_objects is not None:
+        if int(_generator_backpressure_num_objects) < 0:
+            raise ValueError("_generator_backpressure_num_objects must be 0 or more")
+        out["stream_backpressure"] = int(_generator_backpressure_num_objects)
     if max_calls is not None:
         if int(max_calls) < 0:
             raise ValueError(f"max_calls must be 0 or more, not {max_calls}")
@@ -237,6 +252,50 @@ def _options(
     return out
 
 
+class ObjectRefGenerator:
+    """The items of a streaming task (``num_returns="streaming"``), as Ray's:
+    iterate it (``for ref in gen``, or ``async for`` in asyncio) for the ref
+    of each item, in order, as the guest emits it; the loop ends with the
+    task, or raises its failure after the items it emitted. Dropped before
+    its end, it lets go of the unread items and cancels the task."""
+
+    def __init__(self, task: ObjectRef, stream: "_native.ItemStream") -> None:
+        self._task = task
+        self._stream = stream
+
+    @property
+    def task_ref(self) -> ObjectRef:
+        """The task's own ref: it resolves to the task's result once the
+        stream has ended."""
+        return self._task
+
+    def next(self, timeout: Optional[float] = None) -> ObjectRef:
+        """The next item's ref, waiting at most ``timeout`` seconds;
+        ``StopIteration`` at the end."""
+        id = self._stream.next(timeout)
+        if id is None:
+            raise StopIteration
+        return ObjectRef(id)
+
+    def __iter__(self) -> "ObjectRefGenerator":
+        return self
+
+    def __next__(self) -> ObjectRef:
+        return self.next()
+
+    def __aiter__(self) -> "ObjectRefGenerator":
+        return self
+
+    async def __anext__(self) -> ObjectRef:
+        id = await asyncio.get_running_loop().run_in_executor(None, self._stream.next, None)
+        if id is None:
+            raise StopAsyncIteration
+        return ObjectRef(id)
+
+    def __repr__(self) -> str:
+        return f"ObjectRefGenerator({self._task.id})"
+
+
 @dataclass(frozen=True)
 class NodeAffinitySchedulingStrategy:
     """Run on the host ``node_id``; ``soft`` falls back to any host."""
@@ -253,9 +312,14 @@ class RemoteFunction:
         self._function = function
         self._options = options or {}
 
-    def remote(self, *args: Any) -> ObjectRef:
-        """Submits a task; returns the ref to its result."""
-        id = _session().submit(self._component, self._function, list(args), self._options or None)
+    def remote(self, *args: Any) -> Any:
+        """Submits a task; returns the ref to its result (an
+        ``ObjectRefGenerator`` of its items for ``num_returns="streaming"``)."""
+        session = _session()
+        id = session.submit(self._component, self._function, list(args), self._options or None)
+        if self._options.get("streaming"):
+            backpressure = self._options.get("stream_backpressure", 0) > 0
+            return ObjectRefGenerator(ObjectRef(id), session.stream(id, backpressure))
         return ObjectRef(id)
 
     def options(self, **options: Any) -> "RemoteFunction":
@@ -263,7 +327,10 @@ class RemoteFunction:
         ``memory``, ``resources``, ``max_retries``, ``retry_exceptions``,
         ``scheduling_strategy``, ``timeout`` (seconds), ``memory_limit``,
         ``max_calls`` (tasks one instance may run for this owner, as in Ray:
-        above 1, a task may find the globals an earlier one left)."""
+        above 1, a task may find the globals an earlier one left),
+        ``num_returns="streaming"`` (a generator: the guest emits items as it
+        goes) with ``_generator_backpressure_num_objects`` (its producer
+        waits while that many items are unread)."""
         merged = dict(self._options)
         merged.update(_options(**options))
         return RemoteFunction(self._component, self._function, merged)

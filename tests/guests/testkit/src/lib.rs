@@ -230,7 +230,8 @@ impl exports::weft::testkit::streams::Guest for Testkit {
     fn blobs(n: u32, kib: u32) -> u32 {
         for i in 0..n {
             let item = vec![(i % 251) as u8; kib as usize * 1024];
-            weft_guest::tasks::emit(&item[..]).unwrap_or_else(|e| panic!("emit {i}: {}", e.message()));
+            weft_guest::tasks::emit(&item[..])
+                .unwrap_or_else(|e| panic!("emit {i}: {}", e.message()));
         }
         n
     }
