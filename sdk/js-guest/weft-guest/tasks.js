@@ -49,3 +49,26 @@ export function wait(refs, numReady = 1, timeout) {
 export function cancel(ref) {
   call(raw.cancel, ref);
 }
+
+/**
+ * Hands the caller the next item of this task's stream (a task submitted as
+ * a stream): the caller sees it at once, in order, while the task goes on.
+ * Waits while the caller has a backpressure limit's worth of items unread.
+ */
+export function emit(value) {
+  call(raw.emit, encode(value, isRef));
+}
+
+/**
+ * Emits every item of `items` (a generator, say) as it is made; returns how
+ * many there were. A streaming task written as a generator ends
+ * `return emitAll(gen())`.
+ */
+export function emitAll(items) {
+  let n = 0;
+  for (const item of items) {
+    emit(item);
+    n += 1;
+  }
+  return n;
+}

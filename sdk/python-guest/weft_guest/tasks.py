@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, Iterable, List, Optional
 
 from ._common import binding, call, is_ref, millis
 from .values import decode, encode
@@ -61,3 +61,22 @@ def wait(refs: List[Any], num_ready: int = 1, timeout: Optional[float] = None) -
 def cancel(ref: Any) -> None:
     """Stops a task."""
     call(binding("tasks").cancel, ref)
+
+
+def emit(value: Any) -> None:
+    """Hands the caller the next item of this task's stream (a task
+    submitted with ``num_returns="streaming"``): the caller sees it at
+    once, in order, while the task goes on. Waits while the caller has a
+    backpressure limit's worth of items unread."""
+    call(binding("tasks").emit, encode(value))
+
+
+def emit_all(items: Iterable[Any]) -> int:
+    """Emits every item of ``items`` (a generator, say) as it is made;
+    returns how many there were. A streaming task written as a Python
+    generator ends ``return emit_all(gen())``."""
+    n = 0
+    for item in items:
+        emit(item)
+        n += 1
+    return n

@@ -144,6 +144,14 @@ def test_an_actor_keeps_state_across_ordered_calls(guests: str, lang: str) -> No
     weft.kill(counter)
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_guest_generator_streams_its_items(guests: str, lang: str) -> None:
+    kit = weft.component(f"{lang}-testkit")
+    gen = kit.squares.options(num_returns="streaming").remote(500)
+    assert [weft.get(ref) for ref in gen] == [i * i for i in range(500)]
+    assert weft.get(gen.task_ref) == 500
+
+
 def test_the_word_frequency_example(guests: str) -> None:
     text = (ROOT / "README.md").read_bytes() * 20
     ref = weft.put(text)

@@ -70,6 +70,13 @@ export function sumOfAdds(component, n) {
   return BigInt(total);
 }
 
+export function squares(n) {
+  function* made() {
+    for (let i = 0; i < n; i++) yield i * i;
+  }
+  return tasks.emitAll(made());
+}
+
 export function storeAndRead(data) {
   const ref = objects.put(data);
   if (objects.size(ref) !== data.length) throw new Error('size mismatch');

@@ -84,6 +84,9 @@ class WitWorld(wit_world.WitWorld):
         log.info(f"sum of {n} adds: {total}")
         return total
 
+    def squares(self, n: int) -> int:
+        return tasks.emit_all(i * i for i in range(n))
+
     def store_and_read(self, data: bytes) -> bytes:
         ref = objects.put(data)
         assert objects.size(ref) == len(data)
