@@ -15,6 +15,7 @@
 pub mod actors;
 pub mod gpu;
 pub mod objects;
+pub mod streams;
 pub mod tasks;
 pub mod values;
 
@@ -44,6 +45,10 @@ pub enum BenchCommand {
     /// Actor calls: 1:1 sync and async, n:n async (the names `ray
     /// microbenchmark` uses), against a sync task.
     Actors(actors::ActorBenchArgs),
+    /// Streaming tasks: generator items/s to one consumer and first-item
+    /// latency, against tasks of the same component (the shapes of Ray's
+    /// streaming generator).
+    Streams(streams::StreamBenchArgs),
     /// Values: echoing large byte lists through a task (GB/s against
     /// memcpy) and a list of small records (encoded against WAVE).
     Values(values::ValueBenchArgs),
@@ -100,6 +105,7 @@ pub async fn run(address: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Tasks(_) => "tasks",
         BenchCommand::Objects(_) => "objects",
         BenchCommand::Actors(_) => "actors",
+        BenchCommand::Streams(_) => "streams",
         BenchCommand::Values(_) => "values",
         BenchCommand::Gpu(_) => "gpu",
     };
@@ -117,6 +123,7 @@ async fn bench(address: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Tasks(args) => tasks::run(address, args).await,
         BenchCommand::Objects(args) => objects::run(address, args).await,
         BenchCommand::Actors(args) => actors::run(address, args).await,
+        BenchCommand::Streams(args) => streams::run(address, args).await,
         BenchCommand::Values(args) => values::run(address, args).await,
         BenchCommand::Gpu(args) => gpu::run(address, args).await,
     }
