@@ -111,6 +111,7 @@ impl Connection {
                     interface: Some(f.interface).filter(|i| !i.is_empty()),
                     function: f.function,
                     signature,
+                    is_async: f.is_async,
                 })
             })
             .collect::<Result<_, ClientError>>()?;

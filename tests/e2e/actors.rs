@@ -396,7 +396,11 @@ fn bad_actor_specs_are_refused_with_the_reason() {
             "4",
         ])
         .unwrap();
-    assert!(err.contains("one call at a time"), "{err}");
+    assert!(err.contains("async func"), "{err}");
+    assert!(
+        err.contains("incr, add, get, fail"),
+        "names the methods: {err}"
+    );
 }
 
 #[test]

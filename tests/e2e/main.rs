@@ -4,6 +4,7 @@
 mod actors;
 mod auth;
 mod bad_input;
+mod concurrent_actors;
 mod controller_group;
 mod dashboard;
 mod foundation;

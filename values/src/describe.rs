@@ -38,6 +38,7 @@ pub(crate) fn exports_of(resolve: &Resolve, world: wit_parser::WorldId) -> Vec<E
                 interface: None,
                 function: func.name.clone(),
                 signature: signature(resolve, func),
+                is_async: func.kind.is_async(),
             }),
             WorldItem::Interface { id, .. } => {
                 let name = resolve.name_world_key(key);
@@ -46,6 +47,7 @@ pub(crate) fn exports_of(resolve: &Resolve, world: wit_parser::WorldId) -> Vec<E
                         interface: Some(name.clone()),
                         function: func.name.clone(),
                         signature: signature(resolve, func),
+                        is_async: func.kind.is_async(),
                     });
                 }
             }

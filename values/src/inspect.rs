@@ -93,7 +93,9 @@ const PROVIDED: &[(&str, &str, &[&str])] = &[
     (
         "weft:runtime",
         "0.2",
-        &["types", "log", "objects", "tasks", "actors", "gpu"],
+        &[
+            "types", "log", "objects", "tasks", "awaits", "actors", "gpu",
+        ],
     ),
 ];
 

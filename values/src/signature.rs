@@ -39,6 +39,9 @@ pub struct Export {
     pub function: String,
     /// Its parameter and result types.
     pub signature: Signature,
+    /// An `async func` (component-model async): a concurrent actor's
+    /// methods are.
+    pub is_async: bool,
 }
 
 impl Export {

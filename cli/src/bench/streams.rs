@@ -55,19 +55,14 @@ pub async fn run(address: &str, args: StreamBenchArgs) -> anyhow::Result<()> {
     let add = |i: u32| Submission {
         component: NAME.into(),
         function: "add".into(),
-        args: vec![
-            Arg::Value(Value::S32(i as i32)),
-            Arg::Value(Value::S32(1)),
-        ],
+        args: vec![Arg::Value(Value::S32(i as i32)), Arg::Value(Value::S32(1))],
         options: TaskOptions::default(),
     };
     let batch = args.items.min(10_000);
     let mut task_rate: f64 = 0.0;
     for _ in 0..args.rounds {
         let started = Instant::now();
-        let ids = tasks
-            .submit_batch((0..batch).map(add).collect())
-            .await?;
+        let ids = tasks.submit_batch((0..batch).map(add).collect()).await?;
         check(tasks.get(&ids, None).await?)?;
         tasks.release(&ids);
         task_rate = task_rate.max(f64::from(batch) / started.elapsed().as_secs_f64());

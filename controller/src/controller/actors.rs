@@ -13,6 +13,76 @@ use crate::controller::Controller;
 use crate::error::ControllerError;
 
 impl Controller {
+    /// Refuses concurrency an actor cannot have: calls run at once in its
+    /// one instance only where its methods are `async func` exports (they
+    /// interleave at their awaits; a plain export holds the instance until
+    /// it returns), every method named in a group must be in a declared
+    /// group, and a concurrent actor is never between calls, so it cannot
+    /// be checkpointed.
+    async fn check_concurrency(
+        &self,
+        spec: &pb::ActorSpec,
+        options: &pb::ActorOptions,
+    ) -> Result<(), ControllerError> {
+        let concurrent = options.max_concurrency > 1 || !options.concurrency_groups.is_empty();
+        for (method, group) in &options.method_groups {
+            if !options.concurrency_groups.contains_key(group) {
+                return Err(ControllerError::InvalidRequest(format!(
+                    "method `{method}` is put in concurrency group `{group}`, which is not declared \
+                     (declared: {})",
+                    names(options.concurrency_groups.keys())
+                )));
+            }
+        }
+        if !concurrent {
+            return Ok(());
+        }
+        if options.checkpoint_every_calls > 0 || options.checkpoint_every_ms > 0 {
+            return Err(ControllerError::InvalidRequest(
+                "a concurrent actor (max_concurrency above 1 or concurrency groups) cannot be \
+                 checkpointed: calls are always in flight in it, so its state is never between \
+                 two calls"
+                    .into(),
+            ));
+        }
+        let (_, exports) = self.exports(&spec.component).await?;
+        let method = format!("[method]{}.", spec.class);
+        let sync: Vec<String> = exports
+            .iter()
+            .filter(|e| {
+                if spec.class.is_empty() {
+                    e.interface.as_deref() != Some("weft:runtime/checkpoint@0.2.0")
+                        && !e.function.starts_with('[')
+                } else {
+                    e.function.starts_with(&method)
+                }
+            })
+            .filter(|e| !e.is_async)
+            .map(|e| match e.function.strip_prefix(&method) {
+                Some(name) => name.to_string(),
+                None => e.name(),
+            })
+            .collect();
+        if sync.is_empty() {
+            return Ok(());
+        }
+        Err(ControllerError::InvalidRequest(format!(
+            "max_concurrency {} needs an actor whose methods are `async func` exports \
+             (component-model async: calls interleave where they await), and {} of `{}` {} not: {}. \
+             Declare them `async func` in the WIT (wit-bindgen makes them `async fn`) and await \
+             weft:runtime/awaits in them, or use max_concurrency 1 (or several actors)",
+            options.max_concurrency.max(1),
+            if sync.len() == 1 {
+                "this method"
+            } else {
+                "these methods"
+            },
+            spec.component,
+            if sync.len() == 1 { "is" } else { "are" },
+            sync.join(", ")
+        )))
+    }
+
     /// Creates an actor: checks the spec, writes its record, and has the
     /// leader place it. Returns the record (state `pending`).
     pub async fn create_actor(
@@ -22,12 +92,7 @@ impl Controller {
     ) -> Result<pb::ActorRecord, ControllerError> {
         self.ensure_leader().await?;
         let options = spec.options.clone().unwrap_or_default();
-        if options.max_concurrency > 1 {
-            return Err(ControllerError::InvalidRequest(format!(
-                "max_concurrency {} is not supported: an actor is one WebAssembly instance, which runs one call at a time (make several actors instead)",
-                options.max_concurrency
-            )));
-        }
+        self.check_concurrency(&spec, &options).await?;
         if options.cpus < 0.0 || !options.cpus.is_finite() {
             return Err(ControllerError::InvalidRequest(format!(
                 "cpus must be 0 or more, not {}",
@@ -157,6 +222,16 @@ impl Controller {
 /// The key-value namespace older logs kept actor records in (now they are
 /// typed commands in the cluster's own keyspace; see `Command::PutActor`).
 const ACTORS_NAMESPACE: &str = "weft.actors";
+
+/// `names` joined for a message, or `none`.
+fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
 
 /// A random id (actor ids must not repeat across leaders).
 pub(crate) fn new_id() -> u64 {

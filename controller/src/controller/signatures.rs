@@ -53,6 +53,7 @@ impl Controller {
                 interface: e.interface.clone().unwrap_or_default(),
                 function: e.function.clone(),
                 signature_json: serde_json::to_string(&e.signature).unwrap_or_default(),
+                is_async: e.is_async,
             })
             .collect();
         Ok(pb::DescribeResponse { digest, functions })

@@ -54,13 +54,13 @@ pub struct ActorStart {
 /// deadline, the memory limit) leaves the instance unusable: the error says
 /// so with [`ActorError::poisoned`], and the actor must restart.
 pub struct ActorInstance {
-    store: Store<CallState>,
-    instance: Instance,
-    this: Option<ResourceAny>,
-    class: String,
-    prepared: Arc<Prepared>,
-    output: OutputTail,
-    limits: Limits,
+    pub(crate) store: Store<CallState>,
+    pub(crate) instance: Instance,
+    pub(crate) this: Option<ResourceAny>,
+    pub(crate) class: String,
+    pub(crate) prepared: Arc<Prepared>,
+    pub(crate) output: OutputTail,
+    pub(crate) limits: Limits,
     checkpoint: Option<(Func, Func)>,
     /// Writes out the log's last lines when the instance goes.
     _log: Option<crate::invoke::LogFinish>,
@@ -197,11 +197,38 @@ impl ActorInstance {
         args: Vec<Value>,
     ) -> Result<Option<Value>, ActorError> {
         let prepared = self.prepared.clone();
-        let (function, skip) = match &self.this {
-            Some(_) => (
-                member(&prepared.functions, &self.class, "[method]", method)?,
-                1,
-            ),
+        let (function, vals) = self.bind(&prepared, method, args)?;
+        let results = self.invoke(function, vals).await?;
+        result_of(function, results)
+    }
+
+    /// The export `method` names (a `[method]` of the class, or a function
+    /// of an instance actor) and `args` as its parameters, the actor
+    /// itself first for a method.
+    fn bind<'p>(
+        &self,
+        prepared: &'p Prepared,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<(&'p FunctionInfo, Vec<Val>), HostError> {
+        bind(prepared, &self.class, self.this, method, args)
+    }
+}
+
+/// The export `method` names among `prepared`'s (a `[method]` of `class`
+/// when the actor is the resource `this`, else a function of an instance
+/// actor) and `args` as its parameters, the actor itself first for a
+/// method.
+pub(crate) fn bind<'p>(
+    prepared: &'p Prepared,
+    class: &str,
+    this: Option<ResourceAny>,
+    method: &str,
+    args: Vec<Value>,
+) -> Result<(&'p FunctionInfo, Vec<Val>), HostError> {
+    {
+        let (function, skip) = match &this {
+            Some(_) => (member(&prepared.functions, class, "[method]", method)?, 1),
             None => (find_function(&prepared.functions, method)?, 0),
         };
         if skip == 0
@@ -210,23 +237,20 @@ impl ActorInstance {
             return Err(HostError::Uncallable {
                 function: function.name.clone(),
                 reason: reason.clone(),
-            }
-            .into());
+            });
         }
         let mut vals = checked(function, args, skip)?;
-        if let Some(this) = self.this {
+        if let Some(this) = this {
             vals.insert(0, Val::Resource(this));
         }
-        let results = self.invoke(function, vals).await?;
-        match (
-            results.into_iter().next(),
-            &function.export.signature.result,
-        ) {
-            (Some(val), Some(ty)) => values::from_val(val, ty)
-                .map(Some)
-                .map_err(|e| HostError::internal(e.0).into()),
-            _ => Ok(None),
-        }
+        Ok((function, vals))
+    }
+}
+
+impl ActorInstance {
+    /// The component's exported functions.
+    pub fn functions(&self) -> &[FunctionInfo] {
+        &self.prepared.functions
     }
 
     /// Whether the component exports `weft:runtime/checkpoint`.
@@ -289,6 +313,22 @@ impl ActorInstance {
             });
         }
         Ok(out)
+    }
+}
+
+/// What `function` returned, as a value.
+pub(crate) fn result_of(
+    function: &FunctionInfo,
+    results: Vec<Val>,
+) -> Result<Option<Value>, ActorError> {
+    match (
+        results.into_iter().next(),
+        &function.export.signature.result,
+    ) {
+        (Some(val), Some(ty)) => values::from_val(val, ty)
+            .map(Some)
+            .map_err(|e| HostError::internal(e.0).into()),
+        _ => Ok(None),
     }
 }
 

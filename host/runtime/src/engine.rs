@@ -49,6 +49,9 @@ pub(crate) fn build(config: &HostConfig) -> Result<Engine, HostError> {
 
     let mut wasm = Config::new();
     wasm.wasm_component_model(true)
+        // `async func` exports and imports: a concurrent actor's calls
+        // run interleaved in its one instance (`actor.rs`).
+        .wasm_component_model_async(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&wasm).map_err(HostError::internal)

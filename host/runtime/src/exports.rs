@@ -23,6 +23,9 @@ pub struct FunctionInfo {
     pub(crate) results: usize,
     /// Why it cannot be called from outside, if it cannot (resource handles).
     pub(crate) uncallable: Option<String>,
+    /// An `async func` export (component-model async): calls of it may
+    /// run at once in one instance.
+    pub is_async: bool,
 }
 
 /// Lists every exported function, top-level and one level inside exported
@@ -95,6 +98,7 @@ impl FunctionInfo {
                         .collect(),
                     result: None,
                 },
+                is_async: func.async_(),
             });
         let uncallable = export
             .signature
@@ -108,6 +112,7 @@ impl FunctionInfo {
             index,
             results: func.results().len(),
             uncallable,
+            is_async: func.async_(),
             export,
         }
     }
@@ -116,6 +121,25 @@ impl FunctionInfo {
     pub fn params(&self) -> &[(String, Ty)] {
         &self.export.signature.params
     }
+}
+
+/// The methods of an actor of `class` (an exported resource; empty for an
+/// instance actor, whose methods are the component's functions) that are
+/// not `async func` exports: an actor with any cannot take calls at once.
+pub fn sync_methods<'a>(functions: &'a [FunctionInfo], class: &str) -> Vec<&'a str> {
+    let method = format!("[method]{class}.");
+    functions
+        .iter()
+        .filter(|f| {
+            if class.is_empty() {
+                f.uncallable.is_none() && !f.name.starts_with("weft:runtime/checkpoint.")
+            } else {
+                f.name.contains(&method)
+            }
+        })
+        .filter(|f| !f.is_async)
+        .map(|f| f.name.as_str())
+        .collect()
 }
 
 /// Finds `requested` among `functions`, or says what is there instead.

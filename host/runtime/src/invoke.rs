@@ -434,6 +434,19 @@ pub(crate) fn classify(
     store: &Store<CallState>,
     output: &OutputTail,
 ) -> HostError {
+    classify_refused(err, function, limits, store.data().limiter.refused, output)
+}
+
+/// [`classify`], given what the memory limiter refused (if it did) rather
+/// than the store (a concurrent actor's calls hold it only between their
+/// awaits).
+pub(crate) fn classify_refused(
+    err: wasmtime::Error,
+    function: &str,
+    limits: Limits,
+    refused: Option<u64>,
+    output: &OutputTail,
+) -> HostError {
     let function = function.to_string();
     if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return HostError::Timeout {
@@ -441,7 +454,7 @@ pub(crate) fn classify(
             deadline: limits.timeout,
         };
     }
-    if let Some(requested) = store.data().limiter.refused {
+    if let Some(requested) = refused {
         return HostError::MemoryLimit {
             function,
             limit: limits.memory,

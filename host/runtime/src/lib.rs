@@ -27,6 +27,7 @@
 mod actor;
 mod bytes_arg;
 mod cache;
+mod concurrent;
 mod engine;
 mod error;
 mod exports;
@@ -50,9 +51,10 @@ use wasmtime::component::Linker;
 
 pub use actor::{ActorError, ActorInstance, ActorStart};
 pub use cache::{Prepared, Readiness, create_cache_dir};
+pub use concurrent::{ActorCall, CallDone, Concurrency};
 pub use engine::EPOCH_TICK;
 pub use error::{HostError, bytes};
-pub use exports::{FunctionInfo, find_function};
+pub use exports::{FunctionInfo, find_function, sync_methods};
 pub use grants::Grants;
 pub use http::{HttpBody, HttpLimits, full_body};
 pub use invoke::{CallOutcome, CallSpec, Format, Invocation};

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use tokio::sync::mpsc;
 use weft_proto::v1 as pb;
 
@@ -275,6 +276,17 @@ impl Agent {
                 return failed(e.to_string());
             }
         };
+        let concurrent = options.max_concurrency > 1 || !options.concurrency_groups.is_empty();
+        if concurrent && !instance.concurrent() {
+            // The leader checks this at creation; a component replaced
+            // since under the same digest cannot be, so this is the
+            // second line.
+            return failed(format!(
+                "actor {id}: max_concurrency {} needs `async func` methods, and {} are not",
+                options.max_concurrency,
+                crate::sync_methods(instance.functions(), &spec.class).join(", ")
+            ));
+        }
         tracing::info!(actor = %id, incarnation, restored = record.checkpoint_calls, "actor started");
         let started = pb::ActorEvent {
             kind: pb::ActorEventKind::Started.into(),
@@ -293,6 +305,43 @@ impl Agent {
         }
         self.actor_event(started);
 
+        if concurrent {
+            let concurrency = crate::Concurrency {
+                max: options.max_concurrency,
+                groups: options.concurrency_groups.clone(),
+                method_groups: options.method_groups.clone(),
+            };
+            let host = self.config.id.clone();
+            let calls = futures::stream::poll_fn(move |cx| mailbox.poll_recv(cx)).filter_map(
+                |Mail { call, reply }| {
+                    let (host, id) = (host.clone(), id.clone());
+                    let call = match decode_args(call.args) {
+                        Ok(args) => Some(crate::ActorCall {
+                            method: call.method.clone(),
+                            args,
+                            done: Box::new(move |outcome| {
+                                reply.send(reply_of(&host, &id, &call.method, outcome).0);
+                            }),
+                        }),
+                        Err(error) => {
+                            let outcome = Err(crate::ActorError {
+                                error,
+                                poisoned: false,
+                            });
+                            reply.send(reply_of(&host, &id, &call.method, outcome).0);
+                            None
+                        }
+                    };
+                    std::future::ready(call)
+                },
+            );
+            if let Err(cause) = instance.serve(calls, &concurrency).await {
+                self.drop_slot(&id, incarnation);
+                self.actor_event(event(pb::ActorEventKind::Trapped, cause.to_string()));
+            }
+            return;
+        }
+
         let every_calls = u64::from(options.checkpoint_every_calls);
         let every = Duration::from_millis(options.checkpoint_every_ms);
         let checkpoints = instance.checkpoints() && (every_calls > 0 || !every.is_zero());
@@ -309,10 +358,7 @@ impl Agent {
             let poisoned = match mail {
                 Some(Mail { call, reply }) => {
                     let outcome = match decode_args(call.args) {
-                        Ok(args) => instance
-                            .call(&call.method, args)
-                            .await
-                            .map(|value| value.map(|v| weft_values::encode(&v))),
+                        Ok(args) => instance.call(&call.method, args).await,
                         Err(error) => Err(crate::ActorError {
                             error,
                             poisoned: false,
@@ -320,37 +366,7 @@ impl Agent {
                     };
                     calls += 1;
                     unsaved += 1;
-                    let mut result = pb::TaskResult {
-                        host: self.config.id.clone(),
-                        attempts: 1,
-                        ..Default::default()
-                    };
-                    let poisoned = match outcome {
-                        Ok(value) if value.as_ref().is_some_and(|v| v.len() > MAX_REPLY) => {
-                            result.set_failure(weft_proto::FailureKind::TooLarge);
-                            result.error = format!(
-                                "the result of `{}` is more than the {} an actor call returns inline: put large values in the object store and return the ref",
-                                call.method,
-                                crate::bytes(MAX_REPLY as u64)
-                            );
-                            None
-                        }
-                        Ok(value) => {
-                            result.ok = true;
-                            result.has_value = value.is_some();
-                            result.value = value.unwrap_or_default();
-                            None
-                        }
-                        Err(e) => {
-                            result.set_failure(failure_kind_of(&e.error));
-                            result.error = if e.poisoned {
-                                format!("actor {id}: {} (the actor restarts if it may)", e.error)
-                            } else {
-                                format!("actor {id}: {}", e.error)
-                            };
-                            e.poisoned.then(|| e.error.to_string())
-                        }
-                    };
+                    let (result, poisoned) = reply_of(&self.config.id, &id, &call.method, outcome);
                     reply.send(result);
                     poisoned
                 }
@@ -388,6 +404,47 @@ impl Agent {
             }
         }
     }
+}
+
+/// The reply to a call of `method` of actor `id` (on host `host`) that
+/// ended with `outcome`, and the cause when it left the instance unusable.
+fn reply_of(
+    host: &str,
+    id: &str,
+    method: &str,
+    outcome: Result<Option<weft_values::Value>, crate::ActorError>,
+) -> (pb::TaskResult, Option<String>) {
+    let mut result = pb::TaskResult {
+        host: host.to_string(),
+        attempts: 1,
+        ..Default::default()
+    };
+    let poisoned = match outcome.map(|value| value.map(|v| weft_values::encode(&v))) {
+        Ok(value) if value.as_ref().is_some_and(|v| v.len() > MAX_REPLY) => {
+            result.set_failure(weft_proto::FailureKind::TooLarge);
+            result.error = format!(
+                "the result of `{method}` is more than the {} an actor call returns inline: put large values in the object store and return the ref",
+                crate::bytes(MAX_REPLY as u64)
+            );
+            None
+        }
+        Ok(value) => {
+            result.ok = true;
+            result.has_value = value.is_some();
+            result.value = value.unwrap_or_default();
+            None
+        }
+        Err(e) => {
+            result.set_failure(failure_kind_of(&e.error));
+            result.error = if e.poisoned {
+                format!("actor {id}: {} (the actor restarts if it may)", e.error)
+            } else {
+                format!("actor {id}: {}", e.error)
+            };
+            e.poisoned.then(|| e.error.to_string())
+        }
+    };
+    (result, poisoned)
 }
 
 /// Releases the refs an actor's guest made when its incarnation ends.

@@ -1,6 +1,6 @@
 //! `weft:runtime`: the host side of the interfaces guests import, one
 //! module per interface, each with its own `add_to_linker`: `log`,
-//! `objects`, `tasks`, `actors`, `gpu`. All but `log` work for guests
+//! `objects`, `tasks`, `awaits`, `actors`, `gpu`. All but `log` work for guests
 //! running as tasks, and reach the host's store, session and devices only
 //! through [`TaskServices`] (the agent provides them; the tests here, a
 //! fake).
@@ -22,6 +22,7 @@ use weft_proto::FailureKind;
 use crate::services::{GuestLog, ObjectParts, TaskServices};
 
 mod actors;
+mod awaits;
 mod gpu;
 mod log;
 mod objects;
@@ -33,7 +34,7 @@ mod v0_1;
 mod generated {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "weft:runtime/guest",
+        world: "weft:runtime/concurrent-guest",
         // Waiting on tasks suspends the guest without blocking a thread.
         imports: {
             "weft:runtime/tasks": async,
@@ -112,6 +113,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     log::add_to_linker(linker, get)?;
     objects::add_to_linker(linker, get)?;
     tasks::add_to_linker(linker, get)?;
+    awaits::add_to_linker(linker, get)?;
     actors::add_to_linker(linker, get)?;
     gpu::add_to_linker(linker, get)?;
     v0_1::add_to_linker(linker, get)

@@ -16,7 +16,7 @@ use weft_core::{Arg, ClientError, Submission, TaskOptions};
 use super::generated::weft::runtime::tasks;
 use super::generated::weft::runtime::types::{Error, ObjectRef};
 use super::{RuntimeCtx, guest_error};
-use crate::services::GuestObject;
+use crate::services::{GuestObject, TaskServices};
 
 /// Adds `weft:runtime/tasks` to `linker`.
 pub(crate) fn add_to_linker<T: Send + 'static>(
@@ -82,7 +82,7 @@ impl Finished {
     }
 
     /// The encoding, owned: an inline value without a copy.
-    fn into_encoded(self) -> Vec<u8> {
+    pub(super) fn into_encoded(self) -> Vec<u8> {
         match self {
             Finished::Inline(bytes) => bytes,
             Finished::Held(object) => object.encoded().to_vec(),
@@ -137,23 +137,7 @@ impl RuntimeCtx {
         timeout_ms: Option<u64>,
     ) -> Result<Option<Finished>, Error> {
         let context = self.task_context(what)?;
-        let result = context
-            .wait(std::slice::from_ref(&task.id), 1, millis(timeout_ms))
-            .await
-            .map_err(guest_error)?;
-        match result.into_iter().next() {
-            Some(r) if !r.ok => Err(guest_error(ClientError::failed(r))),
-            Some(r) if !r.held_by.is_empty() => Ok(Some(Finished::Held(
-                context.object(&r.id).await.map_err(guest_error)?,
-            ))),
-            Some(r) if r.has_value => Ok(Some(Finished::Inline(r.value))),
-            Some(_) => Ok(None),
-            None => Err(Error::Timeout(format!(
-                "task {} did not finish within {} ms",
-                task.id,
-                timeout_ms.unwrap_or(0)
-            ))),
-        }
+        value_of(&*context, task, timeout_ms).await
     }
 
     /// Waits until `num_ready` of `refs` are ready; the ready ones.
@@ -164,14 +148,53 @@ impl RuntimeCtx {
         timeout_ms: Option<u64>,
     ) -> Result<Vec<ObjectRef>, Error> {
         let context = self.task_context("tasks.wait")?;
-        let ids: Vec<String> = refs.into_iter().map(|r| r.id).collect();
-        let ready = context
-            .wait(&ids, num_ready as usize, millis(timeout_ms))
-            .await
-            .map_err(guest_error)?;
-        Ok(ready.into_iter().map(|r| ObjectRef { id: r.id }).collect())
+        ready_of(&*context, refs, num_ready, timeout_ms).await
     }
+}
 
+/// Task `task`'s encoded value through `context` (see
+/// [`RuntimeCtx::task_value`]): what `tasks.get` and `awaits.get` share.
+pub(super) async fn value_of(
+    context: &dyn TaskServices,
+    task: ObjectRef,
+    timeout_ms: Option<u64>,
+) -> Result<Option<Finished>, Error> {
+    let result = context
+        .wait(std::slice::from_ref(&task.id), 1, millis(timeout_ms))
+        .await
+        .map_err(guest_error)?;
+    match result.into_iter().next() {
+        Some(r) if !r.ok => Err(guest_error(ClientError::failed(r))),
+        Some(r) if !r.held_by.is_empty() => Ok(Some(Finished::Held(
+            context.object(&r.id).await.map_err(guest_error)?,
+        ))),
+        Some(r) if r.has_value => Ok(Some(Finished::Inline(r.value))),
+        Some(_) => Ok(None),
+        None => Err(Error::Timeout(format!(
+            "task {} did not finish within {} ms",
+            task.id,
+            timeout_ms.unwrap_or(0)
+        ))),
+    }
+}
+
+/// The ready ones of `refs` once `num_ready` are, through `context`: what
+/// `tasks.wait` and `awaits.wait` share.
+pub(super) async fn ready_of(
+    context: &dyn TaskServices,
+    refs: Vec<ObjectRef>,
+    num_ready: u32,
+    timeout_ms: Option<u64>,
+) -> Result<Vec<ObjectRef>, Error> {
+    let ids: Vec<String> = refs.into_iter().map(|r| r.id).collect();
+    let ready = context
+        .wait(&ids, num_ready as usize, millis(timeout_ms))
+        .await
+        .map_err(guest_error)?;
+    Ok(ready.into_iter().map(|r| ObjectRef { id: r.id }).collect())
+}
+
+impl RuntimeCtx {
     /// Cancels a task the guest submitted.
     pub(super) async fn cancel_task(&mut self, task: ObjectRef) -> Result<(), Error> {
         let context = self.task_context("tasks.cancel")?;
