@@ -80,9 +80,26 @@ pub struct CreateArgs {
     /// Times a call in flight when the host died is sent again (default 0).
     #[arg(long, default_value_t = 0)]
     max_task_retries: u32,
-    /// Calls run at once (only 1 is supported).
+    /// Calls run at once in its one instance (above 1, its methods must be
+    /// `async func` exports: calls interleave where they await).
     #[arg(long, default_value_t = 1)]
     max_concurrency: u32,
+    /// A named group of calls and how many of it run at once:
+    /// `NAME=LIMIT,...` (Ray's `concurrency_groups`).
+    #[arg(
+        long = "concurrency-group",
+        value_delimiter = ',',
+        value_name = "NAME=LIMIT"
+    )]
+    concurrency_groups: Vec<String>,
+    /// The group a method's calls run in: `METHOD=GROUP,...` (others run
+    /// in the default group of --max-concurrency).
+    #[arg(
+        long = "method-group",
+        value_delimiter = ',',
+        value_name = "METHOD=GROUP"
+    )]
+    method_groups: Vec<String>,
     /// CPU slots it holds for its whole life.
     #[arg(long, default_value_t = 0.0)]
     cpus: f64,
@@ -153,6 +170,18 @@ pub async fn actor(address: &str, command: ActorCommand) -> anyhow::Result<()> {
     }
 }
 
+/// `KEY=VALUE` items of flag `flag`, split.
+fn pairs(items: &[String], flag: &str) -> anyhow::Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|item| {
+            item.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| anyhow::anyhow!("{flag} {item}: expected KEY=VALUE"))
+        })
+        .collect()
+}
+
 async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
     let class = if args.class == "-" { "" } else { &args.class };
     let options = ActorOptions {
@@ -162,6 +191,22 @@ async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
         max_restarts: args.max_restarts,
         max_task_retries: args.max_task_retries,
         max_concurrency: args.max_concurrency,
+        concurrency_groups: pairs(&args.concurrency_groups, "--concurrency-group")?
+            .into_iter()
+            .map(|(name, limit)| {
+                limit
+                    .parse::<u32>()
+                    .map(|n| (name.clone(), n))
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "--concurrency-group {name}={limit}: the limit is not a count"
+                        )
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        method_groups: pairs(&args.method_groups, "--method-group")?
+            .into_iter()
+            .collect(),
         cpus: args.cpus,
         gpus: args.gpus,
         memory_limit_bytes: args.memory_limit.unwrap_or(0),

@@ -799,6 +799,9 @@ fn actor_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<ActorOptions> 
             "gpus" => out.gpus = value.extract()?,
             "memory_limit" => out.memory_limit_bytes = value.extract()?,
             "call_timeout_ms" => out.call_timeout_ms = value.extract()?,
+            "max_concurrency" => out.max_concurrency = value.extract()?,
+            "concurrency_groups" => out.concurrency_groups = value.extract()?,
+            "method_groups" => out.method_groups = value.extract()?,
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown actor option `{other}`"

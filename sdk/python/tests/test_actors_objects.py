@@ -27,6 +27,24 @@ def test_actor_calls_run_in_order(local: str) -> None:
         weft.get(counter.get.remote(), timeout=30)
 
 
+def test_a_concurrent_actor_takes_calls_at_once(local: str) -> None:
+    from .conftest import guest
+
+    weft.deploy(guest("weft_async_actor"), name="async-actor")
+    cls = weft.actor_class("async-actor", "-")
+    concurrent = cls.options(max_concurrency=50).remote()
+    started = time.monotonic()
+    assert weft.get([concurrent.nap.remote(300) for _ in range(20)]) == [300] * 20
+    assert time.monotonic() - started < 3.0, "20 naps of 300 ms ran at once"
+    grouped = cls.options(
+        max_concurrency=50, concurrency_groups={"slow": 1}, method_groups={"nap": "slow"}
+    ).remote()
+    weft.get([grouped.nap.remote(50) for _ in range(4)])
+    assert weft.get(grouped.peak.remote()) == 1
+    with pytest.raises(weft.WeftError, match="async func"):
+        weft.actor_class("testkit", "-").options(max_concurrency=2).remote()
+
+
 def test_a_named_detached_actor_is_found_from_another_process(local: str) -> None:
     Counter = weft.actor_class("counter", "counter")
     hits = Counter.options(name="hits", namespace="py", lifetime="detached", max_restarts=3).remote(10)

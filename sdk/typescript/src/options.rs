@@ -78,7 +78,8 @@ pub fn task_options(options: &Object<'_>) -> napi::Result<TaskOptions> {
 }
 
 /// `{ name, namespace, detached, maxRestarts, maxTaskRetries, cpus, gpus,
-/// memoryLimit, callTimeoutMs }`.
+/// memoryLimit, callTimeoutMs, maxConcurrency, concurrencyGroups,
+/// methodGroups }`.
 pub fn actor_options(options: &Object<'_>) -> napi::Result<ActorOptions> {
     let mut out = ActorOptions::default();
     each_key(options, "actor", |key, o| {
@@ -92,6 +93,9 @@ pub fn actor_options(options: &Object<'_>) -> napi::Result<ActorOptions> {
             "gpus" => out.gpus = count(o, key)?,
             "memoryLimit" => out.memory_limit_bytes = count(o, key)?,
             "callTimeoutMs" => out.call_timeout_ms = count(o, key)?,
+            "maxConcurrency" => out.max_concurrency = count(o, key)?,
+            "concurrencyGroups" => out.concurrency_groups = field::<HashMap<String, u32>>(o, key)?,
+            "methodGroups" => out.method_groups = field::<HashMap<String, String>>(o, key)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -65,6 +65,23 @@ test("actor errors are clear", async () => {
   await weft.kill(counter);
 });
 
+test("a concurrent actor takes calls at once, and a plain one is refused", async () => {
+  await weft.deploy(guest("weft_async_actor"), { name: "async-actor" });
+  const concurrent = await weft.createActor("async-actor", "", [], { maxConcurrency: 50 });
+  const started = Date.now();
+  const naps = await weft.get(Array.from({ length: 20 }, () => concurrent.call("nap", 300)));
+  assert.deepEqual(naps, Array(20).fill(300));
+  assert.ok(Date.now() - started < 3000, "20 naps of 300 ms ran at once");
+  const grouped = await weft.createActor("async-actor", "", [], {
+    maxConcurrency: 50,
+    concurrencyGroups: { slow: 1 },
+    methodGroups: { nap: "slow" },
+  });
+  await weft.get(Array.from({ length: 4 }, () => grouped.call("nap", 50)));
+  assert.equal(await grouped.call("peak"), 1);
+  await assert.rejects(weft.createActor("testkit", "", [], { maxConcurrency: 2 }), /async func/);
+});
+
 test("an instance actor keeps its state across calls", async () => {
   const tally = await weft.createActor("testkit", "");
   assert.deepEqual(await weft.get([tally.call("tally"), tally.call("tally"), tally.call("tally")]), [1n, 2n, 3n]);

@@ -70,6 +70,13 @@ export interface ActorOptions {
   memoryLimit?: number;
   /** Each call's deadline, in milliseconds. */
   callTimeoutMs?: number;
+  /** Calls run at once in its one instance (above 1, its methods must be
+   * `async func` exports: calls interleave where they await). */
+  maxConcurrency?: number;
+  /** Named groups of calls and how many of each run at once. */
+  concurrencyGroups?: Record<string, number>;
+  /** The group each method's calls run in (others: the default group). */
+  methodGroups?: Record<string, string>;
 }
 
 /** Options of `get`. */

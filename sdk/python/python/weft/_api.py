@@ -602,8 +602,14 @@ class ActorClass:
         num_gpus: Optional[int] = None,
         memory_limit: Optional[int] = None,
         call_timeout: Optional[float] = None,
+        max_concurrency: Optional[int] = None,
+        concurrency_groups: Optional[Dict[str, int]] = None,
+        method_groups: Optional[Dict[str, str]] = None,
     ) -> "ActorClass":
-        """The same class with actor options (Ray's names)."""
+        """The same class with actor options (Ray's names). ``max_concurrency``
+        above 1 (or ``concurrency_groups``, name to limit, with
+        ``method_groups``, method to group) runs calls at once in the actor's
+        one instance: its methods must be ``async func`` exports."""
         merged = dict(self._options)
         given = {
             "name": name,
@@ -614,6 +620,9 @@ class ActorClass:
             "gpus": num_gpus,
             "memory_limit": memory_limit,
             "call_timeout_ms": None if call_timeout is None else int(call_timeout * 1000),
+            "max_concurrency": max_concurrency,
+            "concurrency_groups": concurrency_groups,
+            "method_groups": None if method_groups is None else {k.replace("_", "-"): v for k, v in method_groups.items()},
         }
         merged.update({k: v for k, v in given.items() if v is not None})
         if lifetime is not None:
