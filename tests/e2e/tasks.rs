@@ -368,6 +368,77 @@ fn cancel_stops_an_endless_guest() {
 }
 
 #[test]
+fn a_task_lands_where_its_memory_or_custom_resource_is_from_a_client_or_a_guest() {
+    // h1 has a custom resource and little memory; h2 has the memory.
+    let hosts: &[(&str, &[&str])] = &[
+        ("h1", &["--resources", "ssd=1", "--memory", "1000000000"]),
+        ("h2", &["--memory", "16000000000"]),
+    ];
+    let group = Group::with_hosts(1, hosts, &[(guests::TESTKIT, "testkit")]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let needing = |custom: &[(&str, f64)], memory: u64| Submission {
+            options: TaskOptions {
+                custom: custom.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                memory,
+                ..Default::default()
+            },
+            ..add(1, 2)
+        };
+        let batch = (0..4)
+            .flat_map(|_| [needing(&[("ssd", 1.0)], 0), needing(&[], 8_000_000_000)])
+            .collect();
+        let ids = tasks.submit_batch(batch).await.unwrap();
+        let results = tasks
+            .get(&ids, Some(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        for pair in results.chunks(2) {
+            assert_eq!(
+                pair[0].host, "h1",
+                "the custom resource is on h1: {:?}",
+                pair[0]
+            );
+            assert_eq!(pair[1].host, "h2", "the memory is on h2: {:?}", pair[1]);
+        }
+        // A guest places its tasks the same ways: by custom resource, by
+        // memory and by node.
+        for (node, custom, memory, expected) in [
+            (None, Some("ssd"), 0u64, "h1"),
+            (None, None, 8_000_000_000, "h2"),
+            (Some("h1"), None, 0, "h1"),
+            (Some("h2"), None, 0, "h2"),
+        ] {
+            let option = |v: Option<&str>| match v {
+                Some(s) => format!("some({s:?})"),
+                None => "none".into(),
+            };
+            let call = format!(
+                "fanout.placed(\"testkit\", {}, {}, {memory})",
+                option(node),
+                option(custom)
+            );
+            let out = group
+                .weft_ok(&["submit", "testkit", &call, "--wait"])
+                .unwrap();
+            let inner = out.lines().nth(1).unwrap_or_default();
+            let inner = inner
+                .split('"')
+                .nth(1)
+                .unwrap_or_else(|| panic!("a ref in {out}"))
+                .to_string();
+            let result = tasks
+                .get(&[inner], Some(Duration::from_secs(30)))
+                .await
+                .unwrap()
+                .remove(0);
+            assert!(result.ok, "{result:?}");
+            assert_eq!(result.host, expected, "{call}: {result:?}");
+        }
+    });
+}
+
+#[test]
 fn a_cancel_right_after_its_submission_reaches_the_task() {
     let group = cluster(1, &["h1"]);
     runtime().block_on(async {

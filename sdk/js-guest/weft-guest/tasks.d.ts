@@ -8,6 +8,18 @@ export interface TaskOptions {
   maxRetries?: number;
   retryOnTrap?: boolean;
   memoryLimit?: number;
+  /** `"default"` or `"spread"`. */
+  strategy?: string;
+  /** The host to run on (node affinity). */
+  node?: string;
+  /** With `node`: run elsewhere when that host cannot take it. */
+  soft?: boolean;
+  /** Memory it reserves on its host, in bytes. */
+  memory?: number;
+  /** Custom resources it needs, by name. */
+  resources?: Record<string, number>;
+  /** A streaming task with this backpressure window (0: none). */
+  stream?: number;
 }
 
 export function submit(component: string, fn: string, ...args: unknown[]): ObjectRef;

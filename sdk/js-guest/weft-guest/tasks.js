@@ -18,7 +18,12 @@ export function submit(component, fn, ...args) {
   return submitWith({}, component, fn, ...args);
 }
 
-/** `submit` with options: `{ timeout, cpus, gpus, maxRetries, retryOnTrap, memoryLimit }`. */
+/**
+ * `submit` with options: `{ timeout, cpus, gpus, maxRetries, retryOnTrap,
+ * memoryLimit }`, and a placement as a client gives it: `{ strategy, node,
+ * soft, memory, resources, stream }` (`stream`: a streaming task's
+ * backpressure window, 0 for none).
+ */
 export function submitWith(options, component, fn, ...args) {
   const opts = {
     timeoutMs: millis(options.timeout),
@@ -28,7 +33,19 @@ export function submitWith(options, component, fn, ...args) {
     maxRetries: options.maxRetries,
     retryOnTrap: options.retryOnTrap,
   };
-  return remember(call(raw.submit, component, fn, argumentsOf(args), opts));
+  const placed = ['strategy', 'node', 'soft', 'memory', 'resources', 'stream'].some((k) => options[k] !== undefined);
+  if (!placed) {
+    return remember(call(raw.submit, component, fn, argumentsOf(args), opts));
+  }
+  const placement = {
+    strategy: options.strategy,
+    node: options.node,
+    soft: options.soft,
+    memory: options.memory === undefined ? undefined : BigInt(options.memory),
+    resources: Object.entries(options.resources ?? {}).map(([k, v]) => [k, Number(v)]),
+    streaming: options.stream,
+  };
+  return remember(call(raw.submitPlaced, component, fn, argumentsOf(args), opts, placement));
 }
 
 /**

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from ._common import binding, call, is_ref, millis
 from .values import decode, encode
@@ -28,12 +28,22 @@ def submit(
     max_retries: Optional[int] = None,
     retry_on_trap: Optional[bool] = None,
     memory_limit: Optional[int] = None,
+    strategy: Optional[str] = None,
+    node: Optional[str] = None,
+    soft: Optional[bool] = None,
+    memory: Optional[int] = None,
+    resources: Optional[Dict[str, float]] = None,
+    stream: Optional[int] = None,
 ) -> Any:
     """Submits ``component``'s ``function`` (``func`` or ``iface.func``)
     with ``args``; returns the ref of its result at once. A ref argument
     passes by ref (the task waits for it); others are typed by the
-    function's parameters where the function runs."""
-    options = binding("tasks").Options(
+    function's parameters where the function runs. ``strategy``
+    (``"default"`` or ``"spread"``), ``node`` (and ``soft``), ``memory``
+    and custom ``resources`` place it as a client's options do; ``stream``
+    (a backpressure window, 0 for none) makes it a streaming task."""
+    tasks = binding("tasks")
+    options = tasks.Options(
         timeout_ms=millis(timeout),
         memory_limit_bytes=memory_limit,
         cpus=cpus,
@@ -41,7 +51,18 @@ def submit(
         max_retries=max_retries,
         retry_on_trap=retry_on_trap,
     )
-    return call(binding("tasks").submit, component, function, arguments(args), options)
+    placed = (strategy, node, soft, memory, resources, stream)
+    if all(p is None for p in placed):
+        return call(tasks.submit, component, function, arguments(args), options)
+    placement = tasks.Placement(
+        strategy=strategy,
+        node=node,
+        soft=soft,
+        memory=memory,
+        resources=[(str(k), float(v)) for k, v in (resources or {}).items()],
+        streaming=stream,
+    )
+    return call(tasks.submit_placed, component, function, arguments(args), options, placement)
 
 
 def get(ref: Any, timeout: Optional[float] = None) -> Any:

@@ -145,6 +145,15 @@ def test_an_actor_keeps_state_across_ordered_calls(guests: str, lang: str) -> No
 
 
 @pytest.mark.parametrize("lang", LANGS)
+def test_a_guest_places_its_tasks_on_a_node(guests: str, lang: str) -> None:
+    kit = weft.component(f"{lang}-testkit")
+    node = weft.nodes()[0]["id"]
+    assert weft.get(kit.placed_add.remote("testkit", node), timeout=120) == 3
+    with pytest.raises(weft.TaskError, match="no-such-host"):
+        weft.get(kit.placed_add.options(max_retries=0).remote("testkit", "no-such-host"), timeout=120)
+
+
+@pytest.mark.parametrize("lang", LANGS)
 def test_a_guest_generator_streams_its_items(guests: str, lang: str) -> None:
     kit = weft.component(f"{lang}-testkit")
     gen = kit.squares.options(num_returns="streaming").remote(500)

@@ -70,6 +70,10 @@ export function sumOfAdds(component, n) {
   return BigInt(total);
 }
 
+export function placedAdd(component, node) {
+  return tasks.get(tasks.submitWith({ node }, component, 'add', 1, 2));
+}
+
 export function squares(n) {
   function* made() {
     for (let i = 0; i < n; i++) yield i * i;

@@ -84,6 +84,9 @@ class WitWorld(wit_world.WitWorld):
         log.info(f"sum of {n} adds: {total}")
         return total
 
+    def placed_add(self, component: str, node: str) -> int:
+        return tasks.get(tasks.submit(component, "add", 1, 2, node=node))
+
     def squares(self, n: int) -> int:
         return tasks.emit_all(i * i for i in range(n))
 

@@ -105,6 +105,39 @@ pub(super) fn options_of(options: tasks::Options) -> TaskOptions {
     }
 }
 
+/// `options` with a guest's placement on top, or why it is no placement.
+fn placed(mut options: TaskOptions, placement: tasks::Placement) -> Result<TaskOptions, Error> {
+    if let Some(strategy) = placement.strategy {
+        if !matches!(strategy.as_str(), "default" | "spread") {
+            return Err(Error::InvalidArgument(format!(
+                "placement strategy `{strategy}` is not one of: default, spread"
+            )));
+        }
+        options.strategy = strategy;
+    }
+    if placement.soft.is_some() && placement.node.is_none() {
+        return Err(Error::InvalidArgument(
+            "placement `soft` goes with `node`".into(),
+        ));
+    }
+    options.affinity_host = placement.node.unwrap_or_default();
+    options.affinity_soft = placement.soft.unwrap_or(false);
+    options.memory = placement.memory.unwrap_or(0);
+    for (name, amount) in placement.resources {
+        if !amount.is_finite() || amount < 0.0 {
+            return Err(Error::InvalidArgument(format!(
+                "custom resource `{name}`: {amount} is not an amount"
+            )));
+        }
+        options.custom.insert(name, amount);
+    }
+    if let Some(window) = placement.streaming {
+        options.streaming = true;
+        options.stream_backpressure = window;
+    }
+    Ok(options)
+}
+
 impl RuntimeCtx {
     /// Submits a task for the guest.
     pub(super) async fn submit_task(
@@ -213,6 +246,19 @@ impl tasks::Host for RuntimeCtx {
         let args = args_of(args)?;
         self.submit_task(component, function, args, options_of(options))
             .await
+    }
+
+    async fn submit_placed(
+        &mut self,
+        component: String,
+        function: String,
+        args: Vec<tasks::Argument>,
+        options: tasks::Options,
+        placement: tasks::Placement,
+    ) -> Result<ObjectRef, Error> {
+        let args = args_of(args)?;
+        let options = placed(options_of(options), placement)?;
+        self.submit_task(component, function, args, options).await
     }
 
     async fn get(

@@ -247,6 +247,28 @@ impl exports::weft::testkit::fanout::Guest for Testkit {
         p.label.len() as u64 + size + p.tags.len() as u64
     }
 
+    fn placed(
+        component: String,
+        node: Option<String>,
+        custom: Option<String>,
+        memory: u64,
+    ) -> weft_guest::ObjectRef {
+        let placement = weft_guest::tasks::Placement {
+            node,
+            resources: custom.map(|r| (r, 1.0)).into_iter().collect(),
+            memory: Some(memory),
+            ..Default::default()
+        };
+        weft_guest::tasks::submit_placed(
+            &component,
+            "add",
+            (1i32, 2i32),
+            weft_guest::tasks::Options::default(),
+            placement,
+        )
+        .unwrap_or_else(|e| panic!("submit-placed: {}", e.message()))
+    }
+
     fn spread(component: String, n: u32) -> u64 {
         use weft_guest::Value;
         let parcel = |i: u32| {
