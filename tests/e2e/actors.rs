@@ -203,6 +203,57 @@ fn a_killed_host_restarts_its_actor_elsewhere_from_its_last_checkpoint() {
 }
 
 #[test]
+fn a_call_whose_max_task_retries_run_out_fails_naming_them() {
+    let hosts: &[(&str, &[&str])] = &[("h1", &[]), ("h2", &[]), ("h3", &[])];
+    let mut group = Group::with_hosts(1, hosts, &[(guests::TESTKIT, "testkit")]);
+    runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        let options = ActorOptions {
+            max_restarts: 2,
+            max_task_retries: 1,
+            ..Default::default()
+        };
+        let actor = client
+            .create_actor("testkit", "", "", options)
+            .await
+            .unwrap();
+        // A slow call is in flight while its host dies, twice: the first
+        // death costs its one retry, the second fails it.
+        let slow = client
+            .call(&actor, "drip", vec![Arg::wave("1"), Arg::wave("4000")])
+            .unwrap();
+        let mut killed = Vec::new();
+        for round in 1..=2u32 {
+            let record = await_record(&client, &actor, "alive again", |r| {
+                r.state() == weft_client::ActorState::Alive && r.restarts == round - 1
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            killed.push(record.host.clone());
+            group.kill_host(&record.host);
+        }
+        let result = client
+            .get(&[slow], Some(Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .remove(0);
+        assert!(!result.ok, "{result:?}");
+        assert!(
+            result.error.contains("tried 2 times (max_task_retries 1)"),
+            "{}",
+            result.error
+        );
+        // The actor itself lives on, restarted a second time.
+        let id = client.call(&actor, "add", vec![Arg::wave("1"), Arg::wave("2")]).unwrap();
+        let value = client.get_values(&[id], Some(Duration::from_secs(30))).await.unwrap();
+        assert_eq!(value, vec![Some(weft_client::Value::S32(3))]);
+        let record = client.describe_actor(&actor).await.unwrap();
+        assert_eq!(record.restarts, 2);
+        assert!(!killed.contains(&record.host), "{killed:?} {}", record.host);
+    });
+}
+
+#[test]
 fn a_trapping_method_fails_that_call_and_restarts_the_actor_until_restarts_run_out() {
     let group = cluster(1, &["h1"]);
     runtime().block_on(async {

@@ -276,6 +276,30 @@ fn every_host_serves_the_same_routes() -> anyhow::Result<()> {
 }
 
 #[test]
+fn a_handler_calls_a_named_actor_whose_state_every_request_sees() -> anyhow::Result<()> {
+    let (_dir, cluster, http) = cluster_with_gateway(&[])?;
+    cluster.weft_ok(&["deploy", guests::COUNTER, "--name", "counter"])?;
+    cluster.weft_ok(&["deploy", guests::HTTP_TESTKIT, "--name", "httpkit"])?;
+    cluster.weft_ok(&["route", "add", "/count", "httpkit"])?;
+    cluster.weft_ok(&[
+        "actor", "create", "counter", "counter", "new(0)", "--name", "visits",
+    ])?;
+    for n in 1..=3 {
+        assert_eq!(
+            http_request(&http, "GET", "/count?actor=visits", b"")?,
+            (200, format!("count {n}"))
+        );
+    }
+    let after = cluster.weft_ok(&["actor", "call", "visits", "get()"])?;
+    assert_eq!(after.trim(), "3");
+    // An unknown actor is an answer naming it, not a failed request.
+    let (status, body) = http_request(&http, "GET", "/count?actor=nobody", b"")?;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("error:") && body.contains("nobody"), "{body}");
+    Ok(())
+}
+
+#[test]
 fn a_handler_fans_out_tasks_and_answers_with_their_sum() -> anyhow::Result<()> {
     let (_dir, cluster, http) = cluster_with_gateway(&[])?;
     cluster.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;

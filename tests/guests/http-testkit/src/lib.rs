@@ -3,7 +3,9 @@
 //! answers; `/size` answers the request body's length; `/fetch?url=URL`
 //! sends a GET to URL and answers `status N` or `error: ...`;
 //! `/sum?n=N` submits `kit.add(i, 0)` for i in 1..=N as tasks, waits for
-//! them all and answers `sum S` (a handler using the task API).
+//! them all and answers `sum S` (a handler using the task API);
+//! `/count?actor=NAME` calls `incr()` on the named counter actor and
+//! answers `count N` (a handler calling an actor).
 
 #![allow(
     unsafe_code,
@@ -70,6 +72,7 @@ impl wasip2::exports::http::incoming_handler::Guest for HttpTestkit {
             }
             "/fetch" => fetch(&param("url")),
             "/sum" => sum(param("n").parse().unwrap_or(10)),
+            "/count" => count(&param("actor")),
             other => format!("unknown path {other}"),
         };
         let response = OutgoingResponse::new(Fields::new());
@@ -106,6 +109,16 @@ fn fetch(url: &str) -> String {
                 _ => "error: no response".into(),
             }
         }
+    }
+}
+
+/// Calls `incr()` on the counter actor named `name`.
+fn count(name: &str) -> String {
+    let counted = weft_guest::actors::lookup(name, None)
+        .and_then(|actor| weft_guest::actors::call_wait::<u64>(&actor, "incr", ()));
+    match counted {
+        Ok(n) => format!("count {n}"),
+        Err(e) => format!("error: {}", e.message()),
     }
 }
 
