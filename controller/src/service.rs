@@ -231,6 +231,18 @@ impl pb::weft_server::Weft for WeftService {
         }
     }
 
+    async fn list_objects(
+        &self,
+        request: Request<pb::ListObjectsRequest>,
+    ) -> Result<Response<pb::ListObjectsResponse>, Status> {
+        self.controller.ensure_leader().await?;
+        let limit = match request.into_inner().limit {
+            0 => 100,
+            n => n as usize,
+        };
+        Ok(Response::new(self.controller.tasks().objects(limit)))
+    }
+
     async fn list_tasks(
         &self,
         request: Request<pb::ListTasksRequest>,

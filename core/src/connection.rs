@@ -307,6 +307,41 @@ impl Connection {
         Ok(reply.nodes)
     }
 
+    /// The cluster's objects, newest first (at most `limit`), each with the
+    /// copies the live hosts' stores hold (their state and readers), and
+    /// how many objects the leader knows in all. A host that cannot be
+    /// asked leaves its copies out.
+    pub async fn list_objects(
+        &mut self,
+        limit: u32,
+    ) -> Result<(Vec<pb::ObjectInfo>, u64), ClientError> {
+        let reply = self
+            .request(|mut c| async move { c.list_objects(pb::ListObjectsRequest { limit }).await })
+            .await?;
+        let mut objects = reply.objects;
+        let mut by_id: std::collections::HashMap<String, usize> = objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.id.clone(), i))
+            .collect();
+        for node in self.list_nodes().await?.into_iter().filter(|n| n.alive) {
+            let Ok(stats) = crate::objects::store_stats(&node.address, u32::MAX).await else {
+                continue;
+            };
+            for stored in stats.largest {
+                if let Some(&i) = by_id.get(&stored.id) {
+                    objects[i].copies.push(pb::ObjectCopy {
+                        host: node.id.clone(),
+                        state: stored.state,
+                        pins: stored.pins,
+                    });
+                }
+            }
+        }
+        by_id.clear();
+        Ok((objects, reply.total))
+    }
+
     /// A deployed component's bytes.
     pub async fn fetch_component(&mut self, digest: &str) -> Result<Vec<u8>, ClientError> {
         let request = pb::FetchComponentRequest {

@@ -62,6 +62,12 @@ pub fn stream_item_id(task: &str, index: u64) -> String {
     format!("{task}.{index}")
 }
 
+/// Whether `id` names an item of a streaming task (see [`stream_item_id`]).
+pub fn is_stream_item(id: &str) -> bool {
+    id.rsplit_once('.')
+        .is_some_and(|(task, n)| task.contains('-') && n.parse::<u64>().is_ok())
+}
+
 /// The GPUs a task or actor holds on its host, by the host's index:
 /// `GPU 0` or `GPU 0, 1`; empty for none.
 pub fn format_gpus(devices: &[u32]) -> String {

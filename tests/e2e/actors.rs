@@ -225,7 +225,7 @@ fn a_call_whose_max_task_retries_run_out_fails_naming_them() {
         let mut killed = Vec::new();
         for round in 1..=2u32 {
             let record = await_record(&client, &actor, "alive again", |r| {
-                r.state() == weft_client::ActorState::Alive && r.restarts == round - 1
+                r.state() == ActorState::Alive && r.restarts == round - 1
             })
             .await;
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -244,8 +244,13 @@ fn a_call_whose_max_task_retries_run_out_fails_naming_them() {
             result.error
         );
         // The actor itself lives on, restarted a second time.
-        let id = client.call(&actor, "add", vec![Arg::wave("1"), Arg::wave("2")]).unwrap();
-        let value = client.get_values(&[id], Some(Duration::from_secs(30))).await.unwrap();
+        let id = client
+            .call(&actor, "add", vec![Arg::wave("1"), Arg::wave("2")])
+            .unwrap();
+        let value = client
+            .get_values(&[id], Some(Duration::from_secs(30)))
+            .await
+            .unwrap();
         assert_eq!(value, vec![Some(weft_client::Value::S32(3))]);
         let record = client.describe_actor(&actor).await.unwrap();
         assert_eq!(record.restarts, 2);

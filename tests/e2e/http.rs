@@ -295,7 +295,10 @@ fn a_handler_calls_a_named_actor_whose_state_every_request_sees() -> anyhow::Res
     // An unknown actor is an answer naming it, not a failed request.
     let (status, body) = http_request(&http, "GET", "/count?actor=nobody", b"")?;
     assert_eq!(status, 200);
-    assert!(body.starts_with("error:") && body.contains("nobody"), "{body}");
+    assert!(
+        body.starts_with("error:") && body.contains("nobody"),
+        "{body}"
+    );
     Ok(())
 }
 

@@ -508,3 +508,54 @@ fn objects_survive_a_leader_failover_and_are_still_freed() {
         .unwrap();
     });
 }
+
+#[test]
+fn the_cluster_lists_its_objects_with_owners_copies_and_pins() {
+    let group = cluster(&[("h1", &[])]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let small = tasks.put(b"small").await.unwrap();
+        let large = tasks.put(&pattern(4 * MIB, 7)).await.unwrap();
+        tasks.flush(Duration::from_secs(10)).await.unwrap();
+        let owner = large.rsplit_once('-').unwrap().0.to_string();
+        // Read in place: the reader pins the copy while it holds the bytes.
+        let bytes = tasks.get_object(&large, None).await.unwrap();
+        let listed = group.weft_ok(&["list", "objects"]).unwrap();
+        let line = |id: &str| {
+            listed
+                .lines()
+                .find(|l| l.starts_with(&format!("{id} ")))
+                .unwrap_or_else(|| panic!("{id} in {listed}"))
+                .to_string()
+        };
+        let small_line = line(&small);
+        assert!(
+            small_line.contains("put")
+                && small_line.contains("inline")
+                && small_line.contains(&owner),
+            "{small_line}"
+        );
+        let large_line = line(&large);
+        assert!(
+            large_line.contains("4.0 MiB") && large_line.contains("h1 primary pinned 1"),
+            "{large_line}"
+        );
+        drop(bytes);
+        // The unpin reaches the host on the reader's pin stream.
+        eventually(Duration::from_secs(10), || {
+            let listed = group.weft_ok(&["list", "objects"]).unwrap();
+            (listed.starts_with("objects: 2") && !listed.contains("pinned"))
+                .then_some(())
+                .ok_or(listed)
+        })
+        .unwrap();
+        // Released, they leave the listing.
+        tasks.release(&[small, large]);
+        tasks.flush(Duration::from_secs(10)).await.unwrap();
+        eventually(Duration::from_secs(10), || {
+            let listed = group.weft_ok(&["list", "objects"]).unwrap();
+            listed.starts_with("objects: 0").then_some(()).ok_or(listed)
+        })
+        .unwrap();
+    });
+}

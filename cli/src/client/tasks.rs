@@ -111,6 +111,13 @@ pub enum ListCommand {
     },
     /// Worker hosts with their resources and usage.
     Nodes,
+    /// Objects of the cluster, newest first: owner, size, holders (with
+    /// spilled copies and readers pinning them) and refs.
+    Objects {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 /// Splits `func(a, b, ...)` into the function and its arguments' text
@@ -298,8 +305,47 @@ pub async fn list(address: &str, command: ListCommand) -> anyhow::Result<()> {
             }
         }
         ListCommand::Nodes => print_nodes(&client.list_nodes().await?),
+        ListCommand::Objects { limit } => {
+            let (objects, total) = client.list_objects(limit).await?;
+            println!("objects: {total}");
+            for o in objects {
+                println!("{}", object_line(&o));
+            }
+        }
     }
     Ok(())
+}
+
+/// One object of `weft list objects`: id, kind, owner, size, where it
+/// lies (inline in the leader, or each store's copy with its state and
+/// pins), refs.
+fn object_line(o: &weft_proto::v1::ObjectInfo) -> String {
+    let place = if o.held_by.is_empty() {
+        "inline".to_string()
+    } else if o.copies.is_empty() {
+        format!("held by {} (no copy found)", o.held_by)
+    } else {
+        o.copies
+            .iter()
+            .map(|c| {
+                let state = c.state().name().to_lowercase();
+                match c.pins {
+                    0 => format!("{} {state}", c.host),
+                    n => format!("{} {state} pinned {n}", c.host),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{}  {:<6}  owner {}  {}  {}  refs {}",
+        o.id,
+        o.kind,
+        o.owner,
+        weft_host::bytes(o.size),
+        place,
+        o.refs
+    )
 }
 
 /// The host table of `weft list nodes` and `weft status`.

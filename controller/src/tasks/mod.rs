@@ -514,6 +514,50 @@ impl TaskManager {
         })
     }
 
+    /// The objects that hold a value (finished results, puts, stream
+    /// items), newest first, at most `limit`, and how many there are.
+    pub fn objects(&self, limit: usize) -> pb::ListObjectsResponse {
+        self.with(|t| {
+            let mut objects: Vec<(&String, &task::Task, &pb::TaskResult)> = t
+                .tasks
+                .iter()
+                .filter_map(|(id, task)| match &task.state {
+                    State::Done(r) if r.ok && r.has_value => Some((id, task, r)),
+                    _ => None,
+                })
+                .collect();
+            let total = objects.len() as u64;
+            objects.sort_by(|a, b| natural(b.0).cmp(&natural(a.0)));
+            pb::ListObjectsResponse {
+                objects: objects
+                    .into_iter()
+                    .take(limit)
+                    .map(|(id, task, r)| pb::ObjectInfo {
+                        id: id.clone(),
+                        owner: natural(id).0.to_string(),
+                        size: if r.size > 0 {
+                            r.size
+                        } else {
+                            r.value.len() as u64
+                        },
+                        held_by: r.held_by.clone(),
+                        refs: task.refs,
+                        kind: if weft_proto::is_stream_item(id) {
+                            "item"
+                        } else if task.put {
+                            "put"
+                        } else {
+                            "result"
+                        }
+                        .into(),
+                        copies: Vec::new(),
+                    })
+                    .collect(),
+                total,
+            }
+        })
+    }
+
     /// Tasks, newest first, in one state (or all for `Unspecified`), and
     /// counts by state.
     pub fn list(&self, state: pb::TaskState, limit: usize) -> pb::ListTasksResponse {
@@ -707,9 +751,11 @@ impl TaskManager {
 
 /// Sorts `owner-seq` ids by owner, then by number.
 pub(crate) fn natural(id: &str) -> (&str, u64) {
-    match id.rsplit_once('-') {
+    // A stream item `<owner>-<seq>.<n>` sorts with its task.
+    let task = id.split_once('.').map_or(id, |(task, _)| task);
+    match task.rsplit_once('-') {
         Some((owner, seq)) => (owner, seq.parse().unwrap_or(0)),
-        None => (id, 0),
+        None => (task, 0),
     }
 }
 

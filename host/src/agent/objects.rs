@@ -526,6 +526,7 @@ impl pb::weft_host_server::WeftHost for HostService {
                     id: o.id,
                     size: o.size,
                     state: o.state.into(),
+                    pins: o.pins,
                 })
                 .collect(),
         }))

@@ -399,6 +399,11 @@ impl ObjectStore {
             all.push(StoredObject {
                 id: id.clone(),
                 size: e.size,
+                pins: match &e.place {
+                    // The store's own hold, and one per reader.
+                    Place::Memory(extent) => Arc::strong_count(extent).saturating_sub(1) as u32,
+                    Place::Spilled(_) => 0,
+                },
                 state: match (e.primary, spilled) {
                     (true, false) => ObjectState::Primary,
                     (true, true) => ObjectState::Spilled,
@@ -567,6 +572,8 @@ pub struct StoredObject {
     pub size: u64,
     /// Which copy it is, and whether it is spilled.
     pub state: ObjectState,
+    /// Readers holding its bytes in place now.
+    pub pins: u32,
 }
 
 #[cfg(test)]

@@ -577,6 +577,35 @@ impl Session {
             .collect()
     }
 
+    /// The cluster's objects, newest first (at most `limit`), as dicts
+    /// (what `weft list objects` shows).
+    #[pyo3(signature = (limit=100))]
+    fn objects(&self, py: Python<'_>, limit: u32) -> PyResult<Vec<Py<PyAny>>> {
+        let (objects, _) = block(py, async {
+            self.rpc.lock().await.list_objects(limit).await
+        })
+        .map_err(|e| raise(py, e))?;
+        objects
+            .into_iter()
+            .map(|o| {
+                let d = PyDict::new(py);
+                d.set_item("id", o.id)?;
+                d.set_item("kind", o.kind)?;
+                d.set_item("owner", o.owner)?;
+                d.set_item("size", o.size)?;
+                d.set_item("held_by", o.held_by)?;
+                d.set_item("refs", o.refs)?;
+                let copies: Vec<(String, String, u32)> = o
+                    .copies
+                    .iter()
+                    .map(|c| (c.host.clone(), c.state().name().to_lowercase(), c.pins))
+                    .collect();
+                d.set_item("copies", copies)?;
+                Ok(d.into_any().unbind())
+            })
+            .collect()
+    }
+
     /// Every live host's object store: use, capacity, spills and its
     /// `largest` objects, as dicts (what `weft memory` shows).
     #[pyo3(signature = (largest=10))]

@@ -166,3 +166,16 @@ def test_put_takes_only_buffers(local: str) -> None:
     with pytest.raises(TypeError, match="weft.put takes bytes"):
         weft.put("text")
     assert bytes(weft.get(weft.put(b"small"))) == b"small"
+
+
+def test_the_cluster_lists_its_objects(local: str) -> None:
+    ref = weft.put(b"x" * (1 << 20))
+    # The put reaches the leader on the session stream, the listing on
+    # its own call.
+    mine = eventually(
+        lambda: next((o for o in weft.objects() if o["id"] == ref.id), None), 10, "the put listed"
+    )
+    assert mine["kind"] == "put" and mine["size"] >= 1 << 20
+    assert mine["held_by"] != "" and mine["copies"][0][1] == "primary", mine
+    del ref
+    eventually(lambda: all(o["id"] != mine["id"] for o in weft.objects()), 10, "the released object gone")

@@ -68,6 +68,36 @@ impl ItemStream {
     }
 }
 
+/// An object, as `objects` lists it.
+#[napi(object)]
+pub struct ObjectListing {
+    /// Its id (a ref to it).
+    pub id: String,
+    /// `result`, `put` or `item` (of a streaming task).
+    pub kind: String,
+    /// The owner session that made it.
+    pub owner: String,
+    /// Its encoded size in bytes.
+    pub size: f64,
+    /// The host whose store holds it; empty when the leader holds it inline.
+    pub held_by: String,
+    /// Holders of its ref.
+    pub refs: u32,
+    /// Its copies in hosts' stores.
+    pub copies: Vec<ObjectCopy>,
+}
+
+/// A copy of an object in a host's store.
+#[napi(object)]
+pub struct ObjectCopy {
+    /// The host.
+    pub host: String,
+    /// `primary`, `spilled` or `secondary`.
+    pub state: String,
+    /// Readers holding its bytes in place now.
+    pub pins: u32,
+}
+
 /// What `deploy` answers.
 #[napi(object)]
 pub struct Deployed {
@@ -617,6 +647,44 @@ impl Session {
                         gpus: total.gpus,
                         running: n.running,
                     }
+                })
+                .collect())
+        })
+    }
+
+    /// The cluster's objects, newest first (at most `limit`), with their
+    /// copies.
+    #[napi]
+    pub fn objects<'env>(
+        &self,
+        env: &'env Env,
+        limit: Option<u32>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<ObjectListing>>> {
+        self.spawn(env, move |inner| async move {
+            let (objects, _) = inner
+                .rpc
+                .lock()
+                .await
+                .list_objects(limit.unwrap_or(100))
+                .await?;
+            Ok(objects
+                .into_iter()
+                .map(|o| ObjectListing {
+                    copies: o
+                        .copies
+                        .iter()
+                        .map(|c| ObjectCopy {
+                            host: c.host.clone(),
+                            state: c.state().name().to_lowercase(),
+                            pins: c.pins,
+                        })
+                        .collect(),
+                    id: o.id,
+                    kind: o.kind,
+                    owner: o.owner,
+                    size: o.size as f64,
+                    held_by: o.held_by,
+                    refs: o.refs,
                 })
                 .collect())
         })

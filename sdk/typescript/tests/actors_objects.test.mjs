@@ -120,3 +120,19 @@ test("a 100 MB Buffer is put and read back without a copy", async () => {
   assert.equal(again[0], 0);
   assert.equal(await weft.component("testkit").call("checksum", ref), await weft.component("testkit").call("checksum-bytes", data));
 });
+
+test("the cluster lists its objects with their copies", async () => {
+  const ref = weft.put(Buffer.alloc(1 << 20, 1));
+  // The put reaches the leader on the session stream, the listing on its
+  // own call.
+  let mine;
+  for (let i = 0; i < 100 && !mine; i++) {
+    mine = (await weft.objects()).find((o) => o.id === ref.id);
+    if (!mine) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(mine, "the put is listed");
+  assert.equal(mine.kind, "put");
+  assert.ok(mine.size >= 1 << 20);
+  assert.equal(mine.copies[0].state, "primary");
+  ref.release();
+});

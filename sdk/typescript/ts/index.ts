@@ -11,10 +11,11 @@ import {
   type NativeItemStream,
   type NativeSession,
   type NodeInfo,
+  type ObjectInfo,
 } from "./native.js";
 
 export * from "./errors.js";
-export type { ActorInfo, Deployed, NodeInfo } from "./native.js";
+export type { ActorInfo, Deployed, NodeInfo, ObjectInfo } from "./native.js";
 
 /** Where `weft up` listens unless told otherwise. */
 export const DEFAULT_ADDRESS = "127.0.0.1:7077";
@@ -463,6 +464,12 @@ export class Weft {
   /** The cluster's hosts. */
   nodes(): Promise<NodeInfo[]> {
     return settled(this.#session.nodes());
+  }
+
+  /** The cluster's objects, newest first (like `ray list objects`): owner,
+   * size, where each copy lies and in what state, refs. */
+  objects(options: { limit?: number } = {}): Promise<ObjectInfo[]> {
+    return settled(this.#session.objects(options.limit));
   }
 
   /** The lines a task's guest printed (the last `tail` of them). */

@@ -18,6 +18,20 @@ export interface NodeInfo {
   running: number;
 }
 
+/** An object of the cluster, as `objects` lists it. */
+export interface ObjectInfo {
+  id: string;
+  /** `result`, `put` or `item` (of a streaming task). */
+  kind: string;
+  owner: string;
+  size: number;
+  /** The host whose store holds it; empty when the leader holds it inline. */
+  heldBy: string;
+  refs: number;
+  /** Its copies in hosts' stores: `state` is `primary`, `spilled` or `secondary`. */
+  copies: { host: string; state: string; pins: number }[];
+}
+
 /** An actor the cluster knows. */
 export interface ActorInfo {
   id: string;
@@ -55,6 +69,7 @@ export interface NativeSession {
   killActor(id: string): Promise<boolean>;
   actors(): Promise<ActorInfo[]>;
   nodes(): Promise<NodeInfo[]>;
+  objects(limit: number | undefined | null): Promise<ObjectInfo[]>;
   logs(task: string, tail: number | undefined | null): Promise<string[]>;
 }
 

@@ -233,8 +233,28 @@ async fn actors(client: &mut Client) -> Result<Value, ViewError> {
     Ok(json!({ "actors": rows }))
 }
 
-/// Every live host's store with its largest objects.
+/// Every live host's store with its largest objects, and the cluster's
+/// newest objects with their owners, copies and refs.
 async fn objects(client: &mut Client) -> Result<Value, ViewError> {
+    let (listed, total) = client.list_objects(200).await?;
+    let list: Vec<Value> = listed
+        .iter()
+        .map(|o| {
+            json!({
+                "id": o.id,
+                "kind": o.kind,
+                "owner": o.owner,
+                "size": o.size,
+                "held_by": o.held_by,
+                "refs": o.refs,
+                "copies": o.copies.iter().map(|c| json!({
+                    "host": c.host,
+                    "state": c.state().name(),
+                    "pins": c.pins,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     let nodes = client.list_nodes().await?;
     let mut hosts = Vec::new();
     for node in nodes.iter().filter(|n| n.alive) {
@@ -266,7 +286,7 @@ async fn objects(client: &mut Client) -> Result<Value, ViewError> {
             Err(e) => json!({ "host": node.id, "error": e.to_string() }),
         });
     }
-    Ok(json!({ "hosts": hosts }))
+    Ok(json!({ "hosts": hosts, "objects": list, "total": total }))
 }
 
 fn job_row(j: &pb::JobRecord) -> Value {

@@ -687,6 +687,15 @@ def memory(largest: int = 10) -> List[Dict[str, Any]]:
     return _session().memory(largest)
 
 
+def objects(limit: int = 100) -> List[Dict[str, Any]]:
+    """The cluster's objects, newest first (like ``ray list objects``):
+    ``id``, ``kind`` (``result``, ``put`` or ``item``), ``owner``, ``size``,
+    ``held_by`` (empty: inline in the leader), ``refs``, and ``copies`` as
+    ``(host, state, pins)``, the state ``primary``, ``spilled`` or
+    ``secondary``."""
+    return _session().objects(limit)
+
+
 def actors() -> List[Dict[str, Any]]:
     """The cluster's actors."""
     return _session().actors()

@@ -377,6 +377,16 @@ const objectsPage = {
             ["holder", () => s.host],
             ["state", (x) => x.state],
           ], s.largest)))),
+      h("h2", null, `Objects (${objects.objects.length} newest of ${objects.total})`),
+      table("objects", [
+        ["object", (x) => h("span", { class: "mono" }, x.id)],
+        ["kind", (x) => x.kind],
+        ["owner", (x) => h("span", { class: "mono" }, x.owner)],
+        ["size", (x) => bytes(x.size)],
+        ["where", (x) => x.held_by === "" ? "inline" : x.copies.map(
+          (/** @type {any} */ c) => `${c.host} ${c.state.toLowerCase()}${c.pins ? ` pinned ${c.pins}` : ""}`).join(", ") || x.held_by],
+        ["refs", (x) => String(x.refs)],
+      ], objects.objects),
     ];
   },
 };
