@@ -5,7 +5,10 @@
 //!   each answer;
 //! - **1:1 actor calls async**: one caller sends a batch, then waits for
 //!   all of it;
-//! - **n:n actor calls async**: n callers, each with its own actor, at once.
+//! - **n:n actor calls async**: n callers, each with its own actor, at once;
+//! - **1:1 and n:n async-actor calls async**: the same against a concurrent
+//!   actor (`async func` methods, `max_concurrency` 1000: the test guest
+//!   `weft-async-actor`'s `echo`), as Ray's async actors are measured.
 //!
 //! The baseline, measured in the same run, is the single client sync
 //! task: the same round trip through the leader instead of straight to
@@ -43,7 +46,18 @@ pub struct ActorBenchArgs {
     /// Caller-actor pairs in the n:n run.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// The concurrent actor of the async-actor rows: the test guest
+    /// `weft-async-actor` (`cargo build --release --target wasm32-wasip2
+    /// -p weft-async-actor`); the rows are left out, saying so, when it is
+    /// not there.
+    #[arg(
+        long,
+        default_value = "target/wasm32-wasip2/release/weft_async_actor.wasm"
+    )]
+    async_component: PathBuf,
 }
+
+const ASYNC_NAME: &str = "weft-bench-async-actors";
 
 const NAME: &str = "weft-bench-actors";
 const BASELINE: &str = "weft-bench-actors-baseline";
@@ -87,7 +101,11 @@ pub async fn run(address: &str, args: ActorBenchArgs) -> anyhow::Result<()> {
         sync / task_sync
     );
 
-    let single = async_rate(&caller, &actor, args.batch, window).await?;
+    let incr = Call {
+        method: "incr",
+        args: Vec::new,
+    };
+    let single = async_rate(&caller, &actor, &incr, args.batch, window).await?;
     row!(
         "1:1 actor calls async             {single:>10.0} calls/s  ({:.2}x sync, batches of {})",
         single / sync,
@@ -96,13 +114,17 @@ pub async fn run(address: &str, args: ActorBenchArgs) -> anyhow::Result<()> {
     caller.kill_actor(&actor).await?;
 
     // Each caller is its own thread with its own connections and actor.
-    let (address, batch) = (address.to_string(), args.batch);
+    let (owned, batch) = (address.to_string(), args.batch);
     let multi = on_threads(args.clients, move || {
-        let address = address.clone();
+        let address = owned.clone();
         async move {
             let caller = TaskClient::with_client(connect(&address).await?);
             let actor = new_actor(&caller).await?;
-            let rate = async_rate(&caller, &actor, batch, window).await;
+            let incr = Call {
+                method: "incr",
+                args: Vec::new,
+            };
+            let rate = async_rate(&caller, &actor, &incr, batch, window).await;
             caller.kill_actor(&actor).await?;
             rate
         }
@@ -112,7 +134,66 @@ pub async fn run(address: &str, args: ActorBenchArgs) -> anyhow::Result<()> {
         args.clients.max(1),
         multi / single
     );
+
+    let Ok(wasm) = std::fs::read(&args.async_component) else {
+        row!(
+            "async-actor rows left out: {} is not there (cargo build --release --target wasm32-wasip2 -p weft-async-actor)",
+            args.async_component.display()
+        );
+        return Ok(());
+    };
+    client.deploy(wasm, Some(ASYNC_NAME)).await?;
+    let echo = Call {
+        method: "echo",
+        args: || vec![weft_client::Arg::Value(weft_client::Value::U32(7))],
+    };
+    let concurrent = new_async_actor(&caller).await?;
+    let single_async = async_rate(&caller, &concurrent, &echo, args.batch, window).await?;
+    caller.kill_actor(&concurrent).await?;
+    row!(
+        "1:1 async-actor calls async       {single_async:>10.0} calls/s  (max_concurrency 1000; {:.2}x 1:1 actor async)",
+        single_async / single
+    );
+    let (address, batch) = (address.to_string(), args.batch);
+    let multi_async = on_threads(args.clients, move || {
+        let address = address.clone();
+        async move {
+            let caller = TaskClient::with_client(connect(&address).await?);
+            let actor = new_async_actor(&caller).await?;
+            let echo = Call {
+                method: "echo",
+                args: || vec![weft_client::Arg::Value(weft_client::Value::U32(7))],
+            };
+            let rate = async_rate(&caller, &actor, &echo, batch, window).await;
+            caller.kill_actor(&actor).await?;
+            rate
+        }
+    })?;
+    row!(
+        "n:n async-actor calls async       {multi_async:>10.0} calls/s  ({} callers and actors; {:.2}x n:n actor async)",
+        args.clients.max(1),
+        multi_async / multi
+    );
     Ok(())
+}
+
+/// A method to call in a rate run, and its arguments (made per call).
+struct Call {
+    method: &'static str,
+    args: fn() -> Vec<weft_client::Arg>,
+}
+
+/// A concurrent actor of the async-actor component, alive.
+async fn new_async_actor(caller: &TaskClient) -> anyhow::Result<ActorHandle> {
+    let options = ActorOptions {
+        max_concurrency: 1000,
+        ..Default::default()
+    };
+    let actor = caller.create_actor(ASYNC_NAME, "", "", options).await?;
+    caller
+        .wait_actor_alive(&actor, Duration::from_secs(30))
+        .await?;
+    Ok(actor)
 }
 
 async fn new_actor(caller: &TaskClient) -> anyhow::Result<ActorHandle> {
@@ -135,12 +216,13 @@ async fn new_actor(caller: &TaskClient) -> anyhow::Result<ActorHandle> {
 async fn async_rate(
     caller: &TaskClient,
     actor: &ActorHandle,
+    call: &Call,
     batch: usize,
     window: Duration,
 ) -> anyhow::Result<f64> {
     let (rate, _) = timed(window, || async {
         let ids = (0..batch.max(1))
-            .map(|_| caller.call(actor, "incr", Vec::new()))
+            .map(|_| caller.call(actor, call.method, (call.args)()))
             .collect::<Result<Vec<_>, _>>()?;
         check(caller.get(&ids, None).await?)?;
         caller.release(&ids);

@@ -64,6 +64,10 @@ impl Guest for AsyncActor {
         ms
     }
 
+    async fn echo(n: u32) -> u32 {
+        n
+    }
+
     async fn nap(ms: u32) -> u32 {
         let _flying = Flying::start();
         weft_guest::awaits::sleep(ms.into()).await;
