@@ -228,7 +228,13 @@ fn a_call_whose_max_task_retries_run_out_fails_naming_them() {
                 r.state() == ActorState::Alive && r.restarts == round - 1
             })
             .await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // The call is in flight once its guest has printed its first
+            // line in this incarnation (read from the host it runs on).
+            eventually(Duration::from_secs(20), || {
+                let log = group.weft_ok(&["logs", &actor.id]).unwrap_or_default();
+                log.contains("drip 0").then_some(()).ok_or(log)
+            })
+            .unwrap();
             killed.push(record.host.clone());
             group.kill_host(&record.host);
         }
