@@ -90,13 +90,7 @@ impl ItemStream {
         if ready.iter().any(|r| r.id == item) {
             self.next += 1;
             if self.report {
-                self.client.tell(pb::OwnerMessage {
-                    consumed: vec![pb::StreamProgress {
-                        task: self.task.clone(),
-                        count: self.next,
-                    }],
-                    ..Default::default()
-                });
+                self.client.consumed(&self.task, self.next);
             }
             return Ok(Some(item));
         }
@@ -148,6 +142,37 @@ impl Drop for ItemStream {
 }
 
 impl TaskClient {
+    /// The items that arrived of the streaming tasks among `tasks`, taken
+    /// out of this client's results: for a host whose guest is done, so
+    /// that the items its guest read are released with the refs it made.
+    pub fn take_stream_items(&self, tasks: &[String]) -> Vec<String> {
+        let mut state = self.shared.lock();
+        let mut items = Vec::new();
+        for task in tasks {
+            if let Some(of) = state.items_of.remove(task) {
+                for item in &of {
+                    state.results.remove(item);
+                }
+                items.extend(of);
+            }
+        }
+        items
+    }
+
+    /// Tells the leader this owner has read `count` items of streaming task
+    /// `task` (for its producer's backpressure): what a consumer that
+    /// reads items by id rather than through an [`ItemStream`] (a guest)
+    /// says as it goes.
+    pub fn consumed(&self, task: &str, count: u64) {
+        self.tell(pb::OwnerMessage {
+            consumed: vec![pb::StreamProgress {
+                task: task.to_string(),
+                count,
+            }],
+            ..Default::default()
+        });
+    }
+
     /// Sends `message` on the owner session (dropped when it is down: what
     /// it says is advisory or said again on the next session).
     pub(crate) fn tell(&self, message: pb::OwnerMessage) {
@@ -185,6 +210,11 @@ impl TaskClient {
 
 /// The streaming task an item id belongs to, if `id` names an item.
 pub(crate) fn stream_of(id: &str) -> Option<&str> {
+    item_of(id).map(|(task, _)| task)
+}
+
+/// The streaming task and index of item `id`, if it names one.
+pub fn item_of(id: &str) -> Option<(&str, u64)> {
     let (task, index) = id.rsplit_once('.')?;
-    index.parse::<u64>().ok().map(|_| task)
+    index.parse::<u64>().ok().map(|n| (task, n))
 }

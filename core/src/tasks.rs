@@ -75,6 +75,9 @@ pub(crate) struct Owned {
     /// Streaming tasks whose consumer went away before their end: items
     /// of theirs that still arrive are let go of at once.
     pub(crate) dropped_streams: HashSet<String>,
+    /// The items that arrived, by streaming task, until the task's ref is
+    /// released (see [`TaskClient::take_stream_items`]).
+    pub(crate) items_of: HashMap<String, Vec<String>>,
 }
 
 pub(crate) struct Shared {
@@ -601,6 +604,8 @@ impl TaskClient {
         for id in ids {
             state.results.remove(id);
             state.puts.remove(id);
+            // Its items stay as they are: the caller may hold them.
+            state.items_of.remove(id);
             // An actor call's result lives only here.
             if state.actor_refs.remove(id) {
                 continue;
@@ -751,6 +756,12 @@ fn deliver(shared: &Shared, event: pb::OwnerEvent) {
                 if state.dropped_streams.contains(task) {
                     done_with.push(result.id);
                 } else {
+                    let task = task.to_string();
+                    state
+                        .items_of
+                        .entry(task)
+                        .or_default()
+                        .push(result.id.clone());
                     state.results.insert(result.id.clone(), result);
                 }
                 continue;

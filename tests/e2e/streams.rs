@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use weft_client::{Arg, ItemStream, TaskClient, TaskOptions, Value};
 use weft_tests::{Group, eventually_async, guests, runtime};
 
@@ -119,16 +121,14 @@ fn backpressure_holds_the_producer_until_items_are_read() {
             "the producer ran past its limit"
         );
         assert_eq!(items.buffered(), 10, "5 read + 10 unread emitted");
-        let mut n = 5;
-        while items
-            .next(Some(Duration::from_secs(30)))
-            .await
-            .unwrap()
-            .is_some()
-        {
-            n += 1;
-        }
-        assert_eq!(n, 100);
+        // The rest, read as a `futures::Stream`.
+        let rest: Vec<String> = items
+            .into_stream()
+            .map(|item| item.unwrap())
+            .collect()
+            .await;
+        assert_eq!(rest.len(), 95);
+        assert_eq!(rest[94], format!("{task}.99"));
     });
 }
 
@@ -278,6 +278,20 @@ fn a_dropped_stream_frees_its_producer_and_its_items() {
             .unwrap();
         assert!(!running.contains("blobs"), "{running}");
     });
+}
+
+#[test]
+fn a_guest_reads_a_stream_it_submitted() {
+    let group = cluster(&["h1"]);
+    let out = group
+        .weft_ok(&[
+            "submit",
+            "testkit",
+            "streams.sum(\"testkit\", 1000)",
+            "--wait",
+        ])
+        .unwrap();
+    assert_eq!(out.lines().nth(1), Some("499500"), "{out}");
 }
 
 #[test]

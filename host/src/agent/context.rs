@@ -349,6 +349,13 @@ impl TaskContext {
         timeout: Option<Duration>,
     ) -> Result<Vec<TaskResult>, ClientError> {
         let client = self.agent.nested().await?;
+        // A guest waiting for item n of a stream has read the items before
+        // it: its producer hears so (for its backpressure).
+        for id in ids {
+            if let Some((task, n)) = weft_core::item_of(id).filter(|(_, n)| *n > 0) {
+                client.consumed(task, n);
+            }
+        }
         // Results already here cost no round of blocked and unblocked.
         if let Some(ready) = client.ready_now(ids, num_ready) {
             return Ok(ready);
@@ -464,8 +471,9 @@ impl TaskContext {
     /// Lets go of every ref the guest made (an actor's, when it ends: its
     /// guest may have kept any of them in its state until then).
     pub(crate) fn release_made(&self) {
-        let made = std::mem::take(&mut *self.made());
+        let mut made = std::mem::take(&mut *self.made());
         if let Some(client) = self.agent.nested.get().filter(|_| !made.is_empty()) {
+            made.extend(client.take_stream_items(&made));
             client.release(&made);
         }
     }
@@ -476,12 +484,14 @@ impl TaskContext {
     /// session to let go of (after the result holds its own). The leader
     /// has recorded every one of them before this returns.
     pub(crate) async fn settle(&self, refs: &[String]) -> (Vec<String>, Vec<String>) {
-        let made = std::mem::take(&mut *self.made());
+        let mut made = std::mem::take(&mut *self.made());
         if made.is_empty() {
             return (Vec::new(), Vec::new());
         }
         if let Ok(client) = self.agent.nested().await {
             let _ = client.flush(Duration::from_secs(30)).await;
+            // The items of streams the guest read go with the streams.
+            made.extend(client.take_stream_items(&made));
         }
         let contains = made
             .iter()

@@ -27,6 +27,7 @@ export function submitWith(options: TaskOptions, component: string, fn: string, 
 export function get(ref: ObjectRef, timeout?: number): unknown;
 export function wait(refs: ObjectRef[], numReady?: number, timeout?: number): ObjectRef[];
 export function cancel(ref: ObjectRef): void;
+export function items(ref: ObjectRef): Generator<ObjectRef, void, undefined>;
 export function emit(value: unknown): void;
 export function emitAll(items: Iterable<unknown>): number;
 /** Values as task arguments: a ref by ref, anything else encoded as it is. */

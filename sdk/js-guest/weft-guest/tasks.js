@@ -68,6 +68,25 @@ export function cancel(ref) {
 }
 
 /**
+ * The items of the streaming task `ref` (submitted with `stream`), as refs,
+ * in order, as they come; the task's failure is thrown after its items.
+ */
+export function* items(ref) {
+  for (let n = 0; ; n++) {
+    const item = { id: `${ref.id}.${n}` };
+    const ready = call(raw.wait, [item, ref], 1, undefined);
+    if (ready.some((r) => r.id === item.id)) {
+      yield remember(item);
+      continue;
+    }
+    // The end: items arrive before it, so there are no more. A failed task
+    // throws here.
+    call(raw.get, ref, undefined);
+    return;
+  }
+}
+
+/**
  * Hands the caller the next item of this task's stream (a task submitted as
  * a stream): the caller sees it at once, in order, while the task goes on.
  * Waits while the caller has a backpressure limit's worth of items unread.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
-from ._common import binding, call, is_ref, millis
+from ._common import ObjectRef, binding, call, is_ref, millis
 from .values import decode, encode
 
 
@@ -82,6 +82,24 @@ def wait(refs: List[Any], num_ready: int = 1, timeout: Optional[float] = None) -
 def cancel(ref: Any) -> None:
     """Stops a task."""
     call(binding("tasks").cancel, ref)
+
+
+def items(ref: Any) -> Iterator[Any]:
+    """The items of the streaming task ``ref`` (submitted with
+    ``stream=``), as refs, in order, as they come; the task's failure is
+    raised after its items."""
+    n = 0
+    while True:
+        item = ObjectRef(f"{ref.id}.{n}")
+        ready = call(binding("tasks").wait, [item, ref], 1, None)
+        if any(r.id == item.id for r in ready):
+            n += 1
+            yield item
+            continue
+        # The end: items arrive before it, so there are no more. A failed
+        # task raises here.
+        call(binding("tasks").get, ref, None)
+        return
 
 
 def emit(value: Any) -> None:

@@ -159,6 +159,9 @@ def test_a_guest_generator_streams_its_items(guests: str, lang: str) -> None:
     gen = kit.squares.options(num_returns="streaming").remote(500)
     assert [weft.get(ref) for ref in gen] == [i * i for i in range(500)]
     assert weft.get(gen.task_ref) == 500
+    # A guest reads a stream too, with backpressure.
+    total = weft.get(kit.sum_of_squares.remote(f"{lang}-testkit", 100), timeout=120)
+    assert total == sum(i * i for i in range(100))
 
 
 def test_the_word_frequency_example(guests: str) -> None:

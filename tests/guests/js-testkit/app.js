@@ -74,6 +74,13 @@ export function placedAdd(component, node) {
   return tasks.get(tasks.submitWith({ node }, component, 'add', 1, 2));
 }
 
+export function sumOfSquares(component, n) {
+  const stream = tasks.submitWith({ stream: 4 }, component, 'squares', n);
+  let total = 0;
+  for (const item of tasks.items(stream)) total += tasks.get(item);
+  return BigInt(total);
+}
+
 export function squares(n) {
   function* made() {
     for (let i = 0; i < n; i++) yield i * i;

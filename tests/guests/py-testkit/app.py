@@ -87,6 +87,10 @@ class WitWorld(wit_world.WitWorld):
     def placed_add(self, component: str, node: str) -> int:
         return tasks.get(tasks.submit(component, "add", 1, 2, node=node))
 
+    def sum_of_squares(self, component: str, n: int) -> int:
+        stream = tasks.submit(component, "squares", n, stream=4)
+        return sum(tasks.get(item) for item in tasks.items(stream))
+
     def squares(self, n: int) -> int:
         return tasks.emit_all(i * i for i in range(n))
 

@@ -98,6 +98,63 @@ pub mod tasks {
     use crate::bindings::weft::runtime::tasks as raw;
     use crate::{Error, FromValue, IntoArgs, IntoValue, ObjectRef, Value};
 
+    /// The items of streaming task `task` (one submitted with a
+    /// `Placement { streaming: Some(window), .. }`), as refs, in order, as
+    /// they come; the task's failure ends them as an error.
+    ///
+    /// ```ignore
+    /// let placement = tasks::Placement { streaming: Some(0), ..Default::default() };
+    /// let task = tasks::submit_placed("kit", "count", (10u32,), Default::default(), placement)?;
+    /// for item in tasks::items(&task) {
+    ///     let n: u32 = tasks::get(&item?)?;
+    /// }
+    /// ```
+    pub fn items(task: &ObjectRef) -> Items {
+        Items {
+            task: task.clone(),
+            next: 0,
+            done: false,
+        }
+    }
+
+    /// The iterator [`items`] makes.
+    pub struct Items {
+        task: ObjectRef,
+        next: u64,
+        done: bool,
+    }
+
+    impl Iterator for Items {
+        type Item = Result<ObjectRef, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.done {
+                return None;
+            }
+            let item = ObjectRef {
+                id: format!("{}.{}", self.task.id, self.next),
+            };
+            // Items arrive before the result that ends them: once the
+            // end is here, an item that exists is too.
+            let ready = match wait(&[item.clone(), self.task.clone()], 1, None) {
+                Ok(ready) => ready,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            };
+            if ready.iter().any(|r| r.id == item.id) {
+                self.next += 1;
+                return Some(Ok(item));
+            }
+            self.done = true;
+            match raw::get(&self.task, None) {
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }
+        }
+    }
+
     /// Hand the caller the next item of this task's stream (a task
     /// submitted with `num_returns="streaming"` or `weft submit --stream`):
     /// the caller sees it at once, in order, while the task goes on. Waits

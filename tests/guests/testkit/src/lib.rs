@@ -227,6 +227,29 @@ impl exports::weft::testkit::streams::Guest for Testkit {
         n
     }
 
+    fn sum(component: String, n: u32) -> u64 {
+        use weft_guest::tasks;
+        let placement = tasks::Placement {
+            streaming: Some(8),
+            ..Default::default()
+        };
+        let stream = tasks::submit_placed(
+            &component,
+            "streams.count",
+            (n, 0u32, 0u32),
+            tasks::Options::default(),
+            placement,
+        )
+        .unwrap_or_else(|e| panic!("submit: {}", e.message()));
+        let mut total = 0u64;
+        for item in tasks::items(&stream) {
+            let item = item.unwrap_or_else(|e| panic!("item: {}", e.message()));
+            let value: u32 = tasks::get(&item).unwrap_or_else(|e| panic!("get: {}", e.message()));
+            total += u64::from(value);
+        }
+        total
+    }
+
     fn blobs(n: u32, kib: u32) -> u32 {
         for i in 0..n {
             let item = vec![(i % 251) as u8; kib as usize * 1024];
