@@ -44,6 +44,11 @@ const RUNTIME_WIT: &[(&str, &str)] = &[
     ("worlds.wit", include_str!("../../../wit/worlds.wit")),
 ];
 
+/// `weft:runtime/awaits` (`async func`s for concurrent actors), given only
+/// to worlds that import it: a toolchain that cannot read `async func`
+/// then never meets it.
+const AWAITS_WIT: (&str, &str) = ("awaits.wit", include_str!("../../../wit/awaits.wit"));
+
 /// The Python guest SDK (`sdk/python-guest`), put on a Python app's path.
 const PYTHON_GUEST: &[(&str, &str)] = &[
     (
@@ -57,6 +62,10 @@ const PYTHON_GUEST: &[(&str, &str)] = &[
     (
         "actors.py",
         include_str!("../../../sdk/python-guest/weft_guest/actors.py"),
+    ),
+    (
+        "awaits.py",
+        include_str!("../../../sdk/python-guest/weft_guest/awaits.py"),
     ),
     (
         "log.py",
@@ -298,6 +307,9 @@ fn staged_wit(dir: &Path, world: Option<&str>) -> anyhow::Result<(tempfile::Temp
         std::fs::create_dir_all(&deps)?;
         for (name, text) in RUNTIME_WIT {
             std::fs::write(deps.join(name), text)?;
+        }
+        if text.contains("weft:runtime/awaits") {
+            std::fs::write(deps.join(AWAITS_WIT.0), AWAITS_WIT.1)?;
         }
     }
     Ok((staged, world))

@@ -47,39 +47,36 @@ impl Controller {
         }
         let (_, exports) = self.exports(&spec.component).await?;
         let method = format!("[method]{}.", spec.class);
-        let sync: Vec<String> = exports
+        let methods: Vec<&weft_values::Export> = exports
             .iter()
             .filter(|e| {
                 if spec.class.is_empty() {
-                    e.interface.as_deref() != Some("weft:runtime/checkpoint@0.2.0")
-                        && !e.function.starts_with('[')
+                    !e.function.starts_with('[')
                 } else {
                     e.function.starts_with(&method)
                 }
             })
-            .filter(|e| !e.is_async)
+            .collect();
+        if methods.iter().any(|e| e.is_async) {
+            return Ok(());
+        }
+        let plain: Vec<String> = methods
+            .iter()
             .map(|e| match e.function.strip_prefix(&method) {
                 Some(name) => name.to_string(),
                 None => e.name(),
             })
             .collect();
-        if sync.is_empty() {
-            return Ok(());
-        }
         Err(ControllerError::InvalidRequest(format!(
-            "max_concurrency {} needs an actor whose methods are `async func` exports \
-             (component-model async: calls interleave where they await), and {} of `{}` {} not: {}. \
-             Declare them `async func` in the WIT (wit-bindgen makes them `async fn`) and await \
-             weft:runtime/awaits in them, or use max_concurrency 1 (or several actors)",
+            "max_concurrency {} needs an actor with `async func` methods (component-model \
+             async: calls interleave where they await), and the methods of `{}` are all plain \
+             exports, which hold the instance until they return: {}. Declare the methods that \
+             wait `async func` in the WIT (`async fn` with wit-bindgen, `async def` with \
+             componentize-py) and await weft:runtime/awaits in them, or use max_concurrency 1 \
+             (or several actors)",
             options.max_concurrency.max(1),
-            if sync.len() == 1 {
-                "this method"
-            } else {
-                "these methods"
-            },
             spec.component,
-            if sync.len() == 1 { "is" } else { "are" },
-            sync.join(", ")
+            plain.join(", ")
         )))
     }
 

@@ -72,10 +72,9 @@ impl Concurrency {
 const NO_STORE_DEADLINE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 impl ActorInstance {
-    /// Whether every method is an `async func` export, so calls may run
-    /// at once.
+    /// Whether it has `async func` methods, which calls may run at once.
     pub fn concurrent(&self) -> bool {
-        crate::exports::sync_methods(&self.prepared.functions, &self.class).is_empty()
+        !crate::exports::async_methods(&self.prepared.functions, &self.class).is_empty()
     }
 
     /// Serves `calls` until the stream ends (every call answered), or a
@@ -106,7 +105,8 @@ impl ActorInstance {
                 let start =
                     |call: ActorCall, id: u64, dones: &mut HashMap<u64, (String, CallDone)>| {
                         let ActorCall { method, args, done } = call;
-                        let bound = bind(&prepared, &class, this, &method, args);
+                        let bound = bind(&prepared, &class, this, &method, args)
+                            .and_then(|(function, vals)| only_async(function, vals));
                         dones.insert(id, (method.clone(), done));
                         async move {
                             let outcome = match bound {
@@ -196,6 +196,24 @@ impl ActorInstance {
         }
         Err(failure)
     }
+}
+
+/// `function` and its arguments if it is an `async func` export; a
+/// concurrent actor runs no other (a plain export would hold the instance
+/// until it returns, so a call of one is refused, the instance unharmed).
+fn only_async(
+    function: &crate::exports::FunctionInfo,
+    vals: Vec<Val>,
+) -> Result<(&crate::exports::FunctionInfo, Vec<Val>), HostError> {
+    if function.is_async {
+        return Ok((function, vals));
+    }
+    Err(HostError::Uncallable {
+        function: function.name.clone(),
+        reason: "a concurrent actor runs only its `async func` methods (a plain export would \
+                 hold the instance until it returns)"
+            .into(),
+    })
 }
 
 /// Runs one call as a guest task of the instance, within its deadline.

@@ -125,19 +125,13 @@ impl FunctionInfo {
 
 /// The methods of an actor of `class` (an exported resource; empty for an
 /// instance actor, whose methods are the component's functions) that are
-/// not `async func` exports: an actor with any cannot take calls at once.
-pub fn sync_methods<'a>(functions: &'a [FunctionInfo], class: &str) -> Vec<&'a str> {
+/// `async func` exports: the ones a concurrent actor runs.
+pub fn async_methods<'a>(functions: &'a [FunctionInfo], class: &str) -> Vec<&'a str> {
     let method = format!("[method]{class}.");
     functions
         .iter()
-        .filter(|f| {
-            if class.is_empty() {
-                f.uncallable.is_none() && !f.name.starts_with("weft:runtime/checkpoint.")
-            } else {
-                f.name.contains(&method)
-            }
-        })
-        .filter(|f| !f.is_async)
+        .filter(|f| class.is_empty() || f.name.contains(&method))
+        .filter(|f| f.is_async)
         .map(|f| f.name.as_str())
         .collect()
 }

@@ -54,7 +54,7 @@ pub use cache::{Prepared, Readiness, create_cache_dir};
 pub use concurrent::{ActorCall, CallDone, Concurrency};
 pub use engine::EPOCH_TICK;
 pub use error::{HostError, bytes};
-pub use exports::{FunctionInfo, find_function, sync_methods};
+pub use exports::{FunctionInfo, async_methods, find_function};
 pub use grants::Grants;
 pub use http::{HttpBody, HttpLimits, full_body};
 pub use invoke::{CallOutcome, CallSpec, Format, Invocation};

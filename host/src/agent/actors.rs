@@ -282,9 +282,8 @@ impl Agent {
             // since under the same digest cannot be, so this is the
             // second line.
             return failed(format!(
-                "actor {id}: max_concurrency {} needs `async func` methods, and {} are not",
-                options.max_concurrency,
-                crate::sync_methods(instance.functions(), &spec.class).join(", ")
+                "actor {id}: max_concurrency {} needs `async func` methods, and `{}` has none",
+                options.max_concurrency, spec.component
             ));
         }
         tracing::info!(actor = %id, incarnation, restored = record.checkpoint_calls, "actor started");

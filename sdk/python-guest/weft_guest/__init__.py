@@ -12,7 +12,7 @@ host (as in weft's Python client SDK). The world must import the
 ``actors``, ``log``); their bindings load with the app.
 """
 
-from . import actors, log, objects, tasks
+from . import actors, awaits, log, objects, tasks
 from ._common import ObjectRef, WeftError
 
-__all__ = ["ObjectRef", "WeftError", "actors", "log", "objects", "tasks"]
+__all__ = ["ObjectRef", "WeftError", "actors", "awaits", "log", "objects", "tasks"]

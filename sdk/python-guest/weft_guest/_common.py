@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Dict, Optional, TypeVar
+from typing import Any, Awaitable, Callable, Dict, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -11,7 +11,7 @@ T = TypeVar("T")
 # componentize-py snapshots the app after its imports, and a module first
 # imported later cannot load. A world leaves out what it does not import.
 _BINDINGS: Dict[str, Any] = {}
-for _name in ("actors", "log", "objects", "tasks", "types"):
+for _name in ("actors", "awaits", "log", "objects", "tasks", "types"):
     try:
         _BINDINGS[_name] = importlib.import_module(f"wit_world.imports.{_name}")
     except ImportError:
@@ -52,9 +52,25 @@ def call(f: Callable[..., T], *args: Any) -> T:
     try:
         return f(*args)
     except Err as e:
-        case = type(e.value).__name__.split("_", 1)[-1]
-        kind = "".join("-" + c.lower() if c.isupper() else c for c in case).lstrip("-")
-        raise WeftError(kind, str(getattr(e.value, "value", e.value))) from None
+        raise weft_error(e) from None
+
+
+async def call_async(f: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Awaits an async binding (an ``async func``), raising its WIT
+    ``error`` as ``WeftError``."""
+    from componentize_py_types import Err  # loaded with the bindings
+
+    try:
+        return await f(*args)
+    except Err as e:
+        raise weft_error(e) from None
+
+
+def weft_error(e: Any) -> WeftError:
+    """A binding's ``Err`` of the WIT ``error`` variant as ``WeftError``."""
+    case = type(e.value).__name__.split("_", 1)[-1]
+    kind = "".join("-" + c.lower() if c.isupper() else c for c in case).lstrip("-")
+    return WeftError(kind, str(getattr(e.value, "value", e.value)))
 
 
 def millis(seconds: Optional[float]) -> Optional[int]:

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -162,6 +163,19 @@ def test_a_guest_generator_streams_its_items(guests: str, lang: str) -> None:
     # A guest reads a stream too, with backpressure.
     total = weft.get(kit.sum_of_squares.remote(f"{lang}-testkit", 100), timeout=120)
     assert total == sum(i * i for i in range(100))
+
+
+def test_a_python_actor_with_async_methods_takes_calls_at_once(guests: str) -> None:
+    cls = weft.actor_class("py-testkit", "-")
+    concurrent = cls.options(max_concurrency=20).remote()
+    started = time.monotonic()
+    assert weft.get([concurrent.nap.remote(500) for _ in range(10)], timeout=120) == [500] * 10
+    assert time.monotonic() - started < 4.0, "10 naps of 500 ms overlapped"
+    assert weft.get(concurrent.peak.remote()) > 1
+    # Its plain exports are refused on a concurrent actor, naming why.
+    with pytest.raises(weft.TaskError, match="async func"):
+        weft.get(concurrent.add.remote(1, 2))
+    weft.kill(concurrent)
 
 
 def test_the_word_frequency_example(guests: str) -> None:

@@ -7,7 +7,7 @@ from wit_world import exports
 from wit_world.exports import values as v
 from componentize_py_types import Err, Ok, Result
 
-from weft_guest import log, objects, tasks
+from weft_guest import awaits, log, objects, tasks
 
 
 class Values(exports.Values):
@@ -60,6 +60,8 @@ class Values(exports.Values):
 
 
 _tallies = 0
+_in_flight = 0
+_peak = 0
 
 
 class WitWorld(wit_world.WitWorld):
@@ -90,6 +92,19 @@ class WitWorld(wit_world.WitWorld):
     def sum_of_squares(self, component: str, n: int) -> int:
         stream = tasks.submit(component, "squares", n, stream=4)
         return sum(tasks.get(item) for item in tasks.items(stream))
+
+    async def nap(self, ms: int) -> int:
+        global _in_flight, _peak
+        _in_flight += 1
+        _peak = max(_peak, _in_flight)
+        try:
+            await awaits.sleep(ms / 1000)
+        finally:
+            _in_flight -= 1
+        return ms
+
+    async def peak(self) -> int:
+        return _peak
 
     def squares(self, n: int) -> int:
         return tasks.emit_all(i * i for i in range(n))
