@@ -96,6 +96,10 @@ struct Pending {
     /// Times its host died while it was in flight.
     tries: u32,
     sent: bool,
+    /// A streaming call, and the items delivered so far: a call sent again
+    /// to a restarted actor emits them again, and those are dropped.
+    streaming: bool,
+    items: u64,
 }
 
 /// How an actor's constructor is called.
@@ -261,6 +265,30 @@ impl TaskClient {
         method: &str,
         args: Vec<Arg>,
     ) -> Result<String, ClientError> {
+        self.call_with(actor, method, args, false)
+    }
+
+    /// Calls `method` as a stream: each value it emits (`tasks.emit`)
+    /// comes back as an item, in order, while it runs (inline, up to the
+    /// 1 MiB an actor reply carries), and its result ends the stream. A
+    /// call sent again after a restart repeats no item.
+    pub fn call_stream(
+        &self,
+        actor: &ActorHandle,
+        method: &str,
+        args: Vec<Arg>,
+    ) -> Result<crate::ItemStream, ClientError> {
+        let id = self.call_with(actor, method, args, true)?;
+        Ok(self.stream(&id, false))
+    }
+
+    fn call_with(
+        &self,
+        actor: &ActorHandle,
+        method: &str,
+        args: Vec<Arg>,
+        streaming: bool,
+    ) -> Result<String, ClientError> {
         let shared = &self.shared;
         let seq = shared.next_seq();
         let id = format!("{}-{seq}", shared.owner());
@@ -279,6 +307,8 @@ impl TaskClient {
                 args,
                 tries: 0,
                 sent: false,
+                streaming,
+                items: 0,
             },
         );
         callers.by_seq.insert(seq, actor.id.clone());
@@ -323,6 +353,7 @@ fn dispatch(shared: &Arc<Shared>, callers: &mut Callers, actor: &str) {
                     method: call.method.clone(),
                     args,
                     incarnation: route.incarnation,
+                    streaming: call.streaming,
                 });
             }
             Err(message) => refused.push((*seq, message)),
@@ -461,6 +492,23 @@ fn on_reply(shared: &Arc<Shared>, reply: pb::ActorReply) {
                 tokio::spawn(resolve(shared.clone(), actor, reply.incarnation));
             }
         }
+        return;
+    }
+    if reply.item {
+        // Only the next item: a call run again after a restart emits the
+        // ones already delivered again.
+        let Some(call) = caller.calls.get_mut(&reply.seq) else {
+            return;
+        };
+        if reply.index != call.items {
+            return;
+        }
+        call.items += 1;
+        drop(callers);
+        let mut item = reply.result.unwrap_or_default();
+        let id = format!("{}-{}", shared.owner(), reply.seq);
+        item.id = weft_proto::stream_item_id(&id, reply.index);
+        shared.deliver_item(&id, item);
         return;
     }
     if caller.calls.remove(&reply.seq).is_none() {

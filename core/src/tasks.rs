@@ -124,9 +124,31 @@ impl Shared {
         self.lock().actor_refs.insert(id.to_string());
     }
 
+    /// An item of actor call `call`'s stream (it lives only here).
+    pub(crate) fn deliver_item(&self, call: &str, item: TaskResult) {
+        {
+            let mut state = self.lock();
+            if state.dropped_streams.contains(call) {
+                return;
+            }
+            state.actor_refs.insert(item.id.clone());
+            state
+                .items_of
+                .entry(call.to_string())
+                .or_default()
+                .push(item.id.clone());
+            state.results.insert(item.id.clone(), item);
+        }
+        self.changed.notify_waiters();
+    }
+
     /// A result that arrived other than through the leader (an actor call's).
     pub(crate) fn deliver_local(&self, result: TaskResult) {
-        self.lock().results.insert(result.id.clone(), result);
+        {
+            let mut state = self.lock();
+            state.dropped_streams.remove(&result.id);
+            state.results.insert(result.id.clone(), result);
+        }
         self.changed.notify_waiters();
     }
 }

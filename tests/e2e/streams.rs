@@ -312,5 +312,44 @@ fn the_cli_prints_items_as_they_come_and_a_plain_task_cannot_emit() {
             "0",
         ])
         .unwrap();
-    assert!(err.contains("not submitted as a stream"), "{err}");
+    assert!(err.contains("is not streaming"), "{err}");
+}
+
+#[test]
+fn an_actor_method_streams_its_items_to_the_caller() {
+    let group = cluster(&["h1"]);
+    runtime().block_on(async {
+        let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
+        let actor = tasks
+            .create_actor("testkit", "", "", Default::default())
+            .await
+            .unwrap();
+        let count = |n: u32| {
+            vec![
+                Arg::Value(Value::U32(n)),
+                Arg::Value(Value::U32(0)),
+                Arg::Value(Value::U32(0)),
+            ]
+        };
+        for round in 0..2 {
+            let mut items = tasks
+                .call_stream(&actor, "streams.count", count(200))
+                .unwrap();
+            let mut seen = Vec::new();
+            while let Some(item) = items.next(Some(Duration::from_secs(30))).await.unwrap() {
+                seen.push(item_value(&tasks, &item).await);
+                tasks.release(&[item]);
+            }
+            assert_eq!(seen, (0..200).collect::<Vec<u32>>(), "round {round}");
+            let end = tasks
+                .get_values(&[items.task_id().to_string()], None)
+                .await
+                .unwrap();
+            assert_eq!(end, vec![Some(Value::U32(200))]);
+        }
+        // A plain call of the same method cannot emit.
+        let plain = tasks.call(&actor, "streams.count", count(1)).unwrap();
+        let result = tasks.get(&[plain], None).await.unwrap().remove(0);
+        assert!(result.error.contains("is not streaming"), "{result:?}");
+    });
 }

@@ -50,13 +50,24 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
+    /// A stream for the call's items, which go back the way its reply does.
+    fn stream(&self, actor: &str) -> Option<super::stream::Emitter> {
+        let to = self.to.clone()?;
+        Some(super::stream::Emitter::for_call(
+            actor,
+            self.seq,
+            self.incarnation,
+            to,
+        ))
+    }
+
     fn send(mut self, result: pb::TaskResult) {
         if let Some(to) = self.to.take() {
             let _ = to.send(pb::ActorReply {
                 seq: self.seq,
                 result: Some(result),
-                moved: false,
                 incarnation: self.incarnation,
+                ..Default::default()
             });
         }
     }
@@ -67,9 +78,9 @@ impl Drop for Reply {
         if let Some(to) = self.to.take() {
             let _ = to.send(pb::ActorReply {
                 seq: self.seq,
-                result: None,
                 moved: true,
                 incarnation: self.incarnation,
+                ..Default::default()
             });
         }
     }
@@ -265,6 +276,7 @@ impl Agent {
         // However this incarnation ends (a trap, a stop, an abort), the refs
         // its guest made go with it.
         let _made = ReleaseOnDrop(context.clone());
+        let streams = context.clone();
         let made = match self.prepare(&record.digest).await {
             Ok(prepared) => self.host.start_actor(prepared, start, Some(context)).await,
             Err(e) => Err(e),
@@ -314,7 +326,19 @@ impl Agent {
             let calls = futures::stream::poll_fn(move |cx| mailbox.poll_recv(cx)).filter_map(
                 |Mail { call, reply }| {
                     let (host, id) = (host.clone(), id.clone());
-                    let call = match decode_args(call.args) {
+                    let args = if call.streaming {
+                        // Which of the calls in flight emits cannot be
+                        // told apart in one instance.
+                        Err(HostError::Uncallable {
+                            function: call.method.clone(),
+                            reason: "a concurrent actor's calls do not stream (call it plainly, \
+                                     or stream from an actor of max_concurrency 1)"
+                                .into(),
+                        })
+                    } else {
+                        decode_args(call.args)
+                    };
+                    let call = match args {
                         Ok(args) => Some(crate::ActorCall {
                             method: call.method.clone(),
                             args,
@@ -356,6 +380,10 @@ impl Agent {
             };
             let poisoned = match mail {
                 Some(Mail { call, reply }) => {
+                    // A streaming call's items go back on its reply's way.
+                    if call.streaming {
+                        streams.set_stream(reply.stream(&id));
+                    }
                     let outcome = match decode_args(call.args) {
                         Ok(args) => instance.call(&call.method, args).await,
                         Err(error) => Err(crate::ActorError {
@@ -363,6 +391,9 @@ impl Agent {
                             poisoned: false,
                         }),
                     };
+                    if call.streaming {
+                        streams.set_stream(None);
+                    }
                     calls += 1;
                     unsaved += 1;
                     let (result, poisoned) = reply_of(&self.config.id, &id, &call.method, outcome);

@@ -60,8 +60,9 @@ pub struct TaskContext {
     env: std::collections::HashMap<String, String>,
     /// The GPUs it holds while it runs.
     gpu: Option<Arc<crate::gpu::Lease>>,
-    /// Its stream, when it was submitted as a streaming task.
-    stream: Option<super::stream::Emitter>,
+    /// Its stream: a streaming task's, for its life; an actor's, for the
+    /// streaming call it runs now.
+    stream: Mutex<Option<Arc<super::stream::Emitter>>>,
 }
 
 impl std::fmt::Debug for TaskContext {
@@ -236,30 +237,41 @@ impl TaskContext {
             job: String::new(),
             env: Default::default(),
             gpu: None,
-            stream: None,
+            stream: Mutex::new(None),
         }
     }
 
     /// The same context, emitting items through `stream`.
-    pub(crate) fn streaming(mut self, stream: Option<super::stream::Emitter>) -> Self {
-        self.stream = stream;
+    pub(crate) fn streaming(self, stream: Option<super::stream::Emitter>) -> Self {
+        self.set_stream(stream);
         self
+    }
+
+    /// Emits items through `stream` from now on (an actor's streaming
+    /// call), or through none.
+    pub(crate) fn set_stream(&self, stream: Option<super::stream::Emitter>) {
+        *self.stream.lock().unwrap_or_else(|p| p.into_inner()) = stream.map(Arc::new);
     }
 
     /// How many items its guest emitted (0 for a task that does not stream).
     pub(crate) fn emitted(&self) -> u64 {
-        self.stream
-            .as_ref()
-            .map_or(0, super::stream::Emitter::emitted)
+        self.current_stream().map_or(0, |stream| stream.emitted())
     }
 
-    /// Emits the next item of the task's stream.
+    fn current_stream(&self) -> Option<Arc<super::stream::Emitter>> {
+        self.stream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Emits the next item of the task's (or actor call's) stream.
     pub(crate) async fn emit(&self, encoded: Vec<u8>) -> Result<(), services::EmitError> {
-        match &self.stream {
+        match self.current_stream() {
             Some(stream) => stream.emit(&self.agent, encoded).await,
             None => Err(services::EmitError::NotStreaming(format!(
-                "{} was not submitted as a stream: submit it with num_returns=\"streaming\" \
-                 (`weft submit --stream`) to emit items",
+                "{} is not streaming: submit the task with num_returns=\"streaming\" \
+                 (`weft submit --stream`), or call the actor's method as a stream, to emit items",
                 self.task
             ))),
         }

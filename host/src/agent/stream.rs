@@ -1,21 +1,36 @@
-//! The producing side of a streaming task: each value its guest emits
-//! becomes an object `<task>.<n>`, kept as a result is (inline when small,
-//! else in this host's store) and reported to the leader at once, which
-//! hands it to the task's owner. With a backpressure limit, `emit` waits
-//! while that many items are unread.
+//! The producing side of a stream: each value a guest emits becomes an
+//! object `<id>.<n>`. A streaming task's items are kept as results are
+//! (inline when small, else in this host's store) and reported to the
+//! leader at once, which hands them to the task's owner; with a
+//! backpressure limit, `emit` waits while that many are unread. A
+//! streaming actor call's items go straight back to its caller on the
+//! call's stream, inline, as its result does.
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use weft_proto::v1 as pb;
 
+use super::actors::MAX_REPLY;
 use super::{Agent, INLINE_MAX};
 use crate::services::EmitError;
 
-/// The stream of one attempt of a streaming task.
+/// Where a stream's items go.
+enum Sink {
+    /// A task's: to the leader, as the attempt's.
+    Leader { attempt: u32 },
+    /// An actor call's: to its caller, as replies before the result.
+    Caller {
+        to: mpsc::UnboundedSender<pb::ActorReply>,
+        seq: u64,
+        incarnation: u32,
+    },
+}
+
+/// One stream: an attempt of a streaming task, or a streaming actor call.
 pub(crate) struct Emitter {
-    task: String,
-    attempt: u32,
+    id: String,
+    sink: Sink,
     /// Items that may be unread before `emit` waits (0: no limit).
     limit: u64,
     /// Items the leader has from earlier attempts, not sent again.
@@ -33,8 +48,10 @@ impl Emitter {
     pub(crate) fn new(assignment: &pb::Assignment) -> (Self, watch::Sender<u64>) {
         let (tx, consumed) = watch::channel(assignment.consumed);
         let emitter = Emitter {
-            task: assignment.id.clone(),
-            attempt: assignment.attempt,
+            id: assignment.id.clone(),
+            sink: Sink::Leader {
+                attempt: assignment.attempt,
+            },
             limit: u64::from(assignment.stream_backpressure),
             skip: assignment.emitted,
             next: tokio::sync::Mutex::new(0),
@@ -43,7 +60,29 @@ impl Emitter {
         (emitter, tx)
     }
 
-    /// How many items this attempt emitted.
+    /// The stream of actor call `seq` (of `actor`'s incarnation
+    /// `incarnation`), whose replies go to `to`.
+    pub(crate) fn for_call(
+        actor: &str,
+        seq: u64,
+        incarnation: u32,
+        to: mpsc::UnboundedSender<pb::ActorReply>,
+    ) -> Self {
+        Emitter {
+            id: format!("the call {seq} of {actor}"),
+            sink: Sink::Caller {
+                to,
+                seq,
+                incarnation,
+            },
+            limit: 0,
+            skip: 0,
+            next: tokio::sync::Mutex::new(0),
+            consumed: watch::channel(0).1,
+        }
+    }
+
+    /// How many items it emitted.
     pub(crate) fn emitted(&self) -> u64 {
         self.next.try_lock().map_or(0, |n| *n)
     }
@@ -65,31 +104,59 @@ impl Emitter {
             consumed
                 .wait_for(|read| index < read + limit)
                 .await
-                .map_err(|_| {
-                    EmitError::Failed(format!("task {} is no longer running", self.task))
-                })?;
+                .map_err(|_| EmitError::Failed(format!("{} is no longer running", self.id)))?;
         }
-        let id = weft_proto::stream_item_id(&self.task, index);
+        let id = weft_proto::stream_item_id(&self.id, index);
         let mut object = weft_core::objects::put_record(&id, &encoded, &[]);
-        if encoded.len() > INLINE_MAX {
-            let holder = agent.clone();
-            let key = id.clone();
-            let held = tokio::task::spawn_blocking(move || holder.hold(&key, &[&encoded]))
-                .await
-                .map_err(|e| {
-                    EmitError::Failed(format!("storing item {id} was interrupted: {e}"))
-                })?;
-            (object.held_by, object.held_at) = held.map_err(|e| match e {
-                crate::store::StoreError::Full(_) => EmitError::Full(format!("item {id}: {e}")),
-                e => EmitError::Failed(format!("item {id}: {e}")),
-            })?;
+        match &self.sink {
+            Sink::Leader { attempt } => {
+                if encoded.len() > INLINE_MAX {
+                    let holder = agent.clone();
+                    let key = id.clone();
+                    let held = tokio::task::spawn_blocking(move || holder.hold(&key, &[&encoded]))
+                        .await
+                        .map_err(|e| {
+                            EmitError::Failed(format!("storing item {id} was interrupted: {e}"))
+                        })?;
+                    (object.held_by, object.held_at) = held.map_err(|e| match e {
+                        crate::store::StoreError::Full(_) => {
+                            EmitError::Full(format!("item {id}: {e}"))
+                        }
+                        e => EmitError::Failed(format!("item {id}: {e}")),
+                    })?;
+                }
+                agent.send(pb::host_event::Kind::Item(pb::StreamItem {
+                    task: self.id.clone(),
+                    attempt: *attempt,
+                    index,
+                    object: Some(object),
+                }));
+            }
+            Sink::Caller {
+                to,
+                seq,
+                incarnation,
+            } => {
+                if encoded.len() > MAX_REPLY {
+                    return Err(EmitError::Failed(format!(
+                        "item {index} of {} is {}: an actor call's items travel inline, up to {}; \
+                         put a larger value in the object store and emit its ref",
+                        self.id,
+                        crate::bytes(encoded.len() as u64),
+                        crate::bytes(MAX_REPLY as u64)
+                    )));
+                }
+                object.value = encoded;
+                let _ = to.send(pb::ActorReply {
+                    seq: *seq,
+                    result: Some(object),
+                    incarnation: *incarnation,
+                    item: true,
+                    index,
+                    ..Default::default()
+                });
+            }
         }
-        agent.send(pb::host_event::Kind::Item(pb::StreamItem {
-            task: self.task.clone(),
-            attempt: self.attempt,
-            index,
-            object: Some(object),
-        }));
         *next += 1;
         Ok(())
     }

@@ -195,6 +195,22 @@ impl Session {
         })
     }
 
+    /// The handle and the typed arguments of a call of actor `id`'s
+    /// `method` (of `component`'s `class`).
+    fn call_args(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        component: &str,
+        class: &str,
+        method: &str,
+        args: &Bound<'_, PyList>,
+    ) -> PyResult<(ActorHandle, Vec<Arg>)> {
+        let params = self.method_params(py, component, class, method)?;
+        let args = convert_args(&format!("actor {id}.{method}"), &params, args)?;
+        Ok((ActorHandle { id: id.to_string() }, args))
+    }
+
     /// The parameters of a class actor's method (after the actor itself)
     /// or an instance actor's function.
     fn method_params(
@@ -503,13 +519,30 @@ impl Session {
         method: &str,
         args: &Bound<'_, PyList>,
     ) -> PyResult<String> {
-        let params = self.method_params(py, component, class, method)?;
-        let args = convert_args(&format!("actor {id}.{method}"), &params, args)?;
-        let handle = ActorHandle { id: id.to_string() };
+        let (handle, args) = self.call_args(py, id, component, class, method, args)?;
         let _guard = RUNTIME.enter();
         self.tasks
             .call(&handle, method, args)
             .map_err(|e| raise(py, e))
+    }
+
+    /// Calls `method` of actor `id` as a stream: the items it emits.
+    fn call_actor_stream(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        component: &str,
+        class: &str,
+        method: &str,
+        args: &Bound<'_, PyList>,
+    ) -> PyResult<ItemStream> {
+        let (handle, args) = self.call_args(py, id, component, class, method, args)?;
+        let _guard = RUNTIME.enter();
+        let items = self
+            .tasks
+            .call_stream(&handle, method, args)
+            .map_err(|e| raise(py, e))?;
+        Ok(ItemStream(tokio::sync::Mutex::new(items)))
     }
 
     /// The id of the live actor named `name` in `namespace`.

@@ -82,6 +82,14 @@ def test_a_plain_task_cannot_emit_and_num_returns_is_checked(local: str) -> None
     tk = weft.component("testkit")
     with pytest.raises(weft.TaskError) as err:
         weft.get(tk.streams.count.options(max_retries=0).remote(3, 0, 0))
-    assert "not submitted as a stream" in str(err.value)
+    assert "is not streaming" in str(err.value)
     with pytest.raises(ValueError, match="num_returns"):
         tk.add.options(num_returns=2)
+
+
+def test_an_actor_method_streams_its_items(local: str) -> None:
+    actor = weft.actor_class("testkit", "-").remote()
+    gen = actor.streams.count.options(num_returns="streaming").remote(50, 0, 0)
+    assert [weft.get(ref) for ref in gen] == list(range(50))
+    assert weft.get(gen.task_ref) == 50
+    weft.kill(actor)

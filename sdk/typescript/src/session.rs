@@ -170,6 +170,29 @@ impl Session {
             .ok_or_else(|| plain("this weft client is closed"))
     }
 
+    /// The session and the arguments of a call of actor `id`'s `method`,
+    /// typed by its parameters (an actor call takes no options).
+    fn actor_args(
+        &self,
+        env: &Env,
+        id: &str,
+        method: &str,
+        args: &[Unknown],
+    ) -> napi::Result<(Arc<Inner>, Vec<Arg>)> {
+        let inner = self.inner()?;
+        let (component, class) = inner.actor_spec(id)?;
+        let params = inner.params(&component, &class, method)?;
+        let label = || format!("actor {id}.{method}");
+        let (args, options) = convert_args(env, label, &params, args)?;
+        if options.is_some() {
+            return Err(type_error(format!(
+                "actor {id}.{method} takes {} arguments, and an actor call takes no options",
+                params.len()
+            )));
+        }
+        Ok((inner, args))
+    }
+
     /// Runs `work` on the client's runtime; its answer settles the Promise.
     fn spawn<'env, T, F>(
         &self,
@@ -561,22 +584,35 @@ impl Session {
         method: String,
         args: Vec<Unknown>,
     ) -> napi::Result<String> {
-        let inner = self.inner()?;
-        let (component, class) = inner.actor_spec(&id)?;
-        let params = inner.params(&component, &class, &method)?;
-        let label = || format!("actor {id}.{method}");
-        let (args, options) = convert_args(env, label, &params, &args)?;
-        if options.is_some() {
-            return Err(type_error(format!(
-                "actor {id}.{method} takes {} arguments, and an actor call takes no options",
-                params.len()
-            )));
-        }
+        let (inner, args) = self.actor_args(env, &id, &method, &args)?;
         // The call is queued here; the client's runtime sends it.
         napi::bindgen_prelude::within_runtime_if_available(|| {
             inner.tasks.call(&ActorHandle { id }, &method, args)
         })
         .map_err(raise)
+    }
+
+    /// Calls `method` of actor `id` as a stream: the items it emits, read
+    /// in order.
+    #[napi]
+    pub fn call_actor_stream(
+        &self,
+        env: &Env,
+        id: String,
+        method: String,
+        args: Vec<Unknown>,
+    ) -> napi::Result<ItemStream> {
+        let (inner, args) = self.actor_args(env, &id, &method, &args)?;
+        let items = napi::bindgen_prelude::within_runtime_if_available(|| {
+            inner
+                .tasks
+                .call_stream(&ActorHandle { id: id.clone() }, &method, args)
+        })
+        .map_err(raise)?;
+        Ok(ItemStream {
+            task_id: items.task_id().to_string(),
+            items: Arc::new(tokio::sync::Mutex::new(items)),
+        })
     }
 
     /// The id of the live actor named `name` in `namespace`.

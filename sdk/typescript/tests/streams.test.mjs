@@ -61,5 +61,15 @@ test("a failed stream rejects after its items, and a plain task cannot emit", as
     assert.match(e.message, /no items today/);
     return true;
   });
-  await assert.rejects(weft.get(tk.call("streams.count", 3, 0, 0, { maxRetries: 0 })), /not submitted as a stream/);
+  await assert.rejects(weft.get(tk.call("streams.count", 3, 0, 0, { maxRetries: 0 })), /is not streaming/);
+});
+
+test("an actor method streams its items to the caller", async () => {
+  const actor = await weft.createActor("testkit", "");
+  const seen = [];
+  for await (const ref of actor.stream("streams.count", 50, 0, 0)) {
+    seen.push(await ref);
+  }
+  assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => i));
+  await weft.kill(actor);
 });

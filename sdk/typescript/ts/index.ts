@@ -216,6 +216,17 @@ export class ActorHandle {
     return client.callActor<T>(this, method, args);
   }
 
+  /** Calls `method` as a stream: the items it emits (`tasks.emit`), read in
+   * order as they come, its result ending them (an actor of
+   * `maxConcurrency` 1; items travel inline, up to 1 MiB each). */
+  stream<T = unknown>(method: string, ...args: unknown[]): ObjectRefGenerator<T> {
+    const client = this.#client;
+    if (!client) {
+      throw new WeftError(`actor ${this.id} belongs to no client: connect() first`);
+    }
+    return client.callActorStream<T>(this, method, args);
+  }
+
   toString(): string {
     return `ActorHandle(${this.id})`;
   }
@@ -346,6 +357,12 @@ export class Weft {
   callActor<T>(actor: ActorHandle, method: string, args: unknown[]): ObjectRef<T> {
     const id = guard(() => this.#session.callActor(actor.id, witName(method), args));
     return new ObjectRef<T>(id, this);
+  }
+
+  /** @internal */
+  callActorStream<T>(actor: ActorHandle, method: string, args: unknown[]): ObjectRefGenerator<T> {
+    const items = guard(() => this.#session.callActorStream(actor.id, witName(method), args));
+    return new ObjectRefGenerator<T>(items, this);
   }
 
   /**

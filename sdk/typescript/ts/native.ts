@@ -65,6 +65,7 @@ export interface NativeSession {
   put(data: Uint8Array): string;
   createActor(component: string, cls: string, args: unknown[]): Promise<string>;
   callActor(id: string, method: string, args: unknown[]): string;
+  callActorStream(id: string, method: string, args: unknown[]): NativeItemStream;
   getActor(name: string, namespace: string | undefined | null): Promise<string>;
   killActor(id: string): Promise<boolean>;
   actors(): Promise<ActorInfo[]>;

@@ -537,15 +537,38 @@ def put(value: Any) -> ObjectRef:
 
 
 class ActorMethod:
-    """``handle.method.remote(*args)`` calls it; calls run in order."""
+    """``handle.method.remote(*args)`` calls it; calls run in order.
+    ``handle.method.options(num_returns="streaming").remote(*args)`` calls it
+    as a stream: an ``ObjectRefGenerator`` of the items it emits."""
 
-    def __init__(self, handle: "ActorHandle", method: str) -> None:
+    def __init__(self, handle: "ActorHandle", method: str, streaming: bool = False) -> None:
         self._handle = handle
         self._method = method
+        self._streaming = streaming
 
-    def remote(self, *args: Any) -> ObjectRef:
+    def options(self, *, num_returns: Any = 1) -> "ActorMethod":
+        """The same method, called as a stream with ``num_returns="streaming"``."""
+        if num_returns not in (1, "streaming"):
+            raise ValueError(
+                f"num_returns={num_returns!r} is not supported: a method returns one value, "
+                "or use num_returns=\"streaming\" for the items it emits"
+            )
+        return ActorMethod(self._handle, self._method, num_returns == "streaming")
+
+    def __getattr__(self, attr: str) -> "ActorMethod":
+        # `actor.iface.func`: a function of an exported interface of an
+        # instance actor.
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return ActorMethod(self._handle, f"{self._method}.{attr.replace('_', '-')}", self._streaming)
+
+    def remote(self, *args: Any) -> Any:
         component, cls = self._handle._spec()
-        id = _session().call_actor(self._handle.id, component, cls, self._method, list(args))
+        session = _session()
+        if self._streaming:
+            stream = session.call_actor_stream(self._handle.id, component, cls, self._method, list(args))
+            return ObjectRefGenerator(ObjectRef(stream.task_id()), stream)
+        id = session.call_actor(self._handle.id, component, cls, self._method, list(args))
         return ObjectRef(id)
 
 
