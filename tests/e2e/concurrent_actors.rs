@@ -183,41 +183,39 @@ fn concurrency_is_refused_for_plain_exports_and_undeclared_groups() {
     let group = cluster();
     runtime().block_on(async {
         let tasks = TaskClient::connect(&group.addresses()).await.unwrap();
-        let options = ActorOptions {
-            max_concurrency: 4,
-            ..Default::default()
+        // Why creating an actor of `component` with 4 calls at once and
+        // `options` is refused.
+        let refused = |component: &'static str, options: ActorOptions| {
+            let tasks = tasks.clone();
+            async move {
+                let options = ActorOptions {
+                    max_concurrency: 4,
+                    ..options
+                };
+                tasks
+                    .create_actor(component, "", "", options)
+                    .await
+                    .unwrap_err()
+                    .to_string()
+            }
         };
-        let err = tasks
-            .create_actor("testkit", "", "", options)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = refused("testkit", ActorOptions::default()).await;
         assert!(err.contains("async func"), "{err}");
         assert!(err.contains("busy"), "names the plain methods: {err}");
-        let options = ActorOptions {
-            max_concurrency: 4,
+        let undeclared = ActorOptions {
             method_groups: [("nap".to_string(), "io".to_string())].into(),
             ..Default::default()
         };
-        let err = tasks
-            .create_actor("async-actor", "", "", options)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = refused("async-actor", undeclared).await;
         assert!(
             err.contains("group `io`") && err.contains("not declared"),
             "{err}"
         );
-        let options = ActorOptions {
-            max_concurrency: 4,
+        let checkpointed = ActorOptions {
             checkpoint_every_calls: 10,
             ..Default::default()
         };
-        let err = tasks
-            .create_actor("async-actor", "", "", options)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = refused("async-actor", checkpointed).await;
         assert!(err.contains("cannot be checkpointed"), "{err}");
     });
 }
