@@ -25,7 +25,7 @@ mod typing;
 pub use actors::{ActorHandle, ActorOptions, ActorRecord, Constructor};
 pub use connection::{Connection, WriteId};
 pub use error::{ClientError, ErrorClass};
-pub use streams::{ItemStream, item_of};
+pub use streams::ItemStream;
 pub use tasks::{NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, value_of};
 pub use typing::Arg;
 pub use weft_proto::FailureKind;

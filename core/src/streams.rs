@@ -210,11 +210,5 @@ impl TaskClient {
 
 /// The streaming task an item id belongs to, if `id` names an item.
 pub(crate) fn stream_of(id: &str) -> Option<&str> {
-    item_of(id).map(|(task, _)| task)
-}
-
-/// The streaming task and index of item `id`, if it names one.
-pub fn item_of(id: &str) -> Option<(&str, u64)> {
-    let (task, index) = id.rsplit_once('.')?;
-    index.parse::<u64>().ok().map(|n| (task, n))
+    weft_proto::stream_item_of(id).map(|(task, _)| task)
 }

@@ -62,10 +62,11 @@ pub fn stream_item_id(task: &str, index: u64) -> String {
     format!("{task}.{index}")
 }
 
-/// Whether `id` names an item of a streaming task (see [`stream_item_id`]).
-pub fn is_stream_item(id: &str) -> bool {
-    id.rsplit_once('.')
-        .is_some_and(|(task, n)| task.contains('-') && n.parse::<u64>().is_ok())
+/// The streaming task and index of item `id` ([`stream_item_id`]'s
+/// inverse), if `id` names an item.
+pub fn stream_item_of(id: &str) -> Option<(&str, u64)> {
+    let (task, index) = id.rsplit_once('.')?;
+    index.parse::<u64>().ok().map(|n| (task, n))
 }
 
 /// The GPUs a task or actor holds on its host, by the host's index:

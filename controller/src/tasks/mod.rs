@@ -542,7 +542,7 @@ impl TaskManager {
                         },
                         held_by: r.held_by.clone(),
                         refs: task.refs,
-                        kind: if weft_proto::is_stream_item(id) {
+                        kind: if weft_proto::stream_item_of(id).is_some() {
                             "item"
                         } else if task.put {
                             "put"
@@ -752,7 +752,7 @@ impl TaskManager {
 /// Sorts `owner-seq` ids by owner, then by number.
 pub(crate) fn natural(id: &str) -> (&str, u64) {
     // A stream item `<owner>-<seq>.<n>` sorts with its task.
-    let task = id.split_once('.').map_or(id, |(task, _)| task);
+    let task = weft_proto::stream_item_of(id).map_or(id, |(task, _)| task);
     match task.rsplit_once('-') {
         Some((owner, seq)) => (owner, seq.parse().unwrap_or(0)),
         None => (task, 0),

@@ -364,7 +364,7 @@ impl TaskContext {
         // A guest waiting for item n of a stream has read the items before
         // it: its producer hears so (for its backpressure).
         for id in ids {
-            if let Some((task, n)) = weft_core::item_of(id).filter(|(_, n)| *n > 0) {
+            if let Some((task, n)) = weft_proto::stream_item_of(id).filter(|(_, n)| *n > 0) {
                 client.consumed(task, n);
             }
         }
