@@ -118,7 +118,7 @@ enum Command {
     /// Actors: live component instances with state, pinned to a host.
     #[command(subcommand)]
     Actor(client::actors::ActorCommand),
-    /// List tasks or worker hosts.
+    /// List tasks, worker hosts or objects.
     #[command(subcommand)]
     List(client::tasks::ListCommand),
     /// Remove a name (the component goes once no name is left) or, by

@@ -80,8 +80,8 @@ pub struct CreateArgs {
     /// Times a call in flight when the host died is sent again (default 0).
     #[arg(long, default_value_t = 0)]
     max_task_retries: u32,
-    /// Calls run at once in its one instance (above 1, its methods must be
-    /// `async func` exports: calls interleave where they await).
+    /// Calls run at once in its one instance (above 1, it runs its `async
+    /// func` methods, interleaved where they await, and refuses the others).
     #[arg(long, default_value_t = 1)]
     max_concurrency: u32,
     /// A named group of calls and how many of it run at once:

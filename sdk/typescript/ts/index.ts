@@ -71,8 +71,8 @@ export interface ActorOptions {
   memoryLimit?: number;
   /** Each call's deadline, in milliseconds. */
   callTimeoutMs?: number;
-  /** Calls run at once in its one instance (above 1, its methods must be
-   * `async func` exports: calls interleave where they await). */
+  /** Calls run at once in its one instance (above 1, it runs its `async
+   * func` methods, interleaved where they await, and refuses the others). */
   maxConcurrency?: number;
   /** Named groups of calls and how many of each run at once. */
   concurrencyGroups?: Record<string, number>;

@@ -632,7 +632,8 @@ class ActorClass:
         """The same class with actor options (Ray's names). ``max_concurrency``
         above 1 (or ``concurrency_groups``, name to limit, with
         ``method_groups``, method to group) runs calls at once in the actor's
-        one instance: its methods must be ``async func`` exports."""
+        one instance: it runs its ``async func`` methods (``async def`` in
+        Python guests), interleaved where they await, and refuses the others."""
         merged = dict(self._options)
         given = {
             "name": name,
