@@ -118,6 +118,10 @@ enum Command {
     /// Actors: live component instances with state, pinned to a host.
     #[command(subcommand)]
     Actor(client::actors::ActorCommand),
+    /// Placement groups: bundles of resources reserved as a gang (PACK,
+    /// SPREAD, STRICT_PACK, STRICT_SPREAD), for tasks and actors to run in.
+    #[command(subcommand)]
+    Pg(client::groups::GroupCommand),
     /// List tasks, worker hosts or objects.
     #[command(subcommand)]
     List(client::tasks::ListCommand),
@@ -208,6 +212,7 @@ fn main() -> ExitCode {
             Command::Cancel { task } => client::tasks::cancel(&address, &task).await,
             Command::List(command) => client::tasks::list(&address, command).await,
             Command::Actor(command) => client::actors::actor(&address, command).await,
+            Command::Pg(command) => client::groups::group(&address, command).await,
             Command::Job(command) => client::jobs::job(&address, command).await,
             Command::Cluster(command) => client::kv::cluster(&address, command).await,
             Command::Kv(args) => client::kv::kv(&address, args).await,

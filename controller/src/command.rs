@@ -112,6 +112,17 @@ pub enum Command {
         #[serde(with = "serde_bytes")]
         record: Vec<u8>,
     },
+    /// Record a placement group (its bundles, state and the host of each
+    /// bundle) in the cluster's own keyspace, as protobuf
+    /// (`PlacementGroupRecord`): one entry names every bundle's host, so a
+    /// new leader finds the whole group reserved or none of it.
+    PutPlacementGroup {
+        /// The group's id.
+        id: String,
+        /// The encoded `PlacementGroupRecord`.
+        #[serde(with = "serde_bytes")]
+        record: Vec<u8>,
+    },
 }
 
 /// An HTTP route served by every host's gateway.
@@ -331,6 +342,11 @@ impl std::fmt::Debug for Command {
                 .finish(),
             Command::PutJob { id, record } => f
                 .debug_struct("PutJob")
+                .field("id", id)
+                .field("bytes", &record.len())
+                .finish(),
+            Command::PutPlacementGroup { id, record } => f
+                .debug_struct("PutPlacementGroup")
                 .field("id", id)
                 .field("bytes", &record.len())
                 .finish(),

@@ -101,6 +101,7 @@ pub async fn start(config: ReplicaConfig) -> Result<Arc<Controller>, ControllerE
         jobs: Default::default(),
     });
     controller.keep_actors();
+    controller.keep_groups();
     controller.keep_jobs();
     controller.keep_catalog();
     controller.keep_bytes();

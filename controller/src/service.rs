@@ -305,6 +305,47 @@ impl pb::weft_server::Weft for WeftService {
         Ok(Response::new(pb::KillActorResponse { killed }))
     }
 
+    async fn create_placement_group(
+        &self,
+        request: Request<pb::CreatePlacementGroupRequest>,
+    ) -> Result<Response<pb::PlacementGroupRecord>, Status> {
+        let req = request.into_inner();
+        let spec = req
+            .spec
+            .ok_or_else(|| Status::invalid_argument("a placement group needs a spec"))?;
+        Ok(Response::new(
+            self.controller.create_group(spec, req.owner).await?,
+        ))
+    }
+
+    async fn get_placement_group(
+        &self,
+        request: Request<pb::GetPlacementGroupRequest>,
+    ) -> Result<Response<pb::PlacementGroupRecord>, Status> {
+        Ok(Response::new(
+            self.controller.get_group(&request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_placement_groups(
+        &self,
+        _: Request<pb::ListPlacementGroupsRequest>,
+    ) -> Result<Response<pb::ListPlacementGroupsResponse>, Status> {
+        let groups = self.controller.list_groups().await?;
+        Ok(Response::new(pb::ListPlacementGroupsResponse { groups }))
+    }
+
+    async fn remove_placement_group(
+        &self,
+        request: Request<pb::RemovePlacementGroupRequest>,
+    ) -> Result<Response<pb::RemovePlacementGroupResponse>, Status> {
+        let removed = self
+            .controller
+            .remove_group(&request.into_inner().id)
+            .await?;
+        Ok(Response::new(pb::RemovePlacementGroupResponse { removed }))
+    }
+
     async fn submit_job(
         &self,
         request: Request<pb::SubmitJobRequest>,

@@ -35,6 +35,7 @@ const GRANT: &str = "grant/";
 const SESSION: &str = "session/";
 const ACTOR: &str = "actor/";
 const JOB: &str = "job/";
+const GROUP: &str = "placement-group/";
 const APPLIED: &[u8] = b"meta/applied";
 const MEMBERSHIP: &[u8] = b"meta/membership";
 
@@ -211,8 +212,17 @@ impl StateMachine {
 
     /// Every job record, encoded.
     pub fn jobs(&self) -> Result<Vec<Vec<u8>>, ControllerError> {
+        self.records(JOB)
+    }
+
+    /// Every placement group record, encoded.
+    pub fn placement_groups(&self) -> Result<Vec<Vec<u8>>, ControllerError> {
+        self.records(GROUP)
+    }
+
+    fn records(&self, prefix: &str) -> Result<Vec<Vec<u8>>, ControllerError> {
         self.tree
-            .scan_prefix(JOB)
+            .scan_prefix(prefix)
             .map(|entry| Ok(entry?.1.to_vec()))
             .collect()
     }
@@ -426,6 +436,12 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
         Command::PutJob { id, record } => {
             let existed = tx
                 .insert(format!("{JOB}{id}").as_bytes(), record.as_slice())?
+                .is_some();
+            Ok(Applied::Done { existed })
+        }
+        Command::PutPlacementGroup { id, record } => {
+            let existed = tx
+                .insert(format!("{GROUP}{id}").as_bytes(), record.as_slice())?
                 .is_some();
             Ok(Applied::Done { existed })
         }

@@ -13,11 +13,20 @@
 //!
 //! `host ID [dead] cpus= memory= gpus= res.NAME= used-cpus= used-memory=
 //! used-gpus= used.NAME=`; `object ID on=H1,H2 size=`; `task cpus= memory=
-//! gpus= res.NAME= args=O1,O2 strategy=default|spread|affinity:H|soft-affinity:H`;
-//! `expect HOST`, `expect queue` or `expect error: TEXT` (a substring).
+//! gpus= res.NAME= args=O1,O2 strategy=default|spread|affinity:H|soft-affinity:H
+//! group=G bundle=N`; `expect HOST`, `expect HOST bundle N`, `expect queue`
+//! or `expect error: TEXT` (a substring).
+//!
+//! Placement groups: `bundle GROUP INDEX on=HOST cpus= ... used-cpus= ...`
+//! reserves a bundle on a host (add its amounts to the host's `used-`
+//! yourself, as the leader does); `group strategy=pack|spread|strict-pack|
+//! strict-spread bundles=cpus=1,gpus=1;cpus=1 placed=a,-` is a group to
+//! place (`placed`: hosts of bundles already placed, `-` for none), then
+//! `expect-group a,b` or `expect-group pending: TEXT`.
 
 use weft_controller::scheduler::{
-    ClusterView, HostView, ObjectLocation, Placement, Resources, Strategy, TaskDemand, place,
+    BundleView, ClusterView, GroupDemand, GroupPlacement, GroupStrategy, HostView, ObjectLocation,
+    Placement, Resources, Strategy, TaskDemand, place, place_group,
 };
 
 fn size(text: &str) -> u64 {
@@ -57,6 +66,7 @@ fn run_file(name: &str, text: &str) -> usize {
     let mut view = ClusterView::default();
     let mut case = String::new();
     let mut task: Option<TaskDemand> = None;
+    let mut group: Option<GroupDemand> = None;
     let mut checked = 0;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -70,6 +80,7 @@ fn run_file(name: &str, text: &str) -> usize {
                 case = rest.to_string();
                 view = ClusterView::default();
                 task = None;
+                group = None;
             }
             "host" => {
                 let mut parts = rest.split_whitespace();
@@ -79,6 +90,7 @@ fn run_file(name: &str, text: &str) -> usize {
                     alive: true,
                     total: Resources::default(),
                     used: Resources::default(),
+                    bundles: Vec::new(),
                 };
                 for part in parts {
                     if part == "dead" {
@@ -117,13 +129,116 @@ fn run_file(name: &str, text: &str) -> usize {
                 }
                 view.objects.insert(id, location);
             }
-            "task" => {
-                let mut demand = TaskDemand::default();
+            "bundle" => {
+                let mut parts = rest.split_whitespace();
+                let group = parts.next().expect("bundle's group").to_string();
+                let index = parts
+                    .next()
+                    .expect("bundle's index")
+                    .parse()
+                    .expect("index");
+                let mut bundle = BundleView {
+                    group,
+                    index,
+                    total: Resources::default(),
+                    used: Resources::default(),
+                };
+                let mut on = String::new();
+                for part in parts {
+                    let (k, v) = part
+                        .split_once('=')
+                        .unwrap_or_else(|| panic!("{at}: `{part}`"));
+                    let handled = match k {
+                        "on" => {
+                            on = v.to_string();
+                            true
+                        }
+                        k => match k.strip_prefix("used-") {
+                            Some(name) => set(&mut bundle.used, name, v),
+                            None => set(&mut bundle.total, k, v),
+                        },
+                    };
+                    assert!(handled, "{at}: unknown bundle key `{k}`");
+                }
+                view.hosts
+                    .iter_mut()
+                    .find(|h| h.id == on)
+                    .unwrap_or_else(|| panic!("{at}: no host `{on}` declared"))
+                    .bundles
+                    .push(bundle);
+            }
+            "group" => {
+                let mut demand = GroupDemand::default();
                 for part in rest.split_whitespace() {
                     let (k, v) = part
                         .split_once('=')
                         .unwrap_or_else(|| panic!("{at}: `{part}`"));
                     match k {
+                        "strategy" => {
+                            demand.strategy = match v {
+                                "pack" => GroupStrategy::Pack,
+                                "spread" => GroupStrategy::Spread,
+                                "strict-pack" => GroupStrategy::StrictPack,
+                                "strict-spread" => GroupStrategy::StrictSpread,
+                                _ => panic!("{at}: unknown group strategy `{v}`"),
+                            }
+                        }
+                        "bundles" => {
+                            for b in v.split(';') {
+                                let mut r = Resources::default();
+                                for kv in b.split(',') {
+                                    let (k, v) = kv
+                                        .split_once(':')
+                                        .or_else(|| kv.split_once('='))
+                                        .unwrap_or_else(|| panic!("{at}: `{kv}`"));
+                                    assert!(set(&mut r, k, v), "{at}: unknown resource `{k}`");
+                                }
+                                demand.bundles.push(r);
+                            }
+                        }
+                        "placed" => {
+                            demand.placed = v
+                                .split(',')
+                                .map(|h| (h != "-").then(|| h.to_string()))
+                                .collect()
+                        }
+                        _ => panic!("{at}: unknown group key `{k}`"),
+                    }
+                }
+                group = Some(demand);
+            }
+            "expect-group" => {
+                let demand = group
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{at}: expect-group before group"));
+                let got = place_group(&view, demand);
+                match rest.strip_prefix("pending: ") {
+                    Some(text) => match &got {
+                        GroupPlacement::Pending(reason) => assert!(
+                            reason.contains(text),
+                            "{at}: reason `{reason}` lacks `{text}`"
+                        ),
+                        other => panic!("{at}: expected pending, got {other:?}"),
+                    },
+                    None => assert_eq!(
+                        got,
+                        GroupPlacement::Hosts(rest.split(',').map(str::to_string).collect()),
+                        "{at}"
+                    ),
+                }
+                checked += 1;
+            }
+            "task" => {
+                let mut demand = TaskDemand::default();
+                let mut bundle_group: Option<String> = None;
+                let mut bundle_index: Option<u32> = None;
+                for part in rest.split_whitespace() {
+                    let (k, v) = part
+                        .split_once('=')
+                        .unwrap_or_else(|| panic!("{at}: `{part}`"));
+                    match k {
+                        "group" => bundle_group = Some(v.to_string()),
+                        "bundle" => bundle_index = Some(v.parse().expect("bundle index")),
                         "args" => demand.args = v.split(',').map(str::to_string).collect(),
                         "strategy" => {
                             demand.strategy = match v.split_once(':') {
@@ -146,6 +261,12 @@ fn run_file(name: &str, text: &str) -> usize {
                         ),
                     }
                 }
+                if let Some(group) = bundle_group {
+                    demand.strategy = Strategy::Bundle {
+                        group,
+                        index: bundle_index,
+                    };
+                }
                 task = Some(demand);
             }
             "expect" => {
@@ -162,10 +283,13 @@ fn run_file(name: &str, text: &str) -> usize {
                         Ok(p) => panic!("{at}: expected an error, got {p:?}"),
                     },
                     None => {
-                        let expected = if rest == "queue" {
-                            Placement::Queue
-                        } else {
-                            Placement::Host(rest.to_string())
+                        let expected = match rest.split_once(" bundle ") {
+                            _ if rest == "queue" => Placement::Queue,
+                            Some((host, index)) => Placement::InBundle {
+                                host: host.to_string(),
+                                index: index.parse().expect("bundle index"),
+                            },
+                            None => Placement::Host(rest.to_string()),
                         };
                         assert_eq!(got, Ok(expected), "{at}");
                     }

@@ -14,6 +14,7 @@
 mod actors;
 mod connection;
 mod error;
+pub mod groups;
 pub mod objects;
 mod pins;
 pub mod shm;

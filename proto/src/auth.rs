@@ -44,6 +44,7 @@ const ADMIN_ONLY: &[&str] = &[
     "/weft.v1.Weft/HostSession",
     "/weft.v1.Weft/FetchComponent",
     "/weft.v1.Weft/KillActor",
+    "/weft.v1.Weft/RemovePlacementGroup",
 ];
 
 /// Whether the RPC at `path` (`/package.Service/Method`) needs the admin

@@ -16,6 +16,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod objects;
+mod placement_groups;
 mod sandbox;
 mod streams;
 mod tasks;

@@ -118,6 +118,8 @@ pub struct CreateArgs {
     /// Checkpoint after this many milliseconds with unsaved calls.
     #[arg(long, default_value_t = 0)]
     checkpoint_every_ms: u64,
+    #[command(flatten)]
+    group: crate::client::groups::InGroup,
 }
 
 pub async fn actor(address: &str, command: ActorCommand) -> anyhow::Result<()> {
@@ -144,13 +146,7 @@ pub async fn actor(address: &str, command: ActorCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ActorCommand::List => {
-            let actors = client.list_actors().await?;
-            if actors.is_empty() {
-                println!("no actors");
-            }
-            for a in actors {
-                println!("{}", line(&a));
-            }
+            crate::client::print_lines(&client.list_actors().await?, "no actors", line);
             Ok(())
         }
         ActorCommand::Get { actor, namespace } => {
@@ -184,7 +180,11 @@ fn pairs(items: &[String], flag: &str) -> anyhow::Result<Vec<(String, String)>> 
 
 async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
     let class = if args.class == "-" { "" } else { &args.class };
+    let (placement_group, bundle_index, capture_child_tasks) = args.group.fields();
     let options = ActorOptions {
+        placement_group,
+        bundle_index,
+        capture_child_tasks,
         name: args.name.unwrap_or_default(),
         namespace: args.namespace,
         detached: args.detached,

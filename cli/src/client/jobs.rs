@@ -97,13 +97,7 @@ pub async fn job(address: &str, command: JobCommand) -> anyhow::Result<()> {
             }
         }
         JobCommand::List => {
-            let jobs = client.jobs().await?;
-            if jobs.is_empty() {
-                println!("no jobs");
-            }
-            for j in &jobs {
-                println!("{}", line(j));
-            }
+            crate::client::print_lines(&client.jobs().await?, "no jobs", line);
         }
         JobCommand::Status { job } => print!("{}", status(&client.job(&job).await?)),
         JobCommand::Stop { job } => {

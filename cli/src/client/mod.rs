@@ -6,6 +6,7 @@
 pub mod actors;
 pub mod build;
 pub mod components;
+pub mod groups;
 pub mod jobs;
 pub mod kv;
 pub mod logs;
@@ -21,4 +22,15 @@ use weft_client::Client;
 /// replicas: it follows the leader).
 pub async fn connect(address: &str) -> anyhow::Result<Client> {
     Ok(Client::connect(address).await?)
+}
+
+/// Prints one line per item, or `none` when there are none: the shape of
+/// every `list` command.
+pub fn print_lines<T>(items: &[T], none: &str, line: impl Fn(&T) -> String) {
+    if items.is_empty() {
+        println!("{none}");
+    }
+    for item in items {
+        println!("{}", line(item));
+    }
 }

@@ -66,6 +66,8 @@ pub struct SubmitArgs {
     /// (default: it never waits).
     #[arg(long, requires = "stream")]
     backpressure: Option<u32>,
+    #[command(flatten)]
+    group: crate::client::groups::InGroup,
 }
 
 #[derive(clap::Args)]
@@ -132,7 +134,11 @@ fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
     if args.soft && args.node.is_none() {
         bail!("--soft goes with --node");
     }
+    let (placement_group, bundle_index, capture_child_tasks) = args.group.fields();
     Ok(TaskOptions {
+        placement_group,
+        bundle_index,
+        capture_child_tasks,
         has_cpus: args.cpus.is_some(),
         cpus: args.cpus.unwrap_or(0.0),
         memory: args.memory,

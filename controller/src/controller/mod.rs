@@ -32,6 +32,7 @@ mod actors;
 mod call;
 mod catalog;
 mod component_bytes;
+mod groups;
 mod jobs;
 mod metrics;
 mod prepare;

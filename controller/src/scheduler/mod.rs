@@ -14,14 +14,21 @@
 //!   below half utilisation, else the least utilised one;
 //! - **spread**: the least utilised host that fits;
 //! - **node affinity**: that host (hard: or wait, or fail if it can never
-//!   fit or is unknown; soft: else as default).
+//!   fit or is unknown; soft: else as default);
+//! - **a placement group's bundle**: the bundle's host, taking from what
+//!   the bundle reserved rather than from the host's free resources (a
+//!   bundle's resources serve only work placed into it).
+//!
+//! Whole groups are placed by [`place_group`] (`groups.rs`).
 
 mod devices;
+mod groups;
 mod resources;
 
 use std::collections::BTreeMap;
 
 pub use devices::Devices;
+pub use groups::{GroupDemand, GroupPlacement, GroupStrategy, place_group};
 pub use resources::Resources;
 
 /// A host as the scheduler sees it.
@@ -33,7 +40,22 @@ pub struct HostView {
     pub alive: bool,
     /// What it has in all.
     pub total: Resources,
-    /// What running tasks hold now.
+    /// What running tasks hold now, and the bundles reserved on it.
+    pub used: Resources,
+    /// The placement-group bundles reserved on it.
+    pub bundles: Vec<BundleView>,
+}
+
+/// A placement group's bundle, reserved on a host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BundleView {
+    /// The group's id.
+    pub group: String,
+    /// The bundle's index in the group.
+    pub index: u32,
+    /// What it reserves.
+    pub total: Resources,
+    /// What the work placed into it holds now.
     pub used: Resources,
 }
 
@@ -80,6 +102,30 @@ pub enum Strategy {
         /// Fall back to the default strategy when it cannot take the task now.
         soft: bool,
     },
+    /// A placement group's bundle.
+    Bundle {
+        /// The group's id.
+        group: String,
+        /// The bundle; `None`: any of the group's bundles with room.
+        index: Option<u32>,
+    },
+}
+
+impl Strategy {
+    /// The placement group it places into, if any.
+    pub fn group(&self) -> Option<&String> {
+        match self {
+            Strategy::Bundle { group, .. } => Some(group),
+            _ => None,
+        }
+    }
+}
+
+impl TaskDemand {
+    /// The placement group it places into, if any.
+    pub fn group(&self) -> Option<&String> {
+        self.strategy.group()
+    }
 }
 
 /// One task's demands.
@@ -98,6 +144,13 @@ pub struct TaskDemand {
 pub enum Placement {
     /// Run it on this host now.
     Host(String),
+    /// Run it on this host now, in this bundle of its placement group.
+    InBundle {
+        /// The bundle's host.
+        host: String,
+        /// The bundle's index.
+        index: u32,
+    },
     /// Some host could run it, none can now: keep it queued.
     Queue,
 }
@@ -118,6 +171,23 @@ pub enum ScheduleError {
     /// Hard affinity to a host that is unknown or dead.
     #[error("node affinity to `{0}`, which is not a live host")]
     UnknownHost(String),
+    /// It asks for more than its placement group's bundle reserves.
+    #[error(
+        "it asks for {requested} {resource}, more than {bundle} of placement group {group} \
+         reserves ({largest})"
+    )]
+    BundleTooSmall {
+        /// The group's id.
+        group: String,
+        /// `bundle N`, or `any bundle`.
+        bundle: String,
+        /// The resource's name.
+        resource: String,
+        /// How much the task asks for.
+        requested: String,
+        /// The most any of the bundles asked for holds.
+        largest: String,
+    },
 }
 
 /// Decides where `task` runs in `view`.
@@ -158,10 +228,57 @@ pub fn place(view: &ClusterView, task: &TaskDemand) -> Result<Placement, Schedul
                 (_, true) => by_default(view, task, &fits_now),
             }
         }
+        Strategy::Bundle { group, index } => return in_bundle(view, task, group, *index),
         Strategy::Spread => least_utilised(&fits_now),
         Strategy::Default => by_default(view, task, &fits_now),
     };
     Ok(chosen.map_or(Placement::Queue, Placement::Host))
+}
+
+/// Places `task` in bundle `index` (or any) of `group`, from what the
+/// bundle holds. No bundle on a live host (the group is pending, or being
+/// placed again): it waits.
+fn in_bundle(
+    view: &ClusterView,
+    task: &TaskDemand,
+    group: &str,
+    index: Option<u32>,
+) -> Result<Placement, ScheduleError> {
+    let bundles: Vec<(&HostView, &BundleView)> = view
+        .hosts
+        .iter()
+        .filter(|h| h.alive)
+        .flat_map(|h| h.bundles.iter().map(move |b| (h, b)))
+        .filter(|(_, b)| b.group == group && index.is_none_or(|i| b.index == i))
+        .collect();
+    if bundles.is_empty() {
+        return Ok(Placement::Queue);
+    }
+    let demand = &task.resources;
+    if let Some((resource, requested)) = demand
+        .named()
+        .into_iter()
+        .find(|(name, amount)| !bundles.iter().any(|(_, b)| b.total.amount(name) >= *amount))
+    {
+        let largest = bundles
+            .iter()
+            .map(|(_, b)| b.total.amount(&resource))
+            .fold(0.0, f64::max);
+        return Err(ScheduleError::BundleTooSmall {
+            group: group.to_string(),
+            bundle: index.map_or("any bundle".into(), |i| format!("bundle {i}")),
+            requested: Resources::render(&resource, requested),
+            largest: Resources::render(&resource, largest),
+            resource,
+        });
+    }
+    Ok(bundles
+        .iter()
+        .find(|(_, b)| b.total.minus(&b.used).covers(demand))
+        .map_or(Placement::Queue, |(h, b)| Placement::InBundle {
+            host: h.id.clone(),
+            index: b.index,
+        }))
 }
 
 /// The first resource no live host has enough of, with the amount asked.

@@ -99,6 +99,20 @@ impl Resources {
             .fold(0.0, f64::max)
     }
 
+    /// Every non-zero amount for people: `cpus=1 gpus=1 memory=1 GiB`, or
+    /// `nothing`.
+    pub fn describe(&self) -> String {
+        let named = self.named();
+        if named.is_empty() {
+            return "nothing".into();
+        }
+        named
+            .iter()
+            .map(|(name, amount)| format!("{name}={}", Resources::render(name, *amount)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// An amount of `name` for people: memory in binary units.
     pub fn render(name: &str, amount: f64) -> String {
         if name == "memory" {

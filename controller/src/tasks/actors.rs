@@ -14,6 +14,7 @@ use weft_proto::v1 as pb;
 use super::events::{self, event};
 use super::hosts::from_pb;
 use super::table::Table;
+use super::task::in_group;
 use crate::scheduler::{ClusterView, Placement, Resources, Strategy, TaskDemand, place};
 
 /// An actor's name is held by a live actor in its namespace.
@@ -71,6 +72,17 @@ fn demand(record: &pb::ActorRecord) -> Resources {
         gpus: options.gpus,
         ..Default::default()
     })
+}
+
+/// Holds what a running actor (adopted after a leader change) takes on
+/// `entry`: from its placement group's bundle there, if it has one.
+fn hold_actor(entry: &mut super::hosts::HostEntry, id: &str, record: &pb::ActorRecord) {
+    let opts = options(record);
+    let strategy = in_group(&opts.placement_group, opts.bundle_index).unwrap_or_default();
+    match entry.bundle_for(&strategy) {
+        Some(bundle) => entry.hold_in(&bundle, id, &demand(record), &record.gpu_devices),
+        None => entry.hold(id, &demand(record), &record.gpu_devices),
+    };
 }
 
 pub(crate) fn options(record: &pb::ActorRecord) -> pb::ActorOptions {
@@ -143,14 +155,22 @@ impl Table {
                 continue;
             }
             let need = demand(record);
+            let opts = options(record);
             // A restart after a trap stays where it was when it can.
             let strategy = match self.hosts.get(&record.host) {
+                _ if !opts.placement_group.is_empty() => {
+                    in_group(&opts.placement_group, opts.bundle_index).unwrap_or_default()
+                }
                 Some(h) if h.alive => Strategy::NodeAffinity {
                     host: h.id.clone(),
                     soft: true,
                 },
                 _ => Strategy::Default,
             };
+            if let Err(why) = self.group_usable(&strategy) {
+                self.end_actor(&id, format!("it cannot be placed: {why}"));
+                continue;
+            }
             let view = ClusterView {
                 hosts: self.hosts.values().map(|h| h.view()).collect(),
                 objects: Default::default(),
@@ -160,12 +180,23 @@ impl Table {
                 strategy,
                 args: Vec::new(),
             };
-            match place(&view, &task) {
-                Ok(Placement::Host(host)) => {
+            let placed = match place(&view, &task) {
+                Ok(Placement::Host(host)) => Ok(Some((host, None))),
+                Ok(Placement::InBundle { host, index }) => Ok(Some((host, Some(index)))),
+                Ok(Placement::Queue) => Ok(None),
+                Err(e) => Err(e),
+            };
+            match placed {
+                Ok(Some((host, bundle))) => {
                     let Some(entry) = self.hosts.get_mut(&host) else {
                         continue;
                     };
-                    let gpu_devices = entry.hold(&id, &need, &[]);
+                    let gpu_devices = match bundle {
+                        Some(index) => {
+                            entry.hold_in(&(opts.placement_group.clone(), index), &id, &need, &[])
+                        }
+                        None => entry.hold(&id, &need, &[]),
+                    };
                     let address = entry.address.clone();
                     let Some(record) = self.actors.records.get_mut(&id) else {
                         continue;
@@ -187,7 +218,7 @@ impl Table {
                         entry.send(pb::host_command::Kind::StartActor(start));
                     }
                 }
-                Ok(Placement::Queue) => still.push_back(id),
+                Ok(None) => still.push_back(id),
                 Err(e) if self.hosts.values().any(|h| h.alive) => {
                     self.end_actor(&id, format!("it cannot be placed: {e}"));
                 }
@@ -394,7 +425,7 @@ impl Table {
                     && let (Some(entry), Some(record)) =
                         (self.hosts.get_mut(host), self.actors.records.get(&id))
                 {
-                    entry.hold(&id, &demand(record), &record.gpu_devices);
+                    hold_actor(entry, &id, record);
                 }
             } else if state == pb::ActorState::Alive || !self.actors.waiting.contains(&id) {
                 self.restart_actor(&id, format!("its host {host} restarted"), true);
@@ -455,7 +486,7 @@ impl Table {
                 Some((h, i, started)) if h == host && i == incarnation => {
                     let record = &self.actors.records[&id];
                     if let Some(entry) = self.hosts.get_mut(&host) {
-                        entry.hold(&id, &demand(record), &record.gpu_devices);
+                        hold_actor(entry, &id, record);
                     }
                     if let Some(event) = started {
                         self.actor_event(&host, event);
@@ -505,6 +536,7 @@ impl Table {
             .collect();
         for owner in gone {
             self.actors.departed.remove(&owner);
+            self.groups_owner_gone(&owner);
             let owned: Vec<String> = self
                 .actors
                 .records

@@ -1,14 +1,29 @@
 //! Worker hosts as the leader knows them: what each has, what its running
 //! tasks hold, when it last spoke, and the channel its assignments go on.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use tokio::sync::mpsc::UnboundedSender;
 use tonic::Status;
 use weft_proto::v1 as pb;
 
-use crate::scheduler::{Devices, HostView, Resources};
+use crate::scheduler::{BundleView, Devices, HostView, Resources, Strategy};
+
+/// A placement group's bundle: the group's id and the bundle's index.
+pub(crate) type BundleKey = (String, u32);
+
+/// A bundle reserved on a host: its whole reservation counts in the host's
+/// `used`; work placed into it takes from it instead.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BundleSlot {
+    pub(crate) total: Resources,
+    pub(crate) used: Resources,
+    /// Whether its group's placement is written to the replicated state:
+    /// until then it holds its room but takes no work, so no work runs in
+    /// a group that a leader change could forget.
+    pub(crate) ready: bool,
+}
 
 /// A registered host.
 pub(crate) struct HostEntry {
@@ -34,6 +49,10 @@ pub(crate) struct HostEntry {
     pub(crate) engine: Option<pb::EngineStats>,
     /// Its GPUs, described.
     pub(crate) gpu: String,
+    /// Placement-group bundles reserved here.
+    pub(crate) bundles: BTreeMap<BundleKey, BundleSlot>,
+    /// The bundle each holder placed into one takes from.
+    pub(crate) in_bundle: HashMap<String, BundleKey>,
 }
 
 impl HostEntry {
@@ -45,19 +64,92 @@ impl HostEntry {
         self.devices.take(holder, need.gpus, known)
     }
 
-    /// Gives back what [`HostEntry::hold`] took for `holder`.
+    /// Takes `need` for `holder` from bundle `bundle` (reserved here)
+    /// rather than from the host's free room. Returns the GPUs' indices:
+    /// the bundle's GPUs count in `used`, so the devices are there.
+    pub(crate) fn hold_in(
+        &mut self,
+        bundle: &BundleKey,
+        holder: &str,
+        need: &Resources,
+        known: &[u32],
+    ) -> Vec<u32> {
+        if let Some(slot) = self.bundles.get_mut(bundle) {
+            slot.used = slot.used.plus(need);
+            self.in_bundle.insert(holder.to_string(), bundle.clone());
+        } else {
+            self.used = self.used.plus(need);
+        }
+        self.devices.take(holder, need.gpus, known)
+    }
+
+    /// Gives back what [`HostEntry::hold`] or [`HostEntry::hold_in`] took
+    /// for `holder` (to its bundle, if the bundle is still reserved).
     pub(crate) fn give_back(&mut self, holder: &str, need: &Resources) {
-        self.used = self.used.minus(need);
+        match self.in_bundle.remove(holder) {
+            Some(key) => {
+                if let Some(slot) = self.bundles.get_mut(&key) {
+                    slot.used = slot.used.minus(need);
+                }
+            }
+            None => self.used = self.used.minus(need),
+        }
         self.devices.give_back(holder);
     }
 
+    /// The bundle here that work placed with `strategy` takes from (after
+    /// a leader change, when the work is adopted): its own, or the first
+    /// of its group's here.
+    pub(crate) fn bundle_for(&self, strategy: &Strategy) -> Option<BundleKey> {
+        let Strategy::Bundle { group, index } = strategy else {
+            return None;
+        };
+        self.bundles
+            .keys()
+            .find(|(g, i)| g == group && index.is_none_or(|want| want == *i))
+            .cloned()
+    }
+
+    /// Reserves bundle `key` here (`ready`: its placement is written).
+    pub(crate) fn reserve(&mut self, key: BundleKey, total: &Resources, ready: bool) {
+        if self.bundles.contains_key(&key) {
+            return;
+        }
+        self.used = self.used.plus(total);
+        self.bundles.insert(
+            key,
+            BundleSlot {
+                total: total.clone(),
+                used: Resources::default(),
+                ready,
+            },
+        );
+    }
+
+    /// Frees bundle `key`'s reservation (what runs in it is stopped by
+    /// whoever removes the group; it gives back nothing more here).
+    pub(crate) fn unreserve(&mut self, key: &BundleKey) {
+        if let Some(slot) = self.bundles.remove(key) {
+            self.used = self.used.minus(&slot.total);
+            self.in_bundle.retain(|_, k| k != key);
+        }
+    }
+
     /// A task's guest holding `cpus` waits on other tasks (`blocked`) or
-    /// stopped waiting: its cpus are lent to the scheduler meanwhile.
-    pub(crate) fn lend_cpus(&mut self, cpus: f64, blocked: bool) {
+    /// stopped waiting: its cpus are lent to the scheduler meanwhile (to
+    /// its bundle's other work, when it runs in one).
+    pub(crate) fn lend_cpus(&mut self, holder: &str, cpus: f64, blocked: bool) {
+        let used = match self.in_bundle.get(holder) {
+            Some(key) => match self.bundles.get_mut(key) {
+                Some(slot) => &mut slot.used,
+                None => return,
+            },
+            None => &mut self.used,
+        };
         if blocked {
-            self.used.cpus = (self.used.cpus - cpus).max(0.0);
+            used.cpus = (used.cpus - cpus).max(0.0);
         } else {
-            self.used.cpus += cpus;
+            used.cpus += cpus;
         }
     }
 
@@ -67,6 +159,17 @@ impl HostEntry {
             alive: self.alive,
             total: self.total.clone(),
             used: self.used.clone(),
+            bundles: self
+                .bundles
+                .iter()
+                .filter(|(_, slot)| slot.ready)
+                .map(|((group, index), slot)| BundleView {
+                    group: group.clone(),
+                    index: *index,
+                    total: slot.total.clone(),
+                    used: slot.used.clone(),
+                })
+                .collect(),
         }
     }
 

@@ -15,6 +15,7 @@
 mod actor_tests;
 pub(crate) mod actors;
 mod events;
+pub(crate) mod groups;
 mod hosts;
 pub(crate) mod local_call;
 mod outbox;
@@ -93,6 +94,10 @@ pub struct TaskManager {
     /// Where changed actor records go to be written to the replicated state.
     actor_writes: Mutex<Option<mpsc::UnboundedSender<pb::ActorRecord>>>,
     actors_changed: Notify,
+    /// Where changed placement-group records go to be written, with their
+    /// versions, and who waits for a group to be created.
+    group_writes: Mutex<Option<mpsc::UnboundedSender<(pb::PlacementGroupRecord, u64)>>>,
+    groups_changed: Notify,
     /// What hosts' gateways serve: the newest one built, sent to every
     /// host when it changes, on registration, and when a host asks.
     catalog: Mutex<Option<pb::Catalog>>,
@@ -124,6 +129,8 @@ impl TaskManager {
             orphans_since: Mutex::new(Instant::now()),
             actor_writes: Mutex::new(None),
             actors_changed: Notify::new(),
+            group_writes: Mutex::new(None),
+            groups_changed: Notify::new(),
             catalog: Mutex::new(None),
             prepare_waiters: Mutex::new(Vec::new()),
         }
@@ -146,6 +153,17 @@ impl TaskManager {
         }
         if std::mem::take(&mut table.actors.changed) {
             self.actors_changed.notify_waiters();
+        }
+        if !table.groups.persist_out.is_empty() {
+            let writes = self.group_writes.lock().unwrap_or_else(|p| p.into_inner());
+            for record in table.groups.persist_out.drain(..) {
+                if let Some(tx) = writes.as_ref() {
+                    let _ = tx.send(record);
+                }
+            }
+        }
+        if std::mem::take(&mut table.groups.changed) {
+            self.groups_changed.notify_waiters();
         }
         out
     }
@@ -306,14 +324,23 @@ impl TaskManager {
             // A host that registers again while alive keeps what its work
             // holds; one back from the dead starts empty.
             let total = from_pb(&registration.resources.clone().unwrap_or_default());
-            let (used, devices, running) = match t.hosts.remove(&id).filter(|p| p.alive) {
-                Some(p) => (p.used, p.devices.resized(total.gpus), p.running),
-                None => (
-                    Default::default(),
-                    Devices::new(total.gpus),
-                    Default::default(),
-                ),
-            };
+            let (used, devices, running, bundles, in_bundle) =
+                match t.hosts.remove(&id).filter(|p| p.alive) {
+                    Some(p) => (
+                        p.used,
+                        p.devices.resized(total.gpus),
+                        p.running,
+                        p.bundles,
+                        p.in_bundle,
+                    ),
+                    None => (
+                        Default::default(),
+                        Devices::new(total.gpus),
+                        Default::default(),
+                        Default::default(),
+                        Default::default(),
+                    ),
+                };
             let entry = HostEntry {
                 id: id.clone(),
                 address: registration.address.clone(),
@@ -331,9 +358,12 @@ impl TaskManager {
                 machine: registration.machine.clone(),
                 engine: None,
                 gpu: registration.gpu.clone(),
+                bundles,
+                in_bundle,
             };
             tracing::info!(host = %id, address = %entry.address, cpus = entry.total.cpus, "host registered");
             t.hosts.insert(id.clone(), entry);
+            t.groups_registered(&id);
             // What the host runs that this leader has not placed: a task
             // resubmitted before the host came back is adopted (not run
             // twice); an unknown one waits for its owner to resubmit it.
@@ -359,6 +389,7 @@ impl TaskManager {
                     t.orphans.objects.insert(object, (id.clone(), now));
                 }
             }
+            t.place_groups();
             t.schedule();
             t.place_actors();
         });
@@ -442,6 +473,7 @@ impl TaskManager {
             let now = Instant::now();
             t.free_unclaimed(now, ORPHAN_TTL);
             t.expire_departed(now, OWNER_GRACE);
+            t.check_groups(now, timeout);
             t.check_actors(now, timeout, OWNER_GRACE);
         });
         let mut since = self.orphans_since.lock().unwrap_or_else(|p| p.into_inner());

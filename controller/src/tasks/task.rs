@@ -109,16 +109,19 @@ impl Task {
                 .map(|(k, v)| (k.clone(), *v))
                 .collect(),
         };
-        let strategy = if !options.affinity_host.is_empty() {
-            Strategy::NodeAffinity {
-                host: options.affinity_host.clone(),
-                soft: options.affinity_soft,
-            }
-        } else if options.strategy == "spread" {
-            Strategy::Spread
-        } else {
-            Strategy::Default
-        };
+        let strategy =
+            if let Some(bundle) = in_group(&options.placement_group, options.bundle_index) {
+                bundle
+            } else if !options.affinity_host.is_empty() {
+                Strategy::NodeAffinity {
+                    host: options.affinity_host.clone(),
+                    soft: options.affinity_soft,
+                }
+            } else if options.strategy == "spread" {
+                Strategy::Spread
+            } else {
+                Strategy::Default
+            };
         let max_retries = if options.has_max_retries {
             options.max_retries
         } else {
@@ -218,6 +221,16 @@ pub(crate) fn failure(
         error: message.into(),
         ..Default::default()
     }
+}
+
+/// The strategy of work placed into placement group `group` (none when
+/// empty): bundle `index`, or any bundle when it is unset or negative (-1
+/// in Ray's API).
+pub(crate) fn in_group(group: &str, index: Option<i32>) -> Option<Strategy> {
+    (!group.is_empty()).then(|| Strategy::Bundle {
+        group: group.to_string(),
+        index: index.and_then(|i| u32::try_from(i).ok()),
+    })
 }
 
 /// Task options the scheduler cannot act on.

@@ -39,6 +39,8 @@ pub(super) fn host(table: &mut Table, id: &str, cpus: f64) -> Commands {
             machine: String::new(),
             engine: None,
             gpu: String::new(),
+            bundles: Default::default(),
+            in_bundle: Default::default(),
         },
     );
     rx

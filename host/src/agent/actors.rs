@@ -271,6 +271,11 @@ impl Agent {
         let context = Arc::new(
             TaskContext::new(self.clone(), id.clone(), 0.0)
                 .in_job(options.job.clone(), options.env.clone())
+                .capturing(if options.capture_child_tasks {
+                    options.placement_group.clone()
+                } else {
+                    String::new()
+                })
                 .with_gpu(lease),
         );
         // However this incarnation ends (a trap, a stop, an abort), the refs

@@ -58,6 +58,9 @@ pub struct TaskContext {
     job: String,
     /// The environment its guest sees, inherited by what it makes.
     env: std::collections::HashMap<String, String>,
+    /// The placement group what it makes goes into (its options'
+    /// `capture_child_tasks`), unless that names one; empty: none.
+    capture_group: String,
     /// The GPUs it holds while it runs.
     gpu: Option<Arc<crate::gpu::Lease>>,
     /// Its stream: a streaming task's, for its life; an actor's, for the
@@ -236,6 +239,7 @@ impl TaskContext {
             made: Mutex::default(),
             job: String::new(),
             env: Default::default(),
+            capture_group: String::new(),
             gpu: None,
             stream: Mutex::new(None),
         }
@@ -299,22 +303,34 @@ impl TaskContext {
         self
     }
 
+    /// The same context, putting what its guest makes into placement
+    /// group `group` (empty: none).
+    pub(crate) fn capturing(mut self, group: String) -> Self {
+        self.capture_group = group;
+        self
+    }
+
     /// The environment variables the guest sees.
     pub(crate) fn env(&self) -> &std::collections::HashMap<String, String> {
         &self.env
     }
 
-    /// Puts this task's job and environment on options of work it makes.
+    /// Puts this task's job, environment and captured placement group on
+    /// options of work it makes (where they name none of their own).
     pub(crate) fn stamp(
         &self,
         job: &mut String,
         env: &mut std::collections::HashMap<String, String>,
+        group: &mut String,
     ) {
         if job.is_empty() {
             job.clone_from(&self.job);
         }
         if env.is_empty() {
             env.clone_from(&self.env);
+        }
+        if group.is_empty() {
+            group.clone_from(&self.capture_group);
         }
     }
 
@@ -346,7 +362,11 @@ impl TaskContext {
     pub(crate) async fn submit(&self, mut submission: Submission) -> Result<String, ClientError> {
         let client = self.agent.nested().await?;
         let options = &mut submission.options;
-        self.stamp(&mut options.job, &mut options.env);
+        self.stamp(
+            &mut options.job,
+            &mut options.env,
+            &mut options.placement_group,
+        );
         let mut ids = client.submit_batch(vec![submission]).await?;
         let id = ids.remove(0);
         self.made().push(id.clone());
@@ -597,7 +617,11 @@ impl TaskServices for TaskContext {
         mut options: weft_core::ActorOptions,
     ) -> ServiceFuture<'a, Result<weft_core::ActorHandle, ClientError>> {
         Box::pin(async move {
-            self.stamp(&mut options.job, &mut options.env);
+            self.stamp(
+                &mut options.job,
+                &mut options.env,
+                &mut options.placement_group,
+            );
             let client = self.client().await?;
             client
                 .create_actor_with(component, class, constructor, options)

@@ -660,6 +660,7 @@ impl Agent {
         let context = Arc::new(
             TaskContext::new(self.clone(), task.id.clone(), task.cpus)
                 .in_job(std::mem::take(&mut task.job), std::mem::take(&mut task.env))
+                .capturing(std::mem::take(&mut task.capture_group))
                 .with_gpu(lease)
                 .streaming(stream),
         );

@@ -65,6 +65,7 @@ pub(crate) struct Table {
     pub(crate) outbox: Outbox,
     retention: Retention,
     pub(crate) actors: super::actors::Actors,
+    pub(crate) groups: super::groups::Groups,
     /// Counters and histograms for `/metrics`, kept across a reset.
     pub(crate) metrics: crate::metrics::TaskMetrics,
     /// Recent state changes, for `--detail` and `weft timeline`.
@@ -83,6 +84,7 @@ impl Table {
             outbox: Outbox::default(),
             retention: Retention::new(config.retain_finished, config.retain_bytes),
             actors: super::actors::Actors::new(config.max_checkpoint_bytes),
+            groups: Default::default(),
             metrics: Default::default(),
             events: Default::default(),
             limits: config.limits,
@@ -208,7 +210,10 @@ impl Table {
         let (Some(task), Some(entry)) = (self.tasks.get_mut(id), self.hosts.get_mut(host)) else {
             return;
         };
-        entry.hold(id, &task.demand, devices);
+        match entry.bundle_for(&task.strategy) {
+            Some(bundle) => entry.hold_in(&bundle, id, &task.demand, devices),
+            None => entry.hold(id, &task.demand, devices),
+        };
         entry.running.insert(id.to_string());
         task.attempt = attempt;
         task.state = State::Running {
@@ -278,12 +283,29 @@ impl Table {
                 self.enqueue(&id);
                 continue;
             }
+            if let Err(why) = self.group_usable(&demand.strategy) {
+                let message = format!("task {id} ({}) cannot run: {why}", task.label());
+                self.finish(&id, failure(&id, FailureKind::Infeasible, message));
+                continue;
+            }
             match place(&view, &demand) {
                 Ok(Placement::Host(host)) => {
                     if let Some(h) = view.hosts.iter_mut().find(|h| h.id == host) {
                         h.used = h.used.plus(&demand.resources);
                     }
-                    self.start(&id, &host);
+                    self.start(&id, &host, None);
+                }
+                Ok(Placement::InBundle { host, index }) => {
+                    let bundle = view
+                        .hosts
+                        .iter_mut()
+                        .filter(|h| h.id == host)
+                        .flat_map(|h| h.bundles.iter_mut())
+                        .find(|b| b.index == index && Some(&b.group) == demand.group());
+                    if let Some(b) = bundle {
+                        b.used = b.used.plus(&demand.resources);
+                    }
+                    self.start(&id, &host, Some(index));
                 }
                 Ok(Placement::Queue) => {
                     skipped.push(id);
@@ -302,8 +324,9 @@ impl Table {
         }
     }
 
-    /// Starts the next attempt of `id` on `host`.
-    fn start(&mut self, id: &str, host: &str) {
+    /// Starts the next attempt of `id` on `host` (in bundle `bundle` of
+    /// its placement group, when it runs in one).
+    fn start(&mut self, id: &str, host: &str, bundle: Option<u32>) {
         let Some(task) = self.tasks.get(id) else {
             return;
         };
@@ -356,6 +379,11 @@ impl Table {
             task.options().max_calls,
         );
         let (job, env) = (task.options().job.clone(), task.options().env.clone());
+        let capture_group = if task.options().capture_child_tasks {
+            task.options().placement_group.clone()
+        } else {
+            String::new()
+        };
         let (streaming, stream_backpressure, consumed, emitted) = (
             task.options().streaming,
             task.options().stream_backpressure,
@@ -372,10 +400,14 @@ impl Table {
         };
         let function = task.spec.function.clone();
         let demand = task.demand.clone();
+        let group = task.strategy.group().cloned();
         let Some(entry) = self.hosts.get_mut(host) else {
             return;
         };
-        let gpu_devices = entry.hold(id, &demand, &[]);
+        let gpu_devices = match (bundle, group) {
+            (Some(index), Some(group)) => entry.hold_in(&(group, index), id, &demand, &[]),
+            _ => entry.hold(id, &demand, &[]),
+        };
         entry.running.insert(id.to_string());
         let Some(task) = self.tasks.get_mut(id) else {
             return;
@@ -418,6 +450,7 @@ impl Table {
                 stream_backpressure,
                 consumed,
                 emitted,
+                capture_group,
             },
         );
     }
@@ -679,7 +712,7 @@ impl Table {
         *b = blocked;
         let cpus = task.demand.cpus;
         if let Some(entry) = self.hosts.get_mut(host) {
-            entry.lend_cpus(cpus, blocked);
+            entry.lend_cpus(id, cpus, blocked);
         }
     }
 
@@ -697,6 +730,9 @@ impl Table {
         let address = entry.address.clone();
         let running: Vec<String> = entry.running.iter().cloned().collect();
         tracing::warn!(host, %address, reason, tasks = running.len(), "host is dead");
+        // Its bundles are placed again first, before the work that ran in
+        // them looks for room.
+        self.groups_lost_host(host);
         self.actors_lost_host(host, reason);
         for id in running {
             self.release(&id);

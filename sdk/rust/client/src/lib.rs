@@ -40,7 +40,7 @@ use weft_proto::v1 as pb;
 
 pub use weft_core::{
     ActorHandle, ActorOptions, ActorRecord, Arg, ClientError, Connection, ErrorClass, FailureKind,
-    ItemStream, NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, Value,
+    ItemStream, NodeInfo, Submission, TaskClient, TaskInfo, TaskOptions, TaskResult, Value, groups,
     objects, shm, value_of, values,
 };
 pub use weft_proto::v1::{
