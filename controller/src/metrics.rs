@@ -137,6 +137,8 @@ pub(crate) struct TableGauges {
     pub(crate) cpus: f64,
     pub(crate) cpus_used: f64,
     pub(crate) gpus_used: f64,
+    /// Placement groups by state.
+    pub(crate) groups: Vec<(&'static str, u64)>,
 }
 
 impl TableGauges {
@@ -148,6 +150,15 @@ impl TableGauges {
             tasks.get_or_create(&StateLabel { state }).set(n as i64);
         }
         registry.register("tasks", "Tasks the leader tracks, by state", tasks);
+        let groups = Family::<StateLabel, Gauge>::default();
+        for (state, n) in self.groups {
+            groups.get_or_create(&StateLabel { state }).set(n as i64);
+        }
+        registry.register(
+            "placement_groups",
+            "Placement groups the leader tracks, by state",
+            groups,
+        );
         let int = |v: u64| ConstGauge::new(v as i64);
         registry.register(
             "task_queue_depth",

@@ -189,6 +189,13 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
         let sum = tasks.get(&[sum], Some(Duration::from_secs(60))).await;
         assert!(sum.unwrap()[0].ok);
     });
+    // One placement group created, one that waits (no host has 64 cpus).
+    group
+        .weft_ok(&["pg", "create", "--bundle", "cpus=1"])
+        .unwrap();
+    group
+        .weft_ok(&["pg", "create", "--bundle", "cpus=64", "--wait", "0"])
+        .unwrap();
 
     let expected = [
         // Every target was scraped and its exposition parsed; the 500
@@ -205,6 +212,8 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
         ("sum(weft_engine_artifacts_loaded_total)", 2.0),
         ("weft_hosts_alive", 2.0),
         ("weft_cluster_cpus", 4.0),
+        ("weft_placement_groups{state=\"created\"}", 1.0),
+        ("weft_placement_groups{state=\"pending\"}", 1.0),
         ("weft_raft_is_leader", 1.0),
         ("weft_components", 2.0),
         (

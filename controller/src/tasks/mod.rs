@@ -695,6 +695,7 @@ impl TaskManager {
                 cpus: live().map(|h| h.total.cpus).sum(),
                 cpus_used: live().map(|h| h.used.cpus).sum(),
                 gpus_used: live().map(|h| f64::from(h.used.gpus)).sum(),
+                groups: t.group_counts().into_iter().collect(),
             };
             (gauges, t.metrics.clone())
         });

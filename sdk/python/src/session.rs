@@ -141,6 +141,9 @@ fn task_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<weft_client::Ta
             "max_calls" => out.max_calls = value.extract()?,
             "streaming" => out.streaming = value.extract()?,
             "stream_backpressure" => out.stream_backpressure = value.extract()?,
+            "placement_group" => out.placement_group = value.extract()?,
+            "bundle_index" => out.bundle_index = Some(value.extract()?),
+            "capture_child_tasks" => out.capture_child_tasks = value.extract()?,
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown task option `{other}`"
@@ -559,6 +562,84 @@ impl Session {
         block(py, self.tasks.kill_actor(&handle)).map_err(|e| raise(py, e))
     }
 
+    /// Asks for a placement group of `bundles` (dicts of `CPU`, `GPU`,
+    /// `memory` and custom resources); returns its record as a dict.
+    #[pyo3(signature = (bundles, strategy, name, namespace, detached))]
+    fn create_placement_group(
+        &self,
+        py: Python<'_>,
+        bundles: Vec<HashMap<String, f64>>,
+        strategy: &str,
+        name: &str,
+        namespace: &str,
+        detached: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let strategy = match strategy.to_ascii_uppercase().replace('-', "_").as_str() {
+            "PACK" => weft_proto::v1::PlacementStrategy::Pack,
+            "SPREAD" => weft_proto::v1::PlacementStrategy::Spread,
+            "STRICT_PACK" => weft_proto::v1::PlacementStrategy::StrictPack,
+            "STRICT_SPREAD" => weft_proto::v1::PlacementStrategy::StrictSpread,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown placement strategy {strategy:?}: use PACK, SPREAD, STRICT_PACK or \
+                     STRICT_SPREAD"
+                )));
+            }
+        };
+        let bundles = bundles
+            .into_iter()
+            .map(bundle)
+            .collect::<PyResult<Vec<_>>>()?;
+        let spec = weft_client::groups::PlacementGroupSpec {
+            bundles,
+            strategy: strategy.into(),
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            detached,
+            ..Default::default()
+        };
+        let record =
+            block(py, self.tasks.create_placement_group(spec)).map_err(|e| raise(py, e))?;
+        group_dict(py, record)
+    }
+
+    /// A placement group by id or name, as a dict, waiting up to `wait`
+    /// seconds for it to be created.
+    #[pyo3(signature = (id, name, namespace, wait))]
+    fn placement_group(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        name: &str,
+        namespace: &str,
+        wait: f64,
+    ) -> PyResult<Py<PyAny>> {
+        let wait = seconds(Some(wait))?.unwrap_or_default();
+        let record = block(py, async {
+            if id.is_empty() {
+                self.tasks.placement_group_named(name, namespace).await
+            } else {
+                self.tasks.wait_placement_group(id, wait).await
+            }
+        })
+        .map_err(|e| raise(py, e))?;
+        group_dict(py, record)
+    }
+
+    /// Every placement group as a dict.
+    fn placement_groups(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+        block(py, self.tasks.list_placement_groups())
+            .map_err(|e| raise(py, e))?
+            .into_iter()
+            .map(|r| group_dict(py, r))
+            .collect()
+    }
+
+    /// Removes placement group `id`; false when it was removed already.
+    fn remove_placement_group(&self, py: Python<'_>, id: &str) -> PyResult<bool> {
+        block(py, self.tasks.remove_placement_group(id)).map_err(|e| raise(py, e))
+    }
+
     /// Live actors as dicts.
     fn actors(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
         let records = block(py, self.tasks.list_actors()).map_err(|e| raise(py, e))?;
@@ -844,6 +925,68 @@ fn resources<'py>(py: Python<'py>, r: &weft_proto::v1::Resources) -> PyResult<Bo
     Ok(d)
 }
 
+/// A bundle from Ray's resource dict: `CPU`, `GPU`, `memory` (bytes), and
+/// any other name as a custom resource.
+fn bundle(resources: HashMap<String, f64>) -> PyResult<weft_proto::v1::Resources> {
+    let mut out = weft_proto::v1::Resources::default();
+    for (name, amount) in resources {
+        if !(amount >= 0.0 && amount.is_finite()) {
+            return Err(PyValueError::new_err(format!(
+                "bundle resource {name:?} must be a number >= 0, not {amount}"
+            )));
+        }
+        match name.as_str() {
+            "CPU" | "cpus" => out.cpus = amount,
+            "GPU" | "gpus" if amount.fract() == 0.0 => out.gpus = amount as u32,
+            "GPU" | "gpus" => {
+                return Err(PyValueError::new_err(format!(
+                    "a bundle's GPU count is whole, not {amount}"
+                )));
+            }
+            "memory" => out.memory = amount as u64,
+            _ => {
+                out.custom.insert(name, amount);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A placement group's record as the dict Python sees (Ray's
+/// `placement_group_table` keys where they exist).
+fn group_dict(py: Python<'_>, r: weft_client::groups::PlacementGroupRecord) -> PyResult<Py<PyAny>> {
+    let state = match r.state() {
+        weft_client::groups::PlacementGroupState::Pending => "PENDING",
+        weft_client::groups::PlacementGroupState::Created => "CREATED",
+        weft_client::groups::PlacementGroupState::Rescheduling => "RESCHEDULING",
+        weft_client::groups::PlacementGroupState::Removed => "REMOVED",
+    };
+    let spec = r.spec.clone().unwrap_or_default();
+    let strategy = spec.strategy().as_str_name();
+    let d = PyDict::new(py);
+    d.set_item("placement_group_id", r.id)?;
+    d.set_item(
+        "strategy",
+        strategy.trim_start_matches("PLACEMENT_STRATEGY_"),
+    )?;
+    d.set_item("name", spec.name)?;
+    d.set_item("namespace", spec.namespace)?;
+    d.set_item("state", state)?;
+    let bundles = PyDict::new(py);
+    for (i, b) in spec.bundles.iter().enumerate() {
+        bundles.set_item(i, resources(py, b)?)?;
+    }
+    d.set_item("bundles", bundles)?;
+    let hosts = PyDict::new(py);
+    for (i, h) in r.bundle_hosts.iter().enumerate() {
+        hosts.set_item(i, h)?;
+    }
+    d.set_item("bundles_to_node_id", hosts)?;
+    d.set_item("pending_reason", r.pending_reason)?;
+    d.set_item("detached", spec.detached)?;
+    Ok(d.into_any().unbind())
+}
+
 fn actor_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<ActorOptions> {
     let mut out = ActorOptions::default();
     let Some(options) = options else {
@@ -864,6 +1007,9 @@ fn actor_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<ActorOptions> 
             "max_concurrency" => out.max_concurrency = value.extract()?,
             "concurrency_groups" => out.concurrency_groups = value.extract()?,
             "method_groups" => out.method_groups = value.extract()?,
+            "placement_group" => out.placement_group = value.extract()?,
+            "bundle_index" => out.bundle_index = Some(value.extract()?),
+            "capture_child_tasks" => out.capture_child_tasks = value.extract()?,
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown actor option `{other}`"

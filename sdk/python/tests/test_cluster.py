@@ -135,3 +135,42 @@ def test_a_job_runs_its_driver_and_stops_by_name(group: Group) -> None:
         weft.submit_job("job", "run(1, 1)", runtime_env={"pip": ["numpy"]})
     with pytest.raises(weft.WeftError, match="no job `job-none`"):
         weft.job("job-none")
+
+
+def test_placement_groups_by_rays_names(group: Group) -> None:
+    from weft.util import placement_group, placement_group_table, remove_placement_group
+    from weft.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    pg = placement_group([{"CPU": 1}, {"CPU": 1}], strategy="STRICT_SPREAD")
+    assert weft.get(pg.ready(), timeout=30) is pg
+    table = placement_group_table(pg)
+    assert table["state"] == "CREATED"
+    assert set(table["bundles_to_node_id"].values()) == {"h1", "h2"}
+    assert pg.bundle_specs == [{"CPU": 1.0}, {"CPU": 1.0}]
+    assert pg.id in placement_group_table()
+
+    add = weft.component("testkit").add
+    in_bundle = PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=1)
+    assert weft.get(add.options(scheduling_strategy=in_bundle).remote(1, 2)) == 3
+    counter = (
+        weft.actor_class("counter", "counter")
+        .options(placement_group=pg, placement_group_bundle_index=0)
+        .remote(5)
+    )
+    assert weft.get(counter.incr.remote()) == 6
+
+    # Three bundles on distinct hosts, with two hosts: it waits, and says why.
+    waiting = placement_group([{"CPU": 1}] * 3, strategy="STRICT_SPREAD")
+    assert not waiting.wait(timeout_seconds=0.3)
+    assert "3 distinct hosts" in waiting.pending_reason
+    with pytest.raises(weft.GetTimeoutError):
+        weft.get(waiting.ready(), timeout=0.2)
+    with pytest.raises(ValueError, match="unknown placement strategy"):
+        placement_group([{"CPU": 1}], strategy="TIGHT")
+
+    # Removing the group kills its actor.
+    assert remove_placement_group(pg)
+    assert not remove_placement_group(pg)
+    with pytest.raises(weft.ActorDiedError):
+        weft.get(counter.incr.remote(), timeout=30)
+    assert remove_placement_group(waiting)

@@ -70,6 +70,9 @@ pub fn task_options(options: &Object<'_>) -> napi::Result<TaskOptions> {
             "affinitySoft" => out.affinity_soft = field(o, key)?,
             "maxCalls" => out.max_calls = count(o, key)?,
             "streamBackpressure" => out.stream_backpressure = count(o, key)?,
+            "placementGroup" => out.placement_group = group_id(o, key)?,
+            "bundleIndex" => out.bundle_index = bundle_index(o, key)?,
+            "captureChildTasks" => out.capture_child_tasks = field(o, key)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -96,9 +99,80 @@ pub fn actor_options(options: &Object<'_>) -> napi::Result<ActorOptions> {
             "maxConcurrency" => out.max_concurrency = count(o, key)?,
             "concurrencyGroups" => out.concurrency_groups = field::<HashMap<String, u32>>(o, key)?,
             "methodGroups" => out.method_groups = field::<HashMap<String, String>>(o, key)?,
+            "placementGroup" => out.placement_group = group_id(o, key)?,
+            "bundleIndex" => out.bundle_index = bundle_index(o, key)?,
+            "captureChildTasks" => out.capture_child_tasks = field(o, key)?,
             _ => return Ok(false),
         }
         Ok(true)
     })?;
+    Ok(out)
+}
+
+/// A placement group option: its id, or a `PlacementGroup` (anything with
+/// a string `id`).
+fn group_id(options: &Object<'_>, key: &str) -> napi::Result<String> {
+    if let Ok(id) = field::<String>(options, key) {
+        return Ok(id);
+    }
+    let group: Object = field(options, key).map_err(|_| {
+        type_error(format!(
+            "option `{key}` should be a placement group or its id"
+        ))
+    })?;
+    field(&group, "id")
+}
+
+/// A bundle index: a whole number, -1 (or any negative) for any bundle.
+fn bundle_index(options: &Object<'_>, key: &str) -> napi::Result<Option<i32>> {
+    let n: f64 = field(options, key)?;
+    if n.fract() != 0.0 || !n.is_finite() {
+        return Err(type_error(format!(
+            "option `{key}` should be a whole number (-1: any bundle), not {n}"
+        )));
+    }
+    Ok((n >= 0.0).then_some(n as i32))
+}
+
+/// Ray's strategy names, in either case, with `_` or `-`.
+pub fn placement_strategy(text: &str) -> napi::Result<weft_proto::v1::PlacementStrategy> {
+    use weft_proto::v1::PlacementStrategy as S;
+    Ok(match text.to_ascii_uppercase().replace('-', "_").as_str() {
+        "PACK" => S::Pack,
+        "SPREAD" => S::Spread,
+        "STRICT_PACK" => S::StrictPack,
+        "STRICT_SPREAD" => S::StrictSpread,
+        _ => {
+            return Err(type_error(format!(
+                "unknown placement strategy `{text}`: use PACK, SPREAD, STRICT_PACK or STRICT_SPREAD"
+            )));
+        }
+    })
+}
+
+/// A bundle from `{ cpus, gpus, memory, ...custom }` (Ray's `CPU` and
+/// `GPU` too).
+pub fn bundle(resources: HashMap<String, f64>) -> napi::Result<weft_proto::v1::Resources> {
+    let mut out = weft_proto::v1::Resources::default();
+    for (name, amount) in resources {
+        if !(amount >= 0.0 && amount.is_finite()) {
+            return Err(type_error(format!(
+                "bundle resource `{name}` should be a number >= 0, not {amount}"
+            )));
+        }
+        match name.as_str() {
+            "cpus" | "CPU" => out.cpus = amount,
+            "gpus" | "GPU" if amount.fract() == 0.0 => out.gpus = amount as u32,
+            "gpus" | "GPU" => {
+                return Err(type_error(format!(
+                    "a bundle's gpus are whole, not {amount}"
+                )));
+            }
+            "memory" => out.memory = amount as u64,
+            _ => {
+                out.custom.insert(name, amount);
+            }
+        }
+    }
     Ok(out)
 }

@@ -143,6 +143,62 @@ pub struct Actor {
     pub restarts: u32,
 }
 
+/// A placement group, as `placementGroup` and `placementGroups` answer.
+#[napi(object)]
+pub struct PlacementGroupInfo {
+    /// Its id.
+    pub id: String,
+    /// Its name, if it has one, and namespace.
+    pub name: String,
+    pub namespace: String,
+    /// `PACK`, `SPREAD`, `STRICT_PACK` or `STRICT_SPREAD`.
+    pub strategy: String,
+    /// `pending`, `created`, `rescheduling` or `removed`.
+    pub state: String,
+    /// Each bundle's resources (`cpus`, `gpus`, `memory`, custom).
+    pub bundles: Vec<HashMap<String, f64>>,
+    /// The host of each bundle (empty where it is not placed).
+    pub bundle_hosts: Vec<String>,
+    /// Why a pending group waits.
+    pub pending_reason: String,
+    pub detached: bool,
+}
+
+impl From<weft_client::groups::PlacementGroupRecord> for PlacementGroupInfo {
+    fn from(r: weft_client::groups::PlacementGroupRecord) -> Self {
+        use weft_client::groups::PlacementGroupState as S;
+        let state = match r.state() {
+            S::Pending => "pending",
+            S::Created => "created",
+            S::Rescheduling => "rescheduling",
+            S::Removed => "removed",
+        };
+        let spec = r.spec.clone().unwrap_or_default();
+        let strategy = spec.strategy().as_str_name();
+        PlacementGroupInfo {
+            id: r.id,
+            name: spec.name,
+            namespace: spec.namespace,
+            strategy: strategy.trim_start_matches("PLACEMENT_STRATEGY_").into(),
+            state: state.into(),
+            bundles: spec
+                .bundles
+                .iter()
+                .map(|b| {
+                    let mut out: HashMap<String, f64> = b.custom.clone().into_iter().collect();
+                    out.insert("cpus".into(), b.cpus);
+                    out.insert("gpus".into(), f64::from(b.gpus));
+                    out.insert("memory".into(), b.memory as f64);
+                    out
+                })
+                .collect(),
+            bundle_hosts: r.bundle_hosts,
+            pending_reason: r.pending_reason,
+            detached: spec.detached,
+        }
+    }
+}
+
 fn millis(timeout_ms: Option<f64>) -> napi::Result<Option<Duration>> {
     timeout_ms
         .map(|t| {
@@ -663,6 +719,75 @@ impl Session {
                     }
                 })
                 .collect())
+        })
+    }
+
+    /// Asks for a placement group of `bundles` (`{ cpus, gpus, memory,
+    /// ...custom }` each) spread by `strategy`; answers its record at once
+    /// (pending).
+    #[napi]
+    pub fn create_placement_group<'env>(
+        &self,
+        env: &'env Env,
+        bundles: Vec<HashMap<String, f64>>,
+        strategy: String,
+        name: Option<String>,
+        namespace: Option<String>,
+        detached: Option<bool>,
+    ) -> napi::Result<PromiseRaw<'env, PlacementGroupInfo>> {
+        let strategy = options::placement_strategy(&strategy)?;
+        let bundles = bundles
+            .into_iter()
+            .map(options::bundle)
+            .collect::<napi::Result<Vec<_>>>()?;
+        let spec = weft_client::groups::PlacementGroupSpec {
+            bundles,
+            strategy: strategy.into(),
+            name: name.unwrap_or_default(),
+            namespace: namespace.unwrap_or_default(),
+            detached: detached.unwrap_or(false),
+            ..Default::default()
+        };
+        self.spawn(env, |inner| async move {
+            Ok(inner.tasks.create_placement_group(spec).await?.into())
+        })
+    }
+
+    /// Placement group `id`, waiting up to `waitMs` for it to be created.
+    #[napi]
+    pub fn placement_group<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        wait_ms: Option<f64>,
+    ) -> napi::Result<PromiseRaw<'env, PlacementGroupInfo>> {
+        let wait = millis(wait_ms)?.unwrap_or_default();
+        self.spawn(env, move |inner| async move {
+            Ok(inner.tasks.wait_placement_group(&id, wait).await?.into())
+        })
+    }
+
+    /// Every placement group the cluster knows.
+    #[napi]
+    pub fn placement_groups<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, Vec<PlacementGroupInfo>>> {
+        self.spawn(env, |inner| async move {
+            let groups = inner.tasks.list_placement_groups().await?;
+            Ok(groups.into_iter().map(Into::into).collect())
+        })
+    }
+
+    /// Removes placement group `id`; false when it was removed already.
+    #[napi]
+    pub fn remove_placement_group<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, bool>> {
+        self.spawn(env, |inner| async move {
+            inner.tasks.remove_placement_group(&id).await
         })
     }
 

@@ -22,6 +22,28 @@ after(() => {
   group?.stop();
 });
 
+test("placement groups reserve bundles and hold the work placed in them", async () => {
+  const pg = await weft.placementGroup([{ cpus: 1 }, { cpus: 1 }], { strategy: "STRICT_SPREAD" });
+  const info = await pg.ready({ timeoutMs: 30_000 });
+  assert.equal(info.state, "created");
+  assert.deepEqual([...info.bundleHosts].sort(), ["h1", "h2"]);
+  const tk = weft.component("testkit");
+  assert.equal(await tk.call("add", 1, 2, { placementGroup: pg, bundleIndex: 1 }), 3);
+  assert.equal(await tk.call("add", 2, 2, { placementGroup: pg.id }), 4);
+  await assert.rejects(weft.get(tk.call("add", 1, 1, { placementGroup: pg, cpus: 2 })), /more than any bundle/);
+
+  const waiting = await weft.placementGroup([{ cpus: 1 }, { cpus: 1 }, { cpus: 1 }], {
+    strategy: "strict-spread",
+  });
+  assert.equal(await waiting.wait(300), false);
+  await assert.rejects(waiting.ready({ timeoutMs: 200 }), /3 distinct hosts/);
+  await assert.rejects(weft.placementGroup([{ cpus: 1 }], { strategy: "TIGHT" }), /unknown placement strategy/);
+  assert.ok((await weft.placementGroups()).some((g) => g.id === waiting.id && g.state === "pending"));
+  assert.equal(await pg.remove(), true);
+  assert.equal(await weft.removePlacementGroup(waiting), true);
+  assert.equal((await pg.info()).state, "removed");
+});
+
 test("tasks on a killed host still complete", async () => {
   const tk = weft.component("testkit");
   const refs = Array.from({ length: 16 }, () => tk.call("busy", 200, { maxRetries: 3 }));

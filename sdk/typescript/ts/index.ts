@@ -4,7 +4,7 @@
 // every SDK.
 import { readFile } from "node:fs/promises";
 
-import { GuestError, WeftError, guard, settled } from "./errors.js";
+import { GuestError, TimeoutError, WeftError, guard, settled } from "./errors.js";
 import {
   native,
   type ActorInfo,
@@ -12,10 +12,11 @@ import {
   type NativeSession,
   type NodeInfo,
   type ObjectInfo,
+  type PlacementGroupInfo,
 } from "./native.js";
 
 export * from "./errors.js";
-export type { ActorInfo, Deployed, NodeInfo, ObjectInfo } from "./native.js";
+export type { ActorInfo, Deployed, NodeInfo, ObjectInfo, PlacementGroupInfo } from "./native.js";
 
 /** Where `weft up` listens unless told otherwise. */
 export const DEFAULT_ADDRESS = "127.0.0.1:7077";
@@ -49,6 +50,12 @@ export interface TaskOptions {
   /** For `stream`: the producer waits while this many items are unread
    * (Ray's `_generator_backpressure_num_objects`; none by default). */
   streamBackpressure?: number;
+  /** Run in this placement group (or its id), from one of its bundles. */
+  placementGroup?: PlacementGroup | string;
+  /** The bundle to take from (-1, the default: any with room). */
+  bundleIndex?: number;
+  /** What it makes goes into the group too. */
+  captureChildTasks?: boolean;
 }
 
 /** Options of an actor. */
@@ -78,6 +85,23 @@ export interface ActorOptions {
   concurrencyGroups?: Record<string, number>;
   /** The group each method's calls run in (others: the default group). */
   methodGroups?: Record<string, string>;
+  /** Live in this placement group (or its id), in one of its bundles. */
+  placementGroup?: PlacementGroup | string;
+  /** The bundle to live in (-1, the default: any with room). */
+  bundleIndex?: number;
+  /** What it makes goes into the group too. */
+  captureChildTasks?: boolean;
+}
+
+/** Options of `placementGroup`. */
+export interface PlacementGroupOptions {
+  /** `PACK` (the default), `SPREAD`, `STRICT_PACK` or `STRICT_SPREAD`. */
+  strategy?: string;
+  /** A name to find it by. */
+  name?: string;
+  namespace?: string;
+  /** `"detached"`: it outlives this client (else it is removed with it). */
+  lifetime?: "detached" | "non_detached";
 }
 
 /** Options of `get`. */
@@ -229,6 +253,50 @@ export class ActorHandle {
 
   toString(): string {
     return `ActorHandle(${this.id})`;
+  }
+}
+
+/** A placement group: bundles of resources reserved as a gang, all or
+ * none. Pass it as a task's or actor's `placementGroup` option. */
+export class PlacementGroup {
+  readonly #client: Weft;
+
+  constructor(
+    readonly id: string,
+    client: Weft,
+  ) {
+    this.#client = client;
+  }
+
+  /** Resolves with the group once every bundle is reserved; rejects with
+   * `TimeoutError`, saying why it waits, after `timeoutMs`. */
+  async ready(options: { timeoutMs?: number } = {}): Promise<PlacementGroupInfo> {
+    const info = await this.#client.placementGroupInfo(this, options.timeoutMs ?? 600_000);
+    if (info.state !== "created") {
+      throw new TimeoutError(`placement group ${this.id} is ${info.state}: ${info.pendingReason}`);
+    }
+    return info;
+  }
+
+  /** Whether the group is created within `timeoutMs`. */
+  async wait(timeoutMs: number): Promise<boolean> {
+    const info = await this.#client.placementGroupInfo(this, timeoutMs);
+    return info.state === "created";
+  }
+
+  /** Its record as it is now. */
+  info(): Promise<PlacementGroupInfo> {
+    return this.#client.placementGroupInfo(this, 0);
+  }
+
+  /** Removes it: its actors are killed and its bundles freed; false when
+   * it was removed already. */
+  remove(): Promise<boolean> {
+    return this.#client.removePlacementGroup(this);
+  }
+
+  toString(): string {
+    return `PlacementGroup(${this.id})`;
   }
 }
 
@@ -476,6 +544,46 @@ export class Weft {
   /** The actors the cluster knows. */
   actors(): Promise<ActorInfo[]> {
     return settled(this.#session.actors());
+  }
+
+  /**
+   * Asks for a placement group of `bundles` (`{ cpus, gpus, memory, ...custom }`
+   * each); resolves at once with its handle. `await pg.ready()` waits until
+   * every bundle is reserved.
+   */
+  async placementGroup(
+    bundles: Record<string, number>[],
+    options: PlacementGroupOptions = {},
+  ): Promise<PlacementGroup> {
+    const info = await settled(
+      guard(() =>
+        this.#session.createPlacementGroup(
+          bundles,
+          options.strategy ?? "PACK",
+          options.name,
+          options.namespace,
+          options.lifetime === "detached",
+        ),
+      ),
+    );
+    return new PlacementGroup(info.id, this);
+  }
+
+  /** A group's record, waiting up to `waitMs` for it to be created. */
+  placementGroupInfo(group: PlacementGroup | string, waitMs = 0): Promise<PlacementGroupInfo> {
+    const id = typeof group === "string" ? group : group.id;
+    return settled(this.#session.placementGroup(id, waitMs));
+  }
+
+  /** Every placement group the cluster knows, removed ones too. */
+  placementGroups(): Promise<PlacementGroupInfo[]> {
+    return settled(this.#session.placementGroups());
+  }
+
+  /** Removes a placement group; false when it was removed already. */
+  removePlacementGroup(group: PlacementGroup | string): Promise<boolean> {
+    const id = typeof group === "string" ? group : group.id;
+    return settled(this.#session.removePlacementGroup(id));
   }
 
   /** The cluster's hosts. */

@@ -43,6 +43,24 @@ export interface ActorInfo {
   restarts: number;
 }
 
+/** A placement group the cluster knows. */
+export interface PlacementGroupInfo {
+  id: string;
+  name: string;
+  namespace: string;
+  /** `PACK`, `SPREAD`, `STRICT_PACK` or `STRICT_SPREAD`. */
+  strategy: string;
+  /** `pending`, `created`, `rescheduling` or `removed`. */
+  state: string;
+  /** Each bundle's resources (`cpus`, `gpus`, `memory`, custom). */
+  bundles: Record<string, number>[];
+  /** The host of each bundle (empty where it is not placed). */
+  bundleHosts: string[];
+  /** Why a pending group waits: which bundle fits no host, and what it lacks. */
+  pendingReason: string;
+  detached: boolean;
+}
+
 /** A streaming task's items, as the addon reads them. */
 export interface NativeItemStream {
   readonly taskId: string;
@@ -69,6 +87,16 @@ export interface NativeSession {
   getActor(name: string, namespace: string | undefined | null): Promise<string>;
   killActor(id: string): Promise<boolean>;
   actors(): Promise<ActorInfo[]>;
+  createPlacementGroup(
+    bundles: Record<string, number>[],
+    strategy: string,
+    name: string | undefined | null,
+    namespace: string | undefined | null,
+    detached: boolean | undefined | null,
+  ): Promise<PlacementGroupInfo>;
+  placementGroup(id: string, waitMs: number | undefined | null): Promise<PlacementGroupInfo>;
+  placementGroups(): Promise<PlacementGroupInfo[]>;
+  removePlacementGroup(id: string): Promise<boolean>;
   nodes(): Promise<NodeInfo[]>;
   objects(limit: number | undefined | null): Promise<ObjectInfo[]>;
   logs(task: string, tail: number | undefined | null): Promise<string[]>;

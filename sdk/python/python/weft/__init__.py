@@ -19,6 +19,7 @@ from ._api import (
     Component,
     NodeAffinitySchedulingStrategy,
     ObjectRef,
+    PlacementGroupSchedulingStrategy,
     ObjectRefGenerator,
     RemoteFunction,
     Variant,
@@ -44,6 +45,7 @@ from ._api import (
     tasks,
     wait,
 )
+from . import util
 from ._jobs import job, list_jobs, stop_job, submit_job, wait_job
 from ._errors import (
     ActorDiedError,
@@ -67,6 +69,7 @@ __all__ = [
     "ObjectLostError",
     "ObjectRef",
     "ObjectRefGenerator",
+    "PlacementGroupSchedulingStrategy",
     "RemoteFunction",
     "TaskCancelledError",
     "TaskError",

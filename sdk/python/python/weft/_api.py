@@ -19,6 +19,7 @@ from typing import (
     Iterable,
     List,
     Optional,
+    Protocol,
     Sequence,
     Tuple,
     Union,
@@ -203,8 +204,18 @@ def _options(
     max_calls: Optional[int] = None,
     num_returns: Any = None,
     _generator_backpressure_num_objects: Optional[int] = None,
+    placement_group: Any = None,
+    placement_group_bundle_index: int = -1,
+    placement_group_capture_child_tasks: bool = False,
 ) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
+    out: Dict[str, Any] = _in_group(
+        scheduling_strategy,
+        placement_group,
+        placement_group_bundle_index,
+        placement_group_capture_child_tasks,
+    )
+    if out:
+        scheduling_strategy = None
     if num_returns is not None:
         if num_returns == "streaming":
             out["streaming"] = True
@@ -302,6 +313,35 @@ class NodeAffinitySchedulingStrategy:
 
     node_id: str
     soft: bool = False
+
+
+@dataclass(frozen=True)
+class PlacementGroupSchedulingStrategy:
+    """Run in ``placement_group``, from bundle ``placement_group_bundle_index``
+    (-1: any bundle with room); with ``placement_group_capture_child_tasks``
+    the tasks and actors it makes go into the group too."""
+
+    placement_group: Any
+    placement_group_bundle_index: int = -1
+    placement_group_capture_child_tasks: bool = False
+
+
+def _in_group(strategy: Any, group: Any, index: int, capture: bool) -> Dict[str, Any]:
+    """The options that put work into a placement group, from a
+    ``PlacementGroupSchedulingStrategy`` or Ray's older ``placement_group=``
+    keywords (a group handle, or its id)."""
+    if isinstance(strategy, PlacementGroupSchedulingStrategy):
+        group = strategy.placement_group
+        index = strategy.placement_group_bundle_index
+        capture = strategy.placement_group_capture_child_tasks
+    if group is None or group == "default":
+        return {}
+    out: Dict[str, Any] = {"placement_group": str(getattr(group, "id", group))}
+    if int(index) >= 0:
+        out["bundle_index"] = int(index)
+    if capture:
+        out["capture_child_tasks"] = True
+    return out
 
 
 class RemoteFunction:
@@ -471,18 +511,32 @@ def _unpack(item: Tuple[int, Any]) -> Any:
     raise GuestError(payload)
 
 
+class _Awaitable(Protocol):
+    """Something ``get`` waits on that is not a task's ref: a placement
+    group's ``ready()``."""
+
+    def _get(self, timeout: Optional[float]) -> Any: ...
+
+
+@overload
+def get(refs: _Awaitable, *, timeout: Optional[float] = None) -> Any: ...
 @overload
 def get(refs: ObjectRef, *, timeout: Optional[float] = None) -> Any: ...
 @overload
 def get(refs: Sequence[ObjectRef], *, timeout: Optional[float] = None) -> List[Any]: ...
 
 
-def get(refs: Union[ObjectRef, Sequence[ObjectRef]], *, timeout: Optional[float] = None) -> Any:
+def get(
+    refs: Union[_Awaitable, ObjectRef, Sequence[ObjectRef]], *, timeout: Optional[float] = None
+) -> Any:
     """The value of a ref, or of each ref in a list, waiting up to
     ``timeout`` seconds (``GetTimeoutError`` past it). Bytes stored on this
     machine come back as a read-only ``memoryview`` over shared memory (no
     copy); a failed task raises ``TaskError`` (or a subclass), and a
     function that returned ``err`` raises ``GuestError``."""
+    if not isinstance(refs, (ObjectRef, list, tuple)) and hasattr(refs, "_get"):
+        # A placement group's ready(): waits until it is created.
+        return refs._get(timeout)
     single = isinstance(refs, ObjectRef)
     held = (refs,) if isinstance(refs, ObjectRef) else tuple(refs)
     ids = [_ref_id(r) for r in held]
@@ -628,6 +682,10 @@ class ActorClass:
         max_concurrency: Optional[int] = None,
         concurrency_groups: Optional[Dict[str, int]] = None,
         method_groups: Optional[Dict[str, str]] = None,
+        scheduling_strategy: Any = None,
+        placement_group: Any = None,
+        placement_group_bundle_index: int = -1,
+        placement_group_capture_child_tasks: bool = False,
     ) -> "ActorClass":
         """The same class with actor options (Ray's names). ``max_concurrency``
         above 1 (or ``concurrency_groups``, name to limit, with
@@ -649,6 +707,21 @@ class ActorClass:
             "method_groups": None if method_groups is None else {k.replace("_", "-"): v for k, v in method_groups.items()},
         }
         merged.update({k: v for k, v in given.items() if v is not None})
+        if scheduling_strategy is not None and not isinstance(
+            scheduling_strategy, PlacementGroupSchedulingStrategy
+        ):
+            raise ValueError(
+                f"an actor's scheduling_strategy is a PlacementGroupSchedulingStrategy, not "
+                f"{scheduling_strategy!r}"
+            )
+        merged.update(
+            _in_group(
+                scheduling_strategy,
+                placement_group,
+                placement_group_bundle_index,
+                placement_group_capture_child_tasks,
+            )
+        )
         if lifetime is not None:
             if lifetime not in ("detached", "non_detached"):
                 raise ValueError(f"lifetime must be 'detached' or 'non_detached', not {lifetime!r}")
