@@ -99,6 +99,7 @@ pub async fn start(config: ReplicaConfig) -> Result<Arc<Controller>, ControllerE
         local_calls: AtomicU64::new(0),
         deploys,
         jobs: Default::default(),
+        group_writes: Default::default(),
     });
     controller.keep_actors();
     controller.keep_groups();

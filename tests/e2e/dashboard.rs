@@ -68,6 +68,21 @@ fn the_dashboard_shows_a_cluster_of_two_hosts_and_follows_a_new_leader() {
         "1"
     );
     group
+        .weft_ok(&["pg", "create", "--bundle", "cpus=1", "--name", "gang"])
+        .unwrap();
+    group
+        .weft_ok(&[
+            "pg",
+            "create",
+            "--bundle",
+            "cpus=1000",
+            "--name",
+            "toobig",
+            "--wait",
+            "0",
+        ])
+        .unwrap();
+    group
         .weft_ok(&["route", "add", "/hello/...", "web"])
         .unwrap();
     let gateway = group.host_http_address("a").expect("host a serves HTTP");
@@ -208,6 +223,22 @@ fn the_dashboard_shows_a_cluster_of_two_hosts_and_follows_a_new_leader() {
         .unwrap();
     assert!(actor.as_str().unwrap().contains("alive"), "{actor}");
     browser.screenshot(&shots.join("actors.png")).unwrap();
+
+    // Placement groups: one created with its bundle's host, one that waits
+    // and says why.
+    browser.navigate(&format!("{url}#/groups")).unwrap();
+    let created = browser
+        .wait_for("the created group", &row_with("groups", "gang"), PATIENCE)
+        .unwrap();
+    assert!(created.as_str().unwrap().contains("created"), "{created}");
+    let waiting = browser
+        .wait_for("the waiting group", &row_with("groups", "toobig"), PATIENCE)
+        .unwrap();
+    assert!(
+        waiting.as_str().unwrap().contains("fits no live host"),
+        "{waiting}"
+    );
+    browser.screenshot(&shots.join("groups.png")).unwrap();
 
     // Jobs: the finished one's logs, then a running one stopped from the page.
     browser.navigate(&format!("{url}#/jobs")).unwrap();

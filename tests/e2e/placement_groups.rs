@@ -408,3 +408,56 @@ fn a_new_leader_keeps_each_group_whole_or_places_it() {
         assert_eq!(nodes.iter().filter(|n| n.alive).count(), 2);
     });
 }
+
+/// A task with `capture_child_tasks` puts the tasks its guest submits into
+/// its group: they run on the bundle's host, though the other host is idle.
+#[test]
+fn captured_children_run_in_their_parents_group() {
+    let group = cluster(1, &["a", "b"]);
+    runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        let pg = created(&client, &[2.0], PlacementStrategy::StrictPack).await;
+        let host = pg.bundle_hosts[0].clone();
+        let options = TaskOptions {
+            capture_child_tasks: true,
+            ..in_bundle(&pg, None, 1.0)
+        };
+        let parent = client
+            .submit(
+                "testkit",
+                "fanout.spread",
+                vec![Arg::wave("\"testkit\""), Arg::wave("6")],
+                options,
+            )
+            .await
+            .unwrap();
+        let result = client.get(&[parent], LONG).await.unwrap().remove(0);
+        assert_eq!(result.host, host);
+        crate::wave(&result);
+    });
+    // Where each child was scheduled, from the leader's history.
+    runtime().block_on(async {
+        let client = TaskClient::connect(&group.addresses()).await.unwrap();
+        let host = client.list_placement_groups().await.unwrap()[0].bundle_hosts[0].clone();
+        let mut rpc = weft_client::Client::connect(&group.addresses())
+            .await
+            .unwrap();
+        let events = rpc.task_events("").await.unwrap().events;
+        let kind = weft_proto::v1::TaskEventKind::Scheduled;
+        let weighs: BTreeSet<&str> = events
+            .iter()
+            .filter(|e| e.label.contains("weigh"))
+            .map(|e| e.task.as_str())
+            .collect();
+        let children: Vec<&str> = events
+            .iter()
+            .filter(|e| e.kind() == kind && weighs.contains(e.task.as_str()))
+            .map(|e| e.host.as_str())
+            .collect();
+        assert_eq!(children.len(), 6, "{events:?}");
+        assert!(
+            children.iter().all(|h| *h == host),
+            "{children:?} not all on {host}"
+        );
+    });
+}

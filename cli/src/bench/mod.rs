@@ -14,6 +14,7 @@
 
 pub mod actors;
 pub mod gpu;
+pub mod groups;
 pub mod objects;
 pub mod streams;
 pub mod tasks;
@@ -49,6 +50,10 @@ pub enum BenchCommand {
     /// latency, against tasks of the same component (the shapes of Ray's
     /// streaming generator).
     Streams(streams::StreamBenchArgs),
+    /// Placement groups: created, waited for and removed, per second (the
+    /// shape of `ray microbenchmark`'s "placement group create/removal"),
+    /// against one replicated write.
+    Groups(groups::GroupBenchArgs),
     /// Values: echoing large byte lists through a task (GB/s against
     /// memcpy) and a list of small records (encoded against WAVE).
     Values(values::ValueBenchArgs),
@@ -106,6 +111,7 @@ pub async fn run(address: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Objects(_) => "objects",
         BenchCommand::Actors(_) => "actors",
         BenchCommand::Streams(_) => "streams",
+        BenchCommand::Groups(_) => "groups",
         BenchCommand::Values(_) => "values",
         BenchCommand::Gpu(_) => "gpu",
     };
@@ -124,6 +130,7 @@ async fn bench(address: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Objects(args) => objects::run(address, args).await,
         BenchCommand::Actors(args) => actors::run(address, args).await,
         BenchCommand::Streams(args) => streams::run(address, args).await,
+        BenchCommand::Groups(args) => groups::run(address, args).await,
         BenchCommand::Values(args) => values::run(address, args).await,
         BenchCommand::Gpu(args) => gpu::run(address, args).await,
     }

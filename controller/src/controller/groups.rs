@@ -22,9 +22,11 @@ const MAX_BUNDLES: usize = 1024;
 const MAX_WAIT: Duration = Duration::from_secs(600);
 
 impl Controller {
-    /// Creates a placement group: checks its bundles, writes its record
-    /// (pending) and has the leader place it. Returns at once: the group is
-    /// created when every bundle is reserved (see [`Self::get_group`]).
+    /// Creates a placement group: checks its bundles, has the leader place
+    /// it where it fits now, and writes its record (one write names every
+    /// bundle's host, or none). Returns without waiting for a group that
+    /// does not fit yet: it is created when every bundle is reserved (see
+    /// [`Self::get_group`]).
     pub async fn create_group(
         &self,
         spec: pb::PlacementGroupSpec,
@@ -40,15 +42,18 @@ impl Controller {
             created_ms: now_ms(),
             ..Default::default()
         };
+        let id = record.id.clone();
         self.tasks
-            .create_group(record.clone())
+            .create_group(record)
             .map_err(|e| ControllerError::InvalidRequest(e.to_string()))?;
-        if let Err(e) = self.write_group(&record).await {
-            self.tasks.drop_group(&record.id);
+        if let Err(e) = self.write_group(&id).await {
+            self.tasks.drop_group(&id);
             return Err(e);
         }
-        self.tasks.start_group(&record.id);
-        Ok(record)
+        self.tasks
+            .group(&id, "", "", Duration::ZERO)
+            .await
+            .ok_or_else(|| ControllerError::NotFound(format!("no placement group {id}")))
     }
 
     /// A group by id or name, waiting up to `wait_ms` for it to be created.
@@ -88,16 +93,31 @@ impl Controller {
                 "no placement group {id}"
             )));
         }
-        Ok(self.tasks.remove_group(id))
+        if !self.tasks.remove_group(id) {
+            return Ok(false);
+        }
+        // Removed once the removal is durable: a new leader must not bring
+        // the group back.
+        self.write_group(id).await?;
+        Ok(true)
     }
 
-    async fn write_group(&self, record: &pb::PlacementGroupRecord) -> Result<u64, ControllerError> {
+    /// Writes group `id`'s latest record, then tells the leader's table
+    /// which version the replicated state holds. Writes take turns, and
+    /// each writes the record as it is when its turn comes, so the state
+    /// ends with the leader's latest whatever order changes were made in.
+    async fn write_group(&self, id: &str) -> Result<(), ControllerError> {
+        let _turn = self.group_writes.lock().await;
+        let Some((record, version)) = self.tasks.group_snapshot(id) else {
+            return Ok(());
+        };
         self.write(Command::PutPlacementGroup {
             id: record.id.clone(),
             record: record.encode_to_vec(),
         })
-        .await
-        .map(|(_, index)| index)
+        .await?;
+        self.tasks.group_written(id, version);
+        Ok(())
     }
 
     /// Keeps group records durable while this replica leads: writes every
@@ -110,21 +130,20 @@ impl Controller {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
-                // Only the latest version of each group needs writing.
-                let mut latest: Vec<(pb::PlacementGroupRecord, u64)> = vec![first];
+                // Each group's latest record is written once, however
+                // often it changed meanwhile.
+                let mut changed: Vec<String> = vec![first];
                 while let Ok(next) = rx.try_recv() {
-                    latest.retain(|(r, _)| r.id != next.0.id);
-                    latest.push(next);
+                    if !changed.contains(&next) {
+                        changed.push(next);
+                    }
                 }
                 let Some(controller) = weak.upgrade() else {
                     return;
                 };
-                for (record, version) in latest {
-                    match controller.write_group(&record).await {
-                        Ok(_) => controller.tasks.group_written(&record.id, version),
-                        Err(e) => {
-                            tracing::warn!(group = %record.id, error = %e, "cannot record a placement group")
-                        }
+                for id in changed {
+                    if let Err(e) = controller.write_group(&id).await {
+                        tracing::warn!(group = %id, error = %e, "cannot record a placement group");
                     }
                 }
             }

@@ -60,6 +60,10 @@ pub struct Controller {
     pub(crate) local_calls: std::sync::atomic::AtomicU64,
     /// Deploys per client address (`Limits::deploys_per_minute`).
     pub(crate) deploys: crate::limits::Buckets<std::net::IpAddr>,
+    /// Held while a placement group's record is written, so that records
+    /// reach the replicated state in the order the leader made them
+    /// (`groups.rs`).
+    pub(crate) group_writes: tokio::sync::Mutex<()>,
 }
 
 /// A group member as `weft status` shows it.

@@ -51,8 +51,9 @@ pub(crate) struct Groups {
     /// Groups with bundles to place, in the order they asked (groups that
     /// lost a host go first).
     waiting: VecDeque<String>,
-    /// Records changed since the last flush, with their versions.
-    pub(crate) persist_out: Vec<(pb::PlacementGroupRecord, u64)>,
+    /// Groups changed since the last flush: the writer writes each one's
+    /// latest record.
+    pub(crate) persist_out: Vec<String>,
     /// Hosts that loaded records name and that have not registered with
     /// this leader yet: since when.
     unconfirmed: HashMap<String, Instant>,
@@ -104,32 +105,54 @@ impl Table {
                 holder: other.id.clone(),
             });
         }
+        let id = record.id.clone();
         self.groups.entries.insert(
-            record.id.clone(),
+            id.clone(),
             GroupEntry {
                 record,
                 version: 1,
                 written: 0,
             },
         );
+        // Placed at once where it fits, so that its first record already
+        // names every bundle's host: one write creates it.
+        self.groups.waiting.push_back(id.clone());
+        self.place_groups();
+        self.groups.persist_out.retain(|g| *g != id);
         Ok(())
     }
 
-    /// Group `id`'s first record is written: it may be placed now (after,
-    /// so that no later record of it can be overtaken by that first one).
-    pub(crate) fn start_group(&mut self, id: &str) {
-        if let Some(entry) = self.groups.entries.get_mut(id) {
-            entry.written = entry.written.max(1);
-            self.groups.waiting.push_back(id.to_string());
-            self.groups.changed = true;
-            self.place_groups();
-        }
+    /// Group `id`'s latest record and its version, when the replicated
+    /// state does not hold that version yet.
+    pub(crate) fn group_snapshot(&self, id: &str) -> Option<(pb::PlacementGroupRecord, u64)> {
+        self.groups
+            .entries
+            .get(id)
+            .filter(|e| e.written < e.version)
+            .map(|e| (e.record.clone(), e.version))
     }
 
-    /// Forgets a group whose record could not be written.
+    /// Forgets a group whose first record could not be written, with the
+    /// bundles it reserved.
     pub(crate) fn drop_group(&mut self, id: &str) {
-        self.groups.entries.remove(id);
+        if let Some(entry) = self.groups.entries.remove(id) {
+            for (index, host) in entry.record.bundle_hosts.iter().enumerate() {
+                if let Some(h) = self.hosts.get_mut(host) {
+                    h.unreserve(&(id.to_string(), index as u32));
+                }
+            }
+        }
         self.groups.waiting.retain(|w| w != id);
+        self.groups.changed = true;
+    }
+
+    /// Group `id` changed: a new version, for the writer.
+    fn group_changed(&mut self, id: &str) {
+        if let Some(entry) = self.groups.entries.get_mut(id) {
+            entry.version += 1;
+        }
+        self.groups.persist_out.push(id.to_string());
+        self.groups.changed = true;
     }
 
     /// The group with this id, or the one with this name in this namespace
@@ -233,12 +256,8 @@ impl Table {
                     record.set_state(pb::PlacementGroupState::Created);
                     record.pending_reason.clear();
                     record.placed_ms = now_ms();
-                    tracing::info!(group = %id, hosts = ?record.bundle_hosts, "placement group placed");
-                    entry.version += 1;
-                    self.groups
-                        .persist_out
-                        .push((record.clone(), entry.version));
-                    self.groups.changed = true;
+                    tracing::debug!(group = %id, hosts = ?record.bundle_hosts, "placement group placed");
+                    self.group_changed(&id);
                 }
                 GroupPlacement::Pending(reason) => {
                     if let Some(entry) = self.groups.entries.get_mut(&id)
@@ -304,13 +323,9 @@ impl Table {
         record.set_state(pb::PlacementGroupState::Removed);
         record.removed_ms = now_ms();
         record.pending_reason.clear();
-        entry.version += 1;
-        self.groups
-            .persist_out
-            .push((record.clone(), entry.version));
+        self.group_changed(id);
         self.groups.waiting.retain(|w| w != id);
-        self.groups.changed = true;
-        tracing::info!(group = %id, cause, "placement group removed");
+        tracing::debug!(group = %id, cause, "placement group removed");
         let why = format!("its placement group {id} was removed ({cause})");
         let actors: Vec<String> = self
             .actors
@@ -364,13 +379,10 @@ impl Table {
                 h.clear();
             }
             record.set_state(pb::PlacementGroupState::Rescheduling);
-            entry.version += 1;
-            self.groups
-                .persist_out
-                .push((record.clone(), entry.version));
             lost.push(id.clone());
         }
         for id in lost.into_iter().rev() {
+            self.group_changed(&id);
             tracing::warn!(group = %id, host, "placement group lost bundles with their host");
             self.groups.waiting.retain(|w| *w != id);
             self.groups.waiting.push_front(id);
@@ -521,12 +533,10 @@ pub(crate) fn state_name(state: pb::PlacementGroupState) -> &'static str {
 }
 
 impl super::TaskManager {
-    /// Sends every changed group record, with its version, to `writes`
-    /// from now on; the writer reports back with [`Self::group_written`].
-    pub fn persist_groups_to(
-        &self,
-        writes: tokio::sync::mpsc::UnboundedSender<(pb::PlacementGroupRecord, u64)>,
-    ) {
+    /// Sends the id of every changed group to `writes` from now on; the
+    /// writer writes its latest record ([`Self::group_snapshot`]) and
+    /// reports back with [`Self::group_written`].
+    pub fn persist_groups_to(&self, writes: tokio::sync::mpsc::UnboundedSender<String>) {
         *self.group_writes.lock().unwrap_or_else(|p| p.into_inner()) = Some(writes);
     }
 
@@ -554,9 +564,9 @@ impl super::TaskManager {
         self.with(|t| t.create_group(record))
     }
 
-    /// Places a group whose first record is durable.
-    pub fn start_group(&self, id: &str) {
-        self.with(|t| t.start_group(id));
+    /// Group `id`'s latest record and its version, unless already written.
+    pub fn group_snapshot(&self, id: &str) -> Option<(pb::PlacementGroupRecord, u64)> {
+        self.with(|t| t.group_snapshot(id))
     }
 
     /// Forgets a group whose record could not be written.

@@ -96,7 +96,7 @@ pub struct TaskManager {
     actors_changed: Notify,
     /// Where changed placement-group records go to be written, with their
     /// versions, and who waits for a group to be created.
-    group_writes: Mutex<Option<mpsc::UnboundedSender<(pb::PlacementGroupRecord, u64)>>>,
+    group_writes: Mutex<Option<mpsc::UnboundedSender<String>>>,
     groups_changed: Notify,
     /// What hosts' gateways serve: the newest one built, sent to every
     /// host when it changes, on registration, and when a host asks.

@@ -57,6 +57,7 @@ pub async fn read(
         "task" => task(client, required(query, "id")?).await,
         "logs" => logs(client, required(query, "id")?, param(query, "from")).await,
         "actors" => actors(client).await,
+        "groups" => groups(client).await,
         "objects" => objects(client).await,
         "jobs" => jobs(client).await,
         "components" => components(client).await,
@@ -231,6 +232,50 @@ async fn actors(client: &mut Client) -> Result<Value, ViewError> {
         })
         .collect();
     Ok(json!({ "actors": rows }))
+}
+
+/// Every placement group: strategy, state, each bundle with its host, and
+/// why a pending one waits.
+async fn groups(client: &mut Client) -> Result<Value, ViewError> {
+    let reply = client
+        .request(|mut c| async move {
+            c.list_placement_groups(pb::ListPlacementGroupsRequest {})
+                .await
+        })
+        .await?;
+    let rows: Vec<Value> = reply
+        .groups
+        .iter()
+        .map(|g| {
+            let spec = g.spec.clone().unwrap_or_default();
+            let bundles: Vec<Value> = spec
+                .bundles
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    json!({
+                        "cpus": b.cpus,
+                        "gpus": b.gpus,
+                        "memory": b.memory,
+                        "custom": b.custom,
+                        "host": g.bundle_hosts.get(i).cloned().unwrap_or_default(),
+                    })
+                })
+                .collect();
+            json!({
+                "id": g.id,
+                "name": spec.name,
+                "namespace": spec.namespace,
+                "strategy": spec.strategy().as_str_name().trim_start_matches("PLACEMENT_STRATEGY_"),
+                "state": g.state().as_str_name().trim_start_matches("PLACEMENT_GROUP_STATE_").to_lowercase(),
+                "bundles": bundles,
+                "pending_reason": g.pending_reason,
+                "detached": spec.detached,
+                "created_ms": g.created_ms,
+            })
+        })
+        .collect();
+    Ok(json!({ "groups": rows }))
 }
 
 /// Every live host's store with its largest objects, and the cluster's

@@ -72,9 +72,9 @@ function time(ms) {
 /** @param {string} state */
 function badge(state) {
   const s = String(state).toLowerCase();
-  const kind = ["alive", "finished", "succeeded", "leader", "running"].includes(s) ? "ok"
+  const kind = ["alive", "finished", "succeeded", "leader", "running", "created"].includes(s) ? "ok"
     : ["failed", "dead", "stopped"].includes(s) ? "bad"
-    : ["queued", "waiting", "pending", "restarting", "candidate"].includes(s) ? "warn" : "info";
+    : ["queued", "waiting", "pending", "restarting", "rescheduling", "candidate"].includes(s) ? "warn" : "info";
   return h("span", { class: `badge ${kind}` }, state);
 }
 
@@ -355,6 +355,31 @@ const actorsPage = {
   ], data.actors, (a) => `#/task/${encodeURIComponent(a.id)}`),
 };
 
+/** One bundle's resources, as `cpus=1 gpus=1 memory=1 GiB`.
+ * @param {{cpus: number, gpus: number, memory: number, custom: Record<string, number>}} b */
+function bundleText(b) {
+  const parts = [];
+  if (b.cpus) parts.push(`cpus=${b.cpus}`);
+  if (b.gpus) parts.push(`gpus=${b.gpus}`);
+  if (b.memory) parts.push(`memory=${bytes(b.memory)}`);
+  for (const [name, amount] of Object.entries(b.custom || {})) parts.push(`${name}=${amount}`);
+  return parts.join(" ");
+}
+
+/** @type {Page} */
+const groupsPage = {
+  load: () => api("groups"),
+  render: (data) => table("groups", [
+    ["id", (g) => h("span", { class: "mono" }, g.id)],
+    ["name", (g) => (g.namespace ? `${g.namespace}/${g.name}` : g.name)],
+    ["strategy", (g) => g.strategy],
+    ["state", (g) => badge(g.state)],
+    ["bundles", (g) => h("span", null, ...g.bundles.map(
+      (/** @type {any} */ b, /** @type {number} */ i) => h("div", null, `${i}: ${bundleText(b)} → ${b.host || "-"}`)))],
+    ["waits because", (g) => (g.pending_reason ? h("span", { class: "error" }, g.pending_reason) : "")],
+  ], data.groups),
+};
+
 /** @type {Page} */
 const objectsPage = {
   async load() {
@@ -502,6 +527,7 @@ const PAGES = {
   tasks: tasksPage,
   task: taskPage,
   actors: actorsPage,
+  groups: groupsPage,
   objects: objectsPage,
   jobs: jobsPage,
   job: jobPage,
