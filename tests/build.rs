@@ -26,6 +26,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("weft-gpukit", "weft_gpukit", "GPUKIT"),
     ("weft-runtime-v0-1", "weft_runtime_v0_1", "RUNTIME_V0_1"),
     ("weft-async-actor", "weft_async_actor", "ASYNC_ACTOR"),
+    ("weft-config-reader", "weft_config_reader", "CONFIG_READER"),
     ("example-gpu-matmul", "example_gpu_matmul", "GPU_MATMUL"),
     ("example-gpu-saxpy", "example_gpu_saxpy", "GPU_SAXPY"),
     ("example-gpu-bench", "example_gpu_bench", "GPU_BENCH"),

@@ -122,6 +122,11 @@ enum Command {
     /// SPREAD, STRICT_PACK, STRICT_SPREAD), for tasks and actors to run in.
     #[command(subcommand)]
     Pg(client::groups::GroupCommand),
+    /// Secrets guests read through `wasi:config/store` when their runtime
+    /// environment names them (`--secret NAME`); set and listed (by name
+    /// only) with the admin token.
+    #[command(subcommand)]
+    Secret(client::runtime_env::SecretCommand),
     /// List tasks, worker hosts or objects.
     #[command(subcommand)]
     List(client::tasks::ListCommand),
@@ -213,6 +218,7 @@ fn main() -> ExitCode {
             Command::List(command) => client::tasks::list(&address, command).await,
             Command::Actor(command) => client::actors::actor(&address, command).await,
             Command::Pg(command) => client::groups::group(&address, command).await,
+            Command::Secret(command) => client::runtime_env::secret(&address, command).await,
             Command::Job(command) => client::jobs::job(&address, command).await,
             Command::Cluster(command) => client::kv::cluster(&address, command).await,
             Command::Kv(args) => client::kv::kv(&address, args).await,

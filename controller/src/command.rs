@@ -123,6 +123,20 @@ pub enum Command {
         #[serde(with = "serde_bytes")]
         record: Vec<u8>,
     },
+    /// Set a secret, in the cluster's own keyspace (the key-value API
+    /// cannot reach it; `Debug` never shows its value).
+    PutSecret {
+        /// Its name.
+        name: String,
+        /// Its value.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
+    /// Remove a secret.
+    DeleteSecret {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// An HTTP route served by every host's gateway.
@@ -350,6 +364,14 @@ impl std::fmt::Debug for Command {
                 .field("id", id)
                 .field("bytes", &record.len())
                 .finish(),
+            Command::PutSecret { name, .. } => f
+                .debug_struct("PutSecret")
+                .field("name", name)
+                .field("value", &"(secret)")
+                .finish(),
+            Command::DeleteSecret { name } => {
+                f.debug_struct("DeleteSecret").field("name", name).finish()
+            }
             Command::Session {
                 client,
                 seq,

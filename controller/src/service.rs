@@ -346,6 +346,42 @@ impl pb::weft_server::Weft for WeftService {
         Ok(Response::new(pb::RemovePlacementGroupResponse { removed }))
     }
 
+    async fn put_secret(
+        &self,
+        request: Request<pb::PutSecretRequest>,
+    ) -> Result<Response<pb::PutSecretResponse>, Status> {
+        let req = request.into_inner();
+        let existed = self.controller.put_secret(&req.name, req.value).await?;
+        Ok(Response::new(pb::PutSecretResponse { existed }))
+    }
+
+    async fn list_secrets(
+        &self,
+        _: Request<pb::ListSecretsRequest>,
+    ) -> Result<Response<pb::ListSecretsResponse>, Status> {
+        let names = self.controller.secret_names().await?;
+        Ok(Response::new(pb::ListSecretsResponse { names }))
+    }
+
+    async fn delete_secret(
+        &self,
+        request: Request<pb::DeleteSecretRequest>,
+    ) -> Result<Response<pb::DeleteSecretResponse>, Status> {
+        let existed = self
+            .controller
+            .delete_secret(&request.into_inner().name)
+            .await?;
+        Ok(Response::new(pb::DeleteSecretResponse { existed }))
+    }
+
+    async fn read_secrets(
+        &self,
+        request: Request<pb::ReadSecretsRequest>,
+    ) -> Result<Response<pb::ReadSecretsResponse>, Status> {
+        let names = request.into_inner().names;
+        Ok(Response::new(self.controller.read_secrets(&names).await?))
+    }
+
     async fn submit_job(
         &self,
         request: Request<pb::SubmitJobRequest>,

@@ -36,6 +36,7 @@ const SESSION: &str = "session/";
 const ACTOR: &str = "actor/";
 const JOB: &str = "job/";
 const GROUP: &str = "placement-group/";
+const SECRET: &str = "secret/";
 const APPLIED: &[u8] = b"meta/applied";
 const MEMBERSHIP: &[u8] = b"meta/membership";
 
@@ -218,6 +219,23 @@ impl StateMachine {
     /// Every placement group record, encoded.
     pub fn placement_groups(&self) -> Result<Vec<Vec<u8>>, ControllerError> {
         self.records(GROUP)
+    }
+
+    /// Every secret's name, in order.
+    pub fn secret_names(&self) -> Result<Vec<String>, ControllerError> {
+        self.tree
+            .scan_prefix(SECRET)
+            .keys()
+            .map(|key| Ok(utf8(&key?)?[SECRET.len()..].to_string()))
+            .collect()
+    }
+
+    /// The value of secret `name`.
+    pub fn secret(&self, name: &str) -> Result<Option<Vec<u8>>, ControllerError> {
+        Ok(self
+            .tree
+            .get(format!("{SECRET}{name}"))?
+            .map(|v| v.to_vec()))
     }
 
     fn records(&self, prefix: &str) -> Result<Vec<Vec<u8>>, ControllerError> {
@@ -437,6 +455,16 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
             let existed = tx
                 .insert(format!("{JOB}{id}").as_bytes(), record.as_slice())?
                 .is_some();
+            Ok(Applied::Done { existed })
+        }
+        Command::PutSecret { name, value } => {
+            let existed = tx
+                .insert(format!("{SECRET}{name}").as_bytes(), value.as_slice())?
+                .is_some();
+            Ok(Applied::Done { existed })
+        }
+        Command::DeleteSecret { name } => {
+            let existed = tx.remove(format!("{SECRET}{name}").as_bytes())?.is_some();
             Ok(Applied::Done { existed })
         }
         Command::PutPlacementGroup { id, record } => {

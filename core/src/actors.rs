@@ -227,6 +227,26 @@ impl TaskClient {
         .await
     }
 
+    /// The values of secrets `names` (admin only: hosts read them for the
+    /// guests whose runtime environment names them). A missing one is
+    /// refused by name.
+    pub async fn read_secrets(
+        &self,
+        names: &[String],
+    ) -> Result<HashMap<String, String>, ClientError> {
+        let request = pb::ReadSecretsRequest {
+            names: names.to_vec(),
+        };
+        let reply = self
+            .unary(request, |mut c, r| async move { c.read_secrets(r).await })
+            .await?;
+        Ok(reply
+            .values
+            .into_iter()
+            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+            .collect())
+    }
+
     /// Every actor the cluster knows, dead ones included.
     pub async fn list_actors(&self) -> Result<Vec<ActorRecord>, ClientError> {
         let reply = self

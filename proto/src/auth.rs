@@ -45,6 +45,10 @@ const ADMIN_ONLY: &[&str] = &[
     "/weft.v1.Weft/FetchComponent",
     "/weft.v1.Weft/KillActor",
     "/weft.v1.Weft/RemovePlacementGroup",
+    "/weft.v1.Weft/PutSecret",
+    "/weft.v1.Weft/ListSecrets",
+    "/weft.v1.Weft/DeleteSecret",
+    "/weft.v1.Weft/ReadSecrets",
 ];
 
 /// Whether the RPC at `path` (`/package.Service/Method`) needs the admin

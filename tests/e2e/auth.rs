@@ -90,6 +90,19 @@ fn weft_up_refuses_callers_without_its_token_and_scopes_the_invoke_token() -> an
             rpc.kill_actor(pb::KillActorRequest { id: "a".into() })
                 .await
                 .map(drop),
+            // Secrets: neither written, listed nor read with it.
+            rpc.put_secret(pb::PutSecretRequest {
+                name: "s".into(),
+                value: b"v".to_vec(),
+            })
+            .await
+            .map(drop),
+            rpc.list_secrets(pb::ListSecretsRequest {}).await.map(drop),
+            rpc.read_secrets(pb::ReadSecretsRequest {
+                names: vec!["s".into()],
+            })
+            .await
+            .map(drop),
         ];
         for result in denied {
             let err = result.expect_err("the invoke token may not change the cluster");

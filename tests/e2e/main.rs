@@ -17,6 +17,7 @@ mod logs;
 mod metrics;
 mod objects;
 mod placement_groups;
+mod runtime_env;
 mod sandbox;
 mod streams;
 mod tasks;

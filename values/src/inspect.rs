@@ -36,13 +36,14 @@ pub enum InspectError {
     Invalid(String),
     /// It imports something hosts do not link.
     #[error(
-        "component imports `{0}`, which weft hosts do not provide (they provide WASI 0.2, wasi:http/outgoing-handler and weft:runtime)"
+        "component imports `{0}`, which weft hosts do not provide (they provide WASI 0.2, wasi:http/outgoing-handler, wasi:config/store and weft:runtime)"
     )]
     MissingImport(String),
 }
 
 /// What every weft host links for a guest, by package and interface:
-/// WASI 0.2 (`wasmtime_wasi::p2`), outbound `wasi:http`, and the runtime.
+/// WASI 0.2 (`wasmtime_wasi::p2`), outbound `wasi:http`, `wasi:config`,
+/// and the runtime.
 /// A host still links each component before running it, so a mismatch
 /// here is caught there too, as the same error.
 const PROVIDED: &[(&str, &str, &[&str])] = &[
@@ -84,6 +85,8 @@ const PROVIDED: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("wasi:http", "0.2", &["types", "outgoing-handler"]),
+    // A guest's configuration and secrets (its runtime environment).
+    ("wasi:config", "0.2", &["store"]),
     // 0.1 is the first version, still served (host/runtime/src/runtime/v0_1).
     (
         "weft:runtime",

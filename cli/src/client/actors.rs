@@ -22,7 +22,7 @@ pub enum ActorCommand {
     /// actor: its methods are the component's exported functions, and
     /// CONSTRUCTOR (optional) names one to run first. Actors made here live
     /// until `weft actor kill` (the CLI's session ends with the command).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Call a method and print its result: `weft actor call hits 'incr()'`.
     /// ACTOR is an id or a name.
     Call {
@@ -120,12 +120,14 @@ pub struct CreateArgs {
     checkpoint_every_ms: u64,
     #[command(flatten)]
     group: crate::client::groups::InGroup,
+    #[command(flatten)]
+    runtime_env: crate::client::runtime_env::RuntimeEnvArgs,
 }
 
 pub async fn actor(address: &str, command: ActorCommand) -> anyhow::Result<()> {
     let client = TaskClient::detached(connect(address).await?);
     match command {
-        ActorCommand::Create(args) => create(&client, args).await,
+        ActorCommand::Create(args) => create(&client, *args).await,
         ActorCommand::Call {
             actor,
             call,
@@ -181,7 +183,17 @@ fn pairs(items: &[String], flag: &str) -> anyhow::Result<Vec<(String, String)>> 
 async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
     let class = if args.class == "-" { "" } else { &args.class };
     let (placement_group, bundle_index, capture_child_tasks) = args.group.fields();
+    let crate::client::runtime_env::RuntimeEnv {
+        env,
+        config,
+        secrets,
+        dirs,
+    } = args.runtime_env.parts();
     let options = ActorOptions {
+        env,
+        config,
+        secrets,
+        dirs,
         placement_group,
         bundle_index,
         capture_child_tasks,

@@ -4,7 +4,6 @@
 //! supervision; it outlives the command that submitted it, a leader
 //! failover, and (with `--max-retries`) the death of its host.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
@@ -47,9 +46,8 @@ pub struct SubmitArgs {
     /// Runs again from the start when its host dies, this many times.
     #[arg(long, default_value_t = 0)]
     max_retries: u32,
-    /// An environment variable its guests see, `KEY=VALUE` (repeatable).
-    #[arg(long = "runtime-env", value_parser = parse_env)]
-    runtime_env: Vec<(String, String)>,
+    #[command(flatten)]
+    runtime_env: crate::client::runtime_env::RuntimeEnvArgs,
     /// Wait until it ends; print its result, or fail with its reason.
     #[arg(long)]
     wait: bool,
@@ -57,13 +55,6 @@ pub struct SubmitArgs {
     /// id again answers with that job instead of making another.
     #[arg(long)]
     submission_id: Option<String>,
-}
-
-fn parse_env(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => Err(format!("`{text}` is not KEY=VALUE")),
-    }
 }
 
 /// How often `--wait` reads the record.
@@ -76,13 +67,22 @@ pub async fn job(address: &str, command: JobCommand) -> anyhow::Result<()> {
     let mut client = connect(address).await?;
     match command {
         JobCommand::Submit(args) => {
+            let crate::client::runtime_env::RuntimeEnv {
+                env,
+                config,
+                secrets,
+                dirs,
+            } = args.runtime_env.parts();
             let record = client
                 .submit_job(JobSpec {
                     component: args.component,
                     call: args.call,
                     name: args.name,
                     max_retries: args.max_retries,
-                    env: args.runtime_env.into_iter().collect::<HashMap<_, _>>(),
+                    env,
+                    config,
+                    secrets,
+                    dirs,
                     id: args.submission_id,
                 })
                 .await?;

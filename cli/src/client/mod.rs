@@ -13,6 +13,7 @@ pub mod logs;
 pub mod objects;
 pub mod progress;
 pub mod routes;
+pub mod runtime_env;
 pub mod tasks;
 pub mod timeline;
 

@@ -68,6 +68,8 @@ pub struct SubmitArgs {
     backpressure: Option<u32>,
     #[command(flatten)]
     group: crate::client::groups::InGroup,
+    #[command(flatten)]
+    runtime_env: crate::client::runtime_env::RuntimeEnvArgs,
 }
 
 #[derive(clap::Args)]
@@ -135,7 +137,17 @@ fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
         bail!("--soft goes with --node");
     }
     let (placement_group, bundle_index, capture_child_tasks) = args.group.fields();
+    let crate::client::runtime_env::RuntimeEnv {
+        env,
+        config,
+        secrets,
+        dirs,
+    } = args.runtime_env.parts();
     Ok(TaskOptions {
+        env,
+        config,
+        secrets,
+        dirs,
         placement_group,
         bundle_index,
         capture_child_tasks,

@@ -47,6 +47,12 @@ pub struct ResourceArgs {
     /// Custom resources: `NAME=AMOUNT,...`.
     #[arg(long, value_delimiter = ',')]
     resources: Vec<String>,
+    /// A directory guests may ask for by name (their runtime env's
+    /// `dirs`): `NAME=PATH`, or `NAME=PATH:ro` for reading only. A guest
+    /// that asks sees it at `/NAME`, and nothing else of the file system.
+    /// Repeat for more.
+    #[arg(long = "dir", value_name = "NAME=PATH[:ro]")]
+    dirs: Vec<String>,
 }
 
 /// `--gpu-backend`.
@@ -95,6 +101,42 @@ impl ResourceArgs {
             );
         }
         Ok(Some(gpu::Gpus::new(backend, self.gpu_memory)))
+    }
+
+    /// The directories offered to guests (`--dir`), each checked to be a
+    /// directory now.
+    pub fn dirs(&self) -> anyhow::Result<Vec<weft_host::DirGrant>> {
+        let mut out: Vec<weft_host::DirGrant> = Vec::new();
+        for item in &self.dirs {
+            let (name, path) = item
+                .split_once('=')
+                .with_context(|| format!("--dir `{item}` is not NAME=PATH[:ro]"))?;
+            let (path, read_only) = match path.strip_suffix(":ro") {
+                Some(path) => (path, true),
+                None => (path.strip_suffix(":rw").unwrap_or(path), false),
+            };
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !valid {
+                bail!("--dir `{item}`: `{name}` is not a name (letters, digits, `_`, `-`, `.`)");
+            }
+            if out.iter().any(|d| d.name == name) {
+                bail!("--dir `{name}` is given twice");
+            }
+            let path = std::fs::canonicalize(path)
+                .with_context(|| format!("--dir {name}: cannot open `{path}`"))?;
+            if !path.is_dir() {
+                bail!("--dir {name}: `{}` is not a directory", path.display());
+            }
+            out.push(weft_host::DirGrant {
+                name: name.to_string(),
+                path,
+                read_only,
+            });
+        }
+        Ok(out)
     }
 
     /// The resources in wire form, defaults filled in; `gpus` as the
@@ -378,7 +420,9 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
     let client = weft_client::Client::connect(&args.controller).await?;
     let gpus = args.resources.gpus()?;
     let resources = args.resources.resources(gpus.as_deref())?;
+    let dirs = args.resources.dirs()?;
     let config = AgentConfig {
+        dirs,
         id: id.clone(),
         address: local.to_string(),
         resources: resources.clone(),

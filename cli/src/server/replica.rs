@@ -95,6 +95,7 @@ pub struct UpArgs {
 /// The host `weft up` embeds.
 struct Embedded {
     resources: weft_proto::v1::Resources,
+    dirs: Vec<weft_host::DirGrant>,
     gpus: Option<Arc<weft_host::gpu::Gpus>>,
     store: StoreArgs,
     engine: EngineArgs,
@@ -138,6 +139,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let gpus = args.resources.gpus()?;
     let embedded = Embedded {
         resources: args.resources.resources(gpus.as_deref())?,
+        dirs: args.resources.dirs()?,
         gpus,
         store: args.store,
         engine: args.engine,
@@ -254,6 +256,7 @@ async fn run(
         let store = embedded.store.open("embedded", local.port(), &data_dir)?;
         let actor_threads = embedded.resources.cpus.ceil().max(1.0) as usize;
         let config = AgentConfig {
+            dirs: embedded.dirs,
             id: "embedded".into(),
             address: local.to_string(),
             resources: embedded.resources,

@@ -73,6 +73,9 @@ impl Controller {
             args: typed.args,
             max_retries: request.max_retries,
             env: request.env,
+            config: request.config,
+            secrets: request.secrets,
+            dirs: request.dirs,
             state: JobState::Pending.into(),
             submitted_ms: now_ms(),
             ..Default::default()
@@ -382,6 +385,9 @@ impl Controller {
                 timeout_ms: DRIVER_DEADLINE.as_millis() as u64,
                 job: record.id.clone(),
                 env: record.env.clone(),
+                config: record.config.clone(),
+                secrets: record.secrets.clone(),
+                dirs: record.dirs.clone(),
                 ..Default::default()
             }),
         };

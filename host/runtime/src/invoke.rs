@@ -133,8 +133,8 @@ impl Host {
         let limits = Limits::new(&self.config, timeout, memory_limit)?;
         let started = Instant::now();
         // Instances made ahead have no environment: a call that has one
-        // (a job's runtime env) gets its own.
-        let made_ahead = tasks.as_ref().is_none_or(|t| t.env().is_empty());
+        // (a runtime env) gets its own.
+        let made_ahead = tasks.as_ref().is_none_or(|t| t.runtime_env().is_empty());
         let (mut store, instance, output, served) =
             match prepared.warm.take(limits, reuse.as_ref(), made_ahead) {
                 Some(mut warm) => {
@@ -375,7 +375,10 @@ pub(crate) fn store_for(
     grants: Grants,
     tasks: Option<Arc<dyn TaskServices>>,
 ) -> Store<CallState> {
-    let env = tasks.as_ref().map(|t| t.env().clone()).unwrap_or_default();
+    let env = tasks
+        .as_ref()
+        .map(|t| t.runtime_env().clone())
+        .unwrap_or_default();
     let runtime = RuntimeCtx::new(&prepared.digest, function, tasks);
     let state = CallState::new(
         &env,

@@ -58,6 +58,7 @@ pub use exports::{FunctionInfo, async_methods, find_function};
 pub use grants::Grants;
 pub use http::{HttpBody, HttpLimits, full_body};
 pub use invoke::{CallOutcome, CallSpec, Format, Invocation};
+pub use services::{DirGrant, RuntimeEnv};
 pub use warm::Reuse;
 
 use crate::cache::ComponentCache;
@@ -176,6 +177,10 @@ impl Host {
             .map_err(HostError::internal)?;
         runtime::add_to_linker(&mut linker, |state| &mut state.runtime)
             .map_err(HostError::internal)?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, |state| {
+            wasmtime_wasi_config::WasiConfig::from(&state.config)
+        })
+        .map_err(HostError::internal)?;
         let cache = ComponentCache::new(engine.clone(), Arc::new(linker), &config.cache_dir)?;
         Ok(Host {
             _ticker: engine::EpochTicker::start(&engine),

@@ -156,11 +156,43 @@ impl GuestObject for Vec<u8> {
     }
 }
 
+/// What a guest is given beyond the sandbox (its runtime environment, as
+/// its host resolved it): environment variables, configuration it reads by
+/// key through `wasi:config/store` (the secrets it names among it), and
+/// directories preopened at `/NAME`.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeEnv {
+    /// Environment variables.
+    pub vars: HashMap<String, String>,
+    /// Configuration and secrets, by key.
+    pub config: HashMap<String, String>,
+    /// Directories of the host, by the name the guest sees them under.
+    pub dirs: Vec<DirGrant>,
+}
+
+impl RuntimeEnv {
+    /// Nothing granted: an instance made ahead will do.
+    pub fn is_empty(&self) -> bool {
+        self.vars.is_empty() && self.config.is_empty() && self.dirs.is_empty()
+    }
+}
+
+/// A directory a host offers guests (`weft host --dir NAME=PATH[:ro]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The name guests ask for, and see it at (`/NAME`).
+    pub name: String,
+    /// Where it is on the host.
+    pub path: std::path::PathBuf,
+    /// Guests may read it but not write to it.
+    pub read_only: bool,
+}
+
 /// What a guest running as a task may ask of its host: nested tasks,
 /// objects, actors, and the devices and environment it was given.
 pub trait TaskServices: Send + Sync + std::fmt::Debug {
-    /// The environment variables the guest sees.
-    fn env(&self) -> &HashMap<String, String>;
+    /// The runtime environment the guest sees.
+    fn runtime_env(&self) -> &RuntimeEnv;
 
     /// The GPUs it holds, if any.
     fn gpu(&self) -> Option<Arc<Lease>>;

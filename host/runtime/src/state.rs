@@ -9,7 +9,8 @@ use std::task::{Context, Poll};
 
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::grants::OutboundHttp;
@@ -23,40 +24,56 @@ pub(crate) struct CallState {
     pub(crate) outbound: OutboundHttp,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) runtime: RuntimeCtx,
+    /// What the guest reads through `wasi:config/store`.
+    pub(crate) config: WasiConfigVariables,
     /// When the running call must stop (an actor's instance runs many
     /// calls, each with its own deadline).
     pub(crate) deadline: std::time::Instant,
 }
 
 impl CallState {
-    /// A sandbox with nothing granted: no preopened directories, no network,
-    /// no arguments, and no environment variables but `env` (a job's
-    /// runtime env, which its submitter chose). stdout and stderr go to
-    /// `output`, stdin is empty.
+    /// A sandbox with nothing granted but what `env` (the runtime
+    /// environment its submitter chose) names: its environment variables,
+    /// its configuration, and its directories (preopened at `/NAME`,
+    /// read-only where the host offers them so; nothing else of the file
+    /// system is visible). No network, no arguments. stdout and stderr go
+    /// to `output`, stdin is empty.
     pub(crate) fn new(
-        env: &std::collections::HashMap<String, String>,
+        env: &crate::services::RuntimeEnv,
         memory_limit: u64,
         output: OutputTail,
         runtime: RuntimeCtx,
         outbound: OutboundHttp,
     ) -> Self {
-        let mut env: Vec<(&String, &String)> = env.iter().collect();
-        env.sort();
-        let wasi = WasiCtxBuilder::new()
-            .envs(&env)
+        let mut vars: Vec<(&String, &String)> = env.vars.iter().collect();
+        vars.sort();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.envs(&vars)
             .stdout(output.clone())
             .stderr(output)
             .allow_ip_name_lookup(false)
             .allow_tcp(false)
-            .allow_udp(false)
-            .build();
+            .allow_udp(false);
+        for dir in &env.dirs {
+            let perms = if dir.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            // The host checked its directories when it started; one gone
+            // since is missing to the guest, which its file calls report.
+            if let Err(e) = wasi.preopened_dir(&dir.path, format!("/{}", dir.name), perms) {
+                tracing::warn!(dir = %dir.name, path = %dir.path.display(), error = %e, "cannot preopen a granted directory");
+            }
+        }
         CallState {
-            wasi,
+            wasi: wasi.build(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
             outbound,
             limiter: MemoryLimiter::new(memory_limit),
             runtime,
+            config: env.config.iter().collect(),
             deadline: std::time::Instant::now(),
         }
     }

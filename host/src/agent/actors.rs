@@ -268,9 +268,14 @@ impl Agent {
             Ok(lease) => lease,
             Err(e) => return failed(format!("actor {id}: {e}")),
         };
+        let asked = super::runtime_env::EnvSpec::of_actor(&options);
+        let granted = match self.resolve_env(&asked).await {
+            Ok(granted) => granted,
+            Err(e) => return failed(format!("actor {id}: {e}")),
+        };
         let context = Arc::new(
             TaskContext::new(self.clone(), id.clone(), 0.0)
-                .in_job(options.job.clone(), options.env.clone())
+                .in_job(options.job.clone(), asked, granted)
                 .capturing(if options.capture_child_tasks {
                     options.placement_group.clone()
                 } else {

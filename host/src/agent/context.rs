@@ -17,7 +17,9 @@ use weft_core::{ClientError, Submission, TaskResult};
 use weft_proto::v1 as pb;
 
 use super::Agent;
-use crate::services::{self, GuestObject, ObjectParts, PartError, ServiceFuture, TaskServices};
+use crate::services::{
+    self, GuestObject, ObjectParts, PartError, RuntimeEnv, ServiceFuture, TaskServices,
+};
 use crate::store::StoreError;
 
 /// Why a guest's `objects.put` failed.
@@ -56,8 +58,10 @@ pub struct TaskContext {
     /// The job it runs for (empty: none), stamped on every task and actor
     /// it makes so that stopping the job reaches them.
     job: String,
-    /// The environment its guest sees, inherited by what it makes.
-    env: std::collections::HashMap<String, String>,
+    /// The runtime environment it asked for, inherited by what it makes,
+    /// and what its guest sees of it here.
+    asked: super::runtime_env::EnvSpec,
+    granted: RuntimeEnv,
     /// The placement group what it makes goes into (its options'
     /// `capture_child_tasks`), unless that names one; empty: none.
     capture_group: String,
@@ -238,7 +242,8 @@ impl TaskContext {
             cpus,
             made: Mutex::default(),
             job: String::new(),
-            env: Default::default(),
+            asked: Default::default(),
+            granted: Default::default(),
             capture_group: String::new(),
             gpu: None,
             stream: Mutex::new(None),
@@ -292,14 +297,17 @@ impl TaskContext {
         self.gpu.clone()
     }
 
-    /// The same context, for work of `job` whose guests see `env`.
+    /// The same context, for work of `job` that asked for runtime
+    /// environment `asked`, of which its guest sees `granted`.
     pub(crate) fn in_job(
         mut self,
         job: String,
-        env: std::collections::HashMap<String, String>,
+        asked: super::runtime_env::EnvSpec,
+        granted: RuntimeEnv,
     ) -> Self {
         self.job = job;
-        self.env = env;
+        self.asked = asked;
+        self.granted = granted;
         self
     }
 
@@ -310,24 +318,33 @@ impl TaskContext {
         self
     }
 
-    /// The environment variables the guest sees.
-    pub(crate) fn env(&self) -> &std::collections::HashMap<String, String> {
-        &self.env
+    /// Puts this task's job and captured placement group on the options of
+    /// a task it makes, and each part of its runtime environment the task
+    /// does not set.
+    pub(crate) fn stamp_task(&self, options: &mut weft_core::TaskOptions) {
+        self.stamp(&mut options.job, &mut options.placement_group);
+        self.asked.stamp(
+            &mut options.env,
+            &mut options.config,
+            &mut options.secrets,
+            &mut options.dirs,
+        );
     }
 
-    /// Puts this task's job, environment and captured placement group on
-    /// options of work it makes (where they name none of their own).
-    pub(crate) fn stamp(
-        &self,
-        job: &mut String,
-        env: &mut std::collections::HashMap<String, String>,
-        group: &mut String,
-    ) {
+    /// [`Self::stamp_task`] for an actor it makes.
+    pub(crate) fn stamp_actor(&self, options: &mut weft_core::ActorOptions) {
+        self.stamp(&mut options.job, &mut options.placement_group);
+        self.asked.stamp(
+            &mut options.env,
+            &mut options.config,
+            &mut options.secrets,
+            &mut options.dirs,
+        );
+    }
+
+    fn stamp(&self, job: &mut String, group: &mut String) {
         if job.is_empty() {
             job.clone_from(&self.job);
-        }
-        if env.is_empty() {
-            env.clone_from(&self.env);
         }
         if group.is_empty() {
             group.clone_from(&self.capture_group);
@@ -362,11 +379,7 @@ impl TaskContext {
     pub(crate) async fn submit(&self, mut submission: Submission) -> Result<String, ClientError> {
         let client = self.agent.nested().await?;
         let options = &mut submission.options;
-        self.stamp(
-            &mut options.job,
-            &mut options.env,
-            &mut options.placement_group,
-        );
+        self.stamp_task(options);
         let mut ids = client.submit_batch(vec![submission]).await?;
         let id = ids.remove(0);
         self.made().push(id.clone());
@@ -536,8 +549,8 @@ impl TaskContext {
 
 /// The agent's services to the guests it runs.
 impl TaskServices for TaskContext {
-    fn env(&self) -> &std::collections::HashMap<String, String> {
-        TaskContext::env(self)
+    fn runtime_env(&self) -> &RuntimeEnv {
+        &self.granted
     }
 
     fn gpu(&self) -> Option<Arc<crate::gpu::Lease>> {
@@ -617,11 +630,7 @@ impl TaskServices for TaskContext {
         mut options: weft_core::ActorOptions,
     ) -> ServiceFuture<'a, Result<weft_core::ActorHandle, ClientError>> {
         Box::pin(async move {
-            self.stamp(
-                &mut options.job,
-                &mut options.env,
-                &mut options.placement_group,
-            );
+            self.stamp_actor(&mut options);
             let client = self.client().await?;
             client
                 .create_actor_with(component, class, constructor, options)

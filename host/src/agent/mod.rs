@@ -18,6 +18,7 @@ mod logs;
 mod metrics;
 mod objects;
 mod pins;
+mod runtime_env;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -113,6 +114,8 @@ pub struct AgentConfig {
     pub logs: Option<Logs>,
     /// The devices it lends to tasks that ask for GPUs (none: it has none).
     pub gpus: Option<Arc<crate::gpu::Gpus>>,
+    /// The directories guests may ask for by name (`--dir`).
+    pub dirs: Vec<weft_runtime::services::DirGrant>,
 }
 
 /// Results kept for the next leader after a failover.
@@ -650,6 +653,15 @@ impl Agent {
                 return (result, Vec::new());
             }
         };
+        let asked = runtime_env::EnvSpec::of_task(&mut task);
+        let granted = match self.resolve_env(&asked).await {
+            Ok(granted) => granted,
+            Err(e) => {
+                result.set_failure(FailureKind::NotFound);
+                result.error = format!("task {}: {e}", task.id);
+                return (result, Vec::new());
+            }
+        };
         let stream = self
             .running
             .lock()
@@ -659,7 +671,7 @@ impl Agent {
             .and_then(|r| r.stream.take());
         let context = Arc::new(
             TaskContext::new(self.clone(), task.id.clone(), task.cpus)
-                .in_job(std::mem::take(&mut task.job), std::mem::take(&mut task.env))
+                .in_job(std::mem::take(&mut task.job), asked, granted)
                 .capturing(std::mem::take(&mut task.capture_group))
                 .with_gpu(lease)
                 .streaming(stream),

@@ -44,6 +44,7 @@ fn agent(dir: &std::path::Path, cpus: f64) -> Arc<Agent> {
         keys: Arc::default(),
         logs: None,
         gpus: None,
+        dirs: Vec::new(),
     };
     Agent::start(host, config, Arc::new(Unreachable), store)
 }

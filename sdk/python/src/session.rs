@@ -144,6 +144,10 @@ fn task_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<weft_client::Ta
             "placement_group" => out.placement_group = value.extract()?,
             "bundle_index" => out.bundle_index = Some(value.extract()?),
             "capture_child_tasks" => out.capture_child_tasks = value.extract()?,
+            "env" => out.env = value.extract()?,
+            "config" => out.config = value.extract()?,
+            "secrets" => out.secrets = value.extract()?,
+            "dirs" => out.dirs = value.extract()?,
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown task option `{other}`"
@@ -799,7 +803,7 @@ impl Session {
 
     /// Submits a job (a driver component's entry call in WAVE) and returns
     /// its record as a dict.
-    #[pyo3(signature = (component, call, name=None, max_retries=0, env=None, id=None))]
+    #[pyo3(signature = (component, call, name=None, max_retries=0, env=None, id=None, config=None, secrets=None, dirs=None))]
     #[allow(clippy::too_many_arguments, reason = "Python's keyword arguments")]
     fn submit_job(
         &self,
@@ -810,6 +814,9 @@ impl Session {
         max_retries: u32,
         env: Option<HashMap<String, String>>,
         id: Option<String>,
+        config: Option<HashMap<String, String>>,
+        secrets: Option<Vec<String>>,
+        dirs: Option<Vec<String>>,
     ) -> PyResult<Py<PyAny>> {
         let spec = weft_client::JobSpec {
             component: component.to_string(),
@@ -817,6 +824,9 @@ impl Session {
             name,
             max_retries,
             env: env.unwrap_or_default(),
+            config: config.unwrap_or_default(),
+            secrets: secrets.unwrap_or_default(),
+            dirs: dirs.unwrap_or_default(),
             id,
         };
         let record = block(py, async { self.rpc.lock().await.submit_job(spec).await })
@@ -1010,6 +1020,10 @@ fn actor_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<ActorOptions> 
             "placement_group" => out.placement_group = value.extract()?,
             "bundle_index" => out.bundle_index = Some(value.extract()?),
             "capture_child_tasks" => out.capture_child_tasks = value.extract()?,
+            "env" => out.env = value.extract()?,
+            "config" => out.config = value.extract()?,
+            "secrets" => out.secrets = value.extract()?,
+            "dirs" => out.dirs = value.extract()?,
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown actor option `{other}`"

@@ -131,7 +131,7 @@ def test_a_job_runs_its_driver_and_stops_by_name(group: Group) -> None:
     assert again == "py-once"
     assert weft.submit_job("job", "run(3, 1)", submission_id="py-once") == "py-once"
     assert weft.wait_job("py-once", timeout=60)["result"] == "1"
-    with pytest.raises(ValueError, match="only env_vars"):
+    with pytest.raises(ValueError, match=r"runtime_env keys \['pip'\] are not supported"):
         weft.submit_job("job", "run(1, 1)", runtime_env={"pip": ["numpy"]})
     with pytest.raises(weft.WeftError, match="no job `job-none`"):
         weft.job("job-none")
@@ -174,3 +174,22 @@ def test_placement_groups_by_rays_names(group: Group) -> None:
     with pytest.raises(weft.ActorDiedError):
         weft.get(counter.incr.remote(), timeout=30)
     assert remove_placement_group(waiting)
+
+
+def test_runtime_env_reaches_a_guest_written_for_wasi_config(group: Group) -> None:
+    probe = weft.deploy(guest("weft_config_reader"), name="probe")
+    env = {"config": {"greeting": "hi", "stage": "blue"}, "env_vars": {"MODE": "py"}}
+    config = probe.probe.config.options(runtime_env=env)
+    assert weft.get(config.remote("greeting")) == "hi"
+    assert weft.get(probe.probe.config_keys.options(runtime_env=env).remote()) == ["greeting", "stage"]
+    assert weft.get(probe.probe.env.options(runtime_env=env).remote("MODE")) == "py"
+    # Without one, nothing.
+    assert weft.get(probe.probe.config.remote("greeting")) is None
+    # An actor's, by the same key.
+    actor = weft.actor_class("probe", "-").options(runtime_env={"config": {"who": "actor"}}).remote()
+    assert weft.get(actor.probe.config.remote("who")) == "actor"
+    # A secret that does not exist fails the task, by name.
+    with pytest.raises(weft.TaskError, match="no secret named `nothing`"):
+        weft.get(probe.probe.config.options(runtime_env={"secrets": ["nothing"]}).remote("x"))
+    with pytest.raises(ValueError, match=r"runtime_env keys \['conda'\]"):
+        probe.probe.config.options(runtime_env={"conda": "env"})

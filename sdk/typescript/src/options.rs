@@ -73,6 +73,10 @@ pub fn task_options(options: &Object<'_>) -> napi::Result<TaskOptions> {
             "placementGroup" => out.placement_group = group_id(o, key)?,
             "bundleIndex" => out.bundle_index = bundle_index(o, key)?,
             "captureChildTasks" => out.capture_child_tasks = field(o, key)?,
+            "env" => out.env = field::<HashMap<String, String>>(o, key)?,
+            "config" => out.config = field::<HashMap<String, String>>(o, key)?,
+            "secrets" => out.secrets = field::<Vec<String>>(o, key)?,
+            "dirs" => out.dirs = field::<Vec<String>>(o, key)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -102,6 +106,10 @@ pub fn actor_options(options: &Object<'_>) -> napi::Result<ActorOptions> {
             "placementGroup" => out.placement_group = group_id(o, key)?,
             "bundleIndex" => out.bundle_index = bundle_index(o, key)?,
             "captureChildTasks" => out.capture_child_tasks = field(o, key)?,
+            "env" => out.env = field::<HashMap<String, String>>(o, key)?,
+            "config" => out.config = field::<HashMap<String, String>>(o, key)?,
+            "secrets" => out.secrets = field::<Vec<String>>(o, key)?,
+            "dirs" => out.dirs = field::<Vec<String>>(o, key)?,
             _ => return Ok(false),
         }
         Ok(true)

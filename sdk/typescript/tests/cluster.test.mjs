@@ -15,6 +15,7 @@ before(async () => {
   await group.startHost("h2");
   weft = await connect(group.address);
   await weft.deploy(guest("weft_testkit"), { name: "testkit" });
+  await weft.deploy(guest("weft_config_reader"), { name: "probe" });
 });
 
 after(() => {
@@ -42,6 +43,16 @@ test("placement groups reserve bundles and hold the work placed in them", async 
   assert.equal(await pg.remove(), true);
   assert.equal(await weft.removePlacementGroup(waiting), true);
   assert.equal((await pg.info()).state, "removed");
+});
+
+test("a runtime env reaches a guest written for wasi:config", async () => {
+  const probe = weft.component("probe");
+  const env = { config: { greeting: "hi" }, env: { MODE: "js" } };
+  assert.equal(await probe.call("probe.config", "greeting", env), "hi");
+  assert.equal(await probe.call("probe.env", "MODE", env), "js");
+  assert.equal(await probe.call("probe.config", "greeting"), null);
+  await assert.rejects(weft.get(probe.call("probe.config", "x", { secrets: ["nothing"] })), /no secret named `nothing`/);
+  assert.throws(() => probe.call("probe.config", "x", { config: "greeting=hi" }), /option `config`/);
 });
 
 test("tasks on a killed host still complete", async () => {

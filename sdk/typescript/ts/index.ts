@@ -56,6 +56,14 @@ export interface TaskOptions {
   bundleIndex?: number;
   /** What it makes goes into the group too. */
   captureChildTasks?: boolean;
+  /** Environment variables its guest sees. */
+  env?: Record<string, string>;
+  /** Configuration its guest reads through `wasi:config/store`. */
+  config?: Record<string, string>;
+  /** Secrets (by name, set with `weft secret put`) its guest reads the same way. */
+  secrets?: string[];
+  /** Directories its host offers (`--dir NAME=PATH`), seen at `/NAME`. */
+  dirs?: string[];
 }
 
 /** Options of an actor. */
@@ -91,6 +99,14 @@ export interface ActorOptions {
   bundleIndex?: number;
   /** What it makes goes into the group too. */
   captureChildTasks?: boolean;
+  /** Environment variables its guest sees. */
+  env?: Record<string, string>;
+  /** Configuration its guest reads through `wasi:config/store`. */
+  config?: Record<string, string>;
+  /** Secrets (by name, set with `weft secret put`) its guest reads the same way. */
+  secrets?: string[];
+  /** Directories its host offers (`--dir NAME=PATH`), seen at `/NAME`. */
+  dirs?: string[];
 }
 
 /** Options of `placementGroup`. */

@@ -379,6 +379,11 @@ impl Table {
             task.options().max_calls,
         );
         let (job, env) = (task.options().job.clone(), task.options().env.clone());
+        let (config, secrets, dirs) = (
+            task.options().config.clone(),
+            task.options().secrets.clone(),
+            task.options().dirs.clone(),
+        );
         let capture_group = if task.options().capture_child_tasks {
             task.options().placement_group.clone()
         } else {
@@ -451,6 +456,9 @@ impl Table {
                 consumed,
                 emitted,
                 capture_group,
+                config,
+                secrets,
+                dirs,
             },
         );
     }

@@ -33,7 +33,7 @@ struct Fake {
     objects: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     /// Puts and creates fail as a full store would.
     full: bool,
-    env: HashMap<String, String>,
+    env: crate::services::RuntimeEnv,
     lease: Option<Arc<Lease>>,
 }
 
@@ -116,7 +116,7 @@ impl ObjectParts for FakeParts {
 }
 
 impl TaskServices for Fake {
-    fn env(&self) -> &HashMap<String, String> {
+    fn runtime_env(&self) -> &crate::services::RuntimeEnv {
         &self.env
     }
 

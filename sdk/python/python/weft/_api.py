@@ -207,6 +207,7 @@ def _options(
     placement_group: Any = None,
     placement_group_bundle_index: int = -1,
     placement_group_capture_child_tasks: bool = False,
+    runtime_env: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     out: Dict[str, Any] = _in_group(
         scheduling_strategy,
@@ -216,6 +217,7 @@ def _options(
     )
     if out:
         scheduling_strategy = None
+    out.update(_runtime_env(runtime_env))
     if num_returns is not None:
         if num_returns == "streaming":
             out["streaming"] = True
@@ -324,6 +326,37 @@ class PlacementGroupSchedulingStrategy:
     placement_group: Any
     placement_group_bundle_index: int = -1
     placement_group_capture_child_tasks: bool = False
+
+
+_RUNTIME_ENV_KEYS = ("env_vars", "config", "secrets", "dirs")
+
+
+def _runtime_env(runtime_env: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The options of Ray's ``runtime_env`` that weft has: ``env_vars``
+    (variables), ``config`` (what guests read through ``wasi:config/store``),
+    ``secrets`` (names of the cluster's secrets, read the same way) and
+    ``dirs`` (names of directories hosts offer). Other keys are refused by
+    name: weft runs components, so there is nothing to pip-install."""
+    if not runtime_env:
+        return {}
+    unknown = sorted(set(runtime_env) - set(_RUNTIME_ENV_KEYS))
+    if unknown:
+        raise ValueError(
+            f"runtime_env keys {unknown} are not supported: weft runs components, so "
+            f"{', '.join(_RUNTIME_ENV_KEYS)} apply"
+        )
+    out: Dict[str, Any] = {}
+    if runtime_env.get("env_vars"):
+        out["env"] = {str(k): str(v) for k, v in runtime_env["env_vars"].items()}
+    if runtime_env.get("config"):
+        out["config"] = {str(k): str(v) for k, v in runtime_env["config"].items()}
+    for key in ("secrets", "dirs"):
+        names = runtime_env.get(key)
+        if names:
+            if isinstance(names, str):
+                raise TypeError(f"runtime_env {key!r} is a list of names, not {names!r}")
+            out[key] = [str(n) for n in names]
+    return out
 
 
 def _in_group(strategy: Any, group: Any, index: int, capture: bool) -> Dict[str, Any]:
@@ -686,6 +719,7 @@ class ActorClass:
         placement_group: Any = None,
         placement_group_bundle_index: int = -1,
         placement_group_capture_child_tasks: bool = False,
+        runtime_env: Optional[Dict[str, Any]] = None,
     ) -> "ActorClass":
         """The same class with actor options (Ray's names). ``max_concurrency``
         above 1 (or ``concurrency_groups``, name to limit, with
@@ -722,6 +756,7 @@ class ActorClass:
                 placement_group_capture_child_tasks,
             )
         )
+        merged.update(_runtime_env(runtime_env))
         if lifetime is not None:
             if lifetime not in ("detached", "non_detached"):
                 raise ValueError(f"lifetime must be 'detached' or 'non_detached', not {lifetime!r}")

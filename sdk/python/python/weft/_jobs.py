@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, List, Optional
 
-from ._api import _session
+from ._api import _runtime_env, _session
 from ._errors import GetTimeoutError
 
 #: States in which a job has ended for good.
@@ -33,19 +33,22 @@ def submit_job(
 ) -> str:
     """Submits a job: ``component``'s entry ``call`` in WAVE
     (``"run(100, 10)"``); returns its id at once. ``max_retries`` reruns
-    it when its host dies; ``runtime_env`` takes Ray's ``env_vars``;
-    ``submission_id`` names the job, and submitting it again returns
-    that job rather than making another."""
-    env: Dict[str, str] = {}
-    if runtime_env:
-        unknown = sorted(set(runtime_env) - {"env_vars"})
-        if unknown:
-            raise ValueError(
-                f"runtime_env keys {unknown} are not supported: weft runs "
-                "components, so only env_vars applies"
-            )
-        env = {str(k): str(v) for k, v in runtime_env.get("env_vars", {}).items()}
-    record = _session().submit_job(component, call, name, max_retries, env, submission_id)
+    it when its host dies; ``runtime_env`` takes Ray's ``env_vars`` and
+    weft's ``config``, ``secrets`` and ``dirs`` (as tasks do), which the
+    job's tasks and actors inherit; ``submission_id`` names the job, and
+    submitting it again returns that job rather than making another."""
+    env = _runtime_env(runtime_env)
+    record = _session().submit_job(
+        component,
+        call,
+        name,
+        max_retries,
+        env.get("env", {}),
+        submission_id,
+        env.get("config"),
+        env.get("secrets"),
+        env.get("dirs"),
+    )
     return str(record["id"])
 
 

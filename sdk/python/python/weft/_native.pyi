@@ -57,6 +57,9 @@ class Session:
         max_retries: int = 0,
         env: Optional[Dict[str, str]] = None,
         id: Optional[str] = None,
+        config: Optional[Dict[str, str]] = None,
+        secrets: Optional[List[str]] = None,
+        dirs: Optional[List[str]] = None,
     ) -> Dict[str, Any]: ...
     def job(self, job: str) -> Dict[str, Any]: ...
     def jobs(self) -> List[Dict[str, Any]]: ...

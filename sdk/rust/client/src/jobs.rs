@@ -23,6 +23,13 @@ pub struct JobSpec {
     /// Environment variables of the driver and of every task and actor it
     /// makes.
     pub env: HashMap<String, String>,
+    /// Configuration its guests read through `wasi:config/store`, as for
+    /// tasks (`TaskOptions::config`).
+    pub config: HashMap<String, String>,
+    /// Secrets its guests read among their configuration, by name.
+    pub secrets: Vec<String>,
+    /// Directories of its hosts its guests see, by name.
+    pub dirs: Vec<String>,
     /// The job's id (letters, digits, `.`, `_`, `-`); `None`: one is made
     /// here, so that a submission retried after a lost answer is still one
     /// job.
@@ -39,6 +46,9 @@ impl Client {
             name: spec.name.unwrap_or_default(),
             max_retries: spec.max_retries,
             env: spec.env,
+            config: spec.config,
+            secrets: spec.secrets,
+            dirs: spec.dirs,
         };
         self.unary(request, |mut c, r| async move { c.submit_job(r).await })
             .await

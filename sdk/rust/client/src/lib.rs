@@ -31,6 +31,7 @@
 
 mod jobs;
 mod route_logs;
+mod secrets;
 
 use std::sync::Arc;
 use std::time::Duration;
