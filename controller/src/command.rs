@@ -112,16 +112,14 @@ pub enum Command {
         #[serde(with = "serde_bytes")]
         record: Vec<u8>,
     },
-    /// Record a placement group (its bundles, state and the host of each
-    /// bundle) in the cluster's own keyspace, as protobuf
-    /// (`PlacementGroupRecord`): one entry names every bundle's host, so a
-    /// new leader finds the whole group reserved or none of it.
-    PutPlacementGroup {
-        /// The group's id.
-        id: String,
-        /// The encoded `PlacementGroupRecord`.
-        #[serde(with = "serde_bytes")]
-        record: Vec<u8>,
+    /// Record placement groups (each id with its encoded
+    /// `PlacementGroupRecord`: bundles, state, the host of each bundle) in
+    /// the cluster's own keyspace. One record names every bundle's host,
+    /// so a new leader finds a group whole or not placed; the leader writes
+    /// every group changed since its last write in one entry.
+    PutPlacementGroups {
+        /// Each group's id and encoded record.
+        records: Vec<(String, serde_bytes::ByteBuf)>,
     },
     /// Set a secret, in the cluster's own keyspace (the key-value API
     /// cannot reach it; `Debug` never shows its value).
@@ -359,10 +357,9 @@ impl std::fmt::Debug for Command {
                 .field("id", id)
                 .field("bytes", &record.len())
                 .finish(),
-            Command::PutPlacementGroup { id, record } => f
-                .debug_struct("PutPlacementGroup")
-                .field("id", id)
-                .field("bytes", &record.len())
+            Command::PutPlacementGroups { records } => f
+                .debug_struct("PutPlacementGroups")
+                .field("ids", &records.iter().map(|(id, _)| id).collect::<Vec<_>>())
                 .finish(),
             Command::PutSecret { name, .. } => f
                 .debug_struct("PutSecret")

@@ -457,6 +457,12 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
                 .is_some();
             Ok(Applied::Done { existed })
         }
+        Command::PutPlacementGroups { records } => {
+            for (id, record) in records {
+                tx.insert(format!("{GROUP}{id}").as_bytes(), record.as_slice())?;
+            }
+            Ok(Applied::Done { existed: false })
+        }
         Command::PutSecret { name, value } => {
             let existed = tx
                 .insert(format!("{SECRET}{name}").as_bytes(), value.as_slice())?
@@ -465,12 +471,6 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
         }
         Command::DeleteSecret { name } => {
             let existed = tx.remove(format!("{SECRET}{name}").as_bytes())?.is_some();
-            Ok(Applied::Done { existed })
-        }
-        Command::PutPlacementGroup { id, record } => {
-            let existed = tx
-                .insert(format!("{GROUP}{id}").as_bytes(), record.as_slice())?
-                .is_some();
             Ok(Applied::Done { existed })
         }
         Command::KvDelete { namespace, key } => {

@@ -15,6 +15,7 @@ mod actors;
 mod connection;
 mod error;
 pub mod groups;
+mod keyvalue;
 pub mod objects;
 mod pins;
 pub mod shm;

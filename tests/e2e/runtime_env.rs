@@ -242,3 +242,62 @@ fn a_host_refuses_a_directory_that_is_not_one() {
         "{err}"
     );
 }
+
+/// A guest written for `wasi:keyvalue` keeps its buckets in the cluster's
+/// replicated table: what a task on one host sets, a task on another
+/// reads, after a leader failover too; buckets are apart.
+#[test]
+fn keyvalue_buckets_live_in_the_replicated_table() {
+    let mut group = Group::with_hosts(
+        3,
+        &[("a", &[]), ("b", &[])],
+        &[(guests::CONFIG_READER, "probe")],
+    );
+    let on = |host: &'static str| ["--node", host];
+    assert_eq!(
+        probe(&group, "probe.kv-set(\"cart\", \"apple\", \"3\")", &on("a")),
+        "ok"
+    );
+    assert_eq!(
+        probe(&group, "probe.kv-get(\"cart\", \"apple\")", &on("b")),
+        "ok(some(\"3\"))"
+    );
+    assert_eq!(
+        probe(
+            &group,
+            "probe.kv-batch(\"cart\", [(\"pear\", \"1\"), (\"plum\", \"2\")])",
+            &on("b")
+        ),
+        "ok([some(\"1\"), some(\"2\")])"
+    );
+    assert_eq!(
+        probe(&group, "probe.kv-keys(\"cart\")", &on("a")),
+        "ok([\"apple\", \"pear\", \"plum\"])"
+    );
+    assert_eq!(
+        probe(&group, "probe.kv-get(\"other\", \"pear\")", &on("a")),
+        "ok(none)"
+    );
+    let leader = group.wait_for_leader(Duration::from_secs(20)).unwrap();
+    group.kill(leader);
+    group.wait_for_leader(Duration::from_secs(30)).unwrap();
+    let read = eventually(Duration::from_secs(30), || {
+        let args = [
+            "submit",
+            "probe",
+            "probe.kv-get(\"cart\", \"plum\")",
+            "--wait",
+        ];
+        group.weft_ok(&args).map_err(|e| e.to_string())
+    })
+    .unwrap();
+    assert_eq!(read.lines().last().unwrap_or_default(), "ok(some(\"2\"))");
+    assert_eq!(
+        probe(&group, "probe.kv-delete(\"cart\", \"apple\")", &[]),
+        "ok(true)"
+    );
+    assert_eq!(
+        probe(&group, "probe.kv-delete(\"cart\", \"apple\")", &[]),
+        "ok(false)"
+    );
+}

@@ -22,11 +22,11 @@ const MAX_BUNDLES: usize = 1024;
 const MAX_WAIT: Duration = Duration::from_secs(600);
 
 impl Controller {
-    /// Creates a placement group: checks its bundles, has the leader place
-    /// it where it fits now, and writes its record (one write names every
-    /// bundle's host, or none). Returns without waiting for a group that
-    /// does not fit yet: it is created when every bundle is reserved (see
-    /// [`Self::get_group`]).
+    /// Creates a placement group: checks its bundles and has the leader
+    /// place it where it fits now. Returns at once, as Ray's does: the
+    /// group is created (its `ready`) once its record, naming every
+    /// bundle's host, is in the replicated state, which the writer does for
+    /// every group changed meanwhile in one entry (see [`Self::get_group`]).
     pub async fn create_group(
         &self,
         spec: pb::PlacementGroupSpec,
@@ -46,10 +46,6 @@ impl Controller {
         self.tasks
             .create_group(record)
             .map_err(|e| ControllerError::InvalidRequest(e.to_string()))?;
-        if let Err(e) = self.write_group(&id).await {
-            self.tasks.drop_group(&id);
-            return Err(e);
-        }
         self.tasks
             .group(&id, "", "", Duration::ZERO)
             .await
@@ -98,25 +94,42 @@ impl Controller {
         }
         // Removed once the removal is durable: a new leader must not bring
         // the group back.
-        self.write_group(id).await?;
+        if !self
+            .tasks
+            .group_durable(id, self.config.write_timeout)
+            .await
+        {
+            return Err(self.no_quorum(&format!(
+                "the removal of placement group {id} was not recorded within {:?} (it may \
+                 still be)",
+                self.config.write_timeout
+            )));
+        }
         Ok(true)
     }
 
-    /// Writes group `id`'s latest record, then tells the leader's table
-    /// which version the replicated state holds. Writes take turns, and
-    /// each writes the record as it is when its turn comes, so the state
-    /// ends with the leader's latest whatever order changes were made in.
-    async fn write_group(&self, id: &str) -> Result<(), ControllerError> {
+    /// Writes the latest record of each group of `ids` in one entry, then
+    /// tells the leader's table which version the replicated state holds.
+    /// Writes take turns, and each writes the records as they are when its
+    /// turn comes, so the state ends with the leader's latest whatever
+    /// order changes were made in.
+    async fn write_groups(&self, ids: &[String]) -> Result<(), ControllerError> {
         let _turn = self.group_writes.lock().await;
-        let Some((record, version)) = self.tasks.group_snapshot(id) else {
+        let snapshots: Vec<(pb::PlacementGroupRecord, u64)> = ids
+            .iter()
+            .filter_map(|id| self.tasks.group_snapshot(id))
+            .collect();
+        if snapshots.is_empty() {
             return Ok(());
-        };
-        self.write(Command::PutPlacementGroup {
-            id: record.id.clone(),
-            record: record.encode_to_vec(),
-        })
-        .await?;
-        self.tasks.group_written(id, version);
+        }
+        let records = snapshots
+            .iter()
+            .map(|(r, _)| (r.id.clone(), serde_bytes::ByteBuf::from(r.encode_to_vec())))
+            .collect();
+        self.write(Command::PutPlacementGroups { records }).await?;
+        for (record, version) in snapshots {
+            self.tasks.group_written(&record.id, version);
+        }
         Ok(())
     }
 
@@ -129,21 +142,34 @@ impl Controller {
         self.tasks.persist_groups_to(tx);
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                // Each group's latest record is written once, however
-                // often it changed meanwhile.
-                let mut changed: Vec<String> = vec![first];
-                while let Ok(next) = rx.try_recv() {
-                    if !changed.contains(&next) {
-                        changed.push(next);
+            // Groups whose write failed: tried again while this replica
+            // leads (the table knows they are not written, so none is
+            // ready or acknowledged removed meanwhile).
+            let mut again: Vec<String> = Vec::new();
+            loop {
+                let mut changed = std::mem::take(&mut again);
+                if changed.is_empty() {
+                    match rx.recv().await {
+                        Some(id) => changed.push(id),
+                        None => return,
                     }
+                } else {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
+                // Each group's latest record is written once, however
+                // often it changed meanwhile, all of them in one entry.
+                while let Ok(next) = rx.try_recv() {
+                    changed.push(next);
+                }
+                changed.sort();
+                changed.dedup();
                 let Some(controller) = weak.upgrade() else {
                     return;
                 };
-                for id in changed {
-                    if let Err(e) = controller.write_group(&id).await {
-                        tracing::warn!(group = %id, error = %e, "cannot record a placement group");
+                if let Err(e) = controller.write_groups(&changed).await {
+                    tracing::warn!(groups = changed.len(), error = %e, "cannot record placement groups");
+                    if controller.ensure_leader().await.is_ok() {
+                        again = changed;
                     }
                 }
             }

@@ -118,7 +118,9 @@ impl Table {
         // names every bundle's host: one write creates it.
         self.groups.waiting.push_back(id.clone());
         self.place_groups();
-        self.groups.persist_out.retain(|g| *g != id);
+        if !self.groups.persist_out.contains(&id) {
+            self.groups.persist_out.push(id);
+        }
         Ok(())
     }
 
@@ -130,20 +132,6 @@ impl Table {
             .get(id)
             .filter(|e| e.written < e.version)
             .map(|e| (e.record.clone(), e.version))
-    }
-
-    /// Forgets a group whose first record could not be written, with the
-    /// bundles it reserved.
-    pub(crate) fn drop_group(&mut self, id: &str) {
-        if let Some(entry) = self.groups.entries.remove(id) {
-            for (index, host) in entry.record.bundle_hosts.iter().enumerate() {
-                if let Some(h) = self.hosts.get_mut(host) {
-                    h.unreserve(&(id.to_string(), index as u32));
-                }
-            }
-        }
-        self.groups.waiting.retain(|w| w != id);
-        self.groups.changed = true;
     }
 
     /// Group `id` changed: a new version, for the writer.
@@ -569,9 +557,25 @@ impl super::TaskManager {
         self.with(|t| t.group_snapshot(id))
     }
 
-    /// Forgets a group whose record could not be written.
-    pub fn drop_group(&self, id: &str) {
-        self.with(|t| t.drop_group(id));
+    /// Waits up to `timeout` until the replicated state holds group `id`
+    /// as it is now; whether it does.
+    pub async fn group_durable(&self, id: &str, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let Some(version) = self.with(|t| t.groups.entries.get(id).map(|e| e.version)) else {
+            return false;
+        };
+        loop {
+            let changed = self.groups_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let written = self.with(|t| t.groups.entries.get(id).map_or(0, |e| e.written));
+            if written >= version {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return false;
+            }
+        }
     }
 
     /// Removes a group (see [`Table::remove_group`]).

@@ -188,11 +188,62 @@ pub struct DirGrant {
     pub read_only: bool,
 }
 
+/// One `wasi:keyvalue` operation on the cluster's key-value table.
+#[derive(Debug, Clone)]
+pub enum KvOp {
+    /// The value of a key.
+    Get {
+        /// The table namespace of the bucket.
+        namespace: String,
+        /// The key.
+        key: String,
+    },
+    /// Sets a key.
+    Set {
+        /// The table namespace of the bucket.
+        namespace: String,
+        /// The key.
+        key: String,
+        /// Its value.
+        value: Vec<u8>,
+    },
+    /// Removes a key.
+    Delete {
+        /// The table namespace of the bucket.
+        namespace: String,
+        /// The key.
+        key: String,
+    },
+    /// Every key of a bucket, in order.
+    List {
+        /// The table namespace of the bucket.
+        namespace: String,
+    },
+}
+
+/// What a [`KvOp`] answers.
+#[derive(Debug, Clone)]
+pub enum KvReply {
+    /// A key's value (`Get`).
+    Value(Option<Vec<u8>>),
+    /// A bucket's keys (`List`).
+    Keys(Vec<String>),
+    /// Done (`Set`, `Delete`).
+    Done,
+}
+
 /// What a guest running as a task may ask of its host: nested tasks,
 /// objects, actors, and the devices and environment it was given.
 pub trait TaskServices: Send + Sync + std::fmt::Debug {
     /// The runtime environment the guest sees.
     fn runtime_env(&self) -> &RuntimeEnv;
+
+    /// The job the guest runs for (empty: none).
+    fn job(&self) -> &str;
+
+    /// Runs `op` on the cluster's key-value table (the guest's
+    /// `wasi:keyvalue` buckets).
+    fn keyvalue(&self, op: KvOp) -> ServiceFuture<'_, Result<KvReply, ClientError>>;
 
     /// The GPUs it holds, if any.
     fn gpu(&self) -> Option<Arc<Lease>>;

@@ -18,7 +18,8 @@ use weft_proto::v1 as pb;
 
 use super::Agent;
 use crate::services::{
-    self, GuestObject, ObjectParts, PartError, RuntimeEnv, ServiceFuture, TaskServices,
+    self, GuestObject, KvOp, KvReply, ObjectParts, PartError, RuntimeEnv, ServiceFuture,
+    TaskServices,
 };
 use crate::store::StoreError;
 
@@ -551,6 +552,34 @@ impl TaskContext {
 impl TaskServices for TaskContext {
     fn runtime_env(&self) -> &RuntimeEnv {
         &self.granted
+    }
+
+    fn job(&self) -> &str {
+        &self.job
+    }
+
+    fn keyvalue(&self, op: KvOp) -> ServiceFuture<'_, Result<KvReply, ClientError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            Ok(match op {
+                KvOp::Get { namespace, key } => {
+                    KvReply::Value(client.kv_get(&namespace, &key).await?)
+                }
+                KvOp::Set {
+                    namespace,
+                    key,
+                    value,
+                } => {
+                    client.kv_put(&namespace, &key, value).await?;
+                    KvReply::Done
+                }
+                KvOp::Delete { namespace, key } => {
+                    client.kv_delete(&namespace, &key).await?;
+                    KvReply::Done
+                }
+                KvOp::List { namespace } => KvReply::Keys(client.kv_keys(&namespace).await?),
+            })
+        })
     }
 
     fn gpu(&self) -> Option<Arc<crate::gpu::Lease>> {

@@ -24,6 +24,7 @@ use crate::services::{GuestLog, ObjectParts, TaskServices};
 mod actors;
 mod awaits;
 mod gpu;
+mod keyvalue;
 mod log;
 mod objects;
 mod tasks;
@@ -116,6 +117,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     awaits::add_to_linker(linker, get)?;
     actors::add_to_linker(linker, get)?;
     gpu::add_to_linker(linker, get)?;
+    keyvalue::add_to_linker(linker, get)?;
     v0_1::add_to_linker(linker, get)
 }
 

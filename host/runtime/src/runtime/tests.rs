@@ -120,6 +120,18 @@ impl TaskServices for Fake {
         &self.env
     }
 
+    fn job(&self) -> &str {
+        ""
+    }
+
+    fn keyvalue(
+        &self,
+        op: crate::services::KvOp,
+    ) -> ServiceFuture<'_, Result<crate::services::KvReply, ClientError>> {
+        self.ask(format!("keyvalue {op:?}"));
+        Box::pin(async { Ok(crate::services::KvReply::Done) })
+    }
+
     fn gpu(&self) -> Option<Arc<Lease>> {
         self.lease.clone()
     }

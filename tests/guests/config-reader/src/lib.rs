@@ -1,7 +1,8 @@
-//! A guest written for `wasi:config/store` and WASI's file system alone, as
-//! a component made for Spin or wasmCloud would be: weft's tests run it
-//! unchanged to check what a runtime environment grants (configuration,
-//! secrets, variables, directories) and what it does not.
+//! A guest written for `wasi:config/store`, `wasi:keyvalue` and WASI's file
+//! system alone, as a component made for Spin or wasmCloud would be:
+//! weft's tests run it unchanged to check what a runtime environment grants
+//! (configuration, secrets, variables, directories, buckets) and what it
+//! does not.
 
 #![allow(
     unsafe_code,
@@ -20,6 +21,15 @@ wit_bindgen::generate!({
 
 use exports::weft::config_reader::probe::Guest;
 use wasi::config::store;
+use wasi::keyvalue::{batch, store as kv};
+
+fn open(bucket: &str) -> Result<kv::Bucket, String> {
+    kv::open(bucket).map_err(|e| format!("open {bucket}: {e:?}"))
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
+}
 
 struct Probe;
 
@@ -56,6 +66,58 @@ impl Guest for Probe {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    fn kv_set(bucket: String, key: String, value: String) -> Result<(), String> {
+        open(&bucket)?
+            .set(&key, value.as_bytes())
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    fn kv_get(bucket: String, key: String) -> Result<Option<String>, String> {
+        Ok(open(&bucket)?
+            .get(&key)
+            .map_err(|e| format!("{e:?}"))?
+            .map(text))
+    }
+
+    fn kv_keys(bucket: String) -> Result<Vec<String>, String> {
+        let bucket = open(&bucket)?;
+        let mut keys = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = bucket.list_keys(cursor).map_err(|e| format!("{e:?}"))?;
+            keys.extend(page.keys);
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(keys),
+            }
+        }
+    }
+
+    fn kv_delete(bucket: String, key: String) -> Result<bool, String> {
+        let bucket = open(&bucket)?;
+        let existed = bucket.exists(&key).map_err(|e| format!("{e:?}"))?;
+        bucket.delete(&key).map_err(|e| format!("{e:?}"))?;
+        Ok(existed)
+    }
+
+    fn kv_batch(
+        bucket: String,
+        pairs: Vec<(String, String)>,
+    ) -> Result<Vec<Option<String>>, String> {
+        let bucket = open(&bucket)?;
+        let keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
+        let values: Vec<(String, Vec<u8>)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect();
+        batch::set_many(&bucket, &values).map_err(|e| format!("{e:?}"))?;
+        Ok(batch::get_many(&bucket, &keys)
+            .map_err(|e| format!("{e:?}"))?
+            .into_iter()
+            .map(|found| found.map(|(_, v)| text(v)))
+            .collect())
     }
 }
 
