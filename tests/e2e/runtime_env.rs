@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use weft_tests::{Group, eventually, fact, guests};
+use weft_tests::{Group, eventually, fact, guests, http_request};
 
 const SECRET: &str = "s3cr3t-d0-not-leak";
 
@@ -19,8 +19,26 @@ fn cluster() -> (Group, tempfile::TempDir) {
     std::fs::create_dir(dirs.path().join("scratch")).unwrap();
     let data = format!("data={}:ro", dirs.path().join("data").display());
     let scratch = format!("scratch={}", dirs.path().join("scratch").display());
-    let extra: &[&str] = &["--dir", &data, "--dir", &scratch];
-    let group = Group::with_hosts(1, &[("a", extra)], &[(guests::CONFIG_READER, "probe")]);
+    // With its dashboard and metrics, to look for the secret there too.
+    let mut group = Group::start(
+        1,
+        &[
+            "--host-timeout",
+            "2",
+            "--dashboard-port",
+            "0",
+            "--metrics-port",
+            "0",
+        ],
+    )
+    .unwrap();
+    group.wait_for_leader(Duration::from_secs(20)).unwrap();
+    group
+        .start_host("a", 2, &["--dir", &data, "--dir", &scratch])
+        .unwrap();
+    group
+        .weft_ok(&["deploy", guests::CONFIG_READER, "--name", "probe"])
+        .unwrap();
     let file = dirs.path().join("token");
     std::fs::write(&file, format!("{SECRET}\n")).unwrap();
     let set = group
@@ -161,8 +179,8 @@ fn a_guest_sees_what_its_runtime_env_names_and_nothing_else() {
     );
 
     // The secret is listed by name only, and shows nowhere else: not in
-    // the task listings and histories, the processes' logs, or the value
-    // of `weft secret list`.
+    // the task listings and histories, the processes' logs, the
+    // dashboard's views or the metrics.
     let names = group.weft_ok(&["secret", "list"]).unwrap();
     assert_eq!(names.trim(), "token");
     let timeline = dirs.path().join("timeline.json");
@@ -176,6 +194,25 @@ fn a_guest_sees_what_its_runtime_env_names_and_nothing_else() {
         group.log(1),
         group.host_log("a"),
     ];
+    let dashboard = group.dashboard(1).expect("a dashboard");
+    let dashboard = dashboard
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    for view in [
+        "tasks",
+        "actors",
+        "groups",
+        "jobs",
+        "overview",
+        "components",
+    ] {
+        let (status, body) = http_request(&dashboard, "GET", &format!("/api/{view}"), b"").unwrap();
+        assert_eq!(status, 200, "/api/{view}: {body}");
+        seen.push(body);
+    }
+    let metrics = group.metrics_address(1).expect("metrics");
+    seen.push(http_request(&metrics, "GET", "/metrics", b"").unwrap().1);
     let tasks = group.weft_ok(&["list", "tasks", "--limit", "100"]).unwrap();
     for id in tasks.lines().filter_map(|l| l.split_whitespace().next()) {
         if let Ok(detail) = group.weft_ok(&["list", "tasks", "--detail", id]) {
