@@ -135,6 +135,15 @@ pub enum Command {
         /// Its name.
         name: String,
     },
+    /// Set a component's default runtime environment (the encoded
+    /// `RuntimeEnv`; empty: none).
+    SetRuntimeEnv {
+        /// The component's digest.
+        digest: String,
+        /// The encoded `RuntimeEnv`.
+        #[serde(with = "serde_bytes")]
+        env: Vec<u8>,
+    },
 }
 
 /// An HTTP route served by every host's gateway.
@@ -365,6 +374,11 @@ impl std::fmt::Debug for Command {
                 .debug_struct("PutSecret")
                 .field("name", name)
                 .field("value", &"(secret)")
+                .finish(),
+            Command::SetRuntimeEnv { digest, env } => f
+                .debug_struct("SetRuntimeEnv")
+                .field("digest", digest)
+                .field("bytes", &env.len())
                 .finish(),
             Command::DeleteSecret { name } => {
                 f.debug_struct("DeleteSecret").field("name", name).finish()

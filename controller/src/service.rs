@@ -382,6 +382,18 @@ impl pb::weft_server::Weft for WeftService {
         Ok(Response::new(self.controller.read_secrets(&names).await?))
     }
 
+    async fn set_runtime_env(
+        &self,
+        request: Request<pb::SetRuntimeEnvRequest>,
+    ) -> Result<Response<pb::SetRuntimeEnvResponse>, Status> {
+        let req = request.into_inner();
+        let digest = self
+            .controller
+            .set_runtime_env(&req.component, req.env.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::SetRuntimeEnvResponse { digest }))
+    }
+
     async fn submit_job(
         &self,
         request: Request<pb::SubmitJobRequest>,

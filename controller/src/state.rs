@@ -37,6 +37,7 @@ const ACTOR: &str = "actor/";
 const JOB: &str = "job/";
 const GROUP: &str = "placement-group/";
 const SECRET: &str = "secret/";
+const RUNTIME_ENV: &str = "runtime-env/";
 const APPLIED: &[u8] = b"meta/applied";
 const MEMBERSHIP: &[u8] = b"meta/membership";
 
@@ -221,6 +222,15 @@ impl StateMachine {
         self.records(GROUP)
     }
 
+    /// Component `digest`'s default runtime environment, encoded (none:
+    /// it has none).
+    pub fn runtime_env(&self, digest: &str) -> Result<Option<Vec<u8>>, ControllerError> {
+        Ok(self
+            .tree
+            .get(format!("{RUNTIME_ENV}{digest}"))?
+            .map(|v| v.to_vec()))
+    }
+
     /// Every secret's name, in order.
     pub fn secret_names(&self) -> Result<Vec<String>, ControllerError> {
         self.tree
@@ -341,6 +351,7 @@ fn remove_component(tx: &TransactionalTree, digest: &str) -> TxResult<()> {
     tx.remove(format!("{COMPONENT}{digest}").as_bytes())?;
     tx.remove(format!("{BLOB}{digest}").as_bytes())?;
     tx.remove(format!("{GRANT}{digest}").as_bytes())?;
+    tx.remove(format!("{RUNTIME_ENV}{digest}").as_bytes())?;
     Ok(())
 }
 
@@ -467,6 +478,15 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
             let existed = tx
                 .insert(format!("{SECRET}{name}").as_bytes(), value.as_slice())?
                 .is_some();
+            Ok(Applied::Done { existed })
+        }
+        Command::SetRuntimeEnv { digest, env } => {
+            let key = format!("{RUNTIME_ENV}{digest}");
+            let existed = if env.is_empty() {
+                tx.remove(key.as_bytes())?.is_some()
+            } else {
+                tx.insert(key.as_bytes(), env.as_slice())?.is_some()
+            };
             Ok(Applied::Done { existed })
         }
         Command::DeleteSecret { name } => {

@@ -49,6 +49,7 @@ const ADMIN_ONLY: &[&str] = &[
     "/weft.v1.Weft/ListSecrets",
     "/weft.v1.Weft/DeleteSecret",
     "/weft.v1.Weft/ReadSecrets",
+    "/weft.v1.Weft/SetRuntimeEnv",
 ];
 
 /// Whether the RPC at `path` (`/package.Service/Method`) needs the admin

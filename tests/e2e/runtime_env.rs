@@ -338,3 +338,60 @@ fn keyvalue_buckets_live_in_the_replicated_table() {
         "ok(false)"
     );
 }
+
+/// A component's default runtime environment (`weft deploy --config ...`)
+/// fills each part a call leaves empty, for tasks, actors and direct calls.
+#[test]
+fn a_components_default_runtime_env_fills_what_a_call_leaves_empty() {
+    let group = Group::with_hosts(1, &[("a", &[])], &[]);
+    group
+        .weft_ok(&[
+            "deploy",
+            guests::CONFIG_READER,
+            "--name",
+            "probe",
+            "--config",
+            "greeting=from-deploy",
+            "--env",
+            "MODE=default",
+        ])
+        .unwrap();
+    assert_eq!(
+        probe(&group, "probe.config(\"greeting\")", &[]),
+        "some(\"from-deploy\")"
+    );
+    assert_eq!(
+        probe(
+            &group,
+            "probe.config(\"greeting\")",
+            &["--config", "greeting=call"]
+        ),
+        "some(\"call\")"
+    );
+    // Parts are filled one by one: the call's config, the default env.
+    assert_eq!(
+        probe(
+            &group,
+            "probe.env(\"MODE\")",
+            &["--config", "greeting=call"]
+        ),
+        "some(\"default\")"
+    );
+    assert_eq!(
+        group
+            .weft_ok(&["call", "probe", "probe.config(\"greeting\")"])
+            .unwrap()
+            .trim(),
+        "some(\"from-deploy\")"
+    );
+    group
+        .weft_ok(&["actor", "create", "probe", "-", "--name", "p"])
+        .unwrap();
+    assert_eq!(
+        group
+            .weft_ok(&["actor", "call", "p", "probe.env(\"MODE\")"])
+            .unwrap()
+            .trim(),
+        "some(\"default\")"
+    );
+}

@@ -44,6 +44,10 @@ pub struct DeployArgs {
     /// hosts to compile it (they compile on its first call instead).
     #[arg(long)]
     no_prepare: bool,
+    /// Its default runtime environment: each part a task, actor or job of
+    /// it leaves empty comes from here.
+    #[command(flatten)]
+    runtime_env: crate::client::runtime_env::RuntimeEnvArgs,
 }
 
 /// Uploads a component, then (unless `--no-prepare`) waits while every
@@ -87,6 +91,25 @@ pub async fn deploy(address: &str, args: DeployArgs) -> anyhow::Result<()> {
         )
     };
     println!("{label} {} ({how})", info.digest);
+    let env = args.runtime_env.parts();
+    if !(env.env.is_empty()
+        && env.config.is_empty()
+        && env.secrets.is_empty()
+        && env.dirs.is_empty())
+    {
+        client
+            .set_runtime_env(
+                &info.digest,
+                weft_proto::v1::RuntimeEnv {
+                    env: env.env,
+                    config: env.config,
+                    secrets: env.secrets,
+                    dirs: env.dirs,
+                },
+            )
+            .await
+            .context("the component was deployed, but its runtime environment was not set")?;
+    }
     if args.no_prepare {
         return Ok(());
     }

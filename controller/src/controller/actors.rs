@@ -98,6 +98,17 @@ impl Controller {
         }
         let digest = self.state.resolve(&spec.component)?;
         let allow_http = self.state.http_grants(&digest)?;
+        let mut spec = spec;
+        if let Some(defaults) = self.default_env(&digest) {
+            let o = spec.options.get_or_insert_with(Default::default);
+            super::runtime_env::fill(
+                &mut o.env,
+                &mut o.config,
+                &mut o.secrets,
+                &mut o.dirs,
+                &defaults,
+            );
+        }
         let record = pb::ActorRecord {
             id: format!("actor-{:016x}", new_id()),
             spec: Some(spec),

@@ -37,10 +37,17 @@ impl Controller {
             function,
             args,
         } = self.typed_call(component, text).await?;
+        // A direct call runs in its component's default runtime
+        // environment, if it has one.
+        let defaults = self.default_env(&digest).unwrap_or_default();
         let task_options = pb::TaskOptions {
             timeout_ms: options.timeout.map_or(0, |t| t.as_millis() as u64),
             memory_limit_bytes: options.memory_limit.unwrap_or(0),
             sync_call: true,
+            env: defaults.env.clone(),
+            config: defaults.config.clone(),
+            secrets: defaults.secrets.clone(),
+            dirs: defaults.dirs.clone(),
             ..Default::default()
         };
         let term = self.raft.metrics().borrow().current_term;
@@ -61,6 +68,10 @@ impl Controller {
                     allow_http,
                     cpus: 1.0,
                     sync_call: true,
+                    env: defaults.env,
+                    config: defaults.config,
+                    secrets: defaults.secrets,
+                    dirs: defaults.dirs,
                     ..Default::default()
                 });
                 // Run in this request: a caller that goes away cancels the

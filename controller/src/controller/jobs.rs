@@ -63,7 +63,7 @@ impl Controller {
             true => format!("job-{:012x}", super::actors::new_id() >> 16),
             false => request.id,
         };
-        let record = pb::JobRecord {
+        let mut record = pb::JobRecord {
             id,
             name: request.name,
             component: request.component,
@@ -80,6 +80,15 @@ impl Controller {
             submitted_ms: now_ms(),
             ..Default::default()
         };
+        if let Some(defaults) = self.default_env(&record.digest) {
+            super::runtime_env::fill(
+                &mut record.env,
+                &mut record.config,
+                &mut record.secrets,
+                &mut record.dirs,
+                &defaults,
+            );
+        }
         {
             let _write = self.jobs.writes.lock().await;
             self.write_job(&record).await?;

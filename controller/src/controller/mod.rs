@@ -36,6 +36,7 @@ mod groups;
 mod jobs;
 mod metrics;
 mod prepare;
+mod runtime_env;
 mod secrets;
 mod signatures;
 mod tasks;

@@ -26,17 +26,34 @@ impl Controller {
     /// Records a batch of tasks from an owner session. Components are
     /// resolved here, once per distinct name in the batch.
     pub fn submit_tasks(&self, owner: u64, specs: Vec<pb::TaskSpec>) {
-        let mut resolved: HashMap<String, crate::tasks::Resolved> = HashMap::new();
+        let mut resolved: HashMap<String, (crate::tasks::Resolved, Option<pb::RuntimeEnv>)> =
+            HashMap::new();
         let batch = specs
             .into_iter()
-            .map(|spec| {
-                let target = resolved
+            .map(|mut spec| {
+                let (target, defaults) = resolved
                     .entry(spec.component.clone())
                     .or_insert_with(|| {
-                        self.target(&spec.component)
-                            .map_err(|e| (weft_proto::FailureKind::NotFound, e.to_string()))
+                        let target = self
+                            .target(&spec.component)
+                            .map_err(|e| (weft_proto::FailureKind::NotFound, e.to_string()));
+                        let defaults = target
+                            .as_ref()
+                            .ok()
+                            .and_then(|t| self.default_env(&t.digest));
+                        (target, defaults)
                     })
                     .clone();
+                if let Some(defaults) = defaults {
+                    let o = spec.options.get_or_insert_with(Default::default);
+                    super::runtime_env::fill(
+                        &mut o.env,
+                        &mut o.config,
+                        &mut o.secrets,
+                        &mut o.dirs,
+                        &defaults,
+                    );
+                }
                 (spec, target)
             })
             .collect();

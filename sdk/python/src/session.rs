@@ -285,6 +285,29 @@ impl Session {
         ))
     }
 
+    /// Sets `component`'s default runtime environment.
+    #[pyo3(signature = (component, env, config, secrets, dirs))]
+    fn set_runtime_env(
+        &self,
+        py: Python<'_>,
+        component: &str,
+        env: HashMap<String, String>,
+        config: HashMap<String, String>,
+        secrets: Vec<String>,
+        dirs: Vec<String>,
+    ) -> PyResult<String> {
+        let env = weft_proto::v1::RuntimeEnv {
+            env,
+            config,
+            secrets,
+            dirs,
+        };
+        block(py, async {
+            self.rpc.lock().await.set_runtime_env(component, env).await
+        })
+        .map_err(|e| raise(py, e))
+    }
+
     /// The callable exports of `component`: `(interface or None, function,
     /// [(param, WIT type)], result WIT type or None)`.
     #[allow(

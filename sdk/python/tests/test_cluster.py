@@ -193,3 +193,7 @@ def test_runtime_env_reaches_a_guest_written_for_wasi_config(group: Group) -> No
         weft.get(probe.probe.config.options(runtime_env={"secrets": ["nothing"]}).remote("x"))
     with pytest.raises(ValueError, match=r"runtime_env keys \['conda'\]"):
         probe.probe.config.options(runtime_env={"conda": "env"})
+    # A default at deploy fills what a call leaves empty (for this digest).
+    weft.deploy(guest("weft_config_reader"), name="probe", runtime_env={"config": {"greeting": "dflt"}})
+    assert weft.get(probe.probe.config.remote("greeting")) == "dflt"
+    assert weft.get(config.remote("greeting")) == "hi"

@@ -500,15 +500,29 @@ class Component:
 
 
 def deploy(
-    path: Union[str, "os.PathLike[str]", bytes], name: Optional[str] = None, prepare: bool = True
+    path: Union[str, "os.PathLike[str]", bytes],
+    name: Optional[str] = None,
+    prepare: bool = True,
+    runtime_env: Optional[Dict[str, Any]] = None,
 ) -> Component:
     """Uploads a component (a path, or its bytes); returns a handle on it by
     ``name`` if given, else by digest. With ``prepare`` (the default) it
     returns once every host has compiled it (or loaded it from the artifact
     cache), so no first call pays for a compile; a host that cannot raises
-    ``WeftError`` naming it."""
+    ``WeftError`` naming it. ``runtime_env`` (as for tasks) is the
+    component's default: each part a task, actor or job of it leaves empty
+    comes from it."""
+    defaults = _runtime_env(runtime_env)
     wasm = path if isinstance(path, bytes) else open(path, "rb").read()
     digest, _functions = _session().deploy(wasm, name, prepare)
+    if defaults:
+        _session().set_runtime_env(
+            digest,
+            defaults.get("env", {}),
+            defaults.get("config", {}),
+            defaults.get("secrets", []),
+            defaults.get("dirs", []),
+        )
     return Component(name or digest)
 
 

@@ -1,5 +1,6 @@
 //! Secrets from a client (admin token): set, list by name, delete. Only
 //! hosts read values, for the guests whose runtime environment names them.
+//! And components' default runtime environments, which name them.
 
 use weft_proto::v1 as pb;
 
@@ -24,6 +25,26 @@ impl Client {
             .request(|mut c| async move { c.list_secrets(pb::ListSecretsRequest {}).await })
             .await?;
         Ok(reply.names)
+    }
+
+    /// Sets the default runtime environment of `component` (a name or
+    /// digest; empty `env`: none); returns its digest.
+    pub async fn set_runtime_env(
+        &mut self,
+        component: &str,
+        env: pb::RuntimeEnv,
+    ) -> Result<String, ClientError> {
+        let request = pb::SetRuntimeEnvRequest {
+            component: component.to_string(),
+            env: Some(env),
+        };
+        let reply = self
+            .unary(
+                request,
+                |mut c, r| async move { c.set_runtime_env(r).await },
+            )
+            .await?;
+        Ok(reply.digest)
     }
 
     /// Removes secret `name`; whether there was one.
