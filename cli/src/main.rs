@@ -15,7 +15,12 @@ use clap::{Parser, Subcommand};
 
 /// weft: Ray-style distributed computing for WebAssembly components.
 #[derive(Parser)]
-#[command(name = "weft", version, about, long_about = None)]
+#[command(
+    name = "weft",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("WEFT_COMMIT"), ")"),
+    about,
+    long_about = None
+)]
 struct Cli {
     /// The cluster to talk to: host:port, or a comma-separated list of
     /// controller replicas (the client finds the leader).
@@ -159,22 +164,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Servers print their own lines at info; the libraries under them
-    // (Raft, gRPC, HTTP/2) only when something is wrong, unless WEFT_LOG
-    // asks for more (`WEFT_LOG=info` gives everything).
-    let default_level = match cli.command {
-        Command::Up(_) | Command::Controller(_) | Command::Host(_) => {
-            "info,openraft=warn,tonic=warn,h2=warn,hyper=warn,tower=warn,sled=warn"
-        }
-        _ => "warn",
+    let data_dir = match &cli.command {
+        Command::Up(args) => args.data_dir(),
+        Command::Controller(args) => args.data_dir(),
+        Command::Host(args) => Some(args.data_dir()),
+        _ => None,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging(data_dir.as_deref());
 
     // Servers use every core; client commands are one conversation with
     // the cluster, where a single thread saves the cross-thread wakeups
@@ -249,4 +245,45 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Where log records go. A server (`up`, `controller`, `host`) keeps its
+/// own records at info, and its libraries' (Raft, gRPC, HTTP/2) from warn,
+/// in `weft.log` in its data dir, and shows only warnings and errors in the
+/// terminal beside the lines it prints itself. `WEFT_LOG` (`info`, `debug`,
+/// ...) sets what the terminal shows, and the file's level too.
+fn logging(data_dir: Option<&std::path::Path>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+    const SERVER: &str = "info,openraft=warn,tonic=warn,h2=warn,hyper=warn,tower=warn,sled=warn";
+    let asked = std::env::var("WEFT_LOG").ok().filter(|l| !l.is_empty());
+    let terminal = EnvFilter::new(asked.as_deref().unwrap_or("warn"));
+    let file = data_dir.and_then(|dir| {
+        std::fs::create_dir_all(dir).ok()?;
+        let path = dir.join("weft.log");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .ok()?;
+        eprintln!(
+            "weft: log records go to {} (WEFT_LOG=info shows them here too)",
+            path.display()
+        );
+        Some(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::sync::Arc::new(file))
+                .with_filter(EnvFilter::new(asked.as_deref().unwrap_or(SERVER))),
+        )
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(terminal),
+        )
+        .with(file)
+        .init();
 }

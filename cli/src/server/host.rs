@@ -367,6 +367,13 @@ fn machine_memory() -> u64 {
         .unwrap_or(0)
 }
 
+impl HostArgs {
+    /// The host's data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone()
+    }
+}
+
 #[derive(clap::Args)]
 pub struct HostArgs {
     /// The controller group: `HOST:PORT,...` (the host finds the leader).

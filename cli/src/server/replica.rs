@@ -92,6 +92,29 @@ pub struct UpArgs {
     tls: bool,
 }
 
+impl ReplicaArgs {
+    /// Its data dir: `--data-dir`, else `~/.weft` (none without a home).
+    fn data_dir(&self) -> Option<PathBuf> {
+        self.data_dir
+            .clone()
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".weft")))
+    }
+}
+
+impl UpArgs {
+    /// The cluster's data dir (`--data-dir`, else `~/.weft`).
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.node.data_dir()
+    }
+}
+
+impl ControllerArgs {
+    /// The replica's data dir (`--data-dir`, else `~/.weft`).
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.node.data_dir()
+    }
+}
+
 /// The host `weft up` embeds.
 struct Embedded {
     resources: weft_proto::v1::Resources,
@@ -184,13 +207,9 @@ async fn run(
     embedded_host: Option<Embedded>,
     args: ReplicaArgs,
 ) -> anyhow::Result<()> {
-    let data_dir = match args.data_dir {
-        Some(dir) => dir,
-        None => {
-            PathBuf::from(std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?)
-                .join(".weft")
-        }
-    };
+    let data_dir = args
+        .data_dir()
+        .context("HOME is not set; pass --data-dir")?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
 
