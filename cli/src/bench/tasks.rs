@@ -132,6 +132,21 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
     }
     let direct = n as f64 / started.elapsed().as_secs_f64();
     row!("direct call (baseline)            {direct:>10.0} calls/s");
+    // The transport's own round trip on the same channel: the floor under
+    // a synchronous task (client -> leader -> host -> leader -> client).
+    let mut empty = Vec::with_capacity(1000);
+    let started = Instant::now();
+    while started.elapsed() < window.min(Duration::from_secs(2)) {
+        let t = Instant::now();
+        client.status().await?;
+        empty.push(t.elapsed());
+    }
+    let empty_p50 = percentile(&mut empty, 50.0);
+    row!(
+        "transport: an empty RPC (status)  p50 {:.3} ms on the same channel ({} round trips)",
+        ms(empty_p50),
+        empty.len()
+    );
 
     let tasks = TaskClient::with_client(client.clone());
     // Typed once: every submission then carries encoded values.
@@ -139,9 +154,11 @@ pub async fn run(address: &str, args: TaskBenchArgs) -> anyhow::Result<()> {
         .typed(NAME, &submission.function, submission.args)
         .await?;
     let (sync, mut latencies) = sync_rate(&tasks, &submission, window).await?;
+    let sync_p50 = percentile(&mut latencies, 50.0);
     row!(
-        "single client tasks sync          {sync:>10.0} tasks/s  (p50 {:.3} ms, p99 {:.3} ms; {:.2}x the direct call)",
-        ms(percentile(&mut latencies, 50.0)),
+        "single client tasks sync          {sync:>10.0} tasks/s  (p50 {:.3} ms = {:.1}x an empty RPC, p99 {:.3} ms; {:.2}x the direct call)",
+        ms(sync_p50),
+        ms(sync_p50) / ms(empty_p50).max(1e-9),
         ms(percentile(&mut latencies, 99.0)),
         sync / direct
     );
