@@ -184,3 +184,20 @@ pub fn bundle(resources: HashMap<String, f64>) -> napi::Result<weft_proto::v1::R
     }
     Ok(out)
 }
+
+/// `{ env, config, secrets, dirs }`: a component's default runtime
+/// environment.
+pub fn runtime_env(options: &Object<'_>) -> napi::Result<weft_proto::v1::RuntimeEnv> {
+    let mut out = weft_proto::v1::RuntimeEnv::default();
+    each_key(options, "runtime environment", |key, o| {
+        match key {
+            "env" => out.env = field::<HashMap<String, String>>(o, key)?,
+            "config" => out.config = field::<HashMap<String, String>>(o, key)?,
+            "secrets" => out.secrets = field::<Vec<String>>(o, key)?,
+            "dirs" => out.dirs = field::<Vec<String>>(o, key)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(out)
+}

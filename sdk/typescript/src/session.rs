@@ -396,6 +396,27 @@ impl Session {
         })
     }
 
+    /// Sets `component`'s default runtime environment (`{ env, config,
+    /// secrets, dirs }`; each part a task, actor or job of it leaves empty
+    /// comes from it); answers its digest.
+    #[napi]
+    pub fn set_runtime_env<'env>(
+        &self,
+        env: &'env Env,
+        component: String,
+        runtime_env: Object<'_>,
+    ) -> napi::Result<PromiseRaw<'env, String>> {
+        let runtime_env = options::runtime_env(&runtime_env)?;
+        self.spawn(env, |inner| async move {
+            inner
+                .rpc
+                .lock()
+                .await
+                .set_runtime_env(&component, runtime_env)
+                .await
+        })
+    }
+
     /// The callable function names of `component` (WIT names, with their
     /// interface: `values.echo-string`).
     #[napi]

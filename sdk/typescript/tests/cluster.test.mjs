@@ -53,6 +53,10 @@ test("a runtime env reaches a guest written for wasi:config", async () => {
   assert.equal(await probe.call("probe.config", "greeting"), null);
   await assert.rejects(weft.get(probe.call("probe.config", "x", { secrets: ["nothing"] })), /no secret named `nothing`/);
   assert.throws(() => probe.call("probe.config", "x", { config: "greeting=hi" }), /option `config`/);
+  // A default at deploy fills what a call leaves empty (for this digest).
+  await weft.deploy(guest("weft_config_reader"), { name: "probe", runtimeEnv: { config: { greeting: "dflt" } } });
+  assert.equal(await probe.call("probe.config", "greeting"), "dflt");
+  assert.equal(await probe.call("probe.config", "greeting", env), "hi");
 });
 
 test("tasks on a killed host still complete", async () => {

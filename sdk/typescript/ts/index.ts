@@ -13,10 +13,18 @@ import {
   type NodeInfo,
   type ObjectInfo,
   type PlacementGroupInfo,
+  type RuntimeEnv,
 } from "./native.js";
 
 export * from "./errors.js";
-export type { ActorInfo, Deployed, NodeInfo, ObjectInfo, PlacementGroupInfo } from "./native.js";
+export type {
+  ActorInfo,
+  Deployed,
+  NodeInfo,
+  ObjectInfo,
+  PlacementGroupInfo,
+  RuntimeEnv,
+} from "./native.js";
 
 /** Where `weft up` listens unless told otherwise. */
 export const DEFAULT_ADDRESS = "127.0.0.1:7077";
@@ -409,9 +417,16 @@ export class Weft {
 
   /** Uploads a component (a path or its bytes) and waits until every host
    * has it ready. */
-  async deploy(wasm: string | Uint8Array, options: { name?: string } = {}): Promise<Component> {
+  async deploy(
+    wasm: string | Uint8Array,
+    options: { name?: string; runtimeEnv?: RuntimeEnv } = {},
+  ): Promise<Component> {
     const bytes = typeof wasm === "string" ? await readFile(wasm) : wasm;
     const deployed = await settled(this.#session.deploy(bytes, options.name));
+    if (options.runtimeEnv !== undefined) {
+      // The component's default: each part a call leaves empty comes from it.
+      await settled(guard(() => this.#session.setRuntimeEnv(deployed.digest, options.runtimeEnv!)));
+    }
     return new Component(this, options.name ?? deployed.digest);
   }
 

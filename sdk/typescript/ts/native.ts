@@ -61,6 +61,15 @@ export interface PlacementGroupInfo {
   detached: boolean;
 }
 
+/** A runtime environment: variables, configuration (read through
+ * `wasi:config/store`), secrets and host directories by name. */
+export interface RuntimeEnv {
+  env?: Record<string, string>;
+  config?: Record<string, string>;
+  secrets?: string[];
+  dirs?: string[];
+}
+
 /** A streaming task's items, as the addon reads them. */
 export interface NativeItemStream {
   readonly taskId: string;
@@ -72,6 +81,7 @@ export interface NativeSession {
   readonly address: string;
   close(): void;
   deploy(wasm: Uint8Array, name: string | undefined | null): Promise<Deployed>;
+  setRuntimeEnv(component: string, runtimeEnv: RuntimeEnv): Promise<string>;
   functions(component: string): Promise<string[]>;
   submit(component: string, func: string, args: unknown[]): string;
   submitStream(component: string, func: string, args: unknown[]): NativeItemStream;
