@@ -12,6 +12,7 @@ mod gpu;
 mod guest_tasks;
 mod http;
 mod jobs;
+mod kubernetes;
 mod limits;
 mod logs;
 mod metrics;

@@ -126,6 +126,13 @@ fn prometheus_scrapes_the_controller_and_hosts_while_tasks_run() {
     let (status, body) = http_request(&targets[0], "GET", "/", b"").unwrap();
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("/metrics"), "{body}");
+    // Probes for an orchestrator: alive, and ready (a leader known; a
+    // host's session with it open).
+    for target in &targets {
+        assert_eq!(http_request(target, "GET", "/healthz", b"").unwrap().0, 200);
+        let (status, body) = http_request(target, "GET", "/readyz", b"").unwrap();
+        assert_eq!(status, 200, "{target}: {body}");
+    }
 
     // The gateway counts what it answers, by route and status, and serves
     // the same exposition at its own /metrics.

@@ -386,6 +386,11 @@ pub struct HostArgs {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
+    /// The host name or IP others reach this host at, when it is not the
+    /// bound address (`--bind 0.0.0.0` in a container: its pod's IP)
+    /// [default: the bound address].
+    #[arg(long, value_name = "HOST")]
+    advertise: Option<String>,
     /// Where compiled components are kept across restarts.
     #[arg(long)]
     data_dir: PathBuf,
@@ -417,6 +422,10 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
     let local = listener.local_addr()?;
     let id = args.id.unwrap_or_else(|| format!("host-{}", local.port()));
+    let reached_at = match &args.advertise {
+        Some(host) => format!("{host}:{}", local.port()),
+        None => local.to_string(),
+    };
 
     let host = args.engine.host(&args.data_dir)?;
     // Before the first connection: the host sends its token to the
@@ -431,7 +440,7 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
     let config = AgentConfig {
         dirs,
         id: id.clone(),
-        address: local.to_string(),
+        address: reached_at,
         resources: resources.clone(),
         controllers: args.controller.clone(),
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(10)),

@@ -31,6 +31,23 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// Why this process cannot do its part now (for `/readyz`): a
+    /// controller replica that knows no leader, a host without a session
+    /// with the leader. `None`: ready.
+    pub fn unready(&self) -> Option<String> {
+        if let Some(controller) = &self.controller
+            && controller.group().leader.is_none()
+        {
+            return Some("this controller replica knows no leader".into());
+        }
+        if let Some(agent) = &self.agent
+            && !agent.connected()
+        {
+            return Some("this host has no session with the leader".into());
+        }
+        None
+    }
+
     /// The exposition, built fresh: gauges read now, counters as recorded.
     pub fn render(&self) -> String {
         let mut registry = Registry::with_prefix("weft");
@@ -125,18 +142,25 @@ impl MetricsArgs {
 }
 
 fn answer(sources: &Sources, path: &str) -> Response<Full<Bytes>> {
-    let (status, kind, body) = if path == "/metrics" {
-        (
+    const TEXT: &str = "text/plain; charset=utf-8";
+    let (status, kind, body) = match path {
+        "/metrics" => (
             StatusCode::OK,
             weft_host::gateway::OPENMETRICS_CONTENT_TYPE,
             sources.render(),
-        )
-    } else {
-        (
+        ),
+        // Liveness: the process answers.
+        "/healthz" => (StatusCode::OK, TEXT, "ok\n".to_string()),
+        // Readiness: it can do its part now.
+        "/readyz" => match sources.unready() {
+            None => (StatusCode::OK, TEXT, "ready\n".to_string()),
+            Some(why) => (StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{why}\n")),
+        },
+        _ => (
             StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            format!("no {path} here: metrics are at /metrics\n"),
-        )
+            TEXT,
+            format!("no {path} here: metrics are at /metrics, probes at /healthz and /readyz\n"),
+        ),
     };
     Response::builder()
         .status(status)

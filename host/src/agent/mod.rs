@@ -355,6 +355,14 @@ impl Agent {
         }
     }
 
+    /// Whether it has a session with the leader now.
+    pub fn connected(&self) -> bool {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     fn handle(self: &Arc<Self>, command: pb::host_command::Kind, announced: &mut bool) {
         use pb::host_command::Kind;
         match command {
