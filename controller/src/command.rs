@@ -135,6 +135,15 @@ pub enum Command {
         /// Its name.
         name: String,
     },
+    /// Add `delta` to a key's value, a decimal count (missing: 0).
+    KvIncrement {
+        /// The namespace.
+        namespace: String,
+        /// The key.
+        key: String,
+        /// What to add.
+        delta: u64,
+    },
     /// Set a component's default runtime environment (the encoded
     /// `RuntimeEnv`; empty: none).
     SetRuntimeEnv {
@@ -375,6 +384,16 @@ impl std::fmt::Debug for Command {
                 .field("name", name)
                 .field("value", &"(secret)")
                 .finish(),
+            Command::KvIncrement {
+                namespace,
+                key,
+                delta,
+            } => f
+                .debug_struct("KvIncrement")
+                .field("namespace", namespace)
+                .field("key", key)
+                .field("delta", delta)
+                .finish(),
             Command::SetRuntimeEnv { digest, env } => f
                 .debug_struct("SetRuntimeEnv")
                 .field("digest", digest)
@@ -443,6 +462,11 @@ pub enum Applied {
     Done {
         /// Whether the thing changed existed before.
         existed: bool,
+    },
+    /// A key's count after an increment.
+    Counted {
+        /// The value now.
+        value: u64,
     },
 }
 

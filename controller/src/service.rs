@@ -590,6 +590,24 @@ impl pb::weft_server::Weft for WeftService {
         }))
     }
 
+    async fn kv_increment(
+        &self,
+        request: Request<pb::KvIncrementRequest>,
+    ) -> Result<Response<pb::KvIncrementResponse>, Status> {
+        let session = session_of(&request);
+        let req = request.into_inner();
+        let value = self
+            .controller
+            .kv_increment(
+                &writable_namespace(req.namespace)?,
+                &req.key,
+                req.delta,
+                session,
+            )
+            .await?;
+        Ok(Response::new(pb::KvIncrementResponse { value }))
+    }
+
     async fn kv_put(
         &self,
         request: Request<pb::KvPutRequest>,

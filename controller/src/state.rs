@@ -480,6 +480,33 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
                 .is_some();
             Ok(Applied::Done { existed })
         }
+        Command::KvIncrement {
+            namespace,
+            key,
+            delta,
+        } => {
+            let current = match tx.get(kv_key(namespace, key))? {
+                None => 0,
+                Some(v) => match std::str::from_utf8(&v)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u64>().ok())
+                {
+                    Some(n) => n,
+                    None => {
+                        return Ok(Applied::Refused(format!(
+                            "the value of `{key}` is not a count (a decimal number), so it cannot be incremented"
+                        )));
+                    }
+                },
+            };
+            let Some(value) = current.checked_add(*delta) else {
+                return Ok(Applied::Refused(format!(
+                    "incrementing `{key}` ({current}) by {delta} overflows"
+                )));
+            };
+            tx.insert(kv_key(namespace, key), value.to_string().as_bytes())?;
+            Ok(Applied::Counted { value })
+        }
         Command::SetRuntimeEnv { digest, env } => {
             let key = format!("{RUNTIME_ENV}{digest}");
             let existed = if env.is_empty() {

@@ -37,6 +37,32 @@ impl TaskClient {
             .map(drop)
     }
 
+    /// Adds `delta` to `key`'s count in `namespace` (a missing key counts
+    /// from 0) in one replicated step; the count now. Retried after a lost
+    /// answer, it is still one increment: the request carries this
+    /// connection's write identity.
+    pub async fn kv_increment(
+        &self,
+        namespace: &str,
+        key: &str,
+        delta: u64,
+    ) -> Result<u64, ClientError> {
+        let request = pb::KvIncrementRequest {
+            namespace: namespace.to_string(),
+            key: key.to_string(),
+            delta,
+        };
+        let mut connection = self.shared.rpc.lock().await;
+        let write = connection.next_write();
+        let reply = connection
+            .request(|mut c| {
+                let r = write.request(request.clone());
+                async move { c.kv_increment(r).await }
+            })
+            .await?;
+        Ok(reply.value)
+    }
+
     /// Removes `key` from `namespace`; whether it was there.
     pub async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, ClientError> {
         let request = pb::KvDeleteRequest {

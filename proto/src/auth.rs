@@ -37,6 +37,7 @@ const ADMIN_ONLY: &[&str] = &[
     "/weft.v1.Weft/DeleteComponent",
     "/weft.v1.Weft/KvPut",
     "/weft.v1.Weft/KvDelete",
+    "/weft.v1.Weft/KvIncrement",
     "/weft.v1.Weft/AddMember",
     "/weft.v1.Weft/RemoveMember",
     "/weft.v1.Weft/AddRoute",

@@ -329,6 +329,41 @@ fn keyvalue_buckets_live_in_the_replicated_table() {
     })
     .unwrap();
     assert_eq!(read.lines().last().unwrap_or_default(), "ok(some(\"2\"))");
+    // Increments from many tasks at once lose none of one another.
+    let refs: Vec<String> = (0..20)
+        .map(|_| {
+            group
+                .weft_ok(&[
+                    "submit",
+                    "probe",
+                    "probe.kv-increment(\"cart\", \"hits\", 1)",
+                ])
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let mut args = vec!["get"];
+    args.extend(refs.iter().map(String::as_str));
+    let counts = group.weft_ok(&args).unwrap();
+    let mut seen: Vec<u64> = counts
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("ok(")?
+                .strip_suffix(')')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, (1..=20).collect::<Vec<u64>>(), "{counts}");
+    assert_eq!(
+        probe(&group, "probe.kv-set(\"cart\", \"word\", \"abc\")", &[]),
+        "ok"
+    );
+    let not_a_count = probe(&group, "probe.kv-increment(\"cart\", \"word\", 1)", &[]);
+    assert!(not_a_count.contains("is not a count"), "{not_a_count}");
     assert_eq!(
         probe(&group, "probe.kv-delete(\"cart\", \"apple\")", &[]),
         "ok(true)"

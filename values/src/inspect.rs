@@ -36,7 +36,7 @@ pub enum InspectError {
     Invalid(String),
     /// It imports something hosts do not link.
     #[error(
-        "component imports `{0}`, which weft hosts do not provide (they provide WASI 0.2, wasi:http/outgoing-handler, wasi:config/store, wasi:keyvalue/store and batch, and weft:runtime)"
+        "component imports `{0}`, which weft hosts do not provide (they provide WASI 0.2, wasi:http/outgoing-handler, wasi:config/store, wasi:keyvalue/store, atomics and batch, and weft:runtime)"
     )]
     MissingImport(String),
 }
@@ -87,9 +87,8 @@ const PROVIDED: &[(&str, &str, &[&str])] = &[
     ("wasi:http", "0.2", &["types", "outgoing-handler"]),
     // A guest's configuration and secrets (its runtime environment).
     ("wasi:config", "0.2", &["store"]),
-    // Buckets over the cluster's key-value table (not `atomics`: the table
-    // has no atomic read-modify-write).
-    ("wasi:keyvalue", "0.2", &["store", "batch"]),
+    // Buckets over the cluster's key-value table.
+    ("wasi:keyvalue", "0.2", &["store", "atomics", "batch"]),
     // 0.1 is the first version, still served (host/runtime/src/runtime/v0_1).
     (
         "weft:runtime",

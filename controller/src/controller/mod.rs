@@ -475,6 +475,29 @@ impl Controller {
         Ok(self.write(in_session(command, session)).await?.1)
     }
 
+    /// Adds `delta` to a key's count; returns the count now.
+    pub async fn kv_increment(
+        &self,
+        namespace: &str,
+        key: &str,
+        delta: u64,
+        session: Option<(u64, u64)>,
+    ) -> Result<u64, ControllerError> {
+        validate_kv_key(namespace, key)?;
+        let command = Command::KvIncrement {
+            namespace: namespace.into(),
+            key: key.into(),
+            delta,
+        };
+        match self.write(in_session(command, session)).await?.0 {
+            Applied::Counted { value } => Ok(value),
+            Applied::Refused(why) => Err(ControllerError::InvalidRequest(why)),
+            other => Err(ControllerError::Corrupt(format!(
+                "an increment applied as {other:?}"
+            ))),
+        }
+    }
+
     /// Removes a key; returns whether it existed.
     pub async fn kv_delete(
         &self,

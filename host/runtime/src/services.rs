@@ -219,6 +219,15 @@ pub enum KvOp {
         /// The table namespace of the bucket.
         namespace: String,
     },
+    /// Adds to a key's count, atomically.
+    Increment {
+        /// The table namespace of the bucket.
+        namespace: String,
+        /// The key.
+        key: String,
+        /// What to add.
+        delta: u64,
+    },
 }
 
 /// What a [`KvOp`] answers.
@@ -228,6 +237,8 @@ pub enum KvReply {
     Value(Option<Vec<u8>>),
     /// A bucket's keys (`List`).
     Keys(Vec<String>),
+    /// A key's count after an `Increment`.
+    Count(u64),
     /// Done (`Set`, `Delete`).
     Done,
 }

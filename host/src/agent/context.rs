@@ -578,6 +578,11 @@ impl TaskServices for TaskContext {
                     KvReply::Done
                 }
                 KvOp::List { namespace } => KvReply::Keys(client.kv_keys(&namespace).await?),
+                KvOp::Increment {
+                    namespace,
+                    key,
+                    delta,
+                } => KvReply::Count(client.kv_increment(&namespace, &key, delta).await?),
             })
         })
     }

@@ -1,5 +1,5 @@
-//! `wasi:keyvalue` (the store and its batch operations) over the cluster's
-//! replicated key-value table, so a component written for Spin or
+//! `wasi:keyvalue` (the store, its atomic increment and its batch
+//! operations) over the cluster's replicated key-value table, so a component written for Spin or
 //! wasmCloud that keeps data in key-value buckets runs unchanged.
 //!
 //! A bucket is a namespace of the table: `wasi-keyvalue/<scope>/<bucket>`,
@@ -27,7 +27,7 @@ mod bindings {
     });
 }
 
-use bindings::wasi::keyvalue::{batch, store};
+use bindings::wasi::keyvalue::{atomics, batch, store};
 
 /// An open bucket: the table namespace it reads and writes.
 pub struct Bucket {
@@ -51,12 +51,13 @@ impl From<wasmtime::component::ResourceTableError> for KvError {
 /// Keys per `list-keys` page.
 const PAGE: usize = 1000;
 
-/// Adds `wasi:keyvalue/store` and `batch` to `linker`.
+/// Adds `wasi:keyvalue/store`, `atomics` and `batch` to `linker`.
 pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut RuntimeCtx,
 ) -> wasmtime::Result<()> {
     store::add_to_linker::<T, HasSelf<RuntimeCtx>>(linker, get)?;
+    atomics::add_to_linker::<T, HasSelf<RuntimeCtx>>(linker, get)?;
     batch::add_to_linker::<T, HasSelf<RuntimeCtx>>(linker, get)
 }
 
@@ -173,6 +174,27 @@ impl store::HostBucket for RuntimeCtx {
     async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
         self.resources.delete(bucket)?;
         Ok(())
+    }
+}
+
+impl atomics::Host for RuntimeCtx {
+    async fn increment(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        delta: u64,
+    ) -> Result<u64, KvError> {
+        match self
+            .kv(&bucket, |namespace| KvOp::Increment {
+                namespace,
+                key,
+                delta,
+            })
+            .await?
+        {
+            KvReply::Count(value) => Ok(value),
+            other => Err(unexpected(other)),
+        }
     }
 }
 

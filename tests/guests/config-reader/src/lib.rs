@@ -21,7 +21,7 @@ wit_bindgen::generate!({
 
 use exports::weft::config_reader::probe::Guest;
 use wasi::config::store;
-use wasi::keyvalue::{batch, store as kv};
+use wasi::keyvalue::{atomics, batch, store as kv};
 
 fn open(bucket: &str) -> Result<kv::Bucket, String> {
     kv::open(bucket).map_err(|e| format!("open {bucket}: {e:?}"))
@@ -100,6 +100,10 @@ impl Guest for Probe {
         let existed = bucket.exists(&key).map_err(|e| format!("{e:?}"))?;
         bucket.delete(&key).map_err(|e| format!("{e:?}"))?;
         Ok(existed)
+    }
+
+    fn kv_increment(bucket: String, key: String, delta: u64) -> Result<u64, String> {
+        atomics::increment(&open(&bucket)?, &key, delta).map_err(|e| format!("{e:?}"))
     }
 
     fn kv_batch(
