@@ -111,9 +111,10 @@ impl StateMachine {
         ))
     }
 
-    /// Makes everything applied so far durable.
+    /// Makes everything applied so far durable (in place: see the log
+    /// store on sled's `flush_async`).
     pub async fn flush(&self) -> Result<(), ControllerError> {
-        self.tree.flush_async().await?;
+        self.tree.flush()?;
         Ok(())
     }
 

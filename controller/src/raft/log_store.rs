@@ -1,6 +1,11 @@
 //! The Raft log in sled: entries keyed by big-endian index in one tree; the
 //! vote, committed log id and last purged log id in another. Every append,
 //! truncation, purge and vote is flushed before it is reported done.
+//!
+//! Flushes are sled's synchronous `flush` (write and fsync), called in
+//! place: sled 0.34's `flush_async` hands the same work to its own thread
+//! and back, which measured 280 us a flush here against 50 us in place, and
+//! every replicated write waits for one.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -60,7 +65,7 @@ impl LogStore {
         value: &T,
     ) -> Result<(), StorageError<NodeId>> {
         self.meta.insert(name, encode(value)).map_err(write_err)?;
-        self.meta.flush_async().await.map_err(write_err)?;
+        self.meta.flush().map_err(write_err)?;
         Ok(())
     }
 
@@ -155,7 +160,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.insert(&key(entry.log_id.index), encode(&entry));
         }
         self.log.apply_batch(batch).map_err(write_err)?;
-        let flushed = self.log.flush_async().await.map(|_| ());
+        let flushed = self.log.flush().map(|_| ());
         callback.log_io_completed(flushed.map_err(std::io::Error::other));
         Ok(())
     }
@@ -166,7 +171,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.remove(k.map_err(write_err)?);
         }
         self.log.apply_batch(batch).map_err(write_err)?;
-        self.log.flush_async().await.map_err(write_err)?;
+        self.log.flush().map_err(write_err)?;
         Ok(())
     }
 
@@ -179,7 +184,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.remove(k.map_err(write_err)?);
         }
         self.log.apply_batch(batch).map_err(write_err)?;
-        self.log.flush_async().await.map_err(write_err)?;
+        self.log.flush().map_err(write_err)?;
         Ok(())
     }
 }
