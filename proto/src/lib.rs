@@ -33,9 +33,11 @@ pub use v1::*;
 
 pub mod auth;
 mod contract;
+mod runtime_env;
 mod states;
 pub mod tls;
 pub use contract::{FailureKind, limits, logs, metadata};
+pub use runtime_env::{EnvParts, HasRuntimeEnv};
 pub use states::UnknownState;
 
 /// `n` bytes for a person: `512 B`, `1.5 KiB`, `10 MiB`. Every crate's

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use weft_client::{ActorHandle, ActorOptions, ActorRecord, ActorState, TaskClient, value_of};
+use weft_proto::HasRuntimeEnv;
 
 use crate::client::connect;
 use crate::client::tasks::split_call;
@@ -183,17 +184,7 @@ fn pairs(items: &[String], flag: &str) -> anyhow::Result<Vec<(String, String)>> 
 async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
     let class = if args.class == "-" { "" } else { &args.class };
     let (placement_group, bundle_index, capture_child_tasks) = args.group.fields();
-    let crate::client::runtime_env::RuntimeEnv {
-        env,
-        config,
-        secrets,
-        dirs,
-    } = args.runtime_env.parts();
-    let options = ActorOptions {
-        env,
-        config,
-        secrets,
-        dirs,
+    let mut options = ActorOptions {
         placement_group,
         bundle_index,
         capture_child_tasks,
@@ -227,6 +218,7 @@ async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
         checkpoint_every_ms: args.checkpoint_every_ms,
         ..Default::default()
     };
+    options.env_parts().fill_from(&args.runtime_env.parts());
     let handle = client
         .create_actor(&args.component, class, &args.constructor, options)
         .await?;

@@ -91,22 +91,9 @@ pub async fn deploy(address: &str, args: DeployArgs) -> anyhow::Result<()> {
         )
     };
     println!("{label} {} ({how})", info.digest);
-    let env = args.runtime_env.parts();
-    if !(env.env.is_empty()
-        && env.config.is_empty()
-        && env.secrets.is_empty()
-        && env.dirs.is_empty())
-    {
+    if !args.runtime_env.is_empty() {
         client
-            .set_runtime_env(
-                &info.digest,
-                weft_proto::v1::RuntimeEnv {
-                    env: env.env,
-                    config: env.config,
-                    secrets: env.secrets,
-                    dirs: env.dirs,
-                },
-            )
+            .set_runtime_env(&info.digest, args.runtime_env.parts())
             .await
             .context("the component was deployed, but its runtime environment was not set")?;
     }

@@ -67,7 +67,7 @@ pub async fn job(address: &str, command: JobCommand) -> anyhow::Result<()> {
     let mut client = connect(address).await?;
     match command {
         JobCommand::Submit(args) => {
-            let crate::client::runtime_env::RuntimeEnv {
+            let weft_proto::v1::RuntimeEnv {
                 env,
                 config,
                 secrets,

@@ -1,7 +1,6 @@
 //! The runtime-environment flags of `weft submit`, `weft actor create` and
 //! `weft job submit`, and `weft secret put|list|delete`.
 
-use std::collections::HashMap;
 use std::io::Read;
 
 use anyhow::Context;
@@ -28,23 +27,23 @@ pub struct RuntimeEnvArgs {
     pub dirs: Vec<String>,
 }
 
-/// A runtime environment in the shape options take it.
-pub struct RuntimeEnv {
-    pub env: HashMap<String, String>,
-    pub config: HashMap<String, String>,
-    pub secrets: Vec<String>,
-    pub dirs: Vec<String>,
-}
-
 impl RuntimeEnvArgs {
     /// The variables, configuration, secrets and directories.
-    pub fn parts(&self) -> RuntimeEnv {
-        RuntimeEnv {
+    pub fn parts(&self) -> weft_proto::v1::RuntimeEnv {
+        weft_proto::v1::RuntimeEnv {
             env: self.env.iter().cloned().collect(),
             config: self.config.iter().cloned().collect(),
             secrets: self.secrets.clone(),
             dirs: self.dirs.clone(),
         }
+    }
+
+    /// Whether no part is given.
+    pub fn is_empty(&self) -> bool {
+        self.env.is_empty()
+            && self.config.is_empty()
+            && self.secrets.is_empty()
+            && self.dirs.is_empty()
     }
 }
 

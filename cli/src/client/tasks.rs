@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use weft_client::{Arg, NodeInfo, TaskClient, TaskOptions, value_of};
+use weft_proto::HasRuntimeEnv;
 
 use crate::client::connect;
 
@@ -137,17 +138,7 @@ fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
         bail!("--soft goes with --node");
     }
     let (placement_group, bundle_index, capture_child_tasks) = args.group.fields();
-    let crate::client::runtime_env::RuntimeEnv {
-        env,
-        config,
-        secrets,
-        dirs,
-    } = args.runtime_env.parts();
-    Ok(TaskOptions {
-        env,
-        config,
-        secrets,
-        dirs,
+    let mut options = TaskOptions {
         placement_group,
         bundle_index,
         capture_child_tasks,
@@ -170,7 +161,9 @@ fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
         streaming: args.stream,
         stream_backpressure: args.backpressure.unwrap_or(0),
         ..Default::default()
-    })
+    };
+    options.env_parts().fill_from(&args.runtime_env.parts());
+    Ok(options)
 }
 
 pub async fn submit(address: &str, args: SubmitArgs) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
+use weft_proto::HasRuntimeEnv;
 use weft_proto::v1 as pb;
 
 use crate::command::Command;
@@ -100,14 +101,8 @@ impl Controller {
         let allow_http = self.state.http_grants(&digest)?;
         let mut spec = spec;
         if let Some(defaults) = self.default_env(&digest) {
-            let o = spec.options.get_or_insert_with(Default::default);
-            super::runtime_env::fill(
-                &mut o.env,
-                &mut o.config,
-                &mut o.secrets,
-                &mut o.dirs,
-                &defaults,
-            );
+            let options = spec.options.get_or_insert_with(Default::default);
+            options.env_parts().fill_from(&defaults);
         }
         let record = pb::ActorRecord {
             id: format!("actor-{:016x}", new_id()),

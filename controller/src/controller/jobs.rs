@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use prost::Message;
 use weft_proto::FailureKind;
+use weft_proto::HasRuntimeEnv;
 use weft_proto::v1 as pb;
 use weft_proto::v1::JobState;
 use weft_values::CallText;
@@ -81,13 +82,7 @@ impl Controller {
             ..Default::default()
         };
         if let Some(defaults) = self.default_env(&record.digest) {
-            super::runtime_env::fill(
-                &mut record.env,
-                &mut record.config,
-                &mut record.secrets,
-                &mut record.dirs,
-                &defaults,
-            );
+            record.env_parts().fill_from(&defaults);
         }
         {
             let _write = self.jobs.writes.lock().await;

@@ -2,8 +2,6 @@
 //! a component gets in each part of its runtime environment it leaves
 //! empty (`weft deploy --env/--config/--secret/--dir`).
 
-use std::collections::HashMap;
-
 use prost::Message;
 use weft_proto::v1 as pb;
 
@@ -42,28 +40,5 @@ impl Controller {
     pub(crate) fn default_env(&self, digest: &str) -> Option<pb::RuntimeEnv> {
         let bytes = self.state.runtime_env(digest).ok().flatten()?;
         pb::RuntimeEnv::decode(bytes.as_slice()).ok()
-    }
-}
-
-/// Fills each part of a runtime environment a call leaves empty from
-/// `defaults`.
-pub(crate) fn fill(
-    env: &mut HashMap<String, String>,
-    config: &mut HashMap<String, String>,
-    secrets: &mut Vec<String>,
-    dirs: &mut Vec<String>,
-    defaults: &pb::RuntimeEnv,
-) {
-    if env.is_empty() {
-        env.clone_from(&defaults.env);
-    }
-    if config.is_empty() {
-        config.clone_from(&defaults.config);
-    }
-    if secrets.is_empty() {
-        secrets.clone_from(&defaults.secrets);
-    }
-    if dirs.is_empty() {
-        dirs.clone_from(&defaults.dirs);
     }
 }

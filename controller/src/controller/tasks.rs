@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use weft_proto::HasRuntimeEnv;
 use weft_proto::v1 as pb;
 
 use crate::controller::Controller;
@@ -45,14 +46,8 @@ impl Controller {
                     })
                     .clone();
                 if let Some(defaults) = defaults {
-                    let o = spec.options.get_or_insert_with(Default::default);
-                    super::runtime_env::fill(
-                        &mut o.env,
-                        &mut o.config,
-                        &mut o.secrets,
-                        &mut o.dirs,
-                        &defaults,
-                    );
+                    let options = spec.options.get_or_insert_with(Default::default);
+                    options.env_parts().fill_from(&defaults);
                 }
                 (spec, target)
             })

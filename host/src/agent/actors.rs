@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use weft_proto::HasRuntimeEnv;
 use weft_proto::v1 as pb;
 
 use super::{Agent, TaskContext, failure_kind_of};
@@ -268,7 +269,7 @@ impl Agent {
             Ok(lease) => lease,
             Err(e) => return failed(format!("actor {id}: {e}")),
         };
-        let asked = super::runtime_env::EnvSpec::of_actor(&options);
+        let asked = options.clone().env_parts().take();
         let granted = match self.resolve_env(&asked).await {
             Ok(granted) => granted,
             Err(e) => return failed(format!("actor {id}: {e}")),

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use weft_core::objects::Located;
 use weft_core::{ClientError, Submission, TaskResult};
+use weft_proto::HasRuntimeEnv;
 use weft_proto::v1 as pb;
 
 use super::Agent;
@@ -61,7 +62,7 @@ pub struct TaskContext {
     job: String,
     /// The runtime environment it asked for, inherited by what it makes,
     /// and what its guest sees of it here.
-    asked: super::runtime_env::EnvSpec,
+    asked: pb::RuntimeEnv,
     granted: RuntimeEnv,
     /// The placement group what it makes goes into (its options'
     /// `capture_child_tasks`), unless that names one; empty: none.
@@ -303,7 +304,7 @@ impl TaskContext {
     pub(crate) fn in_job(
         mut self,
         job: String,
-        asked: super::runtime_env::EnvSpec,
+        asked: pb::RuntimeEnv,
         granted: RuntimeEnv,
     ) -> Self {
         self.job = job;
@@ -324,23 +325,13 @@ impl TaskContext {
     /// does not set.
     pub(crate) fn stamp_task(&self, options: &mut weft_core::TaskOptions) {
         self.stamp(&mut options.job, &mut options.placement_group);
-        self.asked.stamp(
-            &mut options.env,
-            &mut options.config,
-            &mut options.secrets,
-            &mut options.dirs,
-        );
+        options.env_parts().fill_from(&self.asked);
     }
 
     /// [`Self::stamp_task`] for an actor it makes.
     pub(crate) fn stamp_actor(&self, options: &mut weft_core::ActorOptions) {
         self.stamp(&mut options.job, &mut options.placement_group);
-        self.asked.stamp(
-            &mut options.env,
-            &mut options.config,
-            &mut options.secrets,
-            &mut options.dirs,
-        );
+        options.env_parts().fill_from(&self.asked);
     }
 
     fn stamp(&self, job: &mut String, group: &mut String) {

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use weft_proto::FailureKind;
+use weft_proto::HasRuntimeEnv;
 use weft_proto::v1 as pb;
 
 pub use context::{ObjectWriter, TaskContext};
@@ -661,7 +662,7 @@ impl Agent {
                 return (result, Vec::new());
             }
         };
-        let asked = runtime_env::EnvSpec::of_task(&mut task);
+        let asked = task.env_parts().take();
         let granted = match self.resolve_env(&asked).await {
             Ok(granted) => granted,
             Err(e) => {
