@@ -204,9 +204,12 @@ impl Placer<'_> {
         let (wanted, live) = (self.hosts.len(), self.live.len());
         if live < wanted {
             return Err(format!(
-                "STRICT_SPREAD needs {wanted} distinct hosts, one per bundle, and {live} live {} \
-                 exist",
-                if live == 1 { "host" } else { "hosts" }
+                "STRICT_SPREAD needs {wanted} distinct hosts, one per bundle, and {live} live {}",
+                if live == 1 {
+                    "host exists"
+                } else {
+                    "hosts exist"
+                }
             ));
         }
         for i in self.todo.clone() {
