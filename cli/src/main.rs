@@ -53,6 +53,11 @@ enum Command {
     /// the calls, tasks and actors the scheduler gives it, and serves HTTP
     /// routes with `--http-port`.
     Host(server::host::HostArgs),
+    /// Start worker hosts when work waits for room no live host has, and
+    /// stop the ones it started once idle (`--node-type
+    /// small:cpus=2,min=0,max=4`; `--provider local` runs `weft host`
+    /// processes here, `command` runs your scripts).
+    Autoscaler(server::autoscaler::AutoscalerArgs),
     /// Manage the controller group's membership.
     #[command(subcommand)]
     Cluster(client::kv::ClusterCommand),
@@ -205,6 +210,7 @@ fn main() -> ExitCode {
             Command::Up(args) => server::replica::up(args).await,
             Command::Controller(args) => server::replica::controller(args).await,
             Command::Host(args) => server::host::host(args).await,
+            Command::Autoscaler(args) => server::autoscaler::autoscaler(args).await,
             Command::Submit(args) => client::tasks::submit(&address, args).await,
             Command::Get(args) => client::tasks::get(&address, args).await,
             Command::Put { file } => client::objects::put(&address, &file).await,

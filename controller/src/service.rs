@@ -259,6 +259,14 @@ impl pb::weft_server::Weft for WeftService {
         ))
     }
 
+    async fn get_demand(
+        &self,
+        _: Request<pb::GetDemandRequest>,
+    ) -> Result<Response<pb::DemandResponse>, Status> {
+        let demands = self.controller.demand().await?;
+        Ok(Response::new(pb::DemandResponse { demands }))
+    }
+
     async fn list_nodes(
         &self,
         _: Request<pb::ListNodesRequest>,

@@ -307,6 +307,15 @@ impl Connection {
         Ok(reply.nodes)
     }
 
+    /// What waits for room no live host has now (queued tasks, waiting
+    /// actors, bundles not placed), oldest first: an autoscaler's input.
+    pub async fn demand(&mut self) -> Result<Vec<pb::Demand>, ClientError> {
+        let reply = self
+            .request(|mut c| async move { c.get_demand(pb::GetDemandRequest {}).await })
+            .await?;
+        Ok(reply.demands)
+    }
+
     /// The cluster's objects, newest first (at most `limit`), each with the
     /// copies the live hosts' stores hold (their state and readers), and
     /// how many objects the leader knows in all. A host that cannot be

@@ -3,6 +3,7 @@
 
 mod actors;
 mod auth;
+mod autoscaler;
 mod bad_input;
 mod concurrent_actors;
 mod controller_group;

@@ -4,6 +4,7 @@
 //! connection between an embedded host and its replica, the metrics
 //! endpoint, the dashboard, and the TLS files `weft certs` makes.
 
+pub mod autoscaler;
 pub mod certs;
 pub mod dashboard;
 pub mod host;

@@ -86,6 +86,12 @@ impl Controller {
         self.tasks.get(ids, num_ready, timeout).await
     }
 
+    /// What waits for room no live host has now, for an autoscaler.
+    pub async fn demand(&self) -> Result<Vec<pb::Demand>, ControllerError> {
+        self.ensure_leader().await?;
+        Ok(self.tasks.demand())
+    }
+
     /// Cancels a task.
     pub async fn cancel_task(&self, id: &str) -> Result<bool, ControllerError> {
         self.ensure_leader().await?;

@@ -34,7 +34,7 @@ pub struct NameTaken {
 pub(crate) struct Actors {
     pub(crate) records: HashMap<String, pb::ActorRecord>,
     /// Actors waiting for a host, in the order they asked.
-    waiting: VecDeque<String>,
+    pub(crate) waiting: VecDeque<String>,
     /// Records changed since the last flush, to write to the replicated
     /// state (in order; a later one supersedes an earlier one).
     pub(crate) persist_out: Vec<pb::ActorRecord>,
@@ -65,7 +65,7 @@ impl Actors {
     }
 }
 
-fn demand(record: &pb::ActorRecord) -> Resources {
+pub(crate) fn demand(record: &pb::ActorRecord) -> Resources {
     let options = options(record);
     from_pb(&pb::Resources {
         cpus: options.cpus,

@@ -197,6 +197,8 @@ impl HostEntry {
             engine: self.engine.clone(),
             gpu: self.gpu.clone(),
             gpu_holders: self.devices.holders().to_vec(),
+            actors: 0,
+            bundles: self.bundles.len() as u32,
         }
     }
 }

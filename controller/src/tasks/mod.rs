@@ -14,6 +14,7 @@
 #[cfg(test)]
 mod actor_tests;
 pub(crate) mod actors;
+mod demand;
 mod events;
 pub(crate) mod groups;
 mod hosts;
@@ -778,7 +779,21 @@ impl TaskManager {
     /// Every known host.
     pub fn nodes(&self) -> Vec<pb::NodeInfo> {
         let now = Instant::now();
-        self.with(|t| t.hosts.values().map(|h| h.info(now)).collect())
+        self.with(|t| {
+            t.hosts
+                .values()
+                .map(|h| {
+                    let mut info = h.info(now);
+                    info.actors = t
+                        .actors
+                        .records
+                        .values()
+                        .filter(|a| a.host == h.id && a.state() != pb::ActorState::Dead)
+                        .count() as u32;
+                    info
+                })
+                .collect()
+        })
     }
 }
 
