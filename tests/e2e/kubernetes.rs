@@ -1,5 +1,6 @@
 //! The Kubernetes manifests (`deploy/kubernetes`) render with kustomize,
-//! and what they run is what `weft` accepts: every flag of every `weft`
+//! pass the API's schemas (`kubernetes-validate --strict`, offline), and
+//! what they run is what `weft` accepts: every flag of every `weft`
 //! command in them is one the binary knows, the controller group's members
 //! match its replica count, and the probes ask the paths the servers
 //! answer. No API server runs here, so they are rendered and checked, not
@@ -100,10 +101,38 @@ fn help(sub: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `kubernetes-validate --strict` of `yaml`: `scripts/test` installs it in
+/// `target/k8s-venv` (found beside the test binary's target dir).
+fn validate(overlay: &str, yaml: &str) {
+    let tool =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/k8s-venv/bin/kubernetes-validate");
+    if !tool.exists() {
+        eprintln!(
+            "SKIPPED: no {} (scripts/test installs it); schemas not checked",
+            tool.display()
+        );
+        return;
+    }
+    let file = tempfile::NamedTempFile::new().expect("a temp file");
+    std::fs::write(file.path(), yaml).expect("written");
+    let out = Command::new(&tool)
+        .arg("--strict")
+        .arg(file.path())
+        .output()
+        .expect("kubernetes-validate runs");
+    assert!(
+        out.status.success(),
+        "{overlay} fails the Kubernetes schemas: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn check(overlay: &str, members: usize, hosts: usize) {
     let Some(yaml) = render(overlay) else {
         return;
     };
+    validate(overlay, &yaml);
     let commands = weft_commands(&yaml);
     let mut subs: Vec<&str> = commands.iter().map(|(s, _)| s.as_str()).collect();
     subs.sort();
