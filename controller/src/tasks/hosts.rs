@@ -126,12 +126,13 @@ impl HostEntry {
         );
     }
 
-    /// Frees bundle `key`'s reservation (what runs in it is stopped by
-    /// whoever removes the group; it gives back nothing more here).
+    /// Frees bundle `key`'s reservation. What ran in it is stopped by
+    /// whoever removes the group, and keeps its mapping to the gone bundle:
+    /// its own give-back then frees nothing more (the whole reservation
+    /// already went), rather than taking from what other work holds.
     pub(crate) fn unreserve(&mut self, key: &BundleKey) {
         if let Some(slot) = self.bundles.remove(key) {
             self.used = self.used.minus(&slot.total);
-            self.in_bundle.retain(|_, k| k != key);
         }
     }
 

@@ -539,3 +539,28 @@ fn the_leader_picks_which_gpus_a_task_gets_and_keeps_those_a_host_reports() {
     t.host_died("h", "was killed");
     assert_eq!(t.hosts["h"].devices.free(), 2);
 }
+
+/// A group removed while work runs in its bundle: the bundle's whole
+/// reservation goes at once, and that work's own give-back later frees
+/// nothing more, so what other work on the host holds stays counted.
+#[test]
+fn work_in_a_removed_bundle_gives_back_nothing_twice() {
+    let mut table = Table::new(&TaskConfig::default());
+    let _commands = host(&mut table, "h", 4.0);
+    let cpus = |n: f64| Resources {
+        cpus: n,
+        ..Default::default()
+    };
+    let entry = table.hosts.get_mut("h").expect("the host");
+    let key = ("pg-1".to_string(), 0);
+    entry.reserve(key.clone(), &cpus(2.0), true);
+    entry.hold("outside", &cpus(1.0), &[]);
+    entry.hold_in(&key, "inside", &cpus(1.0), &[]);
+    assert_eq!(entry.used.cpus, 3.0);
+    entry.unreserve(&key);
+    assert_eq!(entry.used.cpus, 1.0, "the bundle's reservation went whole");
+    entry.give_back("inside", &cpus(1.0));
+    assert_eq!(entry.used.cpus, 1.0, "the outside task still holds its cpu");
+    entry.give_back("outside", &cpus(1.0));
+    assert_eq!(entry.used.cpus, 0.0);
+}
