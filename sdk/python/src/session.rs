@@ -14,6 +14,7 @@ use weft_client::{
     ActorHandle, ActorOptions, ActorState, Arg, Client, ClientError, ErrorClass, TaskClient,
     TaskState,
 };
+use weft_proto::{HasRuntimeEnv, InGroup};
 use weft_values::{Signature, Ty};
 
 use crate::convert;
@@ -113,6 +114,26 @@ fn convert_args(
         .collect()
 }
 
+/// The options tasks and actors share (the placement group their work
+/// goes into, and their runtime environment); false for any other key.
+fn shared_option<O: HasRuntimeEnv + InGroup>(
+    out: &mut O,
+    key: &str,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    match key {
+        "placement_group" => *out.group_parts().group = value.extract()?,
+        "bundle_index" => *out.group_parts().bundle_index = Some(value.extract()?),
+        "capture_child_tasks" => *out.group_parts().capture_child_tasks = value.extract()?,
+        "env" => *out.env_parts().env = value.extract()?,
+        "config" => *out.env_parts().config = value.extract()?,
+        "secrets" => *out.env_parts().secrets = value.extract()?,
+        "dirs" => *out.env_parts().dirs = value.extract()?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
 fn task_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<weft_client::TaskOptions> {
     let mut out = weft_client::TaskOptions::default();
     let Some(options) = options else {
@@ -141,13 +162,7 @@ fn task_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<weft_client::Ta
             "max_calls" => out.max_calls = value.extract()?,
             "streaming" => out.streaming = value.extract()?,
             "stream_backpressure" => out.stream_backpressure = value.extract()?,
-            "placement_group" => out.placement_group = value.extract()?,
-            "bundle_index" => out.bundle_index = Some(value.extract()?),
-            "capture_child_tasks" => out.capture_child_tasks = value.extract()?,
-            "env" => out.env = value.extract()?,
-            "config" => out.config = value.extract()?,
-            "secrets" => out.secrets = value.extract()?,
-            "dirs" => out.dirs = value.extract()?,
+            other if shared_option(&mut out, other, &value)? => {}
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown task option `{other}`"
@@ -1040,13 +1055,7 @@ fn actor_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<ActorOptions> 
             "max_concurrency" => out.max_concurrency = value.extract()?,
             "concurrency_groups" => out.concurrency_groups = value.extract()?,
             "method_groups" => out.method_groups = value.extract()?,
-            "placement_group" => out.placement_group = value.extract()?,
-            "bundle_index" => out.bundle_index = Some(value.extract()?),
-            "capture_child_tasks" => out.capture_child_tasks = value.extract()?,
-            "env" => out.env = value.extract()?,
-            "config" => out.config = value.extract()?,
-            "secrets" => out.secrets = value.extract()?,
-            "dirs" => out.dirs = value.extract()?,
+            other if shared_option(&mut out, other, &value)? => {}
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown actor option `{other}`"

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use napi::bindgen_prelude::{FromNapiValue, Object, Unknown, ValidateNapiValue};
 use weft_client::{ActorOptions, TaskOptions};
+use weft_proto::{HasRuntimeEnv, InGroup};
 
 use crate::errors::type_error;
 
@@ -70,14 +71,7 @@ pub fn task_options(options: &Object<'_>) -> napi::Result<TaskOptions> {
             "affinitySoft" => out.affinity_soft = field(o, key)?,
             "maxCalls" => out.max_calls = count(o, key)?,
             "streamBackpressure" => out.stream_backpressure = count(o, key)?,
-            "placementGroup" => out.placement_group = group_id(o, key)?,
-            "bundleIndex" => out.bundle_index = bundle_index(o, key)?,
-            "captureChildTasks" => out.capture_child_tasks = field(o, key)?,
-            "env" => out.env = field::<HashMap<String, String>>(o, key)?,
-            "config" => out.config = field::<HashMap<String, String>>(o, key)?,
-            "secrets" => out.secrets = field::<Vec<String>>(o, key)?,
-            "dirs" => out.dirs = field::<Vec<String>>(o, key)?,
-            _ => return Ok(false),
+            _ => return shared_option(&mut out, key, o),
         }
         Ok(true)
     })?;
@@ -103,18 +97,33 @@ pub fn actor_options(options: &Object<'_>) -> napi::Result<ActorOptions> {
             "maxConcurrency" => out.max_concurrency = count(o, key)?,
             "concurrencyGroups" => out.concurrency_groups = field::<HashMap<String, u32>>(o, key)?,
             "methodGroups" => out.method_groups = field::<HashMap<String, String>>(o, key)?,
-            "placementGroup" => out.placement_group = group_id(o, key)?,
-            "bundleIndex" => out.bundle_index = bundle_index(o, key)?,
-            "captureChildTasks" => out.capture_child_tasks = field(o, key)?,
-            "env" => out.env = field::<HashMap<String, String>>(o, key)?,
-            "config" => out.config = field::<HashMap<String, String>>(o, key)?,
-            "secrets" => out.secrets = field::<Vec<String>>(o, key)?,
-            "dirs" => out.dirs = field::<Vec<String>>(o, key)?,
-            _ => return Ok(false),
+            _ => return shared_option(&mut out, key, o),
         }
         Ok(true)
     })?;
     Ok(out)
+}
+
+/// The options tasks and actors share: the placement group their work goes
+/// into (`placementGroup`, `bundleIndex`, `captureChildTasks`) and their
+/// runtime environment (`env`, `config`, `secrets`, `dirs`); false for any
+/// other key.
+fn shared_option<O: HasRuntimeEnv + InGroup>(
+    out: &mut O,
+    key: &str,
+    o: &Object<'_>,
+) -> napi::Result<bool> {
+    match key {
+        "placementGroup" => *out.group_parts().group = group_id(o, key)?,
+        "bundleIndex" => *out.group_parts().bundle_index = bundle_index(o, key)?,
+        "captureChildTasks" => *out.group_parts().capture_child_tasks = field(o, key)?,
+        "env" => *out.env_parts().env = field::<HashMap<String, String>>(o, key)?,
+        "config" => *out.env_parts().config = field::<HashMap<String, String>>(o, key)?,
+        "secrets" => *out.env_parts().secrets = field::<Vec<String>>(o, key)?,
+        "dirs" => *out.env_parts().dirs = field::<Vec<String>>(o, key)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// A placement group option: its id, or a `PlacementGroup` (anything with
