@@ -34,11 +34,13 @@ pub use v1::*;
 pub mod auth;
 mod contract;
 mod placement;
+mod resources;
 mod runtime_env;
 mod states;
 pub mod tls;
 pub use contract::{FailureKind, limits, logs, metadata};
-pub use placement::{GroupParts, InGroup};
+pub use placement::{GroupParts, InGroup, UnknownStrategy};
+pub use resources::ResourceError;
 pub use runtime_env::{EnvParts, HasRuntimeEnv};
 pub use states::UnknownState;
 

@@ -34,3 +34,70 @@ macro_rules! in_group {
 }
 
 in_group!(v1::TaskOptions, v1::ActorOptions);
+
+/// A placement strategy name that is none of Ray's four.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown placement strategy `{0}`: use PACK, SPREAD, STRICT_PACK or STRICT_SPREAD")]
+pub struct UnknownStrategy(pub String);
+
+impl v1::PlacementStrategy {
+    /// A strategy from Ray's name, in either case, with `_` or `-`.
+    pub fn parse(text: &str) -> Result<Self, UnknownStrategy> {
+        let name = text.trim().to_ascii_uppercase().replace('-', "_");
+        Self::from_str_name(&format!("PLACEMENT_STRATEGY_{name}"))
+            .ok_or_else(|| UnknownStrategy(text.to_string()))
+    }
+
+    /// Ray's name: `PACK`, `SPREAD`, `STRICT_PACK` or `STRICT_SPREAD`.
+    pub fn name(self) -> &'static str {
+        self.as_str_name().trim_start_matches("PLACEMENT_STRATEGY_")
+    }
+}
+
+impl v1::PlacementGroupState {
+    /// Ray's name: `PENDING`, `CREATED`, `RESCHEDULING` or `REMOVED`.
+    pub fn name(self) -> &'static str {
+        self.as_str_name()
+            .trim_start_matches("PLACEMENT_GROUP_STATE_")
+    }
+
+    /// The lower-case name the CLI, the dashboard and metric labels use.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Created => "created",
+            Self::Rescheduling => "rescheduling",
+            Self::Removed => "removed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::v1::{PlacementGroupState, PlacementStrategy};
+
+    #[test]
+    fn strategies_parse_in_any_spelling() {
+        for text in ["strict-spread", "STRICT_SPREAD", "Strict_Spread"] {
+            assert_eq!(
+                PlacementStrategy::parse(text).unwrap(),
+                PlacementStrategy::StrictSpread
+            );
+        }
+        assert_eq!(PlacementStrategy::StrictPack.name(), "STRICT_PACK");
+        let err = PlacementStrategy::parse("diagonal").unwrap_err();
+        assert!(err.to_string().contains("`diagonal`"), "{err}");
+    }
+
+    #[test]
+    fn state_names_agree() {
+        for s in [
+            PlacementGroupState::Pending,
+            PlacementGroupState::Created,
+            PlacementGroupState::Rescheduling,
+            PlacementGroupState::Removed,
+        ] {
+            assert_eq!(s.label(), s.name().to_ascii_lowercase());
+        }
+    }
+}

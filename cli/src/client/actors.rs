@@ -183,11 +183,7 @@ fn pairs(items: &[String], flag: &str) -> anyhow::Result<Vec<(String, String)>> 
 
 async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
     let class = if args.class == "-" { "" } else { &args.class };
-    let (placement_group, bundle_index, capture_child_tasks) = args.group.fields();
     let mut options = ActorOptions {
-        placement_group,
-        bundle_index,
-        capture_child_tasks,
         name: args.name.unwrap_or_default(),
         namespace: args.namespace,
         detached: args.detached,
@@ -219,6 +215,7 @@ async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     options.env_parts().fill_from(&args.runtime_env.parts());
+    args.group.put_in(&mut options);
     let handle = client
         .create_actor(&args.component, class, &args.constructor, options)
         .await?;

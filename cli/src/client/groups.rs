@@ -80,13 +80,12 @@ pub struct InGroup {
 }
 
 impl InGroup {
-    /// The group, the bundle (`None`: any) and whether children follow.
-    pub fn fields(&self) -> (String, Option<i32>, bool) {
-        (
-            self.placement_group.clone().unwrap_or_default(),
-            self.bundle_index.filter(|i| *i >= 0),
-            self.capture_child_tasks,
-        )
+    /// Puts the work these options describe into the group asked for.
+    pub fn put_in(&self, options: &mut impl weft_proto::InGroup) {
+        let parts = options.group_parts();
+        *parts.group = self.placement_group.clone().unwrap_or_default();
+        *parts.bundle_index = self.bundle_index.filter(|i| *i >= 0);
+        *parts.capture_child_tasks = self.capture_child_tasks;
     }
 }
 
@@ -110,7 +109,7 @@ pub async fn group(address: &str, command: GroupCommand) -> anyhow::Result<()> {
                 let host = record.bundle_hosts.get(index).map_or("", String::as_str);
                 println!(
                     "  bundle {index}: {}  {}",
-                    describe(bundle),
+                    bundle.describe(),
                     if host.is_empty() { "-" } else { host }
                 );
             }
@@ -139,7 +138,7 @@ async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
         .iter()
         .map(|b| parse_bundle(b))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let strategy = parse_strategy(&args.strategy)?;
+    let strategy = pb::PlacementStrategy::parse(&args.strategy)?;
     let spec = PlacementGroupSpec {
         bundles,
         strategy: strategy.into(),
@@ -164,56 +163,30 @@ async fn create(client: &TaskClient, args: CreateArgs) -> anyhow::Result<()> {
         state => bail!(
             "placement group {} is still {} after {} s: {}",
             record.id,
-            state_name(state),
+            state.label(),
             args.wait,
             record.pending_reason
         ),
     }
 }
 
-/// Ray's strategy names, in either case and with `-` or `_`.
-pub fn parse_strategy(text: &str) -> anyhow::Result<pb::PlacementStrategy> {
-    Ok(match text.to_ascii_lowercase().replace('_', "-").as_str() {
-        "pack" => pb::PlacementStrategy::Pack,
-        "spread" => pb::PlacementStrategy::Spread,
-        "strict-pack" => pb::PlacementStrategy::StrictPack,
-        "strict-spread" => pb::PlacementStrategy::StrictSpread,
-        _ => bail!(
-            "unknown placement strategy `{text}` (use pack, spread, strict-pack or \
-                 strict-spread)"
-        ),
-    })
-}
-
 /// `cpus=1,gpus=1,memory=2G,NAME=AMOUNT` as a bundle.
 pub fn parse_bundle(text: &str) -> anyhow::Result<pb::Resources> {
     let mut bundle = pb::Resources::default();
-    let mut custom = Vec::new();
     for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         let (name, amount) = item
             .split_once('=')
             .with_context(|| format!("`{item}` in bundle `{text}` is not NAME=AMOUNT"))?;
-        match name.trim() {
-            "cpus" | "cpu" | "CPU" => {
-                bundle.cpus = amount
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("cpus `{amount}` is not a number"))?;
-            }
-            "gpus" | "gpu" | "GPU" => {
-                bundle.gpus = amount
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("gpus `{amount}` is not a whole number"))?;
-            }
-            "memory" => {
-                bundle.memory =
-                    crate::server::host::parse_bytes(amount).map_err(anyhow::Error::msg)?;
-            }
-            _ => custom.push(item.to_string()),
-        }
+        let (name, amount) = (name.trim(), amount.trim());
+        let amount = if name == "memory" {
+            crate::server::host::parse_bytes(amount).map_err(anyhow::Error::msg)? as f64
+        } else {
+            amount
+                .parse()
+                .with_context(|| format!("{name} `{amount}` in bundle `{text}` is not a number"))?
+        };
+        bundle.set_named(name, amount)?;
     }
-    bundle.custom = crate::server::host::custom_resources(&custom)?;
     Ok(bundle)
 }
 
@@ -233,50 +206,14 @@ fn spec(record: &PlacementGroupRecord) -> PlacementGroupSpec {
     record.spec.clone().unwrap_or_default()
 }
 
-/// A state's name as `weft pg list` prints it.
-pub fn state_name(state: PlacementGroupState) -> &'static str {
-    match state {
-        PlacementGroupState::Pending => "pending",
-        PlacementGroupState::Created => "created",
-        PlacementGroupState::Rescheduling => "rescheduling",
-        PlacementGroupState::Removed => "removed",
-    }
-}
-
-fn strategy_name(strategy: pb::PlacementStrategy) -> &'static str {
-    match strategy {
-        pb::PlacementStrategy::Pack => "PACK",
-        pb::PlacementStrategy::Spread => "SPREAD",
-        pb::PlacementStrategy::StrictPack => "STRICT_PACK",
-        pb::PlacementStrategy::StrictSpread => "STRICT_SPREAD",
-    }
-}
-
-fn describe(r: &pb::Resources) -> String {
-    let mut parts = Vec::new();
-    if r.cpus > 0.0 {
-        parts.push(format!("cpus={}", r.cpus));
-    }
-    if r.gpus > 0 {
-        parts.push(format!("gpus={}", r.gpus));
-    }
-    if r.memory > 0 {
-        parts.push(format!("memory={}", weft_proto::format_bytes(r.memory)));
-    }
-    let mut custom: Vec<_> = r.custom.iter().collect();
-    custom.sort_by(|a, b| a.0.cmp(b.0));
-    parts.extend(custom.into_iter().map(|(n, a)| format!("{n}={a}")));
-    parts.join(",")
-}
-
 fn line(g: &PlacementGroupRecord) -> String {
     let s = spec(g);
     let mut out = format!(
         "{}  {}  {}  {}  {} bundles",
         g.id,
         if s.name.is_empty() { "-" } else { &s.name },
-        state_name(g.state()),
-        strategy_name(s.strategy()),
+        g.state().label(),
+        s.strategy().name(),
         s.bundles.len()
     );
     let hosts: Vec<&str> = g

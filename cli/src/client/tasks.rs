@@ -137,11 +137,7 @@ fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
     if args.soft && args.node.is_none() {
         bail!("--soft goes with --node");
     }
-    let (placement_group, bundle_index, capture_child_tasks) = args.group.fields();
     let mut options = TaskOptions {
-        placement_group,
-        bundle_index,
-        capture_child_tasks,
         has_cpus: args.cpus.is_some(),
         cpus: args.cpus.unwrap_or(0.0),
         memory: args.memory,
@@ -163,6 +159,7 @@ fn options(args: &SubmitArgs) -> anyhow::Result<TaskOptions> {
         ..Default::default()
     };
     options.env_parts().fill_from(&args.runtime_env.parts());
+    args.group.put_in(&mut options);
     Ok(options)
 }
 

@@ -115,42 +115,6 @@ fn parse_node_type(text: &str) -> anyhow::Result<NodeType> {
     Ok(node)
 }
 
-/// Whether `room` holds `need` (every resource).
-fn holds(room: &pb::Resources, need: &pb::Resources) -> bool {
-    room.cpus >= need.cpus
-        && room.memory >= need.memory
-        && room.gpus >= need.gpus
-        && need
-            .custom
-            .iter()
-            .all(|(k, v)| room.custom.get(k).copied().unwrap_or(0.0) >= *v)
-}
-
-fn take(room: &mut pb::Resources, need: &pb::Resources) {
-    room.cpus -= need.cpus;
-    room.memory = room.memory.saturating_sub(need.memory);
-    room.gpus = room.gpus.saturating_sub(need.gpus);
-    for (k, v) in &need.custom {
-        if let Some(r) = room.custom.get_mut(k) {
-            *r -= v;
-        }
-    }
-}
-
-fn describe(r: &pb::Resources) -> String {
-    let mut parts = vec![format!("cpus={}", r.cpus)];
-    if r.memory > 0 {
-        parts.push(format!("memory={}", weft_proto::format_bytes(r.memory)));
-    }
-    if r.gpus > 0 {
-        parts.push(format!("gpus={}", r.gpus));
-    }
-    let mut custom: Vec<_> = r.custom.iter().collect();
-    custom.sort_by(|a, b| a.0.cmp(b.0));
-    parts.extend(custom.into_iter().map(|(k, v)| format!("{k}={v}")));
-    parts.join(" ")
-}
-
 /// Starts and stops hosts.
 trait Provider {
     /// Starts host `id` of `node`.
@@ -320,7 +284,7 @@ pub async fn autoscaler(args: AutoscalerArgs) -> anyhow::Result<()> {
             .map(|n| format!(
                 "{} ({}, {}..{})",
                 n.name,
-                describe(&n.resources),
+                n.resources.describe(),
                 n.min,
                 n.max
             ))
@@ -383,16 +347,16 @@ pub async fn autoscaler(args: AutoscalerArgs) -> anyhow::Result<()> {
             let mut planned: Vec<(usize, pb::Resources, Vec<String>)> = Vec::new();
             for d in &demand {
                 let need = d.resources.clone().unwrap_or_default();
-                if let Some((_, room)) = coming.iter_mut().find(|(_, r)| holds(r, &need)) {
-                    take(room, &need);
+                if let Some((_, room)) = coming.iter_mut().find(|(_, r)| r.covers(&need)) {
+                    room.take(&need);
                     continue;
                 }
-                if let Some((_, room, why)) = planned.iter_mut().find(|(_, r, _)| holds(r, &need)) {
-                    take(room, &need);
+                if let Some((_, room, why)) = planned.iter_mut().find(|(_, r, _)| r.covers(&need)) {
+                    room.take(&need);
                     why.push(format!("{} {}", d.kind, d.id));
                     continue;
                 }
-                let fits = nodes.iter().position(|n| holds(&n.resources, &need));
+                let fits = nodes.iter().position(|n| n.resources.covers(&need));
                 match fits {
                     Some(node)
                         if count(&started, node)
@@ -400,7 +364,7 @@ pub async fn autoscaler(args: AutoscalerArgs) -> anyhow::Result<()> {
                             < nodes[node].max =>
                     {
                         let mut room = nodes[node].resources.clone();
-                        take(&mut room, &need);
+                        room.take(&need);
                         planned.push((node, room, vec![format!("{} {}", d.kind, d.id)]));
                     }
                     Some(_) => {}
@@ -410,7 +374,7 @@ pub async fn autoscaler(args: AutoscalerArgs) -> anyhow::Result<()> {
                                 "cannot help {} {}: it needs {}, more than any node type has",
                                 d.kind,
                                 d.id,
-                                describe(&need)
+                                need.describe()
                             ));
                         }
                     }

@@ -501,22 +501,12 @@ impl Table {
             pb::PlacementGroupState::Removed,
         ]
         .iter()
-        .map(|s| (state_name(*s), 0))
+        .map(|s| (s.label(), 0))
         .collect();
         for entry in self.groups.entries.values() {
-            *counts.entry(state_name(entry.record.state())).or_default() += 1;
+            *counts.entry(entry.record.state().label()).or_default() += 1;
         }
         counts
-    }
-}
-
-/// A group state's name for people and metrics.
-pub(crate) fn state_name(state: pb::PlacementGroupState) -> &'static str {
-    match state {
-        pb::PlacementGroupState::Pending => "pending",
-        pb::PlacementGroupState::Created => "created",
-        pb::PlacementGroupState::Rescheduling => "rescheduling",
-        pb::PlacementGroupState::Removed => "removed",
     }
 }
 

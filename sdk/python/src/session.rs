@@ -616,18 +616,8 @@ impl Session {
         namespace: &str,
         detached: bool,
     ) -> PyResult<Py<PyAny>> {
-        let strategy = match strategy.to_ascii_uppercase().replace('-', "_").as_str() {
-            "PACK" => weft_proto::v1::PlacementStrategy::Pack,
-            "SPREAD" => weft_proto::v1::PlacementStrategy::Spread,
-            "STRICT_PACK" => weft_proto::v1::PlacementStrategy::StrictPack,
-            "STRICT_SPREAD" => weft_proto::v1::PlacementStrategy::StrictSpread,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown placement strategy {strategy:?}: use PACK, SPREAD, STRICT_PACK or \
-                     STRICT_SPREAD"
-                )));
-            }
-        };
+        let strategy = weft_proto::v1::PlacementStrategy::parse(strategy)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let bundles = bundles
             .into_iter()
             .map(bundle)
@@ -976,47 +966,19 @@ fn resources<'py>(py: Python<'py>, r: &weft_proto::v1::Resources) -> PyResult<Bo
 /// A bundle from Ray's resource dict: `CPU`, `GPU`, `memory` (bytes), and
 /// any other name as a custom resource.
 fn bundle(resources: HashMap<String, f64>) -> PyResult<weft_proto::v1::Resources> {
-    let mut out = weft_proto::v1::Resources::default();
-    for (name, amount) in resources {
-        if !(amount >= 0.0 && amount.is_finite()) {
-            return Err(PyValueError::new_err(format!(
-                "bundle resource {name:?} must be a number >= 0, not {amount}"
-            )));
-        }
-        match name.as_str() {
-            "CPU" | "cpus" => out.cpus = amount,
-            "GPU" | "gpus" if amount.fract() == 0.0 => out.gpus = amount as u32,
-            "GPU" | "gpus" => {
-                return Err(PyValueError::new_err(format!(
-                    "a bundle's GPU count is whole, not {amount}"
-                )));
-            }
-            "memory" => out.memory = amount as u64,
-            _ => {
-                out.custom.insert(name, amount);
-            }
-        }
-    }
-    Ok(out)
+    weft_proto::v1::Resources::from_named(resources)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// A placement group's record as the dict Python sees (Ray's
 /// `placement_group_table` keys where they exist).
 fn group_dict(py: Python<'_>, r: weft_client::groups::PlacementGroupRecord) -> PyResult<Py<PyAny>> {
-    let state = match r.state() {
-        weft_client::groups::PlacementGroupState::Pending => "PENDING",
-        weft_client::groups::PlacementGroupState::Created => "CREATED",
-        weft_client::groups::PlacementGroupState::Rescheduling => "RESCHEDULING",
-        weft_client::groups::PlacementGroupState::Removed => "REMOVED",
-    };
+    let state = r.state().name();
     let spec = r.spec.clone().unwrap_or_default();
-    let strategy = spec.strategy().as_str_name();
+    let strategy = spec.strategy().name();
     let d = PyDict::new(py);
     d.set_item("placement_group_id", r.id)?;
-    d.set_item(
-        "strategy",
-        strategy.trim_start_matches("PLACEMENT_STRATEGY_"),
-    )?;
+    d.set_item("strategy", strategy)?;
     d.set_item("name", spec.name)?;
     d.set_item("namespace", spec.namespace)?;
     d.set_item("state", state)?;

@@ -153,45 +153,13 @@ fn bundle_index(options: &Object<'_>, key: &str) -> napi::Result<Option<i32>> {
 
 /// Ray's strategy names, in either case, with `_` or `-`.
 pub fn placement_strategy(text: &str) -> napi::Result<weft_proto::v1::PlacementStrategy> {
-    use weft_proto::v1::PlacementStrategy as S;
-    Ok(match text.to_ascii_uppercase().replace('-', "_").as_str() {
-        "PACK" => S::Pack,
-        "SPREAD" => S::Spread,
-        "STRICT_PACK" => S::StrictPack,
-        "STRICT_SPREAD" => S::StrictSpread,
-        _ => {
-            return Err(type_error(format!(
-                "unknown placement strategy `{text}`: use PACK, SPREAD, STRICT_PACK or STRICT_SPREAD"
-            )));
-        }
-    })
+    weft_proto::v1::PlacementStrategy::parse(text).map_err(|e| type_error(e.to_string()))
 }
 
 /// A bundle from `{ cpus, gpus, memory, ...custom }` (Ray's `CPU` and
 /// `GPU` too).
 pub fn bundle(resources: HashMap<String, f64>) -> napi::Result<weft_proto::v1::Resources> {
-    let mut out = weft_proto::v1::Resources::default();
-    for (name, amount) in resources {
-        if !(amount >= 0.0 && amount.is_finite()) {
-            return Err(type_error(format!(
-                "bundle resource `{name}` should be a number >= 0, not {amount}"
-            )));
-        }
-        match name.as_str() {
-            "cpus" | "CPU" => out.cpus = amount,
-            "gpus" | "GPU" if amount.fract() == 0.0 => out.gpus = amount as u32,
-            "gpus" | "GPU" => {
-                return Err(type_error(format!(
-                    "a bundle's gpus are whole, not {amount}"
-                )));
-            }
-            "memory" => out.memory = amount as u64,
-            _ => {
-                out.custom.insert(name, amount);
-            }
-        }
-    }
-    Ok(out)
+    weft_proto::v1::Resources::from_named(resources).map_err(|e| type_error(e.to_string()))
 }
 
 /// `{ env, config, secrets, dirs }`: a component's default runtime

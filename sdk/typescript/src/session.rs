@@ -166,20 +166,13 @@ pub struct PlacementGroupInfo {
 
 impl From<weft_client::groups::PlacementGroupRecord> for PlacementGroupInfo {
     fn from(r: weft_client::groups::PlacementGroupRecord) -> Self {
-        use weft_client::groups::PlacementGroupState as S;
-        let state = match r.state() {
-            S::Pending => "pending",
-            S::Created => "created",
-            S::Rescheduling => "rescheduling",
-            S::Removed => "removed",
-        };
         let spec = r.spec.clone().unwrap_or_default();
-        let strategy = spec.strategy().as_str_name();
+        let (strategy, state) = (spec.strategy().name(), r.state().label());
         PlacementGroupInfo {
             id: r.id,
             name: spec.name,
             namespace: spec.namespace,
-            strategy: strategy.trim_start_matches("PLACEMENT_STRATEGY_").into(),
+            strategy: strategy.into(),
             state: state.into(),
             bundles: spec
                 .bundles
