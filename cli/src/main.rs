@@ -137,6 +137,12 @@ enum Command {
     /// only) with the admin token.
     #[command(subcommand)]
     Secret(client::runtime_env::SecretCommand),
+    /// Serve: applications of deployments from a file (YAML, as Ray
+    /// Serve's), each a component behind a route with replicas on hosts,
+    /// routed by queue length, autoscaled, rolled over without a failed
+    /// request.
+    #[command(subcommand)]
+    Serve(client::serve::ServeCommand),
     /// List tasks, worker hosts or objects.
     #[command(subcommand)]
     List(client::tasks::ListCommand),
@@ -221,6 +227,7 @@ fn main() -> ExitCode {
             Command::Actor(command) => client::actors::actor(&address, command).await,
             Command::Pg(command) => client::groups::group(&address, command).await,
             Command::Secret(command) => client::runtime_env::secret(&address, command).await,
+            Command::Serve(command) => client::serve::serve(&address, command).await,
             Command::Job(command) => client::jobs::job(&address, command).await,
             Command::Cluster(command) => client::kv::cluster(&address, command).await,
             Command::Kv(args) => client::kv::kv(&address, args).await,

@@ -153,6 +153,15 @@ pub enum Command {
         #[serde(with = "serde_bytes")]
         env: Vec<u8>,
     },
+    /// Declare a Serve application (the encoded `ServeApplication`;
+    /// empty: delete it).
+    SetServeApp {
+        /// The application's name.
+        name: String,
+        /// The encoded `ServeApplication`.
+        #[serde(with = "serde_bytes")]
+        app: Vec<u8>,
+    },
 }
 
 /// An HTTP route served by every host's gateway.
@@ -398,6 +407,11 @@ impl std::fmt::Debug for Command {
                 .debug_struct("SetRuntimeEnv")
                 .field("digest", digest)
                 .field("bytes", &env.len())
+                .finish(),
+            Command::SetServeApp { name, app } => f
+                .debug_struct("SetServeApp")
+                .field("name", name)
+                .field("app_bytes", &app.len())
                 .finish(),
             Command::DeleteSecret { name } => {
                 f.debug_struct("DeleteSecret").field("name", name).finish()

@@ -100,11 +100,13 @@ pub async fn start(config: ReplicaConfig) -> Result<Arc<Controller>, ControllerE
         deploys,
         jobs: Default::default(),
         group_writes: Default::default(),
+        serve: Default::default(),
     });
     controller.keep_actors();
     controller.keep_groups();
     controller.keep_jobs();
     controller.keep_catalog();
+    controller.keep_serve();
     controller.keep_bytes();
     Ok(controller)
 }

@@ -402,6 +402,32 @@ impl pb::weft_server::Weft for WeftService {
         Ok(Response::new(pb::SetRuntimeEnvResponse { digest }))
     }
 
+    async fn deploy_serve_app(
+        &self,
+        request: Request<pb::DeployServeAppRequest>,
+    ) -> Result<Response<pb::ServeAppStatus>, Status> {
+        let app = request.into_inner().app.unwrap_or_default();
+        Ok(Response::new(self.controller.deploy_serve_app(app).await?))
+    }
+
+    async fn get_serve_status(
+        &self,
+        request: Request<pb::GetServeStatusRequest>,
+    ) -> Result<Response<pb::GetServeStatusResponse>, Status> {
+        let only = request.into_inner().app;
+        let apps = self.controller.serve_status(&only).await?;
+        Ok(Response::new(pb::GetServeStatusResponse { apps }))
+    }
+
+    async fn delete_serve_app(
+        &self,
+        request: Request<pb::DeleteServeAppRequest>,
+    ) -> Result<Response<pb::DeleteServeAppResponse>, Status> {
+        let app = request.into_inner().app;
+        self.controller.delete_serve_app(&app).await?;
+        Ok(Response::new(pb::DeleteServeAppResponse {}))
+    }
+
     async fn submit_job(
         &self,
         request: Request<pb::SubmitJobRequest>,

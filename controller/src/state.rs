@@ -38,6 +38,7 @@ const JOB: &str = "job/";
 const GROUP: &str = "placement-group/";
 const SECRET: &str = "secret/";
 const RUNTIME_ENV: &str = "runtime-env/";
+const SERVE_APP: &str = "serve-app/";
 const APPLIED: &[u8] = b"meta/applied";
 const MEMBERSHIP: &[u8] = b"meta/membership";
 
@@ -229,6 +230,23 @@ impl StateMachine {
         Ok(self
             .tree
             .get(format!("{RUNTIME_ENV}{digest}"))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Every Serve application's encoded declaration, by name.
+    pub fn serve_apps(&self) -> Result<Vec<Vec<u8>>, ControllerError> {
+        self.tree
+            .scan_prefix(SERVE_APP)
+            .values()
+            .map(|v| Ok(v?.to_vec()))
+            .collect()
+    }
+
+    /// Serve application `name`'s encoded declaration.
+    pub fn serve_app(&self, name: &str) -> Result<Option<Vec<u8>>, ControllerError> {
+        Ok(self
+            .tree
+            .get(format!("{SERVE_APP}{name}"))?
             .map(|v| v.to_vec()))
     }
 
@@ -514,6 +532,15 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
                 tx.remove(key.as_bytes())?.is_some()
             } else {
                 tx.insert(key.as_bytes(), env.as_slice())?.is_some()
+            };
+            Ok(Applied::Done { existed })
+        }
+        Command::SetServeApp { name, app } => {
+            let key = format!("{SERVE_APP}{name}");
+            let existed = if app.is_empty() {
+                tx.remove(key.as_bytes())?.is_some()
+            } else {
+                tx.insert(key.as_bytes(), app.as_slice())?.is_some()
             };
             Ok(Applied::Done { existed })
         }

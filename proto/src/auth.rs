@@ -51,6 +51,8 @@ const ADMIN_ONLY: &[&str] = &[
     "/weft.v1.Weft/DeleteSecret",
     "/weft.v1.Weft/ReadSecrets",
     "/weft.v1.Weft/SetRuntimeEnv",
+    "/weft.v1.Weft/DeployServeApp",
+    "/weft.v1.Weft/DeleteServeApp",
 ];
 
 /// Whether the RPC at `path` (`/package.Service/Method`) needs the admin

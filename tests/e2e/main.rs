@@ -21,6 +21,7 @@ mod objects;
 mod placement_groups;
 mod runtime_env;
 mod sandbox;
+mod serve;
 mod streams;
 mod tasks;
 mod tls;

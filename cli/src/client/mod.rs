@@ -14,6 +14,7 @@ pub mod objects;
 pub mod progress;
 pub mod routes;
 pub mod runtime_env;
+pub mod serve;
 pub mod tasks;
 pub mod timeline;
 

@@ -244,6 +244,7 @@ impl GatewayArgs {
     pub async fn start(
         &self,
         bind: IpAddr,
+        advertise: Option<&str>,
         agent: &Arc<Agent>,
         who: &str,
         metrics: crate::server::metrics::Sources,
@@ -256,6 +257,14 @@ impl GatewayArgs {
             .transpose()?;
         let scheme = if tls.is_some() { " (https)" } else { "" };
         let listener = announce_listener(bind, port, who, "http gateway on ", scheme).await?;
+        // Other hosts' gateways forward Serve requests here.
+        let local = listener.local_addr()?;
+        let reached_at = match (advertise, local.ip().is_unspecified()) {
+            (Some(host), _) => format!("{host}:{}", local.port()),
+            (None, true) => format!("127.0.0.1:{}", local.port()),
+            (None, false) => local.to_string(),
+        };
+        agent.serve_load.set_http_address(reached_at);
         let config = GatewayConfig {
             max_body: self.http_max_body,
             metrics: Some(Arc::new(move || metrics.render())),
@@ -465,7 +474,13 @@ pub async fn host(args: HostArgs) -> anyhow::Result<()> {
     };
     let gateway = args
         .gateway
-        .start(args.bind, &agent, "weft host", sources.clone())
+        .start(
+            args.bind,
+            args.advertise.as_deref(),
+            &agent,
+            "weft host",
+            sources.clone(),
+        )
         .await?;
     let metrics = args.metrics.start(args.bind, sources, "weft host").await?;
     tracing::info!("{auth_line}");

@@ -304,7 +304,7 @@ async fn run(
         };
         gateway = embedded
             .gateway
-            .start(args.bind, &started, "weft up", sources)
+            .start(args.bind, None, &started, "weft up", sources)
             .await?;
         agent = Some(started);
     }

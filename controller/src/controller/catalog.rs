@@ -49,8 +49,11 @@ impl Controller {
             routes.push(pb::CatalogRoute {
                 route: Some(route.into()),
                 target,
+                serve: None,
             });
         }
+        let apps = self.serve_apps()?;
+        routes.extend(self.serve_routes(&apps)?);
         Ok(pb::Catalog {
             version,
             routes,

@@ -38,6 +38,7 @@ mod metrics;
 mod prepare;
 mod runtime_env;
 mod secrets;
+mod serve;
 mod signatures;
 mod tasks;
 
@@ -66,6 +67,8 @@ pub struct Controller {
     /// reach the replicated state in the order the leader made them
     /// (`groups.rs`).
     pub(crate) group_writes: tokio::sync::Mutex<()>,
+    /// The leader's own part of Serve (`serve.rs`).
+    pub(crate) serve: std::sync::Mutex<serve::ServeState>,
 }
 
 /// A group member as `weft status` shows it.
@@ -415,6 +418,7 @@ impl Controller {
         // A write: only the leader checks the component, since a follower's
         // state may not have applied the deploy that came just before.
         self.ensure_leader().await?;
+        self.refuse_serve_route(&route.path)?;
         let digest = self.state.resolve(&route.component)?;
         let serves_http = self.state.component(&digest)?.is_some_and(|c| {
             c.functions

@@ -167,6 +167,9 @@ pub struct Agent {
     catalog: tokio::sync::watch::Sender<Arc<crate::gateway::Catalog>>,
     /// What the gateway answered, for `/metrics`.
     pub(crate) gateway_metrics: metrics::GatewayMetrics,
+    /// Where its gateway listens and the Serve requests it holds, for the
+    /// leader.
+    pub serve_load: crate::gateway::ServeLoad,
     /// The port of this host's bulk streams, opened when first asked for
     /// (`bulk.rs`), or why it could not be.
     bulk_port: std::sync::OnceLock<Result<u16, String>>,
@@ -205,6 +208,7 @@ impl Agent {
             lanes: lanes::Lanes::default(),
             catalog: tokio::sync::watch::Sender::new(Arc::default()),
             gateway_metrics: Default::default(),
+            serve_load: Default::default(),
             bulk_port: std::sync::OnceLock::new(),
             bulk_key: random_key(),
         });
@@ -335,8 +339,7 @@ impl Agent {
             let heartbeat = tokio::spawn(heartbeat(
                 link.events.clone(),
                 self.config.heartbeat,
-                self.host.clone(),
-                self.gateway_metrics.clone(),
+                Arc::downgrade(&self),
             ));
             let mut commands = link.commands;
             while let Some(command) = commands.recv().await {
@@ -414,10 +417,7 @@ impl Agent {
                     let prepared = prepared_event(digest, outcome, started.elapsed());
                     // The counters first, so `weft status` agrees with the
                     // report as soon as it arrives.
-                    agent.send(pb::host_event::Kind::Engine(engine_stats(
-                        &agent.host,
-                        &agent.gateway_metrics,
-                    )));
+                    agent.send(pb::host_event::Kind::Engine(engine_stats(&agent)));
                     agent.send(pb::host_event::Kind::Prepared(prepared));
                 });
             }
@@ -907,17 +907,15 @@ impl Drop for Lent {
     }
 }
 
-async fn heartbeat(
-    events: Arc<dyn EventSink>,
-    every: Duration,
-    host: Arc<Host>,
-    gateway: metrics::GatewayMetrics,
-) {
+async fn heartbeat(events: Arc<dyn EventSink>, every: Duration, agent: std::sync::Weak<Agent>) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        let Some(agent) = agent.upgrade() else {
+            return;
+        };
         let beat = pb::HostEvent {
-            kind: Some(pb::host_event::Kind::Engine(engine_stats(&host, &gateway))),
+            kind: Some(pb::host_event::Kind::Engine(engine_stats(&agent))),
         };
         if !events.send(beat) {
             return;
@@ -926,15 +924,17 @@ async fn heartbeat(
 }
 
 /// The engine's and gateway's counters as the leader shows them.
-fn engine_stats(host: &Host, gateway: &metrics::GatewayMetrics) -> pb::EngineStats {
-    let stats = host.stats();
+fn engine_stats(agent: &Agent) -> pb::EngineStats {
+    let stats = agent.host.stats();
     pb::EngineStats {
         compiled: stats.compiled,
         loaded_from_disk: stats.loaded_from_disk,
         calls: stats.calls,
         warm_starts: stats.warm_starts,
         reused: stats.reused,
-        answered: gateway.counts(),
+        answered: agent.gateway_metrics.counts(),
+        http_address: agent.serve_load.http_address(),
+        serve_ongoing: agent.serve_load.ongoing(),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Route {
     pub route: pb::Route,
     /// What it runs.
     pub target: Option<Target>,
+    /// Set for a Serve deployment's route: its replicas and limits.
+    pub serve: Option<pb::ServeRoute>,
 }
 
 /// Routes and names, from the leader.
@@ -51,6 +53,7 @@ impl From<pb::Catalog> for Catalog {
                     Some(Route {
                         route: r.route?,
                         target: r.target.map(target),
+                        serve: r.serve,
                     })
                 })
                 .collect(),
@@ -141,6 +144,7 @@ mod tests {
                         auth: false,
                     }),
                     target: None,
+                    serve: None,
                 })
                 .collect(),
             components: vec![],

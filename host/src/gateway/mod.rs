@@ -17,6 +17,7 @@
 //! place ([`status_of`]) and carry a JSON body `{"error": ..., "kind": ...}`.
 
 mod catalog;
+mod serve;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -33,8 +34,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use self::catalog::{Catalog, Route, Target};
+pub use self::serve::{REPLICA_HEADER, ServeLoad};
 use crate::agent::{Agent, TaskContext};
 use crate::{CallSpec, Format, Grants, HostError, HttpBody, HttpLimits, Invocation, full_body};
+use weft_proto::v1 as pb;
 
 /// The default request body limit.
 pub const DEFAULT_MAX_BODY: usize = 10 << 20;
@@ -88,6 +91,26 @@ struct Gateway {
     /// within [`REFRESH_EVERY`] of it answer 404 without asking again, so
     /// a flood of unknown paths costs the leader nothing.
     refreshed: Mutex<Option<Instant>>,
+    /// Picks Serve replicas and forwards to other hosts' gateways.
+    router: serve::Router,
+}
+
+/// A request body: still to read, or read.
+enum Body {
+    Incoming(Incoming),
+    Read(Bytes),
+}
+
+impl From<Incoming> for Body {
+    fn from(body: Incoming) -> Self {
+        Body::Incoming(body)
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Self {
+        Body::Read(bytes)
+    }
 }
 
 /// The least time between two catalog refreshes asked for by misses.
@@ -112,6 +135,7 @@ pub async fn serve(
         slots: Mutex::new(HashMap::new()),
         requests: AtomicU64::new(0),
         refreshed: Mutex::new(None),
+        router: serve::Router::default(),
     });
     tokio::pin!(shutdown);
     loop {
@@ -234,7 +258,11 @@ impl Gateway {
                 &format!("no route for {path}"),
             );
         };
-        let Route { route, target } = found;
+        let Route {
+            route,
+            target,
+            serve,
+        } = found;
         route_label.clone_from(&route.path);
         if route.auth
             && let Err(response) = self.admit(&req, &route.path)
@@ -244,24 +272,50 @@ impl Gateway {
         let Some(target) = target else {
             return from_error(Failure::UnknownComponent(route.component));
         };
-        let slots = self.slots_for(&route.path, route.max_concurrency);
+        if let Some(serve) = serve {
+            return self.serve_request(req, route, target, serve).await;
+        }
+        let (parts, body) = req.into_parts();
+        self.run_handler(
+            &route.path,
+            route.max_concurrency,
+            parts,
+            body,
+            &route,
+            target,
+        )
+        .await
+    }
+
+    /// Runs a route's handler here, once one of the `limit` slots of
+    /// `slot` is free (503 when none frees within the queue timeout).
+    async fn run_handler(
+        &self,
+        slot: &str,
+        limit: u32,
+        parts: http::request::Parts,
+        body: impl Into<Body>,
+        route: &pb::Route,
+        target: Target,
+    ) -> hyper::Response<HttpBody> {
+        let slots = self.slots_for(slot, limit);
         let Ok(Ok(_permit)) =
             tokio::time::timeout(self.config.queue_timeout, slots.acquire_owned()).await
         else {
             return error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
-                &format!(
-                    "route {} is at its limit of {} concurrent requests",
-                    route.path, route.max_concurrency
-                ),
+                &format!("{slot} is at its limit of {limit} concurrent requests"),
             );
         };
-        let (parts, body) = req.into_parts();
-        let body = match self.read_body(&parts.headers, body).await {
-            Ok(b) => b,
-            Err(response) => return response,
+        let body = match body.into() {
+            Body::Read(bytes) => bytes,
+            Body::Incoming(body) => match self.read_body(&parts.headers, body).await {
+                Ok(b) => b,
+                Err(response) => return response,
+            },
         };
+        let path = parts.uri.path().to_string();
         let body = Full::new(body).map_err(|never: Infallible| -> hyper::Error { match never {} });
         let request = hyper::Request::from_parts(parts, body);
         let prepared = match self.agent.prepare(&target.digest).await {

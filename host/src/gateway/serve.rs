@@ -1,0 +1,466 @@
+//! Serve routing on every host's gateway: a request on a deployment's
+//! route goes to one of its replicas, picked by the power of two choices
+//! on the requests this gateway has in flight to each, run here when the
+//! replica is on this host and forwarded to its host's gateway otherwise.
+//!
+//! Past every replica's `max_ongoing_requests` a request waits in this
+//! gateway's queue for the deployment, bounded by `max_queued_requests`
+//! (503 with `Retry-After` past it, never an unbounded queue). With no
+//! replica at all (scaled to zero, or still starting) it waits for the
+//! catalog to bring one: the requests held here are what the host reports
+//! to the leader's autoscaler, which wakes a deployment at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::Notify;
+use weft_proto::v1 as pb;
+
+/// The header a forwarded request carries: the replica it was routed to,
+/// so the receiving gateway runs it there and does not route it again.
+pub const REPLICA_HEADER: &str = "x-weft-replica";
+
+/// How long a request waits in a deployment's queue for a replica with
+/// room, or for a deployment with no replica to get one. The queue's
+/// length is what bounds it (`max_queued_requests`); this bounds a
+/// deployment that cannot start.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// What a host tells the leader about Serve: where its gateway listens and
+/// the requests it holds per deployment (running and queued).
+#[derive(Default)]
+pub struct ServeLoad {
+    http_address: Mutex<String>,
+    held: Mutex<HashMap<String, Arc<Held>>>,
+}
+
+/// One deployment's requests at this gateway.
+#[derive(Default)]
+pub(crate) struct Held {
+    /// Running or waiting.
+    ongoing: AtomicU32,
+    /// Waiting for a replica's room.
+    queued: AtomicU32,
+    /// Signalled when a request ends, so waiters look again.
+    freed: Notify,
+}
+
+impl ServeLoad {
+    /// Records where this host's gateway listens.
+    pub fn set_http_address(&self, address: String) {
+        *self.http_address.lock().unwrap_or_else(|p| p.into_inner()) = address;
+    }
+
+    /// Where this host's gateway listens (empty: none).
+    pub fn http_address(&self) -> String {
+        self.http_address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Requests held per deployment, for the leader.
+    pub fn ongoing(&self) -> HashMap<String, u32> {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, h)| (k.clone(), h.ongoing.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    pub(crate) fn held(&self, deployment: &str) -> Arc<Held> {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(deployment.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+/// Counts a request as held by its deployment until dropped.
+pub(crate) struct Holding(Arc<Held>);
+
+impl Holding {
+    pub(crate) fn new(held: Arc<Held>) -> Self {
+        held.ongoing.fetch_add(1, Ordering::Relaxed);
+        Holding(held)
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.0.ongoing.fetch_sub(1, Ordering::Relaxed);
+        self.0.freed.notify_waiters();
+    }
+}
+
+/// Why a request could not be given a replica.
+pub(crate) enum NoReplica {
+    /// The queue is full: answer 503 with `Retry-After`.
+    QueueFull { queued: u32 },
+    /// Waited its time without room.
+    TimedOut { waited: Duration },
+    /// None came in [`QUEUE_WAIT`].
+    NoneRunning,
+}
+
+impl NoReplica {
+    /// The gateway's answer: 503 with `Retry-After` and a JSON body naming
+    /// why.
+    pub(crate) fn response(&self, deployment: &str) -> hyper::Response<crate::HttpBody> {
+        let message = match self {
+            NoReplica::QueueFull { queued } => format!(
+                "deployment {deployment} is overloaded: {queued} requests already wait here \
+                 (max_queued_requests)"
+            ),
+            NoReplica::TimedOut { waited } => format!(
+                "deployment {deployment} had no free replica within {} ms",
+                waited.as_millis()
+            ),
+            NoReplica::NoneRunning => format!(
+                "deployment {deployment} has no running replica (it did not start within {} s)",
+                QUEUE_WAIT.as_secs()
+            ),
+        };
+        let body = serde_json::json!({ "error": message, "kind": "busy" }).to_string();
+        hyper::Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::RETRY_AFTER, "1")
+            .body(crate::full_body(body))
+            .expect("static response parts")
+    }
+}
+
+/// Picks replicas and forwards requests to other hosts' gateways.
+pub(crate) struct Router {
+    /// Requests this gateway has in flight to each replica.
+    inflight: Mutex<HashMap<String, Arc<AtomicU32>>>,
+    /// For the power of two choices.
+    seed: AtomicU64,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// A replica picked for one request; counts it in flight until dropped.
+pub(crate) struct Picked {
+    pub(crate) replica: pb::ServeReplica,
+    count: Arc<AtomicU32>,
+}
+
+impl Drop for Picked {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Router {
+            inflight: Mutex::default(),
+            seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
+            client: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build(connector),
+        }
+    }
+}
+
+impl Router {
+    fn count(&self, replica: &str) -> Arc<AtomicU32> {
+        self.inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(replica.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn random(&self, below: usize) -> usize {
+        // A splitmix step: cheap, and good enough to spread two choices.
+        let mut z = self
+            .seed
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % below as u64) as usize
+    }
+
+    /// The less loaded of two random replicas with room, if either has
+    /// room; else any replica with room.
+    fn try_pick(&self, serve: &pb::ServeRoute, avoid: &Avoid) -> Option<Picked> {
+        let candidates: Vec<&pb::ServeReplica> = serve
+            .replicas
+            .iter()
+            .filter(|r| r.running && !r.draining && avoid.allows(r))
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let limit = serve.max_ongoing_requests.max(1);
+        let load = |r: &pb::ServeReplica| self.count(&r.id);
+        let (a, b) = (
+            candidates[self.random(candidates.len())],
+            candidates[self.random(candidates.len())],
+        );
+        let first = if load(a).load(Ordering::Relaxed) <= load(b).load(Ordering::Relaxed) {
+            a
+        } else {
+            b
+        };
+        let order = std::iter::once(first).chain(candidates.iter().copied());
+        for r in order {
+            let count = load(r);
+            let taken = count
+                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                    (n < limit).then_some(n + 1)
+                })
+                .is_ok();
+            if taken {
+                return Some(Picked {
+                    replica: r.clone(),
+                    count,
+                });
+            }
+        }
+        None
+    }
+
+    /// Waits for a replica with room, while the queue has space, for up
+    /// to [`QUEUE_WAIT`], looking again whenever a request ends or the
+    /// catalog changes.
+    pub(crate) async fn pick(
+        &self,
+        held: &Held,
+        route: impl Fn() -> Option<pb::ServeRoute>,
+        avoid: &Avoid,
+    ) -> Result<Picked, NoReplica> {
+        let started = Instant::now();
+        let mut queued = false;
+        let result = loop {
+            let Some(serve) = route() else {
+                break Err(NoReplica::NoneRunning);
+            };
+            let freed = held.freed.notified();
+            if let Some(picked) = self.try_pick(&serve, avoid) {
+                break Ok(picked);
+            }
+            let any = serve
+                .replicas
+                .iter()
+                .any(|r| r.running && !r.draining && avoid.allows(r));
+            if !queued {
+                let limit = serve.max_queued_requests;
+                let now = held.queued.fetch_add(1, Ordering::AcqRel);
+                queued = true;
+                if any && now >= limit {
+                    break Err(NoReplica::QueueFull { queued: now });
+                }
+            }
+            let Some(left) = QUEUE_WAIT.checked_sub(started.elapsed()) else {
+                break Err(if any {
+                    NoReplica::TimedOut { waited: QUEUE_WAIT }
+                } else {
+                    NoReplica::NoneRunning
+                });
+            };
+            // The catalog changing (a replica coming) is checked every few
+            // ms: no wake-up is missed for long.
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(5)), freed).await;
+        };
+        if queued {
+            held.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        result
+    }
+
+    /// Sends `request` to `replica`'s gateway, marked for that replica.
+    pub(crate) async fn forward(
+        &self,
+        replica: &pb::ServeReplica,
+        parts: &http::request::Parts,
+        body: Bytes,
+    ) -> Result<hyper::Response<crate::HttpBody>, Forward> {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let unreachable = |e: &dyn std::fmt::Display| {
+            Forward::Unreachable(format!("replica {} on {}: {e}", replica.id, replica.host))
+        };
+        let uri: http::Uri = format!("http://{}{path}", replica.http_address)
+            .parse()
+            .map_err(|e| unreachable(&e))?;
+        let mut request = hyper::Request::builder()
+            .method(parts.method.clone())
+            .uri(uri)
+            .body(Full::new(body))
+            .map_err(|e| unreachable(&e))?;
+        *request.headers_mut() = parts.headers.clone();
+        request.headers_mut().remove(header::HOST);
+        request.headers_mut().insert(
+            REPLICA_HEADER,
+            http::HeaderValue::from_str(&replica.id).map_err(|e| unreachable(&e))?,
+        );
+        let failed = |e: &dyn std::fmt::Display| {
+            Forward::Failed(format!("replica {} on {}: {e}", replica.id, replica.host))
+        };
+        let response = self.client.request(request).await.map_err(|e| {
+            if e.is_connect() {
+                unreachable(&e)
+            } else {
+                failed(&e)
+            }
+        })?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| failed(&e))?.to_bytes();
+        Ok(hyper::Response::from_parts(parts, crate::full_body(body)))
+    }
+}
+
+/// Replicas a request may not go to.
+#[derive(Default)]
+pub(crate) struct Avoid {
+    /// Those that could not be reached for it.
+    unreachable: Vec<String>,
+    /// When set, only replicas on this host: forwarding is plain HTTP, so
+    /// a gateway serving HTTPS keeps requests on its own host.
+    only_host: Option<String>,
+}
+
+impl Avoid {
+    fn allows(&self, r: &pb::ServeReplica) -> bool {
+        !self.unreachable.contains(&r.id) && self.only_host.as_ref().is_none_or(|h| *h == r.host)
+    }
+}
+
+/// Why forwarding failed.
+pub(crate) enum Forward {
+    /// The replica's gateway could not be reached: nothing was sent, so
+    /// another replica may take the request.
+    Unreachable(String),
+    /// It failed after being sent.
+    Failed(String),
+}
+
+impl super::Gateway {
+    /// Answers a request on a deployment's route.
+    pub(super) async fn serve_request(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+        route: pb::Route,
+        target: super::Target,
+        serve: pb::ServeRoute,
+    ) -> hyper::Response<crate::HttpBody> {
+        let (parts, body) = req.into_parts();
+        let forwarded = parts
+            .headers
+            .get(REPLICA_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(id) = forwarded {
+            // Another gateway routed it to a replica here: run it on that
+            // replica's slots, with its digest (a replica gone since runs
+            // the deployment's current one).
+            let digest = serve
+                .replicas
+                .iter()
+                .find(|r| r.id == id)
+                .map(|r| &r.digest);
+            return self
+                .run_on_replica(&id, digest, &serve, parts, body, &route, target)
+                .await;
+        }
+        let body = match self.read_body(&parts.headers, body).await {
+            Ok(b) => b,
+            Err(response) => return response,
+        };
+        let key = format!("{}/{}", serve.app, serve.deployment);
+        let held = self.agent.serve_load.held(&key);
+        let _holding = Holding::new(held.clone());
+        let catalog = self.agent.catalog();
+        let current = || {
+            catalog
+                .borrow()
+                .route_for(&route.path)
+                .and_then(|r| r.serve.clone())
+        };
+        let mut avoid = Avoid {
+            unreachable: Vec::new(),
+            only_host: self
+                .config
+                .tls
+                .is_some()
+                .then(|| self.agent.id().to_string()),
+        };
+        loop {
+            let picked = match self.router.pick(&held, &current, &avoid).await {
+                Ok(p) => p,
+                Err(none) => return none.response(&key),
+            };
+            let replica = &picked.replica;
+            if replica.host == self.agent.id() {
+                let (id, digest) = (&replica.id, Some(&replica.digest));
+                return self
+                    .run_on_replica(id, digest, &serve, parts, body, &route, target)
+                    .await;
+            }
+            match self.router.forward(replica, &parts, body.clone()).await {
+                Ok(response) => return response,
+                Err(Forward::Unreachable(why)) if avoid.unreachable.len() < 2 => {
+                    tracing::warn!(deployment = key, why, "replica unreachable, trying another");
+                    avoid.unreachable.push(replica.id.clone());
+                }
+                Err(Forward::Unreachable(why) | Forward::Failed(why)) => {
+                    return super::error_response(StatusCode::BAD_GATEWAY, "replica-failed", &why);
+                }
+            }
+        }
+    }
+
+    /// Runs a request here on replica `id`'s slots, with its digest
+    /// (`None`: a replica gone since, which runs the deployment's current
+    /// one).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one request's parts, each needed to run it"
+    )]
+    async fn run_on_replica(
+        &self,
+        id: &str,
+        digest: Option<&String>,
+        serve: &pb::ServeRoute,
+        parts: http::request::Parts,
+        body: impl Into<super::Body>,
+        route: &pb::Route,
+        mut target: super::Target,
+    ) -> hyper::Response<crate::HttpBody> {
+        if let Some(digest) = digest {
+            target.digest.clone_from(digest);
+        }
+        let slot = format!("replica {id}");
+        self.run_handler(
+            &slot,
+            serve.max_ongoing_requests,
+            parts,
+            body,
+            route,
+            target,
+        )
+        .await
+    }
+}

@@ -1,0 +1,415 @@
+//! Serve: applications of deployments behind routes, their replicas
+//! placed on hosts by the leader, routed to from every host's gateway,
+//! rolled over, shed under overload and autoscaled (real controller and
+//! host processes; load from threads of this test on loopback).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use weft_tests::{Group, eventually, fact, guests, http_request};
+
+/// A controller and worker hosts with gateways, `svc` deployed as the
+/// HTTP testkit.
+fn cluster(hosts: &[&str]) -> Group {
+    let gateways: Vec<(&str, &[&str])> = hosts
+        .iter()
+        .map(|h| (*h, &["--http-port", "0"][..]))
+        .collect();
+    Group::with_hosts(1, &gateways, &[(guests::HTTP_TESTKIT, "svc")])
+}
+
+/// Writes an application file and returns its path.
+fn app_file(dir: &tempfile::TempDir, name: &str, yaml: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, yaml).expect("write the application file");
+    path
+}
+
+fn serve_deploy(group: &Group, file: &std::path::Path) -> anyhow::Result<String> {
+    group.weft_ok(&["serve", "deploy", &file.display().to_string()])
+}
+
+/// Status lines of the replicas, as `weft serve status` prints them.
+fn replica_lines(group: &Group) -> Vec<String> {
+    group
+        .weft_ok(&["serve", "status"])
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.trim_start().starts_with("pg-"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Requests from threads of this test until stopped, each answer kept.
+struct Load {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<(u16, String)>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// `threads` threads sending GET `path`, spread over `gateways`.
+    fn start(gateways: &[String], threads: usize, path: &str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let threads = (0..threads)
+            .map(|i| {
+                let g = gateways[i % gateways.len()].clone();
+                let (stop, seen, path) = (stop.clone(), seen.clone(), path.to_string());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let answer = http_request(&g, "GET", &path, b"")
+                            .unwrap_or_else(|e| (0, e.to_string()));
+                        seen.lock().unwrap().push(answer);
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            seen,
+            threads,
+        }
+    }
+
+    /// Whether an answer so far says `text`.
+    fn said(&self, text: &str) -> bool {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, b)| b.contains(text))
+    }
+
+    /// Stops the threads; every answer they had.
+    fn stop(self) -> Vec<(u16, String)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .for_each(|t| t.join().expect("load thread"));
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+/// A whole response, head included, over a fresh connection.
+fn raw_get(address: &str, path: &str) -> anyhow::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+#[test]
+fn replicas_spread_over_hosts_and_a_new_digest_rolls_over_without_a_failed_request() {
+    let group = cluster(&["h1", "h2"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = app_file(
+        &dir,
+        "app.yaml",
+        "applications:
+  - name: shop
+    deployments:
+      - name: web
+        component: svc
+        route: /hello/...
+        num_replicas: 2
+        max_ongoing_requests: 8
+        graceful_shutdown_s: 0.5
+",
+    );
+    let shown = serve_deploy(&group, &file).expect("serve deploy");
+    assert!(shown.contains("2/2 replicas running"), "{shown}");
+    let lines = replica_lines(&group);
+    assert!(
+        lines.iter().any(|l| l.contains(" h1 ")) && lines.iter().any(|l| l.contains(" h2 ")),
+        "SPREAD puts one replica on each host: {lines:?}"
+    );
+    let gateways: Vec<String> = ["h1", "h2"]
+        .iter()
+        .map(|h| group.host_http_address(h).expect("gateway"))
+        .collect();
+    for g in &gateways {
+        let (status, body) = http_request(g, "GET", "/hello/x", b"").expect("request");
+        assert_eq!((status, body.as_str()), (200, "unknown path /hello/x"));
+    }
+    // Applying the same file again changes nothing.
+    serve_deploy(&group, &file).expect("serve deploy again");
+    assert_eq!(replica_lines(&group).len(), 2);
+
+    // Load on both gateways while the component is deployed anew.
+    let load = Load::start(&gateways, 4, "/hello/x");
+    std::thread::sleep(Duration::from_millis(500));
+    group
+        .weft_ok(&["deploy", guests::HTTP_HELLO, "--name", "svc"])
+        .expect("deploy the new digest");
+    eventually(Duration::from_secs(30), || {
+        let lines = replica_lines(&group);
+        let status = group.weft_ok(&["serve", "status"]).unwrap_or_default();
+        fact(
+            lines.len() == 2
+                && lines.iter().all(|l| l.ends_with("running"))
+                && status.contains("2/2 replicas running")
+                && load.said("hello"),
+            || format!("the rollout is not done: {status}"),
+        )
+    })
+    .expect("rolled over");
+    std::thread::sleep(Duration::from_millis(500));
+    let seen = load.stop();
+    let failed: Vec<_> = seen.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(seen.len() > 100, "only {} requests", seen.len());
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed during the rollout, first: {:?}",
+        failed.len(),
+        seen.len(),
+        failed.first()
+    );
+}
+
+#[test]
+fn an_overloaded_deployment_sheds_with_503_and_retry_after() {
+    let group = cluster(&["h1"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = app_file(
+        &dir,
+        "app.yaml",
+        "applications:
+  - name: slow
+    deployments:
+      - name: sleepy
+        component: svc
+        route: /sleep
+        max_ongoing_requests: 1
+        max_queued_requests: 1
+",
+    );
+    serve_deploy(&group, &file).expect("serve deploy");
+    let gateway = group.host_http_address("h1").expect("gateway");
+    let send = |pause_ms: u64| {
+        let g = gateway.clone();
+        let thread = std::thread::spawn(move || raw_get(&g, "/sleep?ms=2000").unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(pause_ms));
+        thread
+    };
+    // One runs, one waits in the queue of one, and the rest are shed.
+    let running = send(300);
+    let queued = send(300);
+    let shed: Vec<String> = (0..4)
+        .map(|_| send(0))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("request thread"))
+        .collect();
+    for answer in [running, queued].map(|t| t.join().expect("request thread")) {
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("slept 2000 ms"), "{answer}");
+    }
+    for answer in &shed {
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 1"),
+            "{answer}"
+        );
+        assert!(answer.contains("max_queued_requests"), "{answer}");
+    }
+}
+
+#[test]
+fn autoscaling_wakes_from_zero_follows_the_load_and_scales_back_to_zero() {
+    let group = cluster(&["h1"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = app_file(
+        &dir,
+        "app.yaml",
+        "applications:
+  - name: auto
+    deployments:
+      - name: elastic
+        component: svc
+        route: /sleep
+        max_ongoing_requests: 2
+        autoscaling:
+          min_replicas: 0
+          max_replicas: 3
+          target_ongoing_requests: 1
+          upscale_delay_s: 0.2
+          downscale_delay_s: 1
+",
+    );
+    let shown = serve_deploy(&group, &file).expect("serve deploy");
+    assert!(shown.contains("0/0 replicas running"), "{shown}");
+    let gateway = group.host_http_address("h1").expect("gateway");
+    let woke = Instant::now();
+    let (status, body) = http_request(&gateway, "GET", "/sleep?ms=1", b"").expect("request");
+    assert_eq!((status, body.as_str()), (200, "slept 1 ms"));
+    assert!(
+        woke.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        woke.elapsed()
+    );
+
+    let load = Load::start(std::slice::from_ref(&gateway), 6, "/sleep?ms=200");
+    eventually(Duration::from_secs(20), || {
+        let status = group.weft_ok(&["serve", "status"]).unwrap_or_default();
+        fact(
+            status.contains("3/3 replicas running") && status.contains("scaled up"),
+            || format!("not scaled up: {status}"),
+        )
+    })
+    .expect("scaled up under load");
+    load.stop();
+    eventually(Duration::from_secs(20), || {
+        let status = group.weft_ok(&["serve", "status"]).unwrap_or_default();
+        fact(
+            status.contains("0/0 replicas running")
+                && status.contains("scaled down")
+                && replica_lines(&group).is_empty(),
+            || format!("not back to zero: {status}"),
+        )
+    })
+    .expect("scaled back to zero");
+}
+
+#[test]
+fn bad_applications_are_refused_naming_the_line_and_disturb_nothing() {
+    let group = cluster(&["h1"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = "applications:
+  - name: one
+    deployments:
+      - name: web
+        component: svc
+        route: /one/...
+";
+    serve_deploy(&group, &app_file(&dir, "good.yaml", good)).expect("serve deploy");
+    // Each bad file is refused; the error names its line.
+    let refused = |name: &str, yaml: &str| {
+        let file = app_file(&dir, name, yaml);
+        group
+            .weft_err(&["serve", "deploy", &file.display().to_string()])
+            .expect("refused")
+    };
+
+    let err = refused("typo.yaml", &good.replace("route:", "rout:"));
+    assert!(
+        err.contains("unknown field `rout`") && err.contains("line 6"),
+        "{err}"
+    );
+
+    let unknown = good
+        .replace("name: one", "name: two")
+        .replace("component: svc", "component: nowhere");
+    let err = refused("unknown.yaml", &unknown);
+    assert!(
+        err.contains("unknown.yaml:4:") && err.contains("nowhere"),
+        "the deployment's line and the component: {err}"
+    );
+
+    let err = refused("taken.yaml", &good.replace("name: one", "name: three"));
+    assert!(
+        err.contains("taken.yaml:4:")
+            && err.contains("route /one/... is taken by application deployment one/web"),
+        "{err}"
+    );
+    let err = group
+        .weft_err(&["route", "add", "/one/...", "svc"])
+        .expect("refused");
+    assert!(err.contains("served by Serve deployment one/web"), "{err}");
+
+    let err = group
+        .weft_err(&["serve", "delete", "nope"])
+        .expect("refused");
+    assert!(err.contains("no Serve application `nope`"), "{err}");
+
+    // None of it disturbed the application that was there.
+    let gateway = group.host_http_address("h1").expect("gateway");
+    assert_eq!(
+        http_request(&gateway, "GET", "/one/x", b"")
+            .expect("request")
+            .0,
+        200
+    );
+    group.weft_ok(&["serve", "delete", "one"]).expect("delete");
+    eventually(Duration::from_secs(10), || {
+        let (status, _) =
+            http_request(&gateway, "GET", "/one/x", b"").map_err(|e| e.to_string())?;
+        fact(status == 404, || format!("still served: {status}"))
+    })
+    .expect("the route goes with its application");
+    eventually(Duration::from_secs(10), || {
+        let groups = group.weft_ok(&["pg", "list"]).unwrap_or_default();
+        fact(
+            groups
+                .lines()
+                .filter(|l| l.contains("one/web/"))
+                .all(|l| l.contains("removed")),
+            || format!("replicas remain: {groups}"),
+        )
+    })
+    .expect("its replicas drain and go");
+}
+
+#[test]
+fn a_killed_host_fails_only_its_requests_in_flight_and_its_replica_moves() {
+    let mut group = cluster(&["h1", "h2"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = app_file(
+        &dir,
+        "app.yaml",
+        "applications:
+  - name: sturdy
+    deployments:
+      - name: web
+        component: svc
+        route: /sleep
+        num_replicas: 2
+        max_ongoing_requests: 8
+",
+    );
+    serve_deploy(&group, &file).expect("serve deploy");
+    let lines = replica_lines(&group);
+    assert!(
+        lines.iter().any(|l| l.contains(" h2 ")),
+        "a replica on the host to kill: {lines:?}"
+    );
+    let gateway = group.host_http_address("h1").expect("gateway");
+    let threads = 4;
+    let load = Load::start(std::slice::from_ref(&gateway), threads, "/sleep?ms=20");
+    std::thread::sleep(Duration::from_millis(500));
+    group.kill_host("h2");
+    eventually(Duration::from_secs(30), || {
+        let lines = replica_lines(&group);
+        fact(
+            lines.len() == 2
+                && lines
+                    .iter()
+                    .all(|l| l.contains(" h1 ") && l.ends_with("running")),
+            || format!("the replica has not moved: {lines:?}"),
+        )
+    })
+    .expect("both replicas on the live host");
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = load.stop();
+    let failed: Vec<_> = seen.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(seen.len() > 100, "only {} requests", seen.len());
+    assert!(
+        failed.len() <= threads,
+        "only requests in flight on the dead host may fail: {} of {} did, {:?}",
+        failed.len(),
+        seen.len(),
+        failed
+    );
+    for (status, body) in failed {
+        assert_eq!(*status, 502, "{body}");
+        assert!(body.contains("on h2"), "the failure names the host: {body}");
+    }
+}
