@@ -374,15 +374,27 @@ impl Controller {
         }
     }
 
-    /// Keeps deployments reconciled while this replica leads.
+    /// Keeps deployments reconciled while this replica leads: every
+    /// [`TICK`], and at once when a group changes or a gateway reports
+    /// requests it holds (so a deployment at zero wakes in milliseconds).
     pub(crate) fn keep_serve(self: &Arc<Self>) {
-        self.every(TICK, |controller| async move {
-            let leading =
-                controller.raft.metrics().borrow().current_leader == Some(controller.config.id);
-            if !leading || !controller.tasks.groups_loaded() {
-                return;
+        let weak = Arc::downgrade(self);
+        let tasks = self.tasks.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(TICK) => {}
+                    _ = tasks.serve_changed.notified() => {}
+                }
+                let Some(controller) = weak.upgrade() else {
+                    return;
+                };
+                let leading =
+                    controller.raft.metrics().borrow().current_leader == Some(controller.config.id);
+                if leading && controller.tasks.groups_loaded() {
+                    controller.reconcile_serve();
+                }
             }
-            controller.reconcile_serve();
         });
     }
 

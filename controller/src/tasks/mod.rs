@@ -99,6 +99,11 @@ pub struct TaskManager {
     /// versions, and who waits for a group to be created.
     group_writes: Mutex<Option<mpsc::UnboundedSender<String>>>,
     groups_changed: Notify,
+    /// Something Serve's reconciler should look at now, not at its next
+    /// tick: a group changed (a replica placed, moved or removed), or a
+    /// gateway reported requests it holds (one may wait for a deployment
+    /// scaled to zero).
+    pub serve_changed: Notify,
     /// What hosts' gateways serve: the newest one built, sent to every
     /// host when it changes, on registration, and when a host asks.
     catalog: Mutex<Option<pb::Catalog>>,
@@ -132,6 +137,7 @@ impl TaskManager {
             actors_changed: Notify::new(),
             group_writes: Mutex::new(None),
             groups_changed: Notify::new(),
+            serve_changed: Notify::new(),
             catalog: Mutex::new(None),
             prepare_waiters: Mutex::new(Vec::new()),
         }
@@ -165,6 +171,7 @@ impl TaskManager {
         }
         if std::mem::take(&mut table.groups.changed) {
             self.groups_changed.notify_waiters();
+            self.serve_changed.notify_one();
         }
         out
     }
@@ -413,7 +420,12 @@ impl TaskManager {
             }
             match event {
                 Kind::Heartbeat(_) | Kind::Register(_) => {}
-                Kind::Engine(stats) => entry.engine = Some(stats),
+                Kind::Engine(stats) => {
+                    if !stats.serve_ongoing.is_empty() {
+                        self.serve_changed.notify_one();
+                    }
+                    entry.engine = Some(stats);
+                }
                 Kind::Prepared(mut prepared) => {
                     prepared.host = id.to_string();
                     let mut waiters = self

@@ -241,6 +241,13 @@ impl Agent {
         self.catalog.subscribe()
     }
 
+    /// Sends the engine's and gateway's figures to the leader now rather
+    /// than at the next heartbeat (a request waits for a Serve deployment
+    /// that has no replica).
+    pub(crate) fn report_now(&self) {
+        self.send(pb::host_event::Kind::Engine(engine_stats(self)));
+    }
+
     /// Asks the leader for its current catalog (a gateway met a route or
     /// name it does not know).
     pub(crate) fn want_catalog(&self) {

@@ -179,15 +179,6 @@ impl Default for Router {
 }
 
 impl Router {
-    fn count(&self, replica: &str) -> Arc<AtomicU32> {
-        self.inflight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(replica.to_string())
-            .or_default()
-            .clone()
-    }
-
     fn random(&self, below: usize) -> usize {
         // A splitmix step: cheap, and good enough to spread two choices.
         let mut z = self
@@ -202,28 +193,31 @@ impl Router {
     /// The less loaded of two random replicas with room, if either has
     /// room; else any replica with room.
     fn try_pick(&self, serve: &pb::ServeRoute, avoid: &Avoid) -> Option<Picked> {
-        let candidates: Vec<&pb::ServeReplica> = serve
-            .replicas
-            .iter()
-            .filter(|r| r.running && !r.draining && avoid.allows(r))
-            .collect();
+        let candidates: Vec<(&pb::ServeReplica, Arc<AtomicU32>)> = {
+            let mut counts = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            serve
+                .replicas
+                .iter()
+                .filter(|r| r.running && !r.draining && avoid.allows(r))
+                .map(|r| {
+                    let count = match counts.get(&r.id) {
+                        Some(c) => c.clone(),
+                        None => counts.entry(r.id.clone()).or_default().clone(),
+                    };
+                    (r, count)
+                })
+                .collect()
+        };
         if candidates.is_empty() {
             return None;
         }
         let limit = serve.max_ongoing_requests.max(1);
-        let load = |r: &pb::ServeReplica| self.count(&r.id);
-        let (a, b) = (
-            candidates[self.random(candidates.len())],
-            candidates[self.random(candidates.len())],
-        );
-        let first = if load(a).load(Ordering::Relaxed) <= load(b).load(Ordering::Relaxed) {
-            a
-        } else {
-            b
-        };
-        let order = std::iter::once(first).chain(candidates.iter().copied());
-        for r in order {
-            let count = load(r);
+        let (a, b) = (self.random(candidates.len()), self.random(candidates.len()));
+        let load = |i: usize| candidates[i].1.load(Ordering::Relaxed);
+        let first = if load(a) <= load(b) { a } else { b };
+        let order = std::iter::once(first).chain(0..candidates.len());
+        for i in order {
+            let (r, count) = &candidates[i];
             let taken = count
                 .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
                     (n < limit).then_some(n + 1)
@@ -231,25 +225,33 @@ impl Router {
                 .is_ok();
             if taken {
                 return Some(Picked {
-                    replica: r.clone(),
-                    count,
+                    replica: (*r).clone(),
+                    count: count.clone(),
                 });
             }
         }
         None
     }
 
-    /// Waits for a replica with room, while the queue has space, for up
-    /// to [`QUEUE_WAIT`], looking again whenever a request ends or the
-    /// catalog changes.
+    /// A replica with room for a request on `serve`; when none has, waits
+    /// while the queue has space, for up to [`QUEUE_WAIT`], looking again
+    /// (at `route()`, the catalog's newest) whenever a request ends and
+    /// every few ms. `wake` is called once if the deployment has no
+    /// replica at all, to tell the leader at once.
     pub(crate) async fn pick(
         &self,
         held: &Held,
+        serve: &pb::ServeRoute,
         route: impl Fn() -> Option<pb::ServeRoute>,
         avoid: &Avoid,
+        wake: impl FnOnce(),
     ) -> Result<Picked, NoReplica> {
+        if let Some(picked) = self.try_pick(serve, avoid) {
+            return Ok(picked);
+        }
         let started = Instant::now();
         let mut queued = false;
+        let mut wake = Some(wake);
         let result = loop {
             let Some(serve) = route() else {
                 break Err(NoReplica::NoneRunning);
@@ -262,6 +264,9 @@ impl Router {
                 .replicas
                 .iter()
                 .any(|r| r.running && !r.draining && avoid.allows(r));
+            if !any && let Some(wake) = wake.take() {
+                wake();
+            }
             if !queued {
                 let limit = serve.max_queued_requests;
                 let now = held.queued.fetch_add(1, Ordering::AcqRel);
@@ -408,7 +413,12 @@ impl super::Gateway {
                 .then(|| self.agent.id().to_string()),
         };
         loop {
-            let picked = match self.router.pick(&held, &current, &avoid).await {
+            let wake = || self.agent.report_now();
+            let picked = match self
+                .router
+                .pick(&held, &serve, &current, &avoid, wake)
+                .await
+            {
                 Ok(p) => p,
                 Err(none) => return none.response(&key),
             };
