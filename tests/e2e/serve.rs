@@ -408,8 +408,12 @@ fn a_killed_host_fails_only_its_requests_in_flight_and_its_replica_moves() {
         seen.len(),
         failed
     );
+    // One whose head had come from the dead host ends mid-body (status 0
+    // here); one still waiting for it answers 502 naming the host.
     for (status, body) in failed {
-        assert_eq!(*status, 502, "{body}");
-        assert!(body.contains("on h2"), "the failure names the host: {body}");
+        assert!(
+            *status == 0 || (*status == 502 && body.contains("on h2")),
+            "{status} {body}"
+        );
     }
 }

@@ -331,9 +331,10 @@ impl Router {
                 failed(&e)
             }
         })?;
+        // The body streams through as the replica's gateway sends it.
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| failed(&e))?.to_bytes();
-        Ok(hyper::Response::from_parts(parts, crate::full_body(body)))
+        let body = body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync();
+        Ok(hyper::Response::from_parts(parts, body))
     }
 }
 
