@@ -44,6 +44,23 @@ pub use resources::ResourceError;
 pub use runtime_env::{EnvParts, HasRuntimeEnv};
 pub use states::UnknownState;
 
+/// `123`, `64K`, `512M`, `2G` (binary units) as bytes.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 10),
+        Some('M') => (&t[..t.len() - 1], 20),
+        Some('G') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size in bytes (like 4096, 64K, 512M, 2G)"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
 /// `n` bytes for a person: `512 B`, `1.5 KiB`, `10 MiB`. Every crate's
 /// messages name sizes the same way.
 pub fn format_bytes(n: u64) -> String {

@@ -321,22 +321,7 @@ impl StoreArgs {
     }
 }
 
-/// `123`, `64K`, `512M`, `2G` (binary units) as bytes.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let (digits, shift) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('K') => (&t[..t.len() - 1], 10),
-        Some('M') => (&t[..t.len() - 1], 20),
-        Some('G') => (&t[..t.len() - 1], 30),
-        _ => (t, 0),
-    };
-    let n: u64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size in bytes (like 4096, 64K, 512M, 2G)"))?;
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))
-}
+pub use weft_proto::parse_bytes;
 
 /// Custom resources from `NAME=AMOUNT` items (`--resources`), on hosts and
 /// tasks alike.

@@ -32,7 +32,7 @@
 mod jobs;
 mod route_logs;
 mod secrets;
-mod serve;
+pub mod serve;
 
 use std::sync::Arc;
 use std::time::Duration;
