@@ -323,6 +323,47 @@ impl Session {
         .map_err(|e| raise(py, e))
     }
 
+    /// Declares the applications of an application file's text (YAML or
+    /// JSON) and waits up to `wait` seconds for their replicas; returns
+    /// their statuses as JSON text.
+    fn serve_run(&self, py: Python<'_>, text: &str, wait: f64) -> PyResult<String> {
+        let apps = weft_client::serve::read_app_file(text)
+            .map_err(|e| PyValueError::new_err(format!("not an application: {e}")))?;
+        let wait = Duration::from_secs_f64(wait.max(0.0));
+        let (status, waiting) = block(py, async {
+            self.rpc.lock().await.run_serve_apps(apps, wait).await
+        })
+        .map_err(|e| raise(py, e))?;
+        if !waiting.is_empty() && !wait.is_zero() {
+            return Err(weft_error(
+                py,
+                "GetTimeoutError",
+                format!(
+                    "after {} s still waiting for: {}",
+                    wait.as_secs_f64(),
+                    waiting.join(", ")
+                ),
+                &[],
+            ));
+        }
+        Ok(weft_client::serve::statuses_json(&status))
+    }
+
+    /// Every Serve application's status (or `app`'s) as JSON text.
+    fn serve_status(&self, py: Python<'_>, app: &str) -> PyResult<String> {
+        let status = block(py, async { self.rpc.lock().await.serve_status(app).await })
+            .map_err(|e| raise(py, e))?;
+        Ok(weft_client::serve::statuses_json(&status))
+    }
+
+    /// Deletes Serve application `app`.
+    fn serve_delete(&self, py: Python<'_>, app: &str) -> PyResult<()> {
+        block(py, async {
+            self.rpc.lock().await.delete_serve_app(app).await
+        })
+        .map_err(|e| raise(py, e))
+    }
+
     /// The callable exports of `component`: `(interface or None, function,
     /// [(param, WIT type)], result WIT type or None)`.
     #[allow(

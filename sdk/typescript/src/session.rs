@@ -99,6 +99,14 @@ pub struct ObjectCopy {
 }
 
 /// What `deploy` answers.
+/// What `serveRun` answers: the applications' statuses (JSON text, read
+/// by the TypeScript layer) and the deployments still waited for.
+#[napi(object)]
+pub struct ServeRun {
+    pub statuses: String,
+    pub waiting: Vec<String>,
+}
+
 #[napi(object)]
 pub struct Deployed {
     /// The component's digest (sha256 of its bytes).
@@ -386,6 +394,52 @@ impl Session {
                 digest: info.digest,
                 functions: info.functions.into_iter().map(|f| f.name).collect(),
             })
+        })
+    }
+
+    /// Declares the applications of an application file's text (YAML or
+    /// JSON) and waits up to `wait_ms` for their replicas.
+    #[napi]
+    pub fn serve_run<'env>(
+        &self,
+        env: &'env Env,
+        text: String,
+        wait_ms: f64,
+    ) -> napi::Result<PromiseRaw<'env, ServeRun>> {
+        let apps = weft_client::serve::read_app_file(&text)
+            .map_err(|e| type_error(format!("not an application: {e}")))?;
+        let wait = Duration::from_secs_f64(wait_ms.max(0.0) / 1000.0);
+        self.spawn(env, |inner| async move {
+            let (status, waiting) = inner.rpc.lock().await.run_serve_apps(apps, wait).await?;
+            Ok(ServeRun {
+                statuses: weft_client::serve::statuses_json(&status),
+                waiting,
+            })
+        })
+    }
+
+    /// Every Serve application's status (or `app`'s), as JSON text.
+    #[napi]
+    pub fn serve_status<'env>(
+        &self,
+        env: &'env Env,
+        app: String,
+    ) -> napi::Result<PromiseRaw<'env, String>> {
+        self.spawn(env, |inner| async move {
+            let status = inner.rpc.lock().await.serve_status(&app).await?;
+            Ok(weft_client::serve::statuses_json(&status))
+        })
+    }
+
+    /// Deletes Serve application `app`.
+    #[napi]
+    pub fn serve_delete<'env>(
+        &self,
+        env: &'env Env,
+        app: String,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        self.spawn(env, |inner| async move {
+            inner.rpc.lock().await.delete_serve_app(&app).await
         })
     }
 

@@ -16,6 +16,7 @@ before(async () => {
   weft = await connect(group.address);
   await weft.deploy(guest("weft_testkit"), { name: "testkit" });
   await weft.deploy(guest("weft_config_reader"), { name: "probe" });
+  await weft.deploy(guest("example_http_hello"), { name: "http-hello" });
 });
 
 after(() => {
@@ -71,4 +72,20 @@ test("tasks on a killed host still complete", async () => {
     throw error;
   }
   assert.deepEqual((await weft.nodes()).filter((n) => n.alive).map((n) => n.id), ["h2"]);
+});
+
+test("Serve runs an application's replicas on the live hosts and deletes it", async () => {
+  const app = { name: "tsapp", deployments: [{ name: "web", component: "http-hello", route: "/ts/...", num_replicas: 2 }] };
+  const [shown] = await weft.serve.run(app);
+  const [web] = shown.deployments;
+  assert.equal(web.route, "/ts/...");
+  assert.deepEqual(web.replicas.map((r) => r.state), ["running", "running"]);
+  // h1 was killed above: both run on the live host.
+  assert.deepEqual(web.replicas.map((r) => r.host), ["h2", "h2"]);
+  const [again] = await weft.serve.run({ applications: [app] });
+  assert.deepEqual(again.deployments[0].replicas.map((r) => r.id).sort(), web.replicas.map((r) => r.id).sort());
+  await assert.rejects(weft.serve.run({ ...app, name: "other", deployments: [{ ...app.deployments[0], component: "nowhere" }] }), /unknown component `nowhere`/);
+  await assert.rejects(weft.serve.run({ name: "bad", deployments: [{ name: "web", component: "http-hello", replicas: 2 }] }), /unknown field `replicas`/);
+  await weft.serve.delete("tsapp");
+  assert.deepEqual(await weft.serve.status(), []);
 });

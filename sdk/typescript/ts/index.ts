@@ -363,14 +363,84 @@ export interface GetActorOptions {
 }
 
 /** A connection to a weft cluster. */
+/** One replica of a Serve deployment. */
+export interface ServeReplicaInfo {
+  id: string;
+  host: string;
+  digest: string;
+  state: "starting" | "running" | "draining";
+}
+
+/** A Serve deployment as `weft serve status` shows it. */
+export interface ServeDeploymentInfo {
+  name: string;
+  component: string | null;
+  route: string | null;
+  digest: string;
+  target_replicas: number;
+  ongoing_requests: number;
+  decision: string;
+  replicas: ServeReplicaInfo[];
+}
+
+/** A Serve application. */
+export interface ServeAppInfo {
+  name: string;
+  deployments: ServeDeploymentInfo[];
+}
+
+/** Serve: applications of deployments, each a component behind a route
+ * with replicas on hosts, declared as Ray Serve's config file declares them
+ * (`{ applications: [{ name, deployments: [{ name, component, route,
+ * num_replicas, ... }] }] }`, or one application's object). */
+export class Serve {
+  readonly #session: NativeSession;
+
+  constructor(session: NativeSession) {
+    this.#session = session;
+  }
+
+  /** Declares the applications of `config` (an object, or the path of a
+   * YAML file) and waits up to `waitMs` (default 30 s; 0: not at all) for
+   * their replicas to run. Idempotent. */
+  async run(
+    config: Record<string, unknown> | string,
+    options: { waitMs?: number } = {},
+  ): Promise<ServeAppInfo[]> {
+    const text =
+      typeof config === "string"
+        ? await readFile(config, "utf8")
+        : JSON.stringify("applications" in config ? config : { applications: [config] });
+    const waitMs = options.waitMs ?? 30_000;
+    const run = await settled(guard(() => this.#session.serveRun(text, waitMs)));
+    if (run.waiting.length > 0 && waitMs > 0) {
+      throw new TimeoutError(`after ${waitMs} ms still waiting for: ${run.waiting.join(", ")}`);
+    }
+    return JSON.parse(run.statuses) as ServeAppInfo[];
+  }
+
+  /** Every application (or `app`), with its deployments and replicas. */
+  async status(app?: string): Promise<ServeAppInfo[]> {
+    return JSON.parse(await settled(this.#session.serveStatus(app ?? ""))) as ServeAppInfo[];
+  }
+
+  /** Deletes application `app`: its routes go at once, its replicas drain. */
+  delete(app: string): Promise<void> {
+    return settled(this.#session.serveDelete(app));
+  }
+}
+
 export class Weft {
   readonly #session: NativeSession;
+  /** Serve applications on this cluster. */
+  readonly serve: Serve;
   readonly #held = new Map<string, number>();
   readonly #released: string[] = [];
   readonly #collected = new FinalizationRegistry<string>((id) => this.#drop(id, false));
 
   constructor(session: NativeSession) {
     this.#session = session;
+    this.serve = new Serve(session);
   }
 
   /** The controller address (or addresses) it connected to. */

@@ -107,6 +107,9 @@ export interface NativeSession {
   placementGroup(id: string, waitMs: number | undefined | null): Promise<PlacementGroupInfo>;
   placementGroups(): Promise<PlacementGroupInfo[]>;
   removePlacementGroup(id: string): Promise<boolean>;
+  serveRun(text: string, waitMs: number): Promise<{ statuses: string; waiting: string[] }>;
+  serveStatus(app: string): Promise<string>;
+  serveDelete(app: string): Promise<void>;
   nodes(): Promise<NodeInfo[]>;
   objects(limit: number | undefined | null): Promise<ObjectInfo[]>;
   logs(task: string, tail: number | undefined | null): Promise<string[]>;

@@ -45,7 +45,7 @@ from ._api import (
     tasks,
     wait,
 )
-from . import util
+from . import serve, util
 from ._jobs import job, list_jobs, stop_job, submit_job, wait_job
 from ._errors import (
     ActorDiedError,
@@ -96,6 +96,7 @@ __all__ = [
     "objects",
     "nodes",
     "put",
+    "serve",
     "shutdown",
     "stop_job",
     "submit_job",

@@ -50,9 +50,14 @@ pub fn replica_state(r: &pb::ServeReplica) -> &'static str {
     }
 }
 
-/// An application's status as JSON, for the SDKs: Ray's `serve.status()`
-/// shape where it fits (applications of deployments of replicas).
-pub fn status_json(app: &pb::ServeAppStatus) -> serde_json::Value {
+/// Applications' statuses as JSON text, for the SDKs: Ray's
+/// `serve.status()` shape where it fits (applications of deployments of
+/// replicas).
+pub fn statuses_json(statuses: &[pb::ServeAppStatus]) -> String {
+    serde_json::Value::Array(statuses.iter().map(status_json).collect()).to_string()
+}
+
+fn status_json(app: &pb::ServeAppStatus) -> serde_json::Value {
     let spec = app.app.clone().unwrap_or_default();
     let deployments: Vec<_> = app
         .deployments
@@ -115,6 +120,20 @@ impl Client {
             )
             .await?;
         Ok(reply.apps)
+    }
+
+    /// Declares `apps`, then waits for their replicas as
+    /// [`Client::wait_serve_apps`] does.
+    pub async fn run_serve_apps(
+        &mut self,
+        apps: Vec<pb::ServeApplication>,
+        wait: std::time::Duration,
+    ) -> Result<(Vec<pb::ServeAppStatus>, Vec<String>), ClientError> {
+        let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+        for app in apps {
+            self.deploy_serve_app(app).await?;
+        }
+        self.wait_serve_apps(&names, wait).await
     }
 
     /// Waits, polling, until every deployment of applications `names`
