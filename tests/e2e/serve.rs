@@ -10,14 +10,23 @@ use std::time::{Duration, Instant};
 
 use weft_tests::{Group, eventually, fact, guests, http_request};
 
-/// A controller and worker hosts with gateways, `svc` deployed as the
-/// HTTP testkit.
+/// A controller and worker hosts with gateways, each serving metrics,
+/// `svc` deployed as the HTTP testkit.
 fn cluster(hosts: &[&str]) -> Group {
-    let gateways: Vec<(&str, &[&str])> = hosts
-        .iter()
-        .map(|h| (*h, &["--http-port", "0"][..]))
-        .collect();
-    Group::with_hosts(1, &gateways, &[(guests::HTTP_TESTKIT, "svc")])
+    let mut group = Group::start(1, &["--host-timeout", "2", "--metrics-port", "0"])
+        .expect("the controller starts");
+    group
+        .wait_for_leader(Duration::from_secs(20))
+        .expect("a leader");
+    for h in hosts {
+        group
+            .start_host(h, 2, &["--http-port", "0", "--metrics-port", "0"])
+            .expect("the host starts");
+    }
+    group
+        .weft_ok(&["deploy", guests::HTTP_TESTKIT, "--name", "svc"])
+        .expect("deploy");
+    group
 }
 
 /// Writes an application file and returns its path.
@@ -220,6 +229,28 @@ fn an_overloaded_deployment_sheds_with_503_and_retry_after() {
             "{answer}"
         );
         assert!(answer.contains("max_queued_requests"), "{answer}");
+    }
+    // Each deployment's figures: the route's answers by status on the
+    // host, its replicas and target on the leader.
+    let scrape = |address: String| {
+        let (status, body) = http_request(&address, "GET", "/metrics", b"").expect("scrape");
+        assert_eq!(status, 200);
+        body
+    };
+    let host = scrape(group.host_metrics("h1").expect("host metrics"));
+    for line in [
+        "weft_serve_requests_held{deployment=\"slow/sleepy\"} 0",
+        "weft_serve_requests_queued{deployment=\"slow/sleepy\"} 0",
+        "weft_gateway_requests_total{route=\"/sleep\",status=\"503\"} 4",
+    ] {
+        assert!(host.contains(line), "{line} in {host}");
+    }
+    let leader = scrape(group.metrics_address(1).expect("leader metrics"));
+    for line in [
+        "weft_serve_replicas{deployment=\"slow/sleepy\",state=\"running\"} 1",
+        "weft_serve_target_replicas{deployment=\"slow/sleepy\"} 1",
+    ] {
+        assert!(leader.contains(line), "{line} in {leader}");
     }
 }
 

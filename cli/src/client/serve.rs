@@ -104,7 +104,7 @@ fn print_status(app: &pb::ServeAppStatus) {
             println!("    decision: {}", d.decision);
         }
         for r in &d.replicas {
-            let state = weft_client::serve::replica_state(r);
+            let state = r.state();
             println!(
                 "    {}  {}  {}  {state}",
                 r.id,

@@ -88,5 +88,6 @@ impl Controller {
             registry.register("jobs", "Jobs by state (on the leader)", jobs);
         }
         self.tasks.register_metrics(registry);
+        self.register_serve_metrics(registry);
     }
 }

@@ -215,6 +215,86 @@ impl Controller {
         Ok(())
     }
 
+    /// On the leader: each deployment's replicas by state, its target,
+    /// and the requests gateways last reported holding for it.
+    pub(crate) fn register_serve_metrics(
+        &self,
+        registry: &mut prometheus_client::registry::Registry,
+    ) {
+        use prometheus_client::metrics::family::Family;
+        use prometheus_client::metrics::gauge::Gauge;
+        #[derive(
+            Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet,
+        )]
+        struct ReplicaLabel {
+            deployment: String,
+            state: &'static str,
+        }
+        #[derive(
+            Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet,
+        )]
+        struct DeploymentLabel {
+            deployment: String,
+        }
+        if self.raft.metrics().borrow().current_leader != Some(self.config.id) {
+            return;
+        }
+        let Ok(apps) = self.serve_apps() else {
+            return;
+        };
+        let hosts = self.host_views();
+        let by_deployment = replicas(self.tasks.groups());
+        let serve = self.serve.lock().unwrap_or_else(|p| p.into_inner());
+        let (replica_family, target, ongoing) = (
+            Family::<ReplicaLabel, Gauge>::default(),
+            Family::<DeploymentLabel, Gauge>::default(),
+            Family::<DeploymentLabel, Gauge>::default(),
+        );
+        for app in &apps {
+            for d in &app.deployments {
+                let key = format!("{}/{}", app.name, d.name);
+                for state in ["starting", "running", "draining"] {
+                    let n = by_deployment.get(&key).map_or(0, |list| {
+                        list.iter()
+                            .map(|r| replica_view(r, &hosts, &serve.draining))
+                            .filter(|r| r.state() == state)
+                            .count()
+                    });
+                    replica_family
+                        .get_or_create(&ReplicaLabel {
+                            deployment: key.clone(),
+                            state,
+                        })
+                        .set(n as i64);
+                }
+                let label = DeploymentLabel {
+                    deployment: key.clone(),
+                };
+                let scale = serve.scale.get(&key);
+                target
+                    .get_or_create(&label)
+                    .set(i64::from(scale.map_or(0, |s| s.target)));
+                let held: u32 = hosts.values().filter_map(|h| h.ongoing.get(&key)).sum();
+                ongoing.get_or_create(&label).set(i64::from(held));
+            }
+        }
+        registry.register(
+            "serve_replicas",
+            "Replicas of each Serve deployment, by state (on the leader)",
+            replica_family,
+        );
+        registry.register(
+            "serve_target_replicas",
+            "The replicas each Serve deployment should have now (on the leader)",
+            target,
+        );
+        registry.register(
+            "serve_requests_reported",
+            "Serve requests gateways last reported holding, by deployment (on the leader)",
+            ongoing,
+        );
+    }
+
     /// Every application declared, by name.
     pub(crate) fn serve_apps(&self) -> Result<Vec<pb::ServeApplication>, ControllerError> {
         self.state

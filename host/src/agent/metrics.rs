@@ -120,6 +120,7 @@ impl GatewayMetrics {
 impl Agent {
     /// Registers this host's metrics in `registry`.
     pub fn register_metrics(&self, registry: &mut Registry) {
+        self.serve_load.register_metrics(registry);
         let engine = self.host.stats();
         let count = ConstCounter::new;
         registry.register(

@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use self::catalog::{Catalog, Route, Target};
-pub use self::serve::{REPLICA_HEADER, ServeLoad};
+pub use self::serve::{DeploymentLabel, REPLICA_HEADER, ServeLoad};
 use crate::agent::{Agent, TaskContext};
 use crate::{CallSpec, Format, Grants, HostError, HttpBody, HttpLimits, Invocation, full_body};
 use weft_proto::v1 as pb;

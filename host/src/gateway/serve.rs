@@ -42,6 +42,13 @@ pub struct ServeLoad {
     held: Mutex<HashMap<String, Arc<Held>>>,
 }
 
+/// A deployment's label: `app/deployment`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct DeploymentLabel {
+    /// `app/deployment`.
+    pub deployment: String,
+}
+
 /// One deployment's requests at this gateway.
 #[derive(Default)]
 pub(crate) struct Held {
@@ -76,6 +83,37 @@ impl ServeLoad {
             .map(|(k, h)| (k.clone(), h.ongoing.load(Ordering::Relaxed)))
             .filter(|(_, n)| *n > 0)
             .collect()
+    }
+
+    /// Registers, per deployment (`app/deployment`), the requests this
+    /// gateway holds and those of them waiting in its queue.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        use prometheus_client::metrics::family::Family;
+        use prometheus_client::metrics::gauge::Gauge;
+        let (held, queued) = (
+            Family::<DeploymentLabel, Gauge>::default(),
+            Family::<DeploymentLabel, Gauge>::default(),
+        );
+        for (deployment, h) in self.held.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let label = DeploymentLabel {
+                deployment: deployment.clone(),
+            };
+            held.get_or_create(&label)
+                .set(i64::from(h.ongoing.load(Ordering::Relaxed)));
+            queued
+                .get_or_create(&label)
+                .set(i64::from(h.queued.load(Ordering::Relaxed)));
+        }
+        registry.register(
+            "serve_requests_held",
+            "Serve requests this gateway holds, running or queued, by deployment",
+            held,
+        );
+        registry.register(
+            "serve_requests_queued",
+            "Serve requests waiting in this gateway's queue for a replica, by deployment",
+            queued,
+        );
     }
 
     pub(crate) fn held(&self, deployment: &str) -> Arc<Held> {

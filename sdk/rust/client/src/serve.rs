@@ -41,15 +41,6 @@ pub fn not_ready(app: &pb::ServeAppStatus) -> Vec<String> {
         .collect()
 }
 
-/// A replica's state by name: `starting`, `running` or `draining`.
-pub fn replica_state(r: &pb::ServeReplica) -> &'static str {
-    match (r.running, r.draining) {
-        (_, true) => "draining",
-        (true, false) => "running",
-        (false, false) => "starting",
-    }
-}
-
 /// Applications' statuses as JSON text, for the SDKs: Ray's
 /// `serve.status()` shape where it fits (applications of deployments of
 /// replicas).
@@ -76,7 +67,7 @@ fn status_json(app: &pb::ServeAppStatus) -> serde_json::Value {
                     "id": r.id,
                     "host": r.host,
                     "digest": r.digest,
-                    "state": replica_state(r),
+                    "state": r.state(),
                 })).collect::<Vec<_>>(),
             })
         })
