@@ -240,6 +240,31 @@ fn the_dashboard_shows_a_cluster_of_two_hosts_and_follows_a_new_leader() {
     );
     browser.screenshot(&shots.join("groups.png")).unwrap();
 
+    // Serve: a deployment with its replica, by host and state.
+    let app_dir = tempfile::tempdir().unwrap();
+    let app = app_dir.path().join("app.yaml");
+    std::fs::write(
+        &app,
+        "applications:\n  - name: site\n    deployments:\n      - name: greet\n        \
+         component: web\n        route: /greet/...\n",
+    )
+    .unwrap();
+    group
+        .weft_ok(&["serve", "deploy", &app.display().to_string()])
+        .unwrap();
+    browser.navigate(&format!("{url}#/serve")).unwrap();
+    let deployment = browser
+        .wait_for("the deployment", &row_with("serve", "site/greet"), PATIENCE)
+        .unwrap();
+    let deployment = deployment.as_str().unwrap();
+    assert!(
+        deployment.contains("/greet/...")
+            && deployment.contains("1/1")
+            && deployment.contains("running"),
+        "{deployment}"
+    );
+    browser.screenshot(&shots.join("serve.png")).unwrap();
+
     // Jobs: the finished one's logs, then a running one stopped from the page.
     browser.navigate(&format!("{url}#/jobs")).unwrap();
     let row = browser

@@ -694,7 +694,7 @@ fn replica_view(
 fn decide(d: &pb::ServeDeployment, scale: &mut Scale, ongoing: u32, serving: u32, now: Instant) {
     let Some(a) = &d.autoscaling else {
         if scale.target != d.num_replicas {
-            scale.decision = format!("{} replicas, as declared", d.num_replicas);
+            scale.decision = format!("as declared: {} replica(s)", d.num_replicas);
         }
         scale.target = d.num_replicas;
         return;

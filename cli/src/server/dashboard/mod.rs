@@ -207,6 +207,7 @@ fn rpc_of(view: &str) -> &'static str {
         "jobs" => "/weft.v1.Weft/ListJobs",
         "actors" => "/weft.v1.Weft/ListActors",
         "groups" => "/weft.v1.Weft/ListPlacementGroups",
+        "serve" => "/weft.v1.Weft/GetServeStatus",
         "tasks" | "task" => "/weft.v1.Weft/ListTasks",
         "logs" => "/weft.v1.Weft/LocateLogs",
         "components" => "/weft.v1.Weft/ListComponents",

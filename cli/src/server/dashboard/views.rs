@@ -58,6 +58,9 @@ pub async fn read(
         "logs" => logs(client, required(query, "id")?, param(query, "from")).await,
         "actors" => actors(client).await,
         "groups" => groups(client).await,
+        "serve" => Ok(json!({
+            "apps": weft_client::serve::statuses_value(&client.serve_status("").await?)
+        })),
         "objects" => objects(client).await,
         "jobs" => jobs(client).await,
         "components" => components(client).await,

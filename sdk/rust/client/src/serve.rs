@@ -45,7 +45,12 @@ pub fn not_ready(app: &pb::ServeAppStatus) -> Vec<String> {
 /// `serve.status()` shape where it fits (applications of deployments of
 /// replicas).
 pub fn statuses_json(statuses: &[pb::ServeAppStatus]) -> String {
-    serde_json::Value::Array(statuses.iter().map(status_json).collect()).to_string()
+    statuses_value(statuses).to_string()
+}
+
+/// [`statuses_json`] as a JSON value (the dashboard's Serve view).
+pub fn statuses_value(statuses: &[pb::ServeAppStatus]) -> serde_json::Value {
+    serde_json::Value::Array(statuses.iter().map(status_json).collect())
 }
 
 fn status_json(app: &pb::ServeAppStatus) -> serde_json::Value {

@@ -74,7 +74,7 @@ function badge(state) {
   const s = String(state).toLowerCase();
   const kind = ["alive", "finished", "succeeded", "leader", "running", "created"].includes(s) ? "ok"
     : ["failed", "dead", "stopped"].includes(s) ? "bad"
-    : ["queued", "waiting", "pending", "restarting", "rescheduling", "candidate"].includes(s) ? "warn" : "info";
+    : ["queued", "waiting", "pending", "restarting", "rescheduling", "candidate", "starting"].includes(s) ? "warn" : "info";
   return h("span", { class: `badge ${kind}` }, state);
 }
 
@@ -381,6 +381,22 @@ const groupsPage = {
 };
 
 /** @type {Page} */
+const servePage = {
+  load: () => api("serve"),
+  render: (data) => table("serve", [
+    ["deployment", (d) => h("span", { class: "mono" }, `${d.app}/${d.name}`)],
+    ["route", (d) => d.route || "-"],
+    ["component", (d) => `${d.component} · ${String(d.digest).replace("sha256:", "").slice(0, 12)}`],
+    ["replicas", (d) => `${d.replicas.filter((/** @type {any} */ r) => r.state === "running").length}/${d.target_replicas}`],
+    ["by host", (d) => h("span", null, ...d.replicas.map(
+      (/** @type {any} */ r) => h("div", null, `${r.host || "-"} · `, badge(r.state))))],
+    ["requests held", (d) => String(d.ongoing_requests)],
+    ["last decision", (d) => d.decision],
+  ], data.apps.flatMap((/** @type {any} */ a) => a.deployments.map(
+    (/** @type {any} */ d) => ({ ...d, app: a.name })))),
+};
+
+/** @type {Page} */
 const objectsPage = {
   async load() {
     const [o, objects] = await Promise.all([overview(), api("objects")]);
@@ -528,6 +544,7 @@ const PAGES = {
   task: taskPage,
   actors: actorsPage,
   groups: groupsPage,
+  serve: servePage,
   objects: objectsPage,
   jobs: jobsPage,
   job: jobPage,
