@@ -448,3 +448,51 @@ fn a_killed_host_fails_only_its_requests_in_flight_and_its_replica_moves() {
         );
     }
 }
+
+#[test]
+fn a_deployment_calls_another_by_name_through_the_gateway() {
+    let group = cluster(&["h1"]);
+    group
+        .weft_ok(&["deploy", guests::HTTP_HELLO, "--name", "hello"])
+        .expect("deploy");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = app_file(
+        &dir,
+        "app.yaml",
+        "applications:
+  - name: shop
+    deployments:
+      - name: front
+        component: svc
+        route: /fetch
+      - name: back
+        component: hello
+",
+    );
+    serve_deploy(&group, &file).expect("serve deploy");
+    let gateway = group.host_http_address("h1").expect("gateway");
+    // The front deployment's handler fetches from the back one by name,
+    // with no grant: the back one has no route, so only a handle reaches it.
+    let fetch = |url: &str| {
+        http_request(&gateway, "GET", &format!("/fetch?url={url}"), b"").expect("request")
+    };
+    assert_eq!(
+        fetch("http://back.shop.serve.weft/hello/x"),
+        (200, "status 200".to_string())
+    );
+    assert_eq!(
+        fetch("http://back.shop.serve.weft/elsewhere"),
+        (200, "status 404".to_string()),
+        "the back deployment's own 404 comes back"
+    );
+    let (status, body) = fetch("http://nobody.shop.serve.weft/x");
+    assert_eq!(status, 200);
+    assert!(body.starts_with("error:"), "{body}");
+    assert_eq!(
+        http_request(&gateway, "GET", "/hello/x", b"")
+            .expect("request")
+            .0,
+        404,
+        "a deployment without a route is not served from outside"
+    );
+}

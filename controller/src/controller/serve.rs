@@ -622,8 +622,8 @@ impl Controller {
         Ok(())
     }
 
-    /// The routes of every deployment as gateways serve them, with the
-    /// replicas they may send requests to.
+    /// Every deployment as gateways serve it (by its route, and by name
+    /// to guests), with the replicas they may send requests to.
     pub(crate) fn serve_routes(
         &self,
         apps: &[pb::ServeApplication],
@@ -633,7 +633,8 @@ impl Controller {
         let serve = self.serve.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         for app in apps {
-            for d in app.deployments.iter().filter(|d| !d.route.is_empty()) {
+            // Deployments without a route too: guests reach them by name.
+            for d in &app.deployments {
                 let key = format!("{}/{}", app.name, d.name);
                 let Ok(digest) = self.state.resolve(&d.component) else {
                     continue;

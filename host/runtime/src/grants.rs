@@ -22,16 +22,34 @@ impl Grants {
     }
 }
 
+/// The domain under which a guest reaches Serve deployments:
+/// `DEPLOYMENT.APP.serve.weft`, no grant needed.
+pub const SERVE_DOMAIN: &str = ".serve.weft";
+
 /// The wasi-http hooks of one call: requests to hosts outside the grants
-/// are refused with `HTTP-request-denied` before any connection is made.
+/// are refused with `HTTP-request-denied` before any connection is made;
+/// requests to a Serve deployment go through the host's gateway.
 pub(crate) struct OutboundHttp {
     grants: Grants,
+    tasks: Option<std::sync::Arc<dyn crate::services::TaskServices>>,
 }
 
 impl OutboundHttp {
-    pub(crate) fn new(grants: Grants) -> Self {
-        OutboundHttp { grants }
+    pub(crate) fn new(
+        grants: Grants,
+        tasks: Option<std::sync::Arc<dyn crate::services::TaskServices>>,
+    ) -> Self {
+        OutboundHttp { grants, tasks }
     }
+}
+
+/// `app/deployment` for an authority `DEPLOYMENT.APP.serve.weft[:port]`.
+fn serve_deployment(authority: &str) -> Option<String> {
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let host = host.to_ascii_lowercase();
+    let (deployment, app) = host.strip_suffix(SERVE_DOMAIN)?.split_once('.')?;
+    (!deployment.is_empty() && !app.is_empty() && !app.contains('.'))
+        .then(|| format!("{app}/{deployment}"))
 }
 
 type SendFuture = Box<
@@ -58,6 +76,22 @@ impl WasiHttpHooks for OutboundHttp {
             .authority()
             .map(|a| a.to_string())
             .unwrap_or_default();
+        if let Some(deployment) = serve_deployment(&authority) {
+            let Some(tasks) = self.tasks.clone() else {
+                return Box::new(async { Err(HttpError::HttpRequestDenied) });
+            };
+            return Box::new(async move {
+                let response = tasks
+                    .serve_call(deployment, request)
+                    .await
+                    .map_err(|e| HttpError::InternalError(Some(e)))?;
+                Ok((
+                    response,
+                    Box::new(async { Ok(()) })
+                        as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ))
+            });
+        }
         if !self.grants.allows_http(&authority) {
             tracing::warn!(%authority, "outbound HTTP refused: not granted to this component");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
@@ -88,5 +122,20 @@ mod tests {
         assert!(!g.allows_http("127.0.0.1:9090"));
         assert!(!g.allows_http("evil.example.com"));
         assert!(!Grants::default().allows_http("api.example.com"));
+    }
+
+    #[test]
+    fn serve_authorities_name_a_deployment() {
+        assert_eq!(
+            serve_deployment("echo.shop.serve.weft").as_deref(),
+            Some("shop/echo")
+        );
+        assert_eq!(
+            serve_deployment("Echo.Shop.serve.weft:80").as_deref(),
+            Some("shop/echo")
+        );
+        assert_eq!(serve_deployment("serve.weft"), None);
+        assert_eq!(serve_deployment("a.b.c.serve.weft"), None);
+        assert_eq!(serve_deployment("api.example.com"), None);
     }
 }

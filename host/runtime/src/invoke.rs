@@ -379,14 +379,9 @@ pub(crate) fn store_for(
         .as_ref()
         .map(|t| t.runtime_env().clone())
         .unwrap_or_default();
+    let outbound = OutboundHttp::new(grants, tasks.clone());
     let runtime = RuntimeCtx::new(&prepared.digest, function, tasks);
-    let state = CallState::new(
-        &env,
-        limits.memory,
-        output.clone(),
-        runtime,
-        OutboundHttp::new(grants),
-    );
+    let state = CallState::new(&env, limits.memory, output.clone(), runtime, outbound);
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     store.data_mut().deadline = Instant::now() + limits.timeout;

@@ -277,6 +277,25 @@ pub trait TaskServices: Send + Sync + std::fmt::Debug {
     /// value), once the owner has read enough of the ones before it.
     fn emit(&self, encoded: Vec<u8>) -> ServiceFuture<'_, Result<(), EmitError>>;
 
+    /// Sends `request` to Serve deployment `deployment` (`app/deployment`)
+    /// with the routing, queue and limits of a request at this host's
+    /// gateway: a guest's handle on another deployment, reached as
+    /// `http://DEPLOYMENT.APP.serve.weft/PATH`. None where the host has no
+    /// gateway.
+    fn serve_call(
+        &self,
+        deployment: String,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+    ) -> ServiceFuture<'_, Result<http::Response<wasmtime_wasi_http::WasiBody>, String>> {
+        let _ = request;
+        Box::pin(async move {
+            Err(format!(
+                "Serve deployment {deployment} is reached from a host's gateway only (this host \
+                 has none)"
+            ))
+        })
+    }
+
     /// Cancels a task the guest submitted.
     fn cancel<'a>(&'a self, id: &'a str) -> ServiceFuture<'a, Result<(), ClientError>>;
 

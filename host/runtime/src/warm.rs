@@ -105,8 +105,8 @@ impl Warm {
         tasks: Option<Arc<dyn crate::services::TaskServices>>,
     ) {
         let state = self.store.data_mut();
+        state.outbound = OutboundHttp::new(grants, tasks.clone());
         state.runtime = RuntimeCtx::new(digest, function, tasks);
-        state.outbound = OutboundHttp::new(grants);
         state.limiter.refused = None;
         state.deadline = Instant::now() + limits.timeout;
         self.store.set_epoch_deadline(1);

@@ -545,6 +545,23 @@ impl TaskServices for TaskContext {
         &self.granted
     }
 
+    fn serve_call(
+        &self,
+        deployment: String,
+        request: http::Request<crate::HttpBody>,
+    ) -> ServiceFuture<'_, Result<http::Response<crate::HttpBody>, String>> {
+        let gateway = self.agent.gateway.get().and_then(std::sync::Weak::upgrade);
+        Box::pin(async move {
+            let Some(gateway) = gateway else {
+                return Err(format!(
+                    "Serve deployment {deployment} is reached from a host's gateway only (this \
+                     host has none)"
+                ));
+            };
+            gateway.compose(deployment, request).await
+        })
+    }
+
     fn job(&self) -> &str {
         &self.job
     }

@@ -170,6 +170,9 @@ pub struct Agent {
     /// Where its gateway listens and the Serve requests it holds, for the
     /// leader.
     pub serve_load: crate::gateway::ServeLoad,
+    /// This host's HTTP gateway, once it serves: guests reach Serve
+    /// deployments through it.
+    pub(crate) gateway: std::sync::OnceLock<std::sync::Weak<crate::gateway::Gateway>>,
     /// The port of this host's bulk streams, opened when first asked for
     /// (`bulk.rs`), or why it could not be.
     bulk_port: std::sync::OnceLock<Result<u16, String>>,
@@ -209,6 +212,7 @@ impl Agent {
             catalog: tokio::sync::watch::Sender::new(Arc::default()),
             gateway_metrics: Default::default(),
             serve_load: Default::default(),
+            gateway: std::sync::OnceLock::new(),
             bulk_port: std::sync::OnceLock::new(),
             bulk_key: random_key(),
         });

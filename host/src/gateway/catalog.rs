@@ -73,6 +73,10 @@ impl Catalog {
         fn prefix(r: &Route) -> Option<&str> {
             r.route.path.strip_suffix("...")
         }
+        if path.is_empty() {
+            // A deployment without a route is reached by its name only.
+            return None;
+        }
         if let Some(exact) = self
             .routes
             .iter()
@@ -86,6 +90,15 @@ impl Catalog {
                 prefix(r).is_some_and(|p| path.starts_with(p) || path == p.trim_end_matches('/'))
             })
             .max_by_key(|r| r.route.path.len())
+    }
+
+    /// Serve deployment `key`'s route (`app/deployment`).
+    pub fn deployment(&self, key: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| {
+            r.serve.as_ref().is_some_and(|s| {
+                key.split_once('/') == Some((s.app.as_str(), s.deployment.as_str()))
+            })
+        })
     }
 
     /// The component a name or digest names.

@@ -80,7 +80,7 @@ impl Default for GatewayConfig {
 /// this bounds a leader that is gone).
 const CATALOG_WAIT: Duration = Duration::from_secs(2);
 
-struct Gateway {
+pub(crate) struct Gateway {
     agent: Arc<Agent>,
     config: GatewayConfig,
     /// Per route path: its concurrency limit and the semaphore enforcing it.
@@ -137,6 +137,8 @@ pub async fn serve(
         refreshed: Mutex::new(None),
         router: serve::Router::default(),
     });
+    // Guests' handles on deployments go through this gateway.
+    let _ = gateway.agent.gateway.set(Arc::downgrade(&gateway));
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {

@@ -433,6 +433,46 @@ impl super::Gateway {
             Ok(b) => b,
             Err(response) => return response,
         };
+        self.route_request(parts, body, route, target, serve).await
+    }
+
+    /// A guest's request to deployment `key` (`app/deployment`, through
+    /// its `DEPLOYMENT.APP.serve.weft` authority): routed as a request
+    /// from outside would be, from this host.
+    pub(crate) async fn compose(
+        &self,
+        key: String,
+        request: http::Request<crate::HttpBody>,
+    ) -> Result<hyper::Response<crate::HttpBody>, String> {
+        let found = self.lookup(|c| c.deployment(&key).cloned()).await;
+        let Some(super::Route {
+            route,
+            target: Some(target),
+            serve: Some(serve),
+        }) = found
+        else {
+            return Err(format!(
+                "no Serve deployment {key} (see `weft serve status`)"
+            ));
+        };
+        let (parts, body) = request.into_parts();
+        let body = http_body_util::Limited::new(body, self.config.max_body)
+            .collect()
+            .await
+            .map_err(|e| format!("the request to {key}: {e}"))?
+            .to_bytes();
+        Ok(self.route_request(parts, body, route, target, serve).await)
+    }
+
+    /// Routes a request whose body is read to one of `serve`'s replicas.
+    async fn route_request(
+        &self,
+        parts: http::request::Parts,
+        body: Bytes,
+        route: pb::Route,
+        target: super::Target,
+        serve: pb::ServeRoute,
+    ) -> hyper::Response<crate::HttpBody> {
         let key = format!("{}/{}", serve.app, serve.deployment);
         let held = self.agent.serve_load.held(&key);
         let _holding = Holding::new(held.clone());
@@ -440,7 +480,7 @@ impl super::Gateway {
         let current = || {
             catalog
                 .borrow()
-                .route_for(&route.path)
+                .deployment(&key)
                 .and_then(|r| r.serve.clone())
         };
         let mut avoid = Avoid {
