@@ -36,6 +36,13 @@ fn app_file(dir: &tempfile::TempDir, name: &str, yaml: &str) -> PathBuf {
     path
 }
 
+/// Declares the application file `yaml` (`weft serve deploy`, waiting for
+/// its replicas); what it printed.
+fn declare(group: &Group, yaml: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    serve_deploy(group, &app_file(&dir, "app.yaml", yaml)).expect("serve deploy")
+}
+
 fn serve_deploy(group: &Group, file: &std::path::Path) -> anyhow::Result<String> {
     group.weft_ok(&["serve", "deploy", &file.display().to_string()])
 }
@@ -119,11 +126,7 @@ fn raw_get(address: &str, path: &str) -> anyhow::Result<String> {
 #[test]
 fn replicas_spread_over_hosts_and_a_new_digest_rolls_over_without_a_failed_request() {
     let group = cluster(&["h1", "h2"]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = app_file(
-        &dir,
-        "app.yaml",
-        "applications:
+    let app = "applications:
   - name: shop
     deployments:
       - name: web
@@ -132,9 +135,8 @@ fn replicas_spread_over_hosts_and_a_new_digest_rolls_over_without_a_failed_reque
         num_replicas: 2
         max_ongoing_requests: 8
         graceful_shutdown_s: 0.5
-",
-    );
-    let shown = serve_deploy(&group, &file).expect("serve deploy");
+";
+    let shown = declare(&group, app);
     assert!(shown.contains("2/2 replicas running"), "{shown}");
     let lines = replica_lines(&group);
     assert!(
@@ -150,7 +152,7 @@ fn replicas_spread_over_hosts_and_a_new_digest_rolls_over_without_a_failed_reque
         assert_eq!((status, body.as_str()), (200, "unknown path /hello/x"));
     }
     // Applying the same file again changes nothing.
-    serve_deploy(&group, &file).expect("serve deploy again");
+    declare(&group, app);
     assert_eq!(replica_lines(&group).len(), 2);
 
     // Load on both gateways while the component is deployed anew.
@@ -187,10 +189,8 @@ fn replicas_spread_over_hosts_and_a_new_digest_rolls_over_without_a_failed_reque
 #[test]
 fn an_overloaded_deployment_sheds_with_503_and_retry_after() {
     let group = cluster(&["h1"]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = app_file(
-        &dir,
-        "app.yaml",
+    declare(
+        &group,
         "applications:
   - name: slow
     deployments:
@@ -201,7 +201,6 @@ fn an_overloaded_deployment_sheds_with_503_and_retry_after() {
         max_queued_requests: 1
 ",
     );
-    serve_deploy(&group, &file).expect("serve deploy");
     let gateway = group.host_http_address("h1").expect("gateway");
     let send = |pause_ms: u64| {
         let g = gateway.clone();
@@ -257,10 +256,8 @@ fn an_overloaded_deployment_sheds_with_503_and_retry_after() {
 #[test]
 fn autoscaling_wakes_from_zero_follows_the_load_and_scales_back_to_zero() {
     let group = cluster(&["h1"]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = app_file(
-        &dir,
-        "app.yaml",
+    let shown = declare(
+        &group,
         "applications:
   - name: auto
     deployments:
@@ -276,7 +273,6 @@ fn autoscaling_wakes_from_zero_follows_the_load_and_scales_back_to_zero() {
           downscale_delay_s: 1
 ",
     );
-    let shown = serve_deploy(&group, &file).expect("serve deploy");
     assert!(shown.contains("0/0 replicas running"), "{shown}");
     let gateway = group.host_http_address("h1").expect("gateway");
     let woke = Instant::now();
@@ -392,10 +388,8 @@ fn bad_applications_are_refused_naming_the_line_and_disturb_nothing() {
 #[test]
 fn a_killed_host_fails_only_its_requests_in_flight_and_its_replica_moves() {
     let mut group = cluster(&["h1", "h2"]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = app_file(
-        &dir,
-        "app.yaml",
+    declare(
+        &group,
         "applications:
   - name: sturdy
     deployments:
@@ -406,7 +400,6 @@ fn a_killed_host_fails_only_its_requests_in_flight_and_its_replica_moves() {
         max_ongoing_requests: 8
 ",
     );
-    serve_deploy(&group, &file).expect("serve deploy");
     let lines = replica_lines(&group);
     assert!(
         lines.iter().any(|l| l.contains(" h2 ")),
@@ -455,10 +448,8 @@ fn a_deployment_calls_another_by_name_through_the_gateway() {
     group
         .weft_ok(&["deploy", guests::HTTP_HELLO, "--name", "hello"])
         .expect("deploy");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = app_file(
-        &dir,
-        "app.yaml",
+    declare(
+        &group,
         "applications:
   - name: shop
     deployments:
@@ -469,7 +460,6 @@ fn a_deployment_calls_another_by_name_through_the_gateway() {
         component: hello
 ",
     );
-    serve_deploy(&group, &file).expect("serve deploy");
     let gateway = group.host_http_address("h1").expect("gateway");
     // The front deployment's handler fetches from the back one by name,
     // with no grant: the back one has no route, so only a handle reaches it.
