@@ -486,3 +486,90 @@ fn a_deployment_calls_another_by_name_through_the_gateway() {
         "a deployment without a route is not served from outside"
     );
 }
+
+#[test]
+fn a_function_deployment_answers_json_and_batches_requests_across_connections() {
+    let group = cluster(&["h1"]);
+    group
+        .weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])
+        .expect("deploy");
+    declare(
+        &group,
+        "applications:
+  - name: fns
+    deployments:
+      - name: adder
+        component: kit
+        function: add
+        route: /add
+      - name: lengths
+        component: kit
+        function: batch-lengths
+        route: /lengths
+        max_batch_size: 8
+        batch_wait_timeout_s: 0.05
+        max_ongoing_requests: 100
+        max_queued_requests: 100
+",
+    );
+    let gateway = group.host_http_address("h1").expect("gateway");
+    assert_eq!(
+        http_request(&gateway, "POST", "/add", b"[2, 40]").expect("request"),
+        (200, "42".to_string())
+    );
+    let (status, body) = http_request(&gateway, "POST", "/add", b"[2, \"x\"]").expect("request");
+    assert_eq!(status, 400, "{body}");
+
+    // 64 requests at once: each answers the size of the batch it went in.
+    let sizes: Vec<(u16, String)> = (0..64)
+        .map(|i| {
+            let g = gateway.clone();
+            std::thread::spawn(move || {
+                http_request(&g, "POST", "/lengths", format!("\"item {i}\"").as_bytes())
+                    .expect("request")
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("request thread"))
+        .collect();
+    let sizes: Vec<u32> = sizes
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 200, "{body}");
+            body.parse().expect("a batch size")
+        })
+        .collect();
+    assert!(sizes.iter().all(|s| (1..=8).contains(s)), "{sizes:?}");
+    assert!(
+        sizes.iter().any(|s| *s > 1),
+        "requests from different connections share batches: {sizes:?}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = |yaml: &str| {
+        let file = app_file(&dir, "bad.yaml", yaml);
+        group
+            .weft_err(&["serve", "deploy", &file.display().to_string()])
+            .expect("refused")
+    };
+    let err = bad("applications:
+  - name: bad
+    deployments:
+      - name: nofn
+        component: kit
+        function: nowhere
+");
+    assert!(err.contains("exports no function `nowhere`"), "{err}");
+    let err = bad("applications:
+  - name: bad
+    deployments:
+      - name: http
+        component: svc
+        max_batch_size: 4
+");
+    assert!(
+        err.contains("max_batch_size needs a function deployment"),
+        "{err}"
+    );
+}

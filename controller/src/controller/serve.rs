@@ -342,16 +342,40 @@ impl Controller {
                     d.component
                 ))
             })?;
-            let serves_http = self.state.component(&digest)?.is_some_and(|c| {
-                c.functions
+            let functions = self
+                .state
+                .component(&digest)?
+                .map(|c| c.functions)
+                .unwrap_or_default();
+            if d.function.is_empty() {
+                if d.max_batch_size > 1 {
+                    return bad(format!(
+                        "{at}: max_batch_size needs a function deployment (give `function`)"
+                    ));
+                }
+                let serves_http = functions
                     .iter()
-                    .any(|(name, _)| name.starts_with("wasi:http/incoming-handler."))
-            });
-            if !serves_http {
-                return bad(format!(
-                    "{at}: component `{}` does not export wasi:http/incoming-handler",
-                    d.component
-                ));
+                    .any(|(name, _)| name.starts_with("wasi:http/incoming-handler."));
+                if !serves_http {
+                    return bad(format!(
+                        "{at}: component `{}` does not export wasi:http/incoming-handler (give \
+                         `function` to serve one of its exports)",
+                        d.component
+                    ));
+                }
+            } else {
+                let exported = functions.iter().any(|(name, _)| {
+                    name == &d.function
+                        || name
+                            .rsplit_once(['.', '#', '/'])
+                            .is_some_and(|(_, short)| short == d.function)
+                });
+                if !exported {
+                    return bad(format!(
+                        "{at}: component `{}` exports no function `{}` (see `weft components`)",
+                        d.component, d.function
+                    ));
+                }
             }
             if !d.route.is_empty() {
                 validate_route_path(&d.route)
@@ -658,6 +682,9 @@ impl Controller {
                         deployment: d.name.clone(),
                         max_ongoing_requests: d.max_ongoing_requests,
                         max_queued_requests: d.max_queued_requests,
+                        function: d.function.clone(),
+                        max_batch_size: d.max_batch_size,
+                        batch_wait_timeout_ms: d.batch_wait_timeout_ms,
                         replicas: shown
                             .iter()
                             .map(|r| replica_view(r, &hosts, &serve.draining))

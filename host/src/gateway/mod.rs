@@ -16,6 +16,7 @@
 //! Request bodies above the limit get 413. Errors map to statuses in one
 //! place ([`status_of`]) and carry a JSON body `{"error": ..., "kind": ...}`.
 
+mod batch;
 mod catalog;
 mod serve;
 
@@ -93,6 +94,8 @@ pub(crate) struct Gateway {
     refreshed: Mutex<Option<Instant>>,
     /// Picks Serve replicas and forwards to other hosts' gateways.
     router: serve::Router,
+    /// Batches being gathered, per deployment.
+    batches: batch::Batches,
 }
 
 /// A request body: still to read, or read.
@@ -136,6 +139,7 @@ pub async fn serve(
         requests: AtomicU64::new(0),
         refreshed: Mutex::new(None),
         router: serve::Router::default(),
+        batches: batch::Batches::default(),
     });
     // Guests' handles on deployments go through this gateway.
     let _ = gateway.agent.gateway.set(Arc::downgrade(&gateway));
@@ -300,15 +304,9 @@ impl Gateway {
         route: &pb::Route,
         target: Target,
     ) -> hyper::Response<HttpBody> {
-        let slots = self.slots_for(slot, limit);
-        let Ok(Ok(_permit)) =
-            tokio::time::timeout(self.config.queue_timeout, slots.acquire_owned()).await
-        else {
-            return error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                &format!("{slot} is at its limit of {limit} concurrent requests"),
-            );
+        let _permit = match self.slot(slot, limit).await {
+            Ok(permit) => permit,
+            Err(response) => return response,
         };
         let body = match body.into() {
             Body::Read(bytes) => bytes,
@@ -380,6 +378,28 @@ impl Gateway {
         match tokio::time::timeout(CATALOG_WAIT, catalog.changed()).await {
             Ok(Ok(())) => find(&catalog.borrow_and_update()),
             _ => None,
+        }
+    }
+
+    /// One of the `limit` slots of `slot`, once free (503 when none frees
+    /// within the queue timeout).
+    #[allow(
+        clippy::result_large_err,
+        reason = "the refusal is the response itself, built once on a rare path"
+    )]
+    async fn slot(
+        &self,
+        slot: &str,
+        limit: u32,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, hyper::Response<HttpBody>> {
+        let slots = self.slots_for(slot, limit);
+        match tokio::time::timeout(self.config.queue_timeout, slots.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                &format!("{slot} is at its limit of {limit} concurrent requests"),
+            )),
         }
     }
 
@@ -508,6 +528,17 @@ impl Gateway {
         let Some(target) = self.lookup(|c| c.component(&component).cloned()).await else {
             return from_error(Failure::UnknownComponent(component));
         };
+        self.call_json(target, function, args).await
+    }
+
+    /// Calls `function` of `target` here with JSON `args`; its JSON result,
+    /// or the failure's status.
+    async fn call_json(
+        &self,
+        target: Target,
+        function: String,
+        args: serde_json::Value,
+    ) -> hyper::Response<HttpBody> {
         let prepared = match self.agent.prepare(&target.digest).await {
             Ok(p) => p,
             Err(e) => return from_error(Failure::Host(e)),

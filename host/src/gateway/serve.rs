@@ -433,6 +433,9 @@ impl super::Gateway {
             Ok(b) => b,
             Err(response) => return response,
         };
+        if serve.max_batch_size > 1 {
+            return self.batched(parts, body, route, target, serve).await;
+        }
         self.route_request(parts, body, route, target, serve).await
     }
 
@@ -465,7 +468,7 @@ impl super::Gateway {
     }
 
     /// Routes a request whose body is read to one of `serve`'s replicas.
-    async fn route_request(
+    pub(super) async fn route_request(
         &self,
         parts: http::request::Parts,
         body: Bytes,
@@ -542,14 +545,40 @@ impl super::Gateway {
             target.digest.clone_from(digest);
         }
         let slot = format!("replica {id}");
-        self.run_handler(
-            &slot,
-            serve.max_ongoing_requests,
-            parts,
-            body,
-            route,
-            target,
-        )
-        .await
+        if serve.function.is_empty() {
+            return self
+                .run_handler(
+                    &slot,
+                    serve.max_ongoing_requests,
+                    parts,
+                    body,
+                    route,
+                    target,
+                )
+                .await;
+        }
+        // A function deployment: the body is the JSON array of arguments.
+        let body = match body.into() {
+            super::Body::Read(bytes) => bytes,
+            super::Body::Incoming(body) => match self.read_body(&parts.headers, body).await {
+                Ok(b) => b,
+                Err(response) => return response,
+            },
+        };
+        let args: serde_json::Value = match serde_json::from_slice(&body) {
+            Ok(args) => args,
+            Err(e) => {
+                return super::error_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    &format!("request body is not a JSON array of arguments: {e}"),
+                );
+            }
+        };
+        let _permit = match self.slot(&slot, serve.max_ongoing_requests).await {
+            Ok(permit) => permit,
+            Err(response) => return response,
+        };
+        self.call_json(target, serve.function.clone(), args).await
     }
 }

@@ -213,6 +213,13 @@ struct DeploymentSpec {
     graceful_shutdown_s: f64,
     #[serde(default)]
     autoscaling: Option<AutoscalingSpec>,
+    /// A function deployment's export (absent: a wasi:http handler).
+    #[serde(default)]
+    function: String,
+    #[serde(default)]
+    max_batch_size: u32,
+    #[serde(default)]
+    batch_wait_timeout_s: f64,
 }
 
 /// `num_replicas`: a count, or `auto` (Ray's default autoscaling).
@@ -315,6 +322,9 @@ impl DeploymentSpec {
             timeout_ms: millis(self.timeout_s),
             autoscaling,
             graceful_shutdown_ms: millis(self.graceful_shutdown_s),
+            function: self.function,
+            max_batch_size: self.max_batch_size,
+            batch_wait_timeout_ms: millis(self.batch_wait_timeout_s),
         })
     }
 }

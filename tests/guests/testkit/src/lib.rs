@@ -160,6 +160,10 @@ impl Guest for Testkit {
         fnv(FNV_OFFSET, &data)
     }
 
+    fn batch_lengths(items: Vec<String>) -> Vec<u32> {
+        vec![items.len() as u32; items.len()]
+    }
+
     fn make(megabytes: u32, seed: u32) -> ObjectRef {
         let data: Vec<u8> = (0..megabytes as usize * (1 << 20))
             .map(|i| pattern_byte(i, seed))
