@@ -573,3 +573,36 @@ fn a_function_deployment_answers_json_and_batches_requests_across_connections() 
         "{err}"
     );
 }
+
+#[test]
+fn a_missed_latency_target_adds_replicas() {
+    let group = cluster(&["h1"]);
+    declare(
+        &group,
+        "applications:
+  - name: slow
+    deployments:
+      - name: sleepy
+        component: svc
+        route: /sleep
+        autoscaling:
+          min_replicas: 1
+          max_replicas: 2
+          target_ongoing_requests: 100
+          target_latency_p95_ms: 50
+          upscale_delay_s: 0
+",
+    );
+    let gateway = group.host_http_address("h1").expect("gateway");
+    // One request at a time: the requests alone would never ask for more.
+    let load = Load::start(std::slice::from_ref(&gateway), 1, "/sleep?ms=120");
+    eventually(Duration::from_secs(20), || {
+        let status = group.weft_ok(&["serve", "status"]).unwrap_or_default();
+        fact(
+            status.contains("2/2 replicas running") && status.contains("over the target of 50 ms"),
+            || format!("not scaled up for latency: {status}"),
+        )
+    })
+    .expect("scaled up for latency");
+    load.stop();
+}

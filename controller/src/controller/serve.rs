@@ -114,6 +114,7 @@ struct HostView {
     alive: bool,
     http_address: String,
     ongoing: HashMap<String, u32>,
+    p95_ms: HashMap<String, f64>,
 }
 
 impl Controller {
@@ -465,6 +466,7 @@ impl Controller {
                     alive: n.alive,
                     http_address: engine.http_address,
                     ongoing: engine.serve_ongoing.into_iter().collect(),
+                    p95_ms: engine.serve_p95_ms.into_iter().collect(),
                 };
                 (n.id, view)
             })
@@ -527,7 +529,20 @@ impl Controller {
                         .iter()
                         .filter(|r| running(r) && !serve.draining.contains_key(&r.id))
                         .count() as u32;
-                    decide(d, scale, ongoing, serving, now);
+                    let p95 = hosts
+                        .values()
+                        .filter_map(|h| h.p95_ms.get(&key))
+                        .fold(0.0_f64, |a, b| a.max(*b));
+                    decide(
+                        d,
+                        scale,
+                        Load {
+                            ongoing,
+                            serving,
+                            p95_ms: p95,
+                        },
+                        now,
+                    );
                     let Ok(digest) = self.state.resolve(&d.component) else {
                         scale.decision = format!(
                             "component `{}` is gone: replicas keep serving what they run",
@@ -719,7 +734,20 @@ fn replica_view(
 /// Ray's proportional policy over the requests gateways hold, changed
 /// only once the delay has agreed throughout (at once from zero, so the
 /// first request after an idle spell waits for one replica, not a delay).
-fn decide(d: &pb::ServeDeployment, scale: &mut Scale, ongoing: u32, serving: u32, now: Instant) {
+/// What gateways report of a deployment: requests held, replicas serving,
+/// and the worst gateway's recent p95 in milliseconds.
+struct Load {
+    ongoing: u32,
+    serving: u32,
+    p95_ms: f64,
+}
+
+fn decide(d: &pb::ServeDeployment, scale: &mut Scale, load: Load, now: Instant) {
+    let Load {
+        ongoing,
+        serving,
+        p95_ms,
+    } = load;
     let Some(a) = &d.autoscaling else {
         if scale.target != d.num_replicas {
             scale.decision = format!("as declared: {} replica(s)", d.num_replicas);
@@ -727,7 +755,13 @@ fn decide(d: &pb::ServeDeployment, scale: &mut Scale, ongoing: u32, serving: u32
         scale.target = d.num_replicas;
         return;
     };
-    let wanted = ((f64::from(ongoing) / a.target_ongoing_requests).ceil() as u32)
+    let by_requests = (f64::from(ongoing) / a.target_ongoing_requests).ceil() as u32;
+    // Over the latency target: one more than it has, whatever the count
+    // of requests says.
+    let slow = a.target_latency_p95_ms > 0.0 && p95_ms > a.target_latency_p95_ms;
+    let by_latency = if slow { scale.target + 1 } else { 0 };
+    let wanted = by_requests
+        .max(by_latency)
         .clamp(a.min_replicas, a.max_replicas);
     if scale.decision.is_empty() {
         scale.target = wanted.max(a.min_replicas);
@@ -735,9 +769,17 @@ fn decide(d: &pb::ServeDeployment, scale: &mut Scale, ongoing: u32, serving: u32
         return;
     }
     let reason = |verb: &str| {
+        let latency = if slow {
+            format!(
+                "; p95 {p95_ms:.1} ms over the target of {} ms",
+                a.target_latency_p95_ms
+            )
+        } else {
+            String::new()
+        };
         format!(
             "{verb} to {wanted} replicas: {ongoing} ongoing requests over {serving} serving, target \
-             {} per replica",
+             {} per replica{latency}",
             a.target_ongoing_requests
         )
     };
@@ -790,6 +832,7 @@ mod tests {
                 target_ongoing_requests: 2.0,
                 upscale_delay_ms: up_ms,
                 downscale_delay_ms: down_ms,
+                target_latency_p95_ms: 0.0,
             }),
             ..Default::default()
         }
@@ -800,20 +843,117 @@ mod tests {
         let d = autoscaled(0, 10, 1_000, 5_000);
         let mut s = Scale::default();
         let t0 = Instant::now();
-        decide(&d, &mut s, 0, 0, t0);
+        decide(
+            &d,
+            &mut s,
+            Load {
+                ongoing: 0,
+                serving: 0,
+                p95_ms: 0.0,
+            },
+            t0,
+        );
         assert_eq!(s.target, 0, "{}", s.decision);
-        decide(&d, &mut s, 1, 0, t0);
+        decide(
+            &d,
+            &mut s,
+            Load {
+                ongoing: 1,
+                serving: 0,
+                p95_ms: 0.0,
+            },
+            t0,
+        );
         assert_eq!(s.target, 1, "from zero at once: {}", s.decision);
-        decide(&d, &mut s, 9, 1, t0);
+        decide(
+            &d,
+            &mut s,
+            Load {
+                ongoing: 9,
+                serving: 1,
+                p95_ms: 0.0,
+            },
+            t0,
+        );
         assert_eq!(s.target, 1, "not before the upscale delay");
-        decide(&d, &mut s, 9, 1, t0 + Duration::from_millis(1_000));
+        decide(
+            &d,
+            &mut s,
+            Load {
+                ongoing: 9,
+                serving: 1,
+                p95_ms: 0.0,
+            },
+            t0 + Duration::from_millis(1_000),
+        );
         assert_eq!(s.target, 5, "{}", s.decision);
         assert!(s.decision.contains("9 ongoing"), "{}", s.decision);
-        decide(&d, &mut s, 0, 5, t0 + Duration::from_millis(2_000));
-        decide(&d, &mut s, 0, 5, t0 + Duration::from_millis(6_000));
+        decide(
+            &d,
+            &mut s,
+            Load {
+                ongoing: 0,
+                serving: 5,
+                p95_ms: 0.0,
+            },
+            t0 + Duration::from_millis(2_000),
+        );
+        decide(
+            &d,
+            &mut s,
+            Load {
+                ongoing: 0,
+                serving: 5,
+                p95_ms: 0.0,
+            },
+            t0 + Duration::from_millis(6_000),
+        );
         assert_eq!(s.target, 5, "not before the downscale delay");
-        decide(&d, &mut s, 0, 5, t0 + Duration::from_millis(7_000));
+        decide(
+            &d,
+            &mut s,
+            Load {
+                ongoing: 0,
+                serving: 5,
+                p95_ms: 0.0,
+            },
+            t0 + Duration::from_millis(7_000),
+        );
         assert_eq!(s.target, 0, "{}", s.decision);
+    }
+
+    #[test]
+    fn a_latency_target_adds_a_replica_while_it_is_missed() {
+        let mut d = autoscaled(1, 3, 0, 1_000);
+        if let Some(a) = d.autoscaling.as_mut() {
+            a.target_latency_p95_ms = 50.0;
+        }
+        let mut s = Scale::default();
+        let t0 = Instant::now();
+        let load = |p95_ms| Load {
+            ongoing: 1,
+            serving: 1,
+            p95_ms,
+        };
+        decide(&d, &mut s, load(10.0), t0);
+        assert_eq!(s.target, 1);
+        decide(&d, &mut s, load(80.0), t0);
+        assert_eq!(s.target, 2, "{}", s.decision);
+        assert!(
+            s.decision.contains("p95 80.0 ms over the target of 50 ms"),
+            "{}",
+            s.decision
+        );
+        decide(&d, &mut s, load(80.0), t0);
+        decide(&d, &mut s, load(80.0), t0);
+        assert_eq!(s.target, 3, "never past max_replicas");
+        decide(&d, &mut s, load(10.0), t0);
+        decide(&d, &mut s, load(10.0), t0 + Duration::from_millis(1_000));
+        assert_eq!(
+            s.target, 1,
+            "back to what the requests ask for: {}",
+            s.decision
+        );
     }
 
     #[test]
@@ -823,7 +963,16 @@ mod tests {
             ..Default::default()
         };
         let mut s = Scale::default();
-        decide(&d, &mut s, 100, 3, Instant::now());
+        decide(
+            &d,
+            &mut s,
+            Load {
+                ongoing: 100,
+                serving: 3,
+                p95_ms: 0.0,
+            },
+            Instant::now(),
+        );
         assert_eq!(s.target, 3);
     }
 

@@ -946,6 +946,7 @@ fn engine_stats(agent: &Agent) -> pb::EngineStats {
         answered: agent.gateway_metrics.counts(),
         http_address: agent.serve_load.http_address(),
         serve_ongoing: agent.serve_load.ongoing(),
+        serve_p95_ms: agent.serve_load.p95_ms(),
     }
 }
 

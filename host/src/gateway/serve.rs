@@ -58,6 +58,43 @@ pub(crate) struct Held {
     queued: AtomicU32,
     /// Signalled when a request ends, so waiters look again.
     freed: Notify,
+    /// When recent requests ended and how long they were held, for the
+    /// latency the leader's autoscaler reads.
+    recent: Mutex<std::collections::VecDeque<(Instant, Duration)>>,
+}
+
+/// The requests a latency percentile is read over, at most.
+const RECENT_KEPT: usize = 1024;
+/// How far back a latency percentile looks.
+const RECENT_WINDOW: Duration = Duration::from_secs(10);
+
+impl Held {
+    fn record(&self, took: Duration) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == RECENT_KEPT {
+            recent.pop_front();
+        }
+        recent.push_back((Instant::now(), took));
+    }
+
+    /// The 95th percentile of the requests held in the last
+    /// [`RECENT_WINDOW`], in milliseconds (`None`: none ended).
+    fn p95_ms(&self) -> Option<f64> {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        while recent
+            .front()
+            .is_some_and(|(at, _)| at.elapsed() > RECENT_WINDOW)
+        {
+            recent.pop_front();
+        }
+        let mut took: Vec<Duration> = recent.iter().map(|(_, d)| *d).collect();
+        if took.is_empty() {
+            return None;
+        }
+        took.sort_unstable();
+        let at = ((took.len() as f64 * 0.95).ceil() as usize).clamp(1, took.len()) - 1;
+        Some(took[at].as_secs_f64() * 1000.0)
+    }
 }
 
 impl ServeLoad {
@@ -72,6 +109,16 @@ impl ServeLoad {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The p95 of recent requests per deployment, in milliseconds.
+    pub fn p95_ms(&self) -> HashMap<String, f64> {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|(k, h)| Some((k.clone(), h.p95_ms()?)))
+            .collect()
     }
 
     /// Requests held per deployment, for the leader.
@@ -126,19 +173,21 @@ impl ServeLoad {
     }
 }
 
-/// Counts a request as held by its deployment until dropped.
-pub(crate) struct Holding(Arc<Held>);
+/// Counts a request as held by its deployment until dropped, and then
+/// records how long it was held.
+pub(crate) struct Holding(Arc<Held>, Instant);
 
 impl Holding {
     pub(crate) fn new(held: Arc<Held>) -> Self {
         held.ongoing.fetch_add(1, Ordering::Relaxed);
-        Holding(held)
+        Holding(held, Instant::now())
     }
 }
 
 impl Drop for Holding {
     fn drop(&mut self) {
         self.0.ongoing.fetch_sub(1, Ordering::Relaxed);
+        self.0.record(self.1.elapsed());
         self.0.freed.notify_waiters();
     }
 }

@@ -243,6 +243,9 @@ struct AutoscalingSpec {
     upscale_delay_s: f64,
     #[serde(default = "default_downscale_delay")]
     downscale_delay_s: f64,
+    /// A latency target in milliseconds (p95 at the gateways).
+    #[serde(default)]
+    target_latency_p95_ms: f64,
 }
 
 /// Ray Serve's defaults.
@@ -283,6 +286,7 @@ impl DeploymentSpec {
             target_ongoing_requests: a.target_ongoing_requests,
             upscale_delay_ms: millis(a.upscale_delay_s),
             downscale_delay_ms: millis(a.downscale_delay_s),
+            target_latency_p95_ms: a.target_latency_p95_ms,
         });
         let num_replicas = match self.num_replicas {
             None => 0,
@@ -302,6 +306,7 @@ impl DeploymentSpec {
                     target_ongoing_requests: 2.0,
                     upscale_delay_ms: millis(default_upscale_delay()),
                     downscale_delay_ms: millis(default_downscale_delay()),
+                    target_latency_p95_ms: 0.0,
                 });
                 0
             }
