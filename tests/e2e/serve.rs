@@ -560,7 +560,10 @@ fn a_function_deployment_answers_json_and_batches_requests_across_connections() 
         component: kit
         function: nowhere
 ");
-    assert!(err.contains("exports no function `nowhere`"), "{err}");
+    assert!(
+        err.contains("component `kit` has no function `nowhere`") && err.contains("bad.yaml:4:"),
+        "{err}"
+    );
     let err = bad("applications:
   - name: bad
     deployments:
@@ -605,4 +608,44 @@ fn a_missed_latency_target_adds_replicas() {
     })
     .expect("scaled up for latency");
     load.stop();
+}
+
+#[test]
+fn a_user_config_reaches_each_request_and_changes_without_new_replicas() {
+    let group = cluster(&["h1"]);
+    group
+        .weft_ok(&["deploy", guests::CONFIG_READER, "--name", "probe"])
+        .expect("deploy");
+    let app = |threshold: u32| {
+        format!(
+            "applications:
+  - name: tuned
+    deployments:
+      - name: reader
+        component: probe
+        function: probe.config
+        route: /config
+        num_replicas: 2
+        user_config:
+          threshold: {threshold}
+"
+        )
+    };
+    declare(&group, &app(3));
+    let gateway = group.host_http_address("h1").expect("gateway");
+    let read =
+        || http_request(&gateway, "POST", "/config", br#"["user_config"]"#).expect("request");
+    assert_eq!(read(), (200, r#""{\"threshold\":3}""#.to_string()));
+    let before = replica_lines(&group);
+    declare(&group, &app(5));
+    eventually(Duration::from_secs(10), || {
+        let answer = read();
+        fact(answer.1.contains("5"), || format!("still {answer:?}"))
+    })
+    .expect("the new config reaches the requests");
+    assert_eq!(
+        replica_lines(&group),
+        before,
+        "the same replicas serve: a config is no reason to restart"
+    );
 }

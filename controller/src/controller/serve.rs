@@ -127,6 +127,16 @@ impl Controller {
     ) -> Result<pb::ServeAppStatus, ControllerError> {
         self.ensure_leader().await?;
         let app = self.check_app(app)?;
+        // A function deployment's export, found as calls find it.
+        for d in app.deployments.iter().filter(|d| !d.function.is_empty()) {
+            let (_, exports) = self.exports(&d.component).await?;
+            weft_values::find_export(&exports, |e| e, &d.function).map_err(|e| {
+                ControllerError::InvalidRequest(format!(
+                    "deployment `{}`: component `{}` has {e}",
+                    d.name, d.component
+                ))
+            })?;
+        }
         let name = app.name.clone();
         self.write(Command::SetServeApp {
             name: name.clone(),
@@ -362,19 +372,6 @@ impl Controller {
                         "{at}: component `{}` does not export wasi:http/incoming-handler (give \
                          `function` to serve one of its exports)",
                         d.component
-                    ));
-                }
-            } else {
-                let exported = functions.iter().any(|(name, _)| {
-                    name == &d.function
-                        || name
-                            .rsplit_once(['.', '#', '/'])
-                            .is_some_and(|(_, short)| short == d.function)
-                });
-                if !exported {
-                    return bad(format!(
-                        "{at}: component `{}` exports no function `{}` (see `weft components`)",
-                        d.component, d.function
                     ));
                 }
             }
@@ -700,6 +697,7 @@ impl Controller {
                         function: d.function.clone(),
                         max_batch_size: d.max_batch_size,
                         batch_wait_timeout_ms: d.batch_wait_timeout_ms,
+                        user_config: d.user_config.clone(),
                         replicas: shown
                             .iter()
                             .map(|r| replica_view(r, &hosts, &serve.draining))

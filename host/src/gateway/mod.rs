@@ -289,12 +289,17 @@ impl Gateway {
             body,
             &route,
             target,
+            "",
         )
         .await
     }
 
     /// Runs a route's handler here, once one of the `limit` slots of
     /// `slot` is free (503 when none frees within the queue timeout).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one request's parts, each needed to run it"
+    )]
     async fn run_handler(
         &self,
         slot: &str,
@@ -303,6 +308,7 @@ impl Gateway {
         body: impl Into<Body>,
         route: &pb::Route,
         target: Target,
+        user_config: &str,
     ) -> hyper::Response<HttpBody> {
         let _permit = match self.slot(slot, limit).await {
             Ok(permit) => permit,
@@ -328,7 +334,7 @@ impl Gateway {
             grants: Grants {
                 http_hosts: target.allow_http,
             },
-            tasks: Some(self.context()),
+            tasks: Some(self.context(user_config)),
             log: self
                 .agent
                 .route_log(&route.path)
@@ -349,14 +355,24 @@ impl Gateway {
     }
 
     /// The task API of one request: what its guest submits or puts is its
-    /// own, released when the request is done.
-    fn context(&self) -> Arc<TaskContext> {
+    /// own, released when the request is done. Its guest reads
+    /// `user_config` (JSON text; empty: none) through wasi:config/store, as
+    /// a Serve deployment's requests do.
+    fn context(&self, user_config: &str) -> Arc<TaskContext> {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        Arc::new(TaskContext::new(
+        let context = TaskContext::new(
             self.agent.clone(),
             format!("http.{}.{n}", self.agent.id()),
             0.0,
-        ))
+        );
+        if user_config.is_empty() {
+            return Arc::new(context);
+        }
+        let granted = crate::services::RuntimeEnv {
+            config: [("user_config".to_string(), user_config.to_string())].into(),
+            ..Default::default()
+        };
+        Arc::new(context.in_job(String::new(), Default::default(), granted))
     }
 
     /// Looks something up in the catalog; when it is not there, asks the
@@ -528,22 +544,24 @@ impl Gateway {
         let Some(target) = self.lookup(|c| c.component(&component).cloned()).await else {
             return from_error(Failure::UnknownComponent(component));
         };
-        self.call_json(target, function, args).await
+        self.call_json(target, function, args, "").await
     }
 
-    /// Calls `function` of `target` here with JSON `args`; its JSON result,
-    /// or the failure's status.
+    /// Calls `function` of `target` here with JSON `args` (its guest
+    /// reading `user_config`, when not empty); its JSON result, or the
+    /// failure's status.
     async fn call_json(
         &self,
         target: Target,
         function: String,
         args: serde_json::Value,
+        user_config: &str,
     ) -> hyper::Response<HttpBody> {
         let prepared = match self.agent.prepare(&target.digest).await {
             Ok(p) => p,
             Err(e) => return from_error(Failure::Host(e)),
         };
-        let context = self.context();
+        let context = self.context(user_config);
         let invocation = Invocation {
             format: Format::Json,
             grants: Grants {

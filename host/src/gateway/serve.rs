@@ -603,6 +603,7 @@ impl super::Gateway {
                     body,
                     route,
                     target,
+                    &serve.user_config,
                 )
                 .await;
         }
@@ -628,6 +629,7 @@ impl super::Gateway {
             Ok(permit) => permit,
             Err(response) => return response,
         };
-        self.call_json(target, serve.function.clone(), args).await
+        self.call_json(target, serve.function.clone(), args, &serve.user_config)
+            .await
     }
 }

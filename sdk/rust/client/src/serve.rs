@@ -220,6 +220,9 @@ struct DeploymentSpec {
     max_batch_size: u32,
     #[serde(default)]
     batch_wait_timeout_s: f64,
+    /// Ray's `user_config`: any value, handed to every request's guest.
+    #[serde(default)]
+    user_config: Option<serde_json::Value>,
 }
 
 /// `num_replicas`: a count, or `auto` (Ray's default autoscaling).
@@ -330,6 +333,7 @@ impl DeploymentSpec {
             function: self.function,
             max_batch_size: self.max_batch_size,
             batch_wait_timeout_ms: millis(self.batch_wait_timeout_s),
+            user_config: self.user_config.map(|v| v.to_string()).unwrap_or_default(),
         })
     }
 }
