@@ -649,3 +649,60 @@ fn a_user_config_reaches_each_request_and_changes_without_new_replicas() {
         "the same replicas serve: a config is no reason to restart"
     );
 }
+
+#[test]
+fn a_replica_that_fails_its_health_check_is_replaced() {
+    let group = cluster(&["h1"]);
+    declare(
+        &group,
+        "applications:
+  - name: checked
+    deployments:
+      - name: sick
+        component: svc
+        route: /sick/...
+        health_check_path: /trap
+        health_check_period_s: 0.2
+        graceful_shutdown_s: 0.2
+      - name: well
+        component: svc
+        route: /well/...
+        health_check_path: /sleep?ms=1
+        health_check_period_s: 0.2
+",
+    );
+    let status = || group.weft_ok(&["serve", "status"]).unwrap_or_default();
+    // The replica ids of one deployment, as `weft serve status` lists them
+    // under its line.
+    let ids = |deployment: &str| -> Vec<String> {
+        status()
+            .lines()
+            .skip_while(|l| !l.starts_with(&format!("  {deployment}  ")))
+            .skip(1)
+            .take_while(|l| l.starts_with("    "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|id| id.starts_with("pg-"))
+            .map(str::to_string)
+            .collect()
+    };
+    let (sick, well) = (ids("sick"), ids("well"));
+    assert_eq!((sick.len(), well.len()), (1, 1), "{}", status());
+    eventually(Duration::from_secs(20), || {
+        let now = status();
+        fact(
+            now.contains("its health check GET /trap answered 500")
+                && now.contains(&format!("replaced {}", sick[0])),
+            || format!("the sick replica was not replaced: {now}"),
+        )
+    })
+    .expect("the sick replica is replaced");
+    eventually(Duration::from_secs(20), || {
+        let now = ids("sick");
+        fact(!now.is_empty() && !now.contains(&sick[0]), || {
+            format!("no new replica in its place: {now:?}")
+        })
+    })
+    .expect("a new replica takes its place");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(ids("well"), well, "the healthy replica stays: {}", status());
+}

@@ -45,6 +45,10 @@ pub const DEFAULT_MAX_QUEUED: u32 = 1000;
 pub const DEFAULT_REPLICA_CPUS: f64 = 0.1;
 /// How long a replaced replica finishes its requests unless told.
 pub const DEFAULT_GRACEFUL_MS: u64 = 2_000;
+/// Ray's default health check period and timeout.
+pub const DEFAULT_HEALTH_PERIOD_MS: u64 = 10_000;
+/// See [`DEFAULT_HEALTH_PERIOD_MS`].
+pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 30_000;
 /// Most replicas one deployment may ask for.
 const MAX_REPLICAS: u32 = 1024;
 
@@ -115,6 +119,8 @@ struct HostView {
     http_address: String,
     ongoing: HashMap<String, u32>,
     p95_ms: HashMap<String, f64>,
+    /// Replicas here whose health check failed, with why.
+    unhealthy: HashMap<String, String>,
 }
 
 impl Controller {
@@ -400,6 +406,20 @@ impl Controller {
             if d.max_ongoing_requests == 0 {
                 d.max_ongoing_requests = DEFAULT_MAX_ONGOING;
             }
+            if !d.health_check_path.is_empty() {
+                if !d.function.is_empty() || !d.health_check_path.starts_with('/') {
+                    return bad(format!(
+                        "{at}: health_check_path is a path like /healthz, for a wasi:http \
+                         deployment"
+                    ));
+                }
+                if d.health_check_period_ms == 0 {
+                    d.health_check_period_ms = DEFAULT_HEALTH_PERIOD_MS;
+                }
+                if d.health_check_timeout_ms == 0 {
+                    d.health_check_timeout_ms = DEFAULT_HEALTH_TIMEOUT_MS;
+                }
+            }
             if d.max_queued_requests == 0 {
                 d.max_queued_requests = DEFAULT_MAX_QUEUED;
             }
@@ -464,6 +484,7 @@ impl Controller {
                     http_address: engine.http_address,
                     ongoing: engine.serve_ongoing.into_iter().collect(),
                     p95_ms: engine.serve_p95_ms.into_iter().collect(),
+                    unhealthy: engine.serve_unhealthy.into_iter().collect(),
                 };
                 (n.id, view)
             })
@@ -540,6 +561,17 @@ impl Controller {
                         },
                         now,
                     );
+                    // A replica its host found unhealthy drains now; a new
+                    // one takes its place below.
+                    for r in &list {
+                        let why = hosts.get(&r.host).and_then(|h| h.unhealthy.get(&r.id));
+                        if let Some(why) = why
+                            && !serve.draining.contains_key(&r.id)
+                        {
+                            serve.draining.insert(r.id.clone(), now);
+                            scale.decision = format!("replaced {} on {}: {why}", r.id, r.host);
+                        }
+                    }
                     let Ok(digest) = self.state.resolve(&d.component) else {
                         scale.decision = format!(
                             "component `{}` is gone: replicas keep serving what they run",
@@ -698,6 +730,9 @@ impl Controller {
                         max_batch_size: d.max_batch_size,
                         batch_wait_timeout_ms: d.batch_wait_timeout_ms,
                         user_config: d.user_config.clone(),
+                        health_check_path: d.health_check_path.clone(),
+                        health_check_period_ms: d.health_check_period_ms,
+                        health_check_timeout_ms: d.health_check_timeout_ms,
                         replicas: shown
                             .iter()
                             .map(|r| replica_view(r, &hosts, &serve.draining))

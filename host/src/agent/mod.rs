@@ -947,6 +947,7 @@ fn engine_stats(agent: &Agent) -> pb::EngineStats {
         http_address: agent.serve_load.http_address(),
         serve_ongoing: agent.serve_load.ongoing(),
         serve_p95_ms: agent.serve_load.p95_ms(),
+        serve_unhealthy: agent.serve_load.unhealthy(),
     }
 }
 

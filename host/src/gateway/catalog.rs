@@ -92,6 +92,11 @@ impl Catalog {
             .max_by_key(|r| r.route.path.len())
     }
 
+    /// Every Serve deployment's route.
+    pub fn serve_routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().filter(|r| r.serve.is_some())
+    }
+
     /// Serve deployment `key`'s route (`app/deployment`).
     pub fn deployment(&self, key: &str) -> Option<&Route> {
         self.routes.iter().find(|r| {

@@ -143,6 +143,7 @@ pub async fn serve(
     });
     // Guests' handles on deployments go through this gateway.
     let _ = gateway.agent.gateway.set(Arc::downgrade(&gateway));
+    tokio::spawn(Gateway::keep_checking_health(Arc::downgrade(&gateway)));
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {

@@ -40,6 +40,8 @@ pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
 pub struct ServeLoad {
     http_address: Mutex<String>,
     held: Mutex<HashMap<String, Arc<Held>>>,
+    /// Replicas here whose last health check failed, with why.
+    unhealthy: Mutex<HashMap<String, String>>,
 }
 
 /// A deployment's label: `app/deployment`.
@@ -109,6 +111,34 @@ impl ServeLoad {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Replicas here whose last health check failed, with why.
+    pub fn unhealthy(&self) -> HashMap<String, String> {
+        self.unhealthy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records a replica's health check; whether it newly failed.
+    fn checked(&self, replica: &str, failure: Option<String>) -> bool {
+        let mut unhealthy = self.unhealthy.lock().unwrap_or_else(|p| p.into_inner());
+        match failure {
+            Some(why) => unhealthy.insert(replica.to_string(), why).is_none(),
+            None => {
+                unhealthy.remove(replica);
+                false
+            }
+        }
+    }
+
+    /// Forgets checks of replicas not in `live`.
+    fn keep_checks_of(&self, live: &[&str]) {
+        self.unhealthy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| live.contains(&id.as_str()));
     }
 
     /// The p95 of recent requests per deployment, in milliseconds.
@@ -631,5 +661,89 @@ impl super::Gateway {
         };
         self.call_json(target, serve.function.clone(), args, &serve.user_config)
             .await
+    }
+
+    /// Checks this host's replicas of deployments that ask for it, each
+    /// every `health_check_period_ms`, while the gateway serves; a failure
+    /// is reported to the leader at once, which replaces the replica.
+    pub(super) async fn keep_checking_health(gateway: std::sync::Weak<Self>) {
+        let mut last: HashMap<String, Instant> = HashMap::new();
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let Some(gateway) = gateway.upgrade() else {
+                return;
+            };
+            let catalog = gateway.agent.catalog().borrow().clone();
+            let me = gateway.agent.id().to_string();
+            let mut live = Vec::new();
+            for found in catalog.serve_routes() {
+                let (Some(serve), Some(target)) = (&found.serve, &found.target) else {
+                    continue;
+                };
+                if serve.health_check_path.is_empty() {
+                    continue;
+                }
+                let period = Duration::from_millis(serve.health_check_period_ms);
+                for r in serve
+                    .replicas
+                    .iter()
+                    .filter(|r| r.host == me && !r.draining)
+                {
+                    live.push(r.id.as_str());
+                    if last.get(&r.id).is_some_and(|at| at.elapsed() < period) {
+                        continue;
+                    }
+                    last.insert(r.id.clone(), Instant::now());
+                    let (gateway, route, target) =
+                        (gateway.clone(), found.route.clone(), target.clone());
+                    let (serve, replica) = (serve.clone(), r.clone());
+                    tokio::spawn(async move {
+                        let failure = gateway.check(&replica, &serve, &route, target).await;
+                        if gateway.agent.serve_load.checked(&replica.id, failure) {
+                            gateway.agent.report_now();
+                        }
+                    });
+                }
+            }
+            gateway.agent.serve_load.keep_checks_of(&live);
+            last.retain(|id, _| live.contains(&id.as_str()));
+        }
+    }
+
+    /// One health check of `replica`: why it failed, if it did.
+    async fn check(
+        &self,
+        replica: &pb::ServeReplica,
+        serve: &pb::ServeRoute,
+        route: &pb::Route,
+        target: super::Target,
+    ) -> Option<String> {
+        let path = &serve.health_check_path;
+        let (parts, ()) = http::Request::get(path.as_str())
+            .header(header::HOST, "localhost")
+            .body(())
+            .ok()?
+            .into_parts();
+        let timeout = Duration::from_millis(serve.health_check_timeout_ms);
+        let run = self.run_on_replica(
+            &replica.id,
+            Some(&replica.digest),
+            serve,
+            parts,
+            Bytes::new(),
+            route,
+            target,
+        );
+        match tokio::time::timeout(timeout, run).await {
+            Ok(response) if response.status().as_u16() < 500 => None,
+            Ok(response) => Some(format!(
+                "its health check GET {path} answered {}",
+                response.status().as_u16()
+            )),
+            Err(_) => Some(format!(
+                "its health check GET {path} did not answer within {} ms",
+                timeout.as_millis()
+            )),
+        }
     }
 }

@@ -223,6 +223,13 @@ struct DeploymentSpec {
     /// Ray's `user_config`: any value, handed to every request's guest.
     #[serde(default)]
     user_config: Option<serde_json::Value>,
+    /// A path each replica is checked on (GET).
+    #[serde(default)]
+    health_check_path: String,
+    #[serde(default)]
+    health_check_period_s: f64,
+    #[serde(default)]
+    health_check_timeout_s: f64,
 }
 
 /// `num_replicas`: a count, or `auto` (Ray's default autoscaling).
@@ -334,6 +341,9 @@ impl DeploymentSpec {
             max_batch_size: self.max_batch_size,
             batch_wait_timeout_ms: millis(self.batch_wait_timeout_s),
             user_config: self.user_config.map(|v| v.to_string()).unwrap_or_default(),
+            health_check_path: self.health_check_path,
+            health_check_period_ms: millis(self.health_check_period_s),
+            health_check_timeout_ms: millis(self.health_check_timeout_s),
         })
     }
 }
