@@ -260,6 +260,10 @@ impl NoReplica {
     }
 }
 
+/// How many replicas' in-flight counts a gateway keeps before it forgets
+/// the idle ones.
+const PRUNE_COUNTS_AT: usize = 4096;
+
 /// Picks replicas and forwards requests to other hosts' gateways.
 pub(crate) struct Router {
     /// Requests this gateway has in flight to each replica.
@@ -312,6 +316,11 @@ impl Router {
     fn try_pick(&self, serve: &pb::ServeRoute, avoid: &Avoid) -> Option<Picked> {
         let candidates: Vec<(&pb::ServeReplica, Arc<AtomicU32>)> = {
             let mut counts = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            if counts.len() > PRUNE_COUNTS_AT {
+                // Replicas come and go with rollouts and scaling: forget
+                // the idle counts (an idle replica starts again at 0).
+                counts.retain(|_, c| c.load(Ordering::Relaxed) > 0);
+            }
             serve
                 .replicas
                 .iter()
