@@ -66,7 +66,10 @@ fn a_replicated_cluster_runs_tasks_actors_and_objects_over_mutual_tls() -> anyho
     let mut host_flags = vec!["--network-pulls", "--http-port", "0"];
     host_flags.extend(&secure);
     group.start_host("a", 2, &host_flags)?;
-    group.start_host("b", 2, &host_flags)?;
+    // Only b offers `only_b`, so a Serve replica asking for it lands there.
+    let mut b_flags = host_flags.clone();
+    b_flags.extend(["--resources", "only_b=1"]);
+    group.start_host("b", 2, &b_flags)?;
     group.weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])?;
     group.weft_ok(&["deploy", guests::COUNTER, "--name", "counter"])?;
 
@@ -129,6 +132,26 @@ fn a_replicated_cluster_runs_tasks_actors_and_objects_over_mutual_tls() -> anyho
         Some("cluster-secret"),
     )?;
     assert_eq!((status, body.trim()), (200, "42"));
+    // A Serve replica on b, asked for at a's gateway: a forwards the
+    // request to b's gateway over HTTPS.
+    group.weft_ok(&["deploy", guests::HTTP_TESTKIT, "--name", "svc"])?;
+    let app = dir.path().join("app.yaml");
+    std::fs::write(
+        &app,
+        "applications:\n  - name: secure\n    deployments:\n      - name: web\n        \
+         component: svc\n        route: /sleep\n        resources:\n          only_b: 1\n",
+    )?;
+    let shown = group.weft_ok(&["serve", "deploy", app.to_str().unwrap_or_default()])?;
+    assert!(shown.contains("  b  "), "the replica is on b: {shown}");
+    let (status, body) = weft_tests::https_request_as(
+        &http,
+        &certs.join("ca.pem"),
+        "GET",
+        "/sleep?ms=1",
+        b"",
+        None,
+    )?;
+    assert_eq!((status, body.trim()), (200, "slept 1 ms"));
     // Plain HTTP to it gets nowhere.
     assert!(weft_tests::http_request(&http, "POST", "/v1/call/kit/add", b"[1, 1]").is_err());
 

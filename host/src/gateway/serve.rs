@@ -419,11 +419,14 @@ impl Router {
     }
 
     /// Sends `request` to `replica`'s gateway, marked for that replica.
+    /// Over `tls` (the process's settings, when its gateways speak HTTPS)
+    /// each forward opens its own connection, checked as any peer's.
     pub(crate) async fn forward(
         &self,
         replica: &pb::ServeReplica,
         parts: &http::request::Parts,
         body: Bytes,
+        tls: Option<&weft_proto::tls::Tls>,
     ) -> Result<hyper::Response<crate::HttpBody>, Forward> {
         let path = parts
             .uri
@@ -450,13 +453,33 @@ impl Router {
         let failed = |e: &dyn std::fmt::Display| {
             Forward::Failed(format!("replica {} on {}: {e}", replica.id, replica.host))
         };
-        let response = self.client.request(request).await.map_err(|e| {
-            if e.is_connect() {
-                unreachable(&e)
-            } else {
-                failed(&e)
+        let response = match tls {
+            None => self.client.request(request).await.map_err(|e| {
+                if e.is_connect() {
+                    unreachable(&e)
+                } else {
+                    failed(&e)
+                }
+            })?,
+            Some(tls) => {
+                let address = &replica.http_address;
+                let name = weft_proto::tls::server_name(address).map_err(|e| unreachable(&e))?;
+                let stream = tokio::net::TcpStream::connect(address)
+                    .await
+                    .map_err(|e| unreachable(&e))?;
+                let _ = stream.set_nodelay(true);
+                let stream = tokio_rustls::TlsConnector::from(tls.rustls_client())
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| unreachable(&e))?;
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .map_err(|e| unreachable(&e))?;
+                tokio::spawn(connection);
+                sender.send_request(request).await.map_err(|e| failed(&e))?
             }
-        })?;
+        };
         // The body streams through as the replica's gateway sends it.
         let (parts, body) = response.into_parts();
         let body = body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync();
@@ -464,19 +487,16 @@ impl Router {
     }
 }
 
-/// Replicas a request may not go to.
+/// Replicas a request may not go to: those that could not be reached
+/// for it.
 #[derive(Default)]
 pub(crate) struct Avoid {
-    /// Those that could not be reached for it.
     unreachable: Vec<String>,
-    /// When set, only replicas on this host: forwarding is plain HTTP, so
-    /// a gateway serving HTTPS keeps requests on its own host.
-    only_host: Option<String>,
 }
 
 impl Avoid {
     fn allows(&self, r: &pb::ServeReplica) -> bool {
-        !self.unreachable.contains(&r.id) && self.only_host.as_ref().is_none_or(|h| *h == r.host)
+        !self.unreachable.contains(&r.id)
     }
 }
 
@@ -574,14 +594,7 @@ impl super::Gateway {
                 .deployment(&key)
                 .and_then(|r| r.serve.clone())
         };
-        let mut avoid = Avoid {
-            unreachable: Vec::new(),
-            only_host: self
-                .config
-                .tls
-                .is_some()
-                .then(|| self.agent.id().to_string()),
-        };
+        let mut avoid = Avoid::default();
         loop {
             let wake = || self.agent.report_now();
             let picked = match self
@@ -599,7 +612,16 @@ impl super::Gateway {
                     .run_on_replica(id, digest, &serve, parts, body, &route, target)
                     .await;
             }
-            match self.router.forward(replica, &parts, body.clone()).await {
+            let tls = self
+                .config
+                .tls
+                .as_ref()
+                .and_then(|_| weft_proto::tls::process_tls());
+            match self
+                .router
+                .forward(replica, &parts, body.clone(), tls.as_deref())
+                .await
+            {
                 Ok(response) => return response,
                 Err(Forward::Unreachable(why)) if avoid.unreachable.len() < 2 => {
                     tracing::warn!(deployment = key, why, "replica unreachable, trying another");
