@@ -165,6 +165,16 @@ impl StateMachine {
         }
     }
 
+    /// Whether component `digest` exports `wasi:http/incoming-handler`, so
+    /// it can serve a route or a Serve deployment.
+    pub fn serves_http(&self, digest: &str) -> Result<bool, ControllerError> {
+        Ok(self.component(digest)?.is_some_and(|c| {
+            c.functions
+                .iter()
+                .any(|(name, _)| name.starts_with("wasi:http/incoming-handler."))
+        }))
+    }
+
     /// The component with `digest`, if deployed.
     pub fn component(&self, digest: &str) -> Result<Option<ComponentRecord>, ControllerError> {
         self.tree

@@ -420,12 +420,7 @@ impl Controller {
         self.ensure_leader().await?;
         self.refuse_serve_route(&route.path)?;
         let digest = self.state.resolve(&route.component)?;
-        let serves_http = self.state.component(&digest)?.is_some_and(|c| {
-            c.functions
-                .iter()
-                .any(|(name, _)| name.starts_with("wasi:http/incoming-handler."))
-        });
-        if !serves_http {
+        if !self.state.serves_http(&digest)? {
             return Err(ControllerError::InvalidRequest(format!(
                 "component `{}` does not export wasi:http/incoming-handler, so it cannot serve a route",
                 route.component

@@ -359,21 +359,13 @@ impl Controller {
                     d.component
                 ))
             })?;
-            let functions = self
-                .state
-                .component(&digest)?
-                .map(|c| c.functions)
-                .unwrap_or_default();
             if d.function.is_empty() {
                 if d.max_batch_size > 1 {
                     return bad(format!(
                         "{at}: max_batch_size needs a function deployment (give `function`)"
                     ));
                 }
-                let serves_http = functions
-                    .iter()
-                    .any(|(name, _)| name.starts_with("wasi:http/incoming-handler."));
-                if !serves_http {
+                if !self.state.serves_http(&digest)? {
                     return bad(format!(
                         "{at}: component `{}` does not export wasi:http/incoming-handler (give \
                          `function` to serve one of its exports)",
