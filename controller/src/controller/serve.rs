@@ -197,7 +197,13 @@ impl Controller {
                 deployments.push(pb::ServeDeploymentStatus {
                     name: d.name.clone(),
                     digest: self.state.resolve(&d.component).unwrap_or_default(),
-                    target_replicas: scale.target,
+                    // Not decided yet (a leader that has not reconciled
+                    // since it took over): what was declared.
+                    target_replicas: if scale.decision.is_empty() {
+                        declared_target(d)
+                    } else {
+                        scale.target
+                    },
                     replicas: shown
                         .iter()
                         .map(|r| replica_view(r, &hosts, &serve.draining))
@@ -833,6 +839,14 @@ fn decide(d: &pb::ServeDeployment, scale: &mut Scale, load: Load, now: Instant) 
         scale.wants_more_since = None;
         scale.wants_fewer_since = None;
     }
+}
+
+/// The replicas a deployment asks for before any decision: its count, or
+/// its autoscaling minimum.
+fn declared_target(d: &pb::ServeDeployment) -> u32 {
+    d.autoscaling
+        .as_ref()
+        .map_or(d.num_replicas, |a| a.min_replicas)
 }
 
 /// Application and deployment names: they become parts of group names
