@@ -55,6 +55,16 @@ pub enum ClientError {
     /// without its sender, an object on another machine.
     #[error("{0}")]
     Local(String),
+    /// A Serve deployment answered a call with a failure: the gateway's
+    /// status (500 for a trap, 503 for an overloaded deployment, 404 for
+    /// an unknown one) and why.
+    #[error("{message}")]
+    Serve {
+        /// The HTTP status.
+        status: u16,
+        /// What the gateway said, naming the deployment.
+        message: String,
+    },
     /// The wait ended before the tasks finished.
     #[error("timed out after {after:?} with {pending} task(s) still pending")]
     Timeout {
@@ -93,6 +103,11 @@ impl ClientError {
             ClientError::Timeout { .. } => ErrorClass::Timeout,
             ClientError::Unreachable { .. } => ErrorClass::Connection,
             ClientError::InvalidArgument(_) => ErrorClass::InvalidArgument,
+            ClientError::Serve { status: 400, .. } => ErrorClass::InvalidArgument,
+            ClientError::Serve { status: 504, .. } => ErrorClass::Timeout,
+            ClientError::Serve { status, .. } if *status >= 500 && *status != 503 => {
+                ErrorClass::Task
+            }
             _ => ErrorClass::Other,
         }
     }

@@ -14,6 +14,7 @@
 mod actors;
 mod connection;
 mod error;
+pub mod gateway;
 pub mod groups;
 mod keyvalue;
 pub mod objects;

@@ -226,6 +226,15 @@ impl Tls {
         self.client.clone()
     }
 
+    /// rustls's settings for an HTTPS client of weft's gateways: this
+    /// process's client settings (the cluster's CA, its certificate) asking
+    /// for HTTP/1.1, the one protocol the gateways speak.
+    pub fn https_client(&self) -> rustls::ClientConfig {
+        let mut config = (*self.client).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config
+    }
+
     /// rustls's settings for a mutual TLS server of a plain stream.
     pub fn rustls_server(&self) -> Option<Arc<rustls::ServerConfig>> {
         self.server.clone()
@@ -251,6 +260,17 @@ impl Tls {
         })();
         Some(made)
     }
+}
+
+/// rustls's settings for a client that trusts no certificate: what an
+/// HTTP client of plain-HTTP gateways is built with, so it never needs a
+/// process-wide crypto provider (and an `https://` address fails).
+pub fn trusting_nothing() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
 }
 
 /// The server name to check a peer's certificate against: the host part

@@ -444,11 +444,27 @@ fn a_killed_host_fails_only_its_requests_in_flight_and_its_replica_moves() {
 
 #[test]
 fn a_deployment_calls_another_by_name_through_the_gateway() {
-    let group = cluster(&["h1"]);
+    let mut group = cluster(&["h1"]);
+    // Only h2 offers `only_h2`: the back deployment's replica is there, so
+    // every call to it from h1 crosses to h2's gateway.
+    group
+        .start_host(
+            "h2",
+            2,
+            &[
+                "--http-port",
+                "0",
+                "--metrics-port",
+                "0",
+                "--resources",
+                "only_h2=1",
+            ],
+        )
+        .expect("h2 starts");
     group
         .weft_ok(&["deploy", guests::HTTP_HELLO, "--name", "hello"])
         .expect("deploy");
-    declare(
+    let shown = declare(
         &group,
         "applications:
   - name: shop
@@ -456,10 +472,15 @@ fn a_deployment_calls_another_by_name_through_the_gateway() {
       - name: front
         component: svc
         route: /fetch
+        resources:
+          only_h2: 0
       - name: back
         component: hello
+        resources:
+          only_h2: 1
 ",
     );
+    assert!(shown.contains("  h2  "), "back's replica is on h2: {shown}");
     let gateway = group.host_http_address("h1").expect("gateway");
     // The front deployment's handler fetches from the back one by name,
     // with no grant: the back one has no route, so only a handle reaches it.
@@ -484,6 +505,31 @@ fn a_deployment_calls_another_by_name_through_the_gateway() {
             .0,
         404,
         "a deployment without a route is not served from outside"
+    );
+    // A driver's handle reaches it through any host's gateway.
+    for _ in 0..4 {
+        assert_eq!(
+            group
+                .weft_ok(&[
+                    "serve",
+                    "call",
+                    "shop/back",
+                    "--path",
+                    "/hello/x",
+                    "--method",
+                    "GET"
+                ])
+                .expect("a handle's request")
+                .trim(),
+            "Hello, x!"
+        );
+    }
+    let err = group
+        .weft_err(&["serve", "call", "shop/nobody"])
+        .expect("refused");
+    assert!(
+        err.contains("Serve application shop has no deployment nobody"),
+        "{err}"
     );
 }
 
@@ -517,6 +563,19 @@ fn a_function_deployment_answers_json_and_batches_requests_across_connections() 
         http_request(&gateway, "POST", "/add", b"[2, 40]").expect("request"),
         (200, "42".to_string())
     );
+    // A driver's handle calls it with the same arguments; a wrong one is
+    // refused naming the parameter.
+    assert_eq!(
+        group
+            .weft_ok(&["serve", "call", "fns/adder", "[40, 2]"])
+            .expect("a handle's call")
+            .trim(),
+        "42"
+    );
+    let err = group
+        .weft_err(&["serve", "call", "fns/adder", "[40, \"x\"]"])
+        .expect("refused");
+    assert!(err.contains("fns/adder answered 400"), "{err}");
     let (status, body) = http_request(&gateway, "POST", "/add", b"[2, \"x\"]").expect("request");
     assert_eq!(status, 400, "{body}");
 

@@ -6,6 +6,8 @@
 //! serves HTTPS; `weft up --tls` is reached by local clients without flags.
 
 use std::path::Path;
+
+use anyhow::Context;
 use std::time::Duration;
 
 use weft_tests::{Cluster, Group, fnv, guests, pattern, weft_at, weft_err_at, weft_ok_at};
@@ -152,6 +154,38 @@ fn a_replicated_cluster_runs_tasks_actors_and_objects_over_mutual_tls() -> anyho
         None,
     )?;
     assert_eq!((status, body.trim()), (200, "slept 1 ms"));
+    // A driver's handle: HTTPS to each gateway in turn (pooled, checked
+    // with the cluster's CA), with the cluster's token.
+    for _ in 0..3 {
+        let called = group.weft_ok(&[
+            "serve",
+            "call",
+            "secure/web",
+            "--path",
+            "/sleep?ms=1",
+            "--method",
+            "GET",
+        ])?;
+        assert_eq!(called.trim(), "slept 1 ms");
+    }
+    // A forward forged without a host's token is refused: a forward skips
+    // routing and the route's own admission.
+    let replica = shown
+        .split_whitespace()
+        .find(|w| w.starts_with("pg-"))
+        .context("a replica id")?;
+    let (status, body) = weft_tests::https_request_with_headers(
+        &http,
+        &certs.join("ca.pem"),
+        "GET",
+        "/sleep?ms=1",
+        b"",
+        &[
+            ("x-weft-replica", replica),
+            ("x-weft-deployment", "secure/web"),
+        ],
+    )?;
+    assert_eq!(status, 401, "{body}");
     // Plain HTTP to it gets nowhere.
     assert!(weft_tests::http_request(&http, "POST", "/v1/call/kit/add", b"[1, 1]").is_err());
 

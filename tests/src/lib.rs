@@ -939,13 +939,14 @@ pub fn http_request_as(
     body: &[u8],
     token: Option<&str>,
 ) -> anyhow::Result<(u16, String)> {
+    let headers = bearer(token);
     if let Some(tls) = weft_proto::tls::process_tls().filter(|_| tls_everywhere()) {
         // The gateways of a cluster with TLS speak HTTPS.
-        return tls_exchange(&tls, address, method, path, body, token);
+        return tls_exchange(&tls, address, method, path, body, &headers);
     }
     let mut stream = std::net::TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    http_exchange(&mut stream, address, method, path, body, token)
+    http_exchange(&mut stream, address, method, path, body, &headers)
 }
 
 /// [`http_request_as`] over TLS, trusting the CA at `ca`.
@@ -958,7 +959,32 @@ pub fn https_request_as(
     token: Option<&str>,
 ) -> anyhow::Result<(u16, String)> {
     let tls = weft_proto::tls::Tls::load(ca, None)?;
-    tls_exchange(&tls, address, method, path, body, token)
+    tls_exchange(&tls, address, method, path, body, &bearer(token))
+}
+
+/// An HTTPS request trusting the CA at `ca`, with `headers`.
+pub fn https_request_with_headers(
+    address: &str,
+    ca: &Path,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(u16, String)> {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let tls = weft_proto::tls::Tls::load(ca, None)?;
+    tls_exchange(&tls, address, method, path, body, &headers)
+}
+
+/// `authorization: Bearer TOKEN` as a header list (empty: no token).
+fn bearer(token: Option<&str>) -> Vec<(String, String)> {
+    token
+        .map(|t| ("authorization".to_string(), format!("Bearer {t}")))
+        .into_iter()
+        .collect()
 }
 
 /// One request over a fresh TLS connection made with `tls`'s settings.
@@ -968,14 +994,14 @@ fn tls_exchange(
     method: &str,
     path: &str,
     body: &[u8],
-    token: Option<&str>,
+    headers: &[(String, String)],
 ) -> anyhow::Result<(u16, String)> {
     let name = weft_proto::tls::server_name(address)?;
     let connection = rustls::ClientConnection::new(tls.rustls_client(), name)?;
     let tcp = std::net::TcpStream::connect(address)?;
     tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut stream = rustls::StreamOwned::new(connection, tcp);
-    http_exchange(&mut stream, address, method, path, body, token)
+    http_exchange(&mut stream, address, method, path, body, headers)
 }
 
 fn http_exchange(
@@ -984,9 +1010,13 @@ fn http_exchange(
     method: &str,
     path: &str,
     body: &[u8],
-    token: Option<&str>,
+    headers: &[(String, String)],
 ) -> anyhow::Result<(u16, String)> {
-    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    let auth: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+
     let head = format!(
         "{method} {path} HTTP/1.1\r\nhost: {address}\r\n{auth}content-length: {}\r\nconnection: close\r\n\r\n",
         body.len()

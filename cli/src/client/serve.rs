@@ -1,5 +1,6 @@
 //! `weft serve`: applications of deployments from an application file,
-//! their status, and their removal.
+//! their status, calls to a deployment through a handle, and their
+//! removal.
 //!
 //! The file's format is `weft_client::serve`'s, which every client reads
 //! the same way; a refusal names the file's line.
@@ -27,6 +28,23 @@ pub enum ServeCommand {
     /// Every application (or APP): its deployments, replicas by host, the
     /// requests they hold and the latest scaling decision with its reason.
     Status { app: Option<String> },
+    /// Call deployment DEPLOYMENT (`APP/DEPLOYMENT`) through a host's
+    /// gateway, as an SDK's handle does, routed to a replica as any
+    /// request. A function deployment takes ARGS, a JSON array, and prints
+    /// its JSON result; a handler deployment gets an HTTP request at
+    /// `--path` with ARGS as its body, and the answer's body is printed.
+    Call {
+        deployment: String,
+        /// A JSON array of arguments (a function deployment; default `[]`)
+        /// or the body (with --path; default empty).
+        args: Option<String>,
+        /// Send an HTTP request to a handler deployment at this path.
+        #[arg(long)]
+        path: Option<String>,
+        /// The request's method (with --path).
+        #[arg(long, default_value = "POST")]
+        method: String,
+    },
     /// Delete application APP: its routes go at once, its replicas drain.
     Delete { app: String },
 }
@@ -69,6 +87,36 @@ pub async fn serve(address: &str, command: ServeCommand) -> anyhow::Result<()> {
                 println!("no Serve applications (see `weft serve deploy --help`)");
             }
             status.iter().for_each(print_status);
+            Ok(())
+        }
+        ServeCommand::Call {
+            deployment,
+            args,
+            path,
+            method,
+        } => {
+            let Some((app, name)) = deployment.split_once('/') else {
+                bail!("name the deployment as APP/DEPLOYMENT, not `{deployment}`");
+            };
+            let handle = client.deployment_handle(app, name).await?;
+            match path {
+                None => {
+                    let args = args.unwrap_or_else(|| "[]".into());
+                    let args: serde_json::Value = serde_json::from_str(&args)
+                        .with_context(|| format!("the arguments are not JSON: {args}"))?;
+                    println!("{}", handle.call_json(&args).await?);
+                }
+                Some(path) => {
+                    let reply = handle
+                        .request(&method, &path, args.unwrap_or_default().into_bytes())
+                        .await?;
+                    let body = String::from_utf8_lossy(&reply.body);
+                    if reply.status >= 400 {
+                        bail!("{deployment} answered {}: {body}", reply.status);
+                    }
+                    print!("{body}");
+                }
+            }
             Ok(())
         }
         ServeCommand::Delete { app } => {

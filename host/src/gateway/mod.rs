@@ -245,7 +245,14 @@ impl Gateway {
         req: hyper::Request<Incoming>,
         route_label: &mut String,
     ) -> hyper::Response<HttpBody> {
+        if req.headers().contains_key(REPLICA_HEADER) {
+            return self.forwarded(req, route_label).await;
+        }
         let path = req.uri().path().to_string();
+        if let Some(rest) = path.strip_prefix("/v1/serve/") {
+            let rest = rest.to_string();
+            return self.handle_call(req, &rest, route_label).await;
+        }
         if let Some(rest) = path.strip_prefix("/v1/call/") {
             let rest = rest.to_string();
             *route_label = "/v1/call".into();
@@ -485,10 +492,20 @@ impl Gateway {
         req: &hyper::Request<Incoming>,
         what: &str,
     ) -> Result<(), hyper::Response<HttpBody>> {
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes());
+        self.admit_token(req.headers().get(header::AUTHORIZATION), what)
+    }
+
+    /// Admits `token` (a header's value) to `what`, as [`Self::admit`].
+    #[allow(
+        clippy::result_large_err,
+        reason = "the refusal is the response itself, built once on a rare path"
+    )]
+    fn admit_token(
+        &self,
+        token: Option<&http::HeaderValue>,
+        what: &str,
+    ) -> Result<(), hyper::Response<HttpBody>> {
+        let token = token.map(|v| v.as_bytes());
         self.agent.config.keys.admit(what, token).map_err(|status| {
             let code = match status.code() {
                 tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,

@@ -12,21 +12,28 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
 use tokio::sync::Notify;
 use weft_proto::v1 as pb;
 
 /// The header a forwarded request carries: the replica it was routed to,
 /// so the receiving gateway runs it there and does not route it again.
 pub const REPLICA_HEADER: &str = "x-weft-replica";
+
+/// The header a forwarded request carries naming its deployment
+/// (`app/deployment`): the receiving gateway finds it by this, not by the
+/// path, which a composed or handle call need not share with any route.
+pub const DEPLOYMENT_HEADER: &str = "x-weft-deployment";
+
+/// The header carrying the forwarding host's token (when the cluster has
+/// tokens): a forward skips routing and a route's own admission, so only
+/// the cluster's gateways may send one.
+pub const FORWARD_TOKEN_HEADER: &str = "x-weft-forward-token";
 
 /// How long a request waits in a deployment's queue for a replica with
 /// room, or for a deployment with no replica to get one. The queue's
@@ -270,7 +277,10 @@ pub(crate) struct Router {
     inflight: Mutex<HashMap<String, Arc<AtomicU32>>>,
     /// For the power of two choices.
     seed: AtomicU64,
-    client: Client<HttpConnector, Full<Bytes>>,
+    /// Pooled connections to other hosts' gateways (HTTPS, with the
+    /// cluster's CA, when the gateways speak it), made at the first
+    /// forward.
+    http: OnceLock<reqwest::Client>,
 }
 
 /// A replica picked for one request; counts it in flight until dropped.
@@ -287,14 +297,10 @@ impl Drop for Picked {
 
 impl Default for Router {
     fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
         Router {
             inflight: Mutex::default(),
             seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
-            client: Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build(connector),
+            http: OnceLock::new(),
         }
     }
 }
@@ -418,72 +424,98 @@ impl Router {
         result
     }
 
-    /// Sends `request` to `replica`'s gateway, marked for that replica.
-    /// Over `tls` (the process's settings, when its gateways speak HTTPS)
-    /// each forward opens its own connection, checked as any peer's.
+    /// Sends `request` for deployment `key` to `replica`'s gateway, marked
+    /// for that replica and carrying this host's token (a forward is run
+    /// without routing, so only the cluster's gateways may send one). Over
+    /// `tls` (the process's settings, when its gateways speak HTTPS) the
+    /// connection is checked as any peer's. Connections are pooled either
+    /// way.
     pub(crate) async fn forward(
         &self,
+        key: &str,
         replica: &pb::ServeReplica,
         parts: &http::request::Parts,
         body: Bytes,
         tls: Option<&weft_proto::tls::Tls>,
     ) -> Result<hyper::Response<crate::HttpBody>, Forward> {
-        let path = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let url = weft_core::gateway::url(&replica.http_address, tls.is_some(), path);
+        let mut headers = parts.headers.clone();
+        headers.remove(header::HOST);
         let unreachable = |e: &dyn std::fmt::Display| {
             Forward::Unreachable(format!("replica {} on {}: {e}", replica.id, replica.host))
         };
-        let uri: http::Uri = format!("http://{}{path}", replica.http_address)
-            .parse()
-            .map_err(|e| unreachable(&e))?;
-        let mut request = hyper::Request::builder()
-            .method(parts.method.clone())
-            .uri(uri)
-            .body(Full::new(body))
-            .map_err(|e| unreachable(&e))?;
-        *request.headers_mut() = parts.headers.clone();
-        request.headers_mut().remove(header::HOST);
-        request.headers_mut().insert(
-            REPLICA_HEADER,
-            http::HeaderValue::from_str(&replica.id).map_err(|e| unreachable(&e))?,
-        );
-        let failed = |e: &dyn std::fmt::Display| {
-            Forward::Failed(format!("replica {} on {}: {e}", replica.id, replica.host))
+        let mut mark = |name: &'static str, value: &str| {
+            http::HeaderValue::from_str(value)
+                .map(|v| headers.insert(name, v))
+                .map_err(|e| unreachable(&e))
         };
-        let response = match tls {
-            None => self.client.request(request).await.map_err(|e| {
-                if e.is_connect() {
-                    unreachable(&e)
-                } else {
-                    failed(&e)
-                }
-            })?,
-            Some(tls) => {
-                let address = &replica.http_address;
-                let name = weft_proto::tls::server_name(address).map_err(|e| unreachable(&e))?;
-                let stream = tokio::net::TcpStream::connect(address)
-                    .await
-                    .map_err(|e| unreachable(&e))?;
-                let _ = stream.set_nodelay(true);
-                let stream = tokio_rustls::TlsConnector::from(tls.rustls_client())
-                    .connect(name, stream)
-                    .await
-                    .map_err(|e| unreachable(&e))?;
-                let (mut sender, connection) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                        .await
-                        .map_err(|e| unreachable(&e))?;
-                tokio::spawn(connection);
-                sender.send_request(request).await.map_err(|e| failed(&e))?
+        mark(REPLICA_HEADER, &replica.id)?;
+        mark(DEPLOYMENT_HEADER, key)?;
+        if let Some(token) = weft_proto::auth::token_for(&replica.http_address) {
+            mark(FORWARD_TOKEN_HEADER, &token)?;
+        }
+        let client = self.http.get_or_init(|| weft_core::gateway::client(tls));
+        let sent = client
+            .request(parts.method.clone(), url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await;
+        let response = sent.map_err(|e| {
+            let why = error_chain(&e);
+            if e.is_connect() {
+                unreachable(&why)
+            } else {
+                Forward::Failed(format!("replica {} on {}: {why}", replica.id, replica.host))
             }
-        };
+        })?;
         // The body streams through as the replica's gateway sends it.
-        let (parts, body) = response.into_parts();
-        let body = body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync();
-        Ok(hyper::Response::from_parts(parts, body))
+        let mut forwarded = hyper::Response::builder().status(response.status());
+        if let Some(headers) = forwarded.headers_mut() {
+            *headers = response.headers().clone();
+        }
+        let body = http_body_util::StreamBody::new(futures::TryStreamExt::map_ok(
+            futures::TryStreamExt::map_err(response.bytes_stream(), |e| {
+                wasmtime_wasi_http::Error::InternalError(Some(error_chain(&e)))
+            }),
+            hyper::body::Frame::data,
+        ));
+        forwarded
+            .body(body.boxed_unsync())
+            .map_err(|e| Forward::Failed(e.to_string()))
+    }
+}
+
+/// An error with its causes, which reqwest keeps apart (`error sending
+/// request: connection refused`).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// 404 for a deployment not in the catalog.
+fn no_deployment(key: &str) -> hyper::Response<crate::HttpBody> {
+    super::error_response(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        &format!("no Serve deployment {key} (see `weft serve status`)"),
+    )
+}
+
+/// The metrics' route label of a deployment's request: its route, or
+/// `app/deployment` for one without.
+fn label_of(route: &pb::Route, key: &str) -> String {
+    if route.path.is_empty() {
+        key.to_string()
+    } else {
+        route.path.clone()
     }
 }
 
@@ -519,24 +551,19 @@ impl super::Gateway {
         serve: pb::ServeRoute,
     ) -> hyper::Response<crate::HttpBody> {
         let (parts, body) = req.into_parts();
-        let forwarded = parts
-            .headers
-            .get(REPLICA_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        if let Some(id) = forwarded {
-            // Another gateway routed it to a replica here: run it on that
-            // replica's slots, with its digest (a replica gone since runs
-            // the deployment's current one).
-            let digest = serve
-                .replicas
-                .iter()
-                .find(|r| r.id == id)
-                .map(|r| &r.digest);
-            return self
-                .run_on_replica(&id, digest, &serve, parts, body, &route, target)
-                .await;
-        }
+        self.route_incoming(parts, body, route, target, serve).await
+    }
+
+    /// Reads a request's body, then routes it (gathered into a batch for a
+    /// deployment that batches).
+    async fn route_incoming(
+        &self,
+        parts: http::request::Parts,
+        body: hyper::body::Incoming,
+        route: pb::Route,
+        target: super::Target,
+        serve: pb::ServeRoute,
+    ) -> hyper::Response<crate::HttpBody> {
         let body = match self.read_body(&parts.headers, body).await {
             Ok(b) => b,
             Err(response) => return response,
@@ -547,6 +574,122 @@ impl super::Gateway {
         self.route_request(parts, body, route, target, serve).await
     }
 
+    /// A request another gateway routed to a replica here
+    /// ([`REPLICA_HEADER`], [`DEPLOYMENT_HEADER`]): run on that replica's
+    /// slots with its digest (a replica gone since runs the deployment's
+    /// current one), once the forwarding host's token is admitted.
+    pub(super) async fn forwarded(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+        route_label: &mut String,
+    ) -> hyper::Response<crate::HttpBody> {
+        let headers = req.headers();
+        if let Err(response) =
+            self.admit_token(headers.get(FORWARD_TOKEN_HEADER), "/v1/serve (forwarded)")
+        {
+            return response;
+        }
+        let named = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (Some(id), Some(key)) = (named(REPLICA_HEADER), named(DEPLOYMENT_HEADER)) else {
+            return super::error_response(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                &format!("a forwarded request names its {REPLICA_HEADER} and {DEPLOYMENT_HEADER}"),
+            );
+        };
+        let Some((route, target, serve)) = self.find_deployment(&key).await else {
+            return no_deployment(&key);
+        };
+        *route_label = label_of(&route, &key);
+        let digest = serve
+            .replicas
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.digest.clone());
+        let (parts, body) = req.into_parts();
+        self.run_on_replica(&id, digest.as_ref(), &serve, parts, body, &route, target)
+            .await
+    }
+
+    /// `/v1/serve/{app}/{deployment}[/path]`: a driver's handle to a
+    /// deployment (the SDKs' `get_deployment_handle`), admitted with the
+    /// cluster's tokens as `/v1/call` is, since a deployment without a route
+    /// is otherwise reachable only from its own application. A function
+    /// deployment takes the JSON array of its arguments; a handler gets the
+    /// request at `/path`. Routed as any request on the deployment's route.
+    pub(super) async fn handle_call(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+        rest: &str,
+        route_label: &mut String,
+    ) -> hyper::Response<crate::HttpBody> {
+        if let Err(response) = self.admit(&req, "/v1/serve") {
+            return response;
+        }
+        let mut segments = rest.splitn(3, '/');
+        let (Some(app), Some(deployment)) = (segments.next(), segments.next()) else {
+            return super::error_response(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "use /v1/serve/{app}/{deployment}[/path]",
+            );
+        };
+        if app.is_empty() || deployment.is_empty() {
+            return super::error_response(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "use /v1/serve/{app}/{deployment}[/path]",
+            );
+        }
+        let key = format!(
+            "{}/{}",
+            super::percent_decode(app),
+            super::percent_decode(deployment)
+        );
+        let Some((route, target, serve)) = self.find_deployment(&key).await else {
+            return no_deployment(&key);
+        };
+        *route_label = "/v1/serve".into();
+        let (mut parts, body) = req.into_parts();
+        let path = format!("/{}", segments.next().unwrap_or(""));
+        let path = match parts.uri.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        parts.uri = match path.parse() {
+            Ok(uri) => uri,
+            Err(e) => {
+                return super::error_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    &format!("{path}: {e}"),
+                );
+            }
+        };
+        self.route_incoming(parts, body, route, target, serve).await
+    }
+
+    /// Deployment `key` (`app/deployment`) in the catalog, fetched afresh
+    /// when it is not there yet.
+    async fn find_deployment(
+        &self,
+        key: &str,
+    ) -> Option<(pb::Route, super::Target, pb::ServeRoute)> {
+        match self.lookup(|c| c.deployment(key).cloned()).await? {
+            super::Route {
+                route,
+                target: Some(target),
+                serve: Some(serve),
+            } => Some((route, target, serve)),
+            _ => None,
+        }
+    }
+
     /// A guest's request to deployment `key` (`app/deployment`, through
     /// its `DEPLOYMENT.APP.serve.weft` authority): routed as a request
     /// from outside would be, from this host.
@@ -555,13 +698,7 @@ impl super::Gateway {
         key: String,
         request: http::Request<crate::HttpBody>,
     ) -> Result<hyper::Response<crate::HttpBody>, String> {
-        let found = self.lookup(|c| c.deployment(&key).cloned()).await;
-        let Some(super::Route {
-            route,
-            target: Some(target),
-            serve: Some(serve),
-        }) = found
-        else {
+        let Some((route, target, serve)) = self.find_deployment(&key).await else {
             return Err(format!(
                 "no Serve deployment {key} (see `weft serve status`)"
             ));
@@ -619,7 +756,7 @@ impl super::Gateway {
                 .and_then(|_| weft_proto::tls::process_tls());
             match self
                 .router
-                .forward(replica, &parts, body.clone(), tls.as_deref())
+                .forward(&key, replica, &parts, body.clone(), tls.as_deref())
                 .await
             {
                 Ok(response) => return response,

@@ -8,6 +8,7 @@
 
 mod buffer;
 mod convert;
+mod serve_handle;
 mod session;
 
 use pyo3::prelude::*;
@@ -18,6 +19,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::Session>()?;
     m.add_class::<session::Pinned>()?;
     m.add_class::<session::ItemStream>()?;
+    m.add_class::<serve_handle::DeploymentHandle>()?;
     m.add_function(wrap_pyfunction!(convert::register_classes, m)?)?;
     Ok(())
 }

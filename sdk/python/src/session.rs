@@ -30,7 +30,7 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .expect("a tokio runtime for the weft client")
 });
 
-fn block<F: Future + Send>(py: Python<'_>, future: F) -> F::Output
+pub(crate) fn block<F: Future + Send>(py: Python<'_>, future: F) -> F::Output
 where
     F::Output: Send,
 {
@@ -52,7 +52,7 @@ fn weft_error(py: Python<'_>, class: &str, message: String, attrs: &[(&str, Stri
 }
 
 /// A client error as the Python exception a user catches.
-fn raise(py: Python<'_>, error: ClientError) -> PyErr {
+pub(crate) fn raise(py: Python<'_>, error: ClientError) -> PyErr {
     let class = match error.class() {
         ErrorClass::ActorDied => "ActorDiedError",
         ErrorClass::ObjectLost => "ObjectLostError",
@@ -74,7 +74,7 @@ fn raise(py: Python<'_>, error: ClientError) -> PyErr {
     }
 }
 
-fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+pub(crate) fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     timeout
         .map(|t| {
             Duration::try_from_secs_f64(t.max(0.0)).map_err(|_| {
@@ -354,6 +354,24 @@ impl Session {
         let status = block(py, async { self.rpc.lock().await.serve_status(app).await })
             .map_err(|e| raise(py, e))?;
         Ok(weft_client::serve::statuses_json(&status))
+    }
+
+    /// A handle to `deployment` of Serve application `app`.
+    fn serve_handle(
+        &self,
+        py: Python<'_>,
+        app: &str,
+        deployment: &str,
+    ) -> PyResult<crate::serve_handle::DeploymentHandle> {
+        let handle = block(py, async {
+            self.rpc
+                .lock()
+                .await
+                .deployment_handle(app, deployment)
+                .await
+        })
+        .map_err(|e| raise(py, e))?;
+        Ok(crate::serve_handle::DeploymentHandle(handle))
     }
 
     /// Deletes Serve application `app`.

@@ -1,10 +1,12 @@
-"""Serve from Python: weft.serve.run / status / delete against a local
-cluster (the HTTP path itself is tested end to end in tests/e2e/serve.rs)."""
+"""Serve from Python: weft.serve.run / status / delete and handles against
+a local cluster (the HTTP path itself is tested end to end in
+tests/e2e/serve.rs)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 
@@ -53,3 +55,36 @@ def test_bad_applications_are_refused_by_name(local: str) -> None:
     with pytest.raises(ValueError, match="unknown field `replicas`"):
         weft.serve.run(app("bad", replicas=2))
     assert weft.serve.status() == []
+
+
+def test_handles_call_deployments_from_the_driver(local: str) -> None:
+    weft.deploy(guest("example_http_hello"), name="http-hello")
+    weft.serve.run(
+        {
+            "name": "calc",
+            "deployments": [
+                {"name": "adder", "component": "testkit", "function": "add", "num_replicas": 2},
+                {"name": "web", "component": "http-hello"},
+            ],
+        }
+    )
+    adder = weft.serve.get_deployment_handle("adder", app_name="calc")
+    assert adder.remote(40, 2).result(timeout_s=30) == 42
+    # Calls run concurrently, and await as Ray's responses do.
+    responses = [adder.remote(i, 1) for i in range(16)]
+    assert [r.result() for r in responses] == [i + 1 for i in range(16)]
+
+    async def gathered() -> List[Any]:
+        return list(await asyncio.gather(*(adder.remote(i, i) for i in range(4))))
+
+    assert asyncio.run(gathered()) == [0, 2, 4, 6]
+    with pytest.raises(weft.WeftError, match="calc/adder answered 400"):
+        adder.remote(1, "x").result()
+    # A handler deployment without a route answers its HTTP requests.
+    web = weft.serve.get_deployment_handle("web", app_name="calc")
+    assert web.request("/hello/py") == (200, b"Hello, py!\n")
+    status, _ = web.request("/elsewhere")
+    assert status == 404
+    with pytest.raises(weft.WeftError, match="no deployment nobody"):
+        weft.serve.get_deployment_handle("nobody", app_name="calc")
+    weft.serve.delete("calc")

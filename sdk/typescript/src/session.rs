@@ -30,6 +30,8 @@ struct Inner {
     params: Mutex<HashMap<String, Params>>,
     /// Each actor's component and class, by id (what types its methods).
     actors: Mutex<HashMap<String, (String, String)>>,
+    /// Serve handles by `app/deployment`, made at the first call to each.
+    handles: tokio::sync::Mutex<HashMap<String, weft_client::DeploymentHandle>>,
 }
 
 /// A connection to one cluster.
@@ -105,6 +107,13 @@ pub struct ObjectCopy {
 pub struct ServeRun {
     pub statuses: String,
     pub waiting: Vec<String>,
+}
+
+/// What a handler deployment answered `serveRequest`.
+#[napi(object)]
+pub struct ServeReply {
+    pub status: u32,
+    pub body: Buffer,
 }
 
 #[napi(object)]
@@ -266,6 +275,27 @@ impl Session {
 }
 
 impl Inner {
+    /// The handle to `app`'s `deployment`, made once per session.
+    async fn handle(
+        &self,
+        app: &str,
+        deployment: &str,
+    ) -> Result<weft_client::DeploymentHandle, ClientError> {
+        let key = format!("{app}/{deployment}");
+        let mut handles = self.handles.lock().await;
+        if let Some(found) = handles.get(&key) {
+            return Ok(found.clone());
+        }
+        let made = self
+            .rpc
+            .lock()
+            .await
+            .deployment_handle(app, deployment)
+            .await?;
+        handles.insert(key, made.clone());
+        Ok(made)
+    }
+
     /// The parameters of `function` (of `class`, for an actor's method),
     /// fetched once per session.
     fn params(&self, component: &str, class: &str, function: &str) -> napi::Result<Params> {
@@ -354,6 +384,7 @@ pub fn connect(env: &Env, address: String) -> napi::Result<PromiseRaw<'_, Sessio
             address,
             params: Mutex::default(),
             actors: Mutex::default(),
+            handles: Default::default(),
         };
         Ok(Session {
             inner: Mutex::new(Some(Arc::new(inner))),
@@ -428,6 +459,48 @@ impl Session {
         self.spawn(env, |inner| async move {
             let status = inner.rpc.lock().await.serve_status(&app).await?;
             Ok(weft_client::serve::statuses_json(&status))
+        })
+    }
+
+    /// Calls function deployment `deployment` of Serve application `app`
+    /// through a host's gateway with `args_json` (a JSON array); its JSON
+    /// result as text.
+    #[napi]
+    pub fn serve_call<'env>(
+        &self,
+        env: &'env Env,
+        app: String,
+        deployment: String,
+        args_json: String,
+    ) -> napi::Result<PromiseRaw<'env, String>> {
+        let args: serde_json::Value = serde_json::from_str(&args_json)
+            .map_err(|e| type_error(format!("arguments are not JSON: {e}")))?;
+        self.spawn(env, |inner| async move {
+            let handle = inner.handle(&app, &deployment).await?;
+            Ok(handle.call_json(&args).await?.to_string())
+        })
+    }
+
+    /// Sends an HTTP request to handler deployment `deployment` of Serve
+    /// application `app` at `path`: its status and body.
+    #[napi]
+    pub fn serve_request<'env>(
+        &self,
+        env: &'env Env,
+        app: String,
+        deployment: String,
+        method: String,
+        path: String,
+        body: Buffer,
+    ) -> napi::Result<PromiseRaw<'env, ServeReply>> {
+        let body = body.to_vec();
+        self.spawn(env, |inner| async move {
+            let handle = inner.handle(&app, &deployment).await?;
+            let reply = handle.request(&method, &path, body).await?;
+            Ok(ServeReply {
+                status: u32::from(reply.status),
+                body: reply.body.into(),
+            })
         })
     }
 

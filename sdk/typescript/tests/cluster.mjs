@@ -96,7 +96,8 @@ export async function startGroup() {
     async startHost(id, cpus = 2) {
       hosts.set(id, await start(
         ["host", "--controller", `127.0.0.1:${port}`, "--port", "0", "--id", id, "--cpus", String(cpus),
-          "--heartbeat-ms", "200", "--data-dir", join(dir, `host-${id}`), "--store-dir", join(shm, id)],
+          "--heartbeat-ms", "200", "--data-dir", join(dir, `host-${id}`), "--store-dir", join(shm, id),
+          "--http-port", "0"],
         join(dir, `host-${id}.log`),
         "weft host: ",
       ));

@@ -89,3 +89,23 @@ test("Serve runs an application's replicas on the live hosts and deletes it", as
   await weft.serve.delete("tsapp");
   assert.deepEqual(await weft.serve.status(), []);
 });
+
+test("Serve handles call function and handler deployments from the driver", async () => {
+  await weft.serve.run({
+    name: "calc",
+    deployments: [
+      { name: "adder", component: "testkit", function: "add" },
+      { name: "web", component: "http-hello" },
+    ],
+  });
+  const adder = weft.serve.getDeploymentHandle("adder", "calc");
+  assert.equal(await adder.remote(40, 2), 42);
+  assert.deepEqual(await Promise.all([1, 2, 3].map((i) => adder.remote(i, i))), [2, 4, 6]);
+  await assert.rejects(adder.remote(1, "x"), /calc\/adder answered 400/);
+  const web = weft.serve.getDeploymentHandle("web", "calc");
+  const reply = await web.request("/hello/ts");
+  assert.equal(reply.status, 200);
+  assert.equal(reply.body.toString(), "Hello, ts!\n");
+  await assert.rejects(weft.serve.getDeploymentHandle("nobody", "calc").remote(), /no deployment nobody/);
+  await weft.serve.delete("calc");
+});

@@ -428,6 +428,48 @@ export class Serve {
   delete(app: string): Promise<void> {
     return settled(this.#session.serveDelete(app));
   }
+
+  /** A handle to `deployment` of application `app` (Ray's argument order
+   * and default application name). Its calls go through a host's gateway,
+   * routed to a replica as any request. */
+  getDeploymentHandle(deployment: string, app = "default"): DeploymentHandle {
+    return new DeploymentHandle(this.#session, app, deployment);
+  }
+}
+
+/** A Serve deployment, callable from this process. */
+export class DeploymentHandle {
+  readonly #session: NativeSession;
+  readonly app: string;
+  readonly deployment: string;
+
+  constructor(session: NativeSession, app: string, deployment: string) {
+    this.#session = session;
+    this.app = app;
+    this.deployment = deployment;
+  }
+
+  /** Calls a function deployment with `args` (JSON values): its result. */
+  async remote(...args: unknown[]): Promise<unknown> {
+    const text = await settled(
+      guard(() => this.#session.serveCall(this.app, this.deployment, JSON.stringify(args))),
+    );
+    return JSON.parse(text) as unknown;
+  }
+
+  /** Sends an HTTP request to a handler deployment at `path`: its status
+   * and body, whatever the status. */
+  async request(
+    path = "/",
+    options: { method?: string; body?: Uint8Array | string } = {},
+  ): Promise<{ status: number; body: Buffer }> {
+    const body = Buffer.from(options.body ?? "");
+    return settled(
+      guard(() =>
+        this.#session.serveRequest(this.app, this.deployment, options.method ?? "GET", path, body),
+      ),
+    );
+  }
 }
 
 export class Weft {

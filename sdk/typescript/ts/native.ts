@@ -110,6 +110,14 @@ export interface NativeSession {
   serveRun(text: string, waitMs: number): Promise<{ statuses: string; waiting: string[] }>;
   serveStatus(app: string): Promise<string>;
   serveDelete(app: string): Promise<void>;
+  serveCall(app: string, deployment: string, argsJson: string): Promise<string>;
+  serveRequest(
+    app: string,
+    deployment: string,
+    method: string,
+    path: string,
+    body: Buffer,
+  ): Promise<{ status: number; body: Buffer }>;
   nodes(): Promise<NodeInfo[]>;
   objects(limit: number | undefined | null): Promise<ObjectInfo[]>;
   logs(task: string, tail: number | undefined | null): Promise<string[]>;

@@ -45,6 +45,10 @@ class LocalCluster:
             "up",
             "--port",
             "0",
+            # A gateway on a free port, as Ray Serve's proxy: Serve's
+            # routes and handles reach replicas through it.
+            "--http-port",
+            "0",
             "--data-dir",
             self.data_dir,
             "--store-dir",

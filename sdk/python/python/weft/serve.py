@@ -9,6 +9,15 @@ replicas on hosts, as Ray Serve's config file declares them.
     print(weft.serve.status("site"))
     weft.serve.delete("site")
 
+A driver calls a deployment through a handle, as with Ray Serve's
+``DeploymentHandle``: the call goes through a host's HTTP gateway, which
+routes it to a replica as any request (and answers 503 past the
+deployment's queue)::
+
+    add = weft.serve.get_deployment_handle("adder", app_name="calc")
+    assert add.remote(40, 2).result() == 42
+    answers = await asyncio.gather(*(add.remote(i, 1) for i in range(8)))
+
 ``run`` takes the file's content as a dict (a single application's dict
 too), or the path of a YAML file; it is idempotent, and a component
 deployed anew under its name rolls the replicas over without a failed
@@ -17,13 +26,24 @@ request.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import os
-from typing import Any, Dict, List, Optional, Union
+import threading
+from typing import Any, Dict, Generator, List, Optional, Tuple, Union
 
+from . import _native
 from ._api import _session
 
-__all__ = ["delete", "run", "status"]
+__all__ = [
+    "DeploymentHandle",
+    "DeploymentResponse",
+    "delete",
+    "get_deployment_handle",
+    "run",
+    "status",
+]
 
 
 def run(
@@ -56,3 +76,79 @@ def delete(app: str) -> None:
     """Deletes application ``app``: its routes go at once, its replicas
     drain."""
     _session().serve_delete(app)
+
+
+_POOL_LOCK = threading.Lock()
+_POOL: Optional[concurrent.futures.ThreadPoolExecutor] = None
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads handle calls wait on (each waits with the GIL
+    released, so calls run concurrently)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = concurrent.futures.ThreadPoolExecutor(
+                max_workers=64, thread_name_prefix="weft-serve"
+            )
+        return _POOL
+
+
+class DeploymentResponse:
+    """A call in flight: ``result()`` waits for it, ``await`` too."""
+
+    def __init__(self, future: "concurrent.futures.Future[Any]") -> None:
+        self._future = future
+
+    def result(self, timeout_s: Optional[float] = None) -> Any:
+        """The deployment's answer; ``GetTimeoutError`` after ``timeout_s``
+        seconds, the deployment's failure as ``TaskError`` (a trap) or
+        ``WeftError`` (an overloaded or unknown deployment)."""
+        try:
+            return self._future.result(timeout=timeout_s)
+        except concurrent.futures.TimeoutError:
+            from ._errors import GetTimeoutError
+
+            raise GetTimeoutError(
+                f"the deployment did not answer within {timeout_s} s"
+            ) from None
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return asyncio.wrap_future(self._future).__await__()
+
+
+class DeploymentHandle:
+    """A Serve deployment, callable from this driver."""
+
+    def __init__(
+        self, app_name: str, deployment_name: str, native: "_native.DeploymentHandle"
+    ) -> None:
+        self.app_name = app_name
+        self.deployment_name = deployment_name
+        self._native = native
+
+    def remote(self, *args: Any) -> DeploymentResponse:
+        """Calls a function deployment with ``args`` (JSON values)."""
+        text = json.dumps(list(args))
+        future = _pool().submit(lambda: json.loads(self._native.call(text)))
+        return DeploymentResponse(future)
+
+    def request(
+        self, path: str = "/", *, method: str = "GET", body: bytes = b""
+    ) -> Tuple[int, bytes]:
+        """Sends an HTTP request to a handler deployment at ``path``:
+        ``(status, body)``, whatever the status."""
+        status, data = self._native.request(method, path, body)
+        return int(status), bytes(data)
+
+    def __repr__(self) -> str:
+        return f"DeploymentHandle({self.app_name}/{self.deployment_name})"
+
+
+def get_deployment_handle(
+    deployment_name: str, app_name: str = "default"
+) -> DeploymentHandle:
+    """A handle to ``deployment_name`` of application ``app_name`` (Ray's
+    argument order and default application name)."""
+    native = _session().serve_handle(app_name, deployment_name)
+    return DeploymentHandle(app_name, deployment_name, native)

@@ -33,6 +33,7 @@ mod jobs;
 mod route_logs;
 mod secrets;
 pub mod serve;
+mod serve_handle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,7 @@ pub use weft_proto::v1::{
 
 pub use jobs::{JobRecord, JobSpec};
 pub use route_logs::{RouteLines, RouteLogs};
+pub use serve_handle::{DeploymentHandle, ServeReply};
 
 /// Where `weft up` listens unless told otherwise.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:7077";
