@@ -36,7 +36,7 @@ mod contract;
 mod placement;
 mod resources;
 mod runtime_env;
-mod serve;
+pub mod serve;
 mod states;
 pub mod tls;
 pub use contract::{FailureKind, limits, logs, metadata};

@@ -710,6 +710,62 @@ fn a_user_config_reaches_each_request_and_changes_without_new_replicas() {
 }
 
 #[test]
+fn a_replica_keeps_its_instance_and_reconfigure_gets_each_user_config() {
+    let group = cluster(&["h1"]);
+    group
+        .weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])
+        .expect("deploy");
+    let app = |v: u32| {
+        format!(
+            "applications:
+  - name: stateful
+    deployments:
+      - name: state
+        component: kit
+        function: instance-state
+        route: /state
+        max_ongoing_requests: 1
+        user_config:
+          v: {v}
+"
+        )
+    };
+    declare(&group, &app(1));
+    let gateway = group.host_http_address("h1").expect("gateway");
+    let state = || {
+        let (status, body) = http_request(&gateway, "POST", "/state", b"[]").expect("request");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<String>(&body).expect("a JSON string")
+    };
+    // One replica taking one request at a time: its requests share an
+    // instance, which ran `reconfigure` once, before the first.
+    for served in 1..=3 {
+        assert_eq!(
+            state(),
+            format!(r#"config={{"v":1}} reconfigured=1 served={served}"#)
+        );
+    }
+    let before = replica_lines(&group);
+    declare(&group, &app(2));
+    let seen = std::cell::Cell::new(3);
+    eventually(Duration::from_secs(10), || {
+        let now = state();
+        seen.set(seen.get() + 1);
+        fact(now.contains(r#"{"v":2}"#), || format!("still {now}"))
+    })
+    .expect("the new config reaches the replica");
+    assert_eq!(
+        state(),
+        format!(
+            r#"config={{"v":2}} reconfigured=2 served={}"#,
+            seen.get() + 1
+        ),
+        "the same instance, reconfigured in place: what it held stays"
+    );
+    assert_eq!(replica_lines(&group), before, "no replica restarted");
+}
+
+#[test]
 fn a_replica_that_fails_its_health_check_is_replaced() {
     let group = cluster(&["h1"]);
     declare(

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
+use weft_proto::serve::RECONFIGURE;
 use weft_proto::v1 as pb;
 
 use crate::command::{Command, validate_route_path};
@@ -142,6 +143,14 @@ impl Controller {
                     d.name, d.component
                 ))
             })?;
+            if !d.user_config.is_empty() {
+                check_reconfigure(&exports).map_err(|why| {
+                    ControllerError::InvalidRequest(format!(
+                        "deployment `{}`: component `{}` {why}",
+                        d.name, d.component
+                    ))
+                })?;
+            }
         }
         let name = app.name.clone();
         self.write(Command::SetServeApp {
@@ -859,8 +868,56 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Whether a component's `reconfigure` export, if it has one, can take a
+/// replica's user_config (JSON text); why not.
+fn check_reconfigure(exports: &[weft_values::Export]) -> Result<(), String> {
+    let found = exports
+        .iter()
+        .find(|e| e.interface.is_none() && e.function == RECONFIGURE);
+    match found {
+        Some(e)
+            if !matches!(
+                e.signature.params.as_slice(),
+                [(_, weft_values::Ty::String)]
+            ) =>
+        {
+            Err(format!(
+                "exports {RECONFIGURE} as {}, but a replica calls it with its user_config \
+                 as JSON text: func(user-config: string)",
+                e.signature
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::check_reconfigure;
+
+    #[test]
+    fn reconfigure_takes_the_user_config_as_one_string() {
+        let export = |params: Vec<(String, weft_values::Ty)>| weft_values::Export {
+            interface: None,
+            function: "reconfigure".into(),
+            signature: weft_values::Signature {
+                params,
+                result: None,
+            },
+            is_async: false,
+        };
+        let string = vec![("user-config".to_string(), weft_values::Ty::String)];
+        assert_eq!(check_reconfigure(&[export(string)]), Ok(()));
+        assert_eq!(check_reconfigure(&[]), Ok(()), "a component without one");
+        let err = check_reconfigure(&[export(vec![("n".into(), weft_values::Ty::U32)])])
+            .expect_err("a u32 is refused");
+        assert!(
+            err.contains("exports reconfigure as func(n: u32)")
+                && err.contains("func(user-config: string)"),
+            "{err}"
+        );
+    }
+
     use super::*;
 
     fn autoscaled(min: u32, max: u32, up_ms: u64, down_ms: u64) -> pb::ServeDeployment {

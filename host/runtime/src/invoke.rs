@@ -78,6 +78,21 @@ pub struct Invocation {
     /// Whether the call may run on an instance earlier calls used, and
     /// leave its own for later ones (`warm.rs`); `None`: a fresh one.
     pub reuse: Option<Reuse>,
+    /// A call its instance makes first, unless it made this one already.
+    pub setup: Option<Setup>,
+}
+
+/// A call an instance makes before the calls it serves, and again when it
+/// changes: a Serve replica's `reconfigure(user_config)`. An instance kept
+/// for reuse remembers the last it made, so a replica's instances run it
+/// once per configuration rather than once per request, and keep what it
+/// loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    /// The export to call.
+    pub function: String,
+    /// Its arguments, a JSON array.
+    pub args: serde_json::Value,
 }
 
 /// What a successful call produced.
@@ -120,6 +135,7 @@ impl Host {
             tasks,
             log,
             reuse,
+            setup,
         } = invocation;
         // The last unended line is written out however the call ends.
         let _log_finish = log.clone().map(LogFinish);
@@ -135,7 +151,7 @@ impl Host {
         // Instances made ahead have no environment: a call that has one
         // (a runtime env) gets its own.
         let made_ahead = tasks.as_ref().is_none_or(|t| t.runtime_env().is_empty());
-        let (mut store, instance, output, served) =
+        let (mut store, instance, output, served, made) =
             match prepared.warm.take(limits, reuse.as_ref(), made_ahead) {
                 Some(mut warm) => {
                     warm.assign(&prepared.digest, &function.name, limits, grants, tasks);
@@ -144,7 +160,13 @@ impl Host {
                         _ => &self.stats.reused,
                     };
                     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    (warm.store, warm.instance, warm.output, warm.served)
+                    (
+                        warm.store,
+                        warm.instance,
+                        warm.output,
+                        warm.served,
+                        warm.setup,
+                    )
                 }
                 None => {
                     let output = OutputTail::new(self.config.output_limit);
@@ -163,7 +185,7 @@ impl Host {
                             prepared
                                 .warm
                                 .instantiated_in(instantiating.elapsed(), self.config.warm_after);
-                            (store, instance, output, 0)
+                            (store, instance, output, 0, None)
                         }
                         Err(err) => {
                             return Err(classify(err, &function.name, limits, &store, &output));
@@ -185,6 +207,25 @@ impl Host {
             classify(err, &function.name, limits, store, &output)
         };
 
+        let made = match setup {
+            Some(setup) if made.as_ref() != Some(&setup) => {
+                let (export, args) = typed_args(
+                    prepared,
+                    CallSpec::Json {
+                        function: setup.function.clone(),
+                        args: setup.args.clone(),
+                    },
+                )?;
+                let func = instance.get_func(&mut store, export.index).ok_or_else(|| {
+                    HostError::internal(format!("export `{}` vanished", export.name))
+                })?;
+                if let Err(err) = run(func, &mut store, &export.export.signature, args).await {
+                    return Err(classify(err, &export.name, limits, &store, &output));
+                }
+                Some(setup)
+            }
+            _ => made,
+        };
         let func = instance
             .get_func(&mut store, function.index)
             .ok_or_else(|| HostError::internal(format!("export `{}` vanished", function.name)))?;
@@ -199,7 +240,7 @@ impl Host {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let guest_output = output.contents();
         if let Some(reuse) = &reuse {
-            let warm = Warm::used(store, instance, output, limits, reuse, served + 1);
+            let warm = Warm::used(store, instance, output, limits, reuse, served + 1, made);
             self.maker.keep(prepared, warm, reuse.max_calls);
         }
         let result = value.as_ref().and_then(|v| match format {

@@ -57,7 +57,7 @@ pub use error::{HostError, bytes};
 pub use exports::{FunctionInfo, async_methods, find_function};
 pub use grants::Grants;
 pub use http::{HttpBody, HttpLimits, full_body};
-pub use invoke::{CallOutcome, CallSpec, Format, Invocation};
+pub use invoke::{CallOutcome, CallSpec, Format, Invocation, Setup};
 pub use services::{DirGrant, RuntimeEnv};
 pub use warm::Reuse;
 
@@ -129,6 +129,7 @@ impl Invocation {
             tasks: None,
             log: None,
             reuse: None,
+            setup: None,
         }
     }
 }

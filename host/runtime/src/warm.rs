@@ -49,7 +49,7 @@ use crate::runtime::RuntimeCtx;
 use crate::state::{CallState, OutputTail};
 
 /// Used instances kept per component.
-pub(crate) const KEEP_USED: usize = 8;
+pub(crate) const KEEP_USED: usize = 16;
 
 /// How long a used instance is kept without a call.
 pub(crate) const USED_IDLE: Duration = Duration::from_secs(10);
@@ -91,6 +91,8 @@ pub(crate) struct Warm {
     scope: String,
     /// When its last call ended.
     idle_since: Instant,
+    /// The setup call it made last ([`crate::Setup`]).
+    pub(crate) setup: Option<crate::Setup>,
 }
 
 impl Warm {
@@ -121,6 +123,7 @@ impl Warm {
         limits: Limits,
         reuse: &Reuse,
         served: u32,
+        setup: Option<crate::Setup>,
     ) -> Self {
         store.data_mut().runtime = RuntimeCtx::new("", "", None);
         output.reset();
@@ -132,6 +135,7 @@ impl Warm {
             served,
             scope: reuse.scope.clone(),
             idle_since: Instant::now(),
+            setup,
         }
     }
 }
@@ -385,6 +389,7 @@ impl Maker {
                 served: 0,
                 scope: String::new(),
                 idle_since: Instant::now(),
+                setup: None,
             }),
             Err(e) => {
                 // The call that takes no instance from the pool makes its

@@ -717,6 +717,7 @@ impl Agent {
                 .filter(|_| !task.sync_call)
                 .map(|l| Arc::new(l.writer(&task.id)) as crate::services::GuestLog),
             reuse: crate::Reuse::new(task.instance_scope.clone(), task.max_calls),
+            setup: None,
         };
         let outcome = self.host.call(&prepared, invocation).await;
         result.run_micros = started.elapsed().as_micros() as u64;

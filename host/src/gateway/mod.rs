@@ -562,23 +562,27 @@ impl Gateway {
         let Some(target) = self.lookup(|c| c.component(&component).cloned()).await else {
             return from_error(Failure::UnknownComponent(component));
         };
-        self.call_json(target, function, args, "").await
+        self.call_json(target, function, args, None).await
     }
 
-    /// Calls `function` of `target` here with JSON `args` (its guest
-    /// reading `user_config`, when not empty); its JSON result, or the
-    /// failure's status.
+    /// Calls `function` of `target` here with JSON `args`; its JSON
+    /// result, or the failure's status. On a Serve `replica`, the call may
+    /// run on an instance the replica's earlier requests used (what they
+    /// loaded stays), its guest reads the replica's `user_config`, and an
+    /// instance first calls the component's `reconfigure` export with it
+    /// (once per instance and configuration, as Ray calls a replica's).
     async fn call_json(
         &self,
         target: Target,
         function: String,
         args: serde_json::Value,
-        user_config: &str,
+        replica: Option<serve::Replica<'_>>,
     ) -> hyper::Response<HttpBody> {
         let prepared = match self.agent.prepare(&target.digest).await {
             Ok(p) => p,
             Err(e) => return from_error(Failure::Host(e)),
         };
+        let user_config = replica.as_ref().map_or("", |r| r.user_config);
         let context = self.context(user_config);
         let invocation = Invocation {
             format: Format::Json,
@@ -586,6 +590,8 @@ impl Gateway {
                 http_hosts: target.allow_http,
             },
             tasks: Some(context.clone()),
+            reuse: replica.as_ref().and_then(|r| r.reuse()),
+            setup: replica.as_ref().and_then(|r| r.setup(&prepared)),
             ..Invocation::new(CallSpec::Json { function, args })
         };
         let outcome = self.agent.host().call(&prepared, invocation).await;

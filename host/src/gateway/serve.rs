@@ -500,6 +500,33 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// A function deployment's replica, as a call on it sees it.
+pub(crate) struct Replica<'a> {
+    pub(crate) id: &'a str,
+    /// JSON text; empty: none.
+    pub(crate) user_config: &'a str,
+}
+
+impl Replica<'_> {
+    /// The replica's requests share its instances, for as long as the host
+    /// keeps them (`weft_runtime::warm`): a guest's globals, a model it
+    /// loaded, stay from one request to the next.
+    pub(crate) fn reuse(&self) -> Option<crate::Reuse> {
+        crate::Reuse::new(format!("serve {}", self.id), u32::MAX)
+    }
+
+    /// `reconfigure(user_config)`, when the component exports it and the
+    /// deployment has a `user_config`.
+    pub(crate) fn setup(&self, prepared: &weft_runtime::Prepared) -> Option<weft_runtime::Setup> {
+        use weft_proto::serve::RECONFIGURE;
+        let exported = prepared.functions.iter().any(|f| f.name == RECONFIGURE);
+        (exported && !self.user_config.is_empty()).then(|| weft_runtime::Setup {
+            function: RECONFIGURE.to_string(),
+            args: serde_json::json!([self.user_config]),
+        })
+    }
+}
+
 /// 404 for a deployment not in the catalog.
 fn no_deployment(key: &str) -> hyper::Response<crate::HttpBody> {
     super::error_response(
@@ -827,7 +854,11 @@ impl super::Gateway {
             Ok(permit) => permit,
             Err(response) => return response,
         };
-        self.call_json(target, serve.function.clone(), args, &serve.user_config)
+        let replica = Replica {
+            id,
+            user_config: &serve.user_config,
+        };
+        self.call_json(target, serve.function.clone(), args, Some(replica))
             .await
     }
 

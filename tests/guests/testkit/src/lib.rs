@@ -26,6 +26,20 @@ use exports::weft::testkit::values::{self, Color, Numbers, Perms, Point, Shape};
 
 struct Testkit;
 
+/// What [`reconfigure`](Guest::reconfigure) and `instance-state` keep in
+/// this instance: it lives as long as the instance does.
+struct InstanceState {
+    config: String,
+    reconfigured: u32,
+    served: u32,
+}
+
+static INSTANCE: std::sync::Mutex<InstanceState> = std::sync::Mutex::new(InstanceState {
+    config: String::new(),
+    reconfigured: 0,
+    served: 0,
+});
+
 impl values::Guest for Testkit {
     fn echo_bool(v: bool) -> bool {
         v
@@ -162,6 +176,21 @@ impl Guest for Testkit {
 
     fn batch_lengths(items: Vec<String>) -> Vec<u32> {
         vec![items.len() as u32; items.len()]
+    }
+
+    fn reconfigure(user_config: String) {
+        let mut state = INSTANCE.lock().expect("instance state");
+        state.config = user_config;
+        state.reconfigured += 1;
+    }
+
+    fn instance_state() -> String {
+        let mut state = INSTANCE.lock().expect("instance state");
+        state.served += 1;
+        format!(
+            "config={} reconfigured={} served={}",
+            state.config, state.reconfigured, state.served
+        )
     }
 
     fn make(megabytes: u32, seed: u32) -> ObjectRef {
