@@ -3,6 +3,7 @@
 //! rolled over, shed under overload and autoscaled (real controller and
 //! host processes; load from threads of this test on loopback).
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,15 @@ fn cluster(hosts: &[&str]) -> Group {
     }
     group
         .weft_ok(&["deploy", guests::HTTP_TESTKIT, "--name", "svc"])
+        .expect("deploy");
+    group
+}
+
+/// [`cluster`] of one host, `h1`, with the testkit deployed as `kit`.
+fn cluster_with_kit() -> Group {
+    let group = cluster(&["h1"]);
+    group
+        .weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])
         .expect("deploy");
     group
 }
@@ -535,10 +545,7 @@ fn a_deployment_calls_another_by_name_through_the_gateway() {
 
 #[test]
 fn a_function_deployment_answers_json_and_batches_requests_across_connections() {
-    let group = cluster(&["h1"]);
-    group
-        .weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])
-        .expect("deploy");
+    let group = cluster_with_kit();
     declare(
         &group,
         "applications:
@@ -710,11 +717,72 @@ fn a_user_config_reaches_each_request_and_changes_without_new_replicas() {
 }
 
 #[test]
+fn a_streaming_deployment_sends_each_value_as_it_comes() {
+    let group = cluster_with_kit();
+    declare(
+        &group,
+        "applications:
+  - name: streams
+    deployments:
+      - name: counter
+        component: kit
+        function: streams.count
+        route: /count
+        stream: true
+",
+    );
+    let gateway = group.host_http_address("h1").expect("gateway");
+    // count(n, pause, hold) emits 0..n, then holds `hold` ms and returns n.
+    assert_eq!(
+        http_request(&gateway, "POST", "/count", b"[3, 0, 0]").expect("request"),
+        (200, "0\n1\n2\n3\n".to_string())
+    );
+    // The first values arrive while the call still holds: they are not
+    // gathered until it ends.
+    let started = Instant::now();
+    let mut stream = std::net::TcpStream::connect(&gateway).expect("connect");
+    let body = b"[2, 0, 3000]";
+    write!(
+        stream,
+        "POST /count HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .and_then(|()| stream.write_all(body))
+    .expect("send");
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let first_at = loop {
+        let n = stream.read(&mut chunk).expect("read");
+        assert!(n > 0, "the body ended before its first value");
+        seen.extend_from_slice(&chunk[..n]);
+        if String::from_utf8_lossy(&seen).contains("\n1\n") {
+            break started.elapsed();
+        }
+    };
+    stream.read_to_end(&mut seen).expect("read the rest");
+    let ended_at = started.elapsed();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.contains("x-ndjson"), "{text}");
+    assert!(
+        first_at + Duration::from_secs(1) < ended_at,
+        "values came at {first_at:?}, the end at {ended_at:?}: {text}"
+    );
+    // A driver's handle prints each value as it comes.
+    assert_eq!(
+        group
+            .weft_ok(&["serve", "call", "streams/counter", "--stream", "[2, 0, 0]"])
+            .expect("a handle's stream")
+            .trim(),
+        "0\n1\n2"
+    );
+    // Bad arguments fail before any value: a status, not a cut body.
+    let (status, body) = http_request(&gateway, "POST", "/count", b"[\"x\"]").expect("request");
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
 fn a_replica_keeps_its_instance_and_reconfigure_gets_each_user_config() {
-    let group = cluster(&["h1"]);
-    group
-        .weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])
-        .expect("deploy");
+    let group = cluster_with_kit();
     let app = |v: u32| {
         format!(
             "applications:

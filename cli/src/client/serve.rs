@@ -32,7 +32,9 @@ pub enum ServeCommand {
     /// gateway, as an SDK's handle does, routed to a replica as any
     /// request. A function deployment takes ARGS, a JSON array, and prints
     /// its JSON result; a handler deployment gets an HTTP request at
-    /// `--path` with ARGS as its body, and the answer's body is printed.
+    /// `--path` with ARGS as its body, and the answer's body is printed;
+    /// a streaming deployment's values are printed as they come
+    /// (`--stream`).
     Call {
         deployment: String,
         /// A JSON array of arguments (a function deployment; default `[]`)
@@ -44,6 +46,9 @@ pub enum ServeCommand {
         /// The request's method (with --path).
         #[arg(long, default_value = "POST")]
         method: String,
+        /// A streaming deployment: print each value it sends as it comes.
+        #[arg(long, conflicts_with = "path")]
+        stream: bool,
     },
     /// Delete application APP: its routes go at once, its replicas drain.
     Delete { app: String },
@@ -94,6 +99,7 @@ pub async fn serve(address: &str, command: ServeCommand) -> anyhow::Result<()> {
             args,
             path,
             method,
+            stream,
         } => {
             let Some((app, name)) = deployment.split_once('/') else {
                 bail!("name the deployment as APP/DEPLOYMENT, not `{deployment}`");
@@ -104,7 +110,14 @@ pub async fn serve(address: &str, command: ServeCommand) -> anyhow::Result<()> {
                     let args = args.unwrap_or_else(|| "[]".into());
                     let args: serde_json::Value = serde_json::from_str(&args)
                         .with_context(|| format!("the arguments are not JSON: {args}"))?;
-                    println!("{}", handle.call_json(&args).await?);
+                    if !stream {
+                        println!("{}", handle.call_json(&args).await?);
+                        return Ok(());
+                    }
+                    let mut values = handle.call_stream(&args).await?;
+                    while let Some(value) = values.next().await? {
+                        println!("{value}");
+                    }
                 }
                 Some(path) => {
                     let reply = handle

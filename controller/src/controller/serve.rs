@@ -374,6 +374,12 @@ impl Controller {
                     d.component
                 ))
             })?;
+            if d.stream && (d.function.is_empty() || d.max_batch_size > 1) {
+                return bad(format!(
+                    "{at}: stream is for a function deployment (give `function`) without \
+                     max_batch_size"
+                ));
+            }
             if d.function.is_empty() {
                 if d.max_batch_size > 1 {
                     return bad(format!(
@@ -472,6 +478,15 @@ impl Controller {
                     }
                     if !(a.target_ongoing_requests > 0.0 && a.target_ongoing_requests.is_finite()) {
                         return bad(format!("{at}: target_ongoing_requests must be above 0"));
+                    }
+                    let target = a.target_metric_value;
+                    if a.metric.is_empty() != (target == 0.0)
+                        || !(target >= 0.0 && target.is_finite())
+                    {
+                        return bad(format!(
+                            "{at}: a custom metric needs both `metric` and a \
+                             target_metric_value above 0"
+                        ));
                     }
                 }
             }
@@ -740,6 +755,7 @@ impl Controller {
                         health_check_path: d.health_check_path.clone(),
                         health_check_period_ms: d.health_check_period_ms,
                         health_check_timeout_ms: d.health_check_timeout_ms,
+                        stream: d.stream,
                         replicas: shown
                             .iter()
                             .map(|r| replica_view(r, &hosts, &serve.draining))
@@ -893,8 +909,6 @@ fn check_reconfigure(exports: &[weft_values::Export]) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_reconfigure;
-
     #[test]
     fn reconfigure_takes_the_user_config_as_one_string() {
         let export = |params: Vec<(String, weft_values::Ty)>| weft_values::Export {
@@ -928,7 +942,7 @@ mod tests {
                 target_ongoing_requests: 2.0,
                 upscale_delay_ms: up_ms,
                 downscale_delay_ms: down_ms,
-                target_latency_p95_ms: 0.0,
+                ..Default::default()
             }),
             ..Default::default()
         }

@@ -19,7 +19,7 @@ mod metrics;
 mod objects;
 mod pins;
 mod runtime_env;
-mod stream;
+pub(crate) mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -949,6 +949,7 @@ fn engine_stats(agent: &Agent) -> pb::EngineStats {
         serve_ongoing: agent.serve_load.ongoing(),
         serve_p95_ms: agent.serve_load.p95_ms(),
         serve_unhealthy: agent.serve_load.unhealthy(),
+        serve_metrics: agent.serve_load.metrics(),
     }
 }
 

@@ -25,6 +25,10 @@ enum Sink {
         seq: u64,
         incarnation: u32,
     },
+    /// A streaming Serve request's: each item one line of JSON of the
+    /// response, sent as it comes (the bounded channel is the HTTP
+    /// client's backpressure).
+    Response { to: mpsc::Sender<bytes::Bytes> },
 }
 
 /// One stream: an attempt of a streaming task, or a streaming actor call.
@@ -82,6 +86,19 @@ impl Emitter {
         }
     }
 
+    /// The stream of a Serve request (`what`, for errors), whose items go
+    /// to `to` as lines of JSON.
+    pub(crate) fn for_response(what: String, to: mpsc::Sender<bytes::Bytes>) -> Self {
+        Emitter {
+            id: what,
+            sink: Sink::Response { to },
+            limit: 0,
+            skip: 0,
+            next: tokio::sync::Mutex::new(0),
+            consumed: watch::channel(0).1,
+        }
+    }
+
     /// How many items it emitted.
     pub(crate) fn emitted(&self) -> u64 {
         self.next.try_lock().map_or(0, |n| *n)
@@ -107,9 +124,9 @@ impl Emitter {
                 .map_err(|_| EmitError::Failed(format!("{} is no longer running", self.id)))?;
         }
         let id = weft_proto::stream_item_id(&self.id, index);
-        let mut object = weft_core::objects::put_record(&id, &encoded, &[]);
         match &self.sink {
             Sink::Leader { attempt } => {
+                let mut object = weft_core::objects::put_record(&id, &encoded, &[]);
                 if encoded.len() > INLINE_MAX {
                     let holder = agent.clone();
                     let key = id.clone();
@@ -132,6 +149,15 @@ impl Emitter {
                     object: Some(object),
                 }));
             }
+            Sink::Response { to } => {
+                let value = weft_values::decode(&encoded)
+                    .map_err(|e| EmitError::Failed(format!("item {id}: {e}")))?;
+                let mut line = weft_values::to_json(&value).to_string().into_bytes();
+                line.push(b'\n');
+                to.send(line.into())
+                    .await
+                    .map_err(|_| EmitError::Failed(format!("{}: the client went away", self.id)))?;
+            }
             Sink::Caller {
                 to,
                 seq,
@@ -146,6 +172,7 @@ impl Emitter {
                         crate::bytes(MAX_REPLY as u64)
                     )));
                 }
+                let mut object = weft_core::objects::put_record(&id, &encoded, &[]);
                 object.value = encoded;
                 let _ = to.send(pb::ActorReply {
                     seq: *seq,

@@ -19,6 +19,7 @@
 mod batch;
 mod catalog;
 mod serve;
+mod stream;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

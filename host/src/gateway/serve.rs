@@ -49,7 +49,17 @@ pub struct ServeLoad {
     held: Mutex<HashMap<String, Arc<Held>>>,
     /// Replicas here whose last health check failed, with why.
     unhealthy: Mutex<HashMap<String, String>>,
+    /// The custom metrics replicas here recorded: the latest value of each,
+    /// by (deployment, replica, name), with when.
+    metrics: Mutex<HashMap<MetricKey, (f64, Instant)>>,
 }
+
+/// A recorded metric's key: deployment (`app/deployment`), replica, name.
+type MetricKey = (String, String, String);
+
+/// How long a recorded metric counts without being recorded again: a
+/// replica that stopped reporting (idle, or gone) stops counting.
+const METRIC_KEPT: Duration = Duration::from_secs(30);
 
 /// A deployment's label: `app/deployment`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
@@ -146,6 +156,38 @@ impl ServeLoad {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|id, _| live.contains(&id.as_str()));
+    }
+
+    /// Records `value` as replica `replica`'s latest `name` for
+    /// `deployment` (`app/deployment`).
+    pub fn record_metric(&self, deployment: &str, replica: &str, name: &str, value: f64) {
+        let key = (
+            deployment.to_string(),
+            replica.to_string(),
+            name.to_string(),
+        );
+        self.metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (value, Instant::now()));
+    }
+
+    /// The latest value of each metric recorded in the last
+    /// [`METRIC_KEPT`], for the leader.
+    pub fn metrics(&self) -> Vec<pb::ServeMetric> {
+        let mut metrics = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        metrics.retain(|_, (_, at)| at.elapsed() < METRIC_KEPT);
+        metrics
+            .iter()
+            .map(
+                |((deployment, replica, name), (value, _))| pb::ServeMetric {
+                    deployment: deployment.clone(),
+                    replica: replica.clone(),
+                    name: name.clone(),
+                    value: *value,
+                },
+            )
+            .collect()
     }
 
     /// The p95 of recent requests per deployment, in milliseconds.
@@ -850,7 +892,7 @@ impl super::Gateway {
                 );
             }
         };
-        let _permit = match self.slot(&slot, serve.max_ongoing_requests).await {
+        let permit = match self.slot(&slot, serve.max_ongoing_requests).await {
             Ok(permit) => permit,
             Err(response) => return response,
         };
@@ -858,8 +900,14 @@ impl super::Gateway {
             id,
             user_config: &serve.user_config,
         };
-        self.call_json(target, serve.function.clone(), args, Some(replica))
-            .await
+        let function = serve.function.clone();
+        if serve.stream {
+            return self
+                .stream_json(target, function, args, replica, permit)
+                .await;
+        }
+        let _permit = permit;
+        self.call_json(target, function, args, Some(replica)).await
     }
 
     /// Checks this host's replicas of deployments that ask for it, each

@@ -20,6 +20,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::Pinned>()?;
     m.add_class::<session::ItemStream>()?;
     m.add_class::<serve_handle::DeploymentHandle>()?;
+    m.add_class::<serve_handle::ServeStream>()?;
     m.add_function(wrap_pyfunction!(convert::register_classes, m)?)?;
     Ok(())
 }

@@ -35,6 +35,15 @@ impl DeploymentHandle {
             .map_err(|e| raise(py, e))
     }
 
+    /// Calls a streaming function deployment with `args_json`: the values
+    /// it sends, one `next()` at a time.
+    fn stream(&self, py: Python<'_>, args_json: &str) -> PyResult<ServeStream> {
+        let args: serde_json::Value = serde_json::from_str(args_json)
+            .map_err(|e| PyTypeError::new_err(format!("arguments are not JSON: {e}")))?;
+        let stream = block(py, self.0.call_stream(&args)).map_err(|e| raise(py, e))?;
+        Ok(ServeStream(tokio::sync::Mutex::new(stream)))
+    }
+
     /// Sends an HTTP request to a handler deployment: `(status, body)`.
     fn request<'py>(
         &self,
@@ -45,5 +54,19 @@ impl DeploymentHandle {
     ) -> PyResult<(u16, Bound<'py, PyBytes>)> {
         let reply = block(py, self.0.request(method, path, body)).map_err(|e| raise(py, e))?;
         Ok((reply.status, PyBytes::new(py, &reply.body)))
+    }
+}
+
+/// The values a streaming deployment sends, as JSON text.
+#[pyclass(frozen, module = "weft._native")]
+pub struct ServeStream(tokio::sync::Mutex<weft_client::ServeStream>);
+
+#[pymethods]
+impl ServeStream {
+    /// The next value as JSON text; `None` at the end.
+    fn next(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        block(py, async { self.0.lock().await.next().await })
+            .map(|value| value.map(|v| v.to_string()))
+            .map_err(|e| raise(py, e))
     }
 }

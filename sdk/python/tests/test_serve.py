@@ -88,3 +88,24 @@ def test_handles_call_deployments_from_the_driver(local: str) -> None:
     with pytest.raises(weft.WeftError, match="no deployment nobody"):
         weft.serve.get_deployment_handle("nobody", app_name="calc")
     weft.serve.delete("calc")
+
+
+def test_a_streaming_deployment_sends_values_as_they_come(local: str) -> None:
+    weft.serve.run(
+        {
+            "name": "streams",
+            "deployments": [
+                {"name": "counter", "component": "testkit", "function": "streams.count", "stream": True}
+            ],
+        }
+    )
+    counter = weft.serve.get_deployment_handle("counter", app_name="streams").options(stream=True)
+    assert list(counter.remote(3, 0, 0)) == [0, 1, 2, 3]
+
+    async def collected() -> List[Any]:
+        return [value async for value in counter.remote(2, 0, 0)]
+
+    assert asyncio.run(collected()) == [0, 1, 2]
+    with pytest.raises(weft.WeftError, match="answered 400"):
+        list(counter.remote("x"))
+    weft.serve.delete("streams")

@@ -31,7 +31,19 @@ import concurrent.futures
 import json
 import os
 import threading
-from typing import Any, Dict, Generator, List, Optional, Tuple, Union
+from typing import (
+    Any,
+    AsyncIterator,
+    Dict,
+    Generator,
+    Iterator,
+    List,
+    Literal,
+    Optional,
+    Tuple,
+    Union,
+    overload,
+)
 
 from . import _native
 from ._api import _session
@@ -39,6 +51,8 @@ from ._api import _session
 __all__ = [
     "DeploymentHandle",
     "DeploymentResponse",
+    "DeploymentResponseGenerator",
+    "StreamingDeploymentHandle",
     "delete",
     "get_deployment_handle",
     "run",
@@ -117,8 +131,35 @@ class DeploymentResponse:
         return asyncio.wrap_future(self._future).__await__()
 
 
-class DeploymentHandle:
-    """A Serve deployment, callable from this driver."""
+class DeploymentResponseGenerator:
+    """The values a streaming deployment sends, as they come: iterate it,
+    or ``async for`` over it."""
+
+    def __init__(self, native: "_native.ServeStream") -> None:
+        self._native = native
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        text = self._native.next()
+        if text is None:
+            raise StopIteration
+        return json.loads(text)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        text = await asyncio.get_running_loop().run_in_executor(_pool(), self._native.next)
+        if text is None:
+            raise StopAsyncIteration
+        return json.loads(text)
+
+
+class _Handle:
+    """What both kinds of handle hold: the deployment's names and the
+    native handle."""
 
     def __init__(
         self, app_name: str, deployment_name: str, native: "_native.DeploymentHandle"
@@ -126,6 +167,29 @@ class DeploymentHandle:
         self.app_name = app_name
         self.deployment_name = deployment_name
         self._native = native
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.app_name}/{self.deployment_name})"
+
+
+class DeploymentHandle(_Handle):
+    """A Serve deployment, callable from this driver."""
+
+    @overload
+    def options(self, *, stream: Literal[False] = False) -> "DeploymentHandle": ...
+
+    @overload
+    def options(self, *, stream: Literal[True]) -> "StreamingDeploymentHandle": ...
+
+    def options(
+        self, *, stream: bool = False
+    ) -> Union["DeploymentHandle", "StreamingDeploymentHandle"]:
+        """The same deployment; with ``stream=True`` (for one declared with
+        ``stream: true``) its calls give the values it sends as they come,
+        as Ray's ``handle.options(stream=True)``."""
+        if stream:
+            return StreamingDeploymentHandle(self.app_name, self.deployment_name, self._native)
+        return DeploymentHandle(self.app_name, self.deployment_name, self._native)
 
     def remote(self, *args: Any) -> DeploymentResponse:
         """Calls a function deployment with ``args`` (JSON values)."""
@@ -141,9 +205,6 @@ class DeploymentHandle:
         status, data = self._native.request(method, path, body)
         return int(status), bytes(data)
 
-    def __repr__(self) -> str:
-        return f"DeploymentHandle({self.app_name}/{self.deployment_name})"
-
 
 def get_deployment_handle(
     deployment_name: str, app_name: str = "default"
@@ -152,3 +213,11 @@ def get_deployment_handle(
     argument order and default application name)."""
     native = _session().serve_handle(app_name, deployment_name)
     return DeploymentHandle(app_name, deployment_name, native)
+
+
+class StreamingDeploymentHandle(_Handle):
+    """A streaming deployment's handle (``options(stream=True)``)."""
+
+    def remote(self, *args: Any) -> DeploymentResponseGenerator:
+        """Calls it with ``args`` (JSON values): the values it sends."""
+        return DeploymentResponseGenerator(self._native.stream(json.dumps(list(args))))

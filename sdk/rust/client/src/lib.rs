@@ -54,7 +54,7 @@ pub use weft_proto::v1::{
 
 pub use jobs::{JobRecord, JobSpec};
 pub use route_logs::{RouteLines, RouteLogs};
-pub use serve_handle::{DeploymentHandle, ServeReply};
+pub use serve_handle::{DeploymentHandle, ServeReply, ServeStream};
 
 /// Where `weft up` listens unless told otherwise.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:7077";

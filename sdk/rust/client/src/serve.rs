@@ -230,6 +230,9 @@ struct DeploymentSpec {
     health_check_period_s: f64,
     #[serde(default)]
     health_check_timeout_s: f64,
+    /// A streaming function deployment: each value it emits is a line.
+    #[serde(default)]
+    stream: bool,
 }
 
 /// `num_replicas`: a count, or `auto` (Ray's default autoscaling).
@@ -256,6 +259,11 @@ struct AutoscalingSpec {
     /// A latency target in milliseconds (p95 at the gateways).
     #[serde(default)]
     target_latency_p95_ms: f64,
+    /// A custom metric the replicas record, and the value per replica.
+    #[serde(default)]
+    metric: String,
+    #[serde(default)]
+    target_metric_value: f64,
 }
 
 /// Ray Serve's defaults.
@@ -297,6 +305,8 @@ impl DeploymentSpec {
             upscale_delay_ms: millis(a.upscale_delay_s),
             downscale_delay_ms: millis(a.downscale_delay_s),
             target_latency_p95_ms: a.target_latency_p95_ms,
+            metric: a.metric,
+            target_metric_value: a.target_metric_value,
         });
         let num_replicas = match self.num_replicas {
             None => 0,
@@ -316,7 +326,7 @@ impl DeploymentSpec {
                     target_ongoing_requests: 2.0,
                     upscale_delay_ms: millis(default_upscale_delay()),
                     downscale_delay_ms: millis(default_downscale_delay()),
-                    target_latency_p95_ms: 0.0,
+                    ..Default::default()
                 });
                 0
             }
@@ -344,6 +354,7 @@ impl DeploymentSpec {
             health_check_path: self.health_check_path,
             health_check_period_ms: millis(self.health_check_period_s),
             health_check_timeout_ms: millis(self.health_check_timeout_s),
+            stream: self.stream,
         })
     }
 }

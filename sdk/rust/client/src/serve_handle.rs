@@ -98,13 +98,7 @@ impl DeploymentHandle {
         &self,
         args: &serde_json::Value,
     ) -> Result<serde_json::Value, ClientError> {
-        if !args.is_array() {
-            return Err(ClientError::InvalidArgument(format!(
-                "the arguments to {}/{} are a JSON array, not {args}",
-                self.app, self.deployment
-            )));
-        }
-        let body = serde_json::to_vec(args).expect("a JSON value serializes");
+        let body = self.arguments(args)?;
         let reply = self.send(reqwest::Method::POST, "", body).await?;
         if reply.status != 200 {
             return Err(self.failed(&reply));
@@ -114,6 +108,23 @@ impl DeploymentHandle {
                 "{}/{} answered something that is not JSON: {e}",
                 self.app, self.deployment
             ))
+        })
+    }
+
+    /// Calls a streaming function deployment (`stream: true`): the values
+    /// it emits, each as it comes, then its result (when it has one).
+    pub async fn call_stream(&self, args: &serde_json::Value) -> Result<ServeStream, ClientError> {
+        let body = self.arguments(args)?;
+        let (response, gateway) = self.open(reqwest::Method::POST, "", body).await?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body = response.bytes().await.unwrap_or_default().to_vec();
+            return Err(self.failed(&ServeReply { status, body }));
+        }
+        Ok(ServeStream {
+            what: format!("{}/{} through {gateway}", self.app, self.deployment),
+            response,
+            buffer: Vec::new(),
         })
     }
 
@@ -131,14 +142,47 @@ impl DeploymentHandle {
         self.send(method, path.trim_start_matches('/'), body).await
     }
 
-    /// One request, to the next gateway in turn; a gateway that cannot be
-    /// reached (nothing was sent) is passed over for the next.
+    /// `args`, a JSON array, as a request's body.
+    fn arguments(&self, args: &serde_json::Value) -> Result<Vec<u8>, ClientError> {
+        if !args.is_array() {
+            return Err(ClientError::InvalidArgument(format!(
+                "the arguments to {}/{} are a JSON array, not {args}",
+                self.app, self.deployment
+            )));
+        }
+        Ok(serde_json::to_vec(args).expect("a JSON value serializes"))
+    }
+
+    /// One request, its whole answer read.
     async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Vec<u8>,
     ) -> Result<ServeReply, ClientError> {
+        let (response, gateway) = self.open(method, path, body).await?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| {
+            ClientError::HolderUnavailable(format!(
+                "the answer of {}/{} from {gateway} was cut: {e}",
+                self.app, self.deployment
+            ))
+        })?;
+        Ok(ServeReply {
+            status,
+            body: body.to_vec(),
+        })
+    }
+
+    /// One request, to the next gateway in turn (a gateway that cannot be
+    /// reached, so nothing was sent, is passed over for the next): the
+    /// response, its body unread, and the gateway that answered.
+    async fn open(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(reqwest::Response, &str), ClientError> {
         let escape = |s: &str| {
             s.bytes()
                 .map(|b| match b {
@@ -164,19 +208,7 @@ impl DeploymentHandle {
                 request = request.bearer_auth(token);
             }
             match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let body = response.bytes().await.map_err(|e| {
-                        ClientError::HolderUnavailable(format!(
-                            "the answer of {}/{} from {gateway} was cut: {e}",
-                            self.app, self.deployment
-                        ))
-                    })?;
-                    return Ok(ServeReply {
-                        status,
-                        body: body.to_vec(),
-                    });
-                }
+                Ok(response) => return Ok((response, gateway.as_str())),
                 Err(e) if e.is_connect() => last = format!("{gateway}: {e}"),
                 Err(e) => {
                     return Err(ClientError::HolderUnavailable(format!(
@@ -205,6 +237,50 @@ impl DeploymentHandle {
                 "{}/{} answered {}: {message}",
                 self.app, self.deployment, reply.status
             ),
+        }
+    }
+}
+
+/// The values a streaming deployment sends, as they come.
+pub struct ServeStream {
+    what: String,
+    response: reqwest::Response,
+    /// Bytes of a line not yet ended.
+    buffer: Vec<u8>,
+}
+
+impl ServeStream {
+    /// The next value; `None` once the deployment's call has ended. A call
+    /// that failed after its first value cuts the stream: an error.
+    pub async fn next(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return serde_json::from_slice(&line[..end]).map(Some).map_err(|e| {
+                    ClientError::Unreadable(format!(
+                        "{} sent a line that is not JSON: {e}",
+                        self.what
+                    ))
+                });
+            }
+            let chunk = self
+                .response
+                .chunk()
+                .await
+                .map_err(|e| ClientError::Serve {
+                    status: 500,
+                    message: format!("{} stopped before its end: {e}", self.what),
+                })?;
+            match chunk {
+                Some(bytes) => self.buffer.extend_from_slice(&bytes),
+                None if self.buffer.iter().all(u8::is_ascii_whitespace) => return Ok(None),
+                None => {
+                    return Err(ClientError::Unreadable(format!(
+                        "{} ended in the middle of a line",
+                        self.what
+                    )));
+                }
+            }
         }
     }
 }
