@@ -677,6 +677,53 @@ fn a_missed_latency_target_adds_replicas() {
 }
 
 #[test]
+fn a_custom_metric_recorded_by_replicas_scales_the_deployment() {
+    let group = cluster_with_kit();
+    declare(
+        &group,
+        "applications:
+  - name: custom
+    deployments:
+      - name: worker
+        component: kit
+        function: record-metric
+        route: /record
+        autoscaling:
+          min_replicas: 1
+          max_replicas: 4
+          target_ongoing_requests: 100
+          metric: backlog
+          target_metric_value: 10
+          upscale_delay_s: 0
+",
+    );
+    let gateway = group.host_http_address("h1").expect("gateway");
+    // One request records a backlog of 35: 4 replicas at 10 each, though
+    // one request alone asks for 1.
+    assert_eq!(
+        http_request(&gateway, "POST", "/record", br#"["backlog", 35]"#).expect("request"),
+        (200, r#"{"ok":35.0}"#.to_string())
+    );
+    eventually(Duration::from_secs(20), || {
+        let status = group.weft_ok(&["serve", "status"]).unwrap_or_default();
+        fact(
+            status.contains("4/4 replicas running")
+                && status.contains("backlog 35 over the target of 10"),
+            || format!("not scaled on the metric: {status}"),
+        )
+    })
+    .expect("scaled on the custom metric");
+    // Outside a replica's request there is no replica to record for.
+    let called = group
+        .weft_ok(&["call", "kit", "record-metric(\"backlog\", 1.0)"])
+        .expect("call");
+    assert!(
+        called.contains("only a request on a Serve replica records metrics"),
+        "{called}"
+    );
+}
+
+#[test]
 fn a_user_config_reaches_each_request_and_changes_without_new_replicas() {
     let group = cluster(&["h1"]);
     group

@@ -99,7 +99,7 @@ const PROVIDED: &[(&str, &str, &[&str])] = &[
         "weft:runtime",
         "0.2",
         &[
-            "types", "log", "objects", "tasks", "awaits", "actors", "gpu",
+            "types", "log", "objects", "tasks", "awaits", "actors", "gpu", "serve",
         ],
     ),
 ];

@@ -39,6 +39,7 @@ const RUNTIME_WIT: &[(&str, &str)] = &[
     ("gpu.wit", include_str!("../../../wit/gpu.wit")),
     ("log.wit", include_str!("../../../wit/log.wit")),
     ("objects.wit", include_str!("../../../wit/objects.wit")),
+    ("serve.wit", include_str!("../../../wit/serve.wit")),
     ("tasks.wit", include_str!("../../../wit/tasks.wit")),
     ("types.wit", include_str!("../../../wit/types.wit")),
     ("worlds.wit", include_str!("../../../wit/worlds.wit")),

@@ -122,6 +122,8 @@ struct HostView {
     p95_ms: HashMap<String, f64>,
     /// Replicas here whose health check failed, with why.
     unhealthy: HashMap<String, String>,
+    /// The custom metrics its replicas last recorded.
+    metrics: Vec<pb::ServeMetric>,
 }
 
 impl Controller {
@@ -507,6 +509,7 @@ impl Controller {
                     ongoing: engine.serve_ongoing.into_iter().collect(),
                     p95_ms: engine.serve_p95_ms.into_iter().collect(),
                     unhealthy: engine.serve_unhealthy.into_iter().collect(),
+                    metrics: engine.serve_metrics,
                 };
                 (n.id, view)
             })
@@ -573,6 +576,19 @@ impl Controller {
                         .values()
                         .filter_map(|h| h.p95_ms.get(&key))
                         .fold(0.0_f64, |a, b| a.max(*b));
+                    let metric = d.autoscaling.as_ref().map_or(0.0, |a| {
+                        let live = |m: &&pb::ServeMetric| {
+                            m.deployment == key
+                                && m.name == a.metric
+                                && list.iter().any(|r| r.id == m.replica && running(r))
+                        };
+                        hosts
+                            .values()
+                            .filter(|h| h.alive)
+                            .flat_map(|h| h.metrics.iter().filter(live))
+                            .map(|m| m.value)
+                            .sum()
+                    });
                     decide(
                         d,
                         scale,
@@ -580,6 +596,7 @@ impl Controller {
                             ongoing,
                             serving,
                             p95_ms: p95,
+                            metric,
                         },
                         now,
                     );
@@ -786,23 +803,27 @@ fn replica_view(
     }
 }
 
-/// The replicas deployment `d` should have now: its `num_replicas`, or
-/// Ray's proportional policy over the requests gateways hold, changed
-/// only once the delay has agreed throughout (at once from zero, so the
-/// first request after an idle spell waits for one replica, not a delay).
 /// What gateways report of a deployment: requests held, replicas serving,
-/// and the worst gateway's recent p95 in milliseconds.
+/// the worst gateway's recent p95 in milliseconds, and the sum of its live
+/// replicas' latest values of its custom metric.
 struct Load {
     ongoing: u32,
     serving: u32,
     p95_ms: f64,
+    metric: f64,
 }
 
+/// The replicas deployment `d` should have now: its `num_replicas`, or
+/// Ray's proportional policy over the requests gateways hold (or over its
+/// custom metric, or its latency target, whichever asks for more), changed
+/// only once the delay has agreed throughout (at once from zero, so the
+/// first request after an idle spell waits for one replica, not a delay).
 fn decide(d: &pb::ServeDeployment, scale: &mut Scale, load: Load, now: Instant) {
     let Load {
         ongoing,
         serving,
         p95_ms,
+        metric,
     } = load;
     let Some(a) = &d.autoscaling else {
         if scale.target != d.num_replicas {
@@ -816,8 +837,14 @@ fn decide(d: &pb::ServeDeployment, scale: &mut Scale, load: Load, now: Instant) 
     // of requests says.
     let slow = a.target_latency_p95_ms > 0.0 && p95_ms > a.target_latency_p95_ms;
     let by_latency = if slow { scale.target + 1 } else { 0 };
+    let by_metric = if a.metric.is_empty() {
+        0
+    } else {
+        (metric / a.target_metric_value).ceil() as u32
+    };
     let wanted = by_requests
         .max(by_latency)
+        .max(by_metric)
         .clamp(a.min_replicas, a.max_replicas);
     if scale.decision.is_empty() {
         scale.target = wanted.max(a.min_replicas);
@@ -833,9 +860,17 @@ fn decide(d: &pb::ServeDeployment, scale: &mut Scale, load: Load, now: Instant) 
         } else {
             String::new()
         };
+        let custom = if a.metric.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} {metric} over the target of {} per replica",
+                a.metric, a.target_metric_value
+            )
+        };
         format!(
             "{verb} to {wanted} replicas: {ongoing} ongoing requests over {serving} serving, target \
-             {} per replica{latency}",
+             {} per replica{latency}{custom}",
             a.target_ongoing_requests
         )
     };
@@ -960,6 +995,7 @@ mod tests {
                 ongoing: 0,
                 serving: 0,
                 p95_ms: 0.0,
+                metric: 0.0,
             },
             t0,
         );
@@ -971,6 +1007,7 @@ mod tests {
                 ongoing: 1,
                 serving: 0,
                 p95_ms: 0.0,
+                metric: 0.0,
             },
             t0,
         );
@@ -982,6 +1019,7 @@ mod tests {
                 ongoing: 9,
                 serving: 1,
                 p95_ms: 0.0,
+                metric: 0.0,
             },
             t0,
         );
@@ -993,6 +1031,7 @@ mod tests {
                 ongoing: 9,
                 serving: 1,
                 p95_ms: 0.0,
+                metric: 0.0,
             },
             t0 + Duration::from_millis(1_000),
         );
@@ -1005,6 +1044,7 @@ mod tests {
                 ongoing: 0,
                 serving: 5,
                 p95_ms: 0.0,
+                metric: 0.0,
             },
             t0 + Duration::from_millis(2_000),
         );
@@ -1015,6 +1055,7 @@ mod tests {
                 ongoing: 0,
                 serving: 5,
                 p95_ms: 0.0,
+                metric: 0.0,
             },
             t0 + Duration::from_millis(6_000),
         );
@@ -1026,6 +1067,7 @@ mod tests {
                 ongoing: 0,
                 serving: 5,
                 p95_ms: 0.0,
+                metric: 0.0,
             },
             t0 + Duration::from_millis(7_000),
         );
@@ -1044,6 +1086,7 @@ mod tests {
             ongoing: 1,
             serving: 1,
             p95_ms,
+            metric: 0.0,
         };
         decide(&d, &mut s, load(10.0), t0);
         assert_eq!(s.target, 1);
@@ -1080,6 +1123,7 @@ mod tests {
                 ongoing: 100,
                 serving: 3,
                 p95_ms: 0.0,
+                metric: 0.0,
             },
             Instant::now(),
         );
@@ -1112,5 +1156,37 @@ mod tests {
             (3, "sha256:ab", true)
         );
         assert!(!echo[1].created);
+    }
+
+    #[test]
+    fn a_custom_metric_asks_for_its_sum_over_the_target() {
+        let mut d = autoscaled(1, 8, 0, 0);
+        if let Some(a) = d.autoscaling.as_mut() {
+            a.metric = "queue".into();
+            a.target_metric_value = 10.0;
+        }
+        let mut s = Scale::default();
+        let t0 = Instant::now();
+        let load = |metric| Load {
+            ongoing: 1,
+            serving: 1,
+            p95_ms: 0.0,
+            metric,
+        };
+        decide(&d, &mut s, load(0.0), t0);
+        assert_eq!(s.target, 1, "{}", s.decision);
+        // 35 queued over a target of 10 a replica: 4, though one request
+        // alone would ask for 1.
+        decide(&d, &mut s, load(35.0), t0);
+        assert_eq!(s.target, 4, "{}", s.decision);
+        assert!(
+            s.decision.contains("queue 35 over the target of 10"),
+            "{}",
+            s.decision
+        );
+        decide(&d, &mut s, load(500.0), t0);
+        assert_eq!(s.target, 8, "clamped to max_replicas: {}", s.decision);
+        decide(&d, &mut s, load(0.0), t0);
+        assert_eq!(s.target, 1, "back to min_replicas: {}", s.decision);
     }
 }

@@ -296,6 +296,15 @@ pub trait TaskServices: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// Records `value` as the latest `name` of the Serve replica the call
+    /// serves (`weft:runtime/serve`); why not, where it serves none.
+    fn record_metric(&self, name: &str, value: f64) -> Result<(), String> {
+        let _ = value;
+        Err(format!(
+            "metric `{name}`: only a request on a Serve replica records metrics"
+        ))
+    }
+
     /// Cancels a task the guest submitted.
     fn cancel<'a>(&'a self, id: &'a str) -> ServiceFuture<'a, Result<(), ClientError>>;
 

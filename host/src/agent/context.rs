@@ -72,6 +72,9 @@ pub struct TaskContext {
     /// Its stream: a streaming task's, for its life; an actor's, for the
     /// streaming call it runs now.
     stream: Mutex<Option<Arc<super::stream::Emitter>>>,
+    /// The Serve replica a request runs on (`app/deployment`, replica id):
+    /// what the metrics its guest records belong to.
+    replica: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for TaskContext {
@@ -249,7 +252,15 @@ impl TaskContext {
             capture_group: String::new(),
             gpu: None,
             stream: Mutex::new(None),
+            replica: None,
         }
+    }
+
+    /// The same context, for a request on Serve replica `replica` of
+    /// `deployment` (`app/deployment`).
+    pub(crate) fn on_replica(mut self, deployment: String, replica: String) -> Self {
+        self.replica = Some((deployment, replica));
+        self
     }
 
     /// The same context, emitting items through `stream`.
@@ -622,6 +633,19 @@ impl TaskServices for TaskContext {
 
     fn emit(&self, encoded: Vec<u8>) -> ServiceFuture<'_, Result<(), services::EmitError>> {
         Box::pin(TaskContext::emit(self, encoded))
+    }
+
+    fn record_metric(&self, name: &str, value: f64) -> Result<(), String> {
+        let Some((deployment, replica)) = &self.replica else {
+            return Err(format!(
+                "metric `{name}`: only a request on a Serve replica records metrics ({} is not one)",
+                self.task
+            ));
+        };
+        self.agent
+            .serve_load
+            .record_metric(deployment, replica, name, value);
+        Ok(())
     }
 
     fn object<'a>(

@@ -298,7 +298,7 @@ impl Gateway {
             body,
             &route,
             target,
-            "",
+            None,
         )
         .await
     }
@@ -317,7 +317,7 @@ impl Gateway {
         body: impl Into<Body>,
         route: &pb::Route,
         target: Target,
-        user_config: &str,
+        replica: Option<serve::Replica<'_>>,
     ) -> hyper::Response<HttpBody> {
         let _permit = match self.slot(slot, limit).await {
             Ok(permit) => permit,
@@ -343,7 +343,7 @@ impl Gateway {
             grants: Grants {
                 http_hosts: target.allow_http,
             },
-            tasks: Some(self.context(user_config)),
+            tasks: Some(self.context(replica.as_ref())),
             log: self
                 .agent
                 .route_log(&route.path)
@@ -364,21 +364,25 @@ impl Gateway {
     }
 
     /// The task API of one request: what its guest submits or puts is its
-    /// own, released when the request is done. Its guest reads
-    /// `user_config` (JSON text; empty: none) through wasi:config/store, as
-    /// a Serve deployment's requests do.
-    fn context(&self, user_config: &str) -> Arc<TaskContext> {
+    /// own, released when the request is done. On a Serve `replica`, its
+    /// guest reads the deployment's `user_config` (JSON text) through
+    /// wasi:config/store and records the replica's metrics.
+    fn context(&self, replica: Option<&serve::Replica<'_>>) -> Arc<TaskContext> {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        let context = TaskContext::new(
+        let mut context = TaskContext::new(
             self.agent.clone(),
             format!("http.{}.{n}", self.agent.id()),
             0.0,
         );
-        if user_config.is_empty() {
+        let Some(replica) = replica else {
+            return Arc::new(context);
+        };
+        context = context.on_replica(replica.deployment(), replica.id.to_string());
+        if replica.serve.user_config.is_empty() {
             return Arc::new(context);
         }
         let granted = crate::services::RuntimeEnv {
-            config: [("user_config".to_string(), user_config.to_string())].into(),
+            config: [("user_config".to_string(), replica.serve.user_config.clone())].into(),
             ..Default::default()
         };
         Arc::new(context.in_job(String::new(), Default::default(), granted))
@@ -583,8 +587,7 @@ impl Gateway {
             Ok(p) => p,
             Err(e) => return from_error(Failure::Host(e)),
         };
-        let user_config = replica.as_ref().map_or("", |r| r.user_config);
-        let context = self.context(user_config);
+        let context = self.context(replica.as_ref());
         let invocation = Invocation {
             format: Format::Json,
             grants: Grants {

@@ -542,14 +542,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// A function deployment's replica, as a call on it sees it.
+/// A deployment's replica, as a request on it sees it.
 pub(crate) struct Replica<'a> {
     pub(crate) id: &'a str,
-    /// JSON text; empty: none.
-    pub(crate) user_config: &'a str,
+    pub(crate) serve: &'a pb::ServeRoute,
 }
 
 impl Replica<'_> {
+    /// Its deployment, `app/deployment`.
+    pub(crate) fn deployment(&self) -> String {
+        format!("{}/{}", self.serve.app, self.serve.deployment)
+    }
+
     /// The replica's requests share its instances, for as long as the host
     /// keeps them (`weft_runtime::warm`): a guest's globals, a model it
     /// loaded, stay from one request to the next.
@@ -562,9 +566,10 @@ impl Replica<'_> {
     pub(crate) fn setup(&self, prepared: &weft_runtime::Prepared) -> Option<weft_runtime::Setup> {
         use weft_proto::serve::RECONFIGURE;
         let exported = prepared.functions.iter().any(|f| f.name == RECONFIGURE);
-        (exported && !self.user_config.is_empty()).then(|| weft_runtime::Setup {
+        let user_config = &self.serve.user_config;
+        (exported && !user_config.is_empty()).then(|| weft_runtime::Setup {
             function: RECONFIGURE.to_string(),
-            args: serde_json::json!([self.user_config]),
+            args: serde_json::json!([user_config]),
         })
     }
 }
@@ -870,7 +875,7 @@ impl super::Gateway {
                     body,
                     route,
                     target,
-                    &serve.user_config,
+                    Some(Replica { id, serve }),
                 )
                 .await;
         }
@@ -896,10 +901,7 @@ impl super::Gateway {
             Ok(permit) => permit,
             Err(response) => return response,
         };
-        let replica = Replica {
-            id,
-            user_config: &serve.user_config,
-        };
+        let replica = Replica { id, serve };
         let function = serve.function.clone();
         if serve.stream {
             return self

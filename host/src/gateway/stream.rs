@@ -41,7 +41,7 @@ impl super::Gateway {
             Ok(p) => p,
             Err(e) => return from_error(Failure::Host(e)),
         };
-        let context = self.context(replica.user_config);
+        let context = self.context(Some(&replica));
         let (lines, mut emitted) = mpsc::channel::<Bytes>(WINDOW);
         let what = format!("the request on replica {}", replica.id);
         context.set_stream(Some(Emitter::for_response(what, lines)));

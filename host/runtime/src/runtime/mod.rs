@@ -27,6 +27,7 @@ mod gpu;
 mod keyvalue;
 mod log;
 mod objects;
+mod serve;
 mod tasks;
 #[cfg(test)]
 mod tests;
@@ -118,6 +119,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     actors::add_to_linker(linker, get)?;
     gpu::add_to_linker(linker, get)?;
     keyvalue::add_to_linker(linker, get)?;
+    serve::add_to_linker(linker, get)?;
     v0_1::add_to_linker(linker, get)
 }
 

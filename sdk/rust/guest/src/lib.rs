@@ -84,6 +84,19 @@ pub mod log {
     }
 }
 
+/// A Serve replica's custom metrics over `weft:runtime/serve`: a request
+/// records its replica's latest value of a metric its deployment may
+/// autoscale on (`autoscaling: {metric: NAME, target_metric_value: N}`).
+pub mod serve {
+    use crate::Error;
+
+    /// Records `value` as this replica's latest `name`; fails outside a
+    /// request on a Serve replica.
+    pub fn record_metric(name: &str, value: f64) -> Result<(), Error> {
+        crate::bindings::weft::runtime::serve::record_metric(name, value)
+    }
+}
+
 /// Object store helpers over `weft:runtime/objects`: `put` a whole
 /// object, or `create` one and write it in parts through a [`Writer`]
 /// (each part copied straight into the host's store).

@@ -184,6 +184,11 @@ impl Guest for Testkit {
         state.reconfigured += 1;
     }
 
+    fn record_metric(name: String, value: f64) -> Result<f64, String> {
+        weft_guest::serve::record_metric(&name, value).map_err(|e| e.message().to_string())?;
+        Ok(value)
+    }
+
     fn instance_state() -> String {
         let mut state = INSTANCE.lock().expect("instance state");
         state.served += 1;
