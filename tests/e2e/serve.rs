@@ -68,6 +68,9 @@ fn replica_lines(group: &Group) -> Vec<String> {
         .collect()
 }
 
+/// A status (0: the connection failed or was cut) and a body.
+type Answer = (u16, String);
+
 /// Requests from threads of this test until stopped, each answer kept.
 struct Load {
     stop: Arc<AtomicBool>,
@@ -116,6 +119,15 @@ impl Load {
             .into_iter()
             .for_each(|t| t.join().expect("load thread"));
         std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+
+    /// Stops it: every answer, and those that were not 200. It must have
+    /// sent over a hundred requests, or the test proves little.
+    fn stop_counting(self) -> (Vec<Answer>, Vec<Answer>) {
+        let seen = self.stop();
+        assert!(seen.len() > 100, "only {} requests", seen.len());
+        let failed = seen.iter().filter(|(s, _)| *s != 200).cloned().collect();
+        (seen, failed)
     }
 }
 
@@ -184,9 +196,7 @@ fn replicas_spread_over_hosts_and_a_new_digest_rolls_over_without_a_failed_reque
     })
     .expect("rolled over");
     std::thread::sleep(Duration::from_millis(500));
-    let seen = load.stop();
-    let failed: Vec<_> = seen.iter().filter(|(s, _)| *s != 200).collect();
-    assert!(seen.len() > 100, "only {} requests", seen.len());
+    let (seen, failed) = load.stop_counting();
     assert!(
         failed.is_empty(),
         "{} of {} requests failed during the rollout, first: {:?}",
@@ -432,9 +442,7 @@ fn a_killed_host_fails_only_its_requests_in_flight_and_its_replica_moves() {
     })
     .expect("both replicas on the live host");
     std::thread::sleep(Duration::from_millis(300));
-    let seen = load.stop();
-    let failed: Vec<_> = seen.iter().filter(|(s, _)| *s != 200).collect();
-    assert!(seen.len() > 100, "only {} requests", seen.len());
+    let (seen, failed) = load.stop_counting();
     assert!(
         failed.len() <= threads,
         "only requests in flight on the dead host may fail: {} of {} did, {:?}",
@@ -446,7 +454,7 @@ fn a_killed_host_fails_only_its_requests_in_flight_and_its_replica_moves() {
     // here); one still waiting for it answers 502 naming the host.
     for (status, body) in failed {
         assert!(
-            *status == 0 || (*status == 502 && body.contains("on h2")),
+            status == 0 || (status == 502 && body.contains("on h2")),
             "{status} {body}"
         );
     }

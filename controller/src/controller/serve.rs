@@ -126,7 +126,23 @@ struct HostView {
     metrics: Vec<pb::ServeMetric>,
 }
 
+/// What a Serve pass reads of the cluster: the hosts' last reports and the
+/// replicas by deployment. One pass reads it once (again only after it
+/// created or removed replicas).
+struct Snapshot {
+    hosts: HashMap<String, HostView>,
+    replicas: BTreeMap<String, Vec<Replica>>,
+}
+
 impl Controller {
+    /// The hosts' views and the replicas, read now.
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            hosts: self.host_views(),
+            replicas: replicas(self.tasks.groups()),
+        }
+    }
+
     /// Declares (or changes) an application. Idempotent: the same
     /// declaration changes nothing; changed options apply in place, and a
     /// component deployed anew under its name rolls the replicas over.
@@ -192,8 +208,7 @@ impl Controller {
         only: &str,
     ) -> Result<Vec<pb::ServeAppStatus>, ControllerError> {
         self.ensure_leader().await?;
-        let hosts = self.host_views();
-        let replicas = replicas(self.tasks.groups());
+        let Snapshot { hosts, replicas } = self.snapshot();
         let serve = self.serve.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         for app in self.serve_apps()? {
@@ -276,8 +291,10 @@ impl Controller {
         let Ok(apps) = self.serve_apps() else {
             return;
         };
-        let hosts = self.host_views();
-        let by_deployment = replicas(self.tasks.groups());
+        let Snapshot {
+            hosts,
+            replicas: by_deployment,
+        } = self.snapshot();
         let serve = self.serve.lock().unwrap_or_else(|p| p.into_inner());
         let (replica_family, target, ongoing) = (
             Family::<ReplicaLabel, Gauge>::default(),
@@ -552,8 +569,9 @@ impl Controller {
             return Ok(());
         }
         let apps = self.serve_apps()?;
-        let hosts = self.host_views();
-        let mut by_deployment = replicas(self.tasks.groups());
+        let snapshot = self.snapshot();
+        let hosts = &snapshot.hosts;
+        let mut by_deployment = snapshot.replicas.clone();
         let now = Instant::now();
         let mut to_create = Vec::new();
         let mut to_remove = Vec::new();
@@ -687,6 +705,8 @@ impl Controller {
                 .collect();
             serve.scale.retain(|k, _| declared.contains(k));
         }
+        // Groups created or removed below change what gateways should see.
+        let unchanged = to_create.is_empty() && to_remove.is_empty();
         for (key, number, digest, resources) in to_create {
             let spec = pb::PlacementGroupSpec {
                 bundles: vec![resources.unwrap_or_default()],
@@ -716,7 +736,8 @@ impl Controller {
                 .draining
                 .remove(&id);
         }
-        let routes = self.serve_routes(&apps)?;
+        let snapshot = if unchanged { snapshot } else { self.snapshot() };
+        let routes = self.routes_of(&apps, &snapshot)?;
         let changed = {
             let mut serve = self.serve.lock().unwrap_or_else(|p| p.into_inner());
             let changed = serve.published != routes;
@@ -735,8 +756,16 @@ impl Controller {
         &self,
         apps: &[pb::ServeApplication],
     ) -> Result<Vec<pb::CatalogRoute>, ControllerError> {
-        let hosts = self.host_views();
-        let replicas = replicas(self.tasks.groups());
+        self.routes_of(apps, &self.snapshot())
+    }
+
+    /// [`Self::serve_routes`] from what `snapshot` read.
+    fn routes_of(
+        &self,
+        apps: &[pb::ServeApplication],
+        snapshot: &Snapshot,
+    ) -> Result<Vec<pb::CatalogRoute>, ControllerError> {
+        let (hosts, replicas) = (&snapshot.hosts, &snapshot.replicas);
         let serve = self.serve.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         for app in apps {
@@ -775,7 +804,7 @@ impl Controller {
                         stream: d.stream,
                         replicas: shown
                             .iter()
-                            .map(|r| replica_view(r, &hosts, &serve.draining))
+                            .map(|r| replica_view(r, hosts, &serve.draining))
                             .filter(|r| r.running)
                             .collect(),
                     }),
