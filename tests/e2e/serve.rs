@@ -257,13 +257,30 @@ fn an_overloaded_deployment_sheds_with_503_and_retry_after() {
         body
     };
     let host = scrape(group.host_metrics("h1").expect("host metrics"));
+    let replica = replica_lines(&group)
+        .first()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .expect("a replica");
     for line in [
-        "weft_serve_requests_held{deployment=\"slow/sleepy\"} 0",
-        "weft_serve_requests_queued{deployment=\"slow/sleepy\"} 0",
-        "weft_gateway_requests_total{route=\"/sleep\",status=\"503\"} 4",
+        "weft_serve_requests_held{deployment=\"slow/sleepy\"} 0".to_string(),
+        "weft_serve_requests_queued{deployment=\"slow/sleepy\"} 0".to_string(),
+        "weft_gateway_requests_total{route=\"/sleep\",status=\"503\"} 4".to_string(),
+        // By replica: the two it answered (the shed ones never reached one).
+        format!(
+            "weft_serve_answers_total{{deployment=\"slow/sleepy\",replica=\"{replica}\",status=\"200\"}} 2"
+        ),
     ] {
-        assert!(host.contains(line), "{line} in {host}");
+        assert!(host.contains(&line), "{line} in {host}");
     }
+    // `weft serve status` shows the requests gateways ended (sheds too)
+    // and their latency, once a heartbeat has carried them.
+    eventually(Duration::from_secs(10), || {
+        let status = group.weft_ok(&["serve", "status"]).unwrap_or_default();
+        fact(status.contains("requests: 6 ended, 0 queued, p50 "), || {
+            format!("no request figures: {status}")
+        })
+    })
+    .expect("request figures in the status");
     let leader = scrape(group.metrics_address(1).expect("leader metrics"));
     for line in [
         "weft_serve_replicas{deployment=\"slow/sleepy\",state=\"running\"} 1",

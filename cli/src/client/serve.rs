@@ -161,6 +161,12 @@ fn print_status(app: &pb::ServeAppStatus) {
             d.target_replicas,
             d.ongoing
         );
+        if d.requests > 0 {
+            println!(
+                "    requests: {} ended, {} queued, p50 {:.1} ms, p99 {:.1} ms (last 10 s)",
+                d.requests, d.queued, d.p50_ms, d.p99_ms
+            );
+        }
         if !d.decision.is_empty() {
             println!("    decision: {}", d.decision);
         }

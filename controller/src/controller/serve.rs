@@ -124,6 +124,8 @@ struct HostView {
     unhealthy: HashMap<String, String>,
     /// The custom metrics its replicas last recorded.
     metrics: Vec<pb::ServeMetric>,
+    /// What its gateway saw of each deployment.
+    stats: HashMap<String, pb::ServeGatewayStats>,
 }
 
 /// What a Serve pass reads of the cluster: the hosts' last reports and the
@@ -209,6 +211,10 @@ impl Controller {
     ) -> Result<Vec<pb::ServeAppStatus>, ControllerError> {
         self.ensure_leader().await?;
         let Snapshot { hosts, replicas } = self.snapshot();
+        let seen = |key: &str| {
+            let key = key.to_string();
+            hosts.values().filter_map(move |h| h.stats.get(&key))
+        };
         let serve = self.serve.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         for app in self.serve_apps()? {
@@ -236,6 +242,10 @@ impl Controller {
                         .collect(),
                     ongoing: hosts.values().filter_map(|h| h.ongoing.get(&key)).sum(),
                     decision: scale.decision,
+                    requests: seen(&key).map(|s| s.requests).sum(),
+                    queued: seen(&key).map(|s| s.queued).sum(),
+                    p50_ms: seen(&key).map(|s| s.p50_ms).fold(0.0, f64::max),
+                    p99_ms: seen(&key).map(|s| s.p99_ms).fold(0.0, f64::max),
                 });
             }
             out.push(pb::ServeAppStatus {
@@ -527,6 +537,7 @@ impl Controller {
                     p95_ms: engine.serve_p95_ms.into_iter().collect(),
                     unhealthy: engine.serve_unhealthy.into_iter().collect(),
                     metrics: engine.serve_metrics,
+                    stats: engine.serve_stats.into_iter().collect(),
                 };
                 (n.id, view)
             })

@@ -950,6 +950,7 @@ fn engine_stats(agent: &Agent) -> pb::EngineStats {
         serve_p95_ms: agent.serve_load.p95_ms(),
         serve_unhealthy: agent.serve_load.unhealthy(),
         serve_metrics: agent.serve_load.metrics(),
+        serve_stats: agent.serve_load.stats(),
     }
 }
 

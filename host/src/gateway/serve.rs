@@ -52,6 +52,9 @@ pub struct ServeLoad {
     /// The custom metrics replicas here recorded: the latest value of each,
     /// by (deployment, replica, name), with when.
     metrics: Mutex<HashMap<MetricKey, (f64, Instant)>>,
+    /// Answers of requests this gateway routed, by deployment, replica
+    /// and status.
+    answers: Mutex<HashMap<(String, String, u16), u64>>,
 }
 
 /// A recorded metric's key: deployment (`app/deployment`), replica, name.
@@ -68,6 +71,15 @@ pub struct DeploymentLabel {
     pub deployment: String,
 }
 
+/// An answer's labels: its deployment, the replica that gave it, its
+/// status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct AnswerLabel {
+    deployment: String,
+    replica: String,
+    status: u16,
+}
+
 /// One deployment's requests at this gateway.
 #[derive(Default)]
 pub(crate) struct Held {
@@ -80,6 +92,8 @@ pub(crate) struct Held {
     /// When recent requests ended and how long they were held, for the
     /// latency the leader's autoscaler reads.
     recent: Mutex<std::collections::VecDeque<(Instant, Duration)>>,
+    /// Requests ended since the gateway started.
+    ended: AtomicU64,
 }
 
 /// The requests a latency percentile is read over, at most.
@@ -89,6 +103,7 @@ const RECENT_WINDOW: Duration = Duration::from_secs(10);
 
 impl Held {
     fn record(&self, took: Duration) {
+        self.ended.fetch_add(1, Ordering::Relaxed);
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         if recent.len() == RECENT_KEPT {
             recent.pop_front();
@@ -96,9 +111,9 @@ impl Held {
         recent.push_back((Instant::now(), took));
     }
 
-    /// The 95th percentile of the requests held in the last
+    /// The `at` percentiles (0 to 1) of the requests held in the last
     /// [`RECENT_WINDOW`], in milliseconds (`None`: none ended).
-    fn p95_ms(&self) -> Option<f64> {
+    fn percentiles<const N: usize>(&self, at: [f64; N]) -> Option<[f64; N]> {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         while recent
             .front()
@@ -111,8 +126,10 @@ impl Held {
             return None;
         }
         took.sort_unstable();
-        let at = ((took.len() as f64 * 0.95).ceil() as usize).clamp(1, took.len()) - 1;
-        Some(took[at].as_secs_f64() * 1000.0)
+        Some(at.map(|q| {
+            let i = ((took.len() as f64 * q).ceil() as usize).clamp(1, took.len()) - 1;
+            took[i].as_secs_f64() * 1000.0
+        }))
     }
 }
 
@@ -196,8 +213,39 @@ impl ServeLoad {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter_map(|(k, h)| Some((k.clone(), h.p95_ms()?)))
+            .filter_map(|(k, h)| Some((k.clone(), h.percentiles([0.95])?[0])))
             .collect()
+    }
+
+    /// Per deployment: requests ended, queued now, and the recent p50 and
+    /// p99 (the dashboard's and `weft serve status`'s figures).
+    pub fn stats(&self) -> HashMap<String, pb::ServeGatewayStats> {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, h)| {
+                let [p50_ms, p99_ms] = h.percentiles([0.5, 0.99]).unwrap_or_default();
+                let stats = pb::ServeGatewayStats {
+                    requests: h.ended.load(Ordering::Relaxed),
+                    queued: h.queued.load(Ordering::Relaxed),
+                    p50_ms,
+                    p99_ms,
+                };
+                (k.clone(), stats)
+            })
+            .collect()
+    }
+
+    /// Counts an answer a replica gave a request this gateway routed.
+    pub(crate) fn answered(&self, deployment: &str, replica: &str, status: u16) {
+        let key = (deployment.to_string(), replica.to_string(), status);
+        *self
+            .answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default() += 1;
     }
 
     /// Requests held per deployment, for the leader.
@@ -239,6 +287,26 @@ impl ServeLoad {
             "serve_requests_queued",
             "Serve requests waiting in this gateway's queue for a replica, by deployment",
             queued,
+        );
+        let answers =
+            Family::<AnswerLabel, prometheus_client::metrics::counter::Counter>::default();
+        for ((deployment, replica, status), n) in self
+            .answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let label = AnswerLabel {
+                deployment: deployment.clone(),
+                replica: replica.clone(),
+                status: *status,
+            };
+            answers.get_or_create(&label).inc_by(*n);
+        }
+        registry.register(
+            "serve_answers",
+            "Answers of Serve requests this gateway routed, by deployment, replica and status",
+            answers,
         );
     }
 
@@ -817,11 +885,17 @@ impl super::Gateway {
                 Err(none) => return none.response(&key),
             };
             let replica = &picked.replica;
+            let answered = |response: hyper::Response<crate::HttpBody>| {
+                let status = response.status().as_u16();
+                self.agent.serve_load.answered(&key, &replica.id, status);
+                response
+            };
             if replica.host == self.agent.id() {
                 let (id, digest) = (&replica.id, Some(&replica.digest));
-                return self
+                let response = self
                     .run_on_replica(id, digest, &serve, parts, body, &route, target)
                     .await;
+                return answered(response);
             }
             let tls = self
                 .config
@@ -833,13 +907,15 @@ impl super::Gateway {
                 .forward(&key, replica, &parts, body.clone(), tls.as_deref())
                 .await
             {
-                Ok(response) => return response,
+                Ok(response) => return answered(response),
                 Err(Forward::Unreachable(why)) if avoid.unreachable.len() < 2 => {
                     tracing::warn!(deployment = key, why, "replica unreachable, trying another");
                     avoid.unreachable.push(replica.id.clone());
                 }
                 Err(Forward::Unreachable(why) | Forward::Failed(why)) => {
-                    return super::error_response(StatusCode::BAD_GATEWAY, "replica-failed", &why);
+                    let failed =
+                        super::error_response(StatusCode::BAD_GATEWAY, "replica-failed", &why);
+                    return answered(failed);
                 }
             }
         }

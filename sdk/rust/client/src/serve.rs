@@ -67,6 +67,10 @@ fn status_json(app: &pb::ServeAppStatus) -> serde_json::Value {
                 "digest": d.digest,
                 "target_replicas": d.target_replicas,
                 "ongoing_requests": d.ongoing,
+                "queued_requests": d.queued,
+                "requests": d.requests,
+                "p50_ms": d.p50_ms,
+                "p99_ms": d.p99_ms,
                 "decision": d.decision,
                 "replicas": d.replicas.iter().map(|r| serde_json::json!({
                     "id": r.id,

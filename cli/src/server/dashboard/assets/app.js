@@ -380,6 +380,21 @@ const groupsPage = {
   ], data.groups),
 };
 
+/** Each deployment's request count at the last look, for its rate.
+ * @type {Map<string, {requests: number, at: number}>} */
+const serveSeen = new Map();
+
+/** Requests a second since the last look at deployment `d` (`-` on the
+ * first). @param {any} d */
+function serveRate(d) {
+  const key = `${d.app}/${d.name}`;
+  const now = { requests: Number(d.requests), at: performance.now() };
+  const before = serveSeen.get(key);
+  serveSeen.set(key, now);
+  if (!before || now.at <= before.at || now.requests < before.requests) return "-";
+  return ((now.requests - before.requests) / ((now.at - before.at) / 1000)).toFixed(1);
+}
+
 /** @type {Page} */
 const servePage = {
   load: () => api("serve"),
@@ -391,6 +406,9 @@ const servePage = {
     ["by host", (d) => h("span", null, ...d.replicas.map(
       (/** @type {any} */ r) => h("div", null, `${r.host || "-"} · `, badge(r.state))))],
     ["requests held", (d) => String(d.ongoing_requests)],
+    ["queued", (d) => String(d.queued_requests)],
+    ["req/s", (d) => serveRate(d)],
+    ["p50 / p99 (10 s)", (d) => (d.p99_ms ? `${Number(d.p50_ms).toFixed(1)} / ${Number(d.p99_ms).toFixed(1)} ms` : "-")],
     ["last decision", (d) => d.decision],
   ], data.apps.flatMap((/** @type {any} */ a) => a.deployments.map(
     (/** @type {any} */ d) => ({ ...d, app: a.name })))),
