@@ -70,6 +70,26 @@ impl ItemStream {
     }
 }
 
+/// The values a streaming Serve deployment sends (`serveStream`), as JSON
+/// text.
+#[napi]
+pub struct ServeStream {
+    values: Arc<tokio::sync::Mutex<weft_client::ServeStream>>,
+}
+
+#[napi]
+impl ServeStream {
+    /// The next value as JSON text, or null at the end.
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn next<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<String>>> {
+        let values = self.values.clone();
+        env.spawn_future(async move {
+            let next = values.lock().await.next().await.map_err(raise)?;
+            Ok(next.map(|v| v.to_string()))
+        })
+    }
+}
+
 /// An object, as `objects` lists it.
 #[napi(object)]
 pub struct ObjectListing {
@@ -478,6 +498,27 @@ impl Session {
         self.spawn(env, |inner| async move {
             let handle = inner.handle(&app, &deployment).await?;
             Ok(handle.call_json(&args).await?.to_string())
+        })
+    }
+
+    /// Calls streaming function deployment `deployment` of Serve
+    /// application `app` with `args_json`: the values it sends.
+    #[napi(ts_return_type = "Promise<ServeStream>")]
+    pub fn serve_stream<'env>(
+        &self,
+        env: &'env Env,
+        app: String,
+        deployment: String,
+        args_json: String,
+    ) -> napi::Result<PromiseRaw<'env, ServeStream>> {
+        let args: serde_json::Value = serde_json::from_str(&args_json)
+            .map_err(|e| type_error(format!("arguments are not JSON: {e}")))?;
+        self.spawn(env, |inner| async move {
+            let handle = inner.handle(&app, &deployment).await?;
+            let values = handle.call_stream(&args).await?;
+            Ok(ServeStream {
+                values: Arc::new(tokio::sync::Mutex::new(values)),
+            })
         })
     }
 

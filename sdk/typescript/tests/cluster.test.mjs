@@ -108,4 +108,15 @@ test("Serve handles call function and handler deployments from the driver", asyn
   assert.equal(reply.body.toString(), "Hello, ts!\n");
   await assert.rejects(weft.serve.getDeploymentHandle("nobody", "calc").remote(), /no deployment nobody/);
   await weft.serve.delete("calc");
+
+  await weft.serve.run({
+    name: "streams",
+    deployments: [{ name: "counter", component: "testkit", function: "streams.count", stream: true }],
+  });
+  const values = [];
+  for await (const value of weft.serve.getDeploymentHandle("counter", "streams").stream(3, 0, 0)) {
+    values.push(value);
+  }
+  assert.deepEqual(values, [0, 1, 2, 3]);
+  await weft.serve.delete("streams");
 });

@@ -449,6 +449,22 @@ export class DeploymentHandle {
     this.deployment = deployment;
   }
 
+  /** Calls a streaming function deployment (`stream: true`) with `args`:
+   * `for await (const value of handle.stream(...))` gives each value it
+   * sends, as it comes. */
+  async *stream(...args: unknown[]): AsyncGenerator<unknown, void, undefined> {
+    const values = await settled(
+      guard(() => this.#session.serveStream(this.app, this.deployment, JSON.stringify(args))),
+    );
+    for (;;) {
+      const text = await settled(values.next());
+      if (text === null) {
+        return;
+      }
+      yield JSON.parse(text) as unknown;
+    }
+  }
+
   /** Calls a function deployment with `args` (JSON values): its result. */
   async remote(...args: unknown[]): Promise<unknown> {
     const text = await settled(

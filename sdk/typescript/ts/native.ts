@@ -76,6 +76,11 @@ export interface NativeItemStream {
   next(timeoutMs: number | undefined | null): Promise<string | null>;
 }
 
+/** A streaming Serve deployment's values, as the addon reads them. */
+export interface NativeServeStream {
+  next(): Promise<string | null>;
+}
+
 /** A native session: one owner session and one RPC client. */
 export interface NativeSession {
   readonly address: string;
@@ -111,6 +116,7 @@ export interface NativeSession {
   serveStatus(app: string): Promise<string>;
   serveDelete(app: string): Promise<void>;
   serveCall(app: string, deployment: string, argsJson: string): Promise<string>;
+  serveStream(app: string, deployment: string, argsJson: string): Promise<NativeServeStream>;
   serveRequest(
     app: string,
     deployment: string,
