@@ -702,8 +702,18 @@ fn a_missed_latency_target_adds_replicas() {
 }
 
 #[test]
-fn a_custom_metric_recorded_by_replicas_scales_the_deployment() {
-    let group = cluster_with_kit();
+fn a_custom_metric_recorded_by_replicas_scales_the_deployment_and_a_new_leader_keeps_the_decision()
+{
+    let mut group = Group::start(3, &["--host-timeout", "2"]).expect("the controllers start");
+    group
+        .wait_for_leader(Duration::from_secs(20))
+        .expect("a leader");
+    group
+        .start_host("h1", 2, &["--http-port", "0"])
+        .expect("the host starts");
+    group
+        .weft_ok(&["deploy", guests::TESTKIT, "--name", "kit"])
+        .expect("deploy");
     declare(
         &group,
         "applications:
@@ -738,6 +748,37 @@ fn a_custom_metric_recorded_by_replicas_scales_the_deployment() {
         )
     })
     .expect("scaled on the custom metric");
+    // The decision is in the replicated state, and a new leader starts
+    // from it: it keeps the count and the reason (it would otherwise say
+    // `started at 4 replicas`).
+    let decision = |group: &Group| {
+        group
+            .weft_ok(&["kv", "get", "-n", "serve-decisions", "custom/worker"])
+            .expect("the recorded decision")
+    };
+    let recorded = decision(&group);
+    assert!(recorded.contains(r#""target":4"#), "{recorded}");
+    let leader = group
+        .wait_for_leader(Duration::from_secs(5))
+        .expect("a leader");
+    group.kill(leader);
+    group
+        .wait_for_leader(Duration::from_secs(20))
+        .expect("a new leader");
+    eventually(Duration::from_secs(20), || {
+        let status = group.weft_ok(&["serve", "status"]).unwrap_or_default();
+        fact(
+            status.contains("4/4 replicas running")
+                && status.contains("decision: scaled up to 4 replicas"),
+            || format!("the new leader forgot the decision: {status}"),
+        )
+    })
+    .expect("the new leader keeps the decision");
+    assert_eq!(
+        decision(&group),
+        recorded,
+        "the new leader made no decision of its own (not even `started at`)"
+    );
     // Outside a replica's request there is no replica to record for.
     let called = group
         .weft_ok(&["call", "kit", "record-metric(\"backlog\", 1.0)"])

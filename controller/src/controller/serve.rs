@@ -62,6 +62,23 @@ pub(crate) struct ServeState {
     scale: HashMap<String, Scale>,
     /// What gateways were last sent, to publish only on change.
     published: Vec<pb::CatalogRoute>,
+    /// Decisions made but not yet written to the replicated state
+    /// ([`DECISIONS`]), by deployment.
+    to_record: HashMap<String, Decision>,
+}
+
+/// The key-value namespace each deployment's latest scaling decision is
+/// kept in (`app/deployment` -> [`Decision`] as JSON): `weft kv list -n
+/// serve-decisions` reads them, and a new leader starts from them.
+pub(crate) const DECISIONS: &str = "serve-decisions";
+
+/// A scaling decision as the replicated state keeps it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Decision {
+    target: u32,
+    reason: String,
+    /// When it was made, in milliseconds since the epoch.
+    at_ms: u64,
 }
 
 /// One deployment's autoscaling state.
@@ -189,17 +206,32 @@ impl Controller {
     /// Deletes an application: its routes go at once, its replicas drain.
     pub async fn delete_serve_app(&self, name: &str) -> Result<(), ControllerError> {
         self.ensure_leader().await?;
-        if self.state.serve_app(name)?.is_none() {
+        let Some(app) = self.serve_apps()?.into_iter().find(|a| a.name == name) else {
             return Err(ControllerError::NotFound(format!(
                 "no Serve application `{name}` (see `weft serve status`)"
             )));
-        }
+        };
         self.write(Command::SetServeApp {
             name: name.to_string(),
             app: Vec::new(),
         })
         .await?;
         self.reconcile_serve();
+        // Its decisions go with it: an application declared again under
+        // the name starts afresh.
+        for d in &app.deployments {
+            let key = format!("{name}/{}", d.name);
+            {
+                let mut serve = self.serve.lock().unwrap_or_else(|p| p.into_inner());
+                serve.scale.remove(&key);
+                serve.to_record.remove(&key);
+            }
+            self.write(Command::KvDelete {
+                namespace: DECISIONS.into(),
+                key,
+            })
+            .await?;
+        }
         Ok(())
     }
 
@@ -544,6 +576,48 @@ impl Controller {
             .collect()
     }
 
+    /// Deployment `key`'s last decision in the replicated state, as the
+    /// autoscaling state a leader new to it starts from (its clocks start
+    /// again).
+    fn recorded_decision(&self, key: &str) -> Scale {
+        let recorded = self
+            .state
+            .kv_get(DECISIONS, key)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice::<Decision>(&bytes).ok());
+        match recorded {
+            Some(d) => Scale {
+                target: d.target,
+                decision: d.reason,
+                ..Default::default()
+            },
+            None => Scale::default(),
+        }
+    }
+
+    /// Writes the decisions made since the last call to the replicated
+    /// state ([`DECISIONS`]).
+    async fn record_decisions(&self) {
+        let made = std::mem::take(
+            &mut self
+                .serve
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .to_record,
+        );
+        for (key, decision) in made {
+            let command = Command::KvPut {
+                namespace: DECISIONS.into(),
+                key: key.clone(),
+                value: serde_json::to_vec(&decision).expect("a decision serializes"),
+            };
+            if let Err(e) = self.write(command).await {
+                tracing::warn!(deployment = key, error = %e, "cannot record a Serve decision");
+            }
+        }
+    }
+
     /// Reconciles every deployment now (after a change a client made).
     pub(crate) fn reconcile_serve(&self) {
         if let Err(e) = self.reconcile_once() {
@@ -570,6 +644,7 @@ impl Controller {
                     controller.raft.metrics().borrow().current_leader == Some(controller.config.id);
                 if leading && controller.tasks.groups_loaded() {
                     controller.reconcile_serve();
+                    controller.record_decisions().await;
                 }
             }
         });
@@ -594,7 +669,12 @@ impl Controller {
                     let key = format!("{}/{}", app.name, d.name);
                     let list = by_deployment.remove(&key).unwrap_or_default();
                     let ongoing: u32 = hosts.values().filter_map(|h| h.ongoing.get(&key)).sum();
-                    let scale = serve.scale.entry(key.clone()).or_default();
+                    let scale = serve.scale.entry(key.clone()).or_insert_with(|| {
+                        // A leader new to it starts from the last decision
+                        // recorded, not from the minimum.
+                        self.recorded_decision(&key)
+                    });
+                    let before = scale.decision.clone();
                     let running =
                         |r: &Replica| r.created && hosts.get(&r.host).is_some_and(|h| h.alive);
                     let serving = list
@@ -639,6 +719,14 @@ impl Controller {
                             serve.draining.insert(r.id.clone(), now);
                             scale.decision = format!("replaced {} on {}: {why}", r.id, r.host);
                         }
+                    }
+                    if scale.decision != before {
+                        let decision = Decision {
+                            target: scale.target,
+                            reason: scale.decision.clone(),
+                            at_ms: crate::tasks::groups::now_ms(),
+                        };
+                        serve.to_record.insert(key.clone(), decision);
                     }
                     let Ok(digest) = self.state.resolve(&d.component) else {
                         scale.decision = format!(
