@@ -39,6 +39,11 @@ fn cluster_with_kit() -> Group {
     group
 }
 
+/// `h1`'s gateway.
+fn gateway_of(group: &Group) -> String {
+    group.host_http_address("h1").expect("gateway")
+}
+
 /// Writes an application file and returns its path.
 fn app_file(dir: &tempfile::TempDir, name: &str, yaml: &str) -> PathBuf {
     let path = dir.path().join(name);
@@ -891,6 +896,81 @@ fn a_streaming_deployment_sends_each_value_as_it_comes() {
     // Bad arguments fail before any value: a status, not a cut body.
     let (status, body) = http_request(&gateway, "POST", "/count", b"[\"x\"]").expect("request");
     assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn a_replica_reserves_its_placement_group_bundles_and_its_requests_work_in_them() {
+    let group = cluster_with_kit();
+    let shown = declare(
+        &group,
+        "applications:
+  - name: gang
+    deployments:
+      - name: roomy
+        component: kit
+        function: streams.sum
+        route: /roomy
+        placement_group_bundles:
+          - cpus: 0.1
+          - cpus: 1
+        placement_group_strategy: STRICT_PACK
+      - name: cramped
+        component: kit
+        function: streams.sum
+        route: /cramped
+        placement_group_bundles:
+          - cpus: 0.1
+          - cpus: 0.5
+",
+    );
+    assert!(!shown.contains("0/1 replicas"), "{shown}");
+    let groups = group.weft_ok(&["pg", "list"]).expect("pg list");
+    assert!(
+        groups.contains("STRICT_PACK") && groups.contains("PACK") && groups.contains("2 bundles"),
+        "{groups}"
+    );
+    // sum(component, n) submits count(n) (one cpu) as a stream and adds
+    // its items. The child goes into the replica's group: it runs in the
+    // roomy replica's one-cpu bundle, and in the cramped one it fits no
+    // bundle, which names the group.
+    let gateway = gateway_of(&group);
+    assert_eq!(
+        http_request(&gateway, "POST", "/roomy", br#"["kit", 3]"#).expect("request"),
+        (200, "3".to_string())
+    );
+    let (status, body) =
+        http_request(&gateway, "POST", "/cramped", br#"["kit", 3]"#).expect("request");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("more than any bundle of placement group pg-"),
+        "{body}"
+    );
+    let err = group
+        .weft_err(&[
+            "serve",
+            "deploy",
+            &app_file(
+                &tempfile::tempdir().expect("tempdir"),
+                "both.yaml",
+                "applications:
+  - name: both
+    deployments:
+      - name: x
+        component: kit
+        function: add
+        cpus: 1
+        placement_group_bundles:
+          - cpus: 1
+",
+            )
+            .display()
+            .to_string(),
+        ])
+        .expect("refused");
+    assert!(
+        err.contains("in its first placement_group_bundles entry"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -505,7 +505,16 @@ impl Controller {
                 && resources.memory == 0
                 && resources.gpus == 0
                 && resources.custom.is_empty();
-            if empty {
+            if !d.placement_group_bundles.is_empty() {
+                // The first bundle is the replica's own reservation.
+                if !empty {
+                    return bad(format!(
+                        "{at}: give the replica's resources in its first placement_group_bundles \
+                         entry, not beside them"
+                    ));
+                }
+                *resources = d.placement_group_bundles[0].clone();
+            } else if empty {
                 resources.cpus = DEFAULT_REPLICA_CPUS;
             }
             if !(resources.cpus >= 0.0 && resources.cpus.is_finite()) {
@@ -747,7 +756,7 @@ impl Controller {
                     let first = list.iter().map(|r| r.number + 1).max().unwrap_or(0);
                     let missing = target.saturating_sub(live_current.len()) as u64;
                     for number in first..first + missing {
-                        to_create.push((key.clone(), number, digest.clone(), d.resources.clone()));
+                        to_create.push((key.clone(), number, digest.clone(), replica_group(d)));
                     }
                     // Drain surplus replicas of this digest, newest first
                     // and those not placed before those that run.
@@ -806,10 +815,10 @@ impl Controller {
         }
         // Groups created or removed below change what gateways should see.
         let unchanged = to_create.is_empty() && to_remove.is_empty();
-        for (key, number, digest, resources) in to_create {
+        for (key, number, digest, (bundles, strategy)) in to_create {
             let spec = pb::PlacementGroupSpec {
-                bundles: vec![resources.unwrap_or_default()],
-                strategy: pb::PlacementStrategy::Spread.into(),
+                bundles,
+                strategy: strategy.into(),
                 name: format!("{key}/{number}@{digest}"),
                 namespace: NAMESPACE.into(),
                 detached: true,
@@ -901,6 +910,7 @@ impl Controller {
                         health_check_period_ms: d.health_check_period_ms,
                         health_check_timeout_ms: d.health_check_timeout_ms,
                         stream: d.stream,
+                        capture: !d.placement_group_bundles.is_empty(),
                         replicas: shown
                             .iter()
                             .map(|r| replica_view(r, hosts, &serve.draining))
@@ -912,6 +922,20 @@ impl Controller {
         }
         Ok(out)
     }
+}
+
+/// The bundles and strategy of each replica's placement group: those
+/// declared (Ray's placement_group_bundles), else one bundle of its
+/// resources.
+fn replica_group(d: &pb::ServeDeployment) -> (Vec<pb::Resources>, pb::PlacementStrategy) {
+    if d.placement_group_bundles.is_empty() {
+        let own = d.resources.clone().unwrap_or_default();
+        return (vec![own], pb::PlacementStrategy::Spread);
+    }
+    (
+        d.placement_group_bundles.clone(),
+        d.placement_group_strategy(),
+    )
 }
 
 /// A replica as gateways and `weft serve status` see it.

@@ -378,6 +378,10 @@ impl Gateway {
             return Arc::new(context);
         };
         context = context.on_replica(replica.deployment(), replica.id.to_string());
+        if replica.serve.capture {
+            // What it submits or creates uses its replica's other bundles.
+            context = context.capturing(replica.id.to_string());
+        }
         if replica.serve.user_config.is_empty() {
             return Arc::new(context);
         }

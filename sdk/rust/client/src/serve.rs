@@ -237,6 +237,13 @@ struct DeploymentSpec {
     /// A streaming function deployment: each value it emits is a line.
     #[serde(default)]
     stream: bool,
+    /// Ray's placement_group_bundles: each replica's reservation, as one
+    /// placement group (the first bundle is the replica's own).
+    #[serde(default)]
+    placement_group_bundles: Vec<BTreeMap<String, serde_json::Value>>,
+    /// PACK (the default), SPREAD, STRICT_PACK or STRICT_SPREAD.
+    #[serde(default)]
+    placement_group_strategy: Option<String>,
 }
 
 /// `num_replicas`: a count, or `auto` (Ray's default autoscaling).
@@ -340,6 +347,34 @@ impl DeploymentSpec {
                 )));
             }
         };
+        let mut bundles = Vec::new();
+        for (i, bundle) in self.placement_group_bundles.iter().enumerate() {
+            let mut resources = pb::Resources::default();
+            for (name, amount) in bundle {
+                let amount = match (name.as_str(), amount) {
+                    ("memory", serde_json::Value::String(text)) => {
+                        resources.memory = weft_proto::parse_bytes(text)
+                            .map_err(|e| AppFileError(format!("{at}: bundle {i}: memory: {e}")))?;
+                        continue;
+                    }
+                    (_, serde_json::Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+                    _ => {
+                        return Err(AppFileError(format!(
+                            "{at}: bundle {i}: {name} is an amount, not {amount}"
+                        )));
+                    }
+                };
+                resources
+                    .set_named(name, amount)
+                    .map_err(|e| AppFileError(format!("{at}: bundle {i}: {e}")))?;
+            }
+            bundles.push(resources);
+        }
+        let strategy = match &self.placement_group_strategy {
+            None => pb::PlacementStrategy::Pack,
+            Some(name) => pb::PlacementStrategy::parse(name)
+                .map_err(|e| AppFileError(format!("{at}: placement_group_strategy: {e}")))?,
+        };
         Ok(pb::ServeDeployment {
             name: self.name,
             component: self.component,
@@ -359,6 +394,8 @@ impl DeploymentSpec {
             health_check_period_ms: millis(self.health_check_period_s),
             health_check_timeout_ms: millis(self.health_check_timeout_s),
             stream: self.stream,
+            placement_group_bundles: bundles,
+            placement_group_strategy: strategy.into(),
         })
     }
 }
