@@ -51,7 +51,7 @@ struct Batch {
     key: String,
     route: pb::Route,
     target: Target,
-    serve: pb::ServeRoute,
+    serve: Arc<pb::ServeRoute>,
     waiters: Vec<Waiter>,
 }
 
@@ -64,7 +64,7 @@ impl Gateway {
         body: Bytes,
         route: pb::Route,
         target: Target,
-        serve: pb::ServeRoute,
+        serve: Arc<pb::ServeRoute>,
     ) -> hyper::Response<HttpBody> {
         let element: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,

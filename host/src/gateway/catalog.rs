@@ -23,7 +23,7 @@ pub struct Route {
     /// What it runs.
     pub target: Option<Target>,
     /// Set for a Serve deployment's route: its replicas and limits.
-    pub serve: Option<pb::ServeRoute>,
+    pub serve: Option<std::sync::Arc<pb::ServeRoute>>,
 }
 
 /// Routes and names, from the leader.
@@ -53,7 +53,7 @@ impl From<pb::Catalog> for Catalog {
                     Some(Route {
                         route: r.route?,
                         target: r.target.map(target),
-                        serve: r.serve,
+                        serve: r.serve.map(std::sync::Arc::new),
                     })
                 })
                 .collect(),

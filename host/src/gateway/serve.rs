@@ -52,10 +52,13 @@ pub struct ServeLoad {
     /// The custom metrics replicas here recorded: the latest value of each,
     /// by (deployment, replica, name), with when.
     metrics: Mutex<HashMap<MetricKey, (f64, Instant)>>,
-    /// Answers of requests this gateway routed, by deployment, replica
-    /// and status.
-    answers: Mutex<HashMap<(String, String, u16), u64>>,
+    /// Answers of requests this gateway routed: by replica, its
+    /// deployment and the count of each status.
+    answers: Mutex<HashMap<String, ReplicaAnswers>>,
 }
+
+/// One replica's answers: its deployment, and the count of each status.
+type ReplicaAnswers = (String, HashMap<u16, u64>);
 
 /// A recorded metric's key: deployment (`app/deployment`), replica, name.
 type MetricKey = (String, String, String);
@@ -239,13 +242,23 @@ impl ServeLoad {
 
     /// Counts an answer a replica gave a request this gateway routed.
     pub(crate) fn answered(&self, deployment: &str, replica: &str, status: u16) {
-        let key = (deployment.to_string(), replica.to_string(), status);
-        *self
-            .answers
+        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        // Counted without allocating once the replica has answered before:
+        // this runs on every request.
+        if let Some((_, by_status)) = answers.get_mut(replica) {
+            *by_status.entry(status).or_default() += 1;
+            return;
+        }
+        let by_status = HashMap::from([(status, 1)]);
+        answers.insert(replica.to_string(), (deployment.to_string(), by_status));
+    }
+
+    /// Forgets the answers of replicas not in `live`.
+    fn keep_answers_of(&self, live: &[&str]) {
+        self.answers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(key)
-            .or_default() += 1;
+            .retain(|replica, _| live.contains(&replica.as_str()));
     }
 
     /// Requests held per deployment, for the leader.
@@ -290,18 +303,20 @@ impl ServeLoad {
         );
         let answers =
             Family::<AnswerLabel, prometheus_client::metrics::counter::Counter>::default();
-        for ((deployment, replica, status), n) in self
+        for (replica, (deployment, by_status)) in self
             .answers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            let label = AnswerLabel {
-                deployment: deployment.clone(),
-                replica: replica.clone(),
-                status: *status,
-            };
-            answers.get_or_create(&label).inc_by(*n);
+            for (status, n) in by_status {
+                let label = AnswerLabel {
+                    deployment: deployment.clone(),
+                    replica: replica.clone(),
+                    status: *status,
+                };
+                answers.get_or_create(&label).inc_by(*n);
+            }
         }
         registry.register(
             "serve_answers",
@@ -311,12 +326,12 @@ impl ServeLoad {
     }
 
     pub(crate) fn held(&self, deployment: &str) -> Arc<Held> {
-        self.held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(deployment.to_string())
-            .or_default()
-            .clone()
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        // Found without allocating: this runs on every request.
+        if let Some(found) = held.get(deployment) {
+            return found.clone();
+        }
+        held.entry(deployment.to_string()).or_default().clone()
     }
 }
 
@@ -484,7 +499,7 @@ impl Router {
         &self,
         held: &Held,
         serve: &pb::ServeRoute,
-        route: impl Fn() -> Option<pb::ServeRoute>,
+        route: impl Fn() -> Option<Arc<pb::ServeRoute>>,
         avoid: &Avoid,
         wake: impl FnOnce(),
     ) -> Result<Picked, NoReplica> {
@@ -690,7 +705,7 @@ impl super::Gateway {
         req: hyper::Request<hyper::body::Incoming>,
         route: pb::Route,
         target: super::Target,
-        serve: pb::ServeRoute,
+        serve: Arc<pb::ServeRoute>,
     ) -> hyper::Response<crate::HttpBody> {
         let (parts, body) = req.into_parts();
         self.route_incoming(parts, body, route, target, serve).await
@@ -704,7 +719,7 @@ impl super::Gateway {
         body: hyper::body::Incoming,
         route: pb::Route,
         target: super::Target,
-        serve: pb::ServeRoute,
+        serve: Arc<pb::ServeRoute>,
     ) -> hyper::Response<crate::HttpBody> {
         let body = match self.read_body(&parts.headers, body).await {
             Ok(b) => b,
@@ -821,7 +836,7 @@ impl super::Gateway {
     async fn find_deployment(
         &self,
         key: &str,
-    ) -> Option<(pb::Route, super::Target, pb::ServeRoute)> {
+    ) -> Option<(pb::Route, super::Target, Arc<pb::ServeRoute>)> {
         match self.lookup(|c| c.deployment(key).cloned()).await? {
             super::Route {
                 route,
@@ -861,7 +876,7 @@ impl super::Gateway {
         body: Bytes,
         route: pb::Route,
         target: super::Target,
-        serve: pb::ServeRoute,
+        serve: Arc<pb::ServeRoute>,
     ) -> hyper::Response<crate::HttpBody> {
         let key = format!("{}/{}", serve.app, serve.deployment);
         let held = self.agent.serve_load.held(&key);
@@ -990,7 +1005,8 @@ impl super::Gateway {
 
     /// Checks this host's replicas of deployments that ask for it, each
     /// every `health_check_period_ms`, while the gateway serves; a failure
-    /// is reported to the leader at once, which replaces the replica.
+    /// is reported to the leader at once, which replaces the replica. Each
+    /// look at the catalog also forgets the answer counts of replicas gone.
     pub(super) async fn keep_checking_health(gateway: std::sync::Weak<Self>) {
         let mut last: HashMap<String, Instant> = HashMap::new();
         loop {
@@ -1001,6 +1017,14 @@ impl super::Gateway {
             let catalog = gateway.agent.catalog().borrow().clone();
             let me = gateway.agent.id().to_string();
             let mut live = Vec::new();
+            // Answers of replicas gone (rolled over, scaled down) are
+            // forgotten, so the counts do not grow with every rollout.
+            let serving: Vec<&str> = catalog
+                .serve_routes()
+                .filter_map(|r| r.serve.as_ref())
+                .flat_map(|s| s.replicas.iter().map(|r| r.id.as_str()))
+                .collect();
+            gateway.agent.serve_load.keep_answers_of(&serving);
             for found in catalog.serve_routes() {
                 let (Some(serve), Some(target)) = (&found.serve, &found.target) else {
                     continue;
