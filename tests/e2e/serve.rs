@@ -976,14 +976,41 @@ fn a_replica_reserves_its_placement_group_bundles_and_its_requests_work_in_them(
 #[test]
 fn a_replica_keeps_its_instance_and_reconfigure_gets_each_user_config() {
     let group = cluster_with_kit();
+    let state = |gateway: &str| {
+        let (status, body) = http_request(gateway, "POST", "/state", b"[]").expect("request");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<String>(&body).expect("a JSON string")
+    };
+    kept_and_reconfigured(
+        &group,
+        "component: kit\n        function: instance-state",
+        state,
+    );
+}
+
+#[test]
+fn a_handler_replica_keeps_its_instance_and_reconfigure_gets_each_user_config() {
+    let group = cluster(&["h1"]);
+    let state = |gateway: &str| {
+        let (status, body) = http_request(gateway, "GET", "/state", b"").expect("request");
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    kept_and_reconfigured(&group, "component: svc", state);
+}
+
+/// A deployment of `component` (its app-file lines) on `/state`, one
+/// request at a time: `state` reads what the instance holds. Its requests
+/// share an instance, which ran `reconfigure` once before the first; a new
+/// `user_config` reconfigures that same instance in place.
+fn kept_and_reconfigured(group: &Group, component: &str, state: impl Fn(&str) -> String) {
     let app = |v: u32| {
         format!(
             "applications:
   - name: stateful
     deployments:
       - name: state
-        component: kit
-        function: instance-state
+        {component}
         route: /state
         max_ongoing_requests: 1
         user_config:
@@ -991,39 +1018,32 @@ fn a_replica_keeps_its_instance_and_reconfigure_gets_each_user_config() {
 "
         )
     };
-    declare(&group, &app(1));
-    let gateway = group.host_http_address("h1").expect("gateway");
-    let state = || {
-        let (status, body) = http_request(&gateway, "POST", "/state", b"[]").expect("request");
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str::<String>(&body).expect("a JSON string")
-    };
-    // One replica taking one request at a time: its requests share an
-    // instance, which ran `reconfigure` once, before the first.
+    declare(group, &app(1));
+    let gateway = gateway_of(group);
     for served in 1..=3 {
         assert_eq!(
-            state(),
+            state(&gateway),
             format!(r#"config={{"v":1}} reconfigured=1 served={served}"#)
         );
     }
-    let before = replica_lines(&group);
-    declare(&group, &app(2));
+    let before = replica_lines(group);
+    declare(group, &app(2));
     let seen = std::cell::Cell::new(3);
     eventually(Duration::from_secs(10), || {
-        let now = state();
+        let now = state(&gateway);
         seen.set(seen.get() + 1);
         fact(now.contains(r#"{"v":2}"#), || format!("still {now}"))
     })
     .expect("the new config reaches the replica");
     assert_eq!(
-        state(),
+        state(&gateway),
         format!(
             r#"config={{"v":2}} reconfigured=2 served={}"#,
             seen.get() + 1
         ),
         "the same instance, reconfigured in place: what it held stays"
     );
-    assert_eq!(replica_lines(&group), before, "no replica restarted");
+    assert_eq!(replica_lines(group), before, "no replica restarted");
 }
 
 #[test]

@@ -171,15 +171,22 @@ impl Controller {
     ) -> Result<pb::ServeAppStatus, ControllerError> {
         self.ensure_leader().await?;
         let app = self.check_app(app)?;
-        // A function deployment's export, found as calls find it.
-        for d in app.deployments.iter().filter(|d| !d.function.is_empty()) {
+        // A function deployment's export, found as calls find it; the
+        // `reconfigure` a replica's instances would call with its config.
+        let checked = app
+            .deployments
+            .iter()
+            .filter(|d| !d.function.is_empty() || !d.user_config.is_empty());
+        for d in checked {
             let (_, exports) = self.exports(&d.component).await?;
-            weft_values::find_export(&exports, |e| e, &d.function).map_err(|e| {
-                ControllerError::InvalidRequest(format!(
-                    "deployment `{}`: component `{}` has {e}",
-                    d.name, d.component
-                ))
-            })?;
+            if !d.function.is_empty() {
+                weft_values::find_export(&exports, |e| e, &d.function).map_err(|e| {
+                    ControllerError::InvalidRequest(format!(
+                        "deployment `{}`: component `{}` has {e}",
+                        d.name, d.component
+                    ))
+                })?;
+            }
             if !d.user_config.is_empty() {
                 check_reconfigure(&exports).map_err(|why| {
                     ControllerError::InvalidRequest(format!(

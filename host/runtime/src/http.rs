@@ -3,15 +3,20 @@
 //! Spin, so the same component file runs under either.
 //!
 //! Each request gets a fresh instance from the pre-linked cache and the
-//! pooling allocator, with the call's deadline and memory limit. The
-//! response body streams from the guest as it writes it.
+//! pooling allocator, with the call's deadline and memory limit, unless it
+//! allows reuse (a Serve replica's requests share the replica's instances,
+//! kept as `warm.rs` keeps a task's). The response body streams from the
+//! guest as it writes it.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::Proxy;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::Host;
@@ -20,6 +25,7 @@ use crate::error::HostError;
 use crate::grants::Grants;
 use crate::invoke::{Limits, classify, store_for};
 use crate::state::OutputTail;
+use crate::warm::Warm;
 
 /// A response body: what the guest streams, or what the gateway writes.
 pub type HttpBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
@@ -29,7 +35,7 @@ pub type HttpBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
 pub struct HttpLimits {
     /// The task API the handler gets (tasks, objects, actors); what it
     /// makes is released once it finishes.
-    pub tasks: Option<std::sync::Arc<dyn crate::services::TaskServices>>,
+    pub tasks: Option<Arc<dyn crate::services::TaskServices>>,
     /// Deadline for the whole request, body included; `None`: the host's default.
     pub timeout: Option<Duration>,
     /// Memory limit of the instance; `None`: the host's default.
@@ -38,6 +44,13 @@ pub struct HttpLimits {
     pub grants: Grants,
     /// Where the handler's output lines are kept (its route's log).
     pub log: Option<crate::services::GuestLog>,
+    /// Whether the request may run on an instance earlier requests of the
+    /// same scope used (a Serve replica's), and leave its own for later
+    /// ones; `None`: a fresh instance.
+    pub reuse: Option<crate::Reuse>,
+    /// A call its instance makes first, unless it made this one already
+    /// (a Serve replica's `reconfigure`).
+    pub setup: Option<crate::Setup>,
 }
 
 impl Host {
@@ -47,14 +60,14 @@ impl Host {
     /// answering is reported as [`HostError::Trap`] or [`HostError::Timeout`].
     pub async fn handle_http<B>(
         &self,
-        prepared: &Prepared,
+        prepared: &Arc<Prepared>,
         request: hyper::Request<B>,
         limits: HttpLimits,
     ) -> Result<hyper::Response<HttpBody>, HostError>
     where
         B: hyper::body::Body<Data = Bytes, Error = hyper::Error> + Send + Sync + 'static,
     {
-        let Some(proxy) = &prepared.proxy else {
+        let Some(proxy_pre) = &prepared.proxy else {
             return Err(HostError::Uncallable {
                 function: "wasi:http/incoming-handler.handle".into(),
                 reason: "the component does not export wasi:http/incoming-handler".into(),
@@ -66,19 +79,41 @@ impl Host {
             memory_limit,
             grants,
             log,
+            reuse,
+            setup,
         } = limits;
         let limits = Limits::new(&self.config, timeout, memory_limit)?;
-        let output = OutputTail::new(self.config.output_limit);
         let function = "wasi:http/incoming-handler.handle";
-        let mut store = store_for(
-            &self.engine,
-            prepared,
-            function,
-            limits,
-            &output,
-            grants,
-            tasks.clone(),
-        );
+        // An instance an earlier request of the same scope left, if any.
+        let kept = reuse
+            .as_ref()
+            .and_then(|r| prepared.warm.take(limits, Some(r), false));
+        let (mut store, kept_instance, output, served, made) = match kept {
+            Some(mut warm) => {
+                warm.assign(&prepared.digest, function, limits, grants, tasks.clone());
+                self.stats.reused.fetch_add(1, Ordering::Relaxed);
+                (
+                    warm.store,
+                    Some(warm.instance),
+                    warm.output,
+                    warm.served,
+                    warm.setup,
+                )
+            }
+            None => {
+                let output = OutputTail::new(self.config.output_limit);
+                let store = store_for(
+                    &self.engine,
+                    prepared,
+                    function,
+                    limits,
+                    &output,
+                    grants,
+                    tasks.clone(),
+                );
+                (store, None, output, 0, None)
+            }
+        };
 
         if let Some(log) = &log {
             store.data_mut().runtime.log = Some(log.clone());
@@ -98,13 +133,40 @@ impl Host {
             .http()
             .new_response_outparam(sender)
             .map_err(HostError::internal)?;
-        let proxy = match proxy.instantiate_async(&mut store).await {
-            Ok(p) => p,
-            Err(e) => return Err(classify(e, function, limits, &store, &output)),
+        // A request that may be kept needs the instance itself; one that
+        // may not takes the bindings' faster way in.
+        let (proxy, instance) = match kept_instance {
+            Some(instance) => (
+                Proxy::new(&mut store, &instance).map_err(HostError::internal)?,
+                Some(instance),
+            ),
+            None if reuse.is_some() || setup.is_some() => {
+                let instance = match proxy_pre.instance_pre().instantiate_async(&mut store).await {
+                    Ok(i) => i,
+                    Err(e) => return Err(classify(e, function, limits, &store, &output)),
+                };
+                let proxy = Proxy::new(&mut store, &instance).map_err(HostError::internal)?;
+                (proxy, Some(instance))
+            }
+            None => match proxy_pre.instantiate_async(&mut store).await {
+                Ok(p) => (p, None),
+                Err(e) => return Err(classify(e, function, limits, &store, &output)),
+            },
+        };
+        let made = match &instance {
+            Some(instance) => {
+                crate::invoke::run_setup(
+                    prepared, &mut store, instance, setup, made, limits, &output,
+                )
+                .await?
+            }
+            None => made,
         };
         // The guest keeps running after it sets the response, writing the
         // body; the task owns the store until it is done, and drops it (and
-        // with it the response sender) when the guest finishes or fails.
+        // with it the response sender) when the guest finishes or fails,
+        // or keeps it for the scope's next request.
+        let (prepared, maker) = (prepared.clone(), self.maker.clone());
         let task = tokio::spawn(async move {
             let _log_finish = log_finish;
             let result = proxy
@@ -114,7 +176,14 @@ impl Host {
             if let Some(tasks) = tasks {
                 tasks.release_made();
             }
-            result.map_err(|e| classify(e, function, limits, &store, &output))
+            if let Err(e) = result {
+                return Err(classify(e, function, limits, &store, &output));
+            }
+            if let (Some(reuse), Some(instance)) = (&reuse, instance) {
+                let warm = Warm::used(store, instance, output, limits, reuse, served + 1, made);
+                maker.keep(&prepared, warm, reuse.max_calls);
+            }
+            Ok(())
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),

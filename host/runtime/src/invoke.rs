@@ -207,25 +207,10 @@ impl Host {
             classify(err, &function.name, limits, store, &output)
         };
 
-        let made = match setup {
-            Some(setup) if made.as_ref() != Some(&setup) => {
-                let (export, args) = typed_args(
-                    prepared,
-                    CallSpec::Json {
-                        function: setup.function.clone(),
-                        args: setup.args.clone(),
-                    },
-                )?;
-                let func = instance.get_func(&mut store, export.index).ok_or_else(|| {
-                    HostError::internal(format!("export `{}` vanished", export.name))
-                })?;
-                if let Err(err) = run(func, &mut store, &export.export.signature, args).await {
-                    return Err(classify(err, &export.name, limits, &store, &output));
-                }
-                Some(setup)
-            }
-            _ => made,
-        };
+        let made = run_setup(
+            prepared, &mut store, &instance, setup, made, limits, &output,
+        )
+        .await?;
         let func = instance
             .get_func(&mut store, function.index)
             .ok_or_else(|| HostError::internal(format!("export `{}` vanished", function.name)))?;
@@ -295,6 +280,37 @@ impl BytesCall {
             Some(_) => None,
         }
     }
+}
+
+/// Runs `setup` on `instance` unless `made` (the setup it ran last) is the
+/// same; the setup it has run now.
+pub(crate) async fn run_setup(
+    prepared: &Prepared,
+    store: &mut Store<CallState>,
+    instance: &wasmtime::component::Instance,
+    setup: Option<Setup>,
+    made: Option<Setup>,
+    limits: Limits,
+    output: &OutputTail,
+) -> Result<Option<Setup>, HostError> {
+    let setup = match setup {
+        Some(setup) if made.as_ref() != Some(&setup) => setup,
+        _ => return Ok(made),
+    };
+    let (export, args) = typed_args(
+        prepared,
+        CallSpec::Json {
+            function: setup.function.clone(),
+            args: setup.args.clone(),
+        },
+    )?;
+    let func = instance
+        .get_func(&mut *store, export.index)
+        .ok_or_else(|| HostError::internal(format!("export `{}` vanished", export.name)))?;
+    if let Err(err) = run(func, store, &export.export.signature, args).await {
+        return Err(classify(err, &export.name, limits, store, output));
+    }
+    Ok(Some(setup))
 }
 
 /// Calls `func` with `args` (already checked against `signature`) and

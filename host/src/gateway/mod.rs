@@ -348,6 +348,10 @@ impl Gateway {
                 .agent
                 .route_log(&route.path)
                 .map(|l| Arc::new(l) as crate::services::GuestLog),
+            // A Serve replica's requests share its instances, and each
+            // instance runs the component's `reconfigure` first.
+            reuse: replica.as_ref().and_then(|r| r.reuse()),
+            setup: replica.as_ref().and_then(|r| r.setup(&prepared)),
         };
         match self
             .agent

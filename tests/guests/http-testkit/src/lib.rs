@@ -5,7 +5,9 @@
 //! `/sum?n=N` submits `kit.add(i, 0)` for i in 1..=N as tasks, waits for
 //! them all and answers `sum S` (a handler using the task API);
 //! `/count?actor=NAME` calls `incr()` on the named counter actor and
-//! answers `count N` (a handler calling an actor).
+//! answers `count N` (a handler calling an actor); `/state` answers what
+//! this instance holds: the config `reconfigure` gave it, how often it was
+//! reconfigured, and how many `/state` requests it served.
 
 #![allow(
     unsafe_code,
@@ -26,7 +28,30 @@ use wasip2::http::types::{
 
 wasip2::http::proxy::export!(HttpTestkit);
 
+// Beside the handler, Ray's `reconfigure`: a Serve replica's instance
+// calls it with the deployment's user_config before its first request.
+wit_bindgen::generate!({
+    inline: "
+        package weft:http-testkit;
+
+        world configured {
+            export reconfigure: func(user-config: string);
+        }
+    ",
+});
+
+export!(HttpTestkit);
+
 struct HttpTestkit;
+
+#[path = "../../testkit/src/instance_state.rs"]
+mod instance_state;
+
+impl Guest for HttpTestkit {
+    fn reconfigure(user_config: String) {
+        instance_state::reconfigure(user_config);
+    }
+}
 
 impl wasip2::exports::http::incoming_handler::Guest for HttpTestkit {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
@@ -73,6 +98,7 @@ impl wasip2::exports::http::incoming_handler::Guest for HttpTestkit {
             "/fetch" => fetch(&param("url")),
             "/sum" => sum(param("n").parse().unwrap_or(10)),
             "/count" => count(&param("actor")),
+            "/state" => instance_state::read(),
             other => format!("unknown path {other}"),
         };
         let response = OutgoingResponse::new(Fields::new());

@@ -26,19 +26,7 @@ use exports::weft::testkit::values::{self, Color, Numbers, Perms, Point, Shape};
 
 struct Testkit;
 
-/// What [`reconfigure`](Guest::reconfigure) and `instance-state` keep in
-/// this instance: it lives as long as the instance does.
-struct InstanceState {
-    config: String,
-    reconfigured: u32,
-    served: u32,
-}
-
-static INSTANCE: std::sync::Mutex<InstanceState> = std::sync::Mutex::new(InstanceState {
-    config: String::new(),
-    reconfigured: 0,
-    served: 0,
-});
+mod instance_state;
 
 impl values::Guest for Testkit {
     fn echo_bool(v: bool) -> bool {
@@ -179,9 +167,7 @@ impl Guest for Testkit {
     }
 
     fn reconfigure(user_config: String) {
-        let mut state = INSTANCE.lock().expect("instance state");
-        state.config = user_config;
-        state.reconfigured += 1;
+        instance_state::reconfigure(user_config);
     }
 
     fn record_metric(name: String, value: f64) -> Result<f64, String> {
@@ -190,12 +176,7 @@ impl Guest for Testkit {
     }
 
     fn instance_state() -> String {
-        let mut state = INSTANCE.lock().expect("instance state");
-        state.served += 1;
-        format!(
-            "config={} reconfigured={} served={}",
-            state.config, state.reconfigured, state.served
-        )
+        instance_state::read()
     }
 
     fn make(megabytes: u32, seed: u32) -> ObjectRef {
