@@ -9,7 +9,6 @@
 //! guest as it writes it.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,8 +22,7 @@ use crate::Host;
 use crate::cache::Prepared;
 use crate::error::HostError;
 use crate::grants::Grants;
-use crate::invoke::{Limits, classify, store_for};
-use crate::state::OutputTail;
+use crate::invoke::{CallStore, Limits, classify};
 use crate::warm::Warm;
 
 /// A response body: what the guest streams, or what the gateway writes.
@@ -85,35 +83,21 @@ impl Host {
         let limits = Limits::new(&self.config, timeout, memory_limit)?;
         let function = "wasi:http/incoming-handler.handle";
         // An instance an earlier request of the same scope left, if any.
-        let kept = reuse
-            .as_ref()
-            .and_then(|r| prepared.warm.take(limits, Some(r), false));
-        let (mut store, kept_instance, output, served, made) = match kept {
-            Some(mut warm) => {
-                warm.assign(&prepared.digest, function, limits, grants, tasks.clone());
-                self.stats.reused.fetch_add(1, Ordering::Relaxed);
-                (
-                    warm.store,
-                    Some(warm.instance),
-                    warm.output,
-                    warm.served,
-                    warm.setup,
-                )
-            }
-            None => {
-                let output = OutputTail::new(self.config.output_limit);
-                let store = store_for(
-                    &self.engine,
-                    prepared,
-                    function,
-                    limits,
-                    &output,
-                    grants,
-                    tasks.clone(),
-                );
-                (store, None, output, 0, None)
-            }
-        };
+        let CallStore {
+            mut store,
+            instance: kept_instance,
+            output,
+            served,
+            setup: made,
+        } = self.call_store(
+            prepared,
+            function,
+            limits,
+            grants,
+            tasks.clone(),
+            reuse.as_ref(),
+            false,
+        );
 
         if let Some(log) = &log {
             store.data_mut().runtime.log = Some(log.clone());

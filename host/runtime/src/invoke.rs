@@ -151,48 +151,38 @@ impl Host {
         // Instances made ahead have no environment: a call that has one
         // (a runtime env) gets its own.
         let made_ahead = tasks.as_ref().is_none_or(|t| t.runtime_env().is_empty());
-        let (mut store, instance, output, served, made) =
-            match prepared.warm.take(limits, reuse.as_ref(), made_ahead) {
-                Some(mut warm) => {
-                    warm.assign(&prepared.digest, &function.name, limits, grants, tasks);
-                    let counter = match warm.served {
-                        0 => &self.stats.warm_starts,
-                        _ => &self.stats.reused,
-                    };
-                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    (
-                        warm.store,
-                        warm.instance,
-                        warm.output,
-                        warm.served,
-                        warm.setup,
-                    )
-                }
-                None => {
-                    let output = OutputTail::new(self.config.output_limit);
-                    let mut store = store_for(
-                        &self.engine,
-                        prepared,
-                        &function.name,
-                        limits,
-                        &output,
-                        grants,
-                        tasks,
-                    );
-                    let instantiating = Instant::now();
-                    match prepared.pre.instantiate_async(&mut store).await {
-                        Ok(instance) => {
-                            prepared
-                                .warm
-                                .instantiated_in(instantiating.elapsed(), self.config.warm_after);
-                            (store, instance, output, 0, None)
-                        }
-                        Err(err) => {
-                            return Err(classify(err, &function.name, limits, &store, &output));
-                        }
+        let CallStore {
+            mut store,
+            instance,
+            output,
+            served,
+            setup: made,
+        } = self.call_store(
+            prepared,
+            &function.name,
+            limits,
+            grants,
+            tasks,
+            reuse.as_ref(),
+            made_ahead,
+        );
+        let instance = match instance {
+            Some(instance) => instance,
+            None => {
+                let instantiating = Instant::now();
+                match prepared.pre.instantiate_async(&mut store).await {
+                    Ok(instance) => {
+                        prepared
+                            .warm
+                            .instantiated_in(instantiating.elapsed(), self.config.warm_after);
+                        instance
+                    }
+                    Err(err) => {
+                        return Err(classify(err, &function.name, limits, &store, &output));
                     }
                 }
-            };
+            }
+        };
         if let Some(log) = log {
             store.data_mut().runtime.log = Some(log.clone());
             output.log_to(log);
@@ -417,6 +407,75 @@ fn parse_text(
             HostError::BadArguments { function, detail }
         }
     })
+}
+
+/// The store one call runs in, and what it already holds.
+pub(crate) struct CallStore {
+    pub(crate) store: Store<CallState>,
+    /// The instance a kept store brings; `None` for a fresh store, which
+    /// the caller instantiates its own way.
+    pub(crate) instance: Option<wasmtime::component::Instance>,
+    pub(crate) output: OutputTail,
+    /// Calls the instance has run before this one.
+    pub(crate) served: u32,
+    /// The setup call the instance made last.
+    pub(crate) setup: Option<Setup>,
+}
+
+impl Host {
+    /// The store for one call of `function`: an instance kept by the
+    /// call's reuse scope (or made ahead, where `made_ahead` allows it),
+    /// assigned to this call and counted; or else a fresh store with no
+    /// instance yet. Tasks and Serve's HTTP requests both start here, so
+    /// a kept instance is taken, re-armed and counted one way.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn call_store(
+        &self,
+        prepared: &Prepared,
+        function: &str,
+        limits: Limits,
+        grants: Grants,
+        tasks: Option<Arc<dyn TaskServices>>,
+        reuse: Option<&Reuse>,
+        made_ahead: bool,
+    ) -> CallStore {
+        match prepared.warm.take(limits, reuse, made_ahead) {
+            Some(mut warm) => {
+                warm.assign(&prepared.digest, function, limits, grants, tasks);
+                let counter = match warm.served {
+                    0 => &self.stats.warm_starts,
+                    _ => &self.stats.reused,
+                };
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                CallStore {
+                    store: warm.store,
+                    instance: Some(warm.instance),
+                    output: warm.output,
+                    served: warm.served,
+                    setup: warm.setup,
+                }
+            }
+            None => {
+                let output = OutputTail::new(self.config.output_limit);
+                let store = store_for(
+                    &self.engine,
+                    prepared,
+                    function,
+                    limits,
+                    &output,
+                    grants,
+                    tasks,
+                );
+                CallStore {
+                    store,
+                    instance: None,
+                    output,
+                    served: 0,
+                    setup: None,
+                }
+            }
+        }
+    }
 }
 
 /// A store for one call of `function`: the sandbox, the memory limit,
