@@ -578,6 +578,37 @@ impl Gateway {
         self.call_json(target, function, args, None).await
     }
 
+    /// What a JSON call of `function` of `target` here runs with: the
+    /// prepared component, the call's context and its invocation. On a
+    /// Serve `replica`, the call may run on an instance the replica's
+    /// earlier requests left and sets the replica's configuration up first.
+    async fn json_invocation(
+        &self,
+        target: Target,
+        function: String,
+        args: serde_json::Value,
+        replica: Option<&serve::Replica<'_>>,
+    ) -> Result<(Arc<crate::Prepared>, Arc<TaskContext>, Invocation), hyper::Response<HttpBody>>
+    {
+        let prepared = self
+            .agent
+            .prepare(&target.digest)
+            .await
+            .map_err(|e| from_error(Failure::Host(e)))?;
+        let context = self.context(replica);
+        let invocation = Invocation {
+            format: Format::Json,
+            grants: Grants {
+                http_hosts: target.allow_http,
+            },
+            tasks: Some(context.clone()),
+            reuse: replica.and_then(|r| r.reuse()),
+            setup: replica.and_then(|r| r.setup(&prepared)),
+            ..Invocation::new(CallSpec::Json { function, args })
+        };
+        Ok((prepared, context, invocation))
+    }
+
     /// Calls `function` of `target` here with JSON `args`; its JSON
     /// result, or the failure's status. On a Serve `replica`, the call may
     /// run on an instance the replica's earlier requests used (what they
@@ -591,20 +622,12 @@ impl Gateway {
         args: serde_json::Value,
         replica: Option<serve::Replica<'_>>,
     ) -> hyper::Response<HttpBody> {
-        let prepared = match self.agent.prepare(&target.digest).await {
-            Ok(p) => p,
-            Err(e) => return from_error(Failure::Host(e)),
-        };
-        let context = self.context(replica.as_ref());
-        let invocation = Invocation {
-            format: Format::Json,
-            grants: Grants {
-                http_hosts: target.allow_http,
-            },
-            tasks: Some(context.clone()),
-            reuse: replica.as_ref().and_then(|r| r.reuse()),
-            setup: replica.as_ref().and_then(|r| r.setup(&prepared)),
-            ..Invocation::new(CallSpec::Json { function, args })
+        let (prepared, context, invocation) = match self
+            .json_invocation(target, function, args, replica.as_ref())
+            .await
+        {
+            Ok(call) => call,
+            Err(response) => return response,
         };
         let outcome = self.agent.host().call(&prepared, invocation).await;
         context.release_made();

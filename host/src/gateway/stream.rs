@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 
 use super::serve::Replica;
 use super::{Failure, Target, from_error};
+use crate::HttpBody;
 use crate::agent::stream::Emitter;
-use crate::{CallSpec, Format, Grants, HttpBody, Invocation};
 
 /// Lines emitted but not yet taken by the response body.
 const WINDOW: usize = 16;
@@ -37,24 +37,16 @@ impl super::Gateway {
         replica: Replica<'_>,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> hyper::Response<HttpBody> {
-        let prepared = match self.agent.prepare(&target.digest).await {
-            Ok(p) => p,
-            Err(e) => return from_error(Failure::Host(e)),
+        let (prepared, context, invocation) = match self
+            .json_invocation(target, function, args, Some(&replica))
+            .await
+        {
+            Ok(call) => call,
+            Err(response) => return response,
         };
-        let context = self.context(Some(&replica));
         let (lines, mut emitted) = mpsc::channel::<Bytes>(WINDOW);
         let what = format!("the request on replica {}", replica.id);
         context.set_stream(Some(Emitter::for_response(what, lines)));
-        let invocation = Invocation {
-            format: Format::Json,
-            grants: Grants {
-                http_hosts: target.allow_http,
-            },
-            tasks: Some(context.clone()),
-            reuse: replica.reuse(),
-            setup: replica.setup(&prepared),
-            ..Invocation::new(CallSpec::Json { function, args })
-        };
         let host = self.agent.host().clone();
         let mut call = tokio::spawn(async move {
             let outcome = host.call(&prepared, invocation).await;
