@@ -428,7 +428,10 @@ impl Host {
     /// assigned to this call and counted; or else a fresh store with no
     /// instance yet. Tasks and Serve's HTTP requests both start here, so
     /// a kept instance is taken, re-armed and counted one way.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "what a call runs under, each part owned by a different caller"
+    )]
     pub(crate) fn call_store(
         &self,
         prepared: &Prepared,
