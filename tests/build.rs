@@ -30,6 +30,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("example-gpu-matmul", "example_gpu_matmul", "GPU_MATMUL"),
     ("example-gpu-saxpy", "example_gpu_saxpy", "GPU_SAXPY"),
     ("example-gpu-bench", "example_gpu_bench", "GPU_BENCH"),
+    ("example-tune", "example_tune", "TUNE"),
 ];
 
 fn main() {

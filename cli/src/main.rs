@@ -143,6 +143,12 @@ enum Command {
     /// request.
     #[command(subcommand)]
     Serve(client::serve::ServeCommand),
+    /// Tune: hyperparameter search. Trials of a component function over a
+    /// search space, run and stopped early (ASHA, median stopping) by the
+    /// leader, kept in the replicated state so an experiment outlives its
+    /// driver and a leader failover.
+    #[command(subcommand)]
+    Tune(client::tune::TuneCommand),
     /// List tasks, worker hosts or objects.
     #[command(subcommand)]
     List(client::tasks::ListCommand),
@@ -228,6 +234,7 @@ fn main() -> ExitCode {
             Command::Pg(command) => client::groups::group(&address, command).await,
             Command::Secret(command) => client::runtime_env::secret(&address, command).await,
             Command::Serve(command) => client::serve::serve(&address, command).await,
+            Command::Tune(command) => client::tune::tune(&address, command).await,
             Command::Job(command) => client::jobs::job(&address, command).await,
             Command::Cluster(command) => client::kv::cluster(&address, command).await,
             Command::Kv(args) => client::kv::kv(&address, args).await,

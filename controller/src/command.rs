@@ -162,6 +162,14 @@ pub enum Command {
         #[serde(with = "serde_bytes")]
         app: Vec<u8>,
     },
+    /// Record Tune experiments and trials (each key, `e/EXPERIMENT` or
+    /// `t/EXPERIMENT/INDEX`, with its encoded `TuneExperiment` or
+    /// `TuneTrial`; an empty record deletes the key). The leader writes the
+    /// trials ended since its last write in one entry.
+    PutTune {
+        /// Each key and encoded record.
+        records: Vec<(String, serde_bytes::ByteBuf)>,
+    },
 }
 
 /// An HTTP route served by every host's gateway.
@@ -387,6 +395,10 @@ impl std::fmt::Debug for Command {
             Command::PutPlacementGroups { records } => f
                 .debug_struct("PutPlacementGroups")
                 .field("ids", &records.iter().map(|(id, _)| id).collect::<Vec<_>>())
+                .finish(),
+            Command::PutTune { records } => f
+                .debug_struct("PutTune")
+                .field("keys", &records.iter().map(|(k, _)| k).collect::<Vec<_>>())
                 .finish(),
             Command::PutSecret { name, .. } => f
                 .debug_struct("PutSecret")

@@ -38,7 +38,7 @@ const MAX_RESULT_TEXT: usize = 64 << 10;
 pub(crate) struct Jobs {
     records: Mutex<HashMap<String, pb::JobRecord>>,
     /// The term in which this replica read the records as leader.
-    pub(crate) loaded_term: Mutex<Option<u64>>,
+    pub(crate) loaded_term: crate::controller::LoadedTerm,
     /// One record write at a time, so a job's changes reach the log in
     /// the order they were made.
     pub(crate) writes: tokio::sync::Mutex<()>,
@@ -54,7 +54,7 @@ impl Jobs {
     }
 
     pub(crate) fn loaded_in(&self) -> Option<u64> {
-        *self.loaded_term.lock().unwrap_or_else(|p| p.into_inner())
+        self.loaded_term.get()
     }
 
     /// The job with this id, else the newest job with this name.

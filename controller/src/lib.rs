@@ -41,6 +41,7 @@ mod service;
 mod signatures;
 mod state;
 pub mod tasks;
+pub mod tune;
 
 pub use blobs::digest_of;
 pub use call::{CallOptions, CallReply, LocalHost};

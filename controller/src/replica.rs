@@ -101,12 +101,14 @@ pub async fn start(config: ReplicaConfig) -> Result<Arc<Controller>, ControllerE
         jobs: Default::default(),
         group_writes: Default::default(),
         serve: Default::default(),
+        tune: Default::default(),
     });
     controller.keep_actors();
     controller.keep_groups();
     controller.keep_jobs();
     controller.keep_catalog();
     controller.keep_serve();
+    controller.keep_tune();
     controller.keep_bytes();
     Ok(controller)
 }

@@ -428,6 +428,38 @@ impl pb::weft_server::Weft for WeftService {
         Ok(Response::new(pb::DeleteServeAppResponse {}))
     }
 
+    async fn run_tune(
+        &self,
+        request: Request<pb::RunTuneRequest>,
+    ) -> Result<Response<pb::TuneExperiment>, Status> {
+        let record = self.controller.run_tune(request.into_inner()).await?;
+        Ok(Response::new(record))
+    }
+
+    async fn get_tune(
+        &self,
+        request: Request<pb::GetTuneRequest>,
+    ) -> Result<Response<pb::TuneStatus>, Status> {
+        let status = self.controller.get_tune(&request.into_inner().id).await?;
+        Ok(Response::new(status))
+    }
+
+    async fn list_tune(
+        &self,
+        _: Request<pb::ListTuneRequest>,
+    ) -> Result<Response<pb::ListTuneResponse>, Status> {
+        let experiments = self.controller.list_tune().await?;
+        Ok(Response::new(pb::ListTuneResponse { experiments }))
+    }
+
+    async fn stop_tune(
+        &self,
+        request: Request<pb::StopTuneRequest>,
+    ) -> Result<Response<pb::TuneExperiment>, Status> {
+        let record = self.controller.stop_tune(&request.into_inner().id).await?;
+        Ok(Response::new(record))
+    }
+
     async fn submit_job(
         &self,
         request: Request<pb::SubmitJobRequest>,

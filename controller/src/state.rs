@@ -39,6 +39,7 @@ const GROUP: &str = "placement-group/";
 const SECRET: &str = "secret/";
 const RUNTIME_ENV: &str = "runtime-env/";
 const SERVE_APP: &str = "serve-app/";
+const TUNE: &str = "tune/";
 const APPLIED: &[u8] = b"meta/applied";
 const MEMBERSHIP: &[u8] = b"meta/membership";
 
@@ -227,6 +228,12 @@ impl StateMachine {
     /// Every job record, encoded.
     pub fn jobs(&self) -> Result<Vec<Vec<u8>>, ControllerError> {
         self.records(JOB)
+    }
+
+    /// Every Tune record under `prefix` (`e/` experiments, `t/EXP/` one
+    /// experiment's trials), encoded.
+    pub fn tune_records(&self, prefix: &str) -> Result<Vec<Vec<u8>>, ControllerError> {
+        self.records(&format!("{TUNE}{prefix}"))
     }
 
     /// Every placement group record, encoded.
@@ -496,6 +503,17 @@ fn apply_in(tx: &TransactionalTree, command: &Command) -> TxResult<Applied> {
                 .insert(format!("{JOB}{id}").as_bytes(), record.as_slice())?
                 .is_some();
             Ok(Applied::Done { existed })
+        }
+        Command::PutTune { records } => {
+            for (key, record) in records {
+                let key = format!("{TUNE}{key}");
+                if record.is_empty() {
+                    tx.remove(key.as_bytes())?;
+                } else {
+                    tx.insert(key.as_bytes(), record.as_slice())?;
+                }
+            }
+            Ok(Applied::Done { existed: false })
         }
         Command::PutPlacementGroups { records } => {
             for (id, record) in records {

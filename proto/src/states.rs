@@ -14,6 +14,7 @@ use std::str::FromStr;
 
 use crate::v1::{
     ActorRecord, ActorState, JobRecord, JobState, ListTasksResponse, ObjectState, TaskState,
+    TrialState, TuneState,
 };
 
 /// A name that is no state of its kind.
@@ -110,6 +111,39 @@ impl JobState {
         matches!(
             self,
             JobState::Succeeded | JobState::Failed | JobState::Stopped
+        )
+    }
+}
+
+// Tune's states are shown in capitals, as Ray Tune shows them.
+named_states!(TuneState, "experiment", [
+    Running => "RUNNING",
+    Finished => "FINISHED",
+    Stopped => "STOPPED",
+    Failed => "FAILED",
+]);
+
+impl TuneState {
+    /// Whether an experiment in this state has ended for good.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, TuneState::Running | TuneState::Unspecified)
+    }
+}
+
+named_states!(TrialState, "trial", [
+    Pending => "PENDING",
+    Running => "RUNNING",
+    Terminated => "TERMINATED",
+    Stopped => "STOPPED",
+    Error => "ERROR",
+]);
+
+impl TrialState {
+    /// Whether a trial in this state has ended for good.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            TrialState::Terminated | TrialState::Stopped | TrialState::Error
         )
     }
 }

@@ -25,6 +25,7 @@ mod serve;
 mod streams;
 mod tasks;
 mod tls;
+mod tune;
 mod untrusted;
 mod values;
 mod wire_fuzz;

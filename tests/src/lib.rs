@@ -876,7 +876,7 @@ impl Group {
     /// `args` with the group's token (its replicas' `--auth-token-file`),
     /// if it has one, and the group's TLS flags too: its replicas' certificate
     /// serves as a client's.
-    fn with_token<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+    pub fn with_token<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
         let flag = |name: &str| {
             self.extra
                 .iter()

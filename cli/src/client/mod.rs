@@ -17,6 +17,7 @@ pub mod runtime_env;
 pub mod serve;
 pub mod tasks;
 pub mod timeline;
+pub mod tune;
 
 use weft_client::Client;
 

@@ -164,20 +164,8 @@ impl Controller {
     /// Waits until this replica leads and has read the job records in
     /// its term.
     async fn jobs_ready(&self) -> Result<(), ControllerError> {
-        self.ensure_leader().await?;
-        let deadline = tokio::time::Instant::now() + self.config.write_timeout;
-        loop {
-            let term = self.raft.metrics().borrow().current_term;
-            if self.jobs.loaded_in() == Some(term) {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ControllerError::NoQuorum(
-                    "this leader has not read the job records yet; retry".into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.loaded_ready(&self.jobs.loaded_term, "job records")
+            .await
     }
 
     async fn write_job(&self, record: &pb::JobRecord) -> Result<(), ControllerError> {
@@ -211,27 +199,11 @@ impl Controller {
     /// Keeps the job records while this replica leads: on taking office
     /// it reads them and resumes every unfinished job.
     pub(crate) fn keep_jobs(self: &Arc<Self>) {
-        self.every(Duration::from_millis(100), |controller| async move {
-            let (leader, term) = {
-                let m = controller.raft.metrics();
-                let m = m.borrow();
-                (m.current_leader, m.current_term)
-            };
-            if leader != Some(controller.config.id) {
-                *controller
-                    .jobs
-                    .loaded_term
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = None;
-                return;
-            }
-            if controller.jobs.loaded_in() == Some(term) {
-                return;
-            }
-            if let Err(e) = controller.load_jobs(term).await {
-                tracing::warn!(error = %e, "cannot read the job records yet");
-            }
-        });
+        self.keep_loaded(
+            |c| &c.jobs.loaded_term,
+            "job records",
+            |c, term| async move { c.load_jobs(term).await },
+        );
     }
 
     async fn load_jobs(self: &Arc<Self>, term: u64) -> Result<(), ControllerError> {
@@ -255,11 +227,7 @@ impl Controller {
             "took over the job records"
         );
         *self.jobs.lock() = records;
-        *self
-            .jobs
-            .loaded_term
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(term);
+        self.jobs.loaded_term.set(Some(term));
         for id in unfinished {
             self.supervise_job(id, true);
         }

@@ -34,13 +34,16 @@ mod catalog;
 mod component_bytes;
 mod groups;
 mod jobs;
+mod loaded;
 mod metrics;
 mod prepare;
 mod runtime_env;
 mod secrets;
+pub(crate) use loaded::LoadedTerm;
 mod serve;
 mod signatures;
 mod tasks;
+mod tune;
 
 /// One controller replica's client-facing logic.
 pub struct Controller {
@@ -69,6 +72,8 @@ pub struct Controller {
     pub(crate) group_writes: tokio::sync::Mutex<()>,
     /// The leader's own part of Serve (`serve.rs`).
     pub(crate) serve: std::sync::Mutex<serve::ServeState>,
+    /// The leader's working copy of the Tune records (`tune.rs`).
+    pub(crate) tune: crate::tune::Tune,
 }
 
 /// A group member as `weft status` shows it.

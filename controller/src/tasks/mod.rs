@@ -559,6 +559,44 @@ impl TaskManager {
         })
     }
 
+    /// Stops every task whose id starts with `prefix` and that `keep`
+    /// does not claim, whether this leader placed it or a host reported it
+    /// running after a failover (an orphan its owner never resubmitted):
+    /// a leader's own work from an earlier term, whose results nobody
+    /// would read. Returns their ids.
+    pub(crate) fn cancel_strays(&self, prefix: &str, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        self.with(|t| {
+            let placed: Vec<String> = t
+                .tasks
+                .iter()
+                .filter(|(id, task)| {
+                    id.starts_with(prefix) && !matches!(task.state, State::Done(_)) && !keep(id)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &placed {
+                t.cancel(id);
+            }
+            let orphans: Vec<(String, String)> = t
+                .orphans
+                .running
+                .iter()
+                .filter(|(id, _)| id.starts_with(prefix) && !keep(id))
+                .map(|(id, (host, ..))| (id.clone(), host.clone()))
+                .collect();
+            for (id, host) in &orphans {
+                t.orphans.running.remove(id);
+                if let Some(entry) = t.hosts.get(host) {
+                    entry.send(pb::host_command::Kind::Cancel(id.clone()));
+                }
+            }
+            placed
+                .into_iter()
+                .chain(orphans.into_iter().map(|(id, _)| id))
+                .collect()
+        })
+    }
+
     /// The objects that hold a value (finished results, puts, stream
     /// items), newest first, at most `limit`, and how many there are.
     pub fn objects(&self, limit: usize) -> pb::ListObjectsResponse {

@@ -40,7 +40,7 @@ impl Client {
     /// Submits a job; returns its record (PENDING) at once.
     pub async fn submit_job(&mut self, spec: JobSpec) -> Result<JobRecord, ClientError> {
         let request = pb::SubmitJobRequest {
-            id: spec.id.unwrap_or_else(new_id),
+            id: spec.id.unwrap_or_else(|| new_id("job")),
             component: spec.component,
             call: spec.call,
             name: spec.name.unwrap_or_default(),
@@ -85,9 +85,9 @@ impl Client {
     }
 }
 
-/// A job id no other submission makes: the time and this process mixed
-/// by a randomly keyed hash.
-fn new_id() -> String {
+/// An id (of a job or an experiment) no other submission makes: the
+/// time and this process mixed by a randomly keyed hash.
+pub(crate) fn new_id(kind: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
@@ -96,5 +96,5 @@ fn new_id() -> String {
             .map_or(0, |d| d.as_nanos()),
     );
     h.write_u32(std::process::id());
-    format!("job-{:012x}", h.finish() >> 16)
+    format!("{kind}-{:012x}", h.finish() >> 16)
 }

@@ -34,6 +34,7 @@ mod route_logs;
 mod secrets;
 pub mod serve;
 mod serve_handle;
+mod tune;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +56,7 @@ pub use weft_proto::v1::{
 pub use jobs::{JobRecord, JobSpec};
 pub use route_logs::{RouteLines, RouteLogs};
 pub use serve_handle::{DeploymentHandle, ServeReply, ServeStream};
+pub use tune::{TrialState, TuneExperiment, TuneSpec, TuneState, TuneStatus, TuneTrial};
 
 /// Where `weft up` listens unless told otherwise.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:7077";

@@ -97,6 +97,22 @@ pub mod serve {
     }
 }
 
+/// Tune: a trial reports its results as it goes.
+pub mod tune {
+    use crate::Error;
+    use crate::values::IntoValue;
+
+    /// Reports one result of this trial (a record holding the
+    /// experiment's metric): the leader records it, and its scheduler may
+    /// stop the trial here. Returns once the previous result has been
+    /// judged, as Ray's `tune.report` does, so a trial the scheduler stops
+    /// does at most one more iteration's work. A trial's function is run
+    /// as a streaming task; its results are the stream's items.
+    pub fn report(result: impl IntoValue) -> Result<(), Error> {
+        crate::tasks::emit(result)
+    }
+}
+
 /// Object store helpers over `weft:runtime/objects`: `put` a whole
 /// object, or `create` one and write it in parts through a [`Writer`]
 /// (each part copied straight into the host's store).

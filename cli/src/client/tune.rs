@@ -1,0 +1,356 @@
+//! Tune from the terminal: `weft tune run|status|list|stop`.
+//!
+//! An experiment runs on the leader, not in this command: `run` starts it
+//! and (unless `--detach`) follows it to its end, and a command that goes
+//! away leaves it running, to be followed again with `weft tune status`.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+use weft_client::{TrialState, TuneExperiment, TuneSpec, TuneStatus, TuneTrial};
+
+use crate::client::connect;
+
+#[derive(clap::Subcommand)]
+pub enum TuneCommand {
+    /// Start an experiment: trials of FUNCTION over a search space, judged
+    /// by a metric, stopped early by a scheduler. Follows it to its end
+    /// and prints the results table unless `--detach`.
+    Run(Box<RunArgs>),
+    /// Show an experiment's results table, best trial and config.
+    Status {
+        /// The experiment's id or name.
+        experiment: String,
+        /// Print the experiment and its trials as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List experiments: id, name, state, trials, best.
+    List,
+    /// Stop an experiment: its running trials are canceled and no more
+    /// start.
+    Stop {
+        /// The experiment's id or name.
+        experiment: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The trainable's component: a name, `name@version`, or a digest.
+    component: String,
+    /// Its function, `train(config) -> metrics`; the results it reports
+    /// are the items it emits (`weft_guest::tune::report`).
+    function: String,
+    /// The search space as JSON, or `@FILE`: `{"lr": {"loguniform":
+    /// [0.0001, 0.1]}, "layers": {"grid_search": [1, 2, 3]}}`. Draws:
+    /// grid_search, choice, uniform, loguniform, quniform, randint,
+    /// qrandint, randn.
+    #[arg(long)]
+    space: String,
+    /// The metric to compare trials by (a field of their results).
+    #[arg(long)]
+    metric: String,
+    /// Whether a larger ("max") or smaller ("min") metric is better.
+    #[arg(long, default_value = "max")]
+    mode: String,
+    /// Times the grid is repeated, each time with fresh random draws.
+    #[arg(long, default_value_t = 1)]
+    num_samples: u32,
+    /// Trials running at once (default: as many as the cluster's cpus).
+    #[arg(long, default_value_t = 0)]
+    max_concurrent_trials: u32,
+    /// fifo, asha, median_stopping, or a scheduler as JSON.
+    #[arg(long, default_value = "fifo")]
+    scheduler: String,
+    /// ASHA: iterations after which a trial stops in any case.
+    #[arg(long, default_value_t = 100)]
+    max_t: u32,
+    /// ASHA and median stopping: iterations before a trial can be stopped.
+    #[arg(long, default_value_t = 1)]
+    grace_period: u32,
+    /// ASHA: keep 1 in this many trials at each rung.
+    #[arg(long, default_value_t = 4.0)]
+    reduction_factor: f64,
+    /// Median stopping: other trials needed before comparing.
+    #[arg(long, default_value_t = 3)]
+    min_samples_required: u32,
+    /// Stop a trial once its metric reaches this value.
+    #[arg(long)]
+    stop_at: Option<f64>,
+    /// Stop a trial after this many results.
+    #[arg(long, default_value_t = 0)]
+    stop_iterations: u32,
+    /// Cpus each trial reserves (default 1).
+    #[arg(long, default_value_t = 0.0)]
+    cpus: f64,
+    /// Each trial's deadline in seconds (default: the cluster's).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Times a failed trial runs again before it is recorded as ERROR.
+    #[arg(long, default_value_t = 0)]
+    max_failures: u32,
+    /// The random draws' seed (default: one is chosen and recorded).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A name to find the experiment by.
+    #[arg(long)]
+    name: Option<String>,
+    /// The experiment's id: running the same id again answers with that
+    /// experiment instead of starting another.
+    #[arg(long)]
+    id: Option<String>,
+    /// Print the id and return; the experiment runs on.
+    #[arg(long)]
+    detach: bool,
+    /// Print the final status as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl RunArgs {
+    fn spec(&self) -> anyhow::Result<TuneSpec> {
+        let param_space = match self.space.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the search space from {path}"))?,
+            None => self.space.clone(),
+        };
+        let scheduler = match self.scheduler.as_str() {
+            text if text.trim_start().starts_with('{') => text.to_string(),
+            "fifo" => String::new(),
+            "asha" => serde_json::json!({
+                "type": "asha",
+                "max_t": self.max_t,
+                "grace_period": self.grace_period,
+                "reduction_factor": self.reduction_factor,
+            })
+            .to_string(),
+            "median_stopping" => serde_json::json!({
+                "type": "median_stopping",
+                "grace_period": self.grace_period,
+                "min_samples_required": self.min_samples_required,
+            })
+            .to_string(),
+            other => bail!("unknown scheduler `{other}`: use fifo, asha, median_stopping or JSON"),
+        };
+        Ok(TuneSpec {
+            name: self.name.clone().unwrap_or_default(),
+            component: self.component.clone(),
+            function: self.function.clone(),
+            param_space,
+            metric: self.metric.clone(),
+            mode: self.mode.clone(),
+            num_samples: self.num_samples,
+            max_concurrent_trials: self.max_concurrent_trials,
+            scheduler,
+            seed: self.seed,
+            cpus: self.cpus,
+            timeout_ms: self.timeout.map_or(0, |t| (t * 1000.0) as u64),
+            max_failures: self.max_failures,
+            stop_at: self.stop_at,
+            stop_iterations: self.stop_iterations,
+        })
+    }
+}
+
+pub async fn tune(address: &str, command: TuneCommand) -> anyhow::Result<()> {
+    let mut client = connect(address).await?;
+    match command {
+        TuneCommand::Run(args) => {
+            let experiment = client.run_tune(args.spec()?, args.id.clone()).await?;
+            if args.detach {
+                println!("{}", experiment.id);
+                return Ok(());
+            }
+            eprintln!(
+                "experiment {}: {} trials",
+                experiment.id, experiment.total_trials
+            );
+            let mut last = String::new();
+            let status = client
+                .wait_tune(&experiment.id, |s| {
+                    let line = progress(s);
+                    if line != last {
+                        eprint!("\r{line}");
+                        let _ = std::io::stderr().flush();
+                        last = line;
+                    }
+                })
+                .await?;
+            eprintln!();
+            show(&status, args.json)?;
+        }
+        TuneCommand::Status { experiment, json } => {
+            show(&client.tune_status(&experiment).await?, json)?;
+        }
+        TuneCommand::List => {
+            crate::client::print_lines(&client.tune_experiments().await?, "no experiments", line);
+        }
+        TuneCommand::Stop { experiment } => {
+            let record = client.stop_tune(&experiment).await?;
+            println!("{} {}", record.id, record.state());
+        }
+    }
+    Ok(())
+}
+
+/// One line of counts while an experiment runs.
+fn progress(status: &TuneStatus) -> String {
+    let count = |state| status.trials.iter().filter(|t| t.state() == state).count();
+    let total = status.experiment.as_ref().map_or(0, |e| e.total_trials);
+    format!(
+        "trials: {} running, {} terminated, {} stopped, {} error, of {total}",
+        count(TrialState::Running),
+        count(TrialState::Terminated),
+        count(TrialState::Stopped),
+        count(TrialState::Error),
+    )
+}
+
+fn show(status: &TuneStatus, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status_json(status))?);
+        return Ok(());
+    }
+    print!("{}", table(status));
+    Ok(())
+}
+
+/// The best trial of an ended or running experiment: the best value of
+/// the metric any trial reported.
+pub fn best_trial(status: &TuneStatus) -> Option<&TuneTrial> {
+    let max = status
+        .experiment
+        .as_ref()
+        .and_then(|e| e.spec.as_ref())
+        .is_none_or(|s| s.mode != "min");
+    status
+        .trials
+        .iter()
+        .filter_map(|t| t.best.map(|b| (t, if max { b } else { -b })))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.index.cmp(&a.0.index)))
+        .map(|(t, _)| t)
+}
+
+fn table(status: &TuneStatus) -> String {
+    let Some(e) = &status.experiment else {
+        return String::new();
+    };
+    let metric = e.spec.as_ref().map_or("", |s| s.metric.as_str());
+    let mut out = format!(
+        "experiment {}  {}  {} of {} trials{}\n",
+        e.id,
+        e.state(),
+        status
+            .trials
+            .iter()
+            .filter(|t| t.state().is_finished())
+            .count(),
+        e.total_trials,
+        if e.reason.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", e.reason)
+        },
+    );
+    out += &format!(
+        "{:<24} {:<10} {:>5} {:>12} {:>12}  config\n",
+        "trial",
+        "state",
+        "iter",
+        format!("last {metric}"),
+        "best"
+    );
+    for t in &status.trials {
+        let last = t
+            .results
+            .last()
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+            .and_then(|r| r.get(metric).and_then(|v| v.as_f64()));
+        out += &format!(
+            "{:<24} {:<10} {:>5} {:>12} {:>12}  {}{}\n",
+            t.id,
+            t.state(),
+            t.results.len(),
+            last.map_or("-".into(), number),
+            t.best.map_or("-".into(), number),
+            t.config,
+            note(t),
+        );
+    }
+    if let Some(best) = best_trial(status) {
+        out += &format!(
+            "best trial: {} ({metric} {} at iteration {})\nbest config: {}\n",
+            best.id,
+            best.best.map_or("-".into(), number),
+            best.best_iteration,
+            best.config
+        );
+    }
+    out
+}
+
+fn note(t: &TuneTrial) -> String {
+    match (t.error.is_empty(), t.stopped_by.is_empty()) {
+        (false, _) => format!("  error: {}", t.error),
+        (_, false) => format!("  ({})", t.stopped_by),
+        _ => String::new(),
+    }
+}
+
+fn number(v: f64) -> String {
+    format!("{v:.6}")
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_string()
+}
+
+fn line(e: &TuneExperiment) -> String {
+    let spec = e.spec.clone().unwrap_or_default();
+    let name = if spec.name.is_empty() {
+        "-".into()
+    } else {
+        spec.name
+    };
+    format!(
+        "{}  {name}  {}  {} {}  {} trials  {} {}",
+        e.id,
+        e.state(),
+        spec.component,
+        spec.function,
+        e.total_trials,
+        spec.mode,
+        spec.metric
+    )
+}
+
+/// The status as JSON: results and configs as values, not text.
+fn status_json(status: &TuneStatus) -> serde_json::Value {
+    let parse = |text: &str| serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
+    let experiment = status.experiment.clone().unwrap_or_default();
+    let spec = experiment.spec.clone().unwrap_or_default();
+    serde_json::json!({
+        "id": experiment.id,
+        "name": spec.name,
+        "state": experiment.state().name(),
+        "reason": experiment.reason,
+        "metric": spec.metric,
+        "mode": spec.mode,
+        "seed": experiment.seed,
+        "total_trials": experiment.total_trials,
+        "best_trial": best_trial(status).map(|t| t.id.clone()),
+        "trials": status.trials.iter().map(|t| serde_json::json!({
+            "id": t.id,
+            "index": t.index,
+            "state": t.state().name(),
+            "config": parse(&t.config),
+            "results": t.results.iter().map(|r| parse(r)).collect::<Vec<_>>(),
+            "best": t.best,
+            "best_iteration": t.best_iteration,
+            "failures": t.failures,
+            "error": t.error,
+            "stopped_by": t.stopped_by,
+            "time_ms": t.ended_ms.saturating_sub(t.started_ms),
+        })).collect::<Vec<_>>(),
+    })
+}

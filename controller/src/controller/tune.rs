@@ -1,0 +1,758 @@
+//! Tune on the leader: start, show, list and stop experiments, and run
+//! each one's trials (`crate::tune` keeps the records and the rules).
+//!
+//! A running experiment is one tokio task on the leader with an owner
+//! session of its own. It keeps up to `max_concurrent_trials` trials
+//! running as streaming tasks with a backpressure of one item, so a trial
+//! that reports waits (as Ray's function trainables do) until its previous
+//! result is judged: the scheduler's stop lands before the trial runs on.
+//! Ended trials are written in one entry per [`FLUSH`], so the replicated
+//! state costs a write per tick rather than per trial.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message;
+use serde_bytes::ByteBuf;
+use weft_proto::v1 as pb;
+use weft_proto::v1::{TrialState, TuneState};
+use weft_values::CallText;
+
+use crate::call::OwnerGuard;
+use crate::command::Command;
+use crate::controller::Controller;
+use crate::error::ControllerError;
+use crate::jobs::now_ms;
+use crate::tune::schedulers::{Decision, Mode, Scheduler};
+use crate::tune::{Plan, experiment_key, take_result, trial_id, trial_key};
+
+/// How often ended trials are written and stop requests looked for.
+const FLUSH: Duration = Duration::from_millis(100);
+/// The longest experiment id or name.
+const MAX_ID: usize = 128;
+
+impl Controller {
+    /// Starts an experiment: checks its spec and its first config against
+    /// the trainable's signature, records it, and runs it.
+    pub async fn run_tune(
+        self: &Arc<Self>,
+        request: pb::RunTuneRequest,
+    ) -> Result<pb::TuneExperiment, ControllerError> {
+        self.tune_ready().await?;
+        if !request.id.is_empty() {
+            check_id(&request.id)?;
+            if let Some(found) = self.tune.lock().experiments.get(&request.id) {
+                return Ok(found.clone());
+            }
+        }
+        let spec = request.spec.unwrap_or_default();
+        if !spec.name.is_empty() {
+            check_id(&spec.name)?;
+        }
+        let plan = Plan::new(&spec)?;
+        let seed = match spec.seed {
+            0 => now_ms() ^ 0x5EED,
+            seed => seed,
+        };
+        // The trainable must take the space's configs: the first one is
+        // typed now, so a mismatch is refused before any trial runs.
+        let first = plan.space.sample(0, seed);
+        let typed = self
+            .config_call(&spec.component, &spec.function, &first)
+            .await?;
+        let id = match request.id.is_empty() {
+            true => self.new_experiment_id(),
+            false => request.id,
+        };
+        let record = pb::TuneExperiment {
+            id: id.clone(),
+            digest: typed.digest,
+            state: TuneState::Running as i32,
+            seed,
+            total_trials: plan.total,
+            started_ms: now_ms(),
+            spec: Some(pb::TuneSpec {
+                function: typed.function,
+                ..spec
+            }),
+            ..Default::default()
+        };
+        self.write_tune(vec![(experiment_key(&id), record.encode_to_vec())])
+            .await?;
+        self.tune
+            .lock()
+            .experiments
+            .insert(id.clone(), record.clone());
+        self.supervise_tune(id);
+        Ok(record)
+    }
+
+    /// An experiment (by id, else the newest of that name) and its trials.
+    pub async fn get_tune(&self, id: &str) -> Result<pb::TuneStatus, ControllerError> {
+        self.tune_ready().await?;
+        let experiment = self
+            .tune
+            .find(id)
+            .ok_or_else(|| ControllerError::NotFound(format!("no experiment `{id}`")))?;
+        let trials = self
+            .tune
+            .lock()
+            .trials
+            .get(&experiment.id)
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default();
+        Ok(pb::TuneStatus {
+            experiment: Some(experiment),
+            trials,
+        })
+    }
+
+    /// Every experiment, newest first.
+    pub async fn list_tune(&self) -> Result<Vec<pb::TuneExperiment>, ControllerError> {
+        self.tune_ready().await?;
+        let mut all: Vec<_> = self.tune.lock().experiments.values().cloned().collect();
+        all.sort_by(|a, b| (b.started_ms, &b.id).cmp(&(a.started_ms, &a.id)));
+        Ok(all)
+    }
+
+    /// Stops an experiment: its running trials are canceled (and recorded
+    /// as stopped), and no more start.
+    pub async fn stop_tune(&self, id: &str) -> Result<pb::TuneExperiment, ControllerError> {
+        self.tune_ready().await?;
+        let mut record = self
+            .tune
+            .find(id)
+            .ok_or_else(|| ControllerError::NotFound(format!("no experiment `{id}`")))?;
+        if record.state().is_finished() {
+            return Ok(record);
+        }
+        record.set_state(TuneState::Stopped);
+        record.reason = "stopped by request".into();
+        record.ended_ms = now_ms();
+        self.write_tune(vec![(experiment_key(&record.id), record.encode_to_vec())])
+            .await?;
+        self.tune
+            .lock()
+            .experiments
+            .insert(record.id.clone(), record.clone());
+        Ok(record)
+    }
+
+    fn new_experiment_id(&self) -> String {
+        let records = self.tune.lock();
+        let base = format!("tune-{}", now_ms());
+        (0..)
+            .map(|n| match n {
+                0 => base.clone(),
+                n => format!("{base}-{n}"),
+            })
+            .find(|id| !records.experiments.contains_key(id))
+            .expect("an unused id")
+    }
+
+    /// Types trial config `config` for `function`: as the function's one
+    /// argument, or, for a function taking text, as its JSON.
+    async fn config_call(
+        &self,
+        component: &str,
+        function: &str,
+        config: &serde_json::Value,
+    ) -> Result<crate::call::TypedCall, ControllerError> {
+        let call = |args| CallText::Json {
+            function: function.to_string(),
+            args,
+        };
+        match self
+            .typed_call(component, call(serde_json::json!([config])))
+            .await
+        {
+            Err(first @ ControllerError::BadCall(weft_values::CallError::BadArguments { .. })) => {
+                self.typed_call(component, call(serde_json::json!([config.to_string()])))
+                    .await
+                    .map_err(|_| {
+                        ControllerError::InvalidRequest(format!(
+                            "the trainable cannot take the search space's configs: {first}"
+                        ))
+                    })
+            }
+            other => other,
+        }
+    }
+
+    async fn write_tune(&self, records: Vec<(String, Vec<u8>)>) -> Result<(), ControllerError> {
+        let records = records
+            .into_iter()
+            .map(|(k, v)| (k, ByteBuf::from(v)))
+            .collect();
+        self.write(Command::PutTune { records }).await.map(|_| ())
+    }
+
+    /// Waits until this replica leads and has read the Tune records in
+    /// its term.
+    async fn tune_ready(&self) -> Result<(), ControllerError> {
+        self.loaded_ready(&self.tune.loaded_term, "Tune records")
+            .await
+    }
+
+    /// Keeps the Tune records while this replica leads: on taking office
+    /// it reads them and resumes every running experiment.
+    pub(crate) fn keep_tune(self: &Arc<Self>) {
+        self.keep_loaded(
+            |c| &c.tune.loaded_term,
+            "Tune records",
+            |c, term| async move { c.load_tune(term).await },
+        );
+    }
+
+    async fn load_tune(self: &Arc<Self>, term: u64) -> Result<(), ControllerError> {
+        self.read_barrier().await?;
+        let experiments: HashMap<String, pb::TuneExperiment> = self
+            .state
+            .tune_records("e/")?
+            .into_iter()
+            .filter_map(|bytes| pb::TuneExperiment::decode(bytes.as_slice()).ok())
+            .map(|e| (e.id.clone(), e))
+            .collect();
+        let mut trials = HashMap::new();
+        for id in experiments.keys() {
+            let recorded = self
+                .state
+                .tune_records(&format!("t/{id}/"))?
+                .into_iter()
+                .filter_map(|bytes| pb::TuneTrial::decode(bytes.as_slice()).ok())
+                .map(|t| (t.index, t))
+                .collect();
+            trials.insert(id.clone(), recorded);
+        }
+        let running: Vec<String> = experiments
+            .values()
+            .filter(|e| !e.state().is_finished())
+            .map(|e| e.id.clone())
+            .collect();
+        tracing::info!(
+            experiments = experiments.len(),
+            running = running.len(),
+            "took over the Tune records"
+        );
+        {
+            let mut records = self.tune.lock();
+            records.experiments = experiments;
+            records.trials = trials;
+        }
+        self.tune.loaded_term.set(Some(term));
+        for id in running {
+            self.supervise_tune(id);
+        }
+        Ok(())
+    }
+
+    fn supervise_tune(self: &Arc<Self>, id: String) {
+        let controller = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = controller.run_experiment(&id).await {
+                tracing::warn!(experiment = %id, error = %e, "stopped running an experiment; the next leader resumes it");
+            }
+        });
+    }
+
+    async fn run_experiment(self: &Arc<Self>, id: &str) -> Result<(), ControllerError> {
+        let term = self.raft.metrics().borrow().current_term;
+        let Some(experiment) = self.tune.lock().experiments.get(id).cloned() else {
+            return Ok(());
+        };
+        let spec = experiment.spec.clone().unwrap_or_default();
+        let plan = match Plan::new(&spec) {
+            Ok(plan) => plan,
+            Err(e) => {
+                return self
+                    .end_experiment(id, TuneState::Failed, &e.to_string())
+                    .await;
+            }
+        };
+        let mut run = Run {
+            controller: self.clone(),
+            id: id.to_string(),
+            term,
+            scheduler: Scheduler::new(&plan.scheduler),
+            mode: plan.mode,
+            plan,
+            seed: experiment.seed,
+            digest: experiment.digest.clone(),
+            spec,
+            running: HashMap::new(),
+            pending: VecDeque::new(),
+            ended: Vec::new(),
+        };
+        run.replay();
+        let (owner, mut events) = self.tasks.open_owner();
+        let _owner = OwnerGuard {
+            tasks: &self.tasks,
+            owner,
+        };
+        let mut flush = tokio::time::interval(FLUSH);
+        // Hosts bring the attempts an earlier leader started when they
+        // register with this one, within a few host timeouts.
+        let (started, sweep_for) = (std::time::Instant::now(), self.tasks.host_timeout() * 3);
+        loop {
+            if self.tune.loaded_in() != Some(term) {
+                return Ok(());
+            }
+            let state = self
+                .tune
+                .lock()
+                .experiments
+                .get(id)
+                .map_or(TuneState::Stopped, |e| e.state());
+            if state.is_finished() {
+                run.stop_all("the experiment was stopped");
+                return run.flush().await;
+            }
+            run.start_trials(owner).await;
+            if run.running.is_empty() && run.pending.is_empty() {
+                run.flush().await?;
+                return self.end_experiment(id, TuneState::Finished, "").await;
+            }
+            tokio::select! {
+                event = events.recv() => {
+                    let Some(Ok(event)) = event else {
+                        return Ok(());
+                    };
+                    let mut message = pb::OwnerMessage::default();
+                    for result in event.finished {
+                        run.on_result(result, &mut message);
+                    }
+                    self.tasks.owner_message(owner, &mut message);
+                }
+                _ = flush.tick() => {
+                    if started.elapsed() < sweep_for {
+                        run.cancel_orphans();
+                    }
+                    run.flush().await?;
+                }
+            }
+        }
+    }
+
+    async fn end_experiment(
+        &self,
+        id: &str,
+        state: TuneState,
+        reason: &str,
+    ) -> Result<(), ControllerError> {
+        let Some(mut record) = self.tune.lock().experiments.get(id).cloned() else {
+            return Ok(());
+        };
+        record.set_state(state);
+        record.reason = reason.to_string();
+        record.ended_ms = now_ms();
+        self.write_tune(vec![(experiment_key(id), record.encode_to_vec())])
+            .await?;
+        self.tune.lock().experiments.insert(id.to_string(), record);
+        Ok(())
+    }
+}
+
+/// An experiment being run: the trials in flight by task id, the ones not
+/// started, and the ones ended but not yet written.
+struct Run {
+    controller: Arc<Controller>,
+    id: String,
+    term: u64,
+    plan: Plan,
+    scheduler: Scheduler,
+    mode: Mode,
+    seed: u64,
+    digest: String,
+    spec: pb::TuneSpec,
+    running: HashMap<String, Live>,
+    pending: VecDeque<u32>,
+    ended: Vec<u32>,
+}
+
+/// A trial in flight.
+struct Live {
+    index: u32,
+    iterations: u32,
+    /// Why it is being canceled, once it is.
+    stopping: Option<(TrialState, String)>,
+}
+
+impl Run {
+    /// Rebuilds the scheduler from the ended trials' results, and queues
+    /// every trial that has not ended.
+    fn replay(&mut self) {
+        let trials = self
+            .controller
+            .tune
+            .lock()
+            .trials
+            .get(&self.id)
+            .cloned()
+            .unwrap_or_default();
+        for trial in trials.values().filter(|t| t.state().is_finished()) {
+            for (n, result) in trial.results.iter().enumerate() {
+                let value = serde_json::from_str::<serde_json::Value>(result)
+                    .ok()
+                    .and_then(|r| r.get(&self.spec.metric).and_then(|v| v.as_f64()));
+                if let Some(value) = value {
+                    self.scheduler
+                        .on_result(trial.index, n as u32 + 1, self.mode.score(value));
+                }
+            }
+        }
+        self.pending = (0..self.plan.total)
+            .filter(|i| trials.get(i).is_none_or(|t| !t.state().is_finished()))
+            .collect();
+    }
+
+    /// How many trials may run at once.
+    fn concurrency(&self) -> usize {
+        if self.spec.max_concurrent_trials > 0 {
+            return self.spec.max_concurrent_trials as usize;
+        }
+        let per_trial = match self.spec.cpus {
+            0.0 => 1.0,
+            cpus => cpus,
+        };
+        let cpus: f64 = self
+            .controller
+            .tasks
+            .nodes()
+            .iter()
+            .filter(|n| n.alive)
+            .filter_map(|n| n.total.as_ref().map(|r| r.cpus))
+            .sum();
+        ((cpus / per_trial).floor() as usize).max(1)
+    }
+
+    async fn start_trials(&mut self, owner: u64) {
+        let room = self.concurrency().saturating_sub(self.running.len());
+        for _ in 0..room {
+            let Some(index) = self.pending.pop_front() else {
+                return;
+            };
+            let failures = self.trial(index, |t| t.failures);
+            self.start(owner, index, failures).await;
+        }
+    }
+
+    /// Starts attempt `failures + 1` of trial `index`.
+    async fn start(&mut self, owner: u64, index: u32, failures: u32) {
+        let config = self.plan.space.sample(u64::from(index), self.seed);
+        self.put_trial(pb::TuneTrial {
+            experiment: self.id.clone(),
+            index,
+            id: trial_id(&self.id, index),
+            config: config.to_string(),
+            state: TrialState::Running as i32,
+            failures,
+            started_ms: now_ms(),
+            ..Default::default()
+        });
+        let controller = self.controller.clone();
+        let typed = match controller
+            .config_call(&self.digest, &self.spec.function, &config)
+            .await
+        {
+            Ok(typed) => typed,
+            Err(e) => {
+                self.end_trial(index, TrialState::Error, &e.to_string());
+                return;
+            }
+        };
+        let target = match controller.target(&self.digest) {
+            Ok(target) => target,
+            Err(e) => {
+                self.end_trial(index, TrialState::Error, &e.to_string());
+                return;
+            }
+        };
+        let task = format!("tune.{}.{index}.{}-{failures}", self.id, self.term);
+        let spec = pb::TaskSpec {
+            id: task.clone(),
+            component: self.digest.clone(),
+            function: typed.function,
+            args: typed.args,
+            options: Some(pb::TaskOptions {
+                has_cpus: self.spec.cpus > 0.0,
+                cpus: self.spec.cpus,
+                // Failures are counted here, against max_failures.
+                has_max_retries: true,
+                max_retries: 0,
+                timeout_ms: self.spec.timeout_ms,
+                streaming: true,
+                stream_backpressure: 1,
+                ..Default::default()
+            }),
+        };
+        tracing::debug!(experiment = %self.id, trial = index, task, "starting a trial");
+        self.running.insert(
+            task,
+            Live {
+                index,
+                iterations: 0,
+                stopping: None,
+            },
+        );
+
+        controller.tasks.submit(owner, vec![(spec, Ok(target))]);
+    }
+
+    /// One item or end of a trial's task.
+    fn on_result(&mut self, result: pb::TaskResult, message: &mut pb::OwnerMessage) {
+        message.release.push(result.id.clone());
+        if let Some((task, n)) = weft_proto::stream_item_of(&result.id) {
+            let task = task.to_string();
+            self.on_item(&task, n, result, message);
+        } else if let Some(live) = self.running.remove(&result.id) {
+            self.on_end(live, result);
+        }
+    }
+
+    fn on_item(
+        &mut self,
+        task: &str,
+        n: u64,
+        item: pb::TaskResult,
+        message: &mut pb::OwnerMessage,
+    ) {
+        let Some(live) = self.running.get_mut(task) else {
+            return;
+        };
+        if live.stopping.is_some() {
+            return;
+        }
+        let (index, mut iterations) = (live.index, live.iterations);
+        let taken = self.take(index, &mut iterations, &item);
+        if let Some(live) = self.running.get_mut(task) {
+            live.iterations = iterations;
+        }
+        let decision = match taken {
+            Ok(decision) => decision,
+            Err(problem) => {
+                self.cancel(task, TrialState::Error, problem, message);
+                return;
+            }
+        };
+        match decision {
+            Decision::Continue => message.consumed.push(pb::StreamProgress {
+                task: task.to_string(),
+                count: n + 1,
+            }),
+            Decision::Stop(why) => self.cancel(task, TrialState::Stopped, why, message),
+            Decision::Finish(why) => self.cancel(task, TrialState::Terminated, why, message),
+        }
+    }
+
+    /// Records one result of trial `index` (`iterations` so far) and
+    /// judges it.
+    fn take(
+        &mut self,
+        index: u32,
+        iterations: &mut u32,
+        item: &pb::TaskResult,
+    ) -> Result<Decision, String> {
+        if item.value.is_empty() && !item.held_by.is_empty() {
+            return Err(format!(
+                "a result of {} bytes is larger than a trial keeps",
+                item.size
+            ));
+        }
+        let value = weft_values::decode(&item.value)
+            .map_err(|e| format!("a result could not be read: {e}"))?;
+        let json = weft_values::to_json(&value);
+        let (iteration, metric) = {
+            let mut records = self.controller.tune.lock();
+            let trial = records
+                .trials
+                .get_mut(&self.id)
+                .and_then(|t| t.get_mut(&index))
+                .ok_or("the trial's record is gone")?;
+            take_result(trial, iterations, &json, &self.spec.metric, self.mode)
+                .map_err(|e| e.to_string())?
+        };
+        let score = self.mode.score(metric);
+        if let Some(target) = self.spec.stop_at
+            && score >= self.mode.score(target)
+        {
+            return Ok(Decision::Finish(format!(
+                "stop: {} reached {target}",
+                self.spec.metric
+            )));
+        }
+        if self.spec.stop_iterations > 0 && iteration >= self.spec.stop_iterations {
+            return Ok(Decision::Finish(format!(
+                "stop: {} iterations",
+                self.spec.stop_iterations
+            )));
+        }
+        Ok(self.scheduler.on_result(index, iteration, score))
+    }
+
+    fn on_end(&mut self, live: Live, result: pb::TaskResult) {
+        let index = live.index;
+        if let Some((state, why)) = live.stopping {
+            self.end_trial(index, state, &why);
+            return;
+        }
+        if result.ok {
+            // A trainable's return value is one more result unless it is
+            // the last one it reported (as `train` returning its last
+            // metrics is).
+            if result.has_value && !self.repeats_last(index, &result) {
+                let mut iterations = live.iterations;
+                if let Err(problem) = self.take(index, &mut iterations, &result) {
+                    self.end_trial(index, TrialState::Error, &problem);
+                    return;
+                }
+            }
+            self.end_trial(index, TrialState::Terminated, "");
+            return;
+        }
+        let failures = self.trial(index, |t| t.failures) + 1;
+        self.update_trial(index, |t| t.failures = failures);
+        if failures > self.spec.max_failures {
+            self.end_trial(index, TrialState::Error, &result.error);
+            return;
+        }
+        tracing::info!(experiment = %self.id, trial = index, failures, error = %result.error, "a trial failed; running it again");
+        self.scheduler.on_restart(index);
+        // It goes first in line: it had a slot and keeps it.
+        self.pending.push_front(index);
+    }
+
+    /// Whether `result` is trial `index`'s last reported result again.
+    fn repeats_last(&self, index: u32, result: &pb::TaskResult) -> bool {
+        let Ok(value) = weft_values::decode(&result.value) else {
+            return false;
+        };
+        let json = weft_values::to_json(&value).to_string();
+        self.trial(index, |t| {
+            t.results.last().is_some_and(|last| *last == json)
+        })
+    }
+
+    /// Cancels trial task `task`, to be recorded as `state` for `why`
+    /// once it ends.
+    fn cancel(
+        &mut self,
+        task: &str,
+        state: TrialState,
+        why: String,
+        message: &mut pb::OwnerMessage,
+    ) {
+        if let Some(live) = self.running.get_mut(task) {
+            live.stopping = Some((state, why));
+            message.cancel.push(task.to_string());
+        }
+    }
+
+    /// Cancels the attempts of this experiment's trials that an earlier
+    /// leader started: their results went to it, so their trials run
+    /// again here from the start, and an attempt whose reports nobody
+    /// reads would hold its cpus until its deadline.
+    fn cancel_orphans(&self) {
+        let prefix = format!("tune.{}.", self.id);
+        let ours = |task: &str| {
+            weft_proto::stream_item_of(task).is_some() || self.running.contains_key(task)
+        };
+        for task in self.controller.tasks.cancel_strays(&prefix, ours) {
+            tracing::info!(experiment = %self.id, task, "canceled a trial attempt an earlier leader started");
+        }
+    }
+
+    /// Cancels every trial in flight and records it as stopped now (the
+    /// experiment ends, so their ends will not be read).
+    fn stop_all(&mut self, why: &str) {
+        for (task, live) in std::mem::take(&mut self.running) {
+            let _ = self.controller.tasks.cancel(&task);
+            self.end_trial(live.index, TrialState::Stopped, why);
+        }
+    }
+
+    fn trial<T>(&self, index: u32, read: impl FnOnce(&pb::TuneTrial) -> T) -> T
+    where
+        T: Default,
+    {
+        self.controller
+            .tune
+            .lock()
+            .trials
+            .get(&self.id)
+            .and_then(|t| t.get(&index))
+            .map(read)
+            .unwrap_or_default()
+    }
+
+    fn put_trial(&self, trial: pb::TuneTrial) {
+        self.controller
+            .tune
+            .lock()
+            .trials
+            .entry(self.id.clone())
+            .or_default()
+            .insert(trial.index, trial);
+    }
+
+    fn update_trial(&self, index: u32, change: impl FnOnce(&mut pb::TuneTrial)) {
+        if let Some(trial) = self
+            .controller
+            .tune
+            .lock()
+            .trials
+            .get_mut(&self.id)
+            .and_then(|t| t.get_mut(&index))
+        {
+            change(trial);
+        }
+    }
+
+    fn end_trial(&mut self, index: u32, state: TrialState, why: &str) {
+        self.update_trial(index, |t| {
+            t.set_state(state);
+            t.ended_ms = now_ms();
+            match state {
+                TrialState::Error => t.error = why.to_string(),
+                TrialState::Stopped | TrialState::Terminated => t.stopped_by = why.to_string(),
+                _ => {}
+            }
+        });
+        self.ended.push(index);
+    }
+
+    /// Writes the trials ended since the last flush, in one entry.
+    async fn flush(&mut self) -> Result<(), ControllerError> {
+        if self.ended.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<(String, Vec<u8>)> = {
+            let records = self.controller.tune.lock();
+            let trials = records.trials.get(&self.id);
+            self.ended
+                .iter()
+                .filter_map(|i| trials.and_then(|t| t.get(i)))
+                .map(|t| (trial_key(&self.id, t.index), t.encode_to_vec()))
+                .collect()
+        };
+        self.controller.write_tune(records).await?;
+        self.ended.clear();
+        Ok(())
+    }
+}
+
+/// Checks a user-given experiment id or name: it becomes part of task
+/// ids and state keys.
+fn check_id(id: &str) -> Result<(), ControllerError> {
+    if id.is_empty()
+        || id.len() > MAX_ID
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ControllerError::InvalidRequest(format!(
+            "experiment id or name `{id}` must be 1 to {MAX_ID} letters, digits, `-` or `_`"
+        )));
+    }
+    Ok(())
+}

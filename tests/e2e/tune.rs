@@ -1,0 +1,334 @@
+//! Tune on real processes: experiments of the example trainable run by
+//! the leader with `weft tune`, searched over grids and random draws,
+//! stopped early by ASHA, failing trials retried, and an experiment
+//! carried through the death of its driver and of the leader.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use weft_tests::{Group, eventually, fact, guests};
+
+/// `replicas` controllers and worker hosts of 2 cpus, the trainable
+/// deployed as `trainable`.
+fn cluster(replicas: usize, hosts: &[&str]) -> Group {
+    let hosts: Vec<(&str, &[&str])> = hosts.iter().map(|h| (*h, &[][..])).collect();
+    Group::with_hosts(replicas, &hosts, &[(guests::TUNE, "trainable")])
+}
+
+/// `weft tune run trainable train --metric score ...` to its end, its
+/// status as JSON.
+fn run(group: &Group, space: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "tune",
+        "run",
+        "trainable",
+        "train",
+        "--metric",
+        "score",
+        "--json",
+        "--space",
+        space,
+    ];
+    args.extend_from_slice(extra);
+    let out = group
+        .weft_ok(&args)
+        .unwrap_or_else(|e| panic!("{e}\n{}", group.diagnosis()));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn status(group: &Group, experiment: &str) -> Option<Value> {
+    let out = group
+        .weft_ok(&["tune", "status", experiment, "--json"])
+        .ok()?;
+    serde_json::from_str(&out).ok()
+}
+
+fn trials(status: &Value) -> &Vec<Value> {
+    status["trials"].as_array().expect("trials")
+}
+
+fn scores(trial: &Value) -> Vec<f64> {
+    trial["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["score"].as_f64().expect("a score"))
+        .collect()
+}
+
+#[test]
+fn grid_and_random_search_run_every_config_and_name_the_best() {
+    let group = cluster(1, &["h1"]);
+    let grid = r#"{"rate": {"grid_search": [0.1, 0.5, 0.9]}, "iterations": 3, "work-ms": 0}"#;
+    let status = run(&group, grid, &["--num-samples", "2"]);
+    assert_eq!(status["state"], "FINISHED", "{status}");
+    assert_eq!(status["total_trials"], 6);
+    let mut rates = Vec::new();
+    for trial in trials(&status) {
+        assert_eq!(trial["state"], "TERMINATED", "{trial}");
+        let rate = trial["config"]["rate"].as_f64().unwrap();
+        rates.push(rate);
+        // Three reports; the return value repeats the last, so it adds
+        // none.
+        let s = scores(trial);
+        assert_eq!(s.len(), 3, "{trial}");
+        for (i, score) in s.iter().enumerate() {
+            assert!((score - rate * (i + 1) as f64).abs() < 1e-9, "{trial}");
+        }
+    }
+    // The grid in order, repeated per sample.
+    assert_eq!(rates, vec![0.1, 0.5, 0.9, 0.1, 0.5, 0.9]);
+    // The best is the first trial of the steepest rate.
+    let best = status["best_trial"].as_str().unwrap();
+    assert!(best.ends_with("_00002"), "{status}");
+
+    // Random draws: in range, and the same seed draws the same configs.
+    let random =
+        r#"{"rate": {"uniform": [0.2, 0.4]}, "iterations": 1, "work-ms": {"choice": [0, 1]}}"#;
+    let configs = |status: &Value| -> Vec<Value> {
+        trials(status).iter().map(|t| t["config"].clone()).collect()
+    };
+    let first = run(&group, random, &["--num-samples", "5", "--seed", "11"]);
+    let again = run(&group, random, &["--num-samples", "5", "--seed", "11"]);
+    assert_eq!(configs(&first), configs(&again));
+    for config in configs(&first) {
+        let rate = config["rate"].as_f64().unwrap();
+        assert!((0.2..0.4).contains(&rate), "{config}");
+        assert!(config["work-ms"] == 0 || config["work-ms"] == 1, "{config}");
+    }
+    // Both are listed, newest first.
+    let list = group.weft_ok(&["tune", "list"]).unwrap();
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(
+        list.lines()
+            .next()
+            .unwrap()
+            .starts_with(again["id"].as_str().unwrap()),
+        "{list}"
+    );
+}
+
+#[test]
+fn asha_stops_the_trials_below_each_rung_of_known_curves() {
+    let group = cluster(1, &["h1"]);
+    // One trial at a time, in grid order, so the rungs fill in a known
+    // order: rungs at 1, 2 and 4 iterations (reduction factor 2), and a
+    // budget of 8 iterations of the 10 each trial would run.
+    let space = r#"{"rate": {"grid_search": [0.5, 0.9, 0.1, 0.6, 0.3, 0.8]}, "iterations": 10, "work-ms": 1}"#;
+    let status = run(
+        &group,
+        space,
+        &[
+            "--scheduler",
+            "asha",
+            "--max-t",
+            "8",
+            "--reduction-factor",
+            "2",
+            "--max-concurrent-trials",
+            "1",
+        ],
+    );
+    assert_eq!(status["state"], "FINISHED", "{status}");
+    let outcome: Vec<(String, usize)> = trials(&status)
+        .iter()
+        .map(|t| (t["state"].as_str().unwrap().to_string(), scores(t).len()))
+        .collect();
+    // 0.5 and 0.9 set each rung; 0.1 is below the median at rung 1; 0.6
+    // passes rung 1 (median 0.5) but not rung 2 (1.2 < 1.4); 0.3 falls at
+    // rung 1 (median 0.55); 0.8 passes all three. The survivors end at
+    // max_t, done rather than stopped.
+    let expected: Vec<(String, usize)> = [
+        ("TERMINATED", 8),
+        ("TERMINATED", 8),
+        ("STOPPED", 1),
+        ("STOPPED", 2),
+        ("STOPPED", 1),
+        ("TERMINATED", 8),
+    ]
+    .iter()
+    .map(|(s, n)| (s.to_string(), *n))
+    .collect();
+    assert_eq!(outcome, expected, "{status}");
+    let stopped = &trials(&status)[3];
+    assert!(
+        stopped["stopped_by"]
+            .as_str()
+            .unwrap()
+            .contains("iteration 2"),
+        "{stopped}"
+    );
+}
+
+#[test]
+fn a_failing_trial_is_retried_and_bad_experiments_are_named() {
+    let group = cluster(1, &["h1"]);
+    let space =
+        r#"{"rate": 1.0, "iterations": 3, "work-ms": 0, "trap-at": {"grid_search": [null, 2]}}"#;
+    let status = run(&group, space, &["--max-failures", "2"]);
+    let ran = trials(&status);
+    assert_eq!(ran[0]["state"], "TERMINATED", "{status}");
+    assert_eq!(ran[0]["failures"], 0);
+    // Three attempts (the first and two retries), each failing at
+    // iteration 2, and the trap named.
+    assert_eq!(ran[1]["state"], "ERROR", "{status}");
+    assert_eq!(ran[1]["failures"], 3, "{status}");
+    assert!(
+        ran[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("the trial failed at iteration 2"),
+        "{status}"
+    );
+    // A retry starts over: only its own first result is kept.
+    assert_eq!(scores(&ran[1]), vec![1.0], "{status}");
+
+    // A result without the metric fails its trial, naming what it has.
+    let out = group
+        .weft_ok(&[
+            "tune",
+            "run",
+            "trainable",
+            "train",
+            "--metric",
+            "loss",
+            "--mode",
+            "min",
+            "--json",
+            "--space",
+            r#"{"rate": 1.0, "iterations": 2, "work-ms": 0}"#,
+        ])
+        .unwrap();
+    let missing: Value = serde_json::from_str(&out).unwrap();
+    let error = missing["trials"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("no numeric `loss` (it has iteration, score)"),
+        "{missing}"
+    );
+
+    // Refused before any trial runs: configs the trainable cannot take,
+    // a space that is no space, an unknown scheduler or component.
+    let refused = |args: &[&str]| {
+        let mut all = vec!["tune", "run"];
+        all.extend_from_slice(args);
+        group.weft_err(&all).unwrap()
+    };
+    let err = refused(&[
+        "trainable",
+        "train",
+        "--metric",
+        "score",
+        "--space",
+        r#"{"rate": "fast", "iterations": 1, "work-ms": 0}"#,
+    ]);
+    assert!(
+        err.contains("cannot take the search space's configs"),
+        "{err}"
+    );
+    assert!(err.contains("rate"), "{err}");
+    let err = refused(&[
+        "trainable",
+        "train",
+        "--metric",
+        "score",
+        "--space",
+        r#"{"rate": {"uniform": [1, 0]}}"#,
+    ]);
+    assert!(
+        err.contains("param_space.rate: uniform: lower (1) must be below upper (0)"),
+        "{err}"
+    );
+    let err = refused(&[
+        "trainable",
+        "train",
+        "--metric",
+        "score",
+        "--space",
+        "{}",
+        "--scheduler",
+        r#"{"type": "hyperband9"}"#,
+    ]);
+    assert!(err.contains("types: fifo, asha, median_stopping"), "{err}");
+    let err = refused(&[
+        "nothing-here",
+        "train",
+        "--metric",
+        "score",
+        "--space",
+        "{}",
+    ]);
+    assert!(err.contains("nothing-here"), "{err}");
+    // Nothing refused was recorded.
+    let list = group.weft_ok(&["tune", "list"]).unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+}
+
+#[test]
+fn an_experiment_outlives_its_driver_and_a_leader_kill_counting_each_trial_once() {
+    let mut group = cluster(3, &["h1", "h2"]);
+    let leader = group.wait_for_leader(Duration::from_secs(20)).unwrap();
+    // Twelve trials of ten 40 ms iterations, two at a time: about 3 s.
+    let space = r#"{"rate": {"grid_search": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}, "iterations": 10, "work-ms": 40}"#;
+    let args = [
+        "tune",
+        "run",
+        "trainable",
+        "train",
+        "--metric",
+        "score",
+        "--name",
+        "failover",
+        "--max-concurrent-trials",
+        "2",
+        "--space",
+        space,
+    ];
+    let mut driver = std::process::Command::new(weft_tests::weft_bin())
+        .args(group.with_token(&args))
+        .env("WEFT_ADDRESS", group.addresses())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ended = |status: &Value| {
+        trials(status)
+            .iter()
+            .filter(|t| t["state"] != "RUNNING")
+            .count()
+    };
+    let waited = eventually(Duration::from_secs(30), || {
+        let now = status(&group, "failover");
+        let n = now.as_ref().map_or(0, ended);
+        fact(n >= 2, || format!("{n} trials ended: {now:?}"))
+    });
+    waited.unwrap_or_else(|e| panic!("no trial ended: {e}\n{}", group.diagnosis()));
+    // The driver goes, then the leader.
+    driver.kill().unwrap();
+    driver.wait().unwrap();
+    group.kill(leader);
+    let next = group.wait_for_leader(Duration::from_secs(20)).unwrap();
+    assert_ne!(next, leader);
+    let waited = eventually(Duration::from_secs(60), || {
+        let now = status(&group, "failover");
+        let state = now.as_ref().map(|s| s["state"].clone());
+        fact(state == Some(Value::from("FINISHED")), || {
+            format!("{now:?}")
+        })
+    });
+    waited.unwrap_or_else(|e| panic!("never finished: {e}\n{}", group.diagnosis()));
+    let done = status(&group, "failover").unwrap();
+    let by_index: BTreeMap<u64, &Value> = trials(&done)
+        .iter()
+        .map(|t| (t["index"].as_u64().unwrap(), t))
+        .collect();
+    assert_eq!(trials(&done).len(), 12, "{done}");
+    assert_eq!(by_index.len(), 12, "each trial once: {done}");
+    for (index, trial) in by_index {
+        assert_eq!(trial["state"], "TERMINATED", "{trial}");
+        let s = scores(trial);
+        // Ten reports of this trial's rate.
+        assert_eq!(s.len(), 10, "{trial}");
+        assert_eq!(s[9], 10.0 * (index + 1) as f64, "{trial}");
+    }
+}
