@@ -18,6 +18,7 @@ pub mod groups;
 pub mod objects;
 pub mod streams;
 pub mod tasks;
+pub mod tune;
 pub mod values;
 
 use std::path::PathBuf;
@@ -61,6 +62,10 @@ pub enum BenchCommand {
     /// natively in this process, and kernel launch latency where the
     /// host's backend has kernels.
     Gpu(gpu::GpuBenchArgs),
+    /// Tune: experiments of N trials (random search with ASHA, and FIFO)
+    /// against the same trials' work as plain streaming tasks (the shape
+    /// `scripts/bench-tune-vs-ray` sets beside Ray Tune).
+    Tune(tune::TuneBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -114,6 +119,7 @@ pub async fn run(address: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Groups(_) => "groups",
         BenchCommand::Values(_) => "values",
         BenchCommand::Gpu(_) => "gpu",
+        BenchCommand::Tune(_) => "tune",
     };
     let progress = Progress::spinner(&format!("weft bench {name}: measuring"));
     *UNDER_WAY.lock().unwrap_or_else(|p| p.into_inner()) = Some((progress, name, 0));
@@ -133,6 +139,7 @@ async fn bench(address: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Groups(args) => groups::run(address, args).await,
         BenchCommand::Values(args) => values::run(address, args).await,
         BenchCommand::Gpu(args) => gpu::run(address, args).await,
+        BenchCommand::Tune(args) => tune::run(address, args).await,
     }
 }
 
