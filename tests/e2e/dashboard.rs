@@ -47,6 +47,7 @@ fn the_dashboard_shows_a_cluster_of_two_hosts_and_follows_a_new_leader() {
         (guests::COUNTER, "counter"),
         (guests::JOB, "job"),
         (guests::HTTP_HELLO, "web"),
+        (guests::TUNE, "trainable"),
     ] {
         group.weft_ok(&["deploy", file, "--name", name]).unwrap();
     }
@@ -343,6 +344,50 @@ fn the_dashboard_shows_a_cluster_of_two_hosts_and_follows_a_new_leader() {
             .contains("STOPPED")
     );
     browser.screenshot(&shots.join("jobs.png")).unwrap();
+
+    // Tune: an experiment in the list, and its trials with how each ended.
+    let experiment = group
+        .weft_ok(&[
+            "tune",
+            "run",
+            "trainable",
+            "train",
+            "--metric",
+            "score",
+            "--name",
+            "sweep",
+            "--space",
+            r#"{"rate": {"grid_search": [0.1, 0.9]}, "iterations": 3, "work-ms": 0}"#,
+            "--stop-iterations",
+            "2",
+            "--json",
+        ])
+        .unwrap();
+    let experiment: serde_json::Value = serde_json::from_str(&experiment).unwrap();
+    let id = experiment["id"].as_str().unwrap();
+    browser.navigate(&format!("{url}#/tune")).unwrap();
+    let row = browser
+        .wait_for("the experiment", &row_with("tune", "sweep"), PATIENCE)
+        .unwrap();
+    assert!(row.as_str().unwrap().contains("FINISHED"), "{row}");
+    browser
+        .navigate(&format!("{url}#/experiment/{id}"))
+        .unwrap();
+    let trial = browser
+        .wait_for(
+            "a trial",
+            &row_with("trials", &format!("{id}_00001")),
+            PATIENCE,
+        )
+        .unwrap();
+    let trial = trial.as_str().unwrap();
+    assert!(
+        trial.contains("TERMINATED")
+            && trial.contains("1.8")
+            && trial.contains("stop: 2 iterations"),
+        "{trial}"
+    );
+    browser.screenshot(&shots.join("tune.png")).unwrap();
 
     // Objects and components.
     browser.navigate(&format!("{url}#/objects")).unwrap();

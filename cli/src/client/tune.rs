@@ -209,27 +209,14 @@ fn progress(status: &TuneStatus) -> String {
 
 fn show(status: &TuneStatus, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(&status_json(status))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&weft_client::tune::status_json(status))?
+        );
         return Ok(());
     }
     print!("{}", table(status));
     Ok(())
-}
-
-/// The best trial of an ended or running experiment: the best value of
-/// the metric any trial reported.
-pub fn best_trial(status: &TuneStatus) -> Option<&TuneTrial> {
-    let max = status
-        .experiment
-        .as_ref()
-        .and_then(|e| e.spec.as_ref())
-        .is_none_or(|s| s.mode != "min");
-    status
-        .trials
-        .iter()
-        .filter_map(|t| t.best.map(|b| (t, if max { b } else { -b })))
-        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.index.cmp(&a.0.index)))
-        .map(|(t, _)| t)
 }
 
 fn table(status: &TuneStatus) -> String {
@@ -278,7 +265,7 @@ fn table(status: &TuneStatus) -> String {
             note(t),
         );
     }
-    if let Some(best) = best_trial(status) {
+    if let Some(best) = weft_client::tune::best_trial(status) {
         out += &format!(
             "best trial: {} ({metric} {} at iteration {})\nbest config: {}\n",
             best.id,
@@ -322,35 +309,4 @@ fn line(e: &TuneExperiment) -> String {
         spec.mode,
         spec.metric
     )
-}
-
-/// The status as JSON: results and configs as values, not text.
-fn status_json(status: &TuneStatus) -> serde_json::Value {
-    let parse = |text: &str| serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
-    let experiment = status.experiment.clone().unwrap_or_default();
-    let spec = experiment.spec.clone().unwrap_or_default();
-    serde_json::json!({
-        "id": experiment.id,
-        "name": spec.name,
-        "state": experiment.state().name(),
-        "reason": experiment.reason,
-        "metric": spec.metric,
-        "mode": spec.mode,
-        "seed": experiment.seed,
-        "total_trials": experiment.total_trials,
-        "best_trial": best_trial(status).map(|t| t.id.clone()),
-        "trials": status.trials.iter().map(|t| serde_json::json!({
-            "id": t.id,
-            "index": t.index,
-            "state": t.state().name(),
-            "config": parse(&t.config),
-            "results": t.results.iter().map(|r| parse(r)).collect::<Vec<_>>(),
-            "best": t.best,
-            "best_iteration": t.best_iteration,
-            "failures": t.failures,
-            "error": t.error,
-            "stopped_by": t.stopped_by,
-            "time_ms": t.ended_ms.saturating_sub(t.started_ms),
-        })).collect::<Vec<_>>(),
-    })
 }

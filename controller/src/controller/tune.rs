@@ -283,6 +283,7 @@ impl Controller {
             running: HashMap::new(),
             pending: VecDeque::new(),
             ended: Vec::new(),
+            room: None,
         };
         run.replay();
         let (owner, mut events) = self.tasks.open_owner();
@@ -368,6 +369,8 @@ struct Run {
     running: HashMap<String, Live>,
     pending: VecDeque<u32>,
     ended: Vec<u32>,
+    /// The trials that may run at once, and when it was read.
+    room: Option<(std::time::Instant, usize)>,
 }
 
 /// A trial in flight.
@@ -406,10 +409,17 @@ impl Run {
             .collect();
     }
 
-    /// How many trials may run at once.
-    fn concurrency(&self) -> usize {
+    /// How many trials may run at once: the spec's bound, else as many as
+    /// the live hosts have cpus for (read again every [`FLUSH`], as hosts
+    /// come and go, rather than on every result).
+    fn concurrency(&mut self) -> usize {
         if self.spec.max_concurrent_trials > 0 {
             return self.spec.max_concurrent_trials as usize;
+        }
+        if let Some((at, n)) = self.room
+            && at.elapsed() < FLUSH
+        {
+            return n;
         }
         let per_trial = match self.spec.cpus {
             0.0 => 1.0,
@@ -423,10 +433,15 @@ impl Run {
             .filter(|n| n.alive)
             .filter_map(|n| n.total.as_ref().map(|r| r.cpus))
             .sum();
-        ((cpus / per_trial).floor() as usize).max(1)
+        let n = ((cpus / per_trial).floor() as usize).max(1);
+        self.room = Some((std::time::Instant::now(), n));
+        n
     }
 
     async fn start_trials(&mut self, owner: u64) {
+        if self.pending.is_empty() {
+            return;
+        }
         let room = self.concurrency().saturating_sub(self.running.len());
         for _ in 0..room {
             let Some(index) = self.pending.pop_front() else {

@@ -323,6 +323,37 @@ impl Session {
         .map_err(|e| raise(py, e))
     }
 
+    /// Starts a Tune experiment from its spec as JSON
+    /// (`weft_client::tune::spec_from_json`); returns its id.
+    #[pyo3(signature = (spec, id=None))]
+    fn tune_run(&self, py: Python<'_>, spec: &str, id: Option<String>) -> PyResult<String> {
+        let spec = weft_client::tune::spec_from_json(spec).map_err(PyValueError::new_err)?;
+        let record = block(py, async { self.rpc.lock().await.run_tune(spec, id).await })
+            .map_err(|e| raise(py, e))?;
+        Ok(record.id)
+    }
+
+    /// An experiment (by id or name) and its trials as JSON text.
+    fn tune_status(&self, py: Python<'_>, id: &str) -> PyResult<String> {
+        let status = block(py, async { self.rpc.lock().await.tune_status(id).await })
+            .map_err(|e| raise(py, e))?;
+        Ok(weft_client::tune::status_json(&status).to_string())
+    }
+
+    /// Every experiment, newest first, as JSON text.
+    fn tune_list(&self, py: Python<'_>) -> PyResult<String> {
+        let all = block(py, async { self.rpc.lock().await.tune_experiments().await })
+            .map_err(|e| raise(py, e))?;
+        Ok(weft_client::tune::experiments_json(&all).to_string())
+    }
+
+    /// Stops an experiment; returns its state.
+    fn tune_stop(&self, py: Python<'_>, id: &str) -> PyResult<String> {
+        let record = block(py, async { self.rpc.lock().await.stop_tune(id).await })
+            .map_err(|e| raise(py, e))?;
+        Ok(record.state().name().to_string())
+    }
+
     /// Declares the applications of an application file's text (YAML or
     /// JSON) and waits up to `wait` seconds for their replicas; returns
     /// their statuses as JSON text.

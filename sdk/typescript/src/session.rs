@@ -469,6 +469,55 @@ impl Session {
         })
     }
 
+    /// Starts a Tune experiment from its spec as JSON
+    /// (`weft_client::tune::spec_from_json`); its id.
+    #[napi]
+    pub fn tune_run<'env>(
+        &self,
+        env: &'env Env,
+        spec_json: String,
+    ) -> napi::Result<PromiseRaw<'env, String>> {
+        let spec = weft_client::tune::spec_from_json(&spec_json).map_err(type_error)?;
+        self.spawn(env, |inner| async move {
+            Ok(inner.rpc.lock().await.run_tune(spec, None).await?.id)
+        })
+    }
+
+    /// An experiment (by id or name) and its trials, as JSON text.
+    #[napi]
+    pub fn tune_status<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, String>> {
+        self.spawn(env, |inner| async move {
+            let status = inner.rpc.lock().await.tune_status(&id).await?;
+            Ok(weft_client::tune::status_json(&status).to_string())
+        })
+    }
+
+    /// Every experiment, newest first, as JSON text.
+    #[napi]
+    pub fn tune_list<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, String>> {
+        self.spawn(env, |inner| async move {
+            let all = inner.rpc.lock().await.tune_experiments().await?;
+            Ok(weft_client::tune::experiments_json(&all).to_string())
+        })
+    }
+
+    /// Stops an experiment; its state.
+    #[napi]
+    pub fn tune_stop<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, String>> {
+        self.spawn(env, |inner| async move {
+            let record = inner.rpc.lock().await.stop_tune(&id).await?;
+            Ok(record.state().name().to_string())
+        })
+    }
+
     /// Every Serve application's status (or `app`'s), as JSON text.
     #[napi]
     pub fn serve_status<'env>(

@@ -17,6 +17,7 @@ before(async () => {
   await weft.deploy(guest("weft_testkit"), { name: "testkit" });
   await weft.deploy(guest("weft_config_reader"), { name: "probe" });
   await weft.deploy(guest("example_http_hello"), { name: "http-hello" });
+  await weft.deploy(guest("example_tune"), { name: "trainable" });
 });
 
 after(() => {
@@ -119,4 +120,36 @@ test("Serve handles call function and handler deployments from the driver", asyn
   }
   assert.deepEqual(values, [0, 1, 2, 3]);
   await weft.serve.delete("streams");
+});
+
+test("Tune runs an experiment on the leader and stops the poor trials early", async () => {
+  const { Tune } = await import("../dist/index.js");
+  const done = await weft.tune.fit(
+    {
+      component: "trainable",
+      function: "train",
+      name: "ts-sweep",
+      param_space: { rate: Tune.gridSearch([0.5, 0.9, 0.1]), iterations: 4, "work-ms": 0 },
+      metric: "score",
+      max_concurrent_trials: 1,
+      scheduler: { type: "asha", max_t: 4, reduction_factor: 2 },
+    },
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(done.state, "FINISHED");
+  assert.deepEqual(
+    done.trials.map((t) => [t.config.rate, t.state, t.results.length]),
+    [
+      [0.5, "TERMINATED", 4],
+      [0.9, "TERMINATED", 4],
+      [0.1, "STOPPED", 1],
+    ],
+  );
+  assert.equal(done.best_trial, done.trials[1].id);
+  assert.equal((await weft.tune.status("ts-sweep")).id, done.id);
+  assert.equal((await weft.tune.list())[0].name, "ts-sweep");
+  await assert.rejects(
+    weft.tune.run({ component: "trainable", function: "train", param_space: { rate: Tune.uniform(2, 1) }, metric: "score" }),
+    /lower \(2\) must be below upper \(1\)/,
+  );
 });

@@ -488,10 +488,137 @@ export class DeploymentHandle {
   }
 }
 
+/** One trial of a Tune experiment. */
+export interface TuneTrialInfo {
+  id: string;
+  index: number;
+  state: "PENDING" | "RUNNING" | "TERMINATED" | "STOPPED" | "ERROR";
+  config: Record<string, unknown>;
+  /** Every result it reported, oldest first. */
+  results: Record<string, unknown>[];
+  best: number | null;
+  best_iteration: number;
+  failures: number;
+  error: string;
+  stopped_by: string;
+  time_ms: number;
+}
+
+/** A Tune experiment and its trials. */
+export interface TuneStatusInfo {
+  id: string;
+  name: string;
+  state: "RUNNING" | "FINISHED" | "STOPPED" | "FAILED";
+  reason: string;
+  metric: string;
+  mode: "max" | "min";
+  seed: number;
+  total_trials: number;
+  best_trial: string | null;
+  trials: TuneTrialInfo[];
+}
+
+/** What an experiment runs: the fields of `weft tune run`'s flags.
+ * `param_space` takes the draws as one-key objects (`{ uniform: [0, 1] }`,
+ * `{ grid_search: [1, 2] }`: the helpers below make them); `scheduler`
+ * is `{ type: "asha", max_t, grace_period, reduction_factor }`,
+ * `{ type: "median_stopping", ... }` or left out for FIFO. */
+export interface TuneSpecInput {
+  component: string;
+  function: string;
+  param_space: Record<string, unknown>;
+  metric: string;
+  mode?: "max" | "min";
+  name?: string;
+  num_samples?: number;
+  max_concurrent_trials?: number;
+  scheduler?: Record<string, unknown>;
+  seed?: number;
+  cpus?: number;
+  timeout_s?: number;
+  max_failures?: number;
+  stop_at?: number;
+  stop_iterations?: number;
+}
+
+const FINISHED_TUNE = ["FINISHED", "STOPPED", "FAILED"];
+
+/** Tune: hyperparameter search run by the cluster's leader. An experiment
+ * outlives this process: `fit` starts it and waits, `status` finds it
+ * again by id or name. */
+export class Tune {
+  readonly #session: NativeSession;
+
+  constructor(session: NativeSession) {
+    this.#session = session;
+  }
+
+  /** Every value of `values`, crossed with the other grids. */
+  static gridSearch(values: unknown[]): Record<string, unknown> {
+    return { grid_search: values };
+  }
+  /** One of `values`, uniformly. */
+  static choice(values: unknown[]): Record<string, unknown> {
+    return { choice: values };
+  }
+  /** A float in `[lower, upper)`. */
+  static uniform(lower: number, upper: number): Record<string, unknown> {
+    return { uniform: [lower, upper] };
+  }
+  /** A float in `[lower, upper)`, uniform in its logarithm. */
+  static loguniform(lower: number, upper: number): Record<string, unknown> {
+    return { loguniform: [lower, upper] };
+  }
+  /** An integer in `[lower, upper)`. */
+  static randint(lower: number, upper: number): Record<string, unknown> {
+    return { randint: [lower, upper] };
+  }
+
+  /** Starts an experiment; its id. */
+  run(spec: TuneSpecInput): Promise<string> {
+    return settled(guard(() => this.#session.tuneRun(JSON.stringify(spec))));
+  }
+
+  /** Starts an experiment and waits for its end (up to `timeoutMs`). */
+  async fit(spec: TuneSpecInput, options: { timeoutMs?: number } = {}): Promise<TuneStatusInfo> {
+    const id = await this.run(spec);
+    const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+    let pause = 20;
+    for (;;) {
+      const now = await this.status(id);
+      if (FINISHED_TUNE.includes(now.state)) {
+        return now;
+      }
+      if (Date.now() >= deadline) {
+        throw new TimeoutError(`experiment ${id} is still ${now.state} after ${options.timeoutMs} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 500);
+    }
+  }
+
+  /** An experiment (by id or name) and its trials. */
+  async status(id: string): Promise<TuneStatusInfo> {
+    return JSON.parse(await settled(this.#session.tuneStatus(id))) as TuneStatusInfo;
+  }
+
+  /** Every experiment, newest first. */
+  async list(): Promise<Record<string, unknown>[]> {
+    return JSON.parse(await settled(this.#session.tuneList())) as Record<string, unknown>[];
+  }
+
+  /** Stops an experiment; its state. */
+  stop(id: string): Promise<string> {
+    return settled(this.#session.tuneStop(id));
+  }
+}
+
 export class Weft {
   readonly #session: NativeSession;
   /** Serve applications on this cluster. */
   readonly serve: Serve;
+  /** Tune experiments on this cluster. */
+  readonly tune: Tune;
   readonly #held = new Map<string, number>();
   readonly #released: string[] = [];
   readonly #collected = new FinalizationRegistry<string>((id) => this.#drop(id, false));
@@ -499,6 +626,7 @@ export class Weft {
   constructor(session: NativeSession) {
     this.#session = session;
     this.serve = new Serve(session);
+    this.tune = new Tune(session);
   }
 
   /** The controller address (or addresses) it connected to. */

@@ -112,6 +112,10 @@ export interface NativeSession {
   placementGroup(id: string, waitMs: number | undefined | null): Promise<PlacementGroupInfo>;
   placementGroups(): Promise<PlacementGroupInfo[]>;
   removePlacementGroup(id: string): Promise<boolean>;
+  tuneRun(specJson: string): Promise<string>;
+  tuneStatus(id: string): Promise<string>;
+  tuneList(): Promise<string>;
+  tuneStop(id: string): Promise<string>;
   serveRun(text: string, waitMs: number): Promise<{ statuses: string; waiting: string[] }>;
   serveStatus(app: string): Promise<string>;
   serveDelete(app: string): Promise<void>;

@@ -208,6 +208,8 @@ fn rpc_of(view: &str) -> &'static str {
         "actors" => "/weft.v1.Weft/ListActors",
         "groups" => "/weft.v1.Weft/ListPlacementGroups",
         "serve" => "/weft.v1.Weft/GetServeStatus",
+        "tune" => "/weft.v1.Weft/ListTune",
+        "experiment" => "/weft.v1.Weft/GetTune",
         "tasks" | "task" => "/weft.v1.Weft/ListTasks",
         "logs" => "/weft.v1.Weft/LocateLogs",
         "components" => "/weft.v1.Weft/ListComponents",

@@ -63,6 +63,12 @@ pub async fn read(
         })),
         "objects" => objects(client).await,
         "jobs" => jobs(client).await,
+        "tune" => Ok(json!({
+            "experiments": weft_client::tune::experiments_json(&client.tune_experiments().await?)
+        })),
+        "experiment" => Ok(weft_client::tune::status_json(
+            &client.tune_status(required(query, "id")?).await?,
+        )),
         "components" => components(client).await,
         _ => Err(ViewError::NotFound(format!("no view /api/{view}"))),
     }

@@ -45,7 +45,7 @@ from ._api import (
     tasks,
     wait,
 )
-from . import serve, util
+from . import serve, tune, util
 from ._jobs import job, list_jobs, stop_job, submit_job, wait_job
 from ._errors import (
     ActorDiedError,

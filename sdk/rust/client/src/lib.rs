@@ -34,7 +34,7 @@ mod route_logs;
 mod secrets;
 pub mod serve;
 mod serve_handle;
-mod tune;
+pub mod tune;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -75,3 +75,140 @@ impl Client {
         }
     }
 }
+
+/// The best trial of an ended or running experiment: the best value of
+/// the metric any trial reported.
+pub fn best_trial(status: &TuneStatus) -> Option<&TuneTrial> {
+    let max = status
+        .experiment
+        .as_ref()
+        .and_then(|e| e.spec.as_ref())
+        .is_none_or(|s| s.mode != "min");
+    status
+        .trials
+        .iter()
+        .filter_map(|t| t.best.map(|b| (t, if max { b } else { -b })))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.index.cmp(&a.0.index)))
+        .map(|(t, _)| t)
+}
+
+/// The status as JSON: results and configs as values, not text.
+pub fn status_json(status: &TuneStatus) -> serde_json::Value {
+    let parse = |text: &str| serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
+    let experiment = status.experiment.clone().unwrap_or_default();
+    let spec = experiment.spec.clone().unwrap_or_default();
+    serde_json::json!({
+        "id": experiment.id,
+        "name": spec.name,
+        "state": experiment.state().name(),
+        "reason": experiment.reason,
+        "metric": spec.metric,
+        "mode": spec.mode,
+        "seed": experiment.seed,
+        "total_trials": experiment.total_trials,
+        "best_trial": best_trial(status).map(|t| t.id.clone()),
+        "trials": status.trials.iter().map(|t| serde_json::json!({
+            "id": t.id,
+            "index": t.index,
+            "state": t.state().name(),
+            "config": parse(&t.config),
+            "results": t.results.iter().map(|r| parse(r)).collect::<Vec<_>>(),
+            "best": t.best,
+            "best_iteration": t.best_iteration,
+            "failures": t.failures,
+            "error": t.error,
+            "stopped_by": t.stopped_by,
+            "time_ms": t.ended_ms.saturating_sub(t.started_ms),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// An experiment's spec as SDKs in other languages write it: JSON with
+/// the fields of [`TuneSpec`], `param_space` and `scheduler` as objects
+/// (or their JSON text), and `timeout_s` for the deadline in seconds.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecJson {
+    #[serde(default)]
+    name: String,
+    component: String,
+    function: String,
+    param_space: serde_json::Value,
+    metric: String,
+    #[serde(default = "max")]
+    mode: String,
+    #[serde(default)]
+    num_samples: u32,
+    #[serde(default)]
+    max_concurrent_trials: u32,
+    #[serde(default)]
+    scheduler: serde_json::Value,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    cpus: f64,
+    #[serde(default)]
+    timeout_s: f64,
+    #[serde(default)]
+    max_failures: u32,
+    #[serde(default)]
+    stop_at: Option<f64>,
+    #[serde(default)]
+    stop_iterations: u32,
+}
+
+fn max() -> String {
+    "max".into()
+}
+
+/// Reads a [`TuneSpec`] from its JSON form (see [`SpecJson`]'s fields),
+/// naming what is wrong.
+pub fn spec_from_json(text: &str) -> Result<TuneSpec, String> {
+    let spec: SpecJson =
+        serde_json::from_str(text).map_err(|e| format!("not an experiment spec: {e}"))?;
+    let as_text = |v: serde_json::Value| match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    Ok(TuneSpec {
+        name: spec.name,
+        component: spec.component,
+        function: spec.function,
+        param_space: as_text(spec.param_space),
+        metric: spec.metric,
+        mode: spec.mode,
+        num_samples: spec.num_samples,
+        max_concurrent_trials: spec.max_concurrent_trials,
+        scheduler: as_text(spec.scheduler),
+        seed: spec.seed,
+        cpus: spec.cpus,
+        timeout_ms: (spec.timeout_s.max(0.0) * 1000.0) as u64,
+        max_failures: spec.max_failures,
+        stop_at: spec.stop_at,
+        stop_iterations: spec.stop_iterations,
+    })
+}
+
+/// Experiments as JSON: what `weft tune list` shows, one object each.
+pub fn experiments_json(experiments: &[TuneExperiment]) -> serde_json::Value {
+    experiments
+        .iter()
+        .map(|e| {
+            let spec = e.spec.clone().unwrap_or_default();
+            serde_json::json!({
+                "id": e.id,
+                "name": spec.name,
+                "state": e.state().name(),
+                "reason": e.reason,
+                "component": spec.component,
+                "function": spec.function,
+                "metric": spec.metric,
+                "mode": spec.mode,
+                "total_trials": e.total_trials,
+                "started_ms": e.started_ms,
+                "ended_ms": e.ended_ms,
+            })
+        })
+        .collect()
+}

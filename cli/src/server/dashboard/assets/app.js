@@ -516,6 +516,54 @@ const jobPage = {
 };
 
 /** @type {Page} */
+const tunePage = {
+  load: () => api("tune"),
+  render: (data) => table("tune", [
+    ["id", (e) => h("span", { class: "mono" }, e.id)],
+    ["name", (e) => e.name],
+    ["state", (e) => badge(e.state)],
+    ["trainable", (e) => `${e.component}.${e.function}`],
+    ["trials", (e) => String(e.total_trials)],
+    ["metric", (e) => `${e.mode} ${e.metric}`],
+    ["started (UTC)", (e) => time(e.started_ms)],
+    ["ran", (e) => (e.started_ms ? duration((e.ended_ms || Date.now()) - e.started_ms) : "")],
+  ], data.experiments, (e) => `#/experiment/${encodeURIComponent(e.id)}`),
+};
+
+/** A trial's number as the table shows it. @param {any} v */
+function metricText(v) {
+  return typeof v === "number" ? String(Number(v.toPrecision(6))) : "-";
+}
+
+/** @type {Page} */
+const experimentPage = {
+  load: (id) => api(`experiment?id=${encodeURIComponent(id)}`),
+  render(e) {
+    const count = (/** @type {string} */ state) => e.trials.filter((/** @type {any} */ t) => t.state === state).length;
+    const best = e.trials.find((/** @type {any} */ t) => t.id === e.best_trial);
+    return [
+      h("h2", null, "Experiment ", h("span", { class: "mono" }, e.id), " ", badge(e.state),
+        e.name ? ` ${e.name}` : ""),
+      h("p", { class: "muted" },
+        `${e.mode} ${e.metric} · ${e.trials.length} of ${e.total_trials} trials · ${count("RUNNING")} running, `
+        + `${count("TERMINATED")} terminated, ${count("STOPPED")} stopped early, ${count("ERROR")} error`
+        + (best ? ` · best ${best.id} (${metricText(best.best)}): ${JSON.stringify(best.config)}` : "")
+        + (e.reason ? ` · ${e.reason}` : "")),
+      table("trials", [
+        ["trial", (t) => h("span", { class: "mono" }, t.id)],
+        ["state", (t) => badge(t.state)],
+        ["iter", (t) => String(t.results.length)],
+        [`last ${e.metric}`, (t) => metricText(t.results.length ? t.results[t.results.length - 1][e.metric] : null)],
+        ["best", (t) => metricText(t.best)],
+        ["config", (t) => h("span", { class: "mono" }, JSON.stringify(t.config))],
+        ["ran", (t) => (t.time_ms > 0 ? duration(t.time_ms) : "")],
+        ["why it ended", (t) => (t.error ? h("span", { class: "error" }, t.error) : t.stopped_by)],
+      ], e.trials),
+    ];
+  },
+};
+
+/** @type {Page} */
 const componentsPage = {
   async load() {
     const [c, o] = await Promise.all([api("components"), overview()]);
@@ -566,6 +614,8 @@ const PAGES = {
   objects: objectsPage,
   jobs: jobsPage,
   job: jobPage,
+  tune: tunePage,
+  experiment: experimentPage,
   components: componentsPage,
 };
 
@@ -585,7 +635,7 @@ async function run() {
   const [, name = "cluster", ...rest] = location.hash.split("/");
   const arg = decodeURIComponent(rest.join("/"));
   const view = PAGES[name] || clusterPage;
-  const section = { task: "tasks", job: "jobs" }[name] || name;
+  const section = { task: "tasks", job: "jobs", experiment: "tune" }[name] || name;
   for (const a of document.querySelectorAll("nav a")) {
     a.classList.toggle("active", a.getAttribute("href") === `#/${section}`);
   }
