@@ -19,11 +19,16 @@ fn cluster(replicas: usize, hosts: &[&str]) -> Group {
 /// `weft tune run trainable train --metric score ...` to its end, its
 /// status as JSON.
 fn run(group: &Group, space: &str, extra: &[&str]) -> Value {
+    run_function(group, "train", space, extra)
+}
+
+/// [`run`] of another function of the trainable.
+fn run_function(group: &Group, function: &str, space: &str, extra: &[&str]) -> Value {
     let mut args = vec![
         "tune",
         "run",
         "trainable",
-        "train",
+        function,
         "--metric",
         "score",
         "--json",
@@ -331,4 +336,138 @@ fn an_experiment_outlives_its_driver_and_a_leader_kill_counting_each_trial_once(
         assert_eq!(s.len(), 10, "{trial}");
         assert_eq!(s[9], 10.0 * (index + 1) as f64, "{trial}");
     }
+}
+
+/// A checkpointed trial's results as (score, the score it was restored
+/// from).
+fn progress(trial: &Value) -> Vec<(f64, f64)> {
+    trial["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["score"].as_f64().unwrap(),
+                r["restored"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn pbt_trials_go_on_from_the_best_ones_checkpoints_and_a_failed_trial_from_its_own() {
+    let group = cluster(1, &["h1"]);
+    // A failed trial goes on from its latest checkpoint: two reports, a
+    // trap at the third, then the rest from the score it had.
+    let status = run_function(
+        &group,
+        "train-checkpointed",
+        r#"{"rate": 1.5, "iterations": 3, "work-ms": 0, "trap-at": 3}"#,
+        &["--max-failures", "1", "--stop-iterations", "4"],
+    );
+    let trial = &trials(&status)[0];
+    assert_eq!(trial["state"], "TERMINATED", "{status}");
+    assert_eq!(trial["failures"], 1, "{status}");
+    assert_eq!(
+        progress(trial),
+        vec![(1.5, 0.0), (3.0, 0.0), (4.5, 3.0), (6.0, 3.0)],
+        "{status}"
+    );
+
+    // PBT: four trials at once; every second iteration the poorest takes
+    // the checkpoint of the best and a neighbouring rate of the best's.
+    let rates = [0.1, 0.2, 1.0, 2.0];
+    let status = run_function(
+        &group,
+        "train-checkpointed",
+        r#"{"rate": {"grid_search": [0.1, 0.2, 1.0, 2.0]}, "iterations": 100, "work-ms": 20}"#,
+        &[
+            "--scheduler",
+            "pbt",
+            "--perturbation-interval",
+            "2",
+            "--hyperparam-mutations",
+            r#"{"rate": [0.1, 0.2, 1.0, 2.0]}"#,
+            "--resample-probability",
+            "0",
+            "--cpus",
+            "0.5",
+            "--stop-iterations",
+            "8",
+        ],
+    );
+    assert_eq!(status["state"], "FINISHED", "{status}");
+    let all = trials(&status);
+    let by_id: BTreeMap<&str, &Value> =
+        all.iter().map(|t| (t["id"].as_str().unwrap(), t)).collect();
+    let mut exploits = 0;
+    for trial in all {
+        assert_eq!(trial["state"], "TERMINATED", "{trial}");
+        assert_eq!(scores(trial).len(), 8, "{trial}");
+        for note in trial["exploited"].as_array().unwrap() {
+            exploits += 1;
+            let note = note.as_str().unwrap();
+            // "at iteration N: took DONOR's checkpoint, config {...}"
+            let donor = note
+                .split("took ")
+                .nth(1)
+                .unwrap()
+                .split('\'')
+                .next()
+                .unwrap();
+            let donor = by_id[donor];
+            let config: Value =
+                serde_json::from_str(note.split("config ").nth(1).unwrap()).unwrap();
+            // The config is the donor's, its rate moved to a neighbour.
+            let from = rates
+                .iter()
+                .position(|r| *r == donor["config"]["rate"].as_f64().unwrap())
+                .unwrap();
+            let to = rates
+                .iter()
+                .position(|r| *r == config["rate"].as_f64().unwrap())
+                .unwrap();
+            assert!(to.abs_diff(from) <= 1, "{note} from {donor}");
+        }
+        // Each restore started from a score the trial it names reported:
+        // the donor's checkpoint, not a fresh start.
+        let restored: Vec<f64> = progress(trial)
+            .iter()
+            .map(|(_, r)| *r)
+            .filter(|r| *r > 0.0)
+            .collect();
+        let donors: Vec<&Value> = trial["exploited"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                by_id[n
+                    .as_str()
+                    .unwrap()
+                    .split("took ")
+                    .nth(1)
+                    .unwrap()
+                    .split('\'')
+                    .next()
+                    .unwrap()]
+            })
+            .collect();
+        for r in restored {
+            assert!(
+                donors
+                    .iter()
+                    .any(|d| progress(d).iter().any(|(s, _)| (s - r).abs() < 1e-9)),
+                "restored from {r}, which no donor reported: {trial}"
+            );
+        }
+    }
+    assert!(exploits >= 1, "no trial exploited another: {status}");
+    // The slowest rate never ends the experiment as it began.
+    assert!(
+        !trials(&status)[0]["exploited"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{status}"
+    );
 }

@@ -60,7 +60,7 @@ pub struct RunArgs {
     /// Trials running at once (default: as many as the cluster's cpus).
     #[arg(long, default_value_t = 0)]
     max_concurrent_trials: u32,
-    /// fifo, asha, median_stopping, or a scheduler as JSON.
+    /// fifo, asha, median_stopping, pbt, or a scheduler as JSON.
     #[arg(long, default_value = "fifo")]
     scheduler: String,
     /// ASHA: iterations after which a trial stops in any case.
@@ -75,6 +75,19 @@ pub struct RunArgs {
     /// Median stopping: other trials needed before comparing.
     #[arg(long, default_value_t = 3)]
     min_samples_required: u32,
+    /// PBT: iterations between perturbations.
+    #[arg(long, default_value_t = 4)]
+    perturbation_interval: u32,
+    /// PBT: the parameters to explore, as JSON: each a list of values or a
+    /// draw (`{"lr": {"loguniform": [0.0001, 0.1]}, "width": [8, 16, 32]}`).
+    #[arg(long, default_value = "{}")]
+    hyperparam_mutations: String,
+    /// PBT: the share of trials at the top and at the bottom.
+    #[arg(long, default_value_t = 0.25)]
+    quantile_fraction: f64,
+    /// PBT: the chance a parameter is drawn anew rather than perturbed.
+    #[arg(long, default_value_t = 0.25)]
+    resample_probability: f64,
     /// Stop a trial once its metric reaches this value.
     #[arg(long)]
     stop_at: Option<f64>,
@@ -131,7 +144,21 @@ impl RunArgs {
                 "min_samples_required": self.min_samples_required,
             })
             .to_string(),
-            other => bail!("unknown scheduler `{other}`: use fifo, asha, median_stopping or JSON"),
+            "pbt" => {
+                let mutations: serde_json::Value = serde_json::from_str(&self.hyperparam_mutations)
+                    .context("--hyperparam-mutations is not JSON")?;
+                serde_json::json!({
+                    "type": "pbt",
+                    "perturbation_interval": self.perturbation_interval,
+                    "hyperparam_mutations": mutations,
+                    "quantile_fraction": self.quantile_fraction,
+                    "resample_probability": self.resample_probability,
+                })
+                .to_string()
+            }
+            other => {
+                bail!("unknown scheduler `{other}`: use fifo, asha, median_stopping, pbt or JSON")
+            }
         };
         Ok(TuneSpec {
             name: self.name.clone().unwrap_or_default(),

@@ -17,16 +17,20 @@ use prost::Message;
 use serde_bytes::ByteBuf;
 use weft_proto::v1 as pb;
 use weft_proto::v1::{TrialState, TuneState};
-use weft_values::CallText;
+use weft_values::{CallText, Value};
 
 use crate::call::OwnerGuard;
 use crate::command::Command;
 use crate::controller::Controller;
 use crate::error::ControllerError;
 use crate::jobs::now_ms;
-use crate::tune::schedulers::{Decision, Mode, Scheduler};
+use crate::tune::schedulers::{Decision, Mode, Scheduler, SchedulerSpec};
+use crate::tune::space::Mutations;
 use crate::tune::{Plan, experiment_key, take_result, trial_id, trial_key};
 
+/// The variant case a report carrying a checkpoint comes in
+/// (`weft_guest::tune::report_checkpoint`): `{result, checkpoint}`.
+const CHECKPOINTED: &str = "weft-tune-checkpointed";
 /// How often ended trials are written and stop requests looked for.
 const FLUSH: Duration = Duration::from_millis(100);
 /// The longest experiment id or name.
@@ -59,7 +63,7 @@ impl Controller {
         // typed now, so a mismatch is refused before any trial runs.
         let first = plan.space.sample(0, seed);
         let typed = self
-            .config_call(&spec.component, &spec.function, &first)
+            .config_call(&spec.component, &spec.function, &first, None)
             .await?;
         let id = match request.id.is_empty() {
             true => self.new_experiment_id(),
@@ -152,32 +156,47 @@ impl Controller {
     }
 
     /// Types trial config `config` for `function`: as the function's one
-    /// argument, or, for a function taking text, as its JSON.
+    /// argument; for a function taking text, as its JSON; for a function
+    /// that also takes `checkpoint: option<list<u8>>`, with `checkpoint`
+    /// (a trial restored from its own or, under PBT, another's).
     async fn config_call(
         &self,
         component: &str,
         function: &str,
         config: &serde_json::Value,
+        checkpoint: Option<&bytes::Bytes>,
     ) -> Result<crate::call::TypedCall, ControllerError> {
         let call = |args| CallText::Json {
             function: function.to_string(),
             args,
         };
-        match self
-            .typed_call(component, call(serde_json::json!([config])))
-            .await
-        {
-            Err(first @ ControllerError::BadCall(weft_values::CallError::BadArguments { .. })) => {
-                self.typed_call(component, call(serde_json::json!([config.to_string()])))
-                    .await
-                    .map_err(|_| {
-                        ControllerError::InvalidRequest(format!(
-                            "the trainable cannot take the search space's configs: {first}"
-                        ))
-                    })
+        let shapes = [
+            serde_json::json!([config]),
+            serde_json::json!([config, null]),
+            serde_json::json!([config.to_string()]),
+            serde_json::json!([config.to_string(), null]),
+        ];
+        let mut first = None;
+        for args in shapes {
+            let with_checkpoint = args.as_array().is_some_and(|a| a.len() == 2);
+            match self.typed_call(component, call(args)).await {
+                Ok(mut typed) => {
+                    if let (true, Some(bytes)) = (with_checkpoint, checkpoint) {
+                        let value = Value::Option(Some(Box::new(Value::Bytes(bytes.clone()))));
+                        typed.args[1] = crate::call::arg(&value);
+                    }
+                    return Ok(typed);
+                }
+                Err(e @ ControllerError::BadCall(weft_values::CallError::BadArguments { .. })) => {
+                    first.get_or_insert(e);
+                }
+                Err(other) => return Err(other),
             }
-            other => other,
         }
+        Err(ControllerError::InvalidRequest(format!(
+            "the trainable cannot take the search space's configs: {}",
+            first.map_or_else(String::new, |e| e.to_string())
+        )))
     }
 
     async fn write_tune(&self, records: Vec<(String, Vec<u8>)>) -> Result<(), ControllerError> {
@@ -284,7 +303,20 @@ impl Controller {
             pending: VecDeque::new(),
             ended: Vec::new(),
             room: None,
+            checkpoints: HashMap::new(),
+            attempts: HashMap::new(),
+            resumes: HashMap::new(),
+            mutations: None,
         };
+        if let SchedulerSpec::Pbt {
+            hyperparam_mutations,
+            resample_probability,
+            ..
+        } = &run.plan.scheduler
+            && let Ok(mutations) = Mutations::parse(hyperparam_mutations)
+        {
+            run.mutations = Some((mutations, *resample_probability));
+        }
         run.replay();
         let (owner, mut events) = self.tasks.open_owner();
         let _owner = OwnerGuard {
@@ -371,6 +403,15 @@ struct Run {
     ended: Vec<u32>,
     /// The trials that may run at once, and when it was read.
     room: Option<(std::time::Instant, usize)>,
+    /// Each trial's latest checkpoint (held here only: a trial running at
+    /// a failover starts over).
+    checkpoints: HashMap<u32, bytes::Bytes>,
+    /// Attempts started per trial, which name their tasks.
+    attempts: HashMap<u32, u32>,
+    /// Trials waiting to go on from a checkpoint, by index.
+    resumes: HashMap<u32, Resume>,
+    /// PBT's explorations and their resample probability.
+    mutations: Option<(Mutations, f64)>,
 }
 
 /// A trial in flight.
@@ -378,7 +419,25 @@ struct Live {
     index: u32,
     iterations: u32,
     /// Why it is being canceled, once it is.
-    stopping: Option<(TrialState, String)>,
+    stopping: Option<Ending>,
+}
+
+/// Why a trial's task is being canceled.
+enum Ending {
+    /// The trial ends, in this state, for this reason.
+    End(TrialState, String),
+    /// The trial goes on from another start (PBT's exploit).
+    Restart(Resume),
+}
+
+/// Where a trial's next attempt starts.
+struct Resume {
+    /// Its config from now on.
+    config: serde_json::Value,
+    /// The checkpoint it restores.
+    checkpoint: Option<bytes::Bytes>,
+    /// Results so far (the attempt goes on from them).
+    iterations: u32,
 }
 
 impl Run {
@@ -447,27 +506,51 @@ impl Run {
             let Some(index) = self.pending.pop_front() else {
                 return;
             };
-            let failures = self.trial(index, |t| t.failures);
-            self.start(owner, index, failures).await;
+            self.start(owner, index).await;
         }
     }
 
-    /// Starts attempt `failures + 1` of trial `index`.
-    async fn start(&mut self, owner: u64, index: u32, failures: u32) {
-        let config = self.plan.space.sample(u64::from(index), self.seed);
-        self.put_trial(pb::TuneTrial {
-            experiment: self.id.clone(),
-            index,
-            id: trial_id(&self.id, index),
-            config: config.to_string(),
-            state: TrialState::Running as i32,
-            failures,
-            started_ms: now_ms(),
-            ..Default::default()
-        });
+    /// Starts trial `index`'s next attempt: from the start, or from where
+    /// a [`Resume`] left it.
+    async fn start(&mut self, owner: u64, index: u32) {
+        let resume = self.resumes.remove(&index);
+        let attempt = {
+            let n = self.attempts.entry(index).or_default();
+            *n += 1;
+            *n
+        };
+        let (config, checkpoint, iterations) = match resume {
+            Some(r) => {
+                self.update_trial(index, |t| {
+                    t.config = r.config.to_string();
+                    t.set_state(TrialState::Running);
+                });
+                (r.config, r.checkpoint, r.iterations)
+            }
+            None => {
+                let config = self.plan.space.sample(u64::from(index), self.seed);
+                let failures = self.trial(index, |t| t.failures);
+                self.put_trial(pb::TuneTrial {
+                    experiment: self.id.clone(),
+                    index,
+                    id: trial_id(&self.id, index),
+                    config: config.to_string(),
+                    state: TrialState::Running as i32,
+                    failures,
+                    started_ms: now_ms(),
+                    ..Default::default()
+                });
+                (config, None, 0)
+            }
+        };
         let controller = self.controller.clone();
         let typed = match controller
-            .config_call(&self.digest, &self.spec.function, &config)
+            .config_call(
+                &self.digest,
+                &self.spec.function,
+                &config,
+                checkpoint.as_ref(),
+            )
             .await
         {
             Ok(typed) => typed,
@@ -483,7 +566,7 @@ impl Run {
                 return;
             }
         };
-        let task = format!("tune.{}.{index}.{}-{failures}", self.id, self.term);
+        let task = format!("tune.{}.{index}.{}-{attempt}", self.id, self.term);
         let spec = pb::TaskSpec {
             id: task.clone(),
             component: self.digest.clone(),
@@ -506,11 +589,10 @@ impl Run {
             task,
             Live {
                 index,
-                iterations: 0,
+                iterations,
                 stopping: None,
             },
         );
-
         controller.tasks.submit(owner, vec![(spec, Ok(target))]);
     }
 
@@ -546,18 +628,56 @@ impl Run {
         let decision = match taken {
             Ok(decision) => decision,
             Err(problem) => {
-                self.cancel(task, TrialState::Error, problem, message);
+                self.cancel(task, Ending::End(TrialState::Error, problem), message);
                 return;
             }
         };
-        match decision {
-            Decision::Continue => message.consumed.push(pb::StreamProgress {
+        let go_on = |message: &mut pb::OwnerMessage| {
+            message.consumed.push(pb::StreamProgress {
                 task: task.to_string(),
                 count: n + 1,
-            }),
-            Decision::Stop(why) => self.cancel(task, TrialState::Stopped, why, message),
-            Decision::Finish(why) => self.cancel(task, TrialState::Terminated, why, message),
+            })
+        };
+        match decision {
+            Decision::Continue => go_on(message),
+            Decision::Stop(why) => {
+                self.cancel(task, Ending::End(TrialState::Stopped, why), message)
+            }
+            Decision::Finish(why) => {
+                self.cancel(task, Ending::End(TrialState::Terminated, why), message)
+            }
+            Decision::Exploit { donor } => match self.exploit(index, donor, iterations) {
+                Some(resume) => self.cancel(task, Ending::Restart(resume), message),
+                None => go_on(message),
+            },
         }
+    }
+
+    /// Trial `index`'s next start under PBT: donor `donor`'s latest
+    /// checkpoint and its config explored; `None` while the donor has no
+    /// checkpoint.
+    fn exploit(&mut self, index: u32, donor: u32, iterations: u32) -> Option<Resume> {
+        let checkpoint = self.checkpoints.get(&donor)?.clone();
+        let donor_config: serde_json::Value =
+            serde_json::from_str(&self.trial(donor, |t| t.config.clone())).ok()?;
+        let config = match &self.mutations {
+            Some((mutations, resample)) => {
+                let seed = self.seed ^ (u64::from(index) << 32) ^ u64::from(iterations);
+                mutations.explore(&donor_config, *resample, seed)
+            }
+            None => donor_config,
+        };
+        let donor_id = trial_id(&self.id, donor);
+        self.update_trial(index, |t| {
+            t.exploited.push(format!(
+                "at iteration {iterations}: took {donor_id}'s checkpoint, config {config}"
+            ));
+        });
+        Some(Resume {
+            config,
+            checkpoint: Some(checkpoint),
+            iterations,
+        })
     }
 
     /// Records one result of trial `index` (`iterations` so far) and
@@ -576,6 +696,27 @@ impl Run {
         }
         let value = weft_values::decode(&item.value)
             .map_err(|e| format!("a result could not be read: {e}"))?;
+        let value = match value {
+            Value::Variant(case, Some(payload)) if case == CHECKPOINTED => {
+                let Value::Record(fields) = *payload else {
+                    return Err(format!("a `{CHECKPOINTED}` report is not a record"));
+                };
+                let mut result = None;
+                for (name, field) in fields {
+                    match (name.as_str(), field) {
+                        ("result", v) => result = Some(v),
+                        ("checkpoint", Value::Bytes(bytes)) => {
+                            self.checkpoints.insert(index, bytes);
+                        }
+                        (other, _) => {
+                            return Err(format!("a `{CHECKPOINTED}` report has a field `{other}`"));
+                        }
+                    }
+                }
+                result.ok_or(format!("a `{CHECKPOINTED}` report has no result"))?
+            }
+            value => value,
+        };
         let json = weft_values::to_json(&value);
         let (iteration, metric) = {
             let mut records = self.controller.tune.lock();
@@ -607,9 +748,15 @@ impl Run {
 
     fn on_end(&mut self, live: Live, result: pb::TaskResult) {
         let index = live.index;
-        if let Some((state, why)) = live.stopping {
-            self.end_trial(index, state, &why);
-            return;
+        match live.stopping {
+            Some(Ending::End(state, why)) => return self.end_trial(index, state, &why),
+            Some(Ending::Restart(resume)) => {
+                self.resumes.insert(index, resume);
+                // It had a slot and keeps it.
+                self.pending.push_front(index);
+                return;
+            }
+            None => {}
         }
         if result.ok {
             // A trainable's return value is one more result unless it is
@@ -632,7 +779,23 @@ impl Run {
             return;
         }
         tracing::info!(experiment = %self.id, trial = index, failures, error = %result.error, "a trial failed; running it again");
-        self.scheduler.on_restart(index);
+        // From its latest checkpoint, its results up to it kept; without
+        // one, from its start.
+        match self.checkpoints.get(&index).cloned() {
+            Some(checkpoint) => {
+                let config = serde_json::from_str(&self.trial(index, |t| t.config.clone()))
+                    .unwrap_or_default();
+                self.resumes.insert(
+                    index,
+                    Resume {
+                        config,
+                        checkpoint: Some(checkpoint),
+                        iterations: live.iterations,
+                    },
+                );
+            }
+            None => self.scheduler.on_restart(index),
+        }
         // It goes first in line: it had a slot and keeps it.
         self.pending.push_front(index);
     }
@@ -650,15 +813,9 @@ impl Run {
 
     /// Cancels trial task `task`, to be recorded as `state` for `why`
     /// once it ends.
-    fn cancel(
-        &mut self,
-        task: &str,
-        state: TrialState,
-        why: String,
-        message: &mut pb::OwnerMessage,
-    ) {
+    fn cancel(&mut self, task: &str, ending: Ending, message: &mut pb::OwnerMessage) {
         if let Some(live) = self.running.get_mut(task) {
-            live.stopping = Some((state, why));
+            live.stopping = Some(ending);
             message.cancel.push(task.to_string());
         }
     }

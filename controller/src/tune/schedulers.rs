@@ -47,6 +47,12 @@ pub enum Decision {
     Stop(String),
     /// It has run its full budget: end it as done (not as stopped early).
     Finish(String),
+    /// Population-based training: restart it from trial `donor`'s latest
+    /// checkpoint with the donor's config, explored.
+    Exploit {
+        /// The trial whose checkpoint and config it takes.
+        donor: u32,
+    },
 }
 
 /// A scheduler as an experiment names it (`TuneSpec.scheduler`).
@@ -77,6 +83,34 @@ pub enum SchedulerSpec {
         #[serde(default = "default_min_samples")]
         min_samples_required: usize,
     },
+    /// Population-based training (Ray's `PopulationBasedTraining`): every
+    /// `perturbation_interval` iterations, a trial in the bottom
+    /// `quantile_fraction` takes the checkpoint and config of one in the
+    /// top, and explores the config: each of `hyperparam_mutations`
+    /// resampled with `resample_probability`, else a number scaled by 0.8
+    /// or 1.2 and a list's value moved to a neighbour.
+    Pbt {
+        /// Iterations between perturbations.
+        #[serde(default = "default_interval")]
+        perturbation_interval: u32,
+        /// The share of trials at the top and at the bottom.
+        #[serde(default = "default_quantile")]
+        quantile_fraction: f64,
+        /// Parameters to explore: a draw (`{"uniform": [0, 1]}`) or a list
+        /// of values.
+        #[serde(default)]
+        hyperparam_mutations: serde_json::Map<String, serde_json::Value>,
+        /// The chance a parameter is drawn anew rather than perturbed.
+        #[serde(default = "default_quantile")]
+        resample_probability: f64,
+    },
+}
+
+fn default_interval() -> u32 {
+    4
+}
+fn default_quantile() -> f64 {
+    0.25
 }
 
 fn default_max_t() -> u32 {
@@ -98,8 +132,9 @@ impl SchedulerSpec {
         if text.trim().is_empty() {
             return Ok(SchedulerSpec::Fifo);
         }
-        let spec: SchedulerSpec = serde_json::from_str(text)
-            .map_err(|e| format!("scheduler `{text}`: {e} (types: fifo, asha, median_stopping)"))?;
+        let spec: SchedulerSpec = serde_json::from_str(text).map_err(|e| {
+            format!("scheduler `{text}`: {e} (types: fifo, asha, median_stopping, pbt)")
+        })?;
         if let SchedulerSpec::Asha {
             max_t,
             grace_period,
@@ -117,6 +152,34 @@ impl SchedulerSpec {
                 ));
             }
         }
+        if let SchedulerSpec::Pbt {
+            perturbation_interval,
+            quantile_fraction,
+            resample_probability,
+            hyperparam_mutations,
+        } = &spec
+        {
+            if *perturbation_interval == 0 {
+                return Err("scheduler pbt: perturbation_interval must be at least 1".into());
+            }
+            if !(0.0..=0.5).contains(quantile_fraction) {
+                return Err(format!(
+                    "scheduler pbt: quantile_fraction ({quantile_fraction}) must be from 0 to 0.5"
+                ));
+            }
+            if !(0.0..=1.0).contains(resample_probability) {
+                return Err(format!(
+                    "scheduler pbt: resample_probability ({resample_probability}) must be from 0 to 1"
+                ));
+            }
+            if hyperparam_mutations.is_empty() {
+                return Err(
+                    "scheduler pbt: hyperparam_mutations names no parameter to explore".into(),
+                );
+            }
+            crate::tune::space::Mutations::parse(hyperparam_mutations)
+                .map_err(|e| format!("scheduler pbt: {e}"))?;
+        }
         Ok(spec)
     }
 }
@@ -130,6 +193,7 @@ enum Kind {
     Fifo,
     Asha(Asha),
     Median(Median),
+    Pbt(Pbt),
 }
 
 impl Scheduler {
@@ -150,6 +214,16 @@ impl Scheduler {
                 min_samples: *min_samples_required,
                 results: HashMap::new(),
             }),
+            SchedulerSpec::Pbt {
+                perturbation_interval,
+                quantile_fraction,
+                ..
+            } => Kind::Pbt(Pbt {
+                interval: *perturbation_interval,
+                quantile: *quantile_fraction,
+                last: BTreeMap::new(),
+                draws: 0,
+            }),
         };
         Scheduler { kind }
     }
@@ -161,6 +235,7 @@ impl Scheduler {
             Kind::Fifo => Decision::Continue,
             Kind::Asha(asha) => asha.on_result(trial, iteration, score),
             Kind::Median(median) => median.on_result(trial, iteration, score),
+            Kind::Pbt(pbt) => pbt.on_result(trial, iteration, score),
         }
     }
 
@@ -239,6 +314,38 @@ fn quantile(mut values: Vec<f64>, q: f64) -> Option<f64> {
     let at = q * (values.len() - 1) as f64;
     let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
     Some(values[lo] + (values[hi] - values[lo]) * (at - lo as f64))
+}
+
+/// Population-based training's choice of who exploits whom (exploring
+/// the config is the runner's: it knows the configs).
+struct Pbt {
+    interval: u32,
+    quantile: f64,
+    /// Each trial's latest score.
+    last: BTreeMap<u32, f64>,
+    /// Donors drawn so far: picks the next donor among the top, in turn.
+    draws: u64,
+}
+
+impl Pbt {
+    fn on_result(&mut self, trial: u32, iteration: u32, score: f64) -> Decision {
+        self.last.insert(trial, score);
+        if !iteration.is_multiple_of(self.interval) || self.last.len() < 2 {
+            return Decision::Continue;
+        }
+        let mut ranked: Vec<(u32, f64)> = self.last.iter().map(|(t, s)| (*t, *s)).collect();
+        ranked.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        // At least one at each end once there are two trials.
+        let n = ((ranked.len() as f64 * self.quantile).ceil() as usize).max(1);
+        let bottom = &ranked[..n];
+        let top = &ranked[ranked.len() - n..];
+        if !bottom.iter().any(|(t, _)| *t == trial) || top.iter().any(|(t, _)| *t == trial) {
+            return Decision::Continue;
+        }
+        let donor = top[(self.draws % top.len() as u64) as usize].0;
+        self.draws += 1;
+        Decision::Exploit { donor }
+    }
 }
 
 /// The median stopping rule.
@@ -327,6 +434,25 @@ mod tests {
     }
 
     #[test]
+    fn pbt_has_the_bottom_exploit_the_top_at_each_interval() {
+        let mut s = Scheduler::new(&SchedulerSpec::Pbt {
+            perturbation_interval: 2,
+            quantile_fraction: 0.25,
+            hyperparam_mutations: Default::default(),
+            resample_probability: 0.25,
+        });
+        for t in 0..4 {
+            assert_eq!(s.on_result(t, 1, f64::from(t)), Decision::Continue);
+        }
+        // At iteration 2, trial 0 is the bottom quarter and 3 the top.
+        assert_eq!(s.on_result(3, 2, 6.0), Decision::Continue);
+        assert_eq!(s.on_result(1, 2, 2.0), Decision::Continue);
+        assert_eq!(s.on_result(0, 2, 0.5), Decision::Exploit { donor: 3 });
+        // Between intervals nothing moves.
+        assert_eq!(s.on_result(0, 3, 0.6), Decision::Continue);
+    }
+
+    #[test]
     fn specs_parse_with_defaults_and_refuse_nonsense() {
         assert_eq!(SchedulerSpec::parse("").unwrap(), SchedulerSpec::Fifo);
         assert_eq!(
@@ -343,9 +469,21 @@ mod tests {
                 .contains("must be above 1")
         );
         assert!(
+            SchedulerSpec::parse(r#"{"type": "hyperband9"}"#)
+                .unwrap_err()
+                .contains("types: fifo, asha, median_stopping, pbt")
+        );
+        assert!(
             SchedulerSpec::parse(r#"{"type": "pbt"}"#)
                 .unwrap_err()
-                .contains("types: fifo, asha, median_stopping")
+                .contains("names no parameter")
+        );
+        assert!(
+            SchedulerSpec::parse(
+                r#"{"type": "pbt", "hyperparam_mutations": {"lr": {"uniform": [1, 0]}}}"#
+            )
+            .unwrap_err()
+            .contains("lower (1) must be below upper (0)")
         );
         assert_eq!(Mode::parse("min").unwrap().score(2.0), -2.0);
     }

@@ -249,6 +249,88 @@ fn draw(key: &str, args: &Value, path: &str) -> Result<Option<Space>, SpaceError
     }))
 }
 
+/// Population-based training's explorations: which parameters of a
+/// config change when a trial exploits another, and from what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mutations(Vec<(String, Mutation)>);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Mutation {
+    /// One of these: a perturbation moves to a neighbour.
+    Values(Vec<Value>),
+    /// A draw: a perturbation scales the value by 0.8 or 1.2.
+    Draw(Space),
+}
+
+impl Mutations {
+    /// Reads `hyperparam_mutations`: each parameter a list of values or a
+    /// draw.
+    pub fn parse(map: &Map<String, Value>) -> Result<Mutations, SpaceError> {
+        map.iter()
+            .map(|(name, spec)| {
+                let mutation = match spec {
+                    Value::Array(values) if !values.is_empty() => Mutation::Values(values.clone()),
+                    other => match Space::parse(other, &format!(".{name}"))? {
+                        Space::Const(_) | Space::Object(_) | Space::Grid(_) => {
+                            return Err(SpaceError {
+                                path: format!(".{name}"),
+                                problem: "a mutation is a list of values or a draw".into(),
+                            });
+                        }
+                        draw => Mutation::Draw(draw),
+                    },
+                };
+                Ok((name.clone(), mutation))
+            })
+            .collect::<Result<_, _>>()
+            .map(Mutations)
+    }
+
+    /// `config` explored under `seed`: each parameter drawn anew with
+    /// `resample_probability`, else perturbed.
+    pub fn explore(&self, config: &Value, resample_probability: f64, seed: u64) -> Value {
+        let mut rng = SplitMix64(seed);
+        let mut out = config.clone();
+        let Value::Object(fields) = &mut out else {
+            return out;
+        };
+        for (name, mutation) in &self.0 {
+            let resample = rng.unit() < resample_probability;
+            let up = rng.next().is_multiple_of(2);
+            let current = fields.get(name).cloned().unwrap_or(Value::Null);
+            let next = match mutation {
+                Mutation::Values(values) if resample || !values.contains(&current) => {
+                    values[(rng.next() % values.len() as u64) as usize].clone()
+                }
+                Mutation::Values(values) => {
+                    let at = values.iter().position(|v| *v == current).unwrap_or(0);
+                    let to = if up {
+                        (at + 1).min(values.len() - 1)
+                    } else {
+                        at.saturating_sub(1)
+                    };
+                    values[to].clone()
+                }
+                Mutation::Draw(space) if resample || !current.is_number() => {
+                    space.draw(&mut 0, &mut rng)
+                }
+                Mutation::Draw(_) => {
+                    let factor = if up { 1.2 } else { 0.8 };
+                    match (current.as_i64(), current.as_f64()) {
+                        (Some(i), _) if current.is_i64() || current.is_u64() => {
+                            Value::from((i as f64 * factor).round() as i64)
+                        }
+                        (_, Some(f)) => float(f * factor),
+                        _ => current,
+                    }
+                }
+            };
+            fields.insert(name.clone(), next);
+        }
+        out
+    }
+}
+
 /// SplitMix64: small, fast, and the same stream on every machine.
 struct SplitMix64(u64);
 
@@ -317,6 +399,33 @@ mod tests {
         }
         assert_eq!(seen_r.len(), 3, "randint's upper bound is exclusive");
         assert_ne!(space.sample(0, 7), space.sample(0, 8));
+    }
+
+    #[test]
+    fn mutations_resample_or_perturb_the_named_parameters() {
+        let map = |text: &str| match serde_json::from_str::<Value>(text).unwrap() {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let m =
+            Mutations::parse(&map(r#"{"lr": {"uniform": [0, 1]}, "width": [8, 16, 32]}"#)).unwrap();
+        let config = json!({"lr": 0.5, "width": 16, "fixed": "x"});
+        for seed in 0..50 {
+            // Never resampled: lr scaled by 0.8 or 1.2, width a neighbour.
+            let e = m.explore(&config, 0.0, seed);
+            assert!(
+                [0.4, 0.6]
+                    .iter()
+                    .any(|v| (e["lr"].as_f64().unwrap() - v).abs() < 1e-9),
+                "{e}"
+            );
+            assert!(e["width"] == 8 || e["width"] == 32, "{e}");
+            assert_eq!(e["fixed"], "x");
+            // Always resampled: lr anywhere in range, width any value.
+            let r = m.explore(&config, 1.0, seed);
+            assert!((0.0..1.0).contains(&r["lr"].as_f64().unwrap()), "{r}");
+        }
+        assert!(Mutations::parse(&map(r#"{"lr": 3}"#)).is_err());
     }
 
     #[test]

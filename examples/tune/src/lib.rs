@@ -14,6 +14,10 @@
     missing_docs,
     reason = "a guest's interface is its WIT world, documented there"
 )]
+#![allow(
+    clippy::too_many_arguments,
+    reason = "wit-bindgen lowers a record and an option into one flat argument list"
+)]
 
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
@@ -50,6 +54,39 @@ impl Guest for Trainable {
                 ("iteration".into(), Value::U32(i)),
             ]);
             if let Err(e) = weft_guest::tune::report(report) {
+                panic!("report: {}", e.message());
+            }
+        }
+        last
+    }
+
+    fn train_checkpointed(config: Config, checkpoint: Option<Vec<u8>>) -> Progress {
+        let restored = checkpoint
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+            .map(f64::from_le_bytes);
+        let mut score = restored.unwrap_or(0.0);
+        let mut last = Progress {
+            score,
+            iteration: 0,
+            restored: restored.unwrap_or(0.0),
+        };
+        for i in 1..=config.iterations {
+            busy(Duration::from_millis(config.work_ms.into()));
+            if restored.is_none() && config.trap_at == Some(i) {
+                panic!("the trial failed at iteration {i}");
+            }
+            score += config.rate;
+            last = Progress {
+                score,
+                iteration: i,
+                restored: restored.unwrap_or(0.0),
+            };
+            let report = Value::Record(vec![
+                ("score".into(), Value::F64(score)),
+                ("iteration".into(), Value::U32(i)),
+                ("restored".into(), Value::F64(last.restored)),
+            ]);
+            if let Err(e) = weft_guest::tune::report_checkpoint(report, &score.to_le_bytes()) {
                 panic!("report: {}", e.message());
             }
         }

@@ -125,6 +125,26 @@ class _Schedulers:
     AsyncHyperBandScheduler = ASHAScheduler
 
     @staticmethod
+    def PopulationBasedTraining(
+        perturbation_interval: int = 4,
+        hyperparam_mutations: Optional[Dict[str, Any]] = None,
+        quantile_fraction: float = 0.25,
+        resample_probability: float = 0.25,
+    ) -> Dict[str, Any]:
+        """Every ``perturbation_interval`` iterations, a trial in the bottom
+        ``quantile_fraction`` goes on from the checkpoint of one in the top
+        with its config explored (``hyperparam_mutations``: each parameter
+        a list of values or a draw). The trainable reports checkpoints
+        (``weft_guest::tune::report_checkpoint``)."""
+        return {
+            "type": "pbt",
+            "perturbation_interval": perturbation_interval,
+            "hyperparam_mutations": hyperparam_mutations or {},
+            "quantile_fraction": quantile_fraction,
+            "resample_probability": resample_probability,
+        }
+
+    @staticmethod
     def MedianStoppingRule(grace_period: int = 1, min_samples_required: int = 3) -> Dict[str, Any]:
         """Stops a trial whose best is below the median of the others'
         running means at the same iteration."""
@@ -212,6 +232,7 @@ class Result:
     error: Optional[str]
     best: Optional[float]
     stopped_by: str
+    exploited: List[str]
 
     @classmethod
     def _from(cls, trial: Dict[str, Any]) -> "Result":
@@ -225,6 +246,7 @@ class Result:
             error=trial.get("error") or None,
             best=trial.get("best"),
             stopped_by=trial.get("stopped_by") or "",
+            exploited=list(trial.get("exploited") or []),
         )
 
 

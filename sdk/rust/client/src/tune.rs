@@ -118,6 +118,7 @@ pub fn status_json(status: &TuneStatus) -> serde_json::Value {
             "failures": t.failures,
             "error": t.error,
             "stopped_by": t.stopped_by,
+            "exploited": t.exploited,
             "time_ms": t.ended_ms.saturating_sub(t.started_ms),
         })).collect::<Vec<_>>(),
     })

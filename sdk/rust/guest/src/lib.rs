@@ -111,6 +111,21 @@ pub mod tune {
     pub fn report(result: impl IntoValue) -> Result<(), Error> {
         crate::tasks::emit(result)
     }
+
+    /// Reports one result with the trial's state after it: if the trial
+    /// fails it runs again from this checkpoint, and under population-based
+    /// training a poorer trial may go on from it. The leader passes it back
+    /// as the trainable's second argument, `checkpoint: option<list<u8>>`.
+    pub fn report_checkpoint(result: impl IntoValue, checkpoint: &[u8]) -> Result<(), Error> {
+        let fields = vec![
+            ("result".to_string(), result.into_value()),
+            ("checkpoint".to_string(), checkpoint.into_value()),
+        ];
+        crate::tasks::emit(crate::Value::Variant(
+            "weft-tune-checkpointed".into(),
+            Some(Box::new(crate::Value::Record(fields))),
+        ))
+    }
 }
 
 /// Object store helpers over `weft:runtime/objects`: `put` a whole
