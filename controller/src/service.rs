@@ -460,6 +460,14 @@ impl pb::weft_server::Weft for WeftService {
         Ok(Response::new(record))
     }
 
+    async fn resume_tune(
+        &self,
+        request: Request<pb::ResumeTuneRequest>,
+    ) -> Result<Response<pb::TuneExperiment>, Status> {
+        let record = self.controller.resume_tune(request.into_inner()).await?;
+        Ok(Response::new(record))
+    }
+
     async fn submit_job(
         &self,
         request: Request<pb::SubmitJobRequest>,

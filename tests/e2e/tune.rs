@@ -471,3 +471,95 @@ fn pbt_trials_go_on_from_the_best_ones_checkpoints_and_a_failed_trial_from_its_o
         "{status}"
     );
 }
+
+#[test]
+fn a_stopped_experiment_resumes_with_more_samples_and_a_new_space() {
+    let group = cluster(1, &["h1"]);
+    // Twelve trials of 100 ms, one at a time: stopped after two ended.
+    let out = group
+        .weft_ok(&[
+            "tune",
+            "run",
+            "trainable",
+            "train",
+            "--metric",
+            "score",
+            "--name",
+            "again",
+            "--max-concurrent-trials",
+            "1",
+            "--num-samples",
+            "12",
+            "--space",
+            r#"{"rate": {"uniform": [0, 1]}, "iterations": 5, "work-ms": 20}"#,
+            "--detach",
+        ])
+        .unwrap();
+    let id = out.trim().to_string();
+    let waited = eventually(Duration::from_secs(30), || {
+        let now = status(&group, &id);
+        let n = now.as_ref().map_or(0, |s| {
+            trials(s)
+                .iter()
+                .filter(|t| t["state"] == "TERMINATED")
+                .count()
+        });
+        fact(n >= 2, || format!("{n} trials ended: {now:?}"))
+    });
+    waited.unwrap_or_else(|e| panic!("no trial ended: {e}\n{}", group.diagnosis()));
+    // A running experiment is not resumed.
+    let err = group.weft_err(&["tune", "resume", &id]).unwrap();
+    assert!(err.contains("still running"), "{err}");
+    group.weft_ok(&["tune", "stop", "again"]).unwrap();
+    let stopped = eventually(Duration::from_secs(10), || {
+        let now = status(&group, &id).unwrap();
+        let cut = trials(&now)
+            .iter()
+            .any(|t| t["stopped_by"] == "the experiment was stopped");
+        fact(now["state"] == "STOPPED" && cut, || format!("{now}"))
+    });
+    stopped.unwrap();
+    let before = status(&group, &id).unwrap();
+    let ended: BTreeMap<u64, Value> = trials(&before)
+        .iter()
+        .filter(|t| t["state"] == "TERMINATED")
+        .map(|t| (t["index"].as_u64().unwrap(), t.clone()))
+        .collect();
+
+    // Fewer samples are refused; more run with a new space for the rest.
+    let err = group
+        .weft_err(&["tune", "resume", "again", "--num-samples", "5"])
+        .unwrap();
+    assert!(err.contains("can add samples, not remove them"), "{err}");
+    let out = group
+        .weft_ok(&[
+            "tune",
+            "resume",
+            "again",
+            "--num-samples",
+            "14",
+            "--space",
+            r#"{"rate": {"uniform": [5, 6]}, "iterations": 2, "work-ms": 0}"#,
+            "--json",
+        ])
+        .unwrap();
+    let done: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["total_trials"], 14);
+    let all = trials(&done);
+    assert_eq!(all.len(), 14, "{done}");
+    for trial in all {
+        let index = trial["index"].as_u64().unwrap();
+        assert_eq!(trial["state"], "TERMINATED", "{trial}");
+        match ended.get(&index) {
+            // What had ended is kept as it was.
+            Some(before) => assert_eq!(trial, before),
+            // The rest drew from the new space.
+            None => {
+                let rate = trial["config"]["rate"].as_f64().unwrap();
+                assert!((5.0..6.0).contains(&rate), "{trial}");
+                assert_eq!(scores(trial).len(), 2, "{trial}");
+            }
+        }
+    }
+}

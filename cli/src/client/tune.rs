@@ -25,6 +25,10 @@ pub enum TuneCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Go on with an ended or stopped experiment: the trials its stop cut
+    /// short run again, with more samples or a new space if given; follows
+    /// it to its end unless `--detach`.
+    Resume(ResumeArgs),
     /// List experiments: id, name, state, trials, best.
     List,
     /// Stop an experiment: its running trials are canceled and no more
@@ -121,13 +125,39 @@ pub struct RunArgs {
     json: bool,
 }
 
+#[derive(clap::Args)]
+pub struct ResumeArgs {
+    /// The experiment's id or name.
+    experiment: String,
+    /// Samples in all (more than it had).
+    #[arg(long, default_value_t = 0)]
+    num_samples: u32,
+    /// A new search space (JSON or `@FILE`) for the trials not yet ended.
+    #[arg(long)]
+    space: Option<String>,
+    /// Run the trials that ended in ERROR again too.
+    #[arg(long)]
+    restart_errored: bool,
+    /// Print the id and return.
+    #[arg(long)]
+    detach: bool,
+    /// Print the final status as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A space given as JSON or `@FILE`.
+fn space_text(space: &str) -> anyhow::Result<String> {
+    match space.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the search space from {path}")),
+        None => Ok(space.to_string()),
+    }
+}
+
 impl RunArgs {
     fn spec(&self) -> anyhow::Result<TuneSpec> {
-        let param_space = match self.space.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the search space from {path}"))?,
-            None => self.space.clone(),
-        };
+        let param_space = space_text(&self.space)?;
         let scheduler = match self.scheduler.as_str() {
             text if text.trim_start().starts_with('{') => text.to_string(),
             "fifo" => String::new(),
@@ -185,27 +215,19 @@ pub async fn tune(address: &str, command: TuneCommand) -> anyhow::Result<()> {
     match command {
         TuneCommand::Run(args) => {
             let experiment = client.run_tune(args.spec()?, args.id.clone()).await?;
-            if args.detach {
-                println!("{}", experiment.id);
-                return Ok(());
-            }
-            eprintln!(
-                "experiment {}: {} trials",
-                experiment.id, experiment.total_trials
-            );
-            let mut last = String::new();
-            let status = client
-                .wait_tune(&experiment.id, |s| {
-                    let line = progress(s);
-                    if line != last {
-                        eprint!("\r{line}");
-                        let _ = std::io::stderr().flush();
-                        last = line;
-                    }
-                })
+            follow(&mut client, &experiment, args.detach, args.json).await?;
+        }
+        TuneCommand::Resume(args) => {
+            let space = args.space.as_deref().map(space_text).transpose()?;
+            let experiment = client
+                .resume_tune(
+                    &args.experiment,
+                    args.num_samples,
+                    space.as_deref().unwrap_or(""),
+                    args.restart_errored,
+                )
                 .await?;
-            eprintln!();
-            show(&status, args.json)?;
+            follow(&mut client, &experiment, args.detach, args.json).await?;
         }
         TuneCommand::Status { experiment, json } => {
             show(&client.tune_status(&experiment).await?, json)?;
@@ -219,6 +241,37 @@ pub async fn tune(address: &str, command: TuneCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints the experiment's id (`detach`), or follows it to its end with a
+/// line of counts and prints its results.
+async fn follow(
+    client: &mut weft_client::Client,
+    experiment: &TuneExperiment,
+    detach: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    if detach {
+        println!("{}", experiment.id);
+        return Ok(());
+    }
+    eprintln!(
+        "experiment {}: {} trials",
+        experiment.id, experiment.total_trials
+    );
+    let mut last = String::new();
+    let status = client
+        .wait_tune(&experiment.id, |s| {
+            let line = progress(s);
+            if line != last {
+                eprint!("\r{line}");
+                let _ = std::io::stderr().flush();
+                last = line;
+            }
+        })
+        .await?;
+    eprintln!();
+    show(&status, json)
 }
 
 /// One line of counts while an experiment runs.

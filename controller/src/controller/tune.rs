@@ -31,6 +31,9 @@ use crate::tune::{Plan, experiment_key, take_result, trial_id, trial_key};
 /// The variant case a report carrying a checkpoint comes in
 /// (`weft_guest::tune::report_checkpoint`): `{result, checkpoint}`.
 const CHECKPOINTED: &str = "weft-tune-checkpointed";
+/// Why the trials an experiment's stop cut short ended (a resume runs
+/// them again).
+const EXPERIMENT_STOPPED: &str = "the experiment was stopped";
 /// How often ended trials are written and stop requests looked for.
 const FLUSH: Duration = Duration::from_millis(100);
 /// The longest experiment id or name.
@@ -140,6 +143,101 @@ impl Controller {
             .lock()
             .experiments
             .insert(record.id.clone(), record.clone());
+        Ok(record)
+    }
+
+    /// Goes on with an ended experiment: the trials its stop cut short
+    /// (and, if asked, those that ended in ERROR) are forgotten so they run
+    /// again, and the spec takes more samples or a new space for every
+    /// trial that has not ended.
+    pub async fn resume_tune(
+        self: &Arc<Self>,
+        request: pb::ResumeTuneRequest,
+    ) -> Result<pb::TuneExperiment, ControllerError> {
+        self.tune_ready().await?;
+        let id = &request.id;
+        let mut record = self
+            .tune
+            .find(id)
+            .ok_or_else(|| ControllerError::NotFound(format!("no experiment `{id}`")))?;
+        if !record.state().is_finished() {
+            return Err(ControllerError::InvalidRequest(format!(
+                "experiment {} is still running: stop it first, or wait for it",
+                record.id
+            )));
+        }
+        if self.tune.runs(&record.id) {
+            return Err(ControllerError::NoQuorum(format!(
+                "experiment {} is still recording its stopped trials; retry",
+                record.id
+            )));
+        }
+        let mut spec = record.spec.clone().unwrap_or_default();
+        if request.num_samples > 0 {
+            if request.num_samples < spec.num_samples.max(1) {
+                return Err(ControllerError::InvalidRequest(format!(
+                    "experiment {} has {} samples: a resume can add samples, not remove them",
+                    record.id,
+                    spec.num_samples.max(1)
+                )));
+            }
+            spec.num_samples = request.num_samples;
+        }
+        if !request.param_space.is_empty() {
+            spec.param_space = request.param_space;
+        }
+        let plan = Plan::new(&spec)?;
+        let ended: Vec<pb::TuneTrial> = self
+            .tune
+            .lock()
+            .trials
+            .get(&record.id)
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default();
+        let again: Vec<u32> = ended
+            .iter()
+            .filter(|t| {
+                (t.state() == TrialState::Stopped && t.stopped_by == EXPERIMENT_STOPPED)
+                    || (request.restart_errored && t.state() == TrialState::Error)
+            })
+            .map(|t| t.index)
+            .collect();
+        // The first config a trial not yet ended will draw must fit the
+        // trainable, as a new experiment's first does.
+        let next = (0..plan.total).find(|i| {
+            again.contains(i)
+                || !ended
+                    .iter()
+                    .any(|t| t.index == *i && t.state().is_finished())
+        });
+        if let Some(next) = next {
+            let config = plan.space.sample(u64::from(next), record.seed);
+            self.config_call(&record.digest, &spec.function, &config, None)
+                .await?;
+        }
+        record.spec = Some(spec);
+        record.total_trials = plan.total;
+        record.set_state(TuneState::Running);
+        record.reason.clear();
+        record.ended_ms = 0;
+        let mut writes: Vec<(String, Vec<u8>)> = again
+            .iter()
+            .map(|i| (trial_key(&record.id, *i), Vec::new()))
+            .collect();
+        writes.push((experiment_key(&record.id), record.encode_to_vec()));
+        self.write_tune(writes).await?;
+        {
+            let mut records = self.tune.lock();
+            if let Some(trials) = records.trials.get_mut(&record.id) {
+                for i in &again {
+                    trials.remove(i);
+                }
+            }
+            records
+                .experiments
+                .insert(record.id.clone(), record.clone());
+        }
+        self.supervise_tune(record.id.clone());
         Ok(record)
     }
 
@@ -266,17 +364,24 @@ impl Controller {
         Ok(())
     }
 
+    /// Runs experiment `id` in the background, unless a runner here
+    /// already does (one that was stopped may still be winding down).
     fn supervise_tune(self: &Arc<Self>, id: String) {
+        let term = self.raft.metrics().borrow().current_term;
+        if !self.tune.claim(&id, term) {
+            return;
+        }
         let controller = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = controller.run_experiment(&id).await {
+            let result = controller.run_experiment(&id, term).await;
+            controller.tune.release(&id, term);
+            if let Err(e) = result {
                 tracing::warn!(experiment = %id, error = %e, "stopped running an experiment; the next leader resumes it");
             }
         });
     }
 
-    async fn run_experiment(self: &Arc<Self>, id: &str) -> Result<(), ControllerError> {
-        let term = self.raft.metrics().borrow().current_term;
+    async fn run_experiment(self: &Arc<Self>, id: &str, term: u64) -> Result<(), ControllerError> {
         let Some(experiment) = self.tune.lock().experiments.get(id).cloned() else {
             return Ok(());
         };
@@ -338,7 +443,7 @@ impl Controller {
                 .get(id)
                 .map_or(TuneState::Stopped, |e| e.state());
             if state.is_finished() {
-                run.stop_all("the experiment was stopped");
+                run.stop_all(EXPERIMENT_STOPPED);
                 return run.flush().await;
             }
             run.start_trials(owner).await;

@@ -153,6 +153,10 @@ pub(crate) struct Tune {
     inner: Mutex<Records>,
     /// The term in which this replica read the records as leader.
     pub(crate) loaded_term: crate::controller::LoadedTerm,
+    /// Experiments a runner on this replica is running (or winding down),
+    /// with the term it runs in: one runner per experiment and term (one
+    /// of an earlier term ends by itself at its next look).
+    pub(crate) runners: Mutex<HashMap<String, u64>>,
 }
 
 /// Experiments by id, and each one's trials by index.
@@ -169,6 +173,35 @@ impl Tune {
 
     pub(crate) fn loaded_in(&self) -> Option<u64> {
         self.loaded_term.get()
+    }
+
+    /// Claims experiment `id` for a new runner in `term`; false if one of
+    /// this term runs it.
+    pub(crate) fn claim(&self, id: &str, term: u64) -> bool {
+        let mut runners = self.runners.lock().unwrap_or_else(|p| p.into_inner());
+        match runners.get(id) {
+            Some(t) if *t >= term => false,
+            _ => {
+                runners.insert(id.to_string(), term);
+                true
+            }
+        }
+    }
+
+    /// Whether a runner runs (or winds down) experiment `id`.
+    pub(crate) fn runs(&self, id: &str) -> bool {
+        self.runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(id)
+    }
+
+    /// The runner of experiment `id` in `term` has ended.
+    pub(crate) fn release(&self, id: &str, term: u64) {
+        let mut runners = self.runners.lock().unwrap_or_else(|p| p.into_inner());
+        if runners.get(id) == Some(&term) {
+            runners.remove(id);
+        }
     }
 
     /// The experiment with this id, else the newest with this name.

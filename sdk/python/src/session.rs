@@ -347,6 +347,28 @@ impl Session {
         Ok(weft_client::tune::experiments_json(&all).to_string())
     }
 
+    /// Goes on with an ended experiment (see `Client::resume_tune`);
+    /// returns its id.
+    #[pyo3(signature = (id, num_samples=0, param_space="", restart_errored=false))]
+    fn tune_resume(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        num_samples: u32,
+        param_space: &str,
+        restart_errored: bool,
+    ) -> PyResult<String> {
+        let record = block(py, async {
+            self.rpc
+                .lock()
+                .await
+                .resume_tune(id, num_samples, param_space, restart_errored)
+                .await
+        })
+        .map_err(|e| raise(py, e))?;
+        Ok(record.id)
+    }
+
     /// Stops an experiment; returns its state.
     fn tune_stop(&self, py: Python<'_>, id: &str) -> PyResult<String> {
         let record = block(py, async { self.rpc.lock().await.stop_tune(id).await })

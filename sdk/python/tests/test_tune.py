@@ -50,6 +50,11 @@ def test_a_tuner_searches_stops_early_and_names_the_best(local: str) -> None:
     again = tune.Tuner.restore("py-asha").fit(timeout=10)
     assert [r.trial_id for r in again] == [r.trial_id for r in results]
     assert tune.list_experiments()[0]["name"] == "py-asha"
+    # Restored with more samples: the four trials kept, four more run.
+    more = tune.Tuner.restore("py-asha", num_samples=2).fit(timeout=60)
+    assert len(more) == 8
+    assert [r.trial_id for r in more][:4] == [r.trial_id for r in results]
+    assert [r.config["rate"] for r in more][4:] == [0.5, 0.9, 0.1, 0.6]
 
 
 def test_stop_conditions_failures_and_bad_experiments(local: str) -> None:

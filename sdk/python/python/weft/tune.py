@@ -377,11 +377,30 @@ class Tuner:
         }
 
     @classmethod
-    def restore(cls, experiment: str) -> "Tuner":
+    def restore(
+        cls,
+        experiment: str,
+        *,
+        param_space: Optional[Dict[str, Any]] = None,
+        num_samples: Optional[int] = None,
+        restart_errored: bool = False,
+    ) -> "Tuner":
         """The experiment with this id or name, to wait for again (its
-        driver died, or another process started it)."""
-        _session().tune_status(experiment)
-        return cls(_experiment=experiment)
+        driver died, or another process started it). One that has ended
+        goes on: the trials its stop cut short run again, with
+        ``num_samples`` samples in all and ``param_space`` for the trials
+        not yet ended when given, and its ERROR trials again with
+        ``restart_errored``."""
+        now = status(experiment)
+        changed = param_space is not None or num_samples is not None or restart_errored
+        if now["state"] in FINISHED and (changed or now["state"] == "STOPPED"):
+            _session().tune_resume(
+                now["id"],
+                num_samples or 0,
+                json.dumps(param_space) if param_space is not None else "",
+                restart_errored,
+            )
+        return cls(_experiment=now["id"])
 
     def start(self) -> str:
         """Starts the experiment (once) and returns its id."""

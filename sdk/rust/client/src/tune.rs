@@ -52,6 +52,27 @@ impl Client {
             .await
     }
 
+    /// Goes on with an ended or stopped experiment: the trials its stop
+    /// cut short run again (and its ERROR ones with `restart_errored`),
+    /// with `num_samples` samples (0: as many as it had) and a new
+    /// `param_space` (empty: its own) for the trials not yet ended.
+    pub async fn resume_tune(
+        &mut self,
+        id: &str,
+        num_samples: u32,
+        param_space: &str,
+        restart_errored: bool,
+    ) -> Result<TuneExperiment, ClientError> {
+        let request = pb::ResumeTuneRequest {
+            id: id.to_string(),
+            num_samples,
+            param_space: param_space.to_string(),
+            restart_errored,
+        };
+        self.unary(request, |mut c, r| async move { c.resume_tune(r).await })
+            .await
+    }
+
     /// Waits for an experiment to end, calling `progress` with each status
     /// seen, and returns the last.
     pub async fn wait_tune(
