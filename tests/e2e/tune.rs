@@ -164,6 +164,43 @@ fn asha_stops_the_trials_below_each_rung_of_known_curves() {
             .contains("iteration 2"),
         "{stopped}"
     );
+
+    // HyperBand: two brackets below max_t 9 (rungs at 1 and 3, and at 3
+    // alone); trials alternate between them, so the odd ones are never
+    // judged at iteration 1.
+    let status = run(
+        &group,
+        r#"{"rate": {"grid_search": [0.9, 0.8, 0.1, 0.2, 0.05, 0.7]}, "iterations": 10, "work-ms": 1}"#,
+        &[
+            "--scheduler",
+            "hyperband",
+            "--max-t",
+            "9",
+            "--reduction-factor",
+            "3",
+            "--max-concurrent-trials",
+            "1",
+        ],
+    );
+    let outcome: Vec<(String, usize)> = trials(&status)
+        .iter()
+        .map(|t| (t["state"].as_str().unwrap().to_string(), scores(t).len()))
+        .collect();
+    // Bracket 0 (0.9, 0.1, 0.05): 0.1 and 0.05 fall at rung 1. Bracket 1
+    // (0.8, 0.2, 0.7): 0.2 falls at rung 3 (0.6 against 2.4), 0.7 passes
+    // it (2.1 against a cutoff of 1.8, the top third of 2.4 and 0.6).
+    let expected: Vec<(String, usize)> = [
+        ("TERMINATED", 9),
+        ("TERMINATED", 9),
+        ("STOPPED", 1),
+        ("STOPPED", 3),
+        ("STOPPED", 1),
+        ("TERMINATED", 9),
+    ]
+    .iter()
+    .map(|(s, n)| (s.to_string(), *n))
+    .collect();
+    assert_eq!(outcome, expected, "{status}");
 }
 
 #[test]
@@ -254,7 +291,10 @@ fn a_failing_trial_is_retried_and_bad_experiments_are_named() {
         "--scheduler",
         r#"{"type": "hyperband9"}"#,
     ]);
-    assert!(err.contains("types: fifo, asha, median_stopping"), "{err}");
+    assert!(
+        err.contains("types: fifo, asha, hyperband, median_stopping, pbt"),
+        "{err}"
+    );
     let err = refused(&[
         "nothing-here",
         "train",

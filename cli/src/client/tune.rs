@@ -64,16 +64,18 @@ pub struct RunArgs {
     /// Trials running at once (default: as many as the cluster's cpus).
     #[arg(long, default_value_t = 0)]
     max_concurrent_trials: u32,
-    /// fifo, asha, median_stopping, pbt, or a scheduler as JSON.
+    /// fifo, asha, hyperband (asynchronous: ASHA in every bracket below
+    /// max_t), median_stopping, pbt, or a scheduler as JSON.
     #[arg(long, default_value = "fifo")]
     scheduler: String,
-    /// ASHA: iterations after which a trial stops in any case.
+    /// ASHA and HyperBand: iterations after which a trial stops in any
+    /// case.
     #[arg(long, default_value_t = 100)]
     max_t: u32,
     /// ASHA and median stopping: iterations before a trial can be stopped.
     #[arg(long, default_value_t = 1)]
     grace_period: u32,
-    /// ASHA: keep 1 in this many trials at each rung.
+    /// ASHA and HyperBand: keep 1 in this many trials at each rung.
     #[arg(long, default_value_t = 4.0)]
     reduction_factor: f64,
     /// Median stopping: other trials needed before comparing.
@@ -168,6 +170,13 @@ impl RunArgs {
                 "reduction_factor": self.reduction_factor,
             })
             .to_string(),
+            "hyperband" => serde_json::json!({
+                "type": "hyperband",
+                "max_t": self.max_t,
+                "grace_period": self.grace_period,
+                "reduction_factor": self.reduction_factor,
+            })
+            .to_string(),
             "median_stopping" => serde_json::json!({
                 "type": "median_stopping",
                 "grace_period": self.grace_period,
@@ -187,7 +196,9 @@ impl RunArgs {
                 .to_string()
             }
             other => {
-                bail!("unknown scheduler `{other}`: use fifo, asha, median_stopping, pbt or JSON")
+                bail!(
+                    "unknown scheduler `{other}`: use fifo, asha, hyperband, median_stopping, pbt or JSON"
+                )
             }
         };
         Ok(TuneSpec {

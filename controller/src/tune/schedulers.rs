@@ -72,6 +72,25 @@ pub enum SchedulerSpec {
         /// Keep 1 in this many at each rung.
         #[serde(default = "default_reduction")]
         reduction_factor: f64,
+        /// Brackets (Ray's `AsyncHyperBandScheduler(brackets=N)`): trial
+        /// `i` is in bracket `i mod N`, whose first rung is at
+        /// `grace_period * reduction_factor^b`.
+        #[serde(default = "one")]
+        brackets: u32,
+    },
+    /// Asynchronous HyperBand: ASHA with every bracket that fits below
+    /// `max_t`, so some trials are judged early and others only late.
+    Hyperband {
+        /// Iterations after which a trial stops in any case.
+        #[serde(default = "default_max_t")]
+        max_t: u32,
+        /// Iterations before a trial of the most eager bracket can be
+        /// stopped.
+        #[serde(default = "one")]
+        grace_period: u32,
+        /// Keep 1 in this many at each rung.
+        #[serde(default = "default_reduction")]
+        reduction_factor: f64,
     },
     /// Stop a trial whose best is below the median of the others' running
     /// means at the same iteration (Ray's `MedianStoppingRule`).
@@ -133,9 +152,15 @@ impl SchedulerSpec {
             return Ok(SchedulerSpec::Fifo);
         }
         let spec: SchedulerSpec = serde_json::from_str(text).map_err(|e| {
-            format!("scheduler `{text}`: {e} (types: fifo, asha, median_stopping, pbt)")
+            format!("scheduler `{text}`: {e} (types: fifo, asha, hyperband, median_stopping, pbt)")
         })?;
         if let SchedulerSpec::Asha {
+            max_t,
+            grace_period,
+            reduction_factor,
+            ..
+        }
+        | SchedulerSpec::Hyperband {
             max_t,
             grace_period,
             reduction_factor,
@@ -205,7 +230,32 @@ impl Scheduler {
                 max_t,
                 grace_period,
                 reduction_factor,
-            } => Kind::Asha(Asha::new(*max_t, *grace_period, *reduction_factor)),
+                brackets,
+            } => Kind::Asha(Asha::new(
+                *max_t,
+                *grace_period,
+                *reduction_factor,
+                *brackets,
+            )),
+            SchedulerSpec::Hyperband {
+                max_t,
+                grace_period,
+                reduction_factor,
+            } => {
+                // Every bracket whose first rung is still below max_t.
+                let mut brackets = 1;
+                let mut first = f64::from(*grace_period) * reduction_factor;
+                while first < f64::from(*max_t) {
+                    brackets += 1;
+                    first *= reduction_factor;
+                }
+                Kind::Asha(Asha::new(
+                    *max_t,
+                    *grace_period,
+                    *reduction_factor,
+                    brackets,
+                ))
+            }
             SchedulerSpec::MedianStopping {
                 grace_period,
                 min_samples_required,
@@ -249,35 +299,38 @@ impl Scheduler {
     }
 }
 
-/// One bracket of asynchronous successive halving: rungs at
-/// `grace_period * reduction_factor^k` iterations below `max_t`; a trial
-/// reaching a rung is stopped unless it is in the top `1/reduction_factor`
-/// of those recorded there before it.
+/// Asynchronous successive halving in one or more brackets. Bracket `b`
+/// has rungs at `grace_period * reduction_factor^(b + k)` iterations below
+/// `max_t`; a trial reaching a rung of its bracket is stopped unless it is
+/// in the top `1/reduction_factor` of those recorded there before it.
 struct Asha {
     max_t: u32,
     reduction_factor: f64,
-    /// Each rung's milestone and the scores recorded there, by trial;
-    /// highest milestone first.
-    rungs: Vec<(u32, BTreeMap<u32, f64>)>,
+    /// Each bracket's rungs: a milestone and the scores recorded there, by
+    /// trial; highest milestone first.
+    brackets: Vec<Vec<(u32, BTreeMap<u32, f64>)>>,
 }
 
 impl Asha {
-    fn new(max_t: u32, grace_period: u32, reduction_factor: f64) -> Asha {
-        let mut milestones = Vec::new();
-        let mut milestone = f64::from(grace_period);
-        while milestone < f64::from(max_t) {
-            milestones.push(milestone.round() as u32);
-            milestone *= reduction_factor;
-        }
-        milestones.dedup();
-        milestones.reverse();
+    fn new(max_t: u32, grace_period: u32, reduction_factor: f64, brackets: u32) -> Asha {
+        let bracket = |b: i32| {
+            let mut milestones = Vec::new();
+            let mut milestone = f64::from(grace_period) * reduction_factor.powi(b);
+            while milestone < f64::from(max_t) {
+                milestones.push(milestone.round() as u32);
+                milestone *= reduction_factor;
+            }
+            milestones.dedup();
+            milestones.reverse();
+            milestones
+                .into_iter()
+                .map(|m| (m, BTreeMap::new()))
+                .collect()
+        };
         Asha {
             max_t,
             reduction_factor,
-            rungs: milestones
-                .into_iter()
-                .map(|m| (m, BTreeMap::new()))
-                .collect(),
+            brackets: (0..brackets.max(1) as i32).map(bracket).collect(),
         }
     }
 
@@ -286,7 +339,9 @@ impl Asha {
             return Decision::Finish(format!("asha: reached max_t ({})", self.max_t));
         }
         let keep = 1.0 / self.reduction_factor;
-        for (milestone, recorded) in &mut self.rungs {
+        let n = self.brackets.len();
+        let rungs = &mut self.brackets[trial as usize % n];
+        for (milestone, recorded) in rungs {
             if iteration < *milestone || recorded.contains_key(&trial) {
                 continue;
             }
@@ -393,6 +448,7 @@ mod tests {
             max_t,
             grace_period: grace,
             reduction_factor: rf,
+            brackets: 1,
         })
     }
 
@@ -412,9 +468,30 @@ mod tests {
 
     #[test]
     fn asha_rungs_follow_the_reduction_factor() {
-        let a = Asha::new(100, 1, 4.0);
-        let milestones: Vec<u32> = a.rungs.iter().map(|(m, _)| *m).collect();
+        let a = Asha::new(100, 1, 4.0, 1);
+        let milestones: Vec<u32> = a.brackets[0].iter().map(|(m, _)| *m).collect();
         assert_eq!(milestones, vec![64, 16, 4, 1]);
+    }
+
+    #[test]
+    fn hyperband_spreads_trials_over_every_bracket_below_max_t() {
+        let spec =
+            SchedulerSpec::parse(r#"{"type": "hyperband", "max_t": 27, "reduction_factor": 3}"#)
+                .unwrap();
+        let Kind::Asha(a) = Scheduler::new(&spec).kind else {
+            panic!("hyperband is asha with brackets");
+        };
+        let rungs: Vec<Vec<u32>> = a
+            .brackets
+            .iter()
+            .map(|b| b.iter().map(|(m, _)| *m).collect())
+            .collect();
+        assert_eq!(rungs, vec![vec![9, 3, 1], vec![9, 3], vec![9]]);
+        // Trial 2 is in the last bracket: nothing judges it before 9.
+        let mut s = Scheduler::new(&spec);
+        assert_eq!(s.on_result(2, 1, 0.0), Decision::Continue);
+        assert_eq!(s.on_result(5, 1, 5.0), Decision::Continue);
+        assert_eq!(s.on_result(2, 3, 0.0), Decision::Continue);
     }
 
     #[test]
@@ -460,7 +537,8 @@ mod tests {
             SchedulerSpec::Asha {
                 max_t: 10,
                 grace_period: 1,
-                reduction_factor: 4.0
+                reduction_factor: 4.0,
+                brackets: 1
             }
         );
         assert!(
@@ -471,7 +549,7 @@ mod tests {
         assert!(
             SchedulerSpec::parse(r#"{"type": "hyperband9"}"#)
                 .unwrap_err()
-                .contains("types: fifo, asha, median_stopping, pbt")
+                .contains("types: fifo, asha, hyperband, median_stopping, pbt")
         );
         assert!(
             SchedulerSpec::parse(r#"{"type": "pbt"}"#)

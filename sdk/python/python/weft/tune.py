@@ -110,19 +110,34 @@ class _Schedulers:
 
     @staticmethod
     def ASHAScheduler(
-        max_t: int = 100, grace_period: int = 1, reduction_factor: float = 4
+        max_t: int = 100, grace_period: int = 1, reduction_factor: float = 4, brackets: int = 1
     ) -> Dict[str, Any]:
         """Asynchronous successive halving: at each rung only the top
         ``1/reduction_factor`` of trials go on; ``max_t`` iterations at
-        most."""
+        most; trials spread over ``brackets`` whose first rungs are ever
+        later."""
         return {
             "type": "asha",
             "max_t": max_t,
             "grace_period": grace_period,
             "reduction_factor": reduction_factor,
+            "brackets": brackets,
         }
 
     AsyncHyperBandScheduler = ASHAScheduler
+
+    @staticmethod
+    def HyperBandScheduler(
+        max_t: int = 81, grace_period: int = 1, reduction_factor: float = 3
+    ) -> Dict[str, Any]:
+        """HyperBand, asynchronously: ASHA in every bracket below
+        ``max_t`` (weft never pauses a trial to wait for a rung to fill)."""
+        return {
+            "type": "hyperband",
+            "max_t": max_t,
+            "grace_period": grace_period,
+            "reduction_factor": reduction_factor,
+        }
 
     @staticmethod
     def PopulationBasedTraining(
