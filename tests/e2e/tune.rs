@@ -603,3 +603,55 @@ fn a_stopped_experiment_resumes_with_more_samples_and_a_new_space() {
         }
     }
 }
+
+#[test]
+fn tpe_chooses_configs_from_the_trials_that_ended() {
+    let group = cluster(1, &["h1"]);
+    // One trial at a time, each scoring its rate: after ten random
+    // configs, TPE's choices climb towards the top of the range.
+    let status = run(
+        &group,
+        r#"{"rate": {"uniform": [0, 1]}, "iterations": 1, "work-ms": 0}"#,
+        &[
+            "--search-alg",
+            "tpe",
+            "--num-samples",
+            "30",
+            "--max-concurrent-trials",
+            "1",
+            "--seed",
+            "5",
+        ],
+    );
+    assert_eq!(status["state"], "FINISHED", "{status}");
+    let rates: Vec<f64> = trials(&status)
+        .iter()
+        .map(|t| t["config"]["rate"].as_f64().unwrap())
+        .collect();
+    assert_eq!(rates.len(), 30);
+    let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
+    let (first, last) = (mean(&rates[..10]), mean(&rates[20..]));
+    assert!(
+        last > 0.8 && last > first + 0.15,
+        "random {first}, tpe {last}: {rates:?}"
+    );
+    // A grid is the basic variant's, not TPE's.
+    let err = group
+        .weft_err(&[
+            "tune",
+            "run",
+            "trainable",
+            "train",
+            "--metric",
+            "score",
+            "--search-alg",
+            "tpe",
+            "--space",
+            r#"{"rate": {"grid_search": [1, 2]}}"#,
+        ])
+        .unwrap();
+    assert!(
+        err.contains("grid_search belongs to the basic variant"),
+        "{err}"
+    );
+}

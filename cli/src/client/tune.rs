@@ -109,6 +109,11 @@ pub struct RunArgs {
     /// Times a failed trial runs again before it is recorded as ERROR.
     #[arg(long, default_value_t = 0)]
     max_failures: u32,
+    /// How configs are chosen: random (the grid crossed, random draws) or
+    /// tpe (after 10 random ones, by a Tree-structured Parzen Estimator
+    /// from the trials ended so far).
+    #[arg(long, default_value = "random")]
+    search_alg: String,
     /// The random draws' seed (default: one is chosen and recorded).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -217,6 +222,7 @@ impl RunArgs {
             max_failures: self.max_failures,
             stop_at: self.stop_at,
             stop_iterations: self.stop_iterations,
+            search_alg: self.search_alg.clone(),
         })
     }
 }

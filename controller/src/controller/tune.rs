@@ -6,8 +6,8 @@
 //! running as streaming tasks with a backpressure of one item, so a trial
 //! that reports waits (as Ray's function trainables do) until its previous
 //! result is judged: the scheduler's stop lands before the trial runs on.
-//! Ended trials are written in one entry per [`FLUSH`], so the replicated
-//! state costs a write per tick rather than per trial.
+//! Trials started or ended are written in one entry per [`FLUSH`], so the
+//! replicated state costs a write per tick rather than per trial.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -25,6 +25,7 @@ use crate::controller::Controller;
 use crate::error::ControllerError;
 use crate::jobs::now_ms;
 use crate::tune::schedulers::{Decision, Mode, Scheduler, SchedulerSpec};
+use crate::tune::search;
 use crate::tune::space::Mutations;
 use crate::tune::{Plan, experiment_key, take_result, trial_id, trial_key};
 
@@ -406,7 +407,7 @@ impl Controller {
             spec,
             running: HashMap::new(),
             pending: VecDeque::new(),
-            ended: Vec::new(),
+            to_write: Vec::new(),
             room: None,
             checkpoints: HashMap::new(),
             attempts: HashMap::new(),
@@ -492,7 +493,7 @@ impl Controller {
 }
 
 /// An experiment being run: the trials in flight by task id, the ones not
-/// started, and the ones ended but not yet written.
+/// started, and the ones started or ended but not yet written.
 struct Run {
     controller: Arc<Controller>,
     id: String,
@@ -505,7 +506,8 @@ struct Run {
     spec: pb::TuneSpec,
     running: HashMap<String, Live>,
     pending: VecDeque<u32>,
-    ended: Vec<u32>,
+    /// Trials started or ended since the last flush.
+    to_write: Vec<u32>,
     /// The trials that may run at once, and when it was read.
     room: Option<(std::time::Instant, usize)>,
     /// Each trial's latest checkpoint (held here only: a trial running at
@@ -615,6 +617,40 @@ impl Run {
         }
     }
 
+    /// Trial `index`'s config: the one it already had (a retry, or a trial
+    /// an earlier leader started and recorded), else the search's.
+    fn config_for(&self, index: u32) -> serde_json::Value {
+        let recorded = self.trial(index, |t| t.config.clone());
+        if let Ok(config) = serde_json::from_str(&recorded) {
+            return config;
+        }
+        let seed = self.seed ^ u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        if !self.plan.tpe {
+            return self.plan.space.sample(u64::from(index), self.seed);
+        }
+        let records = self.controller.tune.lock();
+        let Some(trials) = records.trials.get(&self.id) else {
+            return search::suggest(&self.plan.space, &[], seed);
+        };
+        let configs: Vec<(serde_json::Value, f64)> = trials
+            .values()
+            .filter(|t| t.state().is_finished())
+            .filter_map(|t| {
+                let config = serde_json::from_str(&t.config).ok()?;
+                Some((config, self.mode.score(t.best?)))
+            })
+            .collect();
+        drop(records);
+        let observed: Vec<search::Observed<'_>> = configs
+            .iter()
+            .map(|(config, score)| search::Observed {
+                config,
+                score: *score,
+            })
+            .collect();
+        search::suggest(&self.plan.space, &observed, seed)
+    }
+
     /// Starts trial `index`'s next attempt: from the start, or from where
     /// a [`Resume`] left it.
     async fn start(&mut self, owner: u64, index: u32) {
@@ -633,7 +669,7 @@ impl Run {
                 (r.config, r.checkpoint, r.iterations)
             }
             None => {
-                let config = self.plan.space.sample(u64::from(index), self.seed);
+                let config = self.config_for(index);
                 let failures = self.trial(index, |t| t.failures);
                 self.put_trial(pb::TuneTrial {
                     experiment: self.id.clone(),
@@ -645,6 +681,10 @@ impl Run {
                     started_ms: now_ms(),
                     ..Default::default()
                 });
+                // Recorded at the next flush, so a new leader runs it again
+                // with this config (a model-based search's choice cannot be
+                // drawn again).
+                self.to_write.push(index);
                 (config, None, 0)
             }
         };
@@ -995,25 +1035,26 @@ impl Run {
                 _ => {}
             }
         });
-        self.ended.push(index);
+        self.to_write.push(index);
     }
 
-    /// Writes the trials ended since the last flush, in one entry.
+    /// Writes the trials started or ended since the last flush, in one
+    /// entry.
     async fn flush(&mut self) -> Result<(), ControllerError> {
-        if self.ended.is_empty() {
+        if self.to_write.is_empty() {
             return Ok(());
         }
         let records: Vec<(String, Vec<u8>)> = {
             let records = self.controller.tune.lock();
             let trials = records.trials.get(&self.id);
-            self.ended
+            self.to_write
                 .iter()
                 .filter_map(|i| trials.and_then(|t| t.get(i)))
                 .map(|t| (trial_key(&self.id, t.index), t.encode_to_vec()))
                 .collect()
         };
         self.controller.write_tune(records).await?;
-        self.ended.clear();
+        self.to_write.clear();
         Ok(())
     }
 }

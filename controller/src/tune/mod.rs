@@ -5,14 +5,16 @@
 //! a scheduler. The leader runs its trials as streaming tasks: each result
 //! a trial reports is an item of its stream, which the leader reads,
 //! records and hands to the scheduler, and a trial the scheduler stops is
-//! canceled. A trial is written to the replicated state when it ends, so
-//! a new leader (or a driver that comes back) finds every ended trial
-//! exactly once and runs again only the ones that had not ended.
+//! canceled. A trial is written to the replicated state when it starts
+//! (with its config) and when it ends, so a new leader (or a driver that
+//! comes back) finds every ended trial exactly once and runs again, with
+//! the configs they had, only the ones that had not ended.
 //!
 //! This module keeps the records and the rules for them; running them is
 //! `controller/tune.rs`'s.
 
 pub mod schedulers;
+pub mod search;
 pub mod space;
 
 use std::collections::{BTreeMap, HashMap};
@@ -40,6 +42,8 @@ pub struct Plan {
     pub mode: Mode,
     /// Trials in all: the grid times `num_samples`.
     pub total: u32,
+    /// Whether configs come from TPE rather than the basic variant search.
+    pub tpe: bool,
 }
 
 impl Plan {
@@ -66,6 +70,18 @@ impl Plan {
                 "the experiment would run {total} trials (the grid times num_samples); at most {MAX_TRIALS}"
             )));
         }
+        let tpe = match spec.search_alg.as_str() {
+            "" | "random" => false,
+            "tpe" => {
+                search::check(&space).map_err(|e| bad(format!("search_alg {e}")))?;
+                true
+            }
+            other => {
+                return Err(bad(format!(
+                    "search_alg `{other}` is not one: use random or tpe"
+                )));
+            }
+        };
         if !spec.cpus.is_finite() || spec.cpus < 0.0 {
             return Err(bad(format!(
                 "cpus per trial ({}) must be 0 or more",
@@ -77,6 +93,7 @@ impl Plan {
             scheduler,
             mode,
             total: total as u32,
+            tpe,
         })
     }
 }

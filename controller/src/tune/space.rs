@@ -112,6 +112,11 @@ impl Space {
         self.draw(&mut point, &mut rng)
     }
 
+    /// A config drawn from `rng` (a grid gives its first point).
+    pub(crate) fn draw_with(&self, rng: &mut SplitMix64) -> Value {
+        self.draw(&mut 0, rng)
+    }
+
     fn draw(&self, point: &mut u64, rng: &mut SplitMix64) -> Value {
         match self {
             Space::Const(v) => v.clone(),
@@ -144,16 +149,12 @@ impl Space {
                 let rounded = ((v as f64 / *q as f64).round() as i64) * q;
                 Value::from(rounded.clamp(*lo, *hi))
             }
-            Space::Randn(mean, sd) => {
-                // Box-Muller: two uniforms make one normal draw.
-                let (u, v) = (rng.unit().max(f64::MIN_POSITIVE), rng.unit());
-                float(mean + sd * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos())
-            }
+            Space::Randn(mean, sd) => float(mean + sd * rng.normal()),
         }
     }
 }
 
-fn float(v: f64) -> Value {
+pub(crate) fn float(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
@@ -332,10 +333,14 @@ impl Mutations {
 }
 
 /// SplitMix64: small, fast, and the same stream on every machine.
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -344,8 +349,14 @@ impl SplitMix64 {
     }
 
     /// A float in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A standard normal draw (Box-Muller).
+    pub(crate) fn normal(&mut self) -> f64 {
+        let (u, v) = (self.unit().max(f64::MIN_POSITIVE), self.unit());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
 }
 

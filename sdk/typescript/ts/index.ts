@@ -539,6 +539,8 @@ export interface TuneSpecInput {
   max_failures?: number;
   stop_at?: number;
   stop_iterations?: number;
+  /** "random" (default) or "tpe". */
+  search_alg?: "random" | "tpe";
 }
 
 const FINISHED_TUNE = ["FINISHED", "STOPPED", "FAILED"];

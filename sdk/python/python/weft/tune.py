@@ -185,6 +185,9 @@ class TuneConfig:
     scheduler: Optional[Dict[str, Any]] = None
     max_concurrent_trials: int = 0
     seed: Optional[int] = None
+    #: "random" (the grid crossed, random draws) or "tpe" (a Tree-structured
+    #: Parzen Estimator, as hyperopt's and Optuna's default searcher).
+    search_alg: str = "random"
 
 
 @dataclass
@@ -389,6 +392,7 @@ class Tuner:
             "max_failures": run_config.failure_config.max_failures,
             "stop_at": stop_at,
             "stop_iterations": stop_iterations,
+            "search_alg": tune_config.search_alg,
         }
 
     @classmethod

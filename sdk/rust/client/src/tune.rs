@@ -177,6 +177,8 @@ struct SpecJson {
     stop_at: Option<f64>,
     #[serde(default)]
     stop_iterations: u32,
+    #[serde(default)]
+    search_alg: String,
 }
 
 fn max() -> String {
@@ -209,6 +211,7 @@ pub fn spec_from_json(text: &str) -> Result<TuneSpec, String> {
         max_failures: spec.max_failures,
         stop_at: spec.stop_at,
         stop_iterations: spec.stop_iterations,
+        search_alg: spec.search_alg,
     })
 }
 
