@@ -24,6 +24,13 @@ fn run(group: &Group, space: &str, extra: &[&str]) -> Value {
 
 /// [`run`] of another function of the trainable.
 fn run_function(group: &Group, function: &str, space: &str, extra: &[&str]) -> Value {
+    let out = tune_run(group, function, "--json", space, extra);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// `weft tune run trainable FUNCTION --metric score OUTPUT --space SPACE
+/// ...`: what it printed.
+fn tune_run(group: &Group, function: &str, output: &str, space: &str, extra: &[&str]) -> String {
     let mut args = vec![
         "tune",
         "run",
@@ -31,15 +38,14 @@ fn run_function(group: &Group, function: &str, space: &str, extra: &[&str]) -> V
         function,
         "--metric",
         "score",
-        "--json",
+        output,
         "--space",
         space,
     ];
     args.extend_from_slice(extra);
-    let out = group
+    group
         .weft_ok(&args)
-        .unwrap_or_else(|e| panic!("{e}\n{}", group.diagnosis()));
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", group.diagnosis()))
 }
 
 fn status(group: &Group, experiment: &str) -> Option<Value> {
@@ -47,6 +53,35 @@ fn status(group: &Group, experiment: &str) -> Option<Value> {
         .weft_ok(&["tune", "status", experiment, "--json"])
         .ok()?;
     serde_json::from_str(&out).ok()
+}
+
+/// `weft tune run trainable train --metric score --space SPACE ...
+/// --detach`: the experiment's id, at once.
+fn start(group: &Group, space: &str, extra: &[&str]) -> String {
+    tune_run(group, "train", "--detach", space, extra)
+        .trim()
+        .to_string()
+}
+
+/// `weft tune run trainable train --metric score ...`, which must be
+/// refused: its error.
+fn refused(group: &Group, extra: &[&str]) -> String {
+    let mut args = vec!["tune", "run", "trainable", "train", "--metric", "score"];
+    args.extend_from_slice(extra);
+    group.weft_err(&args).unwrap()
+}
+
+/// Waits until experiment `id` has finished; its status.
+fn finished(group: &Group, id: &str) -> Value {
+    let done = eventually(Duration::from_secs(60), || {
+        let now = status(group, id);
+        let state = now.as_ref().map(|s| s["state"].clone());
+        fact(state == Some(Value::from("FINISHED")), || {
+            format!("{now:?}")
+        })
+    });
+    done.unwrap_or_else(|e| panic!("never finished: {e}\n{}", group.diagnosis()));
+    status(group, id).expect("a status")
 }
 
 fn trials(status: &Value) -> &Vec<Value> {
@@ -251,58 +286,43 @@ fn a_failing_trial_is_retried_and_bad_experiments_are_named() {
 
     // Refused before any trial runs: configs the trainable cannot take,
     // a space that is no space, an unknown scheduler or component.
-    let refused = |args: &[&str]| {
-        let mut all = vec!["tune", "run"];
-        all.extend_from_slice(args);
-        group.weft_err(&all).unwrap()
-    };
-    let err = refused(&[
-        "trainable",
-        "train",
-        "--metric",
-        "score",
-        "--space",
-        r#"{"rate": "fast", "iterations": 1, "work-ms": 0}"#,
-    ]);
+    let err = refused(
+        &group,
+        &[
+            "--space",
+            r#"{"rate": "fast", "iterations": 1, "work-ms": 0}"#,
+        ],
+    );
     assert!(
         err.contains("cannot take the search space's configs"),
         "{err}"
     );
     assert!(err.contains("rate"), "{err}");
-    let err = refused(&[
-        "trainable",
-        "train",
-        "--metric",
-        "score",
-        "--space",
-        r#"{"rate": {"uniform": [1, 0]}}"#,
-    ]);
+    let err = refused(&group, &["--space", r#"{"rate": {"uniform": [1, 0]}}"#]);
     assert!(
         err.contains("param_space.rate: uniform: lower (1) must be below upper (0)"),
         "{err}"
     );
-    let err = refused(&[
-        "trainable",
-        "train",
-        "--metric",
-        "score",
-        "--space",
-        "{}",
-        "--scheduler",
-        r#"{"type": "hyperband9"}"#,
-    ]);
+    let err = refused(
+        &group,
+        &["--space", "{}", "--scheduler", r#"{"type": "hyperband9"}"#],
+    );
     assert!(
         err.contains("types: fifo, asha, hyperband, median_stopping, pbt"),
         "{err}"
     );
-    let err = refused(&[
-        "nothing-here",
-        "train",
-        "--metric",
-        "score",
-        "--space",
-        "{}",
-    ]);
+    let err = group
+        .weft_err(&[
+            "tune",
+            "run",
+            "nothing-here",
+            "train",
+            "--metric",
+            "score",
+            "--space",
+            "{}",
+        ])
+        .unwrap();
     assert!(err.contains("nothing-here"), "{err}");
     // Nothing refused was recorded.
     let list = group.weft_ok(&["tune", "list"]).unwrap();
@@ -354,15 +374,7 @@ fn an_experiment_outlives_its_driver_and_a_leader_kill_counting_each_trial_once(
     group.kill(leader);
     let next = group.wait_for_leader(Duration::from_secs(20)).unwrap();
     assert_ne!(next, leader);
-    let waited = eventually(Duration::from_secs(60), || {
-        let now = status(&group, "failover");
-        let state = now.as_ref().map(|s| s["state"].clone());
-        fact(state == Some(Value::from("FINISHED")), || {
-            format!("{now:?}")
-        })
-    });
-    waited.unwrap_or_else(|e| panic!("never finished: {e}\n{}", group.diagnosis()));
-    let done = status(&group, "failover").unwrap();
+    let done = finished(&group, "failover");
     let by_index: BTreeMap<u64, &Value> = trials(&done)
         .iter()
         .map(|t| (t["index"].as_u64().unwrap(), t))
@@ -516,26 +528,18 @@ fn pbt_trials_go_on_from_the_best_ones_checkpoints_and_a_failed_trial_from_its_o
 fn a_stopped_experiment_resumes_with_more_samples_and_a_new_space() {
     let group = cluster(1, &["h1"]);
     // Twelve trials of 100 ms, one at a time: stopped after two ended.
-    let out = group
-        .weft_ok(&[
-            "tune",
-            "run",
-            "trainable",
-            "train",
-            "--metric",
-            "score",
+    let id = start(
+        &group,
+        r#"{"rate": {"uniform": [0, 1]}, "iterations": 5, "work-ms": 20}"#,
+        &[
             "--name",
             "again",
             "--max-concurrent-trials",
             "1",
             "--num-samples",
             "12",
-            "--space",
-            r#"{"rate": {"uniform": [0, 1]}, "iterations": 5, "work-ms": 20}"#,
-            "--detach",
-        ])
-        .unwrap();
-    let id = out.trim().to_string();
+        ],
+    );
     let waited = eventually(Duration::from_secs(30), || {
         let now = status(&group, &id);
         let n = now.as_ref().map_or(0, |s| {
@@ -636,22 +640,76 @@ fn tpe_chooses_configs_from_the_trials_that_ended() {
         "random {first}, tpe {last}: {rates:?}"
     );
     // A grid is the basic variant's, not TPE's.
-    let err = group
-        .weft_err(&[
-            "tune",
-            "run",
-            "trainable",
-            "train",
-            "--metric",
-            "score",
+    let err = refused(
+        &group,
+        &[
             "--search-alg",
             "tpe",
             "--space",
             r#"{"rate": {"grid_search": [1, 2]}}"#,
-        ])
-        .unwrap();
+        ],
+    );
     assert!(
         err.contains("grid_search belongs to the basic variant"),
         "{err}"
     );
+}
+
+#[test]
+fn each_trial_reserves_its_bundles_as_a_gang_removed_when_it_ends() {
+    let group = cluster(1, &["h1", "h2"]);
+    // Two trials of half a second, each a gang of a bundle on each host.
+    let id = start(
+        &group,
+        r#"{"rate": {"grid_search": [1, 2]}, "iterations": 10, "work-ms": 50}"#,
+        &[
+            "--bundle",
+            "cpus=1",
+            "--bundle",
+            "cpus=1",
+            "--strategy",
+            "strict-spread",
+            "--max-concurrent-trials",
+            "2",
+        ],
+    );
+    let gangs = || {
+        group
+            .weft_ok(&["pg", "list"])
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&format!("{id}/")))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let placed = eventually(Duration::from_secs(30), || {
+        let now = gangs();
+        let both = now.len() == 2
+            && now.iter().all(|l| {
+                l.contains("STRICT_SPREAD") && (l.contains("on h1,h2") || l.contains("on h2,h1"))
+            });
+        fact(both, || format!("{now:?}"))
+    });
+    placed.unwrap_or_else(|e| {
+        panic!(
+            "the trials' gangs were never placed: {e}\n{}",
+            group.diagnosis()
+        )
+    });
+    let finished = finished(&group, &id);
+    assert!(
+        trials(&finished).iter().all(|t| t["state"] == "TERMINATED"),
+        "{finished}"
+    );
+    // Each gang went with its trial.
+    let removed = eventually(Duration::from_secs(10), || {
+        let now = gangs();
+        fact(now.iter().all(|l| l.contains("  removed  ")), || {
+            format!("{now:?}")
+        })
+    });
+    removed.unwrap();
+    // A gang that can never be placed is refused before anything runs.
+    let err = refused(&group, &["--space", "{}", "--bundle", "cpus=-1"]);
+    assert!(err.contains("cpus"), "{err}");
 }

@@ -103,6 +103,15 @@ pub struct RunArgs {
     /// Cpus each trial reserves (default 1).
     #[arg(long, default_value_t = 0.0)]
     cpus: f64,
+    /// Each trial reserves these bundles as one placement group, runs in
+    /// the first, and what it makes goes into the group (repeat:
+    /// `--bundle cpus=1 --bundle cpus=2,gpus=1`).
+    #[arg(long = "bundle", value_name = "RESOURCES")]
+    bundles: Vec<String>,
+    /// How a trial's bundles are placed: pack, spread, strict-pack,
+    /// strict-spread.
+    #[arg(long, default_value = "pack")]
+    strategy: String,
     /// Each trial's deadline in seconds (default: the cluster's).
     #[arg(long)]
     timeout: Option<f64>,
@@ -206,7 +215,15 @@ impl RunArgs {
                 )
             }
         };
+        let placement_group_bundles = self
+            .bundles
+            .iter()
+            .map(|b| crate::client::groups::parse_bundle(b))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let placement_group_strategy = weft_proto::v1::PlacementStrategy::parse(&self.strategy)?;
         Ok(TuneSpec {
+            placement_group_bundles,
+            placement_group_strategy: placement_group_strategy.into(),
             name: self.name.clone().unwrap_or_default(),
             component: self.component.clone(),
             function: self.function.clone(),

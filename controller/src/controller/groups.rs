@@ -204,7 +204,7 @@ impl Controller {
 }
 
 /// Refuses a group no scheduler could make sense of.
-fn check_spec(spec: &pb::PlacementGroupSpec) -> Result<(), ControllerError> {
+pub(crate) fn check_spec(spec: &pb::PlacementGroupSpec) -> Result<(), ControllerError> {
     let bad = |m: String| Err(ControllerError::InvalidRequest(m));
     if spec.bundles.is_empty() {
         return bad("a placement group needs at least one bundle".into());

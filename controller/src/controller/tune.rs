@@ -35,6 +35,8 @@ const CHECKPOINTED: &str = "weft-tune-checkpointed";
 /// Why the trials an experiment's stop cut short ended (a resume runs
 /// them again).
 const EXPERIMENT_STOPPED: &str = "the experiment was stopped";
+/// The namespace of trials' placement groups.
+const GROUPS: &str = "tune";
 /// How often ended trials are written and stop requests looked for.
 const FLUSH: Duration = Duration::from_millis(100);
 /// The longest experiment id or name.
@@ -59,6 +61,12 @@ impl Controller {
             check_id(&spec.name)?;
         }
         let plan = Plan::new(&spec)?;
+        if !spec.placement_group_bundles.is_empty() {
+            crate::controller::groups::check_spec(&pb::PlacementGroupSpec {
+                bundles: spec.placement_group_bundles.clone(),
+                ..Default::default()
+            })?;
+        }
         let seed = match spec.seed {
             0 => now_ms() ^ 0x5EED,
             seed => seed,
@@ -413,6 +421,7 @@ impl Controller {
             attempts: HashMap::new(),
             resumes: HashMap::new(),
             mutations: None,
+            groups: HashMap::new(),
         };
         if let SchedulerSpec::Pbt {
             hyperparam_mutations,
@@ -519,6 +528,8 @@ struct Run {
     resumes: HashMap<u32, Resume>,
     /// PBT's explorations and their resample probability.
     mutations: Option<(Mutations, f64)>,
+    /// Each running trial's placement group (the spec's bundles).
+    groups: HashMap<u32, String>,
 }
 
 /// A trial in flight.
@@ -711,23 +722,41 @@ impl Run {
                 return;
             }
         };
+        let group = match self.group_of(index).await {
+            Ok(group) => group,
+            Err(e) => {
+                self.end_trial(index, TrialState::Error, &e.to_string());
+                return;
+            }
+        };
         let task = format!("tune.{}.{index}.{}-{attempt}", self.id, self.term);
+        let mut options = pb::TaskOptions {
+            has_cpus: self.spec.cpus > 0.0,
+            cpus: self.spec.cpus,
+            // Failures are counted here, against max_failures.
+            has_max_retries: true,
+            max_retries: 0,
+            timeout_ms: self.spec.timeout_ms,
+            streaming: true,
+            stream_backpressure: 1,
+            ..Default::default()
+        };
+        if let (Some(group), Some(first)) = (group, self.spec.placement_group_bundles.first()) {
+            // The trial runs in its gang's first bundle, on its resources,
+            // and what it makes goes into the gang.
+            options.has_cpus = true;
+            options.cpus = first.cpus;
+            options.gpus = first.gpus;
+            options.placement_group = group;
+            options.bundle_index = Some(0);
+            options.capture_child_tasks = true;
+        }
         let spec = pb::TaskSpec {
             id: task.clone(),
             component: self.digest.clone(),
             function: typed.function,
             args: typed.args,
-            options: Some(pb::TaskOptions {
-                has_cpus: self.spec.cpus > 0.0,
-                cpus: self.spec.cpus,
-                // Failures are counted here, against max_failures.
-                has_max_retries: true,
-                max_retries: 0,
-                timeout_ms: self.spec.timeout_ms,
-                streaming: true,
-                stream_backpressure: 1,
-                ..Default::default()
-            }),
+            options: Some(options),
         };
         tracing::debug!(experiment = %self.id, trial = index, task, "starting a trial");
         self.running.insert(
@@ -1025,7 +1054,43 @@ impl Run {
         }
     }
 
+    /// Trial `index`'s placement group, when the spec gives bundles: the
+    /// one it has (an earlier attempt's, or an earlier leader's, found by
+    /// its name `EXPERIMENT/INDEX` in namespace `tune`), else a new one.
+    /// A task placed in a group not yet created waits for it.
+    async fn group_of(&mut self, index: u32) -> Result<Option<String>, ControllerError> {
+        if self.spec.placement_group_bundles.is_empty() {
+            return Ok(None);
+        }
+        if let Some(id) = self.groups.get(&index) {
+            return Ok(Some(id.clone()));
+        }
+        let name = format!("{}/{index}", self.id);
+        let tasks = &self.controller.tasks;
+        let id = match tasks.group("", &name, GROUPS, Duration::ZERO).await {
+            Some(found) if found.state() != pb::PlacementGroupState::Removed => found.id,
+            _ => {
+                let spec = pb::PlacementGroupSpec {
+                    bundles: self.spec.placement_group_bundles.clone(),
+                    strategy: self.spec.placement_group_strategy,
+                    name,
+                    namespace: GROUPS.into(),
+                    // The experiment's, not a client's: removed when the
+                    // trial ends.
+                    detached: true,
+                    ..Default::default()
+                };
+                self.controller.create_group(spec, String::new()).await?.id
+            }
+        };
+        self.groups.insert(index, id.clone());
+        Ok(Some(id))
+    }
+
     fn end_trial(&mut self, index: u32, state: TrialState, why: &str) {
+        if let Some(group) = self.groups.remove(&index) {
+            self.controller.tasks.remove_group(&group);
+        }
         self.update_trial(index, |t| {
             t.set_state(state);
             t.ended_ms = now_ms();

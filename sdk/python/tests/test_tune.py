@@ -81,5 +81,12 @@ def test_stop_conditions_failures_and_bad_experiments(local: str) -> None:
         tune.Tuner("trainable.train", param_space={},
                    tune_config=tune.TuneConfig(metric="score"),
                    run_config=tune.RunConfig(stop={"loss": 1}))
+    # Each trial a gang of two bundles, placed and removed with it.
+    gangs = tune.Tuner(
+        tune.with_resources("trainable.train", tune.PlacementGroupFactory([{"CPU": 1}, {"CPU": 1}])),
+        param_space={"rate": tune.grid_search([1, 2]), "iterations": 2, "work-ms": 0},
+        tune_config=tune.TuneConfig(metric="score"),
+    ).fit(timeout=60)
+    assert [r.state for r in gangs] == ["TERMINATED", "TERMINATED"]
     with pytest.raises(TypeError, match="a trainable is a component's function"):
         tune.Tuner(42, tune_config=tune.TuneConfig(metric="score"))

@@ -27,13 +27,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ._api import RemoteFunction, _session
 from ._errors import GetTimeoutError
 
 __all__ = [
     "FailureConfig",
+    "PlacementGroupFactory",
     "Result",
     "ResultGrid",
     "RunConfig",
@@ -209,26 +210,46 @@ class RunConfig:
     timeout_s: float = 0.0
 
 
+class PlacementGroupFactory:
+    """Each trial reserves ``bundles`` as one placement group (Ray's
+    names: ``[{"CPU": 1}, {"CPU": 2, "GPU": 1}]``): it runs in the first,
+    and what it submits or creates goes into the group."""
+
+    def __init__(self, bundles: List[Dict[str, float]], strategy: str = "PACK") -> None:
+        names = {"CPU": "cpus", "GPU": "gpus", "memory": "memory"}
+        self.bundles = [{names.get(k, k): v for k, v in b.items()} for b in bundles]
+        self.strategy = strategy
+
+
 class _WithResources:
-    def __init__(self, trainable: Any, resources: Dict[str, float]) -> None:
+    def __init__(self, trainable: Any, resources: Union[Dict[str, float], PlacementGroupFactory]) -> None:
         self.trainable = trainable
-        self.cpus = float(resources.get("cpu", resources.get("num_cpus", 0.0)))
+        self.group = resources if isinstance(resources, PlacementGroupFactory) else None
+        plain = resources if isinstance(resources, dict) else {}
+        self.cpus = float(plain.get("cpu", plain.get("CPU", plain.get("num_cpus", 0.0))))
 
 
-def with_resources(trainable: Any, resources: Dict[str, float]) -> Any:
-    """The trainable with each trial reserving ``{"cpu": N}``."""
+def with_resources(
+    trainable: Any, resources: Union[Dict[str, float], PlacementGroupFactory]
+) -> Any:
+    """The trainable with each trial reserving ``{"cpu": N}``, or a
+    ``PlacementGroupFactory``'s bundles."""
     return _WithResources(trainable, resources)
 
 
-def _function(trainable: Any) -> Tuple[str, str, float]:
-    cpus = 0.0
+def _function(trainable: Any) -> Tuple[str, str, Dict[str, Any]]:
+    resources: Dict[str, Any] = {"cpus": 0.0}
     if isinstance(trainable, _WithResources):
-        cpus, trainable = trainable.cpus, trainable.trainable
+        resources["cpus"] = trainable.cpus
+        if trainable.group is not None:
+            resources["placement_group_bundles"] = trainable.group.bundles
+            resources["placement_group_strategy"] = trainable.group.strategy
+        trainable = trainable.trainable
     if isinstance(trainable, RemoteFunction):
-        return trainable._component, trainable._function, cpus
+        return trainable._component, trainable._function, resources
     if isinstance(trainable, str) and "." in trainable:
         component, function = trainable.split(".", 1)
-        return component, function, cpus
+        return component, function, resources
     raise TypeError(
         "a trainable is a component's function: weft.component(NAME).FUNCTION or 'NAME.FUNCTION'"
     )
@@ -367,7 +388,7 @@ class Tuner:
             return
         if tune_config is None:
             raise ValueError("a Tuner needs tune_config=TuneConfig(metric=...)")
-        component, function, cpus = _function(trainable)
+        component, function, resources = _function(trainable)
         run_config = run_config or RunConfig()
         stop = dict(run_config.stop)
         stop_iterations = int(stop.pop("training_iteration", 0))
@@ -387,12 +408,12 @@ class Tuner:
             "max_concurrent_trials": tune_config.max_concurrent_trials,
             "scheduler": tune_config.scheduler,
             "seed": tune_config.seed or 0,
-            "cpus": cpus,
             "timeout_s": run_config.timeout_s,
             "max_failures": run_config.failure_config.max_failures,
             "stop_at": stop_at,
             "stop_iterations": stop_iterations,
             "search_alg": tune_config.search_alg,
+            **resources,
         }
 
     @classmethod

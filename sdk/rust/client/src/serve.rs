@@ -347,29 +347,12 @@ impl DeploymentSpec {
                 )));
             }
         };
-        let mut bundles = Vec::new();
-        for (i, bundle) in self.placement_group_bundles.iter().enumerate() {
-            let mut resources = pb::Resources::default();
-            for (name, amount) in bundle {
-                let amount = match (name.as_str(), amount) {
-                    ("memory", serde_json::Value::String(text)) => {
-                        resources.memory = weft_proto::parse_bytes(text)
-                            .map_err(|e| AppFileError(format!("{at}: bundle {i}: memory: {e}")))?;
-                        continue;
-                    }
-                    (_, serde_json::Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
-                    _ => {
-                        return Err(AppFileError(format!(
-                            "{at}: bundle {i}: {name} is an amount, not {amount}"
-                        )));
-                    }
-                };
-                resources
-                    .set_named(name, amount)
-                    .map_err(|e| AppFileError(format!("{at}: bundle {i}: {e}")))?;
-            }
-            bundles.push(resources);
-        }
+        let bundles = self
+            .placement_group_bundles
+            .iter()
+            .enumerate()
+            .map(|(i, b)| bundle_of(b).map_err(|e| AppFileError(format!("{at}: bundle {i}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
         let strategy = match &self.placement_group_strategy {
             None => pb::PlacementStrategy::Pack,
             Some(name) => pb::PlacementStrategy::parse(name)
@@ -434,6 +417,29 @@ pub fn line_of(text: &str, app: &pb::ServeApplication, message: &str) -> usize {
         .and_then(|d| named(&d.name))
         .or_else(|| named(&app.name))
         .map_or(1, |i| i + 1)
+}
+
+/// A bundle as Ray writes one (`{cpus: 1, gpus: 1, memory: "2G", NAME:
+/// AMOUNT}`), for Serve's and Tune's placement groups.
+pub(crate) fn bundle_of(
+    bundle: &BTreeMap<String, serde_json::Value>,
+) -> Result<pb::Resources, String> {
+    let mut resources = pb::Resources::default();
+    for (name, amount) in bundle {
+        let amount = match (name.as_str(), amount) {
+            ("memory", serde_json::Value::String(text)) => {
+                resources.memory =
+                    weft_proto::parse_bytes(text).map_err(|e| format!("memory: {e}"))?;
+                continue;
+            }
+            (_, serde_json::Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+            _ => return Err(format!("{name} is an amount, not {amount}")),
+        };
+        resources
+            .set_named(name, amount)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(resources)
 }
 
 #[cfg(test)]

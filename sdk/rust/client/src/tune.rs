@@ -179,6 +179,10 @@ struct SpecJson {
     stop_iterations: u32,
     #[serde(default)]
     search_alg: String,
+    #[serde(default)]
+    placement_group_bundles: Vec<std::collections::BTreeMap<String, serde_json::Value>>,
+    #[serde(default)]
+    placement_group_strategy: Option<String>,
 }
 
 fn max() -> String {
@@ -195,7 +199,19 @@ pub fn spec_from_json(text: &str) -> Result<TuneSpec, String> {
         serde_json::Value::String(s) => s,
         other => other.to_string(),
     };
+    let placement_group_bundles = spec
+        .placement_group_bundles
+        .iter()
+        .enumerate()
+        .map(|(i, b)| crate::serve::bundle_of(b).map_err(|e| format!("bundle {i}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let placement_group_strategy = match &spec.placement_group_strategy {
+        None => pb::PlacementStrategy::Pack,
+        Some(name) => pb::PlacementStrategy::parse(name).map_err(|e| e.to_string())?,
+    };
     Ok(TuneSpec {
+        placement_group_bundles,
+        placement_group_strategy: placement_group_strategy.into(),
         name: spec.name,
         component: spec.component,
         function: spec.function,
