@@ -165,7 +165,7 @@ impl Controller {
     ) -> Result<pb::TuneExperiment, ControllerError> {
         self.tune_ready().await?;
         let id = &request.id;
-        let mut record = self
+        let record = self
             .tune
             .find(id)
             .ok_or_else(|| ControllerError::NotFound(format!("no experiment `{id}`")))?;
@@ -175,9 +175,22 @@ impl Controller {
                 record.id
             )));
         }
-        if self.tune.runs(&record.id) {
-            return Err(ControllerError::NoQuorum(format!(
-                "experiment {} is still recording its stopped trials; retry",
+        // A runner that saw the stop records the trials it cut short, then
+        // ends: the resume waits for that, so it reads them.
+        let deadline = tokio::time::Instant::now() + self.config.write_timeout;
+        while self.tune.runs(&record.id) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ControllerError::NoQuorum(format!(
+                    "experiment {} is still recording its stopped trials; retry",
+                    record.id
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut record = self.tune.find(&record.id).unwrap_or(record);
+        if !record.state().is_finished() {
+            return Err(ControllerError::InvalidRequest(format!(
+                "experiment {} is running again: another resume came first",
                 record.id
             )));
         }
