@@ -420,6 +420,10 @@ impl Controller {
             controller: self.clone(),
             id: id.to_string(),
             term,
+            number: self
+                .tune
+                .started
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             scheduler: Scheduler::new(&plan.scheduler),
             mode: plan.mode,
             plan,
@@ -520,6 +524,9 @@ struct Run {
     controller: Arc<Controller>,
     id: String,
     term: u64,
+    /// This runner's number on this replica ([`crate::tune::Tune`]'s
+    /// `started`).
+    number: u64,
     plan: Plan,
     scheduler: Scheduler,
     mode: Mode,
@@ -742,7 +749,10 @@ impl Run {
                 return;
             }
         };
-        let task = format!("tune.{}.{index}.{}-{attempt}", self.id, self.term);
+        let task = format!(
+            "tune.{}.{index}.{}-{}-{attempt}",
+            self.id, self.term, self.number
+        );
         let mut options = pb::TaskOptions {
             has_cpus: self.spec.cpus > 0.0,
             cpus: self.spec.cpus,

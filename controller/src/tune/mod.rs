@@ -174,6 +174,10 @@ pub(crate) struct Tune {
     /// with the term it runs in: one runner per experiment and term (one
     /// of an earlier term ends by itself at its next look).
     pub(crate) runners: Mutex<HashMap<String, u64>>,
+    /// Runners started on this replica: each names its trials' tasks with
+    /// its number, so a resumed experiment's tasks never take the ids of
+    /// an earlier runner's in the same term (a task id names one task).
+    pub(crate) started: std::sync::atomic::AtomicU64,
 }
 
 /// Experiments by id, and each one's trials by index.
