@@ -38,7 +38,7 @@ const MAX_RESULT_TEXT: usize = 64 << 10;
 pub(crate) struct Jobs {
     records: Mutex<HashMap<String, pb::JobRecord>>,
     /// The term in which this replica read the records as leader.
-    pub(crate) loaded_term: crate::controller::LoadedTerm,
+    pub(crate) loaded_term: crate::loaded::LoadedTerm,
     /// One record write at a time, so a job's changes reach the log in
     /// the order they were made.
     pub(crate) writes: tokio::sync::Mutex<()>,

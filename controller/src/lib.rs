@@ -31,6 +31,7 @@ mod controller;
 mod error;
 pub mod jobs;
 pub mod limits;
+mod loaded;
 mod member;
 mod metrics;
 mod prepare;

@@ -7,25 +7,12 @@
 //! whether it is this leader's: a replica that stops leading forgets it,
 //! and one that leads again in a later term reads the records anew.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::controller::Controller;
 use crate::error::ControllerError;
-
-/// The term in which this replica read a kind of records as leader.
-#[derive(Default)]
-pub(crate) struct LoadedTerm(Mutex<Option<u64>>);
-
-impl LoadedTerm {
-    pub(crate) fn get(&self) -> Option<u64> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn set(&self, term: Option<u64>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = term;
-    }
-}
+use crate::loaded::LoadedTerm;
 
 impl Controller {
     /// Waits until this replica leads and has read `what` in its term.

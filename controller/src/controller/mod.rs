@@ -39,7 +39,6 @@ mod metrics;
 mod prepare;
 mod runtime_env;
 mod secrets;
-pub(crate) use loaded::LoadedTerm;
 mod serve;
 mod signatures;
 mod tasks;

@@ -169,7 +169,7 @@ pub fn take_result(
 pub(crate) struct Tune {
     inner: Mutex<Records>,
     /// The term in which this replica read the records as leader.
-    pub(crate) loaded_term: crate::controller::LoadedTerm,
+    pub(crate) loaded_term: crate::loaded::LoadedTerm,
     /// Experiments a runner on this replica is running (or winding down),
     /// with the term it runs in: one runner per experiment and term (one
     /// of an earlier term ends by itself at its next look).
