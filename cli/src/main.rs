@@ -144,9 +144,10 @@ enum Command {
     #[command(subcommand)]
     Serve(client::serve::ServeCommand),
     /// Tune: hyperparameter search. Trials of a component function over a
-    /// search space, run and stopped early (ASHA, median stopping) by the
-    /// leader, kept in the replicated state so an experiment outlives its
-    /// driver and a leader failover.
+    /// search space (random or TPE), run by the leader and stopped early or
+    /// evolved (ASHA, HyperBand, median stopping, PBT), kept in the
+    /// replicated state so an experiment outlives its driver and a leader
+    /// failover.
     #[command(subcommand)]
     Tune(client::tune::TuneCommand),
     /// List tasks, worker hosts or objects.
